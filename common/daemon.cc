@@ -1,0 +1,85 @@
+// Shared daemon start-up helpers.
+#include "common/daemon.h"
+
+#include <charconv>
+#include <chrono>
+
+#include "prometheus/gauge.h"
+
+namespace tollgate {
+
+void readLogConfig(YamlMap& parent, LogConfig& out) {
+  YAML::Node n = parent.get("log");
+  if (!n) return;
+  YamlMap m(n, parent.errors(), "log");
+  if (auto level = m.oneOf("level", {"debug", "info", "warn", "error"})) {
+    log::parseLevel(*level, &out.level);
+  }
+  if (auto format = m.oneOf("format", {"text", "json"})) log::parseFormat(*format, &out.format);
+  m.finish();
+}
+
+void readAdminConfig(YamlMap& parent, AdminConfig& out) {
+  YAML::Node n = parent.get("admin");
+  if (!n) return;
+  YamlMap m(n, parent.errors(), "admin");
+  if (auto a = m.str("address")) out.address = *a;
+  if (auto p = m.integer("port", 0, 65535)) out.port = static_cast<int>(*p);
+  m.finish();
+}
+
+std::string overrideLog(LogConfig& cfg, const std::string* level, const std::string* format) {
+  if (level && !log::parseLevel(*level, &cfg.level)) {
+    return "--log-level must be debug|info|warn|error, got '" + *level + "'";
+  }
+  if (format && !log::parseFormat(*format, &cfg.format)) {
+    return "--log-format must be text|json, got '" + *format + "'";
+  }
+  return "";
+}
+
+void applyLogConfig(const LogConfig& cfg) {
+  log::setLevel(cfg.level);
+  log::setFormat(cfg.format);
+}
+
+void registerBuildInfo(prometheus::Registry& registry, std::string_view component) {
+  prometheus::BuildGauge()
+      .Name("tollgate_build_info")
+      .Help("Build information; always 1")
+      .Register(registry)
+      .Add({{"component", std::string(component)}, {"version", std::string(kVersion)}})
+      .Set(1);
+  auto now = std::chrono::duration<double>(
+      std::chrono::system_clock::now().time_since_epoch()).count();
+  prometheus::BuildGauge()
+      .Name("process_start_time_seconds")
+      .Help("Start time of the process since unix epoch in seconds")
+      .Register(registry)
+      .Add({})
+      .Set(now);
+}
+
+bool splitHostPort(std::string_view text, std::string* host, int* port) {
+  size_t colon;
+  if (!text.empty() && text[0] == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return false;
+    }
+    *host = std::string(text.substr(1, close - 1));
+    colon = close + 1;
+  } else {
+    colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    *host = std::string(text.substr(0, colon));
+  }
+  std::string_view p = text.substr(colon + 1);
+  int v = 0;
+  auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+  if (ec != std::errc() || ptr != p.data() + p.size() || v < 0 || v > 65535) return false;
+  *port = v;
+  return true;
+}
+
+}  // namespace tollgate

@@ -1,0 +1,82 @@
+// The compiled masking rules of one resource: which values of a response get rewritten, how.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "policy/mask/mask_action.h"
+
+namespace tollgate::policy {
+
+// One masking rule as written in policy (already type-checked by the loader).
+struct MaskingRuleSpec {
+  std::string name;
+  // Detector-based rule: "pan", or the name of a custom detector. Empty for column rules.
+  std::string detector;
+  // Column/field-name rule: globs matched case-insensitively against the column name
+  // (`*` any run, `?` one char), e.g. "cvv", "cvc*", "*card_number*".
+  std::vector<std::string> columns;
+  MaskAction action;
+};
+
+// A custom detector from policy: an RE2 pattern, and an optional validator run on each match
+// ("luhn": digits of the match must pass Luhn; "none").
+struct DetectorSpec {
+  std::string name;
+  std::string pattern;
+  std::string validator = "none";
+};
+
+// What the masker decided for one column, computed once per RowDescription.
+struct ColumnPlan {
+  // Rule masking the whole value (column-name rule), or nullptr.
+  const MaskingRuleSpec* column_rule = nullptr;
+  // True when detector rules must scan this column's values.
+  bool scan = false;
+};
+
+// Immutable after compile(); shared by many threads without locks.
+class Masker {
+ public:
+  // Compiles rules and custom detectors. Errors (bad RE2 pattern, unknown detector) name the
+  // rule. Rules apply in order: the first column rule matching a name wins; every detector rule
+  // scans values not already masked by a column rule.
+  static absl::StatusOr<std::shared_ptr<const Masker>> compile(
+      std::vector<MaskingRuleSpec> rules, std::vector<DetectorSpec> detectors);
+
+  // Plan for a column name (call once per column per result set).
+  ColumnPlan planColumn(std::string_view column_name) const;
+
+  // Masks one value under a plan. Returns nullopt when the value is unchanged (the common
+  // case, so callers copy nothing), else the rewritten value. `rule_hit`, when non-null,
+  // receives the name of the first rule that changed something.
+  std::optional<std::string> maskValue(const ColumnPlan& plan, std::string_view value,
+                                       std::string* rule_hit = nullptr) const;
+
+  // Masks free text (log lines, error messages, notices, CLI input) with detector rules only.
+  std::optional<std::string> maskText(std::string_view text, std::string* rule_hit = nullptr) const;
+
+  bool hasDetectorRules() const;
+  const std::vector<MaskingRuleSpec>& rules() const { return rules_; }
+
+  Masker(const Masker&) = delete;
+  Masker& operator=(const Masker&) = delete;
+  ~Masker();
+
+ private:
+  Masker();
+  struct Impl;
+  std::vector<MaskingRuleSpec> rules_;
+  std::unique_ptr<Impl> impl_;
+};
+using MaskerPtr = std::shared_ptr<const Masker>;
+
+// Masks every PAN in `text` with the PCI display mask (first 6, last 4). The fallback scrubber
+// for log lines and audit text; thread-safe.
+std::string scrubPans(std::string_view text);
+
+}  // namespace tollgate::policy
