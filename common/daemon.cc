@@ -28,14 +28,41 @@ void readAdminConfig(YamlMap& parent, AdminConfig& out) {
   m.finish();
 }
 
-std::string overrideLog(LogConfig& cfg, const std::string* level, const std::string* format) {
-  if (level && !log::parseLevel(*level, &cfg.level)) {
-    return "--log-level must be debug|info|warn|error, got '" + *level + "'";
+std::vector<FlagSpec> commonDaemonFlags() {
+  return {
+      {"config", true, false, "YAML config file"},
+      {"admin-address", true, false, "admin HTTP address (default 127.0.0.1)"},
+      {"admin-port", true, false, "admin HTTP port (0 = any free port)"},
+      {"log-level", true, false, "debug|info|warn|error"},
+      {"log-format", true, false, "text|json"},
+      {"version", false, false, "print the version and exit"},
+      {"help", false, false, "show this help"},
+  };
+}
+
+absl::Status applyCommonFlags(const Flags& flags, LogConfig& log_cfg, AdminConfig& admin) {
+  if (auto a = flags.get("admin-address")) admin.address = *a;
+  if (auto p = flags.get("admin-port")) {
+    auto v = parseInt(*p, 0, 65535);
+    if (!v) return absl::InvalidArgumentError("--admin-port must be a port number, got '" + *p + "'");
+    admin.port = static_cast<int>(*v);
   }
-  if (format && !log::parseFormat(*format, &cfg.format)) {
-    return "--log-format must be text|json, got '" + *format + "'";
+  if (auto l = flags.get("log-level"); l && !log::parseLevel(*l, &log_cfg.level)) {
+    return absl::InvalidArgumentError("--log-level must be debug|info|warn|error, got '" + *l + "'");
   }
-  return "";
+  if (auto f = flags.get("log-format"); f && !log::parseFormat(*f, &log_cfg.format)) {
+    return absl::InvalidArgumentError("--log-format must be text|json, got '" + *f + "'");
+  }
+  return absl::OkStatus();
+}
+
+std::optional<int64_t> parseInt(std::string_view text, int64_t min, int64_t max) {
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || v < min || v > max) {
+    return std::nullopt;
+  }
+  return v;
 }
 
 void applyLogConfig(const LogConfig& cfg) {

@@ -1,9 +1,13 @@
 // Settings and start-up steps both daemons share: the log and admin config sections, build info.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
+#include "absl/status/status.h"
+#include "common/flags.h"
 #include "common/log.h"
 #include "common/yaml_reader.h"
 #include "prometheus/registry.h"
@@ -26,8 +30,13 @@ struct AdminConfig {
 void readLogConfig(YamlMap& parent, LogConfig& out);
 // Reads an optional `admin: {address, port}` section of `parent`.
 void readAdminConfig(YamlMap& parent, AdminConfig& out);
-// Applies --log-level / --log-format style overrides; returns an error message or "".
-std::string overrideLog(LogConfig& cfg, const std::string* level, const std::string* format);
+// Flags every daemon accepts: --config, --admin-address, --admin-port, --log-level,
+// --log-format, --version, --help.
+std::vector<FlagSpec> commonDaemonFlags();
+// Applies the admin and log flags of commonDaemonFlags() over values read from the config.
+absl::Status applyCommonFlags(const Flags& flags, LogConfig& log_cfg, AdminConfig& admin);
+// Parses a whole decimal integer in [min, max]; nullopt otherwise.
+std::optional<int64_t> parseInt(std::string_view text, int64_t min, int64_t max);
 
 void applyLogConfig(const LogConfig& cfg);
 

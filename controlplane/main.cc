@@ -1,2 +1,34 @@
-// Placeholder entry point; replaced below.
-int main() { return 0; }
+// tollgate-controlplane entry point: load config, serve until SIGTERM/SIGINT, shut down cleanly.
+#include <csignal>
+#include <cstdio>
+
+#include "common/log.h"
+#include "common/signals.h"
+#include "controlplane/config.h"
+#include "controlplane/server.h"
+
+int main(int argc, char** argv) {
+  auto config = tollgate::controlplane::loadControlPlaneConfig(argc, argv);
+  if (!config.ok()) {
+    if (absl::IsCancelled(config.status())) {  // --help / --version
+      std::printf("%s\n", std::string(config.status().message()).c_str());
+      return 0;
+    }
+    std::fprintf(stderr, "tollgate-controlplane: %s\n",
+                 std::string(config.status().message()).c_str());
+    return 2;
+  }
+  tollgate::applyLogConfig(config->log);
+  // Before any thread starts, so only waitForSignal() receives shutdown signals.
+  tollgate::blockShutdownSignals();
+  tollgate::controlplane::Server server(*std::move(config));
+  if (auto st = server.start(); !st.ok()) {
+    tollgate::log::error("control plane failed to start", {{"error", std::string(st.message())}});
+    return 1;
+  }
+  int sig = tollgate::waitForSignal();
+  tollgate::log::info("control plane shutting down", {{"signal", strsignal(sig)}});
+  server.stop();
+  tollgate::log::info("control plane stopped");
+  return 0;
+}

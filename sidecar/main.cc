@@ -1,2 +1,25 @@
-// Placeholder entry point; replaced below.
-int main() { return 0; }
+// tollgate-sidecar entry point: load config, start the server, run until a shutdown signal.
+#include <cstdio>
+
+#include "common/log.h"
+#include "sidecar/config.h"
+#include "sidecar/server.h"
+
+int main(int argc, char** argv) {
+  auto config = tollgate::sidecar::loadSidecarConfig(argc, argv);
+  if (!config.ok()) {
+    if (absl::IsCancelled(config.status())) {  // --help / --version
+      std::printf("%s\n", std::string(config.status().message()).c_str());
+      return 0;
+    }
+    std::fprintf(stderr, "tollgate-sidecar: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  tollgate::applyLogConfig(config->log);
+  tollgate::sidecar::Server server(*std::move(config));
+  if (auto st = server.start(); !st.ok()) {
+    tollgate::log::error("sidecar failed to start", {{"error", std::string(st.message())}});
+    return 1;
+  }
+  return server.run();
+}

@@ -1,0 +1,108 @@
+// Sidecar configuration: strict YAML (unknown keys are errors) overlaid by flags.
+#include "sidecar/config.h"
+
+#include "common/flags.h"
+
+namespace tollgate::sidecar {
+namespace {
+
+const std::vector<FlagSpec>& flagSpecs() {
+  static const std::vector<FlagSpec> kSpecs = [] {
+    std::vector<FlagSpec> specs = commonDaemonFlags();
+    specs.insert(specs.end(), {
+        {"policy", true, false, "policy file (standalone mode, no control plane)"},
+        {"listen", true, true, "ADDR:PORT=RESOURCE explicit listener (repeatable)"},
+        {"events", true, false, "JSON-lines event file for standalone mode ('-' = stdout)"},
+        {"workers", true, false, "number of worker event loops (default 1)"},
+    });
+    return specs;
+  }();
+  return kSpecs;
+}
+
+void readYaml(const YAML::Node& root, YamlErrors& errors, SidecarConfig& cfg) {
+  YamlMap top(root, errors, "sidecar config");
+  readLogConfig(top, cfg.log);
+  readAdminConfig(top, cfg.admin);
+  if (auto w = top.integer("workers", 1, 64)) cfg.workers = static_cast<int>(*w);
+  if (auto p = top.str("policy")) cfg.policy_file = *p;
+  if (auto e = top.str("events")) cfg.events_file = *e;
+  if (YAML::Node ls = top.get("listeners")) {
+    if (!ls.IsSequence()) {
+      errors.add(ls, "listeners must be a list");
+    } else {
+      for (const auto& item : ls) {
+        YamlMap m(item, errors, "listener");
+        ListenerConfig l;
+        if (auto a = m.str("address")) l.address = *a;
+        if (auto p = m.integer("port", 1, 65535, true)) l.port = static_cast<int>(*p);
+        if (auto r = m.str("resource", true)) l.resource = *r;
+        m.finish();
+        cfg.listeners.push_back(l);
+      }
+    }
+  }
+  if (YAML::Node t = top.get("transparent")) {
+    YamlMap m(t, errors, "transparent");
+    cfg.transparent.enabled = true;
+    if (auto en = m.boolean("enabled")) cfg.transparent.enabled = *en;
+    if (auto a = m.str("address")) cfg.transparent.address = *a;
+    if (auto p = m.integer("port", 1, 65535)) cfg.transparent.port = static_cast<int>(*p);
+    m.finish();
+  }
+  top.finish();
+}
+
+absl::Status flagError(const std::string& message) {
+  return absl::InvalidArgumentError(message);
+}
+
+}  // namespace
+
+absl::StatusOr<ListenerConfig> parseListenFlag(const std::string& text) {
+  auto eq = text.find('=');
+  ListenerConfig l;
+  if (eq == std::string::npos || eq + 1 == text.size() ||
+      !splitHostPort(std::string_view(text).substr(0, eq), &l.address, &l.port) || l.port == 0) {
+    return flagError("--listen must look like 127.0.0.1:6432=RESOURCE, got '" + text + "'");
+  }
+  l.resource = text.substr(eq + 1);
+  return l;
+}
+
+absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* argv) {
+  auto flags = Flags::parse(argc, argv, 1, flagSpecs());
+  if (!flags.ok()) return flags.status();
+  if (flags->has("help")) {
+    return absl::CancelledError("usage: tollgate-sidecar [flags]\n" + Flags::usage(flagSpecs()));
+  }
+  if (flags->has("version")) return absl::CancelledError(std::string(kVersion));
+  if (!flags->positional().empty()) {
+    return flagError("unexpected argument '" + flags->positional().front() + "'");
+  }
+  SidecarConfig cfg;
+  if (auto file = flags->get("config")) {
+    cfg.config_file = *file;
+    auto root = loadYamlFile(*file);
+    if (!root.ok()) return root.status();
+    YamlErrors errors(*file);
+    readYaml(*root, errors, cfg);
+    if (!errors.empty()) return errors.toStatus();
+  }
+  if (auto p = flags->get("policy")) cfg.policy_file = *p;
+  if (auto e = flags->get("events")) cfg.events_file = *e;
+  for (const auto& l : flags->all("listen")) {
+    auto parsed = parseListenFlag(l);
+    if (!parsed.ok()) return parsed.status();
+    cfg.listeners.push_back(*parsed);
+  }
+  if (auto w = flags->get("workers")) {
+    auto v = parseInt(*w, 1, 64);
+    if (!v) return flagError("--workers must be between 1 and 64, got '" + *w + "'");
+    cfg.workers = static_cast<int>(*v);
+  }
+  if (auto st = applyCommonFlags(*flags, cfg.log, cfg.admin); !st.ok()) return st;
+  return cfg;
+}
+
+}  // namespace tollgate::sidecar

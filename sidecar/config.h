@@ -1,0 +1,47 @@
+// The sidecar's settings: YAML file plus command-line flags (flags win).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/daemon.h"
+
+namespace tollgate::sidecar {
+
+// An explicit listener: accept on address:port and treat every connection as `resource`.
+struct ListenerConfig {
+  std::string address = "127.0.0.1";
+  int port = 0;
+  std::string resource;
+};
+
+// The transparent listener that receives iptables-redirected connections.
+struct TransparentConfig {
+  bool enabled = false;
+  std::string address = "127.0.0.1";
+  int port = 15001;
+};
+
+struct SidecarConfig {
+  std::string config_file;  // empty when only flags were used
+  LogConfig log;
+  AdminConfig admin{"127.0.0.1", 15020};
+  int workers = 1;
+  // Policy file for standalone mode (no control plane).
+  std::string policy_file;
+  std::vector<ListenerConfig> listeners;
+  TransparentConfig transparent;
+  // JSON-lines event sink for standalone mode ("-" = stdout).
+  std::string events_file;
+};
+
+// Parses argv (after the program name). Reads --config FILE first, then applies flags.
+// Errors are one line naming the file, line and column (config) or the flag.
+// Returns NOT_FOUND-free "help" requests as a status with code CANCELLED and the usage text.
+absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* argv);
+
+// Parses "ADDR:PORT=RESOURCE" (e.g. "127.0.0.1:6432=payments-db").
+absl::StatusOr<ListenerConfig> parseListenFlag(const std::string& text);
+
+}  // namespace tollgate::sidecar

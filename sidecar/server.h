@@ -1,0 +1,52 @@
+// The sidecar process: main event loop, shutdown signals, admin endpoint, readiness.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "common/admin_server.h"
+#include "prometheus/registry.h"
+#include "sidecar/config.h"
+
+namespace tollgate::sidecar {
+
+// Owns the main libuv loop. run() blocks until SIGTERM/SIGINT (or requestStop()), then drains
+// and returns. Not thread-safe except requestStop(), which any thread may call.
+class Server {
+ public:
+  explicit Server(SidecarConfig config);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds the admin endpoint and everything the config names. Fails on the first bind or
+  // load error, with a message naming what failed.
+  absl::Status start();
+  // Runs the main loop until a shutdown signal; returns the exit status.
+  int run();
+  void requestStop();
+
+  int adminPort() const { return admin_ ? admin_->port() : 0; }
+
+ private:
+  static void onSignal(uv_signal_t* handle, int signum);
+  static void onStopAsync(uv_async_t* handle);
+  void beginShutdown(const char* why);
+  std::string readiness() const;
+
+  SidecarConfig config_;
+  uv_loop_t loop_{};
+  uv_signal_t sigterm_{};
+  uv_signal_t sigint_{};
+  uv_async_t stop_async_{};
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<AdminServer> admin_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace tollgate::sidecar

@@ -1,0 +1,68 @@
+// Logging: JSON escaping and the scrubber hook that keeps card numbers out of log lines.
+#include "common/log.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+using namespace tollgate;
+using Catch::Matchers::ContainsSubstring;
+
+namespace {
+// Captures what log::write sends to stderr.
+std::string capture(const std::function<void()>& fn) {
+  std::fflush(stderr);
+  char path[] = "/tmp/tollgate-log-XXXXXX";
+  int fd = mkstemp(path);
+  int saved = dup(2);
+  dup2(fd, 2);
+  fn();
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  close(fd);
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  unlink(path);
+  return ss.str();
+}
+}  // namespace
+
+TEST_CASE("JSON lines are valid and escaped") {
+  log::setFormat(log::Format::kJson);
+  std::string out = capture([] { log::info("quote \" and\nnewline", {{"k", "v\t\x01"}}); });
+  CHECK_THAT(out, ContainsSubstring(R"("msg":"quote \" and\nnewline","k":"v\t\u0001"})"));
+  log::setFormat(log::Format::kText);
+}
+
+TEST_CASE("the scrubber sees every message and field") {
+  log::setScrubber([](std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) {
+      if (c >= '0' && c <= '9') c = '#';
+    }
+    return out;
+  });
+  std::string out = capture([] { log::warn("card 4111", {{"value", "5555"}}); });
+  log::setScrubber(nullptr);
+  CHECK_THAT(out, ContainsSubstring("card ####"));
+  CHECK_THAT(out, ContainsSubstring("value=####"));
+  CHECK_FALSE(out.find("4111") != std::string::npos);
+}
+
+TEST_CASE("levels filter") {
+  log::setLevel(log::Level::kWarn);
+  std::string out = capture([] {
+    log::info("hidden");
+    log::error("shown");
+  });
+  log::setLevel(log::Level::kInfo);
+  CHECK(out.find("hidden") == std::string::npos);
+  CHECK_THAT(out, ContainsSubstring("ERROR shown"));
+}
