@@ -14,6 +14,11 @@ const std::vector<FlagSpec>& flagSpecs() {
         {"listen", true, true, "ADDR:PORT=RESOURCE explicit listener (repeatable)"},
         {"events", true, false, "JSON-lines event file for standalone mode ('-' = stdout)"},
         {"workers", true, false, "number of worker event loops (default 1)"},
+        {"subject", true, false, "standalone mode: identity whose access rules apply"},
+        {"group", true, true, "standalone mode: a group of that identity (repeatable)"},
+        {"client-tls-ca", true, false, "CA certificate for TLS offered to clients (PEM)"},
+        {"client-tls-ca-key", true, false, "key of that CA (PEM)"},
+        {"drain-seconds", true, false, "grace period for sessions on shutdown (default 5)"},
     });
     return specs;
   }();
@@ -42,6 +47,20 @@ void readYaml(const YAML::Node& root, YamlErrors& errors, SidecarConfig& cfg) {
       }
     }
   }
+  if (YAML::Node id = top.get("identity")) {
+    YamlMap m(id, errors, "identity");
+    if (auto sub = m.str("subject", true)) cfg.identity.subject = *sub;
+    cfg.identity.groups = m.strList("groups");
+    m.finish();
+  }
+  if (YAML::Node t = top.get("clientTls")) {
+    YamlMap m(t, errors, "clientTls");
+    if (auto c = m.str("ca", true)) cfg.client_tls.ca_cert = *c;
+    if (auto k = m.str("caKey", true)) cfg.client_tls.ca_key = *k;
+    m.finish();
+  }
+  if (auto d = top.integer("drainSeconds", 0, 3600)) cfg.drain_seconds = static_cast<int>(*d);
+  if (auto n = top.str("instanceName")) cfg.instance_name = *n;
   if (YAML::Node t = top.get("transparent")) {
     YamlMap m(t, errors, "transparent");
     cfg.transparent.enabled = true;
@@ -100,6 +119,21 @@ absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* arg
     auto v = parseInt(*w, 1, 64);
     if (!v) return flagError("--workers must be between 1 and 64, got '" + *w + "'");
     cfg.workers = static_cast<int>(*v);
+  }
+  if (auto sub = flags->get("subject")) cfg.identity.subject = *sub;
+  for (const auto& g : flags->all("group")) cfg.identity.groups.push_back(g);
+  if (auto c = flags->get("client-tls-ca")) cfg.client_tls.ca_cert = *c;
+  if (auto k = flags->get("client-tls-ca-key")) cfg.client_tls.ca_key = *k;
+  if (cfg.client_tls.ca_cert.empty() != cfg.client_tls.ca_key.empty()) {
+    return flagError("client TLS needs both the CA certificate and its key");
+  }
+  if (auto d = flags->get("drain-seconds")) {
+    auto v = parseInt(*d, 0, 3600);
+    if (!v) return flagError("--drain-seconds must be between 0 and 3600, got '" + *d + "'");
+    cfg.drain_seconds = static_cast<int>(*v);
+  }
+  if (!cfg.listeners.empty() && cfg.policy_file.empty()) {
+    return flagError("listeners need a policy (--policy FILE or 'policy:' in the config)");
   }
   if (auto st = applyCommonFlags(*flags, cfg.log, cfg.admin); !st.ok()) return st;
   return cfg;

@@ -23,6 +23,20 @@ struct TransparentConfig {
   int port = 15001;
 };
 
+// Standalone mode has no control plane to vouch for the workload: the operator names the
+// identity whose access rules apply. With a control plane this comes from the verified token.
+struct StandaloneIdentity {
+  std::string subject;  // e.g. "system:serviceaccount:payments-ci:nightly-report"
+  std::vector<std::string> groups;
+};
+
+// TLS offered to clients that insist on it (sslmode=require / verify-full): certificates for
+// the destination name are minted from this CA.
+struct ClientTlsConfig {
+  std::string ca_cert;
+  std::string ca_key;
+};
+
 struct SidecarConfig {
   std::string config_file;  // empty when only flags were used
   LogConfig log;
@@ -34,6 +48,12 @@ struct SidecarConfig {
   TransparentConfig transparent;
   // JSON-lines event sink for standalone mode ("-" = stdout).
   std::string events_file;
+  StandaloneIdentity identity;
+  ClientTlsConfig client_tls;
+  // On SIGTERM: stop accepting, let sessions finish for this long, then end them.
+  int drain_seconds = 5;
+  // Name recorded as the events' source ("sidecar/<name>"); default: $POD_NAME or hostname.
+  std::string instance_name;
 };
 
 // Parses argv (after the program name). Reads --config FILE first, then applies flags.

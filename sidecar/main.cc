@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "common/log.h"
+#include "policy/mask/masker.h"
 #include "sidecar/config.h"
 #include "sidecar/server.h"
 
@@ -16,6 +17,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   tollgate::applyLogConfig(config->log);
+  // No card number reaches a log line, whatever a message happens to quote.
+  tollgate::log::setScrubber([](std::string_view s) { return tollgate::policy::scrubPans(s); });
   tollgate::sidecar::Server server(*std::move(config));
   if (auto st = server.start(); !st.ok()) {
     tollgate::log::error("sidecar failed to start", {{"error", std::string(st.message())}});

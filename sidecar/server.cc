@@ -2,6 +2,8 @@
 #include "sidecar/server.h"
 
 #include "common/log.h"
+#include "policy/loader.h"
+#include "sidecar/events/json_lines_sink.h"
 
 namespace tollgate::sidecar {
 
@@ -13,6 +15,8 @@ Server::Server(SidecarConfig config)
 
 Server::~Server() {
   if (admin_) admin_->stop();
+  listeners_.clear();
+  if (connections_) connections_->drainAndStop(std::chrono::seconds(0));
   uv_walk(
       &loop_,
       [](uv_handle_t* h, void*) {
@@ -23,8 +27,62 @@ Server::~Server() {
   uv_loop_close(&loop_);
 }
 
+absl::Status Server::loadPolicy() {
+  auto loaded = policy::loadPolicyFile(config_.policy_file);
+  for (const auto& w : loaded.warnings) log::warn("policy warning", {{"detail", w}});
+  if (!loaded.ok()) return loaded.status();
+  ++policy_version_;
+  connections_->setPolicy(loaded.policy, policy_version_);
+  log::info("policy loaded", {{"file", config_.policy_file},
+                              {"version", std::to_string(policy_version_)},
+                              {"resources", std::to_string(loaded.policy->document().resources.size())}});
+  return absl::OkStatus();
+}
+
 absl::Status Server::start() {
   registerBuildInfo(*registry_, "sidecar");
+  stats_ = std::make_unique<SidecarStats>(*registry_);
+  EventSinkPtr events;
+  if (!config_.events_file.empty()) {
+    auto sink = JsonLinesSink::open(config_.events_file);
+    if (!sink.ok()) return sink.status();
+    events = *sink;
+  }
+  // Credentials come from the files the policy names (standalone mode). The map is rebuilt on
+  // policy reload through the same store, which re-reads changed files on its own.
+  absl::flat_hash_map<std::string, std::string> credential_files;
+  if (!config_.policy_file.empty()) {
+    auto loaded = policy::loadPolicyFile(config_.policy_file);
+    if (!loaded.ok()) return loaded.status();
+    for (const auto& r : loaded.policy->document().resources) {
+      if (!r.credentials.file.empty()) credential_files[r.name] = r.credentials.file;
+    }
+  }
+  connections_ = std::make_unique<ConnectionManager>(
+      config_, *stats_, events, std::make_shared<FileCredentialStore>(credential_files));
+  if (auto st = connections_->start(); !st.ok()) return st;
+  if (!config_.policy_file.empty()) {
+    if (auto st = loadPolicy(); !st.ok()) return st;
+  }
+  for (const auto& l : config_.listeners) {
+    auto listener = Listener::create(&loop_, l.address, l.port, false,
+                                     [this, resource = l.resource](AcceptedSocket s) {
+                                       connections_->accept(std::move(s), resource);
+                                     });
+    if (!listener.ok()) return listener.status();
+    log::info("listening", {{"address", (*listener)->address().toString()},
+                            {"resource", l.resource}});
+    listeners_.push_back(*std::move(listener));
+  }
+  if (config_.transparent.enabled) {
+    auto listener = Listener::create(&loop_, config_.transparent.address, config_.transparent.port,
+                                     true, [this](AcceptedSocket s) {
+                                       connections_->accept(std::move(s), "");
+                                     });
+    if (!listener.ok()) return listener.status();
+    log::info("listening (transparent)", {{"address", (*listener)->address().toString()}});
+    listeners_.push_back(*std::move(listener));
+  }
   admin_ = std::make_unique<AdminServer>(registry_, [this] { return readiness(); });
   if (auto st = admin_->start(config_.admin.address, config_.admin.port); !st.ok()) return st;
 
@@ -33,6 +91,9 @@ absl::Status Server::start() {
   sigterm_.data = sigint_.data = this;
   uv_signal_start(&sigterm_, &Server::onSignal, SIGTERM);
   uv_signal_start(&sigint_, &Server::onSignal, SIGINT);
+  uv_signal_init(&loop_, &sighup_);
+  sighup_.data = this;
+  uv_signal_start(&sighup_, &Server::onHangup, SIGHUP);
   uv_async_init(&loop_, &stop_async_, &Server::onStopAsync);
   stop_async_.data = this;
 
@@ -55,6 +116,16 @@ void Server::onSignal(uv_signal_t* handle, int signum) {
   static_cast<Server*>(handle->data)->beginShutdown(signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+void Server::onHangup(uv_signal_t* handle, int) {
+  auto* self = static_cast<Server*>(handle->data);
+  if (self->config_.policy_file.empty()) return;
+  // A bad new policy leaves the current one in force.
+  if (auto st = self->loadPolicy(); !st.ok()) {
+    log::error("policy reload failed; keeping the current policy",
+               {{"error", std::string(st.message())}});
+  }
+}
+
 void Server::onStopAsync(uv_async_t* handle) {
   static_cast<Server*>(handle->data)->beginShutdown("stop requested");
 }
@@ -63,10 +134,14 @@ void Server::beginShutdown(const char* why) {
   if (stopping_.exchange(true)) return;
   ready_ = false;
   log::info("sidecar shutting down", {{"reason", why}});
-  uv_signal_stop(&sigterm_);
-  uv_signal_stop(&sigint_);
-  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+  for (auto& l : listeners_) l->close();
+  listeners_.clear();
+  // Sessions finish on the workers; the main loop only waits.
+  connections_->drainAndStop(std::chrono::seconds(config_.drain_seconds));
+  for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) {
+    uv_signal_stop(s);
+    uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
 }
 

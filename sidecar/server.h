@@ -11,6 +11,9 @@
 #include "common/admin_server.h"
 #include "prometheus/registry.h"
 #include "sidecar/config.h"
+#include "sidecar/connection_manager.h"
+#include "sidecar/network/listener.h"
+#include "sidecar/stats.h"
 
 namespace tollgate::sidecar {
 
@@ -34,6 +37,9 @@ class Server {
 
  private:
   static void onSignal(uv_signal_t* handle, int signum);
+  static void onHangup(uv_signal_t* handle, int signum);
+  // Loads (or reloads) the standalone policy file into the connection manager.
+  absl::Status loadPolicy();
   static void onStopAsync(uv_async_t* handle);
   void beginShutdown(const char* why);
   std::string readiness() const;
@@ -42,9 +48,14 @@ class Server {
   uv_loop_t loop_{};
   uv_signal_t sigterm_{};
   uv_signal_t sigint_{};
+  uv_signal_t sighup_{};
   uv_async_t stop_async_{};
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<SidecarStats> stats_;
+  std::unique_ptr<ConnectionManager> connections_;
+  std::vector<ListenerPtr> listeners_;
+  uint64_t policy_version_ = 0;
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};
 };

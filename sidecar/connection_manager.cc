@@ -1,0 +1,327 @@
+// Connection routing, per-worker session ownership and draining.
+#include "sidecar/connection_manager.h"
+
+#include <netdb.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <thread>
+
+#include "common/log.h"
+#include "policy/engine.h"
+#include "sidecar/postgres/session.h"
+#include "sidecar/tcp/relay.h"
+
+namespace tollgate::sidecar {
+
+// A worker and the sessions living on it (touched only on that worker's thread).
+struct ConnectionManager::WorkerState {
+  explicit WorkerState(std::string name) : worker(std::move(name)) {}
+  Worker worker;
+  std::unordered_map<void*, std::shared_ptr<void>> sessions;
+  std::unordered_map<void*, std::function<void(const std::string&)>> terminators;
+};
+
+namespace {
+
+std::string defaultInstanceName() {
+  if (const char* pod = std::getenv("POD_NAME"); pod != nullptr && *pod != '\0') return pod;
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  return host;
+}
+
+// Resolves host:port (numeric addresses without a lookup). Blocking; called on a worker for
+// names, which keeps the main loop free. Policies normally name Kubernetes Services, which
+// the pod's resolver answers from cluster DNS quickly.
+absl::StatusOr<SocketAddress> resolve(const std::string& host, int port) {
+  if (auto numeric = parseSocketAddress(host, port)) return *numeric;
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  std::string service = std::to_string(port);
+  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res); rc != 0) {
+    return absl::UnavailableError("cannot resolve " + host + ": " + gai_strerror(rc));
+  }
+  SocketAddress a;
+  std::memcpy(&a.storage, res->ai_addr, res->ai_addrlen);
+  a.len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return a;
+}
+
+}  // namespace
+
+ConnectionManager::ConnectionManager(const SidecarConfig& config, SidecarStats& stats,
+                                     EventSinkPtr events, CredentialStorePtr credentials)
+    : config_(config),
+      stats_(stats),
+      events_(std::move(events)),
+      credentials_(std::move(credentials)) {
+  source_ = "sidecar/" + (config.instance_name.empty() ? defaultInstanceName()
+                                                       : config.instance_name);
+}
+
+ConnectionManager::~ConnectionManager() { drainAndStop(std::chrono::seconds(0)); }
+
+absl::Status ConnectionManager::start() {
+  if (!config_.client_tls.ca_cert.empty()) {
+    auto ca = tls::CertificateAuthority::load(config_.client_tls.ca_cert, config_.client_tls.ca_key);
+    if (!ca.ok()) return ca.status();
+    client_ca_ = *ca;
+  }
+  for (int i = 0; i < config_.workers; ++i) {
+    auto w = std::make_unique<WorkerState>("tg-worker-" + std::to_string(i));
+    w->worker.start();
+    workers_.push_back(std::move(w));
+  }
+  return absl::OkStatus();
+}
+
+void ConnectionManager::setPolicy(policy::CompiledPolicyPtr policy, uint64_t version) {
+  std::lock_guard lock(mu_);
+  policy_ = std::move(policy);
+  policy_version_ = version;
+  tls_contexts_.clear();
+}
+
+policy::CompiledPolicyPtr ConnectionManager::policy() const {
+  std::lock_guard lock(mu_);
+  return policy_;
+}
+
+absl::StatusOr<tls::ClientContextPtr> ConnectionManager::upstreamTls(
+    const policy::Resource& resource) {
+  if (resource.upstream.tls == policy::TlsMode::kDisable) return tls::ClientContextPtr();
+  std::lock_guard lock(mu_);
+  if (auto it = tls_contexts_.find(resource.name); it != tls_contexts_.end()) return it->second;
+  tls::ClientOptions opts;
+  switch (resource.upstream.tls) {
+    case policy::TlsMode::kRequire: opts.verify = tls::ClientOptions::Verify::kRequire; break;
+    case policy::TlsMode::kVerifyCa: opts.verify = tls::ClientOptions::Verify::kVerifyCa; break;
+    default: opts.verify = tls::ClientOptions::Verify::kVerifyFull; break;
+  }
+  opts.ca_file = resource.upstream.ca;
+  opts.server_name = resource.upstream.server_name.empty() ? resource.upstream.host
+                                                           : resource.upstream.server_name;
+  auto ctx = tls::ClientContext::create(opts);
+  if (!ctx.ok()) return ctx.status();
+  tls_contexts_[resource.name] = *ctx;
+  return tls::ClientContextPtr(*ctx);
+}
+
+void ConnectionManager::refuse(int fd, const AcceptedSocket& socket, const std::string& reason,
+                               const std::string& stat) {
+  log::warn("connection refused", {{"client", socket.peer.toString()},
+                                   {"destination", socket.destination.toString()},
+                                   {"reason", reason}});
+  stats_.connectionRefused(stat);
+  if (events_) {
+    v1::AuditEvent e;
+    e.set_type(v1::EVENT_CONNECTION_REFUSED);
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    e.mutable_time()->set_seconds(std::chrono::duration_cast<std::chrono::seconds>(now).count());
+    e.set_time_source("system");
+    e.mutable_identity()->set_subject(config_.identity.subject);
+    e.mutable_location()->set_upstream(socket.destination.toString());
+    e.mutable_location()->set_client_addr(socket.peer.toString());
+    e.mutable_location()->set_source(source_);
+    e.mutable_action()->set_detail(reason);
+    e.mutable_result()->set_success(false);
+    e.mutable_reason()->set_decision(v1::DECISION_BLOCK);
+    e.mutable_reason()->add_rule_ids("defaults.unknownDestination:deny");
+    events_->publish(std::move(e));
+  }
+  ::close(fd);
+}
+
+void ConnectionManager::accept(AcceptedSocket socket, const std::string& resource_name) {
+  policy::CompiledPolicyPtr policy;
+  uint64_t version;
+  {
+    std::lock_guard lock(mu_);
+    policy = policy_;
+    version = policy_version_;
+  }
+  if (!policy) {
+    refuse(socket.fd, socket, "no policy loaded", "no_policy");
+    return;
+  }
+  const policy::Resource* resource =
+      resource_name.empty()
+          ? (socket.redirected ? policy->resourceFor(socket.destination.host(),
+                                                     socket.destination.port())
+                               : nullptr)
+          : policy->resource(resource_name);
+  WorkerState& w = *workers_[next_worker_++ % workers_.size()];
+  if (resource == nullptr) {
+    if (!resource_name.empty()) {
+      refuse(socket.fd, socket, "listener names unknown resource " + resource_name,
+             "unknown_resource");
+      return;
+    }
+    if (policy->defaults().unknown_destination == policy::UnknownDestination::kPassthrough &&
+        socket.redirected) {
+      startRelay(w, std::move(socket), "", socket.destination);
+      return;
+    }
+    refuse(socket.fd, socket,
+           "destination " + socket.destination.toString() + " matches no resource",
+           "unknown_destination");
+    return;
+  }
+  switch (resource->protocol) {
+    case policy::Protocol::kPostgres:
+      startPostgres(w, std::move(socket), std::move(policy), version, resource);
+      return;
+    case policy::Protocol::kTcp: {
+      auto addr = resolve(resource->upstream.host, resource->upstream.port);
+      if (!addr.ok()) {
+        refuse(socket.fd, socket, std::string(addr.status().message()), "upstream_unresolved");
+        return;
+      }
+      startRelay(w, std::move(socket), resource->name, *addr);
+      return;
+    }
+    default:
+      refuse(socket.fd, socket,
+             "resource " + resource->name + " uses protocol " +
+                 std::string(policy::protocolName(resource->protocol)) +
+                 ", which this sidecar does not speak yet",
+             "unsupported_protocol");
+  }
+}
+
+// Sessions are owned by their worker's map and removed from it by a task posted when they are
+// done, never from inside their own callbacks.
+void ConnectionManager::startRelay(WorkerState& w, AcceptedSocket socket,
+                                   const std::string& resource, const SocketAddress& upstream) {
+  ++active_;
+  TcpRelay::Info info{resource, socket.peer.toString(), source_};
+  w.worker.post([this, &w, info, fd = socket.fd, upstream] {
+    auto relay = std::make_shared<TcpRelay>(w.worker.loop(), info, events_, nullptr);
+    void* key = relay.get();
+    relay->setOnDone([this, &w, key] {
+      w.worker.post([this, &w, key] {
+        w.sessions.erase(key);
+        --active_;
+      });
+    });
+    w.sessions[key] = relay;
+    if (auto st = relay->start(fd, upstream); !st.ok()) {
+      log::warn("relay failed to start", {{"error", std::string(st.message())}});
+      ::close(fd);
+      w.sessions.erase(key);
+      --active_;
+    }
+  });
+}
+
+void ConnectionManager::startPostgres(WorkerState& w, AcceptedSocket socket,
+                                      policy::CompiledPolicyPtr policy, uint64_t version,
+                                      const policy::Resource* resource) {
+  ++active_;
+  w.worker.post([this, &w, socket, policy = std::move(policy), version, resource]() mutable {
+    postgres::SessionConfig sc;
+    sc.policy = policy;
+    sc.resource = resource;
+    sc.masker = policy->masker(resource->name);
+    sc.identity = policy::Identity::fromSubject(config_.identity.subject, config_.identity.groups);
+    if (const policy::AccessRule* rule = policy->matchAccess(sc.identity, resource->name)) {
+      sc.role = rule->role;
+      sc.access_rule = rule->name;
+    } else {
+      sc.refuse_reason = "tollgate: no access rule grants " +
+                         (sc.identity.subject.empty() ? std::string("this workload")
+                                                      : sc.identity.subject) +
+                         " access to resource " + resource->name;
+    }
+    sc.policy_version = version;
+    sc.analyzer = &analyzer_;
+    sc.credentials = credentials_;
+    sc.events = events_;
+    sc.cancels = &cancels_;
+    sc.stats = &stats_.resource(resource->name);
+    if (auto tls_ctx = upstreamTls(*resource); tls_ctx.ok()) {
+      sc.upstream_tls = *tls_ctx;
+    } else if (sc.refuse_reason.empty()) {
+      sc.refuse_reason = "tollgate: TLS settings of resource " + resource->name +
+                         " are unusable: " + std::string(tls_ctx.status().message());
+    }
+    if (client_ca_) {
+      auto ca = client_ca_;
+      sc.client_tls = [ca](const std::string& name) { return ca->serverContextFor(name); };
+    }
+    if (auto addr = resolve(resource->upstream.host, resource->upstream.port); addr.ok()) {
+      sc.upstream_address = *addr;
+    } else if (sc.refuse_reason.empty()) {
+      sc.refuse_reason = "tollgate: resource " + resource->name + ": " +
+                         std::string(addr.status().message());
+    }
+    sc.upstream_server_name = resource->upstream.server_name.empty()
+                                  ? resource->upstream.host
+                                  : resource->upstream.server_name;
+    sc.client_address = socket.peer.toString();
+    sc.destination_name = socket.redirected ? socket.destination.host()
+                                            : sc.upstream_server_name;
+    sc.source = source_;
+    auto session = std::make_shared<postgres::PostgresSession>(w.worker.loop(), std::move(sc),
+                                                                nullptr);
+    void* key = session.get();
+    std::weak_ptr<postgres::PostgresSession> weak = session;
+    session->setOnDone([this, &w, key] {
+      w.worker.post([this, &w, key] {
+        w.terminators.erase(key);
+        w.sessions.erase(key);
+        --active_;
+      });
+    });
+    w.terminators[key] = [weak](const std::string& reason) {
+      if (auto s = weak.lock()) s->terminate(reason);
+    };
+    w.sessions[key] = session;
+    if (auto st = session->start(socket.fd); !st.ok()) {
+      log::warn("session failed to start", {{"error", std::string(st.message())}});
+      ::close(socket.fd);
+      w.terminators.erase(key);
+      w.sessions.erase(key);
+      --active_;
+    }
+  });
+}
+
+void ConnectionManager::drainAndStop(std::chrono::seconds grace) {
+  if (workers_.empty()) return;
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (active_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (active_.load() > 0) {
+    log::info("ending remaining sessions", {{"sessions", std::to_string(active_.load())}});
+    for (auto& w : workers_) {
+      WorkerState* ws = w.get();
+      ws->worker.post([ws] {
+        auto terminators = ws->terminators;
+        for (auto& [key, fn] : terminators) fn("the sidecar is shutting down");
+      });
+    }
+    auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (active_.load() > 0 && std::chrono::steady_clock::now() < hard) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  for (auto& w : workers_) {
+    WorkerState* ws = w.get();
+    // Whatever is left is closed with the loop.
+    ws->worker.setOnStop([ws] {
+      ws->terminators.clear();
+      ws->sessions.clear();
+    });
+    ws->worker.stop();
+  }
+  workers_.clear();
+}
+
+}  // namespace tollgate::sidecar

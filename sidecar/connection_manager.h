@@ -1,0 +1,77 @@
+// Routes accepted connections: maps each destination to a policy resource, applies the
+// unknown-destination default, and starts the protocol session on a worker loop.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "policy/compiled_policy.h"
+#include "policy/sql/analyzer.h"
+#include "sidecar/config.h"
+#include "sidecar/credentials.h"
+#include "sidecar/events/event_sink.h"
+#include "sidecar/network/listener.h"
+#include "sidecar/network/worker.h"
+#include "sidecar/postgres/cancel_registry.h"
+#include "sidecar/stats.h"
+#include "sidecar/tls/certificate_authority.h"
+#include "sidecar/tls/client_context.h"
+
+namespace tollgate::sidecar {
+
+// Owns the workers and everything sessions share. accept() runs on the main loop; sessions
+// live on worker loops. Policy updates (setPolicy) apply to new connections only.
+class ConnectionManager {
+ public:
+  ConnectionManager(const SidecarConfig& config, SidecarStats& stats, EventSinkPtr events,
+                    CredentialStorePtr credentials);
+  ~ConnectionManager();
+
+  // Loads what the config names (client TLS CA). Starts the workers.
+  absl::Status start();
+  // Thread-safe: new connections use `policy` from now on.
+  void setPolicy(policy::CompiledPolicyPtr policy, uint64_t version);
+  policy::CompiledPolicyPtr policy() const;
+
+  // Handles one accepted socket. `resource` is the explicit listener's resource, or "" for
+  // the transparent listener (the destination decides).
+  void accept(AcceptedSocket socket, const std::string& resource);
+
+  // Ends every session with a FATAL "shutting down" after `grace`; returns when all are gone
+  // or after grace + 2 s. Then stops the workers.
+  void drainAndStop(std::chrono::seconds grace);
+  size_t activeSessions() const { return active_.load(); }
+
+ private:
+  struct WorkerState;
+  void refuse(int fd, const AcceptedSocket& socket, const std::string& reason,
+              const std::string& stat);
+  void startPostgres(WorkerState& w, AcceptedSocket socket, policy::CompiledPolicyPtr policy,
+                     uint64_t version, const policy::Resource* resource);
+  void startRelay(WorkerState& w, AcceptedSocket socket, const std::string& resource,
+                  const SocketAddress& upstream);
+  absl::StatusOr<tls::ClientContextPtr> upstreamTls(const policy::Resource& resource);
+
+  const SidecarConfig& config_;
+  SidecarStats& stats_;
+  EventSinkPtr events_;
+  CredentialStorePtr credentials_;
+  policy::SqlAnalyzer analyzer_;
+  postgres::CancelRegistry cancels_;
+  tls::CertificateAuthorityPtr client_ca_;
+  std::string source_;
+  std::vector<std::unique_ptr<WorkerState>> workers_;
+  size_t next_worker_ = 0;
+  std::atomic<size_t> active_{0};
+  mutable std::mutex mu_;
+  policy::CompiledPolicyPtr policy_;
+  uint64_t policy_version_ = 0;
+  std::unordered_map<std::string, tls::ClientContextPtr> tls_contexts_;  // by resource
+};
+
+}  // namespace tollgate::sidecar

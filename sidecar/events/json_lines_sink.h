@@ -1,0 +1,44 @@
+// Standalone-mode event sink: one JSON object per line, appended to a file or stdout.
+#pragma once
+
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "sidecar/events/event_sink.h"
+
+namespace tollgate::sidecar {
+
+// Events are queued by publish() and encoded and written by a background thread, so data-path
+// threads never wait on the disk. The file is opened for append; each line is written whole.
+class JsonLinesSink : public EventSink {
+ public:
+  // `path` "-" means stdout.
+  static absl::StatusOr<std::shared_ptr<JsonLinesSink>> open(const std::string& path);
+  ~JsonLinesSink() override;
+
+  // EventSink
+  void publish(v1::AuditEvent event) override;
+  void flush() override;
+
+ private:
+  explicit JsonLinesSink(FILE* file, bool owned);
+  void run();
+
+  FILE* file_;
+  bool owned_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::condition_variable flushed_cv_;
+  std::deque<v1::AuditEvent> queue_;
+  uint64_t published_ = 0;
+  uint64_t written_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace tollgate::sidecar

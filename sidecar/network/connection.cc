@@ -1,0 +1,218 @@
+// TCP connection on a libuv loop. The uv handle outlives this object when a close is in
+// flight: its `data` is cleared, and callbacks that find no owner just free memory.
+#include "sidecar/network/connection.h"
+
+#include <netinet/tcp.h>
+
+#include <cstring>
+
+#include "absl/status/statusor.h"
+
+namespace tollgate::sidecar {
+namespace {
+
+// One read buffer per thread: onData consumes the bytes before the next read.
+thread_local char t_read_buffer[64 * 1024];
+
+void freeHandle(uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>(handle); }
+
+std::string errorText(int status) {
+  if (status == UV_EOF) return "peer closed";
+  return uv_strerror(status);
+}
+
+}  // namespace
+
+struct TcpConnection::WriteReq {
+  uv_write_t req{};
+  std::string data;
+};
+
+TcpConnection::TcpConnection(uv_loop_t* loop, ConnectionCallbacks* callbacks)
+    : handle_(new uv_tcp_t), callbacks_(callbacks) {
+  uv_tcp_init(loop, handle_);
+  handle_->data = this;
+}
+
+TcpConnection::~TcpConnection() { release(); }
+
+absl::StatusOr<std::unique_ptr<TcpConnection>> TcpConnection::adopt(
+    uv_loop_t* loop, int fd, ConnectionCallbacks* callbacks) {
+  std::unique_ptr<TcpConnection> c(new TcpConnection(loop, callbacks));
+  if (int rc = uv_tcp_open(c->handle_, fd); rc != 0) {
+    return absl::InternalError(std::string("uv_tcp_open: ") + uv_strerror(rc));
+  }
+  uv_tcp_nodelay(c->handle_, 1);
+  c->startReading();
+  return c;
+}
+
+std::unique_ptr<TcpConnection> TcpConnection::connect(uv_loop_t* loop,
+                                                      const SocketAddress& address,
+                                                      ConnectionCallbacks* callbacks) {
+  std::unique_ptr<TcpConnection> c(new TcpConnection(loop, callbacks));
+  auto* req = new uv_connect_t;
+  req->data = c->handle_;
+  int rc = uv_tcp_connect(req, c->handle_, address.sa(), &TcpConnection::onConnect);
+  if (rc != 0) {
+    delete req;
+    // May run before connect() returns: the caller gets a closed connection either way.
+    c->release();
+    callbacks->onConnected(absl::UnavailableError(std::string("connect to ") +
+                                                  address.toString() + ": " + uv_strerror(rc)));
+  }
+  return c;
+}
+
+int TcpConnection::fd() const {
+  uv_os_fd_t fd = -1;
+  if (handle_ != nullptr) uv_fileno(reinterpret_cast<const uv_handle_t*>(handle_), &fd);
+  return fd;
+}
+
+void TcpConnection::onConnect(uv_connect_t* req, int status) {
+  auto* handle = static_cast<uv_tcp_t*>(req->data);
+  delete req;
+  auto* self = static_cast<TcpConnection*>(handle->data);
+  if (self == nullptr) return;  // owner went away while connecting
+  if (status != 0) {
+    self->release();
+    self->callbacks_->onConnected(
+        absl::UnavailableError(std::string("connect failed: ") + uv_strerror(status)));
+    return;
+  }
+  uv_tcp_nodelay(handle, 1);
+  self->startReading();
+  self->callbacks_->onConnected(absl::OkStatus());
+}
+
+void TcpConnection::startReading() {
+  if (reading_ || read_disable_count_ > 0 || closing_) return;
+  reading_ = true;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(handle_), &TcpConnection::onAlloc,
+                &TcpConnection::onRead);
+}
+
+void TcpConnection::readDisable(bool disable) {
+  if (handle_ == nullptr || closing_) return;
+  if (disable) {
+    if (read_disable_count_++ == 0 && reading_) {
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(handle_));
+      reading_ = false;
+    }
+  } else if (read_disable_count_ > 0 && --read_disable_count_ == 0) {
+    startReading();
+  }
+}
+
+void TcpConnection::onAlloc(uv_handle_t*, size_t, uv_buf_t* buf) {
+  buf->base = t_read_buffer;
+  buf->len = sizeof(t_read_buffer);
+}
+
+void TcpConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<TcpConnection*>(stream->data);
+  if (self == nullptr) return;
+  if (nread > 0) {
+    self->callbacks_->onData(std::string_view(buf->base, static_cast<size_t>(nread)));
+    return;
+  }
+  if (nread < 0) self->fail(errorText(static_cast<int>(nread)));
+}
+
+void TcpConnection::write(std::string_view data) { write(std::string(data)); }
+
+void TcpConnection::write(std::string&& data) {
+  if (handle_ == nullptr || closing_ || data.empty()) return;
+  auto* w = new WriteReq;
+  w->data = std::move(data);
+  w->req.data = this;
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  pending_bytes_ += w->data.size();
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(handle_), &buf, 1,
+                    &TcpConnection::onWrite);
+  if (rc != 0) {
+    pending_bytes_ -= w->data.size();
+    delete w;
+    fail(errorText(rc));
+    return;
+  }
+  if (!above_high_ && pending_bytes_ > high_watermark_) {
+    above_high_ = true;
+    callbacks_->onWriteBufferPressure(true);
+  }
+}
+
+void TcpConnection::onWrite(uv_write_t* req, int status) {
+  auto* w = reinterpret_cast<WriteReq*>(req);
+  auto* handle = req->handle;
+  size_t bytes = w->data.size();
+  delete w;
+  auto* self = static_cast<TcpConnection*>(handle->data);
+  if (self == nullptr) return;
+  if (status != 0) {
+    self->fail(errorText(status));
+    return;
+  }
+  self->writeDone(bytes);
+}
+
+void TcpConnection::writeDone(size_t bytes) {
+  pending_bytes_ -= bytes;
+  if (above_high_ && pending_bytes_ <= low_watermark_) {
+    above_high_ = false;
+    callbacks_->onWriteBufferPressure(false);
+  }
+  if (close_after_flush_ && pending_bytes_ == 0 && !closing_) {
+    closing_ = true;
+    auto* req = new uv_shutdown_t;
+    req->data = this;
+    if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(handle_), &TcpConnection::onShutdown) !=
+        0) {
+      delete req;
+      release();
+      callbacks_->onClosed("closed");
+    }
+  }
+}
+
+void TcpConnection::onShutdown(uv_shutdown_t* req, int) {
+  auto* handle = req->handle;
+  delete req;
+  auto* self = static_cast<TcpConnection*>(handle->data);
+  if (self == nullptr) return;
+  self->release();
+  self->callbacks_->onClosed("closed");
+}
+
+void TcpConnection::closeAfterFlush() {
+  if (handle_ == nullptr || closing_ || close_after_flush_) return;
+  close_after_flush_ = true;
+  if (reading_) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(handle_));
+    reading_ = false;
+  }
+  if (pending_bytes_ == 0) {
+    // Pretend a zero-byte write completed to reuse the shutdown path.
+    writeDone(0);
+  }
+}
+
+void TcpConnection::abort() { release(); }
+
+void TcpConnection::fail(std::string_view reason) {
+  if (handle_ == nullptr) return;
+  release();
+  callbacks_->onClosed(reason);
+}
+
+void TcpConnection::release() {
+  if (handle_ == nullptr) return;
+  handle_->data = nullptr;
+  auto* h = reinterpret_cast<uv_handle_t*>(handle_);
+  if (!uv_is_closing(h)) uv_close(h, freeHandle);
+  handle_ = nullptr;
+  closing_ = true;
+}
+
+}  // namespace tollgate::sidecar

@@ -1,0 +1,96 @@
+// A TCP connection on one libuv loop: buffered writes with watermarks, read pausing, close.
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sidecar/network/address.h"
+
+namespace tollgate::sidecar {
+
+// What a connection tells its owner. All calls happen on the connection's loop thread.
+class ConnectionCallbacks {
+ public:
+  virtual ~ConnectionCallbacks() = default;
+  // Connect finished (only for outgoing connections). On error the connection is closed.
+  virtual void onConnected(const absl::Status& status) { (void)status; }
+  // Bytes arrived. `data` is valid only during the call.
+  virtual void onData(std::string_view data) = 0;
+  // The peer closed or the connection failed. No more calls follow. `reason` is a short text
+  // ("peer closed", "connection reset by peer", ...).
+  virtual void onClosed(std::string_view reason) = 0;
+  // Pending write bytes crossed the high watermark (true) or drained below the low one (false).
+  // Owners use this to pause reading on the other side of a proxy (back-pressure).
+  virtual void onWriteBufferPressure(bool above_high) { (void)above_high; }
+};
+
+// Owned by exactly one owner on one loop. Destroying it closes the socket at once (pending
+// writes are dropped); use closeAfterFlush() for an orderly close. Not thread-safe.
+class TcpConnection {
+ public:
+  static constexpr size_t kDefaultHighWatermark = 256 * 1024;
+  static constexpr size_t kDefaultLowWatermark = 64 * 1024;
+
+  // Adopts an accepted socket. Reading starts at once.
+  static absl::StatusOr<std::unique_ptr<TcpConnection>> adopt(uv_loop_t* loop, int fd,
+                                                              ConnectionCallbacks* callbacks);
+  // Starts connecting to `address`; onConnected reports the result. Reading starts on success.
+  static std::unique_ptr<TcpConnection> connect(uv_loop_t* loop, const SocketAddress& address,
+                                                ConnectionCallbacks* callbacks);
+  ~TcpConnection();
+  TcpConnection(const TcpConnection&) = delete;
+  TcpConnection& operator=(const TcpConnection&) = delete;
+
+  // Queues bytes. Silently dropped after close.
+  void write(std::string_view data);
+  void write(std::string&& data);
+  size_t pendingWriteBytes() const { return pending_bytes_; }
+  // Stops or resumes delivering onData (nested calls are counted).
+  void readDisable(bool disable);
+  // Closes once every queued write is on the wire, then reports onClosed("closed").
+  void closeAfterFlush();
+  // Closes now, dropping queued writes; reports nothing.
+  void abort();
+  bool open() const { return handle_ != nullptr && !closing_; }
+  // True once the socket is fully closed (or was never connected).
+  bool closed() const { return handle_ == nullptr; }
+  void setWatermarks(size_t high, size_t low) {
+    high_watermark_ = high;
+    low_watermark_ = low;
+  }
+  void setCallbacks(ConnectionCallbacks* callbacks) { callbacks_ = callbacks; }
+  int fd() const;
+
+ private:
+  struct WriteReq;
+  TcpConnection(uv_loop_t* loop, ConnectionCallbacks* callbacks);
+  static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void onWrite(uv_write_t* req, int status);
+  static void onConnect(uv_connect_t* req, int status);
+  static void onShutdown(uv_shutdown_t* req, int status);
+  void startReading();
+  void fail(std::string_view reason);
+  void release();
+  void writeDone(size_t bytes);
+
+  uv_tcp_t* handle_ = nullptr;
+  ConnectionCallbacks* callbacks_;
+  size_t pending_bytes_ = 0;
+  size_t high_watermark_ = kDefaultHighWatermark;
+  size_t low_watermark_ = kDefaultLowWatermark;
+  bool above_high_ = false;
+  int read_disable_count_ = 0;
+  bool reading_ = false;
+  bool closing_ = false;
+  bool close_after_flush_ = false;
+};
+using TcpConnectionPtr = std::unique_ptr<TcpConnection>;
+
+}  // namespace tollgate::sidecar

@@ -1,0 +1,124 @@
+// Binary-to-text conversion for the numeric types a card number can hide in.
+#include "sidecar/postgres/pg_types.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "sidecar/postgres/wire.h"
+
+namespace tollgate::sidecar::postgres {
+
+ValueShape shapeOf(uint32_t type_oid) {
+  switch (type_oid) {
+    case oid::kText:
+    case oid::kVarchar:
+    case oid::kBpchar:
+    case oid::kName:
+    case oid::kUnknown:
+    case oid::kJson:
+    case oid::kXml:
+    case oid::kChar:
+      return ValueShape::kText;
+    case oid::kJsonb:
+      return ValueShape::kJsonb;
+    case oid::kInt8:
+    case oid::kNumeric:
+      return ValueShape::kBigNumber;
+    case oid::kInt2:
+    case oid::kInt4:
+    case oid::kOid:
+    case oid::kFloat4:
+    case oid::kFloat8:
+    case oid::kBool:
+      return ValueShape::kSmallNumber;
+    default:
+      return ValueShape::kOther;
+  }
+}
+
+std::optional<std::string> numericBinaryToText(std::string_view b) {
+  if (b.size() < 8) return std::nullopt;
+  int ndigits = static_cast<int16_t>(loadU16(b.data()));
+  int weight = static_cast<int16_t>(loadU16(b.data() + 2));
+  uint16_t sign = loadU16(b.data() + 4);
+  int dscale = static_cast<int16_t>(loadU16(b.data() + 6));
+  if (ndigits < 0 || dscale < 0 || b.size() != 8 + 2 * static_cast<size_t>(ndigits)) {
+    return std::nullopt;
+  }
+  if (sign == 0xC000) return "NaN";
+  if (sign == 0xD000) return "Infinity";
+  if (sign == 0xF000) return "-Infinity";
+  if (sign != 0x0000 && sign != 0x4000) return std::nullopt;
+  auto digit = [&](int i) -> int {
+    if (i < 0 || i >= ndigits) return 0;
+    return static_cast<int16_t>(loadU16(b.data() + 8 + 2 * i));
+  };
+  for (int i = 0; i < ndigits; ++i) {
+    if (digit(i) < 0 || digit(i) > 9999) return std::nullopt;
+  }
+  std::string out;
+  if (sign == 0x4000) out.push_back('-');
+  if (weight < 0) {
+    out.push_back('0');
+  } else {
+    for (int i = 0; i <= weight; ++i) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), i == 0 ? "%d" : "%04d", digit(i));
+      out += buf;
+    }
+  }
+  if (dscale > 0) {
+    out.push_back('.');
+    std::string frac;
+    for (int i = weight + 1; static_cast<int>(frac.size()) < dscale; ++i) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "%04d", digit(i));
+      frac += buf;
+    }
+    frac.resize(static_cast<size_t>(dscale));
+    out += frac;
+  }
+  return out;
+}
+
+std::optional<std::string> binaryToText(uint32_t type_oid, std::string_view b) {
+  char buf[64];
+  switch (type_oid) {
+    case oid::kInt2:
+      if (b.size() != 2) return std::nullopt;
+      return std::to_string(static_cast<int16_t>(loadU16(b.data())));
+    case oid::kInt4:
+      if (b.size() != 4) return std::nullopt;
+      return std::to_string(static_cast<int32_t>(loadU32(b.data())));
+    case oid::kOid:
+      if (b.size() != 4) return std::nullopt;
+      return std::to_string(loadU32(b.data()));
+    case oid::kInt8: {
+      if (b.size() != 8) return std::nullopt;
+      uint64_t v = (static_cast<uint64_t>(loadU32(b.data())) << 32) | loadU32(b.data() + 4);
+      return std::to_string(static_cast<int64_t>(v));
+    }
+    case oid::kFloat4: {
+      if (b.size() != 4) return std::nullopt;
+      uint32_t bits = loadU32(b.data());
+      float f;
+      std::memcpy(&f, &bits, 4);
+      std::snprintf(buf, sizeof(buf), "%.9g", static_cast<double>(f));
+      return std::string(buf);
+    }
+    case oid::kFloat8: {
+      if (b.size() != 8) return std::nullopt;
+      uint64_t bits = (static_cast<uint64_t>(loadU32(b.data())) << 32) | loadU32(b.data() + 4);
+      double d;
+      std::memcpy(&d, &bits, 8);
+      std::snprintf(buf, sizeof(buf), "%.17g", d);
+      return std::string(buf);
+    }
+    case oid::kNumeric:
+      return numericBinaryToText(b);
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace tollgate::sidecar::postgres

@@ -1,0 +1,71 @@
+// Matches server responses to the client messages that caused them, so a pipelined session
+// knows which statement a DataRow, CommandComplete or ErrorResponse belongs to.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "policy/sql/facts.h"
+
+namespace tollgate::sidecar::postgres {
+
+// One client message that the server will answer.
+struct PendingUnit {
+  enum class Kind {
+    kQuery,              // 'Q': answered by results per statement, ended by ReadyForQuery
+    kParse,              // 'P': ParseComplete
+    kBind,               // 'B': BindComplete
+    kDescribeStatement,  // 'D' S: ParameterDescription then RowDescription or NoData
+    kDescribePortal,     // 'D' P: RowDescription or NoData
+    kInjectedDescribe,   // a Describe portal the sidecar added itself: its answer is swallowed
+    kExecute,            // 'E': DataRow* then CommandComplete / EmptyQuery / PortalSuspended
+    kClose,              // 'C': CloseComplete
+    kSync,               // 'S': ReadyForQuery
+    kFunctionCall,       // 'F': FunctionCallResponse then ReadyForQuery
+  };
+  Kind kind = Kind::kSync;
+  // Statement or portal name the message named.
+  std::string name;
+  // When set, the server was sent a statement that fails on purpose in place of one the
+  // policy blocked; its ErrorResponse is replaced by this message (SQLSTATE 42501).
+  bool poisoned = false;
+  std::string block_message;
+  // Statement facts and event bookkeeping for kQuery / kExecute.
+  policy::QueryFactsPtr facts;
+  std::string rule;
+  uint64_t started_us = 0;
+  uint64_t rows = 0;
+  uint64_t values_masked = 0;
+  size_t statement_index = 0;  // next statement of a multi-statement Query
+  bool error = false;
+};
+
+// FIFO of pending units. Single-threaded.
+class Pipeline {
+ public:
+  PendingUnit& push(PendingUnit::Kind kind);
+  bool empty() const { return units_.empty(); }
+  size_t size() const { return units_.size(); }
+  PendingUnit* head() { return units_.empty() ? nullptr : &units_.front(); }
+  void pop() {
+    if (!units_.empty()) units_.pop_front();
+  }
+  // After an ErrorResponse outside a simple Query the server skips every message up to the
+  // next Sync: drop those units (not the Sync), calling `fn` on each dropped one first.
+  template <typename Fn>
+  void skipToSync(Fn&& fn) {
+    while (!units_.empty() && units_.front().kind != PendingUnit::Kind::kSync) {
+      fn(units_.front());
+      units_.pop_front();
+    }
+  }
+  // The most recently pushed unit (for filling it in right after push).
+  PendingUnit& back() { return units_.back(); }
+
+ private:
+  std::deque<PendingUnit> units_;
+};
+
+}  // namespace tollgate::sidecar::postgres

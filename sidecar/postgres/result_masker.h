@@ -1,0 +1,58 @@
+// Masking of one result set as it streams: which columns to touch, the RowDescription the
+// client sees, and DataRow rewriting with lengths fixed up.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "policy/mask/masker.h"
+#include "sidecar/postgres/backend_messages.h"
+#include "sidecar/postgres/views.h"
+
+namespace tollgate::sidecar::postgres {
+
+// Built once per RowDescription; then maskRow() per DataRow. Holds a reference to the masker,
+// which must outlive it (the session keeps the policy snapshot alive). Single-threaded.
+//
+// Columns a masking rule can change but whose type a client would decode as something other
+// than text (int8, numeric, or any type under a column-name rule) are described to the client
+// as text, and their values are sent as text in either format, so a masked value never breaks
+// the client's decoder. int2/int4/float columns cannot hold a card number and are not scanned.
+class ResultMasker {
+ public:
+  ResultMasker() = default;
+  // `formats`: the result format codes in effect (Bind's list: empty = all text, one = all,
+  // else one per column). When `use_description_formats`, the RowDescription's own format
+  // fields are used instead (Describe portal / simple query).
+  ResultMasker(const policy::Masker* masker, const RowDescription& description,
+               const std::vector<int16_t>& formats, bool use_description_formats);
+
+  // True when at least one column needs looking at.
+  bool active() const { return active_; }
+  // Columns described as text for the client (0-based, ascending).
+  const std::vector<uint16_t>& textColumns() const { return text_columns_; }
+
+  // Masks one row. Returns false when nothing changed (forward the original bytes), true
+  // when `out` received a complete rewritten DataRow message. `values_masked` counts values
+  // a rule changed; `rule_hit` receives the first rule that changed something.
+  bool maskRow(const DataRow& row, std::string* out, uint64_t* values_masked,
+               std::string* rule_hit);
+
+ private:
+  struct Column {
+    policy::ColumnPlan plan;
+    uint32_t type_oid = 0;
+    int16_t format = 0;
+    bool as_text = false;  // described to the client as text
+    bool work = false;     // needs looking at
+  };
+  const policy::Masker* masker_ = nullptr;
+  std::vector<Column> columns_;
+  std::vector<uint16_t> text_columns_;
+  bool active_ = false;
+  // Scratch space reused across rows.
+  std::vector<std::string> replacements_;
+};
+
+}  // namespace tollgate::sidecar::postgres

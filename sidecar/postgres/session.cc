@@ -1,0 +1,500 @@
+// PostgreSQL session: plumbing, client startup, upstream connect, TLS and authentication.
+#include "sidecar/postgres/session.h"
+
+#include <openssl/rand.h>
+
+#include <cstdio>
+
+#include "common/log.h"
+#include "sidecar/postgres/backend_builders.h"
+#include "sidecar/postgres/error.h"
+#include "sidecar/postgres/frontend_builders.h"
+#include "sidecar/tls/session.h"
+
+namespace tollgate::sidecar::postgres {
+namespace {
+
+// Client startup parameters passed on upstream. `user` and `database` are replaced by the
+// brokered account; `options` and `replication` are dropped because they could change the
+// session's role or privileges behind the policy's back.
+bool forwardedParameter(std::string_view name) {
+  static constexpr std::string_view kAllowed[] = {
+      "application_name", "client_encoding", "DateStyle", "TimeZone", "extra_float_digits",
+      "IntervalStyle",    "search_path",     "datestyle", "timezone", "intervalstyle"};
+  for (auto a : kAllowed) {
+    if (a == name) return true;
+  }
+  return false;
+}
+
+std::string randomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes));
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+// Buffers above this are released once empty, so idle sessions stay small.
+constexpr size_t kKeepBufferBytes = 16 * 1024;
+
+}  // namespace
+
+PostgresSession::PostgresSession(uv_loop_t* loop, SessionConfig config,
+                                 std::function<void()> on_done)
+    : loop_(loop),
+      config_(std::move(config)),
+      on_done_(std::move(on_done)),
+      id_(randomHex(8)),
+      started_(std::chrono::steady_clock::now()) {
+  DecoderConfig dc;
+  dc.stream_threshold = 1 << 20;  // large CopyData from the client streams through
+  frontend_ = createFrontendDecoder(*this, dc);
+  backend_ = createBackendDecoder(*this, DecoderConfig{});
+  poison_token_ = "tollgate_blocked_" + randomHex(8);
+}
+
+PostgresSession::~PostgresSession() {
+  if (client_pid_ != 0 && config_.cancels != nullptr) config_.cancels->remove(client_pid_);
+}
+
+absl::Status PostgresSession::start(int client_fd) {
+  if (config_.stats != nullptr) {
+    config_.stats->connections.Increment();
+    config_.stats->active_connections.Increment();
+  }
+  return client_.adopt(loop_, client_fd);
+}
+
+uint64_t PostgresSession::nowUs() const {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// ---- Side callbacks ----
+
+void PostgresSession::Side::onTransportConnected(const absl::Status& st) {
+  if (client_) return;
+  if (!st.ok()) {
+    if (session_->config_.stats) session_->config_.stats->upstream_failures.Increment();
+    session_->fatalToClient(kSqlStateConnectionFailure,
+                            "tollgate: cannot reach resource " + session_->config_.resource->name +
+                                " at " + session_->config_.upstream_address.toString() + ": " +
+                                std::string(st.message()));
+    return;
+  }
+  if (session_->config_.upstream_tls) {
+    session_->to_upstream_ += buildSslRequest();
+    session_->backend_->expectEncryptionResponse();
+    session_->flush();
+  } else if (session_->state_ == State::kCancelling) {
+    session_->to_upstream_ += buildCancelRequest(session_->pending_cancel_->process_id,
+                                                 session_->cancel_secret_);
+    session_->flush();
+    session_->upstream_.closeAfterFlush();
+  } else {
+    session_->sendUpstreamStartup();
+  }
+}
+
+void PostgresSession::Side::onTransportData(std::string_view data) {
+  if (client_) {
+    session_->onClientData(data);
+  } else {
+    session_->onUpstreamData(data);
+  }
+}
+
+void PostgresSession::Side::onTransportTlsReady(const absl::Status& st) {
+  if (!st.ok()) {
+    if (client_) {
+      log::info("client TLS handshake failed",
+                {{"session", session_->id_}, {"error", std::string(st.message())}});
+      return;  // the transport closes itself; onTransportClosed follows
+    }
+    if (session_->config_.stats) session_->config_.stats->upstream_failures.Increment();
+    session_->fatalToClient(kSqlStateConnectionFailure,
+                            "tollgate: TLS to resource " + session_->config_.resource->name +
+                                " failed: " + std::string(st.message()));
+    return;
+  }
+  if (!client_) {
+    if (session_->state_ == State::kCancelling) {
+      session_->to_upstream_ += buildCancelRequest(session_->pending_cancel_->process_id,
+                                                   session_->cancel_secret_);
+      session_->flush();
+      session_->upstream_.closeAfterFlush();
+      return;
+    }
+    session_->sendUpstreamStartup();
+  }
+}
+
+void PostgresSession::Side::onTransportClosed(std::string_view reason) {
+  session_->onSideClosed(client_, reason);
+}
+
+void PostgresSession::Side::onTransportPressure(bool above) {
+  // The other side stops reading while this side cannot keep up.
+  (client_ ? session_->upstream_ : session_->client_).readDisable(above);
+}
+
+// ---- Plumbing ----
+
+void PostgresSession::onClientData(std::string_view data) {
+  bytes_in_ += data.size();
+  if (config_.stats) config_.stats->bytes_from_client.Increment(static_cast<double>(data.size()));
+  client_in_.append(data);
+  processClient();
+}
+
+void PostgresSession::onUpstreamData(std::string_view data) {
+  bytes_out_ += data.size();
+  if (config_.stats) {
+    config_.stats->bytes_from_upstream.Increment(static_cast<double>(data.size()));
+  }
+  upstream_in_.append(data);
+  processUpstream();
+}
+
+void PostgresSession::processClient() {
+  while (state_ == State::kStartup || state_ == State::kReady) {
+    DecodeResult r = frontend_->decode(client_in_.view());
+    if (r.status == DecodeStatus::kReadyForNext || r.status == DecodeStatus::kStopped) {
+      if (r.passthrough) to_upstream_.append(client_in_.data(), r.consumed);
+      client_in_.consume(r.consumed);
+      if (r.status == DecodeStatus::kStopped) break;
+      continue;
+    }
+    if (r.status == DecodeStatus::kError) {
+      fatalToClient(kSqlStateProtocolViolation,
+                    "tollgate: invalid client message: " +
+                        std::string(frontend_->error().message()));
+      return;
+    }
+    break;  // need more data
+  }
+  client_in_.shrinkIfIdle(kKeepBufferBytes);
+  flush();
+}
+
+void PostgresSession::processUpstream() {
+  while (state_ != State::kClosing) {
+    DecodeResult r = backend_->decode(upstream_in_.view());
+    if (r.status == DecodeStatus::kReadyForNext || r.status == DecodeStatus::kStopped) {
+      if (r.passthrough) to_client_.append(upstream_in_.data(), r.consumed);
+      upstream_in_.consume(r.consumed);
+      if (r.status == DecodeStatus::kStopped) break;
+      continue;
+    }
+    if (r.status == DecodeStatus::kError) {
+      fatalToClient(kSqlStateProtocolViolation,
+                    "tollgate: invalid message from resource " + config_.resource->name + ": " +
+                        std::string(backend_->error().message()));
+      return;
+    }
+    break;
+  }
+  upstream_in_.shrinkIfIdle(kKeepBufferBytes);
+  flush();
+}
+
+void PostgresSession::flush() {
+  if (!to_upstream_.empty()) {
+    upstream_.write(to_upstream_);
+    to_upstream_.clear();
+  }
+  if (!to_client_.empty()) {
+    client_.write(to_client_);
+    to_client_.clear();
+  }
+  if (to_client_.capacity() > kKeepBufferBytes) std::string().swap(to_client_);
+  if (to_upstream_.capacity() > kKeepBufferBytes) std::string().swap(to_upstream_);
+}
+
+void PostgresSession::fatalToClient(std::string_view sqlstate, const std::string& message) {
+  if (state_ == State::kClosing) return;
+  log::info("session ended", {{"session", id_}, {"reason", message}});
+  to_client_ += buildErrorResponse({"FATAL", std::string(sqlstate), message, "", ""});
+  if (!started_event_) emitRefused(message);
+  closeAll(message);
+}
+
+void PostgresSession::terminate(const std::string& reason, std::string_view sqlstate) {
+  fatalToClient(sqlstate, "tollgate: " + reason);
+}
+
+void PostgresSession::closeAll(std::string_view reason) {
+  if (state_ == State::kClosing) return;
+  state_ = State::kClosing;
+  flush();
+  if (started_event_) emitSessionEnd(reason);
+  client_.closeAfterFlush();
+  upstream_.closeAfterFlush();
+  checkDone();
+}
+
+void PostgresSession::onSideClosed(bool client, std::string_view reason) {
+  if (state_ != State::kClosing) {
+    if (client) {
+      // The job went away: end the upstream session too.
+      state_ = State::kClosing;
+      if (started_event_) emitSessionEnd(reason);
+      upstream_.closeAfterFlush();
+    } else if (state_ == State::kCancelling) {
+      state_ = State::kClosing;
+      client_.closeAfterFlush();
+    } else {
+      fatalToClient(kSqlStateConnectionFailure,
+                    "tollgate: connection to resource " + config_.resource->name + " closed: " +
+                        std::string(reason));
+    }
+  }
+  checkDone();
+}
+
+void PostgresSession::checkDone() {
+  if (done_ || !client_.closed() || !upstream_.closed()) return;
+  done_ = true;
+  if (config_.stats != nullptr) config_.stats->active_connections.Decrement();
+  if (on_done_) on_done_();
+}
+
+// ---- Decoder dispatch ----
+
+CallbackAction PostgresSession::onMessage(const FrontendMessage& message) {
+  if (state_ == State::kStartup) return onStartupPacket(message);
+  return onClientMessage(message);
+}
+
+bool PostgresSession::onLargeMessage(char type, uint32_t) {
+  // Large COPY FROM STDIN data needs no inspection: stream it instead of buffering it whole.
+  return type == 'd';
+}
+
+CallbackAction PostgresSession::onMessage(const BackendMessage& message) {
+  if (state_ == State::kConnecting || state_ == State::kAuthenticating ||
+      state_ == State::kCancelling) {
+    return onAuthMessage(message);
+  }
+  if (state_ == State::kReady) return onServerMessage(message);
+  return CallbackAction::kStop;
+}
+
+// ---- Startup ----
+
+CallbackAction PostgresSession::onStartupPacket(const FrontendMessage& message) {
+  if (std::holds_alternative<SslRequest>(message.body)) {
+    if (!config_.client_tls || client_.tlsActive()) {
+      to_client_ += "N";
+      return CallbackAction::kContinue;
+    }
+    // Bytes after an SSLRequest and before the handshake would be plaintext injected ahead of
+    // the TLS session (CVE-2021-23214): refuse them.
+    if (client_in_.size() != message.raw.size()) {
+      fatalToClient(kSqlStateProtocolViolation, "tollgate: unexpected data after SSLRequest");
+      return CallbackAction::kStop;
+    }
+    auto ctx = config_.client_tls(config_.destination_name);
+    if (!ctx.ok()) {
+      log::warn("cannot offer TLS to client", {{"error", std::string(ctx.status().message())}});
+      to_client_ += "N";
+      return CallbackAction::kContinue;
+    }
+    auto tls_session = tls::Session::server(*ctx);
+    if (!tls_session.ok()) {
+      to_client_ += "N";
+      return CallbackAction::kContinue;
+    }
+    to_client_ += "S";
+    flush();
+    client_.startTls(*std::move(tls_session));
+    return CallbackAction::kContinue;
+  }
+  if (std::holds_alternative<GssEncRequest>(message.body)) {
+    to_client_ += "N";
+    return CallbackAction::kContinue;
+  }
+  if (const auto* cancel = std::get_if<CancelRequest>(&message.body)) {
+    startCancel(*cancel);
+    return CallbackAction::kStop;
+  }
+  const auto* startup = std::get_if<StartupMessage>(&message.body);
+  if (startup == nullptr) {
+    fatalToClient(kSqlStateProtocolViolation, "tollgate: expected a startup message");
+    return CallbackAction::kStop;
+  }
+  if (!config_.refuse_reason.empty()) {
+    fatalToClient(kSqlStateInvalidAuthorization, config_.refuse_reason);
+    return CallbackAction::kStop;
+  }
+  startup->forEachParameter([&](std::string_view name, std::string_view value) {
+    if (name == "user") client_user_ = std::string(value);
+    if (name == "database") database_ = std::string(value);
+    if (forwardedParameter(name)) startup_params_.emplace_back(name, value);
+  });
+  if (!config_.resource->database.empty()) database_ = config_.resource->database;
+  auto cred = config_.credentials ? config_.credentials->get(config_.resource->name)
+                                  : absl::StatusOr<Credential>(absl::NotFoundError(
+                                        "no credential source"));
+  if (!cred.ok()) {
+    log::warn("no upstream credential", {{"resource", config_.resource->name},
+                                          {"error", std::string(cred.status().message())}});
+    fatalToClient(kSqlStateInvalidAuthorization,
+                  "tollgate: no credential available for resource " + config_.resource->name);
+    return CallbackAction::kStop;
+  }
+  credential_ = *std::move(cred);
+  if (database_.empty()) database_ = credential_->username;
+  connectUpstream();
+  return CallbackAction::kStop;
+}
+
+void PostgresSession::connectUpstream() {
+  state_ = State::kConnecting;
+  upstream_.connect(loop_, config_.upstream_address);
+}
+
+void PostgresSession::sendUpstreamStartup() {
+  state_ = State::kAuthenticating;
+  std::vector<StartupParameter> params;
+  params.emplace_back("user", credential_->username);
+  params.emplace_back("database", database_);
+  for (const auto& [k, v] : startup_params_) params.emplace_back(k, v);
+  to_upstream_ += buildStartupMessage(params);
+  flush();
+}
+
+CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
+  const std::string& resource = config_.resource->name;
+  if (const auto* enc = std::get_if<EncryptionResponse>(&message.body)) {
+    if (enc->answer != 'S') {
+      if (config_.stats) config_.stats->upstream_failures.Increment();
+      fatalToClient(kSqlStateConnectionFailure,
+                    "tollgate: resource " + resource + " does not accept TLS");
+      return CallbackAction::kStop;
+    }
+    if (upstream_in_.size() != message.raw.size()) {
+      fatalToClient(kSqlStateProtocolViolation,
+                    "tollgate: unexpected data from resource " + resource + " before TLS");
+      return CallbackAction::kStop;
+    }
+    auto tls_session = tls::Session::client(config_.upstream_tls, config_.upstream_server_name);
+    if (!tls_session.ok()) {
+      fatalToClient(kSqlStateConnectionFailure, "tollgate: TLS to resource " + resource + ": " +
+                                                    std::string(tls_session.status().message()));
+      return CallbackAction::kStop;
+    }
+    upstream_.startTls(*std::move(tls_session));
+    return CallbackAction::kContinue;
+  }
+  if (const auto* auth = std::get_if<Authentication>(&message.body)) {
+    switch (auth->code) {
+      case AuthCode::kOk:
+        to_client_ += buildAuthenticationOk();
+        return CallbackAction::kContinue;
+      case AuthCode::kCleartextPassword:
+        to_upstream_ += buildPasswordMessage(credential_->password);
+        return CallbackAction::kContinue;
+      case AuthCode::kMd5Password:
+        to_upstream_ += buildPasswordMessage(
+            md5PasswordResponse(credential_->username, credential_->password, auth->salt));
+        return CallbackAction::kContinue;
+      case AuthCode::kSasl: {
+        if (!auth->mechanisms.contains(kScramSha256)) break;
+        auto nonce = ScramSha256Client::randomNonce();
+        if (!nonce.ok()) break;
+        scram_ = std::make_unique<ScramSha256Client>("", credential_->password, *nonce);
+        to_upstream_ += buildSaslInitialResponse(kScramSha256, scram_->clientFirstMessage());
+        return CallbackAction::kContinue;
+      }
+      case AuthCode::kSaslContinue: {
+        auto final_msg = scram_ ? scram_->handleServerFirst(auth->data)
+                                : absl::StatusOr<std::string>(absl::InternalError("no SCRAM"));
+        if (!final_msg.ok()) {
+          fatalToClient(kSqlStateInvalidAuthorization,
+                        "tollgate: SCRAM with resource " + resource + " failed: " +
+                            std::string(final_msg.status().message()));
+          return CallbackAction::kStop;
+        }
+        to_upstream_ += buildSaslResponse(*final_msg);
+        return CallbackAction::kContinue;
+      }
+      case AuthCode::kSaslFinal: {
+        absl::Status st = scram_ ? scram_->verifyServerFinal(auth->data)
+                                 : absl::InternalError("no SCRAM exchange");
+        if (!st.ok()) {
+          fatalToClient(kSqlStateInvalidAuthorization,
+                        "tollgate: resource " + resource +
+                            " failed SCRAM server verification: " + std::string(st.message()));
+          return CallbackAction::kStop;
+        }
+        scram_.reset();
+        return CallbackAction::kContinue;
+      }
+      default:
+        break;
+    }
+    if (config_.stats) config_.stats->upstream_failures.Increment();
+    fatalToClient(kSqlStateInvalidAuthorization,
+                  "tollgate: resource " + resource +
+                      " asked for an authentication method the sidecar does not support");
+    return CallbackAction::kStop;
+  }
+  if (const auto* err = std::get_if<ErrorResponse>(&message.body)) {
+    ErrorFields f = readErrorFields(err->fields);
+    if (config_.stats) config_.stats->upstream_failures.Increment();
+    std::string text = f.message;
+    if (config_.masker) {
+      if (auto m = config_.masker->maskText(text)) text = *m;
+    }
+    fatalToClient(f.code.empty() ? std::string(kSqlStateInvalidAuthorization) : f.code,
+                  "tollgate: resource " + resource + " refused the session: " + text);
+    return CallbackAction::kStop;
+  }
+  if (std::holds_alternative<ParameterStatus>(message.body) ||
+      std::holds_alternative<NoticeResponse>(message.body) ||
+      std::holds_alternative<NegotiateProtocolVersion>(message.body)) {
+    to_client_.append(message.raw);
+    return CallbackAction::kContinue;
+  }
+  if (const auto* key = std::get_if<BackendKeyData>(&message.body)) {
+    auto [pid, secret] = config_.cancels->add(
+        CancelTarget{resource, key->process_id, std::string(key->secret_key)});
+    client_pid_ = pid;
+    to_client_ += buildBackendKeyData(pid, secret);
+    return CallbackAction::kContinue;
+  }
+  if (const auto* ready = std::get_if<ReadyForQuery>(&message.body)) {
+    txn_status_ = ready->status;
+    to_client_.append(message.raw);
+    state_ = State::kReady;
+    emitSessionStart();
+    processClient();  // anything the client pipelined after its startup packet
+    return CallbackAction::kContinue;
+  }
+  fatalToClient(kSqlStateProtocolViolation,
+                "tollgate: unexpected message from resource " + resource + " during startup");
+  return CallbackAction::kStop;
+}
+
+void PostgresSession::startCancel(const CancelRequest& cancel) {
+  state_ = State::kCancelling;
+  auto target = config_.cancels->find(cancel.process_id, std::string(cancel.secret_key));
+  if (!target || target->resource != config_.resource->name) {
+    log::info("cancel request with unknown key ignored", {{"session", id_}});
+    closeAll("unknown cancel key");
+    return;
+  }
+  pending_cancel_ = CancelRequest{target->process_id, {}};
+  cancel_secret_ = target->secret_key;
+  // A cancel goes on a new connection to the same server, encrypted like the session was.
+  upstream_.connect(loop_, config_.upstream_address);
+}
+
+}  // namespace tollgate::sidecar::postgres

@@ -1,0 +1,222 @@
+// One proxied PostgreSQL connection: client startup (with optional TLS termination), upstream
+// connect + TLS + authentication with brokered credentials, then per-message enforcement and
+// response masking, with audit events for the session and every statement.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "policy/compiled_policy.h"
+#include "policy/engine.h"
+#include "policy/sql/analyzer.h"
+#include "sidecar/credentials.h"
+#include "sidecar/events/event_sink.h"
+#include "sidecar/network/transport.h"
+#include "sidecar/postgres/backend_decoder.h"
+#include "sidecar/postgres/buffer.h"
+#include "sidecar/postgres/cancel_registry.h"
+#include "sidecar/postgres/frontend_decoder.h"
+#include "sidecar/postgres/pipeline.h"
+#include "sidecar/postgres/result_masker.h"
+#include "sidecar/postgres/scram.h"
+#include "sidecar/stats.h"
+#include "sidecar/tls/client_context.h"
+#include "sidecar/tls/server_context.h"
+
+namespace tollgate::sidecar::postgres {
+
+// Mints (or looks up) the certificate presented to a client that asks for TLS, for the name
+// it connected to. Thread-safe.
+using ClientTlsProvider =
+    std::function<absl::StatusOr<tls::ServerContextPtr>(const std::string& name)>;
+
+// Everything a session needs from the rest of the sidecar. The pointers are owned elsewhere
+// and outlive the session; the policy snapshot is held for the session's whole life, so a
+// policy update never changes the rules under a running statement.
+struct SessionConfig {
+  policy::CompiledPolicyPtr policy;
+  const policy::Resource* resource = nullptr;  // points into `policy`
+  policy::MaskerPtr masker;
+  policy::Identity identity;
+  policy::Role role = policy::Role::kRead;
+  std::string access_rule;  // the access rule that granted the role
+  uint64_t policy_version = 0;
+  const policy::SqlAnalyzer* analyzer = nullptr;
+  CredentialStorePtr credentials;
+  EventSinkPtr events;
+  CancelRegistry* cancels = nullptr;
+  ResourceStats* stats = nullptr;
+  // TLS towards the upstream; null when the resource says tls: disable.
+  tls::ClientContextPtr upstream_tls;
+  // TLS offered to clients; empty function: SSLRequest is declined ('N').
+  ClientTlsProvider client_tls;
+  // Upstream address (resolved by the caller) and the name its certificate must carry.
+  SocketAddress upstream_address;
+  std::string upstream_server_name;
+  // Where the client connected from and to (the original destination), for events and the
+  // certificate minted for the client.
+  std::string client_address;
+  std::string destination_name;
+  std::string source;  // "sidecar/<pod>"
+  // When set, the session answers the client's startup with this FATAL error (SQLSTATE
+  // 28000) and never connects upstream: no access rule, unusable TLS settings, ...
+  std::string refuse_reason;
+};
+
+class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoderCallbacks {
+ public:
+  // `on_done` runs once, on the loop, when both sides are closed; the owner then destroys the
+  // session (not from inside the callback).
+  PostgresSession(uv_loop_t* loop, SessionConfig config, std::function<void()> on_done);
+  ~PostgresSession() override;
+  PostgresSession(const PostgresSession&) = delete;
+  PostgresSession& operator=(const PostgresSession&) = delete;
+
+  // Takes the accepted client socket and starts reading the startup packet.
+  absl::Status start(int client_fd);
+  // Ends the session (grant revoked, sidecar shutting down): the client gets a FATAL error
+  // with `reason` and both connections close.
+  void terminate(const std::string& reason, std::string_view sqlstate = "57P01");
+  const std::string& id() const { return id_; }
+  void setOnDone(std::function<void()> on_done) { on_done_ = std::move(on_done); }
+
+ private:
+  enum class State {
+    kStartup,      // reading SSLRequest / StartupMessage / CancelRequest from the client
+    kConnecting,   // connecting upstream (TCP, then TLS)
+    kAuthenticating,  // startup sent upstream; answering its authentication requests
+    kReady,        // relaying
+    kCancelling,   // forwarding a CancelRequest
+    kClosing,
+  };
+
+  // Per prepared statement / portal bookkeeping for extended query protocol.
+  struct StatementInfo {
+    policy::QueryFactsPtr facts;
+    std::string rule;
+    std::string description;  // RowDescription raw bytes from Describe statement ("" unknown)
+    bool no_data = false;
+  };
+  struct PortalInfo {
+    std::string statement;
+    std::vector<int16_t> result_formats;
+    std::string description;  // from Describe portal
+    bool no_data = false;
+  };
+
+  class Side : public TransportCallbacks {
+   public:
+    Side(PostgresSession* s, bool client) : session_(s), client_(client) {}
+    void onTransportConnected(const absl::Status& st) override;
+    void onTransportData(std::string_view data) override;
+    void onTransportTlsReady(const absl::Status& st) override;
+    void onTransportClosed(std::string_view reason) override;
+    void onTransportPressure(bool above) override;
+
+   private:
+    PostgresSession* session_;
+    bool client_;
+  };
+
+  // FrontendDecoderCallbacks
+  CallbackAction onMessage(const FrontendMessage& message) override;
+  bool onLargeMessage(char type, uint32_t length) override;
+  // BackendDecoderCallbacks
+  CallbackAction onMessage(const BackendMessage& message) override;
+
+  // Startup phase (session.cc).
+  CallbackAction onStartupPacket(const FrontendMessage& message);
+  void connectUpstream();
+  void sendUpstreamStartup();
+  CallbackAction onAuthMessage(const BackendMessage& message);
+  void startCancel(const CancelRequest& cancel);
+
+  // Relay phase (session_relay.cc).
+  CallbackAction onClientMessage(const FrontendMessage& message);
+  CallbackAction onServerMessage(const BackendMessage& message);
+  policy::Verdict decide(const policy::QueryFacts& facts);
+  void forwardOrPoison(const FrontendMessage& message, const policy::Verdict& verdict,
+                       PendingUnit& unit, const std::string& poison_message);
+  void onRowDescription(const BackendMessage& message, const RowDescription& desc);
+  void onDataRow(const BackendMessage& message, const DataRow& row);
+  void onError(const BackendMessage& message, const ErrorResponse& error);
+  void finishStatement(PendingUnit& unit, bool success, const std::string& tag,
+                       std::string_view error_code);
+  void forwardMasked(const BackendMessage& message);
+  ResultMasker* resultMaskerFor(PendingUnit& unit);
+
+  // Events (session_events.cc).
+  v1::AuditEvent baseEvent(v1::EventType type) const;
+  void emitSessionStart();
+  void emitSessionEnd(std::string_view reason);
+  void emitRefused(const std::string& reason);
+  void emitStatement(const policy::StatementFacts* st, const PendingUnit& unit, bool success,
+                     uint64_t rows, std::string_view error_code, policy::Decision decision,
+                     const std::string& rule, const std::string& message);
+
+  // Plumbing (session.cc).
+  void onClientData(std::string_view data);
+  void onUpstreamData(std::string_view data);
+  void processClient();
+  void processUpstream();
+  void flush();
+  void fatalToClient(std::string_view sqlstate, const std::string& message);
+  void closeAll(std::string_view reason);
+  void onSideClosed(bool client, std::string_view reason);
+  void checkDone();
+  uint64_t nowUs() const;
+
+  uv_loop_t* loop_;
+  SessionConfig config_;
+  std::function<void()> on_done_;
+  std::string id_;
+  State state_ = State::kStartup;
+  Side client_side_{this, true};
+  Side upstream_side_{this, false};
+  Transport client_{&client_side_};
+  Transport upstream_{&upstream_side_};
+  FrontendDecoderPtr frontend_;
+  BackendDecoderPtr backend_;
+  Buffer client_in_;
+  Buffer upstream_in_;
+  std::string to_client_;
+  std::string to_upstream_;
+  bool done_ = false;
+  bool started_event_ = false;
+
+  // Startup.
+  std::vector<std::pair<std::string, std::string>> startup_params_;
+  std::string client_user_;
+  std::string database_;
+  std::optional<Credential> credential_;
+  std::unique_ptr<ScramSha256Client> scram_;
+  std::optional<CancelRequest> pending_cancel_;
+  std::string cancel_secret_;
+  int32_t client_pid_ = 0;
+
+  // Relay.
+  Pipeline pipeline_;
+  absl::flat_hash_map<std::string, StatementInfo> statements_;
+  absl::flat_hash_map<std::string, PortalInfo> portals_;
+  std::optional<ResultMasker> result_;
+  const PendingUnit* result_owner_ = nullptr;
+  bool copy_out_ = false;
+  char txn_status_ = 'I';
+  std::string scratch_;
+  std::string poison_token_;
+  uint64_t statement_count_ = 0;
+  uint64_t blocked_ = 0;
+  uint64_t bytes_in_ = 0;
+  uint64_t bytes_out_ = 0;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace tollgate::sidecar::postgres

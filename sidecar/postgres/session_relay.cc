@@ -1,0 +1,483 @@
+// PostgreSQL session, relay phase: decide each client statement before it reaches the server,
+// and mask every response as it streams back.
+#include <charconv>
+
+#include "sidecar/postgres/backend_builders.h"
+#include "sidecar/postgres/error.h"
+#include "sidecar/postgres/frontend_builders.h"
+#include "sidecar/postgres/row_rewriter.h"
+#include "sidecar/postgres/session.h"
+
+namespace tollgate::sidecar::postgres {
+namespace {
+
+using Kind = PendingUnit::Kind;
+
+std::string buildParse(std::string_view name, std::string_view query) {
+  std::string out;
+  MessageWriter w(&out, 'P');
+  w.cstring(name).cstring(query).i16(0);
+  w.finish();
+  return out;
+}
+
+std::string buildDescribePortal(std::string_view portal) {
+  std::string out;
+  MessageWriter w(&out, 'D');
+  w.u8('P').cstring(portal);
+  w.finish();
+  return out;
+}
+
+std::string buildCopyData(std::string_view data) {
+  std::string out;
+  MessageWriter w(&out, 'd');
+  w.bytes(data);
+  w.finish();
+  return out;
+}
+
+// Row count at the end of a command tag ("SELECT 5", "INSERT 0 3", "COPY 10").
+uint64_t tagRows(std::string_view tag) {
+  auto sp = tag.rfind(' ');
+  if (sp == std::string_view::npos) return 0;
+  uint64_t n = 0;
+  std::from_chars(tag.data() + sp + 1, tag.data() + tag.size(), n);
+  return n;
+}
+
+bool extendedUnit(Kind k) {
+  return k != Kind::kQuery && k != Kind::kSync && k != Kind::kFunctionCall;
+}
+
+}  // namespace
+
+policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
+  return policy::decide(*config_.policy, config_.identity, config_.resource->name, config_.role,
+                        facts);
+}
+
+void PostgresSession::forwardOrPoison(const FrontendMessage& message,
+                                      const policy::Verdict& verdict, PendingUnit& unit,
+                                      const std::string& poison_message) {
+  unit.rule = verdict.rule;
+  ResourceStats* stats = config_.stats;
+  if (verdict.decision == policy::Decision::kAllow) {
+    to_upstream_.append(message.raw);
+    if (stats) stats->statements_allowed.Increment();
+    return;
+  }
+  // The server gets a statement that fails to parse in its place, so that it reports an error
+  // at exactly this point of the pipeline and, inside a transaction block, aborts the
+  // transaction as the client now expects. Its error is replaced by the policy's on the way
+  // back.
+  unit.poisoned = true;
+  unit.block_message = poison_message;
+  ++blocked_;
+  if (stats) {
+    (verdict.decision == policy::Decision::kReview ? stats->statements_reviewed
+                                                   : stats->statements_blocked)
+        .Increment();
+  }
+  if (message.type == 'P') {
+    const auto& parse = std::get<Parse>(message.body);
+    to_upstream_ += buildParse(parse.statement, poison_token_);
+  } else {
+    to_upstream_ += buildQuery(poison_token_);
+  }
+}
+
+static std::string blockMessage(const policy::Verdict& v) {
+  if (v.decision == policy::Decision::kReview) {
+    return v.message +
+           " (approval needs the control plane; in standalone mode the statement is refused)";
+  }
+  return v.message;
+}
+
+CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) {
+  ++statement_count_;
+  switch (message.type) {
+    case 'Q': {
+      const auto& q = std::get<Query>(message.body);
+      auto facts = config_.analyzer->analyze(q.sql);
+      policy::Verdict verdict = decide(*facts);
+      PendingUnit& unit = pipeline_.push(Kind::kQuery);
+      unit.facts = facts;
+      unit.started_us = nowUs();
+      forwardOrPoison(message, verdict, unit, blockMessage(verdict));
+      if (unit.poisoned) {
+        const policy::StatementFacts* st =
+            verdict.deciding_statement && *verdict.deciding_statement < facts->statements.size()
+                ? &facts->statements[*verdict.deciding_statement]
+                : nullptr;
+        emitStatement(st, unit, false, 0, kSqlStateInsufficientPrivilege, verdict.decision,
+                      verdict.rule, verdict.message);
+      }
+      break;
+    }
+    case 'P': {
+      const auto& parse = std::get<Parse>(message.body);
+      auto facts = config_.analyzer->analyze(parse.query);
+      policy::Verdict verdict = decide(*facts);
+      PendingUnit& unit = pipeline_.push(Kind::kParse);
+      unit.name = std::string(parse.statement);
+      unit.facts = facts;
+      StatementInfo& info = statements_[unit.name];
+      info = StatementInfo{facts, verdict.rule, "", false};
+      forwardOrPoison(message, verdict, unit, blockMessage(verdict));
+      if (unit.poisoned) {
+        const policy::StatementFacts* st =
+            facts->statements.empty() ? nullptr : &facts->statements.front();
+        emitStatement(st, unit, false, 0, kSqlStateInsufficientPrivilege, verdict.decision,
+                      verdict.rule, verdict.message);
+      }
+      break;
+    }
+    case 'B': {
+      const auto& bind = std::get<Bind>(message.body);
+      PortalInfo& portal = portals_[std::string(bind.portal)];
+      portal = PortalInfo{};
+      portal.statement = std::string(bind.statement);
+      for (uint16_t i = 0; i < bind.result_formats.size(); ++i) {
+        portal.result_formats.push_back(bind.result_formats[i]);
+      }
+      pipeline_.push(Kind::kBind).name = std::string(bind.portal);
+      to_upstream_.append(message.raw);
+      break;
+    }
+    case 'D': {
+      const auto& d = std::get<Describe>(message.body);
+      pipeline_.push(d.kind == 'S' ? Kind::kDescribeStatement : Kind::kDescribePortal).name =
+          std::string(d.name);
+      to_upstream_.append(message.raw);
+      break;
+    }
+    case 'E': {
+      const auto& e = std::get<Execute>(message.body);
+      std::string portal_name(e.portal);
+      auto pit = portals_.find(portal_name);
+      StatementInfo* info = nullptr;
+      if (pit != portals_.end()) {
+        auto sit = statements_.find(pit->second.statement);
+        if (sit != statements_.end()) info = &sit->second;
+      }
+      bool described = pit != portals_.end() &&
+                       (!pit->second.description.empty() || pit->second.no_data ||
+                        (info != nullptr && (!info->description.empty() || info->no_data)));
+      if (!described && config_.masker && !config_.masker->rules().empty()) {
+        // The client never asked what the result looks like; masking needs the column names
+        // and types, so ask the server ourselves and keep its answer from the client.
+        to_upstream_ += buildDescribePortal(portal_name);
+        pipeline_.push(Kind::kInjectedDescribe).name = portal_name;
+      }
+      PendingUnit& unit = pipeline_.push(Kind::kExecute);
+      unit.name = portal_name;
+      if (info != nullptr) {
+        unit.facts = info->facts;
+        unit.rule = info->rule;
+      }
+      unit.started_us = nowUs();
+      to_upstream_.append(message.raw);
+      break;
+    }
+    case 'S':
+      pipeline_.push(Kind::kSync);
+      to_upstream_.append(message.raw);
+      break;
+    case 'C': {
+      const auto& c = std::get<Close>(message.body);
+      if (c.kind == 'S') {
+        statements_.erase(std::string(c.name));
+      } else {
+        portals_.erase(std::string(c.name));
+      }
+      pipeline_.push(Kind::kClose);
+      to_upstream_.append(message.raw);
+      break;
+    }
+    case 'F': {
+      PendingUnit& unit = pipeline_.push(Kind::kFunctionCall);
+      policy::Verdict verdict;
+      verdict.decision =
+          config_.role == policy::Role::kAdmin ? policy::Decision::kAllow : policy::Decision::kBlock;
+      verdict.rule = "role:" + std::string(policy::roleName(config_.role));
+      verdict.message = "tollgate: fast-path function calls need the admin role";
+      forwardOrPoison(message, verdict, unit, verdict.message);
+      if (unit.poisoned) {
+        emitStatement(nullptr, unit, false, 0, kSqlStateInsufficientPrivilege, verdict.decision,
+                      verdict.rule, verdict.message);
+      }
+      break;
+    }
+    case 'H':
+    case 'd':
+    case 'c':
+    case 'f':
+      --statement_count_;
+      to_upstream_.append(message.raw);
+      break;
+    case 'X':
+      --statement_count_;
+      to_upstream_.append(message.raw);
+      closeAll("client terminated the session");
+      return CallbackAction::kStop;
+    default:
+      fatalToClient(kSqlStateProtocolViolation,
+                    "tollgate: unexpected client message '" +
+                        std::string(frontendTypeName(message.type)) + "' after startup");
+      return CallbackAction::kStop;
+  }
+  return CallbackAction::kContinue;
+}
+
+ResultMasker* PostgresSession::resultMaskerFor(PendingUnit& unit) {
+  if (result_ && result_owner_ == &unit) return &*result_;
+  if (unit.kind != Kind::kExecute || !config_.masker) return nullptr;
+  auto pit = portals_.find(unit.name);
+  if (pit == portals_.end()) return nullptr;
+  const std::string* raw = &pit->second.description;
+  bool use_desc_formats = true;
+  if (raw->empty()) {
+    auto sit = statements_.find(pit->second.statement);
+    if (sit == statements_.end() || sit->second.description.empty()) return nullptr;
+    raw = &sit->second.description;
+    use_desc_formats = false;
+  }
+  auto body = parseBackendBody('T', std::string_view(*raw).substr(kHeaderSize));
+  if (!body.ok()) return nullptr;
+  result_.emplace(config_.masker.get(), std::get<RowDescription>(*body),
+                  pit->second.result_formats, use_desc_formats);
+  result_owner_ = &unit;
+  return &*result_;
+}
+
+void PostgresSession::onRowDescription(const BackendMessage& message,
+                                       const RowDescription& desc) {
+  PendingUnit* head = pipeline_.head();
+  const policy::Masker* masker = config_.masker.get();
+  ResultMasker plan(masker, desc, {}, true);
+  auto forward = [&] {
+    if (plan.textColumns().empty()) {
+      to_client_.append(message.raw);
+      return;
+    }
+    auto rewritten = rowDescriptionWithTextColumns(message.raw, plan.textColumns());
+    to_client_ += rewritten.ok() ? *rewritten : std::string(message.raw);
+  };
+  if (head == nullptr) {
+    forward();
+    return;
+  }
+  switch (head->kind) {
+    case Kind::kQuery:
+      result_.emplace(std::move(plan));
+      result_owner_ = head;
+      if (result_->textColumns().empty()) {
+        to_client_.append(message.raw);
+      } else {
+        auto rewritten = rowDescriptionWithTextColumns(message.raw, result_->textColumns());
+        to_client_ += rewritten.ok() ? *rewritten : std::string(message.raw);
+      }
+      return;
+    case Kind::kDescribeStatement:
+      statements_[head->name].description = std::string(message.raw);
+      forward();
+      pipeline_.pop();
+      return;
+    case Kind::kDescribePortal:
+      portals_[head->name].description = std::string(message.raw);
+      forward();
+      pipeline_.pop();
+      return;
+    case Kind::kInjectedDescribe:
+      portals_[head->name].description = std::string(message.raw);
+      pipeline_.pop();
+      return;
+    default:
+      forward();
+  }
+}
+
+void PostgresSession::onDataRow(const BackendMessage& message, const DataRow& row) {
+  PendingUnit* head = pipeline_.head();
+  ResultMasker* rm = head != nullptr ? resultMaskerFor(*head) : nullptr;
+  if (head != nullptr) ++head->rows;
+  if (rm != nullptr && rm->active()) {
+    std::string hit;
+    uint64_t before = head->values_masked;
+    if (rm->maskRow(row, &scratch_, &head->values_masked, &hit)) {
+      to_client_ += scratch_;
+      if (config_.stats) {
+        config_.stats->values_masked.Increment(static_cast<double>(head->values_masked - before));
+      }
+      return;
+    }
+  }
+  to_client_.append(message.raw);
+}
+
+void PostgresSession::forwardMasked(const BackendMessage& message) {
+  const auto* err = std::get_if<ErrorResponse>(&message.body);
+  const auto* notice = std::get_if<NoticeResponse>(&message.body);
+  const NoticeFields* fields = err ? &err->fields : notice ? &notice->fields : nullptr;
+  if (fields == nullptr || !config_.masker || !config_.masker->hasDetectorRules()) {
+    to_client_.append(message.raw);
+    return;
+  }
+  ErrorFields f = readErrorFields(*fields);
+  bool changed = false;
+  for (std::string* s : {&f.message, &f.detail, &f.hint}) {
+    if (auto m = config_.masker->maskText(*s)) {
+      *s = *std::move(m);
+      changed = true;
+    }
+  }
+  if (!changed) {
+    to_client_.append(message.raw);
+    return;
+  }
+  to_client_ += err ? buildErrorResponse(f) : buildNoticeResponse(f);
+}
+
+void PostgresSession::onError(const BackendMessage& message, const ErrorResponse& error) {
+  PendingUnit* head = pipeline_.head();
+  result_.reset();
+  result_owner_ = nullptr;
+  if (head == nullptr) {
+    forwardMasked(message);
+    return;
+  }
+  if (head->poisoned) {
+    to_client_ += buildErrorResponse(
+        {"ERROR", std::string(kSqlStateInsufficientPrivilege), head->block_message, "", ""});
+  } else {
+    forwardMasked(message);
+    ErrorFields f = readErrorFields(error.fields);
+    if (head->kind == Kind::kQuery || head->kind == Kind::kExecute) {
+      finishStatement(*head, false, "", f.code);
+    }
+  }
+  head->error = true;
+  if (extendedUnit(head->kind)) {
+    pipeline_.pop();
+    pipeline_.skipToSync([](PendingUnit&) {});
+  }
+}
+
+void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std::string& tag,
+                                      std::string_view error_code) {
+  const policy::StatementFacts* st = nullptr;
+  if (unit.facts) {
+    size_t i = unit.kind == Kind::kQuery ? unit.statement_index : 0;
+    if (i < unit.facts->statements.size()) st = &unit.facts->statements[i];
+  }
+  uint64_t rows = tag.empty() ? unit.rows : std::max(unit.rows, tagRows(tag));
+  if (config_.stats) config_.stats->rows.Increment(static_cast<double>(unit.rows));
+  emitStatement(st, unit, success, rows, error_code, policy::Decision::kAllow, unit.rule, "");
+  unit.rows = 0;
+  unit.values_masked = 0;
+  unit.started_us = nowUs();
+  ++unit.statement_index;
+}
+
+CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
+  PendingUnit* head = pipeline_.head();
+  switch (message.type) {
+    case 'T':
+      onRowDescription(message, std::get<RowDescription>(message.body));
+      return CallbackAction::kContinue;
+    case 'D':
+      onDataRow(message, std::get<DataRow>(message.body));
+      return CallbackAction::kContinue;
+    case 'C':
+    case 'I':
+    case 's': {
+      std::string tag;
+      if (const auto* cc = std::get_if<CommandComplete>(&message.body)) tag = std::string(cc->tag);
+      if (head != nullptr && (head->kind == Kind::kQuery || head->kind == Kind::kExecute)) {
+        finishStatement(*head, true, tag, "");
+        if (head->kind == Kind::kExecute) pipeline_.pop();
+      }
+      result_.reset();
+      result_owner_ = nullptr;
+      to_client_.append(message.raw);
+      return CallbackAction::kContinue;
+    }
+    case 'E':
+      onError(message, std::get<ErrorResponse>(message.body));
+      return CallbackAction::kContinue;
+    case 'Z':
+      txn_status_ = std::get<ReadyForQuery>(message.body).status;
+      if (head != nullptr) pipeline_.pop();
+      result_.reset();
+      result_owner_ = nullptr;
+      copy_out_ = false;
+      to_client_.append(message.raw);
+      return CallbackAction::kContinue;
+    case '1':
+    case '2':
+    case '3':
+      if (head != nullptr && extendedUnit(head->kind)) pipeline_.pop();
+      to_client_.append(message.raw);
+      return CallbackAction::kContinue;
+    case 'n':
+      if (head != nullptr) {
+        if (head->kind == Kind::kDescribeStatement) statements_[head->name].no_data = true;
+        if (head->kind == Kind::kDescribePortal || head->kind == Kind::kInjectedDescribe) {
+          portals_[head->name].no_data = true;
+        }
+        bool injected = head->kind == Kind::kInjectedDescribe;
+        pipeline_.pop();
+        if (injected) return CallbackAction::kContinue;
+      }
+      to_client_.append(message.raw);
+      return CallbackAction::kContinue;
+    case 'H':
+      copy_out_ = true;
+      to_client_.append(message.raw);
+      return CallbackAction::kContinue;
+    case 'd': {
+      // COPY TO STDOUT: rows arrive as text lines without column names, so only detector
+      // rules apply here.
+      const auto& data = std::get<CopyData>(message.body).data;
+      if (copy_out_ && config_.masker && config_.masker->hasDetectorRules()) {
+        if (auto m = config_.masker->maskText(data)) {
+          if (head != nullptr) ++head->values_masked;
+          to_client_ += buildCopyData(*m);
+          return CallbackAction::kContinue;
+        }
+      }
+      if (head != nullptr) ++head->rows;
+      to_client_.append(message.raw);
+      return CallbackAction::kContinue;
+    }
+    case 'c':
+      copy_out_ = false;
+      to_client_.append(message.raw);
+      return CallbackAction::kContinue;
+    case 'N':
+      forwardMasked(message);
+      return CallbackAction::kContinue;
+    case 'A': {
+      const auto& n = std::get<NotificationResponse>(message.body);
+      if (config_.masker && config_.masker->hasDetectorRules()) {
+        if (auto m = config_.masker->maskText(n.payload)) {
+          std::string out;
+          MessageWriter w(&out, 'A');
+          w.i32(n.process_id).cstring(n.channel).cstring(*m);
+          w.finish();
+          to_client_ += out;
+          return CallbackAction::kContinue;
+        }
+      }
+      to_client_.append(message.raw);
+      return CallbackAction::kContinue;
+    }
+    default:
+      to_client_.append(message.raw);
+      return CallbackAction::kContinue;
+  }
+}
+
+}  // namespace tollgate::sidecar::postgres

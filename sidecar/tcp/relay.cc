@@ -1,0 +1,103 @@
+// TCP relay with an audit record per connection.
+#include "sidecar/tcp/relay.h"
+
+#include "common/log.h"
+
+namespace tollgate::sidecar {
+
+TcpRelay::TcpRelay(uv_loop_t* loop, Info info, EventSinkPtr events, std::function<void()> on_done)
+    : loop_(loop), info_(std::move(info)), events_(std::move(events)), on_done_(std::move(on_done)) {}
+
+TcpRelay::~TcpRelay() = default;
+
+absl::Status TcpRelay::start(int client_fd, const SocketAddress& upstream) {
+  auto client = TcpConnection::adopt(loop_, client_fd, this);
+  if (!client.ok()) return client.status();
+  client_ = *std::move(client);
+  client_->readDisable(true);  // until the upstream is there
+  upstream_address_ = upstream.toString();
+  upstream_ = TcpConnection::connect(loop_, upstream, &upstream_side_);
+  return absl::OkStatus();
+}
+
+void TcpRelay::UpstreamSide::onConnected(const absl::Status& st) {
+  if (!st.ok()) {
+    log::info("passthrough upstream unreachable",
+              {{"upstream", relay_->upstream_address_}, {"error", std::string(st.message())}});
+    relay_->upstream_closed_ = true;
+    relay_->finish(std::string(st.message()));
+    return;
+  }
+  relay_->connected_ = true;
+  relay_->client_->readDisable(false);
+}
+
+void TcpRelay::UpstreamSide::onData(std::string_view data) {
+  relay_->bytes_out_ += data.size();
+  relay_->client_->write(data);
+}
+
+void TcpRelay::UpstreamSide::onClosed(std::string_view reason) {
+  relay_->sideClosed(false, reason);
+}
+
+void TcpRelay::UpstreamSide::onWriteBufferPressure(bool above) {
+  relay_->client_->readDisable(above);
+}
+
+void TcpRelay::onData(std::string_view data) {
+  bytes_in_ += data.size();
+  upstream_->write(data);
+}
+
+void TcpRelay::onClosed(std::string_view reason) { sideClosed(true, reason); }
+
+void TcpRelay::sideClosed(bool client, std::string_view reason) {
+  (client ? client_closed_ : upstream_closed_) = true;
+  finish(reason);
+  if (client_closed_ && upstream_closed_ && !done_) {
+    done_ = true;
+    if (on_done_) on_done_();
+  }
+}
+
+void TcpRelay::onWriteBufferPressure(bool above) { upstream_->readDisable(above); }
+
+void TcpRelay::finish(std::string_view reason) {
+  if (finished_) return;
+  finished_ = true;
+  if (client_ && !client_closed_) client_->closeAfterFlush();
+  if (upstream_ && !upstream_closed_) upstream_->closeAfterFlush();
+  if (events_) {
+    v1::AuditEvent e;
+    e.set_type(v1::EVENT_PASSTHROUGH);
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    e.mutable_time()->set_seconds(std::chrono::duration_cast<std::chrono::seconds>(now).count());
+    e.set_time_source("system");
+    auto* loc = e.mutable_location();
+    loc->set_resource(info_.resource);
+    loc->set_protocol("tcp");
+    loc->set_upstream(upstream_address_);
+    loc->set_client_addr(info_.client_address);
+    loc->set_source(info_.source);
+    e.mutable_action()->set_detail("raw TCP relayed without inspection; ended: " +
+                                   std::string(reason));
+    auto* r = e.mutable_result();
+    r->set_success(connected_);
+    r->set_bytes_in(bytes_in_);
+    r->set_bytes_out(bytes_out_);
+    r->set_duration_us(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                              started_)
+            .count()));
+    e.mutable_reason()->set_decision(v1::DECISION_ALLOW);
+    e.mutable_reason()->add_rule_ids("defaults.unknownDestination:passthrough");
+    events_->publish(std::move(e));
+  }
+  if (client_closed_ && upstream_closed_ && !done_) {
+    done_ = true;
+    if (on_done_) on_done_();
+  }
+}
+
+}  // namespace tollgate::sidecar

@@ -1,0 +1,70 @@
+// Plain TCP relay for destinations the policy passes through unparsed (audited as such).
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "sidecar/events/event_sink.h"
+#include "sidecar/network/connection.h"
+
+namespace tollgate::sidecar {
+
+// Copies bytes both ways with back-pressure and records one EVENT_PASSTHROUGH when it ends
+// (bytes each way, duration). Single-threaded, on one loop.
+class TcpRelay : private ConnectionCallbacks {
+ public:
+  struct Info {
+    std::string resource;  // "" for an unknown destination passed through
+    std::string client_address;
+    std::string source;
+  };
+  TcpRelay(uv_loop_t* loop, Info info, EventSinkPtr events, std::function<void()> on_done);
+  ~TcpRelay() override;
+
+  absl::Status start(int client_fd, const SocketAddress& upstream);
+  void setOnDone(std::function<void()> on_done) { on_done_ = std::move(on_done); }
+
+ private:
+  class UpstreamSide : public ConnectionCallbacks {
+   public:
+    explicit UpstreamSide(TcpRelay* r) : relay_(r) {}
+    void onConnected(const absl::Status& st) override;
+    void onData(std::string_view data) override;
+    void onClosed(std::string_view reason) override;
+    void onWriteBufferPressure(bool above) override;
+
+   private:
+    TcpRelay* relay_;
+  };
+
+  // ConnectionCallbacks (client side)
+  void onData(std::string_view data) override;
+  void onClosed(std::string_view reason) override;
+  void onWriteBufferPressure(bool above) override;
+
+  void finish(std::string_view reason);
+  void sideClosed(bool client, std::string_view reason);
+
+  uv_loop_t* loop_;
+  Info info_;
+  EventSinkPtr events_;
+  std::function<void()> on_done_;
+  UpstreamSide upstream_side_{this};
+  TcpConnectionPtr client_;
+  TcpConnectionPtr upstream_;
+  std::string upstream_address_;
+  std::string pending_;  // client bytes that arrived before the upstream connected
+  bool connected_ = false;
+  bool finished_ = false;
+  bool client_closed_ = false;
+  bool upstream_closed_ = false;
+  bool done_ = false;
+  uint64_t bytes_in_ = 0;
+  uint64_t bytes_out_ = 0;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace tollgate::sidecar
