@@ -1,0 +1,245 @@
+// The compiled masker: column-glob rules, the built-in PAN detector and custom RE2 detectors.
+#include "policy/mask/masker.h"
+
+#include <re2/re2.h>
+
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "policy/detect/pan.h"
+#include "policy/mask/glob.h"
+
+namespace tollgate::policy {
+namespace {
+
+// Appends `view` to `out` with every listed span replaced by `fn(span)`.
+template <typename Fn>
+std::string replaceSpans(std::string_view view, const std::vector<PanMatch>& spans, Fn&& fn) {
+  std::string out;
+  out.reserve(view.size());
+  size_t copied = 0;
+  for (const PanMatch& m : spans) {
+    out.append(view.data() + copied, m.begin - copied);
+    out.append(fn(view.substr(m.begin, m.end - m.begin)));
+    copied = m.end;
+  }
+  out.append(view.data() + copied, view.size() - copied);
+  return out;
+}
+
+// Redacts every PAN still in `text`. Kept BIN/last-4 digits or hash output can, rarely, line up
+// with neighbouring digits into a new card-shaped, Luhn-valid number; this makes "the output
+// holds no PAN" an invariant. Terminates: each pass turns at least 12 digits into mask chars.
+void scrubResidualPans(std::string& text, std::vector<PanMatch>& scratch) {
+  static const MaskAction kRedact{MaskAction::Kind::kRedact};
+  for (;;) {
+    scratch.clear();
+    if (findPans(text, scratch) == 0) return;
+    text = replaceSpans(text, scratch, [](std::string_view s) { return maskPan(s, kRedact); });
+  }
+}
+
+std::string quoted(const std::string& s) { return "'" + s + "'"; }
+
+absl::Status checkAction(const MaskingRuleSpec& rule) {
+  const MaskAction& a = rule.action;
+  const char c = a.mask_char;
+  if (c < 0x21 || c > 0x7e || (c >= '0' && c <= '9') || c == '-') {
+    return absl::InvalidArgumentError("masking rule " + quoted(rule.name) +
+                                      ": mask character must be printable, not a digit or '-'");
+  }
+  if (a.keep_first < 0 || a.keep_last < 0) {
+    return absl::InvalidArgumentError("masking rule " + quoted(rule.name) +
+                                      ": keepFirst/keepLast must not be negative");
+  }
+  if (a.kind == MaskAction::Kind::kHash && a.hash_key.empty()) {
+    return absl::InvalidArgumentError("masking rule " + quoted(rule.name) +
+                                      ": hash action needs a key");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+struct Masker::Impl {
+  struct Custom {
+    std::string name;
+    std::unique_ptr<RE2> re;
+    bool luhn = false;
+  };
+  struct DetectorRule {
+    const MaskingRuleSpec* rule = nullptr;
+    const Custom* custom = nullptr;  // null: the built-in PAN detector
+  };
+  std::vector<Custom> customs;  // sized once; DetectorRule points into it
+  std::vector<DetectorRule> detector_rules;
+  std::vector<const MaskingRuleSpec*> column_rules;
+  bool has_pan_rule = false;
+
+  std::optional<std::string> applyPan(std::string_view view, const MaskAction& action) const {
+    std::vector<PanMatch> matches;  // allocates only when something is found
+    if (findPans(view, matches) == 0) return std::nullopt;
+    return replaceSpans(view, matches, [&](std::string_view s) { return maskPan(s, action); });
+  }
+
+  std::optional<std::string> applyCustom(std::string_view view, const Custom& d,
+                                         const MaskAction& action) const {
+    std::optional<std::string> out;
+    size_t copied = 0;
+    size_t pos = 0;
+    const re2::StringPiece input(view.data(), view.size());
+    while (pos <= view.size()) {
+      re2::StringPiece m;
+      if (!d.re->Match(input, pos, view.size(), RE2::UNANCHORED, &m, 1)) break;
+      const size_t b = static_cast<size_t>(m.data() - view.data());
+      const size_t e = b + m.size();
+      if (e == b) {  // empty match (e.g. an alternative that can be empty): step over it
+        pos = b + 1;
+        continue;
+      }
+      const std::string_view hit = view.substr(b, e - b);
+      if (!d.luhn || luhnValid(hit)) {
+        std::string masked = policy::maskValue(hit, action);
+        if (masked != hit) {
+          if (!out) out.emplace().reserve(view.size());
+          out->append(view.data() + copied, b - copied);
+          out->append(masked);
+          copied = e;
+        }
+      }
+      pos = e;
+    }
+    if (out) out->append(view.data() + copied, view.size() - copied);
+    return out;
+  }
+};
+
+Masker::Masker() : impl_(std::make_unique<Impl>()) {}
+Masker::~Masker() = default;
+
+absl::StatusOr<std::shared_ptr<const Masker>> Masker::compile(std::vector<MaskingRuleSpec> rules,
+                                                              std::vector<DetectorSpec> detectors) {
+  std::shared_ptr<Masker> m(new Masker());
+  Impl& impl = *m->impl_;
+  impl.customs.reserve(detectors.size());
+  for (const DetectorSpec& d : detectors) {
+    const std::string who = "detector " + quoted(d.name);
+    if (d.name.empty()) return absl::InvalidArgumentError("detector with an empty name");
+    if (d.name == "pan") return absl::InvalidArgumentError(who + ": the name is built in");
+    for (const Impl::Custom& c : impl.customs) {
+      if (c.name == d.name) return absl::InvalidArgumentError(who + ": defined twice");
+    }
+    if (d.validator != "none" && d.validator != "luhn" && !d.validator.empty()) {
+      return absl::InvalidArgumentError(who + ": unknown validator " + quoted(d.validator) +
+                                        " (want luhn or none)");
+    }
+    RE2::Options opts;
+    opts.set_log_errors(false);
+    auto re = std::make_unique<RE2>(d.pattern, opts);
+    if (!re->ok()) {
+      return absl::InvalidArgumentError(who + ": bad pattern " + quoted(d.pattern) + ": " +
+                                        re->error());
+    }
+    if (RE2::FullMatch("", *re)) {
+      return absl::InvalidArgumentError(who + ": pattern matches the empty string");
+    }
+    impl.customs.push_back(Impl::Custom{d.name, std::move(re), d.validator == "luhn"});
+  }
+
+  m->rules_ = std::move(rules);
+  for (const MaskingRuleSpec& r : m->rules_) {
+    const std::string who = "masking rule " + quoted(r.name);
+    if (r.name.empty()) return absl::InvalidArgumentError("masking rule with an empty name");
+    if (absl::Status s = checkAction(r); !s.ok()) return s;
+    if (!r.detector.empty() && !r.columns.empty()) {
+      return absl::InvalidArgumentError(who + ": set either detector or columns, not both");
+    }
+    if (!r.columns.empty()) {
+      for (const std::string& g : r.columns) {
+        if (g.empty()) return absl::InvalidArgumentError(who + ": empty column pattern");
+      }
+      impl.column_rules.push_back(&r);
+      continue;
+    }
+    if (r.detector.empty()) {
+      return absl::InvalidArgumentError(who + ": needs a detector or columns");
+    }
+    if (r.detector == "pan") {
+      impl.detector_rules.push_back({&r, nullptr});
+      impl.has_pan_rule = true;
+      continue;
+    }
+    const Impl::Custom* found = nullptr;
+    for (const Impl::Custom& c : impl.customs) {
+      if (c.name == r.detector) found = &c;
+    }
+    if (found == nullptr) {
+      return absl::InvalidArgumentError(who + ": unknown detector " + quoted(r.detector));
+    }
+    impl.detector_rules.push_back({&r, found});
+  }
+  return std::shared_ptr<const Masker>(std::move(m));
+}
+
+ColumnPlan Masker::planColumn(std::string_view column_name) const {
+  ColumnPlan plan;
+  for (const MaskingRuleSpec* r : impl_->column_rules) {
+    for (const std::string& g : r->columns) {
+      if (globMatch(g, column_name)) {
+        plan.column_rule = r;
+        return plan;
+      }
+    }
+  }
+  plan.scan = !impl_->detector_rules.empty();
+  return plan;
+}
+
+std::optional<std::string> Masker::maskValue(const ColumnPlan& plan, std::string_view value,
+                                             std::string* rule_hit) const {
+  if (plan.column_rule != nullptr) {
+    std::string masked = policy::maskValue(value, plan.column_rule->action);
+    if (masked == value) return std::nullopt;
+    if (impl_->has_pan_rule) {
+      std::vector<PanMatch> scratch;
+      scrubResidualPans(masked, scratch);
+    }
+    if (rule_hit != nullptr) *rule_hit = plan.column_rule->name;
+    return masked;
+  }
+  if (plan.scan) return maskText(value, rule_hit);
+  return std::nullopt;
+}
+
+std::optional<std::string> Masker::maskText(std::string_view text, std::string* rule_hit) const {
+  std::optional<std::string> cur;
+  for (const Impl::DetectorRule& d : impl_->detector_rules) {
+    const std::string_view view = cur ? std::string_view(*cur) : text;
+    std::optional<std::string> next = d.custom == nullptr
+                                          ? impl_->applyPan(view, d.rule->action)
+                                          : impl_->applyCustom(view, *d.custom, d.rule->action);
+    if (!next || *next == view) continue;
+    if (rule_hit != nullptr && !cur) *rule_hit = d.rule->name;
+    cur = std::move(next);
+  }
+  if (cur && impl_->has_pan_rule) {
+    std::vector<PanMatch> scratch;
+    scrubResidualPans(*cur, scratch);
+  }
+  return cur;
+}
+
+bool Masker::hasDetectorRules() const { return !impl_->detector_rules.empty(); }
+
+std::string scrubPans(std::string_view text) {
+  static const MaskAction kPci{MaskAction::Kind::kPciDisplay, 6, 4};
+  std::vector<PanMatch> matches;
+  if (findPans(text, matches) == 0) return std::string(text);
+  std::string out =
+      replaceSpans(text, matches, [](std::string_view s) { return maskPan(s, kPci); });
+  scrubResidualPans(out, matches);
+  return out;
+}
+
+}  // namespace tollgate::policy
