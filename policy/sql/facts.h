@@ -12,11 +12,11 @@ namespace tollgate::policy {
 // Coarse class of a statement; roles and guardrails decide on it.
 enum class StatementClass {
   kRead,         // SELECT without side effects, SHOW, plain EXPLAIN, FETCH
-  kWrite,        // INSERT, UPDATE, DELETE, MERGE, COPY FROM, SELECT ... FOR UPDATE/INTO
-  kDdl,          // CREATE / ALTER / DROP / TRUNCATE / GRANT / REVOKE / COMMENT ...
+  kWrite,        // INSERT, UPDATE, DELETE, MERGE, COPY FROM, SELECT ... FOR UPDATE, CALL
+  kDdl,          // CREATE / ALTER / DROP / TRUNCATE / GRANT / REVOKE / COMMENT, SELECT INTO
   kAdmin,        // dangerous functions, COPY TO/FROM PROGRAM or file, ALTER SYSTEM, roles...
   kTransaction,  // BEGIN, COMMIT, ROLLBACK, SAVEPOINT, SET TRANSACTION
-  kOther,        // SET, RESET, DISCARD, LISTEN, PREPARE/EXECUTE wrappers resolved, ...
+  kOther,        // SET, RESET, DISCARD, LISTEN, NOTIFY, EXECUTE (resolved by the caller)
 };
 
 // "read", "write", "ddl", "admin", "transaction", "other".
@@ -30,15 +30,49 @@ struct StatementFacts {
   // Lower-case statement type: "select", "insert", "update", "delete", "merge", "copy",
   // "create_table", "drop", "alter_table", "truncate", "do", "explain", "prepare", "execute",
   // "begin", "commit", "set", "show", ... (one per libpg_query statement node kind).
+  // SELECT ... INTO is "select_into"; SET TRANSACTION is "set_transaction"; transaction
+  // statements are "begin" (also START), "commit" (also END), "rollback" (also ABORT),
+  // "savepoint", "release", "rollback_to", "prepare_transaction", "commit_prepared",
+  // "rollback_prepared"; VACUUM is "vacuum", ANALYZE "analyze"; FETCH/MOVE "fetch"/"move".
+  //
+  // Class decisions worth knowing (see tree_walker.cc):
+  //   - a data-modifying CTE, SELECT ... FOR UPDATE/SHARE, or a call of nextval/setval/lo_*
+  //     writers makes a statement at least a write; any dangerous function (server files,
+  //     dblink, other backends, set_config, query_to_xml, ...) anywhere makes it admin;
+  //   - EXPLAIN ANALYZE has the class of the statement it runs; plain EXPLAIN is read (but
+  //     still admin if a dangerous function appears);
+  //   - PREPARE has the class of its statement; EXECUTE is "other": the caller must resolve
+  //     the prepared name to the facts recorded at PREPARE time (the sidecar does);
+  //   - CALL is write (a procedure can do anything its owner may; "other" would let a read
+  //     role run it silently);
+  //   - DO is admin (it runs arbitrary code); the plpgsql body is still parsed and what it
+  //     touches is reported in reads/writes/functions/inner_types;
+  //   - COPY to/from a server file or PROGRAM is admin, COPY FROM STDIN write, COPY TO STDOUT
+  //     read;
+  //   - SET ROLE / SET SESSION AUTHORIZATION and turning standard_conforming_strings off are
+  //     admin; other SET/RESET/DISCARD/LISTEN/NOTIFY are other; SHOW is read;
+  //   - VACUUM, ANALYZE, CLUSTER, REINDEX, CHECKPOINT, roles, databases, extensions are admin;
+  //   - PREPARE TRANSACTION / COMMIT PREPARED / ROLLBACK PREPARED (two-phase commit) are admin.
   std::string type;
-  // Relations read and written, as written in the statement but lower-cased and without
-  // quotes: "table" or "schema.table". De-duplicated, in first-seen order.
+  // Relations read and written, "table", "schema.table" or "catalog.schema.table", with
+  // PostgreSQL's identifier rules applied (unquoted names lower-cased, quoted names keep
+  // their case, U&"" escapes resolved). De-duplicated, in first-seen order. Write targets
+  // (INSERT/UPDATE/DELETE/MERGE/COPY FROM targets, created/altered/dropped/truncated
+  // relations) are in `writes` only: a policy guarding a table checks both lists. References
+  // to a CTE by name are not relations.
   std::vector<std::string> reads;
   std::vector<std::string> writes;
-  // Functions called anywhere in the statement (lower-case, "schema.name" when qualified).
+  // Functions called anywhere in the statement ("schema.name" when qualified), names as
+  // PostgreSQL folds them.
   std::vector<std::string> functions;
-  // For UPDATE / DELETE: whether it has a WHERE clause (or CURRENT OF). True for others.
+  // False when any UPDATE or DELETE in the statement (including one inside a CTE, EXPLAIN
+  // ANALYZE, PREPARE or a DO body) has no WHERE clause (WHERE CURRENT OF counts as one).
+  // True for statements without UPDATE/DELETE.
   bool has_where = true;
+  // Types of statements nested in this one that run with it: a data-modifying CTE
+  // ("delete" in WITH d AS (DELETE ...) SELECT ...), the statement under EXPLAIN ANALYZE,
+  // PREPARE or DECLARE, statements in a DO body. Excludes "select". De-duplicated.
+  std::vector<std::string> inner_types;
   // Normalised text: every literal replaced by $n placeholders (libpg_query normalise), so it
   // is safe to log and audit. Never contains a literal value from the input.
   std::string normalized;
@@ -48,7 +82,8 @@ struct StatementFacts {
 
 // Facts for one query string (which may hold several statements).
 struct QueryFacts {
-  // False when the text does not parse; `error` says why (never echoing literals) and
+  // False when the text does not parse (or holds a NUL byte, or nests too deeply to
+  // analyse); `error` says why (never echoing literals or identifiers from the text) and
   // `statements` is empty. Policy decides what a parse failure gets (default: block).
   bool parsed = true;
   std::string error;

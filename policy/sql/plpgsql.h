@@ -1,0 +1,17 @@
+// Extracts the SQL a PL/pgSQL DO body runs, using libpg_query's PL/pgSQL parser.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tollgate::policy::sql {
+
+// Appends the text of every SQL statement and expression in the PL/pgSQL `body` as PL/pgSQL
+// keeps it: statements ("DELETE FROM t"), expressions ("x > 1", "SELECT f()" for PERFORM) and
+// assignments ("x := expr"); the caller parses them.
+// Returns false when the body does not parse. Dynamic SQL (EXECUTE <string>) cannot be seen;
+// `*dynamic` is set when the body has any.
+bool plpgsqlQueries(std::string_view body, std::vector<std::string>* queries, bool* dynamic);
+
+}  // namespace tollgate::policy::sql

@@ -1,0 +1,47 @@
+// Static knowledge about PostgreSQL statements and functions: types, classes, dangerous calls.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "policy/sql/facts.h"
+
+namespace tollgate::policy::sql {
+
+// Type name and class of a libpg_query statement node kind (e.g. "CreateStmt").
+struct StatementKind {
+  std::string_view type;  // e.g. "create_table"
+  StatementClass cls;
+};
+
+// Looks up `node` ("SelectStmt", "CreateStmt", ...). Kinds missing from the table get a type
+// derived from the node name ("AlterFooBarStmt" -> "alter_foo_bar") and class ddl for
+// Create/Alter/Drop/Define prefixes, admin otherwise (an unknown statement never reads as
+// harmless). Statements whose class depends on their fields (SELECT, EXPLAIN, COPY, SET,
+// TransactionStmt, ...) are refined by the tree walker.
+StatementKind statementKind(std::string_view node, std::string* derived_type);
+
+// Type and class of a TransactionStmt by its libpg_query kind ("TRANS_STMT_BEGIN", ...).
+// Two-phase commit (PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED) is admin; unknown kinds
+// are admin with type "transaction".
+StatementClass transactionKind(std::string_view kind, std::string* type);
+
+// True for functions that reach outside the database's data model: server files, large
+// object import/export, other servers (dblink*), other backends, configuration, WAL and
+// replication control, and functions that run SQL given as text (query_to_xml, ts_stat, ...).
+// `name` is the last component of the function name; matched case-insensitively.
+bool isDangerousFunction(std::string_view name);
+
+// True for functions that modify state although they are usually called from a SELECT
+// (nextval, setval, large object writers): they make a statement at least a write.
+bool isWritingFunction(std::string_view name);
+
+// True for run-time settings whose change is a privilege change (role, session
+// authorization): SET of these is admin. (standard_conforming_strings, which changes how the
+// server lexes later statements, is value-dependent and handled by the tree walker.)
+bool isPrivilegedSetting(std::string_view name);
+
+// ASCII lower-case copy.
+std::string asciiLower(std::string_view s);
+
+}  // namespace tollgate::policy::sql

@@ -1,0 +1,502 @@
+// Parse-tree walker: statement class, relations, functions, WHERE presence, nested statements.
+//
+// Invariant that makes shape caching sound: facts come from node kinds and identifiers only.
+// Where a literal's value must be read (EXPLAIN options, DO bodies, SET
+// standard_conforming_strings), the result is marked literal_sensitive.
+#include "policy/sql/tree_walker.h"
+
+#include <pg_query.h>
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/sql/json_fields.h"
+#include "policy/sql/plpgsql.h"
+#include "policy/sql/statement_table.h"
+
+namespace tollgate::policy::sql {
+namespace {
+
+using nlohmann::json;
+using C = StatementClass;
+
+constexpr int kMaxDepth = 2000;  // JSON levels followed (about 250 nested sub-selects)
+constexpr int kMaxDoDepth = 3;   // DO bodies parsed inside DO bodies
+
+int severity(C c) {
+  switch (c) {
+    case C::kRead:
+      return 0;
+    case C::kWrite:
+      return 1;
+    case C::kDdl:
+      return 2;
+    case C::kAdmin:
+      return 3;
+    default:
+      return -1;
+  }
+}
+C fromSeverity(int s) {
+  static constexpr C kBySeverity[] = {C::kRead, C::kWrite, C::kDdl, C::kAdmin};
+  return kBySeverity[std::clamp(s, 0, 3)];
+}
+
+void addUnique(std::vector<std::string>* v, std::string s) {
+  if (s.empty()) return;
+  if (std::find(v->begin(), v->end(), s) == v->end()) v->push_back(std::move(s));
+}
+
+// PostgreSQL's boolean option parsing (defGetBoolean); unknown values count as true.
+bool optionTrue(const json& defelem, bool* sensitive) {
+  const json* arg = field(defelem, "arg");
+  if (arg == nullptr) return true;
+  *sensitive = true;
+  if (const json* b = field(*arg, "Boolean")) return flag(*b, "boolval");
+  if (const json* i = field(*arg, "Integer")) {
+    const json* v = field(*i, "ival");
+    return v != nullptr;  // ival 0 is omitted from the tree
+  }
+  if (const json* s = field(*arg, "String")) {
+    const std::string v = asciiLower(str(*s, "sval"));
+    return !(v == "false" || v == "off" || v == "no" || v == "0" || v == "of" || v == "n");
+  }
+  return true;
+}
+
+class Walker {
+ public:
+  explicit Walker(WalkResult* out) : out_(out), facts_(&out->facts) {}
+
+  void top(const json& stmt) {
+    std::string_view kind;
+    const json* body = nullptr;
+    if (!unwrap(stmt, &kind, &body)) {
+      facts_->type = "unknown";
+      facts_->cls = C::kAdmin;
+      return;
+    }
+    const C base = statement(kind, *body, /*top=*/true);
+    if (escalation_ < 0) {
+      facts_->cls = base;
+    } else {
+      facts_->cls = fromSeverity(std::max(severity(base), escalation_));
+    }
+  }
+
+ private:
+  // --- statements -------------------------------------------------------------------------
+
+  C statement(std::string_view kind, const json& body, bool top) {
+    std::string derived;
+    const StatementKind k = statementKind(kind, &derived);
+    std::string type(k.type);
+    C cls = k.cls;
+    if (kind == "SelectStmt") {
+      cls = select(body);
+      if (field(body, "intoClause") != nullptr) type = "select_into";
+    } else if (kind == "InsertStmt" || kind == "UpdateStmt" || kind == "DeleteStmt" ||
+               kind == "MergeStmt") {
+      dml(kind, body);
+    } else if (kind == "ExplainStmt") {
+      cls = explain(body);
+    } else if (kind == "PrepareStmt" || kind == "DeclareCursorStmt") {
+      cls = inner(body, "query", C::kRead);
+    } else if (kind == "CreateTableAsStmt") {
+      if (str(body, "objtype") == "OBJECT_MATVIEW") type = "create_materialized_view";
+      if (const json* into = field(body, "into")) targets(*into, "rel");
+      inner(body, "query", C::kRead);
+    } else if (kind == "ViewStmt") {
+      targets(body, "view");
+      inner(body, "query", C::kRead);
+    } else if (kind == "CopyStmt") {
+      cls = copy(body);
+    } else if (kind == "DoStmt") {
+      doBlock(body);
+    } else if (kind == "VariableSetStmt") {
+      cls = set(body, &type);
+    } else if (kind == "TransactionStmt") {
+      cls = transaction(body, &type);
+    } else if (kind == "VacuumStmt") {
+      type = flag(body, "is_vacuumcmd") ? "vacuum" : "analyze";
+      generic(body);
+    } else if (kind == "GrantStmt" || kind == "GrantRoleStmt") {
+      if (!flag(body, "is_grant")) type = kind == "GrantStmt" ? "revoke" : "revoke_role";
+      generic(body);
+    } else if (kind == "FetchStmt") {
+      if (flag(body, "ismove")) type = "move";
+    } else if (kind == "DropStmt") {
+      drop(body);
+    } else {
+      generic(body);
+    }
+    if (top) {
+      facts_->type = std::move(type);
+    } else if (type != "select") {
+      addUnique(&facts_->inner_types, std::move(type));
+    }
+    return cls;
+  }
+
+  // Walks body[key] (a statement node) as a nested statement; returns its class or `dflt`.
+  C inner(const json& body, const char* key, C dflt) {
+    const json* q = field(body, key);
+    std::string_view kind;
+    const json* qbody = nullptr;
+    if (q == nullptr || !unwrap(*q, &kind, &qbody)) return dflt;
+    return statement(kind, *qbody, /*top=*/false);
+  }
+
+  C select(const json& body) {
+    C cls = C::kRead;
+    const bool scoped = pushWith(body);
+    if (const json* into = field(body, "intoClause")) {
+      targets(*into, "rel");
+      cls = C::kDdl;
+    }
+    if (field(body, "lockingClause") != nullptr) {
+      escalate(C::kWrite);
+      if (cls == C::kRead) cls = C::kWrite;
+    }
+    walkFieldsExcept(body, {"withClause", "intoClause"});
+    if (scoped) ctes_.pop_back();
+    return cls;
+  }
+
+  void dml(std::string_view kind, const json& body) {
+    const bool scoped = pushWith(body);
+    targets(body, "relation");
+    if ((kind == "UpdateStmt" || kind == "DeleteStmt") && !plan_only_ &&
+        field(body, "whereClause") == nullptr) {
+      facts_->has_where = false;
+    }
+    walkFieldsExcept(body, {"withClause", "relation"});
+    if (scoped) ctes_.pop_back();
+    escalate(C::kWrite);
+  }
+
+  C explain(const json& body) {
+    bool analyze = false;
+    if (const json* options = field(body, "options"); options != nullptr && options->is_array()) {
+      for (const json& opt : *options) {
+        const json* d = field(opt, "DefElem");
+        if (d == nullptr) continue;
+        const std::string_view name = str(*d, "defname");
+        if ((name == "analyze" || name == "analyse") && optionTrue(*d, &out_->literal_sensitive)) {
+          analyze = true;
+        }
+      }
+    }
+    if (analyze) return inner(body, "query", C::kRead);
+    const bool saved = plan_only_;
+    plan_only_ = true;
+    inner(body, "query", C::kRead);
+    plan_only_ = saved;
+    return C::kRead;
+  }
+
+  C copy(const json& body) {
+    const bool from = flag(body, "is_from");
+    if (const json* rel = field(body, "relation")) {
+      if (from) {
+        targets(body, "relation");
+      } else {
+        walk(*rel);
+      }
+    }
+    inner(body, "query", C::kRead);
+    if (const json* where = field(body, "whereClause")) walk(*where);
+    if (flag(body, "is_program") || field(body, "filename") != nullptr) return C::kAdmin;
+    return from ? C::kWrite : C::kRead;
+  }
+
+  C set(const json& body, std::string* type) {
+    const std::string_view kind = str(body, "kind");
+    if (kind == "VAR_RESET" || kind == "VAR_RESET_ALL") {
+      *type = "reset";
+      return C::kOther;
+    }
+    const std::string name = asciiLower(str(body, "name"));
+    if (name == "transaction" || name == "session characteristics") {
+      *type = "set_transaction";
+      return C::kTransaction;
+    }
+    if (isPrivilegedSetting(name)) return C::kAdmin;
+    if (name == "standard_conforming_strings" && kind != "VAR_SET_DEFAULT") {
+      // Turned off, the server would lex later statements differently from this analyser.
+      out_->literal_sensitive = true;
+      const json* args = field(body, "args");
+      if (args == nullptr || !args->is_array() || args->size() != 1) return C::kAdmin;
+      const json* c = field((*args)[0], "A_Const");
+      const json* sval = c == nullptr ? nullptr : field(*c, "sval");
+      const std::string v = sval == nullptr ? "" : asciiLower(str(*sval, "sval"));
+      return v == "on" || v == "true" || v == "yes" ? C::kOther : C::kAdmin;
+    }
+    return C::kOther;
+  }
+
+  C transaction(const json& body, std::string* type) {
+    return transactionKind(str(body, "kind"), type);
+  }
+
+  void drop(const json& body) {
+    static constexpr std::string_view kRelationKinds[] = {
+        "OBJECT_TABLE", "OBJECT_VIEW",     "OBJECT_MATVIEW",
+        "OBJECT_INDEX", "OBJECT_SEQUENCE", "OBJECT_FOREIGN_TABLE"};
+    const std::string_view kind = str(body, "removeType");
+    if (std::find(std::begin(kRelationKinds), std::end(kRelationKinds), kind) ==
+        std::end(kRelationKinds)) {
+      return;
+    }
+    const json* objects = field(body, "objects");
+    if (objects == nullptr || !objects->is_array()) return;
+    for (const json& o : *objects) {
+      const json* list = field(o, "List");
+      const json* items = list == nullptr ? nullptr : field(*list, "items");
+      if (items != nullptr) addWrite(dottedName(*items));
+    }
+  }
+
+  // DDL and everything else: relation-holding fields are targets, the rest is walked.
+  void generic(const json& body) {
+    if (!body.is_object()) return;
+    for (auto it = body.begin(); it != body.end(); ++it) {
+      const std::string& key = it.key();
+      if (key == "relation" || key == "relations" || key == "view" || key == "table" ||
+          key == "rels" || key == "objects" || key == "sequence") {
+        const bool saved = target_mode_;
+        target_mode_ = true;
+        walk(it.value());
+        target_mode_ = saved;
+      } else if (it.value().is_structured()) {
+        walk(it.value());
+      }
+    }
+  }
+
+  void doBlock(const json& body) {
+    std::string_view code;
+    std::string language = "plpgsql";
+    if (const json* args = field(body, "args"); args != nullptr && args->is_array()) {
+      for (const json& a : *args) {
+        const json* d = field(a, "DefElem");
+        const json* arg = d == nullptr ? nullptr : field(*d, "arg");
+        const json* s = arg == nullptr ? nullptr : field(*arg, "String");
+        if (s == nullptr) continue;
+        if (str(*d, "defname") == "as") code = str(*s, "sval");
+        if (str(*d, "defname") == "language") language = asciiLower(str(*s, "sval"));
+      }
+    }
+    out_->literal_sensitive = true;
+    if (language != "plpgsql" || do_depth_ >= kMaxDoDepth) return;
+    std::vector<std::string> queries;
+    bool dynamic = false;
+    if (!plpgsqlQueries(code, &queries, &dynamic)) return;
+    ++do_depth_;
+    for (const std::string& q : queries) embedded(q);
+    --do_depth_;
+  }
+
+  // Parses one PL/pgSQL statement or expression and walks it as nested statements.
+  void embedded(const std::string& text) {
+    std::string sql = text;
+    if (!parseAndWalk(sql)) {
+      const size_t assign = sql.find(":=");
+      if (assign != std::string::npos) sql = sql.substr(assign + 2);
+      parseAndWalk("SELECT " + sql);
+    }
+  }
+
+  bool parseAndWalk(const std::string& sql) {
+    PgQueryParseResult r = pg_query_parse(sql.c_str());
+    bool ok = r.error == nullptr && r.parse_tree != nullptr;
+    if (ok) {
+      json tree = json::parse(r.parse_tree, nullptr, /*allow_exceptions=*/false);
+      const json* stmts = tree.is_discarded() ? nullptr : field(tree, "stmts");
+      if (stmts != nullptr && stmts->is_array()) {
+        for (const json& s : *stmts) {
+          if (const json* node = field(s, "stmt")) walk(*node);
+        }
+      }
+    }
+    pg_query_free_parse_result(r);
+    return ok;
+  }
+
+  // --- scopes, targets, generic walk ------------------------------------------------------
+
+  // Walks the CTEs of body's WITH clause and pushes their names as a scope; returns whether
+  // a scope was pushed. A non-recursive CTE sees only the CTEs before it.
+  bool pushWith(const json& body) {
+    const json* with = field(body, "withClause");
+    if (with == nullptr) return false;
+    const json* w =
+        with->is_object() && with->contains("WithClause") ? field(*with, "WithClause") : with;
+    ctes_.emplace_back();
+    const json* list = field(*w, "ctes");
+    if (list == nullptr || !list->is_array()) return true;
+    const bool recursive = flag(*w, "recursive");
+    if (recursive) {
+      for (const json& c : *list) {
+        if (const json* cte = field(c, "CommonTableExpr")) {
+          ctes_.back().emplace_back(str(*cte, "ctename"));
+        }
+      }
+    }
+    for (const json& c : *list) {
+      const json* cte = field(c, "CommonTableExpr");
+      if (cte == nullptr) continue;
+      if (const json* q = field(*cte, "ctequery")) walk(*q);
+      if (!recursive) ctes_.back().emplace_back(str(*cte, "ctename"));
+    }
+    return true;
+  }
+
+  void targets(const json& body, const char* key) {
+    const json* f = field(body, key);
+    if (f == nullptr) return;
+    const bool saved = target_mode_;
+    target_mode_ = true;
+    walk(*f);
+    target_mode_ = saved;
+  }
+
+  void walkFieldsExcept(const json& body, std::initializer_list<std::string_view> skip) {
+    if (!body.is_object()) return;
+    for (auto it = body.begin(); it != body.end(); ++it) {
+      if (std::find(skip.begin(), skip.end(), it.key()) != skip.end()) continue;
+      if (it.value().is_structured()) walk(it.value());
+    }
+  }
+
+  void walk(const json& v) {
+    if (depth_ >= kMaxDepth) {
+      out_->too_deep = true;
+      return;
+    }
+    ++depth_;
+    if (v.is_array()) {
+      for (const json& e : v) {
+        if (e.is_structured()) walk(e);
+      }
+    } else if (v.is_object() && v.contains("relname") && v.contains("relpersistence")) {
+      relation(v);  // a RangeVar held directly by a field ("relation": {...})
+    } else if (v.is_object() && v.contains("funcname") && v.contains("funcformat")) {
+      function(v);  // a FuncCall held directly by a field (CALL's "funccall")
+    } else if (v.is_object()) {
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        const std::string& key = it.key();
+        if (!key.empty() && key[0] >= 'A' && key[0] <= 'Z') {
+          node(key, it.value());
+        } else if (it.value().is_structured()) {
+          walk(it.value());
+        }
+      }
+    }
+    --depth_;
+  }
+
+  void node(std::string_view kind, const json& body) {
+    if (kind == "A_Const") return;  // literal values never feed a fact
+    if (kind == "RangeVar") {
+      relation(body);
+    } else if (kind == "FuncCall") {
+      function(body);
+    } else if (kind == "ColumnRef") {
+      columnRef(body);
+    } else if (kind.size() > 4 && kind.substr(kind.size() - 4) == "Stmt") {
+      // A nested statement: its own target fields are not ours.
+      const bool saved = target_mode_;
+      target_mode_ = false;
+      escalate(statement(kind, body, /*top=*/false));
+      target_mode_ = saved;
+    } else {
+      walk(body);
+    }
+  }
+
+  void relation(const json& rv) {
+    std::string name;
+    for (const char* part : {"catalogname", "schemaname"}) {
+      const std::string_view p = str(rv, part);
+      if (!p.empty()) {
+        name.append(p);
+        name.push_back('.');
+      }
+    }
+    const bool qualified = !name.empty();
+    name.append(str(rv, "relname"));
+    if (target_mode_) {
+      addWrite(std::move(name));
+      return;
+    }
+    if (!qualified) {
+      for (const auto& scope : ctes_) {
+        if (std::find(scope.begin(), scope.end(), name) != scope.end()) return;
+      }
+    }
+    addUnique(&facts_->reads, std::move(name));
+  }
+
+  void function(const json& body) {
+    const json* names = field(body, "funcname");
+    if (names != nullptr && names->is_array() && !names->empty()) {
+      std::string last;
+      if (const json* s = field(names->back(), "String")) last = std::string(str(*s, "sval"));
+      if (isDangerousFunction(last)) {
+        escalate(C::kAdmin);
+      } else if (isWritingFunction(last)) {
+        escalate(C::kWrite);
+      }
+      addUnique(&facts_->functions, dottedName(*names));
+    }
+    walkFieldsExcept(body, {"funcname"});
+  }
+
+  // t.pg_read_file is functional notation for pg_read_file(t) when the types fit.
+  void columnRef(const json& body) {
+    const json* fields = field(body, "fields");
+    if (fields == nullptr || !fields->is_array() || fields->size() < 2) return;
+    const json* s = field(fields->back(), "String");
+    if (s != nullptr && isDangerousFunction(str(*s, "sval"))) {
+      escalate(C::kAdmin);
+      addUnique(&facts_->functions, std::string(str(*s, "sval")));
+    }
+  }
+
+  void addWrite(std::string name) {
+    if (plan_only_) {
+      addUnique(&facts_->reads, std::move(name));
+    } else {
+      addUnique(&facts_->writes, std::move(name));
+    }
+  }
+
+  void escalate(C c) {
+    if (plan_only_ && c != C::kAdmin) return;
+    if (severity(c) < 1) return;  // reading never changes a statement's class
+    escalation_ = std::max(escalation_, severity(c));
+  }
+
+  WalkResult* out_;
+  StatementFacts* facts_;
+  std::vector<std::vector<std::string>> ctes_;
+  int escalation_ = -1;
+  int depth_ = 0;
+  int do_depth_ = 0;
+  bool plan_only_ = false;
+  bool target_mode_ = false;
+};
+
+}  // namespace
+
+WalkResult walkStatement(const json& stmt) {
+  WalkResult result;
+  Walker walker(&result);
+  walker.top(stmt);
+  return result;
+}
+
+}  // namespace tollgate::policy::sql

@@ -1,0 +1,26 @@
+// Walks libpg_query's JSON parse tree of one statement and collects its facts.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "policy/sql/facts.h"
+
+namespace tollgate::policy::sql {
+
+struct WalkResult {
+  // cls, type, reads, writes, functions, has_where, inner_types (not normalized/fingerprint).
+  StatementFacts facts;
+  // True when a fact was derived from a literal value (EXPLAIN option values, DO bodies and
+  // languages, the value of SET standard_conforming_strings): such a statement must be cached
+  // by its exact text, never by shape. Every other fact comes from identifiers and node
+  // kinds only, never from A_Const values.
+  bool literal_sensitive = false;
+  // The tree nests deeper than the walker follows; the facts are incomplete.
+  bool too_deep = false;
+};
+
+// Analyses one top-level statement node, e.g. {"SelectStmt": {...}} (the "stmt" member of an
+// element of pg_query_parse's "stmts"). Never throws on any tree shape.
+WalkResult walkStatement(const nlohmann::json& stmt);
+
+}  // namespace tollgate::policy::sql

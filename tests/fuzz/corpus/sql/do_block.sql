@@ -1,0 +1,1 @@
+DO $$BEGIN DELETE FROM cards WHERE id = 1; PERFORM pg_read_file('x'); END$$

@@ -1,0 +1,1 @@
+SELECT * FROM U&"d!0061ta" UESCAPE '!' WHERE a = E'\'' AND b = 'c''d'

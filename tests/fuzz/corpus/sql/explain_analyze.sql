@@ -1,0 +1,1 @@
+EXPLAIN (ANALYZE 1, FORMAT json) UPDATE t SET a = 'x' WHERE id = 3

@@ -1,0 +1,2 @@
+SELECT 1; DROP TABLE x; -- c
+/* n /* e */ */ BEGIN; COMMIT

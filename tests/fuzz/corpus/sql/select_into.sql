@@ -1,0 +1,1 @@
+SELECT * INTO n FROM t; CREATE TABLE a AS SELECT dblink('h','q')

