@@ -1,7 +1,9 @@
 // Binary-to-text conversion for the numeric types a card number can hide in.
 #include "sidecar/postgres/pg_types.h"
 
+#include <charconv>
 #include <cstdio>
+#include <vector>
 #include <cstring>
 
 #include "sidecar/postgres/wire.h"
@@ -79,6 +81,67 @@ std::optional<std::string> numericBinaryToText(std::string_view b) {
     out += frac;
   }
   return out;
+}
+
+namespace {
+
+std::optional<std::string> numericTextToBinary(std::string_view text) {
+  bool negative = !text.empty() && text[0] == '-';
+  if (negative) text.remove_prefix(1);
+  size_t dot = text.find('.');
+  std::string_view int_part = text.substr(0, dot);
+  std::string_view frac_part = dot == std::string_view::npos ? "" : text.substr(dot + 1);
+  if (int_part.empty() && frac_part.empty()) return std::nullopt;
+  for (std::string_view part : {int_part, frac_part}) {
+    for (char c : part) {
+      if (c < '0' || c > '9') return std::nullopt;
+    }
+  }
+  while (int_part.size() > 1 && int_part[0] == '0') int_part.remove_prefix(1);
+  // Base-10000 groups aligned on the decimal point.
+  std::string ip(int_part);
+  ip.insert(0, (4 - ip.size() % 4) % 4, '0');
+  std::string fp(frac_part);
+  fp.append((4 - fp.size() % 4) % 4, '0');
+  std::vector<int> groups;
+  for (size_t i = 0; i < ip.size(); i += 4) groups.push_back(std::stoi(ip.substr(i, 4)));
+  int weight = static_cast<int>(groups.size()) - 1;
+  for (size_t i = 0; i < fp.size(); i += 4) groups.push_back(std::stoi(fp.substr(i, 4)));
+  // Canonical form: no leading or trailing zero groups.
+  size_t first = 0;
+  while (first < groups.size() && groups[first] == 0) {
+    ++first;
+    --weight;
+  }
+  size_t last = groups.size();
+  while (last > first && groups[last - 1] == 0) --last;
+  std::string out;
+  auto put16 = [&](int v) {
+    char b[2];
+    storeU16(b, static_cast<uint16_t>(v));
+    out.append(b, 2);
+  };
+  int ndigits = static_cast<int>(last - first);
+  put16(ndigits);
+  put16(ndigits == 0 ? 0 : weight);
+  put16(negative && ndigits > 0 ? 0x4000 : 0);
+  put16(static_cast<int>(frac_part.size()));
+  for (size_t i = first; i < last; ++i) put16(groups[i]);
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> textToBinary(uint32_t type_oid, std::string_view text) {
+  if (type_oid == oid::kNumeric) return numericTextToBinary(text);
+  if (type_oid != oid::kInt8) return std::nullopt;
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size()) return std::nullopt;
+  char b[8];
+  storeU32(b, static_cast<uint32_t>(static_cast<uint64_t>(v) >> 32));
+  storeU32(b + 4, static_cast<uint32_t>(static_cast<uint64_t>(v)));
+  return std::string(b, 8);
 }
 
 std::optional<std::string> binaryToText(uint32_t type_oid, std::string_view b) {

@@ -45,4 +45,8 @@ std::optional<std::string> binaryToText(uint32_t type_oid, std::string_view byte
 // Text form of a binary NUMERIC (exposed for tests).
 std::optional<std::string> numericBinaryToText(std::string_view bytes);
 
+// Binary form of a decimal text value of type int8 or numeric ("-123", "4111.50"); nullopt
+// when the text is not such a number (or does not fit an int8).
+std::optional<std::string> textToBinary(uint32_t type_oid, std::string_view text);
+
 }  // namespace tollgate::sidecar::postgres

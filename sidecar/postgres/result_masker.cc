@@ -36,7 +36,8 @@ ResultMasker::ResultMasker(const policy::Masker* masker, const RowDescription& d
           break;
         case ValueShape::kBigNumber:
           c.work = true;
-          c.as_text = true;
+          c.keep_number = f.table_oid == 0;
+          c.as_text = !c.keep_number;
           break;
         case ValueShape::kSmallNumber:
           break;
@@ -85,6 +86,22 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
     }
     std::string hit;
     auto masked = masker_->maskValue(c.plan, text, &hit);
+    if (masked && c.keep_number) {
+      // Hidden digits become zeros so the value still decodes as the column's type.
+      for (size_t k = 0; k < masked->size() && k < text.size(); ++k) {
+        if ((*masked)[k] != text[k] && ((*masked)[k] < '0' || (*masked)[k] > '9')) {
+          (*masked)[k] = '0';
+        }
+      }
+      if (c.format == 1) {
+        auto bin = textToBinary(c.type_oid, *masked);
+        if (!bin) {
+          masked.reset();  // cannot happen for values that came from the server
+        } else {
+          *masked = *std::move(bin);
+        }
+      }
+    }
     if (masked) {
       ++*values_masked;
       if (rule_hit != nullptr && rule_hit->empty()) *rule_hit = hit;

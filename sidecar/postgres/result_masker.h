@@ -19,6 +19,9 @@ namespace tollgate::sidecar::postgres {
 // than text (int8, numeric, or any type under a column-name rule) are described to the client
 // as text, and their values are sent as text in either format, so a masked value never breaks
 // the client's decoder. int2/int4/float columns cannot hold a card number and are not scanned.
+// Computed int8/numeric columns (no source table: count(*), sums, expressions) keep their type,
+// so aggregates stay numbers for the client; a card number found in one is masked with zeros
+// in place of the hidden digits, which keeps the value a valid number of the same type.
 class ResultMasker {
  public:
   ResultMasker() = default;
@@ -46,6 +49,7 @@ class ResultMasker {
     int16_t format = 0;
     bool as_text = false;  // described to the client as text
     bool work = false;     // needs looking at
+    bool keep_number = false;  // int8/numeric kept as such: mask hidden digits with '0' 
   };
   const policy::Masker* masker_ = nullptr;
   std::vector<Column> columns_;

@@ -53,8 +53,27 @@ bool extendedUnit(Kind k) {
 }  // namespace
 
 policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
-  return policy::decide(*config_.policy, config_.identity, config_.resource->name, config_.role,
-                        facts);
+  policy::Verdict v = policy::decide(*config_.policy, config_.identity, config_.resource->name,
+                                     config_.role, facts);
+  if (v.decision != policy::Decision::kAllow || !config_.masker) return v;
+  // COPY ... TO STDOUT sends rows without column names, so column-name masking rules could not
+  // apply to them: with such rules in force, COPY out is refused rather than leaking a CVV.
+  bool column_rules = false;
+  for (const auto& r : config_.masker->rules()) column_rules = column_rules || !r.columns.empty();
+  if (!column_rules) return v;
+  for (size_t i = 0; i < facts.statements.size(); ++i) {
+    const auto& st = facts.statements[i];
+    if (st.type == "copy" && st.cls == policy::StatementClass::kRead) {
+      v.decision = policy::Decision::kBlock;
+      v.rule = "masking:copy-out";
+      v.message =
+          "blocked by rule \"masking:copy-out\": COPY TO STDOUT cannot apply the column masking "
+          "rules of resource " + config_.resource->name + "; use SELECT";
+      v.deciding_statement = i;
+      break;
+    }
+  }
+  return v;
 }
 
 void PostgresSession::forwardOrPoison(const FrontendMessage& message,
