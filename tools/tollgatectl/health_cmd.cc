@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "common/flags.h"

@@ -1,0 +1,84 @@
+// The compiled, immutable form of a policy: lookups by name and destination, compiled guardrail
+// patterns, a masker per resource. Built once, then read by many threads without locks.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "policy/mask/masker.h"
+#include "policy/model.h"
+#include "policy/subject.h"
+
+namespace re2 {
+class RE2;
+}
+
+namespace tollgate::policy {
+
+// A guardrail with its RE2 pattern compiled (nullptr when it has none).
+struct CompiledGuardrail {
+  Guardrail spec;
+  std::shared_ptr<const re2::RE2> pattern;
+  std::string rule_id;  // "guardrail:NAME", as verdicts report it
+};
+
+struct CompileOptions {
+  // When false, a hash key that cannot be read (file missing, variable unset) is a warning and
+  // an ephemeral random key is used instead: right for `policy check` and `policy test` on a
+  // laptop, wrong for a daemon. When true it is an error.
+  bool require_hash_key = true;
+};
+
+class CompiledPolicy;
+using CompiledPolicyPtr = std::shared_ptr<const CompiledPolicy>;
+
+class CompiledPolicy {
+ public:
+  // Compiles a validated document. Errors (a bad pattern the loader did not catch, an
+  // unreadable hash key, a destination claimed twice) come back as INVALID_ARGUMENT, one
+  // "file:line:col: message" per line. `warnings` (optional) receives non-fatal findings.
+  static absl::StatusOr<CompiledPolicyPtr> compile(PolicyDocument doc,
+                                                   const CompileOptions& options = {},
+                                                   std::vector<std::string>* warnings = nullptr);
+
+  const PolicyDocument& document() const { return doc_; }
+  const Defaults& defaults() const { return doc_.defaults; }
+
+  // The resource with this name, or nullptr. Pointers live as long as this object.
+  const Resource* resource(std::string_view name) const;
+  // The first resource whose match (hosts, ports) covers a destination, or nullptr (then
+  // defaults().unknown_destination applies). Host comparison ignores case.
+  const Resource* resourceFor(std::string_view host, int port) const;
+  // The first access rule that names `resource` (or "*") and has a subject matching `id`, or
+  // nullptr when none does (no access).
+  const AccessRule* matchAccess(const Identity& id, std::string_view resource) const;
+
+  const std::vector<CompiledGuardrail>& guardrails() const { return guardrails_; }
+
+  // The masker for responses of a resource (its rules plus the "*" rules); nullptr for an
+  // unknown resource. Never nullptr for a known one (it may have no rules).
+  MaskerPtr masker(std::string_view resource) const;
+  // A masker with every masking rule of the policy, for text not tied to one resource.
+  const MaskerPtr& allRulesMasker() const { return all_masker_; }
+
+  CompiledPolicy(const CompiledPolicy&) = delete;
+  CompiledPolicy& operator=(const CompiledPolicy&) = delete;
+
+ private:
+  CompiledPolicy() = default;
+
+  PolicyDocument doc_;
+  absl::flat_hash_map<std::string, size_t> resource_index_;
+  std::vector<CompiledGuardrail> guardrails_;
+  absl::flat_hash_map<std::string, MaskerPtr> maskers_;
+  MaskerPtr all_masker_;
+};
+
+// True when a list of resource names (or "*") covers `resource`.
+bool coversResource(const std::vector<std::string>& names, std::string_view resource);
+
+}  // namespace tollgate::policy

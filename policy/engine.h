@@ -1,0 +1,64 @@
+// The decision engine: given who asks, on which resource, with which role, and the facts of a
+// query, decide allow / review / block and say which rule decided and why.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/compiled_policy.h"
+#include "policy/model.h"
+#include "policy/sql/facts.h"
+#include "policy/subject.h"
+
+namespace tollgate::policy {
+
+// The decision for one statement of a query.
+struct StatementVerdict {
+  size_t index = 0;  // 0-based position in QueryFacts::statements
+  Decision decision = Decision::kBlock;
+  // The rule that decided: "role:read" (the grant's role allowed or refused it),
+  // "guardrail:NAME", "parse-error", "empty", "unknown-resource".
+  std::string rule;
+  // Fit for the client, e.g. `blocked by rule "no-ddl": DDL is not allowed from jobs`.
+  // Never contains literal values from the statement.
+  std::string message;
+  std::optional<Approvers> approvers;  // set when decision == kReview
+};
+
+// The decision for a whole query: the strictest statement decides (block > review > allow; the
+// first statement among equals), and the query verdict repeats that statement's fields.
+struct Verdict {
+  Decision decision = Decision::kBlock;
+  std::string rule;
+  std::string message;
+  std::optional<Approvers> approvers;
+  // Which statement decided; nullopt when no statement did (parse error, empty query).
+  std::optional<size_t> deciding_statement;
+  std::vector<StatementVerdict> statements;  // one per statement, in order
+};
+
+// Whether a grant's role lets a statement through, before guardrails. A read grant allows
+// class read and transaction, and the harmless session statements of class other (SET of an
+// ordinary setting, RESET, SHOW, DISCARD, DEALLOCATE, CLOSE, LISTEN, UNLISTEN); write adds class
+// write; admin allows everything.
+bool roleAllows(Role role, const StatementFacts& st);
+
+// True when the guardrail's match holds for statement `st` of `query` (conditions only; the
+// caller checks resources and subjects).
+bool guardrailMatches(const CompiledGuardrail& g, const StatementFacts& st,
+                      const QueryFacts& query);
+
+// Decides a query. Stateless and thread-safe; `policy` must outlive the call only. Rules:
+//   1. An unparseable query gets defaults.onParseError (default block), never a silent allow.
+//   2. Per statement: a statement the role does not allow is blocked (rule "role:ROLE").
+//      Guardrails cannot grant more than the role.
+//   3. Otherwise the first guardrail (in policy order) that applies to the resource and the
+//      identity and whose match holds decides: block, review (with its approvers) or allow
+//      (which ends guardrail evaluation for that statement). No guardrail: allowed by role.
+//   4. An unknown resource blocks every statement (rule "unknown-resource").
+Verdict decide(const CompiledPolicy& policy, const Identity& identity, std::string_view resource,
+               Role role, const QueryFacts& facts);
+
+}  // namespace tollgate::policy
