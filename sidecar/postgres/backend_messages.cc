@@ -10,8 +10,7 @@ namespace tollgate::sidecar::postgres {
 namespace {
 
 absl::Status malformed(char type) {
-  return absl::InvalidArgumentError("malformed " + std::string(backendTypeName(type)) +
-                                    " message");
+  return absl::InvalidArgumentError("malformed " + std::string(backendTypeName(type)) + " message");
 }
 
 absl::StatusOr<BackendBody> done(char type, const WireReader& r, BackendBody body) {
@@ -207,31 +206,56 @@ absl::StatusOr<BackendBody> parseBackendBody(char type, std::string_view payload
 
 std::string_view backendTypeName(char type) {
   switch (type) {
-    case 'R': return "Authentication";
-    case 'S': return "ParameterStatus";
-    case 'K': return "BackendKeyData";
-    case 'Z': return "ReadyForQuery";
-    case 'T': return "RowDescription";
-    case 'D': return "DataRow";
-    case 'C': return "CommandComplete";
-    case 'I': return "EmptyQueryResponse";
-    case 'E': return "ErrorResponse";
-    case 'N': return "NoticeResponse";
-    case 'A': return "NotificationResponse";
-    case '1': return "ParseComplete";
-    case '2': return "BindComplete";
-    case '3': return "CloseComplete";
-    case 'n': return "NoData";
-    case 's': return "PortalSuspended";
-    case 't': return "ParameterDescription";
-    case 'G': return "CopyInResponse";
-    case 'H': return "CopyOutResponse";
-    case 'W': return "CopyBothResponse";
-    case 'd': return "CopyData";
-    case 'c': return "CopyDone";
-    case 'v': return "NegotiateProtocolVersion";
-    case 'V': return "FunctionCallResponse";
-    default: return "unknown";
+    case 'R':
+      return "Authentication";
+    case 'S':
+      return "ParameterStatus";
+    case 'K':
+      return "BackendKeyData";
+    case 'Z':
+      return "ReadyForQuery";
+    case 'T':
+      return "RowDescription";
+    case 'D':
+      return "DataRow";
+    case 'C':
+      return "CommandComplete";
+    case 'I':
+      return "EmptyQueryResponse";
+    case 'E':
+      return "ErrorResponse";
+    case 'N':
+      return "NoticeResponse";
+    case 'A':
+      return "NotificationResponse";
+    case '1':
+      return "ParseComplete";
+    case '2':
+      return "BindComplete";
+    case '3':
+      return "CloseComplete";
+    case 'n':
+      return "NoData";
+    case 's':
+      return "PortalSuspended";
+    case 't':
+      return "ParameterDescription";
+    case 'G':
+      return "CopyInResponse";
+    case 'H':
+      return "CopyOutResponse";
+    case 'W':
+      return "CopyBothResponse";
+    case 'd':
+      return "CopyData";
+    case 'c':
+      return "CopyDone";
+    case 'v':
+      return "NegotiateProtocolVersion";
+    case 'V':
+      return "FunctionCallResponse";
+    default:
+      return "unknown";
   }
 }
 

@@ -126,11 +126,11 @@ struct NotificationResponse {  // 'A'
   std::string_view channel;
   std::string_view payload;
 };
-struct ParseComplete {};   // '1'
-struct BindComplete {};    // '2'
-struct CloseComplete {};   // '3'
-struct NoData {};          // 'n'
-struct PortalSuspended {}; // 's'
+struct ParseComplete {};       // '1'
+struct BindComplete {};        // '2'
+struct CloseComplete {};       // '3'
+struct NoData {};              // 'n'
+struct PortalSuspended {};     // 's'
 struct ParameterDescription {  // 't'
   OidArray types;
 };

@@ -176,22 +176,38 @@ absl::StatusOr<FrontendBody> parseFrontendBody(char type, std::string_view paylo
 
 std::string_view frontendTypeName(char type) {
   switch (type) {
-    case 'Q': return "Query";
-    case 'P': return "Parse";
-    case 'B': return "Bind";
-    case 'D': return "Describe";
-    case 'E': return "Execute";
-    case 'S': return "Sync";
-    case 'H': return "Flush";
-    case 'X': return "Terminate";
-    case 'C': return "Close";
-    case 'd': return "CopyData";
-    case 'c': return "CopyDone";
-    case 'f': return "CopyFail";
-    case 'F': return "FunctionCall";
-    case 'p': return "PasswordMessage";
-    case 0: return "startup packet";
-    default: return "unknown";
+    case 'Q':
+      return "Query";
+    case 'P':
+      return "Parse";
+    case 'B':
+      return "Bind";
+    case 'D':
+      return "Describe";
+    case 'E':
+      return "Execute";
+    case 'S':
+      return "Sync";
+    case 'H':
+      return "Flush";
+    case 'X':
+      return "Terminate";
+    case 'C':
+      return "Close";
+    case 'd':
+      return "CopyData";
+    case 'c':
+      return "CopyDone";
+    case 'f':
+      return "CopyFail";
+    case 'F':
+      return "FunctionCall";
+    case 'p':
+      return "PasswordMessage";
+    case 0:
+      return "startup packet";
+    default:
+      return "unknown";
   }
 }
 

@@ -51,33 +51,39 @@ struct CancelRequest {
 
 // ---- Typed messages ----
 
-struct Query {  // 'Q'
+// 'Q'
+struct Query {
   std::string_view sql;
 };
-struct Parse {  // 'P'
+// 'P'
+struct Parse {
   std::string_view statement;  // "" is the unnamed statement
   std::string_view query;
   OidArray param_types;  // 0 means "infer"
 };
-struct Bind {  // 'B'
+// 'B'
+struct Bind {
   std::string_view portal;
   std::string_view statement;
   Int16Array param_formats;  // 0, 1 (applies to all) or one per parameter; 0 text, 1 binary
   ValueList params;
   Int16Array result_formats;
 };
-struct Describe {  // 'D'
+// 'D'
+struct Describe {
   char kind = 'S';  // 'S' statement or 'P' portal
   std::string_view name;
 };
-struct Execute {  // 'E'
+// 'E'
+struct Execute {
   std::string_view portal;
   int32_t max_rows = 0;  // 0 = no limit
 };
 struct Sync {};       // 'S'
 struct Flush {};      // 'H'
 struct Terminate {};  // 'X'
-struct Close {        // 'C'
+// 'C'
+struct Close {
   char kind = 'S';
   std::string_view name;
 };
@@ -85,10 +91,12 @@ struct CopyData {  // 'd' (both directions)
   std::string_view data;
 };
 struct CopyDone {};  // 'c' (both directions)
-struct CopyFail {    // 'f'
+// 'f'
+struct CopyFail {
   std::string_view message;
 };
-struct FunctionCall {  // 'F'
+// 'F'
+struct FunctionCall {
   uint32_t function_oid = 0;
   Int16Array arg_formats;
   ValueList args;

@@ -19,9 +19,7 @@ class Int16Array {
   Int16Array(uint16_t count, std::string_view raw) : count_(count), raw_(raw) {}
   uint16_t size() const { return count_; }
   bool empty() const { return count_ == 0; }
-  int16_t operator[](size_t i) const {
-    return static_cast<int16_t>(loadU16(raw_.data() + 2 * i));
-  }
+  int16_t operator[](size_t i) const { return static_cast<int16_t>(loadU16(raw_.data() + 2 * i)); }
 
  private:
   uint16_t count_ = 0;

@@ -131,9 +131,10 @@ class MessageWriter {
     out_->append(b, 4);
     return *this;
   }
-  // Writes s and a NUL terminator. s must not contain NUL (callers validate user text).
+  // Writes s and a NUL terminator. A String field cannot hold NUL, so s is cut at its first
+  // NUL rather than producing a message the peer would read differently.
   MessageWriter& cstring(std::string_view s) {
-    out_->append(s);
+    out_->append(s.substr(0, s.find('\0')));
     out_->push_back('\0');
     return *this;
   }

@@ -1,0 +1,53 @@
+// ErrorResponse / NoticeResponse builders and readers.
+#include "sidecar/postgres/error.h"
+
+#include "absl/status/status.h"
+#include "sidecar/postgres/wire.h"
+
+namespace tollgate::sidecar::postgres {
+
+namespace {
+
+std::string buildNotice(char type, const ErrorFields& f) {
+  std::string out;
+  MessageWriter w(&out, type);
+  w.u8('S').cstring(f.severity);
+  w.u8('V').cstring(f.severity);
+  w.u8('C').cstring(f.code);
+  w.u8('M').cstring(f.message);
+  if (!f.detail.empty()) w.u8('D').cstring(f.detail);
+  if (!f.hint.empty()) w.u8('H').cstring(f.hint);
+  w.u8(0);
+  w.finish();
+  return out;
+}
+
+}  // namespace
+
+std::string buildErrorResponse(const ErrorFields& fields) { return buildNotice('E', fields); }
+
+std::string buildNoticeResponse(const ErrorFields& fields) { return buildNotice('N', fields); }
+
+ErrorFields readErrorFields(const NoticeFields& fields) {
+  ErrorFields out;
+  auto get = [&](char code) { return std::string(fields.get(code).value_or("")); };
+  out.severity = fields.get('V') ? get('V') : get('S');
+  out.code = get('C');
+  out.message = get('M');
+  out.detail = get('D');
+  out.hint = get('H');
+  return out;
+}
+
+absl::StatusOr<ErrorFields> parseErrorMessage(std::string_view raw) {
+  if (raw.size() < kHeaderSize || (raw[0] != 'E' && raw[0] != 'N') ||
+      loadU32(raw.data() + 1) != raw.size() - 1) {
+    return absl::InvalidArgumentError("not an ErrorResponse or NoticeResponse message");
+  }
+  absl::StatusOr<BackendBody> body = parseBackendBody(raw[0], raw.substr(kHeaderSize));
+  if (!body.ok()) return body.status();
+  if (const auto* e = std::get_if<ErrorResponse>(&*body)) return readErrorFields(e->fields);
+  return readErrorFields(std::get<NoticeResponse>(*body).fields);
+}
+
+}  // namespace tollgate::sidecar::postgres

@@ -1,0 +1,40 @@
+// ErrorResponse / NoticeResponse: building them to answer a client, and reading their fields.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "sidecar/postgres/backend_messages.h"
+
+namespace tollgate::sidecar::postgres {
+
+// SQLSTATEs the sidecar answers with.
+inline constexpr std::string_view kSqlStateInsufficientPrivilege = "42501";
+inline constexpr std::string_view kSqlStateProtocolViolation = "08P01";
+inline constexpr std::string_view kSqlStateInvalidAuthorization = "28000";
+inline constexpr std::string_view kSqlStateConnectionFailure = "08006";
+inline constexpr std::string_view kSqlStateQueryCanceled = "57014";
+inline constexpr std::string_view kSqlStateAdminShutdown = "57P01";
+
+// The fields Tollgate writes and reads. Empty optional fields are omitted on the wire.
+struct ErrorFields {
+  std::string severity;  // S and V: "ERROR", "FATAL", "PANIC", "WARNING", "NOTICE", ...
+  std::string code;      // C: SQLSTATE
+  std::string message;   // M
+  std::string detail;    // D (optional)
+  std::string hint;      // H (optional)
+};
+
+// 'E' message with fields S, V, C, M and, when set, D and H. Text is cut at any NUL.
+std::string buildErrorResponse(const ErrorFields& fields);
+// 'N' message with the same layout (severity usually "NOTICE" or "WARNING").
+std::string buildNoticeResponse(const ErrorFields& fields);
+
+// Reads the S (V preferred when present), C, M, D and H fields of a parsed 'E'/'N' body.
+ErrorFields readErrorFields(const NoticeFields& fields);
+
+// Parses a whole 'E' or 'N' message (header included) into its fields.
+absl::StatusOr<ErrorFields> parseErrorMessage(std::string_view raw);
+
+}  // namespace tollgate::sidecar::postgres

@@ -1,0 +1,35 @@
+// The frontend decoder's state machine (see frontend_decoder.h for the contract).
+#pragma once
+
+#include "sidecar/postgres/framing.h"
+#include "sidecar/postgres/frontend_decoder.h"
+
+namespace tollgate::sidecar::postgres {
+
+class FrontendDecoderImpl final : public FrontendDecoder {
+ public:
+  FrontendDecoderImpl(FrontendDecoderCallbacks& callbacks, const DecoderConfig& config)
+      : callbacks_(callbacks), config_(config) {}
+
+  // FrontendDecoder
+  DecodeResult decode(std::string_view input) override;
+  void expectAuthResponse(AuthResponseKind kind) override { auth_kind_ = kind; }
+  Phase phase() const override { return phase_; }
+  const absl::Status& error() const override { return error_; }
+
+ private:
+  DecodeResult decodeStartup(std::string_view input);
+  DecodeResult decodeTyped(std::string_view input);
+  DecodeResult deliver(const FrontendMessage& message);
+  DecodeResult fail(absl::Status status);
+
+  FrontendDecoderCallbacks& callbacks_;
+  const DecoderConfig config_;
+  Phase phase_ = Phase::kStartup;
+  AuthResponseKind auth_kind_ = AuthResponseKind::kUnknown;
+  Passthrough passthrough_;
+  bool asked_large_ = false;  // onLargeMessage already answered for the pending message
+  absl::Status error_;
+};
+
+}  // namespace tollgate::sidecar::postgres

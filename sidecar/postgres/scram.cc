@@ -1,0 +1,196 @@
+// SCRAM-SHA-256 proof computation and server-signature check with OpenSSL; md5 passwords.
+#include "sidecar/postgres/scram.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <charconv>
+#include <optional>
+#include <utility>
+
+#include "sidecar/postgres/base64.h"
+
+namespace tollgate::sidecar::postgres {
+
+namespace {
+
+constexpr int kKeyLength = 32;  // SHA-256
+constexpr long kMaxIterations = 10'000'000;
+
+std::string hmacSha256(std::string_view key, std::string_view data) {
+  std::string out(kKeyLength, '\0');
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+       reinterpret_cast<unsigned char*>(out.data()), &len);
+  return out;
+}
+
+std::string sha256(std::string_view data) {
+  std::string out(kKeyLength, '\0');
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+         reinterpret_cast<unsigned char*>(out.data()));
+  return out;
+}
+
+void wipe(std::string& s) {
+  if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
+  s.clear();
+}
+
+// RFC 5802 saslname: '=' and ',' are escaped.
+std::string escapeUser(std::string_view user) {
+  std::string out;
+  for (char c : user) {
+    if (c == '=') {
+      out += "=3D";
+    } else if (c == ',') {
+      out += "=2C";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Splits "a=x,b=y" attribute text; returns the value of the next attribute if its name is
+// `name`, advancing `text` past it.
+std::optional<std::string_view> takeAttribute(std::string_view& text, char name) {
+  if (text.size() < 2 || text[0] != name || text[1] != '=') return std::nullopt;
+  size_t comma = text.find(',');
+  std::string_view value = text.substr(2, comma == std::string_view::npos ? text.npos : comma - 2);
+  text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+  return value;
+}
+
+bool printableNonce(std::string_view nonce) {
+  for (char c : nonce) {
+    if (c < 0x21 || c > 0x7e || c == ',') return false;
+  }
+  return !nonce.empty();
+}
+
+absl::Status protocolError(std::string_view what) {
+  return absl::PermissionDeniedError("SCRAM: " + std::string(what));
+}
+
+}  // namespace
+
+ScramSha256Client::ScramSha256Client(std::string user, std::string password,
+                                     std::string client_nonce)
+    : user_(std::move(user)),
+      password_(std::move(password)),
+      client_nonce_(std::move(client_nonce)) {}
+
+ScramSha256Client::~ScramSha256Client() {
+  wipe(password_);
+  wipe(server_signature_);
+}
+
+absl::StatusOr<std::string> ScramSha256Client::randomNonce() {
+  unsigned char raw[18];
+  if (RAND_bytes(raw, sizeof(raw)) != 1) {
+    return absl::InternalError("RAND_bytes failed to produce a SCRAM nonce");
+  }
+  return base64Encode(std::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
+}
+
+std::string ScramSha256Client::clientFirstBare() const {
+  return "n=" + escapeUser(user_) + ",r=" + client_nonce_;
+}
+
+std::string ScramSha256Client::clientFirstMessage() const { return "n,," + clientFirstBare(); }
+
+absl::StatusOr<std::string> ScramSha256Client::handleServerFirst(std::string_view server_first) {
+  if (state_ != State::kStart) return protocolError("unexpected server-first-message");
+  state_ = State::kFailed;
+  if (!printableNonce(client_nonce_)) return protocolError("invalid client nonce");
+  std::string_view rest = server_first;
+  std::optional<std::string_view> nonce = takeAttribute(rest, 'r');
+  std::optional<std::string_view> salt_b64 = takeAttribute(rest, 's');
+  std::optional<std::string_view> iter_text = takeAttribute(rest, 'i');
+  if (!nonce || !salt_b64 || !iter_text) return protocolError("malformed server-first-message");
+  if (!printableNonce(*nonce) || nonce->size() <= client_nonce_.size() ||
+      nonce->substr(0, client_nonce_.size()) != client_nonce_) {
+    return protocolError("server nonce does not extend the client nonce");
+  }
+  std::string salt;
+  if (!base64Decode(*salt_b64, &salt) || salt.empty()) return protocolError("invalid salt");
+  long iterations = 0;
+  auto [end, ec] =
+      std::from_chars(iter_text->data(), iter_text->data() + iter_text->size(), iterations);
+  if (ec != std::errc() || end != iter_text->data() + iter_text->size() || iterations < 1 ||
+      iterations > kMaxIterations) {
+    return protocolError("invalid iteration count");
+  }
+
+  std::string salted(kKeyLength, '\0');
+  if (PKCS5_PBKDF2_HMAC(password_.data(), static_cast<int>(password_.size()),
+                        reinterpret_cast<const unsigned char*>(salt.data()),
+                        static_cast<int>(salt.size()), static_cast<int>(iterations), EVP_sha256(),
+                        kKeyLength, reinterpret_cast<unsigned char*>(salted.data())) != 1) {
+    return absl::InternalError("PBKDF2 failed");
+  }
+  std::string client_key = hmacSha256(salted, "Client Key");
+  std::string stored_key = sha256(client_key);
+  std::string final_without_proof = "c=" + base64Encode("n,,") + ",r=" + std::string(*nonce);
+  std::string auth_message =
+      clientFirstBare() + "," + std::string(server_first) + "," + final_without_proof;
+  std::string signature = hmacSha256(stored_key, auth_message);
+  std::string proof(kKeyLength, '\0');
+  for (int i = 0; i < kKeyLength; ++i) proof[i] = static_cast<char>(client_key[i] ^ signature[i]);
+  std::string server_key = hmacSha256(salted, "Server Key");
+  server_signature_ = hmacSha256(server_key, auth_message);
+
+  std::string result = final_without_proof + ",p=" + base64Encode(proof);
+  for (std::string* s : {&salted, &client_key, &stored_key, &signature, &proof, &server_key}) {
+    wipe(*s);
+  }
+  state_ = State::kFinalSent;
+  return result;
+}
+
+absl::Status ScramSha256Client::verifyServerFinal(std::string_view server_final) {
+  if (state_ != State::kFinalSent) return protocolError("unexpected server-final-message");
+  state_ = State::kFailed;
+  std::string_view rest = server_final;
+  if (std::optional<std::string_view> err = takeAttribute(rest, 'e')) {
+    return protocolError("server reported error: " + std::string(*err));
+  }
+  std::optional<std::string_view> verifier = takeAttribute(rest, 'v');
+  if (!verifier) return protocolError("malformed server-final-message");
+  std::string got;
+  if (!base64Decode(*verifier, &got) || got.size() != server_signature_.size() ||
+      CRYPTO_memcmp(got.data(), server_signature_.data(), got.size()) != 0) {
+    return protocolError("invalid server signature");
+  }
+  state_ = State::kDone;
+  return absl::OkStatus();
+}
+
+std::string md5PasswordResponse(std::string_view user, std::string_view password,
+                                std::string_view salt) {
+  auto md5hex = [](std::string_view data) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(data.data(), data.size(), digest, &len, EVP_md5(), nullptr);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string hex;
+    for (unsigned int i = 0; i < len; ++i) {
+      hex += kHex[digest[i] >> 4];
+      hex += kHex[digest[i] & 0xf];
+    }
+    return hex;
+  };
+  std::string inner_input = std::string(password) + std::string(user);
+  std::string inner = md5hex(inner_input);
+  wipe(inner_input);
+  std::string result = "md5" + md5hex(inner + std::string(salt));
+  wipe(inner);
+  return result;
+}
+
+}  // namespace tollgate::sidecar::postgres

@@ -1,0 +1,65 @@
+// SCRAM-SHA-256 client (RFC 5802 / RFC 7677) as PostgreSQL uses it, without channel binding.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace tollgate::sidecar::postgres {
+
+inline constexpr std::string_view kScramSha256 = "SCRAM-SHA-256";
+
+// One authentication exchange; use a new object per connection.
+//
+//   client-first  = "n,," "n=" user ",r=" client-nonce          (SASLInitialResponse data)
+//   server-first  = "r=" nonce ",s=" salt ",i=" iterations      (AuthenticationSASLContinue)
+//   client-final  = "c=biws,r=" nonce ",p=" proof               (SASLResponse data)
+//   server-final  = "v=" server-signature                       (AuthenticationSASLFinal)
+//
+// The password is used as given: PostgreSQL SASLprep-normalises passwords first, which
+// changes nothing for ASCII passwords; non-ASCII passwords that SASLprep would alter are not
+// supported. Secrets are wiped from memory when the object is destroyed.
+class ScramSha256Client {
+ public:
+  // `user` is the name sent in client-first. PostgreSQL sends "" (the server uses the user
+  // from the startup packet); RFC 7677's example uses "user". It is escaped as RFC 5802
+  // says ('=' -> "=3D", ',' -> "=2C"). `client_nonce` must be printable ASCII without ','
+  // (use randomNonce()).
+  ScramSha256Client(std::string user, std::string password, std::string client_nonce);
+  ~ScramSha256Client();
+  ScramSha256Client(const ScramSha256Client&) = delete;
+  ScramSha256Client& operator=(const ScramSha256Client&) = delete;
+
+  // 18 random bytes, base64-encoded (24 characters), from OpenSSL's RAND_bytes.
+  static absl::StatusOr<std::string> randomNonce();
+
+  std::string clientFirstMessage() const;
+
+  // Checks server-first (nonce extends ours, salt is base64, 1 <= iterations <= 10,000,000)
+  // and returns client-final. Call once.
+  absl::StatusOr<std::string> handleServerFirst(std::string_view server_first);
+
+  // Checks server-final's signature (constant-time). A server "e=..." error, a wrong
+  // signature, or a call before handleServerFirst() succeeded gives an error.
+  absl::Status verifyServerFinal(std::string_view server_final);
+
+ private:
+  enum class State { kStart, kFinalSent, kDone, kFailed };
+
+  std::string clientFirstBare() const;
+
+  State state_ = State::kStart;
+  std::string user_;
+  std::string password_;
+  std::string client_nonce_;
+  std::string server_signature_;  // expected, raw bytes
+};
+
+// PostgreSQL's md5 password response: "md5" + hex(md5(hex(md5(password + user)) + salt)).
+// `salt` is the 4 bytes of AuthenticationMD5Password.
+std::string md5PasswordResponse(std::string_view user, std::string_view password,
+                                std::string_view salt);
+
+}  // namespace tollgate::sidecar::postgres
