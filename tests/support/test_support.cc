@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -97,6 +98,10 @@ RunResult run(const std::vector<std::string>& argv, const std::string& input,
   RunResult result;
   size_t written = 0;
   int in_fd = in_pipe[1];
+  // Non-blocking, so a child that writes a lot before reading all its input cannot deadlock
+  // the harness (poll tells when the pipe has room).
+  ::fcntl(in_fd, F_SETFL, ::fcntl(in_fd, F_GETFL) | O_NONBLOCK);
+  ::signal(SIGPIPE, SIG_IGN);
   if (input.empty()) {
     ::close(in_fd);
     in_fd = -1;
@@ -129,7 +134,8 @@ RunResult run(const std::vector<std::string>& argv, const std::string& input,
     if (in_idx >= 0 && (fds[in_idx].revents & (POLLOUT | POLLERR | POLLHUP))) {
       ssize_t w = ::write(in_fd, input.data() + written, input.size() - written);
       if (w > 0) written += static_cast<size_t>(w);
-      if (w <= 0 || written == input.size()) {
+      bool again = w < 0 && (errno == EAGAIN || errno == EINTR);
+      if ((w <= 0 && !again) || written == input.size()) {
         ::close(in_fd);
         in_fd = -1;
       }

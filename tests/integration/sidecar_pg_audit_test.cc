@@ -1,0 +1,128 @@
+// Audit events of real sessions through the sidecar: session start/end, one statement event per
+// statement with normalised text and decisions, and no card number anywhere in events or logs.
+#include <string>
+#include <vector>
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+#include "tests/integration/sidecar_pg_harness.h"
+
+using Catch::Matchers::ContainsSubstring;
+using namespace tollgate::testing;
+
+namespace {
+
+// The statement events of one session, in order.
+std::vector<nlohmann::json> statementsOf(const std::vector<nlohmann::json>& events,
+                                         const std::string& session) {
+  std::vector<nlohmann::json> out;
+  for (const auto& e : events) {
+    if (e.value("type", "") == "EVENT_STATEMENT" && jstr(e, "/location/sessionId") == session) {
+      out.push_back(e);
+    }
+  }
+  return out;
+}
+
+// Card numbers in every form a job might send them: literals in WHERE, INSERT values (blocked),
+// function arguments, comments, prepared statement parameters.
+constexpr char kSessionSql[] =
+    "select holder, pan, cvv from cards where pan_vc = '4111111111111111';\n"
+    "select id from cards where pan_num = 5555555555554444 /* 6011111111111117 */;\n"
+    "insert into cards (id, holder, pan) values (900, 'x', '378282246310005');\n"
+    "select upper('3530111333300000'), length('30569309025904');\n"
+    "prepare find(text) as select holder from cards where pan_vc = $1;\n"
+    "execute find('6011111111111117');\n"
+    "drop table cards;\n"
+    "select * from cards where id <= 6 order by id;\n";
+
+}  // namespace
+
+TEST_CASE("a session's events: start, every statement normalised with its decision, end; "
+          "no card number in events or logs") {
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(kSessionSql);
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(sidecar.waitForEvent(
+      [](const nlohmann::json& e) { return e.value("type", "") == "EVENT_SESSION_END"; }));
+  auto events = sidecar.events();
+  INFO("events:\n" << sidecar.eventsText());
+
+  // Every line is JSON with the fields an auditor needs.
+  for (const auto& e : events) {
+    REQUIRE_FALSE(e.contains("unparsable"));
+    CHECK(!e.value("id", "").empty());
+    CHECK(!e.value("time", "").empty());
+    CHECK(jstr(e, "/identity/subject") == kCiSubject);
+    CHECK(jstr(e, "/location/resource") == "payments-db");
+    CHECK(jstr(e, "/location/protocol") == "postgres");
+  }
+
+  // Exactly one session: start first, end last.
+  REQUIRE(events.size() >= 2);
+  CHECK(events.front().value("type", "") == "EVENT_SESSION_START");
+  CHECK(events.back().value("type", "") == "EVENT_SESSION_END");
+  std::string session = jstr(events.front(), "/location/sessionId");
+  REQUIRE(!session.empty());
+  CHECK(jstr(events.back(), "/location/sessionId") == session);
+  CHECK(jstr(events.front(), "/reason/decision") == "DECISION_ALLOW");
+  CHECK_THAT(jstr(events.front(), "/action/detail"), ContainsSubstring("upstream_tls=TLSv1."));
+
+  auto statements = statementsOf(events, session);
+  REQUIRE(statements.size() == 8);
+  auto stmt = [&](size_t i) { return jstr(statements[i], "/action/statement"); };
+  auto decision = [&](size_t i) { return jstr(statements[i], "/reason/decision"); };
+  // Literals are replaced by placeholders; comments are dropped.
+  CHECK(stmt(0) == "select holder, pan, cvv from cards where pan_vc = $1");
+  CHECK(decision(0) == "DECISION_ALLOW");
+  CHECK(jnum(statements[0], "/result/rows") == 1);
+  CHECK(jnum(statements[0], "/result/valuesMasked") == 2);  // pan and cvv
+  CHECK(stmt(1).find("6011") == std::string::npos);
+  CHECK(jnum(statements[1], "/result/rows") == 1);
+  CHECK(decision(2) == "DECISION_BLOCK");
+  CHECK(jstr(statements[2], "/result/errorCode") == "42501");
+  CHECK(!statements[2]["reason"]["ruleIds"].empty());
+  CHECK(stmt(6) == "drop table cards");
+  CHECK(decision(6) == "DECISION_BLOCK");
+  CHECK(statements[6]["reason"]["ruleIds"][0] == "role:read");
+  CHECK(jstr(statements[6], "/action/statementClass") == "ddl");
+  CHECK(stmt(7) == "select * from cards where id <= $1 order by id");
+  CHECK(jnum(statements[7], "/result/rows") == 6);
+  CHECK(jnum(statements[7], "/result/valuesMasked") > 0);
+  CHECK(statements[7]["action"]["objects"][0] == "cards");
+
+  // PCI DSS 3.5.1 / 3.3.1: no card number, in any form, in the audit trail or the log.
+  std::string all = sidecar.eventsText() + sidecar.log();
+  CHECK(luhnRuns(all).empty());
+  CHECK(sampleSecretsIn(all).empty());
+  // And the job saw only masked values.
+  CHECK(sampleSecretsIn(r.out).empty());
+}
+
+TEST_CASE("refused connections and blocked statements are audited without card numbers") {
+  auto& pg = sharedPg();
+  SidecarOptions o;
+  o.subject = kStrangerSubject;
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = run({"psql", "-X", "-At", "-d", sidecar.conninfo("sslmode=disable application_name="
+                                                            "4111111111111111"),
+                "-c", "select 1"});
+  CHECK(r.exit_code != 0);
+  REQUIRE(sidecar.waitForEvent(
+      [](const nlohmann::json& e) { return jstr(e, "/type") == "EVENT_CONNECTION_REFUSED"; }));
+  auto events = sidecar.events();
+  INFO("events:\n" << sidecar.eventsText());
+  REQUIRE(events.size() == 1);  // no session started, so no session start/end
+  const auto& e = events[0];
+  CHECK(jstr(e, "/identity/subject") == kStrangerSubject);
+  CHECK(jstr(e, "/reason/decision") == "DECISION_BLOCK");
+  CHECK(e.value(nlohmann::json::json_pointer("/result/success"), true) == false);
+  CHECK_THAT(jstr(e, "/action/detail"), ContainsSubstring("no access rule"));
+  std::string all = sidecar.eventsText() + sidecar.log();
+  CHECK(luhnRuns(all).empty());
+  CHECK(sampleSecretsIn(all).empty());
+}

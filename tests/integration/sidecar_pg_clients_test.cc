@@ -1,0 +1,149 @@
+// Real clients through the sidecar: pgbench in every query mode, psycopg2 query cancel,
+// LISTEN/NOTIFY delivery (with card numbers in payloads masked).
+#include <string>
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+#include "absl/strings/str_split.h"
+#include "tests/integration/sidecar_pg_harness.h"
+
+using Catch::Matchers::ContainsSubstring;
+using namespace tollgate::testing;
+
+namespace {
+
+// pgbench tables, made once per binary directly on the server as the app role (pgbench -i
+// needs DDL, which no job grant allows through the sidecar).
+void ensurePgbenchTables(const PgServer& pg) {
+  static bool done = false;
+  if (done) return;
+  auto r = run({"env", "PGPASSWORD=apppw", "PGSSLMODE=verify-full",
+                "PGSSLROOTCERT=" + pg.pki().ca_cert, "pgbench", "-i", "-q", "-s", "1", "-h",
+                "localhost", "-p", std::to_string(pg.port()), "-U", kPgAppUser,
+                kPgAppDatabase},
+               "", std::chrono::seconds(120));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  done = true;
+}
+
+constexpr char kCancelScript[] = R"PY(
+import sys, threading, time, psycopg2, psycopg2.errors
+conn = psycopg2.connect(sys.argv[1])
+cur = conn.cursor()
+threading.Timer(1.0, conn.cancel).start()
+start = time.monotonic()
+try:
+    cur.execute("select pg_sleep(30)")
+    print("not-cancelled")
+except psycopg2.errors.QueryCanceled as e:
+    print("cancelled", e.pgcode, "%.1f" % (time.monotonic() - start))
+conn.rollback()
+cur.execute("select 'still-usable'")
+print(cur.fetchone()[0])
+)PY";
+
+// argv[1]: the sidecar, argv[2]: the server directly as superuser (the notifier), argv[3]: the
+// payload. Listens through the sidecar, notifies directly, prints what arrived.
+constexpr char kListenScript[] = R"PY(
+import select, sys, psycopg2
+listener = psycopg2.connect(sys.argv[1])
+listener.autocommit = True
+listener.cursor().execute("listen cardsync")
+notifier = psycopg2.connect(sys.argv[2])
+notifier.autocommit = True
+notifier.cursor().execute("select pg_notify('cardsync', %s)", (sys.argv[3],))
+deadline = 10
+while not listener.notifies and deadline > 0:
+    if select.select([listener], [], [], 1) != ([], [], []):
+        listener.poll()
+    deadline -= 1
+for n in listener.notifies:
+    print("notify", n.channel, n.payload)
+try:
+    listener.cursor().execute("notify cardsync, 'from-job'")
+    print("notify-allowed")
+except psycopg2.Error as e:
+    print("notify-refused", e.pgcode)
+)PY";
+
+std::string superConninfo(const PgServer& pg) {
+  return "host=" + pg.socketDir() + " port=" + std::to_string(pg.port()) + " user=" +
+         kPgSuperuser + " password=" + kPgSuperPassword + " dbname=" + kPgAppDatabase;
+}
+
+}  // namespace
+
+TEST_CASE("pgbench select-only runs in simple, extended and prepared mode with no failures") {
+  auto& pg = sharedPg();
+  ensurePgbenchTables(pg);
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  for (const char* mode : {"simple", "extended", "prepared"}) {
+    INFO("mode " << mode);
+    auto r = run({"env", "PGPASSWORD=job-has-no-secret", "PGSSLMODE=disable", "pgbench", "-n",
+                  "-S", "-M", mode, "-t", "300", "-c", "2", "-h", "127.0.0.1", "-p",
+                  std::to_string(sidecar.port()), "-U", "job", kPgAppDatabase},
+                 "", std::chrono::seconds(120));
+    INFO("stdout: " << r.out << "\nstderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, ContainsSubstring("number of transactions actually processed: 600/600"));
+    CHECK_THAT(r.out, ContainsSubstring("number of failed transactions: 0 (0.000%)"));
+  }
+  CHECK(sidecar.running());
+}
+
+TEST_CASE("pgbench -i through the sidecar is refused for a write grant (it needs DDL)") {
+  auto& pg = sharedPg();
+  SidecarOptions o;
+  o.subject = kOpsSubject;
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = run({"env", "PGPASSWORD=x", "PGSSLMODE=disable", "pgbench", "-i", "-q", "-h",
+                "127.0.0.1", "-p", std::to_string(sidecar.port()), "-U", "job",
+                kPgAppDatabase},
+               "", std::chrono::seconds(60));
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.err, ContainsSubstring("blocked by rule \"role:write\""));
+}
+
+TEST_CASE("psycopg2 conn.cancel() cancels a running query through the sidecar") {
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.python(kCancelScript, {}, std::chrono::seconds(45));
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[1] == "still-usable");
+  std::vector<std::string> words = absl::StrSplit(lines[0], ' ');
+  REQUIRE(words.size() == 3);
+  CHECK(words[0] == "cancelled");
+  CHECK(words[1] == "57014");
+  // The cancel fires after 1 s; allow a loaded machine a few more.
+  CHECK(std::stod(words[2]) < 6.0);
+}
+
+TEST_CASE("LISTEN through the sidecar receives notifications; NOTIFY needs more than read") {
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.python(kListenScript, {superConninfo(pg), "batch 42 done"});
+  INFO("stderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out == "notify cardsync batch 42 done\nnotify-refused 42501\n");
+}
+
+TEST_CASE("a card number in a notification payload is masked") {
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.python(kListenScript, {superConninfo(pg), "card 4111111111111111 expired"});
+  INFO("stderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, ContainsSubstring("notify cardsync card 411111******1111 expired\n"));
+  CHECK(sampleSecretsIn(r.out).empty());
+  CHECK(cardNumbersInAuditAndLog(sidecar).empty());
+}

@@ -1,0 +1,217 @@
+// Connection-level security through the real sidecar: client TLS (verify-full), subjects with no
+// access rule, untrusted upstream CA, wrong upstream credential.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+#include "tests/integration/sidecar_pg_harness.h"
+
+using Catch::Matchers::ContainsSubstring;
+using namespace tollgate::testing;
+
+namespace {
+
+void putInt32(std::string& out, uint32_t v) {
+  uint32_t be = htonl(v);
+  out.append(reinterpret_cast<const char*>(&be), 4);
+}
+
+uint32_t getInt32(const std::string& s, size_t at) {
+  uint32_t be = 0;
+  std::memcpy(&be, s.data() + at, 4);
+  return ntohl(be);
+}
+
+// A minimal protocol-3 client (libpq does not expose the SQLSTATE of a failed connection):
+// sends a StartupMessage, answers a cleartext/MD5 password request with a dummy password, and
+// returns the fields of the first ErrorResponse ('S', 'V', 'C', 'M', ...). Empty when the
+// server sent none within a few seconds (e.g. it accepted the session).
+std::map<char, std::string> startupError(int port) {
+  std::map<char, std::string> fields;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return fields;
+  }
+  std::string body;
+  putInt32(body, 196608);
+  for (const char* s : {"user", "job", "database", "payments", ""}) body.append(s, strlen(s) + 1);
+  std::string startup;
+  putInt32(startup, static_cast<uint32_t>(body.size() + 4));
+  startup += body;
+  ::send(fd, startup.data(), startup.size(), MSG_NOSIGNAL);
+  std::string in;
+  char buf[4096];
+  for (;;) {
+    // Complete messages first.
+    while (in.size() >= 5 && in.size() >= 1 + getInt32(in, 1)) {
+      char type = in[0];
+      size_t len = getInt32(in, 1);
+      std::string payload = in.substr(5, len - 4);
+      in.erase(0, 1 + len);
+      if (type == 'E') {
+        for (size_t p = 0; p < payload.size() && payload[p] != '\0';) {
+          char code = payload[p++];
+          size_t end = payload.find('\0', p);
+          if (end == std::string::npos) break;
+          fields[code] = payload.substr(p, end - p);
+          p = end + 1;
+        }
+        ::close(fd);
+        return fields;
+      }
+      if (type == 'R' && payload.size() >= 4) {
+        uint32_t kind = getInt32(payload, 0);
+        if (kind == 3 || kind == 5) {
+          std::string pw = "p";
+          putInt32(pw, 4 + 6);
+          pw.append("dummy", 6);
+          ::send(fd, pw.data(), pw.size(), MSG_NOSIGNAL);
+        }
+      }
+      if (type == 'Z') {
+        ::close(fd);
+        return fields;
+      }
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10000) <= 0) break;
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    in.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return fields;
+}
+
+}  // namespace
+
+TEST_CASE("client TLS: verify-full against the sidecar's CA works for localhost") {
+  auto& pg = sharedPg();
+  SidecarOptions o;
+  o.client_tls = true;
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = run({"psql", "-X", "-At", "-d",
+                "host=localhost port=" + std::to_string(sidecar.port()) +
+                    " dbname=payments user=job password=x sslmode=verify-full sslrootcert=" +
+                    pg.pki().ca_cert,
+                "-c", "\\conninfo", "-c", "select pan_vc from cards where id = 1"});
+  INFO("stderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, ContainsSubstring("SSL connection (protocol: TLSv1."));
+  CHECK_THAT(r.out, ContainsSubstring("411111******1111\n"));
+  CHECK(sidecar.waitForEvent([](const nlohmann::json& e) {
+    return e.value("type", "") == "EVENT_SESSION_START" &&
+           jstr(e, "/action/detail").find("client_tls=on") != std::string::npos;
+  }));
+}
+
+TEST_CASE("client TLS: verify-full works when the job connects to 127.0.0.1", "[!mayfail]") {
+  // A job given host=127.0.0.1 (the listener's own address) must be able to verify the
+  // certificate the sidecar presents, so the certificate needs IP:127.0.0.1 in its SAN.
+  auto& pg = sharedPg();
+  SidecarOptions o;
+  o.client_tls = true;
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql("select 'verified';\n", {},
+                        "sslmode=verify-full sslrootcert=" + pg.pki().ca_cert);
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "verified\n");
+}
+
+TEST_CASE("client TLS: a job that demands TLS from a sidecar without a client CA is refused") {
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql("select 1;\n", {}, "sslmode=require");
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.err, ContainsSubstring("server does not support SSL, but SSL was required"));
+  // And a verify-full job does not accept a certificate from a CA it does not trust.
+  SidecarOptions o;
+  o.client_tls = true;
+  Sidecar tls_sidecar(pg, o);
+  REQUIRE(tls_sidecar.ready());
+  auto v = tls_sidecar.psql("select 1;\n", {},
+                            "sslmode=verify-full sslrootcert=" + pg.pki().other_ca_cert);
+  CHECK(v.exit_code != 0);
+  CHECK_THAT(v.err, ContainsSubstring("certificate verify failed"));
+}
+
+TEST_CASE("a subject with no access rule gets FATAL 28000 naming it") {
+  auto& pg = sharedPg();
+  SidecarOptions o;
+  o.subject = kStrangerSubject;
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto fields = startupError(sidecar.port());
+  CHECK(fields['S'] == "FATAL");
+  CHECK(fields['C'] == "28000");
+  CHECK_THAT(fields['M'], ContainsSubstring(kStrangerSubject));
+  auto r = sidecar.psql("select 1;\n");
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.err, ContainsSubstring("FATAL:  tollgate: no access rule grants"));
+  CHECK(sidecar.running());
+}
+
+TEST_CASE("an upstream certificate from an untrusted CA is refused with a clear error") {
+  auto& pg = sharedPg();
+  SidecarOptions o;
+  o.policy.upstream_ca = pg.pki().other_ca_cert;
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql("select pan from cards;\n");
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.err, ContainsSubstring("FATAL:  tollgate: TLS to resource payments-db failed"));
+  CHECK_THAT(r.err, ContainsSubstring("certificate verify failed"));
+  CHECK(r.out.empty());
+  auto fields = startupError(sidecar.port());
+  CHECK(fields['S'] == "FATAL");
+  CHECK(fields['C'].substr(0, 2) == "08");
+  CHECK(sidecar.waitForEvent([](const nlohmann::json& e) {
+    return jstr(e, "/type") == "EVENT_CONNECTION_REFUSED" &&
+           jstr(e, "/action/detail").find("certificate verify failed") != std::string::npos;
+  }));
+  CHECK(sidecar.running());
+}
+
+TEST_CASE("a wrong upstream credential gives a clear error and never shows the password") {
+  auto& pg = sharedPg();
+  const std::string bad_password = "Wr0ng-Passw0rd-zq";
+  SidecarOptions o;
+  o.policy.credential = std::string(kPgAppUser) + ":" + bad_password;
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql("select 1;\n");
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.err,
+             ContainsSubstring("FATAL:  tollgate: resource payments-db refused the session"));
+  CHECK_THAT(r.err, ContainsSubstring("password authentication failed for user \"app\""));
+  auto fields = startupError(sidecar.port());
+  CHECK(fields['S'] == "FATAL");
+  CHECK(fields['C'] == "28P01");  // the server's invalid_password, relayed
+  CHECK(sidecar.running());
+  CHECK(sidecar.waitForEvent([](const nlohmann::json& e) {
+    return jstr(e, "/type") == "EVENT_CONNECTION_REFUSED" &&
+           jstr(e, "/action/detail").find("password authentication failed") != std::string::npos;
+  }));
+  for (const std::string& text : {r.err, sidecar.log(), sidecar.eventsText()}) {
+    CHECK(text.find(bad_password) == std::string::npos);
+    CHECK(text.find("apppw") == std::string::npos);
+  }
+}
