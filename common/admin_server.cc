@@ -23,13 +23,20 @@ constexpr int kReadTimeoutMs = 2000;
 
 const char* reasonPhrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Error";
   }
 }
 
@@ -44,10 +51,9 @@ void writeAll(int fd, const std::string& data) {
 }
 
 void sendResponse(int fd, const HttpResponse& r) {
-  std::string out = absl::StrCat("HTTP/1.1 ", r.status, " ", reasonPhrase(r.status),
-                                 "\r\nContent-Type: ", r.content_type,
-                                 "\r\nContent-Length: ", r.body.size(),
-                                 "\r\nConnection: close\r\n\r\n", r.body);
+  std::string out = absl::StrCat(
+      "HTTP/1.1 ", r.status, " ", reasonPhrase(r.status), "\r\nContent-Type: ", r.content_type,
+      "\r\nContent-Length: ", r.body.size(), "\r\nConnection: close\r\n\r\n", r.body);
   writeAll(fd, out);
 }
 

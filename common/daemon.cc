@@ -44,11 +44,13 @@ absl::Status applyCommonFlags(const Flags& flags, LogConfig& log_cfg, AdminConfi
   if (auto a = flags.get("admin-address")) admin.address = *a;
   if (auto p = flags.get("admin-port")) {
     auto v = parseInt(*p, 0, 65535);
-    if (!v) return absl::InvalidArgumentError("--admin-port must be a port number, got '" + *p + "'");
+    if (!v)
+      return absl::InvalidArgumentError("--admin-port must be a port number, got '" + *p + "'");
     admin.port = static_cast<int>(*v);
   }
   if (auto l = flags.get("log-level"); l && !log::parseLevel(*l, &log_cfg.level)) {
-    return absl::InvalidArgumentError("--log-level must be debug|info|warn|error, got '" + *l + "'");
+    return absl::InvalidArgumentError("--log-level must be debug|info|warn|error, got '" + *l +
+                                      "'");
   }
   if (auto f = flags.get("log-format"); f && !log::parseFormat(*f, &log_cfg.format)) {
     return absl::InvalidArgumentError("--log-format must be text|json, got '" + *f + "'");
@@ -77,8 +79,8 @@ void registerBuildInfo(prometheus::Registry& registry, std::string_view componen
       .Register(registry)
       .Add({{"component", std::string(component)}, {"version", std::string(kVersion)}})
       .Set(1);
-  auto now = std::chrono::duration<double>(
-      std::chrono::system_clock::now().time_since_epoch()).count();
+  auto now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   prometheus::BuildGauge()
       .Name("process_start_time_seconds")
       .Help("Start time of the process since unix epoch in seconds")

@@ -40,14 +40,16 @@ absl::StatusOr<Flags> Flags::parse(int argc, const char* const* argv, int first,
       } else if (i + 1 < argc) {
         value = argv[++i];
       } else {
-        return absl::InvalidArgumentError(absl::StrCat("flag '--", std::string(body), "' needs a value"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("flag '--", std::string(body), "' needs a value"));
       }
     } else if (inline_value) {
       value = *inline_value;
     }
     auto& slot = flags.values_[spec->name];
     if (!slot.empty() && !spec->repeatable) {
-      return absl::InvalidArgumentError(absl::StrCat("flag '--", std::string(body), "' given twice"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("flag '--", std::string(body), "' given twice"));
     }
     slot.push_back(std::move(value));
   }

@@ -13,10 +13,10 @@ namespace tollgate {
 
 // Describes one accepted flag.
 struct FlagSpec {
-  std::string name;       // without the leading dashes
+  std::string name;  // without the leading dashes
   bool takes_value = true;
   bool repeatable = false;
-  std::string help;       // one line
+  std::string help;  // one line
 };
 
 // The parsed command line: flag values (last wins unless repeatable) and positional arguments.

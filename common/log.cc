@@ -23,10 +23,14 @@ std::shared_ptr<const std::function<std::string(std::string_view)>> scrubber() {
 
 const char* levelName(Level level) {
   switch (level) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "info";
 }
@@ -45,15 +49,16 @@ void setLevel(Level level) { g_level.store(level); }
 void setFormat(Format format) { g_format.store(format); }
 void setScrubber(std::function<std::string(std::string_view)> fn) {
   std::lock_guard lock(g_mu);
-  g_scrubber = fn ? std::make_shared<const std::function<std::string(std::string_view)>>(
-                        std::move(fn))
-                  : nullptr;
+  g_scrubber =
+      fn ? std::make_shared<const std::function<std::string(std::string_view)>>(std::move(fn))
+         : nullptr;
 }
 
 bool parseLevel(std::string_view name, Level* out) {
-  static constexpr std::pair<std::string_view, Level> kNames[] = {
-      {"debug", Level::kDebug}, {"info", Level::kInfo}, {"warn", Level::kWarn},
-      {"error", Level::kError}};
+  static constexpr std::pair<std::string_view, Level> kNames[] = {{"debug", Level::kDebug},
+                                                                  {"info", Level::kInfo},
+                                                                  {"warn", Level::kWarn},
+                                                                  {"error", Level::kError}};
   for (const auto& [n, l] : kNames) {
     if (n == name) {
       *out = l;
@@ -64,9 +69,12 @@ bool parseLevel(std::string_view name, Level* out) {
 }
 
 bool parseFormat(std::string_view name, Format* out) {
-  if (name == "text") *out = Format::kText;
-  else if (name == "json") *out = Format::kJson;
-  else return false;
+  if (name == "text")
+    *out = Format::kText;
+  else if (name == "json")
+    *out = Format::kJson;
+  else
+    return false;
   return true;
 }
 
@@ -78,11 +86,21 @@ void appendJsonString(std::string& out, std::string_view s) {
   for (char ch : s) {
     auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";
@@ -139,8 +157,10 @@ void write(Level level, std::string_view message, std::initializer_list<Field> f
       line += k;
       line.push_back('=');
       std::string value = clean(v);
-      if (needsQuotes(value)) appendJsonString(line, value);
-      else line += value;
+      if (needsQuotes(value))
+        appendJsonString(line, value);
+      else
+        line += value;
     }
     line.push_back('\n');
   }

@@ -84,7 +84,8 @@ YAML::Node YamlMap::get(std::string_view key) {
 std::optional<std::string> YamlMap::str(std::string_view key, bool required) {
   YAML::Node n = get(key);
   if (!n) {
-    if (required && ok_) errors_.add(node_, absl::StrCat(what_, ": missing required key '", std::string(key), "'"));
+    if (required && ok_)
+      errors_.add(node_, absl::StrCat(what_, ": missing required key '", std::string(key), "'"));
     return std::nullopt;
   }
   if (!n.IsScalar()) {
@@ -101,12 +102,13 @@ std::optional<int64_t> YamlMap::integer(std::string_view key, int64_t min, int64
   int64_t v = 0;
   auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
   if (ec != std::errc() || p != s->data() + s->size()) {
-    errors_.add(get(key), absl::StrCat(what_, ".", std::string(key), " must be an integer, got '", *s, "'"));
+    errors_.add(get(key),
+                absl::StrCat(what_, ".", std::string(key), " must be an integer, got '", *s, "'"));
     return std::nullopt;
   }
   if (v < min || v > max) {
-    errors_.add(get(key),
-                absl::StrCat(what_, ".", std::string(key), " must be between ", min, " and ", max, ", got ", v));
+    errors_.add(get(key), absl::StrCat(what_, ".", std::string(key), " must be between ", min,
+                                       " and ", max, ", got ", v));
     return std::nullopt;
   }
   return v;
@@ -117,7 +119,8 @@ std::optional<bool> YamlMap::boolean(std::string_view key) {
   if (!s) return std::nullopt;
   if (*s == "true" || *s == "yes" || *s == "on") return true;
   if (*s == "false" || *s == "no" || *s == "off") return false;
-  errors_.add(get(key), absl::StrCat(what_, ".", std::string(key), " must be true or false, got '", *s, "'"));
+  errors_.add(get(key),
+              absl::StrCat(what_, ".", std::string(key), " must be true or false, got '", *s, "'"));
   return std::nullopt;
 }
 
@@ -149,7 +152,8 @@ std::vector<std::string> YamlMap::strList(std::string_view key, bool required) {
   std::vector<std::string> out;
   YAML::Node n = get(key);
   if (!n) {
-    if (required && ok_) errors_.add(node_, absl::StrCat(what_, ": missing required key '", std::string(key), "'"));
+    if (required && ok_)
+      errors_.add(node_, absl::StrCat(what_, ": missing required key '", std::string(key), "'"));
     return out;
   }
   if (n.IsScalar()) {
@@ -157,7 +161,8 @@ std::vector<std::string> YamlMap::strList(std::string_view key, bool required) {
     return out;
   }
   if (!n.IsSequence()) {
-    errors_.add(n, absl::StrCat(what_, ".", std::string(key), " must be a string or a list of strings"));
+    errors_.add(
+        n, absl::StrCat(what_, ".", std::string(key), " must be a string or a list of strings"));
     return out;
   }
   for (const auto& item : n) {

@@ -34,9 +34,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Server::credentials() c
   auto key = readPem(config_.grpc.tls_key);
   if (!key.ok()) return key.status();
   grpc::SslServerCredentialsOptions opts(
-      config_.grpc.client_ca.empty()
-          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+      config_.grpc.client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                     : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   if (!config_.grpc.client_ca.empty()) {
     auto ca = readPem(config_.grpc.client_ca);
     if (!ca.ok()) return ca.status();
@@ -48,9 +47,6 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Server::credentials() c
 
 absl::Status Server::start() {
   registerBuildInfo(*registry_, "controlplane");
-  admin_ = std::make_unique<AdminServer>(registry_, [this] { return readiness(); });
-  if (auto st = admin_->start(config_.admin.address, config_.admin.port); !st.ok()) return st;
-
   auto creds = credentials();
   if (!creds.ok()) return creds.status();
   grpc::EnableDefaultHealthCheckService(true);
@@ -59,11 +55,15 @@ absl::Status Server::start() {
                          ? "[" + config_.grpc.address + "]:" + std::to_string(config_.grpc.port)
                          : config_.grpc.address + ":" + std::to_string(config_.grpc.port);
   builder.AddListeningPort(addr, *creds, &grpc_port_);
+  builder.RegisterService(&policy_service_);
   grpc_ = builder.BuildAndStart();
   if (!grpc_ || grpc_port_ == 0) {
     return absl::UnavailableError("gRPC listen on " + addr + " failed");
   }
   grpc_->GetHealthCheckService()->SetServingStatus(true);
+  // The admin endpoint comes up last, so /healthz answering means gRPC is serving too.
+  admin_ = std::make_unique<AdminServer>(registry_, [this] { return readiness(); });
+  if (auto st = admin_->start(config_.admin.address, config_.admin.port); !st.ok()) return st;
   log::info("control plane started",
             {{"grpc", config_.grpc.address + ":" + std::to_string(grpc_port_)},
              {"admin", config_.admin.address + ":" + std::to_string(admin_->port())},

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "common/admin_server.h"
 #include "controlplane/config.h"
+#include "controlplane/policy_service.h"
 #include "prometheus/registry.h"
 
 namespace tollgate::controlplane {
@@ -35,6 +36,7 @@ class Server {
   ControlPlaneConfig config_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<AdminServer> admin_;
+  PolicyServiceImpl policy_service_;
   std::unique_ptr<grpc::Server> grpc_;
   int grpc_port_ = 0;
 };

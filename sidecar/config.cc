@@ -9,17 +9,19 @@ namespace {
 const std::vector<FlagSpec>& flagSpecs() {
   static const std::vector<FlagSpec> kSpecs = [] {
     std::vector<FlagSpec> specs = commonDaemonFlags();
-    specs.insert(specs.end(), {
-        {"policy", true, false, "policy file (standalone mode, no control plane)"},
-        {"listen", true, true, "ADDR:PORT=RESOURCE explicit listener (repeatable)"},
-        {"events", true, false, "JSON-lines event file for standalone mode ('-' = stdout)"},
-        {"workers", true, false, "number of worker event loops (default 1)"},
-        {"subject", true, false, "standalone mode: identity whose access rules apply"},
-        {"group", true, true, "standalone mode: a group of that identity (repeatable)"},
-        {"client-tls-ca", true, false, "CA certificate for TLS offered to clients (PEM)"},
-        {"client-tls-ca-key", true, false, "key of that CA (PEM)"},
-        {"drain-seconds", true, false, "grace period for sessions on shutdown (default 5)"},
-    });
+    specs.insert(
+        specs.end(),
+        {
+            {"policy", true, false, "policy file (standalone mode, no control plane)"},
+            {"listen", true, true, "ADDR:PORT=RESOURCE explicit listener (repeatable)"},
+            {"events", true, false, "JSON-lines event file for standalone mode ('-' = stdout)"},
+            {"workers", true, false, "number of worker event loops (default 1)"},
+            {"subject", true, false, "standalone mode: identity whose access rules apply"},
+            {"group", true, true, "standalone mode: a group of that identity (repeatable)"},
+            {"client-tls-ca", true, false, "CA certificate for TLS offered to clients (PEM)"},
+            {"client-tls-ca-key", true, false, "key of that CA (PEM)"},
+            {"drain-seconds", true, false, "grace period for sessions on shutdown (default 5)"},
+        });
     return specs;
   }();
   return kSpecs;
@@ -72,9 +74,7 @@ void readYaml(const YAML::Node& root, YamlErrors& errors, SidecarConfig& cfg) {
   top.finish();
 }
 
-absl::Status flagError(const std::string& message) {
-  return absl::InvalidArgumentError(message);
-}
+absl::Status flagError(const std::string& message) { return absl::InvalidArgumentError(message); }
 
 }  // namespace
 

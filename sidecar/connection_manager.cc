@@ -60,15 +60,16 @@ ConnectionManager::ConnectionManager(const SidecarConfig& config, SidecarStats& 
       stats_(stats),
       events_(std::move(events)),
       credentials_(std::move(credentials)) {
-  source_ = "sidecar/" + (config.instance_name.empty() ? defaultInstanceName()
-                                                       : config.instance_name);
+  source_ =
+      "sidecar/" + (config.instance_name.empty() ? defaultInstanceName() : config.instance_name);
 }
 
 ConnectionManager::~ConnectionManager() { drainAndStop(std::chrono::seconds(0)); }
 
 absl::Status ConnectionManager::start() {
   if (!config_.client_tls.ca_cert.empty()) {
-    auto ca = tls::CertificateAuthority::load(config_.client_tls.ca_cert, config_.client_tls.ca_key);
+    auto ca =
+        tls::CertificateAuthority::load(config_.client_tls.ca_cert, config_.client_tls.ca_key);
     if (!ca.ok()) return ca.status();
     client_ca_ = *ca;
   }
@@ -99,9 +100,15 @@ absl::StatusOr<tls::ClientContextPtr> ConnectionManager::upstreamTls(
   if (auto it = tls_contexts_.find(resource.name); it != tls_contexts_.end()) return it->second;
   tls::ClientOptions opts;
   switch (resource.upstream.tls) {
-    case policy::TlsMode::kRequire: opts.verify = tls::ClientOptions::Verify::kRequire; break;
-    case policy::TlsMode::kVerifyCa: opts.verify = tls::ClientOptions::Verify::kVerifyCa; break;
-    default: opts.verify = tls::ClientOptions::Verify::kVerifyFull; break;
+    case policy::TlsMode::kRequire:
+      opts.verify = tls::ClientOptions::Verify::kRequire;
+      break;
+    case policy::TlsMode::kVerifyCa:
+      opts.verify = tls::ClientOptions::Verify::kVerifyCa;
+      break;
+    default:
+      opts.verify = tls::ClientOptions::Verify::kVerifyFull;
+      break;
   }
   opts.ca_file = resource.upstream.ca;
   opts.server_name = resource.upstream.server_name.empty() ? resource.upstream.host
@@ -151,9 +158,9 @@ void ConnectionManager::accept(AcceptedSocket socket, const std::string& resourc
   }
   const policy::Resource* resource =
       resource_name.empty()
-          ? (socket.redirected ? policy->resourceFor(socket.destination.host(),
-                                                     socket.destination.port())
-                               : nullptr)
+          ? (socket.redirected
+                 ? policy->resourceFor(socket.destination.host(), socket.destination.port())
+                 : nullptr)
           : policy->resource(resource_name);
   WorkerState& w = *workers_[next_worker_++ % workers_.size()];
   if (resource == nullptr) {
@@ -233,10 +240,10 @@ void ConnectionManager::startPostgres(WorkerState& w, AcceptedSocket socket,
       sc.role = rule->role;
       sc.access_rule = rule->name;
     } else {
-      sc.refuse_reason = "tollgate: no access rule grants " +
-                         (sc.identity.subject.empty() ? std::string("this workload")
-                                                      : sc.identity.subject) +
-                         " access to resource " + resource->name;
+      sc.refuse_reason =
+          "tollgate: no access rule grants " +
+          (sc.identity.subject.empty() ? std::string("this workload") : sc.identity.subject) +
+          " access to resource " + resource->name;
     }
     sc.policy_version = version;
     sc.analyzer = &analyzer_;
@@ -257,18 +264,20 @@ void ConnectionManager::startPostgres(WorkerState& w, AcceptedSocket socket,
     if (auto addr = resolve(resource->upstream.host, resource->upstream.port); addr.ok()) {
       sc.upstream_address = *addr;
     } else if (sc.refuse_reason.empty()) {
-      sc.refuse_reason = "tollgate: resource " + resource->name + ": " +
-                         std::string(addr.status().message());
+      sc.refuse_reason =
+          "tollgate: resource " + resource->name + ": " + std::string(addr.status().message());
     }
     sc.upstream_server_name = resource->upstream.server_name.empty()
                                   ? resource->upstream.host
                                   : resource->upstream.server_name;
     sc.client_address = socket.peer.toString();
-    sc.destination_name = socket.redirected ? socket.destination.host()
-                                            : sc.upstream_server_name;
+    // The address the client dialled: the original destination after a redirect, the
+    // listener's own address otherwise. Clients that dial a name send it as SNI, and the
+    // certificate is then minted for that name instead.
+    sc.destination_name = socket.destination.host();
     sc.source = source_;
-    auto session = std::make_shared<postgres::PostgresSession>(w.worker.loop(), std::move(sc),
-                                                                nullptr);
+    auto session =
+        std::make_shared<postgres::PostgresSession>(w.worker.loop(), std::move(sc), nullptr);
     void* key = session.get();
     std::weak_ptr<postgres::PostgresSession> weak = session;
     session->setOnDone([this, &w, key] {

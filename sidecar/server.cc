@@ -33,9 +33,10 @@ absl::Status Server::loadPolicy() {
   if (!loaded.ok()) return loaded.status();
   ++policy_version_;
   connections_->setPolicy(loaded.policy, policy_version_);
-  log::info("policy loaded", {{"file", config_.policy_file},
-                              {"version", std::to_string(policy_version_)},
-                              {"resources", std::to_string(loaded.policy->document().resources.size())}});
+  log::info("policy loaded",
+            {{"file", config_.policy_file},
+             {"version", std::to_string(policy_version_)},
+             {"resources", std::to_string(loaded.policy->document().resources.size())}});
   return absl::OkStatus();
 }
 
@@ -70,15 +71,14 @@ absl::Status Server::start() {
                                        connections_->accept(std::move(s), resource);
                                      });
     if (!listener.ok()) return listener.status();
-    log::info("listening", {{"address", (*listener)->address().toString()},
-                            {"resource", l.resource}});
+    log::info("listening",
+              {{"address", (*listener)->address().toString()}, {"resource", l.resource}});
     listeners_.push_back(*std::move(listener));
   }
   if (config_.transparent.enabled) {
-    auto listener = Listener::create(&loop_, config_.transparent.address, config_.transparent.port,
-                                     true, [this](AcceptedSocket s) {
-                                       connections_->accept(std::move(s), "");
-                                     });
+    auto listener =
+        Listener::create(&loop_, config_.transparent.address, config_.transparent.port, true,
+                         [this](AcceptedSocket s) { connections_->accept(std::move(s), ""); });
     if (!listener.ok()) return listener.status();
     log::info("listening (transparent)", {{"address", (*listener)->address().toString()}});
     listeners_.push_back(*std::move(listener));
@@ -98,9 +98,9 @@ absl::Status Server::start() {
   stop_async_.data = this;
 
   ready_ = true;
-  log::info("sidecar started", {{"admin", config_.admin.address + ":" +
-                                              std::to_string(admin_->port())},
-                                {"workers", std::to_string(config_.workers)}});
+  log::info("sidecar started",
+            {{"admin", config_.admin.address + ":" + std::to_string(admin_->port())},
+             {"workers", std::to_string(config_.workers)}});
   return absl::OkStatus();
 }
 

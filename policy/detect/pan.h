@@ -9,7 +9,15 @@
 namespace tollgate::policy {
 
 enum class CardBrand : uint8_t {
-  kUnknown, kVisa, kMastercard, kAmex, kDiscover, kJcb, kDiners, kUnionPay, kMaestro,
+  kUnknown,
+  kVisa,
+  kMastercard,
+  kAmex,
+  kDiscover,
+  kJcb,
+  kDiners,
+  kUnionPay,
+  kMaestro,
 };
 std::string_view brandName(CardBrand b);
 

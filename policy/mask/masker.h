@@ -45,8 +45,8 @@ class Masker {
   // Compiles rules and custom detectors. Errors (bad RE2 pattern, unknown detector) name the
   // rule. Rules apply in order: the first column rule matching a name wins; every detector rule
   // scans values not already masked by a column rule.
-  static absl::StatusOr<std::shared_ptr<const Masker>> compile(
-      std::vector<MaskingRuleSpec> rules, std::vector<DetectorSpec> detectors);
+  static absl::StatusOr<std::shared_ptr<const Masker>> compile(std::vector<MaskingRuleSpec> rules,
+                                                               std::vector<DetectorSpec> detectors);
 
   // Plan for a column name (call once per column per result set).
   ColumnPlan planColumn(std::string_view column_name) const;

@@ -34,9 +34,14 @@ JsonLinesSink::~JsonLinesSink() {
 
 void JsonLinesSink::publish(v1::AuditEvent event) {
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    if (queue_.size() >= kMaxQueued) {
+      cv_.notify_one();
+      room_cv_.wait(lock, [&] { return queue_.size() < kMaxQueued || stopping_; });
+    }
     event.set_source_sequence(++published_);
     queue_.push_back(std::move(event));
+    if (queue_.size() != kBatch) return;
   }
   cv_.notify_one();
 }
@@ -44,6 +49,8 @@ void JsonLinesSink::publish(v1::AuditEvent event) {
 void JsonLinesSink::flush() {
   std::unique_lock lock(mu_);
   uint64_t target = published_;
+  flush_requested_ = true;
+  cv_.notify_one();
   flushed_cv_.wait(lock, [&] { return written_ >= target; });
 }
 
@@ -53,11 +60,17 @@ void JsonLinesSink::run() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty() && stopping_) return;
+      cv_.wait_for(lock, kMaxDelay,
+                   [&] { return stopping_ || flush_requested_ || queue_.size() >= kBatch; });
+      flush_requested_ = false;
+      if (queue_.empty()) {
+        if (stopping_) return;
+        continue;
+      }
       batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
       queue_.clear();
     }
+    room_cv_.notify_all();
     buf.clear();
     for (const auto& e : batch) {
       appendEventJson(e, buf);

@@ -1,6 +1,7 @@
 // Standalone-mode event sink: one JSON object per line, appended to a file or stdout.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -14,7 +15,9 @@
 namespace tollgate::sidecar {
 
 // Events are queued by publish() and encoded and written by a background thread, so data-path
-// threads never wait on the disk. The file is opened for append; each line is written whole.
+// threads never wait on the disk. The writer wakes when a batch is full or every
+// kMaxDelay, never per event, so a busy data path pays no thread switch per statement. The
+// file is opened for append; each line is written whole.
 class JsonLinesSink : public EventSink {
  public:
   // `path` "-" means stdout.
@@ -29,15 +32,23 @@ class JsonLinesSink : public EventSink {
   explicit JsonLinesSink(FILE* file, bool owned);
   void run();
 
+  static constexpr size_t kBatch = 256;
+  // Past this many queued events publish() waits for the writer: nothing is dropped, and a
+  // disk that cannot keep up slows the data path instead of growing memory without bound.
+  static constexpr size_t kMaxQueued = 65536;
+  static constexpr std::chrono::milliseconds kMaxDelay{20};
+
   FILE* file_;
   bool owned_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable flushed_cv_;
+  std::condition_variable room_cv_;
   std::deque<v1::AuditEvent> queue_;
   uint64_t published_ = 0;
   uint64_t written_ = 0;
   bool stopping_ = false;
+  bool flush_requested_ = false;
   std::thread thread_;
 };
 

@@ -47,8 +47,7 @@ absl::StatusOr<std::unique_ptr<TcpConnection>> TcpConnection::adopt(
   return c;
 }
 
-std::unique_ptr<TcpConnection> TcpConnection::connect(uv_loop_t* loop,
-                                                      const SocketAddress& address,
+std::unique_ptr<TcpConnection> TcpConnection::connect(uv_loop_t* loop, const SocketAddress& address,
                                                       ConnectionCallbacks* callbacks) {
   std::unique_ptr<TcpConnection> c(new TcpConnection(loop, callbacks));
   auto* req = new uv_connect_t;
@@ -58,8 +57,8 @@ std::unique_ptr<TcpConnection> TcpConnection::connect(uv_loop_t* loop,
     delete req;
     // May run before connect() returns: the caller gets a closed connection either way.
     c->release();
-    callbacks->onConnected(absl::UnavailableError(std::string("connect to ") +
-                                                  address.toString() + ": " + uv_strerror(rc)));
+    callbacks->onConnected(absl::UnavailableError(std::string("connect to ") + address.toString() +
+                                                  ": " + uv_strerror(rc)));
   }
   return c;
 }
@@ -129,8 +128,8 @@ void TcpConnection::write(std::string&& data) {
   w->req.data = this;
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   pending_bytes_ += w->data.size();
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(handle_), &buf, 1,
-                    &TcpConnection::onWrite);
+  int rc =
+      uv_write(&w->req, reinterpret_cast<uv_stream_t*>(handle_), &buf, 1, &TcpConnection::onWrite);
   if (rc != 0) {
     pending_bytes_ -= w->data.size();
     delete w;

@@ -66,8 +66,8 @@ void Listener::onReadable(uv_poll_t* handle, int status, int) {
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        log::warn("accept failed", {{"listener", self->address_.toString()},
-                                    {"error", std::strerror(errno)}});
+        log::warn("accept failed",
+                  {{"listener", self->address_.toString()}, {"error", std::strerror(errno)}});
       }
       return;
     }

@@ -3,8 +3,8 @@
 
 #include <charconv>
 #include <cstdio>
-#include <vector>
 #include <cstring>
+#include <vector>
 
 #include "sidecar/postgres/wire.h"
 

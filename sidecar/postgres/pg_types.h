@@ -30,11 +30,11 @@ inline constexpr uint32_t kJsonb = 3802;
 
 // How a column's values look to the masker.
 enum class ValueShape {
-  kText,       // text-like: binary format is the same bytes as text (text, varchar, ...)
-  kJsonb,      // text after a one-byte version in binary format
-  kBigNumber,  // int8 / numeric: can hold a card number; binary needs conversion
+  kText,         // text-like: binary format is the same bytes as text (text, varchar, ...)
+  kJsonb,        // text after a one-byte version in binary format
+  kBigNumber,    // int8 / numeric: can hold a card number; binary needs conversion
   kSmallNumber,  // int2/int4/oid/float: too short for a PAN
-  kOther,      // anything else: opaque in binary format
+  kOther,        // anything else: opaque in binary format
 };
 ValueShape shapeOf(uint32_t type_oid);
 

@@ -47,9 +47,9 @@ class ResultMasker {
     policy::ColumnPlan plan;
     uint32_t type_oid = 0;
     int16_t format = 0;
-    bool as_text = false;  // described to the client as text
-    bool work = false;     // needs looking at
-    bool keep_number = false;  // int8/numeric kept as such: mask hidden digits with '0' 
+    bool as_text = false;      // described to the client as text
+    bool work = false;         // needs looking at
+    bool keep_number = false;  // int8/numeric kept as such: mask hidden digits with '0'
   };
   const policy::Masker* masker_ = nullptr;
   std::vector<Column> columns_;

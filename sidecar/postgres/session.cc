@@ -93,8 +93,8 @@ void PostgresSession::Side::onTransportConnected(const absl::Status& st) {
     session_->backend_->expectEncryptionResponse();
     session_->flush();
   } else if (session_->state_ == State::kCancelling) {
-    session_->to_upstream_ += buildCancelRequest(session_->pending_cancel_->process_id,
-                                                 session_->cancel_secret_);
+    session_->to_upstream_ +=
+        buildCancelRequest(session_->pending_cancel_->process_id, session_->cancel_secret_);
     session_->flush();
     session_->upstream_.closeAfterFlush();
   } else {
@@ -125,8 +125,8 @@ void PostgresSession::Side::onTransportTlsReady(const absl::Status& st) {
   }
   if (!client_) {
     if (session_->state_ == State::kCancelling) {
-      session_->to_upstream_ += buildCancelRequest(session_->pending_cancel_->process_id,
-                                                   session_->cancel_secret_);
+      session_->to_upstream_ +=
+          buildCancelRequest(session_->pending_cancel_->process_id, session_->cancel_secret_);
       session_->flush();
       session_->upstream_.closeAfterFlush();
       return;
@@ -172,9 +172,8 @@ void PostgresSession::processClient() {
       continue;
     }
     if (r.status == DecodeStatus::kError) {
-      fatalToClient(kSqlStateProtocolViolation,
-                    "tollgate: invalid client message: " +
-                        std::string(frontend_->error().message()));
+      fatalToClient(kSqlStateProtocolViolation, "tollgate: invalid client message: " +
+                                                    std::string(frontend_->error().message()));
       return;
     }
     break;  // need more data
@@ -193,9 +192,9 @@ void PostgresSession::processUpstream() {
       continue;
     }
     if (r.status == DecodeStatus::kError) {
-      fatalToClient(kSqlStateProtocolViolation,
-                    "tollgate: invalid message from resource " + config_.resource->name + ": " +
-                        std::string(backend_->error().message()));
+      fatalToClient(kSqlStateProtocolViolation, "tollgate: invalid message from resource " +
+                                                    config_.resource->name + ": " +
+                                                    std::string(backend_->error().message()));
       return;
     }
     break;
@@ -250,9 +249,9 @@ void PostgresSession::onSideClosed(bool client, std::string_view reason) {
       state_ = State::kClosing;
       client_.closeAfterFlush();
     } else {
-      fatalToClient(kSqlStateConnectionFailure,
-                    "tollgate: connection to resource " + config_.resource->name + " closed: " +
-                        std::string(reason));
+      fatalToClient(kSqlStateConnectionFailure, "tollgate: connection to resource " +
+                                                    config_.resource->name +
+                                                    " closed: " + std::string(reason));
     }
   }
   checkDone();
@@ -306,7 +305,9 @@ CallbackAction PostgresSession::onStartupPacket(const FrontendMessage& message) 
       to_client_ += "N";
       return CallbackAction::kContinue;
     }
-    auto tls_session = tls::Session::server(*ctx);
+    auto provider = config_.client_tls;
+    auto tls_session =
+        tls::Session::server(*ctx, [provider](const std::string& sni) { return provider(sni); });
     if (!tls_session.ok()) {
       to_client_ += "N";
       return CallbackAction::kContinue;
@@ -339,12 +340,12 @@ CallbackAction PostgresSession::onStartupPacket(const FrontendMessage& message) 
     if (forwardedParameter(name)) startup_params_.emplace_back(name, value);
   });
   if (!config_.resource->database.empty()) database_ = config_.resource->database;
-  auto cred = config_.credentials ? config_.credentials->get(config_.resource->name)
-                                  : absl::StatusOr<Credential>(absl::NotFoundError(
-                                        "no credential source"));
+  auto cred = config_.credentials
+                  ? config_.credentials->get(config_.resource->name)
+                  : absl::StatusOr<Credential>(absl::NotFoundError("no credential source"));
   if (!cred.ok()) {
     log::warn("no upstream credential", {{"resource", config_.resource->name},
-                                          {"error", std::string(cred.status().message())}});
+                                         {"error", std::string(cred.status().message())}});
     fatalToClient(kSqlStateInvalidAuthorization,
                   "tollgate: no credential available for resource " + config_.resource->name);
     return CallbackAction::kStop;
@@ -418,8 +419,8 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
                                 : absl::StatusOr<std::string>(absl::InternalError("no SCRAM"));
         if (!final_msg.ok()) {
           fatalToClient(kSqlStateInvalidAuthorization,
-                        "tollgate: SCRAM with resource " + resource + " failed: " +
-                            std::string(final_msg.status().message()));
+                        "tollgate: SCRAM with resource " + resource +
+                            " failed: " + std::string(final_msg.status().message()));
           return CallbackAction::kStop;
         }
         to_upstream_ += buildSaslResponse(*final_msg);
@@ -464,8 +465,8 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
     return CallbackAction::kContinue;
   }
   if (const auto* key = std::get_if<BackendKeyData>(&message.body)) {
-    auto [pid, secret] = config_.cancels->add(
-        CancelTarget{resource, key->process_id, std::string(key->secret_key)});
+    auto [pid, secret] =
+        config_.cancels->add(CancelTarget{resource, key->process_id, std::string(key->secret_key)});
     client_pid_ = pid;
     to_client_ += buildBackendKeyData(pid, secret);
     return CallbackAction::kContinue;

@@ -90,11 +90,11 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
 
  private:
   enum class State {
-    kStartup,      // reading SSLRequest / StartupMessage / CancelRequest from the client
-    kConnecting,   // connecting upstream (TCP, then TLS)
+    kStartup,         // reading SSLRequest / StartupMessage / CancelRequest from the client
+    kConnecting,      // connecting upstream (TCP, then TLS)
     kAuthenticating,  // startup sent upstream; answering its authentication requests
-    kReady,        // relaying
-    kCancelling,   // forwarding a CancelRequest
+    kReady,           // relaying
+    kCancelling,      // forwarding a CancelRequest
     kClosing,
   };
 

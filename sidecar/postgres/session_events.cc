@@ -11,9 +11,12 @@ namespace {
 
 v1::Decision toProto(policy::Decision d) {
   switch (d) {
-    case policy::Decision::kAllow: return v1::DECISION_ALLOW;
-    case policy::Decision::kReview: return v1::DECISION_REVIEW;
-    case policy::Decision::kBlock: return v1::DECISION_BLOCK;
+    case policy::Decision::kAllow:
+      return v1::DECISION_ALLOW;
+    case policy::Decision::kReview:
+      return v1::DECISION_REVIEW;
+    case policy::Decision::kBlock:
+      return v1::DECISION_BLOCK;
   }
   return v1::DECISION_UNSPECIFIED;
 }
@@ -48,8 +51,8 @@ v1::AuditEvent PostgresSession::baseEvent(v1::EventType type) const {
   auto now = std::chrono::system_clock::now().time_since_epoch();
   auto secs = std::chrono::duration_cast<std::chrono::seconds>(now);
   e.mutable_time()->set_seconds(secs.count());
-  e.mutable_time()->set_nanos(
-      static_cast<int32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - secs).count()));
+  e.mutable_time()->set_nanos(static_cast<int32_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now - secs).count()));
   e.set_time_source("system");
   auto* id = e.mutable_identity();
   id->set_subject(config_.identity.subject);
@@ -73,11 +76,11 @@ void PostgresSession::emitSessionStart() {
   if (started_event_ || !config_.events) return;
   started_event_ = true;
   v1::AuditEvent e = baseEvent(v1::EVENT_SESSION_START);
-  e.mutable_action()->set_detail("database=" + scrubDigits(database_) + " upstream_user=" +
-                                 credential_->username + " client_user=" + scrubDigits(client_user_) +
-                                 (client_.tlsActive() ? " client_tls=on" : " client_tls=off") +
-                                 (upstream_.tlsActive() ? " upstream_tls=" + upstream_.tlsVersion()
-                                                        : " upstream_tls=off"));
+  e.mutable_action()->set_detail(
+      "database=" + scrubDigits(database_) + " upstream_user=" + credential_->username +
+      " client_user=" + scrubDigits(client_user_) +
+      (client_.tlsActive() ? " client_tls=on" : " client_tls=off") +
+      (upstream_.tlsActive() ? " upstream_tls=" + upstream_.tlsVersion() : " upstream_tls=off"));
   e.mutable_result()->set_success(true);
   e.mutable_reason()->set_decision(v1::DECISION_ALLOW);
   e.mutable_reason()->add_rule_ids(config_.access_rule);
@@ -87,9 +90,8 @@ void PostgresSession::emitSessionStart() {
 void PostgresSession::emitSessionEnd(std::string_view reason) {
   if (!config_.events) return;
   v1::AuditEvent e = baseEvent(v1::EVENT_SESSION_END);
-  e.mutable_action()->set_detail("statements=" + std::to_string(statement_count_) +
-                                 " blocked=" + std::to_string(blocked_) + " reason=" +
-                                 scrubDigits(reason));
+  e.mutable_action()->set_detail("statements=" + std::to_string(statement_count_) + " blocked=" +
+                                 std::to_string(blocked_) + " reason=" + scrubDigits(reason));
   auto* r = e.mutable_result();
   r->set_success(true);
   r->set_bytes_in(bytes_in_);

@@ -68,7 +68,8 @@ policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
       v.rule = "masking:copy-out";
       v.message =
           "blocked by rule \"masking:copy-out\": COPY TO STDOUT cannot apply the column masking "
-          "rules of resource " + config_.resource->name + "; use SELECT";
+          "rules of resource " +
+          config_.resource->name + "; use SELECT";
       v.deciding_statement = i;
       break;
     }
@@ -218,8 +219,8 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
     case 'F': {
       PendingUnit& unit = pipeline_.push(Kind::kFunctionCall);
       policy::Verdict verdict;
-      verdict.decision =
-          config_.role == policy::Role::kAdmin ? policy::Decision::kAllow : policy::Decision::kBlock;
+      verdict.decision = config_.role == policy::Role::kAdmin ? policy::Decision::kAllow
+                                                              : policy::Decision::kBlock;
       verdict.rule = "role:" + std::string(policy::roleName(config_.role));
       verdict.message = "tollgate: fast-path function calls need the admin role";
       forwardOrPoison(message, verdict, unit, verdict.message);
@@ -242,9 +243,9 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       closeAll("client terminated the session");
       return CallbackAction::kStop;
     default:
-      fatalToClient(kSqlStateProtocolViolation,
-                    "tollgate: unexpected client message '" +
-                        std::string(frontendTypeName(message.type)) + "' after startup");
+      fatalToClient(kSqlStateProtocolViolation, "tollgate: unexpected client message '" +
+                                                    std::string(frontendTypeName(message.type)) +
+                                                    "' after startup");
       return CallbackAction::kStop;
   }
   return CallbackAction::kContinue;
@@ -265,14 +266,13 @@ ResultMasker* PostgresSession::resultMaskerFor(PendingUnit& unit) {
   }
   auto body = parseBackendBody('T', std::string_view(*raw).substr(kHeaderSize));
   if (!body.ok()) return nullptr;
-  result_.emplace(config_.masker.get(), std::get<RowDescription>(*body),
-                  pit->second.result_formats, use_desc_formats);
+  result_.emplace(config_.masker.get(), std::get<RowDescription>(*body), pit->second.result_formats,
+                  use_desc_formats);
   result_owner_ = &unit;
   return &*result_;
 }
 
-void PostgresSession::onRowDescription(const BackendMessage& message,
-                                       const RowDescription& desc) {
+void PostgresSession::onRowDescription(const BackendMessage& message, const RowDescription& desc) {
   PendingUnit* head = pipeline_.head();
   const policy::Masker* masker = config_.masker.get();
   ResultMasker plan(masker, desc, {}, true);

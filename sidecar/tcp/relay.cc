@@ -6,7 +6,10 @@
 namespace tollgate::sidecar {
 
 TcpRelay::TcpRelay(uv_loop_t* loop, Info info, EventSinkPtr events, std::function<void()> on_done)
-    : loop_(loop), info_(std::move(info)), events_(std::move(events)), on_done_(std::move(on_done)) {}
+    : loop_(loop),
+      info_(std::move(info)),
+      events_(std::move(events)),
+      on_done_(std::move(on_done)) {}
 
 TcpRelay::~TcpRelay() = default;
 
@@ -86,10 +89,9 @@ void TcpRelay::finish(std::string_view reason) {
     r->set_success(connected_);
     r->set_bytes_in(bytes_in_);
     r->set_bytes_out(bytes_out_);
-    r->set_duration_us(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                              started_)
-            .count()));
+    r->set_duration_us(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                 std::chrono::steady_clock::now() - started_)
+                                                 .count()));
     e.mutable_reason()->set_decision(v1::DECISION_ALLOW);
     e.mutable_reason()->add_rule_ids("defaults.unknownDestination:passthrough");
     events_->publish(std::move(e));

@@ -13,8 +13,8 @@ const std::vector<FlagSpec> kSpecs = {
 }
 
 TEST_CASE("flags in both forms, repeatable and boolean") {
-  const char* argv[] = {"prog", "--name", "a", "--item=x", "--item", "y", "--verbose", "pos",
-                        "--", "--not-a-flag"};
+  const char* argv[] = {"prog", "--name",    "a",   "--item=x", "--item",
+                        "y",    "--verbose", "pos", "--",       "--not-a-flag"};
   auto f = Flags::parse(10, argv, 1, kSpecs);
   REQUIRE(f.ok());
   CHECK(f->get("name") == "a");

@@ -35,7 +35,8 @@ std::string mutate(std::string s, const std::vector<std::string>& corpus, std::m
       case 0:
         if (!s.empty()) s[pick(s.size())] ^= static_cast<char>(1 << (rng() % 8));
         break;
-      case 1: s.insert(s.begin() + static_cast<long>(pick(s.size() + 1)), static_cast<char>(rng()));
+      case 1:
+        s.insert(s.begin() + static_cast<long>(pick(s.size() + 1)), static_cast<char>(rng()));
         break;
       case 2:
         if (!s.empty()) s.erase(pick(s.size()), 1 + pick(8));
@@ -53,8 +54,14 @@ std::string mutate(std::string s, const std::vector<std::string>& corpus, std::m
         }
         break;
       default: {
-        static const char* kInteresting[] = {"\xff\xff\xff\xff", "\x00\x00\x00\x00", "\x7f",
-                                             "4111111111111111", "'", "$$", "\n", ":"};
+        static const char* kInteresting[] = {"\xff\xff\xff\xff",
+                                             "\x00\x00\x00\x00",
+                                             "\x7f",
+                                             "4111111111111111",
+                                             "'",
+                                             "$$",
+                                             "\n",
+                                             ":"};
         const char* t = kInteresting[rng() % 8];
         s.insert(pick(s.size() + 1), std::string(t, std::strlen(t) ? std::strlen(t) : 4));
       }

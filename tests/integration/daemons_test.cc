@@ -34,9 +34,9 @@ void checkAdminEndpoints(int admin_port, const std::string& component) {
 TEST_CASE("sidecar serves health and metrics and stops on SIGTERM") {
   TempDir dir;
   int admin = freePort();
-  Process sidecar({binPath("tollgate-sidecar"), "--admin-port", std::to_string(admin),
-                   "--log-format", "json"},
-                  (dir.path() / "sidecar.log").string());
+  Process sidecar(
+      {binPath("tollgate-sidecar"), "--admin-port", std::to_string(admin), "--log-format", "json"},
+      (dir.path() / "sidecar.log").string());
   checkAdminEndpoints(admin, "sidecar");
   auto code = sidecar.stop(SIGTERM);
   REQUIRE(code.has_value());
@@ -49,9 +49,9 @@ TEST_CASE("sidecar serves health and metrics and stops on SIGTERM") {
 TEST_CASE("sidecar reads its YAML config and SIGINT stops it") {
   TempDir dir;
   int admin = freePort();
-  auto cfg = dir.write("sidecar.yaml", "admin:\n  address: 127.0.0.1\n  port: " +
-                                           std::to_string(admin) +
-                                           "\nlog:\n  level: debug\n  format: text\nworkers: 2\n");
+  auto cfg =
+      dir.write("sidecar.yaml", "admin:\n  address: 127.0.0.1\n  port: " + std::to_string(admin) +
+                                    "\nlog:\n  level: debug\n  format: text\nworkers: 2\n");
   Process sidecar({binPath("tollgate-sidecar"), "--config", cfg},
                   (dir.path() / "sidecar.log").string());
   checkAdminEndpoints(admin, "sidecar");
@@ -65,13 +65,13 @@ TEST_CASE("control plane serves gRPC health, admin health and metrics") {
   TempDir dir;
   int admin = freePort();
   int grpc_port = freePort();
-  Process cp({binPath("tollgate-controlplane"), "--admin-port", std::to_string(admin),
-              "--grpc-address", "127.0.0.1:" + std::to_string(grpc_port), "--data-dir",
-              dir.path().string()},
-             (dir.path() / "cp.log").string());
+  Process cp(
+      {binPath("tollgate-controlplane"), "--admin-port", std::to_string(admin), "--grpc-address",
+       "127.0.0.1:" + std::to_string(grpc_port), "--data-dir", dir.path().string()},
+      (dir.path() / "cp.log").string());
   checkAdminEndpoints(admin, "controlplane");
-  auto health = run({binPath("tollgatectl"), "health", "--server",
-                     "127.0.0.1:" + std::to_string(grpc_port)});
+  auto health =
+      run({binPath("tollgatectl"), "health", "--server", "127.0.0.1:" + std::to_string(grpc_port)});
   CHECK(health.exit_code == 0);
   CHECK_THAT(health.out, ContainsSubstring("SERVING"));
   auto code = cp.stop(SIGTERM);
@@ -79,8 +79,8 @@ TEST_CASE("control plane serves gRPC health, admin health and metrics") {
   CHECK(*code == 0);
   CHECK_THAT(cp.log(), ContainsSubstring("control plane stopped"));
   // Once stopped, the health check fails with a clear message instead of hanging.
-  auto after = run({binPath("tollgatectl"), "health", "--server",
-                    "127.0.0.1:" + std::to_string(grpc_port)});
+  auto after =
+      run({binPath("tollgatectl"), "health", "--server", "127.0.0.1:" + std::to_string(grpc_port)});
   CHECK(after.exit_code == 1);
 }
 
@@ -98,8 +98,7 @@ TEST_CASE("broken config files give a one-line error naming file, line and colum
        "tollgate-sidecar: .*/bad.yaml:1:10: .*workers must be an integer, got 'many'\n"},
       {"tollgate-sidecar", "listeners:\n  - {address: 127.0.0.1, port: 99999, resource: db}\n",
        "tollgate-sidecar: .*/bad.yaml:2:.*port must be between 1 and 65535.*\n"},
-      {"tollgate-sidecar", "admin: [\n",
-       "tollgate-sidecar: .*/bad.yaml:2:1: YAML syntax: .*\n"},
+      {"tollgate-sidecar", "admin: [\n", "tollgate-sidecar: .*/bad.yaml:2:1: YAML syntax: .*\n"},
       {"tollgate-controlplane", "grpc:\n  port: 15090\n  tls: {cert: a.pem}\n",
        "tollgate-controlplane: .*/bad.yaml:3:.*missing required key 'key'.*\n"},
       {"tollgate-controlplane", "log:\n  level: loud\n",

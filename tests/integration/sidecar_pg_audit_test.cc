@@ -39,8 +39,9 @@ constexpr char kSessionSql[] =
 
 }  // namespace
 
-TEST_CASE("a session's events: start, every statement normalised with its decision, end; "
-          "no card number in events or logs") {
+TEST_CASE(
+    "a session's events: start, every statement normalised with its decision, end; "
+    "no card number in events or logs") {
   auto& pg = sharedPg();
   Sidecar sidecar(pg);
   REQUIRE(sidecar.ready());
@@ -108,8 +109,9 @@ TEST_CASE("refused connections and blocked statements are audited without card n
   o.subject = kStrangerSubject;
   Sidecar sidecar(pg, o);
   REQUIRE(sidecar.ready());
-  auto r = run({"psql", "-X", "-At", "-d", sidecar.conninfo("sslmode=disable application_name="
-                                                            "4111111111111111"),
+  auto r = run({"psql", "-X", "-At", "-d",
+                sidecar.conninfo("sslmode=disable application_name="
+                                 "4111111111111111"),
                 "-c", "select 1"});
   CHECK(r.exit_code != 0);
   REQUIRE(sidecar.waitForEvent(

@@ -20,8 +20,7 @@ void ensurePgbenchTables(const PgServer& pg) {
   if (done) return;
   auto r = run({"env", "PGPASSWORD=apppw", "PGSSLMODE=verify-full",
                 "PGSSLROOTCERT=" + pg.pki().ca_cert, "pgbench", "-i", "-q", "-s", "1", "-h",
-                "localhost", "-p", std::to_string(pg.port()), "-U", kPgAppUser,
-                kPgAppDatabase},
+                "localhost", "-p", std::to_string(pg.port()), "-U", kPgAppUser, kPgAppDatabase},
                "", std::chrono::seconds(120));
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
@@ -69,8 +68,8 @@ except psycopg2.Error as e:
 )PY";
 
 std::string superConninfo(const PgServer& pg) {
-  return "host=" + pg.socketDir() + " port=" + std::to_string(pg.port()) + " user=" +
-         kPgSuperuser + " password=" + kPgSuperPassword + " dbname=" + kPgAppDatabase;
+  return "host=" + pg.socketDir() + " port=" + std::to_string(pg.port()) + " user=" + kPgSuperuser +
+         " password=" + kPgSuperPassword + " dbname=" + kPgAppDatabase;
 }
 
 }  // namespace
@@ -82,8 +81,8 @@ TEST_CASE("pgbench select-only runs in simple, extended and prepared mode with n
   REQUIRE(sidecar.ready());
   for (const char* mode : {"simple", "extended", "prepared"}) {
     INFO("mode " << mode);
-    auto r = run({"env", "PGPASSWORD=job-has-no-secret", "PGSSLMODE=disable", "pgbench", "-n",
-                  "-S", "-M", mode, "-t", "300", "-c", "2", "-h", "127.0.0.1", "-p",
+    auto r = run({"env", "PGPASSWORD=job-has-no-secret", "PGSSLMODE=disable", "pgbench", "-n", "-S",
+                  "-M", mode, "-t", "300", "-c", "2", "-h", "127.0.0.1", "-p",
                   std::to_string(sidecar.port()), "-U", "job", kPgAppDatabase},
                  "", std::chrono::seconds(120));
     INFO("stdout: " << r.out << "\nstderr: " << r.err);
@@ -101,8 +100,7 @@ TEST_CASE("pgbench -i through the sidecar is refused for a write grant (it needs
   Sidecar sidecar(pg, o);
   REQUIRE(sidecar.ready());
   auto r = run({"env", "PGPASSWORD=x", "PGSSLMODE=disable", "pgbench", "-i", "-q", "-h",
-                "127.0.0.1", "-p", std::to_string(sidecar.port()), "-U", "job",
-                kPgAppDatabase},
+                "127.0.0.1", "-p", std::to_string(sidecar.port()), "-U", "job", kPgAppDatabase},
                "", std::chrono::seconds(60));
   CHECK(r.exit_code != 0);
   CHECK_THAT(r.err, ContainsSubstring("blocked by rule \"role:write\""));

@@ -18,8 +18,7 @@ std::string cardCount(const PgServer& pg, const std::string& where = "true") {
 }
 
 bool cardsTableExists(const PgServer& pg) {
-  return pg.sqlOrThrow("select to_regclass('public.cards') is not null;", kPgAppDatabase) ==
-         "t\n";
+  return pg.sqlOrThrow("select to_regclass('public.cards') is not null;", kPgAppDatabase) == "t\n";
 }
 
 int countOf(const std::string& haystack, const std::string& needle) {

@@ -37,10 +37,10 @@ inline PgServer& sharedPg() {
 }
 
 struct PolicyOptions {
-  std::string upstream_ca;          // empty: the CA that signed the server's certificate
+  std::string upstream_ca;  // empty: the CA that signed the server's certificate
   std::string credential = "app:apppw";
-  bool guardrails = true;           // the no-ddl and unbounded-delete guardrails
-  bool column_rules = true;         // the cvv column-name masking rule (besides the detector)
+  bool guardrails = true;    // the no-ddl and unbounded-delete guardrails
+  bool column_rules = true;  // the cvv column-name masking rule (besides the detector)
 };
 
 struct SidecarOptions {
@@ -58,9 +58,12 @@ inline std::string standardPolicy(const PgServer& pg, const std::string& cred_fi
       "resources:\n"
       "  - name: payments-db\n"
       "    protocol: postgres\n"
-      "    upstream: {host: 127.0.0.1, port: " + std::to_string(pg.port()) +
-      ", tls: verify-full, ca: " + ca + ", serverName: localhost}\n"
-      "    credentials: {file: " + cred_file + "}\n"
+      "    upstream: {host: 127.0.0.1, port: " +
+      std::to_string(pg.port()) + ", tls: verify-full, ca: " + ca +
+      ", serverName: localhost}\n"
+      "    credentials: {file: " +
+      cred_file +
+      "}\n"
       "    database: payments\n"
       "access:\n"
       "  - {name: ci-read, subjects: [{serviceAccount: \"payments-ci/*\"}], "
@@ -70,17 +73,15 @@ inline std::string standardPolicy(const PgServer& pg, const std::string& cred_fi
       "  - {name: dba-admin, subjects: [{serviceAccount: \"payments-dba/*\"}], "
       "resources: [payments-db], role: admin}\n";
   if (o.guardrails) {
-    y +=
-        "guardrails:\n"
-        "  - {name: no-ddl, match: {class: [ddl]}, action: block, "
-        "message: \"DDL is not allowed from jobs\"}\n"
-        "  - {name: unbounded-delete, match: {statement: [delete, update], where: absent}, "
-        "action: review}\n";
+    y += "guardrails:\n"
+         "  - {name: no-ddl, match: {class: [ddl]}, action: block, "
+         "message: \"DDL is not allowed from jobs\"}\n"
+         "  - {name: unbounded-delete, match: {statement: [delete, update], where: absent}, "
+         "action: review}\n";
   }
-  y +=
-      "masking:\n"
-      "  rules:\n"
-      "    - {name: pan, detector: pan, action: {type: pci, keepFirst: 6, keepLast: 4}}\n";
+  y += "masking:\n"
+       "  rules:\n"
+       "    - {name: pan, detector: pan, action: {type: pci, keepFirst: 6, keepLast: 4}}\n";
   if (o.column_rules) y += "    - {name: cvv, columns: [\"cvv\", \"cvc*\"], action: redact}\n";
   return y;
 }
@@ -111,14 +112,20 @@ class Sidecar {
     auto policy = dir_.write("policy.yaml", standardPolicy(pg, cred, o.policy));
     events_ = (dir_.path() / "events.jsonl").string();
     ca_ = pg.pki().ca_cert;
-    std::vector<std::string> argv = {binPath("tollgate-sidecar"), "--policy", policy,
+    std::vector<std::string> argv = {binPath("tollgate-sidecar"),
+                                     "--policy",
+                                     policy,
                                      "--listen",
                                      "127.0.0.1:" + std::to_string(port_) + "=payments-db",
-                                     "--events", events_, "--subject", o.subject,
-                                     "--admin-port", "0"};
+                                     "--events",
+                                     events_,
+                                     "--subject",
+                                     o.subject,
+                                     "--admin-port",
+                                     "0"};
     if (o.client_tls) {
-      argv.insert(argv.end(), {"--client-tls-ca", pg.pki().ca_cert, "--client-tls-ca-key",
-                               pg.pki().ca_key});
+      argv.insert(argv.end(),
+                  {"--client-tls-ca", pg.pki().ca_cert, "--client-tls-ca-key", pg.pki().ca_key});
     }
     proc_ = std::make_unique<Process>(argv, (dir_.path() / "sidecar.log").string());
     ready_ = waitPort(port_, std::chrono::seconds(15));
@@ -240,8 +247,8 @@ inline std::vector<std::string> luhnRuns(const std::string& text) {
     while (j < text.size()) {
       if (text[j] >= '0' && text[j] <= '9') {
         digits += text[j++];
-      } else if ((text[j] == ' ' || text[j] == '-') && j + 1 < text.size() &&
-                 text[j + 1] >= '0' && text[j + 1] <= '9') {
+      } else if ((text[j] == ' ' || text[j] == '-') && j + 1 < text.size() && text[j + 1] >= '0' &&
+                 text[j + 1] <= '9') {
         ++j;
       } else {
         break;

@@ -14,10 +14,10 @@ TEST_CASE("one million masked rows stream through with bounded sidecar memory") 
   REQUIRE(sidecar.ready());
   constexpr long kRows = 1000000;
   constexpr long kMaxHwmKib = 64 * 1024;
-  auto r = run({"psql", "-X", "-At", "-d", sidecar.conninfo(), "-c",
-                "select i, '4111111111111111' from generate_series(1, " + std::to_string(kRows) +
-                    ") i"},
-               "", std::chrono::seconds(150));
+  auto r =
+      run({"psql", "-X", "-At", "-d", sidecar.conninfo(), "-c",
+           "select i, '4111111111111111' from generate_series(1, " + std::to_string(kRows) + ") i"},
+          "", std::chrono::seconds(150));
   INFO("stderr: " << r.err << "\nsidecar log tail: " << sidecar.log().substr(0, 2000));
   REQUIRE(r.exit_code == 0);
   long rows = 0;

@@ -89,8 +89,9 @@ constexpr int kPgresTuplesOk = 2;
 
 }  // namespace
 
-TEST_CASE("psql text results: every card column type is masked, cvv redacted, "
-          "look-alikes untouched") {
+TEST_CASE(
+    "psql text results: every card column type is masked, cvv redacted, "
+    "look-alikes untouched") {
   auto& pg = sharedPg();
   Sidecar sidecar(pg);
   REQUIRE(sidecar.ready());
@@ -113,8 +114,9 @@ TEST_CASE("psql text results: every card column type is masked, cvv redacted, "
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
 
-TEST_CASE("binary result format: int8/numeric card columns arrive as masked text, "
-          "extended and prepared") {
+TEST_CASE(
+    "binary result format: int8/numeric card columns arrive as masked text, "
+    "extended and prepared") {
   auto& pg = sharedPg();
   Sidecar sidecar(pg);
   REQUIRE(sidecar.ready());
@@ -203,8 +205,9 @@ TEST_CASE("COPY out is refused while column masking rules are in force") {
   Sidecar sidecar(pg);
   REQUIRE(sidecar.ready());
   // COPY rows carry no column names, so the cvv rule could not apply: refused, not leaked.
-  auto r = sidecar.psql("copy (select holder, pan from cards where id <= 6) to stdout;\n"
-                        "select 'still usable';\n");
+  auto r = sidecar.psql(
+      "copy (select holder, pan from cards where id <= 6) to stdout;\n"
+      "select 'still usable';\n");
   CHECK_THAT(r.err, ContainsSubstring("42501"));
   CHECK_THAT(r.err, ContainsSubstring("masking:copy-out"));
   CHECK(r.out == "still usable\n");

@@ -120,7 +120,7 @@ TEST_CASE("binary bigint card numbers are sent as masked text") {
                                std::pair{*bin_other, std::string("42")}}) {
     std::vector<std::optional<std::string_view>> values = {input};
     std::string row_raw = buildDataRow(values);
-  auto row = parse<DataRow>(row_raw);
+    auto row = parse<DataRow>(row_raw);
     std::string out;
     uint64_t masked = 0;
     // Even an unmasked value is rewritten: the client was told this column is text.

@@ -49,14 +49,14 @@ const std::vector<SampleCard>& sampleCards() {
        "4111111111111111", "123", 1700000000004, "+44 20 7946 1004"},
       {2, "Bob Mastercard", "5555-5555-5555-4444", "5555555555554444", 5555555555554444,
        "5555555555554444", "456", 1700000000012, "+1 (415) 555-0123"},
-      {3, "Carol Amex", "378282246310005", "378282246310005", 378282246310005,
-       "378282246310005", "7890", 1700000000020, "+44 20 7946 1004"},
+      {3, "Carol Amex", "378282246310005", "378282246310005", 378282246310005, "378282246310005",
+       "7890", 1700000000020, "+44 20 7946 1004"},
       {4, "Dave Discover", "6011111111111117", "6011111111111117", 6011111111111117,
        "6011111111111117", "321", 1700000000004, "+1 (415) 555-0123"},
-      {5, "Erin JCB", "3530111333300000", "3530111333300000", 3530111333300000,
-       "3530111333300000", "654", 1700000000012, "+44 20 7946 1004"},
-      {6, "Frank Diners", "30569309025904", "30569309025904", 30569309025904,
-       "30569309025904", "987", 1700000000020, "+1 (415) 555-0123"},
+      {5, "Erin JCB", "3530111333300000", "3530111333300000", 3530111333300000, "3530111333300000",
+       "654", 1700000000012, "+44 20 7946 1004"},
+      {6, "Frank Diners", "30569309025904", "30569309025904", 30569309025904, "30569309025904",
+       "987", 1700000000020, "+1 (415) 555-0123"},
   };
   return kCards;
 }
@@ -72,13 +72,13 @@ PgServer::PgServer() {
     chownTree(tmp_.path(), pw->pw_uid, pw->pw_gid);
   }
   auto data = (tmp_.path() / "data").string();
-  auto init = runAsOwner({std::string(kPgBin) + "initdb", "-D", data, "-A", "scram-sha-256",
-                          "-U", kPgSuperuser, "--pwfile", pwfile, "--no-locale", "-E", "UTF8",
-                          "--no-sync"},
-                         std::chrono::seconds(120));
+  auto init =
+      runAsOwner({std::string(kPgBin) + "initdb", "-D", data, "-A", "scram-sha-256", "-U",
+                  kPgSuperuser, "--pwfile", pwfile, "--no-locale", "-E", "UTF8", "--no-sync"},
+                 std::chrono::seconds(120));
   if (init.exit_code != 0) {
-    throw std::runtime_error("initdb failed (" + std::to_string(init.exit_code) + "): " +
-                             init.out + init.err);
+    throw std::runtime_error("initdb failed (" + std::to_string(init.exit_code) + "): " + init.out +
+                             init.err);
   }
   // A free port can be taken between freePort() and the server's bind; try a few.
   for (int attempt = 0; attempt < 5 && !started_; ++attempt) started_ = tryStart();
@@ -108,8 +108,8 @@ bool PgServer::tryStart() {
 
 PgServer::~PgServer() {
   if (!started_) return;
-  runAsOwner({std::string(kPgBin) + "pg_ctl", "-D", (tmp_.path() / "data").string(), "-m",
-              "fast", "-w", "stop"},
+  runAsOwner({std::string(kPgBin) + "pg_ctl", "-D", (tmp_.path() / "data").string(), "-m", "fast",
+              "-w", "stop"},
              std::chrono::seconds(60));
 }
 
@@ -124,8 +124,8 @@ RunResult PgServer::runAsOwner(const std::vector<std::string>& argv,
 std::string PgServer::log() const { return readFile(tmp_.path() / "server.log"); }
 
 RunResult PgServer::sql(const std::string& sql, const std::string& database) const {
-  return run({"env", std::string("PGPASSWORD=") + kPgSuperPassword, "PGCONNECT_TIMEOUT=10",
-              "psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", socketDir(), "-p",
+  return run({"env", std::string("PGPASSWORD=") + kPgSuperPassword, "PGCONNECT_TIMEOUT=10", "psql",
+              "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", socketDir(), "-p",
               std::to_string(port_), "-U", kPgSuperuser, "-d", database, "-f", "-"},
              sql, std::chrono::seconds(60));
 }
@@ -133,21 +133,23 @@ RunResult PgServer::sql(const std::string& sql, const std::string& database) con
 std::string PgServer::sqlOrThrow(const std::string& sql, const std::string& database) const {
   auto r = this->sql(sql, database);
   if (r.exit_code != 0) {
-    throw std::runtime_error("psql failed (" + std::to_string(r.exit_code) + ") on: " + sql +
-                             "\n" + r.err);
+    throw std::runtime_error("psql failed (" + std::to_string(r.exit_code) + ") on: " + sql + "\n" +
+                             r.err);
   }
   return r.out;
 }
 
 void PgServer::createPaymentsFixture(const std::string& app_password) const {
   sqlOrThrow("create role " + std::string(kPgAppUser) + " login password " +
-             quoteSqlLiteral(app_password) + ";\ncreate database " + kPgAppDatabase +
-             " owner " + kPgAppUser + ";\n");
+             quoteSqlLiteral(app_password) + ";\ncreate database " + kPgAppDatabase + " owner " +
+             kPgAppUser + ";\n");
   std::string ddl =
       "create table public.cards (id int primary key, holder text not null, pan text,\n"
       "  pan_vc varchar(23), pan_num bigint, pan_dec numeric(19,0), cvv text,\n"
       "  created_ms bigint, phone text);\n"
-      "alter table public.cards owner to " + std::string(kPgAppUser) + ";\n"
+      "alter table public.cards owner to " +
+      std::string(kPgAppUser) +
+      ";\n"
       "insert into public.cards values\n";
   const auto& cards = sampleCards();
   for (size_t i = 0; i < cards.size(); ++i) {

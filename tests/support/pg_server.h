@@ -17,11 +17,11 @@ namespace tollgate::testing {
 struct SampleCard {
   int id = 0;
   std::string holder;
-  std::string pan;      // text, as a person types it (may contain single spaces or dashes)
-  std::string pan_vc;   // varchar(23): digits only
-  int64_t pan_num = 0;  // bigint
-  std::string pan_dec;  // numeric(19,0), decimal text
-  std::string cvv;      // text
+  std::string pan;         // text, as a person types it (may contain single spaces or dashes)
+  std::string pan_vc;      // varchar(23): digits only
+  int64_t pan_num = 0;     // bigint
+  std::string pan_dec;     // numeric(19,0), decimal text
+  std::string cvv;         // text
   int64_t created_ms = 0;  // bigint: 13-digit millisecond timestamp, Luhn-valid, not a PAN
   std::string phone;       // text: phone number with 11-12 digits, not a PAN
 };

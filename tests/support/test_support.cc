@@ -111,7 +111,8 @@ RunResult run(const std::vector<std::string>& argv, const std::string& input,
   char buf[65536];
   while (out_open || err_open) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now()).count();
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
     if (left <= 0) {
       ::kill(pid, SIGKILL);
       break;
@@ -119,15 +120,26 @@ RunResult run(const std::vector<std::string>& argv, const std::string& input,
     pollfd fds[3];
     int n = 0;
     int out_idx = -1, err_idx = -1, in_idx = -1;
-    if (out_open) { out_idx = n; fds[n++] = {out_pipe[0], POLLIN, 0}; }
-    if (err_open) { err_idx = n; fds[n++] = {err_pipe[0], POLLIN, 0}; }
-    if (in_fd >= 0) { in_idx = n; fds[n++] = {in_fd, POLLOUT, 0}; }
+    if (out_open) {
+      out_idx = n;
+      fds[n++] = {out_pipe[0], POLLIN, 0};
+    }
+    if (err_open) {
+      err_idx = n;
+      fds[n++] = {err_pipe[0], POLLIN, 0};
+    }
+    if (in_fd >= 0) {
+      in_idx = n;
+      fds[n++] = {in_fd, POLLOUT, 0};
+    }
     if (::poll(fds, n, static_cast<int>(left)) < 0) continue;
     auto drain = [&](int idx, int fd, std::string& to, bool& open) {
       if (idx < 0 || !(fds[idx].revents & (POLLIN | POLLHUP | POLLERR))) return;
       ssize_t r = ::read(fd, buf, sizeof(buf));
-      if (r <= 0) open = false;
-      else to.append(buf, static_cast<size_t>(r));
+      if (r <= 0)
+        open = false;
+      else
+        to.append(buf, static_cast<size_t>(r));
     };
     drain(out_idx, out_pipe[0], result.out, out_open);
     drain(err_idx, err_pipe[0], result.err, err_open);
@@ -229,7 +241,8 @@ HttpResult httpGet(int port, const std::string& path) {
   ::close(fd);
   if (resp.rfind("HTTP/1.1 ", 0) != 0 || resp.size() < 12) return result;
   result.status = std::atoi(resp.c_str() + 9);
-  if (auto pos = resp.find("\r\n\r\n"); pos != std::string::npos) result.body = resp.substr(pos + 4);
+  if (auto pos = resp.find("\r\n\r\n"); pos != std::string::npos)
+    result.body = resp.substr(pos + 4);
   return result;
 }
 

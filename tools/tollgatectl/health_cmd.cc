@@ -31,6 +31,7 @@ int checkHealth(const std::string& target, const std::string& ca_file) {
     creds = grpc::SslCredentials(opts);
   }
   auto channel = grpc::CreateChannel(target, creds);
+  channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(3));
   grpc::GenericStub stub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -47,8 +48,7 @@ int checkHealth(const std::string& target, const std::string& ca_file) {
   bool ok;
   cq.Next(&tag, &ok);
   if (!status.ok()) {
-    std::fprintf(stderr, "tollgatectl: %s: %s\n", target.c_str(),
-                 status.error_message().c_str());
+    std::fprintf(stderr, "tollgatectl: %s: %s\n", target.c_str(), status.error_message().c_str());
     return 1;
   }
   std::vector<grpc::Slice> slices;
