@@ -9,9 +9,12 @@ namespace {
 
 v1::Decision toProto(policy::Decision d) {
   switch (d) {
-    case policy::Decision::kAllow: return v1::DECISION_ALLOW;
-    case policy::Decision::kReview: return v1::DECISION_REVIEW;
-    case policy::Decision::kBlock: return v1::DECISION_BLOCK;
+    case policy::Decision::kAllow:
+      return v1::DECISION_ALLOW;
+    case policy::Decision::kReview:
+      return v1::DECISION_REVIEW;
+    case policy::Decision::kBlock:
+      return v1::DECISION_BLOCK;
   }
   return v1::DECISION_UNSPECIFIED;
 }
@@ -28,8 +31,7 @@ grpc::Status PolicyServiceImpl::test(const v1::TestPolicyRequest& req,
   options.require_hash_key = false;
   auto loaded = policy::loadPolicyText(req.yaml(), "policy.yaml", options);
   if (!loaded.ok()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        std::string(loaded.status().message()));
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(loaded.status().message()));
   }
   const policy::CompiledPolicy& compiled = *loaded.policy;
   if (compiled.resource(req.resource()) == nullptr) {
