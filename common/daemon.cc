@@ -40,6 +40,30 @@ std::vector<FlagSpec> commonDaemonFlags() {
   };
 }
 
+absl::StatusOr<Flags> parseDaemonCommandLine(
+    std::string_view program, int argc, const char* const* argv,
+    const std::vector<FlagSpec>& specs,
+    const std::function<void(const YAML::Node&, YamlErrors&)>& read_yaml) {
+  auto flags = Flags::parse(argc, argv, 1, specs);
+  if (!flags.ok()) return flags.status();
+  if (flags->has("help")) {
+    return absl::CancelledError("usage: " + std::string(program) + " [flags]\n" +
+                                Flags::usage(specs));
+  }
+  if (flags->has("version")) return absl::CancelledError(std::string(kVersion));
+  if (!flags->positional().empty()) {
+    return absl::InvalidArgumentError("unexpected argument '" + flags->positional().front() + "'");
+  }
+  if (auto file = flags->get("config")) {
+    auto root = loadYamlFile(*file);
+    if (!root.ok()) return root.status();
+    YamlErrors errors(*file);
+    read_yaml(*root, errors);
+    if (!errors.empty()) return errors.toStatus();
+  }
+  return flags;
+}
+
 absl::Status applyCommonFlags(const Flags& flags, LogConfig& log_cfg, AdminConfig& admin) {
   if (auto a = flags.get("admin-address")) admin.address = *a;
   if (auto p = flags.get("admin-port")) {

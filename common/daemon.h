@@ -1,6 +1,7 @@
 // Settings and start-up steps both daemons share: the log and admin config sections, build info.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,15 @@ void readAdminConfig(YamlMap& parent, AdminConfig& out);
 // Flags every daemon accepts: --config, --admin-address, --admin-port, --log-level,
 // --log-format, --version, --help.
 std::vector<FlagSpec> commonDaemonFlags();
+// The shared first half of a daemon's config loading: parses argv against `specs` (which
+// should include commonDaemonFlags()), answers --help / --version with CANCELLED carrying the
+// text to print, refuses positional arguments, and, when --config FILE is given, parses the
+// file and hands its root to `read_yaml`, failing with every error it reported.
+absl::StatusOr<Flags> parseDaemonCommandLine(
+    std::string_view program, int argc, const char* const* argv,
+    const std::vector<FlagSpec>& specs,
+    const std::function<void(const YAML::Node&, YamlErrors&)>& read_yaml);
+
 // Applies the admin and log flags of commonDaemonFlags() over values read from the config.
 absl::Status applyCommonFlags(const Flags& flags, LogConfig& log_cfg, AdminConfig& admin);
 // Parses a whole decimal integer in [min, max]; nullopt otherwise.

@@ -54,25 +54,12 @@ bool isLoopbackAddress(const std::string& address) {
 }
 
 absl::StatusOr<ControlPlaneConfig> loadControlPlaneConfig(int argc, const char* const* argv) {
-  auto flags = Flags::parse(argc, argv, 1, flagSpecs());
-  if (!flags.ok()) return flags.status();
-  if (flags->has("help")) {
-    return absl::CancelledError("usage: tollgate-controlplane [flags]\n" +
-                                Flags::usage(flagSpecs()));
-  }
-  if (flags->has("version")) return absl::CancelledError(std::string(kVersion));
-  if (!flags->positional().empty()) {
-    return absl::InvalidArgumentError("unexpected argument '" + flags->positional().front() + "'");
-  }
   ControlPlaneConfig cfg;
-  if (auto file = flags->get("config")) {
-    cfg.config_file = *file;
-    auto root = loadYamlFile(*file);
-    if (!root.ok()) return root.status();
-    YamlErrors errors(*file);
-    readYaml(*root, errors, cfg);
-    if (!errors.empty()) return errors.toStatus();
-  }
+  auto flags = parseDaemonCommandLine(
+      "tollgate-controlplane", argc, argv, flagSpecs(),
+      [&](const YAML::Node& root, YamlErrors& errors) { readYaml(root, errors, cfg); });
+  if (!flags.ok()) return flags.status();
+  cfg.config_file = flags->getOr("config", "");
   if (auto g = flags->get("grpc-address")) {
     if (!splitHostPort(*g, &cfg.grpc.address, &cfg.grpc.port)) {
       return absl::InvalidArgumentError("--grpc-address must be HOST:PORT, got '" + *g + "'");

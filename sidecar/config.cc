@@ -90,24 +90,12 @@ absl::StatusOr<ListenerConfig> parseListenFlag(const std::string& text) {
 }
 
 absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* argv) {
-  auto flags = Flags::parse(argc, argv, 1, flagSpecs());
-  if (!flags.ok()) return flags.status();
-  if (flags->has("help")) {
-    return absl::CancelledError("usage: tollgate-sidecar [flags]\n" + Flags::usage(flagSpecs()));
-  }
-  if (flags->has("version")) return absl::CancelledError(std::string(kVersion));
-  if (!flags->positional().empty()) {
-    return flagError("unexpected argument '" + flags->positional().front() + "'");
-  }
   SidecarConfig cfg;
-  if (auto file = flags->get("config")) {
-    cfg.config_file = *file;
-    auto root = loadYamlFile(*file);
-    if (!root.ok()) return root.status();
-    YamlErrors errors(*file);
-    readYaml(*root, errors, cfg);
-    if (!errors.empty()) return errors.toStatus();
-  }
+  auto flags = parseDaemonCommandLine(
+      "tollgate-sidecar", argc, argv, flagSpecs(),
+      [&](const YAML::Node& root, YamlErrors& errors) { readYaml(root, errors, cfg); });
+  if (!flags.ok()) return flags.status();
+  cfg.config_file = flags->getOr("config", "");
   if (auto p = flags->get("policy")) cfg.policy_file = *p;
   if (auto e = flags->get("events")) cfg.events_file = *e;
   for (const auto& l : flags->all("listen")) {

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The sidecar's transparent listener behind a real iptables REDIRECT, inside a network
+# namespace this test creates: the job dials the database's own address, the nat rule sends it
+# to the sidecar, which recovers the original destination (SO_ORIGINAL_DST), maps it to the
+# policy resource, and masks; a destination no resource claims is refused. Needs root (netns,
+# iptables); exits 77 (skipped) without it.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${TOLLGATE_BIN_DIR:-$ROOT/build/bin}
+if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v iptables >/dev/null; then
+  echo "skipped: needs root, ip and iptables"
+  exit 77
+fi
+NS="tg-redirect-$$"
+WORK=$(mktemp -d /tmp/tollgate-redirect-XXXXXX)
+chmod 755 "$WORK"
+cleanup() {
+  ip netns pids "$NS" 2>/dev/null | xargs -r kill -TERM 2>/dev/null || true
+  sleep 0.5
+  ip netns pids "$NS" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+  ip netns del "$NS" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+inns() { ip netns exec "$NS" "$@"; }
+
+# Everything below runs inside the namespace: PostgreSQL, the sidecar, the rules, the job.
+inns bash -s "$ROOT" "$BIN" "$WORK" <<'INNER'
+set -euo pipefail
+ROOT=$1 BIN=$2 WORK=$3
+. "$ROOT/tools/lib/pgtemp.sh"
+trap pgtemp_stop EXIT
+pgtemp_start "$WORK/pg"
+pgtemp_psql -c "CREATE ROLE app LOGIN PASSWORD 'app-pw'" -c "CREATE DATABASE payments OWNER app"
+PGT_DB=payments pgtemp_psql -c "SET ROLE app" \
+  -c "CREATE TABLE cards (id int, pan text)" \
+  -c "INSERT INTO cards VALUES (1, '4111111111111111')"
+echo "app:app-pw" > "$WORK/cred"
+cat > "$WORK/policy.yaml" <<POLICY
+version: 1
+defaults: {unknownDestination: deny}
+resources:
+  - name: payments-db
+    protocol: postgres
+    upstream: {host: 127.0.0.1, port: $PGT_PORT, tls: verify-full, ca: $PGT_CA, serverName: localhost}
+    credentials: {file: $WORK/cred}
+    database: payments
+    match: {hosts: [127.0.0.5], ports: [5432]}
+access:
+  - {name: ci, subjects: [{serviceAccount: "ci/*"}], resources: [payments-db], role: read}
+masking:
+  rules:
+    - {name: pan, detector: pan, action: {type: pci, keepFirst: 6, keepLast: 4}}
+POLICY
+cat > "$WORK/sidecar.yaml" <<CFG
+policy: $WORK/policy.yaml
+events: $WORK/events.jsonl
+transparent: {address: 127.0.0.1, port: 15001}
+identity: {subject: "system:serviceaccount:ci:job"}
+admin: {port: 0}
+CFG
+"$BIN/tollgate-sidecar" --config "$WORK/sidecar.yaml" 2>"$WORK/sidecar.log" &
+for _ in $(seq 50); do grep -q "sidecar started" "$WORK/sidecar.log" && break; sleep 0.1; done
+# The pod's rule: the job's connections to database addresses go to the sidecar.
+iptables -t nat -A OUTPUT -p tcp -d 127.0.0.5 --dport 5432 -j REDIRECT --to-ports 15001
+iptables -t nat -A OUTPUT -p tcp -d 127.0.0.6 --dport 5432 -j REDIRECT --to-ports 15001
+iptables -t nat -S OUTPUT
+
+fail() { echo "FAIL: $*"; cat "$WORK/sidecar.log"; exit 1; }
+out=$(psql -X -At "host=127.0.0.5 port=5432 user=job dbname=payments sslmode=disable" \
+  -c "SELECT pan FROM cards" 2>&1) || fail "query through the redirect: $out"
+[ "$out" = "411111******1111" ] || fail "expected the masked PAN, got: $out"
+echo "ok: 127.0.0.5:5432 redirected to the sidecar, mapped to payments-db, masked: $out"
+if out=$(psql -X -At "host=127.0.0.6 port=5432 user=job dbname=payments sslmode=disable connect_timeout=5" \
+    -c "SELECT 1" 2>&1); then
+  fail "an unknown destination was let through: $out"
+fi
+grep -q 'destination 127.0.0.6:5432 matches no resource' "$WORK/sidecar.log" ||
+  fail "no refusal logged for 127.0.0.6"
+echo "ok: 127.0.0.6:5432 (no resource) refused"
+grep -q '"type":"EVENT_CONNECTION_REFUSED"' "$WORK/events.jsonl" || fail "refusal not audited"
+grep -q '"upstream":"127.0.0.1:'"$PGT_PORT"'"' "$WORK/events.jsonl" || fail "session not audited"
+echo "ok: both recorded in the events"
+echo "1 passed, 0 failed"
+INNER
