@@ -41,8 +41,7 @@ std::vector<FlagSpec> commonDaemonFlags() {
 }
 
 absl::StatusOr<Flags> parseDaemonCommandLine(
-    std::string_view program, int argc, const char* const* argv,
-    const std::vector<FlagSpec>& specs,
+    std::string_view program, int argc, const char* const* argv, const std::vector<FlagSpec>& specs,
     const std::function<void(const YAML::Node&, YamlErrors&)>& read_yaml) {
   auto flags = Flags::parse(argc, argv, 1, specs);
   if (!flags.ok()) return flags.status();

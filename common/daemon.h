@@ -39,8 +39,7 @@ std::vector<FlagSpec> commonDaemonFlags();
 // text to print, refuses positional arguments, and, when --config FILE is given, parses the
 // file and hands its root to `read_yaml`, failing with every error it reported.
 absl::StatusOr<Flags> parseDaemonCommandLine(
-    std::string_view program, int argc, const char* const* argv,
-    const std::vector<FlagSpec>& specs,
+    std::string_view program, int argc, const char* const* argv, const std::vector<FlagSpec>& specs,
     const std::function<void(const YAML::Node&, YamlErrors&)>& read_yaml);
 
 // Applies the admin and log flags of commonDaemonFlags() over values read from the config.

@@ -31,11 +31,11 @@ struct AppendResult {
 
 // The kinds of problem verify() reports.
 enum class ProblemKind {
-  kChanged,        // a record's bytes, derived columns or chain link no longer match its hash
-  kMissing,        // a sequence gap: records deleted from the middle or the head
-  kReordered,      // a record stored at a position other than the sequence it was hashed with
-  kBadSignature,   // a checkpoint whose signature does not verify under the store key
-  kTruncated,      // records a checkpoint covered are missing at the tail
+  kChanged,             // a record's bytes, derived columns or chain link no longer match its hash
+  kMissing,             // a sequence gap: records deleted from the middle or the head
+  kReordered,           // a record stored at a position other than the sequence it was hashed with
+  kBadSignature,        // a checkpoint whose signature does not verify under the store key
+  kTruncated,           // records a checkpoint covered are missing at the tail
   kCheckpointMismatch,  // a record's hash differs from what a valid checkpoint signed
 };
 std::string_view problemKindName(ProblemKind kind);

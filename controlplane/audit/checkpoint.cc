@@ -30,9 +30,8 @@ std::string opensslError(const std::string& what) {
 
 std::string pemOf(EVP_PKEY* key, bool private_part) {
   BIO* bio = BIO_new(BIO_s_mem());
-  int ok = private_part
-               ? PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr)
-               : PEM_write_bio_PUBKEY(bio, key);
+  int ok = private_part ? PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr)
+                        : PEM_write_bio_PUBKEY(bio, key);
   std::string out;
   if (ok == 1) {
     char* data = nullptr;
@@ -47,9 +46,12 @@ std::string pemOf(EVP_PKEY* key, bool private_part) {
 
 std::string_view checkpointKindName(CheckpointKind kind) {
   switch (kind) {
-    case CheckpointKind::kPeriodic: return "periodic";
-    case CheckpointKind::kManual: return "manual";
-    case CheckpointKind::kRetention: return "retention";
+    case CheckpointKind::kPeriodic:
+      return "periodic";
+    case CheckpointKind::kManual:
+      return "manual";
+    case CheckpointKind::kRetention:
+      return "retention";
   }
   return "unknown";
 }
@@ -131,8 +133,8 @@ absl::StatusOr<std::unique_ptr<CheckpointKey>> CheckpointKey::loadOrCreate(
   std::string pem = pemOf((*key)->key_, true);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return absl::UnavailableError("cannot create " + path + ": " + std::strerror(errno));
-  bool written = ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size()) &&
-                 ::fsync(fd) == 0;
+  bool written =
+      ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size()) && ::fsync(fd) == 0;
   ::close(fd);
   if (!written) {
     ::unlink(path.c_str());
@@ -146,10 +148,10 @@ absl::StatusOr<std::string> CheckpointKey::sign(std::string_view message) const 
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   std::string sig(64, '\0');
   size_t len = sig.size();
-  bool ok = ctx != nullptr && EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, key_) == 1 &&
-            EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
-                           reinterpret_cast<const unsigned char*>(message.data()),
-                           message.size()) == 1;
+  bool ok =
+      ctx != nullptr && EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, key_) == 1 &&
+      EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
+                     reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
   EVP_MD_CTX_free(ctx);
   if (!ok) return absl::InternalError(opensslError("Ed25519 signing failed"));
   sig.resize(len);
@@ -159,10 +161,9 @@ absl::StatusOr<std::string> CheckpointKey::sign(std::string_view message) const 
 bool CheckpointKey::verify(std::string_view message, std::string_view signature) const {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   bool ok = ctx != nullptr && EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, key_) == 1 &&
-            EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()),
-                             signature.size(),
-                             reinterpret_cast<const unsigned char*>(message.data()),
-                             message.size()) == 1;
+            EVP_DigestVerify(
+                ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
   EVP_MD_CTX_free(ctx);
   ERR_clear_error();
   return ok;

@@ -1,4 +1,5 @@
-// String sanitizing (UTF-8, PAN scrubbing) by protobuf reflection and the derived search columns of an audit record.
+// String sanitizing (UTF-8, PAN scrubbing) by protobuf reflection and the derived search columns of
+// an audit record.
 #include "controlplane/audit/record_index.h"
 
 #include "controlplane/audit/search.h"
@@ -85,9 +86,9 @@ void sanitize(google::protobuf::Message& message, SanitizeCounts& counts) {
     } else if (field->type() == FieldDescriptor::TYPE_STRING) {
       for (int i = 0; i < count; ++i) {
         const SanitizeCounts before = counts;
-        std::string value = sanitizeValue(repeated ? refl->GetRepeatedString(message, field, i)
-                                                   : refl->GetString(message, field),
-                                          counts);
+        std::string value = sanitizeValue(
+            repeated ? refl->GetRepeatedString(message, field, i) : refl->GetString(message, field),
+            counts);
         if (before.pans == counts.pans && before.utf8 == counts.utf8) continue;
         if (repeated) {
           refl->SetRepeatedString(&message, field, i, std::move(value));

@@ -27,7 +27,8 @@ absl::StatusOr<int64_t> timestampMicros(const google::protobuf::Timestamp& ts) {
 std::string encodePageToken(uint64_t last_sequence) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out(kTokenPrefix);
-  for (int shift = 60; shift >= 0; shift -= 4) out.push_back(kDigits[(last_sequence >> shift) & 0xf]);
+  for (int shift = 60; shift >= 0; shift -= 4)
+    out.push_back(kDigits[(last_sequence >> shift) & 0xf]);
   return out;
 }
 

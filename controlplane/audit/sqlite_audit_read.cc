@@ -18,8 +18,7 @@ absl::StatusOr<v1::AuditEvent> rowEvent(const Stmt& stmt) {
   auto prev = hashFromBytes(stmt.blob(2));
   auto hash = hashFromBytes(stmt.blob(3));
   if (!event.ok() || !prev.ok() || !hash.ok() || event->sequence() != static_cast<uint64_t>(seq)) {
-    return absl::DataLossError("audit record " + std::to_string(seq) +
-                               " is damaged; run verify");
+    return absl::DataLossError("audit record " + std::to_string(seq) + " is damaged; run verify");
   }
   event->set_prev_hash(hashHex(*prev));
   event->set_record_hash(hashHex(*hash));
@@ -47,8 +46,8 @@ absl::StatusOr<uint64_t> SqliteAuditStore::queryPage(Db& db, const SearchFilter&
                                                      uint32_t limit,
                                                      std::vector<v1::AuditEvent>& out) {
   SqlWhere where = buildWhere(filter);
-  auto stmt = db.prepare(std::string(kSelectRecord) + " WHERE " + where.clause +
-                         " ORDER BY seq LIMIT ?");
+  auto stmt =
+      db.prepare(std::string(kSelectRecord) + " WHERE " + where.clause + " ORDER BY seq LIMIT ?");
   if (!stmt.ok()) return stmt.status();
   int index = 1;
   for (const auto& param : where.params) {
@@ -86,8 +85,8 @@ absl::StatusOr<v1::AuditEvent> SqliteAuditStore::get(uint64_t sequence) {
 }
 
 absl::StatusOr<v1::SearchAuditResponse> SqliteAuditStore::search(const SearchFilter& filter) {
-  const uint32_t limit = filter.limit == 0 ? kDefaultSearchLimit
-                                           : std::min(filter.limit, kMaxSearchLimit);
+  const uint32_t limit =
+      filter.limit == 0 ? kDefaultSearchLimit : std::min(filter.limit, kMaxSearchLimit);
   auto db = acquireReader();
   if (!db.ok()) return db.status();
   Lease lease(std::move(*db), [this](Db d) { releaseReader(std::move(d)); });

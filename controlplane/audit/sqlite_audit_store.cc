@@ -100,9 +100,9 @@ absl::Status SqliteAuditStore::init() {
   for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"}) {
     if (absl::Status st = writer_.exec(sql); !st.ok()) return st;
   }
-  if (absl::Status st = writer_.exec(std::string("BEGIN IMMEDIATE;") + kSchema +
-                                     "PRAGMA user_version=" + std::to_string(kSchemaVersion) +
-                                     ";COMMIT;");
+  if (absl::Status st =
+          writer_.exec(std::string("BEGIN IMMEDIATE;") + kSchema +
+                       "PRAGMA user_version=" + std::to_string(kSchemaVersion) + ";COMMIT;");
       !st.ok()) {
     (void)writer_.exec("ROLLBACK");
     return st;
@@ -117,7 +117,8 @@ absl::Status SqliteAuditStore::init() {
             " decision, principal_id, subject, resource, session_id, source, source_seq, text)"
             " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
            {&insert_rule_, "INSERT OR IGNORE INTO audit_rules(rule_id, seq) VALUES(?, ?)"},
-           {&find_source_, "SELECT seq FROM audit_records WHERE source = ? AND source_seq = ?"
+           {&find_source_,
+            "SELECT seq FROM audit_records WHERE source = ? AND source_seq = ?"
             " AND source_seq <> 0"},
            {&insert_checkpoint_,
             "INSERT INTO audit_checkpoints(kind, up_to_seq, record_hash, time_us, key_id,"
@@ -132,10 +133,9 @@ absl::Status SqliteAuditStore::init() {
 absl::Status SqliteAuditStore::loadHead() {
   head_seq_ = 0;
   head_hash_ = kZeroHash;
-  for (const char* sql :
-       {"SELECT seq, record_hash FROM audit_records ORDER BY seq DESC LIMIT 1",
-        "SELECT up_to_seq, record_hash FROM audit_checkpoints WHERE kind = 3"
-        " ORDER BY up_to_seq DESC LIMIT 1"}) {
+  for (const char* sql : {"SELECT seq, record_hash FROM audit_records ORDER BY seq DESC LIMIT 1",
+                          "SELECT up_to_seq, record_hash FROM audit_checkpoints WHERE kind = 3"
+                          " ORDER BY up_to_seq DESC LIMIT 1"}) {
     auto stmt = writer_.prepare(sql);
     if (!stmt.ok()) return stmt.status();
     auto row = stmt->step();
@@ -146,8 +146,8 @@ absl::Status SqliteAuditStore::loadHead() {
     head_seq_ = static_cast<uint64_t>(stmt->i64(0));
     head_hash_ = *hash;
   }
-  auto cp = writer_.prepare(
-      "SELECT COALESCE(MAX(up_to_seq), 0) FROM audit_checkpoints WHERE kind <> 3");
+  auto cp =
+      writer_.prepare("SELECT COALESCE(MAX(up_to_seq), 0) FROM audit_checkpoints WHERE kind <> 3");
   if (!cp.ok()) return cp.status();
   if (auto row = cp->step(); !row.ok()) return row.status();
   last_checkpoint_seq_ = static_cast<uint64_t>(cp->i64(0));
@@ -186,10 +186,10 @@ absl::StatusOr<AppendResult> SqliteAuditStore::append(const std::vector<v1::Audi
   if (events.empty()) return result;
   std::lock_guard<std::mutex> lock(write_mu_);
   if (head_seq_ < last_checkpoint_seq_) {
-    return absl::FailedPreconditionError(
-        "audit store truncated: a checkpoint covers sequence " +
-        std::to_string(last_checkpoint_seq_) + " but the last record is " +
-        std::to_string(head_seq_) + "; run verify and restore from backup");
+    return absl::FailedPreconditionError("audit store truncated: a checkpoint covers sequence " +
+                                         std::to_string(last_checkpoint_seq_) +
+                                         " but the last record is " + std::to_string(head_seq_) +
+                                         "; run verify and restore from backup");
   }
   absl::Status st = writeTransaction([&] { return appendLocked(events, result); });
   if (!st.ok()) return st;
@@ -311,8 +311,7 @@ absl::StatusOr<PruneResult> SqliteAuditStore::pruneBefore(
     if (auto row = bounds->step(); !row.ok()) return row.status();
     if (bounds->isNull(0)) return absl::OkStatus();
     const uint64_t first = static_cast<uint64_t>(bounds->i64(0));
-    const uint64_t last =
-        bounds->isNull(1) ? head_seq_ : static_cast<uint64_t>(bounds->i64(1)) - 1;
+    const uint64_t last = bounds->isNull(1) ? head_seq_ : static_cast<uint64_t>(bounds->i64(1)) - 1;
     if (last < first) return absl::OkStatus();
     auto anchor = writer_.prepare("SELECT record_hash FROM audit_records WHERE seq = ?");
     if (!anchor.ok()) return anchor.status();
@@ -325,8 +324,7 @@ absl::StatusOr<PruneResult> SqliteAuditStore::pruneBefore(
     }
     auto hash = hashFromBytes(anchor->blob(0));
     if (!hash.ok()) return hash.status();
-    if (absl::Status s = insertCheckpointLocked(CheckpointKind::kRetention, last, *hash);
-        !s.ok()) {
+    if (absl::Status s = insertCheckpointLocked(CheckpointKind::kRetention, last, *hash); !s.ok()) {
       return s;
     }
     const std::string upto = std::to_string(last);

@@ -28,8 +28,7 @@ class Verifier {
   explicit Verifier(VerifyReport& report) : report_(report) {}
 
   void problem(uint64_t sequence, ProblemKind kind, const std::string& what) {
-    report_.problems.push_back(
-        {sequence, kind, std::string(problemKindName(kind)) + ": " + what});
+    report_.problems.push_back({sequence, kind, std::string(problemKindName(kind)) + ": " + what});
   }
 
   // Checks one stored row (columns: seq, payload, prev_hash, record_hash, then the indexed
@@ -97,12 +96,18 @@ class Verifier {
 
 std::string_view problemKindName(ProblemKind kind) {
   switch (kind) {
-    case ProblemKind::kChanged: return "changed";
-    case ProblemKind::kMissing: return "missing";
-    case ProblemKind::kReordered: return "reordered";
-    case ProblemKind::kBadSignature: return "bad-signature";
-    case ProblemKind::kTruncated: return "truncated";
-    case ProblemKind::kCheckpointMismatch: return "checkpoint-mismatch";
+    case ProblemKind::kChanged:
+      return "changed";
+    case ProblemKind::kMissing:
+      return "missing";
+    case ProblemKind::kReordered:
+      return "reordered";
+    case ProblemKind::kBadSignature:
+      return "bad-signature";
+    case ProblemKind::kTruncated:
+      return "truncated";
+    case ProblemKind::kCheckpointMismatch:
+      return "checkpoint-mismatch";
   }
   return "unknown";
 }
@@ -146,8 +151,8 @@ absl::StatusOr<VerifyReport> SqliteAuditStore::verify(uint64_t from, uint64_t to
       c.cp.up_to_sequence = static_cast<uint64_t>(stmt->i64(2));
       auto hash = hashFromBytes(stmt->blob(3));
       c.cp.time_us = stmt->i64(4);
-      c.valid = hash.ok() && stmt->i64(1) >= 1 && stmt->i64(1) <= 3 &&
-                stmt->text(5) == key_->keyId();
+      c.valid =
+          hash.ok() && stmt->i64(1) >= 1 && stmt->i64(1) <= 3 && stmt->text(5) == key_->keyId();
       if (c.valid) {
         c.cp.record_hash = *hash;
         c.valid = key_->verify(checkpointMessage(c.cp), stmt->blob(6));
@@ -202,8 +207,8 @@ absl::StatusOr<VerifyReport> SqliteAuditStore::verify(uint64_t from, uint64_t to
       highest = seq;
       if (seq > expected && expected <= end) {
         uint64_t last = std::min(seq - 1, end);
-        v.problem(expected, ProblemKind::kMissing, "records " + range(expected, last) +
-                                                       " are missing (sequence gap)");
+        v.problem(expected, ProblemKind::kMissing,
+                  "records " + range(expected, last) + " are missing (sequence gap)");
       }
       if (seq > end) break;
       expected = seq + 1;
@@ -246,10 +251,9 @@ absl::StatusOr<VerifyReport> SqliteAuditStore::verify(uint64_t from, uint64_t to
   }
   (void)db.exec("COMMIT");
   releaseReader(std::move(db));
-  std::stable_sort(report.problems.begin(), report.problems.end(),
-                   [](const VerifyProblem& a, const VerifyProblem& b) {
-                     return a.sequence < b.sequence;
-                   });
+  std::stable_sort(
+      report.problems.begin(), report.problems.end(),
+      [](const VerifyProblem& a, const VerifyProblem& b) { return a.sequence < b.sequence; });
   report.ok = report.problems.empty();
   return report;
 }

@@ -8,8 +8,8 @@ absl::Status sqliteError(sqlite3* db, std::string_view what) {
   msg += ": ";
   msg += db != nullptr ? sqlite3_errmsg(db) : "out of memory";
   int code = db != nullptr ? sqlite3_errcode(db) : SQLITE_NOMEM;
-  if (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_IOERR ||
-      code == SQLITE_FULL || code == SQLITE_CANTOPEN) {
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_IOERR || code == SQLITE_FULL ||
+      code == SQLITE_CANTOPEN) {
     return absl::UnavailableError(msg);
   }
   if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) return absl::DataLossError(msg);
@@ -67,8 +67,8 @@ void Stmt::reset() {
 std::string_view Stmt::text(int column) const {
   const unsigned char* p = sqlite3_column_text(stmt_, column);
   int n = sqlite3_column_bytes(stmt_, column);
-  return p == nullptr ? std::string_view() : std::string_view(reinterpret_cast<const char*>(p),
-                                                              static_cast<size_t>(n));
+  return p == nullptr ? std::string_view()
+                      : std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
 }
 
 std::string_view Stmt::blob(int column) const {

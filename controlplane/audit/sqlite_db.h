@@ -26,7 +26,7 @@ class Stmt {
   Stmt& operator=(const Stmt&) = delete;
 
   Stmt& bind(int index, int64_t value);
-  Stmt& bind(int index, std::string_view text);  // bound as TEXT, copied
+  Stmt& bind(int index, std::string_view text);       // bound as TEXT, copied
   Stmt& bindBlob(int index, std::string_view bytes);  // bound as BLOB, copied
 
   // Runs one step: true when a row is available, false when done; an error otherwise.

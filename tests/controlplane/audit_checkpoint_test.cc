@@ -78,13 +78,11 @@ TEST_CASE("a key readable by others or of the wrong type is refused") {
   std::string path = (dir.path() / "k.pem").string();
   REQUIRE(CheckpointKey::loadOrCreate(path).ok());
   ::chmod(path.c_str(), 0644);
-  CHECK(CheckpointKey::loadOrCreate(path).status().code() ==
-        absl::StatusCode::kPermissionDenied);
+  CHECK(CheckpointKey::loadOrCreate(path).status().code() == absl::StatusCode::kPermissionDenied);
   std::string ec = dir.write("ec.pem", ecKeyPem());
   ::chmod(ec.c_str(), 0600);
   CHECK(CheckpointKey::loadOrCreate(ec).status().code() == absl::StatusCode::kInvalidArgument);
-  CHECK(CheckpointKey::fromPem("not a key").status().code() ==
-        absl::StatusCode::kInvalidArgument);
+  CHECK(CheckpointKey::fromPem("not a key").status().code() == absl::StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("a periodic checkpoint is written every N records") {
@@ -115,9 +113,9 @@ TEST_CASE("checkpoints signed by another key are reported as bad signatures") {
   // The key file is replaced (e.g. an attacker re-signing with their own key).
   std::filesystem::remove(dir.path() / "audit-signing-key.pem");
   auto store = openStore(dir.path().string(), 5);
-  CHECK(kinds(verifyAll(*store)) == std::vector<std::pair<uint64_t, ProblemKind>>{
-                                        {5, ProblemKind::kBadSignature},
-                                        {10, ProblemKind::kBadSignature}});
+  CHECK(kinds(verifyAll(*store)) ==
+        std::vector<std::pair<uint64_t, ProblemKind>>{{5, ProblemKind::kBadSignature},
+                                                      {10, ProblemKind::kBadSignature}});
 }
 
 TEST_CASE("a manual checkpoint on an empty store writes nothing") {

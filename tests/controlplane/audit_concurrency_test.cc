@@ -29,8 +29,8 @@ TEST_CASE("concurrent appends stay dense and verifiable while readers search") {
     for (int b = 0; b < kBatches; ++b) {
       std::vector<v1::AuditEvent> batch;
       for (int i = 0; i < kPerBatch; ++i) {
-        batch.push_back(makeEvent(b * kPerBatch + i, source,
-                                  static_cast<uint64_t>(b * kPerBatch + i + 1)));
+        batch.push_back(
+            makeEvent(b * kPerBatch + i, source, static_cast<uint64_t>(b * kPerBatch + i + 1)));
       }
       auto r = store->append(batch);
       if (!r.ok()) return;

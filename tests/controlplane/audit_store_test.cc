@@ -68,10 +68,10 @@ TEST_CASE("search filters match exactly what they name") {
   tollgate::testing::TempDir dir;
   auto store = openStore(dir.path().string());
   std::vector<v1::AuditEvent> events = makeEvents(1, 40);
-  events[6].mutable_action()->set_statement("SELECT 100% FROM t_x");  // seq 7
+  events[6].mutable_action()->set_statement("SELECT 100% FROM t_x");   // seq 7
   events[7].mutable_action()->set_detail("policy version 7 applied");  // seq 8
-  events[8].mutable_action()->set_detail("s_lect");                     // seq 9
-  events[9].mutable_action()->set_statement("SELECT 1000 FROM t");      // seq 10
+  events[8].mutable_action()->set_detail("s_lect");                    // seq 9
+  events[9].mutable_action()->set_statement("SELECT 1000 FROM t");     // seq 10
   REQUIRE(store->append(events).ok());
 
   struct Case {
@@ -169,10 +169,13 @@ TEST_CASE("export streams every match in order and stops on a callback error") {
   SearchFilter filter;
   filter.resource = "payments-db";
   std::vector<uint64_t> seen;
-  REQUIRE(store->exportRecords(filter, [&](const v1::AuditEvent& e) {
-    seen.push_back(e.sequence());
-    return absl::OkStatus();
-  }).ok());
+  REQUIRE(store
+              ->exportRecords(filter,
+                              [&](const v1::AuditEvent& e) {
+                                seen.push_back(e.sequence());
+                                return absl::OkStatus();
+                              })
+              .ok());
   REQUIRE(seen.size() == 350);
   for (size_t i = 1; i < seen.size(); ++i) CHECK(seen[i] > seen[i - 1]);
 

@@ -28,8 +28,7 @@ inline v1::AuditEvent makeEvent(int i, const std::string& source = "sidecar/pod-
   e.mutable_location()->set_resource(i % 2 == 0 ? "payments-db" : "ledger-db");
   e.mutable_location()->set_source(source);
   e.mutable_location()->set_session_id("sess-" + std::to_string(i / 10));
-  e.mutable_action()->set_statement("SELECT * FROM cards_" + std::to_string(i) +
-                                    " WHERE id = $1");
+  e.mutable_action()->set_statement("SELECT * FROM cards_" + std::to_string(i) + " WHERE id = $1");
   e.mutable_result()->set_success(i % 4 != 0);
   e.mutable_reason()->set_decision(i % 4 == 0 ? v1::DECISION_BLOCK : v1::DECISION_ALLOW);
   e.mutable_reason()->add_rule_ids(i % 4 == 0 ? "no-ddl" : "read-ok");

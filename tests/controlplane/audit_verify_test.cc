@@ -107,8 +107,8 @@ TEST_CASE("rewritten chain after a change is caught by the checkpoint") {
   REQUIRE(f.store->checkpoint().value() == 10);
   // The attacker changes record 5 and recomputes every hash after it.
   RawDb raw(f.db());
-  Hash prev = hashFromBytes(raw.queryBlob("SELECT record_hash FROM audit_records WHERE seq = 4"))
-                  .value();
+  Hash prev =
+      hashFromBytes(raw.queryBlob("SELECT record_hash FROM audit_records WHERE seq = 4")).value();
   for (int seq = 5; seq <= 10; ++seq) {
     const std::string where = " WHERE seq = " + std::to_string(seq);
     v1::AuditEvent e = makeEvents(seq, 1)[0];
@@ -147,9 +147,9 @@ TEST_CASE("update and delete through SQL are refused by the append-only triggers
   REQUIRE(f.store->checkpoint().ok());
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(f.db().c_str(), &db) == SQLITE_OK);
-  for (const char* sql : {"UPDATE audit_records SET text = 'x' WHERE seq = 2",
-                          "DELETE FROM audit_records WHERE seq = 2",
-                          "DELETE FROM audit_checkpoints"}) {
+  for (const char* sql :
+       {"UPDATE audit_records SET text = 'x' WHERE seq = 2",
+        "DELETE FROM audit_records WHERE seq = 2", "DELETE FROM audit_checkpoints"}) {
     INFO(sql);
     CHECK(sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_CONSTRAINT);
   }

@@ -5,8 +5,8 @@
 #include <string_view>
 
 #include "controlplane/audit/chain.h"
-#include "google/protobuf/stubs/logging.h"
 #include "controlplane/audit/search.h"
+#include "google/protobuf/stubs/logging.h"
 
 using tollgate::controlplane::audit::decodePageToken;
 using tollgate::controlplane::audit::decodeRecord;
