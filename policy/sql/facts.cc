@@ -33,4 +33,19 @@ bool parseClass(std::string_view name, StatementClass* out) {
   return false;
 }
 
+int classSeverity(StatementClass c) {
+  switch (c) {
+    case StatementClass::kRead:
+      return 0;
+    case StatementClass::kWrite:
+      return 1;
+    case StatementClass::kDdl:
+      return 2;
+    case StatementClass::kAdmin:
+      return 3;
+    default:
+      return -1;
+  }
+}
+
 }  // namespace tollgate::policy

@@ -21,6 +21,9 @@ enum class StatementClass {
 
 // "read", "write", "ddl", "admin", "transaction", "other".
 std::string_view className(StatementClass c);
+// How much a class can change: read 0, write 1, ddl 2, admin 3; -1 for transaction and other,
+// which never escalate a statement. A statement's class is the most severe thing it does.
+int classSeverity(StatementClass c);
 // Parses the names above; returns false on anything else.
 bool parseClass(std::string_view name, StatementClass* out);
 

@@ -25,20 +25,6 @@ using C = StatementClass;
 constexpr int kMaxDepth = 2000;  // JSON levels followed (about 250 nested sub-selects)
 constexpr int kMaxDoDepth = 3;   // DO bodies parsed inside DO bodies
 
-int severity(C c) {
-  switch (c) {
-    case C::kRead:
-      return 0;
-    case C::kWrite:
-      return 1;
-    case C::kDdl:
-      return 2;
-    case C::kAdmin:
-      return 3;
-    default:
-      return -1;
-  }
-}
 C fromSeverity(int s) {
   static constexpr C kBySeverity[] = {C::kRead, C::kWrite, C::kDdl, C::kAdmin};
   return kBySeverity[std::clamp(s, 0, 3)];
@@ -82,7 +68,7 @@ class Walker {
     if (escalation_ < 0) {
       facts_->cls = base;
     } else {
-      facts_->cls = fromSeverity(std::max(severity(base), escalation_));
+      facts_->cls = fromSeverity(std::max(classSeverity(base), escalation_));
     }
   }
 
@@ -476,8 +462,8 @@ class Walker {
 
   void escalate(C c) {
     if (plan_only_ && c != C::kAdmin) return;
-    if (severity(c) < 1) return;  // reading never changes a statement's class
-    escalation_ = std::max(escalation_, severity(c));
+    if (classSeverity(c) < 1) return;  // reading never changes a statement's class
+    escalation_ = std::max(escalation_, classSeverity(c));
   }
 
   WalkResult* out_;

@@ -19,21 +19,6 @@ struct Bypass {
   Names reads;   // union of reads over statements
 };
 
-int severity(C c) {
-  switch (c) {
-    case C::kRead:
-      return 0;
-    case C::kWrite:
-      return 1;
-    case C::kDdl:
-      return 2;
-    case C::kAdmin:
-      return 3;
-    default:
-      return -1;
-  }
-}
-
 const Bypass kBypasses[] = {
     {"/* harmless */ DELETE /* really */ FROM cards", C::kWrite, {"cards"}, {}},
     {"-- just a comment\nDELETE FROM cards -- trailing", C::kWrite, {"cards"}, {}},
@@ -90,11 +75,11 @@ TEST_CASE("bypass attempts are seen", "[sql]") {
     Names writes;
     Names reads;
     for (const auto& s : q->statements) {
-      worst = std::max(worst, severity(s.cls));
+      worst = std::max(worst, classSeverity(s.cls));
       writes.insert(writes.end(), s.writes.begin(), s.writes.end());
       reads.insert(reads.end(), s.reads.begin(), s.reads.end());
     }
-    CHECK(worst == severity(b.cls));
+    CHECK(worst == classSeverity(b.cls));
     CHECK(writes == b.writes);
     CHECK(reads == b.reads);
   }
