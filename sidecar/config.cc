@@ -68,6 +68,7 @@ void readYaml(const YAML::Node& root, YamlErrors& errors, SidecarConfig& cfg) {
     cfg.transparent.enabled = true;
     if (auto en = m.boolean("enabled")) cfg.transparent.enabled = *en;
     if (auto a = m.str("address")) cfg.transparent.address = *a;
+    if (auto a6 = m.str("address6")) cfg.transparent.address6 = *a6;
     if (auto p = m.integer("port", 1, 65535)) cfg.transparent.port = static_cast<int>(*p);
     m.finish();
   }

@@ -17,9 +17,12 @@ struct ListenerConfig {
 };
 
 // The transparent listener that receives iptables-redirected connections.
+// ip6tables REDIRECT sends IPv6 connections to the IPv6 loopback, so a second socket listens
+// there on the same port; "" turns it off. It is optional: a pod without IPv6 just has none.
 struct TransparentConfig {
   bool enabled = false;
   std::string address = "127.0.0.1";
+  std::string address6 = "::1";
   int port = 15001;
 };
 

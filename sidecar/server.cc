@@ -76,12 +76,22 @@ absl::Status Server::start() {
     listeners_.push_back(*std::move(listener));
   }
   if (config_.transparent.enabled) {
-    auto listener =
-        Listener::create(&loop_, config_.transparent.address, config_.transparent.port, true,
-                         [this](AcceptedSocket s) { connections_->accept(std::move(s), ""); });
+    auto on_accept = [this](AcceptedSocket s) { connections_->accept(std::move(s), ""); };
+    auto listener = Listener::create(&loop_, config_.transparent.address, config_.transparent.port,
+                                     true, on_accept);
     if (!listener.ok()) return listener.status();
     log::info("listening (transparent)", {{"address", (*listener)->address().toString()}});
     listeners_.push_back(*std::move(listener));
+    if (!config_.transparent.address6.empty()) {
+      auto v6 = Listener::create(&loop_, config_.transparent.address6, config_.transparent.port,
+                                 true, on_accept);
+      if (v6.ok()) {
+        log::info("listening (transparent)", {{"address", (*v6)->address().toString()}});
+        listeners_.push_back(*std::move(v6));
+      } else {
+        log::info("no IPv6 transparent listener", {{"reason", std::string(v6.status().message())}});
+      }
+    }
   }
   admin_ = std::make_unique<AdminServer>(registry_, [this] { return readiness(); });
   if (auto st = admin_->start(config_.admin.address, config_.admin.port); !st.ok()) return st;

@@ -47,7 +47,7 @@ resources:
     upstream: {host: 127.0.0.1, port: $PGT_PORT, tls: verify-full, ca: $PGT_CA, serverName: localhost}
     credentials: {file: $WORK/cred}
     database: payments
-    match: {hosts: [127.0.0.5], ports: [5432]}
+    match: {hosts: [127.0.0.5, "::1"], ports: [5432]}
 access:
   - {name: ci, subjects: [{serviceAccount: "ci/*"}], resources: [payments-db], role: read}
 masking:
@@ -66,13 +66,19 @@ for _ in $(seq 50); do grep -q "sidecar started" "$WORK/sidecar.log" && break; s
 # The pod's rule: the job's connections to database addresses go to the sidecar.
 iptables -t nat -A OUTPUT -p tcp -d 127.0.0.5 --dport 5432 -j REDIRECT --to-ports 15001
 iptables -t nat -A OUTPUT -p tcp -d 127.0.0.6 --dport 5432 -j REDIRECT --to-ports 15001
+ip6tables -t nat -A OUTPUT -p tcp -d ::1 --dport 5432 -j REDIRECT --to-ports 15001
 iptables -t nat -S OUTPUT
+ip6tables -t nat -S OUTPUT
 
 fail() { echo "FAIL: $*"; cat "$WORK/sidecar.log"; exit 1; }
 out=$(psql -X -At "host=127.0.0.5 port=5432 user=job dbname=payments sslmode=disable" \
   -c "SELECT pan FROM cards" 2>&1) || fail "query through the redirect: $out"
 [ "$out" = "411111******1111" ] || fail "expected the masked PAN, got: $out"
 echo "ok: 127.0.0.5:5432 redirected to the sidecar, mapped to payments-db, masked: $out"
+out=$(psql -X -At "host=::1 port=5432 user=job dbname=payments sslmode=disable" \
+  -c "SELECT pan FROM cards" 2>&1) || fail "IPv6 query through the redirect: $out"
+[ "$out" = "411111******1111" ] || fail "expected the masked PAN over IPv6, got: $out"
+echo "ok: [::1]:5432 redirected (ip6tables) to the sidecar, original destination recovered, masked"
 if out=$(psql -X -At "host=127.0.0.6 port=5432 user=job dbname=payments sslmode=disable connect_timeout=5" \
     -c "SELECT 1" 2>&1); then
   fail "an unknown destination was let through: $out"
@@ -80,6 +86,8 @@ fi
 grep -q 'destination 127.0.0.6:5432 matches no resource' "$WORK/sidecar.log" ||
   fail "no refusal logged for 127.0.0.6"
 echo "ok: 127.0.0.6:5432 (no resource) refused"
+# Events are written in batches (at most 20 ms late): wait for them.
+for _ in $(seq 50); do grep -q '"type":"EVENT_CONNECTION_REFUSED"' "$WORK/events.jsonl" && break; sleep 0.1; done
 grep -q '"type":"EVENT_CONNECTION_REFUSED"' "$WORK/events.jsonl" || fail "refusal not audited"
 grep -q '"upstream":"127.0.0.1:'"$PGT_PORT"'"' "$WORK/events.jsonl" || fail "session not audited"
 echo "ok: both recorded in the events"
