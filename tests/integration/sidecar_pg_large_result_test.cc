@@ -42,7 +42,13 @@ TEST_CASE("one million masked rows stream through with bounded sidecar memory") 
   long hwm = vmHwmKib(sidecar.pid());
   INFO("sidecar VmHWM " << hwm << " KiB");
   CHECK(hwm > 0);
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan keeps freed memory in quarantine (256 MiB by default), so the resident peak says
+  // nothing about buffering there; the release build checks the bound.
+  (void)kMaxHwmKib;
+#else
   CHECK(hwm < kMaxHwmKib);
+#endif
   // The statement event counts every row and every masked value.
   CHECK(sidecar.waitForEvent([&](const nlohmann::json& e) {
     return jstr(e, "/type") == "EVENT_STATEMENT" && jnum(e, "/result/rows") == kRows &&
