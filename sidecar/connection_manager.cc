@@ -239,6 +239,11 @@ void ConnectionManager::startPostgres(WorkerState& w, AcceptedSocket socket,
     if (const policy::AccessRule* rule = policy->matchAccess(sc.identity, resource->name)) {
       sc.role = rule->role;
       sc.access_rule = rule->name;
+      if (rule->approval == policy::Approval::kRequired) {
+        // Standalone mode has nobody to approve the grant: fail closed.
+        sc.refuse_reason = "tollgate: access rule " + rule->name +
+                           " requires an approved grant, and approvals need the control plane";
+      }
     } else {
       sc.refuse_reason =
           "tollgate: no access rule grants " +

@@ -25,6 +25,7 @@ inline constexpr char kCiSubject[] = "system:serviceaccount:payments-ci:nightly"
 inline constexpr char kOpsSubject[] = "system:serviceaccount:payments-ops:deploy";
 inline constexpr char kDbaSubject[] = "system:serviceaccount:payments-dba:migrate";
 inline constexpr char kStrangerSubject[] = "system:serviceaccount:marketing:report";
+inline constexpr char kApprovalSubject[] = "system:serviceaccount:payments-fix:repair";
 inline constexpr char kSystemPython[] = "/usr/bin/python3";
 
 // The server every test of one binary shares, seeded with createPaymentsFixture() on first use
@@ -71,7 +72,9 @@ inline std::string standardPolicy(const PgServer& pg, const std::string& cred_fi
       "  - {name: ops-write, subjects: [{serviceAccount: \"payments-ops/*\"}], "
       "resources: [payments-db], role: write}\n"
       "  - {name: dba-admin, subjects: [{serviceAccount: \"payments-dba/*\"}], "
-      "resources: [payments-db], role: admin}\n";
+      "resources: [payments-db], role: admin}\n"
+      "  - {name: fix-write, subjects: [{serviceAccount: \"payments-fix/*\"}], "
+      "resources: [payments-db], role: write, approval: required}\n";
   if (o.guardrails) {
     y += "guardrails:\n"
          "  - {name: no-ddl, match: {class: [ddl]}, action: block, "

@@ -169,6 +169,20 @@ TEST_CASE("a subject with no access rule gets FATAL 28000 naming it") {
   CHECK(sidecar.running());
 }
 
+TEST_CASE("an access rule that requires approval is refused without a control plane") {
+  // Standalone mode has no approver to ask: the grant can never be approved, so fail closed.
+  auto& pg = sharedPg();
+  SidecarOptions o;
+  o.subject = kApprovalSubject;
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto fields = startupError(sidecar.port());
+  CHECK(fields['S'] == "FATAL");
+  CHECK(fields['C'] == "28000");
+  CHECK_THAT(fields['M'], ContainsSubstring("requires an approved grant"));
+  CHECK_THAT(fields['M'], ContainsSubstring("fix-write"));
+}
+
 TEST_CASE("an upstream certificate from an untrusted CA is refused with a clear error") {
   auto& pg = sharedPg();
   SidecarOptions o;
