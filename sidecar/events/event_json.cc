@@ -63,14 +63,33 @@ class Obj {
   bool first_ = true;
 };
 
+// "\"2026-11-25T17:40:00.123456Z\"" without printf: this runs once per event.
 std::string rfc3339(const google::protobuf::Timestamp& ts) {
   std::time_t secs = static_cast<std::time_t>(ts.seconds());
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "\"%04d-%02d-%02dT%02d:%02d:%02d.%06dZ\"", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.nanos() / 1000);
-  return buf;
+  char buf[32];
+  auto put = [&](int at, int value, int width) {
+    for (int i = width - 1; i >= 0; --i, value /= 10)
+      buf[at + i] = static_cast<char>('0' + value % 10);
+  };
+  buf[0] = '"';
+  put(1, tm.tm_year + 1900, 4);
+  buf[5] = '-';
+  put(6, tm.tm_mon + 1, 2);
+  buf[8] = '-';
+  put(9, tm.tm_mday, 2);
+  buf[11] = 'T';
+  put(12, tm.tm_hour, 2);
+  buf[14] = ':';
+  put(15, tm.tm_min, 2);
+  buf[17] = ':';
+  put(18, tm.tm_sec, 2);
+  buf[20] = '.';
+  put(21, ts.nanos() / 1000, 6);
+  buf[27] = 'Z';
+  buf[28] = '"';
+  return std::string(buf, 29);
 }
 
 }  // namespace
