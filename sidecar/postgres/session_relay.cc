@@ -116,7 +116,8 @@ static std::string blockMessage(const policy::Verdict& v) {
 }
 
 CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) {
-  ++statement_count_;
+  // Statements run: simple queries, executes of a portal, fast-path calls.
+  if (message.type == 'Q' || message.type == 'E' || message.type == 'F') ++statement_count_;
   switch (message.type) {
     case 'Q': {
       const auto& q = std::get<Query>(message.body);
@@ -234,11 +235,9 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
     case 'd':
     case 'c':
     case 'f':
-      --statement_count_;
       to_upstream_.append(message.raw);
       break;
     case 'X':
-      --statement_count_;
       to_upstream_.append(message.raw);
       closeAll("client terminated the session");
       return CallbackAction::kStop;

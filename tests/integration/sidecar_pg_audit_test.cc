@@ -128,3 +128,27 @@ TEST_CASE("refused connections and blocked statements are audited without card n
   CHECK(luhnRuns(all).empty());
   CHECK(sampleSecretsIn(all).empty());
 }
+
+TEST_CASE("the session end counts statements run, not protocol messages") {
+  // Regression: Bind, Describe and Sync of the extended protocol were counted as statements.
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  // libpq's PQexecParams speaks the extended protocol: Parse, Bind, Describe, Execute, Sync.
+  auto r = sidecar.python(
+      "import ctypes, sys\n"
+      "pq = ctypes.CDLL('libpq.so.5')\n"
+      "pq.PQconnectdb.restype = ctypes.c_void_p\n"
+      "pq.PQexecParams.restype = ctypes.c_void_p\n"
+      "conn = ctypes.c_void_p(pq.PQconnectdb(sys.argv[1].encode()))\n"
+      "for i in range(3):\n"
+      "    res = pq.PQexecParams(conn, b'select 1', 0, None, None, None, None, 0)\n"
+      "    assert pq.PQresultStatus(ctypes.c_void_p(res)) == 2  # PGRES_TUPLES_OK\n"
+      "    pq.PQclear(ctypes.c_void_p(res))\n"
+      "pq.PQfinish(conn)\n");
+  REQUIRE(r.exit_code == 0);
+  CHECK(sidecar.waitForEvent([](const nlohmann::json& e) {
+    return jstr(e, "/type") == "EVENT_SESSION_END" &&
+           jstr(e, "/action/detail").rfind("statements=3 blocked=0", 0) == 0;
+  }));
+}
