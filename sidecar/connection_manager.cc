@@ -171,7 +171,7 @@ void ConnectionManager::accept(AcceptedSocket socket, const std::string& resourc
     }
     if (policy->defaults().unknown_destination == policy::UnknownDestination::kPassthrough &&
         socket.redirected) {
-      startRelay(w, std::move(socket), "", socket.destination);
+      startRelay(w, socket, "", socket.destination.host(), socket.destination.port());
       return;
     }
     refuse(socket.fd, socket,
@@ -183,15 +183,9 @@ void ConnectionManager::accept(AcceptedSocket socket, const std::string& resourc
     case policy::Protocol::kPostgres:
       startPostgres(w, std::move(socket), std::move(policy), version, resource);
       return;
-    case policy::Protocol::kTcp: {
-      auto addr = resolve(resource->upstream.host, resource->upstream.port);
-      if (!addr.ok()) {
-        refuse(socket.fd, socket, std::string(addr.status().message()), "upstream_unresolved");
-        return;
-      }
-      startRelay(w, std::move(socket), resource->name, *addr);
+    case policy::Protocol::kTcp:
+      startRelay(w, socket, resource->name, resource->upstream.host, resource->upstream.port);
       return;
-    }
     default:
       refuse(socket.fd, socket,
              "resource " + resource->name + " uses protocol " +
@@ -203,25 +197,32 @@ void ConnectionManager::accept(AcceptedSocket socket, const std::string& resourc
 
 // Sessions are owned by their worker's map and removed from it by a task posted when they are
 // done, never from inside their own callbacks.
-void ConnectionManager::startRelay(WorkerState& w, AcceptedSocket socket,
-                                   const std::string& resource, const SocketAddress& upstream) {
+void ConnectionManager::forget(WorkerState& w, void* key) {
+  w.terminators.erase(key);
+  w.sessions.erase(key);
+  --active_;
+}
+
+void ConnectionManager::startRelay(WorkerState& w, const AcceptedSocket& socket,
+                                   const std::string& resource, const std::string& host, int port) {
   ++active_;
-  TcpRelay::Info info{resource, socket.peer.toString(), source_};
-  w.worker.post([this, &w, info, fd = socket.fd, upstream] {
+  // Name resolution may block, so it runs on the worker, never on the accepting main loop.
+  w.worker.post([this, &w, socket, resource, host, port] {
+    auto upstream = resolve(host, port);
+    if (!upstream.ok()) {
+      refuse(socket.fd, socket, std::string(upstream.status().message()), "upstream_unresolved");
+      --active_;
+      return;
+    }
+    TcpRelay::Info info{resource, socket.peer.toString(), source_};
     auto relay = std::make_shared<TcpRelay>(w.worker.loop(), info, events_, nullptr);
     void* key = relay.get();
-    relay->setOnDone([this, &w, key] {
-      w.worker.post([this, &w, key] {
-        w.sessions.erase(key);
-        --active_;
-      });
-    });
+    relay->setOnDone([this, &w, key] { w.worker.post([this, &w, key] { forget(w, key); }); });
     w.sessions[key] = relay;
-    if (auto st = relay->start(fd, upstream); !st.ok()) {
+    if (auto st = relay->start(socket.fd, *upstream); !st.ok()) {
       log::warn("relay failed to start", {{"error", std::string(st.message())}});
-      ::close(fd);
-      w.sessions.erase(key);
-      --active_;
+      ::close(socket.fd);
+      forget(w, key);
     }
   });
 }
@@ -285,13 +286,7 @@ void ConnectionManager::startPostgres(WorkerState& w, AcceptedSocket socket,
         std::make_shared<postgres::PostgresSession>(w.worker.loop(), std::move(sc), nullptr);
     void* key = session.get();
     std::weak_ptr<postgres::PostgresSession> weak = session;
-    session->setOnDone([this, &w, key] {
-      w.worker.post([this, &w, key] {
-        w.terminators.erase(key);
-        w.sessions.erase(key);
-        --active_;
-      });
-    });
+    session->setOnDone([this, &w, key] { w.worker.post([this, &w, key] { forget(w, key); }); });
     w.terminators[key] = [weak](const std::string& reason) {
       if (auto s = weak.lock()) s->terminate(reason);
     };
@@ -299,9 +294,7 @@ void ConnectionManager::startPostgres(WorkerState& w, AcceptedSocket socket,
     if (auto st = session->start(socket.fd); !st.ok()) {
       log::warn("session failed to start", {{"error", std::string(st.message())}});
       ::close(socket.fd);
-      w.terminators.erase(key);
-      w.sessions.erase(key);
-      --active_;
+      forget(w, key);
     }
   });
 }

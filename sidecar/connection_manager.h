@@ -49,12 +49,15 @@ class ConnectionManager {
 
  private:
   struct WorkerState;
+  // Closes `fd`, logs, counts and audits the refusal. Thread-safe (main loop or a worker).
   void refuse(int fd, const AcceptedSocket& socket, const std::string& reason,
               const std::string& stat);
   void startPostgres(WorkerState& w, AcceptedSocket socket, policy::CompiledPolicyPtr policy,
                      uint64_t version, const policy::Resource* resource);
-  void startRelay(WorkerState& w, AcceptedSocket socket, const std::string& resource,
-                  const SocketAddress& upstream);
+  void startRelay(WorkerState& w, const AcceptedSocket& socket, const std::string& resource,
+                  const std::string& host, int port);
+  // Drops a finished session or relay from its worker (on that worker's thread).
+  void forget(WorkerState& w, void* key);
   absl::StatusOr<tls::ClientContextPtr> upstreamTls(const policy::Resource& resource);
 
   const SidecarConfig& config_;

@@ -48,6 +48,10 @@ resources:
     credentials: {file: $WORK/cred}
     database: payments
     match: {hosts: [127.0.0.5, "::1"], ports: [5432]}
+  - name: raw-db
+    protocol: tcp
+    upstream: {host: localhost, port: $PGT_PORT}
+    match: {hosts: [127.0.0.7], ports: [5432]}
 access:
   - {name: ci, subjects: [{serviceAccount: "ci/*"}], resources: [payments-db], role: read}
 masking:
@@ -66,6 +70,7 @@ for _ in $(seq 50); do grep -q "sidecar started" "$WORK/sidecar.log" && break; s
 # The pod's rule: the job's connections to database addresses go to the sidecar.
 iptables -t nat -A OUTPUT -p tcp -d 127.0.0.5 --dport 5432 -j REDIRECT --to-ports 15001
 iptables -t nat -A OUTPUT -p tcp -d 127.0.0.6 --dport 5432 -j REDIRECT --to-ports 15001
+iptables -t nat -A OUTPUT -p tcp -d 127.0.0.7 --dport 5432 -j REDIRECT --to-ports 15001
 ip6tables -t nat -A OUTPUT -p tcp -d ::1 --dport 5432 -j REDIRECT --to-ports 15001
 iptables -t nat -S OUTPUT
 ip6tables -t nat -S OUTPUT
@@ -79,6 +84,12 @@ out=$(psql -X -At "host=::1 port=5432 user=job dbname=payments sslmode=disable" 
   -c "SELECT pan FROM cards" 2>&1) || fail "IPv6 query through the redirect: $out"
 [ "$out" = "411111******1111" ] || fail "expected the masked PAN over IPv6, got: $out"
 echo "ok: [::1]:5432 redirected (ip6tables) to the sidecar, original destination recovered, masked"
+# A protocol: tcp resource is relayed as raw bytes (its upstream name resolved on the worker):
+# the job speaks to PostgreSQL itself, end to end, with its own password.
+out=$(PGPASSWORD=app-pw psql -X -At "host=127.0.0.7 port=5432 user=app dbname=payments sslmode=require" \
+  -c "SELECT pan FROM cards" 2>&1) || fail "raw TCP relay: $out"
+[ "$out" = "4111111111111111" ] || fail "expected the raw relay to pass bytes through, got: $out"
+echo "ok: 127.0.0.7:5432 relayed as raw TCP to a protocol: tcp resource"
 if out=$(psql -X -At "host=127.0.0.6 port=5432 user=job dbname=payments sslmode=disable connect_timeout=5" \
     -c "SELECT 1" 2>&1); then
   fail "an unknown destination was let through: $out"
@@ -90,6 +101,8 @@ echo "ok: 127.0.0.6:5432 (no resource) refused"
 for _ in $(seq 50); do grep -q '"type":"EVENT_CONNECTION_REFUSED"' "$WORK/events.jsonl" && break; sleep 0.1; done
 grep -q '"type":"EVENT_CONNECTION_REFUSED"' "$WORK/events.jsonl" || fail "refusal not audited"
 grep -q '"upstream":"127.0.0.1:'"$PGT_PORT"'"' "$WORK/events.jsonl" || fail "session not audited"
+for _ in $(seq 50); do grep -q '"type":"EVENT_PASSTHROUGH"' "$WORK/events.jsonl" && break; sleep 0.1; done
+grep -q '"type":"EVENT_PASSTHROUGH"' "$WORK/events.jsonl" || fail "raw relay not audited"
 echo "ok: both recorded in the events"
 echo "1 passed, 0 failed"
 INNER
