@@ -28,8 +28,8 @@ void readAdminConfig(YamlMap& parent, AdminConfig& out) {
   m.finish();
 }
 
-std::vector<FlagSpec> commonDaemonFlags() {
-  return {
+std::vector<FlagSpec> daemonFlags(std::initializer_list<FlagSpec> extra) {
+  std::vector<FlagSpec> specs = {
       {"config", true, false, "YAML config file"},
       {"admin-address", true, false, "admin HTTP address (default 127.0.0.1)"},
       {"admin-port", true, false, "admin HTTP port (0 = any free port)"},
@@ -38,6 +38,8 @@ std::vector<FlagSpec> commonDaemonFlags() {
       {"version", false, false, "print the version and exit"},
       {"help", false, false, "show this help"},
   };
+  specs.insert(specs.end(), extra);
+  return specs;
 }
 
 absl::StatusOr<Flags> parseDaemonCommandLine(

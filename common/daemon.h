@@ -31,18 +31,18 @@ struct AdminConfig {
 void readLogConfig(YamlMap& parent, LogConfig& out);
 // Reads an optional `admin: {address, port}` section of `parent`.
 void readAdminConfig(YamlMap& parent, AdminConfig& out);
-// Flags every daemon accepts: --config, --admin-address, --admin-port, --log-level,
-// --log-format, --version, --help.
-std::vector<FlagSpec> commonDaemonFlags();
+// Flags every daemon accepts (--config, --admin-address, --admin-port, --log-level,
+// --log-format, --version, --help) followed by the daemon's own `extra` flags.
+std::vector<FlagSpec> daemonFlags(std::initializer_list<FlagSpec> extra);
 // The shared first half of a daemon's config loading: parses argv against `specs` (which
-// should include commonDaemonFlags()), answers --help / --version with CANCELLED carrying the
+// should come from daemonFlags()), answers --help / --version with CANCELLED carrying the
 // text to print, refuses positional arguments, and, when --config FILE is given, parses the
 // file and hands its root to `read_yaml`, failing with every error it reported.
 absl::StatusOr<Flags> parseDaemonCommandLine(
     std::string_view program, int argc, const char* const* argv, const std::vector<FlagSpec>& specs,
     const std::function<void(const YAML::Node&, YamlErrors&)>& read_yaml);
 
-// Applies the admin and log flags of commonDaemonFlags() over values read from the config.
+// Applies the admin and log flags of daemonFlags() over values read from the config.
 absl::Status applyCommonFlags(const Flags& flags, LogConfig& log_cfg, AdminConfig& admin);
 // Parses a whole decimal integer in [min, max]; nullopt otherwise.
 std::optional<int64_t> parseInt(std::string_view text, int64_t min, int64_t max);

@@ -7,21 +7,14 @@ namespace tollgate::controlplane {
 namespace {
 
 const std::vector<FlagSpec>& flagSpecs() {
-  static const std::vector<FlagSpec> kSpecs = [] {
-    std::vector<FlagSpec> specs = commonDaemonFlags();
-    specs.insert(
-        specs.end(),
-        {
-            {"grpc-address", true, false, "gRPC listen HOST:PORT (default 127.0.0.1:15090)"},
-            {"tls-cert", true, false, "PEM certificate for the gRPC port"},
-            {"tls-key", true, false, "PEM private key for the gRPC port"},
-            {"client-ca", true, false, "PEM CA that client certificates must chain to (mTLS)"},
-            {"data-dir", true, false,
-             "directory for the embedded store (default /var/lib/tollgate)"},
-            {"policy", true, false, "policy file applied at first start"},
-        });
-    return specs;
-  }();
+  static const std::vector<FlagSpec> kSpecs = daemonFlags({
+      {"grpc-address", true, false, "gRPC listen HOST:PORT (default 127.0.0.1:15090)"},
+      {"tls-cert", true, false, "PEM certificate for the gRPC port"},
+      {"tls-key", true, false, "PEM private key for the gRPC port"},
+      {"client-ca", true, false, "PEM CA that client certificates must chain to (mTLS)"},
+      {"data-dir", true, false, "directory for the embedded store (default /var/lib/tollgate)"},
+      {"policy", true, false, "policy file applied at first start"},
+  });
   return kSpecs;
 }
 

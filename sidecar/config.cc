@@ -7,23 +7,17 @@ namespace tollgate::sidecar {
 namespace {
 
 const std::vector<FlagSpec>& flagSpecs() {
-  static const std::vector<FlagSpec> kSpecs = [] {
-    std::vector<FlagSpec> specs = commonDaemonFlags();
-    specs.insert(
-        specs.end(),
-        {
-            {"policy", true, false, "policy file (standalone mode, no control plane)"},
-            {"listen", true, true, "ADDR:PORT=RESOURCE explicit listener (repeatable)"},
-            {"events", true, false, "JSON-lines event file for standalone mode ('-' = stdout)"},
-            {"workers", true, false, "number of worker event loops (default 1)"},
-            {"subject", true, false, "standalone mode: identity whose access rules apply"},
-            {"group", true, true, "standalone mode: a group of that identity (repeatable)"},
-            {"client-tls-ca", true, false, "CA certificate for TLS offered to clients (PEM)"},
-            {"client-tls-ca-key", true, false, "key of that CA (PEM)"},
-            {"drain-seconds", true, false, "grace period for sessions on shutdown (default 5)"},
-        });
-    return specs;
-  }();
+  static const std::vector<FlagSpec> kSpecs = daemonFlags({
+      {"policy", true, false, "policy file (standalone mode, no control plane)"},
+      {"listen", true, true, "ADDR:PORT=RESOURCE explicit listener (repeatable)"},
+      {"events", true, false, "JSON-lines event file for standalone mode ('-' = stdout)"},
+      {"workers", true, false, "number of worker event loops (default 1)"},
+      {"subject", true, false, "standalone mode: identity whose access rules apply"},
+      {"group", true, true, "standalone mode: a group of that identity (repeatable)"},
+      {"client-tls-ca", true, false, "CA certificate for TLS offered to clients (PEM)"},
+      {"client-tls-ca-key", true, false, "key of that CA (PEM)"},
+      {"drain-seconds", true, false, "grace period for sessions on shutdown (default 5)"},
+  });
   return kSpecs;
 }
 
@@ -75,8 +69,6 @@ void readYaml(const YAML::Node& root, YamlErrors& errors, SidecarConfig& cfg) {
   top.finish();
 }
 
-absl::Status flagError(const std::string& message) { return absl::InvalidArgumentError(message); }
-
 }  // namespace
 
 absl::StatusOr<ListenerConfig> parseListenFlag(const std::string& text) {
@@ -84,7 +76,8 @@ absl::StatusOr<ListenerConfig> parseListenFlag(const std::string& text) {
   ListenerConfig l;
   if (eq == std::string::npos || eq + 1 == text.size() ||
       !splitHostPort(std::string_view(text).substr(0, eq), &l.address, &l.port) || l.port == 0) {
-    return flagError("--listen must look like 127.0.0.1:6432=RESOURCE, got '" + text + "'");
+    return absl::InvalidArgumentError("--listen must look like 127.0.0.1:6432=RESOURCE, got '" +
+                                      text + "'");
   }
   l.resource = text.substr(eq + 1);
   return l;
@@ -106,7 +99,8 @@ absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* arg
   }
   if (auto w = flags->get("workers")) {
     auto v = parseInt(*w, 1, 64);
-    if (!v) return flagError("--workers must be between 1 and 64, got '" + *w + "'");
+    if (!v)
+      return absl::InvalidArgumentError("--workers must be between 1 and 64, got '" + *w + "'");
     cfg.workers = static_cast<int>(*v);
   }
   if (auto sub = flags->get("subject")) cfg.identity.subject = *sub;
@@ -114,15 +108,18 @@ absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* arg
   if (auto c = flags->get("client-tls-ca")) cfg.client_tls.ca_cert = *c;
   if (auto k = flags->get("client-tls-ca-key")) cfg.client_tls.ca_key = *k;
   if (cfg.client_tls.ca_cert.empty() != cfg.client_tls.ca_key.empty()) {
-    return flagError("client TLS needs both the CA certificate and its key");
+    return absl::InvalidArgumentError("client TLS needs both the CA certificate and its key");
   }
   if (auto d = flags->get("drain-seconds")) {
     auto v = parseInt(*d, 0, 3600);
-    if (!v) return flagError("--drain-seconds must be between 0 and 3600, got '" + *d + "'");
+    if (!v)
+      return absl::InvalidArgumentError("--drain-seconds must be between 0 and 3600, got '" + *d +
+                                        "'");
     cfg.drain_seconds = static_cast<int>(*v);
   }
   if (!cfg.listeners.empty() && cfg.policy_file.empty()) {
-    return flagError("listeners need a policy (--policy FILE or 'policy:' in the config)");
+    return absl::InvalidArgumentError(
+        "listeners need a policy (--policy FILE or 'policy:' in the config)");
   }
   if (auto st = applyCommonFlags(*flags, cfg.log, cfg.admin); !st.ok()) return st;
   return cfg;
