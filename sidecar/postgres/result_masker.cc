@@ -57,7 +57,7 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
                            std::string* rule_hit) {
   if (!active_) return false;
   size_t n = std::min<size_t>(row.columns.size(), columns_.size());
-  std::vector<ColumnReplacement> repl(n);
+  repl_.assign(n, std::nullopt);
   replacements_.resize(n);
   bool changed = false;
   size_t i = 0;
@@ -110,19 +110,19 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
       } else {
         replacements_[i] = *std::move(masked);
       }
-      repl[i] = replacements_[i];
+      repl_[i] = replacements_[i];
       changed = true;
     } else if (converted && c.as_text) {
       // Described as text: a binary number must still be sent as its text form.
       replacements_[i] = *std::move(converted);
-      repl[i] = replacements_[i];
+      repl_[i] = replacements_[i];
       changed = true;
     }
     ++i;
   }
   if (!changed) return false;
   out->clear();
-  return appendRewrittenDataRow(row, repl, out).ok();
+  return appendRewrittenDataRow(row, repl_, out).ok();
 }
 
 }  // namespace tollgate::sidecar::postgres

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,7 @@ class ResultMasker {
   bool active_ = false;
   // Scratch space reused across rows.
   std::vector<std::string> replacements_;
+  std::vector<std::optional<std::string_view>> repl_;  // views into replacements_
 };
 
 }  // namespace tollgate::sidecar::postgres
