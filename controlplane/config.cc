@@ -14,6 +14,8 @@ const std::vector<FlagSpec>& flagSpecs() {
       {"client-ca", true, false, "PEM CA that client certificates must chain to (mTLS)"},
       {"data-dir", true, false, "directory for the embedded store (default /var/lib/tollgate)"},
       {"policy", true, false, "policy file applied at first start"},
+      {"credentials-dir", true, false, "directory of brokered credential files"},
+      {"replica-name", true, false, "name of this replica (audit source)"},
   });
   return kSpecs;
 }
@@ -37,6 +39,29 @@ void readYaml(const YAML::Node& root, YamlErrors& errors, ControlPlaneConfig& cf
   }
   if (auto d = top.str("dataDir")) cfg.data_dir = *d;
   if (auto p = top.str("policy")) cfg.policy_file = *p;
+  if (auto r = top.str("replicaName")) cfg.replica_name = *r;
+  if (auto c = top.str("credentialsDir")) cfg.credentials_dir = *c;
+  identity::readIdentityConfig(top, cfg.identity);
+  if (YAML::Node a = top.get("audit")) {
+    YamlMap m(a, errors, "audit");
+    if (auto r = m.durationSeconds("retention")) {
+      if (*r < 3600) {
+        errors.add(m.get("retention"), "audit.retention must be at least 1h");
+      } else {
+        cfg.audit_retention = std::chrono::hours(*r / 3600);
+      }
+    }
+    if (auto c = m.integer("checkpointEvery", 0, 1000000000)) {
+      cfg.audit_checkpoint_every = static_cast<uint64_t>(*c);
+    }
+    m.finish();
+  }
+  if (YAML::Node a = top.get("approvals")) {
+    YamlMap m(a, errors, "approvals");
+    if (auto u = m.str("webhookUrl")) cfg.approvals_webhook_url = *u;
+    if (auto c = m.str("webhookCa")) cfg.approvals_webhook_ca = *c;
+    m.finish();
+  }
   top.finish();
 }
 
@@ -63,10 +88,14 @@ absl::StatusOr<ControlPlaneConfig> loadControlPlaneConfig(int argc, const char* 
   if (auto ca = flags->get("client-ca")) cfg.grpc.client_ca = *ca;
   if (auto d = flags->get("data-dir")) cfg.data_dir = *d;
   if (auto p = flags->get("policy")) cfg.policy_file = *p;
+  if (auto c = flags->get("credentials-dir")) cfg.credentials_dir = *c;
+  if (auto r = flags->get("replica-name")) cfg.replica_name = *r;
   if (auto st = applyCommonFlags(*flags, cfg.log, cfg.admin); !st.ok()) return st;
   if (cfg.grpc.tls_cert.empty() != cfg.grpc.tls_key.empty()) {
     return absl::InvalidArgumentError("TLS needs both a certificate and a key");
   }
+  if (cfg.replica_name.empty()) return absl::InvalidArgumentError("replicaName must not be empty");
+  if (auto st = identity::validateIdentityConfig(cfg.identity); !st.ok()) return st;
   if (cfg.grpc.tls_cert.empty() && !isLoopbackAddress(cfg.grpc.address)) {
     return absl::InvalidArgumentError("gRPC on non-loopback address " + cfg.grpc.address +
                                       " requires TLS (--tls-cert and --tls-key)");

@@ -6,6 +6,7 @@
 #include "common/signals.h"
 #include "controlplane/config.h"
 #include "controlplane/server.h"
+#include "controlplane/stream/sidecar_service.h"
 
 int main(int argc, char** argv) {
   auto config = tollgate::controlplane::loadControlPlaneConfig(argc, argv);
@@ -22,6 +23,9 @@ int main(int argc, char** argv) {
   // Before any thread starts, so only waitForSignal() receives shutdown signals.
   tollgate::blockShutdownSignals();
   tollgate::controlplane::Server server(*std::move(config));
+  server.addServiceFactory([](tollgate::controlplane::core::ControlPlane& core) {
+    return std::make_unique<tollgate::controlplane::stream::SidecarServiceImpl>(core);
+  });
   if (auto st = server.start(); !st.ok()) {
     tollgate::log::error("control plane failed to start", {{"error", std::string(st.message())}});
     return 1;

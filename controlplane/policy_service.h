@@ -1,4 +1,4 @@
-// PolicyService (tollgate.v1): the parts that need no policy store yet — Test, the dry run.
+// The stateless dry run behind PolicyService.Test (services/policy_service.h serves the RPCs).
 #pragma once
 
 #include "policy/sql/analyzer.h"
@@ -12,8 +12,9 @@
 namespace tollgate::controlplane {
 
 // Test compiles the given policy YAML and reports, per statement, what the engine decides and
-// why, and how a sample row would be masked. Stateless and thread-safe. Apply, Get, History
-// and Rollback need the policy store and answer UNIMPLEMENTED until it exists.
+// why, and how a sample row would be masked. Stateless and thread-safe. Not registered with
+// the server (it has no authorisation): services::PolicyService calls test() after its role
+// check. Apply, Get, History and Rollback answer UNIMPLEMENTED here.
 class PolicyServiceImpl final : public v1::PolicyService::CallbackService {
  public:
   // PolicyService::CallbackService

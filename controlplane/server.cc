@@ -8,6 +8,11 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "common/log.h"
+#include "controlplane/services/approval_service.h"
+#include "controlplane/services/audit_service.h"
+#include "controlplane/services/grant_service.h"
+#include "controlplane/services/policy_service.h"
+#include "controlplane/services/session_service.h"
 
 namespace tollgate::controlplane {
 namespace {
@@ -49,13 +54,42 @@ absl::Status Server::start() {
   registerBuildInfo(*registry_, "controlplane");
   auto creds = credentials();
   if (!creds.ok()) return creds.status();
+  if (!clock_) clock_ = systemClock();
+  if (!authenticator_) {
+    auto auth = identity::Authenticator::create(config_.identity, clock_);
+    if (!auth.ok()) return auth.status();
+    authenticator_ = *std::move(auth);
+  }
+  core::ControlPlaneOptions options;
+  options.data_dir = config_.data_dir;
+  options.policy_file = config_.policy_file;
+  options.credentials_dir = config_.credentials_dir;
+  options.replica_name = config_.replica_name;
+  options.webhook.url = config_.approvals_webhook_url;
+  options.webhook.ca_file = config_.approvals_webhook_ca;
+  options.audit_retention = config_.audit_retention;
+  options.audit_checkpoint_every = config_.audit_checkpoint_every;
+  options.clock = clock_;
+  auto cp = core::ControlPlane::create(std::move(options), std::move(authenticator_));
+  if (!cp.ok()) return cp.status();
+  core_ = *std::move(cp);
+  authz_ = std::make_unique<services::Authz>(*core_);
+  services_.push_back(std::make_unique<services::PolicyService>(*core_, *authz_));
+  services_.push_back(std::make_unique<services::GrantService>(*core_, *authz_));
+  services_.push_back(std::make_unique<services::ApprovalService>(*core_, *authz_));
+  services_.push_back(std::make_unique<services::SessionService>(*core_, *authz_));
+  services_.push_back(std::make_unique<services::AuditService>(*core_, *authz_));
+  for (const auto& factory : factories_) {
+    auto service = factory(*core_);
+    if (service) services_.push_back(std::move(service));
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   std::string addr = config_.grpc.address.find(':') != std::string::npos
                          ? "[" + config_.grpc.address + "]:" + std::to_string(config_.grpc.port)
                          : config_.grpc.address + ":" + std::to_string(config_.grpc.port);
   builder.AddListeningPort(addr, *creds, &grpc_port_);
-  builder.RegisterService(&policy_service_);
+  for (const auto& service : services_) builder.RegisterService(service.get());
   grpc_ = builder.BuildAndStart();
   if (!grpc_ || grpc_port_ == 0) {
     return absl::UnavailableError("gRPC listen on " + addr + " failed");
@@ -79,8 +113,12 @@ void Server::stop() {
     grpc_.reset();
   }
   if (admin_) admin_->stop();
+  if (core_) core_->stop();
 }
 
-std::string Server::readiness() const { return grpc_ ? "" : "gRPC server not running"; }
+std::string Server::readiness() const {
+  if (!core_) return "control-plane stores not open";
+  return grpc_ ? "" : "gRPC server not running";
+}
 
 }  // namespace tollgate::controlplane

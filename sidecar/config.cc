@@ -17,6 +17,12 @@ const std::vector<FlagSpec>& flagSpecs() {
       {"client-tls-ca", true, false, "CA certificate for TLS offered to clients (PEM)"},
       {"client-tls-ca-key", true, false, "key of that CA (PEM)"},
       {"drain-seconds", true, false, "grace period for sessions on shutdown (default 5)"},
+      {"control-plane", true, false, "HOST:PORT of the control plane (connected mode)"},
+      {"control-plane-ca", true, false, "CA certificate of the control plane (PEM)"},
+      {"control-plane-cert", true, false, "client certificate for mTLS (PEM)"},
+      {"control-plane-key", true, false, "client key for mTLS (PEM)"},
+      {"token-file", true, false, "workload token file (default /var/run/secrets/tollgate/token)"},
+      {"spool-dir", true, false, "audit spool directory (default /var/lib/tollgate/spool)"},
   });
   return kSpecs;
 }
@@ -57,6 +63,20 @@ void readYaml(const YAML::Node& root, YamlErrors& errors, SidecarConfig& cfg) {
   }
   if (auto d = top.integer("drainSeconds", 0, 3600)) cfg.drain_seconds = static_cast<int>(*d);
   if (auto n = top.str("instanceName")) cfg.instance_name = *n;
+  if (YAML::Node c = top.get("controlPlane")) {
+    YamlMap m(c, errors, "controlPlane");
+    auto& cp = cfg.control_plane;
+    if (auto a = m.str("address", true)) cp.address = *a;
+    if (auto v = m.str("ca")) cp.ca = *v;
+    if (auto v = m.str("cert")) cp.cert = *v;
+    if (auto v = m.str("key")) cp.key = *v;
+    if (auto v = m.str("tokenFile")) cp.token_file = *v;
+    if (auto v = m.str("spoolDir")) cp.spool_dir = *v;
+    if (auto v = m.integer("connectTimeoutSeconds", 0, 600)) {
+      cp.connect_timeout_seconds = static_cast<int>(*v);
+    }
+    m.finish();
+  }
   if (YAML::Node t = top.get("transparent")) {
     YamlMap m(t, errors, "transparent");
     cfg.transparent.enabled = true;
@@ -117,9 +137,36 @@ absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* arg
                                         "'");
     cfg.drain_seconds = static_cast<int>(*v);
   }
-  if (!cfg.listeners.empty() && cfg.policy_file.empty()) {
+  auto& cp = cfg.control_plane;
+  if (auto v = flags->get("control-plane")) cp.address = *v;
+  if (auto v = flags->get("control-plane-ca")) cp.ca = *v;
+  if (auto v = flags->get("control-plane-cert")) cp.cert = *v;
+  if (auto v = flags->get("control-plane-key")) cp.key = *v;
+  if (auto v = flags->get("token-file")) cp.token_file = *v;
+  if (auto v = flags->get("spool-dir")) cp.spool_dir = *v;
+  if (!cp.address.empty()) {
+    std::string host;
+    int port = 0;
+    if (!splitHostPort(cp.address, &host, &port) || port == 0) {
+      return absl::InvalidArgumentError("--control-plane must look like HOST:PORT, got '" +
+                                        cp.address + "'");
+    }
+    if (!cfg.policy_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--policy is for standalone mode; with a control plane the policy comes from it");
+    }
+    if (cp.ca.empty() && host != "127.0.0.1" && host != "::1" && host != "localhost") {
+      return absl::InvalidArgumentError(
+          "the control plane at " + cp.address +
+          " is not on loopback: give its CA (--control-plane-ca) so the stream uses TLS");
+    }
+    if (cp.cert.empty() != cp.key.empty()) {
+      return absl::InvalidArgumentError("mTLS needs both --control-plane-cert and -key");
+    }
+  } else if (!cfg.listeners.empty() && cfg.policy_file.empty()) {
     return absl::InvalidArgumentError(
-        "listeners need a policy (--policy FILE or 'policy:' in the config)");
+        "listeners need a policy (--policy FILE or 'policy:' in the config) or a control plane "
+        "(--control-plane HOST:PORT)");
   }
   if (auto st = applyCommonFlags(*flags, cfg.log, cfg.admin); !st.ok()) return st;
   return cfg;

@@ -40,6 +40,22 @@ struct ClientTlsConfig {
   std::string ca_key;
 };
 
+// Connected mode: identity, policy, grants, credentials and approvals come from the control
+// plane, and audit events go to it (spooled on disk until acknowledged).
+struct ControlPlaneLink {
+  std::string address;  // host:port; empty: standalone mode
+  // CA that signs the control plane's certificate; empty: plaintext, loopback only.
+  std::string ca;
+  std::string cert;  // client certificate + key for mTLS (optional)
+  std::string key;
+  // Projected ServiceAccount token (audience tollgate), re-read at every reconnect.
+  std::string token_file = "/var/run/secrets/tollgate/token";
+  // Unacknowledged audit events survive restarts here (an emptyDir in a pod).
+  std::string spool_dir = "/var/lib/tollgate/spool";
+  // How long start-up waits for the first Welcome before serving (refusing meanwhile).
+  int connect_timeout_seconds = 10;
+};
+
 struct SidecarConfig {
   std::string config_file;  // empty when only flags were used
   LogConfig log;
@@ -55,6 +71,7 @@ struct SidecarConfig {
   ClientTlsConfig client_tls;
   // On SIGTERM: stop accepting, let sessions finish for this long, then end them.
   int drain_seconds = 5;
+  ControlPlaneLink control_plane;
   // Name recorded as the events' source ("sidecar/<name>"); default: $POD_NAME or hostname.
   std::string instance_name;
 };

@@ -16,12 +16,20 @@
 
 namespace tollgate::sidecar {
 
+// What the manager keeps about a live session to end it from outside.
+struct ConnectionManager::Tracked {
+  std::function<void(const std::string&)> terminate;
+  std::string session_id;
+  std::string resource;
+  std::string grant_id;
+};
+
 // A worker and the sessions living on it (touched only on that worker's thread).
 struct ConnectionManager::WorkerState {
   explicit WorkerState(std::string name) : worker(std::move(name)) {}
   Worker worker;
   std::unordered_map<void*, std::shared_ptr<void>> sessions;
-  std::unordered_map<void*, std::function<void(const std::string&)>> terminators;
+  std::unordered_map<void*, Tracked> terminators;
 };
 
 namespace {
@@ -54,14 +62,19 @@ absl::StatusOr<SocketAddress> resolve(const std::string& host, int port) {
 
 }  // namespace
 
+std::string eventSource(const SidecarConfig& config) {
+  return "sidecar/" + (config.instance_name.empty() ? defaultInstanceName() : config.instance_name);
+}
+
 ConnectionManager::ConnectionManager(const SidecarConfig& config, SidecarStats& stats,
-                                     EventSinkPtr events, CredentialStorePtr credentials)
+                                     EventSinkPtr events, CredentialStorePtr credentials,
+                                     AccessBrokerPtr access)
     : config_(config),
       stats_(stats),
       events_(std::move(events)),
-      credentials_(std::move(credentials)) {
-  source_ =
-      "sidecar/" + (config.instance_name.empty() ? defaultInstanceName() : config.instance_name);
+      credentials_(std::move(credentials)),
+      access_(std::move(access)) {
+  source_ = eventSource(config);
 }
 
 ConnectionManager::~ConnectionManager() { drainAndStop(std::chrono::seconds(0)); }
@@ -131,7 +144,7 @@ void ConnectionManager::refuse(int fd, const AcceptedSocket& socket, const std::
     auto now = std::chrono::system_clock::now().time_since_epoch();
     e.mutable_time()->set_seconds(std::chrono::duration_cast<std::chrono::seconds>(now).count());
     e.set_time_source("system");
-    e.mutable_identity()->set_subject(config_.identity.subject);
+    e.mutable_identity()->set_subject(access_->identity().subject);
     e.mutable_location()->set_upstream(socket.destination.toString());
     e.mutable_location()->set_client_addr(socket.peer.toString());
     e.mutable_location()->set_source(source_);
@@ -198,7 +211,12 @@ void ConnectionManager::accept(AcceptedSocket socket, const std::string& resourc
 // Sessions are owned by their worker's map and removed from it by a task posted when they are
 // done, never from inside their own callbacks.
 void ConnectionManager::forget(WorkerState& w, void* key) {
-  w.terminators.erase(key);
+  if (auto it = w.terminators.find(key); it != w.terminators.end()) {
+    if (!it->second.session_id.empty()) {
+      access_->sessionEnded(it->second.session_id, it->second.resource, it->second.grant_id);
+    }
+    w.terminators.erase(it);
+  }
   w.sessions.erase(key);
   --active_;
 }
@@ -232,25 +250,33 @@ void ConnectionManager::startPostgres(WorkerState& w, AcceptedSocket socket,
                                       const policy::Resource* resource) {
   ++active_;
   w.worker.post([this, &w, socket, policy = std::move(policy), version, resource]() mutable {
+    // The decision may take a while (a grant waiting for approval); the client's startup
+    // packet waits in the socket meanwhile.
+    access_->acquire(
+        policy, resource->name, [this, &w, socket, policy, version, resource](AccessDecision d) {
+          w.worker.post([this, &w, socket, policy, version, resource, d = std::move(d)]() mutable {
+            runPostgres(w, socket, policy, version, resource, std::move(d));
+          });
+        });
+  });
+}
+
+void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket,
+                                    policy::CompiledPolicyPtr policy, uint64_t version,
+                                    const policy::Resource* resource, AccessDecision access) {
+  {
     postgres::SessionConfig sc;
     sc.policy = policy;
     sc.resource = resource;
     sc.masker = policy->masker(resource->name);
-    sc.identity = policy::Identity::fromSubject(config_.identity.subject, config_.identity.groups);
-    if (const policy::AccessRule* rule = policy->matchAccess(sc.identity, resource->name)) {
-      sc.role = rule->role;
-      sc.access_rule = rule->name;
-      if (rule->approval == policy::Approval::kRequired) {
-        // Standalone mode has nobody to approve the grant: fail closed.
-        sc.refuse_reason = "tollgate: access rule " + rule->name +
-                           " requires an approved grant, and approvals need the control plane";
-      }
-    } else {
-      sc.refuse_reason =
-          "tollgate: no access rule grants " +
-          (sc.identity.subject.empty() ? std::string("this workload") : sc.identity.subject) +
-          " access to resource " + resource->name;
-    }
+    sc.identity = access_->identity();
+    sc.role = access.role;
+    sc.access_rule = access.access_rule;
+    sc.grant_id = access.grant_id;
+    sc.approvals = access_;
+    sc.hold_reviews = !access.grant_id.empty();
+    sc.post = [&w](std::function<void()> fn) { w.worker.post(std::move(fn)); };
+    if (!access.allowed) sc.refuse_reason = access.refuse_reason;
     sc.policy_version = version;
     sc.analyzer = &analyzer_;
     sc.credentials = credentials_;
@@ -287,16 +313,43 @@ void ConnectionManager::startPostgres(WorkerState& w, AcceptedSocket socket,
     void* key = session.get();
     std::weak_ptr<postgres::PostgresSession> weak = session;
     session->setOnDone([this, &w, key] { w.worker.post([this, &w, key] { forget(w, key); }); });
-    w.terminators[key] = [weak](const std::string& reason) {
-      if (auto s = weak.lock()) s->terminate(reason);
-    };
+    w.terminators[key] = Tracked{[weak](const std::string& reason) {
+                                   if (auto s = weak.lock()) s->terminate(reason);
+                                 },
+                                 session->id(), resource->name, access.grant_id};
     w.sessions[key] = session;
     if (auto st = session->start(socket.fd); !st.ok()) {
       log::warn("session failed to start", {{"error", std::string(st.message())}});
       ::close(socket.fd);
       forget(w, key);
+      return;
     }
-  });
+    if (access.allowed) access_->sessionStarted(session->id(), resource->name, access.grant_id);
+  }
+}
+
+void ConnectionManager::endSessions(std::function<bool(const Tracked&)> match,
+                                    const std::string& reason) {
+  for (auto& w : workers_) {
+    WorkerState* ws = w.get();
+    ws->worker.post([ws, match, reason] {
+      std::vector<std::function<void(const std::string&)>> doomed;
+      for (auto& [key, t] : ws->terminators) {
+        if (match(t)) doomed.push_back(t.terminate);
+      }
+      for (auto& fn : doomed) fn(reason);
+    });
+  }
+}
+
+void ConnectionManager::endSessionsOnGrant(const std::string& grant_id, const std::string& reason) {
+  if (grant_id.empty()) return;
+  endSessions([grant_id](const Tracked& t) { return t.grant_id == grant_id; }, reason);
+}
+
+void ConnectionManager::killSession(const std::string& session_id, const std::string& reason) {
+  endSessions([session_id](const Tracked& t) { return t.session_id == session_id; },
+              "session killed by an operator: " + reason);
 }
 
 void ConnectionManager::drainAndStop(std::chrono::seconds grace) {
@@ -311,7 +364,7 @@ void ConnectionManager::drainAndStop(std::chrono::seconds grace) {
       WorkerState* ws = w.get();
       ws->worker.post([ws] {
         auto terminators = ws->terminators;
-        for (auto& [key, fn] : terminators) fn("the sidecar is shutting down");
+        for (auto& [key, t] : terminators) t.terminate("the sidecar is shutting down");
       });
     }
     auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(2);

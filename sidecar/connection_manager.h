@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "policy/compiled_policy.h"
 #include "policy/sql/analyzer.h"
+#include "sidecar/access.h"
 #include "sidecar/config.h"
 #include "sidecar/credentials.h"
 #include "sidecar/events/event_sink.h"
@@ -24,12 +25,16 @@
 
 namespace tollgate::sidecar {
 
+// The events' location.source for this sidecar: "sidecar/<instanceName | $POD_NAME | host>".
+std::string eventSource(const SidecarConfig& config);
+
 // Owns the workers and everything sessions share. accept() runs on the main loop; sessions
 // live on worker loops. Policy updates (setPolicy) apply to new connections only.
 class ConnectionManager {
  public:
+  // `access` decides who may open sessions (local policy or control-plane grants).
   ConnectionManager(const SidecarConfig& config, SidecarStats& stats, EventSinkPtr events,
-                    CredentialStorePtr credentials);
+                    CredentialStorePtr credentials, AccessBrokerPtr access);
   ~ConnectionManager();
 
   // Loads what the config names (client TLS CA). Starts the workers.
@@ -47,6 +52,11 @@ class ConnectionManager {
   void drainAndStop(std::chrono::seconds grace);
   size_t activeSessions() const { return active_.load(); }
 
+  // Thread-safe. End every session on `grant_id` (revoked or expired) / the session `id`
+  // (killed by an operator) with a FATAL error naming `reason`; within one loop turn.
+  void endSessionsOnGrant(const std::string& grant_id, const std::string& reason);
+  void killSession(const std::string& session_id, const std::string& reason);
+
  private:
   struct WorkerState;
   // Closes `fd`, logs, counts and audits the refusal. Thread-safe (main loop or a worker).
@@ -54,6 +64,12 @@ class ConnectionManager {
               const std::string& stat);
   void startPostgres(WorkerState& w, AcceptedSocket socket, policy::CompiledPolicyPtr policy,
                      uint64_t version, const policy::Resource* resource);
+  // On the worker, once the access decision is known.
+  void runPostgres(WorkerState& w, const AcceptedSocket& socket, policy::CompiledPolicyPtr policy,
+                   uint64_t version, const policy::Resource* resource, AccessDecision access);
+  // Runs `fn(tracked session)` on every worker for the sessions `match` selects.
+  struct Tracked;
+  void endSessions(std::function<bool(const Tracked&)> match, const std::string& reason);
   void startRelay(WorkerState& w, const AcceptedSocket& socket, const std::string& resource,
                   const std::string& host, int port);
   // Drops a finished session or relay from its worker (on that worker's thread).
@@ -64,6 +80,7 @@ class ConnectionManager {
   SidecarStats& stats_;
   EventSinkPtr events_;
   CredentialStorePtr credentials_;
+  AccessBrokerPtr access_;
   policy::SqlAnalyzer analyzer_;
   postgres::CancelRegistry cancels_;
   tls::CertificateAuthorityPtr client_ca_;

@@ -1,6 +1,8 @@
 // Sidecar process lifecycle on the main libuv loop.
 #include "sidecar/server.h"
 
+#include <cstdlib>
+
 #include "common/log.h"
 #include "policy/loader.h"
 #include "sidecar/events/json_lines_sink.h"
@@ -17,6 +19,7 @@ Server::~Server() {
   if (admin_) admin_->stop();
   listeners_.clear();
   if (connections_) connections_->drainAndStop(std::chrono::seconds(0));
+  if (control_plane_) control_plane_->stop(std::chrono::milliseconds(0));
   uv_walk(
       &loop_,
       [](uv_handle_t* h, void*) {
@@ -33,6 +36,7 @@ absl::Status Server::loadPolicy() {
   if (!loaded.ok()) return loaded.status();
   ++policy_version_;
   connections_->setPolicy(loaded.policy, policy_version_);
+  policy_loaded_ = true;
   log::info("policy loaded",
             {{"file", config_.policy_file},
              {"version", std::to_string(policy_version_)},
@@ -40,9 +44,61 @@ absl::Status Server::loadPolicy() {
   return absl::OkStatus();
 }
 
+absl::Status Server::startControlPlaneClient() {
+  const auto& link = config_.control_plane;
+  cp::ClientOptions o;
+  o.address = link.address;
+  o.ca_file = link.ca;
+  o.cert_file = link.cert;
+  o.key_file = link.key;
+  o.token_file = link.token_file;
+  o.spool_dir = link.spool_dir;
+  o.source = eventSource(config_);
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v == nullptr ? "" : v);
+  };
+  o.pod_name = env("POD_NAME");
+  o.pod_namespace = env("POD_NAMESPACE");
+  o.pod_uid = env("POD_UID");
+  o.job_name = env("JOB_NAME");
+  o.node_name = env("NODE_NAME");
+  cp::ClientHooks hooks;
+  // The hooks run on the client's threads; the connection manager is thread-safe.
+  hooks.on_policy = [this](policy::CompiledPolicyPtr p, uint64_t version) {
+    connections_->setPolicy(std::move(p), version);
+    policy_loaded_ = true;
+    log::info("policy from the control plane", {{"version", std::to_string(version)}});
+  };
+  hooks.on_grant_ended = [this](const std::string& grant, const std::string& reason) {
+    connections_->endSessionsOnGrant(grant, reason);
+  };
+  hooks.on_kill = [this](const std::string& session, const std::string& reason) {
+    connections_->killSession(session, reason);
+  };
+  auto client = cp::ControlPlaneClient::create(std::move(o), std::move(hooks));
+  if (!client.ok()) return client.status();
+  control_plane_ = *client;
+  return absl::OkStatus();
+}
+
 absl::Status Server::start() {
   registerBuildInfo(*registry_, "sidecar");
   stats_ = std::make_unique<SidecarStats>(*registry_);
+  if (!config_.control_plane.address.empty()) {
+    if (auto st = startControlPlaneClient(); !st.ok()) return st;
+    connections_ = std::make_unique<ConnectionManager>(config_, *stats_, control_plane_,
+                                                       control_plane_, control_plane_);
+    if (auto st = connections_->start(); !st.ok()) return st;
+    control_plane_->start();
+    if (!control_plane_->waitForWelcome(
+            std::chrono::seconds(config_.control_plane.connect_timeout_seconds))) {
+      // Keep going: connections are refused (fail closed) until the stream is up.
+      log::warn("no answer from the control plane yet; refusing sessions until it answers",
+                {{"control_plane", config_.control_plane.address}});
+    }
+    return startListeners();
+  }
   EventSinkPtr events;
   if (!config_.events_file.empty()) {
     auto sink = JsonLinesSink::open(config_.events_file);
@@ -60,11 +116,16 @@ absl::Status Server::start() {
     }
   }
   connections_ = std::make_unique<ConnectionManager>(
-      config_, *stats_, events, std::make_shared<FileCredentialStore>(credential_files));
+      config_, *stats_, events, std::make_shared<FileCredentialStore>(credential_files),
+      std::make_shared<LocalAccessBroker>(config_.identity.subject, config_.identity.groups));
   if (auto st = connections_->start(); !st.ok()) return st;
   if (!config_.policy_file.empty()) {
     if (auto st = loadPolicy(); !st.ok()) return st;
   }
+  return startListeners();
+}
+
+absl::Status Server::startListeners() {
   for (const auto& l : config_.listeners) {
     auto listener = Listener::create(&loop_, l.address, l.port, false,
                                      [this, resource = l.resource](AcceptedSocket s) {
@@ -148,6 +209,8 @@ void Server::beginShutdown(const char* why) {
   listeners_.clear();
   // Sessions finish on the workers; the main loop only waits.
   connections_->drainAndStop(std::chrono::seconds(config_.drain_seconds));
+  // Session-end events are on their way: give the stream a moment to deliver them.
+  if (control_plane_) control_plane_->stop(std::chrono::milliseconds(3000));
   for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) {
     uv_signal_stop(s);
     uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
@@ -158,6 +221,8 @@ void Server::beginShutdown(const char* why) {
 std::string Server::readiness() const {
   if (stopping_) return "shutting down";
   if (!ready_) return "starting";
+  if (control_plane_ && !control_plane_->connected()) return "control plane not connected";
+  if (!policy_loaded_ && (control_plane_ || !config_.policy_file.empty())) return "no policy yet";
   return "";
 }
 

@@ -12,6 +12,7 @@
 #include "prometheus/registry.h"
 #include "sidecar/config.h"
 #include "sidecar/connection_manager.h"
+#include "sidecar/cp/control_plane_client.h"
 #include "sidecar/network/listener.h"
 #include "sidecar/stats.h"
 
@@ -40,6 +41,10 @@ class Server {
   static void onHangup(uv_signal_t* handle, int signum);
   // Loads (or reloads) the standalone policy file into the connection manager.
   absl::Status loadPolicy();
+  // Connected mode: the stream client that feeds policy, grants and credentials.
+  absl::Status startControlPlaneClient();
+  // Binds the listeners, admin endpoint and signal handlers (both modes).
+  absl::Status startListeners();
   static void onStopAsync(uv_async_t* handle);
   void beginShutdown(const char* why);
   std::string readiness() const;
@@ -53,10 +58,12 @@ class Server {
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<SidecarStats> stats_;
+  std::shared_ptr<cp::ControlPlaneClient> control_plane_;
   std::unique_ptr<ConnectionManager> connections_;
   std::vector<ListenerPtr> listeners_;
   uint64_t policy_version_ = 0;
   std::atomic<bool> ready_{false};
+  std::atomic<bool> policy_loaded_{false};
   std::atomic<bool> stopping_{false};
 };
 

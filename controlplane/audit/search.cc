@@ -92,15 +92,18 @@ absl::StatusOr<SearchFilter> searchFilterFromProto(const v1::SearchAuditRequest&
   return f;
 }
 
-SqlWhere buildWhere(const SearchFilter& f) {
+SqlWhere buildWhere(const SearchFilter& f, SqlDialect dialect) {
+  const bool pg = dialect == SqlDialect::kPostgres;
   SqlWhere w;
+  // The placeholder of the parameter about to be added.
+  auto ph = [&w, pg] { return pg ? "$" + std::to_string(w.params.size() + 1) : std::string("?"); };
   auto add = [&w](const std::string& cond) {
     if (!w.clause.empty()) w.clause += " AND ";
     w.clause += cond;
   };
   auto addText = [&](const char* column, const std::string& value) {
     if (value.empty()) return;
-    add(std::string(column) + " = ?");
+    add(std::string(column) + " = " + ph());
     w.params.emplace_back(value);
   };
   addText("principal_id", f.principal_id);
@@ -108,38 +111,38 @@ SqlWhere buildWhere(const SearchFilter& f) {
   addText("resource", f.resource);
   addText("session_id", f.session_id);
   if (f.from_us) {
-    add("time_us >= ?");
+    add("time_us >= " + ph());
     w.params.emplace_back(*f.from_us);
   }
   if (f.to_us) {
-    add("time_us < ?");
+    add("time_us < " + ph());
     w.params.emplace_back(*f.to_us);
   }
   if (f.decision != v1::DECISION_UNSPECIFIED) {
-    add("decision = ?");
+    add("decision = " + ph());
     w.params.emplace_back(static_cast<int64_t>(f.decision));
   }
   if (!f.rule_id.empty()) {
-    add("seq IN (SELECT seq FROM audit_rules WHERE rule_id = ?)");
+    add("seq IN (SELECT seq FROM audit_rules WHERE rule_id = " + ph() + ")");
     w.params.emplace_back(f.rule_id);
   }
   if (!f.text.empty()) {
-    add("text LIKE ? ESCAPE '\\'");
+    add(std::string(pg ? "text ILIKE " : "text LIKE ") + ph() + " ESCAPE '\\'");
     w.params.emplace_back("%" + escapeLike(f.text) + "%");
   }
   if (!f.types.empty()) {
     std::string in = "event_type IN (";
     for (size_t i = 0; i < f.types.size(); ++i) {
-      in += i == 0 ? "?" : ", ?";
+      in += (i == 0 ? "" : ", ") + ph();
       w.params.emplace_back(static_cast<int64_t>(f.types[i]));
     }
     add(in + ")");
   }
   if (f.after_sequence > 0) {
-    add("seq > ?");
+    add("seq > " + ph());
     w.params.emplace_back(static_cast<int64_t>(f.after_sequence));
   }
-  if (w.clause.empty()) w.clause = "1";
+  if (w.clause.empty()) w.clause = pg ? "TRUE" : "1";
   return w;
 }
 

@@ -49,13 +49,19 @@ absl::StatusOr<uint64_t> decodePageToken(std::string_view token);
 // `text` with `\`, `%` and `_` escaped by a backslash, for LIKE ... ESCAPE '\'.
 std::string escapeLike(std::string_view text);
 
-// A WHERE clause (without the keyword; "1" when nothing filters) over the audit_records table,
-// and its positional parameters in order (`?` placeholders), including the keyset condition.
+// The SQL spelling a WHERE clause is built for.
+enum class SqlDialect {
+  kSqlite,    // `?` placeholders, "1" for no filter, LIKE (ASCII case-insensitive in SQLite)
+  kPostgres,  // `$1..$n` placeholders, "TRUE" for no filter, ILIKE (columns are COLLATE "C")
+};
+
+// A WHERE clause (without the keyword; "1" / "TRUE" when nothing filters) over the
+// audit_records table, and its positional parameters in order, including the keyset condition.
 struct SqlWhere {
   std::string clause;
   std::vector<std::variant<int64_t, std::string>> params;
 };
-SqlWhere buildWhere(const SearchFilter& filter);
+SqlWhere buildWhere(const SearchFilter& filter, SqlDialect dialect = SqlDialect::kSqlite);
 
 // Unix microseconds of a protobuf timestamp; InvalidArgument when out of range.
 absl::StatusOr<int64_t> timestampMicros(const google::protobuf::Timestamp& ts);

@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "controlplane/audit/record_index.h"
+#include "controlplane/audit/append_prep.h"
 
 namespace tollgate::controlplane::audit {
 namespace {
@@ -199,22 +199,10 @@ absl::StatusOr<AppendResult> SqliteAuditStore::append(const std::vector<v1::Audi
 absl::Status SqliteAuditStore::appendLocked(const std::vector<v1::AuditEvent>& events,
                                             AppendResult& result) {
   for (size_t i = 0; i < events.size(); ++i) {
-    v1::AuditEvent ev = events[i];
-    ev.clear_sequence();
-    ev.clear_prev_hash();
-    ev.clear_record_hash();
-    const SanitizeCounts fixed = sanitizeStrings(ev);
-    result.pans_scrubbed += fixed.pans;
-    result.invalid_utf8 += fixed.utf8;
-    if (!ev.has_time()) {
-      int64_t now = nowMicros();
-      ev.mutable_time()->set_seconds(now / 1000000);
-      ev.mutable_time()->set_nanos(static_cast<int32_t>(now % 1000000) * 1000);
-    } else if (!timestampMicros(ev.time()).ok()) {
-      return absl::InvalidArgumentError("audit event " + std::to_string(i) +
-                                        " has an invalid time");
-    }
-    IndexColumns cols = indexColumns(ev);
+    auto prepared = prepareEvent(events[i], i, nowMicros(), result);
+    if (!prepared.ok()) return prepared.status();
+    const v1::AuditEvent& ev = prepared->event;
+    const IndexColumns& cols = prepared->columns;
     if (cols.source_sequence != 0) {
       find_source_.reset();
       find_source_.bind(1, cols.source).bind(2, cols.source_sequence);
@@ -229,15 +217,12 @@ absl::Status SqliteAuditStore::appendLocked(const std::vector<v1::AuditEvent>& e
       find_source_.reset();
     }
     const uint64_t seq = head_seq_ + 1;
-    auto bytes = encodeRecord(ev, seq);
-    if (!bytes.ok()) {
-      return absl::InvalidArgumentError("audit event " + std::to_string(i) + ": " +
-                                        std::string(bytes.status().message()));
-    }
-    const Hash hash = chainHash(head_hash_, *bytes);
+    auto chained = chainRecord(ev, seq, head_hash_, i);
+    if (!chained.ok()) return chained.status();
+    const Hash hash = chained->hash;
     insert_record_.reset();
     insert_record_.bind(1, static_cast<int64_t>(seq))
-        .bindBlob(2, *bytes)
+        .bindBlob(2, chained->bytes)
         .bindBlob(3, hashBytes(head_hash_))
         .bindBlob(4, hashBytes(hash))
         .bind(5, cols.time_us)

@@ -35,6 +35,9 @@ struct PendingUnit {
   // Statement facts and event bookkeeping for kQuery / kExecute.
   policy::QueryFactsPtr facts;
   std::string rule;
+  // Set when a human approved the statement (its events say review + this approval).
+  std::string approval_id;
+  std::string approval_message;
   uint64_t started_us = 0;
   uint64_t rows = 0;
   uint64_t values_masked = 0;

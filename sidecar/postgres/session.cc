@@ -163,7 +163,8 @@ void PostgresSession::onUpstreamData(std::string_view data) {
 }
 
 void PostgresSession::processClient() {
-  while (state_ == State::kStartup || state_ == State::kReady) {
+  // A statement held for approval stops the decoding; later client bytes wait in client_in_.
+  while ((state_ == State::kStartup || state_ == State::kReady) && !held_) {
     DecodeResult r = frontend_->decode(client_in_.view());
     if (r.status == DecodeStatus::kReadyForNext || r.status == DecodeStatus::kStopped) {
       if (r.passthrough) to_upstream_.append(client_in_.data(), r.consumed);

@@ -17,6 +17,7 @@
 #include "policy/compiled_policy.h"
 #include "policy/engine.h"
 #include "policy/sql/analyzer.h"
+#include "sidecar/access.h"
 #include "sidecar/credentials.h"
 #include "sidecar/events/event_sink.h"
 #include "sidecar/network/transport.h"
@@ -66,6 +67,14 @@ struct SessionConfig {
   std::string client_address;
   std::string destination_name;
   std::string source;  // "sidecar/<pod>"
+  // The grant the session runs on ("" in standalone mode), recorded in every event.
+  std::string grant_id;
+  // With hold_reviews, a statement matched by a `review` guardrail is held and `approvals`
+  // asked; the answer comes back through `post` (runs a task on this session's loop).
+  // Without it, review behaves as block.
+  std::shared_ptr<AccessBroker> approvals;
+  bool hold_reviews = false;
+  std::function<void(std::function<void()>)> post;
   // When set, the session answers the client's startup with this FATAL error (SQLSTATE
   // 28000) and never connects upstream: no access rule, unusable TLS settings, ...
   std::string refuse_reason;
@@ -143,8 +152,18 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   CallbackAction onClientMessage(const FrontendMessage& message);
   CallbackAction onServerMessage(const BackendMessage& message);
   policy::Verdict decide(const policy::QueryFacts& facts);
-  void forwardOrPoison(const FrontendMessage& message, const policy::Verdict& verdict,
-                       PendingUnit& unit, const std::string& poison_message);
+  void forwardOrPoison(char type, std::string_view raw, std::string_view statement,
+                       const policy::Verdict& verdict, PendingUnit& unit,
+                       const std::string& poison_message);
+  // Query / Parse once their verdict is final (after an approval, when one was needed).
+  void applyQuery(std::string_view raw, policy::QueryFactsPtr facts, policy::Verdict verdict,
+                  uint64_t started_us, const std::string& approval_id);
+  void applyParse(std::string_view raw, const std::string& name, policy::QueryFactsPtr facts,
+                  policy::Verdict verdict, const std::string& approval_id);
+  // Review with approvers: keeps the message and stops reading the client until the answer.
+  void holdForApproval(char type, std::string_view raw, std::string name,
+                       policy::QueryFactsPtr facts, const policy::Verdict& verdict);
+  void onApprovalResult(const StatementApprovalResult& result);
   void onRowDescription(const BackendMessage& message, const RowDescription& desc);
   void onDataRow(const BackendMessage& message, const DataRow& row);
   void onError(const BackendMessage& message, const ErrorResponse& error);
@@ -203,6 +222,17 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   int32_t client_pid_ = 0;
 
   // Relay.
+  struct Held {
+    char type = 'Q';
+    std::string raw;
+    std::string name;  // Parse: the statement name
+    policy::QueryFactsPtr facts;
+    policy::Verdict verdict;
+    uint64_t started_us = 0;
+  };
+  std::optional<Held> held_;
+  // Lets callbacks from other threads find out whether the session still exists.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   Pipeline pipeline_;
   absl::flat_hash_map<std::string, StatementInfo> statements_;
   absl::flat_hash_map<std::string, PortalInfo> portals_;

@@ -69,6 +69,7 @@ v1::AuditEvent PostgresSession::baseEvent(v1::EventType type) const {
   loc->set_source(config_.source);
   loc->set_session_id(id_);
   e.mutable_reason()->set_policy_version(config_.policy_version);
+  if (!config_.grant_id.empty()) e.mutable_reason()->set_grant_id(config_.grant_id);
   return e;
 }
 
@@ -138,9 +139,18 @@ void PostgresSession::emitStatement(const policy::StatementFacts* st, const Pend
   r->set_duration_us(now > unit.started_us ? now - unit.started_us : 0);
   if (!error_code.empty()) r->set_error_code(std::string(error_code));
   auto* why = e.mutable_reason();
+  if (!unit.approval_id.empty()) {
+    // Held for review: the record says so, whichever way the approvers went.
+    decision = policy::Decision::kReview;
+    why->set_approval_id(unit.approval_id);
+  }
   why->set_decision(toProto(decision));
   if (!rule.empty()) why->add_rule_ids(rule);
-  if (!message.empty()) why->set_message(scrubDigits(message));
+  if (!message.empty()) {
+    why->set_message(scrubDigits(message));
+  } else if (!unit.approval_message.empty()) {
+    why->set_message(scrubDigits(unit.approval_message));
+  }
   config_.events->publish(std::move(e));
 }
 

@@ -2,6 +2,7 @@
 // and mask every response as it streams back.
 #include <charconv>
 
+#include "common/log.h"
 #include "sidecar/postgres/backend_builders.h"
 #include "sidecar/postgres/error.h"
 #include "sidecar/postgres/frontend_builders.h"
@@ -77,13 +78,13 @@ policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
   return v;
 }
 
-void PostgresSession::forwardOrPoison(const FrontendMessage& message,
+void PostgresSession::forwardOrPoison(char type, std::string_view raw, std::string_view statement,
                                       const policy::Verdict& verdict, PendingUnit& unit,
                                       const std::string& poison_message) {
   unit.rule = verdict.rule;
   ResourceStats* stats = config_.stats;
   if (verdict.decision == policy::Decision::kAllow) {
-    to_upstream_.append(message.raw);
+    to_upstream_.append(raw);
     if (stats) stats->statements_allowed.Increment();
     return;
   }
@@ -99,20 +100,113 @@ void PostgresSession::forwardOrPoison(const FrontendMessage& message,
                                                    : stats->statements_blocked)
         .Increment();
   }
-  if (message.type == 'P') {
-    const auto& parse = std::get<Parse>(message.body);
-    to_upstream_ += buildParse(parse.statement, poison_token_);
+  if (type == 'P') {
+    to_upstream_ += buildParse(statement, poison_token_);
   } else {
     to_upstream_ += buildQuery(poison_token_);
   }
 }
 
-static std::string blockMessage(const policy::Verdict& v) {
-  if (v.decision == policy::Decision::kReview) {
+static std::string blockMessage(const policy::Verdict& v, bool held) {
+  if (v.decision == policy::Decision::kReview && !held) {
     return v.message +
            " (approval needs the control plane; in standalone mode the statement is refused)";
   }
   return v.message;
+}
+
+static const policy::StatementFacts* decidingStatement(const policy::QueryFacts& facts,
+                                                       const policy::Verdict& verdict) {
+  if (verdict.deciding_statement && *verdict.deciding_statement < facts.statements.size()) {
+    return &facts.statements[*verdict.deciding_statement];
+  }
+  return facts.statements.empty() ? nullptr : &facts.statements.front();
+}
+
+void PostgresSession::applyQuery(std::string_view raw, policy::QueryFactsPtr facts,
+                                 policy::Verdict verdict, uint64_t started_us,
+                                 const std::string& approval_id) {
+  PendingUnit& unit = pipeline_.push(Kind::kQuery);
+  unit.facts = facts;
+  unit.started_us = started_us;
+  unit.approval_id = approval_id;
+  if (!approval_id.empty() && verdict.decision == policy::Decision::kAllow) {
+    unit.approval_message = verdict.message;
+  }
+  forwardOrPoison('Q', raw, "", verdict, unit, blockMessage(verdict, config_.hold_reviews));
+  if (unit.poisoned) {
+    const policy::StatementFacts* st =
+        verdict.deciding_statement && *verdict.deciding_statement < facts->statements.size()
+            ? &facts->statements[*verdict.deciding_statement]
+            : nullptr;
+    emitStatement(st, unit, false, 0, kSqlStateInsufficientPrivilege, verdict.decision,
+                  verdict.rule, verdict.message);
+  }
+}
+
+void PostgresSession::applyParse(std::string_view raw, const std::string& name,
+                                 policy::QueryFactsPtr facts, policy::Verdict verdict,
+                                 const std::string& approval_id) {
+  PendingUnit& unit = pipeline_.push(Kind::kParse);
+  unit.name = name;
+  unit.facts = facts;
+  unit.approval_id = approval_id;
+  StatementInfo& info = statements_[unit.name];
+  info = StatementInfo{facts, verdict.rule, "", false};
+  forwardOrPoison('P', raw, name, verdict, unit, blockMessage(verdict, config_.hold_reviews));
+  if (unit.poisoned) {
+    const policy::StatementFacts* st =
+        facts->statements.empty() ? nullptr : &facts->statements.front();
+    emitStatement(st, unit, false, 0, kSqlStateInsufficientPrivilege, verdict.decision,
+                  verdict.rule, verdict.message);
+  }
+}
+
+void PostgresSession::holdForApproval(char type, std::string_view raw, std::string name,
+                                      policy::QueryFactsPtr facts, const policy::Verdict& verdict) {
+  const policy::StatementFacts* st = decidingStatement(*facts, verdict);
+  StatementApprovalRequest req;
+  req.session_id = id_;
+  req.resource = config_.resource->name;
+  if (st != nullptr) {
+    req.statement = st->normalized;
+    req.statement_class = std::string(policy::className(st->cls));
+  }
+  req.rule = verdict.rule;
+  req.grant_id = config_.grant_id;
+  held_ = Held{type, std::string(raw), std::move(name), std::move(facts), verdict, nowUs()};
+  log::info("statement held for approval",
+            {{"session", id_}, {"rule", verdict.rule}, {"statement", req.statement}});
+  std::weak_ptr<bool> alive = alive_;
+  auto post = config_.post;
+  config_.approvals->requestApproval(req, [this, alive, post](StatementApprovalResult r) {
+    post([this, alive, r = std::move(r)] {
+      if (alive.lock()) onApprovalResult(r);
+    });
+  });
+}
+
+void PostgresSession::onApprovalResult(const StatementApprovalResult& result) {
+  if (!held_ || state_ != State::kReady) return;
+  Held h = std::move(*held_);
+  held_.reset();
+  policy::Verdict v = h.verdict;
+  if (result.approved) {
+    v.decision = policy::Decision::kAllow;
+    v.message = result.message;
+  } else {
+    v.message = v.message + "; " + result.message;
+  }
+  log::info("held statement decided", {{"session", id_},
+                                       {"approval", result.approval_id},
+                                       {"approved", result.approved ? "true" : "false"}});
+  if (h.type == 'Q') {
+    applyQuery(h.raw, h.facts, v, h.started_us, result.approval_id);
+  } else {
+    applyParse(h.raw, h.name, h.facts, v, result.approval_id);
+  }
+  // The client's later messages waited in the buffer.
+  processClient();
 }
 
 CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) {
@@ -123,36 +217,22 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       const auto& q = std::get<Query>(message.body);
       auto facts = config_.analyzer->analyze(q.sql);
       policy::Verdict verdict = decide(*facts);
-      PendingUnit& unit = pipeline_.push(Kind::kQuery);
-      unit.facts = facts;
-      unit.started_us = nowUs();
-      forwardOrPoison(message, verdict, unit, blockMessage(verdict));
-      if (unit.poisoned) {
-        const policy::StatementFacts* st =
-            verdict.deciding_statement && *verdict.deciding_statement < facts->statements.size()
-                ? &facts->statements[*verdict.deciding_statement]
-                : nullptr;
-        emitStatement(st, unit, false, 0, kSqlStateInsufficientPrivilege, verdict.decision,
-                      verdict.rule, verdict.message);
+      if (verdict.decision == policy::Decision::kReview && config_.hold_reviews) {
+        holdForApproval('Q', message.raw, "", facts, verdict);
+        return CallbackAction::kStop;
       }
+      applyQuery(message.raw, facts, verdict, nowUs(), "");
       break;
     }
     case 'P': {
       const auto& parse = std::get<Parse>(message.body);
       auto facts = config_.analyzer->analyze(parse.query);
       policy::Verdict verdict = decide(*facts);
-      PendingUnit& unit = pipeline_.push(Kind::kParse);
-      unit.name = std::string(parse.statement);
-      unit.facts = facts;
-      StatementInfo& info = statements_[unit.name];
-      info = StatementInfo{facts, verdict.rule, "", false};
-      forwardOrPoison(message, verdict, unit, blockMessage(verdict));
-      if (unit.poisoned) {
-        const policy::StatementFacts* st =
-            facts->statements.empty() ? nullptr : &facts->statements.front();
-        emitStatement(st, unit, false, 0, kSqlStateInsufficientPrivilege, verdict.decision,
-                      verdict.rule, verdict.message);
+      if (verdict.decision == policy::Decision::kReview && config_.hold_reviews) {
+        holdForApproval('P', message.raw, std::string(parse.statement), facts, verdict);
+        return CallbackAction::kStop;
       }
+      applyParse(message.raw, std::string(parse.statement), facts, verdict, "");
       break;
     }
     case 'B': {
@@ -224,7 +304,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
                                                               : policy::Decision::kBlock;
       verdict.rule = "role:" + std::string(policy::roleName(config_.role));
       verdict.message = "tollgate: fast-path function calls need the admin role";
-      forwardOrPoison(message, verdict, unit, verdict.message);
+      forwardOrPoison(message.type, message.raw, "", verdict, unit, verdict.message);
       if (unit.poisoned) {
         emitStatement(nullptr, unit, false, 0, kSqlStateInsufficientPrivilege, verdict.decision,
                       verdict.rule, verdict.message);

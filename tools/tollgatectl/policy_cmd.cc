@@ -18,7 +18,22 @@ using policy::Identity;
 constexpr const char* kUsage =
     "usage: tollgatectl policy check FILE...\n"
     "       tollgatectl policy test --policy FILE --resource NAME [--role read|write|admin]\n"
-    "                               [--subject SUBJECT] [--group G]... --sql TEXT\n";
+    "                               [--subject SUBJECT] [--group G]... --sql TEXT\n"
+    "       tollgatectl policy test --resource NAME [--role R] [--subject S] --sql TEXT\n"
+    "                               (online: the control plane's current policy)\n"
+    "       tollgatectl policy apply FILE [--comment TEXT] [--dry-run] [--expected-version N]\n"
+    "       tollgatectl policy get [--version N]\n"
+    "       tollgatectl policy history [--limit N]\n"
+    "       tollgatectl policy rollback VERSION [--comment TEXT]\n";
+
+// True when the words contain --policy: `policy test` then runs offline on that file.
+bool hasPolicyFlag(const std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a == "--policy" || a.rfind("--policy=", 0) == 0) return true;
+    if (a == "--") break;
+  }
+  return false;
+}
 
 // Loads for offline use: a hash key that is not on this machine is a warning, not an error.
 policy::PolicyLoadResult loadOffline(const std::string& file) {
@@ -166,7 +181,8 @@ int runPolicy(const std::vector<std::string>& args) {
   }
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "check") return runCheck(rest);
-  if (args[0] == "test") return runTest(rest);
+  if (args[0] == "test") return hasPolicyFlag(rest) ? runTest(rest) : runPolicyTestOnline(rest);
+  if (int rc = runPolicyOnline(args[0], rest); rc >= 0) return rc;
   std::cerr << "tollgatectl policy: unknown command '" << args[0] << "'\n" << kUsage;
   return 2;
 }

@@ -1,0 +1,70 @@
+// SidecarService.Connect, the control plane's end of the sidecar stream: authenticates the
+// workload, hands it policy, grants and credentials, takes grant and approval requests, stores
+// its audit batches, and pushes every change that concerns it.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "controlplane/core/control_plane.h"
+// gRPC's generated callback bases hide the synchronous overload of each method by design.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverloaded-virtual"
+#include "tollgate/v1/stream.grpc.pb.h"
+#pragma GCC diagnostic pop
+
+namespace tollgate::controlplane::stream {
+
+struct StreamOptions {
+  // Heartbeat period announced in Welcome; a stream silent for 3 periods is closed.
+  uint32_t heartbeat_seconds = 5;
+};
+
+class SidecarStream;
+
+// Protocol (see stream.proto): the first message must be Hello with a workload token
+// (UNAUTHENTICATED otherwise, audited as EVENT_ACCESS_DENIED); Welcome carries the verified
+// identity, the current policy, the grants the pod holds, their credentials and the highest
+// stored sequence. Then:
+//   GrantRequest   -> GrantReply (+ GrantUpdate when a pending grant is decided)
+//   StatementApprovalRequest -> ApprovalDecision once decided (approved, denied, timed out)
+//   AuditBatch     -> stored (identity stamped from the verified token, card data scrubbed,
+//                     duplicates dropped) -> AuditAck(highest sequence of the batch)
+//   SessionReport  -> the session registry
+//   Heartbeat      -> Heartbeat
+// and, pushed: PolicyUpdate, GrantUpdate (revoked/expired), CredentialUpdate (rotated secret of
+// a resource the pod holds a grant for), KillSession. One live stream per instance id: a new
+// one replaces the old (ABORTED). Thread-safe.
+class SidecarServiceImpl final : public v1::SidecarService::CallbackService {
+ public:
+  SidecarServiceImpl(core::ControlPlane& core, StreamOptions options = {});
+  ~SidecarServiceImpl() override;
+
+  grpc::ServerBidiReactor<v1::SidecarMessage, v1::ControlMessage>* Connect(
+      grpc::CallbackServerContext* context) override;
+
+  // Live streams (for metrics and tests).
+  size_t liveStreams() const;
+
+ private:
+  friend class SidecarStream;
+  // Registers `stream` under its instance id, returning the one it replaces (or null).
+  SidecarStream* attach(const std::string& instance, SidecarStream* stream);
+  void detach(const std::string& instance, SidecarStream* stream);
+  void watchdog();
+
+  core::ControlPlane& core_;
+  const StreamOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::map<std::string, SidecarStream*> streams_;
+  std::thread watchdog_;
+};
+
+}  // namespace tollgate::controlplane::stream

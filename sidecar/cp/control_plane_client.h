@@ -1,0 +1,163 @@
+// The sidecar's end of the control-plane stream (SidecarService.Connect): identity, policy,
+// grants, credentials and approvals in; audit events (spooled until acknowledged) out.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "sidecar/access.h"
+#include "sidecar/cp/audit_spool.h"
+#include "sidecar/credentials.h"
+#include "sidecar/events/event_sink.h"
+#include "tollgate/v1/stream.grpc.pb.h"
+
+namespace tollgate::sidecar::cp {
+
+struct ClientOptions {
+  std::string address;  // host:port of the control plane's gRPC endpoint
+  // TLS: CA bundle that signs the control plane's certificate; empty means plaintext, which
+  // the config only accepts towards a loopback address. Client certificate for mTLS (optional).
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  // Projected ServiceAccount token; re-read at every (re)connect, since kubelet rotates it.
+  std::string token_file;
+  std::string spool_dir;
+  std::string source;  // events' location.source, "sidecar/<pod>"
+  std::string pod_name, pod_namespace, pod_uid, job_name, node_name;
+  std::chrono::milliseconds reconnect_min{200};
+  std::chrono::milliseconds reconnect_max{3000};
+  // How long a session waits for a grant reply before it is refused.
+  std::chrono::seconds grant_timeout{30};
+  // Unacknowledged audit bytes above which new sessions are refused (fail closed).
+  size_t max_backlog_bytes = 64u << 20;
+};
+
+// Callbacks into the data path. Called on the client's threads; implementations post to their
+// own loops.
+struct ClientHooks {
+  std::function<void(policy::CompiledPolicyPtr, uint64_t version)> on_policy;
+  // A grant ended (revoked, expired, denied): end the sessions using it.
+  std::function<void(const std::string& grant_id, const std::string& reason)> on_grant_ended;
+  std::function<void(const std::string& session_id, const std::string& reason)> on_kill;
+};
+
+// Lifecycle: create() -> start() -> (use) -> stop(). Everything else is thread-safe.
+//
+// Failure behaviour (PCI: fail closed, lose nothing): while the stream is down, new sessions
+// that need a grant the sidecar does not hold are refused, statements held for review are
+// refused, live sessions keep running until their grants end (expiry is enforced locally too),
+// and audit events keep going to the disk spool; after a reconnect everything not acknowledged
+// is replayed and the control plane drops duplicates by (source, source_sequence).
+class ControlPlaneClient final : public EventSink, public CredentialStore, public AccessBroker {
+ public:
+  static absl::StatusOr<std::shared_ptr<ControlPlaneClient>> create(ClientOptions options,
+                                                                    ClientHooks hooks);
+  ~ControlPlaneClient() override;
+
+  void start();
+  // Sends what is queued (waits up to `grace` for acknowledgements), then closes the stream.
+  void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
+  // Blocks until the first Welcome arrived (true) or `timeout` passed (false).
+  bool waitForWelcome(std::chrono::milliseconds timeout);
+  bool connected() const { return connected_.load(); }
+  // Highest event sequence the control plane has acknowledged.
+  uint64_t ackedSequence() const { return acked_.load(); }
+
+  // EventSink
+  void publish(v1::AuditEvent event) override;
+  void flush() override;
+  // CredentialStore: what the control plane sent for the resource (memory only).
+  absl::StatusOr<Credential> get(const std::string& resource) override;
+  // AccessBroker
+  policy::Identity identity() const override;
+  void acquire(const policy::CompiledPolicyPtr& policy, const std::string& resource,
+               AccessCallback done) override;
+  void requestApproval(const StatementApprovalRequest& request, ApprovalCallback done) override;
+  void sessionStarted(const std::string& session_id, const std::string& resource,
+                      const std::string& grant_id) override;
+  void sessionEnded(const std::string& session_id, const std::string& resource,
+                    const std::string& grant_id) override;
+
+ private:
+  using Stream = grpc::ClientReaderWriter<v1::SidecarMessage, v1::ControlMessage>;
+  struct GrantWait {
+    std::string resource;
+    std::vector<AccessCallback> waiters;
+    std::chrono::steady_clock::time_point deadline;
+  };
+
+  ControlPlaneClient(ClientOptions options, ClientHooks hooks, AuditSpool spool,
+                     std::shared_ptr<grpc::Channel> channel);
+
+  void streamLoop();
+  void writerLoop();
+  bool runStream();  // one connection; true when a Welcome was received
+  void onWelcome(const v1::Welcome& welcome);
+  void onMessage(const v1::ControlMessage& message);
+  void onGrant(const v1::Grant& grant);
+  void applyPolicy(const v1::PolicyVersion& version);
+  void storeCredential(const v1::Credential& credential);
+  void disconnected(const std::string& why);
+  void enqueue(v1::SidecarMessage message);
+  bool send(const v1::SidecarMessage& message);
+  void writeAudit();
+  void checkExpiry();
+  AccessDecision decisionFor(const v1::Grant& grant) const;
+  std::optional<v1::Grant> usableGrantLocked(const std::string& resource) const;
+
+  const ClientOptions options_;
+  const ClientHooks hooks_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::SidecarService::Stub> stub_;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> connected_{false};
+  std::atomic<uint64_t> acked_{0};
+  std::atomic<uint64_t> spooled_{0};  // highest sequence written to the spool
+  bool reported_down_ = false;        // stream thread only
+  std::thread stream_thread_;
+  std::thread writer_thread_;
+
+  // Stream in use; writes hold write_mu_.
+  std::mutex write_mu_;
+  std::shared_ptr<grpc::ClientContext> context_;
+  std::shared_ptr<Stream> stream_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool welcomed_ = false;
+  std::vector<v1::AuditEvent> incoming_;
+  std::deque<v1::SidecarMessage> outgoing_;
+  uint64_t sent_through_ = 0;  // highest event sequence sent on the current stream
+  bool resend_ = false;        // a new stream: resend everything unacknowledged
+  uint32_t heartbeat_seconds_ = 5;
+  std::chrono::steady_clock::time_point last_rx_;
+  std::chrono::steady_clock::time_point last_tx_;
+  size_t backlog_bytes_ = 0;  // unacknowledged, as of the writer's last pass
+  size_t backlog_events_ = 0;
+  bool ack_pending_ = false;
+  v1::Identity identity_;
+  policy::Identity policy_identity_;
+  std::map<std::string, v1::Grant> grants_;  // active, by id
+  std::map<std::string, Credential> credentials_;
+  uint64_t next_request_ = 1;
+  std::map<uint64_t, GrantWait> grant_requests_;
+  std::map<std::string, GrantWait> pending_grants_;  // by grant id, waiting for approval
+  std::map<uint64_t, ApprovalCallback> approvals_;
+
+  AuditSpool spool_;  // writer thread only
+};
+
+}  // namespace tollgate::sidecar::cp

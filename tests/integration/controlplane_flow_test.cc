@@ -1,0 +1,348 @@
+// The whole flow with real processes: control plane (TLS, SQLite), connected sidecars, a real
+// PostgreSQL, psql and psycopg2 jobs; grants, approvals, revocation, expiry, kill under load.
+#include <catch2/catch_test_macros.hpp>
+
+#include <future>
+#include <set>
+
+#include "tests/integration/controlplane_harness.h"
+
+using namespace tollgate;
+using namespace tollgate::testing;
+
+namespace {
+
+std::vector<v1::AuditEvent> searchAll(const ControlPlaneProc& cp, const std::string& token,
+                                      v1::SearchAuditRequest req) {
+  auto stub = v1::AuditService::NewStub(cp.channel());
+  std::vector<v1::AuditEvent> out;
+  req.set_limit(1000);
+  while (true) {
+    v1::SearchAuditResponse resp;
+    auto ctx = authed(token);
+    auto st = stub->Search(ctx.get(), req, &resp);
+    if (!st.ok()) {
+      FAIL("audit search failed: " << st.error_message());
+    }
+    for (const auto& e : resp.events()) out.push_back(e);
+    if (resp.next_page_token().empty()) break;
+    req.set_page_token(resp.next_page_token());
+  }
+  return out;
+}
+
+std::vector<v1::Approval> pendingApprovals(const ControlPlaneProc& cp, const std::string& token) {
+  auto stub = v1::ApprovalService::NewStub(cp.channel());
+  v1::ListApprovalsResponse resp;
+  auto ctx = authed(token);
+  auto st = stub->List(ctx.get(), v1::ListApprovalsRequest(), &resp);
+  if (!st.ok()) return {};
+  return {resp.approvals().begin(), resp.approvals().end()};
+}
+
+std::vector<v1::Grant> grantsFor(const ControlPlaneProc& cp, const std::string& token,
+                                 const std::string& subject) {
+  auto stub = v1::GrantService::NewStub(cp.channel());
+  v1::ListGrantsRequest req;
+  req.set_subject(subject);
+  v1::ListGrantsResponse resp;
+  auto ctx = authed(token);
+  auto st = stub->List(ctx.get(), req, &resp);
+  if (!st.ok()) return {};
+  return {resp.grants().begin(), resp.grants().end()};
+}
+
+struct World {
+  TestIssuers issuers;
+  ControlPlaneProc cp{sharedPg(), issuers};
+  std::string admin = issuers.humanToken("carol", {"sec-admins"});
+  std::string approver = issuers.humanToken("alice", {"approvers"});
+  std::string auditor = issuers.humanToken("dave", {"auditors"});
+};
+
+}  // namespace
+
+TEST_CASE("a connected sidecar takes identity, policy and credentials from the control plane",
+          "[controlplane][flow]") {
+  World w;
+  REQUIRE(w.cp.ready());
+  ConnectedSidecar sc(w.cp, w.issuers);
+  REQUIRE(sc.ready());
+
+  // No database password anywhere in the job: the credential came over the stream.
+  auto r = sc.psql("SELECT pan FROM cards ORDER BY id LIMIT 1;\nDROP TABLE cards;\n");
+  INFO(r.out << r.err << sc.log());
+  CHECK(r.out.find("4111 11** **** 1111") != std::string::npos);
+  CHECK(r.err.find("42501") != std::string::npos);
+  CHECK(r.err.find("role:read") != std::string::npos);
+  CHECK(luhnRuns(r.out).empty());
+
+  // The records are in the control plane's store, stamped with the pod's verified identity.
+  v1::SearchAuditRequest q;
+  q.set_resource("payments-db");
+  q.add_types(v1::EVENT_STATEMENT);
+  std::vector<v1::AuditEvent> events;
+  REQUIRE(eventually([&] {
+    events = searchAll(w.cp, w.auditor, q);
+    return events.size() >= 2;
+  }));
+  bool saw_block = false;
+  for (const auto& e : events) {
+    CHECK(e.identity().pod_name() == "nightly-abc12");
+    CHECK(e.identity().pod_uid() == sc.pod().uid);
+    CHECK(e.identity().kind() == v1::Identity::KIND_WORKLOAD);
+    CHECK_FALSE(e.reason().grant_id().empty());
+    if (e.reason().decision() == v1::DECISION_BLOCK) {
+      saw_block = true;
+      CHECK(e.reason().rule_ids(0) == "role:read");
+    }
+  }
+  CHECK(saw_block);
+  // The grant the sidecar asked for is visible to people, bound to the pod.
+  auto grants = grantsFor(w.cp, w.admin, "system:serviceaccount:payments-ci:nightly");
+  REQUIRE_FALSE(grants.empty());
+  CHECK(grants.front().pod_uid() == sc.pod().uid);
+  CHECK(grants.front().state() == v1::GRANT_ACTIVE);
+}
+
+TEST_CASE("workloads without a valid token or an access rule get no session",
+          "[controlplane][flow]") {
+  World w;
+  REQUIRE(w.cp.ready());
+  SECTION("no access rule for the service account") {
+    ConnectedSidecar sc(w.cp, w.issuers, {"marketing", "report", "report-1", "uid-report-1"});
+    REQUIRE(sc.ready());
+    auto r = sc.psql("SELECT 1;");
+    CHECK(r.exit_code != 0);
+    CHECK(r.err.find("no access rule") != std::string::npos);
+  }
+  SECTION("a token signed by an untrusted key is refused, and so is every session (fail closed)") {
+    TestIssuers other;  // keys the control plane does not trust
+    ConnectedSidecar sc(w.cp, other);
+    REQUIRE(sc.ready());
+    auto r = sc.psql("SELECT 1;");
+    INFO(r.err);
+    CHECK(r.exit_code != 0);
+    // Never welcomed, the sidecar holds no policy at all, so it cannot even tell which
+    // protocol the listener speaks: it closes the connection and says why in its log.
+    CHECK(sc.log().find("no policy loaded") != std::string::npos);
+    v1::SearchAuditRequest q;
+    q.add_types(v1::EVENT_ACCESS_DENIED);
+    CHECK(eventually([&] { return !searchAll(w.cp, w.auditor, q).empty(); }));
+  }
+}
+
+TEST_CASE("a grant that expires ends the live session on it", "[controlplane][flow]") {
+  World w;
+  REQUIRE(w.cp.ready());
+  ConnectedSidecar sc(w.cp, w.issuers, {"payments-short", "quick", "quick-1", "uid-quick-1"});
+  REQUIRE(sc.ready());
+  auto started = std::chrono::steady_clock::now();
+  auto r = sc.psql("SELECT 1;\nSELECT pg_sleep(8);\nSELECT 2;\n", std::chrono::seconds(20));
+  auto took = std::chrono::steady_clock::now() - started;
+  INFO(r.out << r.err << sc.log());
+  CHECK(r.out.find("1") == 0);
+  CHECK(r.err.find("grant expired") != std::string::npos);
+  // maxDuration is 3 s; the session ended well before the 8 s sleep could finish.
+  CHECK(took < std::chrono::seconds(6));
+}
+
+TEST_CASE("a revoked grant ends live sessions within a second", "[controlplane][flow]") {
+  World w;
+  REQUIRE(w.cp.ready());
+  ConnectedSidecar sc(w.cp, w.issuers);
+  REQUIRE(sc.ready());
+  auto job = std::async(std::launch::async, [&] {
+    return sc.psql("SELECT pg_sleep(15);\n", std::chrono::seconds(30));
+  });
+  std::vector<v1::Grant> grants;
+  REQUIRE(eventually([&] {
+    grants = grantsFor(w.cp, w.admin, "system:serviceaccount:payments-ci:nightly");
+    return !grants.empty();
+  }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto stub = v1::GrantService::NewStub(w.cp.channel());
+  v1::GrantIdRequest req;
+  req.set_grant_id(grants.front().id());
+  req.set_comment("incident 42");
+  v1::Grant revoked;
+  auto ctx = authed(w.approver);
+  auto st = stub->Revoke(ctx.get(), req, &revoked);
+  REQUIRE(st.ok());
+  auto revoked_at = std::chrono::steady_clock::now();
+  REQUIRE(job.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  auto ended_after = std::chrono::steady_clock::now() - revoked_at;
+  auto r = job.get();
+  INFO(r.err << sc.log());
+  CHECK(r.err.find("revoked") != std::string::npos);
+  CHECK(ended_after < std::chrono::milliseconds(1500));
+  // New sessions need a new grant, which the rule gives again.
+  CHECK(sc.psql("SELECT 7;").out.find("7") != std::string::npos);
+}
+
+TEST_CASE("a held statement runs once approved and fails once denied", "[controlplane][flow]") {
+  World w;
+  REQUIRE(w.cp.ready());
+  // payments-ops holds write; an unbounded DELETE matches the review guardrail.
+  ConnectedSidecar sc(w.cp, w.issuers, {"payments-ops", "deploy", "deploy-1", "uid-deploy-1"});
+  REQUIRE(sc.ready());
+  REQUIRE(sc.psql("CREATE TEMP TABLE x(i int);").exit_code == 0);  // connects, takes the grant
+
+  auto decide = [&](bool approve) {
+    std::vector<v1::Approval> pending;
+    REQUIRE(eventually([&] {
+      pending = pendingApprovals(w.cp, w.approver);
+      return !pending.empty();
+    }));
+    REQUIRE(pending.front().kind() == v1::Approval::KIND_STATEMENT);
+    CHECK(pending.front().rule() == "guardrail:unbounded-delete");
+    CHECK(pending.front().statement().find("DELETE FROM") != std::string::npos);
+    auto stub = v1::ApprovalService::NewStub(w.cp.channel());
+    v1::ApprovalVoteRequest vote;
+    vote.set_approval_id(pending.front().id());
+    vote.set_comment(approve ? "ok for the cleanup" : "not today");
+    v1::Approval out;
+    auto ctx = authed(w.approver);
+    auto st = approve ? stub->Approve(ctx.get(), vote, &out) : stub->Deny(ctx.get(), vote, &out);
+    REQUIRE(st.ok());
+  };
+
+  SECTION("approved by a second identity") {
+    auto job = std::async(std::launch::async, [&] {
+      return sc.psql("BEGIN;\nDELETE FROM cards;\nROLLBACK;\nSELECT 'after';\n");
+    });
+    decide(true);
+    auto r = job.get();
+    INFO(r.out << r.err);
+    CHECK(r.out.find("after") != std::string::npos);
+    CHECK(r.err.find("42501") == std::string::npos);
+  }
+  SECTION("denied") {
+    auto job = std::async(std::launch::async,
+                          [&] { return sc.psql("DELETE FROM cards;\nSELECT 'after';\n"); });
+    decide(false);
+    auto r = job.get();
+    INFO(r.out << r.err);
+    CHECK(r.err.find("42501") != std::string::npos);
+    CHECK(r.err.find("not today") != std::string::npos);
+    CHECK(r.out.find("after") != std::string::npos);  // the session stays usable
+  }
+  SECTION("nobody decides: the deadline denies") {
+    auto r = sc.psql("DELETE FROM cards;\n", std::chrono::seconds(20));
+    CHECK(r.err.find("42501") != std::string::npos);
+    CHECK(r.err.find("deadline") != std::string::npos);
+  }
+}
+
+TEST_CASE("an access rule with approval: required holds the connection until approved",
+          "[controlplane][flow]") {
+  World w;
+  REQUIRE(w.cp.ready());
+  ConnectedSidecar sc(w.cp, w.issuers, {"payments-fix", "repair", "repair-1", "uid-repair-1"});
+  REQUIRE(sc.ready());
+  auto job = std::async(std::launch::async, [&] { return sc.psql("SELECT 'in';\n"); });
+  std::vector<v1::Approval> pending;
+  REQUIRE(eventually([&] {
+    pending = pendingApprovals(w.cp, w.approver);
+    return !pending.empty();
+  }));
+  CHECK(pending.front().kind() == v1::Approval::KIND_GRANT);
+  auto stub = v1::ApprovalService::NewStub(w.cp.channel());
+  v1::ApprovalVoteRequest vote;
+  vote.set_approval_id(pending.front().id());
+  v1::Approval out;
+  auto ctx = authed(w.approver);
+  REQUIRE(stub->Approve(ctx.get(), vote, &out).ok());
+  auto r = job.get();
+  INFO(r.err << sc.log());
+  CHECK(r.out.find("in") != std::string::npos);
+}
+
+TEST_CASE("killing the control plane under load loses and duplicates no audit event",
+          "[controlplane][flow]") {
+  World w;
+  REQUIRE(w.cp.ready());
+  ConnectedSidecar sc(w.cp, w.issuers);
+  REQUIRE(sc.ready());
+  constexpr int kStatements = 1500;
+  // One session (its grant is held, so it survives the outage) running statements steadily.
+  std::string script =
+      "import sys, time, psycopg2\n"
+      "c = psycopg2.connect(sys.argv[1]); c.autocommit = True; cur = c.cursor()\n"
+      "for i in range(" +
+      std::to_string(kStatements) +
+      "):\n"
+      "    cur.execute('SELECT %s', (i,)); cur.fetchall(); time.sleep(0.002)\n"
+      "print('done')\n";
+  TempDir tmp;
+  auto path = tmp.write("load.py", script);
+  auto job = std::async(std::launch::async, [&] {
+    return run({kSystemPython, path, sc.conninfo()}, "", std::chrono::seconds(120));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  w.cp.kill();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  w.cp.start();
+  REQUIRE(w.cp.ready());
+  auto r = job.get();
+  INFO(r.out << r.err << sc.log() << w.cp.log());
+  REQUIRE(r.out.find("done") != std::string::npos);
+
+  v1::SearchAuditRequest q;
+  q.add_types(v1::EVENT_STATEMENT);
+  q.set_subject("system:serviceaccount:payments-ci:nightly");
+  std::vector<v1::AuditEvent> events;
+  eventually(
+      [&] {
+        events = searchAll(w.cp, w.auditor, q);
+        return events.size() >= static_cast<size_t>(kStatements);
+      },
+      std::chrono::seconds(20));
+  std::set<uint64_t> seqs;
+  size_t selects = 0;
+  for (const auto& e : events) {
+    CHECK(seqs.insert(e.source_sequence()).second);  // no duplicate
+    if (e.action().statement() == "SELECT $1") ++selects;
+  }
+  CHECK(selects == static_cast<size_t>(kStatements));
+
+  // And the chain over everything verifies.
+  auto stub = v1::AuditService::NewStub(w.cp.channel());
+  v1::VerifyAuditResponse vr;
+  auto ctx = authed(w.auditor, 60);
+  REQUIRE(stub->Verify(ctx.get(), v1::VerifyAuditRequest(), &vr).ok());
+  CHECK(vr.ok());
+}
+
+TEST_CASE("a record edited in the SQLite store is reported by verify", "[controlplane][flow]") {
+  World w;
+  REQUIRE(w.cp.ready());
+  {
+    ConnectedSidecar sc(w.cp, w.issuers);
+    REQUIRE(sc.ready());
+    REQUIRE(sc.psql("SELECT 1;\nSELECT 2;\nSELECT 3;\n").exit_code == 0);
+    v1::SearchAuditRequest q;
+    q.add_types(v1::EVENT_STATEMENT);
+    REQUIRE(eventually([&] { return searchAll(w.cp, w.auditor, q).size() >= 3; }));
+  }
+  w.cp.kill();
+  // Someone with file access rewrites who ran statement records.
+  auto r = run({kSystemPython, "-c",
+                "import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); "
+                "[d.execute('DROP TRIGGER ' + n) for (n,) in "
+                "d.execute(\"SELECT name FROM sqlite_master WHERE type='trigger'\").fetchall()]; "
+                "d.execute(\"UPDATE audit_records SET subject='someone-else' WHERE event_type=3\");"
+                " d.commit()",
+                w.cp.dbPath() + "/audit.db"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  w.cp.start();
+  REQUIRE(w.cp.ready());
+  auto stub = v1::AuditService::NewStub(w.cp.channel());
+  v1::VerifyAuditResponse vr;
+  auto ctx = authed(w.auditor, 60);
+  REQUIRE(stub->Verify(ctx.get(), v1::VerifyAuditRequest(), &vr).ok());
+  CHECK_FALSE(vr.ok());
+  REQUIRE(vr.problems_size() > 0);
+  CHECK(vr.problems(0).what().find("changed") != std::string::npos);
+}

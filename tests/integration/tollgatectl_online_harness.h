@@ -1,0 +1,205 @@
+// Test harness for tollgatectl against a real control plane: RS256 tokens minted with a key the
+// test generates (JWKS file), a bootstrap token, a config, the process, and CLI runners.
+#pragma once
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <catch2/catch_test_macros.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/pki.h"
+#include "tests/support/test_support.h"
+
+namespace tollgate::testing {
+
+using Json = nlohmann::json;
+
+inline std::string base64Url(const std::string& in) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  size_t i = 0;
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(in[k]); };
+  for (; i + 2 < in.size(); i += 3) {
+    unsigned v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
+    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
+  }
+  if (i + 1 == in.size()) {
+    unsigned v = byte(i) << 16;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+  } else if (i + 2 == in.size()) {
+    unsigned v = (byte(i) << 16) | (byte(i + 1) << 8);
+    for (int s = 18; s >= 6; s -= 6) out += kAlphabet[(v >> s) & 63];
+  }
+  return out;
+}
+
+// An RSA key that signs RS256 tokens, and its public JWK.
+class RsaSigner {
+ public:
+  explicit RsaSigner(std::string kid) : kid_(std::move(kid)), key_(EVP_RSA_gen(2048)) {
+    if (!key_) throw std::runtime_error("EVP_RSA_gen");
+  }
+
+  Json jwk() const {
+    return {{"kty", "RSA"},
+            {"kid", kid_},
+            {"use", "sig"},
+            {"alg", "RS256"},
+            {"n", base64Url(bn(OSSL_PKEY_PARAM_RSA_N))},
+            {"e", base64Url(bn(OSSL_PKEY_PARAM_RSA_E))}};
+  }
+
+  std::string mint(const Json& claims) const {
+    Json header = {{"alg", "RS256"}, {"typ", "JWT"}, {"kid", kid_}};
+    std::string input = base64Url(header.dump()) + "." + base64Url(claims.dump());
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    size_t len = 0;
+    const auto* in = reinterpret_cast<const unsigned char*>(input.data());
+    if (EVP_DigestSignInit(md.get(), nullptr, EVP_sha256(), nullptr, key_.get()) != 1 ||
+        EVP_DigestSign(md.get(), nullptr, &len, in, input.size()) != 1) {
+      throw std::runtime_error("EVP_DigestSign");
+    }
+    std::string sig(len, '\0');
+    EVP_DigestSign(md.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in, input.size());
+    sig.resize(len);
+    return input + "." + base64Url(sig);
+  }
+
+ private:
+  std::string bn(const char* name) const {
+    BIGNUM* b = nullptr;
+    if (EVP_PKEY_get_bn_param(key_.get(), name, &b) != 1) throw std::runtime_error(name);
+    std::string out(static_cast<size_t>(BN_num_bytes(b)), '\0');
+    BN_bn2bin(b, reinterpret_cast<unsigned char*>(out.data()));
+    BN_free(b);
+    return out;
+  }
+
+  struct Free {
+    void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+  };
+  std::string kid_;
+  std::unique_ptr<EVP_PKEY, Free> key_;
+};
+
+inline constexpr const char* kIssuer = "https://idp.tollgate.test";
+inline constexpr const char* kAudience = "tollgate-cli";
+
+// A real tollgate-controlplane on loopback (plaintext) with a temp data dir, a bootstrap token
+// file, and one human issuer whose JWKS file holds `signer`'s key. IdP groups map to roles:
+// sec-admins -> admin, editors -> policy-editor, dba -> approver, auditors -> auditor.
+// With `tls` the gRPC port serves the test PKI's server certificate (see pki()).
+class ControlPlaneUnderTest {
+ public:
+  explicit ControlPlaneUnderTest(bool tls = false) : signer_("test-key-1") {
+    std::string tls_yaml;
+    if (tls) {
+      pki_ = writeTestPki(dir_.path() / "pki");
+      tls_yaml = ", tls: {cert: " + pki_.server_cert + ", key: " + pki_.server_key + "}";
+    }
+    bootstrap_ = "bootstrap-" + std::string(40, 'x') + std::to_string(freePort());
+    dir_.write("bootstrap-token", bootstrap_ + "\n");
+    dir_.write("jwks.json", Json{{"keys", Json::array({signer_.jwk()})}}.dump());
+    grpc_port_ = freePort();
+    admin_port_ = freePort();
+    std::string d = dir_.path().string();
+    config_ = dir_.write(
+        "cp.yaml", "grpc: {address: 127.0.0.1, port: " + std::to_string(grpc_port_) + tls_yaml +
+                       "}\nadmin: {address: 127.0.0.1, port: " + std::to_string(admin_port_) +
+                       "}\ndataDir: " + d + "/data\nidentity:\n  bootstrapTokenFile: " + d +
+                       "/bootstrap-token\n  groupRoles: {sec-admins: [admin], editors: "
+                       "[policy-editor], dba: [approver], auditors: [auditor]}\n  issuers:\n"
+                       "    - {issuer: \"" +
+                       kIssuer + "\", kind: human, audience: " + kAudience + ", jwksFile: " + d +
+                       "/jwks.json}\n");
+    std::filesystem::create_directories(dir_.path() / "data");
+    start();
+  }
+
+  void start() {
+    process_ = std::make_unique<Process>(
+        std::vector<std::string>{binPath("tollgate-controlplane"), "--config", config_},
+        (dir_.path() / ("cp" + std::to_string(++starts_) + ".log")).string());
+    if (!waitHealthy(admin_port_)) FAIL("control plane did not start:\n" << process_->log());
+  }
+  void stop() { process_.reset(); }
+
+  std::string server() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
+  const std::string& bootstrapToken() const { return bootstrap_; }
+  const TempDir& dir() const { return dir_; }
+  const TestPki& pki() const { return pki_; }
+  std::string log() const { return process_ ? process_->log() : ""; }
+
+  // An OIDC ID token for a person in `groups`, valid for an hour.
+  std::string humanToken(const std::string& user, const std::vector<std::string>& groups) const {
+    long now = static_cast<long>(std::time(nullptr));
+    return signer_.mint({{"iss", kIssuer},
+                         {"sub", "user-" + user},
+                         {"aud", kAudience},
+                         {"email", user + "@example.test"},
+                         {"groups", groups},
+                         {"iat", now},
+                         {"exp", now + 3600}});
+  }
+
+ private:
+  TempDir dir_;
+  TestPki pki_;
+  RsaSigner signer_;
+  std::string bootstrap_;
+  std::string config_;
+  int grpc_port_ = 0;
+  int admin_port_ = 0;
+  int starts_ = 0;
+  std::unique_ptr<Process> process_;
+};
+
+// Runs tollgatectl with TOLLGATE_CONFIG=`config` and no TOLLGATE_SERVER / TOLLGATE_TOKEN.
+inline RunResult ctlWith(const std::string& config, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"/usr/bin/env", "TOLLGATE_CONFIG=" + config,
+                                   "TOLLGATE_SERVER=", "TOLLGATE_TOKEN=", binPath("tollgatectl")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, "", std::chrono::seconds(30));
+}
+
+// One parsed JSON object per non-empty output line.
+inline std::vector<Json> jsonLines(const std::string& out) {
+  std::vector<Json> lines;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) lines.push_back(Json::parse(line));
+  }
+  return lines;
+}
+
+// A person logged in with their own config file.
+struct User {
+  std::string config;
+  RunResult operator()(const std::vector<std::string>& args) const { return ctlWith(config, args); }
+};
+
+// Logs `name` in (token from `token`) with a config file in the control plane's temp dir.
+inline User loginAs(const ControlPlaneUnderTest& cp, const std::string& name,
+                    const std::string& token) {
+  User u{(cp.dir().path() / (name + "-ctl.yaml")).string()};
+  std::string token_file = cp.dir().write(name + ".token", token);
+  RunResult r = u({"login", "--server", cp.server(), "--token-file", token_file});
+  INFO(r.err << cp.log());
+  REQUIRE(r.exit_code == 0);
+  return u;
+}
+
+}  // namespace tollgate::testing
