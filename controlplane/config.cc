@@ -1,10 +1,20 @@
 // Control-plane configuration: strict YAML overlaid by flags.
 #include "controlplane/config.h"
 
+#include <libpq-fe.h>
+
+#include <memory>
+
 #include "common/flags.h"
 
 namespace tollgate::controlplane {
 namespace {
+
+// Where the audit backend and DSN were set in the YAML, for errors found after the flags.
+struct AuditNodes {
+  YAML::Node backend;
+  YAML::Node dsn;
+};
 
 const std::vector<FlagSpec>& flagSpecs() {
   static const std::vector<FlagSpec> kSpecs = daemonFlags({
@@ -16,11 +26,70 @@ const std::vector<FlagSpec>& flagSpecs() {
       {"policy", true, false, "policy file applied at first start"},
       {"credentials-dir", true, false, "directory of brokered credential files"},
       {"replica-name", true, false, "name of this replica (audit source)"},
+      {"audit-backend", true, false, "audit store: sqlite (default, in the data dir) or postgres"},
+      {"audit-dsn", true, false, "PostgreSQL connection string for --audit-backend postgres"},
   });
   return kSpecs;
 }
 
-void readYaml(const YAML::Node& root, YamlErrors& errors, ControlPlaneConfig& cfg) {
+AuditBackend backendNamed(const std::string& name) {
+  return name == "postgres" ? AuditBackend::kPostgres : AuditBackend::kSqlite;
+}
+
+void readAudit(YamlMap& top, YamlErrors& errors, AuditConfig& audit, AuditNodes& nodes) {
+  YAML::Node a = top.get("audit");
+  if (!a) return;
+  YamlMap m(a, errors, "audit");
+  if (auto b = m.oneOf("backend", {"sqlite", "postgres"})) {
+    audit.backend = backendNamed(*b);
+    nodes.backend = m.get("backend");
+  }
+  if (auto d = m.str("dsn")) {
+    nodes.dsn = m.get("dsn");
+    if (d->empty()) {
+      errors.add(nodes.dsn, "audit.dsn must not be empty");
+    } else {
+      audit.dsn = *d;
+    }
+  }
+  if (auto k = m.str("keyFile")) audit.key_file = *k;
+  if (auto c = m.boolean("createKey")) audit.create_key = *c;
+  if (auto r = m.durationSeconds("retention")) {
+    if (*r < 3600) {
+      errors.add(m.get("retention"), "audit.retention must be at least 1h");
+    } else {
+      audit.retention = std::chrono::hours(*r / 3600);
+    }
+  }
+  if (auto c = m.integer("checkpointEvery", 0, 1000000000)) {
+    audit.checkpoint_every = static_cast<uint64_t>(*c);
+  }
+  m.finish();
+}
+
+// Backend and DSN must agree once the flags are applied. Positioned at the YAML value when the
+// conflicting value came from the file.
+absl::Status checkAudit(const ControlPlaneConfig& cfg, const AuditNodes& nodes, bool backend_flag,
+                        bool dsn_flag) {
+  auto fail = [&](const YAML::Node& node, bool from_flag, const std::string& message) {
+    if (from_flag || !node.IsDefined()) return absl::InvalidArgumentError(message);
+    YamlErrors errors(cfg.config_file);
+    errors.add(node, message);
+    return errors.toStatus();
+  };
+  if (cfg.audit.backend == AuditBackend::kPostgres && cfg.audit.dsn.empty()) {
+    return fail(nodes.backend, backend_flag,
+                "audit.backend postgres needs audit.dsn (or --audit-dsn)");
+  }
+  if (cfg.audit.backend == AuditBackend::kSqlite && !cfg.audit.dsn.empty()) {
+    return fail(nodes.dsn, dsn_flag,
+                "audit.dsn is set but audit.backend is sqlite (set backend: postgres)");
+  }
+  return absl::OkStatus();
+}
+
+void readYaml(const YAML::Node& root, YamlErrors& errors, ControlPlaneConfig& cfg,
+              AuditNodes& audit_nodes) {
   YamlMap top(root, errors, "controlplane config");
   readLogConfig(top, cfg.log);
   readAdminConfig(top, cfg.admin);
@@ -42,30 +111,60 @@ void readYaml(const YAML::Node& root, YamlErrors& errors, ControlPlaneConfig& cf
   if (auto r = top.str("replicaName")) cfg.replica_name = *r;
   if (auto c = top.str("credentialsDir")) cfg.credentials_dir = *c;
   identity::readIdentityConfig(top, cfg.identity);
-  if (YAML::Node a = top.get("audit")) {
-    YamlMap m(a, errors, "audit");
-    if (auto r = m.durationSeconds("retention")) {
-      if (*r < 3600) {
-        errors.add(m.get("retention"), "audit.retention must be at least 1h");
-      } else {
-        cfg.audit_retention = std::chrono::hours(*r / 3600);
-      }
-    }
-    if (auto c = m.integer("checkpointEvery", 0, 1000000000)) {
-      cfg.audit_checkpoint_every = static_cast<uint64_t>(*c);
-    }
-    m.finish();
-  }
+  readAudit(top, errors, cfg.audit, audit_nodes);
   if (YAML::Node a = top.get("approvals")) {
     YamlMap m(a, errors, "approvals");
     if (auto u = m.str("webhookUrl")) cfg.approvals_webhook_url = *u;
     if (auto c = m.str("webhookCa")) cfg.approvals_webhook_ca = *c;
     m.finish();
   }
+  webhook::readWebhookConfig(top, cfg.webhook);
   top.finish();
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> describePgDsn(const std::string& dsn) {
+  char* err = nullptr;
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> opts(
+      PQconninfoParse(dsn.c_str(), &err), &PQconninfoFree);
+  if (err != nullptr) PQfreemem(err);  // may quote the DSN, password included
+  if (!opts) {
+    return absl::InvalidArgumentError(
+        "the PostgreSQL connection string (audit.dsn) cannot be parsed; expected "
+        "\"host=... dbname=...\" or \"postgresql://host/db\"");
+  }
+  std::string out;
+  for (const char* key : {"host", "hostaddr", "port", "dbname", "user"}) {
+    for (PQconninfoOption* o = opts.get(); o->keyword != nullptr; ++o) {
+      if (std::string(o->keyword) != key || o->val == nullptr || *o->val == '\0') continue;
+      if (!out.empty()) out += " ";
+      out += std::string(key) + "=" + o->val;
+    }
+  }
+  return out.empty() ? std::string("(libpq defaults)") : out;
+}
+
+std::string redactPgDsn(std::string message, const std::string& dsn) {
+  auto replaceAll = [&message](const std::string& secret) {
+    if (secret.empty()) return;
+    for (size_t at = message.find(secret); at != std::string::npos;
+         at = message.find(secret, at + 3)) {
+      message.replace(at, secret.size(), "***");
+    }
+  };
+  replaceAll(dsn);
+  char* err = nullptr;
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> opts(
+      PQconninfoParse(dsn.c_str(), &err), &PQconninfoFree);
+  if (err != nullptr) PQfreemem(err);
+  if (opts) {
+    for (PQconninfoOption* o = opts.get(); o->keyword != nullptr; ++o) {
+      if (std::string(o->keyword) == "password" && o->val != nullptr) replaceAll(o->val);
+    }
+  }
+  return message;
+}
 
 bool isLoopbackAddress(const std::string& address) {
   return address == "localhost" || address == "::1" || address.rfind("127.", 0) == 0;
@@ -73,9 +172,11 @@ bool isLoopbackAddress(const std::string& address) {
 
 absl::StatusOr<ControlPlaneConfig> loadControlPlaneConfig(int argc, const char* const* argv) {
   ControlPlaneConfig cfg;
-  auto flags = parseDaemonCommandLine(
-      "tollgate-controlplane", argc, argv, flagSpecs(),
-      [&](const YAML::Node& root, YamlErrors& errors) { readYaml(root, errors, cfg); });
+  AuditNodes audit_nodes;
+  auto flags = parseDaemonCommandLine("tollgate-controlplane", argc, argv, flagSpecs(),
+                                      [&](const YAML::Node& root, YamlErrors& errors) {
+                                        readYaml(root, errors, cfg, audit_nodes);
+                                      });
   if (!flags.ok()) return flags.status();
   cfg.config_file = flags->getOr("config", "");
   if (auto g = flags->get("grpc-address")) {
@@ -90,12 +191,30 @@ absl::StatusOr<ControlPlaneConfig> loadControlPlaneConfig(int argc, const char* 
   if (auto p = flags->get("policy")) cfg.policy_file = *p;
   if (auto c = flags->get("credentials-dir")) cfg.credentials_dir = *c;
   if (auto r = flags->get("replica-name")) cfg.replica_name = *r;
+  auto backend_flag = flags->get("audit-backend");
+  if (backend_flag) {
+    if (*backend_flag != "sqlite" && *backend_flag != "postgres") {
+      return absl::InvalidArgumentError("--audit-backend must be sqlite or postgres, got '" +
+                                        *backend_flag + "'");
+    }
+    cfg.audit.backend = backendNamed(*backend_flag);
+  }
+  auto dsn_flag = flags->get("audit-dsn");
+  if (dsn_flag) {
+    if (dsn_flag->empty()) return absl::InvalidArgumentError("--audit-dsn must not be empty");
+    cfg.audit.dsn = *dsn_flag;
+  }
+  if (auto st = checkAudit(cfg, audit_nodes, backend_flag.has_value(), dsn_flag.has_value());
+      !st.ok()) {
+    return st;
+  }
   if (auto st = applyCommonFlags(*flags, cfg.log, cfg.admin); !st.ok()) return st;
   if (cfg.grpc.tls_cert.empty() != cfg.grpc.tls_key.empty()) {
     return absl::InvalidArgumentError("TLS needs both a certificate and a key");
   }
   if (cfg.replica_name.empty()) return absl::InvalidArgumentError("replicaName must not be empty");
   if (auto st = identity::validateIdentityConfig(cfg.identity); !st.ok()) return st;
+  if (auto st = webhook::validateWebhookConfig(cfg.webhook); !st.ok()) return st;
   if (cfg.grpc.tls_cert.empty() && !isLoopbackAddress(cfg.grpc.address)) {
     return absl::InvalidArgumentError("gRPC on non-loopback address " + cfg.grpc.address +
                                       " requires TLS (--tls-cert and --tls-key)");

@@ -67,8 +67,11 @@ absl::Status Server::start() {
   options.replica_name = config_.replica_name;
   options.webhook.url = config_.approvals_webhook_url;
   options.webhook.ca_file = config_.approvals_webhook_ca;
-  options.audit_retention = config_.audit_retention;
-  options.audit_checkpoint_every = config_.audit_checkpoint_every;
+  if (config_.audit.backend == AuditBackend::kPostgres) options.audit_pg_dsn = config_.audit.dsn;
+  options.audit_key_path = config_.audit.key_file;
+  options.audit_create_key = config_.audit.createKey();
+  options.audit_retention = config_.audit.retention;
+  options.audit_checkpoint_every = config_.audit.checkpoint_every;
   options.clock = clock_;
   auto cp = core::ControlPlane::create(std::move(options), std::move(authenticator_));
   if (!cp.ok()) return cp.status();
@@ -95,13 +98,20 @@ absl::Status Server::start() {
     return absl::UnavailableError("gRPC listen on " + addr + " failed");
   }
   grpc_->GetHealthCheckService()->SetServingStatus(true);
+  if (config_.webhook.enabled) {
+    webhook_ = std::make_unique<webhook::WebhookServer>(config_.webhook);
+    if (auto st = webhook_->start(); !st.ok()) return st;
+    log::info("admission webhook listening",
+              {{"address", config_.webhook.address + ":" + std::to_string(webhook_->port())}});
+  }
   // The admin endpoint comes up last, so /healthz answering means gRPC is serving too.
   admin_ = std::make_unique<AdminServer>(registry_, [this] { return readiness(); });
   if (auto st = admin_->start(config_.admin.address, config_.admin.port); !st.ok()) return st;
   log::info("control plane started",
             {{"grpc", config_.grpc.address + ":" + std::to_string(grpc_port_)},
              {"admin", config_.admin.address + ":" + std::to_string(admin_->port())},
-             {"tls", config_.grpc.tls_cert.empty() ? "off" : "on"}});
+             {"tls", config_.grpc.tls_cert.empty() ? "off" : "on"},
+             {"audit", auditDescription()}});
   return absl::OkStatus();
 }
 
@@ -112,8 +122,18 @@ void Server::stop() {
     grpc_->Wait();
     grpc_.reset();
   }
+  if (webhook_) {
+    webhook_->stop();
+    webhook_.reset();
+  }
   if (admin_) admin_->stop();
   if (core_) core_->stop();
+}
+
+std::string Server::auditDescription() const {
+  if (config_.audit.backend == AuditBackend::kSqlite) return "sqlite " + config_.data_dir;
+  auto where = describePgDsn(config_.audit.dsn);  // host/db only: the DSN may hold a password
+  return "postgres " + (where.ok() ? *where : std::string("(unparsable dsn)"));
 }
 
 std::string Server::readiness() const {

@@ -13,6 +13,7 @@
 #include "controlplane/config.h"
 #include "controlplane/core/control_plane.h"
 #include "controlplane/services/authz.h"
+#include "controlplane/webhook/webhook_server.h"
 #include "prometheus/registry.h"
 
 namespace tollgate::controlplane {
@@ -46,12 +47,15 @@ class Server {
 
   int grpcPort() const { return grpc_port_; }
   int adminPort() const { return admin_ ? admin_->port() : 0; }
+  int webhookPort() const { return webhook_ ? webhook_->port() : 0; }
   // The core; valid after a successful start() until destruction.
   core::ControlPlane& controlPlane() { return *core_; }
 
  private:
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials() const;
   std::string readiness() const;
+  // The audit backend for logs: "sqlite <dir>" or "postgres host=... dbname=..." (no password).
+  std::string auditDescription() const;
 
   ControlPlaneConfig config_;
   ClockPtr clock_;
@@ -59,6 +63,7 @@ class Server {
   std::vector<ServiceFactory> factories_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<webhook::WebhookServer> webhook_;
   std::unique_ptr<core::ControlPlane> core_;
   std::unique_ptr<services::Authz> authz_;
   std::vector<std::unique_ptr<grpc::Service>> services_;

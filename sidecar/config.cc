@@ -1,6 +1,8 @@
 // Sidecar configuration: strict YAML (unknown keys are errors) overlaid by flags.
 #include "sidecar/config.h"
 
+#include <cstdlib>
+
 #include "common/flags.h"
 
 namespace tollgate::sidecar {
@@ -23,6 +25,8 @@ const std::vector<FlagSpec>& flagSpecs() {
       {"control-plane-key", true, false, "client key for mTLS (PEM)"},
       {"token-file", true, false, "workload token file (default /var/run/secrets/tollgate/token)"},
       {"spool-dir", true, false, "audit spool directory (default /var/lib/tollgate/spool)"},
+      {"transparent-port", true, false, "enable the transparent listener on this port"},
+      {"exit-when-done", false, false, "exit once the pod's other processes have all ended"},
   });
   return kSpecs;
 }
@@ -144,6 +148,20 @@ absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* arg
   if (auto v = flags->get("control-plane-key")) cp.key = *v;
   if (auto v = flags->get("token-file")) cp.token_file = *v;
   if (auto v = flags->get("spool-dir")) cp.spool_dir = *v;
+  if (cp.ca.empty()) {
+    if (const char* pem = std::getenv("TOLLGATE_CONTROL_PLANE_CA_PEM"); pem && *pem)
+      cp.ca_pem = pem;
+  }
+  if (auto v = flags->get("transparent-port")) {
+    auto port = parseInt(*v, 1, 65535);
+    if (!port) {
+      return absl::InvalidArgumentError("--transparent-port must be a port number, got '" + *v +
+                                        "'");
+    }
+    cfg.transparent.enabled = true;
+    cfg.transparent.port = static_cast<int>(*port);
+  }
+  if (flags->has("exit-when-done")) cfg.exit_when_done = true;
   if (!cp.address.empty()) {
     std::string host;
     int port = 0;
@@ -155,7 +173,8 @@ absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* arg
       return absl::InvalidArgumentError(
           "--policy is for standalone mode; with a control plane the policy comes from it");
     }
-    if (cp.ca.empty() && host != "127.0.0.1" && host != "::1" && host != "localhost") {
+    if (cp.ca.empty() && cp.ca_pem.empty() && host != "127.0.0.1" && host != "::1" &&
+        host != "localhost") {
       return absl::InvalidArgumentError(
           "the control plane at " + cp.address +
           " is not on loopback: give its CA (--control-plane-ca) so the stream uses TLS");

@@ -44,8 +44,11 @@ struct ClientTlsConfig {
 // plane, and audit events go to it (spooled on disk until acknowledged).
 struct ControlPlaneLink {
   std::string address;  // host:port; empty: standalone mode
-  // CA that signs the control plane's certificate; empty: plaintext, loopback only.
+  // CA that signs the control plane's certificate (file, or PEM text from the environment
+  // variable TOLLGATE_CONTROL_PLANE_CA_PEM, which the webhook sets); neither: plaintext,
+  // loopback only.
   std::string ca;
+  std::string ca_pem;
   std::string cert;  // client certificate + key for mTLS (optional)
   std::string key;
   // Projected ServiceAccount token (audience tollgate), re-read at every reconnect.
@@ -71,6 +74,9 @@ struct SidecarConfig {
   ClientTlsConfig client_tls;
   // On SIGTERM: stop accepting, let sessions finish for this long, then end them.
   int drain_seconds = 5;
+  // Classic (non-native) sidecar: drain and exit once every other process of the pod is gone
+  // (the pod shares its process namespace), so a Job completes.
+  bool exit_when_done = false;
   ControlPlaneLink control_plane;
   // Name recorded as the events' source ("sidecar/<name>"); default: $POD_NAME or hostname.
   std::string instance_name;

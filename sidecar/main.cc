@@ -2,13 +2,19 @@
 #include <malloc.h>
 
 #include <cstdio>
+#include <cstring>
 
 #include "common/log.h"
 #include "policy/mask/masker.h"
 #include "sidecar/config.h"
+#include "sidecar/redirect/redirect.h"
 #include "sidecar/server.h"
 
 int main(int argc, char** argv) {
+  // The pod's init step: `tollgate-sidecar redirect ...` installs the nat rules and exits.
+  if (argc > 1 && std::strcmp(argv[1], "redirect") == 0) {
+    return tollgate::sidecar::redirect::runRedirect(argc - 1, argv + 1);
+  }
   // A sidecar is small: a couple of malloc arenas keep its resident memory close to what it
   // uses, instead of one arena per thread holding freed memory.
   mallopt(M_ARENA_MAX, 2);

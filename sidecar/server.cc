@@ -1,6 +1,8 @@
 // Sidecar process lifecycle on the main libuv loop.
 #include "sidecar/server.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include "common/log.h"
@@ -49,6 +51,7 @@ absl::Status Server::startControlPlaneClient() {
   cp::ClientOptions o;
   o.address = link.address;
   o.ca_file = link.ca;
+  o.ca_pem = link.ca_pem;
   o.cert_file = link.cert;
   o.key_file = link.key;
   o.token_file = link.token_file;
@@ -167,6 +170,20 @@ absl::Status Server::startListeners() {
   uv_signal_start(&sighup_, &Server::onHangup, SIGHUP);
   uv_async_init(&loop_, &stop_async_, &Server::onStopAsync);
   stop_async_.data = this;
+  if (config_.exit_when_done) {
+    pod_watch_ = std::make_unique<PodWatch>(::getpid());
+    uv_timer_init(&loop_, &pod_timer_);
+    pod_timer_.data = this;
+    uv_timer_start(
+        &pod_timer_,
+        [](uv_timer_t* t) {
+          auto* self = static_cast<Server*>(t->data);
+          if (self->pod_watch_->jobDone()) {
+            self->beginShutdown("the pod's other containers have exited");
+          }
+        },
+        1000, 1000);
+  }
 
   ready_ = true;
   log::info("sidecar started",
@@ -216,6 +233,10 @@ void Server::beginShutdown(const char* why) {
     uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
+  if (pod_watch_) {
+    uv_timer_stop(&pod_timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&pod_timer_), nullptr);
+  }
 }
 
 std::string Server::readiness() const {

@@ -14,6 +14,7 @@
 #include "sidecar/connection_manager.h"
 #include "sidecar/cp/control_plane_client.h"
 #include "sidecar/network/listener.h"
+#include "sidecar/pod_watch.h"
 #include "sidecar/stats.h"
 
 namespace tollgate::sidecar {
@@ -55,6 +56,8 @@ class Server {
   uv_signal_t sigint_{};
   uv_signal_t sighup_{};
   uv_async_t stop_async_{};
+  uv_timer_t pod_timer_{};  // --exit-when-done
+  std::unique_ptr<PodWatch> pod_watch_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<SidecarStats> stats_;

@@ -1,8 +1,12 @@
 // ControlPlane: builds the stores and managers in dependency order and runs audit retention.
 #include "controlplane/core/control_plane.h"
 
+#include <filesystem>
+
 #include "common/log.h"
+#include "controlplane/audit/pg_audit_store.h"
 #include "controlplane/audit/sqlite_audit_store.h"
+#include "controlplane/config.h"
 
 namespace tollgate::controlplane::core {
 namespace {
@@ -29,15 +33,49 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::create(
   return cp;
 }
 
-absl::Status ControlPlane::init() {
-  if (!audit_store_) {
+absl::Status ControlPlane::openAuditStore() {
+  std::error_code ec;  // the default key lives there; the stores report their own failures
+  if (!options_.data_dir.empty()) std::filesystem::create_directories(options_.data_dir, ec);
+  const std::string key_path = !options_.audit_key_path.empty()
+                                   ? options_.audit_key_path
+                                   : options_.data_dir + "/audit-signing-key.pem";
+  if (!options_.audit_create_key && !std::filesystem::exists(key_path)) {
+    return absl::FailedPreconditionError("audit signing key " + key_path +
+                                         " does not exist (provision it, or set "
+                                         "audit.createKey: true for a single replica)");
+  }
+  if (options_.audit_pg_dsn.empty()) {
     audit::SqliteAuditStoreOptions ao;
     ao.data_dir = options_.data_dir;
+    ao.key_path = key_path;
     ao.checkpoint_every = options_.audit_checkpoint_every;
     ao.clock = clock_;
     auto store = audit::SqliteAuditStore::open(ao);
     if (!store.ok()) return store.status();
     audit_store_ = *std::move(store);
+    return absl::OkStatus();
+  }
+  const std::string& dsn = options_.audit_pg_dsn;
+  auto where = describePgDsn(dsn);
+  if (!where.ok()) return where.status();
+  audit::PgAuditStoreOptions po;
+  po.key_path = key_path;
+  po.create_key_if_missing = options_.audit_create_key;
+  po.checkpoint_every = options_.audit_checkpoint_every;
+  po.clock = clock_;
+  auto store = audit::openPgAuditStore(dsn, std::move(po));
+  if (!store.ok()) {
+    return absl::Status(store.status().code(),
+                        "PostgreSQL audit store (" + *where +
+                            "): " + redactPgDsn(std::string(store.status().message()), dsn));
+  }
+  audit_store_ = *std::move(store);
+  return absl::OkStatus();
+}
+
+absl::Status ControlPlane::init() {
+  if (!audit_store_) {
+    if (auto st = openAuditStore(); !st.ok()) return st;
   }
   auditor_ = std::make_unique<Auditor>(audit_store_.get(), clock_, options_.replica_name);
   auto state = StateStore::open(options_.data_dir);

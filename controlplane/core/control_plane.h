@@ -27,6 +27,13 @@ struct ControlPlaneOptions {
   std::string replica_name = "controlplane-0";
   // Pending-approval announcements; empty url: none.
   WebhookOptions webhook;
+  // Audit backend: empty: the SQLite store in data_dir; otherwise the PostgreSQL store at this
+  // libpq connection string (shared by replicas; may hold a password, never logged).
+  std::string audit_pg_dsn;
+  // Checkpoint key (PEM Ed25519); empty: <data_dir>/audit-signing-key.pem. Generated when
+  // missing if audit_create_key, else a missing key fails create() with FAILED_PRECONDITION.
+  std::string audit_key_path;
+  bool audit_create_key = true;
   // Audit: retention (records older are pruned about hourly) and checkpoint period.
   std::chrono::hours audit_retention = audit::kDefaultRetention;
   uint64_t audit_checkpoint_every = 1000;
@@ -38,9 +45,10 @@ struct ControlPlaneOptions {
 // are valid between create() and destruction; every object they return is thread-safe.
 class ControlPlane {
  public:
-  // Opens <data_dir>/state.db and, when `audit_store` is null, the SQLite audit store in
-  // data_dir; loads state; applies the initial policy when needed; starts threads. Appends an
-  // EVENT_AUDIT_STARTED record.
+  // Opens <data_dir>/state.db and, when `audit_store` is null, the audit store the options
+  // name (SQLite in data_dir, or PostgreSQL; an unreachable or refusing server is UNAVAILABLE,
+  // the message naming host and database but never the password); loads state; applies the
+  // initial policy when needed; starts threads. Appends an EVENT_AUDIT_STARTED record.
   static absl::StatusOr<std::unique_ptr<ControlPlane>> create(
       ControlPlaneOptions options, std::unique_ptr<identity::Authenticator> authenticator,
       audit::AuditStorePtr audit_store = nullptr);
@@ -69,6 +77,8 @@ class ControlPlane {
  private:
   explicit ControlPlane(ControlPlaneOptions options) : options_(std::move(options)) {}
   absl::Status init();
+  // Opens the SQLite or PostgreSQL audit store named by the options.
+  absl::Status openAuditStore();
   void retentionLoop();
 
   ControlPlaneOptions options_;

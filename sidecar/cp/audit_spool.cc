@@ -70,9 +70,10 @@ absl::StatusOr<AuditSpool> AuditSpool::open(const std::string& dir, uint64_t com
 }
 
 absl::Status AuditSpool::load() {
+  uint64_t acked = 0;
   {
     std::ifstream seq(dir_ + "/sequence");
-    if (seq) seq >> last_sequence_;
+    if (seq) seq >> last_sequence_ >> acked;
   }
   std::string data;
   {
@@ -92,8 +93,10 @@ absl::Status AuditSpool::load() {
     for (int i = 0; i < 8; ++i)
       seq |= static_cast<uint64_t>(static_cast<uint8_t>(data[pos + 4 + i])) << (8 * i);
     if (len > data.size() - pos - 12 || seq == 0) break;  // torn tail
-    pending_.push_back({seq, data.substr(pos + 12, len)});
-    pending_bytes_ += len;
+    if (seq > acked) {
+      pending_.push_back({seq, data.substr(pos + 12, len)});
+      pending_bytes_ += len;
+    }
     if (seq > last_sequence_) last_sequence_ = seq;
     pos += 12 + len;
   }
@@ -129,13 +132,14 @@ absl::Status AuditSpool::sync() {
   return absl::OkStatus();
 }
 
-absl::Status AuditSpool::saveSequence() {
+absl::Status AuditSpool::saveSequence(bool durable) {
   std::string tmp = dir_ + "/sequence.tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return ioError("cannot write", tmp);
-  std::string text = std::to_string(last_sequence_) + "\n";
+  uint64_t acked = pending_.empty() ? last_sequence_ : pending_.front().sequence - 1;
+  std::string text = std::to_string(last_sequence_) + " " + std::to_string(acked) + "\n";
   auto st = writeAll(fd, text.data(), text.size(), tmp);
-  if (st.ok() && ::fsync(fd) != 0) st = ioError("cannot sync", tmp);
+  if (st.ok() && durable && ::fsync(fd) != 0) st = ioError("cannot sync", tmp);
   ::close(fd);
   if (!st.ok()) return st;
   if (::rename(tmp.c_str(), (dir_ + "/sequence").c_str()) != 0)
@@ -153,7 +157,7 @@ absl::Status AuditSpool::acknowledge(uint64_t sequence) {
   if (!dropped) return absl::OkStatus();
   if (pending_.empty()) {
     // Everything is stored centrally: remember the numbering, then empty the file.
-    if (auto st = saveSequence(); !st.ok()) return st;
+    if (auto st = saveSequence(true); !st.ok()) return st;
     if (::ftruncate(fd_, 0) != 0) return ioError("cannot truncate", file_);
     if (::lseek(fd_, 0, SEEK_SET) < 0) return ioError("cannot seek", file_);
     file_bytes_ = 0;
@@ -162,11 +166,13 @@ absl::Status AuditSpool::acknowledge(uint64_t sequence) {
   if (file_bytes_ > compact_bytes_ && file_bytes_ > 2 * (pending_bytes_ + 12 * pending_.size())) {
     return rewrite();
   }
-  return absl::OkStatus();
+  // Not synced: losing it after a crash only means replaying events the control plane
+  // already holds, which it drops as duplicates.
+  return saveSequence(false);
 }
 
 absl::Status AuditSpool::rewrite() {
-  if (auto st = saveSequence(); !st.ok()) return st;
+  if (auto st = saveSequence(true); !st.ok()) return st;
   std::string tmp = file_ + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return ioError("cannot write", tmp);

@@ -11,9 +11,10 @@
 namespace tollgate::sidecar::cp {
 
 // One append-only file `<dir>/events.spool` of records [u32 length][u64 sequence][serialized
-// v1::AuditEvent] (little-endian), plus `<dir>/sequence` holding the last sequence ever spooled (so
-// numbering continues across restarts even when the spool is empty). Every unacknowledged event is
-// also kept in memory, in order, for replay; the file is what survives a sidecar crash.
+// v1::AuditEvent] (little-endian), plus `<dir>/sequence` holding the last sequence ever spooled
+// and the last acknowledged one (so numbering continues across restarts even when the spool is
+// empty, and acknowledged records still in the file are not replayed). Every unacknowledged
+// event is also kept in memory, in order, for replay; the file is what survives a crash.
 //
 // A torn last record (crash mid-write) is dropped on open. The file is truncated when
 // everything is acknowledged and rewritten with only the unacknowledged tail when it grows past
@@ -51,7 +52,8 @@ class AuditSpool {
   AuditSpool() = default;
   absl::Status load();
   absl::Status rewrite();
-  absl::Status saveSequence();
+  // Writes `<dir>/sequence`: the last sequence spooled and the last acknowledged.
+  absl::Status saveSequence(bool durable);
 
   std::string dir_;
   std::string file_;

@@ -35,13 +35,17 @@ std::string trim(std::string s) {
 absl::StatusOr<std::shared_ptr<ControlPlaneClient>> ControlPlaneClient::create(
     ClientOptions options, ClientHooks hooks) {
   std::shared_ptr<grpc::ChannelCredentials> creds;
-  if (options.ca_file.empty()) {
+  if (options.ca_file.empty() && options.ca_pem.empty()) {
     creds = grpc::InsecureChannelCredentials();
   } else {
     grpc::SslCredentialsOptions ssl;
-    auto ca = readFile(options.ca_file);
-    if (!ca.ok()) return ca.status();
-    ssl.pem_root_certs = *ca;
+    if (options.ca_file.empty()) {
+      ssl.pem_root_certs = options.ca_pem;
+    } else {
+      auto ca = readFile(options.ca_file);
+      if (!ca.ok()) return ca.status();
+      ssl.pem_root_certs = *ca;
+    }
     if (!options.cert_file.empty()) {
       auto cert = readFile(options.cert_file);
       if (!cert.ok()) return cert.status();

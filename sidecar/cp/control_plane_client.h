@@ -29,6 +29,7 @@ struct ClientOptions {
   // TLS: CA bundle that signs the control plane's certificate; empty means plaintext, which
   // the config only accepts towards a loopback address. Client certificate for mTLS (optional).
   std::string ca_file;
+  std::string ca_pem;  // the same as PEM text, used when ca_file is empty
   std::string cert_file;
   std::string key_file;
   // Projected ServiceAccount token; re-read at every (re)connect, since kubelet rotates it.

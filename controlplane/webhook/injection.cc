@@ -1,0 +1,235 @@
+// Injection decisions and the JSON Patch; reads the pod only through type-checked lookups.
+#include "controlplane/webhook/injection.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/status/status.h"
+#include "controlplane/webhook/sidecar_spec.h"
+
+namespace tollgate::controlplane::webhook {
+namespace {
+
+using Json = nlohmann::json;
+
+// The member `key` of `obj` when `obj` is an object and has it, else nullptr.
+const Json* member(const Json& obj, const char* key) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  return it == obj.end() ? nullptr : &*it;
+}
+
+std::string stringAt(const Json& obj, const char* key) {
+  const Json* v = member(obj, key);
+  return v != nullptr && v->is_string() ? v->get<std::string>() : std::string();
+}
+
+bool hasContainerNamed(const Json* list, const char* name) {
+  if (list == nullptr || !list->is_array()) return false;
+  return std::any_of(list->begin(), list->end(),
+                     [&](const Json& c) { return stringAt(c, "name") == name; });
+}
+
+std::vector<std::string> splitComma(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    if (!item.empty()) out.push_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
+// Adds the pod's exclusion annotations to the configured lists, validating each entry.
+absl::StatusOr<RedirectLists> redirectLists(const Json& annotations, const WebhookConfig& config) {
+  RedirectLists lists{config.exclude_ports, config.exclude_cidrs, config.include_ports,
+                      config.include_cidrs};
+  struct Extra {
+    const char* key;
+    std::vector<std::string>* out;
+    bool (*valid)(const std::string&);
+  };
+  for (const Extra& e : {Extra{kExcludePortsAnnotation, &lists.exclude_ports, isValidPortSpec},
+                         Extra{kExcludeCidrsAnnotation, &lists.exclude_cidrs, isValidCidr}}) {
+    const Json* v = member(annotations, e.key);
+    if (v == nullptr) continue;
+    if (!v->is_string()) {
+      return absl::InvalidArgumentError(std::string("annotation ") + e.key + " must be a string");
+    }
+    for (const std::string& item : splitComma(v->get<std::string>())) {
+      if (!e.valid(item)) {
+        return absl::InvalidArgumentError(std::string("annotation ") + e.key + ": \"" + item +
+                                          "\" is not a valid entry");
+      }
+      e.out->push_back(item);
+    }
+  }
+  return lists;
+}
+
+Json addOp(const std::string& path, Json value) {
+  return Json{{"op", "add"}, {"path", path}, {"value", std::move(value)}};
+}
+
+InjectionPlan skip(std::string reason) {
+  InjectionPlan plan;
+  plan.reason = std::move(reason);
+  return plan;
+}
+
+}  // namespace
+
+std::string escapeJsonPointer(const std::string& token) {
+  std::string out;
+  out.reserve(token.size());
+  for (char c : token) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<InjectionPlan> planInjection(const Json& pod, const std::string& ns,
+                                            const WebhookConfig& config, OptIn opt_in) {
+  if (!pod.is_object()) return absl::InvalidArgumentError("request.object is not a Pod object");
+  const Json* metadata = member(pod, "metadata");
+  if (metadata != nullptr && !metadata->is_object()) {
+    return absl::InvalidArgumentError("pod metadata is not an object");
+  }
+  const Json* spec = member(pod, "spec");
+  if (spec == nullptr || !spec->is_object()) {
+    return absl::InvalidArgumentError("pod has no spec object");
+  }
+  const Json* containers = member(*spec, "containers");
+  if (containers == nullptr || !containers->is_array() || containers->empty()) {
+    return absl::InvalidArgumentError("pod spec has no containers");
+  }
+  const Json empty = Json::object();
+  const Json* labels = metadata != nullptr ? member(*metadata, "labels") : nullptr;
+  const Json* annotations = metadata != nullptr ? member(*metadata, "annotations") : nullptr;
+  if (labels != nullptr && !labels->is_object()) {
+    return absl::InvalidArgumentError("pod metadata.labels is not an object");
+  }
+  if (annotations != nullptr && !annotations->is_object()) {
+    return absl::InvalidArgumentError("pod metadata.annotations is not an object");
+  }
+  if (labels == nullptr) labels = &empty;
+  if (annotations == nullptr) annotations = &empty;
+
+  // Never: the control plane's namespace, kube-system & co., host-network pods.
+  if (ns == config.control_plane_namespace) return skip("control plane namespace " + ns);
+  const auto& never = config.never_inject_namespaces;
+  if (std::find(never.begin(), never.end(), ns) != never.end()) {
+    return skip("namespace " + ns + " is never injected");
+  }
+  if (const Json* host = member(*spec, "hostNetwork");
+      host != nullptr && host->is_boolean() && host->get<bool>()) {
+    return skip("hostNetwork pod (its iptables rules would be the node's)");
+  }
+  std::string label = stringAt(*labels, kInjectKey);
+  std::string wish = stringAt(*annotations, kInjectKey);
+  if (label == "disabled" || label == "false" || wish == "disabled" || wish == "false") {
+    return skip("opted out (tollgate.io/inject)");
+  }
+  if (opt_in == OptIn::kPodAnnotation && wish != "true" && wish != "enabled") {
+    return skip("not opted in (no tollgate.io/inject: \"true\" annotation)");
+  }
+  const Json* init = member(*spec, "initContainers");
+  if (hasContainerNamed(containers, kSidecarName) || hasContainerNamed(init, kSidecarName) ||
+      hasContainerNamed(init, kRedirectName)) {
+    return skip("already injected");
+  }
+  if (member(*annotations, kStatusAnnotation) != nullptr) {
+    InjectionPlan plan = skip("already injected (status annotation)");
+    plan.warnings.push_back(
+        "tollgate: pod carries tollgate.io/status but no tollgate-sidecar container; it was not "
+        "injected and its database connections will not go through the gate");
+    return plan;
+  }
+
+  if (init != nullptr && !init->is_array()) {
+    return absl::InvalidArgumentError("pod spec.initContainers is not a list");
+  }
+  const Json* volumes = member(*spec, "volumes");
+  if (volumes != nullptr && !volumes->is_array()) {
+    return absl::InvalidArgumentError("pod spec.volumes is not a list");
+  }
+  std::vector<Json> new_volumes = injectedVolumes(config);
+  if (volumes != nullptr) {
+    std::set<std::string> taken;
+    for (const Json& v : *volumes) taken.insert(stringAt(v, "name"));
+    for (const Json& v : new_volumes) {
+      if (taken.count(v["name"].get<std::string>()) != 0) {
+        return absl::InvalidArgumentError("pod already has a volume named " +
+                                          v["name"].get<std::string>() +
+                                          " that the Tollgate sidecar needs");
+      }
+    }
+  }
+  auto lists = redirectLists(*annotations, config);
+  if (!lists.ok()) return lists.status();
+
+  InjectionPlan plan;
+  plan.inject = true;
+  plan.reason = "injected";
+  Json& ops = plan.patch;
+  // Annotations: the status, and in classic mode the container kubectl logs/exec default to.
+  Json new_annotations = Json::object();
+  new_annotations[kStatusAnnotation] = statusAnnotation(config);
+  const char* kDefaultContainer = "kubectl.kubernetes.io/default-container";
+  if (config.mode == InjectionMode::kClassic &&
+      member(*annotations, kDefaultContainer) == nullptr) {
+    std::string first = stringAt((*containers)[0], "name");
+    if (!first.empty()) new_annotations[kDefaultContainer] = first;
+  }
+  if (metadata == nullptr) {
+    ops.push_back(addOp("/metadata", Json{{"annotations", new_annotations}}));
+  } else if (member(*metadata, "annotations") == nullptr) {
+    ops.push_back(addOp("/metadata/annotations", new_annotations));
+  } else {
+    for (const auto& [key, value] : new_annotations.items()) {
+      ops.push_back(addOp("/metadata/annotations/" + escapeJsonPointer(key), value));
+    }
+  }
+  // Volumes.
+  if (volumes == nullptr) {
+    ops.push_back(addOp("/spec/volumes", Json(new_volumes)));
+  } else {
+    for (Json& v : new_volumes) ops.push_back(addOp("/spec/volumes/-", std::move(v)));
+  }
+  // Containers: the redirect always runs first; the native sidecar right after it, before the
+  // pod's own init containers (which may already talk to the database).
+  Json redirect = redirectContainer(config, *lists);
+  Json sidecar = sidecarContainer(config);
+  if (config.mode == InjectionMode::kNative) {
+    if (init == nullptr) {
+      ops.push_back(addOp("/spec/initContainers", Json::array({redirect, sidecar})));
+    } else {
+      ops.push_back(addOp("/spec/initContainers/0", redirect));
+      ops.push_back(addOp("/spec/initContainers/1", sidecar));
+    }
+  } else {
+    if (init == nullptr) {
+      ops.push_back(addOp("/spec/initContainers", Json::array({redirect})));
+    } else {
+      ops.push_back(addOp("/spec/initContainers/0", redirect));
+    }
+    // First, so the kubelet starts it before the job's containers.
+    ops.push_back(addOp("/spec/containers/0", sidecar));
+    // --exit-when-done watches the other containers' processes.
+    ops.push_back(addOp("/spec/shareProcessNamespace", true));
+  }
+  return plan;
+}
+
+}  // namespace tollgate::controlplane::webhook
