@@ -63,7 +63,7 @@ class AccessBroker {
   virtual void sessionStarted(const std::string& session_id, const std::string& resource,
                               const std::string& grant_id) = 0;
   virtual void sessionEnded(const std::string& session_id, const std::string& resource,
-                            const std::string& grant_id) = 0;
+                            const std::string& grant_id, uint64_t statements, uint64_t blocked) = 0;
 };
 using AccessBrokerPtr = std::shared_ptr<AccessBroker>;
 
@@ -77,7 +77,8 @@ class LocalAccessBroker : public AccessBroker {
                AccessCallback done) override;
   void requestApproval(const StatementApprovalRequest& request, ApprovalCallback done) override;
   void sessionStarted(const std::string&, const std::string&, const std::string&) override {}
-  void sessionEnded(const std::string&, const std::string&, const std::string&) override {}
+  void sessionEnded(const std::string&, const std::string&, const std::string&, uint64_t,
+                    uint64_t) override {}
 
  private:
   policy::Identity identity_;

@@ -22,6 +22,8 @@ struct ConnectionManager::Tracked {
   std::string session_id;
   std::string resource;
   std::string grant_id;
+  // Statements run and refused so far (for the control plane's session list).
+  std::function<std::pair<uint64_t, uint64_t>()> counts;
 };
 
 // A worker and the sessions living on it (touched only on that worker's thread).
@@ -158,6 +160,7 @@ void ConnectionManager::refuse(int fd, const AcceptedSocket& socket, const std::
 }
 
 void ConnectionManager::accept(AcceptedSocket socket, const std::string& resource_name) {
+  ++accepted_;
   policy::CompiledPolicyPtr policy;
   uint64_t version;
   {
@@ -213,7 +216,10 @@ void ConnectionManager::accept(AcceptedSocket socket, const std::string& resourc
 void ConnectionManager::forget(WorkerState& w, void* key) {
   if (auto it = w.terminators.find(key); it != w.terminators.end()) {
     if (!it->second.session_id.empty()) {
-      access_->sessionEnded(it->second.session_id, it->second.resource, it->second.grant_id);
+      auto [statements, blocked] =
+          it->second.counts ? it->second.counts() : std::pair<uint64_t, uint64_t>{0, 0};
+      access_->sessionEnded(it->second.session_id, it->second.resource, it->second.grant_id,
+                            statements, blocked);
     }
     w.terminators.erase(it);
   }
@@ -275,6 +281,7 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
     sc.grant_id = access.grant_id;
     sc.approvals = access_;
     sc.hold_reviews = !access.grant_id.empty();
+    sc.audit_sync = policy->defaults().audit == policy::AuditMode::kSync;
     sc.post = [&w](std::function<void()> fn) { w.worker.post(std::move(fn)); };
     if (!access.allowed) sc.refuse_reason = access.refuse_reason;
     sc.policy_version = version;
@@ -316,7 +323,12 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
     w.terminators[key] = Tracked{[weak](const std::string& reason) {
                                    if (auto s = weak.lock()) s->terminate(reason);
                                  },
-                                 session->id(), resource->name, access.grant_id};
+                                 session->id(), resource->name, access.grant_id,
+                                 [weak]() -> std::pair<uint64_t, uint64_t> {
+                                   auto s = weak.lock();
+                                   if (!s) return {0, 0};
+                                   return {s->statementCount(), s->blockedCount()};
+                                 }};
     w.sessions[key] = session;
     if (auto st = session->start(socket.fd); !st.ok()) {
       log::warn("session failed to start", {{"error", std::string(st.message())}});

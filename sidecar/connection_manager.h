@@ -51,6 +51,8 @@ class ConnectionManager {
   // or after grace + 2 s. Then stops the workers.
   void drainAndStop(std::chrono::seconds grace);
   size_t activeSessions() const { return active_.load(); }
+  // Connections accepted since start (any outcome).
+  uint64_t acceptedConnections() const { return accepted_.load(); }
 
   // Thread-safe. End every session on `grant_id` (revoked or expired) / the session `id`
   // (killed by an operator) with a FATAL error naming `reason`; within one loop turn.
@@ -88,6 +90,7 @@ class ConnectionManager {
   std::vector<std::unique_ptr<WorkerState>> workers_;
   size_t next_worker_ = 0;
   std::atomic<size_t> active_{0};
+  std::atomic<uint64_t> accepted_{0};
   mutable std::mutex mu_;
   policy::CompiledPolicyPtr policy_;
   uint64_t policy_version_ = 0;

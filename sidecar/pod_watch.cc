@@ -41,13 +41,13 @@ int PodWatch::countOthers() const {
   return count;
 }
 
-bool PodWatch::jobDone() {
+bool PodWatch::jobDone(bool served_connections) {
   last_count_ = countOthers();
   if (last_count_ > 0) {
     seen_others_ = true;
     return false;
   }
-  return seen_others_;
+  return seen_others_ || served_connections;
 }
 
 }  // namespace tollgate::sidecar

@@ -13,8 +13,11 @@ class PodWatch {
  public:
   explicit PodWatch(pid_t self, std::string proc_dir = "/proc")
       : self_(self), proc_(std::move(proc_dir)) {}
-  // True once others were seen and are now all gone (the job is done). Call periodically.
-  bool jobDone();
+  // True once the job is known to have run and no other process is left. The job has run when
+  // a scan saw another process, or when `served_connections` says a client used the gate (a
+  // job too short to be caught between two scans still connects through the sidecar). Call
+  // periodically.
+  bool jobDone(bool served_connections = false);
   // How many other processes the last scan found.
   int lastCount() const { return last_count_; }
 

@@ -178,11 +178,15 @@ absl::Status Server::startListeners() {
         &pod_timer_,
         [](uv_timer_t* t) {
           auto* self = static_cast<Server*>(t->data);
-          if (self->pod_watch_->jobDone()) {
+          // Only once nothing is in flight: a session still open is still the job's.
+          uint64_t accepted = self->connections_->acceptedConnections();
+          if (self->connections_->activeSessions() == 0 &&
+              self->pod_watch_->jobDone(accepted > 0)) {
+            log::info("job finished", {{"connections_served", std::to_string(accepted)}});
             self->beginShutdown("the pod's other containers have exited");
           }
         },
-        1000, 1000);
+        200, 200);
   }
 
   ready_ = true;

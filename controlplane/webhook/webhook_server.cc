@@ -167,6 +167,25 @@ class Conn {
           content_type + "\r\nContent-Length: " + std::to_string(body.size()) +
           "\r\nConnection: close\r\n\r\n" + body);
     SSL_shutdown(ssl_);
+    lingeringClose();
+  }
+  // A client still sending a body we refused (413, 411, ...) would get a reset instead of our
+  // answer if we closed with unread data: stop writing, then read and drop what is still
+  // coming for a moment (bounded in time and bytes), as HTTP servers do.
+  void lingeringClose() {
+    int fd = SSL_get_fd(ssl_);
+    if (fd < 0) return;
+    ::shutdown(fd, SHUT_WR);
+    timeval tv{0, 200 * 1000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    char buf[16384];
+    size_t total = 0;
+    while (std::chrono::steady_clock::now() < until && total < (4u << 20)) {
+      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      total += static_cast<size_t>(n);
+    }
   }
   void respondJson(int status, const std::string& body) {
     respond(status, "application/json", body);

@@ -225,13 +225,16 @@ void ControlPlaneClient::sessionStarted(const std::string& session_id, const std
 }
 
 void ControlPlaneClient::sessionEnded(const std::string& session_id, const std::string& resource,
-                                      const std::string& grant_id) {
+                                      const std::string& grant_id, uint64_t statements,
+                                      uint64_t blocked) {
   v1::SidecarMessage m;
   auto* s = m.mutable_session();
   s->set_session_id(session_id);
   s->set_resource(resource);
   s->set_grant_id(grant_id);
   s->set_ended(true);
+  s->set_statements(statements);
+  s->set_blocked(blocked);
   if (connected_) enqueue(std::move(m));
 }
 

@@ -103,8 +103,9 @@ void ControlPlaneClient::stop(std::chrono::milliseconds grace) {
     // Give queued events a chance to reach the control plane and be acknowledged.
     auto deadline = std::chrono::steady_clock::now() + grace;
     std::unique_lock lock(mu_);
-    cv_.wait_until(lock, deadline,
-                   [this] { return !connected_ || (incoming_.empty() && backlog_events_ == 0); });
+    cv_.wait_until(lock, deadline, [this] {
+      return !connected_ || (incoming_.empty() && !spooling_ && backlog_events_ == 0);
+    });
   }
   stopping_ = true;
   {
@@ -353,6 +354,7 @@ void ControlPlaneClient::storeCredential(const v1::Credential& c) {
 void ControlPlaneClient::disconnected(const std::string& why) {
   std::vector<AccessCallback> grant_waiters;
   std::vector<ApprovalCallback> approval_waiters;
+  std::vector<std::function<void(bool)>> unconfirmed;
   {
     std::lock_guard lock(mu_);
     bool was = connected_.exchange(false);
@@ -367,6 +369,10 @@ void ControlPlaneClient::disconnected(const std::string& why) {
     pending_grants_.clear();
     for (auto& [id, cb] : approvals_) approval_waiters.push_back(std::move(cb));
     approvals_.clear();
+    // Strict audit: records not acknowledged yet may never be (they stay spooled and are
+    // replayed), so the statements waiting on them are refused rather than held.
+    for (auto& [seq, cb] : confirm_waiters_) unconfirmed.push_back(std::move(cb));
+    confirm_waiters_.clear();
     outgoing_.clear();
   }
   cv_.notify_all();
@@ -377,6 +383,7 @@ void ControlPlaneClient::disconnected(const std::string& why) {
   for (auto& cb : approval_waiters) {
     cb({false, "", "the control plane is unreachable, so nobody can approve it"});
   }
+  for (auto& cb : unconfirmed) cb(false);
 }
 
 bool ControlPlaneClient::send(const v1::SidecarMessage& message) {
@@ -438,17 +445,30 @@ void ControlPlaneClient::writerLoop() {
 
 void ControlPlaneClient::writeAudit() {
   std::vector<v1::AuditEvent> fresh;
+  std::vector<std::function<void(bool)>> confirms;
   bool resend = false;
   {
     std::lock_guard lock(mu_);
     fresh.swap(incoming_);
+    confirms.swap(incoming_confirm_);
+    spooling_ = !fresh.empty();  // stop() must not take "nothing queued" for "all sent"
     resend = resend_ && connected_;
     if (resend) resend_ = false;
   }
   // 1. Spool what arrived, numbered, synced to disk before it is sent.
   if (!fresh.empty()) {
-    for (auto& e : fresh) {
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      auto& e = fresh[i];
       uint64_t seq = spool_.nextSequence();
+      if (i < confirms.size() && confirms[i]) {
+        std::unique_lock lock(mu_);
+        if (connected_) {
+          confirm_waiters_[seq] = std::move(confirms[i]);
+        } else {
+          lock.unlock();
+          confirms[i](false);  // the stream dropped meanwhile: fail closed
+        }
+      }
       e.set_source_sequence(seq);
       e.mutable_location()->set_source(options_.source);
       if (auto st = spool_.append(seq, e.SerializeAsString()); !st.ok()) {
@@ -464,13 +484,21 @@ void ControlPlaneClient::writeAudit() {
   if (auto st = spool_.acknowledge(acked_.load()); !st.ok()) {
     log::error("audit spool trim failed", {{"error", std::string(st.message())}});
   }
+  std::vector<std::function<void(bool)>> confirmed;
   {
     std::lock_guard lock(mu_);
+    uint64_t acked = acked_.load();
+    while (!confirm_waiters_.empty() && confirm_waiters_.begin()->first <= acked) {
+      confirmed.push_back(std::move(confirm_waiters_.begin()->second));
+      confirm_waiters_.erase(confirm_waiters_.begin());
+    }
     backlog_bytes_ = spool_.pendingBytes();
     backlog_events_ = spool_.pending().size();
+    spooling_ = false;
     if (resend) sent_through_ = acked_.load();
   }
   cv_.notify_all();
+  for (auto& cb : confirmed) cb(true);
   if (!connected_) return;
   // 3. Send everything not sent on this stream yet, in batches.
   v1::SidecarMessage batch;
@@ -505,6 +533,21 @@ void ControlPlaneClient::publish(v1::AuditEvent event) {
   {
     std::lock_guard lock(mu_);
     incoming_.push_back(std::move(event));
+    incoming_confirm_.emplace_back();
+  }
+  cv_.notify_all();
+}
+
+void ControlPlaneClient::publishConfirmed(v1::AuditEvent event, std::function<void(bool)> done) {
+  {
+    std::unique_lock lock(mu_);
+    if (!connected_) {
+      lock.unlock();
+      done(false);
+      return;
+    }
+    incoming_.push_back(std::move(event));
+    incoming_confirm_.push_back(std::move(done));
   }
   cv_.notify_all();
 }

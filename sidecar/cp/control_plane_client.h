@@ -78,6 +78,9 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
 
   // EventSink
   void publish(v1::AuditEvent event) override;
+  // Confirms once the control plane acknowledged the event; refuses at once when the stream
+  // is down, and on a disconnect before the acknowledgement.
+  void publishConfirmed(v1::AuditEvent event, std::function<void(bool)> done) override;
   void flush() override;
   // CredentialStore: what the control plane sent for the resource (memory only).
   absl::StatusOr<Credential> get(const std::string& resource) override;
@@ -89,7 +92,7 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   void sessionStarted(const std::string& session_id, const std::string& resource,
                       const std::string& grant_id) override;
   void sessionEnded(const std::string& session_id, const std::string& resource,
-                    const std::string& grant_id) override;
+                    const std::string& grant_id, uint64_t statements, uint64_t blocked) override;
 
  private:
   using Stream = grpc::ClientReaderWriter<v1::SidecarMessage, v1::ControlMessage>;
@@ -140,6 +143,10 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   std::condition_variable cv_;
   bool welcomed_ = false;
   std::vector<v1::AuditEvent> incoming_;
+  // Parallel to incoming_: confirmation callbacks (empty for plain publish()).
+  std::vector<std::function<void(bool)>> incoming_confirm_;
+  // By sequence, until acknowledged or the stream drops.
+  std::map<uint64_t, std::function<void(bool)>> confirm_waiters_;
   std::deque<v1::SidecarMessage> outgoing_;
   uint64_t sent_through_ = 0;  // highest event sequence sent on the current stream
   bool resend_ = false;        // a new stream: resend everything unacknowledged
@@ -148,6 +155,7 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   std::chrono::steady_clock::time_point last_tx_;
   size_t backlog_bytes_ = 0;  // unacknowledged, as of the writer's last pass
   size_t backlog_events_ = 0;
+  bool spooling_ = false;  // the writer holds events taken from incoming_ not yet counted
   bool ack_pending_ = false;
   v1::Identity identity_;
   policy::Identity policy_identity_;

@@ -2,6 +2,7 @@
 // the reflection cost of the generic protobuf JSON printer on the data path's hot loop.
 #include "sidecar/events/event_json.h"
 
+#include <charconv>
 #include <ctime>
 
 #include "common/log.h"
@@ -24,21 +25,25 @@ class Obj {
   void num(const char* key, uint64_t v) {
     if (v == 0) return;
     keyOut(key);
-    out_ += std::to_string(v);
+    appendNumber(v);
   }
   void snum(const char* key, int64_t v) {
     if (v == 0) return;
     keyOut(key);
-    out_ += std::to_string(v);
+    appendNumber(v);
+  }
+  // An enum's name, quoted (names are identifiers: nothing to escape).
+  void name(const char* key, const std::string& v) {
+    keyOut(key);
+    out_.push_back('"');
+    out_ += v;
+    out_.push_back('"');
   }
   void boolean(const char* key, bool v) {
     keyOut(key);
     out_ += v ? "true" : "false";
   }
-  void raw(const char* key, const std::string& json) {
-    keyOut(key);
-    out_ += json;
-  }
+  void time(const char* key, const google::protobuf::Timestamp& ts);
   void strList(const char* key, const google::protobuf::RepeatedPtrField<std::string>& list) {
     if (list.empty()) return;
     keyOut(key);
@@ -50,6 +55,12 @@ class Obj {
     out_.push_back(']');
   }
   std::string& out() { return out_; }
+  template <typename T>
+  void appendNumber(T v) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof(buf), v);
+    out_.append(buf, static_cast<size_t>(r.ptr - buf));
+  }
   void keyOut(const char* key) {
     if (!first_) out_.push_back(',');
     first_ = false;
@@ -64,7 +75,7 @@ class Obj {
 };
 
 // "\"2026-11-25T17:40:00.123456Z\"" without printf: this runs once per event.
-std::string rfc3339(const google::protobuf::Timestamp& ts) {
+void Obj::time(const char* key, const google::protobuf::Timestamp& ts) {
   std::time_t secs = static_cast<std::time_t>(ts.seconds());
   std::tm tm{};
   gmtime_r(&secs, &tm);
@@ -89,7 +100,8 @@ std::string rfc3339(const google::protobuf::Timestamp& ts) {
   put(21, ts.nanos() / 1000, 6);
   buf[27] = 'Z';
   buf[28] = '"';
-  return std::string(buf, 29);
+  keyOut(key);
+  out_.append(buf, 29);
 }
 
 }  // namespace
@@ -97,8 +109,8 @@ std::string rfc3339(const google::protobuf::Timestamp& ts) {
 void appendEventJson(const v1::AuditEvent& e, std::string& out) {
   Obj o(out);
   o.str("id", e.id());
-  o.raw("type", "\"" + v1::EventType_Name(e.type()) + "\"");
-  if (e.has_time()) o.raw("time", rfc3339(e.time()));
+  o.name("type", v1::EventType_Name(e.type()));
+  if (e.has_time()) o.time("time", e.time());
   o.num("sourceSequence", e.source_sequence());
   if (e.has_identity()) {
     const auto& i = e.identity();
@@ -153,7 +165,7 @@ void appendEventJson(const v1::AuditEvent& e, std::string& out) {
     const auto& r = e.reason();
     o.keyOut("reason");
     Obj wo(o.out());
-    wo.raw("decision", "\"" + v1::Decision_Name(r.decision()) + "\"");
+    wo.name("decision", v1::Decision_Name(r.decision()));
     wo.strList("ruleIds", r.rule_ids());
     wo.str("grantId", r.grant_id());
     wo.str("approvalId", r.approval_id());

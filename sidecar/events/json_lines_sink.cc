@@ -8,6 +8,33 @@
 #include "sidecar/events/event_json.h"
 
 namespace tollgate::sidecar {
+namespace {
+
+// AuditEvent::Clear() deletes the sub-messages (proto3 without an arena), so a reused event
+// would allocate every string again. Clearing them in place keeps their buffers; they stay
+// present, which DeferredEvent::build() is told about.
+void clearKeepingBuffers(v1::AuditEvent& e) {
+  google::protobuf::Timestamp* time = e.has_time() ? e.release_time() : nullptr;
+  v1::Identity* identity = e.has_identity() ? e.release_identity() : nullptr;
+  v1::Location* location = e.has_location() ? e.release_location() : nullptr;
+  v1::Action* action = e.has_action() ? e.release_action() : nullptr;
+  v1::Result* result = e.has_result() ? e.release_result() : nullptr;
+  v1::Reason* reason = e.has_reason() ? e.release_reason() : nullptr;
+  e.Clear();
+  auto keep = [](auto* message, auto set) {
+    if (message == nullptr) return;
+    message->Clear();
+    set(message);
+  };
+  keep(time, [&](auto* m) { e.set_allocated_time(m); });
+  keep(identity, [&](auto* m) { e.set_allocated_identity(m); });
+  keep(location, [&](auto* m) { e.set_allocated_location(m); });
+  keep(action, [&](auto* m) { e.set_allocated_action(m); });
+  keep(result, [&](auto* m) { e.set_allocated_result(m); });
+  keep(reason, [&](auto* m) { e.set_allocated_reason(m); });
+}
+
+}  // namespace
 
 absl::StatusOr<std::shared_ptr<JsonLinesSink>> JsonLinesSink::open(const std::string& path) {
   if (path == "-") return std::shared_ptr<JsonLinesSink>(new JsonLinesSink(stdout, false));
@@ -33,14 +60,17 @@ JsonLinesSink::~JsonLinesSink() {
 }
 
 void JsonLinesSink::publish(v1::AuditEvent event) {
+  publishDeferred(std::make_unique<ReadyEvent>(std::move(event)));
+}
+
+void JsonLinesSink::publishDeferred(DeferredEventPtr event) {
   {
     std::unique_lock lock(mu_);
     if (queue_.size() >= kMaxQueued) {
       cv_.notify_one();
       room_cv_.wait(lock, [&] { return queue_.size() < kMaxQueued || stopping_; });
     }
-    event.set_source_sequence(++published_);
-    queue_.push_back(std::move(event));
+    queue_.push_back(Queued{++published_, std::move(event)});
     if (queue_.size() != kBatch) return;
   }
   cv_.notify_one();
@@ -56,7 +86,8 @@ void JsonLinesSink::flush() {
 
 void JsonLinesSink::run() {
   std::string buf;
-  std::vector<v1::AuditEvent> batch;
+  std::vector<Queued> batch;
+  v1::AuditEvent event;  // reused, with its sub-messages and string buffers
   for (;;) {
     {
       std::unique_lock lock(mu_);
@@ -67,13 +98,15 @@ void JsonLinesSink::run() {
         if (stopping_) return;
         continue;
       }
-      batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
-      queue_.clear();
+      batch.swap(queue_);
     }
     room_cv_.notify_all();
     buf.clear();
-    for (const auto& e : batch) {
-      appendEventJson(e, buf);
+    for (auto& q : batch) {
+      clearKeepingBuffers(event);
+      q.event->build(event);
+      event.set_source_sequence(q.sequence);
+      appendEventJson(event, buf);
       buf.push_back('\n');
     }
     std::fwrite(buf.data(), 1, buf.size(), file_);
@@ -84,6 +117,9 @@ void JsonLinesSink::run() {
     }
     flushed_cv_.notify_all();
     batch.clear();
+    // A burst (up to kMaxQueued) must not pin its queue memory for the sidecar's whole life.
+    if (batch.capacity() > 4 * kBatch) std::vector<Queued>().swap(batch);
+    if (buf.capacity() > (1u << 20)) std::string().swap(buf);
   }
 }
 

@@ -119,10 +119,32 @@ void TcpConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
   if (nread < 0) self->fail(errorText(static_cast<int>(nread)));
 }
 
-void TcpConnection::write(std::string_view data) { write(std::string(data)); }
+void TcpConnection::write(std::string_view data) {
+  if (handle_ == nullptr || closing_ || data.empty()) return;
+  size_t sent = tryWrite(data);
+  if (sent < data.size()) queueWrite(std::string(data.substr(sent)));
+}
 
 void TcpConnection::write(std::string&& data) {
   if (handle_ == nullptr || closing_ || data.empty()) return;
+  size_t sent = tryWrite(data);
+  if (sent == data.size()) return;
+  data.erase(0, sent);
+  queueWrite(std::move(data));
+}
+
+size_t TcpConnection::tryWrite(std::string_view data) {
+  // Only with nothing queued, so bytes stay in order. A completed uv_write costs a request, a
+  // deferred callback and an epoll_ctl (libuv re-arms the watcher when the queue drains); a
+  // direct write that takes everything costs the one write(2). Errors (and EAGAIN) fall
+  // through to uv_write, which reports them from the loop as before, never from inside write().
+  if (pending_bytes_ != 0) return 0;
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
+  int n = uv_try_write(reinterpret_cast<uv_stream_t*>(handle_), &buf, 1);
+  return n > 0 ? static_cast<size_t>(n) : 0;
+}
+
+void TcpConnection::queueWrite(std::string&& data) {
   auto* w = new WriteReq;
   w->data = std::move(data);
   w->req.data = this;

@@ -47,7 +47,9 @@ class TcpConnection {
   TcpConnection(const TcpConnection&) = delete;
   TcpConnection& operator=(const TcpConnection&) = delete;
 
-  // Queues bytes. Silently dropped after close.
+  // Sends bytes: straight to the socket when nothing is queued and it takes them all (no copy,
+  // no request), the rest is copied and queued. Silently dropped after close. Errors are
+  // reported through onClosed from the loop, never from inside write().
   void write(std::string_view data);
   void write(std::string&& data);
   size_t pendingWriteBytes() const { return pending_bytes_; }
@@ -79,6 +81,9 @@ class TcpConnection {
   void fail(std::string_view reason);
   void release();
   void writeDone(size_t bytes);
+  // Writes what the socket takes now when nothing is queued; returns the bytes written.
+  size_t tryWrite(std::string_view data);
+  void queueWrite(std::string&& data);
 
   uv_tcp_t* handle_ = nullptr;
   ConnectionCallbacks* callbacks_;

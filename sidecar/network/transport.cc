@@ -4,6 +4,12 @@
 #include "sidecar/tls/session.h"
 
 namespace tollgate::sidecar {
+namespace {
+
+// Buffers above this are released after use, so idle connections stay small.
+constexpr size_t kKeepBufferBytes = 32 * 1024;
+
+}  // namespace
 
 Transport::~Transport() = default;
 
@@ -61,8 +67,10 @@ void Transport::abort() {
 void Transport::flushTls() {
   scratch_.clear();
   tls_->takeCiphertext(scratch_);
-  if (!scratch_.empty()) conn_->write(std::move(scratch_));
-  scratch_ = std::string();
+  // The connection copies only what the socket did not take at once, so the buffer is reused.
+  if (!scratch_.empty()) conn_->write(std::string_view(scratch_));
+  scratch_.clear();
+  if (scratch_.capacity() > kKeepBufferBytes) std::string().swap(scratch_);
 }
 
 void Transport::onConnected(const absl::Status& status) {
@@ -88,9 +96,13 @@ void Transport::onData(std::string_view data) {
     tls_ready_reported_ = true;
     callbacks_->onTransportTlsReady(absl::OkStatus());
   }
-  std::string plain;
-  tls_->takePlaintext(plain);
-  if (!plain.empty()) callbacks_->onTransportData(plain);
+  // takePlaintext() swaps buffers with an empty `plain_`, so the two capacities take turns and
+  // a steady stream of records allocates nothing.
+  plain_.clear();
+  tls_->takePlaintext(plain_);
+  if (!plain_.empty()) callbacks_->onTransportData(plain_);
+  plain_.clear();
+  if (plain_.capacity() > kKeepBufferBytes) std::string().swap(plain_);
 }
 
 void Transport::onClosed(std::string_view reason) { callbacks_->onTransportClosed(reason); }

@@ -2,6 +2,7 @@
 #include "sidecar/network/worker.h"
 
 #include <pthread.h>
+#include <signal.h>
 
 namespace tollgate::sidecar {
 
@@ -19,6 +20,14 @@ Worker::~Worker() {
 void Worker::start() {
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
+    // A write to a peer that reset its connection raises SIGPIPE in the writing thread, and
+    // its default action ends the process: one client could take every session down. Blocked
+    // here, the signal stays pending and the write fails with EPIPE, which the connection
+    // reports like any other error.
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
   });
 }

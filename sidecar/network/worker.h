@@ -12,8 +12,9 @@
 namespace tollgate::sidecar {
 
 // Connections handed to a worker live on its loop until they close, so everything they touch
-// is single-threaded. Thread-safety: post() and stop() from any thread; loop() only on the
-// worker's own thread (or before start()).
+// is single-threaded. The worker thread blocks SIGPIPE: writes to a reset peer fail with EPIPE
+// instead of ending the process. Thread-safety: post() and stop() from any thread; loop() only
+// on the worker's own thread (or before start()).
 class Worker {
  public:
   explicit Worker(std::string name);

@@ -6,6 +6,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "policy/sql/facts.h"
 
@@ -45,30 +46,44 @@ struct PendingUnit {
   bool error = false;
 };
 
-// FIFO of pending units. Single-threaded.
+// FIFO of pending units. Single-threaded. A unit stays at its address from push() until it
+// is popped; popped units are recycled (a session pushes and pops several per statement), so a
+// pointer to a popped unit may later name a new one: owners forget such pointers on pop.
 class Pipeline {
  public:
+  Pipeline() = default;
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // A fresh unit (all fields default) of `kind` at the back.
   PendingUnit& push(PendingUnit::Kind kind);
   bool empty() const { return units_.empty(); }
   size_t size() const { return units_.size(); }
-  PendingUnit* head() { return units_.empty() ? nullptr : &units_.front(); }
+  PendingUnit* head() { return units_.empty() ? nullptr : units_.front(); }
   void pop() {
-    if (!units_.empty()) units_.pop_front();
+    if (units_.empty()) return;
+    recycle(units_.front());
+    units_.pop_front();
   }
   // After an ErrorResponse outside a simple Query the server skips every message up to the
   // next Sync: drop those units (not the Sync), calling `fn` on each dropped one first.
   template <typename Fn>
   void skipToSync(Fn&& fn) {
-    while (!units_.empty() && units_.front().kind != PendingUnit::Kind::kSync) {
-      fn(units_.front());
-      units_.pop_front();
+    while (!units_.empty() && units_.front()->kind != PendingUnit::Kind::kSync) {
+      fn(*units_.front());
+      pop();
     }
   }
   // The most recently pushed unit (for filling it in right after push).
-  PendingUnit& back() { return units_.back(); }
+  PendingUnit& back() { return *units_.back(); }
 
  private:
-  std::deque<PendingUnit> units_;
+  static constexpr size_t kKeepSpare = 16;
+  void recycle(PendingUnit* unit);
+
+  std::deque<PendingUnit*> units_;   // owned
+  std::vector<PendingUnit*> spare_;  // owned, reset, at most kKeepSpare
 };
 
 }  // namespace tollgate::sidecar::postgres

@@ -74,6 +74,8 @@ struct SessionConfig {
   // Without it, review behaves as block.
   std::shared_ptr<AccessBroker> approvals;
   bool hold_reviews = false;
+  // `audit: sync`: a statement is forwarded only once its record is confirmed stored.
+  bool audit_sync = false;
   std::function<void(std::function<void()>)> post;
   // When set, the session answers the client's startup with this FATAL error (SQLSTATE
   // 28000) and never connects upstream: no access rule, unusable TLS settings, ...
@@ -95,6 +97,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // with `reason` and both connections close.
   void terminate(const std::string& reason, std::string_view sqlstate = "57P01");
   const std::string& id() const { return id_; }
+  uint64_t statementCount() const { return statement_count_; }
+  uint64_t blockedCount() const { return blocked_; }
   void setOnDone(std::function<void()> on_done) { on_done_ = std::move(on_done); }
 
  private:
@@ -164,6 +168,10 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   void holdForApproval(char type, std::string_view raw, std::string name,
                        policy::QueryFactsPtr facts, const policy::Verdict& verdict);
   void onApprovalResult(const StatementApprovalResult& result);
+  // audit: sync — records the statement and holds it until the record is confirmed.
+  void holdForAudit(char type, std::string_view raw, std::string name, policy::QueryFactsPtr facts,
+                    const policy::Verdict& verdict);
+  void onAuditConfirmed(bool stored);
   void onRowDescription(const BackendMessage& message, const RowDescription& desc);
   void onDataRow(const BackendMessage& message, const DataRow& row);
   void onError(const BackendMessage& message, const ErrorResponse& error);
@@ -171,8 +179,16 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
                        std::string_view error_code);
   void forwardMasked(const BackendMessage& message);
   ResultMasker* resultMaskerFor(PendingUnit& unit);
+  // The masker for a result of this shape: the current one when description and formats are
+  // those it was built for, else a new one (`description` parsed from `raw_description` when
+  // null). Null when the description does not parse.
+  ResultMasker* maskerFor(std::string_view raw_description, const RowDescription* description,
+                          const std::vector<int16_t>& formats, bool use_description_formats);
 
   // Events (session_events.cc).
+  // Identity, location, policy version and grant: the part every event of this session shares
+  // (built once, immutable, shared with statement events built on the sink's thread).
+  std::shared_ptr<const v1::AuditEvent> eventTemplate() const;
   v1::AuditEvent baseEvent(v1::EventType type) const;
   void emitSessionStart();
   void emitSessionEnd(std::string_view reason);
@@ -236,8 +252,13 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   Pipeline pipeline_;
   absl::flat_hash_map<std::string, StatementInfo> statements_;
   absl::flat_hash_map<std::string, PortalInfo> portals_;
+  // The masker of the result streaming now (result_owner_ set) or of the last one, kept with
+  // what it was built from so the next result of the same shape reuses it.
   std::optional<ResultMasker> result_;
   const PendingUnit* result_owner_ = nullptr;
+  std::string result_description_;
+  std::vector<int16_t> result_formats_;
+  bool result_use_description_formats_ = false;
   bool copy_out_ = false;
   char txn_status_ = 'I';
   std::string scratch_;
@@ -247,6 +268,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
   std::chrono::steady_clock::time_point started_;
+  mutable std::shared_ptr<const v1::AuditEvent> event_template_;
 };
 
 }  // namespace tollgate::sidecar::postgres

@@ -1,75 +1,61 @@
 // PostgreSQL session, audit events: session start and end, refusals, one per statement.
 // Statements appear only in normalised form (literals replaced), error texts with digits
-// scrubbed, so no card number, CVV or secret reaches the audit trail.
+// scrubbed, so no card number, CVV or secret reaches the audit trail. Statement events are
+// captured as records and built on the sink's thread (statement_event.h).
 #include <chrono>
 
 #include "policy/sql/facts.h"
 #include "sidecar/postgres/session.h"
+#include "sidecar/postgres/statement_event.h"
 
 namespace tollgate::sidecar::postgres {
 namespace {
 
-v1::Decision toProto(policy::Decision d) {
-  switch (d) {
-    case policy::Decision::kAllow:
-      return v1::DECISION_ALLOW;
-    case policy::Decision::kReview:
-      return v1::DECISION_REVIEW;
-    case policy::Decision::kBlock:
-      return v1::DECISION_BLOCK;
-  }
-  return v1::DECISION_UNSPECIFIED;
+// Event ids are "<session id>-<n>", n counting per worker thread.
+uint64_t nextEventNumber() {
+  static thread_local uint64_t counter = 0;
+  return ++counter;
 }
 
-// Error texts can quote values ("invalid input syntax for type integer: \"4111...\""): every
-// run of three or more digits becomes '#', which keeps relation names and codes readable.
-std::string scrubDigits(std::string_view text) {
-  std::string out(text);
-  size_t i = 0;
-  while (i < out.size()) {
-    if (out[i] < '0' || out[i] > '9') {
-      ++i;
-      continue;
-    }
-    size_t j = i;
-    while (j < out.size() && out[j] >= '0' && out[j] <= '9') ++j;
-    if (j - i >= 3) {
-      for (size_t k = i; k < j; ++k) out[k] = '#';
-    }
-    i = j;
-  }
-  return out;
+int64_t systemNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
 
-v1::AuditEvent PostgresSession::baseEvent(v1::EventType type) const {
-  v1::AuditEvent e;
-  static thread_local uint64_t counter = 0;
-  e.set_id(id_ + "-" + std::to_string(++counter));
-  e.set_type(type);
-  auto now = std::chrono::system_clock::now().time_since_epoch();
-  auto secs = std::chrono::duration_cast<std::chrono::seconds>(now);
-  e.mutable_time()->set_seconds(secs.count());
-  e.mutable_time()->set_nanos(static_cast<int32_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(now - secs).count()));
-  e.set_time_source("system");
-  auto* id = e.mutable_identity();
+std::shared_ptr<const v1::AuditEvent> PostgresSession::eventTemplate() const {
+  if (event_template_) return event_template_;
+  auto e = std::make_shared<v1::AuditEvent>();
+  auto* id = e->mutable_identity();
   id->set_subject(config_.identity.subject);
   id->set_namespace_(config_.identity.namespace_name);
   id->set_service_account(config_.identity.service_account);
   id->set_principal_id(config_.identity.subject);
   id->set_kind(v1::Identity::KIND_WORKLOAD);
   for (const auto& g : config_.identity.groups) id->add_groups(g);
-  auto* loc = e.mutable_location();
+  auto* loc = e->mutable_location();
   loc->set_resource(config_.resource->name);
   loc->set_protocol("postgres");
   loc->set_upstream(config_.upstream_address.toString());
   loc->set_client_addr(config_.client_address);
   loc->set_source(config_.source);
   loc->set_session_id(id_);
-  e.mutable_reason()->set_policy_version(config_.policy_version);
-  if (!config_.grant_id.empty()) e.mutable_reason()->set_grant_id(config_.grant_id);
+  e->mutable_reason()->set_policy_version(config_.policy_version);
+  if (!config_.grant_id.empty()) e->mutable_reason()->set_grant_id(config_.grant_id);
+  event_template_ = std::move(e);
+  return event_template_;
+}
+
+v1::AuditEvent PostgresSession::baseEvent(v1::EventType type) const {
+  v1::AuditEvent e(*eventTemplate());
+  e.set_id(id_ + "-" + std::to_string(nextEventNumber()));
+  e.set_type(type);
+  int64_t now = systemNowNs();
+  e.mutable_time()->set_seconds(now / 1000000000);
+  e.mutable_time()->set_nanos(static_cast<int32_t>(now % 1000000000));
+  e.set_time_source("system");
   return e;
 }
 
@@ -117,41 +103,38 @@ void PostgresSession::emitStatement(const policy::StatementFacts* st, const Pend
                                     policy::Decision decision, const std::string& rule,
                                     const std::string& message) {
   if (!config_.events) return;
-  v1::AuditEvent e = baseEvent(v1::EVENT_STATEMENT);
-  auto* a = e.mutable_action();
+  // Captured here, built on the sink's thread (statement_event.h).
+  StatementRecord r;
+  r.session = eventTemplate();
+  r.number = nextEventNumber();
+  r.time_ns = systemNowNs();
+  r.facts = unit.facts;
   if (st != nullptr) {
-    a->set_statement(st->normalized);
-    a->set_statement_class(std::string(policy::className(st->cls)));
-    a->set_statement_type(st->type);
-    a->set_fingerprint(st->fingerprint);
-    for (const auto& r : st->reads) a->add_objects(r);
-    for (const auto& w : st->writes) a->add_objects(w);
-  } else if (unit.facts && !unit.facts->parsed) {
-    a->set_detail("statement did not parse: " + scrubDigits(unit.facts->error));
-  } else if (unit.kind == PendingUnit::Kind::kFunctionCall) {
-    a->set_detail("fast-path function call");
+    const policy::StatementFacts* first = unit.facts ? unit.facts->statements.data() : nullptr;
+    size_t count = unit.facts ? unit.facts->statements.size() : 0;
+    if (count > 0 && st >= first && st < first + count) {
+      r.statement = static_cast<int>(st - first);
+    } else {
+      // Not part of the unit's facts (no caller does this): keep the statement's own facts.
+      auto own = std::make_shared<policy::QueryFacts>();
+      own->statements.push_back(*st);
+      r.facts = std::move(own);
+      r.statement = 0;
+    }
   }
-  auto* r = e.mutable_result();
-  r->set_success(success);
-  r->set_rows(rows);
-  r->set_values_masked(unit.values_masked);
+  r.function_call = unit.kind == PendingUnit::Kind::kFunctionCall;
+  r.success = success;
+  r.rows = rows;
+  r.values_masked = unit.values_masked;
   uint64_t now = nowUs();
-  r->set_duration_us(now > unit.started_us ? now - unit.started_us : 0);
-  if (!error_code.empty()) r->set_error_code(std::string(error_code));
-  auto* why = e.mutable_reason();
-  if (!unit.approval_id.empty()) {
-    // Held for review: the record says so, whichever way the approvers went.
-    decision = policy::Decision::kReview;
-    why->set_approval_id(unit.approval_id);
-  }
-  why->set_decision(toProto(decision));
-  if (!rule.empty()) why->add_rule_ids(rule);
-  if (!message.empty()) {
-    why->set_message(scrubDigits(message));
-  } else if (!unit.approval_message.empty()) {
-    why->set_message(scrubDigits(unit.approval_message));
-  }
-  config_.events->publish(std::move(e));
+  r.duration_us = now > unit.started_us ? now - unit.started_us : 0;
+  r.error_code = std::string(error_code);
+  r.decision = decision;
+  r.rule = rule;
+  r.approval_id = unit.approval_id;
+  r.message = message;
+  r.approval_message = unit.approval_message;
+  config_.events->publishDeferred(std::make_unique<StatementEvent>(std::move(r)));
 }
 
 }  // namespace tollgate::sidecar::postgres

@@ -209,6 +209,56 @@ void PostgresSession::onApprovalResult(const StatementApprovalResult& result) {
   processClient();
 }
 
+void PostgresSession::holdForAudit(char type, std::string_view raw, std::string name,
+                                   policy::QueryFactsPtr facts, const policy::Verdict& verdict) {
+  const policy::StatementFacts* st = decidingStatement(*facts, verdict);
+  v1::AuditEvent e = baseEvent(v1::EVENT_STATEMENT);
+  if (st != nullptr) {
+    auto* a = e.mutable_action();
+    a->set_statement(st->normalized);
+    a->set_statement_class(std::string(policy::className(st->cls)));
+    a->set_statement_type(st->type);
+    a->set_fingerprint(st->fingerprint);
+  }
+  e.mutable_action()->set_detail("recorded before forwarding (audit: sync)");
+  e.mutable_reason()->set_decision(v1::DECISION_ALLOW);
+  if (!verdict.rule.empty()) e.mutable_reason()->add_rule_ids(verdict.rule);
+  held_ = Held{type, std::string(raw), std::move(name), std::move(facts), verdict, nowUs()};
+  std::weak_ptr<bool> alive = alive_;
+  auto post = config_.post;
+  auto done = [this, alive, post](bool stored) {
+    post([this, alive, stored] {
+      if (alive.lock()) onAuditConfirmed(stored);
+    });
+  };
+  if (!config_.events || !post) {
+    onAuditConfirmed(false);
+    return;
+  }
+  config_.events->publishConfirmed(std::move(e), std::move(done));
+}
+
+void PostgresSession::onAuditConfirmed(bool stored) {
+  if (!held_ || state_ != State::kReady) return;
+  Held h = std::move(*held_);
+  held_.reset();
+  policy::Verdict v = h.verdict;
+  if (!stored) {
+    // Strict mode: no record, no statement.
+    v.decision = policy::Decision::kBlock;
+    v.rule = "audit:sync";
+    v.message =
+        "tollgate: audit: sync is in force and the statement's audit record could not be "
+        "stored (control plane unreachable); the statement was not run";
+  }
+  if (h.type == 'Q') {
+    applyQuery(h.raw, h.facts, v, h.started_us, "");
+  } else {
+    applyParse(h.raw, h.name, h.facts, v, "");
+  }
+  processClient();
+}
+
 CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) {
   // Statements run: simple queries, executes of a portal, fast-path calls.
   if (message.type == 'Q' || message.type == 'E' || message.type == 'F') ++statement_count_;
@@ -219,6 +269,10 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       policy::Verdict verdict = decide(*facts);
       if (verdict.decision == policy::Decision::kReview && config_.hold_reviews) {
         holdForApproval('Q', message.raw, "", facts, verdict);
+        return CallbackAction::kStop;
+      }
+      if (verdict.decision == policy::Decision::kAllow && config_.audit_sync) {
+        holdForAudit('Q', message.raw, "", facts, verdict);
         return CallbackAction::kStop;
       }
       applyQuery(message.raw, facts, verdict, nowUs(), "");
@@ -232,14 +286,22 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
         holdForApproval('P', message.raw, std::string(parse.statement), facts, verdict);
         return CallbackAction::kStop;
       }
+      if (verdict.decision == policy::Decision::kAllow && config_.audit_sync) {
+        holdForAudit('P', message.raw, std::string(parse.statement), facts, verdict);
+        return CallbackAction::kStop;
+      }
       applyParse(message.raw, std::string(parse.statement), facts, verdict, "");
       break;
     }
     case 'B': {
       const auto& bind = std::get<Bind>(message.body);
       PortalInfo& portal = portals_[std::string(bind.portal)];
-      portal = PortalInfo{};
-      portal.statement = std::string(bind.statement);
+      // Reset in place (every field of PortalInfo): drivers rebind the unnamed portal for
+      // each statement, and its buffers are reused.
+      portal.statement.assign(bind.statement.data(), bind.statement.size());
+      portal.result_formats.clear();
+      portal.description.clear();
+      portal.no_data = false;
       for (uint16_t i = 0; i < bind.result_formats.size(); ++i) {
         portal.result_formats.push_back(bind.result_formats[i]);
       }
@@ -330,6 +392,33 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
   return CallbackAction::kContinue;
 }
 
+ResultMasker* PostgresSession::maskerFor(std::string_view raw_description,
+                                         const RowDescription* description,
+                                         const std::vector<int16_t>& formats,
+                                         bool use_description_formats) {
+  // A plan depends only on the masker (fixed for the session), the description and the
+  // formats in effect: the same statement run again reuses the previous plan. With the
+  // description's own formats, Bind's list plays no part (Describe portal, then Execute).
+  static const std::vector<int16_t> kNoFormats;
+  const std::vector<int16_t>& key_formats = use_description_formats ? kNoFormats : formats;
+  if (result_ && result_use_description_formats_ == use_description_formats &&
+      result_formats_ == key_formats && result_description_ == raw_description) {
+    return &*result_;
+  }
+  std::optional<BackendBody> body;
+  if (description == nullptr) {
+    auto parsed = parseBackendBody('T', raw_description.substr(kHeaderSize));
+    if (!parsed.ok()) return nullptr;
+    body = *std::move(parsed);
+    description = &std::get<RowDescription>(*body);
+  }
+  result_.emplace(config_.masker.get(), *description, formats, use_description_formats);
+  result_description_.assign(raw_description.data(), raw_description.size());
+  result_formats_ = key_formats;
+  result_use_description_formats_ = use_description_formats;
+  return &*result_;
+}
+
 ResultMasker* PostgresSession::resultMaskerFor(PendingUnit& unit) {
   if (result_ && result_owner_ == &unit) return &*result_;
   if (unit.kind != Kind::kExecute || !config_.masker) return nullptr;
@@ -343,24 +432,27 @@ ResultMasker* PostgresSession::resultMaskerFor(PendingUnit& unit) {
     raw = &sit->second.description;
     use_desc_formats = false;
   }
-  auto body = parseBackendBody('T', std::string_view(*raw).substr(kHeaderSize));
-  if (!body.ok()) return nullptr;
-  result_.emplace(config_.masker.get(), std::get<RowDescription>(*body), pit->second.result_formats,
-                  use_desc_formats);
-  result_owner_ = &unit;
-  return &*result_;
+  ResultMasker* rm = maskerFor(*raw, nullptr, pit->second.result_formats, use_desc_formats);
+  result_owner_ = rm != nullptr ? &unit : nullptr;
+  return rm;
 }
 
 void PostgresSession::onRowDescription(const BackendMessage& message, const RowDescription& desc) {
   PendingUnit* head = pipeline_.head();
-  const policy::Masker* masker = config_.masker.get();
-  ResultMasker plan(masker, desc, {}, true);
+  static const std::vector<int16_t> kNoFormats;
+  // While a result streams its masker is in use: plan a describe's answer on the side.
+  std::optional<ResultMasker> side_plan;
+  const ResultMasker* plan = nullptr;
+  if (result_owner_ == nullptr || (head != nullptr && head->kind == Kind::kQuery)) {
+    plan = maskerFor(message.raw, &desc, kNoFormats, true);
+  }
+  if (plan == nullptr) plan = &side_plan.emplace(config_.masker.get(), desc, kNoFormats, true);
   auto forward = [&] {
-    if (plan.textColumns().empty()) {
+    if (plan->textColumns().empty()) {
       to_client_.append(message.raw);
       return;
     }
-    auto rewritten = rowDescriptionWithTextColumns(message.raw, plan.textColumns());
+    auto rewritten = rowDescriptionWithTextColumns(message.raw, plan->textColumns());
     to_client_ += rewritten.ok() ? *rewritten : std::string(message.raw);
   };
   if (head == nullptr) {
@@ -369,27 +461,21 @@ void PostgresSession::onRowDescription(const BackendMessage& message, const RowD
   }
   switch (head->kind) {
     case Kind::kQuery:
-      result_.emplace(std::move(plan));
       result_owner_ = head;
-      if (result_->textColumns().empty()) {
-        to_client_.append(message.raw);
-      } else {
-        auto rewritten = rowDescriptionWithTextColumns(message.raw, result_->textColumns());
-        to_client_ += rewritten.ok() ? *rewritten : std::string(message.raw);
-      }
+      forward();
       return;
     case Kind::kDescribeStatement:
-      statements_[head->name].description = std::string(message.raw);
+      statements_[head->name].description.assign(message.raw.data(), message.raw.size());
       forward();
       pipeline_.pop();
       return;
     case Kind::kDescribePortal:
-      portals_[head->name].description = std::string(message.raw);
+      portals_[head->name].description.assign(message.raw.data(), message.raw.size());
       forward();
       pipeline_.pop();
       return;
     case Kind::kInjectedDescribe:
-      portals_[head->name].description = std::string(message.raw);
+      portals_[head->name].description.assign(message.raw.data(), message.raw.size());
       pipeline_.pop();
       return;
     default:
@@ -440,7 +526,6 @@ void PostgresSession::forwardMasked(const BackendMessage& message) {
 
 void PostgresSession::onError(const BackendMessage& message, const ErrorResponse& error) {
   PendingUnit* head = pipeline_.head();
-  result_.reset();
   result_owner_ = nullptr;
   if (head == nullptr) {
     forwardMasked(message);
@@ -497,7 +582,6 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
         finishStatement(*head, true, tag, "");
         if (head->kind == Kind::kExecute) pipeline_.pop();
       }
-      result_.reset();
       result_owner_ = nullptr;
       to_client_.append(message.raw);
       return CallbackAction::kContinue;
@@ -508,7 +592,6 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
     case 'Z':
       txn_status_ = std::get<ReadyForQuery>(message.body).status;
       if (head != nullptr) pipeline_.pop();
-      result_.reset();
       result_owner_ = nullptr;
       copy_out_ = false;
       to_client_.append(message.raw);

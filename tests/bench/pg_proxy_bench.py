@@ -127,8 +127,9 @@ class Target:
 class Stack:
     """PostgreSQL + PgBouncer + sidecar in one temp dir; close() ends them and removes it."""
 
-    def __init__(self, sidecar_bin, scale):
+    def __init__(self, sidecar_bin, scale, baseline_bin=None):
         self.sidecar_bin, self.scale = sidecar_bin, scale
+        self.baseline_bin = baseline_bin  # a second sidecar build, target "sidecar-base"
         self.tmp = tempfile.mkdtemp(prefix="tollgate-bench-")
         os.chmod(self.tmp, 0o755)
         if IS_ROOT:
@@ -168,6 +169,8 @@ class Stack:
         self.load_data()
         self.start_pgbouncer()
         self.start_sidecar()
+        if self.baseline_bin:
+            self.start_sidecar("sidecar-base", self.baseline_bin)
 
     def make_certs(self):
         ssl = lambda *a: self.sh(["openssl", *a], cwd=self.tmp)  # noqa: E731
@@ -281,7 +284,9 @@ log_disconnections = 0
         self.targets["pgbouncer"] = Target("pgbouncer", port, "disable", self.password, p.pid)
         log(f"PgBouncer {port}: session pool, upstream TLS verify-full")
 
-    def start_sidecar(self):
+    def start_sidecar(self, name="sidecar", binary=None):
+        """Starts a sidecar (target `name`, default binary self.sidecar_bin) with the bench policy,
+        masking and JSON-lines events on."""
         port = free_port()
         cred = self.write("cred", f"bench:{self.password}\n", 0o600)
         policy = self.write("policy.yaml", f"""version: 1
@@ -304,18 +309,20 @@ masking:
     - {{name: pan, detector: pan, action: {{type: pci, keepFirst: 6, keepLast: 4}}}}
     - {{name: cvv, columns: ["cvv"], action: redact}}
 """)
-        self.events = self.path("events.jsonl")
-        self.sidecar_log = self.path("sidecar.log")
-        out = open(self.sidecar_log, "w")
-        p = subprocess.Popen([self.sidecar_bin, "--policy", policy, "--listen",
-                              f"127.0.0.1:{port}=payments-db", "--events", self.events,
+        events = self.path("events.jsonl" if name == "sidecar" else f"events-{name}.jsonl")
+        log_path = self.path(f"{name}.log")
+        if name == "sidecar":
+            self.events, self.sidecar_log = events, log_path
+        out = open(log_path, "w")
+        p = subprocess.Popen([binary or self.sidecar_bin, "--policy", policy, "--listen",
+                              f"127.0.0.1:{port}=payments-db", "--events", events,
                               "--subject", "system:serviceaccount:bench:runner",
                               "--admin-port", "0", "--drain-seconds", "0"],
                              stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.procs.append(("sidecar", p))
-        wait_port(port, p, "sidecar", self.sidecar_log)
-        self.targets["sidecar"] = Target("sidecar", port, "disable", None, p.pid)
-        log(f"sidecar {port}: masking + events on, upstream TLS verify-full")
+        self.procs.append((name, p))
+        wait_port(port, p, name, log_path)
+        self.targets[name] = Target(name, port, "disable", None, p.pid)
+        log(f"{name} {port}: masking + events on, upstream TLS verify-full")
 
     # ---- teardown ----------------------------------------------------------------------------
 

@@ -48,3 +48,13 @@ TEST_CASE("the sidecar's own children and non-process entries do not count", "[p
   CHECK_FALSE(watch.jobDone());
   CHECK(watch.lastCount() == 0);
 }
+
+TEST_CASE("a job too short for any scan still counts once it used the gate", "[pod_watch]") {
+  TempDir proc;
+  addProc(proc, 1, 0, "pause");
+  addProc(proc, 7, 1, "tollgate-sidecar");
+  PodWatch watch(7, proc.path().string());
+  CHECK_FALSE(watch.jobDone(false));
+  // The job connected, ran and exited between two scans: no process ever seen.
+  CHECK(watch.jobDone(true));
+}

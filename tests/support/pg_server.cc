@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 namespace tollgate::testing {
 namespace {
@@ -61,7 +62,7 @@ const std::vector<SampleCard>& sampleCards() {
   return kCards;
 }
 
-PgServer::PgServer() {
+PgServer::PgServer(PgServerOptions options) : options_(std::move(options)) {
   as_root_ = ::geteuid() == 0;
   pki_ = writeTestPki(tmp_.path() / "pki");
   std::filesystem::create_directories(tmp_.path() / "sock");
@@ -86,12 +87,12 @@ PgServer::PgServer() {
 }
 
 bool PgServer::tryStart() {
-  port_ = freePort();
+  port_ = options_.port != 0 ? options_.port : freePort();
   auto data = tmp_.path() / "data";
   std::ofstream conf(data / "postgresql.conf", std::ios::app);
   conf << "\n# tollgate test settings (last one wins)\n"
        << "port = " << port_ << "\n"
-       << "listen_addresses = '127.0.0.1'\n"
+       << "listen_addresses = '" << options_.listen_address << "'\n"
        << "unix_socket_directories = '" << socketDir() << "'\n"
        << "ssl = on\n"
        << "ssl_cert_file = '" << pki_.server_cert << "'\n"
@@ -115,8 +116,8 @@ PgServer::~PgServer() {
 
 RunResult PgServer::runAsOwner(const std::vector<std::string>& argv,
                                std::chrono::milliseconds timeout) const {
-  if (!as_root_) return run(argv, "", timeout);
-  std::vector<std::string> full = {"runuser", "-u", "postgres", "--"};
+  std::vector<std::string> full = options_.command_prefix;
+  if (as_root_) full.insert(full.end(), {"runuser", "-u", "postgres", "--"});
   full.insert(full.end(), argv.begin(), argv.end());
   return run(full, "", timeout);
 }

@@ -33,16 +33,29 @@ inline constexpr char kPgSuperPassword[] = "super-secret-pw";
 inline constexpr char kPgAppUser[] = "app";
 inline constexpr char kPgAppDatabase[] = "payments";
 
+// Where and how the server runs; the defaults are what every test got before these existed.
+struct PgServerOptions {
+  // listen_addresses (one address; e.g. "127.0.0.5" inside a test's network namespace).
+  std::string listen_address = "127.0.0.1";
+  // TCP port; 0 picks a free one on 127.0.0.1 (retried if taken before the server binds).
+  int port = 0;
+  // Prepended to the initdb / pg_ctl command lines (before runuser when running as root), e.g.
+  // {"ip", "netns", "exec", "NS"} to start the postmaster inside a network namespace. psql in
+  // sql() still uses the unix socket, which works from any namespace.
+  std::vector<std::string> command_prefix;
+};
+
 // Starts a fresh cluster in a private temp dir in the constructor and stops it (pg_ctl stop
 // -m fast) in the destructor. `initdb -A scram-sha-256` (every login needs a password),
-// listen_addresses=127.0.0.1 on a free port, ssl=on with a server certificate from
-// writeTestPki() (SAN localhost, 127.0.0.1), unix socket in the temp dir. When the test runs
-// as root, initdb/pg_ctl run as the `postgres` user (runuser) and the temp dir belongs to it.
-// Throws std::runtime_error (with the tool's output) when the server cannot be started.
-// Not thread-safe; the methods that run psql can be called from any one thread at a time.
+// listen_addresses and port from `options` (default 127.0.0.1 on a free port), ssl=on with a
+// server certificate from writeTestPki() (SAN localhost, 127.0.0.1), unix socket in the temp
+// dir. When the test runs as root, initdb/pg_ctl run as the `postgres` user (runuser) and the
+// temp dir belongs to it. Throws std::runtime_error (with the tool's output) when the server
+// cannot be started. Not thread-safe; the methods that run psql can be called from any one
+// thread at a time.
 class PgServer {
  public:
-  PgServer();
+  explicit PgServer(PgServerOptions options = {});
   ~PgServer();
   PgServer(const PgServer&) = delete;
   PgServer& operator=(const PgServer&) = delete;
@@ -75,6 +88,7 @@ class PgServer {
                        std::chrono::milliseconds timeout = std::chrono::seconds(60)) const;
   bool tryStart();
 
+  PgServerOptions options_;
   TempDir tmp_;
   TestPki pki_;
   bool as_root_ = false;
