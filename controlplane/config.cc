@@ -3,6 +3,8 @@
 
 #include <libpq-fe.h>
 
+#include <fstream>
+#include <iterator>
 #include <memory>
 
 #include "common/flags.h"
@@ -26,6 +28,7 @@ const std::vector<FlagSpec>& flagSpecs() {
       {"policy", true, false, "policy file applied at first start"},
       {"credentials-dir", true, false, "directory of brokered credential files"},
       {"replica-name", true, false, "name of this replica (audit source)"},
+      {"check-config", false, false, "validate the configuration, print the result and exit"},
       {"audit-backend", true, false, "audit store: sqlite (default, in the data dir) or postgres"},
       {"audit-dsn", true, false, "PostgreSQL connection string for --audit-backend postgres"},
   });
@@ -50,6 +53,23 @@ void readAudit(YamlMap& top, YamlErrors& errors, AuditConfig& audit, AuditNodes&
       errors.add(nodes.dsn, "audit.dsn must not be empty");
     } else {
       audit.dsn = *d;
+    }
+  }
+  // The connection string from a file (a mounted Secret), so no password sits in the config.
+  if (auto f = m.str("dsnFile")) {
+    YAML::Node node = m.get("dsnFile");
+    std::ifstream in(*f);
+    std::string dsn((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!dsn.empty() && (dsn.back() == '\n' || dsn.back() == '\r' || dsn.back() == ' ')) {
+      dsn.pop_back();
+    }
+    if (!in.good() && dsn.empty()) {
+      errors.add(node, "audit.dsnFile " + *f + " cannot be read or is empty");
+    } else if (!audit.dsn.empty()) {
+      errors.add(node, "give audit.dsn or audit.dsnFile, not both");
+    } else {
+      audit.dsn = dsn;
+      nodes.dsn = node;
     }
   }
   if (auto k = m.str("keyFile")) audit.key_file = *k;
@@ -191,6 +211,7 @@ absl::StatusOr<ControlPlaneConfig> loadControlPlaneConfig(int argc, const char* 
   if (auto p = flags->get("policy")) cfg.policy_file = *p;
   if (auto c = flags->get("credentials-dir")) cfg.credentials_dir = *c;
   if (auto r = flags->get("replica-name")) cfg.replica_name = *r;
+  cfg.check_only = flags->has("check-config");
   auto backend_flag = flags->get("audit-backend");
   if (backend_flag) {
     if (*backend_flag != "sqlite" && *backend_flag != "postgres") {

@@ -69,6 +69,8 @@ struct ControlPlaneConfig {
   std::string approvals_webhook_ca;
   // The mutating admission webhook (its own HTTPS port); off unless configured.
   webhook::WebhookConfig webhook;
+  // --check-config: validate (syntax, keys, values; no files opened but dsnFile) and exit.
+  bool check_only = false;
 };
 
 // Parses argv (after the program name): --config FILE first, then flags. Errors are one line

@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
                  std::string(config.status().message()).c_str());
     return 2;
   }
+  if (config->check_only) {
+    std::printf("tollgate-controlplane: configuration ok\n");
+    return 0;
+  }
   tollgate::applyLogConfig(config->log);
   // Before any thread starts, so only waitForSignal() receives shutdown signals.
   tollgate::blockShutdownSignals();

@@ -226,3 +226,19 @@ TEST_CASE("a missing checkpoint key with createKey false refuses to start", "[co
   CHECK(std::filesystem::exists(options.audit_key_path));
   CHECK_FALSE(std::filesystem::exists(dir.path() / "data" / "audit-signing-key.pem"));
 }
+
+TEST_CASE("the audit DSN can come from a file (a mounted Secret)", "[config][audit]") {
+  TempDir dir;
+  auto dsn_file = dir.write("dsn", "host=pg.example dbname=audit user=tg password=s3cret\n");
+  auto cfg = load(dir, "audit: {backend: postgres, dsnFile: " + dsn_file + "}\n");
+  REQUIRE(cfg.ok());
+  CHECK(cfg->audit.dsn == "host=pg.example dbname=audit user=tg password=s3cret");
+
+  auto both = load(dir, "audit: {backend: postgres, dsn: \"host=x\", dsnFile: " + dsn_file + "}\n");
+  REQUIRE_FALSE(both.ok());
+  CHECK(std::string(both.status().message()).find("not both") != std::string::npos);
+
+  auto gone = load(dir, "audit: {backend: postgres, dsnFile: /nonexistent/dsn}\n");
+  REQUIRE_FALSE(gone.ok());
+  CHECK(std::string(gone.status().message()).find("cannot be read") != std::string::npos);
+}
