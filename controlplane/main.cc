@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   tollgate::applyLogConfig(config->log);
+  // A client gone mid-write (admin, webhook, gRPC) fails that write instead of the process.
+  std::signal(SIGPIPE, SIG_IGN);
   // Before any thread starts, so only waitForSignal() receives shutdown signals.
   tollgate::blockShutdownSignals();
   tollgate::controlplane::Server server(*std::move(config));

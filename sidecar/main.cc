@@ -1,6 +1,7 @@
 // tollgate-sidecar entry point: load config, start the server, run until a shutdown signal.
 #include <malloc.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 
@@ -18,6 +19,9 @@ int main(int argc, char** argv) {
   // A sidecar is small: a couple of malloc arenas keep its resident memory close to what it
   // uses, instead of one arena per thread holding freed memory.
   mallopt(M_ARENA_MAX, 2);
+  // A peer that resets while we write must fail that write, not kill every session: no thread
+  // of this process (main loop, workers, admin endpoint, gRPC) may take SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   auto config = tollgate::sidecar::loadSidecarConfig(argc, argv);
   if (!config.ok()) {
     if (absl::IsCancelled(config.status())) {  // --help / --version
