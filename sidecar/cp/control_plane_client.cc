@@ -3,6 +3,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -93,6 +95,7 @@ ControlPlaneClient::ControlPlaneClient(ClientOptions options, ClientHooks hooks,
 ControlPlaneClient::~ControlPlaneClient() { stop(std::chrono::milliseconds(0)); }
 
 void ControlPlaneClient::start() {
+  loadPolicyCache();
   stream_thread_ = std::thread([this] { streamLoop(); });
   writer_thread_ = std::thread([this] { writerLoop(); });
 }
@@ -236,6 +239,37 @@ void ControlPlaneClient::applyPolicy(const v1::PolicyVersion& version) {
                 {"error", std::string(loaded.status().message())}});
     return;
   }
+  if (hooks_.on_policy) hooks_.on_policy(loaded.policy, version.version());
+  savePolicyCache(version);
+}
+
+// The last policy is kept next to the spool (it is not secret), so that a sidecar restarted
+// while the control plane is away still knows its resources and protocols and refuses
+// sessions in the client's own protocol. It grants nothing: grants are never cached.
+void ControlPlaneClient::savePolicyCache(const v1::PolicyVersion& version) {
+  std::string path = options_.spool_dir + "/policy.cache";
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return;
+    out << version.version() << "\n" << version.yaml();
+    if (!out.good()) return;
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
+}
+
+void ControlPlaneClient::loadPolicyCache() {
+  auto text = readFile(options_.spool_dir + "/policy.cache");
+  if (!text.ok()) return;
+  auto nl = text->find('\n');
+  if (nl == std::string::npos) return;
+  v1::PolicyVersion version;
+  version.set_version(std::strtoull(text->substr(0, nl).c_str(), nullptr, 10));
+  version.set_yaml(text->substr(nl + 1));
+  auto loaded = policy::loadPolicyText(version.yaml(), "cached policy");
+  if (!loaded.ok()) return;
+  log::info("using the cached policy until the control plane answers",
+            {{"version", std::to_string(version.version())}});
   if (hooks_.on_policy) hooks_.on_policy(loaded.policy, version.version());
 }
 

@@ -112,6 +112,8 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   void onMessage(const v1::ControlMessage& message);
   void onGrant(const v1::Grant& grant);
   void applyPolicy(const v1::PolicyVersion& version);
+  void savePolicyCache(const v1::PolicyVersion& version);
+  void loadPolicyCache();
   void storeCredential(const v1::Credential& credential);
   void disconnected(const std::string& why);
   void enqueue(v1::SidecarMessage message);

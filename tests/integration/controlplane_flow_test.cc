@@ -402,3 +402,23 @@ TEST_CASE("a policy change reaches connected sidecars, and audit: sync fails clo
   q.set_text("recorded before forwarding");
   CHECK(eventually([&] { return !searchAll(w.cp, w.auditor, q).empty(); }));
 }
+
+TEST_CASE("a sidecar restarted while the control plane is away refuses in PostgreSQL's protocol",
+          "[controlplane][flow]") {
+  World w;
+  REQUIRE(w.cp.ready());
+  ConnectedSidecar sc(w.cp, w.issuers);
+  REQUIRE(sc.ready());
+  REQUIRE(sc.psql("SELECT 1;").exit_code == 0);  // welcomed: the policy is cached
+  sc.stop();
+  w.cp.kill();
+  sc.start();
+  REQUIRE(sc.ready());
+  auto r = sc.psql("SELECT 1;");
+  INFO(r.err << sc.log());
+  CHECK(r.exit_code != 0);
+  // A FATAL the client can show, not a dropped connection; and no grant without the control
+  // plane, since grants are never cached.
+  CHECK(r.err.find("control plane is unreachable") != std::string::npos);
+  CHECK(sc.log().find("using the cached policy") != std::string::npos);
+}

@@ -216,8 +216,14 @@ class ConnectedSidecar {
                                      "0",
                                      "--drain-seconds",
                                      "1"};
+    argv_ = argv;
+    start();
+  }
+
+  // Starts the process (again: same spool directory, same token, same port).
+  void start() {
     proc_ = std::make_unique<Process>(
-        argv, (dir_.path() / "sidecar.log").string(),
+        argv_, (dir_.path() / ("sidecar-" + std::to_string(++starts_) + ".log")).string(),
         std::map<std::string, std::string>{
             {"POD_NAME", pod_.pod}, {"POD_NAMESPACE", pod_.ns}, {"POD_UID", pod_.uid}});
     ready_ = waitPort(port_, std::chrono::seconds(20));
@@ -246,6 +252,8 @@ class ConnectedSidecar {
   PodSpec pod_;
   int port_;
   std::string token_;
+  std::vector<std::string> argv_;
+  int starts_ = 0;
   std::unique_ptr<Process> proc_;
   bool ready_ = false;
 };
