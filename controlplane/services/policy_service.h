@@ -2,7 +2,7 @@
 #pragma once
 
 #include "controlplane/core/control_plane.h"
-#include "controlplane/policy_service.h"
+#include "controlplane/policy_tester.h"
 #include "controlplane/services/authz.h"
 #include "controlplane/services/grpc_headers.h"
 
@@ -35,7 +35,7 @@ class PolicyService final : public v1::PolicyService::CallbackService {
  private:
   core::ControlPlane& cp_;
   const Authz& authz_;
-  PolicyServiceImpl tester_;  // the stateless dry run
+  PolicyTester tester_;  // the stateless dry run
 };
 
 }  // namespace tollgate::controlplane::services

@@ -190,10 +190,13 @@ TEST_CASE("a held statement runs once approved and fails once denied", "[control
 
   auto decide = [&](bool approve) {
     std::vector<v1::Approval> pending;
-    REQUIRE(eventually([&] {
-      pending = pendingApprovals(w.cp, w.approver);
-      return !pending.empty();
-    }));
+    INFO("sidecar log:\n" << sc.log() << "\ncontrol plane log:\n" << w.cp.log());
+    REQUIRE(eventually(
+        [&] {
+          pending = pendingApprovals(w.cp, w.approver);
+          return !pending.empty();
+        },
+        std::chrono::seconds(30)));
     REQUIRE(pending.front().kind() == v1::Approval::KIND_STATEMENT);
     CHECK(pending.front().rule() == "guardrail:unbounded-delete");
     CHECK(pending.front().statement().find("DELETE FROM") != std::string::npos);
@@ -228,7 +231,9 @@ TEST_CASE("a held statement runs once approved and fails once denied", "[control
     CHECK(r.out.find("after") != std::string::npos);  // the session stays usable
   }
   SECTION("nobody decides: the deadline denies") {
-    auto r = sc.psql("DELETE FROM cards;\n", std::chrono::seconds(20));
+    // The guardrail's approvers have 10 s (connectedPolicy); long enough that a loaded
+    // machine still lists the pending approval in the other sections.
+    auto r = sc.psql("DELETE FROM cards;\n", std::chrono::seconds(40));
     CHECK(r.err.find("42501") != std::string::npos);
     CHECK(r.err.find("deadline") != std::string::npos);
   }

@@ -78,7 +78,7 @@ inline std::string connectedPolicy(const PgServer& pg) {
            "  - {name: short-read, subjects: [{serviceAccount: \"payments-short/*\"}], "
            "resources: [payments-db], role: read, maxDuration: 3s}\n");
   y.replace(y.find("action: review}"), std::string("action: review}").size(),
-            "action: review, approvers: {timeout: 4s}}");
+            "action: review, approvers: {timeout: 10s}}");
   return y;
 }
 

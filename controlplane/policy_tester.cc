@@ -1,5 +1,5 @@
 // PolicyService.Test: compile, decide, mask — the engine's dry run over gRPC.
-#include "controlplane/policy_service.h"
+#include "controlplane/policy_tester.h"
 
 #include "policy/engine.h"
 #include "policy/loader.h"
@@ -21,8 +21,8 @@ v1::Decision toProto(policy::Decision d) {
 
 }  // namespace
 
-grpc::Status PolicyServiceImpl::test(const v1::TestPolicyRequest& req,
-                                     v1::TestPolicyResponse* resp) const {
+grpc::Status PolicyTester::test(const v1::TestPolicyRequest& req,
+                                v1::TestPolicyResponse* resp) const {
   if (req.yaml().empty()) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         "no policy is stored yet: pass the policy YAML to test");
@@ -86,14 +86,6 @@ grpc::Status PolicyServiceImpl::test(const v1::TestPolicyRequest& req,
     resp->add_masking_rules(rule);
   }
   return grpc::Status::OK;
-}
-
-grpc::ServerUnaryReactor* PolicyServiceImpl::Test(grpc::CallbackServerContext* context,
-                                                  const v1::TestPolicyRequest* request,
-                                                  v1::TestPolicyResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(test(*request, response));
-  return reactor;
 }
 
 }  // namespace tollgate::controlplane
