@@ -1,10 +1,9 @@
 // AdmissionReview parsing and responses; every nlohmann exception is caught here.
 #include "controlplane/webhook/admission.h"
 
-#include <set>
-#include <vector>
-
 #include <nlohmann/json.hpp>
+
+#include "controlplane/strict_json.h"
 
 namespace tollgate::controlplane::webhook {
 namespace {
@@ -13,54 +12,6 @@ using Json = nlohmann::json;
 
 // Pods nest deeply (managedFields, affinity), but not this deep.
 constexpr int kMaxDepth = 64;
-
-// Parses strictly: valid UTF-8 JSON, depth-limited, no duplicate keys. Discarded on failure.
-Json parseStrict(std::string_view text, std::string* error) {
-  std::vector<std::set<std::string>> keys;
-  bool too_deep = false;
-  bool duplicate = false;
-  Json::parser_callback_t cb = [&](int depth, Json::parse_event_t event, Json& parsed) {
-    switch (event) {
-      case Json::parse_event_t::object_start:
-        if (depth >= kMaxDepth) too_deep = true;
-        keys.emplace_back();
-        break;
-      case Json::parse_event_t::array_start:
-        if (depth >= kMaxDepth) too_deep = true;
-        break;
-      case Json::parse_event_t::object_end:
-        if (!keys.empty()) keys.pop_back();
-        break;
-      case Json::parse_event_t::key:
-        if (!keys.empty() && parsed.is_string() &&
-            !keys.back().insert(parsed.get_ref<const std::string&>()).second) {
-          duplicate = true;
-        }
-        break;
-      default:
-        break;
-    }
-    // Past the depth limit, stop building the tree (the result is rejected anyway).
-    return !too_deep;
-  };
-  Json doc;
-  try {
-    doc = Json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/false);
-  } catch (...) {
-    doc = Json(Json::value_t::discarded);
-  }
-  if (too_deep) {
-    *error = "JSON nests deeper than " + std::to_string(kMaxDepth) + " levels";
-    return Json(Json::value_t::discarded);
-  }
-  if (doc.is_discarded()) {
-    *error = "body is not valid JSON";
-  } else if (duplicate) {
-    *error = "duplicate key in a JSON object";
-    return Json(Json::value_t::discarded);
-  }
-  return doc;
-}
 
 const Json* member(const Json& obj, const char* key) {
   if (!obj.is_object()) return nullptr;
@@ -95,9 +46,9 @@ AdmissionResult malformed(const std::string& uid, const std::string& why) {
 }
 
 AdmissionResult review(std::string_view body, const WebhookConfig& config, OptIn opt_in) {
-  std::string error;
-  Json doc = parseStrict(body, &error);
-  if (doc.is_discarded()) return malformed("", error);
+  auto parsed = parseStrictJson(body, kMaxDepth);
+  if (!parsed.ok()) return malformed("", "body: " + std::string(parsed.status().message()));
+  const Json& doc = *parsed;
   if (!doc.is_object()) return malformed("", "body is not a JSON object");
   const Json* request = member(doc, "request");
   std::string uid = stringAt(request, "uid");
