@@ -2,11 +2,6 @@
 // test generates (JWKS file), a bootstrap token, a config, the process, and CLI runners.
 #pragma once
 
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/rsa.h>
-
 #include <ctime>
 #include <filesystem>
 #include <memory>
@@ -18,80 +13,27 @@
 #include <catch2/catch_test_macros.hpp>
 #include <nlohmann/json.hpp>
 
+#include "tests/controlplane/jwt_test_signer.h"
 #include "tests/support/pki.h"
 #include "tests/support/test_support.h"
 
 namespace tollgate::testing {
 
-using Json = nlohmann::json;
-
-inline std::string base64Url(const std::string& in) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  size_t i = 0;
-  auto byte = [&](size_t k) { return static_cast<unsigned char>(in[k]); };
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
-    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
-  }
-  if (i + 1 == in.size()) {
-    unsigned v = byte(i) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-  } else if (i + 2 == in.size()) {
-    unsigned v = (byte(i) << 16) | (byte(i + 1) << 8);
-    for (int s = 18; s >= 6; s -= 6) out += kAlphabet[(v >> s) & 63];
-  }
-  return out;
-}
-
-// An RSA key that signs RS256 tokens, and its public JWK.
+// An RSA key that signs RS256 tokens, and its public JWK (tests/controlplane/jwt_test_signer.h).
 class RsaSigner {
  public:
-  explicit RsaSigner(std::string kid) : kid_(std::move(kid)), key_(EVP_RSA_gen(2048)) {
-    if (!key_) throw std::runtime_error("EVP_RSA_gen");
-  }
+  explicit RsaSigner(std::string kid) : kid_(std::move(kid)), key_(newRsaKey()) {}
 
   Json jwk() const {
-    return {{"kty", "RSA"},
-            {"kid", kid_},
-            {"use", "sig"},
-            {"alg", "RS256"},
-            {"n", base64Url(bn(OSSL_PKEY_PARAM_RSA_N))},
-            {"e", base64Url(bn(OSSL_PKEY_PARAM_RSA_E))}};
+    Json j = publicJwk(key_.get(), kid_);
+    j["alg"] = "RS256";
+    return j;
   }
-
-  std::string mint(const Json& claims) const {
-    Json header = {{"alg", "RS256"}, {"typ", "JWT"}, {"kid", kid_}};
-    std::string input = base64Url(header.dump()) + "." + base64Url(claims.dump());
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-    size_t len = 0;
-    const auto* in = reinterpret_cast<const unsigned char*>(input.data());
-    if (EVP_DigestSignInit(md.get(), nullptr, EVP_sha256(), nullptr, key_.get()) != 1 ||
-        EVP_DigestSign(md.get(), nullptr, &len, in, input.size()) != 1) {
-      throw std::runtime_error("EVP_DigestSign");
-    }
-    std::string sig(len, '\0');
-    EVP_DigestSign(md.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in, input.size());
-    sig.resize(len);
-    return input + "." + base64Url(sig);
-  }
+  std::string mint(const Json& claims) const { return mintJwt(key_.get(), "RS256", kid_, claims); }
 
  private:
-  std::string bn(const char* name) const {
-    BIGNUM* b = nullptr;
-    if (EVP_PKEY_get_bn_param(key_.get(), name, &b) != 1) throw std::runtime_error(name);
-    std::string out(static_cast<size_t>(BN_num_bytes(b)), '\0');
-    BN_bn2bin(b, reinterpret_cast<unsigned char*>(out.data()));
-    BN_free(b);
-    return out;
-  }
-
-  struct Free {
-    void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-  };
   std::string kid_;
-  std::unique_ptr<EVP_PKEY, Free> key_;
+  EvpPkeyPtr key_;
 };
 
 inline constexpr const char* kIssuer = "https://idp.tollgate.test";
