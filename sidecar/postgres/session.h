@@ -164,14 +164,20 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
                   uint64_t started_us, const std::string& approval_id);
   void applyParse(std::string_view raw, const std::string& name, policy::QueryFactsPtr facts,
                   policy::Verdict verdict, const std::string& approval_id);
-  // Review with approvers: keeps the message and stops reading the client until the answer.
+  // Held statements (session_hold.cc). A held Query/Parse keeps its message; the client is not
+  // read until resumeHeld() applies the final verdict and carries on with what it sent since.
+  // Review with approvers: asks them; the answer comes back through config_.post.
   void holdForApproval(char type, std::string_view raw, std::string name,
                        policy::QueryFactsPtr facts, const policy::Verdict& verdict);
   void onApprovalResult(const StatementApprovalResult& result);
-  // audit: sync — records the statement and holds it until the record is confirmed.
-  void holdForAudit(char type, std::string_view raw, std::string name, policy::QueryFactsPtr facts,
+  // audit: sync: records the statement first and holds it until the record is confirmed.
+  // False (nothing held) when this session has no sink that can confirm: then the caller
+  // refuses the statement with auditSyncRefusal().
+  bool holdForAudit(char type, std::string_view raw, std::string name, policy::QueryFactsPtr facts,
                     const policy::Verdict& verdict);
   void onAuditConfirmed(bool stored);
+  static policy::Verdict auditSyncRefusal(policy::Verdict verdict);
+  void resumeHeld(const policy::Verdict& verdict, const std::string& approval_id);
   void onRowDescription(const BackendMessage& message, const RowDescription& desc);
   void onDataRow(const BackendMessage& message, const DataRow& row);
   void onError(const BackendMessage& message, const ErrorResponse& error);

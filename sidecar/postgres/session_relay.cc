@@ -2,7 +2,6 @@
 // and mask every response as it streams back.
 #include <charconv>
 
-#include "common/log.h"
 #include "sidecar/postgres/backend_builders.h"
 #include "sidecar/postgres/error.h"
 #include "sidecar/postgres/frontend_builders.h"
@@ -115,14 +114,6 @@ static std::string blockMessage(const policy::Verdict& v, bool held) {
   return v.message;
 }
 
-static const policy::StatementFacts* decidingStatement(const policy::QueryFacts& facts,
-                                                       const policy::Verdict& verdict) {
-  if (verdict.deciding_statement && *verdict.deciding_statement < facts.statements.size()) {
-    return &facts.statements[*verdict.deciding_statement];
-  }
-  return facts.statements.empty() ? nullptr : &facts.statements.front();
-}
-
 void PostgresSession::applyQuery(std::string_view raw, policy::QueryFactsPtr facts,
                                  policy::Verdict verdict, uint64_t started_us,
                                  const std::string& approval_id) {
@@ -162,103 +153,6 @@ void PostgresSession::applyParse(std::string_view raw, const std::string& name,
   }
 }
 
-void PostgresSession::holdForApproval(char type, std::string_view raw, std::string name,
-                                      policy::QueryFactsPtr facts, const policy::Verdict& verdict) {
-  const policy::StatementFacts* st = decidingStatement(*facts, verdict);
-  StatementApprovalRequest req;
-  req.session_id = id_;
-  req.resource = config_.resource->name;
-  if (st != nullptr) {
-    req.statement = st->normalized;
-    req.statement_class = std::string(policy::className(st->cls));
-  }
-  req.rule = verdict.rule;
-  req.grant_id = config_.grant_id;
-  held_ = Held{type, std::string(raw), std::move(name), std::move(facts), verdict, nowUs()};
-  log::info("statement held for approval",
-            {{"session", id_}, {"rule", verdict.rule}, {"statement", req.statement}});
-  std::weak_ptr<bool> alive = alive_;
-  auto post = config_.post;
-  config_.approvals->requestApproval(req, [this, alive, post](StatementApprovalResult r) {
-    post([this, alive, r = std::move(r)] {
-      if (alive.lock()) onApprovalResult(r);
-    });
-  });
-}
-
-void PostgresSession::onApprovalResult(const StatementApprovalResult& result) {
-  if (!held_ || state_ != State::kReady) return;
-  Held h = std::move(*held_);
-  held_.reset();
-  policy::Verdict v = h.verdict;
-  if (result.approved) {
-    v.decision = policy::Decision::kAllow;
-    v.message = result.message;
-  } else {
-    v.message = v.message + "; " + result.message;
-  }
-  log::info("held statement decided", {{"session", id_},
-                                       {"approval", result.approval_id},
-                                       {"approved", result.approved ? "true" : "false"}});
-  if (h.type == 'Q') {
-    applyQuery(h.raw, h.facts, v, h.started_us, result.approval_id);
-  } else {
-    applyParse(h.raw, h.name, h.facts, v, result.approval_id);
-  }
-  // The client's later messages waited in the buffer.
-  processClient();
-}
-
-void PostgresSession::holdForAudit(char type, std::string_view raw, std::string name,
-                                   policy::QueryFactsPtr facts, const policy::Verdict& verdict) {
-  const policy::StatementFacts* st = decidingStatement(*facts, verdict);
-  v1::AuditEvent e = baseEvent(v1::EVENT_STATEMENT);
-  if (st != nullptr) {
-    auto* a = e.mutable_action();
-    a->set_statement(st->normalized);
-    a->set_statement_class(std::string(policy::className(st->cls)));
-    a->set_statement_type(st->type);
-    a->set_fingerprint(st->fingerprint);
-  }
-  e.mutable_action()->set_detail("recorded before forwarding (audit: sync)");
-  e.mutable_reason()->set_decision(v1::DECISION_ALLOW);
-  if (!verdict.rule.empty()) e.mutable_reason()->add_rule_ids(verdict.rule);
-  held_ = Held{type, std::string(raw), std::move(name), std::move(facts), verdict, nowUs()};
-  std::weak_ptr<bool> alive = alive_;
-  auto post = config_.post;
-  auto done = [this, alive, post](bool stored) {
-    post([this, alive, stored] {
-      if (alive.lock()) onAuditConfirmed(stored);
-    });
-  };
-  if (!config_.events || !post) {
-    onAuditConfirmed(false);
-    return;
-  }
-  config_.events->publishConfirmed(std::move(e), std::move(done));
-}
-
-void PostgresSession::onAuditConfirmed(bool stored) {
-  if (!held_ || state_ != State::kReady) return;
-  Held h = std::move(*held_);
-  held_.reset();
-  policy::Verdict v = h.verdict;
-  if (!stored) {
-    // Strict mode: no record, no statement.
-    v.decision = policy::Decision::kBlock;
-    v.rule = "audit:sync";
-    v.message =
-        "tollgate: audit: sync is in force and the statement's audit record could not be "
-        "stored (control plane unreachable); the statement was not run";
-  }
-  if (h.type == 'Q') {
-    applyQuery(h.raw, h.facts, v, h.started_us, "");
-  } else {
-    applyParse(h.raw, h.name, h.facts, v, "");
-  }
-  processClient();
-}
-
 CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) {
   // Statements run: simple queries, executes of a portal, fast-path calls.
   if (message.type == 'Q' || message.type == 'E' || message.type == 'F') ++statement_count_;
@@ -272,8 +166,8 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
         return CallbackAction::kStop;
       }
       if (verdict.decision == policy::Decision::kAllow && config_.audit_sync) {
-        holdForAudit('Q', message.raw, "", facts, verdict);
-        return CallbackAction::kStop;
+        if (holdForAudit('Q', message.raw, "", facts, verdict)) return CallbackAction::kStop;
+        verdict = auditSyncRefusal(verdict);
       }
       applyQuery(message.raw, facts, verdict, nowUs(), "");
       break;
@@ -287,8 +181,10 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
         return CallbackAction::kStop;
       }
       if (verdict.decision == policy::Decision::kAllow && config_.audit_sync) {
-        holdForAudit('P', message.raw, std::string(parse.statement), facts, verdict);
-        return CallbackAction::kStop;
+        if (holdForAudit('P', message.raw, std::string(parse.statement), facts, verdict)) {
+          return CallbackAction::kStop;
+        }
+        verdict = auditSyncRefusal(verdict);
       }
       applyParse(message.raw, std::string(parse.statement), facts, verdict, "");
       break;

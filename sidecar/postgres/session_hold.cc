@@ -1,0 +1,110 @@
+// PostgreSQL session: statements held for a human approval or for their audit record.
+#include "common/log.h"
+#include "sidecar/postgres/session.h"
+
+namespace tollgate::sidecar::postgres {
+namespace {
+
+const policy::StatementFacts* decidingStatement(const policy::QueryFacts& facts,
+                                                const policy::Verdict& verdict) {
+  if (verdict.deciding_statement && *verdict.deciding_statement < facts.statements.size()) {
+    return &facts.statements[*verdict.deciding_statement];
+  }
+  return facts.statements.empty() ? nullptr : &facts.statements.front();
+}
+
+}  // namespace
+
+void PostgresSession::holdForApproval(char type, std::string_view raw, std::string name,
+                                      policy::QueryFactsPtr facts, const policy::Verdict& verdict) {
+  const policy::StatementFacts* st = decidingStatement(*facts, verdict);
+  StatementApprovalRequest req;
+  req.session_id = id_;
+  req.resource = config_.resource->name;
+  if (st != nullptr) {
+    req.statement = st->normalized;
+    req.statement_class = std::string(policy::className(st->cls));
+  }
+  req.rule = verdict.rule;
+  req.grant_id = config_.grant_id;
+  held_ = Held{type, std::string(raw), std::move(name), std::move(facts), verdict, nowUs()};
+  log::info("statement held for approval",
+            {{"session", id_}, {"rule", verdict.rule}, {"statement", req.statement}});
+  std::weak_ptr<bool> alive = alive_;
+  auto post = config_.post;
+  config_.approvals->requestApproval(req, [this, alive, post](StatementApprovalResult r) {
+    post([this, alive, r = std::move(r)] {
+      if (alive.lock()) onApprovalResult(r);
+    });
+  });
+}
+
+void PostgresSession::onApprovalResult(const StatementApprovalResult& result) {
+  if (!held_ || state_ != State::kReady) return;
+  policy::Verdict v = held_->verdict;
+  if (result.approved) {
+    v.decision = policy::Decision::kAllow;
+    v.message = result.message;
+  } else {
+    v.message = v.message + "; " + result.message;
+  }
+  log::info("held statement decided", {{"session", id_},
+                                       {"approval", result.approval_id},
+                                       {"approved", result.approved ? "true" : "false"}});
+  resumeHeld(v, result.approval_id);
+}
+
+bool PostgresSession::holdForAudit(char type, std::string_view raw, std::string name,
+                                   policy::QueryFactsPtr facts, const policy::Verdict& verdict) {
+  if (!config_.events || !config_.post) return false;
+  const policy::StatementFacts* st = decidingStatement(*facts, verdict);
+  v1::AuditEvent e = baseEvent(v1::EVENT_STATEMENT);
+  if (st != nullptr) {
+    auto* a = e.mutable_action();
+    a->set_statement(st->normalized);
+    a->set_statement_class(std::string(policy::className(st->cls)));
+    a->set_statement_type(st->type);
+    a->set_fingerprint(st->fingerprint);
+  }
+  e.mutable_action()->set_detail("recorded before forwarding (audit: sync)");
+  e.mutable_reason()->set_decision(v1::DECISION_ALLOW);
+  if (!verdict.rule.empty()) e.mutable_reason()->add_rule_ids(verdict.rule);
+  held_ = Held{type, std::string(raw), std::move(name), std::move(facts), verdict, nowUs()};
+  std::weak_ptr<bool> alive = alive_;
+  auto post = config_.post;
+  config_.events->publishConfirmed(std::move(e), [this, alive, post](bool stored) {
+    post([this, alive, stored] {
+      if (alive.lock()) onAuditConfirmed(stored);
+    });
+  });
+  return true;
+}
+
+void PostgresSession::onAuditConfirmed(bool stored) {
+  if (!held_ || state_ != State::kReady) return;
+  resumeHeld(stored ? held_->verdict : auditSyncRefusal(held_->verdict), "");
+}
+
+policy::Verdict PostgresSession::auditSyncRefusal(policy::Verdict verdict) {
+  // Strict mode: no record, no statement.
+  verdict.decision = policy::Decision::kBlock;
+  verdict.rule = "audit:sync";
+  verdict.message =
+      "tollgate: audit: sync is in force and the statement's audit record could not be "
+      "stored (control plane unreachable); the statement was not run";
+  return verdict;
+}
+
+void PostgresSession::resumeHeld(const policy::Verdict& verdict, const std::string& approval_id) {
+  Held h = std::move(*held_);
+  held_.reset();
+  if (h.type == 'Q') {
+    applyQuery(h.raw, h.facts, verdict, h.started_us, approval_id);
+  } else {
+    applyParse(h.raw, h.name, h.facts, verdict, approval_id);
+  }
+  // The client's later messages waited in the buffer.
+  processClient();
+}
+
+}  // namespace tollgate::sidecar::postgres
