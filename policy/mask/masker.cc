@@ -196,6 +196,28 @@ ColumnPlan Masker::planColumn(std::string_view column_name) const {
   return plan;
 }
 
+ColumnPlan Masker::planColumn(const std::vector<std::string>& names, bool whole_row) const {
+  ColumnPlan plan;
+  for (const MaskingRuleSpec* r : impl_->column_rules) {
+    for (const std::string& g : r->columns) {
+      for (const std::string& name : names) {
+        if (globMatch(g, name)) {
+          plan.column_rule = r;
+          return plan;
+        }
+      }
+    }
+  }
+  if (whole_row && !impl_->column_rules.empty()) {
+    plan.column_rule = impl_->column_rules.front();
+    return plan;
+  }
+  plan.scan = !impl_->detector_rules.empty();
+  return plan;
+}
+
+bool Masker::hasColumnRules() const { return !impl_->column_rules.empty(); }
+
 std::optional<std::string> Masker::maskValue(const ColumnPlan& plan, std::string_view value,
                                              std::string* rule_hit) const {
   if (plan.column_rule != nullptr) {

@@ -50,6 +50,12 @@ class Masker {
 
   // Plan for a column name (call once per column per result set).
   ColumnPlan planColumn(std::string_view column_name) const;
+  // Plan for a column whose data may come from any of `names` (its own name and its lineage,
+  // policy/sql/lineage.h): the first column rule, in policy order, matching any of them. With
+  // `whole_row` (the value may carry any column) and no match, the first column rule of the
+  // policy applies, so a row or unknown rename never slips a masked column through.
+  ColumnPlan planColumn(const std::vector<std::string>& names, bool whole_row) const;
+  bool hasColumnRules() const;
 
   // Masks one value under a plan. Returns nullopt when the value is unchanged (the common
   // case, so callers copy nothing), else the rewritten value. `rule_hit`, when non-null,

@@ -106,6 +106,7 @@ QueryFactsPtr analyzeFresh(std::string_view sql, bool* literal_sensitive) {
             : text.substr(location, len > 0 ? static_cast<size_t>(len) : std::string::npos);
     walked.facts.normalized = normalize(piece);
     walked.facts.fingerprint = fingerprint(piece);
+    walked.facts.lineage = sql::outputLineage(*stmt);
     facts->statements.push_back(std::move(walked.facts));
   }
   return facts;

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "policy/sql/lineage.h"
+
 namespace tollgate::policy {
 
 // Coarse class of a statement; roles and guardrails decide on it.
@@ -81,6 +83,8 @@ struct StatementFacts {
   std::string normalized;
   // libpg_query fingerprint (hex, 16 chars) of the statement: equal for equal shapes.
   std::string fingerprint;
+  // Which source columns each result column is made of, for name-based masking rules.
+  OutputLineage lineage;
 };
 
 // Facts for one query string (which may hold several statements).

@@ -23,4 +23,8 @@ struct WalkResult {
 // element of pg_query_parse's "stmts"). Never throws on any tree shape.
 WalkResult walkStatement(const nlohmann::json& stmt);
 
+// Result-column lineage of one top-level statement node (policy/sql/lineage.h). Like the facts,
+// it comes from identifiers and node kinds only, so it is shared by statements of one shape.
+OutputLineage outputLineage(const nlohmann::json& stmt);
+
 }  // namespace tollgate::policy::sql

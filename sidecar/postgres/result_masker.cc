@@ -9,7 +9,8 @@
 namespace tollgate::sidecar::postgres {
 
 ResultMasker::ResultMasker(const policy::Masker* masker, const RowDescription& description,
-                           const std::vector<int16_t>& formats, bool use_description_formats)
+                           const std::vector<int16_t>& formats, bool use_description_formats,
+                           const policy::OutputLineage* lineage)
     : masker_(masker) {
   if (masker_ == nullptr) return;
   columns_.resize(description.count);
@@ -23,8 +24,15 @@ ResultMasker::ResultMasker(const policy::Masker* masker, const RowDescription& d
     } else if (i < formats.size()) {
       c.format = formats[i];
     }
-    c.plan = masker_->planColumn(f.name);
     ValueShape shape = shapeOf(f.type_oid);
+    if (lineage != nullptr && lineage->known && masker_->hasColumnRules()) {
+      bool whole_row = false;
+      auto names = lineage->namesFor(i, description.count, f.name, &whole_row);
+      c.plan = masker_->planColumn(
+          names, whole_row && shape != ValueShape::kJsonb && f.type_oid != oid::kJson);
+    } else {
+      c.plan = masker_->planColumn(f.name);
+    }
     if (c.plan.column_rule != nullptr) {
       c.work = true;
       c.as_text = shape != ValueShape::kText;

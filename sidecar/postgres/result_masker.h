@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "policy/mask/masker.h"
+#include "policy/sql/lineage.h"
 #include "sidecar/postgres/backend_messages.h"
 #include "sidecar/postgres/views.h"
 
@@ -29,8 +30,12 @@ class ResultMasker {
   // `formats`: the result format codes in effect (Bind's list: empty = all text, one = all,
   // else one per column). When `use_description_formats`, the RowDescription's own format
   // fields are used instead (Describe portal / simple query).
+  // `lineage` (nullable) is the statement's result-column lineage: column-name rules then also
+  // match the names a column's data comes from (`SELECT cvv AS c`), and a column that may carry
+  // a whole row is masked whole unless it is JSON, whose field names are matched one by one.
   ResultMasker(const policy::Masker* masker, const RowDescription& description,
-               const std::vector<int16_t>& formats, bool use_description_formats);
+               const std::vector<int16_t>& formats, bool use_description_formats,
+               const policy::OutputLineage* lineage = nullptr);
 
   // True when at least one column needs looking at.
   bool active() const { return active_; }

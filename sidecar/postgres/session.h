@@ -188,8 +188,19 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // The masker for a result of this shape: the current one when description and formats are
   // those it was built for, else a new one (`description` parsed from `raw_description` when
   // null). Null when the description does not parse.
+  // The statement whose result a unit carries, for its lineage (policy/sql/lineage.h).
+  struct StatementRef {
+    policy::QueryFactsPtr facts;  // keeps the lineage alive
+    size_t index = 0;
+    const policy::OutputLineage* lineage() const;
+    bool operator==(const StatementRef& o) const { return facts == o.facts && index == o.index; }
+  };
+  StatementRef statementOf(const PendingUnit* unit) const;
+  // Remembers the lineage of PREPARE / DECLARE CURSOR statements for later EXECUTE / FETCH.
+  void rememberNamedLineage(const policy::QueryFactsPtr& facts);
   ResultMasker* maskerFor(std::string_view raw_description, const RowDescription* description,
-                          const std::vector<int16_t>& formats, bool use_description_formats);
+                          const std::vector<int16_t>& formats, bool use_description_formats,
+                          const StatementRef& statement);
 
   // Events (session_events.cc).
   // Identity, location, policy version and grant: the part every event of this session shares
@@ -264,7 +275,11 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   const PendingUnit* result_owner_ = nullptr;
   std::string result_description_;
   std::vector<int16_t> result_formats_;
+  StatementRef result_statement_;
   bool result_use_description_formats_ = false;
+  // PREPARE / DECLARE names to the statement that defined them (bounded: see
+  // rememberNamedLineage).
+  absl::flat_hash_map<std::string, StatementRef> named_lineage_;
   bool copy_out_ = false;
   char txn_status_ = 'I';
   std::string scratch_;

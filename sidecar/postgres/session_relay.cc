@@ -160,6 +160,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
     case 'Q': {
       const auto& q = std::get<Query>(message.body);
       auto facts = config_.analyzer->analyze(q.sql);
+      rememberNamedLineage(facts);
       policy::Verdict verdict = decide(*facts);
       if (verdict.decision == policy::Decision::kReview && config_.hold_reviews) {
         holdForApproval('Q', message.raw, "", facts, verdict);
@@ -175,6 +176,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
     case 'P': {
       const auto& parse = std::get<Parse>(message.body);
       auto facts = config_.analyzer->analyze(parse.query);
+      rememberNamedLineage(facts);
       policy::Verdict verdict = decide(*facts);
       if (verdict.decision == policy::Decision::kReview && config_.hold_reviews) {
         holdForApproval('P', message.raw, std::string(parse.statement), facts, verdict);
@@ -288,17 +290,71 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
   return CallbackAction::kContinue;
 }
 
+const policy::OutputLineage* PostgresSession::StatementRef::lineage() const {
+  if (!facts || index >= facts->statements.size()) return nullptr;
+  return &facts->statements[index].lineage;
+}
+
+PostgresSession::StatementRef PostgresSession::statementOf(const PendingUnit* unit) const {
+  StatementRef ref;
+  if (unit == nullptr) return ref;
+  const std::string* statement = nullptr;
+  switch (unit->kind) {
+    case Kind::kQuery:
+      ref = StatementRef{unit->facts, unit->statement_index};
+      break;
+    case Kind::kDescribeStatement:
+      statement = &unit->name;
+      break;
+    case Kind::kDescribePortal:
+    case Kind::kInjectedDescribe:
+    case Kind::kExecute:
+      if (auto pit = portals_.find(unit->name); pit != portals_.end()) {
+        statement = &pit->second.statement;
+      }
+      break;
+    default:
+      break;
+  }
+  if (statement != nullptr) {
+    if (auto sit = statements_.find(*statement); sit != statements_.end()) {
+      ref = StatementRef{sit->second.facts, 0};
+    }
+  }
+  // EXECUTE p / FETCH c return what PREPARE p / DECLARE c defined.
+  if (const policy::OutputLineage* l = ref.lineage(); l != nullptr && !l->uses.empty()) {
+    auto nit = named_lineage_.find(l->uses);
+    ref = nit != named_lineage_.end() ? nit->second : StatementRef{};
+  }
+  return ref;
+}
+
+void PostgresSession::rememberNamedLineage(const policy::QueryFactsPtr& facts) {
+  static constexpr size_t kMaxNamed = 4096;
+  for (size_t i = 0; i < facts->statements.size(); ++i) {
+    const std::string& name = facts->statements[i].lineage.defines;
+    if (name.empty()) continue;
+    if (named_lineage_.size() >= kMaxNamed && !named_lineage_.contains(name)) {
+      named_lineage_.clear();  // a client defining thousands of names: start over
+    }
+    named_lineage_[name] = StatementRef{facts, i};
+  }
+}
+
 ResultMasker* PostgresSession::maskerFor(std::string_view raw_description,
                                          const RowDescription* description,
                                          const std::vector<int16_t>& formats,
-                                         bool use_description_formats) {
-  // A plan depends only on the masker (fixed for the session), the description and the
-  // formats in effect: the same statement run again reuses the previous plan. With the
-  // description's own formats, Bind's list plays no part (Describe portal, then Execute).
+                                         bool use_description_formats,
+                                         const StatementRef& statement) {
+  // A plan depends only on the masker (fixed for the session), the description, the formats
+  // in effect and the statement's lineage: the same statement run again reuses the previous
+  // plan. With the description's own formats, Bind's list plays no part (Describe portal,
+  // then Execute).
   static const std::vector<int16_t> kNoFormats;
   const std::vector<int16_t>& key_formats = use_description_formats ? kNoFormats : formats;
   if (result_ && result_use_description_formats_ == use_description_formats &&
-      result_formats_ == key_formats && result_description_ == raw_description) {
+      result_formats_ == key_formats && result_statement_ == statement &&
+      result_description_ == raw_description) {
     return &*result_;
   }
   std::optional<BackendBody> body;
@@ -308,9 +364,11 @@ ResultMasker* PostgresSession::maskerFor(std::string_view raw_description,
     body = *std::move(parsed);
     description = &std::get<RowDescription>(*body);
   }
-  result_.emplace(config_.masker.get(), *description, formats, use_description_formats);
+  result_.emplace(config_.masker.get(), *description, formats, use_description_formats,
+                  statement.lineage());
   result_description_.assign(raw_description.data(), raw_description.size());
   result_formats_ = key_formats;
+  result_statement_ = statement;
   result_use_description_formats_ = use_description_formats;
   return &*result_;
 }
@@ -328,7 +386,8 @@ ResultMasker* PostgresSession::resultMaskerFor(PendingUnit& unit) {
     raw = &sit->second.description;
     use_desc_formats = false;
   }
-  ResultMasker* rm = maskerFor(*raw, nullptr, pit->second.result_formats, use_desc_formats);
+  ResultMasker* rm =
+      maskerFor(*raw, nullptr, pit->second.result_formats, use_desc_formats, statementOf(&unit));
   result_owner_ = rm != nullptr ? &unit : nullptr;
   return rm;
 }
@@ -340,9 +399,12 @@ void PostgresSession::onRowDescription(const BackendMessage& message, const RowD
   std::optional<ResultMasker> side_plan;
   const ResultMasker* plan = nullptr;
   if (result_owner_ == nullptr || (head != nullptr && head->kind == Kind::kQuery)) {
-    plan = maskerFor(message.raw, &desc, kNoFormats, true);
+    plan = maskerFor(message.raw, &desc, kNoFormats, true, statementOf(head));
   }
-  if (plan == nullptr) plan = &side_plan.emplace(config_.masker.get(), desc, kNoFormats, true);
+  if (plan == nullptr) {
+    plan = &side_plan.emplace(config_.masker.get(), desc, kNoFormats, true,
+                              statementOf(head).lineage());
+  }
   auto forward = [&] {
     if (plan->textColumns().empty()) {
       to_client_.append(message.raw);

@@ -1,0 +1,398 @@
+// Result-column lineage from libpg_query's JSON parse tree, and its lookups for masking.
+#include "policy/sql/lineage.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "policy/sql/json_fields.h"
+#include "policy/sql/tree_walker.h"
+
+namespace tollgate::policy {
+namespace {
+
+constexpr int kMaxDepth = 2000;    // JSON levels followed, as in the fact walker
+constexpr size_t kMaxNames = 512;  // closure size bound: a pathological statement stays cheap
+
+void addName(std::vector<std::string>* v, std::string_view name) {
+  if (name.empty()) return;
+  if (std::find(v->begin(), v->end(), name) == v->end()) v->emplace_back(name);
+}
+
+void merge(ColumnLineage* into, const ColumnLineage& from) {
+  for (const std::string& s : from.sources) addName(&into->sources, s);
+  into->whole_row = into->whole_row || from.whole_row;
+}
+
+}  // namespace
+
+std::vector<std::string> OutputLineage::closure(std::string_view name, bool* whole_row) const {
+  std::vector<std::string> names;
+  addName(&names, absl::AsciiStrToLower(std::string(name)));
+  addName(&names, name);
+  // Renames may chain (z <- a <- cvv); each pass adds the sources of names found so far.
+  for (size_t i = 0; i < names.size() && names.size() < kMaxNames; ++i) {
+    for (const auto& [alias, lineage] : renames) {
+      if (alias != names[i]) continue;
+      for (const std::string& s : lineage.sources) addName(&names, s);
+      if (lineage.whole_row) *whole_row = true;
+    }
+  }
+  return names;
+}
+
+std::vector<std::string> OutputLineage::namesFor(size_t index, size_t count, std::string_view name,
+                                                 bool* whole_row) const {
+  ColumnLineage mine;
+  if (known) {
+    const size_t listed = head.size() + tail.size();
+    if (!star && head.size() == count && index < count) {
+      mine = head[index];
+    } else if (star && listed <= count) {
+      if (index < head.size()) {
+        mine = head[index];
+      } else if (index >= count - tail.size()) {
+        mine = tail[index - (count - tail.size())];
+      }  // else: a column the `*` expanded to; the server's name is the column's own
+    } else {
+      for (const ColumnLineage& c : head) merge(&mine, c);
+      for (const ColumnLineage& c : tail) merge(&mine, c);
+    }
+  }
+  if (mine.whole_row) *whole_row = true;
+  std::vector<std::string> names = closure(name, whole_row);
+  for (const std::string& s : mine.sources) {
+    for (std::string& n : closure(s, whole_row)) addName(&names, n);
+  }
+  return names;
+}
+
+namespace sql {
+namespace {
+
+using nlohmann::json;
+
+std::string_view lastName(const json& fields, bool* star) {
+  if (!fields.is_array() || fields.empty()) return {};
+  if (field(fields.back(), "A_Star") != nullptr) {
+    *star = true;
+    return {};
+  }
+  const json* s = field(fields.back(), "String");
+  return s == nullptr ? std::string_view() : str(*s, "sval");
+}
+
+class LineageWalker {
+ public:
+  OutputLineage run(const json& stmt) {
+    collectRangeNames(stmt, 0);
+    std::string_view kind;
+    const json* body = nullptr;
+    if (!unwrap(stmt, &kind, &body)) return std::move(out_);
+    top(kind, *body);
+    renames(stmt, 0);
+    return std::move(out_);
+  }
+
+ private:
+  // The statement whose result the client gets.
+  void top(std::string_view kind, const json& body) {
+    if (kind == "SelectStmt") {
+      out_.known = true;
+      selectOutput(body, &out_.head, &out_.tail, &out_.star, 0);
+    } else if (kind == "InsertStmt" || kind == "UpdateStmt" || kind == "DeleteStmt" ||
+               kind == "MergeStmt") {
+      const json* returning = field(body, "returningList");
+      if (returning == nullptr) return;
+      out_.known = true;
+      targetList(*returning, &out_.head, &out_.tail, &out_.star);
+    } else if (kind == "ExecuteStmt") {
+      out_.uses = str(body, "name");
+    } else if (kind == "FetchStmt") {
+      out_.uses = str(body, "portalname");
+    } else if (kind == "PrepareStmt" || kind == "DeclareCursorStmt") {
+      out_.defines = str(body, kind == "PrepareStmt" ? "name" : "portalname");
+      const json* q = field(body, "query");
+      std::string_view inner_kind;
+      const json* inner = nullptr;
+      if (q != nullptr && unwrap(*q, &inner_kind, &inner)) top(inner_kind, *inner);
+    }
+  }
+
+  // Result columns of a SELECT body (plain, VALUES, or a set operation of those).
+  void selectOutput(const json& body, std::vector<ColumnLineage>* head,
+                    std::vector<ColumnLineage>* tail, bool* star, int depth) {
+    if (depth > kMaxDepth) return;
+    const std::string_view op = str(body, "op");
+    if (!op.empty() && op != "SETOP_NONE") {
+      for (const char* arm : {"larg", "rarg"}) {
+        const json* a = field(body, arm);
+        if (a == nullptr) continue;
+        std::vector<ColumnLineage> h, t;
+        selectOutput(*a, &h, &t, star, depth + 1);
+        mergeLists(head, h);
+        mergeLists(tail, t);
+      }
+      return;
+    }
+    if (const json* values = field(body, "valuesLists"); values != nullptr && values->is_array()) {
+      for (const json& row : *values) {
+        const json* list = field(row, "List");
+        const json* items = list == nullptr ? nullptr : field(*list, "items");
+        if (items == nullptr || !items->is_array()) continue;
+        if (head->size() < items->size()) head->resize(items->size());
+        for (size_t i = 0; i < items->size(); ++i) expression((*items)[i], &(*head)[i], 0);
+      }
+      return;
+    }
+    if (const json* targets = field(body, "targetList")) targetList(*targets, head, tail, star);
+  }
+
+  static void mergeLists(std::vector<ColumnLineage>* into, const std::vector<ColumnLineage>& from) {
+    if (into->size() < from.size()) into->resize(from.size());
+    for (size_t i = 0; i < from.size(); ++i) merge(&(*into)[i], from[i]);
+  }
+
+  void targetList(const json& list, std::vector<ColumnLineage>* head,
+                  std::vector<ColumnLineage>* tail, bool* star) {
+    if (!list.is_array()) return;
+    bool seen_star = false;
+    for (const json& t : list) {
+      const json* rt = field(t, "ResTarget");
+      const json* val = rt == nullptr ? nullptr : field(*rt, "val");
+      if (val == nullptr) continue;
+      if (isStarExpansion(*val)) {
+        seen_star = true;
+        *star = true;
+        tail->clear();  // only entries after the last `*` keep their position from the end
+        continue;
+      }
+      ColumnLineage c;
+      expression(*val, &c, 0);
+      (seen_star ? tail : head)->push_back(std::move(c));
+    }
+  }
+
+  // `*`, `t.*`, `(expr).*` at the top of a target list expand to several columns.
+  static bool isStarExpansion(const json& val) {
+    if (const json* ref = field(val, "ColumnRef")) {
+      bool star = false;
+      const json* fields = field(*ref, "fields");
+      if (fields != nullptr) lastName(*fields, &star);
+      return star;
+    }
+    if (const json* ind = field(val, "A_Indirection")) {
+      const json* list = field(*ind, "indirection");
+      return list != nullptr && list->is_array() && !list->empty() &&
+             field(list->back(), "A_Star") != nullptr;
+    }
+    return false;
+  }
+
+  // Column references of an expression. Sub-selects inside it contribute their result
+  // columns, not their WHERE clauses (`(SELECT holder FROM cards WHERE cvv = '1')` is holder).
+  void expression(const json& v, ColumnLineage* out, int depth) {
+    if (depth > kMaxDepth) {
+      out->whole_row = true;  // cannot follow: assume the worst
+      return;
+    }
+    if (v.is_array()) {
+      for (const json& e : v) {
+        if (e.is_structured()) expression(e, out, depth + 1);
+      }
+      return;
+    }
+    if (!v.is_object()) return;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      const std::string& key = it.key();
+      const json& val = it.value();
+      if (key == "A_Const") continue;
+      if (key == "ColumnRef") {
+        columnRef(val, out);
+      } else if (key == "SelectStmt") {
+        std::vector<ColumnLineage> h, t;
+        bool star = false;
+        selectOutput(val, &h, &t, &star, depth + 1);
+        for (const ColumnLineage& c : h) merge(out, c);
+        for (const ColumnLineage& c : t) merge(out, c);
+        if (star) out->whole_row = true;
+      } else if (val.is_structured()) {
+        expression(val, out, depth + 1);
+      }
+    }
+  }
+
+  void columnRef(const json& ref, ColumnLineage* out) {
+    const json* fields = field(ref, "fields");
+    if (fields == nullptr) return;
+    bool star = false;
+    const std::string_view name = lastName(*fields, &star);
+    if (star) {
+      out->whole_row = true;  // t.* inside an expression: row(t.*), json_agg(t.*)
+      return;
+    }
+    if (name.empty()) return;
+    addName(&out->sources, name);
+    // A bare name that is also a FROM item's name may be that item's whole row.
+    if (fields->size() == 1 &&
+        std::find(range_names_.begin(), range_names_.end(), name) != range_names_.end()) {
+      out->whole_row = true;
+    }
+  }
+
+  // Names of every FROM item (relation, alias, sub-select, function, CTE) in the statement.
+  void collectRangeNames(const json& v, int depth) {
+    if (depth > kMaxDepth) return;
+    if (v.is_array()) {
+      for (const json& e : v) {
+        if (e.is_structured()) collectRangeNames(e, depth + 1);
+      }
+      return;
+    }
+    if (!v.is_object()) return;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      const std::string& key = it.key();
+      const json& val = it.value();
+      if (key == "RangeVar") {
+        addName(&range_names_, str(val, "relname"));
+      } else if (key == "CommonTableExpr") {
+        addName(&range_names_, str(val, "ctename"));
+      } else if (key == "alias" && val.is_object()) {
+        addName(&range_names_, str(val, "aliasname"));
+      } else if (key == "RangeFunction") {
+        // A function's alias names its result, made from its arguments (a rename, see
+        // renames()), not a table row: generate_series(1, 9) i; SELECT i.
+        if (const json* fns = field(val, "functions")) collectRangeNames(*fns, depth + 1);
+        continue;
+      }
+      if (val.is_structured()) collectRangeNames(val, depth + 1);
+    }
+  }
+
+  // Every rename anywhere in the statement.
+  void renames(const json& v, int depth) {
+    if (depth > kMaxDepth) return;
+    if (v.is_array()) {
+      for (const json& e : v) {
+        if (e.is_structured()) renames(e, depth + 1);
+      }
+      return;
+    }
+    if (!v.is_object()) return;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      const std::string& key = it.key();
+      const json& val = it.value();
+      if (key == "InsertStmt") {
+        // INSERT INTO t(a) SELECT cvv ... RETURNING a: a holds what the SELECT gave it.
+        std::vector<std::string_view> cols;
+        if (const json* list = field(val, "cols"); list != nullptr && list->is_array()) {
+          for (const json& c : *list) {
+            const json* rt = field(c, "ResTarget");
+            cols.push_back(rt == nullptr ? std::string_view() : str(*rt, "name"));
+          }
+        }
+        positional(cols, field(val, "selectStmt"));
+      } else if (key == "ResTarget") {
+        // `expr AS name` in a target list, `SET name = expr` in UPDATE / ON CONFLICT.
+        const std::string_view name = str(val, "name");
+        if (const json* e = field(val, "val"); e != nullptr && !name.empty()) {
+          ColumnLineage c;
+          expression(*e, &c, 0);
+          out_.renames.emplace_back(std::string(name), std::move(c));
+        }
+      } else if (key == "CommonTableExpr") {
+        positional(field(val, "aliascolnames"), field(val, "ctequery"));
+        if (const json* q = field(val, "ctequery")) rowAlias(str(val, "ctename"), *q);
+      } else if (key == "RangeSubselect") {
+        const json* alias = field(val, "alias");
+        const json* q = field(val, "subquery");
+        if (alias != nullptr) {
+          positional(field(*alias, "colnames"), q);
+          if (q != nullptr) rowAlias(str(*alias, "aliasname"), *q);
+        }
+      } else if (key == "RangeFunction") {
+        // Columns of a function in FROM come from its arguments: unnest(array[cvv]) u.
+        ColumnLineage args;
+        if (const json* fns = field(val, "functions")) expression(*fns, &args, 0);
+        if (const json* alias = field(val, "alias")) {
+          out_.renames.emplace_back(std::string(str(*alias, "aliasname")), args);
+          if (const json* cols = field(*alias, "colnames"); cols != nullptr && cols->is_array()) {
+            for (const json& c : *cols) {
+              if (const json* s = field(c, "String")) {
+                out_.renames.emplace_back(std::string(str(*s, "sval")), args);
+              }
+            }
+          }
+        }
+      } else if (key == "RangeVar") {
+        // cards c(a, b): which column each new name is needs the catalog: any of them.
+        const json* alias = field(val, "alias");
+        const json* cols = alias == nullptr ? nullptr : field(*alias, "colnames");
+        if (cols != nullptr && cols->is_array()) {
+          for (const json& c : *cols) {
+            if (const json* s = field(c, "String")) {
+              out_.renames.emplace_back(std::string(str(*s, "sval")),
+                                        ColumnLineage{{}, /*whole_row=*/true});
+            }
+          }
+        }
+      }
+      if (val.is_structured()) renames(val, depth + 1);
+    }
+  }
+
+  // A sub-select's or CTE's name used as a whole row carries every column it returns.
+  void rowAlias(std::string_view alias, const json& query) {
+    if (alias.empty()) return;
+    ColumnLineage all;
+    expression(query, &all, 0);
+    all.whole_row = true;
+    out_.renames.emplace_back(std::string(alias), std::move(all));
+  }
+
+  // Column list `(a, b)` renaming the result columns of `query` by position.
+  void positional(const json* colnames, const json* query) {
+    if (colnames == nullptr || !colnames->is_array()) return;
+    std::vector<std::string_view> names;
+    for (const json& c : *colnames) {
+      const json* s = field(c, "String");
+      names.push_back(s == nullptr ? std::string_view() : str(*s, "sval"));
+    }
+    positional(names, query);
+  }
+
+  void positional(const std::vector<std::string_view>& names, const json* query) {
+    if (names.empty() || query == nullptr) return;
+    std::string_view kind;
+    const json* body = nullptr;
+    std::vector<ColumnLineage> head, tail;
+    bool star = false;
+    if (unwrap(*query, &kind, &body) && kind == "SelectStmt") {
+      selectOutput(*body, &head, &tail, &star, 0);
+    }
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i].empty()) continue;
+      ColumnLineage c;
+      if (!star && i < head.size()) {
+        c = head[i];
+      } else {
+        for (const ColumnLineage& h : head) merge(&c, h);
+        for (const ColumnLineage& t : tail) merge(&c, t);
+        c.whole_row = c.whole_row || star;
+      }
+      out_.renames.emplace_back(std::string(names[i]), std::move(c));
+    }
+  }
+
+  OutputLineage out_;
+  std::vector<std::string> range_names_;
+};
+
+}  // namespace
+
+OutputLineage outputLineage(const nlohmann::json& stmt) {
+  LineageWalker walker;
+  return walker.run(stmt);
+}
+
+}  // namespace sql
+}  // namespace tollgate::policy

@@ -1,0 +1,55 @@
+// Result-column lineage: which source column names each column a statement returns is made of.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tollgate::policy {
+
+// The column names one result expression reads (`upper(cvv) || x` reads cvv and x).
+struct ColumnLineage {
+  // Column names as PostgreSQL folds them (unquoted lower-cased), de-duplicated.
+  std::vector<std::string> sources;
+  // The expression carries a whole row (`t` or `t.*` inside an expression, `to_jsonb(t)`), or a
+  // column renamed without a known source (`FROM cards c(a, b)`): it may hold any column.
+  bool whole_row = false;
+};
+
+// What name-based masking needs to know about a statement's result columns, from the parse
+// tree alone (no catalog): a rule for column `cvv` must also mask `SELECT cvv AS c`,
+// `SELECT 'x' || cvv`, `WITH q AS (SELECT cvv AS z ...) SELECT z FROM q` and
+// `UPDATE ... SET note = cvv RETURNING note`. It over-approximates on purpose: anything
+// computed from a masked column is masked, and a rename anywhere in the statement counts
+// everywhere in it.
+struct OutputLineage {
+  // True for statements whose result columns were followed: SELECT / VALUES / set operations,
+  // INSERT / UPDATE / DELETE / MERGE ... RETURNING, and those under PREPARE or DECLARE CURSOR.
+  bool known = false;
+  // The top-level target list: entries before its first `*` expansion, and after its last one
+  // (aligned to the end of the result). Without a `*`, `head` covers every result column.
+  std::vector<ColumnLineage> head;
+  std::vector<ColumnLineage> tail;
+  bool star = false;
+  // Every rename in the statement, in order: target aliases, SET targets, CTE and sub-select
+  // column lists, FROM-item aliases (a row alias carries its whole row).
+  std::vector<std::pair<std::string, ColumnLineage>> renames;
+  // PREPARE name / DECLARE cursor name this statement defines (its lineage is what a later
+  // EXECUTE / FETCH of that name returns), and the name an EXECUTE / FETCH / MOVE uses.
+  std::string defines;
+  std::string uses;
+
+  // Names whose data result column `index` (of `count`, named `name` by the server) may carry:
+  // its own name, the sources of its expression, and renames followed transitively. Sets
+  // `*whole_row` when it may carry a whole row or an unknown column. When the server's column
+  // count does not fit the target list, every column gets the sources of all of them.
+  std::vector<std::string> namesFor(size_t index, size_t count, std::string_view name,
+                                    bool* whole_row) const;
+  // `name` and everything it was renamed from (for JSON field names: to_jsonb(s) over a
+  // sub-select whose column `k` is `cvv AS k`). Sets `*whole_row` like namesFor.
+  std::vector<std::string> closure(std::string_view name, bool* whole_row) const;
+};
+
+}  // namespace tollgate::policy

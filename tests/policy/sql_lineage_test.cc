@@ -1,0 +1,127 @@
+// Result-column lineage: which result columns may carry a column (cvv) whatever it is renamed to.
+#include <catch2/catch_test_macros.hpp>
+
+#include <algorithm>
+#include <string>
+
+#include "policy/sql/analyzer.h"
+
+namespace tollgate::policy {
+namespace {
+
+struct Row {
+  const char* sql;
+  size_t index;      // result column asked about
+  size_t count;      // result columns the server describes
+  const char* name;  // the server's name for that column
+  bool carries_cvv;  // cvv is among the names its data may come from
+  bool whole_row;    // it may carry a whole row / unknown column
+};
+
+const Row kRows[] = {
+    // Renames and expressions.
+    {"SELECT cvv AS c FROM cards", 0, 1, "c", true, false},
+    {"SELECT id, cvv AS c FROM cards", 0, 2, "id", false, false},
+    {"SELECT id, cvv AS c FROM cards", 1, 2, "c", true, false},
+    {"SELECT 'x' || cvv FROM cards", 0, 1, "?column?", true, false},
+    {"SELECT upper(cvv) AS u, holder FROM cards", 1, 2, "holder", false, false},
+    {"SELECT \"CVV\" AS c FROM cards", 0, 1, "c", true, false},  // rules ignore case
+    {"SELECT CVV AS c FROM cards", 0, 1, "c", true, false},      // unquoted folds
+    {"SELECT string_agg(cvv, ',') AS s FROM cards", 0, 1, "s", true, false},
+    {"SELECT CASE WHEN cvv = '1' THEN 'a' END AS t FROM cards", 0, 1, "t", true, false},
+    // Sub-selects, CTEs, set operations.
+    {"WITH q AS (SELECT cvv AS z FROM cards) SELECT z FROM q", 0, 1, "z", true, false},
+    {"WITH q(a) AS (SELECT cvv FROM cards) SELECT a FROM q", 0, 1, "a", true, false},
+    {"WITH a AS (SELECT cvv AS x FROM cards), b AS (SELECT x AS y FROM a) SELECT y FROM b", 0, 1,
+     "y", true, false},
+    {"SELECT * FROM (SELECT cvv AS k, id FROM cards) s", 0, 2, "k", true, false},
+    {"SELECT * FROM (SELECT cvv AS k, id FROM cards) s", 1, 2, "id", false, false},
+    {"SELECT k FROM (SELECT cvv FROM cards) s(k)", 0, 1, "k", true, false},
+    {"SELECT (SELECT cvv FROM cards LIMIT 1) AS k", 0, 1, "k", true, false},
+    {"SELECT ARRAY(SELECT cvv FROM cards) AS k", 0, 1, "k", true, false},
+    {"SELECT (SELECT holder FROM cards WHERE cvv = '1') AS h", 0, 1, "h", false, false},
+    {"SELECT id FROM cards WHERE cvv = '605'", 0, 1, "id", false, false},
+    {"SELECT id, holder FROM cards UNION ALL SELECT id, cvv FROM cards", 1, 2, "holder", true,
+     false},
+    {"SELECT u FROM cards, unnest(array[cvv]) u", 0, 1, "u", true, false},
+    {"SELECT i FROM generate_series(1, 9) i", 0, 1, "i", false, false},
+    // Whole rows and renames without a known source.
+    {"SELECT k FROM cards c(a, b, k)", 0, 1, "k", false, true},
+    {"SELECT c FROM cards c", 0, 1, "c", false, true},
+    {"SELECT to_jsonb(c) FROM cards c", 0, 1, "to_jsonb", false, true},
+    {"SELECT row(c.*) FROM cards c", 0, 1, "row", false, true},
+    {"SELECT to_jsonb(s) FROM (SELECT cvv AS k FROM cards) s", 0, 1, "to_jsonb", true, true},
+    // Stars: columns after the last one keep their position from the end.
+    {"SELECT id, *, cvv AS last FROM cards", 6, 7, "last", true, false},
+    {"SELECT id, *, cvv AS last FROM cards", 0, 7, "id", false, false},
+    {"SELECT id, *, cvv AS last FROM cards", 3, 7, "holder", false, false},
+    {"SELECT t.*, cvv AS c FROM cards t", 5, 6, "c", true, false},
+    // Writes with RETURNING.
+    {"UPDATE cards SET holder = cvv WHERE id = 1 RETURNING holder", 0, 1, "holder", true, false},
+    {"DELETE FROM cards WHERE id = 1 RETURNING cvv AS gone", 0, 1, "gone", true, false},
+    {"INSERT INTO t(a) SELECT cvv FROM cards RETURNING a AS b", 0, 1, "b", true, false},
+    {"VALUES (1, 2)", 1, 2, "column2", false, false},
+    // The server's count does not fit the target list: every column gets every source.
+    {"SELECT id, cvv AS c FROM cards", 0, 3, "id", true, false},
+};
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+TEST_CASE("result columns carry the names of the columns they are made of") {
+  for (const Row& row : kRows) {
+    INFO(row.sql << " column " << row.index);
+    auto facts = SqlAnalyzer::analyzeUncached(row.sql);
+    REQUIRE(facts->parsed);
+    REQUIRE(facts->statements.size() == 1);
+    const OutputLineage& l = facts->statements[0].lineage;
+    CHECK(l.known);
+    bool whole_row = false;
+    auto names = l.namesFor(row.index, row.count, row.name, &whole_row);
+    CHECK(contains(names, row.name));
+    CHECK(contains(names, "cvv") == row.carries_cvv);
+    CHECK(whole_row == row.whole_row);
+  }
+}
+
+TEST_CASE("PREPARE and DECLARE name their lineage; EXECUTE and FETCH use it") {
+  auto facts = SqlAnalyzer::analyzeUncached(
+      "PREPARE p AS SELECT cvv AS y FROM cards; EXECUTE p; "
+      "DECLARE cur CURSOR FOR SELECT cvv AS q FROM cards; FETCH 10 FROM cur; MOVE 1 IN cur");
+  REQUIRE(facts->statements.size() == 5);
+  const auto& prepare = facts->statements[0].lineage;
+  CHECK(prepare.defines == "p");
+  bool whole_row = false;
+  CHECK(contains(prepare.namesFor(0, 1, "y", &whole_row), "cvv"));
+  CHECK(facts->statements[1].lineage.uses == "p");
+  CHECK(facts->statements[2].lineage.defines == "cur");
+  CHECK(contains(facts->statements[2].lineage.namesFor(0, 1, "q", &whole_row), "cvv"));
+  CHECK(facts->statements[3].lineage.uses == "cur");
+  CHECK(facts->statements[4].lineage.uses == "cur");
+  CHECK_FALSE(whole_row);
+}
+
+TEST_CASE("statements without a followed result have no lineage") {
+  for (const char* sql : {"EXPLAIN SELECT cvv FROM cards", "SHOW work_mem", "BEGIN",
+                          "INSERT INTO t SELECT cvv FROM cards", "CREATE TABLE x AS SELECT 1"}) {
+    INFO(sql);
+    auto facts = SqlAnalyzer::analyzeUncached(sql);
+    REQUIRE(facts->statements.size() == 1);
+    CHECK_FALSE(facts->statements[0].lineage.known);
+  }
+}
+
+TEST_CASE("lineage is shared by statements of one shape and never holds literal values") {
+  SqlAnalyzer analyzer;
+  auto a = analyzer.analyze("SELECT cvv AS c FROM cards WHERE id = 1");
+  auto b = analyzer.analyze("SELECT cvv AS c FROM cards WHERE id = 2");
+  bool whole_row = false;
+  CHECK(contains(b->statements[0].lineage.namesFor(0, 1, "c", &whole_row), "cvv"));
+  auto lit = analyzer.analyze("SELECT '4111111111111111' AS c");
+  auto names = lit->statements[0].lineage.namesFor(0, 1, "c", &whole_row);
+  for (const auto& n : names) CHECK(n.find("4111") == std::string::npos);
+}
+
+}  // namespace
+}  // namespace tollgate::policy
