@@ -5,6 +5,7 @@
 
 #include "sidecar/postgres/pg_types.h"
 #include "sidecar/postgres/row_rewriter.h"
+#include "sidecar/postgres/structured_values.h"
 
 namespace tollgate::sidecar::postgres {
 
@@ -33,9 +34,14 @@ ResultMasker::ResultMasker(const policy::Masker* masker, const RowDescription& d
     } else {
       c.plan = masker_->planColumn(f.name);
     }
+    const bool json = shape == ValueShape::kJsonb || f.type_oid == oid::kJson;
     if (c.plan.column_rule != nullptr) {
       c.work = true;
       c.as_text = shape != ValueShape::kText;
+    } else if (json && (c.plan.scan || masker_->hasColumnRules())) {
+      // Field names inside JSON meet the column rules even without detector rules.
+      c.work = true;
+      c.json = true;
     } else if (c.plan.scan) {
       switch (shape) {
         case ValueShape::kText:
@@ -50,12 +56,14 @@ ResultMasker::ResultMasker(const policy::Masker* masker, const RowDescription& d
         case ValueShape::kSmallNumber:
           break;
         case ValueShape::kOther:
-          // Text renderings of other types (arrays, records, composite values) can embed a
-          // card number; binary ones are opaque and left alone.
-          c.work = c.format == 0;
+          // Arrays, records, row values, bytea...: their text renderings are scanned as text,
+          // binary ones element by element inside their structure.
+          c.work = true;
+          c.structured = c.format == 1;
           break;
       }
     }
+    if (c.json && !json_fields_) json_fields_.emplace(*masker_, lineage);
     if (c.as_text) text_columns_.push_back(i);
     active_ = active_ || c.work;
   });
@@ -77,6 +85,34 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
       continue;
     }
     std::string_view text = *value;
+    if (c.json || c.structured) {
+      std::string hit;
+      std::optional<std::string> masked;
+      if (c.structured) {
+        masked = maskBinaryValue(c.type_oid, text, [&](uint32_t leaf_oid, std::string_view bytes) {
+          return maskLeaf(leaf_oid, bytes, &hit);
+        });
+        if (masked && hit.empty()) hit = panRuleName();
+      } else if (c.format == 1 && shapeOf(c.type_oid) == ValueShape::kJsonb) {
+        if (!text.empty() && text[0] == 1) {
+          masked = maskJson(text.substr(1), &hit);
+          if (masked) masked->insert(masked->begin(), '\x01');
+        } else {
+          masked = maskRawBytes(text);  // unknown jsonb version: at least no card number
+        }
+      } else {
+        masked = maskJson(text, &hit);
+      }
+      if (masked) {
+        ++*values_masked;
+        if (rule_hit != nullptr && rule_hit->empty()) *rule_hit = hit;
+        replacements_[i] = *std::move(masked);
+        repl_[i] = replacements_[i];
+        changed = true;
+      }
+      ++i;
+      continue;
+    }
     std::optional<std::string> converted;
     if (c.format == 1) {
       ValueShape shape = shapeOf(c.type_oid);
@@ -131,6 +167,74 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
   if (!changed) return false;
   out->clear();
   return appendRewrittenDataRow(row, repl_, out).ok();
+}
+
+const policy::MaskingRuleSpec* ResultMasker::JsonFields::fieldRule(std::string_view key) {
+  if (renames_.renames.empty()) return MaskerJsonValueMasker::fieldRule(key);
+  std::string k(key);
+  if (auto it = cache_.find(k); it != cache_.end()) return it->second;
+  bool whole_row = false;
+  const policy::MaskingRuleSpec* rule =
+      masker_->planColumn(renames_.closure(key, &whole_row), /*whole_row=*/false).column_rule;
+  if (cache_.size() < 256) cache_.emplace(std::move(k), rule);
+  return rule;
+}
+
+std::string ResultMasker::panRuleName() const {
+  for (const auto& r : masker_->rules()) {
+    if (r.detector == "pan") return r.name;
+  }
+  return masker_->rules().empty() ? std::string() : masker_->rules().front().name;
+}
+
+std::optional<std::string> ResultMasker::maskJson(std::string_view text, std::string* hit) {
+  std::string out;
+  switch (policy::maskJsonFields(text, *json_fields_, &out)) {
+    case policy::JsonRewrite::kRewritten:
+      *hit = json_fields_->takeRuleHit();
+      return out;
+    case policy::JsonRewrite::kUnchanged:
+      return std::nullopt;
+    case policy::JsonRewrite::kNotJson:
+      break;
+  }
+  return masker_->maskText(text, hit);
+}
+
+std::optional<std::string> ResultMasker::maskLeaf(uint32_t type_oid, std::string_view bytes,
+                                                  std::string* hit) {
+  const policy::ColumnPlan scan{nullptr, true};
+  std::string leaf_hit;
+  std::optional<std::string> masked;
+  switch (shapeOf(type_oid)) {
+    case ValueShape::kText:
+      masked = masker_->maskValue(scan, bytes, &leaf_hit);
+      break;
+    case ValueShape::kJsonb:
+      if (!bytes.empty() && bytes[0] == 1) {
+        masked = masker_->maskValue(scan, bytes.substr(1), &leaf_hit);
+        if (masked) masked->insert(masked->begin(), '\x01');
+      }
+      break;
+    case ValueShape::kBigNumber: {
+      auto text = binaryToText(type_oid, bytes);
+      if (!text) break;
+      masked = masker_->maskValue(scan, *text, &leaf_hit);
+      if (!masked) break;
+      // An element cannot become text: hidden digits become zeros, as for computed numbers.
+      for (size_t k = 0; k < masked->size() && k < text->size(); ++k) {
+        if ((*masked)[k] != (*text)[k] && ((*masked)[k] < '0' || (*masked)[k] > '9')) {
+          (*masked)[k] = '0';
+        }
+      }
+      masked = textToBinary(type_oid, *masked);
+      break;
+    }
+    default:
+      break;
+  }
+  if (masked && hit->empty()) *hit = leaf_hit;
+  return masked;
 }
 
 }  // namespace tollgate::sidecar::postgres

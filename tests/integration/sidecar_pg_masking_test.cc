@@ -271,6 +271,14 @@ TEST_CASE("a masked column renamed, computed, or read through a row is still mas
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.out, ContainsSubstring(std::string(sampleCards()[0].cvv.size(), '*') + "|1\n"));
+  // JSON keeps its shape: the cvv field is redacted, card numbers masked, the rest readable.
+  r = sidecar.psql("select to_jsonb(c) - 'created_ms' - 'phone' from cards c where id = 1;\n");
+  INFO(r.err);
+  const SampleCard& card = sampleCards()[0];
+  auto doc = nlohmann::json::parse(r.out);
+  CHECK(doc["cvv"] == std::string(card.cvv.size(), '*'));
+  CHECK(doc["pan"] == pciMasked(card.pan));
+  CHECK(doc["holder"] == card.holder);
   // Reading a masked column in WHERE is not returning it; unrelated columns stay readable.
   r = sidecar.psql("select holder, id from cards where id = 1 and cvv is not null;\n");
   CHECK(r.out == sampleCards()[0].holder + "|1\n");

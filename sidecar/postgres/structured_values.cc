@@ -1,0 +1,263 @@
+// Recursive decoding and rebuilding of binary arrays/records around a per-leaf masker.
+#include "sidecar/postgres/structured_values.h"
+
+#include <cstddef>
+#include <limits>
+#include <utility>
+
+#include "policy/detect/pan.h"
+#include "policy/mask/masker.h"
+#include "sidecar/postgres/pg_types.h"
+#include "sidecar/postgres/wire.h"
+
+namespace tollgate::sidecar::postgres {
+namespace {
+
+constexpr uint32_t kRecordOid = 2249;
+constexpr int32_t kMaxDims = 6;             // PostgreSQL's MAXDIM
+constexpr int32_t kMaxRecordFields = 1664;  // MaxTupleAttributeNumber
+constexpr size_t kMaxLength = 0x3fffffff;   // largest varlena; bigger leaves are refused
+constexpr size_t kArrayHeader = 12;         // ndim, flags, element OID
+constexpr size_t kMinPanBytes = 12;         // fewer bytes cannot hold a card number
+
+struct ArrayType {
+  uint32_t array_oid;
+  uint32_t element_oid;
+};
+
+// Builtin array types (pg_type.typarray) whose elements a card number can hide in, or that a
+// client may well receive; an array OID not listed here is still found structurally.
+constexpr ArrayType kArrayTypes[] = {
+    {1000, 16},    // bool
+    {1001, 17},    // bytea
+    {1002, 18},    // "char"
+    {1003, 19},    // name
+    {1005, 21},    // int2
+    {1007, 23},    // int4
+    {1009, 25},    // text
+    {1014, 1042},  // bpchar
+    {1015, 1043},  // varchar
+    {1016, 20},    // int8
+    {1021, 700},   // float4
+    {1022, 701},   // float8
+    {1028, 26},    // oid
+    {1231, 1700},  // numeric
+    {199, 114},    // json
+    {3807, 3802},  // jsonb
+    {2287, 2249},  // record
+    {143, 142},    // xml
+    {1182, 1082},  // date
+    {1183, 1083},  // time
+    {1115, 1114},  // timestamp
+    {1185, 1184},  // timestamptz
+    {1187, 1186},  // interval
+    {2951, 2950},  // uuid
+    {1263, 2275},  // cstring
+};
+
+// Element OID of a builtin array type, or 0.
+uint32_t arrayElementOid(uint32_t type_oid) {
+  for (const ArrayType& t : kArrayTypes) {
+    if (t.array_oid == type_oid) return t.element_oid;
+  }
+  return 0;
+}
+
+// True for builtin scalar types: never decoded structurally.
+bool isKnownScalar(uint32_t type_oid) {
+  if (shapeOf(type_oid) != ValueShape::kOther) return true;
+  for (const ArrayType& t : kArrayTypes) {
+    if (t.element_oid == type_oid && t.element_oid != kRecordOid) return true;
+  }
+  return false;
+}
+
+int32_t loadI32(std::string_view b, size_t at) {
+  return static_cast<int32_t>(loadU32(b.data() + at));
+}
+
+void appendI32(std::string& out, int32_t v) {
+  char buf[4];
+  storeU32(buf, static_cast<uint32_t>(v));
+  out.append(buf, 4);
+}
+
+// Where the elements of a validated array start and how many there are.
+struct ArrayLayout {
+  uint32_t element_oid = 0;
+  size_t data_begin = 0;
+  uint64_t count = 0;
+  bool has_null = false;
+};
+
+// Validates an array_send value. `expect_element` is 0 when any element OID is acceptable.
+bool parseArray(std::string_view b, uint32_t expect_element, ArrayLayout* layout) {
+  if (b.size() < kArrayHeader) return false;
+  const int32_t ndim = loadI32(b, 0);
+  const int32_t flags = loadI32(b, 4);
+  const uint32_t element = loadU32(b.data() + 8);
+  if (ndim < 0 || ndim > kMaxDims || (flags != 0 && flags != 1) || element == 0) return false;
+  if (expect_element != 0 && element != expect_element) return false;
+  const size_t data_begin = kArrayHeader + 8 * static_cast<size_t>(ndim);
+  if (b.size() < data_begin) return false;
+  uint64_t count = ndim == 0 ? 0 : 1;
+  const uint64_t max_count = (b.size() - data_begin) / 4;  // each element takes >= 4 bytes
+  for (int32_t d = 0; d < ndim; ++d) {
+    const int32_t dim = loadI32(b, kArrayHeader + 8 * static_cast<size_t>(d));
+    const int32_t lbound = loadI32(b, kArrayHeader + 8 * static_cast<size_t>(d) + 4);
+    if (dim < 1) return false;
+    if (static_cast<int64_t>(lbound) + dim - 1 > std::numeric_limits<int32_t>::max()) return false;
+    count *= static_cast<uint64_t>(dim);
+    if (count > max_count) return false;
+  }
+  // Walk the elements once so nothing is masked unless the whole value is well-formed.
+  size_t pos = data_begin;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (b.size() - pos < 4) return false;
+    const int32_t len = loadI32(b, pos);
+    pos += 4;
+    if (len == -1) {
+      if (flags == 0) return false;
+      continue;
+    }
+    if (len < 0 || static_cast<size_t>(len) > b.size() - pos) return false;
+    pos += static_cast<size_t>(len);
+  }
+  if (pos != b.size()) return false;
+  *layout = ArrayLayout{element, data_begin, count, flags == 1};
+  return true;
+}
+
+// Validates a record_send value; returns its field count.
+bool parseRecord(std::string_view b, int32_t* fields) {
+  if (b.size() < 4) return false;
+  const int32_t count = loadI32(b, 0);
+  if (count < 0 || count > kMaxRecordFields) return false;
+  size_t pos = 4;
+  for (int32_t i = 0; i < count; ++i) {
+    if (b.size() - pos < 8) return false;
+    const uint32_t field_oid = loadU32(b.data() + pos);
+    const int32_t len = loadI32(b, pos + 4);
+    pos += 8;
+    if (field_oid == 0) return false;
+    if (len == -1) continue;
+    if (len < 0 || static_cast<size_t>(len) > b.size() - pos) return false;
+    pos += static_cast<size_t>(len);
+  }
+  if (pos != b.size()) return false;
+  *fields = count;
+  return true;
+}
+
+// Copy-on-write rebuild of a container: unchanged bytes are copied lazily, only once an
+// element changes.
+class Rebuilder {
+ public:
+  explicit Rebuilder(std::string_view src) : src_(src) {}
+
+  // The element whose length field starts at `len_at` and whose bytes end at `end` now holds
+  // `bytes`.
+  void replace(size_t len_at, size_t end, const std::string& bytes) {
+    if (!out_) out_.emplace().reserve(src_.size() + bytes.size());
+    out_->append(src_.data() + copied_, len_at - copied_);
+    appendI32(*out_, static_cast<int32_t>(bytes.size()));
+    out_->append(bytes);
+    copied_ = end;
+  }
+
+  std::optional<std::string> finish() {
+    if (out_) out_->append(src_.data() + copied_, src_.size() - copied_);
+    return std::move(out_);
+  }
+
+ private:
+  std::string_view src_;
+  std::optional<std::string> out_;
+  size_t copied_ = 0;
+};
+
+class Walker {
+ public:
+  explicit Walker(const LeafMasker& leaf) : leaf_(leaf) {}
+
+  std::optional<std::string> value(uint32_t type_oid, std::string_view b, int depth) {
+    if (depth > kMaxStructuredDepth) return maskRawBytes(b);
+    const ValueShape shape = shapeOf(type_oid);
+    if (shape == ValueShape::kText || shape == ValueShape::kJsonb ||
+        shape == ValueShape::kBigNumber) {
+      return leaf_(type_oid, b);
+    }
+    ArrayLayout layout;
+    int32_t fields = 0;
+    if (type_oid == kRecordOid) {
+      if (parseRecord(b, &fields)) return record(b, fields, depth);
+    } else if (const uint32_t element = arrayElementOid(type_oid); element != 0) {
+      if (parseArray(b, element, &layout)) return array(b, layout, depth);
+    } else if (!isKnownScalar(type_oid)) {
+      if (parseArray(b, 0, &layout)) return array(b, layout, depth);
+      if (parseRecord(b, &fields)) return record(b, fields, depth);
+    }
+    return maskRawBytes(b);
+  }
+
+ private:
+  std::optional<std::string> array(std::string_view b, const ArrayLayout& layout, int depth) {
+    Rebuilder rb(b);
+    size_t pos = layout.data_begin;
+    for (uint64_t i = 0; i < layout.count; ++i) {
+      const size_t len_at = pos;
+      const int32_t len = loadI32(b, pos);
+      pos += 4;
+      if (len < 0) continue;  // NULL
+      const std::string_view elem = b.substr(pos, static_cast<size_t>(len));
+      pos += static_cast<size_t>(len);
+      auto masked = value(layout.element_oid, elem, depth + 1);
+      if (!masked) continue;
+      if (masked->size() > kMaxLength) return maskRawBytes(b);
+      rb.replace(len_at, pos, *masked);
+    }
+    return rb.finish();
+  }
+
+  std::optional<std::string> record(std::string_view b, int32_t fields, int depth) {
+    Rebuilder rb(b);
+    size_t pos = 4;
+    for (int32_t i = 0; i < fields; ++i) {
+      const uint32_t field_oid = loadU32(b.data() + pos);
+      const size_t len_at = pos + 4;
+      const int32_t len = loadI32(b, len_at);
+      pos += 8;
+      if (len < 0) continue;  // NULL
+      const std::string_view field = b.substr(pos, static_cast<size_t>(len));
+      pos += static_cast<size_t>(len);
+      auto masked = value(field_oid, field, depth + 1);
+      if (!masked) continue;
+      if (masked->size() > kMaxLength) return maskRawBytes(b);
+      rb.replace(len_at, pos, *masked);
+    }
+    return rb.finish();
+  }
+
+  const LeafMasker& leaf_;
+};
+
+}  // namespace
+
+std::optional<std::string> maskRawBytes(std::string_view bytes) {
+  if (bytes.size() < kMinPanBytes || !policy::containsPan(bytes)) return std::nullopt;
+  return policy::scrubPans(bytes);
+}
+
+bool isKnownStructuredType(uint32_t type_oid) {
+  return type_oid == kRecordOid || arrayElementOid(type_oid) != 0;
+}
+
+std::optional<std::string> maskBinaryValue(uint32_t type_oid, std::string_view bytes,
+                                           const LeafMasker& leaf) {
+  Walker w(leaf);
+  auto out = w.value(type_oid, bytes, 0);
+  if (out && *out == bytes) return std::nullopt;
+  return out;
+}
+
+}  // namespace tollgate::sidecar::postgres

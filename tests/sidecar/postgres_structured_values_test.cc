@@ -1,0 +1,269 @@
+// Tests for masking inside binary arrays, records and composite values (structured_values.h).
+#include "sidecar/postgres/structured_values.h"
+
+#include <catch2/catch_test_macros.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "policy/detect/pan.h"
+#include "policy/mask/masker.h"
+#include "sidecar/postgres/pg_types.h"
+#include "sidecar/postgres/wire.h"
+
+namespace tollgate::sidecar::postgres {
+namespace {
+
+constexpr uint32_t kTextArray = 1009;
+constexpr uint32_t kInt8Array = 1016;
+constexpr uint32_t kNumericArray = 1231;
+constexpr uint32_t kJsonbArray = 3807;
+constexpr uint32_t kRecord = 2249;
+constexpr uint32_t kRecordArray = 2287;
+constexpr uint32_t kBytea = 17;
+constexpr uint32_t kInt4 = 23;
+constexpr uint32_t kUserRow = 16390;       // e.g. the row type of table "cards"
+constexpr uint32_t kUserRowArray = 16389;  // its array type
+
+const std::string kPan = "4111111111111111";
+const std::string kMasked = "411111******1111";
+
+using Opt = std::optional<std::string>;
+
+std::string i32(int32_t v) {
+  char b[4];
+  storeU32(b, static_cast<uint32_t>(v));
+  return std::string(b, 4);
+}
+
+// array_send: ndim, has-null flag, element OID, (dim, lbound = 1) per dimension, elements.
+std::string array(uint32_t elem_oid, const std::vector<int32_t>& dims,
+                  const std::vector<Opt>& elems, std::optional<int32_t> flag = std::nullopt) {
+  bool has_null = false;
+  for (const Opt& e : elems) has_null = has_null || !e;
+  std::string out = i32(static_cast<int32_t>(dims.size())) + i32(flag.value_or(has_null ? 1 : 0)) +
+                    i32(static_cast<int32_t>(elem_oid));
+  for (int32_t d : dims) out += i32(d) + i32(1);
+  for (const Opt& e : elems) out += e ? i32(static_cast<int32_t>(e->size())) + *e : i32(-1);
+  return out;
+}
+
+// record_send: field count, then OID, length (-1 for NULL), bytes per field.
+std::string record(const std::vector<std::pair<uint32_t, Opt>>& fields) {
+  std::string out = i32(static_cast<int32_t>(fields.size()));
+  for (const auto& [field_oid, v] : fields) {
+    out += i32(static_cast<int32_t>(field_oid));
+    out += v ? i32(static_cast<int32_t>(v->size())) + *v : i32(-1);
+  }
+  return out;
+}
+
+std::string bin(uint32_t type_oid, const std::string& text) {
+  auto b = textToBinary(type_oid, text);
+  REQUIRE(b);
+  return *b;
+}
+
+// What the sidecar's leaf does: text and jsonb scanned with the PCI display mask, int8 and
+// numeric zero-masked so they stay numbers.
+struct TestLeaf {
+  int calls = 0;
+  std::optional<std::string> operator()(uint32_t type_oid, std::string_view b) {
+    ++calls;
+    switch (shapeOf(type_oid)) {
+      case ValueShape::kBigNumber: {
+        auto text = binaryToText(type_oid, b);
+        if (!text || !policy::containsPan(*text)) return std::nullopt;
+        std::string m = policy::scrubPans(*text);
+        for (char& c : m) c = c == '*' ? '0' : c;
+        return textToBinary(type_oid, m);
+      }
+      case ValueShape::kJsonb:
+        if (b.empty() || !policy::containsPan(b.substr(1))) return std::nullopt;
+        return std::string(1, b[0]) + policy::scrubPans(b.substr(1));
+      default:
+        if (!policy::containsPan(b)) return std::nullopt;
+        return policy::scrubPans(b);
+    }
+  }
+};
+
+Opt mask(uint32_t type_oid, const std::string& bytes, TestLeaf* leaf = nullptr) {
+  TestLeaf local;
+  TestLeaf& l = leaf != nullptr ? *leaf : local;
+  return maskBinaryValue(type_oid, bytes, [&](uint32_t o, std::string_view b) { return l(o, b); });
+}
+
+struct Case {
+  const char* name;
+  uint32_t type_oid;
+  std::string input;
+  Opt expected;  // nullopt: unchanged
+};
+
+std::vector<Case> cases() {
+  const std::string pan_row = record({{kInt4, i32(7)}, {25, kPan}});
+  const std::string masked_row = record({{kInt4, i32(7)}, {25, kMasked}});
+  return {
+      {"1-d text array", kTextArray, array(25, {3}, {"a", kPan, "b"}),
+       array(25, {3}, {"a", kMasked, "b"})},
+      {"2-d text array", kTextArray, array(25, {2, 2}, {"x", "y", kPan, "z"}),
+       array(25, {2, 2}, {"x", "y", kMasked, "z"})},
+      {"NULL elements", kTextArray, array(25, {3}, {std::nullopt, kPan, std::nullopt}),
+       array(25, {3}, {std::nullopt, kMasked, std::nullopt})},
+      {"empty array", kTextArray, array(25, {}, {}), std::nullopt},
+      {"no card number", kTextArray, array(25, {2}, {"4111", "1111111111111"}), std::nullopt},
+      {"int8 array holding a PAN", kInt8Array, array(20, {2}, {bin(20, "42"), bin(20, kPan)}),
+       array(20, {2}, {bin(20, "42"), bin(20, "4111110000001111")})},
+      {"numeric array holding a PAN", kNumericArray, array(1700, {1}, {bin(1700, kPan)}),
+       array(1700, {1}, {bin(1700, "4111110000001111")})},
+      {"jsonb array", kJsonbArray, array(3802, {1}, {"\x01{\"pan\": \"" + kPan + "\"}"}),
+       array(3802, {1}, {"\x01{\"pan\": \"" + kMasked + "\"}"})},
+      {"record holding a PAN", kRecord, pan_row, masked_row},
+      {"record with NULL field", kRecord, record({{25, std::nullopt}, {25, kPan}}),
+       record({{25, std::nullopt}, {25, kMasked}})},
+      {"nested record in array", kRecordArray, array(kRecord, {2}, {pan_row, std::nullopt}),
+       array(kRecord, {2}, {masked_row, std::nullopt})},
+      {"record holding an array", kRecord,
+       record({{kInt4, i32(1)}, {kTextArray, array(25, {1}, {kPan})}}),
+       record({{kInt4, i32(1)}, {kTextArray, array(25, {1}, {kMasked})}})},
+      {"user composite detected structurally", kUserRow,
+       record({{kInt4, i32(1)}, {25, kPan}, {1043, "Visa"}}),
+       record({{kInt4, i32(1)}, {25, kMasked}, {1043, "Visa"}})},
+      {"array of user composite detected structurally", kUserRowArray,
+       array(kUserRow, {2}, {record({{25, "ok"}}), record({{25, kPan}})}),
+       array(kUserRow, {2}, {record({{25, "ok"}}), record({{25, kMasked}})})},
+      {"user composite holding int8 PAN", kUserRow, record({{20, bin(20, kPan)}}),
+       record({{20, bin(20, "4111110000001111")}})},
+      {"bytea with ASCII PAN", kBytea, "\x01\x02" + kPan + "\xff", "\x01\x02" + kMasked + "\xff"},
+      {"unknown scalar with ASCII PAN", 70000, "pan " + kPan, "pan " + kMasked},
+      {"int4 array untouched", 1007, array(23, {2}, {i32(4111), i32(1111)}), std::nullopt},
+      {"text leaf at top level", 25, "card " + kPan, "card " + kMasked},
+  };
+}
+
+TEST_CASE("maskBinaryValue masks card numbers inside arrays and records") {
+  for (const Case& c : cases()) {
+    INFO(c.name);
+    Opt got = mask(c.type_oid, c.input);
+    CHECK(got == c.expected);
+  }
+}
+
+TEST_CASE("array_agg of pans no longer leaks to binary clients") {
+  // select array_agg(pan) from cards, received by asyncpg/psycopg3 in binary format.
+  const std::string in = array(25, {3}, {kPan, "5555555555554444", "378282246310005"});
+  Opt got = mask(kTextArray, in);
+  REQUIRE(got);
+  CHECK_FALSE(policy::containsPan(*got));
+  CHECK(got->size() == in.size());
+}
+
+TEST_CASE("leaf output of another length is rebuilt with the new lengths") {
+  const std::string in = record({{25, "a " + kPan}, {kTextArray, array(25, {1}, {kPan})}});
+  Opt got = maskBinaryValue(kRecord, in, [](uint32_t, std::string_view b) -> Opt {
+    if (!policy::containsPan(b)) return std::nullopt;
+    return std::string("REDACTED");
+  });
+  CHECK(got == record({{25, "REDACTED"}, {kTextArray, array(25, {1}, {"REDACTED"})}}));
+}
+
+TEST_CASE("known array type with a foreign element OID falls back to the raw scan") {
+  // A text[] whose header claims int4 elements is not what the server sends: raw scan only.
+  const std::string in = array(23, {1}, {kPan});
+  TestLeaf leaf;
+  Opt got = mask(kTextArray, in, &leaf);
+  CHECK(leaf.calls == 0);
+  REQUIRE(got);
+  CHECK(got->size() == in.size());
+  CHECK_FALSE(policy::containsPan(*got));
+}
+
+TEST_CASE("structural validation rejects what array_send/record_send never produce") {
+  struct Reject {
+    const char* name;
+    std::string input;
+  };
+  const std::vector<Reject> rejects = {
+      {"NULL without has-null flag", array(25, {2}, {std::nullopt, kPan}, 0)},
+      {"seven dimensions", array(25, {1, 1, 1, 1, 1, 1, 1}, {kPan})},
+      {"zero dimension", array(25, {0}, {}) + i32(16) + kPan},
+      {"bad flag", array(25, {1}, {kPan}, 2)},
+      {"zero element OID", array(0, {1}, {kPan})},
+      {"trailing bytes", array(25, {1}, {kPan}) + " "},
+      {"record with zero OID", record({{0, kPan}})},
+      {"record with trailing bytes", record({{25, kPan}}) + std::string(1, '\0')},
+  };
+  for (const Reject& r : rejects) {
+    INFO(r.name);
+    TestLeaf leaf;
+    Opt got = mask(kUserRow, r.input, &leaf);
+    CHECK(leaf.calls == 0);  // never decoded structurally
+    REQUIRE(got);            // but the raw scan still finds the card number
+    CHECK(got->size() == r.input.size());
+    CHECK_FALSE(policy::containsPan(*got));
+  }
+}
+
+TEST_CASE("truncated structured values never crash and never leak") {
+  const std::string full =
+      array(kRecord, {2},
+            {record({{25, kPan}, {kTextArray, array(25, {1}, {"5555555555554444"})}}),
+             record({{20, bin(20, kPan)}})});
+  for (uint32_t type_oid : {kRecordArray, kUserRowArray}) {
+    for (size_t n = 0; n < full.size(); ++n) {
+      const std::string cut = full.substr(0, n);
+      Opt got = mask(type_oid, cut);
+      if (got) {
+        CHECK(got->size() == cut.size());
+        CHECK_FALSE(policy::containsPan(*got));
+      } else {
+        CHECK_FALSE(policy::containsPan(cut));
+      }
+    }
+  }
+}
+
+TEST_CASE("garbage headers fall back to the raw scan") {
+  const std::vector<std::string> garbage = {
+      "",
+      "\xff\xff\xff\xff",
+      i32(1) + i32(0) + i32(25) + i32(0x7fffffff) + i32(1),  // huge dimension
+      i32(1) + i32(0) + i32(25) + i32(2) + i32(0x7fffffff) + i32(1) + "a" + i32(1) + "b",
+      i32(1) + i32(0) + i32(25) + i32(1) + i32(1) + i32(-5),            // negative length
+      i32(1) + i32(0) + i32(25) + i32(1) + i32(1) + i32(1000) + "abc",  // length past end
+      i32(0x7fffffff) + i32(25) + i32(1),                               // huge field count
+      i32(2) + i32(25) + i32(3) + "abc",                                // fewer fields than count
+  };
+  for (const std::string& g : garbage) {
+    for (uint32_t type_oid : {kTextArray, kRecord, kRecordArray, kUserRow}) {
+      CHECK_FALSE(mask(type_oid, g));
+      CHECK(mask(type_oid, g + " " + kPan) == g + " " + kMasked);
+    }
+  }
+}
+
+TEST_CASE("nesting deeper than the limit is raw-scanned, not recursed") {
+  std::string v = record({{25, kPan}});
+  for (int i = 0; i < kMaxStructuredDepth + 5; ++i) v = record({{kRecord, v}});
+  TestLeaf leaf;
+  Opt got = mask(kRecord, v, &leaf);
+  CHECK(leaf.calls == 0);
+  REQUIRE(got);
+  CHECK(got->size() == v.size());
+  CHECK_FALSE(policy::containsPan(*got));
+}
+
+TEST_CASE("isKnownStructuredType names builtin arrays and record only") {
+  CHECK(isKnownStructuredType(kTextArray));
+  CHECK(isKnownStructuredType(kRecord));
+  CHECK(isKnownStructuredType(kRecordArray));
+  CHECK_FALSE(isKnownStructuredType(25));
+  CHECK_FALSE(isKnownStructuredType(kBytea));
+  CHECK_FALSE(isKnownStructuredType(kUserRow));
+}
+
+}  // namespace
+}  // namespace tollgate::sidecar::postgres
