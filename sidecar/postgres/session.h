@@ -281,6 +281,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // rememberNamedLineage).
   absl::flat_hash_map<std::string, StatementRef> named_lineage_;
   bool copy_out_ = false;
+  // An extended-protocol error came back before the batch's Sync was sent: drop client
+  // messages up to that Sync, as the server does (see onError).
+  bool discard_to_sync_ = false;
   char txn_status_ = 'I';
   std::string scratch_;
   std::string poison_token_;

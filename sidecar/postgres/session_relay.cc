@@ -141,6 +141,7 @@ void PostgresSession::applyParse(std::string_view raw, const std::string& name,
   PendingUnit& unit = pipeline_.push(Kind::kParse);
   unit.name = name;
   unit.facts = facts;
+  unit.started_us = nowUs();
   unit.approval_id = approval_id;
   StatementInfo& info = statements_[unit.name];
   info = StatementInfo{facts, verdict.rule, "", false};
@@ -154,6 +155,12 @@ void PostgresSession::applyParse(std::string_view raw, const std::string& name,
 }
 
 CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) {
+  if (discard_to_sync_) {
+    // As the server does after an error in an extended-protocol batch: everything up to the
+    // Sync is dropped unseen (nothing of it would run).
+    if (message.type != 'S' && message.type != 'X') return CallbackAction::kContinue;
+    discard_to_sync_ = false;
+  }
   // Statements run: simple queries, executes of a portal, fast-path calls.
   if (message.type == 'Q' || message.type == 'E' || message.type == 'F') ++statement_count_;
   switch (message.type) {
@@ -503,6 +510,11 @@ void PostgresSession::onError(const BackendMessage& message, const ErrorResponse
   if (extendedUnit(head->kind)) {
     pipeline_.pop();
     pipeline_.skipToSync([](PendingUnit&) {});
+    // The server now ignores every message until the client's next Sync. When that Sync has
+    // not come yet (the client sent Flush and read the error first, as pipelining drivers
+    // do), what the client sends before it gets no answer: expecting one would pair later
+    // answers with the wrong statements, masking plans included.
+    if (pipeline_.head() == nullptr) discard_to_sync_ = true;
   }
 }
 
