@@ -380,7 +380,9 @@ JsonRewrite maskJsonFields(std::string_view json, JsonValueMasker& hooks, std::s
 const MaskingRuleSpec* MaskerJsonValueMasker::fieldRule(std::string_view key) {
   std::string k(key);
   if (auto it = rule_cache_.find(k); it != rule_cache_.end()) return it->second;
-  const MaskingRuleSpec* rule = masker_->planColumn(key).column_rule;
+  bool whole_row = false;  // a JSON field is one value, never a whole row
+  const MaskingRuleSpec* rule =
+      masker_->planColumn(renames_.closure(key, &whole_row), /*whole_row=*/false).column_rule;
   if (rule_cache_.size() < kMaxCachedKeys) rule_cache_.emplace(std::move(k), rule);
   return rule;
 }

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "policy/mask/masker.h"
+#include "policy/sql/lineage.h"
 
 namespace tollgate::policy {
 
@@ -58,7 +59,12 @@ JsonRewrite maskJsonFields(std::string_view json, JsonValueMasker& hooks, std::s
 // given a rule this adapter's fieldRule() returned.
 class MaskerJsonValueMasker : public JsonValueMasker {
  public:
-  explicit MaskerJsonValueMasker(const Masker& masker) : masker_(&masker) {}
+  // With `lineage` (the statement's, nullable; its renames are copied), a key also matches the
+  // rules of every name it was renamed from: to_jsonb(s) over `SELECT cvv AS k ...) s`.
+  explicit MaskerJsonValueMasker(const Masker& masker, const OutputLineage* lineage = nullptr)
+      : masker_(&masker) {
+    if (lineage != nullptr) renames_.renames = lineage->renames;
+  }
 
   // The first rule that changed a value since construction or the last takeRuleHit(), or
   // empty.
@@ -74,7 +80,8 @@ class MaskerJsonValueMasker : public JsonValueMasker {
 
  private:
   static constexpr size_t kMaxCachedKeys = 256;
-  const Masker* masker_;  // not owned; a pointer so the adapter stays assignable
+  const Masker* masker_;   // not owned; a pointer so the adapter stays assignable
+  OutputLineage renames_;  // only its renames are set
   std::unordered_map<std::string, const MaskingRuleSpec*> rule_cache_;
   std::string rule_hit_;
 };

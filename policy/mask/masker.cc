@@ -183,17 +183,7 @@ absl::StatusOr<std::shared_ptr<const Masker>> Masker::compile(std::vector<Maskin
 }
 
 ColumnPlan Masker::planColumn(std::string_view column_name) const {
-  ColumnPlan plan;
-  for (const MaskingRuleSpec* r : impl_->column_rules) {
-    for (const std::string& g : r->columns) {
-      if (globMatch(g, column_name)) {
-        plan.column_rule = r;
-        return plan;
-      }
-    }
-  }
-  plan.scan = !impl_->detector_rules.empty();
-  return plan;
+  return planColumn({std::string(column_name)}, /*whole_row=*/false);
 }
 
 ColumnPlan Masker::planColumn(const std::vector<std::string>& names, bool whole_row) const {

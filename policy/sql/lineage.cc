@@ -25,18 +25,34 @@ void merge(ColumnLineage* into, const ColumnLineage& from) {
 
 }  // namespace
 
-std::vector<std::string> OutputLineage::closure(std::string_view name, bool* whole_row) const {
-  std::vector<std::string> names;
-  addName(&names, absl::AsciiStrToLower(std::string(name)));
-  addName(&names, name);
-  // Renames may chain (z <- a <- cvv); each pass adds the sources of names found so far.
-  for (size_t i = 0; i < names.size() && names.size() < kMaxNames; ++i) {
+namespace {
+
+// Adds `name` as written and lower-cased (the server names a column as written; the parser
+// folds unquoted names).
+void addSeed(std::vector<std::string>* names, std::string_view name) {
+  addName(names, absl::AsciiStrToLower(std::string(name)));
+  addName(names, name);
+}
+
+// Adds to `names` everything they were renamed from; renames may chain (z <- a <- cvv), so
+// sources found are expanded in turn.
+void expand(const std::vector<std::pair<std::string, ColumnLineage>>& renames,
+            std::vector<std::string>* names, bool* whole_row) {
+  for (size_t i = 0; i < names->size() && names->size() < kMaxNames; ++i) {
     for (const auto& [alias, lineage] : renames) {
-      if (alias != names[i]) continue;
-      for (const std::string& s : lineage.sources) addName(&names, s);
+      if (alias != (*names)[i]) continue;
+      for (const std::string& s : lineage.sources) addName(names, s);
       if (lineage.whole_row) *whole_row = true;
     }
   }
+}
+
+}  // namespace
+
+std::vector<std::string> OutputLineage::closure(std::string_view name, bool* whole_row) const {
+  std::vector<std::string> names;
+  addSeed(&names, name);
+  expand(renames, &names, whole_row);
   return names;
 }
 
@@ -59,10 +75,10 @@ std::vector<std::string> OutputLineage::namesFor(size_t index, size_t count, std
     }
   }
   if (mine.whole_row) *whole_row = true;
-  std::vector<std::string> names = closure(name, whole_row);
-  for (const std::string& s : mine.sources) {
-    for (std::string& n : closure(s, whole_row)) addName(&names, n);
-  }
+  std::vector<std::string> names;
+  addSeed(&names, name);
+  for (const std::string& s : mine.sources) addSeed(&names, s);
+  expand(renames, &names, whole_row);
   return names;
 }
 

@@ -8,6 +8,18 @@
 #include "sidecar/postgres/structured_values.h"
 
 namespace tollgate::sidecar::postgres {
+namespace {
+
+// A masked number must still decode as its type (int8 / numeric): every character the mask
+// changed to a non-digit becomes '0'.
+void zeroHiddenDigits(std::string_view original, std::string* masked) {
+  for (size_t k = 0; k < masked->size() && k < original.size(); ++k) {
+    char& ch = (*masked)[k];
+    if (ch != original[k] && (ch < '0' || ch > '9')) ch = '0';
+  }
+}
+
+}  // namespace
 
 ResultMasker::ResultMasker(const policy::Masker* masker, const RowDescription& description,
                            const std::vector<int16_t>& formats, bool use_description_formats,
@@ -131,12 +143,7 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
     std::string hit;
     auto masked = masker_->maskValue(c.plan, text, &hit);
     if (masked && c.keep_number) {
-      // Hidden digits become zeros so the value still decodes as the column's type.
-      for (size_t k = 0; k < masked->size() && k < text.size(); ++k) {
-        if ((*masked)[k] != text[k] && ((*masked)[k] < '0' || (*masked)[k] > '9')) {
-          (*masked)[k] = '0';
-        }
-      }
+      zeroHiddenDigits(text, &*masked);
       if (c.format == 1) {
         auto bin = textToBinary(c.type_oid, *masked);
         if (!bin) {
@@ -167,17 +174,6 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
   if (!changed) return false;
   out->clear();
   return appendRewrittenDataRow(row, repl_, out).ok();
-}
-
-const policy::MaskingRuleSpec* ResultMasker::JsonFields::fieldRule(std::string_view key) {
-  if (renames_.renames.empty()) return MaskerJsonValueMasker::fieldRule(key);
-  std::string k(key);
-  if (auto it = cache_.find(k); it != cache_.end()) return it->second;
-  bool whole_row = false;
-  const policy::MaskingRuleSpec* rule =
-      masker_->planColumn(renames_.closure(key, &whole_row), /*whole_row=*/false).column_rule;
-  if (cache_.size() < 256) cache_.emplace(std::move(k), rule);
-  return rule;
 }
 
 std::string ResultMasker::panRuleName() const {
@@ -221,12 +217,7 @@ std::optional<std::string> ResultMasker::maskLeaf(uint32_t type_oid, std::string
       if (!text) break;
       masked = masker_->maskValue(scan, *text, &leaf_hit);
       if (!masked) break;
-      // An element cannot become text: hidden digits become zeros, as for computed numbers.
-      for (size_t k = 0; k < masked->size() && k < text->size(); ++k) {
-        if ((*masked)[k] != (*text)[k] && ((*masked)[k] < '0' || (*masked)[k] > '9')) {
-          (*masked)[k] = '0';
-        }
-      }
+      zeroHiddenDigits(*text, &*masked);  // an element cannot become text
       masked = textToBinary(type_oid, *masked);
       break;
     }

@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "policy/mask/json_fields.h"
 #include "policy/mask/masker.h"
 #include "policy/sql/lineage.h"
@@ -61,20 +60,6 @@ class ResultMasker {
     bool json = false;         // json/jsonb: field names matched against column rules
     bool structured = false;   // binary array/record/other: masked inside its structure
   };
-  // JSON field rules follow the statement's renames too (to_jsonb(s) over `cvv AS k`).
-  class JsonFields : public policy::MaskerJsonValueMasker {
-   public:
-    JsonFields(const policy::Masker& masker, const policy::OutputLineage* lineage)
-        : MaskerJsonValueMasker(masker), masker_(&masker) {
-      if (lineage != nullptr) renames_.renames = lineage->renames;
-    }
-    const policy::MaskingRuleSpec* fieldRule(std::string_view key) override;
-
-   private:
-    const policy::Masker* masker_;
-    policy::OutputLineage renames_;  // only the renames of the statement's lineage
-    absl::flat_hash_map<std::string, const policy::MaskingRuleSpec*> cache_;
-  };
   // Masks a json/jsonb text (jsonb binary without its version byte); nullopt when unchanged.
   std::optional<std::string> maskJson(std::string_view text, std::string* hit);
   // The rule a raw card-number scan reports (the pan detector rule, else the first rule).
@@ -83,7 +68,7 @@ class ResultMasker {
   std::optional<std::string> maskLeaf(uint32_t type_oid, std::string_view bytes, std::string* hit);
 
   const policy::Masker* masker_ = nullptr;
-  std::optional<JsonFields> json_fields_;
+  std::optional<policy::MaskerJsonValueMasker> json_fields_;  // when a column is JSON
   std::vector<Column> columns_;
   std::vector<uint16_t> text_columns_;
   bool active_ = false;
