@@ -152,7 +152,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   CallbackAction onAuthMessage(const BackendMessage& message);
   void startCancel(const CancelRequest& cancel);
 
-  // Relay phase (session_relay.cc).
+  // Relay phase (session_relay.cc; result masking in session_results.cc).
   CallbackAction onClientMessage(const FrontendMessage& message);
   CallbackAction onServerMessage(const BackendMessage& message);
   policy::Verdict decide(const policy::QueryFacts& facts);
