@@ -52,42 +52,14 @@ std::string maskedRows(size_t first = 1, size_t last = 6) {
   return out;
 }
 
-bool isAlnum(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-// Card numbers in `text`: Luhn-valid runs of 13-19 digits (single spaces or dashes may join
-// digits) that stand alone, i.e. are not the tail of a hex id such as an event id
-// "4ba2a89870237833-19", other than the fixture's look-alike timestamps; and the sample cards
-// in any form.
+// Card numbers in `text`: standalone Luhn-valid digit runs (luhnRuns) other than the fixture's
+// look-alike timestamps, and the sample cards in any form.
 std::vector<std::string> leakedCardNumbers(const std::string& text) {
   std::vector<std::string> found;
-  size_t i = 0;
-  while (i < text.size()) {
-    bool starts = text[i] >= '0' && text[i] <= '9' && (i == 0 || !isAlnum(text[i - 1]));
-    if (!starts) {
-      ++i;
-      continue;
-    }
-    std::string digits;
-    size_t j = i;
-    while (j < text.size()) {
-      if (text[j] >= '0' && text[j] <= '9') {
-        digits += text[j++];
-      } else if ((text[j] == ' ' || text[j] == '-') && j + 1 < text.size() && text[j + 1] >= '0' &&
-                 text[j + 1] <= '9') {
-        ++j;
-      } else {
-        break;
-      }
-    }
-    bool alone = j == text.size() || !isAlnum(text[j]);
+  for (auto& run : luhnRuns(text, /*standalone=*/true)) {
     bool timestamp = false;
-    for (const auto& c : sampleCards()) timestamp |= digits == std::to_string(c.created_ms);
-    if (alone && !timestamp && digits.size() >= 13 && digits.size() <= 19 && luhnOk(digits)) {
-      found.push_back(digits);
-    }
-    i = j;
+    for (const auto& c : sampleCards()) timestamp |= run == std::to_string(c.created_ms);
+    if (!timestamp) found.push_back(run);
   }
   for (auto& s : sampleSecretsIn(text)) found.push_back(s);
   return found;

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -236,12 +237,15 @@ inline bool luhnOk(const std::string& digits) {
 }
 
 // Every Luhn-valid run of 13-19 digits in `text`, where a run is a maximal sequence of digits
-// optionally joined by single spaces or dashes (the way card numbers are written).
-inline std::vector<std::string> luhnRuns(const std::string& text) {
+// optionally joined by single spaces or dashes (the way card numbers are written). With
+// `standalone`, only runs with no letter or digit right before or after them (not the tail of
+// a hex id such as an event id "4ba2a89870237833-19").
+inline std::vector<std::string> luhnRuns(const std::string& text, bool standalone = false) {
+  auto alnum = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) != 0; };
   std::vector<std::string> found;
   size_t i = 0;
   while (i < text.size()) {
-    if (!(text[i] >= '0' && text[i] <= '9')) {
+    if (!(text[i] >= '0' && text[i] <= '9') || (standalone && i > 0 && alnum(text[i - 1]))) {
       ++i;
       continue;
     }
@@ -257,7 +261,10 @@ inline std::vector<std::string> luhnRuns(const std::string& text) {
         break;
       }
     }
-    if (digits.size() >= 13 && digits.size() <= 19 && luhnOk(digits)) found.push_back(digits);
+    const bool alone = !standalone || j == text.size() || !alnum(text[j]);
+    if (alone && digits.size() >= 13 && digits.size() <= 19 && luhnOk(digits)) {
+      found.push_back(digits);
+    }
     i = j;
   }
   return found;
