@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/log.h"
+
 namespace tollgate::policy {
 namespace {
 
@@ -312,7 +314,7 @@ class Rewriter {
   void replaceWithString(size_t begin, size_t end, std::string_view text) {
     if (!changed_) out_.reserve(in_.size() + 16);
     out_.append(in_.data() + copied_, begin - copied_);
-    appendJsonString(text, &out_);
+    log::appendJsonString(out_, text);
     copied_ = end;
     changed_ = true;
   }
@@ -332,45 +334,6 @@ class Rewriter {
 };
 
 }  // namespace
-
-void appendJsonString(std::string_view text, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out->append("\\u00");
-          out->push_back(kHex[(c >> 4) & 0xF]);
-          out->push_back(kHex[c & 0xF]);
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
-}
 
 JsonRewrite maskJsonFields(std::string_view json, JsonValueMasker& hooks, std::string* out) {
   Rewriter r(json, hooks);

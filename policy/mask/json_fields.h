@@ -86,8 +86,4 @@ class MaskerJsonValueMasker : public JsonValueMasker {
   std::string rule_hit_;
 };
 
-// Appends `text` to `out` as a JSON string literal (quotes, backslashes and control characters
-// escaped; other bytes as they are).
-void appendJsonString(std::string_view text, std::string* out);
-
 }  // namespace tollgate::policy

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/log.h"
 #include "policy/detect/pan.h"
 
 namespace tollgate::policy {
@@ -210,9 +211,10 @@ TEST_CASE("surrogate pairs decode to UTF-8 and lone surrogates to U+FFFD") {
   CHECK(hooks.scalars == std::vector<std::string>{"\xf0\x9f\x98\x80", "\xef\xbf\xbdx"});
 }
 
-TEST_CASE("appendJsonString escapes quotes, backslashes and control characters") {
+TEST_CASE("rewritten strings escape quotes, backslashes and control characters") {
+  // The rewriter writes strings with the log's JSON string writer.
   std::string out;
-  appendJsonString(std::string("a\"b\\c\n\x01", 7), &out);
+  log::appendJsonString(out, std::string("a\"b\\c\n\x01", 7));
   CHECK(out == R"("a\"b\\c\n\u0001")");
   CHECK(nlohmann::json::parse(out).get<std::string>() == std::string("a\"b\\c\n\x01", 7));
 }
