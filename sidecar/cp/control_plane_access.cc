@@ -143,6 +143,10 @@ void ControlPlaneClient::onGrant(const v1::Grant& grant) {
               "tollgate: access to resource " + grant.resource() + " refused: " + reason;
           waiters = std::move(pending->second.waiters);
           pending_grants_.erase(pending);
+        } else if (!ended) {
+          // Possibly denied before its GrantReply arrived: the reply then settles at once.
+          if (unawaited_endings_.size() >= kMaxUnawaitedEndings) unawaited_endings_.clear();
+          unawaited_endings_[grant.id()] = reason;
         }
       }
     }

@@ -299,10 +299,24 @@ void ControlPlaneClient::onMessage(const v1::ControlMessage& message) {
           decision = decisionFor(d.grant());
           waiters = std::move(wait.waiters);
         } else if (d.outcome() == v1::GrantDecision::PENDING_APPROVAL) {
-          log::info("grant waits for approval",
-                    {{"grant", d.grant().id()}, {"resource", wait.resource}});
-          wait.deadline = std::chrono::steady_clock::now() + std::chrono::hours(24);
-          pending_grants_[d.grant().id()] = std::move(wait);
+          // An approver can decide before this reply is written: the GrantUpdate then came
+          // first, and the grant is already active here or already ended.
+          const std::string& id = d.grant().id();
+          auto active = grants_.find(id);
+          auto ended = unawaited_endings_.find(id);
+          if (active != grants_.end()) {
+            decision = decisionFor(active->second);
+            waiters = std::move(wait.waiters);
+          } else if (ended != unawaited_endings_.end()) {
+            decision.refuse_reason =
+                "tollgate: access to resource " + wait.resource + " refused: " + ended->second;
+            waiters = std::move(wait.waiters);
+            unawaited_endings_.erase(ended);
+          } else {
+            log::info("grant waits for approval", {{"grant", id}, {"resource", wait.resource}});
+            wait.deadline = std::chrono::steady_clock::now() + std::chrono::hours(24);
+            pending_grants_[id] = std::move(wait);
+          }
         } else {
           decision.refuse_reason = "tollgate: access to resource " + wait.resource + " refused: " +
                                    (d.message().empty() ? std::string("no grant") : d.message());

@@ -166,6 +166,10 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   uint64_t next_request_ = 1;
   std::map<uint64_t, GrantWait> grant_requests_;
   std::map<std::string, GrantWait> pending_grants_;  // by grant id, waiting for approval
+  // Grants that ended (denied, revoked, expired) while no one here waited on them, by id, with
+  // the reason: a GrantReply saying "pending" may still be on its way (see onMessage).
+  static constexpr size_t kMaxUnawaitedEndings = 256;
+  std::map<std::string, std::string> unawaited_endings_;
   std::map<uint64_t, ApprovalCallback> approvals_;
 
   AuditSpool spool_;  // writer thread only
