@@ -129,7 +129,10 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
     if (c.format == 1) {
       ValueShape shape = shapeOf(c.type_oid);
       if (shape == ValueShape::kJsonb && !text.empty()) {
-        text.remove_prefix(1);  // version byte; kept below
+        // Only a column rule leads here, and it describes the column as text: the client
+        // decodes text, so the jsonb version byte goes, masked or not.
+        text.remove_prefix(1);
+        converted = std::string(text);
       } else if (shape != ValueShape::kText) {
         converted = binaryToText(c.type_oid, text);
         if (converted) {
@@ -156,15 +159,11 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
     if (masked) {
       ++*values_masked;
       if (rule_hit != nullptr && rule_hit->empty()) *rule_hit = hit;
-      if (c.format == 1 && shapeOf(c.type_oid) == ValueShape::kJsonb) {
-        replacements_[i] = std::string(1, (*value)[0]) + *masked;
-      } else {
-        replacements_[i] = *std::move(masked);
-      }
+      replacements_[i] = *std::move(masked);
       repl_[i] = replacements_[i];
       changed = true;
     } else if (converted && c.as_text) {
-      // Described as text: a binary number must still be sent as its text form.
+      // Described as text: a binary number or jsonb must still be sent as its text form.
       replacements_[i] = *std::move(converted);
       repl_[i] = replacements_[i];
       changed = true;

@@ -130,6 +130,26 @@ TEST_CASE("binary bigint card numbers are sent as masked text") {
   }
 }
 
+TEST_CASE("a binary jsonb column under a column rule is sent as text, without the version byte") {
+  auto masker = testMasker();
+  std::vector<FieldDescription> fields = {field("cvv", oid::kJsonb, 1000, 1)};
+  std::string desc_raw = buildRowDescription(fields);
+  auto desc = parse<RowDescription>(desc_raw);
+  ResultMasker rm(masker.get(), desc, {1}, false);
+  CHECK(rm.textColumns() == std::vector<uint16_t>{0});
+  for (auto [input, expect] : {std::pair{std::string("\x01\"605\"", 6), std::string("*****")},
+                               std::pair{std::string("\x01", 1), std::string()}}) {
+    std::vector<std::optional<std::string_view>> values = {input};
+    std::string row_raw = buildDataRow(values);
+    auto row = parse<DataRow>(row_raw);
+    std::string out;
+    uint64_t masked = 0;
+    REQUIRE(rm.maskRow(row, &out, &masked, nullptr));
+    auto result = parse<DataRow>(out);
+    CHECK(*result.columns.begin() == std::optional<std::string_view>(expect));
+  }
+}
+
 TEST_CASE("computed numbers keep their type and hide digits with zeros") {
   auto masker = testMasker();
   std::vector<FieldDescription> fields = {field("max", oid::kInt8, 0, 0),
