@@ -93,10 +93,7 @@ void PostgresSession::Side::onTransportConnected(const absl::Status& st) {
     session_->backend_->expectEncryptionResponse();
     session_->flush();
   } else if (session_->state_ == State::kCancelling) {
-    session_->to_upstream_ +=
-        buildCancelRequest(session_->pending_cancel_->process_id, session_->cancel_secret_);
-    session_->flush();
-    session_->upstream_.closeAfterFlush();
+    session_->sendUpstreamCancel();
   } else {
     session_->sendUpstreamStartup();
   }
@@ -125,10 +122,7 @@ void PostgresSession::Side::onTransportTlsReady(const absl::Status& st) {
   }
   if (!client_) {
     if (session_->state_ == State::kCancelling) {
-      session_->to_upstream_ +=
-          buildCancelRequest(session_->pending_cancel_->process_id, session_->cancel_secret_);
-      session_->flush();
-      session_->upstream_.closeAfterFlush();
+      session_->sendUpstreamCancel();
       return;
     }
     session_->sendUpstreamStartup();
@@ -278,6 +272,11 @@ bool PostgresSession::onLargeMessage(char type, uint32_t) {
 }
 
 CallbackAction PostgresSession::onMessage(const BackendMessage& message) {
+  if (state_ == State::kCancelling && !std::holds_alternative<EncryptionResponse>(message.body)) {
+    // A server answers a CancelRequest only by closing the connection.
+    closeAll("unexpected data on a cancel connection");
+    return CallbackAction::kStop;
+  }
   if (state_ == State::kConnecting || state_ == State::kAuthenticating ||
       state_ == State::kCancelling) {
     return onAuthMessage(message);
@@ -497,6 +496,15 @@ void PostgresSession::startCancel(const CancelRequest& cancel) {
   cancel_secret_ = target->secret_key;
   // A cancel goes on a new connection to the same server, encrypted like the session was.
   upstream_.connect(loop_, config_.upstream_address);
+}
+
+void PostgresSession::sendUpstreamCancel() {
+  to_upstream_ += buildCancelRequest(pending_cancel_->process_id, cancel_secret_);
+  flush();
+  // The server closes the connection once it has signalled the backend; only then is the
+  // cancel done, and only then does the client's cancel connection close (onSideClosed). A
+  // driver waits for that close before its next statement, which a cancel still in flight
+  // would otherwise hit.
 }
 
 }  // namespace tollgate::sidecar::postgres

@@ -151,6 +151,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   void sendUpstreamStartup();
   CallbackAction onAuthMessage(const BackendMessage& message);
   void startCancel(const CancelRequest& cancel);
+  // Sends the pending cancel on the connected upstream and waits for the server to close.
+  void sendUpstreamCancel();
 
   // Relay phase (session_relay.cc; result masking in session_results.cc).
   CallbackAction onClientMessage(const FrontendMessage& message);

@@ -43,6 +43,23 @@ cur.execute("select 'still-usable'")
 print(cur.fetchone()[0])
 )PY";
 
+// A cancel sent while nothing runs must be over when conn.cancel() returns (libpq waits for the
+// cancel connection to close): the statement run right after it must not be the one cancelled.
+constexpr char kIdleCancelScript[] = R"PY(
+import sys, psycopg2, psycopg2.errors
+conn = psycopg2.connect(sys.argv[1])
+conn.autocommit = True
+cur = conn.cursor()
+hits = 0
+for _ in range(40):
+    conn.cancel()
+    try:
+        cur.execute("select pg_sleep(0.1)")
+    except psycopg2.errors.QueryCanceled:
+        hits += 1
+print(hits, "of 40 statements after a cancel were cancelled")
+)PY";
+
 // argv[1]: the sidecar, argv[2]: the server directly as superuser (the notifier), argv[3]: the
 // payload. Listens through the sidecar, notifies directly, prints what arrived.
 constexpr char kListenScript[] = R"PY(
@@ -122,6 +139,19 @@ TEST_CASE("psycopg2 conn.cancel() cancels a running query through the sidecar") 
   CHECK(words[1] == "57014");
   // The cancel fires after 1 s; allow a loaded machine a few more.
   CHECK(std::stod(words[2]) < 6.0);
+}
+
+TEST_CASE("A cancel is processed upstream before the client's cancel connection closes") {
+  // Closing the client's cancel connection as soon as the request was written let the server
+  // signal the backend later, cancelling the job's next statement instead (asyncpg after a
+  // failed COPY, libpq's PQcancel).
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.python(kIdleCancelScript, {}, std::chrono::seconds(60));
+  INFO("stderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out == "0 of 40 statements after a cancel were cancelled\n");
 }
 
 TEST_CASE("LISTEN through the sidecar receives notifications; NOTIFY needs more than read") {
