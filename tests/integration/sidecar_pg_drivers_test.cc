@@ -145,7 +145,7 @@ void checkEvents(const Sidecar& s, size_t sessions) {
   CHECK(statements >= 5);
   CHECK(blocked_ddl >= 1);
   CHECK(masked >= 1);
-  // (Not cardNumbersInAuditAndLog(): its digit runs include the tails of hex event ids.)
+  // (Not cardNumbersInAuditAndLog(): some fixture timestamps are Luhn-valid digit runs.)
   std::string all = s.eventsText() + s.log();
   for (const auto& f : leakedCardNumbers(all)) {
     size_t pos = std::min(all.find(f), all.size());
