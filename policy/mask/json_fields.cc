@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "policy/detect/number_forms.h"
 
 namespace tollgate::policy {
 namespace {
@@ -286,9 +287,21 @@ class Rewriter {
     if (rule != nullptr) {
       replaceField(*rule, begin, pos_, token);
     } else if (c != 't' && c != 'f') {
-      if (auto m = hooks_.maskScalar(token)) replaceWithString(begin, pos_, *m);
+      if (auto m = maskNumber(token)) replaceWithString(begin, pos_, *m);
     }
     return true;
+  }
+
+  // A number token as written, else, when it has a fraction or an exponent, the integer it
+  // stands for ("4.111111111111111e+15"): masked digits with their sign.
+  std::optional<std::string> maskNumber(std::string_view token) {
+    if (auto m = hooks_.maskScalar(token)) return m;
+    if (token.find_first_of(".eE") == std::string_view::npos) return std::nullopt;
+    auto number = readIntegral(token, NumberForm::kDecimal);
+    if (!number) return std::nullopt;
+    auto m = hooks_.maskScalar(number->digits);
+    if (m && number->negative) m->insert(m->begin(), '-');
+    return m;
   }
 
   // An object key at pos_, then the ':' after it. Sets pending_ to the key's field rule.

@@ -46,7 +46,10 @@ enum class JsonRewrite {
 // - a value under an object key with a field rule (string, number, boolean, or a whole nested
 //   object/array) becomes the JSON string of hooks.maskField(); null stays null;
 // - every other string, every number and every key goes through hooks.maskScalar(); a changed
-//   string or key is re-encoded as a JSON string, a changed number becomes a JSON string.
+//   string or key is re-encoded as a JSON string, a changed number becomes a JSON string. A
+//   number with a fraction or an exponent that the scan leaves unchanged is scanned again as
+//   the integer it stands for, if it is one (4.111111111111111e15 -> "4111111111111111",
+//   policy/detect/number_forms.h); a hit becomes the JSON string of its masked digits.
 // Keys are matched after unescaping ("c\u0076v" is cvv); duplicate keys are each masked.
 // Unchanged bytes (whitespace, escapes, key order) are copied as they are, so the output is
 // valid JSON whenever the input is. `out` is written only for kRewritten. Never throws.

@@ -2,8 +2,10 @@
 #include "sidecar/postgres/pg_types.h"
 
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "sidecar/postgres/wire.h"
@@ -25,12 +27,15 @@ ValueShape shapeOf(uint32_t type_oid) {
       return ValueShape::kJsonb;
     case oid::kInt8:
     case oid::kNumeric:
+    case oid::kFloat8:  // exact for integers up to 2^53: most 16-digit card numbers
+    case oid::kMoney:   // int8 cents
       return ValueShape::kBigNumber;
     case oid::kInt2:
     case oid::kInt4:
     case oid::kOid:
+    // float4 has a 24-bit significand: integers above 2^24 (8 digits) are rounded, so a
+    // 12-19 digit card number cannot survive in one; its rounded value is not the number.
     case oid::kFloat4:
-    case oid::kFloat8:
     case oid::kBool:
       return ValueShape::kSmallNumber;
     default:
@@ -130,18 +135,87 @@ std::optional<std::string> numericTextToBinary(std::string_view text) {
   return out;
 }
 
-}  // namespace
-
-std::optional<std::string> textToBinary(uint32_t type_oid, std::string_view text) {
-  if (type_oid == oid::kNumeric) return numericTextToBinary(text);
-  if (type_oid != oid::kInt8) return std::nullopt;
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || p != text.data() + text.size()) return std::nullopt;
+std::string int8Binary(int64_t v) {
   char b[8];
   storeU32(b, static_cast<uint32_t>(static_cast<uint64_t>(v) >> 32));
   storeU32(b + 4, static_cast<uint32_t>(static_cast<uint64_t>(v)));
   return std::string(b, 8);
+}
+
+uint64_t loadU64(const char* p) {
+  return (static_cast<uint64_t>(loadU32(p)) << 32) | loadU32(p + 4);
+}
+
+// "[-]units[.c[c]]" (binaryToText's money form) to int8 cents.
+std::optional<std::string> moneyTextToBinary(std::string_view text) {
+  const bool negative = text.starts_with('-');
+  if (negative) text.remove_prefix(1);
+  const size_t dot = text.find('.');
+  const std::string_view units = text.substr(0, dot);
+  std::string frac(dot == std::string_view::npos ? "" : text.substr(dot + 1));
+  if (units.empty() || frac.size() > 2 || (dot != std::string_view::npos && frac.empty())) {
+    return std::nullopt;
+  }
+  frac.resize(2, '0');
+  const std::string all = std::string(units) + frac;
+  uint64_t cents = 0;
+  auto [p, ec] = std::from_chars(all.data(), all.data() + all.size(), cents);
+  if (ec != std::errc() || p != all.data() + all.size()) return std::nullopt;
+  const uint64_t limit = static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) + negative;
+  if (cents > limit) return std::nullopt;
+  return int8Binary(static_cast<int64_t>(negative ? 0 - cents : cents));
+}
+
+std::string moneyText(int64_t cents) {
+  const uint64_t mag = cents < 0 ? 0 - static_cast<uint64_t>(cents) : static_cast<uint64_t>(cents);
+  std::string frac = std::to_string(mag % 100);
+  if (frac.size() < 2) frac.insert(0, "0");
+  return (cents < 0 ? "-" : "") + std::to_string(mag / 100) + "." + frac;
+}
+
+// PostgreSQL's spelling of a float8: shortest exact digits, NaN and Infinity by name.
+std::string float8Text(double d) {
+  if (std::isnan(d)) return "NaN";
+  if (std::isinf(d)) return d < 0 ? "-Infinity" : "Infinity";
+  char buf[64];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof(buf), d);
+  return std::string(buf, ec == std::errc() ? p : buf);
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::optional<std::string> textToBinary(uint32_t type_oid, std::string_view text) {
+  switch (type_oid) {
+    case oid::kNumeric:
+      return numericTextToBinary(text);
+    case oid::kInt8: {
+      int64_t v = 0;
+      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      if (ec != std::errc() || p != text.data() + text.size()) return std::nullopt;
+      return int8Binary(v);
+    }
+    case oid::kFloat8: {
+      // from_chars does not take a leading '+', which PostgreSQL accepts.
+      std::string_view t = text.starts_with('+') ? text.substr(1) : text;
+      double d = 0;
+      auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), d);
+      if (ec != std::errc() || p != t.data() + t.size() || t.empty()) return std::nullopt;
+      uint64_t bits;
+      std::memcpy(&bits, &d, 8);
+      return int8Binary(static_cast<int64_t>(bits));
+    }
+    case oid::kMoney:
+      return moneyTextToBinary(text);
+    default:
+      return std::nullopt;
+  }
 }
 
 std::optional<std::string> binaryToText(uint32_t type_oid, std::string_view b) {
@@ -156,11 +230,12 @@ std::optional<std::string> binaryToText(uint32_t type_oid, std::string_view b) {
     case oid::kOid:
       if (b.size() != 4) return std::nullopt;
       return std::to_string(loadU32(b.data()));
-    case oid::kInt8: {
+    case oid::kInt8:
       if (b.size() != 8) return std::nullopt;
-      uint64_t v = (static_cast<uint64_t>(loadU32(b.data())) << 32) | loadU32(b.data() + 4);
-      return std::to_string(static_cast<int64_t>(v));
-    }
+      return std::to_string(static_cast<int64_t>(loadU64(b.data())));
+    case oid::kMoney:
+      if (b.size() != 8) return std::nullopt;
+      return moneyText(static_cast<int64_t>(loadU64(b.data())));
     case oid::kFloat4: {
       if (b.size() != 4) return std::nullopt;
       uint32_t bits = loadU32(b.data());
@@ -171,17 +246,49 @@ std::optional<std::string> binaryToText(uint32_t type_oid, std::string_view b) {
     }
     case oid::kFloat8: {
       if (b.size() != 8) return std::nullopt;
-      uint64_t bits = (static_cast<uint64_t>(loadU32(b.data())) << 32) | loadU32(b.data() + 4);
+      const uint64_t bits = loadU64(b.data());
       double d;
       std::memcpy(&d, &bits, 8);
-      std::snprintf(buf, sizeof(buf), "%.17g", d);
-      return std::string(buf);
+      return float8Text(d);
     }
     case oid::kNumeric:
       return numericBinaryToText(b);
     default:
       return std::nullopt;
   }
+}
+
+std::optional<std::string> maskByteaHex(std::string_view text, const ByteaMasker& mask) {
+  static constexpr size_t kMinHexDigits = 24;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::optional<std::string> out;
+  size_t copied = 0;
+  size_t pos = 0;
+  while ((pos = text.find("\\x", pos)) != std::string_view::npos) {
+    const size_t begin = pos + 2;
+    size_t end = begin;
+    while (end < text.size() && hexValue(text[end]) >= 0) ++end;
+    pos = end;
+    const size_t len = (end - begin) & ~size_t{1};
+    if (len < kMinHexDigits) continue;
+    std::string raw(len / 2, '\0');
+    for (size_t i = 0; i < raw.size(); ++i) {
+      raw[i] =
+          static_cast<char>(hexValue(text[begin + 2 * i]) * 16 + hexValue(text[begin + 2 * i + 1]));
+    }
+    auto masked = mask(raw);
+    if (!masked) continue;
+    if (!out) out.emplace().reserve(text.size());
+    out->append(text.data() + copied, begin - copied);
+    for (char c : *masked) {
+      const auto u = static_cast<unsigned char>(c);
+      out->push_back(kHex[u >> 4]);
+      out->push_back(kHex[u & 0xf]);
+    }
+    copied = begin + len;
+  }
+  if (out) out->append(text.data() + copied, text.size() - copied);
+  return out;
 }
 
 }  // namespace tollgate::sidecar::postgres

@@ -19,12 +19,24 @@ namespace tollgate::sidecar::postgres {
 // which must outlive it (the session keeps the policy snapshot alive). Single-threaded.
 //
 // Columns a masking rule can change but whose type a client would decode as something other
-// than text (int8, numeric, or any type under a column-name rule) are described to the client
-// as text, and their values are sent as text in either format, so a masked value never breaks
-// the client's decoder. int2/int4/float columns cannot hold a card number and are not scanned.
-// Computed int8/numeric columns (no source table: count(*), sums, expressions) keep their type,
-// so aggregates stay numbers for the client; a card number found in one is masked with zeros
-// in place of the hidden digits, which keeps the value a valid number of the same type.
+// than text (int8, numeric, float8, money, or any type under a column-name rule) are described
+// to the client as text, and their values are sent as text in either format, so a masked value
+// never breaks the client's decoder. Computed int8/numeric/float8/money columns (no source
+// table: count(*), sums, casts, expressions) keep their type, so aggregates stay numbers for the
+// client; a card number found in one is masked with zeros in place of the hidden digits, which
+// keeps the value a valid number of the same type and notation.
+//
+// What the detector rules scan:
+// - text-like, json and jsonb values (json/jsonb field-aware, policy/mask/json_fields.h,
+//   including numbers in exponent form such as 4.111111111111111e15);
+// - int8/numeric/float8/money: the digits as written, and the integer an exponent or money
+//   rendering stands for ("4.111111111111111e+15", "$4,111,111,111,111,111.00"; binary values
+//   converted first). A number with a nonzero fraction is not a card number. int2/int4/oid and
+//   float4 (8 exact digits at most) cannot hold one and are not scanned;
+// - any other type in text format as text, plus the bytes of every hex-format bytea in it
+//   ("\x3431...") and integers in exponent form ({4.111111111111111e+15}, kept numbers with
+//   zeros); in binary format inside its structure (structured_values.h): array and record
+//   leaves as above, bytea and unknown scalars as raw bytes.
 class ResultMasker {
  public:
   ResultMasker() = default;
@@ -66,6 +78,17 @@ class ResultMasker {
   std::string panRuleName() const;
   // Masks one scalar leaf of a binary structured value (structured_values.h).
   std::optional<std::string> maskLeaf(uint32_t type_oid, std::string_view bytes, std::string* hit);
+  // Detector scan of the text of an int8/numeric/float8/money value: its plain digits, else the
+  // integer it writes in exponent or money notation (policy/detect/number_forms.h). With
+  // `keep_type` the result is a valid text of the type (hidden digits zeroed, same notation),
+  // else the masked digits ("411111******1111", '-' kept). nullopt when unchanged.
+  std::optional<std::string> maskNumber(uint32_t type_oid, std::string_view text, bool keep_type,
+                                        std::string* hit);
+  // Detector scan of the text format of any other type (bytea, arrays, records, ...): the text
+  // itself, the bytes of every hex bytea in it (pg_types.h maskByteaHex) and every integer in
+  // exponent form (float8 elements, zeroed in place). nullopt when unchanged.
+  std::optional<std::string> maskOtherText(const policy::ColumnPlan& plan, std::string_view text,
+                                           std::string* hit);
 
   const policy::Masker* masker_ = nullptr;
   std::optional<policy::MaskerJsonValueMasker> json_fields_;  // when a column is JSON

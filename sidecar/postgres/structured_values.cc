@@ -42,6 +42,7 @@ constexpr ArrayType kArrayTypes[] = {
     {1022, 701},   // float8
     {1028, 26},    // oid
     {1231, 1700},  // numeric
+    {791, 790},    // money
     {199, 114},    // json
     {3807, 3802},  // jsonb
     {2287, 2249},  // record

@@ -12,9 +12,9 @@ namespace tollgate::sidecar::postgres {
 
 // Masks one scalar leaf of a structured value. Called with the leaf's type OID (the element type
 // of its array, or the field OID of its record) and its bytes in binary format, only for types
-// whose shapeOf() is kText, kJsonb or kBigNumber. Returns the leaf's new binary form, or nullopt
-// when it is unchanged. The returned value must be a valid binary value of the same type (e.g.
-// an int8 stays 8 bytes). Must not throw.
+// whose shapeOf() is kText, kJsonb or kBigNumber (int8, numeric, float8, money). Returns the
+// leaf's new binary form, or nullopt when it is unchanged. The returned value must be a valid
+// binary value of the same type (e.g. an int8 or a float8 stays 8 bytes). Must not throw.
 using LeafMasker =
     absl::FunctionRef<std::optional<std::string>(uint32_t type_oid, std::string_view bytes)>;
 

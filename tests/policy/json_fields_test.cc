@@ -66,6 +66,43 @@ std::vector<Case> cases() {
   };
 }
 
+// Regression: a card number written as a JSON number in exponent or decimal form (json keeps
+// the text as given; to_json(x::float8) writes 4.111111111111111e+15) reached the client in
+// clear, because only the plain digit form was scanned.
+std::vector<Case> exponentCases() {
+  return {
+      {"float8 text output", R"({"n":4.111111111111111e+15})", R"({"n":")" + kMasked + R"("})"},
+      {"exponent without sign", R"({"n":4.111111111111111e15})", R"({"n":")" + kMasked + R"("})"},
+      {"capital E", R"([4.111111111111111E15])", R"([")" + kMasked + R"("])"},
+      {"mantissa not normalised", R"([41111111111111.11e2])", R"([")" + kMasked + R"("])"},
+      {"implied trailing zeros", R"([5.55555555518e15])", R"(["555555******0000"])"},
+      {"zero fraction", R"([4111111111111111.000])", R"([")" + kMasked + R"("])"},
+      {"negative keeps its sign", R"([-4.111111111111111e15])", R"(["-)" + kMasked + R"("])"},
+      {"top-level exponent number", "4.111111111111111e15", "\"" + kMasked + "\""},
+      {"other numbers untouched", R"([4.111111111111111e14,4.1111111111111111e15,1e300,-0.0])", ""},
+      {"not integral", R"([4111111111111111.5,4.1111111111111115e15])", ""},
+  };
+}
+
+TEST_CASE("card numbers in exponent-form JSON numbers are masked") {
+  MaskerPtr masker = testMasker();
+  for (const Case& c : exponentCases()) {
+    INFO(c.name);
+    MaskerJsonValueMasker hooks(*masker);
+    std::string out = "untouched";
+    const JsonRewrite r = maskJsonFields(c.input, hooks, &out);
+    if (c.expected.empty()) {
+      CHECK(r == JsonRewrite::kUnchanged);
+      continue;
+    }
+    REQUIRE(r == JsonRewrite::kRewritten);
+    CHECK(out == c.expected);
+    CHECK(nlohmann::json::accept(out));
+    CHECK(hooks.takeRuleHit() == "pan");
+    CHECK_FALSE(containsPan(out));
+  }
+}
+
 TEST_CASE("maskJsonFields applies key rules and detectors") {
   MaskerPtr masker = testMasker();
   for (const Case& c : cases()) {
@@ -200,8 +237,9 @@ TEST_CASE("hooks see decoded keys and strings, raw numbers, and nothing inside m
   CHECK(out == R"({"s\u0065cret":"X","a":"q\n\u00e9","b":-1.5e2,"c":[true,null]})");
   CHECK(hooks.keys == std::vector<std::string>{"secret", "a", "b", "c"});
   CHECK(hooks.fields == std::vector<std::string>{R"({"inner":"x","n":[1]})"});
+  // -1.5e2 is seen as written, then as the integer it stands for.
   CHECK(hooks.scalars ==
-        std::vector<std::string>{"secret", "a", "q\n\xc3\xa9", "b", "-1.5e2", "c"});
+        std::vector<std::string>{"secret", "a", "q\n\xc3\xa9", "b", "-1.5e2", "150", "c"});
 }
 
 TEST_CASE("surrogate pairs decode to UTF-8 and lone surrogates to U+FFFD") {

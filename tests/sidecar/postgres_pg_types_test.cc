@@ -3,6 +3,9 @@
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
+#include <optional>
+#include <string>
+#include <vector>
 
 using namespace tollgate::sidecar::postgres;
 
@@ -55,6 +58,107 @@ TEST_CASE("shapes") {
   CHECK(shapeOf(oid::kInt8) == ValueShape::kBigNumber);
   CHECK(shapeOf(oid::kNumeric) == ValueShape::kBigNumber);
   CHECK(shapeOf(oid::kInt4) == ValueShape::kSmallNumber);
+  CHECK(shapeOf(oid::kFloat8) == ValueShape::kBigNumber);
+  CHECK(shapeOf(oid::kMoney) == ValueShape::kBigNumber);
+  CHECK(shapeOf(oid::kFloat4) == ValueShape::kSmallNumber);  // 8 exact digits at most
   CHECK(shapeOf(oid::kJsonb) == ValueShape::kJsonb);
   CHECK(shapeOf(2950) == ValueShape::kOther);  // uuid
+}
+
+// Regression: float8 was a "small number" and never scanned, yet it holds integers up to 2^53
+// exactly, so a card number cast to float8 reached the client in clear. The masker needs its
+// binary form as text and the masked text back in binary.
+TEST_CASE("float8 card number survives the binary round trip exactly") {
+  struct Case {
+    const char* text;
+    const char* binary_hex;  // IEEE 754 big-endian
+    const char* back;        // binaryToText's shortest exact form
+  };
+  for (const Case& c : std::vector<Case>{
+           {"4111111111111111", "432d36114ad1e38e", "4111111111111111"},
+           {"4.111111111111111e+15", "432d36114ad1e38e", "4111111111111111"},
+           {"+4.111110000001111e15", "432d3610c65d80ae", "4111110000001111"},
+           {"-12.5", "c029000000000000", "-12.5"},
+           {"1e+20", "4415af1d78b58c40", "1e+20"},
+           {"0", "0000000000000000", "0"},
+       }) {
+    INFO(c.text);
+    auto bin = textToBinary(oid::kFloat8, c.text);
+    REQUIRE(bin);
+    REQUIRE(bin->size() == 8);
+    std::string hex;
+    for (char ch : *bin) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      hex += kHex[static_cast<unsigned char>(ch) >> 4];
+      hex += kHex[static_cast<unsigned char>(ch) & 0xf];
+    }
+    CHECK(hex == c.binary_hex);
+    CHECK(binaryToText(oid::kFloat8, *bin) == c.back);
+  }
+  CHECK(binaryToText(oid::kFloat8, std::string("\x7f\xf8\0\0\0\0\0\0", 8)) == "NaN");
+  CHECK(binaryToText(oid::kFloat8, std::string("\xff\xf0\0\0\0\0\0\0", 8)) == "-Infinity");
+  CHECK_FALSE(textToBinary(oid::kFloat8, "4.1e"));
+  CHECK_FALSE(textToBinary(oid::kFloat8, ""));
+  CHECK_FALSE(binaryToText(oid::kFloat8, "1234"));
+}
+
+// Regression: money (int8 cents) was opaque, so `pan::money` in binary format passed unscanned.
+TEST_CASE("money binary is int8 cents, written with two decimals") {
+  struct Case {
+    const char* text;
+    int64_t cents;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"4111111111111111.00", 411111111111111100},
+           {"-0.05", -5},
+           {"0.00", 0},
+           {"92233720368547758.07", INT64_MAX},
+           {"-92233720368547758.08", INT64_MIN},
+       }) {
+    INFO(c.text);
+    auto bin = textToBinary(oid::kMoney, c.text);
+    REQUIRE(bin);
+    auto expect = textToBinary(oid::kInt8, std::to_string(c.cents));
+    CHECK(*bin == *expect);
+    CHECK(binaryToText(oid::kMoney, *bin) == c.text);
+  }
+  CHECK(textToBinary(oid::kMoney, "12.5") == textToBinary(oid::kInt8, "1250"));
+  CHECK(textToBinary(oid::kMoney, "12") == textToBinary(oid::kInt8, "1200"));
+  for (const char* bad : {"92233720368547758.08", "1.234", "1.", "$1.00", "", "-", "1,000.00"}) {
+    INFO(bad);
+    CHECK_FALSE(textToBinary(oid::kMoney, bad));
+  }
+}
+
+// Regression: `SELECT pan::bytea` in text format is "\x3431..." (the ASCII digits in hex), where
+// the detector sees no digit run.
+TEST_CASE("maskByteaHex hands the decoded bytes of hex bytea to the masker") {
+  const std::string pan_hex = "34313131313131313131313131313131";     // "4111111111111111"
+  const std::string masked_hex = "3431313131312a2a2a2a2a2a31313131";  // "411111******1111"
+  auto mask = [](std::string_view bytes) -> std::optional<std::string> {
+    if (bytes != "4111111111111111") return std::nullopt;
+    return std::string("411111******1111");
+  };
+  struct Case {
+    const char* name;
+    std::string text;
+    std::optional<std::string> expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"bytea text output", "\\x" + pan_hex, "\\x" + masked_hex},
+           {"bytea[] text output", "{\"\\\\x" + pan_hex + "\",NULL}",
+            "{\"\\\\x" + masked_hex + "\",NULL}"},
+           {"two values in a record", "(\"\\\\x" + pan_hex + "\",\"\\\\x" + pan_hex + "\")",
+            "(\"\\\\x" + masked_hex + "\",\"\\\\x" + masked_hex + "\")"},
+           {"other bytes untouched", "\\x" + std::string(32, 'f'), std::nullopt},
+           {"too short to hold a card number", "\\x3431313131313131313131", std::nullopt},
+           {"no hex prefix", pan_hex, std::nullopt},
+           {"empty", "", std::nullopt},
+           {"lone prefix at the end", "\\x", std::nullopt},
+       }) {
+    INFO(c.name);
+    auto got = maskByteaHex(c.text, mask);
+    CHECK(got == c.expected);
+    if (got) CHECK(got->size() == c.text.size());
+  }
 }

@@ -171,3 +171,214 @@ TEST_CASE("computed numbers keep their type and hide digits with zeros") {
   ++it;
   CHECK(numericBinaryToText(**it) == "5555550000004444");
 }
+
+namespace {
+
+// Masks one row of `values` under `fields` (formats from the description) and returns the
+// client's values ("NULL" for NULL), or nothing when the row is forwarded as it is.
+struct Masked {
+  bool changed = false;
+  std::vector<std::string> values;
+  std::vector<uint16_t> text_columns;
+  std::string hit;
+};
+
+Masked maskOne(const std::vector<FieldDescription>& fields,
+               const std::vector<std::optional<std::string_view>>& values) {
+  auto masker = testMasker();
+  std::string desc_raw = buildRowDescription(fields);
+  auto desc = parse<RowDescription>(desc_raw);
+  ResultMasker rm(masker.get(), desc, {}, true);
+  Masked m;
+  m.text_columns = rm.textColumns();
+  std::string row_raw = buildDataRow(values);
+  auto row = parse<DataRow>(row_raw);
+  std::string out;
+  uint64_t count = 0;
+  m.changed = rm.maskRow(row, &out, &count, &m.hit);
+  if (!m.changed) return m;
+  auto result = parse<DataRow>(out);
+  for (auto v : result.columns) m.values.emplace_back(v ? *v : "NULL");
+  return m;
+}
+
+std::string bin(uint32_t type_oid, std::string_view text) {
+  auto b = textToBinary(type_oid, text);
+  REQUIRE(b);
+  return *b;
+}
+
+std::string i32(int32_t v) {
+  char b[4];
+  storeU32(b, static_cast<uint32_t>(v));
+  return std::string(b, 4);
+}
+
+// array_send of a one-dimensional array without NULLs.
+std::string array(uint32_t elem_oid, const std::vector<std::string>& elems) {
+  std::string out = i32(1) + i32(0) + i32(static_cast<int32_t>(elem_oid)) +
+                    i32(static_cast<int32_t>(elems.size())) + i32(1);
+  for (const std::string& e : elems) out += i32(static_cast<int32_t>(e.size())) + e;
+  return out;
+}
+
+struct NumberCase {
+  const char* name;
+  uint32_t type_oid;
+  uint32_t table_oid;  // 0: computed (keeps its type)
+  int16_t format;
+  std::string input;
+  std::optional<std::string> expected;  // nullopt: row forwarded untouched
+  bool as_text;                         // described to the client as text
+};
+
+std::vector<NumberCase> numberCases() {
+  const uint32_t kTable = 16384;
+  const std::string kMaskedPan = "411111******1111";
+  return {
+      // float8: PostgreSQL 15 text output, extra_float_digits = 1.
+      {"computed float8 text", oid::kFloat8, 0, 0, "4.111111111111111e+15", "4.111110000001111e+15",
+       false},
+      {"computed float8 binary", oid::kFloat8, 0, 1, bin(oid::kFloat8, "4111111111111111"),
+       bin(oid::kFloat8, "4111110000001111"), false},
+      {"computed 13-digit float8 in plain notation", oid::kFloat8, 0, 0, "4222222222222",
+       "4222220002222", false},
+      {"negative computed float8", oid::kFloat8, 0, 0, "-4.111111111111111e+15",
+       "-4.111110000001111e+15", false},
+      {"table float8 text", oid::kFloat8, kTable, 0, "4.111111111111111e+15", kMaskedPan, true},
+      {"table float8 binary", oid::kFloat8, kTable, 1, bin(oid::kFloat8, "4111111111111111"),
+       kMaskedPan, true},
+      {"table float8 binary without a card number is sent as text", oid::kFloat8, kTable, 1,
+       bin(oid::kFloat8, "-12.5"), "-12.5", true},
+      {"float8 with a fraction is no card number", oid::kFloat8, 0, 0, "4111111111111111.5",
+       std::nullopt, false},
+      {"ordinary float8", oid::kFloat8, 0, 0, "1.5e+20", std::nullopt, false},
+      // money: lc_monetary en_US / C.
+      {"computed money text", oid::kMoney, 0, 0, "$4,111,111,111,111,111.00",
+       "$4,111,110,000,001,111.00", false},
+      {"computed money binary", oid::kMoney, 0, 1, bin(oid::kMoney, "4111111111111111.00"),
+       bin(oid::kMoney, "4111110000001111.00"), false},
+      {"negative money in another locale", oid::kMoney, 0, 0, "-4.111.111.111.111.111,00 €",
+       "-4.111.110.000.001.111,00 €", false},
+      {"table money text", oid::kMoney, kTable, 0, "$4,111,111,111,111,111.00", kMaskedPan, true},
+      {"table money binary", oid::kMoney, kTable, 1, bin(oid::kMoney, "4111111111111111.00"),
+       kMaskedPan, true},
+      {"ordinary money", oid::kMoney, 0, 0, "$1,234.56", std::nullopt, false},
+      // The existing plain forms still work.
+      {"computed int8", oid::kInt8, 0, 0, "4111111111111111", "4111110000001111", false},
+      {"computed numeric with zero fraction", oid::kNumeric, 0, 0, "4111111111111111.00",
+       "4111110000001111.00", false},
+  };
+}
+
+}  // namespace
+
+// Regression: float8 and money columns were never scanned, so `SELECT pan::float8` (text
+// 4.111111111111111e+15) and `SELECT pan::money` ($4,111,111,111,111,111.00) showed the card
+// number in clear.
+TEST_CASE("card numbers in float8 and money values are masked, keeping the type if computed") {
+  for (const NumberCase& c : numberCases()) {
+    INFO(c.name);
+    Masked m = maskOne({field("v", c.type_oid, c.table_oid, c.format)}, {c.input});
+    CHECK(m.text_columns == (c.as_text ? std::vector<uint16_t>{0} : std::vector<uint16_t>{}));
+    REQUIRE(m.changed == c.expected.has_value());
+    if (!m.changed) continue;
+    CHECK(m.values == std::vector<std::string>{*c.expected});
+    if (!c.as_text || c.expected->find('*') != std::string::npos) {
+      CHECK(m.hit == "pan");
+    } else {
+      CHECK(m.hit.empty());  // only converted to the text the client was promised
+    }
+  }
+}
+
+TEST_CASE("a column-name rule on a float8 or money column still masks it as text") {
+  for (uint32_t type : {oid::kFloat8, oid::kMoney}) {
+    INFO(type);
+    const std::string value = bin(type, "605");
+    Masked m = maskOne({field("cvv", type, 16384, 1)}, {value});
+    CHECK(m.text_columns == std::vector<uint16_t>{0});
+    REQUIRE(m.changed);
+    CHECK(m.hit == "cvv");
+    CHECK(m.values.front().find_first_not_of('*') == std::string::npos);
+  }
+}
+
+// Regression: `SELECT pan::bytea` in text format (bytea_output = hex) is "\x3431...", the ASCII
+// digits in hex, which the detector never saw.
+TEST_CASE("card numbers in hex bytea text are masked, hex of the same length") {
+  const std::string pan_hex = "\\x34313131313131313131313131313131";
+  const std::string masked_hex = "\\x3431313131312a2a2a2a2a2a31313131";
+  struct Case {
+    const char* name;
+    uint32_t type_oid;
+    int16_t format;
+    std::string input;
+    std::optional<std::string> expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"bytea hex text", oid::kBytea, 0, pan_hex, masked_hex},
+           {"bytea[] text", 1001, 0, "{\"\\" + pan_hex + "\"}", "{\"\\" + masked_hex + "\"}"},
+           {"bytea escape text is plain digits", oid::kBytea, 0, "card 4111111111111111",
+            "card 411111******1111"},
+           {"binary bytea is raw bytes", oid::kBytea, 1,
+            "\x01"
+            "4111111111111111",
+            "\x01"
+            "411111******1111"},
+           {"bytea without a card number", oid::kBytea, 0, "\\x" + std::string(32, '0'),
+            std::nullopt},
+       }) {
+    INFO(c.name);
+    Masked m = maskOne({field("b", c.type_oid, 16384, c.format)}, {c.input});
+    CHECK(m.text_columns.empty());
+    REQUIRE(m.changed == c.expected.has_value());
+    if (!m.changed) continue;
+    CHECK(m.values == std::vector<std::string>{*c.expected});
+    CHECK(m.values.front().size() == c.input.size());
+    CHECK(m.hit == "pan");
+  }
+}
+
+// Regression: a json column keeps numbers as written ({"n":4.111111111111111e15}), and the
+// field-aware rewrite only scanned plain digit numbers.
+TEST_CASE("card numbers in exponent-form json numbers are masked") {
+  Masked m = maskOne({field("doc", oid::kJson, 0, 0)},
+                     {R"({"n":4.111111111111111e15,"m":4.111111111111111e+15,"x":1.5})"});
+  REQUIRE(m.changed);
+  CHECK(m.values ==
+        std::vector<std::string>{R"({"n":"411111******1111","m":"411111******1111","x":1.5})"});
+  CHECK(m.hit == "pan");
+}
+
+// Regression: binary float8/money elements of arrays and records were opaque leaves.
+TEST_CASE("float8 and money elements of binary arrays stay numbers with zeros") {
+  struct Case {
+    const char* name;
+    uint32_t array_oid;
+    uint32_t elem_oid;
+    const char* pan;
+    const char* zeroed;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"float8[]", 1022, oid::kFloat8, "4111111111111111", "4111110000001111"},
+           {"money[]", 791, oid::kMoney, "4111111111111111.00", "4111110000001111.00"},
+       }) {
+    INFO(c.name);
+    const std::string input = array(c.elem_oid, {bin(c.elem_oid, "42"), bin(c.elem_oid, c.pan)});
+    Masked m = maskOne({field("a", c.array_oid, 16384, 1)}, {input});
+    REQUIRE(m.changed);
+    CHECK(m.values == std::vector<std::string>{
+                          array(c.elem_oid, {bin(c.elem_oid, "42"), bin(c.elem_oid, c.zeroed)})});
+    CHECK(m.hit == "pan");
+  }
+}
+
+// Regression: `SELECT array_agg(pan::float8)` in text format ({4.111111111111111e+15}) passed,
+// since array text is scanned as text and the exponent form hides the digit run.
+TEST_CASE("float8 elements of array text are masked and stay numbers") {
+  Masked m = maskOne({field("a", 1022, 0, 0)}, {"{4.111111111111111e+15,1.5,NULL}"});
+  REQUIRE(m.changed);
+  CHECK(m.values == std::vector<std::string>{"{4.111110000001111e+15,1.5,NULL}"});
+  CHECK(m.hit == "pan");
+}

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "policy/detect/number_forms.h"
 #include "policy/detect/pan.h"
 #include "policy/mask/masker.h"
 #include "sidecar/postgres/pg_types.h"
@@ -19,6 +20,8 @@ namespace {
 constexpr uint32_t kTextArray = 1009;
 constexpr uint32_t kInt8Array = 1016;
 constexpr uint32_t kNumericArray = 1231;
+constexpr uint32_t kFloat8Array = 1022;
+constexpr uint32_t kMoneyArray = 791;
 constexpr uint32_t kJsonbArray = 3807;
 constexpr uint32_t kRecord = 2249;
 constexpr uint32_t kRecordArray = 2287;
@@ -66,8 +69,8 @@ std::string bin(uint32_t type_oid, const std::string& text) {
   return *b;
 }
 
-// What the sidecar's leaf does: text and jsonb scanned with the PCI display mask, int8 and
-// numeric zero-masked so they stay numbers.
+// What the sidecar's leaf does: text and jsonb scanned with the PCI display mask, numbers
+// (int8, numeric, float8, money) read as integers and zero-masked so they stay numbers.
 struct TestLeaf {
   int calls = 0;
   std::optional<std::string> operator()(uint32_t type_oid, std::string_view b) {
@@ -75,10 +78,16 @@ struct TestLeaf {
     switch (shapeOf(type_oid)) {
       case ValueShape::kBigNumber: {
         auto text = binaryToText(type_oid, b);
-        if (!text || !policy::containsPan(*text)) return std::nullopt;
-        std::string m = policy::scrubPans(*text);
-        for (char& c : m) c = c == '*' ? '0' : c;
-        return textToBinary(type_oid, m);
+        if (!text) return std::nullopt;
+        const auto form =
+            type_oid == oid::kMoney ? policy::NumberForm::kMoney : policy::NumberForm::kDecimal;
+        auto number = policy::readIntegral(*text, form);
+        if (!number || !policy::containsPan(number->digits)) return std::nullopt;
+        const std::string m = policy::scrubPans(number->digits);
+        auto written =
+            policy::writeIntegralLike(*text, form, policy::zeroHiddenDigits(number->digits, m));
+        REQUIRE(written);
+        return textToBinary(type_oid, *written);
       }
       case ValueShape::kJsonb:
         if (b.empty() || !policy::containsPan(b.substr(1))) return std::nullopt;
@@ -140,6 +149,15 @@ std::vector<Case> cases() {
       {"bytea with ASCII PAN", kBytea, "\x01\x02" + kPan + "\xff", "\x01\x02" + kMasked + "\xff"},
       {"unknown scalar with ASCII PAN", 70000, "pan " + kPan, "pan " + kMasked},
       {"int4 array untouched", 1007, array(23, {2}, {i32(4111), i32(1111)}), std::nullopt},
+      // Regression: float8 and money leaves were opaque, so a card number in one passed.
+      {"float8 array holding a PAN", kFloat8Array,
+       array(701, {2}, {bin(701, "1.5"), bin(701, kPan)}),
+       array(701, {2}, {bin(701, "1.5"), bin(701, "4111110000001111")})},
+      {"money array holding a PAN", kMoneyArray, array(790, {1}, {bin(790, kPan + ".00")}),
+       array(790, {1}, {bin(790, "4111110000001111.00")})},
+      {"record holding a float8 PAN", kRecord, record({{701, bin(701, kPan)}, {25, "x"}}),
+       record({{701, bin(701, "4111110000001111")}, {25, "x"}})},
+      {"float4 array untouched", 1021, array(700, {1}, {i32(0x5b69a0cf)}), std::nullopt},
       {"text leaf at top level", 25, "card " + kPan, "card " + kMasked},
   };
 }
