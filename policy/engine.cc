@@ -205,6 +205,9 @@ bool guardrailMatches(const CompiledGuardrail& g, const StatementFacts& st,
     bool hit = false;
     for (const auto& t : m.statements) {
       hit |= globMatch(t, st.type, true);
+      // A statement that runs others (PREPARE and its EXECUTE, EXPLAIN ANALYZE, a data-modifying
+      // CTE, a DO body) matches their types too: "PREPARE d AS DELETE ..." is a delete.
+      for (const auto& inner : st.inner_types) hit |= globMatch(t, inner, true);
       // has_where is false only when an UPDATE or DELETE without WHERE is somewhere in the
       // statement, also nested in a data-modifying CTE under a SELECT ("WITH x AS (DELETE
       // FROM cards RETURNING *) SELECT ..."): such a statement counts as both types, so a

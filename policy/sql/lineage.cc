@@ -74,7 +74,7 @@ std::vector<std::string> OutputLineage::namesFor(size_t index, size_t count, std
       for (const ColumnLineage& c : tail) merge(&mine, c);
     }
   }
-  if (mine.whole_row) *whole_row = true;
+  if (mine.whole_row || opaque) *whole_row = true;
   std::vector<std::string> names;
   addSeed(&names, name);
   for (const std::string& s : mine.sources) addSeed(&names, s);
@@ -125,7 +125,18 @@ class LineageWalker {
       out_.uses = str(body, "name");
     } else if (kind == "FetchStmt") {
       out_.uses = str(body, "portalname");
+    } else if (kind == "DeallocateStmt" || kind == "ClosePortalStmt") {
+      out_.releases = str(body, kind == "DeallocateStmt" ? "name" : "portalname");
+      out_.releases_all = out_.releases.empty();
+    } else if (kind == "DiscardStmt") {
+      out_.releases_all = str(body, "target") == "DISCARD_ALL";
     } else if (kind == "PrepareStmt" || kind == "DeclareCursorStmt") {
+      constexpr int64_t kCursorOptHold = 0x20;  // CURSOR_OPT_HOLD in parsenodes.h
+      if (kind == "DeclareCursorStmt") {
+        const json* options = field(body, "options");
+        out_.holds = options != nullptr && options->is_number_integer() &&
+                     (options->get<int64_t>() & kCursorOptHold) != 0;
+      }
       out_.defines = str(body, kind == "PrepareStmt" ? "name" : "portalname");
       const json* q = field(body, "query");
       std::string_view inner_kind;

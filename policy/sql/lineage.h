@@ -40,6 +40,16 @@ struct OutputLineage {
   // EXECUTE / FETCH of that name returns), and the name an EXECUTE / FETCH / MOVE uses.
   std::string defines;
   std::string uses;
+  // DECLARE ... WITH HOLD: the cursor outlives the transaction that declared it.
+  bool holds = false;
+  // The name DEALLOCATE / CLOSE removes; `releases_all` for DEALLOCATE ALL, CLOSE ALL and
+  // DISCARD ALL (which does both).
+  std::string releases;
+  bool releases_all = false;
+  // Set by the caller, not the analyser: the result comes from a statement or cursor whose
+  // definition was not seen (a cursor a function opened, a name PREPAREd by dynamic SQL), so any
+  // column may carry any column (namesFor() reports every column as a whole row).
+  bool opaque = false;
 
   // Names whose data result column `index` (of `count`, named `name` by the server) may carry:
   // its own name, the sources of its expression, and renames followed transitively. Sets

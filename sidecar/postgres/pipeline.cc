@@ -17,6 +17,7 @@ PendingUnit& Pipeline::push(PendingUnit::Kind kind) {
     spare_.pop_back();
   }
   u->kind = kind;
+  u->seq = next_seq_++;
   units_.push_back(u);
   return *u;
 }

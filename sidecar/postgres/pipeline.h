@@ -27,6 +27,8 @@ struct PendingUnit {
     kFunctionCall,       // 'F': FunctionCallResponse then ReadyForQuery
   };
   Kind kind = Kind::kSync;
+  // Position in the session's stream of units: increases by one with every push().
+  uint64_t seq = 0;
   // Statement or portal name the message named.
   std::string name;
   // When set, the server was sent a statement that fails on purpose in place of one the
@@ -82,6 +84,7 @@ class Pipeline {
   static constexpr size_t kKeepSpare = 16;
   void recycle(PendingUnit* unit);
 
+  uint64_t next_seq_ = 1;
   std::deque<PendingUnit*> units_;   // owned
   std::vector<PendingUnit*> spare_;  // owned, reset, at most kKeepSpare
 };

@@ -30,8 +30,9 @@ ResultMasker::ResultMasker(const policy::Masker* masker, const RowDescription& d
     if (lineage != nullptr && lineage->known && masker_->hasColumnRules()) {
       bool whole_row = false;
       auto names = lineage->namesFor(i, description.count, f.name, &whole_row);
-      c.plan = masker_->planColumn(
-          names, whole_row && shape != ValueShape::kJsonb && f.type_oid != oid::kJson);
+      // JSON field names are matched one by one, unless nothing is known of the statement.
+      const bool json_fields = shape == ValueShape::kJsonb || f.type_oid == oid::kJson;
+      c.plan = masker_->planColumn(names, whole_row && (!json_fields || lineage->opaque));
     } else {
       c.plan = masker_->planColumn(f.name);
     }

@@ -25,6 +25,7 @@
 #include "sidecar/postgres/buffer.h"
 #include "sidecar/postgres/cancel_registry.h"
 #include "sidecar/postgres/frontend_decoder.h"
+#include "sidecar/postgres/name_table.h"
 #include "sidecar/postgres/pipeline.h"
 #include "sidecar/postgres/result_masker.h"
 #include "sidecar/postgres/scram.h"
@@ -111,20 +112,6 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
     kClosing,
   };
 
-  // Per prepared statement / portal bookkeeping for extended query protocol.
-  struct StatementInfo {
-    policy::QueryFactsPtr facts;
-    std::string rule;
-    std::string description;  // RowDescription raw bytes from Describe statement ("" unknown)
-    bool no_data = false;
-  };
-  struct PortalInfo {
-    std::string statement;
-    std::vector<int16_t> result_formats;
-    std::string description;  // from Describe portal
-    bool no_data = false;
-  };
-
   class Side : public TransportCallbacks {
    public:
     Side(PostgresSession* s, bool client) : session_(s), client_(client) {}
@@ -190,16 +177,21 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // The masker for a result of this shape: the current one when description and formats are
   // those it was built for, else a new one (`description` parsed from `raw_description` when
   // null). Null when the description does not parse.
-  // The statement whose result a unit carries, for its lineage (policy/sql/lineage.h).
-  struct StatementRef {
-    policy::QueryFactsPtr facts;  // keeps the lineage alive
-    size_t index = 0;
-    const policy::OutputLineage* lineage() const;
-    bool operator==(const StatementRef& o) const { return facts == o.facts && index == o.index; }
-  };
+  // The statement whose result a unit carries, for its lineage (policy/sql/lineage.h):
+  // EXECUTE / FETCH / a portal follow their name to what defined it.
   StatementRef statementOf(const PendingUnit* unit) const;
-  // Remembers the lineage of PREPARE / DECLARE CURSOR statements for later EXECUTE / FETCH.
-  void rememberNamedLineage(const policy::QueryFactsPtr& facts);
+  // What a name used by EXECUTE ("execute") or FETCH / MOVE stands for now.
+  StatementRef namedSource(const policy::StatementFacts& st) const;
+  // Applies the names statements [from, to) of `facts` define or drop (PREPARE, DECLARE,
+  // DEALLOCATE, CLOSE, DISCARD ALL) for unit `unit`.
+  void recordNames(const PendingUnit& unit, const policy::QueryFactsPtr& facts, size_t from,
+                   size_t to, const std::string& rule);
+  // `facts` with every EXECUTE given the class, objects and functions of the statement it
+  // runs (when known): PREPARE's class decides, not EXECUTE's "other".
+  policy::QueryFactsPtr withExecutesResolved(policy::QueryFactsPtr facts) const;
+  // After a ReadyForQuery: the changes to names of every answered unit stand, and portals of
+  // an ended transaction are gone.
+  void settleNames();
   ResultMasker* maskerFor(std::string_view raw_description, const RowDescription* description,
                           const std::vector<int16_t>& formats, bool use_description_formats,
                           const StatementRef& statement);
@@ -269,8 +261,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Lets callbacks from other threads find out whether the session still exists.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   Pipeline pipeline_;
-  absl::flat_hash_map<std::string, StatementInfo> statements_;
-  absl::flat_hash_map<std::string, PortalInfo> portals_;
+  NameTable names_;
   // The masker of the result streaming now (result_owner_ set) or of the last one, kept with
   // what it was built from so the next result of the same shape reuses it.
   std::optional<ResultMasker> result_;
@@ -279,9 +270,6 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   std::vector<int16_t> result_formats_;
   StatementRef result_statement_;
   bool result_use_description_formats_ = false;
-  // PREPARE / DECLARE names to the statement that defined them (bounded: see
-  // rememberNamedLineage).
-  absl::flat_hash_map<std::string, StatementRef> named_lineage_;
   bool copy_out_ = false;
   // An extended-protocol error came back before the batch's Sync was sent: drop client
   // messages up to that Sync, as the server does (see onError).

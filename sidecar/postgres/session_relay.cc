@@ -124,6 +124,7 @@ void PostgresSession::applyQuery(std::string_view raw, policy::QueryFactsPtr fac
     unit.approval_message = verdict.message;
   }
   forwardOrPoison('Q', raw, "", verdict, unit, blockMessage(verdict, config_.hold_reviews));
+  if (!unit.poisoned) recordNames(unit, facts, 0, facts->statements.size(), verdict.rule);
   if (unit.poisoned) {
     const policy::StatementFacts* st =
         verdict.deciding_statement && *verdict.deciding_statement < facts->statements.size()
@@ -142,8 +143,9 @@ void PostgresSession::applyParse(std::string_view raw, const std::string& name,
   unit.facts = facts;
   unit.started_us = nowUs();
   unit.approval_id = approval_id;
-  StatementInfo& info = statements_[unit.name];
-  info = StatementInfo{facts, verdict.rule, "", false};
+  NamedStatement& named = names_.defineStatement(unit.seq, 0, unit.name);
+  named.source = StatementRef{facts, 0};
+  named.rule = verdict.rule;
   forwardOrPoison('P', raw, name, verdict, unit, blockMessage(verdict, config_.hold_reviews));
   if (unit.poisoned) {
     const policy::StatementFacts* st =
@@ -165,8 +167,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
   switch (message.type) {
     case 'Q': {
       const auto& q = std::get<Query>(message.body);
-      auto facts = config_.analyzer->analyze(q.sql);
-      rememberNamedLineage(facts);
+      auto facts = withExecutesResolved(config_.analyzer->analyze(q.sql));
       policy::Verdict verdict = decide(*facts);
       if (verdict.decision == policy::Decision::kReview && config_.hold_reviews) {
         holdForApproval('Q', message.raw, "", facts, verdict);
@@ -181,8 +182,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
     }
     case 'P': {
       const auto& parse = std::get<Parse>(message.body);
-      auto facts = config_.analyzer->analyze(parse.query);
-      rememberNamedLineage(facts);
+      auto facts = withExecutesResolved(config_.analyzer->analyze(parse.query));
       policy::Verdict verdict = decide(*facts);
       if (verdict.decision == policy::Decision::kReview && config_.hold_reviews) {
         holdForApproval('P', message.raw, std::string(parse.statement), facts, verdict);
@@ -199,17 +199,15 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
     }
     case 'B': {
       const auto& bind = std::get<Bind>(message.body);
-      PortalInfo& portal = portals_[std::string(bind.portal)];
-      // Reset in place (every field of PortalInfo): drivers rebind the unnamed portal for
-      // each statement, and its buffers are reused.
+      PendingUnit& unit = pipeline_.push(Kind::kBind);
+      unit.name.assign(bind.portal.data(), bind.portal.size());
+      NamedPortal& portal = names_.definePortal(unit.seq, 0, unit.name);
       portal.statement.assign(bind.statement.data(), bind.statement.size());
-      portal.result_formats.clear();
-      portal.description.clear();
-      portal.no_data = false;
       for (uint16_t i = 0; i < bind.result_formats.size(); ++i) {
         portal.result_formats.push_back(bind.result_formats[i]);
       }
-      pipeline_.push(Kind::kBind).name = std::string(bind.portal);
+      const NamedStatement* from = names_.statement(portal.statement);
+      portal.source = from != nullptr ? from->source : StatementRef::unknown();
       to_upstream_.append(message.raw);
       break;
     }
@@ -223,15 +221,12 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
     case 'E': {
       const auto& e = std::get<Execute>(message.body);
       std::string portal_name(e.portal);
-      auto pit = portals_.find(portal_name);
-      StatementInfo* info = nullptr;
-      if (pit != portals_.end()) {
-        auto sit = statements_.find(pit->second.statement);
-        if (sit != statements_.end()) info = &sit->second;
-      }
-      bool described = pit != portals_.end() &&
-                       (!pit->second.description.empty() || pit->second.no_data ||
-                        (info != nullptr && (!info->description.empty() || info->no_data)));
+      const NamedPortal* portal = names_.portal(portal_name);
+      const NamedStatement* info =
+          portal != nullptr && !portal->cursor ? names_.statement(portal->statement) : nullptr;
+      bool described =
+          portal != nullptr && (!portal->description.empty() || portal->no_data ||
+                                (info != nullptr && (!info->description.empty() || info->no_data)));
       if (!described && config_.masker && !config_.masker->rules().empty()) {
         // The client never asked what the result looks like; masking needs the column names
         // and types, so ask the server ourselves and keep its answer from the client.
@@ -240,9 +235,14 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       }
       PendingUnit& unit = pipeline_.push(Kind::kExecute);
       unit.name = portal_name;
-      if (info != nullptr) {
-        unit.facts = info->facts;
-        unit.rule = info->rule;
+      if (portal != nullptr && portal->source.facts) {
+        unit.facts = portal->source.facts;
+        unit.statement_index = portal->source.index;
+        if (info != nullptr) unit.rule = info->rule;
+        // A PREPARE / DECLARE / DEALLOCATE / CLOSE sent by Parse runs here.
+        if (portal->source.statement() != nullptr) {
+          recordNames(unit, unit.facts, unit.statement_index, unit.statement_index + 1, unit.rule);
+        }
       }
       unit.started_us = nowUs();
       to_upstream_.append(message.raw);
@@ -254,12 +254,12 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       break;
     case 'C': {
       const auto& c = std::get<Close>(message.body);
+      const PendingUnit& unit = pipeline_.push(Kind::kClose);
       if (c.kind == 'S') {
-        statements_.erase(std::string(c.name));
+        names_.releaseStatement(unit.seq, 0, std::string(c.name));
       } else {
-        portals_.erase(std::string(c.name));
+        names_.releasePortal(unit.seq, 0, std::string(c.name));
       }
-      pipeline_.push(Kind::kClose);
       to_upstream_.append(message.raw);
       break;
     }
@@ -298,6 +298,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
 
 void PostgresSession::onError(const BackendMessage& message, const ErrorResponse& error) {
   PendingUnit* head = pipeline_.head();
+  const size_t failed_at = head != nullptr ? head->statement_index : 0;
   result_owner_ = nullptr;
   if (head == nullptr) {
     forwardMasked(message);
@@ -314,23 +315,28 @@ void PostgresSession::onError(const BackendMessage& message, const ErrorResponse
     }
   }
   head->error = true;
+  const uint64_t failed = head->seq;
   if (extendedUnit(head->kind)) {
     pipeline_.pop();
     pipeline_.skipToSync([](PendingUnit&) {});
+    // Names the failed unit and the skipped ones defined or dropped are as they were.
+    names_.undo(failed, 0, pipeline_.head() != nullptr ? pipeline_.head()->seq : UINT64_MAX);
     // The server now ignores every message until the client's next Sync. When that Sync has
     // not come yet (the client sent Flush and read the error first, as pipelining drivers
     // do), what the client sends before it gets no answer: expecting one would pair later
     // answers with the wrong statements, masking plans included.
     if (pipeline_.head() == nullptr) discard_to_sync_ = true;
+  } else if (head->kind == Kind::kQuery) {
+    // The failed statement and those after it in the query string did not run.
+    names_.undo(failed, failed_at, failed + 1);
   }
 }
 
 void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std::string& tag,
                                       std::string_view error_code) {
   const policy::StatementFacts* st = nullptr;
-  if (unit.facts) {
-    size_t i = unit.kind == Kind::kQuery ? unit.statement_index : 0;
-    if (i < unit.facts->statements.size()) st = &unit.facts->statements[i];
+  if (unit.facts && unit.statement_index < unit.facts->statements.size()) {
+    st = &unit.facts->statements[unit.statement_index];
   }
   uint64_t rows = tag.empty() ? unit.rows : std::max(unit.rows, tagRows(tag));
   if (config_.stats) config_.stats->rows.Increment(static_cast<double>(unit.rows));
@@ -369,6 +375,7 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
     case 'Z':
       txn_status_ = std::get<ReadyForQuery>(message.body).status;
       if (head != nullptr) pipeline_.pop();
+      settleNames();
       result_owner_ = nullptr;
       copy_out_ = false;
       to_client_.append(message.raw);
@@ -381,9 +388,11 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       return CallbackAction::kContinue;
     case 'n':
       if (head != nullptr) {
-        if (head->kind == Kind::kDescribeStatement) statements_[head->name].no_data = true;
+        if (head->kind == Kind::kDescribeStatement) {
+          if (auto* st = names_.statement(head->name)) st->no_data = true;
+        }
         if (head->kind == Kind::kDescribePortal || head->kind == Kind::kInjectedDescribe) {
-          portals_[head->name].no_data = true;
+          if (auto* portal = names_.portal(head->name)) portal->no_data = true;
         }
         bool injected = head->kind == Kind::kInjectedDescribe;
         pipeline_.pop();

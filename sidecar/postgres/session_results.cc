@@ -1,5 +1,7 @@
 // PostgreSQL session, results: the masking plan of each result set (from its description, the
 // formats in effect and the statement's lineage), rows, and server errors and notices masked.
+#include <algorithm>
+
 #include "sidecar/postgres/backend_builders.h"
 #include "sidecar/postgres/error.h"
 #include "sidecar/postgres/row_rewriter.h"
@@ -12,55 +14,117 @@ using Kind = PendingUnit::Kind;
 
 }  // namespace
 
-const policy::OutputLineage* PostgresSession::StatementRef::lineage() const {
-  if (!facts || index >= facts->statements.size()) return nullptr;
-  return &facts->statements[index].lineage;
-}
-
-PostgresSession::StatementRef PostgresSession::statementOf(const PendingUnit* unit) const {
+StatementRef PostgresSession::statementOf(const PendingUnit* unit) const {
   StatementRef ref;
   if (unit == nullptr) return ref;
-  const std::string* statement = nullptr;
   switch (unit->kind) {
     case Kind::kQuery:
       ref = StatementRef{unit->facts, unit->statement_index};
       break;
-    case Kind::kDescribeStatement:
-      statement = &unit->name;
+    case Kind::kDescribeStatement: {
+      const NamedStatement* st = names_.statement(unit->name);
+      ref = st != nullptr ? st->source : StatementRef::unknown();
       break;
+    }
     case Kind::kDescribePortal:
     case Kind::kInjectedDescribe:
-    case Kind::kExecute:
-      if (auto pit = portals_.find(unit->name); pit != portals_.end()) {
-        statement = &pit->second.statement;
-      }
+    case Kind::kExecute: {
+      const NamedPortal* portal = names_.portal(unit->name);
+      ref = portal != nullptr ? portal->source : StatementRef::unknown();
       break;
-    default:
-      break;
-  }
-  if (statement != nullptr) {
-    if (auto sit = statements_.find(*statement); sit != statements_.end()) {
-      ref = StatementRef{sit->second.facts, 0};
     }
+    default:
+      return ref;
   }
-  // EXECUTE p / FETCH c return what PREPARE p / DECLARE c defined.
-  if (const policy::OutputLineage* l = ref.lineage(); l != nullptr && !l->uses.empty()) {
-    auto nit = named_lineage_.find(l->uses);
-    ref = nit != named_lineage_.end() ? nit->second : StatementRef{};
+  // EXECUTE p / FETCH c return what p / c were defined with (a portal may run an EXECUTE).
+  for (int hop = 0; hop < 2; ++hop) {
+    const policy::StatementFacts* st = ref.statement();
+    if (st == nullptr || st->lineage.uses.empty()) break;
+    ref = namedSource(*st);
   }
   return ref;
 }
 
-void PostgresSession::rememberNamedLineage(const policy::QueryFactsPtr& facts) {
-  static constexpr size_t kMaxNamed = 4096;
-  for (size_t i = 0; i < facts->statements.size(); ++i) {
-    const std::string& name = facts->statements[i].lineage.defines;
-    if (name.empty()) continue;
-    if (named_lineage_.size() >= kMaxNamed && !named_lineage_.contains(name)) {
-      named_lineage_.clear();  // a client defining thousands of names: start over
-    }
-    named_lineage_[name] = StatementRef{facts, i};
+StatementRef PostgresSession::namedSource(const policy::StatementFacts& st) const {
+  if (st.type == "execute") {
+    const NamedStatement* named = names_.statement(st.lineage.uses);
+    if (named != nullptr && named->source.facts) return named->source;
+  } else {
+    const NamedPortal* named = names_.portal(st.lineage.uses);
+    if (named != nullptr && named->source.facts) return named->source;
   }
+  return StatementRef::unknown();  // defined where the sidecar could not see
+}
+
+void PostgresSession::recordNames(const PendingUnit& unit, const policy::QueryFactsPtr& facts,
+                                  size_t from, size_t to, const std::string& rule) {
+  for (size_t i = from; i < to && i < facts->statements.size(); ++i) {
+    const policy::StatementFacts& st = facts->statements[i];
+    const policy::OutputLineage& l = st.lineage;
+    if (!l.defines.empty() && st.type == "prepare") {
+      NamedStatement& named = names_.defineStatement(unit.seq, i, l.defines);
+      named.source = StatementRef{facts, i};
+      named.rule = rule;
+    } else if (!l.defines.empty()) {  // DECLARE CURSOR
+      NamedPortal& portal = names_.definePortal(unit.seq, i, l.defines);
+      portal.source = StatementRef{facts, i};
+      portal.cursor = true;
+      portal.holds = l.holds;
+    } else if (st.type == "deallocate" || (st.type == "discard" && l.releases_all)) {
+      if (l.releases_all) {
+        names_.releaseAllStatements(unit.seq, i);
+      } else {
+        names_.releaseStatement(unit.seq, i, l.releases);
+      }
+    }
+    if (st.type == "close" || (st.type == "discard" && l.releases_all)) {
+      if (l.releases_all) {
+        names_.releaseAllPortals(unit.seq, i);
+      } else {
+        names_.releasePortal(unit.seq, i, l.releases);
+      }
+    }
+  }
+}
+
+policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPtr facts) const {
+  std::shared_ptr<policy::QueryFacts> resolved;
+  for (size_t i = 0; i < facts->statements.size(); ++i) {
+    const policy::StatementFacts& st = facts->statements[i];
+    if (st.type != "execute" || st.lineage.uses.empty()) continue;
+    // A PREPARE earlier in the same query string, else the table.
+    const policy::StatementFacts* target = nullptr;
+    for (size_t j = i; j-- > 0 && target == nullptr;) {
+      const policy::StatementFacts& prior = facts->statements[j];
+      if (prior.type == "prepare" && prior.lineage.defines == st.lineage.uses) target = &prior;
+    }
+    if (target == nullptr) {
+      const NamedStatement* named = names_.statement(st.lineage.uses);
+      if (named != nullptr) target = named->source.statement();
+    }
+    if (target == nullptr || target->type == "execute") continue;  // stays "other": admin only
+    if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
+    policy::StatementFacts& r = resolved->statements[i];
+    r.cls = target->cls;
+    r.reads = target->reads;
+    r.writes = target->writes;
+    r.functions = target->functions;
+    r.has_where = target->has_where;
+    r.inner_types = target->inner_types;
+    // A protocol-prepared statement is its own type; a PREPARE lists its statement already.
+    if (target->type != "prepare" && target->type != "select" &&
+        std::find(r.inner_types.begin(), r.inner_types.end(), target->type) ==
+            r.inner_types.end()) {
+      r.inner_types.push_back(target->type);
+    }
+  }
+  return resolved ? resolved : facts;
+}
+
+void PostgresSession::settleNames() {
+  const uint64_t next = pipeline_.head() != nullptr ? pipeline_.head()->seq : UINT64_MAX;
+  names_.settle(next);
+  if (txn_status_ == 'I') names_.endTransaction(next);
 }
 
 ResultMasker* PostgresSession::maskerFor(std::string_view raw_description,
@@ -98,18 +162,18 @@ ResultMasker* PostgresSession::maskerFor(std::string_view raw_description,
 ResultMasker* PostgresSession::resultMaskerFor(PendingUnit& unit) {
   if (result_ && result_owner_ == &unit) return &*result_;
   if (unit.kind != Kind::kExecute || !config_.masker) return nullptr;
-  auto pit = portals_.find(unit.name);
-  if (pit == portals_.end()) return nullptr;
-  const std::string* raw = &pit->second.description;
+  const NamedPortal* portal = names_.portal(unit.name);
+  if (portal == nullptr) return nullptr;
+  const std::string* raw = &portal->description;
   bool use_desc_formats = true;
   if (raw->empty()) {
-    auto sit = statements_.find(pit->second.statement);
-    if (sit == statements_.end() || sit->second.description.empty()) return nullptr;
-    raw = &sit->second.description;
+    const NamedStatement* st = portal->cursor ? nullptr : names_.statement(portal->statement);
+    if (st == nullptr || st->description.empty()) return nullptr;
+    raw = &st->description;
     use_desc_formats = false;
   }
   ResultMasker* rm =
-      maskerFor(*raw, nullptr, pit->second.result_formats, use_desc_formats, statementOf(&unit));
+      maskerFor(*raw, nullptr, portal->result_formats, use_desc_formats, statementOf(&unit));
   result_owner_ = rm != nullptr ? &unit : nullptr;
   return rm;
 }
@@ -145,17 +209,18 @@ void PostgresSession::onRowDescription(const BackendMessage& message, const RowD
       forward();
       return;
     case Kind::kDescribeStatement:
-      statements_[head->name].description.assign(message.raw.data(), message.raw.size());
+      if (auto* st = names_.statement(head->name)) {
+        st->description.assign(message.raw.data(), message.raw.size());
+      }
       forward();
       pipeline_.pop();
       return;
     case Kind::kDescribePortal:
-      portals_[head->name].description.assign(message.raw.data(), message.raw.size());
-      forward();
-      pipeline_.pop();
-      return;
     case Kind::kInjectedDescribe:
-      portals_[head->name].description.assign(message.raw.data(), message.raw.size());
+      if (auto* portal = names_.portal(head->name)) {
+        portal->description.assign(message.raw.data(), message.raw.size());
+      }
+      if (head->kind == Kind::kDescribePortal) forward();
       pipeline_.pop();
       return;
     default:

@@ -375,5 +375,25 @@ TEST_CASE("unbounded DELETE wrapped in a CTE still hits the unbounded-delete gua
   CHECK(decide(*p, kCi, "db", Role::kWrite, query({cte})).decision == Decision::kAllow);
 }
 
+// Regression: "PREPARE d AS DELETE ..." has type prepare and its EXECUTE type execute, so a
+// guardrail on statement [delete] never saw the delete they run.
+TEST_CASE("a guardrail on a statement type matches statements that run one") {
+  auto p = compilePolicy(R"(guardrails:
+  - name: deletes
+    match: {statement: [delete]}
+    action: review
+)");
+  for (const char* type : {"prepare", "execute", "explain", "select", "do"}) {
+    INFO(type);
+    StatementFacts runner = st(StatementClass::kWrite, type);
+    runner.inner_types = {"delete"};
+    Verdict v = decide(*p, kCi, "db", Role::kWrite, query({runner}));
+    CHECK(v.decision == Decision::kReview);
+    CHECK(v.rule == "guardrail:deletes");
+    runner.inner_types = {"insert"};
+    CHECK(decide(*p, kCi, "db", Role::kWrite, query({runner})).decision == Decision::kAllow);
+  }
+}
+
 }  // namespace
 }  // namespace tollgate::policy

@@ -102,6 +102,37 @@ TEST_CASE("PREPARE and DECLARE name their lineage; EXECUTE and FETCH use it") {
   CHECK_FALSE(whole_row);
 }
 
+TEST_CASE("DEALLOCATE, CLOSE and DISCARD ALL name what they drop; WITH HOLD is noted") {
+  struct Release {
+    const char* sql;
+    const char* type;
+    const char* releases;
+    bool releases_all;
+  };
+  const Release kReleases[] = {
+      {"DEALLOCATE p", "deallocate", "p", false},
+      {"DEALLOCATE PREPARE p", "deallocate", "p", false},
+      {"DEALLOCATE ALL", "deallocate", "", true},
+      {"CLOSE cur", "close", "cur", false},
+      {"CLOSE ALL", "close", "", true},
+      {"DISCARD ALL", "discard", "", true},
+      {"DISCARD PLANS", "discard", "", false},
+  };
+  for (const auto& row : kReleases) {
+    INFO(row.sql);
+    auto facts = SqlAnalyzer::analyzeUncached(row.sql);
+    REQUIRE(facts->statements.size() == 1);
+    const auto& st = facts->statements[0];
+    CHECK(st.type == row.type);
+    CHECK(st.lineage.releases == row.releases);
+    CHECK(st.lineage.releases_all == row.releases_all);
+  }
+  auto held = SqlAnalyzer::analyzeUncached("DECLARE c CURSOR WITH HOLD FOR SELECT 1");
+  CHECK(held->statements.at(0).lineage.holds);
+  auto plain = SqlAnalyzer::analyzeUncached("DECLARE c CURSOR FOR SELECT 1");
+  CHECK_FALSE(plain->statements.at(0).lineage.holds);
+}
+
 TEST_CASE("statements without a followed result have no lineage") {
   for (const char* sql : {"EXPLAIN SELECT cvv FROM cards", "SHOW work_mem", "BEGIN",
                           "INSERT INTO t SELECT cvv FROM cards", "CREATE TABLE x AS SELECT 1"}) {

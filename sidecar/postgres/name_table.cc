@@ -1,0 +1,171 @@
+// Named statements and portals with an undo journal (see name_table.h).
+#include "sidecar/postgres/name_table.h"
+
+#include <utility>
+
+namespace tollgate::sidecar::postgres {
+
+const policy::OutputLineage* StatementRef::lineage() const {
+  if (opaque) {
+    static const policy::OutputLineage kOpaque = [] {
+      policy::OutputLineage l;
+      l.known = true;
+      l.opaque = true;
+      return l;
+    }();
+    return &kOpaque;
+  }
+  const policy::StatementFacts* st = statement();
+  return st != nullptr ? &st->lineage : nullptr;
+}
+
+const policy::StatementFacts* StatementRef::statement() const {
+  if (!facts || index >= facts->statements.size()) return nullptr;
+  return &facts->statements[index];
+}
+
+void NameTable::journalStatement(uint64_t unit, size_t at, const std::string& name) {
+  Change c{unit, at, true, name, std::nullopt, std::nullopt};
+  if (auto it = statements_.find(name); it != statements_.end()) {
+    c.old_statement = std::move(it->second);
+  }
+  journal_.push_back(std::move(c));
+}
+
+void NameTable::journalPortal(uint64_t unit, size_t at, const std::string& name) {
+  Change c{unit, at, false, name, std::nullopt, std::nullopt};
+  if (auto it = portals_.find(name); it != portals_.end()) c.old_portal = std::move(it->second);
+  journal_.push_back(std::move(c));
+}
+
+NamedStatement& NameTable::defineStatement(uint64_t unit, size_t at, const std::string& name) {
+  journalStatement(unit, at, name);
+  NamedStatement& s = statements_[name];
+  s = NamedStatement{};
+  return s;
+}
+
+NamedPortal& NameTable::definePortal(uint64_t unit, size_t at, const std::string& name) {
+  if (!name.empty()) {
+    journalPortal(unit, at, name);
+    NamedPortal& p = portals_[name];
+    p = NamedPortal{};
+    p.defined_by = unit;
+    return p;
+  }
+  // Reset in place: drivers rebind the unnamed portal for every statement, and its buffers
+  // are reused.
+  NamedPortal& p = portals_[name];
+  p.source = StatementRef{};
+  p.statement.clear();
+  p.cursor = false;
+  p.holds = false;
+  p.result_formats.clear();
+  p.description.clear();
+  p.no_data = false;
+  p.defined_by = unit;
+  return p;
+}
+
+void NameTable::releaseStatement(uint64_t unit, size_t at, const std::string& name) {
+  if (!statements_.contains(name)) return;
+  journalStatement(unit, at, name);
+  statements_.erase(name);
+}
+
+void NameTable::releasePortal(uint64_t unit, size_t at, const std::string& name) {
+  if (!portals_.contains(name)) return;
+  journalPortal(unit, at, name);
+  portals_.erase(name);
+}
+
+void NameTable::releaseAllStatements(uint64_t unit, size_t at) {
+  std::vector<std::string> names;
+  for (const auto& [name, s] : statements_) names.push_back(name);
+  for (const auto& name : names) releaseStatement(unit, at, name);
+}
+
+void NameTable::releaseAllPortals(uint64_t unit, size_t at) {
+  std::vector<std::string> names;
+  for (const auto& [name, p] : portals_) names.push_back(name);
+  for (const auto& name : names) releasePortal(unit, at, name);
+}
+
+NamedStatement* NameTable::statement(const std::string& name) {
+  auto it = statements_.find(name);
+  return it == statements_.end() ? nullptr : &it->second;
+}
+
+NamedPortal* NameTable::portal(const std::string& name) {
+  auto it = portals_.find(name);
+  return it == portals_.end() ? nullptr : &it->second;
+}
+
+const NamedStatement* NameTable::statement(const std::string& name) const {
+  auto it = statements_.find(name);
+  return it == statements_.end() ? nullptr : &it->second;
+}
+
+const NamedPortal* NameTable::portal(const std::string& name) const {
+  auto it = portals_.find(name);
+  return it == portals_.end() ? nullptr : &it->second;
+}
+
+void NameTable::restore(Change& change) {
+  if (change.is_statement) {
+    if (change.old_statement) {
+      statements_[change.name] = std::move(*change.old_statement);
+    } else {
+      statements_.erase(change.name);
+    }
+  } else {
+    if (change.old_portal) {
+      portals_[change.name] = std::move(*change.old_portal);
+    } else {
+      portals_.erase(change.name);
+    }
+  }
+}
+
+void NameTable::undo(uint64_t unit, size_t at, uint64_t until) {
+  for (size_t i = journal_.size(); i-- > 0;) {
+    Change& c = journal_[i];
+    const bool undone = (c.unit == unit && c.at >= at) || (c.unit > unit && c.unit < until);
+    if (!undone) continue;
+    // A later change to the same name (a batch pipelined behind this one) is what the table
+    // shows now; what it replaced is what this change replaced.
+    Change* later = nullptr;
+    for (size_t j = i + 1; j < journal_.size() && later == nullptr; ++j) {
+      if (journal_[j].is_statement == c.is_statement && journal_[j].name == c.name) {
+        later = &journal_[j];
+      }
+    }
+    if (later != nullptr) {
+      later->old_statement = std::move(c.old_statement);
+      later->old_portal = std::move(c.old_portal);
+    } else {
+      restore(c);
+    }
+    journal_.erase(journal_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
+void NameTable::settle(uint64_t unit) {
+  size_t n = 0;
+  while (n < journal_.size() && journal_[n].unit < unit) ++n;
+  if (n == journal_.size()) {
+    journal_.clear();  // keeps the capacity
+  } else if (n > 0) {
+    journal_.erase(journal_.begin(), journal_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+}
+
+void NameTable::endTransaction(uint64_t unit) {
+  if (portals_.size() <= 1) return;  // the common case: only the unnamed portal
+  absl::erase_if(portals_, [&](const auto& entry) {
+    const NamedPortal& p = entry.second;
+    return !entry.first.empty() && !p.holds && p.defined_by < unit;
+  });
+}
+
+}  // namespace tollgate::sidecar::postgres

@@ -1,0 +1,107 @@
+// The prepared statements and portals a PostgreSQL session holds on the server, by name, as
+// the sidecar tracks them: what each one returns (for masking) and ran under (for events).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "policy/sql/facts.h"
+
+namespace tollgate::sidecar::postgres {
+
+// One statement of an analysed query: the one a named statement or portal runs. Empty (no
+// facts) when nothing says what it runs; `opaque` when it is known to run something the sidecar
+// never saw (a cursor a function opened): masking then treats every column as any column.
+struct StatementRef {
+  policy::QueryFactsPtr facts;  // keeps the lineage alive
+  size_t index = 0;
+  bool opaque = false;
+
+  static StatementRef unknown() { return StatementRef{nullptr, 0, true}; }
+  // The statement's result lineage; a lineage marked opaque for unknown(); null when empty.
+  const policy::OutputLineage* lineage() const;
+  const policy::StatementFacts* statement() const;
+  bool operator==(const StatementRef& o) const {
+    return facts == o.facts && index == o.index && opaque == o.opaque;
+  }
+};
+
+struct NamedStatement {
+  StatementRef source;
+  std::string rule;         // the policy rule that allowed it
+  std::string description;  // RowDescription raw bytes from Describe statement ("" unknown)
+  bool no_data = false;
+};
+
+struct NamedPortal {
+  StatementRef source;
+  std::string statement;  // Bind: the statement it was bound from (for its description)
+  bool cursor = false;    // DECLARE CURSOR made it (no statement)
+  bool holds = false;     // WITH HOLD: survives the end of its transaction
+  std::vector<int16_t> result_formats;
+  std::string description;  // from Describe portal
+  bool no_data = false;
+  uint64_t defined_by = 0;  // the unit that made it
+};
+
+// PostgreSQL has one namespace of prepared statements (Parse and PREPARE define them, Bind and
+// EXECUTE run them, Close and DEALLOCATE drop them) and one of portals (Bind and DECLARE define
+// them, Execute and FETCH read them). A change is made when the client's message is relayed, so
+// the messages pipelined behind it see it, and is journaled against the unit that made it
+// (PendingUnit::seq, and the statement index inside a simple Query). When the server refuses
+// that unit, or skips it after an earlier error in its batch, the change is undone: the table
+// never says a name stands for a statement the server does not hold under it (a refused
+// "Parse p" must not make "p" look like a harmless statement while the server still runs the
+// first one). Single-threaded.
+class NameTable {
+ public:
+  // Defines statement `name` (replacing any): returns its entry, reset, for the caller to fill.
+  NamedStatement& defineStatement(uint64_t unit, size_t at, const std::string& name);
+  // Defines portal `name`, likewise. The unnamed portal is reset in place and not journaled:
+  // it never outlives its transaction, and an error ends or aborts that transaction.
+  NamedPortal& definePortal(uint64_t unit, size_t at, const std::string& name);
+  void releaseStatement(uint64_t unit, size_t at, const std::string& name);
+  void releasePortal(uint64_t unit, size_t at, const std::string& name);
+  void releaseAllStatements(uint64_t unit, size_t at);
+  void releaseAllPortals(uint64_t unit, size_t at);
+
+  NamedStatement* statement(const std::string& name);
+  NamedPortal* portal(const std::string& name);
+  const NamedStatement* statement(const std::string& name) const;
+  const NamedPortal* portal(const std::string& name) const;
+
+  // Unit `unit` failed at its statement `at` (0 for extended-protocol units), and the server
+  // skipped the units after it up to, not including, `until`: their changes are undone, newest
+  // first.
+  void undo(uint64_t unit, size_t at, uint64_t until);
+  // Every unit before `unit` has been answered: its changes stand.
+  void settle(uint64_t unit);
+  // The server is outside a transaction block: portals made before `unit` are gone, except
+  // WITH HOLD cursors.
+  void endTransaction(uint64_t unit);
+
+  size_t journalSize() const { return journal_.size(); }
+
+ private:
+  struct Change {
+    uint64_t unit = 0;
+    size_t at = 0;
+    bool is_statement = true;
+    std::string name;
+    std::optional<NamedStatement> old_statement;  // nullopt: the name was free
+    std::optional<NamedPortal> old_portal;
+  };
+  void journalStatement(uint64_t unit, size_t at, const std::string& name);
+  void journalPortal(uint64_t unit, size_t at, const std::string& name);
+  void restore(Change& change);
+
+  absl::flat_hash_map<std::string, NamedStatement> statements_;
+  absl::flat_hash_map<std::string, NamedPortal> portals_;
+  std::vector<Change> journal_;  // in unit order
+};
+
+}  // namespace tollgate::sidecar::postgres

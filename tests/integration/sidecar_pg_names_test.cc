@@ -1,0 +1,184 @@
+// Prepared statements and portals by name: what the sidecar believes a name stands for must be
+// what the server has under it, whichever protocol made it (Parse / PREPARE, Bind / DECLARE)
+// and whichever runs it, or masking follows the wrong statement and a masked column leaks.
+#include <string>
+#include <vector>
+
+#include <catch2/catch_test_macros.hpp>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_split.h"
+#include "tests/integration/sidecar_pg_harness.h"
+
+using namespace tollgate::testing;
+
+namespace {
+
+// A raw protocol v3 client. argv[2] is a JSON list of batches, each a list of messages:
+// ["Q", sql], ["P", name, sql], ["B", portal, statement], ["D", "S"|"P", name],
+// ["E", portal], ["C", "S"|"P", name], ["S"]. Each batch is sent whole; the client then reads
+// up to the ReadyForQuery of its last Q or S and prints one JSON line per batch: the values of
+// every DataRow and the SQLSTATE of every error, in order.
+constexpr char kRawClient[] = R"PY(
+import json, re, socket, struct, sys
+port = int(re.search(r"port=(\d+)", sys.argv[1]).group(1))
+s = socket.create_connection(("127.0.0.1", port), timeout=20)
+buf = b""
+def msg(t, body): return t + struct.pack("!I", len(body) + 4) + body
+def z(text): return text.encode() + b"\0"
+def read_message():
+    global buf
+    while len(buf) < 5 or len(buf) < 1 + struct.unpack("!I", buf[1:5])[0]:
+        chunk = s.recv(65536)
+        if not chunk: raise SystemExit("connection closed")
+        buf += chunk
+    n = struct.unpack("!I", buf[1:5])[0]
+    t, body, buf = buf[:1], buf[5:1 + n], buf[1 + n:]
+    return t, body
+params = b"user\0job\0database\0payments\0\0"
+s.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
+while read_message()[0] != b"Z": pass
+for batch in json.loads(sys.argv[2]):
+    out, readies = b"", 0
+    for m in batch:
+        if m[0] == "Q": out += msg(b"Q", z(m[1])); readies += 1
+        elif m[0] == "P": out += msg(b"P", z(m[1]) + z(m[2]) + struct.pack("!h", 0))
+        elif m[0] == "B": out += msg(b"B", z(m[1]) + z(m[2]) + struct.pack("!hhh", 0, 0, 0))
+        elif m[0] == "D": out += msg(b"D", m[1].encode() + z(m[2]))
+        elif m[0] == "E": out += msg(b"E", z(m[1]) + struct.pack("!i", 0))
+        elif m[0] == "C": out += msg(b"C", m[1].encode() + z(m[2]))
+        elif m[0] == "S": out += msg(b"S", b""); readies += 1
+    s.sendall(out)
+    result = []
+    while readies:
+        t, body = read_message()
+        if t == b"Z": readies -= 1
+        elif t == b"E":
+            code = [f[1:] for f in body.split(b"\0") if f[:1] == b"C"]
+            result.append("error " + code[0].decode())
+        elif t == b"D":
+            count, at = struct.unpack("!h", body[:2])[0], 2
+            for _ in range(count):
+                n = struct.unpack("!i", body[at:at + 4])[0]
+                result.append(body[at + 4:at + 4 + max(n, 0)].decode(errors="replace"))
+                at += 4 + max(n, 0)
+    print(json.dumps(result))
+s.sendall(msg(b"X", b""))
+)PY";
+
+// card 1's cvv, redacted by the fixture policy's column rule.
+std::string redactedCvv() { return std::string(sampleCards()[0].cvv.size(), '*'); }
+
+// Runs `batches` (JSON; "$CVV" stands for a statement returning card 1's cvv as column c)
+// through a fresh sidecar; returns one parsed JSON list per batch.
+std::vector<nlohmann::json> runBatches(std::string batches) {
+  for (size_t at; (at = batches.find("$CVV")) != std::string::npos;) {
+    batches.replace(at, 4, "select cvv as c from cards where id = 1");
+  }
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.python(kRawClient, {batches});
+  INFO("batches: " << batches << "\nstdout: " << r.out << "\nstderr: " << r.err
+                   << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  CHECK(sampleSecretsIn(r.out).empty());
+  std::vector<nlohmann::json> out;
+  for (const auto& line : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
+    out.push_back(nlohmann::json::parse(std::string(line)));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a Parse the server refuses does not change what the statement name stands for") {
+  // The second Parse of "p" fails (42P05: the name exists); the server still has the first.
+  auto out = runBatches(R"J([
+    [["P", "p", "$CVV"], ["S"]],
+    [["P", "p", "select 'x'::text as c"], ["S"]],
+    [["B", "", "p"], ["E", ""], ["S"]]])J");
+  REQUIRE(out.size() == 3);
+  CHECK(out[1] == nlohmann::json::array({"error 42P05"}));
+  CHECK(out[2] == nlohmann::json::array({redactedCvv()}));
+}
+
+TEST_CASE("statements skipped after an error in a batch do not change names either") {
+  // The server skips the Close and the Parse after the failing one: "p" is still the cvv.
+  auto out = runBatches(R"J([
+    [["P", "p", "$CVV"], ["S"]],
+    [["P", "bad", "select * from no_such_table"], ["C", "S", "p"],
+     ["P", "p", "select 'x'::text as c"], ["S"]],
+    [["B", "", "p"], ["E", ""], ["S"]]])J");
+  REQUIRE(out.size() == 3);
+  CHECK(out[1] == nlohmann::json::array({"error 42P01"}));
+  CHECK(out[2] == nlohmann::json::array({redactedCvv()}));
+}
+
+TEST_CASE("a PREPARE the server refuses does not change what EXECUTE returns") {
+  auto out = runBatches(R"J([
+    [["Q", "prepare q as $CVV"]],
+    [["Q", "prepare q as select 'x'::text as c"]],
+    [["Q", "execute q"]]])J");
+  REQUIRE(out.size() == 3);
+  CHECK(out[1] == nlohmann::json::array({"error 42P05"}));
+  CHECK(out[2] == nlohmann::json::array({redactedCvv()}));
+}
+
+TEST_CASE("one namespace: PREPARE runs by Bind, Parse runs by EXECUTE") {
+  auto out = runBatches(R"J([
+    [["Q", "prepare q as $CVV"]],
+    [["B", "", "q"], ["E", ""], ["S"]],
+    [["P", "p", "$CVV"], ["S"]],
+    [["Q", "execute p"]]])J");
+  REQUIRE(out.size() == 4);
+  CHECK(out[1] == nlohmann::json::array({redactedCvv()}));
+  CHECK(out[3] == nlohmann::json::array({redactedCvv()}));
+}
+
+TEST_CASE("one namespace: a DECLAREd cursor runs by Execute, a bound portal by FETCH") {
+  auto out = runBatches(R"J([
+    [["Q", "begin"]],
+    [["Q", "declare k cursor for $CVV"]],
+    [["E", "k"], ["S"]],
+    [["P", "", "$CVV"], ["B", "pp", ""], ["S"]],
+    [["Q", "fetch all from pp"]],
+    [["Q", "commit"]]])J");
+  REQUIRE(out.size() == 6);
+  CHECK(out[2] == nlohmann::json::array({redactedCvv()}));
+  CHECK(out[4] == nlohmann::json::array({redactedCvv()}));
+}
+
+TEST_CASE("a cursor the sidecar did not see opened (a function's refcursor) is masked whole") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "create or replace function open_cards() returns refcursor language plpgsql as $$ "
+      "declare r refcursor := 'fc'; begin open r for select holder, cvv as c from cards where "
+      "id = 1; return r; end $$",
+      "payments");
+  auto out = runBatches(R"J([
+    [["Q", "begin"]],
+    [["Q", "select open_cards()"]],
+    [["Q", "fetch all from fc"]],
+    [["Q", "commit"]]])J");
+  REQUIRE(out.size() == 4);
+  // Nothing says which column came from where: every value gets the first column rule.
+  REQUIRE(out[2].size() == 2);
+  CHECK(out[2][1] == redactedCvv());
+  CHECK(out[2][0].get<std::string>().find_first_not_of("* ") == std::string::npos);
+}
+
+TEST_CASE("EXECUTE of a prepared SELECT is a read; of a prepared DELETE, a write") {
+  // The job has a read grant: the prepared statement's own class decides, not "other".
+  auto out = runBatches(R"J([
+    [["Q", "prepare r as select holder from cards where id = 1"]],
+    [["Q", "execute r"]],
+    [["Q", "prepare w as delete from cards where id = 1"]],
+    [["Q", "execute w"]],
+    [["Q", "execute never_prepared"]]])J");
+  REQUIRE(out.size() == 5);
+  CHECK(out[1] == nlohmann::json::array({sampleCards()[0].holder}));
+  CHECK(out[2] == nlohmann::json::array({"error 42501"}));
+  CHECK(out[3] == nlohmann::json::array({"error 42501"}));
+  CHECK(out[4] == nlohmann::json::array({"error 42501"}));
+}

@@ -1,0 +1,130 @@
+// NameTable: statement and portal names follow what the server holds, through refusals,
+// skipped units, pipelined batches and transaction ends.
+#include "sidecar/postgres/name_table.h"
+
+#include <memory>
+
+#include <catch2/catch_test_macros.hpp>
+
+using tollgate::sidecar::postgres::NamedPortal;
+using tollgate::sidecar::postgres::NameTable;
+using tollgate::sidecar::postgres::StatementRef;
+
+namespace {
+
+// A distinct statement source per tag (the tag is its index, so tests can tell them apart).
+StatementRef source(size_t tag) {
+  static const auto facts = std::make_shared<const tollgate::policy::QueryFacts>();
+  return StatementRef{facts, tag};
+}
+
+size_t tagOf(NameTable& t, const std::string& name) {
+  auto* s = t.statement(name);
+  return s == nullptr ? 0 : s->source.index;
+}
+
+void define(NameTable& t, uint64_t unit, const std::string& name, size_t tag, size_t at = 0) {
+  t.defineStatement(unit, at, name).source = source(tag);
+}
+
+}  // namespace
+
+TEST_CASE("a refused definition restores what the name stood for") {
+  NameTable t;
+  define(t, 1, "p", 7);
+  t.settle(2);
+  define(t, 2, "p", 8);
+  CHECK(tagOf(t, "p") == 8);  // seen at once by messages pipelined behind it
+  t.undo(2, 0, 3);
+  CHECK(tagOf(t, "p") == 7);
+  CHECK(t.journalSize() == 0);
+}
+
+TEST_CASE("a refused first definition frees the name") {
+  NameTable t;
+  define(t, 1, "p", 7);
+  t.undo(1, 0, 2);
+  CHECK(t.statement("p") == nullptr);
+}
+
+TEST_CASE("skipped units up to the Sync are undone, later batches are not") {
+  NameTable t;
+  define(t, 1, "p", 7);
+  t.settle(2);
+  // Batch: 2 fails, 3 (close p) and 4 (parse p) are skipped, 5 is its Sync; 6 is the next batch.
+  t.releaseStatement(3, 0, "p");
+  define(t, 4, "p", 8);
+  define(t, 6, "q", 9);
+  t.undo(2, 0, 5);
+  CHECK(tagOf(t, "p") == 7);
+  CHECK(tagOf(t, "q") == 9);
+  CHECK(t.journalSize() == 1);
+  t.settle(7);
+  CHECK(t.journalSize() == 0);
+}
+
+TEST_CASE("undoing a change that a later batch overwrote keeps the later one") {
+  NameTable t;
+  define(t, 1, "p", 7);
+  t.settle(2);
+  define(t, 3, "p", 8);  // skipped after unit 2 fails
+  define(t, 6, "p", 9);  // a later batch, pipelined
+  t.undo(2, 0, 5);
+  CHECK(tagOf(t, "p") == 9);
+  // If the later one fails too, the name goes back to what the server had before both.
+  t.undo(6, 0, 7);
+  CHECK(tagOf(t, "p") == 7);
+}
+
+TEST_CASE("a failed statement of a simple query undoes only itself and those after it") {
+  NameTable t;
+  define(t, 1, "a", 1, /*at=*/0);
+  define(t, 1, "b", 2, /*at=*/1);
+  define(t, 1, "c", 3, /*at=*/2);
+  t.undo(1, 1, 2);
+  CHECK(tagOf(t, "a") == 1);
+  CHECK(t.statement("b") == nullptr);
+  CHECK(t.statement("c") == nullptr);
+}
+
+TEST_CASE("release all, then undo, brings every name back") {
+  NameTable t;
+  define(t, 1, "a", 1);
+  define(t, 1, "b", 2);
+  t.settle(2);
+  t.releaseAllStatements(2, 0);
+  CHECK(t.statement("a") == nullptr);
+  t.undo(2, 0, 3);
+  CHECK(tagOf(t, "a") == 1);
+  CHECK(tagOf(t, "b") == 2);
+}
+
+TEST_CASE("portals end with their transaction unless WITH HOLD; the unnamed one is reused") {
+  NameTable t;
+  NamedPortal& unnamed = t.definePortal(1, 0, "");
+  unnamed.result_formats = {1, 1};
+  t.definePortal(2, 0, "cur").cursor = true;
+  NamedPortal& held = t.definePortal(3, 0, "kept");
+  held.cursor = true;
+  held.holds = true;
+  t.definePortal(9, 0, "pending");  // a unit not answered yet
+  t.settle(9);
+  t.endTransaction(9);
+  CHECK(t.portal("cur") == nullptr);
+  CHECK(t.portal("kept") != nullptr);
+  CHECK(t.portal("pending") != nullptr);
+  REQUIRE(t.portal("") != nullptr);
+  NamedPortal& again = t.definePortal(10, 0, "");
+  CHECK(again.result_formats.empty());  // reset in place
+  CHECK(t.journalSize() == 1);          // only "pending"; the unnamed portal is not journaled
+}
+
+TEST_CASE("an unknown source is opaque: every column may carry any column") {
+  auto ref = StatementRef::unknown();
+  REQUIRE(ref.lineage() != nullptr);
+  bool whole_row = false;
+  auto names = ref.lineage()->namesFor(0, 2, "holder", &whole_row);
+  CHECK(whole_row);
+  CHECK(StatementRef{}.lineage() == nullptr);
+  CHECK(!(ref == StatementRef{}));
+}
