@@ -7,7 +7,7 @@ namespace tollgate::testing {
 
 // argv: sidecar port, password. Rows inserted: ids 1000-1099.
 inline constexpr char kAsyncpgScript[] = R"PY(
-import asyncio, sys, asyncpg
+import asyncio, io, sys, asyncpg
 PORT, PW = int(sys.argv[1]), sys.argv[2]
 SEL = ("select id, holder, pan, pan_vc, pan_num, pan_dec, cvv from cards where id <= $1 "
        "order by id")
@@ -61,14 +61,20 @@ async def main():
         return "ok"
     await check("executemany", executemany)
     await check("copy-in", lambda: conn.copy_records_to_table(
-        "cards", columns=["id", "holder", "pan", "pan_vc", "pan_num", "cvv"],
-        records=[(1010, "Async Copy", "378282246310005", "378282246310005", 378282246310005,
-                  "3333"),
-                 (1011, "Async Copy", "6011111111111117", "6011111111111117", 6011111111111117,
-                  "4444")]))
+        "cards", columns=["id", "holder", "pan", "pan_vc", "cvv"],
+        records=[(1010, "Async Copy", "378282246310005", "378282246310005", "3333"),
+                 (1011, "Async Copy", "6011111111111117", "6011111111111117", "4444")]))
+    # A bigint card column is described as text (masking may change its values), and asyncpg's
+    # binary COPY encodes by the types of a prepared SELECT: it refuses the int before sending
+    # anything (a documented limitation). Text COPY stores it.
+    await check("copy-in-bigint", lambda: conn.copy_records_to_table(
+        "cards", columns=["id", "pan_num"], records=[(1012, 4111111111111111)]))
     # (When a COPY fails on the client side asyncpg cancels it; this statement is slow enough for
     # a late cancel to land here instead of on the checks after it.)
     await check("after-copy", lambda: conn.fetchval("select 'after-copy' from pg_sleep(0.2)"))
+    await check("copy-in-text", lambda: conn.copy_to_table(
+        "cards", columns=["id", "holder", "pan_num"], format="csv",
+        source=io.BytesIO(b"1030,Async Csv,378282246310005\n1031,Async Csv,6011111111111117\n")))
     await check("read-back", lambda: conn.fetch(
         "select id, pan, pan_vc, cvv from cards where id between 1000 and 1099 order by id"))
     async def array():
