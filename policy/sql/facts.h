@@ -85,6 +85,11 @@ struct StatementFacts {
   std::string fingerprint;
   // Which source columns each result column is made of, for name-based masking rules.
   OutputLineage lineage;
+  // Column names referenced anywhere in the statement (as PostgreSQL folds them), and whether
+  // it references whole rows (`*`, `t.*`, a table or alias used as a value): the data an error
+  // raised while it runs may quote (`invalid input syntax for type integer: "123x"`).
+  std::vector<std::string> columns;
+  bool row_reference = false;
 };
 
 // Facts for one query string (which may hold several statements).

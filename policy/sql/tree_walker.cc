@@ -65,6 +65,11 @@ class Walker {
       return;
     }
     const C base = statement(kind, *body, /*top=*/true);
+    for (const auto& name : single_refs_) {
+      if (std::find(row_names_.begin(), row_names_.end(), name) != row_names_.end()) {
+        facts_->row_reference = true;
+      }
+    }
     if (escalation_ < 0) {
       facts_->cls = base;
     } else {
@@ -414,6 +419,14 @@ class Walker {
     }
     const bool qualified = !name.empty();
     name.append(str(rv, "relname"));
+    addUnique(&row_names_, std::string(str(rv, "relname")));
+    if (const json* alias = field(rv, "alias")) {
+      if (const json* a = field(*alias, "Alias")) {
+        addUnique(&row_names_, std::string(str(*a, "aliasname")));
+      } else {
+        addUnique(&row_names_, std::string(str(*alias, "aliasname")));
+      }
+    }
     if (target_mode_) {
       addWrite(std::move(name));
       return;
@@ -444,8 +457,19 @@ class Walker {
   // t.pg_read_file is functional notation for pg_read_file(t) when the types fit.
   void columnRef(const json& body) {
     const json* fields = field(body, "fields");
-    if (fields == nullptr || !fields->is_array() || fields->size() < 2) return;
-    const json* s = field(fields->back(), "String");
+    if (fields == nullptr || !fields->is_array() || fields->empty()) return;
+    const json* last = field(fields->back(), "String");
+    if (last == nullptr) {
+      facts_->row_reference = true;  // `*` or `t.*`
+    } else {
+      const std::string_view name = str(*last, "sval");
+      addUnique(&facts_->columns, std::string(name));
+      // A one-part name may be a table or alias used as a whole row (`SELECT c::text FROM
+      // cards c`): decided once the statement's relations are known.
+      if (fields->size() == 1) addUnique(&single_refs_, std::string(name));
+    }
+    if (fields->size() < 2) return;
+    const json* s = last;
     if (s != nullptr && isDangerousFunction(str(*s, "sval"))) {
       escalate(C::kAdmin);
       addUnique(&facts_->functions, std::string(str(*s, "sval")));
@@ -468,6 +492,9 @@ class Walker {
 
   WalkResult* out_;
   StatementFacts* facts_;
+  // Relation names and aliases, and one-part column references (see columnRef()).
+  std::vector<std::string> row_names_;
+  std::vector<std::string> single_refs_;
   std::vector<std::vector<std::string>> ctes_;
   int escalation_ = -1;
   int depth_ = 0;

@@ -50,4 +50,36 @@ absl::StatusOr<ErrorFields> parseErrorMessage(std::string_view raw) {
   return readErrorFields(std::get<NoticeResponse>(*body).fields);
 }
 
+std::optional<std::string> rewriteNoticeFields(
+    char type, const NoticeFields& fields,
+    absl::FunctionRef<std::optional<std::string>(char code, std::string_view value)> fn) {
+  std::string out;
+  MessageWriter w(&out, type);
+  bool changed = false;
+  fields.forEach([&](char code, std::string_view value) {
+    std::optional<std::string> replaced = fn(code, value);
+    w.u8(static_cast<uint8_t>(code));
+    if (replaced) {
+      changed = true;
+      w.cstring(std::string_view(*replaced).substr(0, replaced->find('\0')));
+    } else {
+      w.cstring(value);
+    }
+  });
+  if (!changed) return std::nullopt;
+  w.u8(0);
+  w.finish();
+  return out;
+}
+
+std::string withoutQuotedValues(std::string_view message) {
+  const size_t first = message.find('"');
+  if (first == std::string_view::npos) return std::string(message);
+  const size_t last = message.rfind('"');
+  std::string out(message.substr(0, first + 1));
+  out += "***\"";
+  if (last > first) out.append(message.substr(last + 1));
+  return out;
+}
+
 }  // namespace tollgate::sidecar::postgres

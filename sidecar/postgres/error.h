@@ -1,9 +1,11 @@
 // ErrorResponse / NoticeResponse: building them to answer a client, and reading their fields.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "sidecar/postgres/backend_messages.h"
 
@@ -36,5 +38,17 @@ ErrorFields readErrorFields(const NoticeFields& fields);
 
 // Parses a whole 'E' or 'N' message (header included) into its fields.
 absl::StatusOr<ErrorFields> parseErrorMessage(std::string_view raw);
+
+// An 'E' or 'N' message (`type`) with every field of `fields` kept, in order, each value passed
+// through `fn(code, value)`, which returns its replacement or nullopt to keep it. Nullopt when
+// nothing changed. A replacement is cut at its first NUL.
+std::optional<std::string> rewriteNoticeFields(
+    char type, const NoticeFields& fields,
+    absl::FunctionRef<std::optional<std::string>(char code, std::string_view value)> fn);
+
+// `message` with the values PostgreSQL quotes in it (everything from the first double quote to
+// the last) replaced by ***: `invalid input syntax for type integer: "***"`. Unchanged when it
+// quotes nothing.
+std::string withoutQuotedValues(std::string_view message);
 
 }  // namespace tollgate::sidecar::postgres

@@ -172,7 +172,12 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   void onError(const BackendMessage& message, const ErrorResponse& error);
   void finishStatement(PendingUnit& unit, bool success, const std::string& tag,
                        std::string_view error_code);
+  // Forwards a server error or notice with card numbers masked, and with the data it quotes
+  // withheld when errorsMayQuoteMaskedData().
   void forwardMasked(const BackendMessage& message);
+  // True when the statement of `unit` reads a column under a column rule, a whole row, or
+  // something unknown (an opaque EXECUTE / FETCH).
+  bool errorsMayQuoteMaskedData(const PendingUnit* unit) const;
   ResultMasker* resultMaskerFor(PendingUnit& unit);
   // The masker for a result of this shape: the current one when description and formats are
   // those it was built for, else a new one (`description` parsed from `raw_description` when

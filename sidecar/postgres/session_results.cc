@@ -246,27 +246,51 @@ void PostgresSession::onDataRow(const BackendMessage& message, const DataRow& ro
   to_client_.append(message.raw);
 }
 
+bool PostgresSession::errorsMayQuoteMaskedData(const PendingUnit* unit) const {
+  if (unit == nullptr || !config_.masker || !config_.masker->hasColumnRules()) return false;
+  if (unit->kind != Kind::kQuery && unit->kind != Kind::kExecute) return false;
+  const StatementRef ref = statementOf(unit);
+  if (ref.opaque) return true;  // it may read anything
+  const policy::StatementFacts* st = ref.statement();
+  return st != nullptr &&
+         config_.masker->planColumn(st->columns, st->row_reference).column_rule != nullptr;
+}
+
 void PostgresSession::forwardMasked(const BackendMessage& message) {
   const auto* err = std::get_if<ErrorResponse>(&message.body);
   const auto* notice = std::get_if<NoticeResponse>(&message.body);
   const NoticeFields* fields = err ? &err->fields : notice ? &notice->fields : nullptr;
-  if (fields == nullptr || !config_.masker || !config_.masker->hasDetectorRules()) {
+  const bool detect = config_.masker && config_.masker->hasDetectorRules();
+  // A statement that reads a column under a column rule can make the server quote that
+  // column's data in an error (`(cvv || 'x')::int`, `cvv::regclass`, a failing row in a
+  // constraint's detail, a function's RAISE): its values are withheld, not only card numbers.
+  const bool withhold = fields != nullptr && errorsMayQuoteMaskedData(pipeline_.head());
+  if (fields == nullptr || (!detect && !withhold)) {
     to_client_.append(message.raw);
     return;
   }
-  ErrorFields f = readErrorFields(*fields);
-  bool changed = false;
-  for (std::string* s : {&f.message, &f.detail, &f.hint}) {
-    if (auto m = config_.masker->maskText(*s)) {
-      *s = *std::move(m);
-      changed = true;
-    }
-  }
-  if (!changed) {
-    to_client_.append(message.raw);
-    return;
-  }
-  to_client_ += err ? buildErrorResponse(f) : buildNoticeResponse(f);
+  static constexpr std::string_view kWithheld =
+      "(withheld by tollgate: the statement reads columns under a masking rule)";
+  const std::string_view code = fields->get('C').value_or("");
+  auto rewritten = rewriteNoticeFields(
+      message.type, *fields, [&](char field, std::string_view value) -> std::optional<std::string> {
+        if (field != 'M' && field != 'D' && field != 'H' && field != 'W' && field != 'q') {
+          return std::nullopt;  // severity, code, position, schema/table/column names, source
+        }
+        std::optional<std::string> out;
+        if (withhold && field == 'M') {
+          // A plpgsql RAISE message is the function's own text: all of it may be data.
+          out = code.substr(0, 2) == "P0" ? std::string(kWithheld) : withoutQuotedValues(value);
+          if (*out == value) out.reset();
+        } else if (withhold && field != 'H') {
+          return std::string(kWithheld);  // detail, context, internal query
+        }
+        if (detect) {
+          if (auto m = config_.masker->maskText(out ? std::string_view(*out) : value)) out = *m;
+        }
+        return out;
+      });
+  to_client_ += rewritten ? *rewritten : std::string(message.raw);
 }
 
 }  // namespace tollgate::sidecar::postgres

@@ -333,3 +333,37 @@ print(cur.fetchone()[0])
   CHECK(py.out == "4111110000001111.0\n");
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
+
+TEST_CASE("errors of a statement that reads a masked column do not quote its data") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "create or replace function shout(v text) returns int language plpgsql as $$ "
+      "begin raise exception 'value %', v; end $$",
+      "payments");
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  const std::string cvv = sampleCards()[0].cvv;
+  // Each makes PostgreSQL put card 1's cvv into the error text.
+  const char* kLeaky[] = {
+      "select (cvv || 'x')::int from cards where id = 1",
+      "select cvv::regclass from cards where id = 1",
+      "select current_setting(cvv) from cards where id = 1",
+      "select ('{' || cvv)::json from cards where id = 1",
+      "select shout(cvv) from cards where id = 1",
+      "select 1 from cards c where id = 1 and (c::text)::int = 0",
+      "select k::int from (select 'x' || cvv as k from cards where id = 1) s",
+  };
+  for (const char* sql : kLeaky) {
+    INFO(sql);
+    auto r = sidecar.psql(std::string(sql) + ";\n");
+    INFO(r.err);
+    CHECK_THAT(r.err, ContainsSubstring("ERROR"));
+    CHECK(r.err.find(cvv) == std::string::npos);
+  }
+  // Errors of statements that read no masked column keep their values.
+  auto r = sidecar.psql("select holder::int from cards where id = 1;\n");
+  CHECK_THAT(r.err, ContainsSubstring("\"" + sampleCards()[0].holder + "\""));
+  r = sidecar.psql("select 'abc'::int;\n");
+  CHECK_THAT(r.err, ContainsSubstring("invalid input syntax for type integer: \"abc\""));
+  CHECK(cardNumbersInAuditAndLog(sidecar).empty());
+}

@@ -312,6 +312,31 @@ TEST_CASE("nested statement types are reported", "[sql]") {
   }
 }
 
+TEST_CASE("referenced columns and whole-row references are reported", "[sql]") {
+  struct Case {
+    const char* sql;
+    Names columns;
+    bool row_reference;
+  };
+  const Case cases[] = {
+      {"SELECT (cvv || 'x')::int FROM cards WHERE id = 1", {"cvv", "id"}, false},
+      {"SELECT 1 FROM cards c WHERE (c::text)::int = 0", {"c"}, true},
+      {"SELECT * FROM cards", {}, true},
+      {"SELECT x.* FROM cards AS x", {}, true},
+      {"SELECT k FROM (SELECT \"CVV\" AS k FROM cards) s", {"CVV", "k"}, false},
+      {"SELECT holder FROM cards c", {"holder"}, false},
+      {"SELECT 'abc'::int", {}, false},
+      {"DO $$BEGIN PERFORM cvv FROM cards; END$$", {"cvv"}, false},
+  };
+  for (const Case& c : cases) {
+    INFO(c.sql);
+    QueryFactsPtr q = SqlAnalyzer::analyzeUncached(c.sql);
+    REQUIRE(q->statements.size() == 1);
+    CHECK(q->statements[0].columns == c.columns);
+    CHECK(q->statements[0].row_reference == c.row_reference);
+  }
+}
+
 TEST_CASE("class names round-trip", "[sql]") {
   for (C c : {C::kRead, C::kWrite, C::kDdl, C::kAdmin, C::kTransaction, C::kOther}) {
     C parsed = C::kOther;

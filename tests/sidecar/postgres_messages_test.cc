@@ -109,6 +109,34 @@ TEST_CASE("error parser prefers the non-localized severity and rejects other mes
   CHECK_FALSE(parseErrorMessage(raw.substr(0, raw.size() - 1)).ok());
 }
 
+TEST_CASE("rewriteNoticeFields keeps every field and replaces only what it is told to") {
+  std::string raw =
+      msg('E', "S" + cstr("ERROR") + "C" + cstr("22P02") + "M" +
+                   cstr("invalid input syntax for type integer: \"123x\"") + "W" +
+                   cstr("SQL function \"f\"") + "P" + cstr("8") + std::string(1, '\0'));
+  auto body = parseBackendBody('E', std::string_view(raw).substr(5));
+  REQUIRE(body.ok());
+  const NoticeFields& fields = std::get<ErrorResponse>(*body).fields;
+  auto same = rewriteNoticeFields(
+      'E', fields, [](char, std::string_view) { return std::optional<std::string>(); });
+  CHECK_FALSE(same.has_value());
+  auto out = rewriteNoticeFields('E', fields, [](char code, std::string_view v) {
+    return code == 'M' ? std::optional<std::string>(withoutQuotedValues(v)) : std::nullopt;
+  });
+  REQUIRE(out.has_value());
+  CHECK(*out == msg('E', "S" + cstr("ERROR") + "C" + cstr("22P02") + "M" +
+                             cstr("invalid input syntax for type integer: \"***\"") + "W" +
+                             cstr("SQL function \"f\"") + "P" + cstr("8") + std::string(1, '\0')));
+}
+
+TEST_CASE("withoutQuotedValues hides what PostgreSQL quotes") {
+  CHECK(withoutQuotedValues("relation \"123\" does not exist") ==
+        "relation \"***\" does not exist");
+  CHECK(withoutQuotedValues("invalid value \"1\"2\" for \"Month\"") == "invalid value \"***\"");
+  CHECK(withoutQuotedValues("unterminated \"12") == "unterminated \"***\"");
+  CHECK(withoutQuotedValues("division by zero") == "division by zero");
+}
+
 TEST_CASE("Buffer appends, consumes from the front and reuses its space") {
   Buffer b;
   CHECK(b.empty());
