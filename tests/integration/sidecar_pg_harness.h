@@ -281,6 +281,32 @@ inline std::vector<std::string> sampleSecretsIn(const std::string& text) {
   return found;
 }
 
+// Python prelude for raw protocol v3 clients (prepend it to a script run by Sidecar::python):
+// `s` is a socket to the sidecar of argv[1] (its conninfo); msg(type, body) frames a message,
+// z(text) makes a C string, read_message() returns the next (type, body), and
+// startup(user, database) logs in and reads up to the first ReadyForQuery.
+inline constexpr char kPyRawWire[] = R"PY(
+import json, re, socket, struct, sys
+s = socket.create_connection(
+    ("127.0.0.1", int(re.search(r"port=(\d+)", sys.argv[1]).group(1))), timeout=20)
+buf = b""
+def msg(t, body): return t + struct.pack("!I", len(body) + 4) + body
+def z(text): return text.encode() + b"\0"
+def read_message():
+    global buf
+    while len(buf) < 5 or len(buf) < 1 + struct.unpack("!I", buf[1:5])[0]:
+        chunk = s.recv(65536)
+        if not chunk: raise SystemExit("connection closed")
+        buf += chunk
+    n = struct.unpack("!I", buf[1:5])[0]
+    t, body, buf = buf[:1], buf[5:1 + n], buf[1 + n:]
+    return t, body
+def startup(user, database):
+    params = z("user") + z(user) + z("database") + z(database) + b"\0"
+    s.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
+    while read_message()[0] != b"Z": pass
+)PY";
+
 // `text` with every hex identifier (a token of 12+ hex digits with at least one letter a-f,
 // such as the "4ba2a89870237833" of event id "4ba2a89870237833-19") replaced by '#'s: the digit
 // runs inside ids are not card numbers, while a card number glued to other text still is.

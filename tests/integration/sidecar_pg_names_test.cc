@@ -19,25 +19,8 @@ namespace {
 // ["E", portal], ["C", "S"|"P", name], ["S"]. Each batch is sent whole; the client then reads
 // up to the ReadyForQuery of its last Q or S and prints one JSON line per batch: the values of
 // every DataRow and the SQLSTATE of every error, in order.
-constexpr char kRawClient[] = R"PY(
-import json, re, socket, struct, sys
-port = int(re.search(r"port=(\d+)", sys.argv[1]).group(1))
-s = socket.create_connection(("127.0.0.1", port), timeout=20)
-buf = b""
-def msg(t, body): return t + struct.pack("!I", len(body) + 4) + body
-def z(text): return text.encode() + b"\0"
-def read_message():
-    global buf
-    while len(buf) < 5 or len(buf) < 1 + struct.unpack("!I", buf[1:5])[0]:
-        chunk = s.recv(65536)
-        if not chunk: raise SystemExit("connection closed")
-        buf += chunk
-    n = struct.unpack("!I", buf[1:5])[0]
-    t, body, buf = buf[:1], buf[5:1 + n], buf[1 + n:]
-    return t, body
-params = b"user\0job\0database\0payments\0\0"
-s.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
-while read_message()[0] != b"Z": pass
+const std::string kRawClient = std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
 for batch in json.loads(sys.argv[2]):
     out, readies = b"", 0
     for m in batch:

@@ -17,29 +17,16 @@ namespace {
 // result formats given on the command line (no Describe portal, so the sidecar plans the
 // masking from the statement's description and Bind's formats). Prints one JSON array of
 // values (decoded as UTF-8, or {"hex": ...}) per execution.
-constexpr char kRawClient[] = R"PY(
-import json, re, socket, struct, sys
-port = int(re.search(r"port=(\d+)", sys.argv[1]).group(1))
+const std::string kRawClient = std::string(kPyRawWire) + R"PY(
 sql, formats = sys.argv[2].encode(), [int(f) for f in sys.argv[3].split(",")]
-s = socket.create_connection(("127.0.0.1", port), timeout=20)
-buf = b""
-def msg(t, body): return t + struct.pack("!I", len(body) + 4) + body
 def read_until_ready():
-    global buf
     out = []
     while True:
-        while len(buf) < 5 or len(buf) < 1 + struct.unpack("!I", buf[1:5])[0]:
-            chunk = s.recv(65536)
-            if not chunk: raise SystemExit("connection closed")
-            buf += chunk
-        n = struct.unpack("!I", buf[1:5])[0]
-        t, body, buf = buf[:1], buf[5:1 + n], buf[1 + n:]
+        t, body = read_message()
         if t == b"E": raise SystemExit("error: " + body.decode(errors="replace"))
         out.append((t, body))
         if t == b"Z": return out
-params = b"user\0job\0database\0payments\0\0"
-s.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
-read_until_ready()
+startup("job", "payments")
 s.sendall(msg(b"P", b"s1\0" + sql + b"\0" + struct.pack("!h", 0)) + msg(b"D", b"Ss1\0") +
           msg(b"S", b""))
 read_until_ready()
