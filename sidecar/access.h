@@ -46,6 +46,18 @@ struct StatementApprovalRequest {
   std::string grant_id;
 };
 
+// What the control plane's session list shows of one data-path session.
+struct SessionSummary {
+  std::string session_id;
+  std::string resource;
+  std::string protocol;  // "postgres", ...
+  std::string grant_id;
+  uint64_t statements = 0;  // run so far
+  uint64_t blocked = 0;     // refused so far
+  uint64_t bytes_in = 0;    // from the client
+  uint64_t bytes_out = 0;   // to the client
+};
+
 // Thread-safety: every method may be called from any thread. Callbacks run on an arbitrary
 // thread (the caller posts them to its own loop), exactly once.
 class AccessBroker {
@@ -60,10 +72,8 @@ class AccessBroker {
   // that cannot reach approvers answers at once with approved = false.
   virtual void requestApproval(const StatementApprovalRequest& request, ApprovalCallback done) = 0;
   // Session lifecycle, for the control plane's session list.
-  virtual void sessionStarted(const std::string& session_id, const std::string& resource,
-                              const std::string& grant_id) = 0;
-  virtual void sessionEnded(const std::string& session_id, const std::string& resource,
-                            const std::string& grant_id, uint64_t statements, uint64_t blocked) = 0;
+  virtual void sessionStarted(const SessionSummary& session) = 0;
+  virtual void sessionEnded(const SessionSummary& session) = 0;
 };
 using AccessBrokerPtr = std::shared_ptr<AccessBroker>;
 
@@ -76,9 +86,8 @@ class LocalAccessBroker : public AccessBroker {
   void acquire(const policy::CompiledPolicyPtr& policy, const std::string& resource,
                AccessCallback done) override;
   void requestApproval(const StatementApprovalRequest& request, ApprovalCallback done) override;
-  void sessionStarted(const std::string&, const std::string&, const std::string&) override {}
-  void sessionEnded(const std::string&, const std::string&, const std::string&, uint64_t,
-                    uint64_t) override {}
+  void sessionStarted(const SessionSummary&) override {}
+  void sessionEnded(const SessionSummary&) override {}
 
  private:
   policy::Identity identity_;

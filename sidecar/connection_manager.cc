@@ -22,8 +22,8 @@ struct ConnectionManager::Tracked {
   std::string session_id;
   std::string resource;
   std::string grant_id;
-  // Statements run and refused so far (for the control plane's session list).
-  std::function<std::pair<uint64_t, uint64_t>()> counts;
+  // The session as the control plane's session list shows it, counters as of now.
+  std::function<SessionSummary()> summary;
 };
 
 // A worker and the sessions living on it (touched only on that worker's thread).
@@ -215,11 +215,8 @@ void ConnectionManager::accept(AcceptedSocket socket, const std::string& resourc
 // done, never from inside their own callbacks.
 void ConnectionManager::forget(WorkerState& w, void* key) {
   if (auto it = w.terminators.find(key); it != w.terminators.end()) {
-    if (!it->second.session_id.empty()) {
-      auto [statements, blocked] =
-          it->second.counts ? it->second.counts() : std::pair<uint64_t, uint64_t>{0, 0};
-      access_->sessionEnded(it->second.session_id, it->second.resource, it->second.grant_id,
-                            statements, blocked);
+    if (!it->second.session_id.empty() && it->second.summary) {
+      access_->sessionEnded(it->second.summary());
     }
     w.terminators.erase(it);
   }
@@ -320,15 +317,21 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
     void* key = session.get();
     std::weak_ptr<postgres::PostgresSession> weak = session;
     session->setOnDone([this, &w, key] { w.worker.post([this, &w, key] { forget(w, key); }); });
-    w.terminators[key] = Tracked{[weak](const std::string& reason) {
-                                   if (auto s = weak.lock()) s->terminate(reason);
-                                 },
-                                 session->id(), resource->name, access.grant_id,
-                                 [weak]() -> std::pair<uint64_t, uint64_t> {
-                                   auto s = weak.lock();
-                                   if (!s) return {0, 0};
-                                   return {s->statementCount(), s->blockedCount()};
-                                 }};
+    w.terminators[key] =
+        Tracked{[weak](const std::string& reason) {
+                  if (auto s = weak.lock()) s->terminate(reason);
+                },
+                session->id(), resource->name, access.grant_id,
+                [weak, id = session->id(), name = resource->name, grant = access.grant_id] {
+                  SessionSummary summary{id, name, "postgres", grant};
+                  if (auto s = weak.lock()) {
+                    summary.statements = s->statementCount();
+                    summary.blocked = s->blockedCount();
+                    summary.bytes_in = s->bytesIn();
+                    summary.bytes_out = s->bytesOut();
+                  }
+                  return summary;
+                }};
     w.sessions[key] = session;
     if (auto st = session->start(socket.fd); !st.ok()) {
       log::warn("session failed to start", {{"error", std::string(st.message())}});
@@ -336,7 +339,7 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
       forget(w, key);
       return;
     }
-    if (access.allowed) access_->sessionStarted(session->id(), resource->name, access.grant_id);
+    if (access.allowed) access_->sessionStarted(w.terminators[key].summary());
   }
 }
 

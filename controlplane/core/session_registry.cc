@@ -32,8 +32,11 @@ v1::Session SessionRegistry::report(const v1::Identity& identity, const std::str
     }
     if (!r.resource().empty()) cur.set_resource(r.resource());
     if (!r.grant_id().empty()) cur.set_grant_id(r.grant_id());
+    if (!r.protocol().empty()) cur.set_protocol(r.protocol());
     cur.set_statements(r.statements());
     cur.set_blocked(r.blocked());
+    cur.set_bytes_in(r.bytes_in());
+    cur.set_bytes_out(r.bytes_out());
     if (r.ended()) {
       *cur.mutable_ended_at() = toTimestamp(clock_->now());
       if (cur.end_reason().empty()) cur.set_end_reason("ended");

@@ -218,28 +218,31 @@ void ControlPlaneClient::requestApproval(const StatementApprovalRequest& request
   done({false, "", "the control plane is unreachable, so nobody can approve it"});
 }
 
-void ControlPlaneClient::sessionStarted(const std::string& session_id, const std::string& resource,
-                                        const std::string& grant_id) {
+namespace {
+
+v1::SidecarMessage sessionReport(const SessionSummary& session, bool ended) {
   v1::SidecarMessage m;
   auto* s = m.mutable_session();
-  s->set_session_id(session_id);
-  s->set_resource(resource);
-  s->set_grant_id(grant_id);
-  if (connected_) enqueue(std::move(m));
+  s->set_session_id(session.session_id);
+  s->set_resource(session.resource);
+  s->set_protocol(session.protocol);
+  s->set_grant_id(session.grant_id);
+  s->set_ended(ended);
+  s->set_statements(session.statements);
+  s->set_blocked(session.blocked);
+  s->set_bytes_in(session.bytes_in);
+  s->set_bytes_out(session.bytes_out);
+  return m;
 }
 
-void ControlPlaneClient::sessionEnded(const std::string& session_id, const std::string& resource,
-                                      const std::string& grant_id, uint64_t statements,
-                                      uint64_t blocked) {
-  v1::SidecarMessage m;
-  auto* s = m.mutable_session();
-  s->set_session_id(session_id);
-  s->set_resource(resource);
-  s->set_grant_id(grant_id);
-  s->set_ended(true);
-  s->set_statements(statements);
-  s->set_blocked(blocked);
-  if (connected_) enqueue(std::move(m));
+}  // namespace
+
+void ControlPlaneClient::sessionStarted(const SessionSummary& session) {
+  if (connected_) enqueue(sessionReport(session, false));
+}
+
+void ControlPlaneClient::sessionEnded(const SessionSummary& session) {
+  if (connected_) enqueue(sessionReport(session, true));
 }
 
 }  // namespace tollgate::sidecar::cp

@@ -89,10 +89,8 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   void acquire(const policy::CompiledPolicyPtr& policy, const std::string& resource,
                AccessCallback done) override;
   void requestApproval(const StatementApprovalRequest& request, ApprovalCallback done) override;
-  void sessionStarted(const std::string& session_id, const std::string& resource,
-                      const std::string& grant_id) override;
-  void sessionEnded(const std::string& session_id, const std::string& resource,
-                    const std::string& grant_id, uint64_t statements, uint64_t blocked) override;
+  void sessionStarted(const SessionSummary& session) override;
+  void sessionEnded(const SessionSummary& session) override;
 
  private:
   using Stream = grpc::ClientReaderWriter<v1::SidecarMessage, v1::ControlMessage>;

@@ -100,6 +100,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   const std::string& id() const { return id_; }
   uint64_t statementCount() const { return statement_count_; }
   uint64_t blockedCount() const { return blocked_; }
+  uint64_t bytesIn() const { return bytes_in_; }
+  uint64_t bytesOut() const { return bytes_out_; }
   void setOnDone(std::function<void()> on_done) { on_done_ = std::move(on_done); }
 
  private:

@@ -52,6 +52,17 @@ std::vector<v1::Grant> grantsFor(const ControlPlaneProc& cp, const std::string& 
   return {resp.grants().begin(), resp.grants().end()};
 }
 
+std::vector<v1::Session> allSessions(const ControlPlaneProc& cp, const std::string& token) {
+  auto stub = v1::SessionService::NewStub(cp.channel());
+  v1::ListSessionsRequest req;
+  req.set_include_ended(true);
+  v1::ListSessionsResponse resp;
+  auto ctx = authed(token);
+  auto st = stub->List(ctx.get(), req, &resp);
+  if (!st.ok()) return {};
+  return {resp.sessions().begin(), resp.sessions().end()};
+}
+
 struct World {
   TestIssuers issuers;
   ControlPlaneProc cp{sharedPg(), issuers};
@@ -103,6 +114,20 @@ TEST_CASE("a connected sidecar takes identity, policy and credentials from the c
   REQUIRE_FALSE(grants.empty());
   CHECK(grants.front().pod_uid() == sc.pod().uid);
   CHECK(grants.front().state() == v1::GRANT_ACTIVE);
+  // The session list shows the ended session with its protocol, counters and traffic.
+  std::vector<v1::Session> sessions;
+  REQUIRE(eventually([&] {
+    sessions = allSessions(w.cp, w.admin);
+    return !sessions.empty() && sessions.front().has_ended_at();
+  }));
+  const v1::Session& s = sessions.front();
+  CHECK(s.resource() == "payments-db");
+  CHECK(s.protocol() == "postgres");
+  CHECK(s.grant_id() == grants.front().id());
+  CHECK(s.statements() == 2);
+  CHECK(s.blocked() == 1);
+  CHECK(s.bytes_in() > 0);
+  CHECK(s.bytes_out() > s.bytes_in());
 }
 
 TEST_CASE("workloads without a valid token or an access rule get no session",
