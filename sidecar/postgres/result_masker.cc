@@ -79,6 +79,16 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
   replacements_.resize(n);
   bool changed = false;
   size_t i = 0;
+  // Column i is sent as `value`; `masked` counts it as a value a rule changed (rule `hit`).
+  auto replace = [&](std::string value, bool masked, const std::string& hit) {
+    if (masked) {
+      ++*values_masked;
+      if (rule_hit != nullptr && rule_hit->empty()) *rule_hit = hit;
+    }
+    replacements_[i] = std::move(value);
+    repl_[i] = replacements_[i];
+    changed = true;
+  };
   for (auto value : row.columns) {
     if (i >= n) break;
     Column& c = columns_[i];
@@ -105,13 +115,7 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
       } else {
         masked = maskJson(text, &hit);
       }
-      if (masked) {
-        ++*values_masked;
-        if (rule_hit != nullptr && rule_hit->empty()) *rule_hit = hit;
-        replacements_[i] = *std::move(masked);
-        repl_[i] = replacements_[i];
-        changed = true;
-      }
+      if (masked) replace(*std::move(masked), true, hit);
       ++i;
       continue;
     }
@@ -149,16 +153,10 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
       masked = masker_->maskValue(c.plan, text, &hit);
     }
     if (masked) {
-      ++*values_masked;
-      if (rule_hit != nullptr && rule_hit->empty()) *rule_hit = hit;
-      replacements_[i] = *std::move(masked);
-      repl_[i] = replacements_[i];
-      changed = true;
+      replace(*std::move(masked), true, hit);
     } else if (converted && c.as_text) {
       // Described as text: a binary number or jsonb must still be sent as its text form.
-      replacements_[i] = *std::move(converted);
-      repl_[i] = replacements_[i];
-      changed = true;
+      replace(*std::move(converted), false, hit);
     }
     ++i;
   }
