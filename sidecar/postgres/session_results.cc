@@ -61,23 +61,31 @@ void PostgresSession::recordNames(const PendingUnit& unit, const policy::QueryFa
   for (size_t i = from; i < to && i < facts->statements.size(); ++i) {
     const policy::StatementFacts& st = facts->statements[i];
     const policy::OutputLineage& l = st.lineage;
+    // Most statements name nothing: no string compares for them (this runs per Query and per
+    // Execute).
+    if (l.defines.empty() && l.releases.empty() && !l.releases_all) continue;
     if (!l.defines.empty() && st.type == "prepare") {
       NamedStatement& named = names_.defineStatement(unit.seq, i, l.defines);
       named.source = StatementRef{facts, i};
       named.rule = rule;
-    } else if (!l.defines.empty()) {  // DECLARE CURSOR
+      continue;
+    }
+    if (!l.defines.empty()) {  // DECLARE CURSOR
       NamedPortal& portal = names_.definePortal(unit.seq, i, l.defines);
       portal.source = StatementRef{facts, i};
       portal.cursor = true;
       portal.holds = l.holds;
-    } else if (st.type == "deallocate" || (st.type == "discard" && l.releases_all)) {
+      continue;
+    }
+    const bool discard_all = st.type == "discard";  // releases_all: DISCARD ALL, not PLANS
+    if (st.type == "deallocate" || discard_all) {
       if (l.releases_all) {
         names_.releaseAllStatements(unit.seq, i);
       } else {
         names_.releaseStatement(unit.seq, i, l.releases);
       }
     }
-    if (st.type == "close" || (st.type == "discard" && l.releases_all)) {
+    if (st.type == "close" || discard_all) {
       if (l.releases_all) {
         names_.releaseAllPortals(unit.seq, i);
       } else {
