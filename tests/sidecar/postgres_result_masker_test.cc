@@ -46,6 +46,37 @@ T parse(const std::string& raw) {
   return std::get<T>(*body);
 }
 
+// Masks one row of `values` under `fields` and returns the client's values ("NULL" for NULL),
+// or nothing when the row is forwarded as it is. Result formats come from the description, or
+// from `bind_formats` (Bind's list) when given.
+struct Masked {
+  bool changed = false;
+  std::vector<std::string> values;
+  std::vector<uint16_t> text_columns;
+  std::string hit;
+};
+
+Masked maskOne(const std::vector<FieldDescription>& fields,
+               const std::vector<std::optional<std::string_view>>& values,
+               const std::optional<std::vector<int16_t>>& bind_formats = std::nullopt) {
+  auto masker = testMasker();
+  std::string desc_raw = buildRowDescription(fields);
+  auto desc = parse<RowDescription>(desc_raw);
+  ResultMasker rm(masker.get(), desc, bind_formats.value_or(std::vector<int16_t>{}),
+                  !bind_formats.has_value());
+  Masked m;
+  m.text_columns = rm.textColumns();
+  std::string row_raw = buildDataRow(values);
+  auto row = parse<DataRow>(row_raw);
+  std::string out;
+  uint64_t count = 0;
+  m.changed = rm.maskRow(row, &out, &count, &m.hit);
+  if (!m.changed) return m;
+  auto result = parse<DataRow>(out);
+  for (auto v : result.columns) m.values.emplace_back(v ? *v : "NULL");
+  return m;
+}
+
 }  // namespace
 
 TEST_CASE("text, bigint and cvv columns are masked; the row keeps valid lengths") {
@@ -108,99 +139,40 @@ TEST_CASE("NULLs stay NULL and small integer columns are never touched") {
 }
 
 TEST_CASE("binary bigint card numbers are sent as masked text") {
-  auto masker = testMasker();
-  std::vector<FieldDescription> fields = {field("pan_num", oid::kInt8, 1000, 1)};
-  std::string desc_raw = buildRowDescription(fields);
-  auto desc = parse<RowDescription>(desc_raw);
-  ResultMasker rm(masker.get(), desc, {1}, false);
-  CHECK(rm.textColumns() == std::vector<uint16_t>{0});
   auto bin = textToBinary(oid::kInt8, "4111111111111111");
   auto bin_other = textToBinary(oid::kInt8, "42");
   for (auto [input, expect] : {std::pair{*bin, std::string("411111******1111")},
                                std::pair{*bin_other, std::string("42")}}) {
-    std::vector<std::optional<std::string_view>> values = {input};
-    std::string row_raw = buildDataRow(values);
-    auto row = parse<DataRow>(row_raw);
-    std::string out;
-    uint64_t masked = 0;
+    Masked m = maskOne({field("pan_num", oid::kInt8, 1000, 1)}, {input}, {{1}});
+    CHECK(m.text_columns == std::vector<uint16_t>{0});
     // Even an unmasked value is rewritten: the client was told this column is text.
-    REQUIRE(rm.maskRow(row, &out, &masked, nullptr));
-    auto result = parse<DataRow>(out);
-    CHECK(*result.columns.begin() == std::optional<std::string_view>(expect));
+    REQUIRE(m.changed);
+    CHECK(m.values == std::vector<std::string>{expect});
   }
 }
 
 TEST_CASE("a binary jsonb column under a column rule is sent as text, without the version byte") {
-  auto masker = testMasker();
-  std::vector<FieldDescription> fields = {field("cvv", oid::kJsonb, 1000, 1)};
-  std::string desc_raw = buildRowDescription(fields);
-  auto desc = parse<RowDescription>(desc_raw);
-  ResultMasker rm(masker.get(), desc, {1}, false);
-  CHECK(rm.textColumns() == std::vector<uint16_t>{0});
   for (auto [input, expect] : {std::pair{std::string("\x01\"605\"", 6), std::string("*****")},
                                std::pair{std::string("\x01", 1), std::string()}}) {
-    std::vector<std::optional<std::string_view>> values = {input};
-    std::string row_raw = buildDataRow(values);
-    auto row = parse<DataRow>(row_raw);
-    std::string out;
-    uint64_t masked = 0;
-    REQUIRE(rm.maskRow(row, &out, &masked, nullptr));
-    auto result = parse<DataRow>(out);
-    CHECK(*result.columns.begin() == std::optional<std::string_view>(expect));
+    Masked m = maskOne({field("cvv", oid::kJsonb, 1000, 1)}, {input}, {{1}});
+    CHECK(m.text_columns == std::vector<uint16_t>{0});
+    REQUIRE(m.changed);
+    CHECK(m.values == std::vector<std::string>{expect});
   }
 }
 
 TEST_CASE("computed numbers keep their type and hide digits with zeros") {
-  auto masker = testMasker();
-  std::vector<FieldDescription> fields = {field("max", oid::kInt8, 0, 0),
-                                          field("sum", oid::kNumeric, 0, 1)};
-  std::string desc_raw = buildRowDescription(fields);
-  auto desc = parse<RowDescription>(desc_raw);
-  ResultMasker rm(masker.get(), desc, {0, 1}, false);
-  CHECK(rm.textColumns().empty());
   auto numeric = textToBinary(oid::kNumeric, "5555555555554444");
-  std::vector<std::optional<std::string_view>> values = {"4111111111111111", *numeric};
-  std::string row_raw = buildDataRow(values);
-  auto row = parse<DataRow>(row_raw);
-  std::string out;
-  uint64_t masked = 0;
-  REQUIRE(rm.maskRow(row, &out, &masked, nullptr));
-  auto result = parse<DataRow>(out);
-  auto it = result.columns.begin();
-  CHECK(**it == "4111110000001111");
-  ++it;
-  CHECK(numericBinaryToText(**it) == "5555550000004444");
+  Masked m = maskOne({field("max", oid::kInt8, 0, 0), field("sum", oid::kNumeric, 0, 1)},
+                     {"4111111111111111", *numeric}, {{0, 1}});
+  CHECK(m.text_columns.empty());
+  REQUIRE(m.changed);
+  REQUIRE(m.values.size() == 2);
+  CHECK(m.values[0] == "4111110000001111");
+  CHECK(numericBinaryToText(m.values[1]) == "5555550000004444");
 }
 
 namespace {
-
-// Masks one row of `values` under `fields` (formats from the description) and returns the
-// client's values ("NULL" for NULL), or nothing when the row is forwarded as it is.
-struct Masked {
-  bool changed = false;
-  std::vector<std::string> values;
-  std::vector<uint16_t> text_columns;
-  std::string hit;
-};
-
-Masked maskOne(const std::vector<FieldDescription>& fields,
-               const std::vector<std::optional<std::string_view>>& values) {
-  auto masker = testMasker();
-  std::string desc_raw = buildRowDescription(fields);
-  auto desc = parse<RowDescription>(desc_raw);
-  ResultMasker rm(masker.get(), desc, {}, true);
-  Masked m;
-  m.text_columns = rm.textColumns();
-  std::string row_raw = buildDataRow(values);
-  auto row = parse<DataRow>(row_raw);
-  std::string out;
-  uint64_t count = 0;
-  m.changed = rm.maskRow(row, &out, &count, &m.hit);
-  if (!m.changed) return m;
-  auto result = parse<DataRow>(out);
-  for (auto v : result.columns) m.values.emplace_back(v ? *v : "NULL");
-  return m;
-}
 
 std::string bin(uint32_t type_oid, std::string_view text) {
   auto b = textToBinary(type_oid, text);
