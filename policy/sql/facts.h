@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,21 @@ std::string_view className(StatementClass c);
 int classSeverity(StatementClass c);
 // Parses the names above; returns false on anything else.
 bool parseClass(std::string_view name, StatementClass* out);
+
+// How COPY ... TO STDOUT writes its rows (its options): what the sidecar needs to read them
+// back field by field and mask them.
+struct CopyOutFormat {
+  enum class Kind { kText, kCsv, kBinary };
+  Kind kind = Kind::kText;
+  char delimiter = '\t';            // ',' for CSV
+  std::string null_marker = "\\N";  // "" for CSV
+  char quote = '"';                 // CSV only
+  char escape = '"';                // CSV only; the quote unless given
+  bool header = false;              // the first line holds the column names
+  // False when an option could not be read (a delimiter, quote or escape that is not one
+  // byte, an unknown format): such a statement fails on the server, or must be refused.
+  bool readable = true;
+};
 
 // Everything the policy engine needs to know about one statement.
 struct StatementFacts {
@@ -90,6 +106,9 @@ struct StatementFacts {
   // raised while it runs may quote (`invalid input syntax for type integer: "123x"`).
   std::vector<std::string> columns;
   bool row_reference = false;
+  // COPY ... TO STDOUT (a table with or without a column list, or a query): its row format.
+  // The result columns are in `lineage` when the statement names them.
+  std::optional<CopyOutFormat> copy_out;
 };
 
 // Facts for one query string (which may hold several statements).

@@ -68,6 +68,8 @@ std::vector<std::string> OutputLineage::namesFor(size_t index, size_t count, std
         mine = head[index];
       } else if (index >= count - tail.size()) {
         mine = tail[index - (count - tail.size())];
+      } else if (name.empty()) {
+        mine.whole_row = true;  // expanded by `*`, and no server name (COPY): any column
       }  // else: a column the `*` expanded to; the server's name is the column's own
     } else {
       for (const ColumnLineage& c : head) merge(&mine, c);
@@ -121,6 +123,23 @@ class LineageWalker {
       if (returning == nullptr) return;
       out_.known = true;
       targetList(*returning, &out_.head, &out_.tail, &out_.star);
+    } else if (kind == "CopyStmt") {
+      // COPY (query) TO STDOUT returns what the query does; COPY t (a, b) TO STDOUT returns
+      // those columns. Without a column list the columns are the table's: unknown here.
+      if (flag(body, "is_from")) return;
+      std::string_view inner_kind;
+      const json* inner = nullptr;
+      if (const json* q = field(body, "query"); q != nullptr && unwrap(*q, &inner_kind, &inner)) {
+        top(inner_kind, *inner);
+      } else if (const json* cols = field(body, "attlist"); cols != nullptr && cols->is_array()) {
+        out_.known = true;
+        for (const json& c : *cols) {
+          const json* s = field(c, "String");
+          ColumnLineage lineage;
+          if (s != nullptr) addName(&lineage.sources, str(*s, "sval"));
+          out_.head.push_back(std::move(lineage));
+        }
+      }
     } else if (kind == "ExecuteStmt") {
       out_.uses = str(body, "name");
     } else if (kind == "FetchStmt") {

@@ -306,7 +306,7 @@ bool isWritingFunction(std::string_view name) {
 
 bool isPrivilegedSetting(std::string_view name) {
   const std::string lower = asciiLower(name);
-  return lower == "role" || lower == "session_authorization";
+  return lower == "role" || lower == "session_authorization" || lower == "session_replication_role";
 }
 
 }  // namespace tollgate::policy::sql

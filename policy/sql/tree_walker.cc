@@ -8,6 +8,7 @@
 #include <pg_query.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -120,6 +121,11 @@ class Walker {
       if (flag(body, "ismove")) type = "move";
     } else if (kind == "DropStmt") {
       drop(body);
+    } else if (kind == "LockStmt" && lockMode(body) == kAccessShareLock) {
+      // ACCESS SHARE is the lock every SELECT takes, and pg_dump takes on each table it
+      // dumps: it holds back only ACCESS EXCLUSIVE (DDL). Stronger modes hold back writers.
+      cls = C::kRead;
+      walkFieldsExcept(body, {});
     } else {
       generic(body);
     }
@@ -129,6 +135,13 @@ class Walker {
       addUnique(&facts_->inner_types, std::move(type));
     }
     return cls;
+  }
+
+  static constexpr int64_t kAccessShareLock = 1;  // AccessShareLock in lockdefs.h
+
+  static int64_t lockMode(const json& body) {
+    const json* mode = field(body, "mode");
+    return mode != nullptr && mode->is_number_integer() ? mode->get<int64_t>() : 0;
   }
 
   // Walks body[key] (a statement node) as a nested statement; returns its class or `dflt`.
@@ -151,9 +164,55 @@ class Walker {
       escalate(C::kWrite);
       if (cls == C::kRead) cls = C::kWrite;
     }
+    std::string saved_setting = std::move(settings_row_);
+    settings_row_ = settingsRowName(body);
     walkFieldsExcept(body, {"withClause", "intoClause"});
+    settings_row_ = std::move(saved_setting);
     if (scoped) ctes_.pop_back();
     return cls;
+  }
+
+  // "SELECT ... FROM pg_settings WHERE name = 'x'" (how pg_dump sets a setting only where the
+  // server has it): the lower-cased 'x' that a `name` column in this SELECT stands for, or "".
+  std::string settingsRowName(const json& select) const {
+    const json* from = field(select, "fromClause");
+    if (from == nullptr || !from->is_array() || from->size() != 1) return {};
+    const json* rv = field((*from)[0], "RangeVar");
+    if (rv == nullptr || str(*rv, "relname") != "pg_settings") return {};
+    const std::string_view schema = str(*rv, "schemaname");
+    if (!schema.empty() && schema != "pg_catalog") return {};
+    for (const auto& scope : ctes_) {  // WITH pg_settings AS (...) is not the catalog view
+      if (schema.empty() && std::find(scope.begin(), scope.end(), "pg_settings") != scope.end()) {
+        return {};
+      }
+    }
+    const json* where = field(select, "whereClause");
+    const json* expr = where == nullptr ? nullptr : field(*where, "A_Expr");
+    if (expr == nullptr || str(*expr, "kind") != "AEXPR_OP") return {};
+    const json* op = field(*expr, "name");
+    if (op == nullptr || !op->is_array() || op->size() != 1) return {};
+    const json* op_name = field((*op)[0], "String");
+    if (op_name == nullptr || str(*op_name, "sval") != "=") return {};
+    const json* left = field(*expr, "lexpr");
+    const json* right = field(*expr, "rexpr");
+    if (left == nullptr || right == nullptr || !isNameColumn(*left)) return {};
+    return constantString(*right);
+  }
+
+  // A ColumnRef `name` (the pg_settings column).
+  static bool isNameColumn(const json& v) {
+    const json* ref = field(v, "ColumnRef");
+    const json* fields = ref == nullptr ? nullptr : field(*ref, "fields");
+    if (fields == nullptr || !fields->is_array() || fields->size() != 1) return false;
+    const json* s = field((*fields)[0], "String");
+    return s != nullptr && str(*s, "sval") == "name";
+  }
+
+  // The lower-cased value of a string constant, or "" for anything else.
+  static std::string constantString(const json& v) {
+    const json* c = field(v, "A_Const");
+    const json* sval = c == nullptr ? nullptr : field(*c, "sval");
+    return sval == nullptr ? std::string() : asciiLower(str(*sval, "sval"));
   }
 
   void dml(std::string_view kind, const json& body) {
@@ -200,7 +259,66 @@ class Walker {
     inner(body, "query", C::kRead);
     if (const json* where = field(body, "whereClause")) walk(*where);
     if (flag(body, "is_program") || field(body, "filename") != nullptr) return C::kAdmin;
+    if (!from) facts_->copy_out = copyOutFormat(field(body, "options"));
     return from ? C::kWrite : C::kRead;
+  }
+
+  // The options of COPY ... TO STDOUT, PostgreSQL's defaults where not given.
+  CopyOutFormat copyOutFormat(const json* options) {
+    CopyOutFormat f;
+    if (options == nullptr || !options->is_array()) return f;
+    // Options are string literals: facts must not be shared across their values.
+    out_->literal_sensitive = true;
+    std::optional<std::string> delimiter, null_marker, quote, escape;
+    for (const json& o : *options) {
+      const json* d = field(o, "DefElem");
+      if (d == nullptr) continue;
+      const std::string_view name = str(*d, "defname");
+      const json* arg = field(*d, "arg");
+      const json* s = arg == nullptr ? nullptr : field(*arg, "String");
+      std::optional<std::string> value;
+      if (s != nullptr) value = std::string(str(*s, "sval"));
+      if (name == "format") {
+        const std::string kind = asciiLower(value.value_or(""));
+        if (kind == "csv") {
+          f.kind = CopyOutFormat::Kind::kCsv;
+        } else if (kind == "binary") {
+          f.kind = CopyOutFormat::Kind::kBinary;
+        } else if (kind != "text") {
+          f.readable = false;
+        }
+      } else if (name == "header") {
+        bool unused = false;
+        f.header = optionTrue(*d, &unused);
+      } else if (name == "delimiter") {
+        delimiter = value;
+      } else if (name == "null") {
+        null_marker = value;
+      } else if (name == "quote") {
+        quote = value;
+      } else if (name == "escape") {
+        escape = value;
+      }
+    }
+    auto oneByte = [&](const std::optional<std::string>& v, char* out) {
+      if (!v) return;
+      if (v->size() == 1) {
+        *out = (*v)[0];
+      } else {
+        f.readable = false;
+      }
+    };
+    const bool csv = f.kind == CopyOutFormat::Kind::kCsv;
+    if (csv) {
+      f.delimiter = ',';
+      f.null_marker.clear();
+    }
+    oneByte(delimiter, &f.delimiter);
+    if (null_marker) f.null_marker = *null_marker;
+    oneByte(quote, &f.quote);
+    f.escape = f.quote;
+    oneByte(escape, &f.escape);
+    return f;
   }
 
   C set(const json& body, std::string* type) {
@@ -444,7 +562,12 @@ class Walker {
     if (names != nullptr && names->is_array() && !names->empty()) {
       std::string last;
       if (const json* s = field(names->back(), "String")) last = std::string(str(*s, "sval"));
-      if (isDangerousFunction(last)) {
+      // Which setting it changes is a literal: facts must not be shared across values.
+      if (last == "set_config") out_->literal_sensitive = true;
+      if (last == "set_config" && harmlessSetConfig(field(body, "args"))) {
+        // set_config('search_path', '', false) is SET search_path: pg_dump and many tools
+        // start with it. It stays out of the admin class like the SET it stands for.
+      } else if (isDangerousFunction(last)) {
         escalate(C::kAdmin);
       } else if (isWritingFunction(last)) {
         escalate(C::kWrite);
@@ -452,6 +575,18 @@ class Walker {
       addUnique(&facts_->functions, dottedName(*names));
     }
     walkFieldsExcept(body, {"funcname"});
+  }
+
+  // set_config(name, value, is_local) with a constant name that a read or write role may SET:
+  // not a privilege change, not a custom (dotted) setting, which may steer row-level security,
+  // and not standard_conforming_strings, which would change how later statements are lexed.
+  // The name may also be the `name` column of a SELECT that reads one row of pg_settings.
+  bool harmlessSetConfig(const json* args) const {
+    if (args == nullptr || !args->is_array() || args->size() != 3) return false;
+    const json& first = (*args)[0];
+    const std::string name = isNameColumn(first) ? settings_row_ : constantString(first);
+    return !name.empty() && name.find('.') == std::string::npos && !isPrivilegedSetting(name) &&
+           name != "standard_conforming_strings";
   }
 
   // t.pg_read_file is functional notation for pg_read_file(t) when the types fit.
@@ -496,6 +631,7 @@ class Walker {
   std::vector<std::string> row_names_;
   std::vector<std::string> single_refs_;
   std::vector<std::vector<std::string>> ctes_;
+  std::string settings_row_;  // see settingsRowName()
   int escalation_ = -1;
   int depth_ = 0;
   int do_depth_ = 0;

@@ -7,8 +7,16 @@
 #include "sidecar/postgres/pg_types.h"
 #include "sidecar/postgres/row_rewriter.h"
 #include "sidecar/postgres/structured_values.h"
+#include "sidecar/postgres/text_masking.h"
 
 namespace tollgate::sidecar::postgres {
+namespace {
+
+policy::NumberForm formOf(uint32_t type_oid) {
+  return type_oid == oid::kMoney ? policy::NumberForm::kMoney : policy::NumberForm::kDecimal;
+}
+
+}  // namespace
 
 ResultMasker::ResultMasker(const policy::Masker* masker, const RowDescription& description,
                            const std::vector<int16_t>& formats, bool use_description_formats,
@@ -140,7 +148,7 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
     std::string hit;
     std::optional<std::string> masked;
     if (c.plan.column_rule == nullptr && shapeOf(c.type_oid) == ValueShape::kBigNumber) {
-      masked = maskNumber(c.type_oid, text, c.keep_number, &hit);
+      masked = maskNumberText(*masker_, formOf(c.type_oid), text, c.keep_number, &hit);
       if (masked && c.keep_number && c.format == 1) {
         // Always succeeds: maskNumber() kept a valid text of the type.
         masked = textToBinary(c.type_oid, *masked);
@@ -148,7 +156,7 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
       }
     } else if (c.plan.column_rule == nullptr && c.format == 0 &&
                shapeOf(c.type_oid) == ValueShape::kOther) {
-      masked = maskOtherText(c.plan, text, &hit);
+      masked = maskOtherText(*masker_, c.plan, text, &hit);
     } else {
       masked = masker_->maskValue(c.plan, text, &hit);
     }
@@ -204,7 +212,8 @@ std::optional<std::string> ResultMasker::maskLeaf(uint32_t type_oid, std::string
     case ValueShape::kBigNumber: {
       auto text = binaryToText(type_oid, bytes);
       if (!text) break;
-      masked = maskNumber(type_oid, *text, /*keep_type=*/true, &leaf_hit);  // stays a number
+      masked = maskNumberText(*masker_, formOf(type_oid), *text, /*keep_type=*/true,
+                              &leaf_hit);  // stays a number
       if (!masked) break;
       auto bin = textToBinary(type_oid, *masked);
       masked = bin ? std::move(bin) : textToBinary(type_oid, "0");
@@ -215,44 +224,6 @@ std::optional<std::string> ResultMasker::maskLeaf(uint32_t type_oid, std::string
   }
   if (masked && hit->empty()) *hit = leaf_hit;
   return masked;
-}
-
-std::optional<std::string> ResultMasker::maskNumber(uint32_t type_oid, std::string_view text,
-                                                    bool keep_type, std::string* hit) {
-  const policy::ColumnPlan scan{nullptr, true};
-  if (auto masked = masker_->maskValue(scan, text, hit)) {
-    // Plain digits ("4111111111111111", "4111111111111111.00"): masked where they stand.
-    if (keep_type) return policy::zeroHiddenDigits(text, *masked);
-    return masked;
-  }
-  const auto form =
-      type_oid == oid::kMoney ? policy::NumberForm::kMoney : policy::NumberForm::kDecimal;
-  auto number = policy::readIntegral(text, form);
-  if (!number || number->digits == text) return std::nullopt;  // nothing the scan did not see
-  auto masked = masker_->maskValue(scan, number->digits, hit);
-  if (!masked) return std::nullopt;
-  if (!keep_type) return (number->negative ? "-" : "") + *masked;
-  auto written =
-      policy::writeIntegralLike(text, form, policy::zeroHiddenDigits(number->digits, *masked));
-  return written ? *std::move(written) : std::string("0");  // never the card number
-}
-
-std::optional<std::string> ResultMasker::maskOtherText(const policy::ColumnPlan& plan,
-                                                       std::string_view text, std::string* hit) {
-  auto hexed = maskByteaHex(text, [&](std::string_view bytes) {
-    return masker_->maskValue(plan, bytes, hit->empty() ? hit : nullptr);
-  });
-  std::string_view current = hexed ? std::string_view(*hexed) : text;
-  // float8 elements of array/record text: {4.111111111111111e+15}. They stay numbers.
-  auto numbers = policy::rewriteExponentIntegers(current, [&](std::string_view digits) {
-    auto m = masker_->maskValue(plan, digits, hit->empty() ? hit : nullptr);
-    return m ? std::optional<std::string>(policy::zeroHiddenDigits(digits, *m)) : std::nullopt;
-  });
-  if (numbers) current = *numbers;
-  auto masked = masker_->maskValue(plan, current, hit->empty() ? hit : nullptr);
-  if (masked) return masked;
-  if (numbers) return numbers;
-  return hexed;
 }
 
 }  // namespace tollgate::sidecar::postgres

@@ -78,17 +78,6 @@ class ResultMasker {
   std::string panRuleName() const;
   // Masks one scalar leaf of a binary structured value (structured_values.h).
   std::optional<std::string> maskLeaf(uint32_t type_oid, std::string_view bytes, std::string* hit);
-  // Detector scan of the text of an int8/numeric/float8/money value: its plain digits, else the
-  // integer it writes in exponent or money notation (policy/detect/number_forms.h). With
-  // `keep_type` the result is a valid text of the type (hidden digits zeroed, same notation),
-  // else the masked digits ("411111******1111", '-' kept). nullopt when unchanged.
-  std::optional<std::string> maskNumber(uint32_t type_oid, std::string_view text, bool keep_type,
-                                        std::string* hit);
-  // Detector scan of the text format of any other type (bytea, arrays, records, ...): the text
-  // itself, the bytes of every hex bytea in it (pg_types.h maskByteaHex) and every integer in
-  // exponent form (float8 elements, zeroed in place). nullopt when unchanged.
-  std::optional<std::string> maskOtherText(const policy::ColumnPlan& plan, std::string_view text,
-                                           std::string* hit);
 
   const policy::Masker* masker_ = nullptr;
   std::optional<policy::MaskerJsonValueMasker> json_fields_;  // when a column is JSON

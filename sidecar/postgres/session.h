@@ -24,6 +24,7 @@
 #include "sidecar/postgres/backend_decoder.h"
 #include "sidecar/postgres/buffer.h"
 #include "sidecar/postgres/cancel_registry.h"
+#include "sidecar/postgres/copy_masker.h"
 #include "sidecar/postgres/frontend_decoder.h"
 #include "sidecar/postgres/name_table.h"
 #include "sidecar/postgres/pipeline.h"
@@ -172,6 +173,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   void onRowDescription(const BackendMessage& message, const RowDescription& desc);
   void onDataRow(const BackendMessage& message, const DataRow& row);
   void onError(const BackendMessage& message, const ErrorResponse& error);
+  // CopyOutResponse: sets up the COPY masker; false when the session was closed instead.
+  bool startCopyOut(const PendingUnit* head, const CopyResponse& response);
   void finishStatement(PendingUnit& unit, bool success, const std::string& tag,
                        std::string_view error_code);
   // Forwards a server error or notice with card numbers masked, and with the data it quotes
@@ -278,6 +281,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   StatementRef result_statement_;
   bool result_use_description_formats_ = false;
   bool copy_out_ = false;
+  // Masks the rows of the COPY TO STDOUT streaming now, when masking rules are in force.
+  std::optional<CopyOutMasker> copy_masker_;
   // An extended-protocol error came back before the batch's Sync was sent: drop client
   // messages up to that Sync, as the server does (see onError).
   bool discard_to_sync_ = false;

@@ -55,23 +55,31 @@ policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
   policy::Verdict v = policy::decide(*config_.policy, config_.identity, config_.resource->name,
                                      config_.role, facts);
   if (v.decision != policy::Decision::kAllow || !config_.masker) return v;
-  // COPY ... TO STDOUT sends rows without column names, so column-name masking rules could not
-  // apply to them: with such rules in force, COPY out is refused rather than leaking a CVV.
-  bool column_rules = false;
-  for (const auto& r : config_.masker->rules()) column_rules = column_rules || !r.columns.empty();
-  if (!column_rules) return v;
+  // COPY ... TO STDOUT rows carry no column names or types: the sidecar reads them back in
+  // their text or CSV format and masks each field by the statement's own column list or query
+  // (copy_masker.h). What it cannot read that way is refused rather than sent unmasked.
+  const policy::Masker& masker = *config_.masker;
+  if (!masker.hasColumnRules() && !masker.hasDetectorRules()) return v;
   for (size_t i = 0; i < facts.statements.size(); ++i) {
     const auto& st = facts.statements[i];
-    if (st.type == "copy" && st.cls == policy::StatementClass::kRead) {
-      v.decision = policy::Decision::kBlock;
-      v.rule = "masking:copy-out";
-      v.message =
-          "blocked by rule \"masking:copy-out\": COPY TO STDOUT cannot apply the column masking "
-          "rules of resource " +
-          config_.resource->name + "; use SELECT";
-      v.deciding_statement = i;
-      break;
+    if (!st.copy_out) continue;
+    std::string why;
+    if (!st.copy_out->readable) {
+      why = "its format options cannot be read";
+    } else if (st.copy_out->kind == policy::CopyOutFormat::Kind::kBinary) {
+      why = "binary COPY cannot be masked; use the text or CSV format";
+    } else if (masker.hasColumnRules() && !st.lineage.known) {
+      why =
+          "the column masking rules need the columns named: COPY t (a, b) TO STDOUT, or "
+          "COPY (SELECT ...) TO STDOUT";
     }
+    if (why.empty()) continue;
+    v.decision = policy::Decision::kBlock;
+    v.rule = "masking:copy-out";
+    v.message = "blocked by rule \"masking:copy-out\": COPY TO STDOUT from resource " +
+                config_.resource->name + ": " + why;
+    v.deciding_statement = i;
+    break;
   }
   return v;
 }
@@ -300,6 +308,8 @@ void PostgresSession::onError(const BackendMessage& message, const ErrorResponse
   PendingUnit* head = pipeline_.head();
   const size_t failed_at = head != nullptr ? head->statement_index : 0;
   result_owner_ = nullptr;
+  copy_out_ = false;
+  copy_masker_.reset();  // a row the failed COPY left unfinished is not sent
   if (head == nullptr) {
     forwardMasked(message);
     return;
@@ -347,6 +357,25 @@ void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std
   ++unit.statement_index;
 }
 
+bool PostgresSession::startCopyOut(const PendingUnit* head, const CopyResponse& response) {
+  copy_out_ = true;
+  copy_masker_.reset();
+  const policy::Masker* masker = config_.masker.get();
+  if (masker == nullptr || (!masker->hasColumnRules() && !masker->hasDetectorRules())) return true;
+  // decide() refused what cannot be read back; this holds the line should the server send
+  // something else (a statement the sidecar never saw defined, binary rows).
+  const policy::StatementFacts* st = statementOf(head).statement();
+  if (st == nullptr || !st->copy_out || !st->copy_out->readable ||
+      st->copy_out->kind == policy::CopyOutFormat::Kind::kBinary || response.format != 0) {
+    fatalToClient(kSqlStateProtocolViolation,
+                  "tollgate: the rows of this COPY TO STDOUT from resource " +
+                      config_.resource->name + " cannot be masked; the session is closed");
+    return false;
+  }
+  copy_masker_.emplace(masker, *st->copy_out, st->lineage.known ? &st->lineage : nullptr);
+  return true;
+}
+
 CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
   PendingUnit* head = pipeline_.head();
   switch (message.type) {
@@ -378,6 +407,7 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       settleNames();
       result_owner_ = nullptr;
       copy_out_ = false;
+      copy_masker_.reset();
       to_client_.append(message.raw);
       return CallbackAction::kContinue;
     case '1':
@@ -401,26 +431,40 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       to_client_.append(message.raw);
       return CallbackAction::kContinue;
     case 'H':
-      copy_out_ = true;
+      if (!startCopyOut(head, std::get<CopyResponse>(message.body))) return CallbackAction::kStop;
       to_client_.append(message.raw);
       return CallbackAction::kContinue;
     case 'd': {
-      // COPY TO STDOUT: rows arrive as text lines without column names, so only detector
-      // rules apply here.
       const auto& data = std::get<CopyData>(message.body).data;
-      if (copy_out_ && config_.masker && config_.masker->hasDetectorRules()) {
-        if (auto m = config_.masker->maskText(data)) {
-          if (head != nullptr) ++head->values_masked;
-          to_client_ += buildCopyData(*m);
+      if (copy_masker_) {
+        const uint64_t masked_before = copy_masker_->valuesMasked();
+        const uint64_t rows_before = copy_masker_->rows();
+        const bool rewritten = copy_masker_->maskData(data, &scratch_);
+        const uint64_t masked = copy_masker_->valuesMasked() - masked_before;
+        if (head != nullptr) {
+          head->rows += copy_masker_->rows() - rows_before;
+          head->values_masked += masked;
+        }
+        if (config_.stats && masked > 0) {
+          config_.stats->values_masked.Increment(static_cast<double>(masked));
+        }
+        if (rewritten) {
+          if (!scratch_.empty()) to_client_ += buildCopyData(scratch_);
           return CallbackAction::kContinue;
         }
+      } else if (head != nullptr && copy_out_) {
+        ++head->rows;
       }
-      if (head != nullptr) ++head->rows;
       to_client_.append(message.raw);
       return CallbackAction::kContinue;
     }
     case 'c':
+      if (copy_masker_) {
+        std::string rest = copy_masker_->finish();
+        if (!rest.empty()) to_client_ += buildCopyData(rest);
+      }
       copy_out_ = false;
+      copy_masker_.reset();
       to_client_.append(message.raw);
       return CallbackAction::kContinue;
     case 'N':

@@ -1,6 +1,6 @@
 // Masking through the real sidecar and a real PostgreSQL: text, varchar, bigint and numeric card
 // columns in text (psql) and binary (libpq via ctypes) result formats, cvv redaction, look-alike
-// values left alone, COPY out.
+// values left alone, COPY out in text and CSV format, pg_dump.
 #include <string>
 #include <vector>
 
@@ -200,18 +200,111 @@ TEST_CASE("a card number inside free text and in computed columns is masked") {
   CHECK(r.out == "paid with 411111******1111 today|4111110000001111\n");
 }
 
-TEST_CASE("COPY out is refused while column masking rules are in force") {
+// The sample rows as COPY writes them: `delimiter` between fields, masked fields (pan, pan_vc,
+// pan_num, pan_dec, cvv: the sidecar writes them again) between `quote`s.
+std::string copyRows(char delimiter, const std::string& quote = "") {
+  std::string out;
+  for (const auto& c : sampleCards()) {
+    auto fields = expectedRow(c);
+    for (size_t i = 0; i < fields.size(); ++i) {
+      const bool masked = i >= 2 && i <= 6;
+      out += (i > 0 ? std::string(1, delimiter) : "") +
+             (masked ? quote + fields[i] + quote : fields[i]);
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+TEST_CASE("COPY out masks each field by the statement's columns, in text and CSV format") {
   auto& pg = sharedPg();
   Sidecar sidecar(pg);
   REQUIRE(sidecar.ready());
-  // COPY rows carry no column names, so the cvv rule could not apply: refused, not leaked.
+  const std::string query = std::string("(") + kSelectCards + ") to stdout";
+  struct Case {
+    std::string copy;
+    std::string want;
+  };
+  const Case cases[] = {
+      {"copy " + query + ";", copyRows('\t')},
+      {"\\copy " + query, copyRows('\t')},
+      {"copy " + query + " with (format csv, header);",
+       "id,holder,pan,pan_vc,pan_num,pan_dec,cvv,created_ms,phone\n" + copyRows(',', "\"")},
+      {"copy " + query + " with (format csv, delimiter ';', quote '''', escape '\\');",
+       copyRows(';', "'")},
+      {"copy " + query + " with (delimiter '|', null 'NULL');", copyRows('|')},
+  };
+  for (const auto& c : cases) {
+    INFO(c.copy);
+    auto r = sidecar.psql(c.copy + "\n");
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out == c.want);
+    CHECK(sampleSecretsIn(r.out).empty());
+  }
+  // A table with a column list: the cvv rule applies to the cvv column.
+  auto r = sidecar.psql("copy cards (id, cvv) to stdout;\n");
+  REQUIRE(r.exit_code == 0);
+  for (const auto& c : sampleCards()) {
+    CHECK_THAT(r.out, ContainsSubstring(std::to_string(c.id) + "\t" +
+                                        std::string(c.cvv.size(), '*') + "\n"));
+    CHECK_THAT(r.out, !ContainsSubstring("\t" + c.cvv + "\n"));
+  }
+  // The COPY's statement event counts its rows and masked values.
+  CHECK(sidecar.waitForEvent([](const nlohmann::json& e) {
+    return jstr(e, "/action/statement") == "copy cards (id, cvv) to stdout" &&
+           jnum(e, "/result/rows") >= 6 && jnum(e, "/result/valuesMasked") >= 6;
+  }));
+}
+
+TEST_CASE("COPY out that cannot be masked is refused and the session stays usable") {
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  // Without a column list the cvv rule cannot know which field is cvv; binary rows cannot be
+  // read without their types.
   auto r = sidecar.psql(
-      "copy (select holder, pan from cards where id <= 6) to stdout;\n"
+      "copy cards to stdout;\n"
+      "copy (select holder, pan from cards) to stdout with (format binary);\n"
       "select 'still usable';\n");
   CHECK_THAT(r.err, ContainsSubstring("42501"));
   CHECK_THAT(r.err, ContainsSubstring("masking:copy-out"));
+  CHECK_THAT(r.err, ContainsSubstring("COPY t (a, b) TO STDOUT"));
+  CHECK_THAT(r.err, ContainsSubstring("binary COPY cannot be masked"));
   CHECK(r.out == "still usable\n");
   CHECK(sampleSecretsIn(r.out + r.err).empty());
+
+  // Detector rules alone cannot see a bigint card number in binary either.
+  SidecarOptions o;
+  o.policy.column_rules = false;
+  Sidecar detectors_only(pg, o);
+  REQUIRE(detectors_only.ready());
+  r = detectors_only.psql(
+      "copy (select pan_num from cards) to stdout (format binary);\nselect 'still usable';\n");
+  CHECK_THAT(r.err, ContainsSubstring("binary COPY cannot be masked"));
+  CHECK(r.out == "still usable\n");
+}
+
+TEST_CASE("pg_dump through the sidecar with a read grant dumps masked card data") {
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  // pg_dump sets its settings with set_config(), takes ACCESS SHARE locks and reads every
+  // table with COPY (columns listed): all of it is what a read grant may do.
+  auto r = run({"/usr/lib/postgresql/15/bin/pg_dump", "--no-password", "-d", sidecar.conninfo()},
+               "", std::chrono::seconds(120));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, ContainsSubstring("CREATE TABLE public.cards"));
+  CHECK_THAT(r.out, ContainsSubstring("COPY public.cards (id, holder, pan, pan_vc, pan_num, "
+                                      "pan_dec, cvv, created_ms, phone) FROM stdin;\n"));
+  for (const auto& c : sampleCards()) {
+    std::string row;
+    for (const auto& f : expectedRow(c)) row += (row.empty() ? "" : "\t") + f;
+    CHECK_THAT(r.out, ContainsSubstring(row));
+  }
+  CHECK(sampleSecretsIn(r.out + r.err).empty());
+  CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
 
 TEST_CASE("COPY out under detector-only masking streams masked card numbers") {

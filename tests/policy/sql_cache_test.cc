@@ -57,6 +57,14 @@ const char* const kCorpus[] = {
     "SELECT * FROM t LIMIT 10",
     "SELECT 'unterminated",
     "BEGIN; UPDATE t SET a = 1 WHERE id = 3; COMMIT",
+    "SELECT set_config('search_path', '', false)",
+    "SELECT set_config('role', '', false)",
+    "SELECT set_config(name, 'x', false) FROM pg_settings WHERE name = 'search_path'",
+    "SELECT set_config(name, 'x', false) FROM pg_settings WHERE name = 'role'",
+    "COPY t (a) TO STDOUT",
+    "COPY t (a) TO STDOUT (FORMAT csv, DELIMITER ';')",
+    "COPY t (a) TO STDOUT (FORMAT csv, DELIMITER '|')",
+    "COPY t (a) TO STDOUT (FORMAT 'binary')",
 };
 
 TEST_CASE("cached and uncached analysis agree on a corpus", "[sql][cache]") {
@@ -109,6 +117,21 @@ TEST_CASE("literal-sensitive shapes are cached by exact text", "[sql][cache]") {
         StatementClass::kOther);
   CHECK(analyzer.analyze("SET standard_conforming_strings = 'off'")->statements[0].cls ==
         StatementClass::kAdmin);
+  // The setting set_config changes is a string literal.
+  CHECK(analyzer.analyze("SELECT set_config('search_path', '', false)")->statements[0].cls ==
+        StatementClass::kRead);
+  CHECK(analyzer.analyze("SELECT set_config('role', '', false)")->statements[0].cls ==
+        StatementClass::kAdmin);
+  CHECK(analyzer.analyze("SELECT set_config(name, '', false) FROM pg_settings WHERE name = 'role'")
+            ->statements[0]
+            .cls == StatementClass::kAdmin);
+  // COPY options decide how the sidecar reads the rows it masks.
+  auto delimiter = [&](const char* sql) {
+    const auto& copy = analyzer.analyze(sql)->statements[0].copy_out;
+    return copy ? copy->delimiter : '?';
+  };
+  CHECK(delimiter("COPY t (a) TO STDOUT (FORMAT csv, DELIMITER ';')") == ';');
+  CHECK(delimiter("COPY t (a) TO STDOUT (FORMAT csv, DELIMITER '|')") == '|');
   // Regression: the UESCAPE character changes the identifier, so it is no maskable literal.
   CHECK(analyzer.analyze("SELECT * FROM U&\"d!0061ta\" UESCAPE '!'")->statements[0].reads ==
         testing::Names{"data"});

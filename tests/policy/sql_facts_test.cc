@@ -137,6 +137,10 @@ const std::vector<Row> kRows = {
     {"PREPARE d AS DELETE FROM cards WHERE id = $1", C::kWrite, "prepare", {}, {"cards"}, {}},
     {"CALL do_things(1)", C::kWrite, "call", {}, {}, {"do_things"}},
     {"LOCK TABLE cards IN ACCESS EXCLUSIVE MODE", C::kWrite, "lock", {}, {"cards"}, {}},
+    {"LOCK TABLE cards IN ROW SHARE MODE", C::kWrite, "lock", {}, {"cards"}, {}},
+    {"LOCK cards", C::kWrite, "lock", {}, {"cards"}, {}},
+    // pg_dump's lock: what a SELECT takes.
+    {"LOCK TABLE public.cards IN ACCESS SHARE MODE", C::kRead, "lock", {"public.cards"}, {}, {}},
     {"SELECT nextval('s')", C::kWrite, "select", {}, {}, {"nextval"}},
     {"COPY (DELETE FROM t RETURNING *) TO STDOUT", C::kWrite, "copy", {}, {"t"}, {}, false},
     // DDL.
@@ -195,6 +199,74 @@ const std::vector<Row> kRows = {
      {"dblink"}},
     {"SELECT dblink_exec('host=x', 'drop table t')", C::kAdmin, "select", {}, {}, {"dblink_exec"}},
     {"SELECT set_config('role', 'admin', false)", C::kAdmin, "select", {}, {}, {"set_config"}},
+    // set_config stands for SET: harmless settings keep the statement's own class.
+    {"SELECT pg_catalog.set_config('search_path', '', false)",
+     C::kRead,
+     "select",
+     {},
+     {},
+     {"pg_catalog.set_config"}},
+    {"SELECT set_config('Statement_Timeout', '0', true)",
+     C::kRead,
+     "select",
+     {},
+     {},
+     {"set_config"}},
+    {"SELECT set_config('app.tenant', '7', false)", C::kAdmin, "select", {}, {}, {"set_config"}},
+    {"SELECT set_config('session_authorization', 'bob', false)",
+     C::kAdmin,
+     "select",
+     {},
+     {},
+     {"set_config"}},
+    {"SELECT set_config('session_replication_role', 'replica', false)",
+     C::kAdmin,
+     "select",
+     {},
+     {},
+     {"set_config"}},
+    {"SELECT set_config('standard_conforming_strings', 'off', false)",
+     C::kAdmin,
+     "select",
+     {},
+     {},
+     {"set_config"}},
+    {"SELECT set_config(name, 'x', false) FROM t", C::kAdmin, "select", {"t"}, {}, {"set_config"}},
+    {"SELECT set_config('search_path', 'x')", C::kAdmin, "select", {}, {}, {"set_config"}},
+    // pg_dump's "set it where the server has it" idiom names the setting through pg_settings.
+    {"SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = "
+     "'restrict_nonsystem_relation_kind'",
+     C::kRead,
+     "select",
+     {"pg_settings"},
+     {},
+     {"set_config"}},
+    {"SELECT set_config(name, 'bob', false) FROM pg_catalog.pg_settings WHERE name = 'role'",
+     C::kAdmin,
+     "select",
+     {"pg_catalog.pg_settings"},
+     {},
+     {"set_config"}},
+    {"SELECT set_config(name, 'x', false) FROM pg_settings WHERE name <> 'search_path'",
+     C::kAdmin,
+     "select",
+     {"pg_settings"},
+     {},
+     {"set_config"}},
+    {"WITH pg_settings AS (SELECT 'role' AS name) SELECT set_config(name, 'x', false) FROM "
+     "pg_settings WHERE name = 'search_path'",
+     C::kAdmin,
+     "select",
+     {},
+     {},
+     {"set_config"}},
+    {"SELECT (SELECT set_config(name, 'x', false) FROM t) FROM pg_settings WHERE name = "
+     "'search_path'",
+     C::kAdmin,
+     "select",
+     {"pg_settings", "t"},
+     {},
+     {"set_config"}},
     {"SELECT query_to_xml('delete from cards', true, true, '')",
      C::kAdmin,
      "select",
@@ -225,6 +297,7 @@ const std::vector<Row> kRows = {
      {"count"}},
     {"DO LANGUAGE plpython3u 'import os'", C::kAdmin, "do", {}, {}, {}},
     {"SET ROLE admin", C::kAdmin, "set", {}, {}, {}},
+    {"SET session_replication_role = replica", C::kAdmin, "set", {}, {}, {}},
     {"SET SESSION AUTHORIZATION bob", C::kAdmin, "set", {}, {}, {}},
     {"SET LOCAL ROLE admin", C::kAdmin, "set", {}, {}, {}},
     {"SET standard_conforming_strings = off", C::kAdmin, "set", {}, {}, {}},
@@ -334,6 +407,39 @@ TEST_CASE("referenced columns and whole-row references are reported", "[sql]") {
     REQUIRE(q->statements.size() == 1);
     CHECK(q->statements[0].columns == c.columns);
     CHECK(q->statements[0].row_reference == c.row_reference);
+  }
+}
+
+TEST_CASE("COPY TO STDOUT reports its row format", "[sql]") {
+  struct CopyCase {
+    const char* sql;
+    const char* format;  // copyDump() of the statement, "" for no copy_out
+  };
+  const CopyCase cases[] = {
+      {"COPY public.cards (id, pan) TO stdout;",
+       " copy_out=text delimiter=\t null=\\N quote=\" escape=\" header=false"},
+      {"COPY cards TO STDOUT WITH CSV HEADER",
+       " copy_out=csv delimiter=, null= quote=\" escape=\" header=true"},
+      {"COPY (SELECT 1) TO STDOUT (FORMAT csv, DELIMITER ';', NULL 'n', QUOTE '''')",
+       " copy_out=csv delimiter=; null=n quote=' escape=' header=false"},
+      {"COPY cards TO STDOUT (FORMAT csv, QUOTE '\"', ESCAPE '\\', HEADER false)",
+       " copy_out=csv delimiter=, null= quote=\" escape=\\ header=false"},
+      {"COPY cards TO STDOUT (FORMAT text, DELIMITER '|', HEADER)",
+       " copy_out=text delimiter=| null=\\N quote=\" escape=\" header=true"},
+      {"COPY cards TO STDOUT BINARY",
+       " copy_out=binary delimiter=\t null=\\N quote=\" escape=\" header=false"},
+      {"COPY cards TO STDOUT (DELIMITER '||')",
+       " copy_out=text delimiter=\t null=\\N quote=\" escape=\" header=false unreadable"},
+      {"COPY cards TO STDOUT (FORMAT xml)",
+       " copy_out=text delimiter=\t null=\\N quote=\" escape=\" header=false unreadable"},
+      {"COPY cards FROM STDIN (FORMAT csv)", ""},
+      {"COPY cards TO '/tmp/x'", ""},
+  };
+  for (const auto& c : cases) {
+    INFO(c.sql);
+    QueryFactsPtr q = SqlAnalyzer::analyzeUncached(c.sql);
+    REQUIRE(q->statements.size() == 1);
+    CHECK(testing::copyDump(q->statements[0]) == c.format);
   }
 }
 

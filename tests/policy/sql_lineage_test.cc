@@ -133,6 +133,41 @@ TEST_CASE("DEALLOCATE, CLOSE and DISCARD ALL name what they drop; WITH HOLD is n
   CHECK_FALSE(plain->statements.at(0).lineage.holds);
 }
 
+TEST_CASE("COPY TO STDOUT has the lineage of its column list or query") {
+  struct CopyRow {
+    const char* sql;
+    size_t index, count;
+    bool carries_cvv, whole_row;
+  };
+  const CopyRow rows[] = {
+      {"COPY public.cards (id, cvv) TO stdout", 1, 2, true, false},
+      {"COPY public.cards (id, cvv) TO stdout", 0, 2, false, false},
+      {"COPY (SELECT cvv AS c, id FROM cards) TO STDOUT (FORMAT csv)", 0, 2, true, false},
+      {"COPY (SELECT id, holder AS h FROM cards) TO STDOUT", 1, 2, false, false},
+      // COPY has no column names: a column a `*` expanded to may be any column.
+      {"COPY (SELECT id, * FROM cards) TO STDOUT", 2, 4, false, true},
+      {"COPY (SELECT id, * FROM cards) TO STDOUT", 0, 4, false, false},
+      {"COPY (SELECT to_jsonb(c) FROM cards c) TO STDOUT", 0, 1, false, true},
+  };
+  for (const CopyRow& row : rows) {
+    INFO(row.sql << " column " << row.index);
+    auto facts = SqlAnalyzer::analyzeUncached(row.sql);
+    REQUIRE(facts->statements.size() == 1);
+    const OutputLineage& l = facts->statements[0].lineage;
+    CHECK(l.known);
+    bool whole_row = false;
+    auto names = l.namesFor(row.index, row.count, "", &whole_row);
+    CHECK(contains(names, "cvv") == row.carries_cvv);
+    CHECK(whole_row == row.whole_row);
+  }
+  for (const char* sql : {"COPY cards TO STDOUT", "COPY cards (id, cvv) FROM STDIN"}) {
+    INFO(sql);
+    auto facts = SqlAnalyzer::analyzeUncached(sql);
+    REQUIRE(facts->statements.size() == 1);
+    CHECK_FALSE(facts->statements[0].lineage.known);
+  }
+}
+
 TEST_CASE("statements without a followed result have no lineage") {
   for (const char* sql : {"EXPLAIN SELECT cvv FROM cards", "SHOW work_mem", "BEGIN",
                           "INSERT INTO t SELECT cvv FROM cards", "CREATE TABLE x AS SELECT 1"}) {

@@ -16,11 +16,20 @@ inline std::string join(const Names& names) {
   return out + "]";
 }
 
+inline std::string copyDump(const StatementFacts& f) {
+  if (!f.copy_out) return "";
+  const CopyOutFormat& c = *f.copy_out;
+  const char* kinds[] = {"text", "csv", "binary"};
+  return std::string(" copy_out=") + kinds[static_cast<int>(c.kind)] + " delimiter=" + c.delimiter +
+         " null=" + c.null_marker + " quote=" + c.quote + " escape=" + c.escape +
+         " header=" + (c.header ? "true" : "false") + (c.readable ? "" : " unreadable");
+}
+
 inline std::string dump(const StatementFacts& f) {
   return std::string(className(f.cls)) + " type=" + f.type + " reads=" + join(f.reads) +
          " writes=" + join(f.writes) + " functions=" + join(f.functions) +
          " has_where=" + (f.has_where ? "true" : "false") + " inner=" + join(f.inner_types) +
-         " normalized=" + f.normalized + " fp=" + f.fingerprint;
+         " normalized=" + f.normalized + " fp=" + f.fingerprint + copyDump(f);
 }
 
 inline std::string dump(const QueryFacts& q) {

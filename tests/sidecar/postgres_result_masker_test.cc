@@ -7,25 +7,14 @@
 #include "sidecar/postgres/backend_builders.h"
 #include "sidecar/postgres/pg_types.h"
 #include "sidecar/postgres/wire.h"
+#include "tests/sidecar/postgres_test_masker.h"
 
 using namespace tollgate::sidecar::postgres;
 using tollgate::policy::Masker;
-using tollgate::policy::MaskingRuleSpec;
 
 namespace {
 
-std::shared_ptr<const Masker> testMasker() {
-  MaskingRuleSpec pan;
-  pan.name = "pan";
-  pan.detector = "pan";
-  MaskingRuleSpec cvv;
-  cvv.name = "cvv";
-  cvv.columns = {"cvv"};
-  cvv.action.kind = tollgate::policy::MaskAction::Kind::kRedact;
-  auto m = Masker::compile({pan, cvv}, {});
-  REQUIRE(m.ok());
-  return *m;
-}
+std::shared_ptr<const Masker> testMasker() { return testing::panAndCvvMasker(); }
 
 FieldDescription field(std::string_view name, uint32_t type, uint32_t table, int16_t format) {
   FieldDescription f;

@@ -1,0 +1,319 @@
+// COPY TO STDOUT row masking: PostgreSQL's text and CSV row formats read and written back.
+#include "sidecar/postgres/copy_masker.h"
+
+#include "sidecar/postgres/text_masking.h"
+
+namespace tollgate::sidecar::postgres {
+namespace {
+
+using Kind = policy::CopyOutFormat::Kind;
+
+int hexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool looksLikeJson(std::string_view v) {
+  size_t i = 0;
+  while (i < v.size() && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r')) ++i;
+  return i < v.size() && (v[i] == '{' || v[i] == '[');
+}
+
+}  // namespace
+
+CopyOutMasker::CopyOutMasker(const policy::Masker* masker, const policy::CopyOutFormat& format,
+                             const policy::OutputLineage* lineage)
+    : masker_(masker), format_(format), lineage_(lineage), header_pending_(format.header) {
+  if (masker_->hasColumnRules()) json_fields_.emplace(*masker_, lineage_);
+}
+
+bool CopyOutMasker::maskData(std::string_view data, std::string* out) {
+  out->clear();
+  bool changed = !pending_.empty();
+  size_t scan_from = 0;
+  std::string joined;
+  if (!pending_.empty()) {
+    scan_from = pending_.size();
+    joined = std::move(pending_);
+    joined.append(data);
+    pending_.clear();
+    data = joined;
+  }
+  size_t row_start = 0;
+  for (size_t end; (end = rowEnd(data, scan_from)) != std::string_view::npos;) {
+    const std::string_view row = data.substr(row_start, end - row_start);
+    if (header_pending_) {
+      header_pending_ = false;  // column names, not data
+      out->append(row);
+    } else {
+      ++rows_;
+      changed |= maskRow(row.substr(0, row.size() - 1), out);
+      out->push_back('\n');
+    }
+    row_start = scan_from = end;
+  }
+  if (row_start < data.size()) {
+    pending_.assign(data.substr(row_start));
+    changed = true;
+  }
+  return changed;
+}
+
+std::string CopyOutMasker::finish() {
+  if (pending_.empty()) return {};
+  // The server ended the COPY inside a row: its fields cannot be told apart reliably.
+  std::string out;
+  std::string row = std::exchange(pending_, std::string());
+  in_quotes_ = escaped_ = false;
+  ++rows_;
+  policy::ColumnPlan whole = masker_->planColumn({}, /*whole_row=*/true);
+  std::string hit;
+  if (auto m = masker_->maskValue(whole, row, &hit)) {
+    ++values_masked_;
+    if (rule_hit_.empty()) rule_hit_ = hit;
+    row = *std::move(m);
+  }
+  encode(row, &out);
+  return out;
+}
+
+size_t CopyOutMasker::rowEnd(std::string_view data, size_t from) {
+  if (format_.kind == Kind::kCsv) {
+    // PostgreSQL's own rule (CopyReadLineText): the quote toggles, an escape counts only
+    // inside quotes and only when it differs from the quote.
+    const char quote = format_.quote;
+    const bool has_escape = format_.escape != format_.quote;
+    for (size_t i = from; i < data.size(); ++i) {
+      const char c = data[i];
+      if (has_escape && in_quotes_ && c == format_.escape) escaped_ = !escaped_;
+      if (c == quote && !escaped_) in_quotes_ = !in_quotes_;
+      if (!has_escape || c != format_.escape) escaped_ = false;
+      if (!in_quotes_ && c == '\n') return i + 1;
+    }
+    return std::string_view::npos;
+  }
+  for (size_t i = from; i < data.size(); ++i) {
+    if (escaped_) {
+      escaped_ = false;
+    } else if (data[i] == '\\') {
+      escaped_ = true;
+    } else if (data[i] == '\n') {
+      return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+
+void CopyOutMasker::splitRow(std::string_view row) {
+  fields_.clear();
+  size_t begin = 0;
+  bool in_quotes = false;
+  bool escaped = false;
+  const bool csv = format_.kind == Kind::kCsv;
+  const bool has_escape = format_.escape != format_.quote;
+  for (size_t i = 0; i < row.size(); ++i) {
+    const char c = row[i];
+    if (csv) {
+      if (has_escape && in_quotes && c == format_.escape) escaped = !escaped;
+      if (c == format_.quote && !escaped) in_quotes = !in_quotes;
+      if (!has_escape || c != format_.escape) escaped = false;
+      if (in_quotes || c != format_.delimiter) continue;
+    } else if (escaped) {
+      escaped = false;
+      continue;
+    } else if (c == '\\') {
+      escaped = true;
+      continue;
+    } else if (c != format_.delimiter) {
+      continue;
+    }
+    fields_.push_back({begin, i});
+    begin = i + 1;
+  }
+  fields_.push_back({begin, row.size()});
+}
+
+std::optional<std::string> CopyOutMasker::decode(std::string_view raw) const {
+  if (raw == format_.null_marker) return std::nullopt;  // unquoted: NULL in both formats
+  std::string v;
+  v.reserve(raw.size());
+  if (format_.kind == Kind::kCsv) {
+    const char quote = format_.quote;
+    const char escape = format_.escape;
+    bool in_quotes = false;
+    for (size_t i = 0; i < raw.size(); ++i) {
+      const char c = raw[i];
+      if (in_quotes && c == escape && i + 1 < raw.size() &&
+          (raw[i + 1] == quote || raw[i + 1] == escape) &&
+          (escape != quote || raw[i + 1] == quote)) {
+        v.push_back(raw[++i]);
+      } else if (c == quote) {
+        in_quotes = !in_quotes;
+      } else {
+        v.push_back(c);
+      }
+    }
+    return v;
+  }
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '\\' || i + 1 == raw.size()) {
+      v.push_back(raw[i]);
+      continue;
+    }
+    const char c = raw[++i];
+    switch (c) {
+      case 'b':
+        v.push_back('\b');
+        break;
+      case 'f':
+        v.push_back('\f');
+        break;
+      case 'n':
+        v.push_back('\n');
+        break;
+      case 'r':
+        v.push_back('\r');
+        break;
+      case 't':
+        v.push_back('\t');
+        break;
+      case 'v':
+        v.push_back('\v');
+        break;
+      case 'x':
+        if (i + 1 < raw.size() && hexDigit(raw[i + 1]) >= 0) {
+          int b = hexDigit(raw[++i]);
+          if (i + 1 < raw.size() && hexDigit(raw[i + 1]) >= 0) b = b * 16 + hexDigit(raw[++i]);
+          v.push_back(static_cast<char>(b));
+        } else {
+          v.push_back('x');
+        }
+        break;
+      default:
+        if (c >= '0' && c <= '7') {
+          int b = c - '0';
+          for (int k = 0; k < 2 && i + 1 < raw.size() && raw[i + 1] >= '0' && raw[i + 1] <= '7';
+               ++k) {
+            b = b * 8 + (raw[++i] - '0');
+          }
+          v.push_back(static_cast<char>(b & 0xff));
+        } else {
+          v.push_back(c);
+        }
+    }
+  }
+  return v;
+}
+
+void CopyOutMasker::encode(std::string_view value, std::string* out) const {
+  if (format_.kind == Kind::kCsv) {
+    out->push_back(format_.quote);
+    for (char c : value) {
+      if (c == format_.quote || c == format_.escape) out->push_back(format_.escape);
+      out->push_back(c);
+    }
+    out->push_back(format_.quote);
+    return;
+  }
+  for (char c : value) {
+    switch (c) {
+      case '\\':
+        out->append("\\\\");
+        continue;
+      case '\b':
+        out->append("\\b");
+        continue;
+      case '\f':
+        out->append("\\f");
+        continue;
+      case '\n':
+        out->append("\\n");
+        continue;
+      case '\r':
+        out->append("\\r");
+        continue;
+      case '\t':
+        out->append("\\t");
+        continue;
+      case '\v':
+        out->append("\\v");
+        continue;
+      default:
+        if (c == format_.delimiter) out->push_back('\\');
+        out->push_back(c);
+    }
+  }
+}
+
+void CopyOutMasker::plan(size_t count) {
+  if (planned_ && plans_.size() == count) return;
+  planned_ = true;
+  plans_.clear();
+  for (size_t i = 0; i < count; ++i) {
+    bool whole_row = lineage_ == nullptr || !lineage_->known;
+    std::vector<std::string> names;
+    if (!whole_row) names = lineage_->namesFor(i, count, "", &whole_row);
+    plans_.push_back(masker_->planColumn(names, whole_row));
+  }
+}
+
+std::optional<std::string> CopyOutMasker::maskValue(size_t index, std::string_view value) {
+  const policy::ColumnPlan& p = plans_[index];
+  std::string hit;
+  std::optional<std::string> masked;
+  if (p.column_rule != nullptr) {
+    masked = masker_->maskValue(p, value, &hit);
+  } else if (json_fields_ && looksLikeJson(value)) {
+    // Field names inside JSON meet the column rules; scalars meet the detectors.
+    std::string out;
+    switch (policy::maskJsonFields(value, *json_fields_, &out)) {
+      case policy::JsonRewrite::kRewritten:
+        masked = std::move(out);
+        hit = json_fields_->takeRuleHit();
+        break;
+      case policy::JsonRewrite::kUnchanged:
+        return std::nullopt;
+      case policy::JsonRewrite::kNotJson:
+        break;
+    }
+  }
+  if (!masked && p.column_rule == nullptr && p.scan) {
+    // The type is unknown: every notation a card number may be written in.
+    masked = maskOtherText(*masker_, p, value, &hit);
+    if (!masked) {
+      masked = maskNumberText(*masker_, policy::NumberForm::kDecimal, value, false, &hit);
+    }
+    if (!masked && looksLikeMoney(value)) {
+      masked = maskNumberText(*masker_, policy::NumberForm::kMoney, value, false, &hit);
+    }
+  }
+  if (masked) {
+    ++values_masked_;
+    if (rule_hit_.empty()) rule_hit_ = hit;
+  }
+  return masked;
+}
+
+bool CopyOutMasker::maskRow(std::string_view row, std::string* out) {
+  splitRow(row);
+  plan(fields_.size());
+  bool changed = false;
+  size_t copied = 0;  // bytes of `row` already in *out
+  for (size_t i = 0; i < fields_.size(); ++i) {
+    const std::string_view raw = row.substr(fields_[i].begin, fields_[i].end - fields_[i].begin);
+    auto value = decode(raw);
+    if (!value) continue;  // NULL
+    auto masked = maskValue(i, *value);
+    if (!masked) continue;
+    out->append(row.substr(copied, fields_[i].begin - copied));
+    encode(*masked, out);
+    copied = fields_[i].end;
+    changed = true;
+  }
+  out->append(row.substr(copied));
+  return changed;
+}
+
+}  // namespace tollgate::sidecar::postgres

@@ -1,0 +1,77 @@
+// Masking of COPY ... TO STDOUT rows as they stream. COPY sends no column names or types: the
+// columns come from the statement (its column list or query, policy/sql/lineage.h) and each
+// field is read back from the text or CSV row format, masked like a result value of unknown
+// type, and written again in that format. Binary COPY cannot be read without the types and is
+// refused before it runs (PostgresSession::decide).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/mask/json_fields.h"
+#include "policy/mask/masker.h"
+#include "policy/sql/facts.h"
+
+namespace tollgate::sidecar::postgres {
+
+class CopyOutMasker {
+ public:
+  // `lineage` (nullable: the columns are unknown, and every field may carry any column) is the
+  // statement's result-column lineage. `masker` must outlive this object. The format must be
+  // text or CSV and readable.
+  CopyOutMasker(const policy::Masker* masker, const policy::CopyOutFormat& format,
+                const policy::OutputLineage* lineage);
+
+  // Masks the rows of one CopyData payload. Returns false when `data` ends a row, nothing
+  // is pending from an earlier payload, and no value changed: forward the message as it
+  // is. Otherwise `*out` receives the payload to send instead: the complete rows, masked. A
+  // row the payload does not finish is held until the payload that does (the server sends one
+  // row per message; a split row is still never forwarded unread).
+  bool maskData(std::string_view data, std::string* out);
+  // At CopyDone: a row left unfinished, masked whole (never forwarded unread), or "".
+  std::string finish();
+
+  uint64_t rows() const { return rows_; }
+  uint64_t valuesMasked() const { return values_masked_; }
+  // The first rule that changed a value, or "".
+  const std::string& ruleHit() const { return rule_hit_; }
+
+ private:
+  struct Field {
+    size_t begin = 0, end = 0;  // bytes of the row, escapes and quotes included
+  };
+  // Appends the row `row` (no terminator) to `*out`, masked; true when something changed.
+  bool maskRow(std::string_view row, std::string* out);
+  // Splits `row` (a complete row: quotes balanced) into fields_.
+  void splitRow(std::string_view row);
+  // The value a field holds (escapes and quotes resolved); nullopt for NULL.
+  std::optional<std::string> decode(std::string_view raw) const;
+  void encode(std::string_view value, std::string* out) const;
+  std::optional<std::string> maskValue(size_t index, std::string_view value);
+  // Plans for rows of `count` fields (rows of one COPY all have the same count).
+  void plan(size_t count);
+  // Offset just past the end of the first complete row in `data` from `from` (terminator
+  // included), or npos.
+  size_t rowEnd(std::string_view data, size_t from);
+
+  const policy::Masker* masker_;
+  policy::CopyOutFormat format_;
+  const policy::OutputLineage* lineage_;
+  std::optional<policy::MaskerJsonValueMasker> json_fields_;
+  std::vector<policy::ColumnPlan> plans_;
+  bool planned_ = false;
+  bool header_pending_ = false;
+  std::vector<Field> fields_;
+  std::string pending_;  // an unfinished row carried to the next payload
+  // CSV: whether the scan of pending_ ended inside a quoted field.
+  bool in_quotes_ = false;
+  bool escaped_ = false;  // text: pending_ ends with an escaping backslash
+  uint64_t rows_ = 0;
+  uint64_t values_masked_ = 0;
+  std::string rule_hit_;
+};
+
+}  // namespace tollgate::sidecar::postgres

@@ -1,0 +1,75 @@
+// Notation-aware detector scans of value texts.
+#include "sidecar/postgres/text_masking.h"
+
+#include "sidecar/postgres/pg_types.h"
+
+namespace tollgate::sidecar::postgres {
+
+std::optional<std::string> maskNumberText(const policy::Masker& masker, policy::NumberForm form,
+                                          std::string_view text, bool keep_type, std::string* hit) {
+  const policy::ColumnPlan scan{nullptr, true};
+  if (auto masked = masker.maskValue(scan, text, hit)) {
+    // Plain digits ("4111111111111111", "4111111111111111.00"): masked where they stand.
+    if (keep_type) return policy::zeroHiddenDigits(text, *masked);
+    return masked;
+  }
+  auto number = policy::readIntegral(text, form);
+  if (!number || number->digits == text) return std::nullopt;  // nothing the scan did not see
+  auto masked = masker.maskValue(scan, number->digits, hit);
+  if (!masked) return std::nullopt;
+  if (!keep_type) return (number->negative ? "-" : "") + *masked;
+  auto written =
+      policy::writeIntegralLike(text, form, policy::zeroHiddenDigits(number->digits, *masked));
+  return written ? *std::move(written) : std::string("0");  // never the card number
+}
+
+std::optional<std::string> maskOtherText(const policy::Masker& masker,
+                                         const policy::ColumnPlan& plan, std::string_view text,
+                                         std::string* hit) {
+  auto hexed = maskByteaHex(text, [&](std::string_view bytes) {
+    return masker.maskValue(plan, bytes, hit->empty() ? hit : nullptr);
+  });
+  std::string_view current = hexed ? std::string_view(*hexed) : text;
+  // float8 elements of array/record text: {4.111111111111111e+15}. They stay numbers.
+  auto numbers = policy::rewriteExponentIntegers(current, [&](std::string_view digits) {
+    auto m = masker.maskValue(plan, digits, hit->empty() ? hit : nullptr);
+    return m ? std::optional<std::string>(policy::zeroHiddenDigits(digits, *m)) : std::nullopt;
+  });
+  if (numbers) current = *numbers;
+  auto masked = masker.maskValue(plan, current, hit->empty() ? hit : nullptr);
+  if (masked) return masked;
+  if (numbers) return numbers;
+  return hexed;
+}
+
+bool looksLikeMoney(std::string_view text) {
+  constexpr size_t kMaxAround = 8;  // currency symbol or code, sign, parentheses, spaces
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  size_t begin = 0;
+  while (begin < text.size() && !digit(text[begin])) ++begin;
+  size_t end = text.size();
+  while (end > begin && !digit(text[end - 1])) --end;
+  if (begin == end || begin > kMaxAround || text.size() - end > kMaxAround) return false;
+  // Digit runs between separators of one to three bytes (a UTF-8 no-break space is two or
+  // three): the first run 1-3 digits, then runs of exactly 3, then an optional 1-2 digit
+  // fraction.
+  size_t groups = 0;
+  size_t i = begin;
+  while (i < end) {
+    size_t run = 0;
+    while (i < end && digit(text[i])) ++run, ++i;
+    const bool last = i == end;
+    if (groups == 0) {
+      if (run < 1 || run > 3) return false;
+    } else if (run != 3 && !(last && groups >= 2 && (run == 1 || run == 2))) {
+      return false;
+    }
+    ++groups;
+    size_t sep = 0;
+    while (i < end && !digit(text[i])) ++sep, ++i;
+    if (sep > 3) return false;
+  }
+  return groups >= 3;
+}
+
+}  // namespace tollgate::sidecar::postgres
