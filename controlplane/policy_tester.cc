@@ -1,25 +1,13 @@
 // PolicyService.Test: compile, decide, mask — the engine's dry run over gRPC.
 #include "controlplane/policy_tester.h"
 
+#include "policy/decision_proto.h"
 #include "policy/engine.h"
 #include "policy/loader.h"
 
 namespace tollgate::controlplane {
-namespace {
 
-v1::Decision toProto(policy::Decision d) {
-  switch (d) {
-    case policy::Decision::kAllow:
-      return v1::DECISION_ALLOW;
-    case policy::Decision::kReview:
-      return v1::DECISION_REVIEW;
-    case policy::Decision::kBlock:
-      return v1::DECISION_BLOCK;
-  }
-  return v1::DECISION_UNSPECIFIED;
-}
-
-}  // namespace
+using policy::toProtoDecision;
 
 grpc::Status PolicyTester::test(const v1::TestPolicyRequest& req,
                                 v1::TestPolicyResponse* resp) const {
@@ -57,7 +45,7 @@ grpc::Status PolicyTester::test(const v1::TestPolicyRequest& req,
     policy::Verdict verdict = policy::decide(compiled, id, req.resource(), role, *facts);
     if (facts->statements.empty()) {
       auto* v = resp->add_statements();
-      v->set_decision(toProto(verdict.decision));
+      v->set_decision(toProtoDecision(verdict.decision));
       v->set_rule(verdict.rule);
       v->set_message(verdict.message);
     }
@@ -65,7 +53,7 @@ grpc::Status PolicyTester::test(const v1::TestPolicyRequest& req,
       const auto& st = facts->statements[i];
       const auto& sv = verdict.statements[i];
       auto* v = resp->add_statements();
-      v->set_decision(toProto(sv.decision));
+      v->set_decision(toProtoDecision(sv.decision));
       v->set_rule(sv.rule);
       v->set_message(sv.message);
       v->set_statement_class(std::string(policy::className(st.cls)));

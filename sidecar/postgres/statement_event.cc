@@ -3,6 +3,8 @@
 
 #include <charconv>
 
+#include "policy/decision_proto.h"
+
 namespace tollgate::sidecar::postgres {
 
 std::string scrubDigits(std::string_view text) {
@@ -21,18 +23,6 @@ std::string scrubDigits(std::string_view text) {
     i = j;
   }
   return out;
-}
-
-v1::Decision toProtoDecision(policy::Decision d) {
-  switch (d) {
-    case policy::Decision::kAllow:
-      return v1::DECISION_ALLOW;
-    case policy::Decision::kReview:
-      return v1::DECISION_REVIEW;
-    case policy::Decision::kBlock:
-      return v1::DECISION_BLOCK;
-  }
-  return v1::DECISION_UNSPECIFIED;
 }
 
 void buildStatementEvent(const StatementRecord& r, v1::AuditEvent& e) {
@@ -84,7 +74,7 @@ void buildStatementEvent(const StatementRecord& r, v1::AuditEvent& e) {
     decision = policy::Decision::kReview;
     why->set_approval_id(r.approval_id);
   }
-  why->set_decision(toProtoDecision(decision));
+  why->set_decision(policy::toProtoDecision(decision));
   if (!r.rule.empty()) why->add_rule_ids(r.rule);
   if (!r.message.empty()) {
     why->set_message(scrubDigits(r.message));

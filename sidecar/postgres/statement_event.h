@@ -17,8 +17,6 @@ namespace tollgate::sidecar::postgres {
 // run of three or more digits becomes '#', which keeps relation names and codes readable.
 std::string scrubDigits(std::string_view text);
 
-v1::Decision toProtoDecision(policy::Decision d);
-
 // Everything a statement event says, held as values and shared pointers so that the record
 // can be built on another thread after the session moved on (or ended).
 struct StatementRecord {
