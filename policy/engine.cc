@@ -98,19 +98,23 @@ std::string_view setTarget(std::string_view text) {
   return word;
 }
 
+// A setting a read or write role may change (`name` as written, quotes allowed).
+bool ordinarySetting(std::string_view name) {
+  if (name.empty()) return false;  // cannot tell what it sets: not harmless
+  // Custom settings ("app.tenant") often drive row-level security policies.
+  if (name.find('.') != std::string_view::npos) return false;
+  for (auto p : kPrivilegedSettings) {
+    if (wordIs(name, p)) return false;
+  }
+  return true;
+}
+
 bool harmlessOther(const StatementFacts& st) {
   bool listed = false;
   for (auto t : kHarmlessOther) listed |= st.type == t;
   if (!listed) return false;
   if (st.type != "set") return true;
-  std::string_view target = setTarget(st.normalized);
-  if (target.empty()) return false;  // cannot tell what it sets: not harmless
-  // Custom settings ("app.tenant") often drive row-level security policies.
-  if (target.find('.') != std::string_view::npos) return false;
-  for (auto p : kPrivilegedSettings) {
-    if (wordIs(target, p)) return false;
-  }
-  return true;
+  return ordinarySetting(setTarget(st.normalized));
 }
 
 bool anyNameMatches(const std::vector<std::string>& patterns,
@@ -175,6 +179,19 @@ StatementVerdict decideStatement(const CompiledPolicy& policy, const Identity& i
 }
 
 }  // namespace
+
+bool settingAllowed(Role role, std::string_view name, std::string_view value) {
+  if (role >= Role::kAdmin) return true;
+  if (!ordinarySetting(name)) return false;
+  if (wordIs(name, "standard_conforming_strings")) {
+    // Turned off, the server would lex later statements differently from the analyser.
+    for (auto on : {"on", "true", "yes", "1"}) {
+      if (wordIs(value, on)) return true;
+    }
+    return false;
+  }
+  return true;
+}
 
 bool roleAllows(Role role, const StatementFacts& st) {
   switch (st.cls) {

@@ -45,6 +45,13 @@ struct Verdict {
 // write; admin allows everything.
 bool roleAllows(Role role, const StatementFacts& st);
 
+// Whether `role` may change run-time setting `name` to `value` where no statement decision sees
+// it (a startup parameter, a `-c` option): the admin role any setting; read and write roles an
+// ordinary one, as for SET: not role, session authorization or session_replication_role, no
+// custom dotted setting (`app.tenant` often drives row-level security), and
+// standard_conforming_strings only on.
+bool settingAllowed(Role role, std::string_view name, std::string_view value);
+
 // True when the guardrail's match holds for statement `st` of `query` (conditions only; the
 // caller checks resources and subjects).
 bool guardrailMatches(const CompiledGuardrail& g, const StatementFacts& st,

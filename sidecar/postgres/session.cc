@@ -5,10 +5,12 @@
 
 #include <cstdio>
 
+#include "absl/strings/match.h"
 #include "common/log.h"
 #include "sidecar/postgres/backend_builders.h"
 #include "sidecar/postgres/error.h"
 #include "sidecar/postgres/frontend_builders.h"
+#include "sidecar/postgres/startup_options.h"
 #include "sidecar/tls/session.h"
 
 namespace tollgate::sidecar::postgres {
@@ -17,12 +19,12 @@ namespace {
 // Client startup parameters passed on upstream. `user` and `database` are replaced by the
 // brokered account; `options` and `replication` are dropped because they could change the
 // session's role or privileges behind the policy's back.
-bool forwardedParameter(std::string_view name) {
-  static constexpr std::string_view kAllowed[] = {
-      "application_name", "client_encoding", "DateStyle", "TimeZone", "extra_float_digits",
-      "IntervalStyle",    "search_path",     "datestyle", "timezone", "intervalstyle"};
-  for (auto a : kAllowed) {
-    if (a == name) return true;
+bool falseWord(std::string_view v) {
+  for (std::string_view f : {"0", "false", "off", "no", "f", "n"}) {
+    if (absl::EqualsIgnoreCase(absl::string_view(v.data(), v.size()),
+                               absl::string_view(f.data(), f.size()))) {
+      return true;
+    }
   }
   return false;
 }
@@ -334,11 +336,11 @@ CallbackAction PostgresSession::onStartupPacket(const FrontendMessage& message) 
     fatalToClient(kSqlStateInvalidAuthorization, config_.refuse_reason);
     return CallbackAction::kStop;
   }
-  startup->forEachParameter([&](std::string_view name, std::string_view value) {
-    if (name == "user") client_user_ = std::string(value);
-    if (name == "database") database_ = std::string(value);
-    if (forwardedParameter(name)) startup_params_.emplace_back(name, value);
-  });
+  std::string refusal = startupParameters(*startup);
+  if (!refusal.empty()) {
+    fatalToClient(kSqlStateInsufficientPrivilege, "tollgate: " + refusal);
+    return CallbackAction::kStop;
+  }
   if (!config_.resource->database.empty()) database_ = config_.resource->database;
   auto cred = config_.credentials
                   ? config_.credentials->get(config_.resource->name)
@@ -354,6 +356,46 @@ CallbackAction PostgresSession::onStartupPacket(const FrontendMessage& message) 
   if (database_.empty()) database_ = credential_->username;
   connectUpstream();
   return CallbackAction::kStop;
+}
+
+std::string PostgresSession::startupParameters(const StartupMessage& startup) {
+  // Every parameter other than user, database, replication, options and protocol extensions
+  // (_pq_.*) is a run-time setting the server applies before any statement: one the grant's
+  // role could not SET is refused, never dropped in silence.
+  std::string refusal;
+  auto setting = [&](std::string_view name, std::string_view value) {
+    if (refusal.empty() && !policy::settingAllowed(config_.role, name, value)) {
+      refusal = "a " + std::string(policy::roleName(config_.role)) + " grant may not set " +
+                std::string(name.substr(0, 64)) + " at startup (it needs the admin role)";
+    }
+  };
+  startup.forEachParameter([&](std::string_view name, std::string_view value) {
+    if (name == "user") {
+      client_user_ = std::string(value);
+    } else if (name == "database") {
+      database_ = std::string(value);
+    } else if (name == "replication") {
+      // Replication streams the database's rows as WAL, beyond statement policy and masking.
+      if (!falseWord(value) && refusal.empty()) {
+        refusal = "replication connections are not allowed through the sidecar";
+      }
+    } else if (name == "options") {
+      auto settings = startupOptionSettings(value);
+      if (!settings.ok()) {
+        if (refusal.empty())
+          refusal = "startup options: " + std::string(settings.status().message());
+        return;
+      }
+      for (const auto& [n, v] : *settings) setting(n, v);
+      startup_params_.emplace_back(name, value);
+    } else if (name.substr(0, 5) == "_pq_.") {
+      // Protocol extensions: the sidecar speaks none, so none is asked of the server.
+    } else {
+      setting(name, value);
+      startup_params_.emplace_back(name, value);
+    }
+  });
+  return refusal;
 }
 
 void PostgresSession::connectUpstream() {

@@ -137,6 +137,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
 
   // Startup phase (session.cc).
   CallbackAction onStartupPacket(const FrontendMessage& message);
+  // Reads the client's startup parameters into client_user_, database_ and startup_params_;
+  // returns why the session is refused, or "".
+  std::string startupParameters(const StartupMessage& startup);
   void connectUpstream();
   void sendUpstreamStartup();
   CallbackAction onAuthMessage(const BackendMessage& message);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <utility>
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
@@ -228,4 +229,37 @@ TEST_CASE("a wrong upstream credential gives a clear error and never shows the p
     CHECK(text.find(bad_password) == std::string::npos);
     CHECK(text.find("apppw") == std::string::npos);
   }
+}
+
+TEST_CASE("startup settings: ordinary ones reach the server, others and replication are refused") {
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);  // a read grant
+  REQUIRE(sidecar.ready());
+  // PGOPTIONS / options=: -c and --name=value settings, as the server reads them.
+  auto r = sidecar.psql("show statement_timeout;\nshow lock_timeout;\nshow application_name;\n", {},
+                        "sslmode=disable application_name=nightly "
+                        "options='-c statement_timeout=1234 --lock-timeout=2s'");
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "1234ms\n2s\nnightly\n");
+  // What a read grant could not SET it cannot set at startup either; nothing is dropped
+  // silently.
+  const std::pair<std::string, std::string> refused[] = {
+      {"options='-c role=postgres'", "may not set role at startup"},
+      {"options='-c session_replication_role=replica'", "may not set session_replication_role"},
+      {"options='-c app.tenant=7'", "may not set app.tenant"},
+      {"options='-c standard_conforming_strings=off'", "may not set standard_conforming_strings"},
+      {"options='-B 100'", "the server switch \"-B\" is not allowed"},
+      {"options='-c statement_timeout'", "needs name=value"},
+      {"replication=database", "replication connections are not allowed"},
+      {"replication=true", "replication connections are not allowed"},
+  };
+  for (const auto& [extra, message] : refused) {
+    INFO(extra);
+    auto v = sidecar.psql("select 1;\n", {}, "sslmode=disable " + extra);
+    CHECK(v.exit_code != 0);
+    CHECK_THAT(v.err, ContainsSubstring("FATAL:  tollgate: "));
+    CHECK_THAT(v.err, ContainsSubstring(message));
+  }
+  CHECK(sidecar.running());
 }

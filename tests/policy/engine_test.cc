@@ -91,6 +91,26 @@ TEST_CASE("role x class matrix") {
   }
 }
 
+TEST_CASE("settings outside statements: ordinary ones for every role, the rest for admin") {
+  for (Role r : {Role::kRead, Role::kWrite, Role::kAdmin}) {
+    CHECK(settingAllowed(r, "statement_timeout", "5s"));
+    CHECK(settingAllowed(r, "search_path", "app, public"));
+    CHECK(settingAllowed(r, "standard_conforming_strings", "on"));
+    CHECK(settingAllowed(r, "DateStyle", "ISO"));
+  }
+  for (Role r : {Role::kRead, Role::kWrite}) {
+    CHECK_FALSE(settingAllowed(r, "role", "postgres"));
+    CHECK_FALSE(settingAllowed(r, "ROLE", "postgres"));
+    CHECK_FALSE(settingAllowed(r, "session_authorization", "postgres"));
+    CHECK_FALSE(settingAllowed(r, "session_replication_role", "replica"));
+    CHECK_FALSE(settingAllowed(r, "app.tenant", "7"));
+    CHECK_FALSE(settingAllowed(r, "standard_conforming_strings", "off"));
+    CHECK_FALSE(settingAllowed(r, "", "x"));
+  }
+  CHECK(settingAllowed(Role::kAdmin, "role", "postgres"));
+  CHECK(settingAllowed(Role::kAdmin, "app.tenant", "7"));
+}
+
 TEST_CASE("role refusal message names role, class and statement type") {
   auto p = compilePolicy("");
   Verdict v = decide(*p, kCi, "db", Role::kRead, query({st(StatementClass::kWrite, "delete")}));
