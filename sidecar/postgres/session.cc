@@ -364,6 +364,9 @@ std::string PostgresSession::startupParameters(const StartupMessage& startup) {
   // role could not SET is refused, never dropped in silence.
   std::string refusal;
   auto setting = [&](std::string_view name, std::string_view value) {
+    if (startup_settings_.size() < 512) {  // names only, for the session's start event
+      startup_settings_ += (startup_settings_.empty() ? "" : ",") + std::string(name.substr(0, 64));
+    }
     if (refusal.empty() && !policy::settingAllowed(config_.role, name, value)) {
       refusal = "a " + std::string(policy::roleName(config_.role)) + " grant may not set " +
                 std::string(name.substr(0, 64)) + " at startup (it needs the admin role)";

@@ -67,7 +67,8 @@ void PostgresSession::emitSessionStart() {
       "database=" + scrubDigits(database_) + " upstream_user=" + credential_->username +
       " client_user=" + scrubDigits(client_user_) +
       (client_.tlsActive() ? " client_tls=on" : " client_tls=off") +
-      (upstream_.tlsActive() ? " upstream_tls=" + upstream_.tlsVersion() : " upstream_tls=off"));
+      (upstream_.tlsActive() ? " upstream_tls=" + upstream_.tlsVersion() : " upstream_tls=off") +
+      (startup_settings_.empty() ? "" : " settings=" + scrubDigits(startup_settings_)));
   e.mutable_result()->set_success(true);
   e.mutable_reason()->set_decision(v1::DECISION_ALLOW);
   e.mutable_reason()->add_rule_ids(config_.access_rule);

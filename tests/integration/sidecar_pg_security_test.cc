@@ -242,6 +242,11 @@ TEST_CASE("startup settings: ordinary ones reach the server, others and replicat
   INFO(r.err);
   CHECK(r.exit_code == 0);
   CHECK(r.out == "1234ms\n2s\nnightly\n");
+  // The session's start event names them (never their values).
+  CHECK(sidecar.waitForEvent([](const nlohmann::json& e) {
+    return jstr(e, "/type") == "EVENT_SESSION_START" &&
+           jstr(e, "/action/detail").find("statement_timeout,lock_timeout") != std::string::npos;
+  }));
   // What a read grant could not SET it cannot set at startup either; nothing is dropped
   // silently.
   const std::pair<std::string, std::string> refused[] = {
