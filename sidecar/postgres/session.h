@@ -176,6 +176,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   void onRowDescription(const BackendMessage& message, const RowDescription& desc);
   void onDataRow(const BackendMessage& message, const DataRow& row);
   void onError(const BackendMessage& message, const ErrorResponse& error);
+  // FunctionCallResponse: masks the result and records the call.
+  void onFunctionCallResponse(const BackendMessage& message, const FunctionCallResponse& response);
   // CopyOutResponse: sets up the COPY masker; false when the session was closed instead.
   bool startCopyOut(const PendingUnit* head, const CopyResponse& response);
   void finishStatement(PendingUnit& unit, bool success, const std::string& tag,

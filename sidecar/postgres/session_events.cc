@@ -124,6 +124,7 @@ void PostgresSession::emitStatement(const policy::StatementFacts* st, const Pend
     }
   }
   r.function_call = unit.kind == PendingUnit::Kind::kFunctionCall;
+  if (r.function_call) r.function_oid = unit.name;
   r.success = success;
   r.rows = rows;
   r.values_masked = unit.values_masked;

@@ -273,6 +273,8 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
     }
     case 'F': {
       PendingUnit& unit = pipeline_.push(Kind::kFunctionCall);
+      unit.name = std::to_string(std::get<FunctionCall>(message.body).function_oid);
+      unit.started_us = nowUs();
       policy::Verdict verdict;
       verdict.decision = config_.role == policy::Role::kAdmin ? policy::Decision::kAllow
                                                               : policy::Decision::kBlock;
@@ -322,6 +324,8 @@ void PostgresSession::onError(const BackendMessage& message, const ErrorResponse
     ErrorFields f = readErrorFields(error.fields);
     if (head->kind == Kind::kQuery || head->kind == Kind::kExecute) {
       finishStatement(*head, false, "", f.code);
+    } else if (head->kind == Kind::kFunctionCall) {
+      emitStatement(nullptr, *head, false, 0, f.code, policy::Decision::kAllow, head->rule, "");
     }
   }
   head->error = true;
@@ -355,6 +359,31 @@ void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std
   unit.values_masked = 0;
   unit.started_us = nowUs();
   ++unit.statement_index;
+}
+
+void PostgresSession::onFunctionCallResponse(const BackendMessage& message,
+                                             const FunctionCallResponse& response) {
+  PendingUnit* head = pipeline_.head();
+  std::optional<std::string> masked;
+  // A fast-path result (lo_read of a large object, ...) has no column: detector rules scan its
+  // bytes, as they scan a bytea value.
+  if (response.value && config_.masker && config_.masker->hasDetectorRules()) {
+    masked = config_.masker->maskValue(policy::ColumnPlan{nullptr, true}, *response.value);
+  }
+  if (head != nullptr && head->kind == Kind::kFunctionCall) {
+    if (masked) ++head->values_masked;
+    emitStatement(nullptr, *head, true, 0, "", policy::Decision::kAllow, head->rule, "");
+  }
+  if (!masked) {
+    to_client_.append(message.raw);
+    return;
+  }
+  if (config_.stats) config_.stats->values_masked.Increment();
+  std::string out;
+  MessageWriter w(&out, 'V');
+  w.i32(static_cast<int32_t>(masked->size())).bytes(*masked);
+  w.finish();
+  to_client_ += out;
 }
 
 bool PostgresSession::startCopyOut(const PendingUnit* head, const CopyResponse& response) {
@@ -469,6 +498,9 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       return CallbackAction::kContinue;
     case 'N':
       forwardMasked(message);
+      return CallbackAction::kContinue;
+    case 'V':
+      onFunctionCallResponse(message, std::get<FunctionCallResponse>(message.body));
       return CallbackAction::kContinue;
     case 'A': {
       const auto& n = std::get<NotificationResponse>(message.body);

@@ -59,7 +59,7 @@ void buildStatementEvent(const StatementRecord& r, v1::AuditEvent& e) {
   } else if (r.facts && !r.facts->parsed) {
     a->set_detail("statement did not parse: " + scrubDigits(r.facts->error));
   } else if (r.function_call) {
-    a->set_detail("fast-path function call");
+    a->set_detail("fast-path function call, function oid " + r.function_oid);
   }
   auto* res = e.mutable_result();
   res->set_success(r.success);

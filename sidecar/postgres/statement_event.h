@@ -29,6 +29,7 @@ struct StatementRecord {
   policy::QueryFactsPtr facts;
   int statement = -1;
   bool function_call = false;
+  std::string function_oid;  // of a fast-path function call, decimal
   bool success = false;
   uint64_t rows = 0;
   uint64_t values_masked = 0;

@@ -175,3 +175,40 @@ TEST_CASE("a card number in a notification payload is masked") {
   CHECK(sampleSecretsIn(r.out).empty());
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
+
+TEST_CASE("fast-path calls (psycopg2 large objects) are masked and recorded; admin only") {
+  // libpq's lo_open/loread/lo_close are fast-path function calls: no SQL to decide on.
+  constexpr char kReadLargeObject[] = R"PY(
+import sys, psycopg2
+conn = psycopg2.connect(sys.argv[1])
+lo = conn.lobject(int(sys.argv[2]), "rb")
+print(lo.read().decode())
+lo.close()
+conn.commit()
+)PY";
+  auto& pg = sharedPg();
+  SidecarOptions o;
+  o.subject = kDbaSubject;
+  Sidecar admin(pg, o);
+  REQUIRE(admin.ready());
+  auto made =
+      admin.psql("select lo_from_bytea(0, convert_to('card 4111111111111111 end', 'UTF8'));\n");
+  REQUIRE(made.exit_code == 0);
+  const std::string oid = made.out.substr(0, made.out.find('\n'));
+  auto r = admin.python(kReadLargeObject, {oid});
+  INFO("stderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out == "card 411111******1111 end\n");
+  CHECK(admin.waitForEvent([](const nlohmann::json& e) {
+    return jstr(e, "/action/detail") == "fast-path function call, function oid 954" &&
+           jstr(e, "/reason/decision") == "DECISION_ALLOW" && jnum(e, "/result/valuesMasked") == 1;
+  }));
+  CHECK(cardNumbersInAuditAndLog(admin).empty());
+
+  Sidecar reader(pg);  // a read grant
+  REQUIRE(reader.ready());
+  r = reader.python(kReadLargeObject, {oid});
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.err, ContainsSubstring("fast-path function calls need the admin role"));
+  CHECK(admin.psql("select lo_unlink(" + oid + ");\n").exit_code == 0);
+}
