@@ -446,16 +446,32 @@ def close_idle(sessions):
             p.wait()
 
 
+def private_kb(pid):
+    """Memory only this process holds (USS: Private_Clean + Private_Dirty), KiB; None when
+    /proc/<pid>/smaps_rollup is not readable. RSS also counts shared library pages that every
+    process mapping those libraries shares."""
+    try:
+        total = 0
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total += int(line.split()[1])
+        return total
+    except OSError:
+        return None
+
+
 def memory_idle(target, sessions=8):
-    """VmRSS (KiB) now, and with `sessions` idle client connections open."""
+    """VmRSS and private memory (KiB) now, and VmRSS with `sessions` idle connections open."""
     rss_idle = proc_status_kb(target.pid, "VmRSS")
+    private_idle = private_kb(target.pid)
     conns = open_idle(target, sessions)
     try:
         time.sleep(0.3)
         rss_conns = proc_status_kb(target.pid, "VmRSS")
     finally:
         close_idle(conns)
-    return rss_idle, rss_conns
+    return rss_idle, private_idle, rss_conns
 
 
 def big_result(target, masked):
