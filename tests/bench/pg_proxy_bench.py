@@ -447,18 +447,18 @@ def close_idle(sessions):
 
 
 def private_kb(pid):
-    """Memory only this process holds (USS: Private_Clean + Private_Dirty), KiB; None when
-    /proc/<pid>/smaps_rollup is not readable. RSS also counts shared library pages that every
-    process mapping those libraries shares."""
+    """Memory the process wrote (Private_Dirty: heap, stacks, relocated library data), KiB; None
+    when /proc/<pid>/smaps_rollup is not readable. It is never shared, whatever else runs; the
+    rest of RSS is clean library pages, shared with every process mapping the same files (every
+    sidecar of a node running one image)."""
     try:
-        total = 0
         with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
-                if line.startswith(("Private_Clean:", "Private_Dirty:")):
-                    total += int(line.split()[1])
-        return total
+                if line.startswith("Private_Dirty:"):
+                    return int(line.split()[1])
     except OSError:
-        return None
+        pass
+    return None
 
 
 def memory_idle(target, sessions=8):
