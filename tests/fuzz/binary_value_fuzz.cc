@@ -18,21 +18,13 @@
 #include "sidecar/postgres/pg_types.h"
 #include "sidecar/postgres/structured_values.h"
 #include "sidecar/postgres/wire.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
+using tollgate::fuzz::check;
+
 namespace pg = tollgate::sidecar::postgres;
-
-std::string_view g_input;  // the input under test, printed when an invariant fails
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "binary_value_fuzz invariant failed: %s\ninput (hex):", what);
-    for (char c : g_input) std::fprintf(stderr, " %02x", static_cast<unsigned char>(c));
-    std::fprintf(stderr, "\n");
-    std::abort();
-  }
-}
 
 // Same-length leaf: text scrubbed, numbers zero-masked.
 std::optional<std::string> leaf(uint32_t type_oid, std::string_view b) {
@@ -80,7 +72,7 @@ std::string buildRows(std::string_view text, std::vector<std::string>* pieces) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
-  g_input = in;
+  tollgate::fuzz::beginInput("binary_value_fuzz", in);
   if (size >= 1) {
     const uint32_t type_oid = kTypes[static_cast<uint8_t>(in[0]) % std::size(kTypes)];
     const std::string_view value = in.substr(1);

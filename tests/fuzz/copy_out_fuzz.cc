@@ -17,24 +17,15 @@
 #include "policy/mask/masker.h"
 #include "policy/sql/analyzer.h"
 #include "sidecar/postgres/copy_masker.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
+using tollgate::fuzz::check;
 using tollgate::policy::CopyOutFormat;
 using tollgate::policy::Masker;
 using tollgate::policy::MaskingRuleSpec;
 using tollgate::sidecar::postgres::CopyOutMasker;
-
-std::string_view g_input;
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "copy_out_fuzz invariant failed: %s\ninput (hex):", what);
-    for (char c : g_input) std::fprintf(stderr, " %02x", static_cast<unsigned char>(c));
-    std::fprintf(stderr, "\n");
-    std::abort();
-  }
-}
 
 std::shared_ptr<const Masker> makeMasker(bool detector) {
   std::vector<MaskingRuleSpec> rules;
@@ -81,7 +72,7 @@ Pass run(const Masker& masker, const tollgate::policy::StatementFacts& st, std::
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
-  g_input = in;
+  tollgate::fuzz::beginInput("copy_out_fuzz", in);
   if (size == 0) return 0;
   static const auto column_only = makeMasker(false);
   static const auto with_detector = makeMasker(true);

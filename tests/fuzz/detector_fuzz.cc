@@ -13,21 +13,16 @@
 #include "policy/detect/pan.h"
 #include "policy/mask/glob.h"
 #include "policy/mask/masker.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
+using tollgate::fuzz::check;
 using tollgate::policy::MaskAction;
 using tollgate::policy::Masker;
 using tollgate::policy::MaskerPtr;
 using tollgate::policy::MaskingRuleSpec;
 using tollgate::policy::PanMatch;
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "detector_fuzz invariant failed: %s\n", what);
-    std::abort();
-  }
-}
 
 struct Subject {
   MaskerPtr masker;
@@ -83,6 +78,7 @@ void checkMatches(std::string_view text) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
+  tollgate::fuzz::beginInput("detector_fuzz", text);
   checkMatches(text);
 
   for (const Subject& s : subjects()) {

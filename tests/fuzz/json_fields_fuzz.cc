@@ -14,21 +14,12 @@
 
 #include "policy/mask/json_fields.h"
 #include "policy/mask/masker.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
+using tollgate::fuzz::check;
 using tollgate::policy::JsonRewrite;
-
-std::string_view g_input;  // the input under test, printed when an invariant fails
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "json_fields_fuzz invariant failed: %s\ninput (hex):", what);
-    for (char c : g_input) std::fprintf(stderr, " %02x", static_cast<unsigned char>(c));
-    std::fprintf(stderr, "\n");
-    std::abort();
-  }
-}
 
 const tollgate::policy::Masker& masker() {
   static const tollgate::policy::MaskerPtr kMasker = [] {
@@ -47,7 +38,7 @@ const tollgate::policy::Masker& masker() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
-  g_input = in;
+  tollgate::fuzz::beginInput("json_fields_fuzz", in);
   tollgate::policy::MaskerJsonValueMasker hooks(masker());
   std::string out;
   const JsonRewrite r = tollgate::policy::maskJsonFields(in, hooks, &out);

@@ -15,27 +15,18 @@
 
 #include "policy/detect/number_forms.h"
 #include "policy/mask/masker.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
+using tollgate::fuzz::check;
 using tollgate::policy::NumberForm;
-
-std::string_view g_input;  // the input under test, printed when an invariant fails
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "number_forms_fuzz invariant failed: %s\ninput (hex):", what);
-    for (char c : g_input) std::fprintf(stderr, " %02x", static_cast<unsigned char>(c));
-    std::fprintf(stderr, "\n");
-    std::abort();
-  }
-}
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
-  g_input = in;
+  tollgate::fuzz::beginInput("number_forms_fuzz", in);
   if (size == 0) return 0;
   const NumberForm form = (data[0] & 1) != 0 ? NumberForm::kMoney : NumberForm::kDecimal;
   const std::string_view text = in.substr(1);

@@ -8,25 +8,17 @@
 #include <string_view>
 
 #include "sidecar/postgres/startup_options.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
-std::string_view g_input;
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "startup_options_fuzz invariant failed: %s\ninput (hex):", what);
-    for (char c : g_input) std::fprintf(stderr, " %02x", static_cast<unsigned char>(c));
-    std::fprintf(stderr, "\n");
-    std::abort();
-  }
-}
+using tollgate::fuzz::check;
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
-  g_input = in;
+  tollgate::fuzz::beginInput("startup_options_fuzz", in);
   using namespace tollgate::sidecar::postgres;
   const auto args = splitStartupOptions(in);
   std::string joined;
