@@ -127,8 +127,9 @@ class Target:
 class Stack:
     """PostgreSQL + PgBouncer + sidecar in one temp dir; close() ends them and removes it."""
 
-    def __init__(self, sidecar_bin, scale, baseline_bin=None):
+    def __init__(self, sidecar_bin, scale, baseline_bin=None, relay_bin=None):
         self.sidecar_bin, self.scale = sidecar_bin, scale
+        self.relay_bin = relay_bin  # tests/bench/tcp_relay.cc, target relay-floor
         self.baseline_bin = baseline_bin  # a second sidecar build, target "sidecar-base"
         self.tmp = tempfile.mkdtemp(prefix="tollgate-bench-")
         os.chmod(self.tmp, 0o755)
@@ -171,6 +172,8 @@ class Stack:
         self.start_sidecar()
         if self.baseline_bin:
             self.start_sidecar("sidecar-base", self.baseline_bin)
+        if self.relay_bin:
+            self.start_relay()
 
     def make_certs(self):
         ssl = lambda *a: self.sh(["openssl", *a], cwd=self.tmp)  # noqa: E731
@@ -323,6 +326,18 @@ masking:
         wait_port(port, p, name, log_path)
         self.targets[name] = Target(name, port, "disable", None, p.pid)
         log(f"{name} {port}: masking + events on, upstream TLS verify-full")
+
+    def start_relay(self):
+        """The bare byte relay in front of PostgreSQL without TLS: a proxy's CPU floor."""
+        port = free_port()
+        log_path = self.path("relay.log")
+        p = subprocess.Popen([self.relay_bin, str(port), str(self.pg_port)],
+                             stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
+        self.procs.append(("relay-floor", p))
+        wait_port(port, p, "relay-floor", log_path)
+        self.targets["relay-floor"] = Target("relay-floor", port, "disable", self.password, p.pid)
+        log(f"relay-floor {port}: bare epoll relay, no TLS")
 
     # ---- teardown ----------------------------------------------------------------------------
 
