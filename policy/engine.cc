@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "policy/sql/statement_table.h"
 
 namespace tollgate::policy {
 namespace {
@@ -14,14 +15,8 @@ constexpr std::string_view kHarmlessOther[] = {
     "set", "reset", "show", "discard", "deallocate", "close", "listen", "unlisten",
 };
 
-// Settings whose change is a privilege change (or may steer row-level security): a SET of one
-// of these needs the admin role.
-constexpr std::string_view kPrivilegedSettings[] = {
-    "role",
-    "authorization",
-    "session_authorization",
-    "session_replication_role",
-};
+// "SET SESSION AUTHORIZATION" as the engine reads the target word of a SET (setTarget).
+constexpr std::string_view kAuthorizationWord = "authorization";
 
 // Skips whitespace and SQL comments (nested block comments too) from `i`.
 size_t skipSpaceAndComments(std::string_view s, size_t i) {
@@ -103,10 +98,12 @@ bool ordinarySetting(std::string_view name) {
   if (name.empty()) return false;  // cannot tell what it sets: not harmless
   // Custom settings ("app.tenant") often drive row-level security policies.
   if (name.find('.') != std::string_view::npos) return false;
-  for (auto p : kPrivilegedSettings) {
-    if (wordIs(name, p)) return false;
+  if (wordIs(name, kAuthorizationWord)) return false;
+  // The analyser's list (role, session_replication_role, log_*, ...), quotes removed.
+  if (name.size() >= 2 && name.front() == '"' && name.back() == '"') {
+    name = name.substr(1, name.size() - 2);
   }
-  return true;
+  return !sql::isPrivilegedSetting(name);
 }
 
 bool harmlessOther(const StatementFacts& st) {

@@ -306,7 +306,15 @@ bool isWritingFunction(std::string_view name) {
 
 bool isPrivilegedSetting(std::string_view name) {
   const std::string lower = asciiLower(name);
-  return lower == "role" || lower == "session_authorization" || lower == "session_replication_role";
+  if (lower == "role" || lower == "session_authorization" || lower == "session_replication_role") {
+    return true;
+  }
+  // What the server logs and tracks about the session (log_statement, debug_print_*,
+  // track_activities), and code it loads into it.
+  for (std::string_view prefix : {"log_", "debug_", "track_"}) {
+    if (startsWith(lower, prefix)) return true;
+  }
+  return lower == "session_preload_libraries" || lower == "local_preload_libraries";
 }
 
 }  // namespace tollgate::policy::sql

@@ -37,7 +37,9 @@ bool isDangerousFunction(std::string_view name);
 bool isWritingFunction(std::string_view name);
 
 // True for run-time settings whose change is a privilege change (role, session
-// authorization, session_replication_role, which turns triggers off): SET of these is admin.
+// authorization, session_replication_role, which turns triggers off), silences the server's
+// own logging and tracking of the session (log_*, debug_*, track_*), or loads code into it
+// (session/local_preload_libraries): SET of these is admin.
 // (standard_conforming_strings, which changes how the server lexes later statements, is
 // value-dependent and handled by the tree walker.)
 bool isPrivilegedSetting(std::string_view name);

@@ -68,6 +68,9 @@ TEST_CASE("role x class matrix") {
       {StatementClass::kOther, "set", "SET \"role\" = $1", false, false, true},
       {StatementClass::kOther, "set", "SET app.tenant_id = $1", false, false, true},
       {StatementClass::kOther, "set", "SET session_replication_role = replica", false, false, true},
+      {StatementClass::kOther, "set", "SET log_statement = $1", false, false, true},
+      {StatementClass::kOther, "set", "SET \"track_activities\" TO off", false, false, true},
+      {StatementClass::kOther, "set", "SET client_min_messages = warning", true, true, true},
       {StatementClass::kOther, "reset", "RESET ALL", true, true, true},
       {StatementClass::kOther, "show", "SHOW search_path", true, true, true},
       {StatementClass::kOther, "discard", "DISCARD ALL", true, true, true},
@@ -105,6 +108,11 @@ TEST_CASE("settings outside statements: ordinary ones for every role, the rest f
     CHECK_FALSE(settingAllowed(r, "session_replication_role", "replica"));
     CHECK_FALSE(settingAllowed(r, "app.tenant", "7"));
     CHECK_FALSE(settingAllowed(r, "standard_conforming_strings", "off"));
+    CHECK_FALSE(settingAllowed(r, "log_statement", "none"));
+    CHECK_FALSE(settingAllowed(r, "Log_Min_Duration_Statement", "-1"));
+    CHECK_FALSE(settingAllowed(r, "track_activities", "off"));
+    CHECK_FALSE(settingAllowed(r, "debug_print_plan", "on"));
+    CHECK_FALSE(settingAllowed(r, "local_preload_libraries", "x"));
     CHECK_FALSE(settingAllowed(r, "", "x"));
   }
   CHECK(settingAllowed(Role::kAdmin, "role", "postgres"));
