@@ -37,8 +37,7 @@ policy::Approvers approversFor(const policy::CompiledPolicy& policy, const std::
 class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v1::ControlMessage> {
  public:
   SidecarStream(SidecarServiceImpl& service, grpc::CallbackServerContext* context)
-      : service_(service), core_(service.core_), context_(context) {
-    peer_ = context->peer();
+      : service_(service), core_(service.core_), peer_(context->peer()) {
     last_rx_ = std::chrono::steady_clock::now();
     StartRead(&in_);
   }
@@ -402,7 +401,6 @@ class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v
 
   SidecarServiceImpl& service_;
   core::ControlPlane& core_;
-  grpc::CallbackServerContext* context_;
   std::string peer_;
   v1::SidecarMessage in_;
   bool welcomed_ = false;  // read-side only, plus silentFor under mu_
