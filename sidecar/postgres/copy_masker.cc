@@ -15,6 +15,27 @@ int hexDigit(char c) {
   return -1;
 }
 
+// Which notations other than plain digits a value may hold a card number in: bytea hex
+// ("\\x3431..."), an exponent ("4.111111111111111e+15", also inside array text), a decimal
+// point ("4111111111111111.00").
+struct NotationMarks {
+  bool hex = false;
+  bool exponent = false;
+  bool decimal_point = false;
+};
+
+NotationMarks notationMarks(std::string_view v) {
+  NotationMarks m;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const char c = v[i];
+    if (c == '\\' && i + 1 < v.size() && v[i + 1] == 'x') m.hex = true;
+    const bool after_digit = i > 0 && v[i - 1] >= '0' && v[i - 1] <= '9';
+    if ((c == 'e' || c == 'E') && after_digit) m.exponent = true;
+    if (c == '.' && after_digit) m.decimal_point = true;
+  }
+  return m;
+}
+
 bool looksLikeJson(std::string_view v) {
   size_t i = 0;
   while (i < v.size() && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r')) ++i;
@@ -135,10 +156,12 @@ void CopyOutMasker::splitRow(std::string_view row) {
   fields_.push_back({begin, row.size()});
 }
 
-std::optional<std::string> CopyOutMasker::decode(std::string_view raw) const {
+std::optional<std::string_view> CopyOutMasker::decode(std::string_view raw) {
   if (raw == format_.null_marker) return std::nullopt;  // unquoted: NULL in both formats
-  std::string v;
-  v.reserve(raw.size());
+  const char special = format_.kind == Kind::kCsv ? format_.quote : '\\';
+  if (raw.find(special) == std::string_view::npos) return raw;  // nothing to resolve
+  std::string& v = decoded_;
+  v.clear();
   if (format_.kind == Kind::kCsv) {
     const char quote = format_.quote;
     const char escape = format_.escape;
@@ -280,9 +303,15 @@ std::optional<std::string> CopyOutMasker::maskValue(size_t index, std::string_vi
     }
   }
   if (!masked && p.column_rule == nullptr && p.scan) {
-    // The type is unknown: every notation a card number may be written in.
-    masked = maskOtherText(*masker_, p, value, &hit);
-    if (!masked) {
+    // The type is unknown: every notation a card number may be written in, each only where
+    // its marks are. maskOtherText() ends with the plain scan of text and digits.
+    const NotationMarks marks = notationMarks(value);
+    if (marks.hex || marks.exponent) {
+      masked = maskOtherText(*masker_, p, value, &hit);
+    } else {
+      masked = masker_->maskValue(p, value, &hit);
+    }
+    if (!masked && marks.decimal_point) {
       masked = maskNumberText(*masker_, policy::NumberForm::kDecimal, value, false, &hit);
     }
     if (!masked && looksLikeMoney(value)) {

@@ -47,8 +47,9 @@ class CopyOutMasker {
   bool maskRow(std::string_view row, std::string* out);
   // Splits `row` (a complete row: quotes balanced) into fields_.
   void splitRow(std::string_view row);
-  // The value a field holds (escapes and quotes resolved); nullopt for NULL.
-  std::optional<std::string> decode(std::string_view raw) const;
+  // The value a field holds (escapes and quotes resolved): `raw` itself when it has none, else
+  // a view of decoded_; nullopt for NULL.
+  std::optional<std::string_view> decode(std::string_view raw);
   void encode(std::string_view value, std::string* out) const;
   std::optional<std::string> maskValue(size_t index, std::string_view value);
   // Plans for rows of `count` fields (rows of one COPY all have the same count).
@@ -65,6 +66,7 @@ class CopyOutMasker {
   bool planned_ = false;
   bool header_pending_ = false;
   std::vector<Field> fields_;
+  std::string decoded_;  // scratch for decode()
   std::string pending_;  // an unfinished row carried to the next payload
   // CSV: whether the scan of pending_ ended inside a quoted field.
   bool in_quotes_ = false;

@@ -138,6 +138,10 @@ TEST_CASE("card numbers in float8, numeric, money and bytea renderings are maske
         "4.111110000001111e+15\t411111******1111\t411111******1111\t"
         "\\\\x3431313131312a2a2a2a2a2a31313131\t{4.111110000001111e+15}\n");
   CHECK(o.masked == 5);
+  // A record with a card number in clear and another in a bytea inside it: both.
+  o = maskCopy("COPY t (a) TO STDOUT",
+               {"(4111111111111111,\"\\\\x35353535353535353535353534343434\")\n"}, false);
+  CHECK(o.text == "(411111******1111,\"\\\\x3535353535352a2a2a2a2a2a34343434\")\n");
   // Look-alikes stay: a timestamp, a phone number, an amount.
   o = maskCopy("COPY t (a, b, c) TO STDOUT",
                {"2024-01-15 10:30:00\t+1 (415) 555-0123\t$1,234,567.00\n"}, false);
