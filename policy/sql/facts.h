@@ -40,6 +40,7 @@ struct CopyOutFormat {
   char quote = '"';                 // CSV only
   char escape = '"';                // CSV only; the quote unless given
   bool header = false;              // the first line holds the column names
+  std::string encoding;             // the ENCODING option, "" for the client encoding
   // False when an option could not be read (a delimiter, quote or escape that is not one
   // byte, an unknown format): such a statement fails on the server, or must be refused.
   bool readable = true;

@@ -298,6 +298,8 @@ class Walker {
         quote = value;
       } else if (name == "escape") {
         escape = value;
+      } else if (name == "encoding") {
+        f.encoding = value.value_or("");
       }
     }
     auto oneByte = [&](const std::optional<std::string>& v, char* out) {

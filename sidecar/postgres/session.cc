@@ -503,6 +503,9 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
                   "tollgate: resource " + resource + " refused the session: " + text);
     return CallbackAction::kStop;
   }
+  if (const auto* ps = std::get_if<ParameterStatus>(&message.body)) {
+    if (ps->name == "client_encoding") client_encoding_ = std::string(ps->value);
+  }
   if (std::holds_alternative<ParameterStatus>(message.body) ||
       std::holds_alternative<NoticeResponse>(message.body) ||
       std::holds_alternative<NegotiateProtocolVersion>(message.body)) {

@@ -261,6 +261,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   std::unique_ptr<ScramSha256Client> scram_;
   std::optional<CancelRequest> pending_cancel_;
   std::string cancel_secret_;
+  // The server's client_encoding (ParameterStatus): how COPY rows are written.
+  std::string client_encoding_ = "UTF8";
   // Names of the run-time settings the client's startup parameters make, comma-separated.
   std::string startup_settings_;
   int32_t client_pid_ = 0;

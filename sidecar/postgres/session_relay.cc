@@ -45,6 +45,23 @@ uint64_t tagRows(std::string_view tag) {
   return n;
 }
 
+// Encodings whose multibyte characters can contain ASCII bytes ('\\', a delimiter, a quote):
+// the client-only encodings of PostgreSQL (SJIS, BIG5, GBK, UHC, GB18030, JOHAB,
+// SHIFT_JIS_2004), as the server spells them or by an alias.
+bool encodingEmbedsAscii(std::string_view enc) {
+  std::string e;
+  for (char c : enc) {
+    if (c == '_' || c == '-') continue;
+    e.push_back(static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c));
+  }
+  for (std::string_view bad :
+       {"SJIS", "SHIFTJIS", "SHIFTJIS2004", "MSKANJI", "BIG5", "GBK", "CP936", "WIN936", "UHC",
+        "WIN949", "CP949", "GB18030", "JOHAB", "WIN950", "CP950", "WIN932", "CP932"}) {
+    if (e == bad) return true;
+  }
+  return false;
+}
+
 bool extendedUnit(Kind k) {
   return k != Kind::kQuery && k != Kind::kSync && k != Kind::kFunctionCall;
 }
@@ -68,6 +85,12 @@ policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
       why = "its format options cannot be read";
     } else if (st.copy_out->kind == policy::CopyOutFormat::Kind::kBinary) {
       why = "binary COPY cannot be masked; use the text or CSV format";
+    } else if (const std::string& enc =
+                   st.copy_out->encoding.empty() ? client_encoding_ : st.copy_out->encoding;
+               encodingEmbedsAscii(enc)) {
+      why = "rows in encoding " + enc.substr(0, 32) +
+            " cannot be read back field by field (a character may hold a delimiter or backslash "
+            "byte); use client_encoding UTF8";
     } else if (masker.hasColumnRules() && !st.lineage.known) {
       why =
           "the column masking rules need the columns named: COPY t (a, b) TO STDOUT, or "
@@ -395,7 +418,9 @@ bool PostgresSession::startCopyOut(const PendingUnit* head, const CopyResponse& 
   // something else (a statement the sidecar never saw defined, binary rows).
   const policy::StatementFacts* st = statementOf(head).statement();
   if (st == nullptr || !st->copy_out || !st->copy_out->readable ||
-      st->copy_out->kind == policy::CopyOutFormat::Kind::kBinary || response.format != 0) {
+      st->copy_out->kind == policy::CopyOutFormat::Kind::kBinary || response.format != 0 ||
+      encodingEmbedsAscii(st->copy_out->encoding.empty() ? client_encoding_
+                                                         : st->copy_out->encoding)) {
     fatalToClient(kSqlStateProtocolViolation,
                   "tollgate: the rows of this COPY TO STDOUT from resource " +
                       config_.resource->name + " cannot be masked; the session is closed");
@@ -502,6 +527,12 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
     case 'V':
       onFunctionCallResponse(message, std::get<FunctionCallResponse>(message.body));
       return CallbackAction::kContinue;
+    case 'S': {
+      const auto& ps = std::get<ParameterStatus>(message.body);
+      if (ps.name == "client_encoding") client_encoding_ = std::string(ps.value);
+      to_client_.append(message.raw);
+      return CallbackAction::kContinue;
+    }
     case 'A': {
       const auto& n = std::get<NotificationResponse>(message.body);
       if (config_.masker && config_.masker->hasDetectorRules()) {

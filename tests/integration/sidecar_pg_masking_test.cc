@@ -274,6 +274,18 @@ TEST_CASE("COPY out that cannot be masked is refused and the session stays usabl
   CHECK(r.out == "still usable\n");
   CHECK(sampleSecretsIn(r.out + r.err).empty());
 
+  // In SJIS, BIG5, GBK... a character can hold a backslash or delimiter byte: the fields of a
+  // row could not be told apart.
+  r = sidecar.psql(
+      "set client_encoding to 'SJIS';\n"
+      "copy cards (id, cvv) to stdout;\n"
+      "reset client_encoding;\n"
+      "copy cards (id, cvv) to stdout (encoding 'BIG5');\n"
+      "select 'still usable';\n");
+  CHECK_THAT(r.err, ContainsSubstring("rows in encoding SJIS cannot be read back"));
+  CHECK_THAT(r.err, ContainsSubstring("rows in encoding BIG5 cannot be read back"));
+  CHECK(r.out == "SET\nRESET\nstill usable\n");
+
   // Detector rules alone cannot see a bigint card number in binary either.
   SidecarOptions o;
   o.policy.column_rules = false;

@@ -440,6 +440,8 @@ TEST_CASE("COPY TO STDOUT reports its row format", "[sql]") {
        " copy_out=text delimiter=\t null=\\N quote=\" escape=\" header=false unreadable"},
       {"COPY cards TO STDOUT (FORMAT xml)",
        " copy_out=text delimiter=\t null=\\N quote=\" escape=\" header=false unreadable"},
+      {"COPY cards TO STDOUT (ENCODING 'SJIS')",
+       " copy_out=text delimiter=\t null=\\N quote=\" escape=\" header=false encoding=SJIS"},
       {"COPY cards FROM STDIN (FORMAT csv)", ""},
       {"COPY cards TO '/tmp/x'", ""},
   };

@@ -22,7 +22,8 @@ inline std::string copyDump(const StatementFacts& f) {
   const char* kinds[] = {"text", "csv", "binary"};
   return std::string(" copy_out=") + kinds[static_cast<int>(c.kind)] + " delimiter=" + c.delimiter +
          " null=" + c.null_marker + " quote=" + c.quote + " escape=" + c.escape +
-         " header=" + (c.header ? "true" : "false") + (c.readable ? "" : " unreadable");
+         " header=" + (c.header ? "true" : "false") +
+         (c.encoding.empty() ? "" : " encoding=" + c.encoding) + (c.readable ? "" : " unreadable");
 }
 
 inline std::string dump(const StatementFacts& f) {
