@@ -16,15 +16,17 @@ constexpr char kAuditPassword[] = "audit-Pw-7f3k9Q";  // must never reach a log 
 constexpr char kAuditDb[] = "tollgate_audit";
 constexpr char kBootstrap[] = "bootstrap-secret-pg-0123456789-abcdefghijkl";
 
-// One PostgreSQL for this file, with a login role and a database for the audit trail.
+// One PostgreSQL for this file, with a login role and a database for the audit trail; stopped
+// when the binary exits (a server made with `new` and never deleted outlived every run).
 PgServer& auditPg() {
-  static PgServer* pg = [] {
-    auto* p = new PgServer();
-    p->sqlOrThrow(std::string("CREATE ROLE ") + kAuditRole + " LOGIN PASSWORD '" + kAuditPassword +
+  static PgServer pg;
+  static const bool seeded = [] {
+    pg.sqlOrThrow(std::string("CREATE ROLE ") + kAuditRole + " LOGIN PASSWORD '" + kAuditPassword +
                   "';\nCREATE DATABASE " + kAuditDb + " OWNER " + kAuditRole + ";\n");
-    return p;
+    return true;
   }();
-  return *pg;
+  (void)seeded;
+  return pg;
 }
 
 // DSN over TCP with TLS verify-full and SCRAM, as a production deployment would use.
