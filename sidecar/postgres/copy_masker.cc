@@ -1,19 +1,13 @@
 // COPY TO STDOUT row masking: PostgreSQL's text and CSV row formats read and written back.
 #include "sidecar/postgres/copy_masker.h"
 
+#include "sidecar/postgres/pg_types.h"
 #include "sidecar/postgres/text_masking.h"
 
 namespace tollgate::sidecar::postgres {
 namespace {
 
 using Kind = policy::CopyOutFormat::Kind;
-
-int hexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Which notations other than plain digits a value may hold a card number in: bytea hex
 // ("\\x3431..."), an exponent ("4.111111111111111e+15", also inside array text), a decimal
@@ -87,7 +81,7 @@ std::string CopyOutMasker::finish() {
   // The server ended the COPY inside a row: its fields cannot be told apart reliably.
   std::string out;
   std::string row = std::exchange(pending_, std::string());
-  in_quotes_ = escaped_ = false;
+  row_scan_ = {};
   ++rows_;
   policy::ColumnPlan whole = masker_->planColumn({}, /*whole_row=*/true);
   std::string hit;
@@ -100,29 +94,27 @@ std::string CopyOutMasker::finish() {
   return out;
 }
 
-size_t CopyOutMasker::rowEnd(std::string_view data, size_t from) {
-  if (format_.kind == Kind::kCsv) {
+bool CopyOutMasker::ByteState::structural(char c, const policy::CopyOutFormat& f) {
+  if (f.kind == Kind::kCsv) {
     // PostgreSQL's own rule (CopyReadLineText): the quote toggles, an escape counts only
     // inside quotes and only when it differs from the quote.
-    const char quote = format_.quote;
-    const bool has_escape = format_.escape != format_.quote;
-    for (size_t i = from; i < data.size(); ++i) {
-      const char c = data[i];
-      if (has_escape && in_quotes_ && c == format_.escape) escaped_ = !escaped_;
-      if (c == quote && !escaped_) in_quotes_ = !in_quotes_;
-      if (!has_escape || c != format_.escape) escaped_ = false;
-      if (!in_quotes_ && c == '\n') return i + 1;
-    }
-    return std::string_view::npos;
+    const bool has_escape = f.escape != f.quote;
+    if (has_escape && in_quotes && c == f.escape) escaped = !escaped;
+    if (c == f.quote && !escaped) in_quotes = !in_quotes;
+    if (!has_escape || c != f.escape) escaped = false;
+    return !in_quotes;
   }
+  if (escaped) {
+    escaped = false;
+    return false;
+  }
+  escaped = c == '\\';
+  return !escaped;
+}
+
+size_t CopyOutMasker::rowEnd(std::string_view data, size_t from) {
   for (size_t i = from; i < data.size(); ++i) {
-    if (escaped_) {
-      escaped_ = false;
-    } else if (data[i] == '\\') {
-      escaped_ = true;
-    } else if (data[i] == '\n') {
-      return i + 1;
-    }
+    if (row_scan_.structural(data[i], format_) && data[i] == '\n') return i + 1;
   }
   return std::string_view::npos;
 }
@@ -130,26 +122,9 @@ size_t CopyOutMasker::rowEnd(std::string_view data, size_t from) {
 void CopyOutMasker::splitRow(std::string_view row) {
   fields_.clear();
   size_t begin = 0;
-  bool in_quotes = false;
-  bool escaped = false;
-  const bool csv = format_.kind == Kind::kCsv;
-  const bool has_escape = format_.escape != format_.quote;
+  ByteState scan;
   for (size_t i = 0; i < row.size(); ++i) {
-    const char c = row[i];
-    if (csv) {
-      if (has_escape && in_quotes && c == format_.escape) escaped = !escaped;
-      if (c == format_.quote && !escaped) in_quotes = !in_quotes;
-      if (!has_escape || c != format_.escape) escaped = false;
-      if (in_quotes || c != format_.delimiter) continue;
-    } else if (escaped) {
-      escaped = false;
-      continue;
-    } else if (c == '\\') {
-      escaped = true;
-      continue;
-    } else if (c != format_.delimiter) {
-      continue;
-    }
+    if (!scan.structural(row[i], format_) || row[i] != format_.delimiter) continue;
     fields_.push_back({begin, i});
     begin = i + 1;
   }
@@ -206,9 +181,9 @@ std::optional<std::string_view> CopyOutMasker::decode(std::string_view raw) {
         v.push_back('\v');
         break;
       case 'x':
-        if (i + 1 < raw.size() && hexDigit(raw[i + 1]) >= 0) {
-          int b = hexDigit(raw[++i]);
-          if (i + 1 < raw.size() && hexDigit(raw[i + 1]) >= 0) b = b * 16 + hexDigit(raw[++i]);
+        if (i + 1 < raw.size() && hexValue(raw[i + 1]) >= 0) {
+          int b = hexValue(raw[++i]);
+          if (i + 1 < raw.size() && hexValue(raw[i + 1]) >= 0) b = b * 16 + hexValue(raw[++i]);
           v.push_back(static_cast<char>(b));
         } else {
           v.push_back('x');
@@ -271,8 +246,7 @@ void CopyOutMasker::encode(std::string_view value, std::string* out) const {
 }
 
 void CopyOutMasker::plan(size_t count) {
-  if (planned_ && plans_.size() == count) return;
-  planned_ = true;
+  if (plans_.size() == count) return;  // a row has at least one field: count > 0
   plans_.clear();
   for (size_t i = 0; i < count; ++i) {
     bool whole_row = lineage_ == nullptr || !lineage_->known;

@@ -43,6 +43,15 @@ class CopyOutMasker {
   struct Field {
     size_t begin = 0, end = 0;  // bytes of the row, escapes and quotes included
   };
+  // Where a scan of row bytes stands: inside a CSV quoted field, after an escape. The one rule
+  // for finding rows (rowEnd) and fields (splitRow).
+  struct ByteState {
+    bool in_quotes = false;
+    bool escaped = false;
+    // Takes the next byte; true when it stands outside quotes and escapes, where a newline
+    // ends the row and a delimiter the field.
+    bool structural(char c, const policy::CopyOutFormat& f);
+  };
   // Appends the row `row` (no terminator) to `*out`, masked; true when something changed.
   bool maskRow(std::string_view row, std::string* out);
   // Splits `row` (a complete row: quotes balanced) into fields_.
@@ -62,15 +71,12 @@ class CopyOutMasker {
   policy::CopyOutFormat format_;
   const policy::OutputLineage* lineage_;
   std::optional<policy::MaskerJsonValueMasker> json_fields_;
-  std::vector<policy::ColumnPlan> plans_;
-  bool planned_ = false;
+  std::vector<policy::ColumnPlan> plans_;  // one per field, for rows of plans_.size() fields
   bool header_pending_ = false;
   std::vector<Field> fields_;
   std::string decoded_;  // scratch for decode()
   std::string pending_;  // an unfinished row carried to the next payload
-  // CSV: whether the scan of pending_ ended inside a quoted field.
-  bool in_quotes_ = false;
-  bool escaped_ = false;  // text: pending_ ends with an escaping backslash
+  ByteState row_scan_;   // where rowEnd() stopped at the end of pending_
   uint64_t rows_ = 0;
   uint64_t values_masked_ = 0;
   std::string rule_hit_;

@@ -182,14 +182,14 @@ std::string float8Text(double d) {
   return std::string(buf, ec == std::errc() ? p : buf);
 }
 
+}  // namespace
+
 int hexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
-
-}  // namespace
 
 std::optional<std::string> textToBinary(uint32_t type_oid, std::string_view text) {
   switch (type_oid) {

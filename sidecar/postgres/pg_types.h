@@ -57,6 +57,9 @@ std::optional<std::string> numericBinaryToText(std::string_view bytes);
 // when the text is not such a number (or does not fit the type).
 std::optional<std::string> textToBinary(uint32_t type_oid, std::string_view text);
 
+// The value of hex digit `c`, or -1.
+int hexValue(char c);
+
 // Receives the bytes of one hex-format bytea; returns their replacement, or nullopt when they
 // stay as they are. Must not throw.
 using ByteaMasker = absl::FunctionRef<std::optional<std::string>(std::string_view bytes)>;
