@@ -93,17 +93,14 @@ std::string_view setTarget(std::string_view text) {
   return word;
 }
 
-// A setting a read or write role may change (`name` as written, quotes allowed).
+// A setting a read or write role may change (`name` as written, quotes allowed; empty when the
+// text did not say what it sets: not harmless).
 bool ordinarySetting(std::string_view name) {
-  if (name.empty()) return false;  // cannot tell what it sets: not harmless
-  // Custom settings ("app.tenant") often drive row-level security policies.
-  if (name.find('.') != std::string_view::npos) return false;
   if (wordIs(name, kAuthorizationWord)) return false;
-  // The analyser's list (role, session_replication_role, log_*, ...), quotes removed.
   if (name.size() >= 2 && name.front() == '"' && name.back() == '"') {
     name = name.substr(1, name.size() - 2);
   }
-  return !sql::isPrivilegedSetting(name);
+  return sql::isOrdinarySetting(name);
 }
 
 bool harmlessOther(const StatementFacts& st) {

@@ -304,6 +304,10 @@ bool isWritingFunction(std::string_view name) {
   return false;
 }
 
+bool isOrdinarySetting(std::string_view name) {
+  return !name.empty() && name.find('.') == std::string_view::npos && !isPrivilegedSetting(name);
+}
+
 bool isPrivilegedSetting(std::string_view name) {
   const std::string lower = asciiLower(name);
   if (lower == "role" || lower == "session_authorization" || lower == "session_replication_role") {

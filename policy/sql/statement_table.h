@@ -44,6 +44,11 @@ bool isWritingFunction(std::string_view name);
 // value-dependent and handled by the tree walker.)
 bool isPrivilegedSetting(std::string_view name);
 
+// True for a setting a read or write role may change (SET, set_config, a startup parameter):
+// named, not privileged, and not a custom dotted setting (`app.tenant`, which often drives
+// row-level security). Whether its value matters (standard_conforming_strings) is the caller's.
+bool isOrdinarySetting(std::string_view name);
+
 // ASCII lower-case copy.
 std::string asciiLower(std::string_view s);
 
