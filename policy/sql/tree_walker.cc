@@ -8,12 +8,12 @@
 #include <pg_query.h>
 
 #include <algorithm>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "policy/sql/json_fields.h"
+#include "policy/sql/options.h"
 #include "policy/sql/plpgsql.h"
 #include "policy/sql/statement_table.h"
 
@@ -34,23 +34,6 @@ C fromSeverity(int s) {
 void addUnique(std::vector<std::string>* v, std::string s) {
   if (s.empty()) return;
   if (std::find(v->begin(), v->end(), s) == v->end()) v->push_back(std::move(s));
-}
-
-// PostgreSQL's boolean option parsing (defGetBoolean); unknown values count as true.
-bool optionTrue(const json& defelem, bool* sensitive) {
-  const json* arg = field(defelem, "arg");
-  if (arg == nullptr) return true;
-  *sensitive = true;
-  if (const json* b = field(*arg, "Boolean")) return flag(*b, "boolval");
-  if (const json* i = field(*arg, "Integer")) {
-    const json* v = field(*i, "ival");
-    return v != nullptr;  // ival 0 is omitted from the tree
-  }
-  if (const json* s = field(*arg, "String")) {
-    const std::string v = asciiLower(str(*s, "sval"));
-    return !(v == "false" || v == "off" || v == "no" || v == "0" || v == "of" || v == "n");
-  }
-  return true;
 }
 
 class Walker {
@@ -234,9 +217,9 @@ class Walker {
         const json* d = field(opt, "DefElem");
         if (d == nullptr) continue;
         const std::string_view name = str(*d, "defname");
-        if ((name == "analyze" || name == "analyse") && optionTrue(*d, &out_->literal_sensitive)) {
-          analyze = true;
-        }
+        if (name != "analyze" && name != "analyse") continue;
+        if (field(*d, "arg") != nullptr) out_->literal_sensitive = true;  // ANALYZE 'off'
+        analyze = analyze || optionTrue(*d);
       }
     }
     if (analyze) return inner(body, "query", C::kRead);
@@ -259,68 +242,13 @@ class Walker {
     inner(body, "query", C::kRead);
     if (const json* where = field(body, "whereClause")) walk(*where);
     if (flag(body, "is_program") || field(body, "filename") != nullptr) return C::kAdmin;
-    if (!from) facts_->copy_out = copyOutFormat(field(body, "options"));
+    if (!from) {
+      const json* options = field(body, "options");
+      // Options are string literals: facts must not be shared across their values.
+      if (options != nullptr) out_->literal_sensitive = true;
+      facts_->copy_out = copyOutFormat(options);
+    }
     return from ? C::kWrite : C::kRead;
-  }
-
-  // The options of COPY ... TO STDOUT, PostgreSQL's defaults where not given.
-  CopyOutFormat copyOutFormat(const json* options) {
-    CopyOutFormat f;
-    if (options == nullptr || !options->is_array()) return f;
-    // Options are string literals: facts must not be shared across their values.
-    out_->literal_sensitive = true;
-    std::optional<std::string> delimiter, null_marker, quote, escape;
-    for (const json& o : *options) {
-      const json* d = field(o, "DefElem");
-      if (d == nullptr) continue;
-      const std::string_view name = str(*d, "defname");
-      const json* arg = field(*d, "arg");
-      const json* s = arg == nullptr ? nullptr : field(*arg, "String");
-      std::optional<std::string> value;
-      if (s != nullptr) value = std::string(str(*s, "sval"));
-      if (name == "format") {
-        const std::string kind = asciiLower(value.value_or(""));
-        if (kind == "csv") {
-          f.kind = CopyOutFormat::Kind::kCsv;
-        } else if (kind == "binary") {
-          f.kind = CopyOutFormat::Kind::kBinary;
-        } else if (kind != "text") {
-          f.readable = false;
-        }
-      } else if (name == "header") {
-        bool unused = false;
-        f.header = optionTrue(*d, &unused);
-      } else if (name == "delimiter") {
-        delimiter = value;
-      } else if (name == "null") {
-        null_marker = value;
-      } else if (name == "quote") {
-        quote = value;
-      } else if (name == "escape") {
-        escape = value;
-      } else if (name == "encoding") {
-        f.encoding = value.value_or("");
-      }
-    }
-    auto oneByte = [&](const std::optional<std::string>& v, char* out) {
-      if (!v) return;
-      if (v->size() == 1) {
-        *out = (*v)[0];
-      } else {
-        f.readable = false;
-      }
-    };
-    const bool csv = f.kind == CopyOutFormat::Kind::kCsv;
-    if (csv) {
-      f.delimiter = ',';
-      f.null_marker.clear();
-    }
-    oneByte(delimiter, &f.delimiter);
-    if (null_marker) f.null_marker = *null_marker;
-    oneByte(quote, &f.quote);
-    f.escape = f.quote;
-    oneByte(escape, &f.escape);
-    return f;
   }
 
   C set(const json& body, std::string* type) {
@@ -340,9 +268,7 @@ class Walker {
       out_->literal_sensitive = true;
       const json* args = field(body, "args");
       if (args == nullptr || !args->is_array() || args->size() != 1) return C::kAdmin;
-      const json* c = field((*args)[0], "A_Const");
-      const json* sval = c == nullptr ? nullptr : field(*c, "sval");
-      const std::string v = sval == nullptr ? "" : asciiLower(str(*sval, "sval"));
+      const std::string v = constantString((*args)[0]);
       return v == "on" || v == "true" || v == "yes" ? C::kOther : C::kAdmin;
     }
     return C::kOther;
@@ -587,8 +513,7 @@ class Walker {
     if (args == nullptr || !args->is_array() || args->size() != 3) return false;
     const json& first = (*args)[0];
     const std::string name = isNameColumn(first) ? settings_row_ : constantString(first);
-    return !name.empty() && name.find('.') == std::string::npos && !isPrivilegedSetting(name) &&
-           name != "standard_conforming_strings";
+    return isOrdinarySetting(name) && name != "standard_conforming_strings";
   }
 
   // t.pg_read_file is functional notation for pg_read_file(t) when the types fit.
@@ -606,10 +531,9 @@ class Walker {
       if (fields->size() == 1) addUnique(&single_refs_, std::string(name));
     }
     if (fields->size() < 2) return;
-    const json* s = last;
-    if (s != nullptr && isDangerousFunction(str(*s, "sval"))) {
+    if (last != nullptr && isDangerousFunction(str(*last, "sval"))) {
       escalate(C::kAdmin);
-      addUnique(&facts_->functions, std::string(str(*s, "sval")));
+      addUnique(&facts_->functions, std::string(str(*last, "sval")));
     }
   }
 
