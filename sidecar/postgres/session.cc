@@ -16,9 +16,8 @@
 namespace tollgate::sidecar::postgres {
 namespace {
 
-// Client startup parameters passed on upstream. `user` and `database` are replaced by the
-// brokered account; `options` and `replication` are dropped because they could change the
-// session's role or privileges behind the policy's back.
+// A `replication` startup value that turns replication off (PostgreSQL reads it as a boolean,
+// or "database").
 bool falseWord(std::string_view v) {
   for (std::string_view f : {"0", "false", "off", "no", "f", "n"}) {
     if (absl::EqualsIgnoreCase(absl::string_view(v.data(), v.size()),
@@ -401,6 +400,10 @@ std::string PostgresSession::startupParameters(const StartupMessage& startup) {
   return refusal;
 }
 
+void PostgresSession::noteParameter(const ParameterStatus& status) {
+  if (status.name == "client_encoding") client_encoding_ = std::string(status.value);
+}
+
 void PostgresSession::connectUpstream() {
   state_ = State::kConnecting;
   upstream_.connect(loop_, config_.upstream_address);
@@ -503,9 +506,7 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
                   "tollgate: resource " + resource + " refused the session: " + text);
     return CallbackAction::kStop;
   }
-  if (const auto* ps = std::get_if<ParameterStatus>(&message.body)) {
-    if (ps->name == "client_encoding") client_encoding_ = std::string(ps->value);
-  }
+  if (const auto* ps = std::get_if<ParameterStatus>(&message.body)) noteParameter(*ps);
   if (std::holds_alternative<ParameterStatus>(message.body) ||
       std::holds_alternative<NoticeResponse>(message.body) ||
       std::holds_alternative<NegotiateProtocolVersion>(message.body)) {

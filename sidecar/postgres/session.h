@@ -140,6 +140,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Reads the client's startup parameters into client_user_, database_ and startup_params_;
   // returns why the session is refused, or "".
   std::string startupParameters(const StartupMessage& startup);
+  // ParameterStatus from the server, at startup or later: what the session follows of it.
+  void noteParameter(const ParameterStatus& status);
   void connectUpstream();
   void sendUpstreamStartup();
   CallbackAction onAuthMessage(const BackendMessage& message);

@@ -527,12 +527,10 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
     case 'V':
       onFunctionCallResponse(message, std::get<FunctionCallResponse>(message.body));
       return CallbackAction::kContinue;
-    case 'S': {
-      const auto& ps = std::get<ParameterStatus>(message.body);
-      if (ps.name == "client_encoding") client_encoding_ = std::string(ps.value);
+    case 'S':
+      noteParameter(std::get<ParameterStatus>(message.body));
       to_client_.append(message.raw);
       return CallbackAction::kContinue;
-    }
     case 'A': {
       const auto& n = std::get<NotificationResponse>(message.body);
       if (config_.masker && config_.masker->hasDetectorRules()) {
