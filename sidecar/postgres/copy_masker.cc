@@ -1,6 +1,8 @@
 // COPY TO STDOUT row masking: PostgreSQL's text and CSV row formats read and written back.
 #include "sidecar/postgres/copy_masker.h"
 
+#include <utility>
+
 #include "sidecar/postgres/pg_types.h"
 #include "sidecar/postgres/text_masking.h"
 
@@ -8,6 +10,25 @@ namespace tollgate::sidecar::postgres {
 namespace {
 
 using Kind = policy::CopyOutFormat::Kind;
+
+// COPY text format's backslash escapes: the letter after '\\' and the control byte it stands
+// for, one table for reading and writing them.
+constexpr std::pair<char, char> kTextEscapes[] = {{'b', '\b'}, {'f', '\f'}, {'n', '\n'},
+                                                  {'r', '\r'}, {'t', '\t'}, {'v', '\v'}};
+
+const char* escapedByte(char letter) {
+  for (const auto& e : kTextEscapes) {
+    if (e.first == letter) return &e.second;
+  }
+  return nullptr;
+}
+
+const char* escapeLetter(char byte) {
+  for (const auto& e : kTextEscapes) {
+    if (e.second == byte) return &e.first;
+  }
+  return nullptr;
+}
 
 // Which notations other than plain digits a value may hold a card number in: bytea hex
 // ("\\x3431..."), an exponent ("4.111111111111111e+15", also inside array text), a decimal
@@ -161,25 +182,11 @@ std::optional<std::string_view> CopyOutMasker::decode(std::string_view raw) {
       continue;
     }
     const char c = raw[++i];
+    if (const char* byte = escapedByte(c)) {
+      v.push_back(*byte);
+      continue;
+    }
     switch (c) {
-      case 'b':
-        v.push_back('\b');
-        break;
-      case 'f':
-        v.push_back('\f');
-        break;
-      case 'n':
-        v.push_back('\n');
-        break;
-      case 'r':
-        v.push_back('\r');
-        break;
-      case 't':
-        v.push_back('\t');
-        break;
-      case 'v':
-        v.push_back('\v');
-        break;
       case 'x':
         if (i + 1 < raw.size() && hexValue(raw[i + 1]) >= 0) {
           int b = hexValue(raw[++i]);
@@ -216,31 +223,14 @@ void CopyOutMasker::encode(std::string_view value, std::string* out) const {
     return;
   }
   for (char c : value) {
-    switch (c) {
-      case '\\':
-        out->append("\\\\");
-        continue;
-      case '\b':
-        out->append("\\b");
-        continue;
-      case '\f':
-        out->append("\\f");
-        continue;
-      case '\n':
-        out->append("\\n");
-        continue;
-      case '\r':
-        out->append("\\r");
-        continue;
-      case '\t':
-        out->append("\\t");
-        continue;
-      case '\v':
-        out->append("\\v");
-        continue;
-      default:
-        if (c == format_.delimiter) out->push_back('\\');
-        out->push_back(c);
+    if (c == '\\') {
+      out->append("\\\\");
+    } else if (const char* letter = escapeLetter(c)) {
+      out->push_back('\\');
+      out->push_back(*letter);
+    } else {
+      if (c == format_.delimiter) out->push_back('\\');
+      out->push_back(c);
     }
   }
 }
