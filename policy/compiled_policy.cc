@@ -157,7 +157,7 @@ absl::StatusOr<CompiledPolicyPtr> CompiledPolicy::compile(PolicyDocument doc,
     if (r.spec.action.kind == MaskAction::Kind::kHash) r.spec.action.hash_key = key;
     all_rules.push_back(r.spec);
   }
-  auto all = Masker::compile(all_rules, d.masking.detectors);
+  auto all = Masker::compile(all_rules, d.masking.detectors, d.masking.keep_number_types);
   if (!all.ok()) {
     errors.push_back(posError(d, SourcePos{}, absl::StrCat("masking: ", all.status().message())));
   } else {
@@ -169,7 +169,7 @@ absl::StatusOr<CompiledPolicyPtr> CompiledPolicy::compile(PolicyDocument doc,
       for (const auto& r : rules) {
         if (coversResource(r.resources, res.name)) mine.push_back(r.spec);
       }
-      auto m = Masker::compile(std::move(mine), d.masking.detectors);
+      auto m = Masker::compile(std::move(mine), d.masking.detectors, d.masking.keep_number_types);
       if (!m.ok()) {
         errors.push_back(posError(
             d, res.pos,

@@ -166,6 +166,11 @@ void parseMasking(Context& ctx, const YAML::Node& node, PolicyDocument& doc) {
     rm.finish();
     out.rules.push_back(std::move(r));
   });
+  YAML::Node keep = m.get("keepNumberTypes");
+  out.keep_number_types = m.strList("keepNumberTypes");
+  for (const auto& c : out.keep_number_types) {
+    if (c.empty()) ctx.errors.add(keep, "masking.keepNumberTypes: empty column name");
+  }
   m.finish();
   if (any_hash && out.hash_key_file.empty() && out.hash_key_env.empty() && !m.has("keys")) {
     ctx.errors.add(node, "masking: a rule uses the hash action but masking.keys gives no key");

@@ -141,6 +141,9 @@ struct Masking {
   std::vector<DetectorSpec> detectors;
   std::vector<SourcePos> detector_pos;  // parallel to `detectors`
   std::vector<MaskingRule> rules;
+  // Globs of result column names whose number type (int8, numeric) is kept when detector rules
+  // scan them (policy/mask/masker.h, Masker::keepsNumberType).
+  std::vector<std::string> keep_number_types;
 };
 
 struct Defaults {

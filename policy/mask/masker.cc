@@ -118,9 +118,14 @@ struct Masker::Impl {
 Masker::Masker() : impl_(std::make_unique<Impl>()) {}
 Masker::~Masker() = default;
 
-absl::StatusOr<std::shared_ptr<const Masker>> Masker::compile(std::vector<MaskingRuleSpec> rules,
-                                                              std::vector<DetectorSpec> detectors) {
+absl::StatusOr<std::shared_ptr<const Masker>> Masker::compile(
+    std::vector<MaskingRuleSpec> rules, std::vector<DetectorSpec> detectors,
+    std::vector<std::string> keep_number_types) {
   std::shared_ptr<Masker> m(new Masker());
+  for (const std::string& g : keep_number_types) {
+    if (g.empty()) return absl::InvalidArgumentError("keepNumberTypes: empty column pattern");
+  }
+  m->keep_number_types_ = std::move(keep_number_types);
   Impl& impl = *m->impl_;
   impl.customs.reserve(detectors.size());
   for (const DetectorSpec& d : detectors) {
@@ -207,6 +212,13 @@ ColumnPlan Masker::planColumn(const std::vector<std::string>& names, bool whole_
 }
 
 bool Masker::hasColumnRules() const { return !impl_->column_rules.empty(); }
+
+bool Masker::keepsNumberType(std::string_view column_name) const {
+  for (const std::string& g : keep_number_types_) {
+    if (globMatch(g, column_name)) return true;
+  }
+  return false;
+}
 
 std::optional<std::string> Masker::maskValue(const ColumnPlan& plan, std::string_view value,
                                              std::string* rule_hit) const {

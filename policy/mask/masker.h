@@ -45,8 +45,11 @@ class Masker {
   // Compiles rules and custom detectors. Errors (bad RE2 pattern, unknown detector) name the
   // rule. Rules apply in order: the first column rule matching a name wins; every detector rule
   // scans values not already masked by a column rule.
-  static absl::StatusOr<std::shared_ptr<const Masker>> compile(std::vector<MaskingRuleSpec> rules,
-                                                               std::vector<DetectorSpec> detectors);
+  // `keep_number_types`: globs of result column names (masking.keepNumberTypes) for
+  // keepsNumberType().
+  static absl::StatusOr<std::shared_ptr<const Masker>> compile(
+      std::vector<MaskingRuleSpec> rules, std::vector<DetectorSpec> detectors,
+      std::vector<std::string> keep_number_types = {});
 
   // Plan for a column name (call once per column per result set).
   ColumnPlan planColumn(std::string_view column_name) const;
@@ -56,6 +59,11 @@ class Masker {
   // policy applies, so a row or unknown rename never slips a masked column through.
   ColumnPlan planColumn(const std::vector<std::string>& names, bool whole_row) const;
   bool hasColumnRules() const;
+  // True when a result column of this name that detector rules scan keeps its number type
+  // (int8, numeric) for the client, a card number found in it masked with zeros for the hidden
+  // digits, instead of being described as text. Presentation only: the column is scanned and
+  // masked either way.
+  bool keepsNumberType(std::string_view column_name) const;
 
   // Masks one value under a plan. Returns nullopt when the value is unchanged (the common
   // case, so callers copy nothing), else the rewritten value. `rule_hit`, when non-null,
@@ -77,6 +85,7 @@ class Masker {
   Masker();
   struct Impl;
   std::vector<MaskingRuleSpec> rules_;
+  std::vector<std::string> keep_number_types_;
   std::unique_ptr<Impl> impl_;
 };
 using MaskerPtr = std::shared_ptr<const Masker>;

@@ -16,6 +16,31 @@ policy::NumberForm formOf(uint32_t type_oid) {
   return type_oid == oid::kMoney ? policy::NumberForm::kMoney : policy::NumberForm::kDecimal;
 }
 
+// Integer digits a numeric(p, s) column can hold (p - s; PostgreSQL 15 allows a negative
+// scale), or nullopt for an unconstrained numeric. `typmod` is ((p << 16) | (s & 0x7ff)) + 4.
+std::optional<int> numericIntegerDigits(int32_t typmod) {
+  if (typmod < 4) return std::nullopt;
+  const int32_t t = typmod - 4;
+  const int precision = (t >> 16) & 0xffff;
+  const int scale = ((t & 0x7ff) ^ 1024) - 1024;
+  return precision - scale;
+}
+
+// Whether a scanned number column keeps its type for the client (a card number found in it
+// gets zeros for its hidden digits) rather than being described as text (it reads
+// 411111******1111). Computed values (no source table) keep theirs, so aggregates stay numbers;
+// so do table columns of float8 and money, and numeric columns too narrow for a 12-digit card
+// number. Table int8 and wide numeric columns are described as text, since they are how card
+// numbers get stored as numbers, unless masking.keepNumberTypes names them.
+bool keepsNumberType(const FieldDescription& f, const policy::Masker& masker) {
+  if (f.table_oid == 0 || f.type_oid == oid::kFloat8 || f.type_oid == oid::kMoney) return true;
+  if (f.type_oid == oid::kNumeric) {
+    auto digits = numericIntegerDigits(f.type_modifier);
+    if (digits && *digits < 12) return true;
+  }
+  return masker.keepsNumberType(f.name);
+}
+
 }  // namespace
 
 ResultMasker::ResultMasker(const policy::Masker* masker, const RowDescription& description,
@@ -60,7 +85,7 @@ ResultMasker::ResultMasker(const policy::Masker* masker, const RowDescription& d
           break;
         case ValueShape::kBigNumber:
           c.work = true;
-          c.keep_number = f.table_oid == 0;
+          c.keep_number = keepsNumberType(f, *masker_);
           c.as_text = !c.keep_number;
           break;
         case ValueShape::kSmallNumber:

@@ -19,12 +19,14 @@ namespace tollgate::sidecar::postgres {
 // which must outlive it (the session keeps the policy snapshot alive). Single-threaded.
 //
 // Columns a masking rule can change but whose type a client would decode as something other
-// than text (int8, numeric, float8, money, or any type under a column-name rule) are described
-// to the client as text, and their values are sent as text in either format, so a masked value
-// never breaks the client's decoder. Computed int8/numeric/float8/money columns (no source
-// table: count(*), sums, casts, expressions) keep their type, so aggregates stay numbers for the
-// client; a card number found in one is masked with zeros in place of the hidden digits, which
-// keeps the value a valid number of the same type and notation.
+// than text are described to the client as text, and their values are sent as text in either
+// format, so a masked value never breaks the client's decoder: any type under a column-name
+// rule, and table columns of int8 or numeric wide enough for a card number that detector rules
+// scan. Other number columns keep their type: computed ones (no source table: count(*), sums,
+// casts, expressions) so aggregates stay numbers, float8 and money, numeric(p, s) with fewer
+// than 12 integer digits, and columns masking.keepNumberTypes names (ids). A card number found
+// in one is masked with zeros in place of the hidden digits, which keeps the value a valid
+// number of the same type and notation.
 //
 // What the detector rules scan:
 // - text-like, json and jsonb values (json/jsonb field-aware, policy/mask/json_fields.h,

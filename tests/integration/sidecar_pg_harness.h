@@ -41,8 +41,9 @@ inline PgServer& sharedPg() {
 struct PolicyOptions {
   std::string upstream_ca;  // empty: the CA that signed the server's certificate
   std::string credential = "app:apppw";
-  bool guardrails = true;    // the no-ddl and unbounded-delete guardrails
-  bool column_rules = true;  // the cvv column-name masking rule (besides the detector)
+  bool guardrails = true;         // the no-ddl and unbounded-delete guardrails
+  bool column_rules = true;       // the cvv column-name masking rule (besides the detector)
+  std::string keep_number_types;  // masking.keepNumberTypes as a YAML list, when not empty
 };
 
 struct SidecarOptions {
@@ -87,6 +88,7 @@ inline std::string standardPolicy(const PgServer& pg, const std::string& cred_fi
        "  rules:\n"
        "    - {name: pan, detector: pan, action: {type: pci, keepFirst: 6, keepLast: 4}}\n";
   if (o.column_rules) y += "    - {name: cvv, columns: [\"cvv\", \"cvc*\"], action: redact}\n";
+  if (!o.keep_number_types.empty()) y += "  keepNumberTypes: " + o.keep_number_types + "\n";
   return y;
 }
 

@@ -167,6 +167,50 @@ TEST_CASE(
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
 
+// An application's bigint ids and timestamps must stay numbers: masking.keepNumberTypes names
+// them. A card number that turns up in such a column is still masked, with zeros.
+TEST_CASE("masking.keepNumberTypes: named bigint columns keep their type, card numbers zeroed") {
+  auto& pg = sharedPg();
+  SidecarOptions o;
+  o.policy.keep_number_types = "[created_ms, \"*_kept\"]";
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.python(kBinaryScript, {kSelectCards});
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  REQUIRE(lines.size() == 3);
+  auto res = nlohmann::json::parse(lines[0]);
+  REQUIRE(res["status"] == kPgresTuplesOk);
+  const auto& cols = res["columns"];
+  REQUIRE(cols.size() == 9);
+  CHECK(cols[7]["type"] == 20);  // created_ms: int8, binary
+  CHECK(cols[7]["format"] == 1);
+  CHECK(cols[4]["type"] == 25);  // pan_num: not named, text
+  CHECK(cols[5]["type"] == 25);  // pan_dec numeric(19,0): not named, text
+  REQUIRE(res["rows"].size() == sampleCards().size());
+  for (size_t i = 0; i < sampleCards().size(); ++i) {
+    const auto& c = sampleCards()[i];
+    uint64_t v = static_cast<uint64_t>(c.created_ms);
+    std::string be;
+    for (int b = 7; b >= 0; --b) be += static_cast<char>((v >> (8 * b)) & 0xff);
+    CHECK(res["rows"][i][7] == hex(be));
+    CHECK(res["rows"][i][4] == hex(pciMasked(std::to_string(c.pan_num))));
+  }
+
+  // A card number read into a kept column: int8 with zeros for the hidden digits.
+  auto kept =
+      sidecar.psql("select pan_num as pan_kept, pg_typeof(pan_num) from cards where id = 1;\n");
+  INFO("stderr: " << kept.err);
+  REQUIRE(kept.exit_code == 0);
+  std::string digits = std::to_string(sampleCards()[0].pan_num);
+  std::string zeroed = pciMasked(digits);
+  for (char& ch : zeroed) ch = ch == '*' ? '0' : ch;
+  CHECK(kept.out == zeroed + "|bigint\n");
+  CHECK(sampleSecretsIn(r.out + kept.out).empty());
+  CHECK(cardNumbersInAuditAndLog(sidecar).empty());
+}
+
 TEST_CASE("look-alikes: millisecond timestamps and phone numbers pass unmasked") {
   auto& pg = sharedPg();
   Sidecar sidecar(pg);

@@ -366,6 +366,7 @@ masking:
     - {name: iban, detector: iban, action: last4, resources: [payments-db]}
     - {name: cvv, columns: ["cvv", "cvc*"]}
     - {name: token, columns: [card_token], action: {type: hash, keepLength: false}}
+  keepNumberTypes: [id, "*_id"]
 )");
   INFO(allErrors(r));
   REQUIRE(r.ok());
@@ -451,6 +452,18 @@ masking:
   CHECK(r.policy->masker("nope") == nullptr);
   CHECK(r.policy->masker("payments-db")->rules().size() == 4);
   CHECK(r.policy->masker("api")->rules().size() == 3);  // the iban rule is payments-db only
+  CHECK(m.keep_number_types == std::vector<std::string>{"id", "*_id"});
+  CHECK(r.policy->masker("api")->keepsNumberType("Order_ID"));
+  CHECK_FALSE(r.policy->masker("api")->keepsNumberType("pan_num"));
+}
+
+TEST_CASE("masking.keepNumberTypes takes non-empty column names") {
+  for (const char* bad : {"keepNumberTypes: ['']", "keepNumberTypes: {a: b}"}) {
+    INFO(bad);
+    auto r = load(std::string(kMinimal) + "masking:\n  " + bad + "\n");
+    CHECK_FALSE(r.ok());
+    CHECK(hasError(r, "keepNumberTypes"));
+  }
 }
 
 TEST_CASE("missing hash key is an error when keys are required") {

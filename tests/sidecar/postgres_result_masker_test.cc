@@ -47,8 +47,8 @@ struct Masked {
 
 Masked maskOne(const std::vector<FieldDescription>& fields,
                const std::vector<std::optional<std::string_view>>& values,
-               const std::optional<std::vector<int16_t>>& bind_formats = std::nullopt) {
-  auto masker = testMasker();
+               const std::optional<std::vector<int16_t>>& bind_formats = std::nullopt,
+               std::shared_ptr<const Masker> masker = testMasker()) {
   std::string desc_raw = buildRowDescription(fields);
   auto desc = parse<RowDescription>(desc_raw);
   ResultMasker rm(masker.get(), desc, bind_formats.value_or(std::vector<int16_t>{}),
@@ -206,11 +206,13 @@ std::vector<NumberCase> numberCases() {
        "4222220002222", false},
       {"negative computed float8", oid::kFloat8, 0, 0, "-4.111111111111111e+15",
        "-4.111110000001111e+15", false},
-      {"table float8 text", oid::kFloat8, kTable, 0, "4.111111111111111e+15", kMaskedPan, true},
+      // Table float8 and money columns keep their type too (measurements, amounts).
+      {"table float8 text", oid::kFloat8, kTable, 0, "4.111111111111111e+15",
+       "4.111110000001111e+15", false},
       {"table float8 binary", oid::kFloat8, kTable, 1, bin(oid::kFloat8, "4111111111111111"),
-       kMaskedPan, true},
-      {"table float8 binary without a card number is sent as text", oid::kFloat8, kTable, 1,
-       bin(oid::kFloat8, "-12.5"), "-12.5", true},
+       bin(oid::kFloat8, "4111110000001111"), false},
+      {"table float8 binary without a card number is forwarded", oid::kFloat8, kTable, 1,
+       bin(oid::kFloat8, "-12.5"), std::nullopt, false},
       {"float8 with a fraction is no card number", oid::kFloat8, 0, 0, "4111111111111111.5",
        std::nullopt, false},
       {"ordinary float8", oid::kFloat8, 0, 0, "1.5e+20", std::nullopt, false},
@@ -221,8 +223,13 @@ std::vector<NumberCase> numberCases() {
        bin(oid::kMoney, "4111110000001111.00"), false},
       {"negative money in another locale", oid::kMoney, 0, 0, "-4.111.111.111.111.111,00 €",
        "-4.111.110.000.001.111,00 €", false},
-      {"table money text", oid::kMoney, kTable, 0, "$4,111,111,111,111,111.00", kMaskedPan, true},
+      {"table money text", oid::kMoney, kTable, 0, "$4,111,111,111,111,111.00",
+       "$4,111,110,000,001,111.00", false},
       {"table money binary", oid::kMoney, kTable, 1, bin(oid::kMoney, "4111111111111111.00"),
+       bin(oid::kMoney, "4111110000001111.00"), false},
+      // Table int8 and numeric columns are how card numbers get stored as numbers: text.
+      {"table int8 text", oid::kInt8, kTable, 0, "4111111111111111", kMaskedPan, true},
+      {"table numeric binary", oid::kNumeric, kTable, 1, bin(oid::kNumeric, "4111111111111111"),
        kMaskedPan, true},
       {"ordinary money", oid::kMoney, 0, 0, "$1,234.56", std::nullopt, false},
       // The existing plain forms still work.
@@ -251,6 +258,52 @@ TEST_CASE("card numbers in float8 and money values are masked, keeping the type 
       CHECK(m.hit.empty());  // only converted to the text the client was promised
     }
   }
+}
+
+namespace {
+
+// numeric(p, s)'s type modifier; PostgreSQL 15 allows a negative scale.
+int32_t numericTypmod(int precision, int scale) {
+  return ((precision << 16) | (scale & 0x7ff)) + 4;
+}
+
+}  // namespace
+
+TEST_CASE("a table numeric too narrow for a card number keeps its type") {
+  struct Case {
+    int precision, scale;
+    bool as_text;
+  };
+  for (Case c : {Case{12, 2, false}, Case{11, 0, false}, Case{5, -6, false}, Case{12, 0, true},
+                 Case{20, 2, true}, Case{8, -4, true}}) {
+    INFO(c.precision << "," << c.scale);
+    FieldDescription f = field("amount", oid::kNumeric, 16384, 0);
+    f.type_modifier = numericTypmod(c.precision, c.scale);
+    Masked m = maskOne({f}, {"1234.50"});
+    CHECK(m.text_columns == (c.as_text ? std::vector<uint16_t>{0} : std::vector<uint16_t>{}));
+    CHECK_FALSE(m.changed);
+  }
+}
+
+TEST_CASE("masking.keepNumberTypes keeps named int8/numeric columns numbers, still masked") {
+  auto masker = testing::panAndCvvMasker(true, {"id", "*_ID"});
+  auto card = bin(oid::kInt8, "4111111111111111");
+  Masked m = maskOne({field("id", oid::kInt8, 16384, 1), field("card_id", oid::kNumeric, 16384, 0),
+                      field("pan_num", oid::kInt8, 16384, 0), field("cvv", oid::kInt8, 16384, 0)},
+                     {card, "5555555555554444", "4111111111111111", "605"}, {{1, 0, 0, 0}}, masker);
+  // pan_num is named by no glob, and a column rule (cvv) always turns its column into text.
+  CHECK(m.text_columns == std::vector<uint16_t>{2, 3});
+  REQUIRE(m.changed);
+  REQUIRE(m.values.size() == 4);
+  CHECK(m.values[0] == bin(oid::kInt8, "4111110000001111"));
+  CHECK(m.values[1] == "5555550000004444");
+  CHECK(m.values[2] == "411111******1111");
+  CHECK(m.values[3] == "***");
+  // An id that is no card number is forwarded as it is.
+  Masked plain =
+      maskOne({field("id", oid::kInt8, 16384, 1)}, {bin(oid::kInt8, "42")}, {{1}}, masker);
+  CHECK(plain.text_columns.empty());
+  CHECK_FALSE(plain.changed);
 }
 
 TEST_CASE("a column-name rule on a float8 or money column still masks it as text") {

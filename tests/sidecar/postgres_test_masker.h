@@ -1,8 +1,10 @@
 // The masking rules of the sidecar's unit tests: the pan detector (pci display) and, unless
-// turned off, a redacting column rule for `cvv`.
+// turned off, a redacting column rule for `cvv`; `keep_number_types` as masking.keepNumberTypes.
 #pragma once
 
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch_test_macros.hpp>
@@ -11,7 +13,8 @@
 
 namespace tollgate::sidecar::postgres::testing {
 
-inline std::shared_ptr<const policy::Masker> panAndCvvMasker(bool cvv_rule = true) {
+inline std::shared_ptr<const policy::Masker> panAndCvvMasker(
+    bool cvv_rule = true, std::vector<std::string> keep_number_types = {}) {
   policy::MaskingRuleSpec pan;
   pan.name = "pan";
   pan.detector = "pan";
@@ -23,7 +26,7 @@ inline std::shared_ptr<const policy::Masker> panAndCvvMasker(bool cvv_rule = tru
     cvv.action.kind = policy::MaskAction::Kind::kRedact;
     rules.push_back(cvv);
   }
-  auto m = policy::Masker::compile(rules, {});
+  auto m = policy::Masker::compile(rules, {}, std::move(keep_number_types));
   REQUIRE(m.ok());
   return *m;
 }
