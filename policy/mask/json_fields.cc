@@ -356,9 +356,12 @@ JsonRewrite maskJsonFields(std::string_view json, JsonValueMasker& hooks, std::s
 const MaskingRuleSpec* MaskerJsonValueMasker::fieldRule(std::string_view key) {
   std::string k(key);
   if (auto it = rule_cache_.find(k); it != rule_cache_.end()) return it->second;
-  bool whole_row = false;  // a JSON field is one value, never a whole row
+  // A JSON field is one value, never a whole row; but a statistics field (to_json(s) of a
+  // pg_stats row) holds sample values of any column.
+  bool whole_row = false;
   const MaskingRuleSpec* rule =
-      masker_->planColumn(renames_.closure(key, &whole_row), /*whole_row=*/false).column_rule;
+      masker_->planColumn(renames_.closure(key, &whole_row), holdsOtherColumnsValues(key))
+          .column_rule;
   if (rule_cache_.size() < kMaxCachedKeys) rule_cache_.emplace(std::move(k), rule);
   return rule;
 }

@@ -39,6 +39,7 @@ void addSeed(std::vector<std::string>* names, std::string_view name) {
 void expand(const std::vector<std::pair<std::string, ColumnLineage>>& renames,
             std::vector<std::string>* names, bool* whole_row) {
   for (size_t i = 0; i < names->size() && names->size() < kMaxNames; ++i) {
+    if (holdsOtherColumnsValues((*names)[i])) *whole_row = true;
     for (const auto& [alias, lineage] : renames) {
       if (alias != (*names)[i]) continue;
       for (const std::string& s : lineage.sources) addName(names, s);
@@ -48,6 +49,13 @@ void expand(const std::vector<std::pair<std::string, ColumnLineage>>& renames,
 }
 
 }  // namespace
+
+bool holdsOtherColumnsValues(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "most_common_vals", "most_common_elems", "histogram_bounds", "stavalues1",
+      "stavalues2",       "stavalues3",        "stavalues4",       "stavalues5"};
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+}
 
 std::vector<std::string> OutputLineage::closure(std::string_view name, bool* whole_row) const {
   std::vector<std::string> names;

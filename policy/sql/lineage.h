@@ -62,4 +62,11 @@ struct OutputLineage {
   std::vector<std::string> closure(std::string_view name, bool* whole_row) const;
 };
 
+// Columns of the planner statistics views that hold sample values of other columns, of any
+// table: pg_stats and pg_stats_ext_exprs (most_common_vals, most_common_elems,
+// histogram_bounds), pg_stats_ext (most_common_vals), pg_statistic (stavalues1-5). Without the
+// catalog a rule for `cvv` cannot tell whose values they are, so they may carry any column
+// (namesFor() and closure() report them as a whole row; JSON field masking masks them whole).
+bool holdsOtherColumnsValues(std::string_view name);
+
 }  // namespace tollgate::policy

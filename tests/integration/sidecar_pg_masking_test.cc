@@ -483,6 +483,32 @@ print(cur.fetchone()[0])
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
 
+// Regression: pg_stats showed the cvv column's values (histogram_bounds) to a read grant.
+TEST_CASE("planner statistics do not show the values of a masked column") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow("analyze cards", "payments");
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "select attname, most_common_vals, histogram_bounds from pg_stats "
+      "where tablename = 'cards' and attname = 'cvv';\n"
+      "select to_json(s) from pg_stats s where tablename = 'cards' and attname = 'cvv';\n"
+      "select * from pg_stats where tablename = 'cards' and attname = 'cvv';\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  REQUIRE(lines.size() == 3);
+  CHECK_THAT(lines[0], ContainsSubstring("cvv|"));
+  CHECK_THAT(lines[1], ContainsSubstring("\"histogram_bounds\":\"*"));
+  for (const auto& c : sampleCards()) {
+    // As an array element ({123,456}) or a JSON string (["123","456"]).
+    for (const std::string& form :
+         {"{" + c.cvv + ",", "," + c.cvv + ",", "," + c.cvv + "}", "\"" + c.cvv + "\""}) {
+      CHECK_THAT(r.out, !ContainsSubstring(form));
+    }
+  }
+}
+
 TEST_CASE("errors of a statement that reads a masked column do not quote its data") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(

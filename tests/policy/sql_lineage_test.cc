@@ -51,6 +51,12 @@ const Row kRows[] = {
     {"SELECT to_jsonb(c) FROM cards c", 0, 1, "to_jsonb", false, true},
     {"SELECT row(c.*) FROM cards c", 0, 1, "row", false, true},
     {"SELECT to_jsonb(s) FROM (SELECT cvv AS k FROM cards) s", 0, 1, "to_jsonb", true, true},
+    // Planner statistics hold sample values of any table's columns (cvv's among them).
+    {"SELECT attname, histogram_bounds FROM pg_stats", 1, 2, "histogram_bounds", false, true},
+    {"SELECT most_common_vals::text AS v FROM pg_catalog.pg_stats", 0, 1, "v", false, true},
+    {"SELECT * FROM pg_stats", 9, 14, "most_common_vals", false, true},
+    {"SELECT * FROM pg_stats", 3, 14, "null_frac", false, false},
+    {"SELECT stavalues1 FROM pg_statistic", 0, 1, "stavalues1", false, true},
     // Stars: columns after the last one keep their position from the end.
     {"SELECT id, *, cvv AS last FROM cards", 6, 7, "last", true, false},
     {"SELECT id, *, cvv AS last FROM cards", 0, 7, "id", false, false},
