@@ -356,12 +356,13 @@ JsonRewrite maskJsonFields(std::string_view json, JsonValueMasker& hooks, std::s
 const MaskingRuleSpec* MaskerJsonValueMasker::fieldRule(std::string_view key) {
   std::string k(key);
   if (auto it = rule_cache_.find(k); it != rule_cache_.end()) return it->second;
-  // A JSON field is one value, never a whole row; but a statistics field (to_json(s) of a
-  // pg_stats row) holds sample values of any column.
+  // A field holding a row keeps that row's field names inside it, unless the row was reshaped
+  // on its way (`to_jsonb(c)->'cvv' AS k`) or the field holds sample values of any column
+  // (to_json(s) of a pg_stats row): then it is masked whole.
   bool whole_row = false;
-  const MaskingRuleSpec* rule =
-      masker_->planColumn(renames_.closure(key, &whole_row), holdsOtherColumnsValues(key))
-          .column_rule;
+  bool reshaped = false;
+  auto names = renames_.closure(key, &whole_row, &reshaped);
+  const MaskingRuleSpec* rule = masker_->planColumn(names, reshaped).column_rule;
   if (rule_cache_.size() < kMaxCachedKeys) rule_cache_.emplace(std::move(k), rule);
   return rule;
 }

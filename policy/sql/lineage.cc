@@ -21,6 +21,7 @@ void addName(std::vector<std::string>* v, std::string_view name) {
 void merge(ColumnLineage* into, const ColumnLineage& from) {
   for (const std::string& s : from.sources) addName(&into->sources, s);
   into->whole_row = into->whole_row || from.whole_row;
+  into->reshaped = into->reshaped || from.reshaped;
 }
 
 }  // namespace
@@ -37,13 +38,14 @@ void addSeed(std::vector<std::string>* names, std::string_view name) {
 // Adds to `names` everything they were renamed from; renames may chain (z <- a <- cvv), so
 // sources found are expanded in turn.
 void expand(const std::vector<std::pair<std::string, ColumnLineage>>& renames,
-            std::vector<std::string>* names, bool* whole_row) {
+            std::vector<std::string>* names, bool* whole_row, bool* reshaped) {
   for (size_t i = 0; i < names->size() && names->size() < kMaxNames; ++i) {
-    if (holdsOtherColumnsValues((*names)[i])) *whole_row = true;
+    if (holdsOtherColumnsValues((*names)[i])) *whole_row = *reshaped = true;
     for (const auto& [alias, lineage] : renames) {
       if (alias != (*names)[i]) continue;
       for (const std::string& s : lineage.sources) addName(names, s);
       if (lineage.whole_row) *whole_row = true;
+      if (lineage.reshaped) *reshaped = true;
     }
   }
 }
@@ -57,15 +59,19 @@ bool holdsOtherColumnsValues(std::string_view name) {
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
-std::vector<std::string> OutputLineage::closure(std::string_view name, bool* whole_row) const {
+std::vector<std::string> OutputLineage::closure(std::string_view name, bool* whole_row,
+                                                bool* reshaped) const {
+  bool ignored = false;
   std::vector<std::string> names;
   addSeed(&names, name);
-  expand(renames, &names, whole_row);
+  expand(renames, &names, whole_row, reshaped != nullptr ? reshaped : &ignored);
   return names;
 }
 
 std::vector<std::string> OutputLineage::namesFor(size_t index, size_t count, std::string_view name,
-                                                 bool* whole_row) const {
+                                                 bool* whole_row, bool* reshaped) const {
+  bool ignored = false;
+  if (reshaped == nullptr) reshaped = &ignored;
   ColumnLineage mine;
   if (known) {
     const size_t listed = head.size() + tail.size();
@@ -78,17 +84,22 @@ std::vector<std::string> OutputLineage::namesFor(size_t index, size_t count, std
         mine = tail[index - (count - tail.size())];
       } else if (name.empty()) {
         mine.whole_row = true;  // expanded by `*`, and no server name (COPY): any column
-      }  // else: a column the `*` expanded to; the server's name is the column's own
+      } else {
+        // A column the `*` expanded to: the server's name is the column's own, or that of a
+        // function in FROM, made of its arguments.
+        mine = from_functions;
+      }
     } else {
       for (const ColumnLineage& c : head) merge(&mine, c);
       for (const ColumnLineage& c : tail) merge(&mine, c);
     }
   }
   if (mine.whole_row || opaque) *whole_row = true;
+  if (mine.reshaped || opaque) *reshaped = true;
   std::vector<std::string> names;
   addSeed(&names, name);
   for (const std::string& s : mine.sources) addSeed(&names, s);
-  expand(renames, &names, whole_row);
+  expand(renames, &names, whole_row, reshaped);
   return names;
 }
 
@@ -111,6 +122,7 @@ class LineageWalker {
  public:
   OutputLineage run(const json& stmt) {
     collectRangeNames(stmt, 0);
+    collectFromFunctions(stmt, 0);
     std::string_view kind;
     const json* body = nullptr;
     if (!unwrap(stmt, &kind, &body)) return std::move(out_);
@@ -244,14 +256,16 @@ class LineageWalker {
 
   // Column references of an expression. Sub-selects inside it contribute their result
   // columns, not their WHERE clauses (`(SELECT holder FROM cards WHERE cvv = '1')` is holder).
-  void expression(const json& v, ColumnLineage* out, int depth) {
+  // `intact`: every node between the expression's root and `v` converts a row to JSON and
+  // keeps its field names (ColumnLineage::reshaped).
+  void expression(const json& v, ColumnLineage* out, int depth, bool intact = true) {
     if (depth > kMaxDepth) {
-      out->whole_row = true;  // cannot follow: assume the worst
+      out->whole_row = out->reshaped = true;  // cannot follow: assume the worst
       return;
     }
     if (v.is_array()) {
       for (const json& e : v) {
-        if (e.is_structured()) expression(e, out, depth + 1);
+        if (e.is_structured()) expression(e, out, depth + 1, intact);
       }
       return;
     }
@@ -261,27 +275,76 @@ class LineageWalker {
       const json& val = it.value();
       if (key == "A_Const") continue;
       if (key == "ColumnRef") {
-        columnRef(val, out);
+        columnRef(val, out, intact);
       } else if (key == "SelectStmt") {
         std::vector<ColumnLineage> h, t;
         bool star = false;
         selectOutput(val, &h, &t, &star, depth + 1);
         for (const ColumnLineage& c : h) merge(out, c);
         for (const ColumnLineage& c : t) merge(out, c);
-        if (star) out->whole_row = true;
+        if (star) markWholeRow(out, intact);
       } else if (val.is_structured()) {
-        expression(val, out, depth + 1);
+        // Node names are capitalised (FuncCall, A_Expr, TypeCast), their fields not (args).
+        const bool node = !key.empty() && key[0] >= 'A' && key[0] <= 'Z';
+        expression(val, out, depth + 1, intact && (!node || keepsRowFields(key, val)));
       }
     }
   }
 
-  void columnRef(const json& ref, ColumnLineage* out) {
+  static void markWholeRow(ColumnLineage* out, bool intact) {
+    out->whole_row = true;
+    if (!intact) out->reshaped = true;
+  }
+
+  // Nodes that turn a row into JSON with its column names as field names, or keep them.
+  static bool keepsRowFields(std::string_view node, const json& val) {
+    if (node == "FuncCall") {
+      bool star = false;
+      const json* names = field(val, "funcname");
+      const std::string_view fn = names == nullptr ? std::string_view() : lastName(*names, &star);
+      static constexpr std::string_view kRowToJson[] = {
+          "to_json",          "to_jsonb",         "row_to_json",      "json_agg",
+          "jsonb_agg",        "array_to_json",    "json_build_array", "jsonb_build_array",
+          "json_strip_nulls", "jsonb_strip_nulls"};
+      return std::find(std::begin(kRowToJson), std::end(kRowToJson), fn) != std::end(kRowToJson);
+    }
+    if (node == "A_Expr") {
+      // jsonb - key, jsonb #- path, jsonb || jsonb: the remaining fields keep their names.
+      bool star = false;
+      const json* names = field(val, "name");
+      const std::string_view op = names == nullptr ? std::string_view() : lastName(*names, &star);
+      return str(val, "kind") == "AEXPR_OP" && (op == "-" || op == "#-" || op == "||");
+    }
+    if (node == "TypeCast") {
+      bool star = false;
+      const json* type = field(val, "typeName");
+      const json* names = type == nullptr ? nullptr : field(*type, "names");
+      const std::string_view to = names == nullptr ? std::string_view() : lastName(*names, &star);
+      return to == "json" || to == "jsonb";
+    }
+    return false;
+  }
+
+  void columnRef(const json& ref, ColumnLineage* out, bool intact) {
     const json* fields = field(ref, "fields");
     if (fields == nullptr) return;
     bool star = false;
     const std::string_view name = lastName(*fields, &star);
+    // A column of a function in FROM may be any of its arguments: `e.value` of
+    // jsonb_each_text(to_jsonb(c)) e, and, since its column names are the function's own,
+    // any unqualified name (`value`, `unnest`).
+    if (fields->size() >= 2) {
+      const json& qualifier = (*fields)[fields->size() - 2];
+      const json* s = field(qualifier, "String");
+      const std::string_view q = s == nullptr ? std::string_view() : str(*s, "sval");
+      for (const auto& [alias, args] : function_aliases_) {
+        if (alias == q) merge(out, args);
+      }
+    } else if (!star) {
+      merge(out, from_functions_);
+    }
     if (star) {
-      out->whole_row = true;  // t.* inside an expression: row(t.*), json_agg(t.*)
+      markWholeRow(out, intact);  // t.* inside an expression: row(t.*), json_agg(t.*)
       return;
     }
     if (name.empty()) return;
@@ -289,7 +352,37 @@ class LineageWalker {
     // A bare name that is also a FROM item's name may be that item's whole row.
     if (fields->size() == 1 &&
         std::find(range_names_.begin(), range_names_.end(), name) != range_names_.end()) {
-      out->whole_row = true;
+      markWholeRow(out, intact);
+    }
+  }
+
+  // Functions in FROM (and XMLTABLE): what their arguments carry, under their aliases and all
+  // together. Their result is the arguments reshaped.
+  void collectFromFunctions(const json& v, int depth) {
+    if (depth > kMaxDepth) return;
+    if (v.is_array()) {
+      for (const json& e : v) {
+        if (e.is_structured()) collectFromFunctions(e, depth + 1);
+      }
+      return;
+    }
+    if (!v.is_object()) return;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      const std::string& key = it.key();
+      const json& val = it.value();
+      if (key == "RangeFunction" || key == "RangeTableFunc") {
+        ColumnLineage args;
+        for (const char* part : {"functions", "docexpr", "rowexpr", "columns"}) {
+          if (const json* p = field(val, part)) expression(*p, &args, 0, /*intact=*/false);
+        }
+        if (args.whole_row) args.reshaped = true;
+        if (const json* alias = field(val, "alias")) {
+          function_aliases_.emplace_back(std::string(str(*alias, "aliasname")), args);
+        }
+        merge(&from_functions_, args);
+        merge(&out_.from_functions, args);
+      }
+      if (val.is_structured()) collectFromFunctions(val, depth + 1);
     }
   }
 
@@ -366,7 +459,8 @@ class LineageWalker {
       } else if (key == "RangeFunction") {
         // Columns of a function in FROM come from its arguments: unnest(array[cvv]) u.
         ColumnLineage args;
-        if (const json* fns = field(val, "functions")) expression(*fns, &args, 0);
+        if (const json* fns = field(val, "functions")) expression(*fns, &args, 0, false);
+        if (args.whole_row) args.reshaped = true;
         if (const json* alias = field(val, "alias")) {
           out_.renames.emplace_back(std::string(str(*alias, "aliasname")), args);
           if (const json* cols = field(*alias, "colnames"); cols != nullptr && cols->is_array()) {
@@ -439,6 +533,8 @@ class LineageWalker {
 
   OutputLineage out_;
   std::vector<std::string> range_names_;
+  std::vector<std::pair<std::string, ColumnLineage>> function_aliases_;
+  ColumnLineage from_functions_;  // every FROM function's arguments
 };
 
 }  // namespace

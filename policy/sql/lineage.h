@@ -16,6 +16,12 @@ struct ColumnLineage {
   // The expression carries a whole row (`t` or `t.*` inside an expression, `to_jsonb(t)`), or a
   // column renamed without a known source (`FROM cards c(a, b)`): it may hold any column.
   bool whole_row = false;
+  // A whole row reached it through something other than a conversion of the row to JSON
+  // (to_json, to_jsonb, row_to_json, json_agg, jsonb_agg, array_to_json, json(b)_build_array,
+  // json(b)_strip_nulls, casts to json/jsonb, and jsonb's -, #- and ||): `to_jsonb(c)->'cvv'`,
+  // `jsonb_path_query(to_jsonb(c), '$.cvv')`. Its JSON field names no longer tell what its
+  // values are.
+  bool reshaped = false;
 };
 
 // What name-based masking needs to know about a statement's result columns, from the parse
@@ -50,16 +56,23 @@ struct OutputLineage {
   // definition was not seen (a cursor a function opened, a name PREPAREd by dynamic SQL), so any
   // column may carry any column (namesFor() reports every column as a whole row).
   bool opaque = false;
+  // What the arguments of the functions in FROM (and XMLTABLE) carry: their result columns,
+  // named by the function, may be any of it (`SELECT * FROM cards c, jsonb_each(to_jsonb(c))`).
+  ColumnLineage from_functions;
 
   // Names whose data result column `index` (of `count`, named `name` by the server) may carry:
   // its own name, the sources of its expression, and renames followed transitively. Sets
   // `*whole_row` when it may carry a whole row or an unknown column. When the server's column
   // count does not fit the target list, every column gets the sources of all of them.
+  // `*reshaped` (when given) is set when such a whole row may have been reshaped
+  // (ColumnLineage::reshaped): then even a JSON column must be masked whole.
   std::vector<std::string> namesFor(size_t index, size_t count, std::string_view name,
-                                    bool* whole_row) const;
+                                    bool* whole_row, bool* reshaped = nullptr) const;
   // `name` and everything it was renamed from (for JSON field names: to_jsonb(s) over a
-  // sub-select whose column `k` is `cvv AS k`). Sets `*whole_row` like namesFor.
-  std::vector<std::string> closure(std::string_view name, bool* whole_row) const;
+  // sub-select whose column `k` is `cvv AS k`). Sets `*whole_row` and `*reshaped` like
+  // namesFor.
+  std::vector<std::string> closure(std::string_view name, bool* whole_row,
+                                   bool* reshaped = nullptr) const;
 };
 
 // Columns of the planner statistics views that hold sample values of other columns, of any

@@ -62,10 +62,12 @@ ResultMasker::ResultMasker(const policy::Masker* masker, const RowDescription& d
     ValueShape shape = shapeOf(f.type_oid);
     if (lineage != nullptr && lineage->known && masker_->hasColumnRules()) {
       bool whole_row = false;
-      auto names = lineage->namesFor(i, description.count, f.name, &whole_row);
-      // JSON field names are matched one by one, unless nothing is known of the statement.
+      bool reshaped = false;
+      auto names = lineage->namesFor(i, description.count, f.name, &whole_row, &reshaped);
       const bool json_fields = shape == ValueShape::kJsonb || f.type_oid == oid::kJson;
-      c.plan = masker_->planColumn(names, whole_row && (!json_fields || lineage->opaque));
+      // A JSON row keeps its column names as field names, matched one by one, unless it was
+      // reshaped on its way (to_jsonb(c)->'cvv').
+      c.plan = masker_->planColumn(names, whole_row && (!json_fields || reshaped));
     } else {
       c.plan = masker_->planColumn(f.name);
     }

@@ -401,6 +401,16 @@ TEST_CASE("a masked column renamed, computed, or read through a row is still mas
       "select row(c.*) from cards c where id = 1",
       "select u from cards, unnest(array[cvv]) u where id = 1",
       "select holder from cards where false union all select cvv from cards where id = 1",
+      // A value taken out of a row's JSON, and the columns of functions in FROM.
+      "select to_jsonb(c)->'cvv' from cards c where id = 1",
+      "select jsonb_path_query_array(to_jsonb(c), '$.cvv') from cards c where id = 1",
+      "select j from cards c, jsonb_path_query(to_jsonb(c), '$.cvv') j where id = 1",
+      "select value from cards c, jsonb_each_text(to_jsonb(c)) where id = 1 and key = 'cvv'",
+      "select e.value from cards c, jsonb_each_text(to_jsonb(c)) e where id = 1 and key = 'cvv'",
+      "select value from cards c, jsonb_each_text(to_jsonb(c)) e(k) where id = 1 and k = 'cvv'",
+      "select unnest from cards, unnest(array[cvv]) where id = 1",
+      "select x from cards, xmltable('/r' passing xmlelement(name r, cvv) columns x text path '.')"
+      " where id = 1",
   };
   for (const char* sql : kEvasions) {
     INFO(sql);

@@ -91,6 +91,59 @@ TEST_CASE("result columns carry the names of the columns they are made of") {
   }
 }
 
+// Regression: each of these returned the cvv under a rule for cvv, by a name the rule did not
+// know or as a JSON value without its field name.
+TEST_CASE("functions in FROM and reshaped JSON rows carry what their arguments do") {
+  struct Reshaped {
+    const char* sql;
+    size_t index, count;
+    const char* name;
+    bool carries_cvv, whole_row, reshaped;
+  };
+  const Reshaped kReshaped[] = {
+      // Extracting from a row's JSON loses the field name: masked whole.
+      {"SELECT to_jsonb(c)->'cvv' FROM cards c", 0, 1, "?column?", false, true, true},
+      {"SELECT jsonb_path_query_array(to_jsonb(c), '$.cvv') FROM cards c", 0, 1, "j", false, true,
+       true},
+      {"SELECT k FROM (SELECT to_jsonb(c)->'cvv' AS k FROM cards c) s", 0, 1, "k", false, true,
+       true},
+      // Conversions of a whole row keep its field names: matched one by one.
+      {"SELECT to_jsonb(c) FROM cards c", 0, 1, "to_jsonb", false, true, false},
+      {"SELECT json_agg(c ORDER BY c.id)::jsonb FROM cards c", 0, 1, "json_agg", false, true,
+       false},
+      {"SELECT jsonb_build_array(row_to_json(c)) FROM cards c", 0, 1, "a", false, true, false},
+      {"SELECT to_jsonb(c) - 'pan' #- '{note}' || '{}' FROM cards c", 0, 1, "?column?", false, true,
+       false},
+      {"SELECT (to_jsonb(c) - 'pan')->'cvv' FROM cards c", 0, 1, "?column?", false, true, true},
+      // Functions in FROM: their columns carry their arguments, under any name.
+      {"SELECT value FROM cards c, jsonb_each_text(to_jsonb(c))", 0, 1, "value", false, true, true},
+      {"SELECT e.value FROM cards c, jsonb_each_text(to_jsonb(c)) e", 0, 1, "value", false, true,
+       true},
+      {"SELECT value FROM cards c, jsonb_each_text(to_jsonb(c)) AS e(k)", 0, 1, "value", false,
+       true, true},
+      {"SELECT * FROM cards c, jsonb_each_text(to_jsonb(c))", 9, 10, "value", false, true, true},
+      {"SELECT unnest FROM cards, unnest(array[cvv])", 0, 1, "unnest", true, false, false},
+      {"SELECT x FROM cards, regexp_split_to_table(cvv, ',') x", 0, 1, "x", true, false, false},
+      {"SELECT x FROM cards c, XMLTABLE('/r' PASSING xmlelement(name r, cvv) "
+       "COLUMNS x text PATH '.')",
+       0, 1, "x", true, false, false},
+      // ... and nothing when their arguments hold no column.
+      {"SELECT id, i FROM cards, generate_series(1, 3) i", 0, 2, "id", false, false, false},
+      {"SELECT c.id, x FROM cards c, unnest(c.tags) x", 0, 2, "id", false, false, false},
+  };
+  for (const Reshaped& row : kReshaped) {
+    INFO(row.sql << " column " << row.index);
+    auto facts = SqlAnalyzer::analyzeUncached(row.sql);
+    REQUIRE(facts->parsed);
+    const OutputLineage& l = facts->statements[0].lineage;
+    bool whole_row = false, reshaped = false;
+    auto names = l.namesFor(row.index, row.count, row.name, &whole_row, &reshaped);
+    CHECK(contains(names, "cvv") == row.carries_cvv);
+    CHECK(whole_row == row.whole_row);
+    CHECK(reshaped == row.reshaped);
+  }
+}
+
 TEST_CASE("PREPARE and DECLARE name their lineage; EXECUTE and FETCH use it") {
   auto facts = SqlAnalyzer::analyzeUncached(
       "PREPARE p AS SELECT cvv AS y FROM cards; EXECUTE p; "
