@@ -85,9 +85,9 @@ std::vector<std::string> OutputLineage::namesFor(size_t index, size_t count, std
       } else if (name.empty()) {
         mine.whole_row = true;  // expanded by `*`, and no server name (COPY): any column
       } else {
-        // A column the `*` expanded to: the server's name is the column's own, or that of a
-        // function in FROM, made of its arguments.
-        mine = from_functions;
+        // A column the `*` expanded to: the server's name is the column's own, or one the
+        // server chose for something unnamed.
+        mine = unnamed;
       }
     } else {
       for (const ColumnLineage& c : head) merge(&mine, c);
@@ -122,7 +122,7 @@ class LineageWalker {
  public:
   OutputLineage run(const json& stmt) {
     collectRangeNames(stmt, 0);
-    collectFromFunctions(stmt, 0);
+    collectUnnamed(stmt, 0);
     std::string_view kind;
     const json* body = nullptr;
     if (!unwrap(stmt, &kind, &body)) return std::move(out_);
@@ -227,6 +227,14 @@ class LineageWalker {
       const json* val = rt == nullptr ? nullptr : field(*rt, "val");
       if (val == nullptr) continue;
       if (isStarExpansion(*val)) {
+        // (expr).* expands to the fields of a composite value, named by its type (f1, ...).
+        const json* ind = field(*val, "A_Indirection");
+        const json* arg = ind == nullptr ? nullptr : field(*ind, "arg");
+        if (arg != nullptr && field(*arg, "ColumnRef") == nullptr) {
+          ColumnLineage c;
+          expression(*arg, &c, 0, /*intact=*/false);
+          addUnnamed(c);
+        }
         seen_star = true;
         *star = true;
         tail->clear();  // only entries after the last `*` keep their position from the end
@@ -330,9 +338,9 @@ class LineageWalker {
     if (fields == nullptr) return;
     bool star = false;
     const std::string_view name = lastName(*fields, &star);
-    // A column of a function in FROM may be any of its arguments: `e.value` of
-    // jsonb_each_text(to_jsonb(c)) e, and, since its column names are the function's own,
-    // any unqualified name (`value`, `unnest`).
+    // A column named by the server, not the statement (`value` of a function in FROM,
+    // `column1` of a VALUES list, `upper` of an unaliased upper(cvv) in a sub-select) may be any
+    // of them: unqualified names get everything unnamed; `e.value` what function e reads.
     if (fields->size() >= 2) {
       const json& qualifier = (*fields)[fields->size() - 2];
       const json* s = field(qualifier, "String");
@@ -340,8 +348,12 @@ class LineageWalker {
       for (const auto& [alias, args] : function_aliases_) {
         if (alias == q) merge(out, args);
       }
+      if (std::find(subselect_names_.begin(), subselect_names_.end(), q) !=
+          subselect_names_.end()) {
+        merge(out, unnamed_);
+      }
     } else if (!star) {
-      merge(out, from_functions_);
+      merge(out, unnamed_);
     }
     if (star) {
       markWholeRow(out, intact);  // t.* inside an expression: row(t.*), json_agg(t.*)
@@ -356,13 +368,14 @@ class LineageWalker {
     }
   }
 
-  // Functions in FROM (and XMLTABLE): what their arguments carry, under their aliases and all
-  // together. Their result is the arguments reshaped.
-  void collectFromFunctions(const json& v, int depth) {
+  // What may reach the result under names the server chooses (OutputLineage::unnamed): the
+  // arguments of functions in FROM (and XMLTABLE), reshaped, also under each function's alias;
+  // and the columns of sub-selects and CTEs the statement did not name.
+  void collectUnnamed(const json& v, int depth) {
     if (depth > kMaxDepth) return;
     if (v.is_array()) {
       for (const json& e : v) {
-        if (e.is_structured()) collectFromFunctions(e, depth + 1);
+        if (e.is_structured()) collectUnnamed(e, depth + 1);
       }
       return;
     }
@@ -379,10 +392,76 @@ class LineageWalker {
         if (const json* alias = field(val, "alias")) {
           function_aliases_.emplace_back(std::string(str(*alias, "aliasname")), args);
         }
-        merge(&from_functions_, args);
-        merge(&out_.from_functions, args);
+        addUnnamed(args);
+      } else if (key == "RangeSubselect") {
+        const json* alias = field(val, "alias");
+        if (alias != nullptr) addName(&subselect_names_, str(*alias, "aliasname"));
+        if (const json* q = field(val, "subquery")) {
+          unnamedColumns(*q, countOf(alias == nullptr ? nullptr : field(*alias, "colnames")),
+                         depth);
+        }
+      } else if (key == "CommonTableExpr") {
+        addName(&subselect_names_, str(val, "ctename"));
+        if (const json* q = field(val, "ctequery")) {
+          unnamedColumns(*q, countOf(field(val, "aliascolnames")), depth);
+        }
       }
-      if (val.is_structured()) collectFromFunctions(val, depth + 1);
+      if (val.is_structured()) collectUnnamed(val, depth + 1);
+    }
+  }
+
+  static size_t countOf(const json* list) {
+    return list != nullptr && list->is_array() ? list->size() : 0;
+  }
+
+  void addUnnamed(const ColumnLineage& c) {
+    merge(&unnamed_, c);
+    merge(&out_.unnamed, c);
+  }
+
+  // Result columns of `query` after its first `named` ones that get the server's name rather
+  // than their own: VALUES items (column1, ...) and target entries without an alias that are
+  // not a plain column.
+  void unnamedColumns(const json& query, size_t named, int depth) {
+    std::string_view kind;
+    const json* body = nullptr;
+    if (unwrap(query, &kind, &body) && kind == "SelectStmt") unnamedOf(*body, named, depth);
+  }
+
+  void unnamedOf(const json& select, size_t named, int depth) {
+    if (depth > kMaxDepth) return;
+    const json* body = &select;
+    const std::string_view op = str(*body, "op");
+    if (!op.empty() && op != "SETOP_NONE") {
+      for (const char* arm : {"larg", "rarg"}) {
+        if (const json* a = field(*body, arm)) unnamedOf(*a, named, depth + 1);
+      }
+      return;
+    }
+    if (const json* values = field(*body, "valuesLists"); values != nullptr && values->is_array()) {
+      for (const json& row : *values) {
+        const json* list = field(row, "List");
+        const json* items = list == nullptr ? nullptr : field(*list, "items");
+        if (items == nullptr || !items->is_array()) continue;
+        for (size_t i = named; i < items->size(); ++i) {
+          ColumnLineage c;
+          expression((*items)[i], &c, 0);
+          addUnnamed(c);
+        }
+      }
+      return;
+    }
+    const json* targets = field(*body, "targetList");
+    if (targets == nullptr || !targets->is_array()) return;
+    for (size_t i = named; i < targets->size(); ++i) {
+      const json* rt = field((*targets)[i], "ResTarget");
+      const json* val = rt == nullptr ? nullptr : field(*rt, "val");
+      if (val == nullptr || !str(*rt, "name").empty() || field(*val, "ColumnRef") != nullptr) {
+        continue;  // named by its alias or its column (`*` keeps the columns' own names)
+      }
+      ColumnLineage c;
+      expression(*val, &c, 0);
+      addUnnamed(c);
     }
   }
 
@@ -534,7 +613,8 @@ class LineageWalker {
   OutputLineage out_;
   std::vector<std::string> range_names_;
   std::vector<std::pair<std::string, ColumnLineage>> function_aliases_;
-  ColumnLineage from_functions_;  // every FROM function's arguments
+  std::vector<std::string> subselect_names_;  // aliases of sub-selects in FROM, CTE names
+  ColumnLineage unnamed_;                     // = out_.unnamed
 };
 
 }  // namespace

@@ -56,9 +56,11 @@ struct OutputLineage {
   // definition was not seen (a cursor a function opened, a name PREPAREd by dynamic SQL), so any
   // column may carry any column (namesFor() reports every column as a whole row).
   bool opaque = false;
-  // What the arguments of the functions in FROM (and XMLTABLE) carry: their result columns,
-  // named by the function, may be any of it (`SELECT * FROM cards c, jsonb_each(to_jsonb(c))`).
-  ColumnLineage from_functions;
+  // What may reach the result under a name the server chose, not the statement: columns of
+  // functions in FROM and XMLTABLE (their arguments: `value` of jsonb_each(to_jsonb(c))), and
+  // columns of sub-selects and CTEs without an alias (`column1` of VALUES (cvv), `upper` of
+  // upper(cvv), `f1` of (ROW(cvv)).*). Columns a `*` expands to may be any of it.
+  ColumnLineage unnamed;
 
   // Names whose data result column `index` (of `count`, named `name` by the server) may carry:
   // its own name, the sources of its expression, and renames followed transitively. Sets

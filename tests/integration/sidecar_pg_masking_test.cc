@@ -411,6 +411,10 @@ TEST_CASE("a masked column renamed, computed, or read through a row is still mas
       "select unnest from cards, unnest(array[cvv]) where id = 1",
       "select x from cards, xmltable('/r' passing xmlelement(name r, cvv) columns x text path '.')"
       " where id = 1",
+      // Columns named by the server: VALUES items, unaliased expressions, (expr).*.
+      "select column1 from cards, lateral (values (cvv)) v where id = 1",
+      "select f1 from (select (row(cvv)).* from cards where id = 1) s",
+      "with q as (select upper(cvv) from cards where id = 1) select upper from q",
   };
   for (const char* sql : kEvasions) {
     INFO(sql);

@@ -127,6 +127,20 @@ TEST_CASE("functions in FROM and reshaped JSON rows carry what their arguments d
       {"SELECT x FROM cards c, XMLTABLE('/r' PASSING xmlelement(name r, cvv) "
        "COLUMNS x text PATH '.')",
        0, 1, "x", true, false, false},
+      // Sub-select columns the server names: VALUES items, unaliased expressions, (expr).*.
+      {"SELECT column1 FROM cards, LATERAL (VALUES (cvv)) v", 0, 1, "column1", true, false, false},
+      {"SELECT v.column1 FROM cards, LATERAL (VALUES (cvv)) v", 0, 1, "column1", true, false,
+       false},
+      {"SELECT * FROM (VALUES ((SELECT cvv FROM cards LIMIT 1))) v", 0, 1, "column1", true, false,
+       false},
+      {"SELECT f1 FROM (SELECT (ROW(cvv)).* FROM cards) s", 0, 1, "f1", true, false, false},
+      {"SELECT (ROW(cvv)).* FROM cards", 0, 1, "f1", true, false, false},
+      {"WITH q AS (SELECT upper(cvv) FROM cards) SELECT upper FROM q", 0, 1, "upper", true, false,
+       false},
+      {"WITH q(u) AS (SELECT upper(cvv) FROM cards) SELECT id FROM q", 0, 1, "id", false, false,
+       false},
+      {"SELECT id FROM (SELECT id, holder FROM cards) s", 0, 1, "id", false, false, false},
+      {"SELECT (c).* FROM cards c", 0, 7, "id", false, false, false},
       // ... and nothing when their arguments hold no column.
       {"SELECT id, i FROM cards, generate_series(1, 3) i", 0, 2, "id", false, false, false},
       {"SELECT c.id, x FROM cards c, unnest(c.tags) x", 0, 2, "id", false, false, false},
