@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "policy/sql/json_fields.h"
+#include "policy/sql/statement_table.h"
 #include "policy/sql/tree_walker.h"
 
 namespace tollgate::policy {
@@ -291,6 +292,9 @@ class LineageWalker {
         for (const ColumnLineage& c : h) merge(out, c);
         for (const ColumnLineage& c : t) merge(out, c);
         if (star) markWholeRow(out, intact);
+      } else if (key == "FuncCall" && readsRowsItself(val)) {
+        markWholeRow(out, /*intact=*/false);
+        expression(val, out, depth + 1, false);
       } else if (val.is_structured()) {
         // Node names are capitalised (FuncCall, A_Expr, TypeCast), their fields not (args).
         const bool node = !key.empty() && key[0] >= 'A' && key[0] <= 'Z';
@@ -302,6 +306,26 @@ class LineageWalker {
   static void markWholeRow(ColumnLineage* out, bool intact) {
     out->whole_row = true;
     if (!intact) out->reshaped = true;
+  }
+
+  // Functions that return rows they read themselves, from a cursor, a table named by a string
+  // or SQL given as text: cursor_to_xml('c', ...) returns <cvv>605</cvv>.
+  static bool readsRowsItself(const json& call) {
+    bool star = false;
+    const json* names = field(call, "funcname");
+    const std::string fn =
+        asciiLower(names == nullptr ? std::string_view() : lastName(*names, &star));
+    static constexpr std::string_view kReaders[] = {"cursor_to_xml",
+                                                    "query_to_xml",
+                                                    "query_to_xml_and_xmlschema",
+                                                    "table_to_xml",
+                                                    "table_to_xml_and_xmlschema",
+                                                    "schema_to_xml",
+                                                    "schema_to_xml_and_xmlschema",
+                                                    "database_to_xml",
+                                                    "database_to_xml_and_xmlschema",
+                                                    "ts_stat"};
+    return std::find(std::begin(kReaders), std::end(kReaders), fn) != std::end(kReaders);
   }
 
   // Nodes that turn a row into JSON with its column names as field names, or keep them.

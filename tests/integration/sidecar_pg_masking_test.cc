@@ -434,6 +434,16 @@ TEST_CASE("a masked column renamed, computed, or read through a row is still mas
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.out, ContainsSubstring(std::string(sampleCards()[0].cvv.size(), '*') + "|1\n"));
+  // cursor_to_xml reads the cursor's rows itself: its XML is masked whole.
+  r = sidecar.psql(
+      "begin;\n"
+      "declare x cursor for select cvv from cards where id = 1;\n"
+      "select cursor_to_xml('x', 10, true, false, '');\n"
+      "commit;\n");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, !ContainsSubstring("<cvv>"));
+  CHECK_THAT(r.out, !ContainsSubstring(sampleCards()[0].cvv));
   // JSON keeps its shape: the cvv field is redacted, card numbers masked, the rest readable.
   r = sidecar.psql("select to_jsonb(c) - 'created_ms' - 'phone' from cards c where id = 1;\n");
   INFO(r.err);

@@ -141,6 +141,10 @@ TEST_CASE("functions in FROM and reshaped JSON rows carry what their arguments d
        false},
       {"SELECT id FROM (SELECT id, holder FROM cards) s", 0, 1, "id", false, false, false},
       {"SELECT (c).* FROM cards c", 0, 7, "id", false, false, false},
+      // Functions that read rows themselves: their result may hold any column.
+      {"SELECT cursor_to_xml('c', 10, true, false, '')", 0, 1, "cursor_to_xml", false, true, true},
+      {"SELECT x FROM (SELECT table_to_xml('cards', true, false, '') AS x) s", 0, 1, "x", false,
+       true, true},
       // ... and nothing when their arguments hold no column.
       {"SELECT id, i FROM cards, generate_series(1, 3) i", 0, 2, "id", false, false, false},
       {"SELECT c.id, x FROM cards c, unnest(c.tags) x", 0, 2, "id", false, false, false},
