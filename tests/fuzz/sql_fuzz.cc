@@ -14,6 +14,25 @@ namespace {
 using tollgate::policy::QueryFacts;
 using tollgate::policy::SqlAnalyzer;
 
+std::string columns(const std::vector<tollgate::policy::ColumnLineage>& list) {
+  std::string out;
+  for (const auto& c : list) {
+    for (const auto& s : c.sources) out += s + ",";
+    out += c.whole_row ? "w" : "-";
+    out += c.reshaped ? "r/" : "-/";
+  }
+  return out;
+}
+
+// Result-column lineage, as masking reads it.
+std::string lineage(const tollgate::policy::OutputLineage& l) {
+  if (!l.known) return "?";
+  std::string out =
+      columns(l.head) + (l.star ? "*" : "") + columns(l.tail) + "u" + columns({l.unnamed}) + "r";
+  for (const auto& [name, c] : l.renames) out += name + "=" + columns({c});
+  return out;
+}
+
 // The facts a cache hit must reproduce.
 std::string summary(const QueryFacts& q) {
   if (!q.parsed) return "unparsed";
@@ -26,7 +45,7 @@ std::string summary(const QueryFacts& q) {
     out += "|";
     for (const auto& f : s.functions) out += f + ",";
     out += s.has_where ? "|w|" : "|-|";
-    out += s.normalized + "|" + s.fingerprint + ";";
+    out += s.normalized + "|" + s.fingerprint + "|" + lineage(s.lineage) + ";";
   }
   return out;
 }

@@ -1,0 +1,1 @@
+SELECT id, value FROM cards c, jsonb_each_text(to_jsonb(c)) e(k) WHERE id = 1 AND k = 'cvv'; SELECT (to_jsonb(c) - 'pan')->'cvv' FROM cards c

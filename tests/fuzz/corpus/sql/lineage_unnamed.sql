@@ -1,0 +1,1 @@
+WITH q AS (SELECT upper(cvv), 'x' FROM cards) SELECT upper, column1 FROM q, LATERAL (VALUES (cvv, 1)) v; SELECT f1 FROM (SELECT (ROW(cvv, 2)).* FROM cards) s; SELECT cursor_to_xml('c', 10, true, false, '')
