@@ -77,6 +77,11 @@ struct OutputLineage {
                                    bool* reshaped = nullptr) const;
 };
 
+// Adds `name` to `names` unless empty or already there.
+void addLineageName(std::vector<std::string>* names, std::string_view name);
+// Adds `from`'s sources (de-duplicated) and flags to `into`.
+void mergeLineage(ColumnLineage* into, const ColumnLineage& from);
+
 // Columns of the planner statistics views that hold sample values of other columns, of any
 // table: pg_stats and pg_stats_ext_exprs (most_common_vals, most_common_elems,
 // histogram_bounds), pg_stats_ext (most_common_vals), pg_statistic (stavalues1-5). Without the

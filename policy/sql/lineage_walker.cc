@@ -1,0 +1,551 @@
+// Result-column lineage from libpg_query's JSON parse tree (policy/sql/lineage.h).
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "policy/sql/json_fields.h"
+#include "policy/sql/lineage.h"
+#include "policy/sql/statement_table.h"
+#include "policy/sql/tree_walker.h"
+
+namespace tollgate::policy {
+namespace sql {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kMaxDepth = 2000;  // JSON levels followed, as in the fact walker
+
+void addName(std::vector<std::string>* v, std::string_view name) { addLineageName(v, name); }
+void merge(ColumnLineage* into, const ColumnLineage& from) { mergeLineage(into, from); }
+
+std::string_view lastName(const json& fields, bool* star) {
+  if (!fields.is_array() || fields.empty()) return {};
+  if (field(fields.back(), "A_Star") != nullptr) {
+    *star = true;
+    return {};
+  }
+  const json* s = field(fields.back(), "String");
+  return s == nullptr ? std::string_view() : str(*s, "sval");
+}
+
+// Calls visit(key, value, depth) for every object member anywhere under `v`, depth first, and
+// descends into the member's value when visit returns true.
+template <typename Visit>
+void walkMembers(const json& v, int depth, const Visit& visit) {
+  if (depth > kMaxDepth) return;
+  if (v.is_array()) {
+    for (const json& e : v) {
+      if (e.is_structured()) walkMembers(e, depth + 1, visit);
+    }
+    return;
+  }
+  if (!v.is_object()) return;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (visit(it.key(), it.value(), depth) && it.value().is_structured()) {
+      walkMembers(it.value(), depth + 1, visit);
+    }
+  }
+}
+
+class LineageWalker {
+ public:
+  OutputLineage run(const json& stmt) {
+    collectRangeNames(stmt, 0);
+    collectUnnamed(stmt, 0);
+    std::string_view kind;
+    const json* body = nullptr;
+    if (!unwrap(stmt, &kind, &body)) return std::move(out_);
+    top(kind, *body);
+    renames(stmt, 0);
+    return std::move(out_);
+  }
+
+ private:
+  // The statement whose result the client gets.
+  void top(std::string_view kind, const json& body) {
+    if (kind == "SelectStmt") {
+      out_.known = true;
+      selectOutput(body, &out_.head, &out_.tail, &out_.star, 0);
+    } else if (kind == "InsertStmt" || kind == "UpdateStmt" || kind == "DeleteStmt" ||
+               kind == "MergeStmt") {
+      const json* returning = field(body, "returningList");
+      if (returning == nullptr) return;
+      out_.known = true;
+      targetList(*returning, &out_.head, &out_.tail, &out_.star);
+    } else if (kind == "CopyStmt") {
+      // COPY (query) TO STDOUT returns what the query does; COPY t (a, b) TO STDOUT returns
+      // those columns. Without a column list the columns are the table's: unknown here.
+      if (flag(body, "is_from")) return;
+      std::string_view inner_kind;
+      const json* inner = nullptr;
+      if (const json* q = field(body, "query"); q != nullptr && unwrap(*q, &inner_kind, &inner)) {
+        top(inner_kind, *inner);
+      } else if (const json* cols = field(body, "attlist"); cols != nullptr && cols->is_array()) {
+        out_.known = true;
+        for (const json& c : *cols) {
+          const json* s = field(c, "String");
+          ColumnLineage lineage;
+          if (s != nullptr) addName(&lineage.sources, str(*s, "sval"));
+          out_.head.push_back(std::move(lineage));
+        }
+      }
+    } else if (kind == "ExecuteStmt") {
+      out_.uses = str(body, "name");
+    } else if (kind == "FetchStmt") {
+      out_.uses = str(body, "portalname");
+    } else if (kind == "DeallocateStmt" || kind == "ClosePortalStmt") {
+      out_.releases = str(body, kind == "DeallocateStmt" ? "name" : "portalname");
+      out_.releases_all = out_.releases.empty();
+    } else if (kind == "DiscardStmt") {
+      out_.releases_all = str(body, "target") == "DISCARD_ALL";
+    } else if (kind == "PrepareStmt" || kind == "DeclareCursorStmt") {
+      constexpr int64_t kCursorOptHold = 0x20;  // CURSOR_OPT_HOLD in parsenodes.h
+      if (kind == "DeclareCursorStmt") {
+        const json* options = field(body, "options");
+        out_.holds = options != nullptr && options->is_number_integer() &&
+                     (options->get<int64_t>() & kCursorOptHold) != 0;
+      }
+      out_.defines = str(body, kind == "PrepareStmt" ? "name" : "portalname");
+      const json* q = field(body, "query");
+      std::string_view inner_kind;
+      const json* inner = nullptr;
+      if (q != nullptr && unwrap(*q, &inner_kind, &inner)) top(inner_kind, *inner);
+    }
+  }
+
+  // Result columns of a SELECT body (plain, VALUES, or a set operation of those).
+  void selectOutput(const json& body, std::vector<ColumnLineage>* head,
+                    std::vector<ColumnLineage>* tail, bool* star, int depth) {
+    if (depth > kMaxDepth) return;
+    const std::string_view op = str(body, "op");
+    if (!op.empty() && op != "SETOP_NONE") {
+      for (const char* arm : {"larg", "rarg"}) {
+        const json* a = field(body, arm);
+        if (a == nullptr) continue;
+        std::vector<ColumnLineage> h, t;
+        selectOutput(*a, &h, &t, star, depth + 1);
+        mergeLists(head, h);
+        mergeLists(tail, t);
+      }
+      return;
+    }
+    if (const json* values = field(body, "valuesLists"); values != nullptr && values->is_array()) {
+      for (const json& row : *values) {
+        const json* list = field(row, "List");
+        const json* items = list == nullptr ? nullptr : field(*list, "items");
+        if (items == nullptr || !items->is_array()) continue;
+        if (head->size() < items->size()) head->resize(items->size());
+        for (size_t i = 0; i < items->size(); ++i) expression((*items)[i], &(*head)[i], 0);
+      }
+      return;
+    }
+    if (const json* targets = field(body, "targetList")) targetList(*targets, head, tail, star);
+  }
+
+  static void mergeLists(std::vector<ColumnLineage>* into, const std::vector<ColumnLineage>& from) {
+    if (into->size() < from.size()) into->resize(from.size());
+    for (size_t i = 0; i < from.size(); ++i) merge(&(*into)[i], from[i]);
+  }
+
+  void targetList(const json& list, std::vector<ColumnLineage>* head,
+                  std::vector<ColumnLineage>* tail, bool* star) {
+    if (!list.is_array()) return;
+    bool seen_star = false;
+    for (const json& t : list) {
+      const json* rt = field(t, "ResTarget");
+      const json* val = rt == nullptr ? nullptr : field(*rt, "val");
+      if (val == nullptr) continue;
+      if (isStarExpansion(*val)) {
+        // (expr).* expands to the fields of a composite value, named by its type (f1, ...).
+        const json* ind = field(*val, "A_Indirection");
+        const json* arg = ind == nullptr ? nullptr : field(*ind, "arg");
+        if (arg != nullptr && field(*arg, "ColumnRef") == nullptr) {
+          ColumnLineage c;
+          expression(*arg, &c, 0, /*intact=*/false);
+          addUnnamed(c);
+        }
+        seen_star = true;
+        *star = true;
+        tail->clear();  // only entries after the last `*` keep their position from the end
+        continue;
+      }
+      ColumnLineage c;
+      expression(*val, &c, 0);
+      (seen_star ? tail : head)->push_back(std::move(c));
+    }
+  }
+
+  // `*`, `t.*`, `(expr).*` at the top of a target list expand to several columns.
+  static bool isStarExpansion(const json& val) {
+    if (const json* ref = field(val, "ColumnRef")) {
+      bool star = false;
+      const json* fields = field(*ref, "fields");
+      if (fields != nullptr) lastName(*fields, &star);
+      return star;
+    }
+    if (const json* ind = field(val, "A_Indirection")) {
+      const json* list = field(*ind, "indirection");
+      return list != nullptr && list->is_array() && !list->empty() &&
+             field(list->back(), "A_Star") != nullptr;
+    }
+    return false;
+  }
+
+  // Column references of an expression. Sub-selects inside it contribute their result
+  // columns, not their WHERE clauses (`(SELECT holder FROM cards WHERE cvv = '1')` is holder).
+  // `intact`: every node between the expression's root and `v` converts a row to JSON and
+  // keeps its field names (ColumnLineage::reshaped).
+  void expression(const json& v, ColumnLineage* out, int depth, bool intact = true) {
+    if (depth > kMaxDepth) {
+      out->whole_row = out->reshaped = true;  // cannot follow: assume the worst
+      return;
+    }
+    if (v.is_array()) {
+      for (const json& e : v) {
+        if (e.is_structured()) expression(e, out, depth + 1, intact);
+      }
+      return;
+    }
+    if (!v.is_object()) return;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      const std::string& key = it.key();
+      const json& val = it.value();
+      if (key == "A_Const") continue;
+      if (key == "ColumnRef") {
+        columnRef(val, out, intact);
+      } else if (key == "SelectStmt") {
+        std::vector<ColumnLineage> h, t;
+        bool star = false;
+        selectOutput(val, &h, &t, &star, depth + 1);
+        for (const ColumnLineage& c : h) merge(out, c);
+        for (const ColumnLineage& c : t) merge(out, c);
+        if (star) markWholeRow(out, intact);
+      } else if (key == "FuncCall" && readsRowsItself(val)) {
+        markWholeRow(out, /*intact=*/false);
+        expression(val, out, depth + 1, false);
+      } else if (val.is_structured()) {
+        // Node names are capitalised (FuncCall, A_Expr, TypeCast), their fields not (args).
+        const bool node = !key.empty() && key[0] >= 'A' && key[0] <= 'Z';
+        expression(val, out, depth + 1, intact && (!node || keepsRowFields(key, val)));
+      }
+    }
+  }
+
+  static void markWholeRow(ColumnLineage* out, bool intact) {
+    out->whole_row = true;
+    if (!intact) out->reshaped = true;
+  }
+
+  // Functions that return rows they read themselves, from a cursor, a table named by a string
+  // or SQL given as text: cursor_to_xml('c', ...) returns <cvv>605</cvv>.
+  static bool readsRowsItself(const json& call) {
+    bool star = false;
+    const json* names = field(call, "funcname");
+    const std::string fn =
+        asciiLower(names == nullptr ? std::string_view() : lastName(*names, &star));
+    static constexpr std::string_view kReaders[] = {"cursor_to_xml",
+                                                    "query_to_xml",
+                                                    "query_to_xml_and_xmlschema",
+                                                    "table_to_xml",
+                                                    "table_to_xml_and_xmlschema",
+                                                    "schema_to_xml",
+                                                    "schema_to_xml_and_xmlschema",
+                                                    "database_to_xml",
+                                                    "database_to_xml_and_xmlschema",
+                                                    "ts_stat"};
+    return std::find(std::begin(kReaders), std::end(kReaders), fn) != std::end(kReaders);
+  }
+
+  // Nodes that turn a row into JSON with its column names as field names, or keep them.
+  static bool keepsRowFields(std::string_view node, const json& val) {
+    if (node == "FuncCall") {
+      bool star = false;
+      const json* names = field(val, "funcname");
+      const std::string_view fn = names == nullptr ? std::string_view() : lastName(*names, &star);
+      static constexpr std::string_view kRowToJson[] = {
+          "to_json",          "to_jsonb",         "row_to_json",      "json_agg",
+          "jsonb_agg",        "array_to_json",    "json_build_array", "jsonb_build_array",
+          "json_strip_nulls", "jsonb_strip_nulls"};
+      return std::find(std::begin(kRowToJson), std::end(kRowToJson), fn) != std::end(kRowToJson);
+    }
+    if (node == "A_Expr") {
+      // jsonb - key, jsonb #- path, jsonb || jsonb: the remaining fields keep their names.
+      bool star = false;
+      const json* names = field(val, "name");
+      const std::string_view op = names == nullptr ? std::string_view() : lastName(*names, &star);
+      return str(val, "kind") == "AEXPR_OP" && (op == "-" || op == "#-" || op == "||");
+    }
+    if (node == "TypeCast") {
+      bool star = false;
+      const json* type = field(val, "typeName");
+      const json* names = type == nullptr ? nullptr : field(*type, "names");
+      const std::string_view to = names == nullptr ? std::string_view() : lastName(*names, &star);
+      return to == "json" || to == "jsonb";
+    }
+    return false;
+  }
+
+  void columnRef(const json& ref, ColumnLineage* out, bool intact) {
+    const json* fields = field(ref, "fields");
+    if (fields == nullptr) return;
+    bool star = false;
+    const std::string_view name = lastName(*fields, &star);
+    // A column named by the server, not the statement (`value` of a function in FROM,
+    // `column1` of a VALUES list, `upper` of an unaliased upper(cvv) in a sub-select) may be any
+    // of them: unqualified names get everything unnamed; `e.value` what function e reads.
+    if (fields->size() >= 2) {
+      const json& qualifier = (*fields)[fields->size() - 2];
+      const json* s = field(qualifier, "String");
+      const std::string_view q = s == nullptr ? std::string_view() : str(*s, "sval");
+      for (const auto& [alias, args] : function_aliases_) {
+        if (alias == q) merge(out, args);
+      }
+      if (std::find(subselect_names_.begin(), subselect_names_.end(), q) !=
+          subselect_names_.end()) {
+        merge(out, unnamed_);
+      }
+    } else if (!star) {
+      merge(out, unnamed_);
+    }
+    if (star) {
+      markWholeRow(out, intact);  // t.* inside an expression: row(t.*), json_agg(t.*)
+      return;
+    }
+    if (name.empty()) return;
+    addName(&out->sources, name);
+    // A bare name that is also a FROM item's name may be that item's whole row.
+    if (fields->size() == 1 &&
+        std::find(range_names_.begin(), range_names_.end(), name) != range_names_.end()) {
+      markWholeRow(out, intact);
+    }
+  }
+
+  // What may reach the result under names the server chooses (OutputLineage::unnamed): the
+  // arguments of functions in FROM (and XMLTABLE), reshaped, also under each function's alias;
+  // and the columns of sub-selects and CTEs the statement did not name.
+  void collectUnnamed(const json& v, int depth) {
+    walkMembers(v, depth, [&](const std::string& key, const json& val, int at) {
+      if (key == "RangeFunction" || key == "RangeTableFunc") {
+        ColumnLineage args;
+        for (const char* part : {"functions", "docexpr", "rowexpr", "columns"}) {
+          if (const json* p = field(val, part)) expression(*p, &args, 0, /*intact=*/false);
+        }
+        if (args.whole_row) args.reshaped = true;
+        if (const json* alias = field(val, "alias")) {
+          function_aliases_.emplace_back(std::string(str(*alias, "aliasname")), args);
+        }
+        addUnnamed(args);
+      } else if (key == "RangeSubselect") {
+        const json* alias = field(val, "alias");
+        if (alias != nullptr) addName(&subselect_names_, str(*alias, "aliasname"));
+        if (const json* q = field(val, "subquery")) {
+          unnamedColumns(*q, countOf(alias == nullptr ? nullptr : field(*alias, "colnames")), at);
+        }
+      } else if (key == "CommonTableExpr") {
+        addName(&subselect_names_, str(val, "ctename"));
+        if (const json* q = field(val, "ctequery")) {
+          unnamedColumns(*q, countOf(field(val, "aliascolnames")), at);
+        }
+      }
+      return true;
+    });
+  }
+
+  static size_t countOf(const json* list) {
+    return list != nullptr && list->is_array() ? list->size() : 0;
+  }
+
+  void addUnnamed(const ColumnLineage& c) {
+    merge(&unnamed_, c);
+    merge(&out_.unnamed, c);
+  }
+
+  // Result columns of `query` after its first `named` ones that get the server's name rather
+  // than their own: VALUES items (column1, ...) and target entries without an alias that are
+  // not a plain column.
+  void unnamedColumns(const json& query, size_t named, int depth) {
+    std::string_view kind;
+    const json* body = nullptr;
+    if (unwrap(query, &kind, &body) && kind == "SelectStmt") unnamedOf(*body, named, depth);
+  }
+
+  void unnamedOf(const json& select, size_t named, int depth) {
+    if (depth > kMaxDepth) return;
+    const json* body = &select;
+    const std::string_view op = str(*body, "op");
+    if (!op.empty() && op != "SETOP_NONE") {
+      for (const char* arm : {"larg", "rarg"}) {
+        if (const json* a = field(*body, arm)) unnamedOf(*a, named, depth + 1);
+      }
+      return;
+    }
+    if (const json* values = field(*body, "valuesLists"); values != nullptr && values->is_array()) {
+      for (const json& row : *values) {
+        const json* list = field(row, "List");
+        const json* items = list == nullptr ? nullptr : field(*list, "items");
+        if (items == nullptr || !items->is_array()) continue;
+        for (size_t i = named; i < items->size(); ++i) {
+          ColumnLineage c;
+          expression((*items)[i], &c, 0);
+          addUnnamed(c);
+        }
+      }
+      return;
+    }
+    const json* targets = field(*body, "targetList");
+    if (targets == nullptr || !targets->is_array()) return;
+    for (size_t i = named; i < targets->size(); ++i) {
+      const json* rt = field((*targets)[i], "ResTarget");
+      const json* val = rt == nullptr ? nullptr : field(*rt, "val");
+      if (val == nullptr || !str(*rt, "name").empty() || field(*val, "ColumnRef") != nullptr) {
+        continue;  // named by its alias or its column (`*` keeps the columns' own names)
+      }
+      ColumnLineage c;
+      expression(*val, &c, 0);
+      addUnnamed(c);
+    }
+  }
+
+  // Names of every FROM item (relation, alias, sub-select, function, CTE) in the statement.
+  void collectRangeNames(const json& v, int depth) {
+    walkMembers(v, depth, [&](const std::string& key, const json& val, int at) {
+      if (key == "RangeVar") {
+        addName(&range_names_, str(val, "relname"));
+      } else if (key == "CommonTableExpr") {
+        addName(&range_names_, str(val, "ctename"));
+      } else if (key == "alias" && val.is_object()) {
+        addName(&range_names_, str(val, "aliasname"));
+      } else if (key == "RangeFunction") {
+        // A function's alias names its result, made from its arguments (a rename, see
+        // renames()), not a table row: generate_series(1, 9) i; SELECT i.
+        if (const json* fns = field(val, "functions")) collectRangeNames(*fns, at + 1);
+        return false;
+      }
+      return true;
+    });
+  }
+
+  // Every rename anywhere in the statement.
+  void renames(const json& v, int depth) {
+    walkMembers(v, depth, [&](const std::string& key, const json& val, int /*at*/) {
+      if (key == "InsertStmt") {
+        // INSERT INTO t(a) SELECT cvv ... RETURNING a: a holds what the SELECT gave it.
+        std::vector<std::string_view> cols;
+        if (const json* list = field(val, "cols"); list != nullptr && list->is_array()) {
+          for (const json& c : *list) {
+            const json* rt = field(c, "ResTarget");
+            cols.push_back(rt == nullptr ? std::string_view() : str(*rt, "name"));
+          }
+        }
+        positional(cols, field(val, "selectStmt"));
+      } else if (key == "ResTarget") {
+        // `expr AS name` in a target list, `SET name = expr` in UPDATE / ON CONFLICT.
+        const std::string_view name = str(val, "name");
+        if (const json* e = field(val, "val"); e != nullptr && !name.empty()) {
+          ColumnLineage c;
+          expression(*e, &c, 0);
+          out_.renames.emplace_back(std::string(name), std::move(c));
+        }
+      } else if (key == "CommonTableExpr") {
+        positional(field(val, "aliascolnames"), field(val, "ctequery"));
+        if (const json* q = field(val, "ctequery")) rowAlias(str(val, "ctename"), *q);
+      } else if (key == "RangeSubselect") {
+        const json* alias = field(val, "alias");
+        const json* q = field(val, "subquery");
+        if (alias != nullptr) {
+          positional(field(*alias, "colnames"), q);
+          if (q != nullptr) rowAlias(str(*alias, "aliasname"), *q);
+        }
+      } else if (key == "RangeFunction") {
+        // Columns of a function in FROM come from its arguments: unnest(array[cvv]) u.
+        ColumnLineage args;
+        if (const json* fns = field(val, "functions")) expression(*fns, &args, 0, false);
+        if (args.whole_row) args.reshaped = true;
+        if (const json* alias = field(val, "alias")) {
+          out_.renames.emplace_back(std::string(str(*alias, "aliasname")), args);
+          if (const json* cols = field(*alias, "colnames"); cols != nullptr && cols->is_array()) {
+            for (const json& c : *cols) {
+              if (const json* s = field(c, "String")) {
+                out_.renames.emplace_back(std::string(str(*s, "sval")), args);
+              }
+            }
+          }
+        }
+      } else if (key == "RangeVar") {
+        // cards c(a, b): which column each new name is needs the catalog: any of them.
+        const json* alias = field(val, "alias");
+        const json* cols = alias == nullptr ? nullptr : field(*alias, "colnames");
+        if (cols != nullptr && cols->is_array()) {
+          for (const json& c : *cols) {
+            if (const json* s = field(c, "String")) {
+              out_.renames.emplace_back(std::string(str(*s, "sval")),
+                                        ColumnLineage{{}, /*whole_row=*/true});
+            }
+          }
+        }
+      }
+      return true;
+    });
+  }
+
+  // A sub-select's or CTE's name used as a whole row carries every column it returns.
+  void rowAlias(std::string_view alias, const json& query) {
+    if (alias.empty()) return;
+    ColumnLineage all;
+    expression(query, &all, 0);
+    all.whole_row = true;
+    out_.renames.emplace_back(std::string(alias), std::move(all));
+  }
+
+  // Column list `(a, b)` renaming the result columns of `query` by position.
+  void positional(const json* colnames, const json* query) {
+    if (colnames == nullptr || !colnames->is_array()) return;
+    std::vector<std::string_view> names;
+    for (const json& c : *colnames) {
+      const json* s = field(c, "String");
+      names.push_back(s == nullptr ? std::string_view() : str(*s, "sval"));
+    }
+    positional(names, query);
+  }
+
+  void positional(const std::vector<std::string_view>& names, const json* query) {
+    if (names.empty() || query == nullptr) return;
+    std::string_view kind;
+    const json* body = nullptr;
+    std::vector<ColumnLineage> head, tail;
+    bool star = false;
+    if (unwrap(*query, &kind, &body) && kind == "SelectStmt") {
+      selectOutput(*body, &head, &tail, &star, 0);
+    }
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i].empty()) continue;
+      ColumnLineage c;
+      if (!star && i < head.size()) {
+        c = head[i];
+      } else {
+        for (const ColumnLineage& h : head) merge(&c, h);
+        for (const ColumnLineage& t : tail) merge(&c, t);
+        c.whole_row = c.whole_row || star;
+      }
+      out_.renames.emplace_back(std::string(names[i]), std::move(c));
+    }
+  }
+
+  OutputLineage out_;
+  std::vector<std::string> range_names_;
+  std::vector<std::pair<std::string, ColumnLineage>> function_aliases_;
+  std::vector<std::string> subselect_names_;  // aliases of sub-selects in FROM, CTE names
+  ColumnLineage unnamed_;                     // = out_.unnamed
+};
+
+}  // namespace
+
+OutputLineage outputLineage(const nlohmann::json& stmt) {
+  LineageWalker walker;
+  return walker.run(stmt);
+}
+
+}  // namespace sql
+}  // namespace tollgate::policy
