@@ -161,20 +161,33 @@ class LineageWalker {
         // (expr).* expands to the fields of a composite value, named by its type (f1, ...).
         const json* ind = field(*val, "A_Indirection");
         const json* arg = ind == nullptr ? nullptr : field(*ind, "arg");
-        if (arg != nullptr && field(*arg, "ColumnRef") == nullptr) {
+        if (arg != nullptr && !isRowReference(*arg)) {
           ColumnLineage c;
           expression(*arg, &c, 0, /*intact=*/false);
           addUnnamed(c);
         }
         seen_star = true;
         *star = true;
-        tail->clear();  // only entries after the last `*` keep their position from the end
+        // Only entries after the last `*` keep their position from the end; those between two
+        // stars may be any column a `*` expands to.
+        for (const ColumnLineage& c : *tail) merge(&out_.unnamed, c);
+        tail->clear();
         continue;
       }
       ColumnLineage c;
       expression(*val, &c, 0);
       (seen_star ? tail : head)->push_back(std::move(c));
     }
+  }
+
+  // `c` naming a FROM item: (c).* expands to its columns under their own names.
+  bool isRowReference(const json& arg) const {
+    const json* ref = field(arg, "ColumnRef");
+    const json* fields = ref == nullptr ? nullptr : field(*ref, "fields");
+    if (fields == nullptr || fields->size() != 1) return false;
+    bool star = false;
+    const std::string_view name = lastName(*fields, &star);
+    return std::find(range_names_.begin(), range_names_.end(), name) != range_names_.end();
   }
 
   // `*`, `t.*`, `(expr).*` at the top of a target list expand to several columns.
@@ -254,7 +267,8 @@ class LineageWalker {
                                                     "schema_to_xml_and_xmlschema",
                                                     "database_to_xml",
                                                     "database_to_xml_and_xmlschema",
-                                                    "ts_stat"};
+                                                    "ts_stat",
+                                                    "ts_rewrite"};
     return std::find(std::begin(kReaders), std::end(kReaders), fn) != std::end(kReaders);
   }
 
@@ -451,6 +465,10 @@ class LineageWalker {
       } else if (key == "CommonTableExpr") {
         positional(field(val, "aliascolnames"), field(val, "ctequery"));
         if (const json* q = field(val, "ctequery")) rowAlias(str(val, "ctename"), *q);
+        // SEARCH ... SET ord and CYCLE ... USING path add columns holding the values of the
+        // columns they list.
+        searchColumn(field(val, "search_clause"), "search_col_list", "search_seq_column");
+        searchColumn(field(val, "cycle_clause"), "cycle_col_list", "cycle_path_column");
       } else if (key == "RangeSubselect") {
         const json* alias = field(val, "alias");
         const json* q = field(val, "subquery");
@@ -473,21 +491,34 @@ class LineageWalker {
             }
           }
         }
-      } else if (key == "RangeVar") {
-        // cards c(a, b): which column each new name is needs the catalog: any of them.
+      } else if (key == "RangeVar" || key == "JoinExpr") {
+        // cards c(a, b), (cards JOIN x ON ...) AS j(a, b): which column each new name is needs
+        // the catalog: any of them, and as a JSON field name it tells nothing.
         const json* alias = field(val, "alias");
         const json* cols = alias == nullptr ? nullptr : field(*alias, "colnames");
         if (cols != nullptr && cols->is_array()) {
           for (const json& c : *cols) {
             if (const json* s = field(c, "String")) {
               out_.renames.emplace_back(std::string(str(*s, "sval")),
-                                        ColumnLineage{{}, /*whole_row=*/true});
+                                        ColumnLineage{{}, /*whole_row=*/true, /*reshaped=*/true});
             }
           }
         }
       }
       return true;
     });
+  }
+
+  void searchColumn(const json* clause, const char* list, const char* column) {
+    if (clause == nullptr) return;
+    const std::string_view name = str(*clause, column);
+    const json* cols = field(*clause, list);
+    if (name.empty() || cols == nullptr || !cols->is_array()) return;
+    ColumnLineage c;
+    for (const json& col : *cols) {
+      if (const json* s = field(col, "String")) addName(&c.sources, str(*s, "sval"));
+    }
+    out_.renames.emplace_back(std::string(name), std::move(c));
   }
 
   // A sub-select's or CTE's name used as a whole row carries every column it returns.

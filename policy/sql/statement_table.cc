@@ -150,7 +150,7 @@ std::string snakeCase(std::string_view node) {
   return out;
 }
 
-constexpr std::array<std::string_view, 49> kDangerous = {
+constexpr std::array<std::string_view, 50> kDangerous = {
     // Server files and directories.
     "pg_read_file",
     "pg_read_binary_file",
@@ -204,6 +204,7 @@ constexpr std::array<std::string_view, 49> kDangerous = {
     "query_to_xml_and_xmlschema",
     "query_to_xmlschema",
     "ts_stat",
+    "ts_rewrite",  // its two-argument form runs SELECT target, substitute ... given as text
     "pg_import_system_collations",
 };
 

@@ -415,6 +415,12 @@ TEST_CASE("a masked column renamed, computed, or read through a row is still mas
       "select column1 from cards, lateral (values (cvv)) v where id = 1",
       "select f1 from (select (row(cvv)).* from cards where id = 1) s",
       "with q as (select upper(cvv) from cards where id = 1) select upper from q",
+      "select (r).* from (select row(cvv) r from cards where id = 1) s",
+      "select a.*, lower(cvv), a.* from (select) a, cards where id = 1",
+      "select j.f from (cards join (select 1 as z) z on true) as j(a, b, c, d, e, f, g, h, i, k)"
+      " where j.a = 1",
+      "with recursive w(x) as (select cvv from cards where id = 1 union all select x from w"
+      " where false) search depth first by x set o select o from w",
   };
   for (const char* sql : kEvasions) {
     INFO(sql);

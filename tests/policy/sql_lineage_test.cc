@@ -145,6 +145,22 @@ TEST_CASE("functions in FROM and reshaped JSON rows carry what their arguments d
       {"SELECT cursor_to_xml('c', 10, true, false, '')", 0, 1, "cursor_to_xml", false, true, true},
       {"SELECT x FROM (SELECT table_to_xml('cards', true, false, '') AS x) s", 0, 1, "x", false,
        true, true},
+      // (r).* of a composite column, columns between two stars, JOIN aliases, SEARCH/CYCLE.
+      {"SELECT (r).* FROM (SELECT row(cvv) r FROM cards) s", 0, 1, "f1", true, false, false},
+      {"WITH w AS (SELECT row(cvv) r FROM cards) SELECT (r).* FROM w", 0, 1, "f1", true, false,
+       false},
+      {"SELECT a.*, lower(cvv), b.* FROM (SELECT 1 AS p) a, (SELECT 2 AS q) b, cards", 1, 3,
+       "lower", true, false, false},
+      {"SELECT j.f FROM (cards JOIN (SELECT 1 AS z) z ON true) AS j(a, b, c, d, e, f)", 0, 1, "f",
+       false, true, true},
+      {"WITH RECURSIVE w(x) AS (SELECT cvv FROM cards) SEARCH DEPTH FIRST BY x SET ord "
+       "SELECT ord FROM w",
+       0, 1, "ord", true, false, false},
+      {"WITH RECURSIVE w(x) AS (SELECT cvv FROM cards) CYCLE x SET is_cycle USING path "
+       "SELECT path FROM w",
+       0, 1, "path", true, false, false},
+      {"SELECT ts_rewrite('a'::tsquery, 'SELECT ''a''::tsquery, cvv::tsquery FROM cards')", 0, 1,
+       "ts_rewrite", false, true, true},
       // ... and nothing when their arguments hold no column.
       {"SELECT id, i FROM cards, generate_series(1, 3) i", 0, 2, "id", false, false, false},
       {"SELECT c.id, x FROM cards c, unnest(c.tags) x", 0, 2, "id", false, false, false},
