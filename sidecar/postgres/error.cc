@@ -72,13 +72,20 @@ std::optional<std::string> rewriteNoticeFields(
   return out;
 }
 
-std::string withoutQuotedValues(std::string_view message) {
+std::string withoutValues(std::string_view message) {
   const size_t first = message.find('"');
-  if (first == std::string_view::npos) return std::string(message);
-  const size_t last = message.rfind('"');
-  std::string out(message.substr(0, first + 1));
-  out += "***\"";
-  if (last > first) out.append(message.substr(last + 1));
+  std::string out;
+  if (first == std::string_view::npos) {
+    out = message;
+  } else {
+    const size_t last = message.rfind('"');
+    out = message.substr(0, first + 1);
+    out += "***\"";
+    if (last > first) out.append(message.substr(last + 1));
+  }
+  for (char& c : out) {
+    if (c >= '0' && c <= '9') c = '*';
+  }
   return out;
 }
 

@@ -46,9 +46,10 @@ std::optional<std::string> rewriteNoticeFields(
     char type, const NoticeFields& fields,
     absl::FunctionRef<std::optional<std::string>(char code, std::string_view value)> fn);
 
-// `message` with the values PostgreSQL quotes in it (everything from the first double quote to
-// the last) replaced by ***: `invalid input syntax for type integer: "***"`. Unchanged when it
-// quotes nothing.
-std::string withoutQuotedValues(std::string_view message);
+// `message` without the values PostgreSQL writes into it: what it quotes (everything from the
+// first double quote to the last) replaced by ***, `invalid input syntax for type integer:
+// "***"`, and every digit elsewhere by *, since numbers are written unquoted (`date field value
+// out of range: ***-**-**` for make_date(cvv::int, 13, 1)). Unchanged when it holds neither.
+std::string withoutValues(std::string_view message);
 
 }  // namespace tollgate::sidecar::postgres

@@ -269,9 +269,10 @@ void PostgresSession::forwardMasked(const BackendMessage& message) {
   const auto* notice = std::get_if<NoticeResponse>(&message.body);
   const NoticeFields* fields = err ? &err->fields : notice ? &notice->fields : nullptr;
   const bool detect = config_.masker && config_.masker->hasDetectorRules();
-  // A statement that reads a column under a column rule can make the server quote that
-  // column's data in an error (`(cvv || 'x')::int`, `cvv::regclass`, a failing row in a
-  // constraint's detail, a function's RAISE): its values are withheld, not only card numbers.
+  // A statement that reads a column under a column rule can make the server write that
+  // column's data into an error (`(cvv || 'x')::int`, `cvv::regclass`, make_date(cvv::int,
+  // ...), a failing row in a constraint's detail, a function's RAISE): its values are
+  // withheld, not only card numbers.
   const bool withhold = fields != nullptr && errorsMayQuoteMaskedData(pipeline_.head());
   if (fields == nullptr || (!detect && !withhold)) {
     to_client_.append(message.raw);
@@ -288,7 +289,7 @@ void PostgresSession::forwardMasked(const BackendMessage& message) {
         std::optional<std::string> out;
         if (withhold && field == 'M') {
           // A plpgsql RAISE message is the function's own text: all of it may be data.
-          out = code.substr(0, 2) == "P0" ? std::string(kWithheld) : withoutQuotedValues(value);
+          out = code.substr(0, 2) == "P0" ? std::string(kWithheld) : withoutValues(value);
           if (*out == value) out.reset();
         } else if (withhold && field != 'H') {
           return std::string(kWithheld);  // detail, context, internal query

@@ -121,7 +121,7 @@ TEST_CASE("rewriteNoticeFields keeps every field and replaces only what it is to
       'E', fields, [](char, std::string_view) { return std::optional<std::string>(); });
   CHECK_FALSE(same.has_value());
   auto out = rewriteNoticeFields('E', fields, [](char code, std::string_view v) {
-    return code == 'M' ? std::optional<std::string>(withoutQuotedValues(v)) : std::nullopt;
+    return code == 'M' ? std::optional<std::string>(withoutValues(v)) : std::nullopt;
   });
   REQUIRE(out.has_value());
   CHECK(*out == msg('E', "S" + cstr("ERROR") + "C" + cstr("22P02") + "M" +
@@ -129,12 +129,15 @@ TEST_CASE("rewriteNoticeFields keeps every field and replaces only what it is to
                              cstr("SQL function \"f\"") + "P" + cstr("8") + std::string(1, '\0')));
 }
 
-TEST_CASE("withoutQuotedValues hides what PostgreSQL quotes") {
-  CHECK(withoutQuotedValues("relation \"123\" does not exist") ==
-        "relation \"***\" does not exist");
-  CHECK(withoutQuotedValues("invalid value \"1\"2\" for \"Month\"") == "invalid value \"***\"");
-  CHECK(withoutQuotedValues("unterminated \"12") == "unterminated \"***\"");
-  CHECK(withoutQuotedValues("division by zero") == "division by zero");
+TEST_CASE("withoutValues hides what PostgreSQL quotes and the numbers it writes") {
+  CHECK(withoutValues("relation \"123\" does not exist") == "relation \"***\" does not exist");
+  CHECK(withoutValues("invalid value \"1\"2\" for \"Month\"") == "invalid value \"***\"");
+  CHECK(withoutValues("unterminated \"12") == "unterminated \"***\"");
+  CHECK(withoutValues("division by zero") == "division by zero");
+  CHECK(withoutValues("date field value out of range: 123-13-01") ==
+        "date field value out of range: ***-**-**");
+  CHECK(withoutValues("index 123 out of valid range, 0..7") ==
+        "index *** out of valid range, *..*");
 }
 
 TEST_CASE("Buffer appends, consumes from the front and reuses its space") {
