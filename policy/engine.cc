@@ -179,11 +179,10 @@ bool settingAllowed(Role role, std::string_view name, std::string_view value) {
   if (!ordinarySetting(name)) return false;
   if (wordIs(name, "standard_conforming_strings")) {
     // Turned off, the server would lex later statements differently from the analyser.
-    for (auto on : {"on", "true", "yes", "1"}) {
-      if (wordIs(value, on)) return true;
-    }
-    return false;
+    return sql::isTrueWord(value);
   }
+  // A read grant's transactions are read-only (the sidecar starts its session so).
+  if (sql::isReadOnlySetting(name) && role < Role::kWrite) return sql::isTrueWord(value);
   return true;
 }
 

@@ -305,6 +305,16 @@ bool isWritingFunction(std::string_view name) {
   return false;
 }
 
+bool isReadOnlySetting(std::string_view name) {
+  const std::string lower = asciiLower(name);
+  return lower == "default_transaction_read_only" || lower == "transaction_read_only";
+}
+
+bool isTrueWord(std::string_view value) {
+  const std::string lower = asciiLower(value);
+  return lower == "on" || lower == "true" || lower == "yes" || lower == "1";
+}
+
 bool isOrdinarySetting(std::string_view name) {
   return !name.empty() && name.find('.') == std::string_view::npos && !isPrivilegedSetting(name);
 }

@@ -49,6 +49,15 @@ bool isPrivilegedSetting(std::string_view name);
 // row-level security). Whether its value matters (standard_conforming_strings) is the caller's.
 bool isOrdinarySetting(std::string_view name);
 
+// True for the settings that keep transactions read-only (default_transaction_read_only,
+// transaction_read_only): a read grant's session starts with the first on, so turning either
+// off is a write.
+bool isReadOnlySetting(std::string_view name);
+
+// True for the values PostgreSQL reads as boolean true that the policy accepts (on, true, yes,
+// 1; any case).
+bool isTrueWord(std::string_view value);
+
 // ASCII lower-case copy.
 std::string asciiLower(std::string_view s);
 

@@ -260,22 +260,50 @@ class Walker {
     const std::string name = asciiLower(str(body, "name"));
     if (name == "transaction" || name == "session characteristics") {
       *type = "set_transaction";
-      return C::kTransaction;
+      return readWrite(field(body, "args")) ? C::kWrite : C::kTransaction;
     }
     if (isPrivilegedSetting(name)) return C::kAdmin;
-    if (name == "standard_conforming_strings" && kind != "VAR_SET_DEFAULT") {
-      // Turned off, the server would lex later statements differently from this analyser.
+    const bool scs = name == "standard_conforming_strings";
+    if ((scs || isReadOnlySetting(name)) && kind != "VAR_SET_DEFAULT") {
+      // Turned off, standard_conforming_strings would make the server lex later statements
+      // differently from this analyser, and default_transaction_read_only would let a read
+      // grant's transactions write.
       out_->literal_sensitive = true;
       const json* args = field(body, "args");
-      if (args == nullptr || !args->is_array() || args->size() != 1) return C::kAdmin;
-      const std::string v = constantString((*args)[0]);
-      return v == "on" || v == "true" || v == "yes" ? C::kOther : C::kAdmin;
+      const bool on = args != nullptr && args->is_array() && args->size() == 1 &&
+                      isTrueWord(constantValue((*args)[0]));
+      return on ? C::kOther : scs ? C::kAdmin : C::kWrite;
     }
     return C::kOther;
   }
 
   C transaction(const json& body, std::string* type) {
-    return transactionKind(str(body, "kind"), type);
+    const C c = transactionKind(str(body, "kind"), type);
+    return readWrite(field(body, "options")) ? C::kWrite : c;
+  }
+
+  // Transaction options (BEGIN, START TRANSACTION, SET TRANSACTION, SET SESSION
+  // CHARACTERISTICS) that include READ WRITE.
+  static bool readWrite(const json* options) {
+    if (options == nullptr || !options->is_array()) return false;
+    for (const json& o : *options) {
+      const json* d = field(o, "DefElem");
+      if (d == nullptr || str(*d, "defname") != "transaction_read_only") continue;
+      const json* arg = field(*d, "arg");
+      if (arg == nullptr || constantValue(*arg) != "1") return true;
+    }
+    return false;
+  }
+
+  // A constant's text: a string lower-cased, an integer in decimal; empty for anything else.
+  static std::string constantValue(const json& v) {
+    const json* c = field(v, "A_Const");
+    if (c == nullptr) return {};
+    if (const json* i = field(*c, "ival")) {
+      const json* n = field(*i, "ival");  // absent for 0
+      return n != nullptr && n->is_number_integer() ? std::to_string(n->get<int64_t>()) : "0";
+    }
+    return constantString(v);
   }
 
   void drop(const json& body) {
@@ -507,12 +535,14 @@ class Walker {
 
   // set_config(name, value, is_local) with a constant name that a read or write role may SET:
   // not a privilege change, not a custom (dotted) setting, which may steer row-level security,
-  // and not standard_conforming_strings, which would change how later statements are lexed.
+  // and not standard_conforming_strings, which would change how later statements are lexed;
+  // the read-only settings only turned on.
   // The name may also be the `name` column of a SELECT that reads one row of pg_settings.
   bool harmlessSetConfig(const json* args) const {
     if (args == nullptr || !args->is_array() || args->size() != 3) return false;
     const json& first = (*args)[0];
     const std::string name = isNameColumn(first) ? settings_row_ : constantString(first);
+    if (isReadOnlySetting(name)) return isTrueWord(constantValue((*args)[1]));
     return isOrdinarySetting(name) && name != "standard_conforming_strings";
   }
 

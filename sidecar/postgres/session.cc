@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "common/log.h"
+#include "policy/sql/statement_table.h"
 #include "sidecar/postgres/backend_builders.h"
 #include "sidecar/postgres/error.h"
 #include "sidecar/postgres/frontend_builders.h"
@@ -367,8 +368,10 @@ std::string PostgresSession::startupParameters(const StartupMessage& startup) {
       startup_settings_ += (startup_settings_.empty() ? "" : ",") + std::string(name.substr(0, 64));
     }
     if (refusal.empty() && !policy::settingAllowed(config_.role, name, value)) {
+      const bool read_only = policy::sql::isReadOnlySetting(name);
       refusal = "a " + std::string(policy::roleName(config_.role)) + " grant may not set " +
-                std::string(name.substr(0, 64)) + " at startup (it needs the admin role)";
+                std::string(name.substr(0, 64)) + (read_only ? " off" : "") +
+                " at startup (it needs the " + (read_only ? "write" : "admin") + " role)";
     }
   };
   startup.forEachParameter([&](std::string_view name, std::string_view value) {
@@ -415,6 +418,11 @@ void PostgresSession::sendUpstreamStartup() {
   params.emplace_back("user", credential_->username);
   params.emplace_back("database", database_);
   for (const auto& [k, v] : startup_params_) params.emplace_back(k, v);
+  // A read grant's transactions are read-only in the server too, so a function that writes
+  // (SELECT archive_old_rows()), which statement analysis cannot see into, fails there. Last,
+  // so it wins over the client's own parameters; turning it off is a write (policy).
+  if (config_.role < policy::Role::kWrite)
+    params.emplace_back("default_transaction_read_only", "on");
   to_upstream_ += buildStartupMessage(params);
   flush();
 }

@@ -146,6 +146,53 @@ TEST_CASE("a read grant cannot write; a write grant can, but not an unbounded DE
   CHECK(cardNumbersInAuditAndLog(writer).empty());
 }
 
+// Regression: a read grant wrote through a function (statement analysis cannot see into it).
+TEST_CASE("a read grant's transactions are read-only in the server, and stay so") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "create or replace function rename_holder(i int, h text) returns int language sql as "
+      "$$ update cards set holder = h where id = i returning 1 $$;"
+      "alter function rename_holder(int, text) owner to app;",
+      kPgAppDatabase);
+  pg.sqlOrThrow(
+      "delete from cards where id = 300; insert into cards (id, holder) values "
+      "(300, 'before');",
+      kPgAppDatabase);
+  {
+    Sidecar reader(pg);
+    REQUIRE(reader.ready());
+    auto r = reader.psql(
+        "select rename_holder(300, 'reader');\n"
+        "reset all;\n"
+        "select rename_holder(300, 'reader');\n"
+        "set default_transaction_read_only = off;\n"
+        "set session characteristics as transaction read write;\n"
+        "begin read write;\n"
+        "begin;\n"
+        "set transaction read write;\n"
+        "rollback;\n"
+        "select current_setting('default_transaction_read_only');\n");
+    INFO("stderr: " << r.err);
+    CHECK(countOf(r.err, "ERROR:  25006: cannot execute UPDATE in a read-only transaction") == 2);
+    CHECK(countOf(r.err, "ERROR:  42501: blocked by rule \"role:read\"") == 4);
+    CHECK_THAT(r.out, ContainsSubstring("on\n"));
+    // Nor at startup.
+    auto startup = reader.psql("select 1;\n", {},
+                               "sslmode=disable options='-c default_transaction_read_only=off'");
+    CHECK_THAT(startup.err, ContainsSubstring("may not set default_transaction_read_only off"));
+    CHECK(cardCount(pg, "id = 300 and holder = 'before'") == "1\n");
+  }
+  SidecarOptions o;
+  o.subject = kOpsSubject;
+  Sidecar writer(pg, o);
+  REQUIRE(writer.ready());
+  auto w = writer.psql("select rename_holder(300, 'writer');\n");
+  INFO("stderr: " << w.err);
+  CHECK(w.out == "1\n");
+  CHECK(cardCount(pg, "id = 300 and holder = 'writer'") == "1\n");
+  pg.sqlOrThrow("delete from cards where id = 300;", kPgAppDatabase);
+}
+
 TEST_CASE("COPY in: a write grant loads rows unchanged, a read grant is refused") {
   auto& pg = sharedPg();
   pg.sqlOrThrow("delete from cards where id between 300 and 399;", kPgAppDatabase);

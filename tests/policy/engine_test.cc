@@ -115,6 +115,13 @@ TEST_CASE("settings outside statements: ordinary ones for every role, the rest f
     CHECK_FALSE(settingAllowed(r, "local_preload_libraries", "x"));
     CHECK_FALSE(settingAllowed(r, "", "x"));
   }
+  // A read grant's transactions stay read-only; a write grant may make them read-write.
+  CHECK_FALSE(settingAllowed(Role::kRead, "default_transaction_read_only", "off"));
+  CHECK_FALSE(settingAllowed(Role::kRead, "Transaction_Read_Only", "0"));
+  CHECK(settingAllowed(Role::kRead, "default_transaction_read_only", "on"));
+  for (Role r : {Role::kWrite, Role::kAdmin}) {
+    CHECK(settingAllowed(r, "default_transaction_read_only", "off"));
+  }
   CHECK(settingAllowed(Role::kAdmin, "role", "postgres"));
   CHECK(settingAllowed(Role::kAdmin, "app.tenant", "7"));
 }
