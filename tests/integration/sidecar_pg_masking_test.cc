@@ -87,6 +87,18 @@ dump("count", pq.PQexecParams(conn, b"select count(*) from cards where id <= 6",
 
 constexpr int kPgresTuplesOk = 2;
 
+// kBinaryScript's three results for kSelectCards through `sidecar`: params, prepared, count.
+std::vector<nlohmann::json> binaryResults(const Sidecar& sidecar) {
+  auto r = sidecar.python(kBinaryScript, {kSelectCards});
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  REQUIRE(lines.size() == 3);
+  std::vector<nlohmann::json> results;
+  for (const auto& l : lines) results.push_back(nlohmann::json::parse(l));
+  return results;
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -120,13 +132,9 @@ TEST_CASE(
   auto& pg = sharedPg();
   Sidecar sidecar(pg);
   REQUIRE(sidecar.ready());
-  auto r = sidecar.python(kBinaryScript, {kSelectCards});
-  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
-  REQUIRE(r.exit_code == 0);
-  std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
-  REQUIRE(lines.size() == 3);
+  auto results = binaryResults(sidecar);
   for (size_t l = 0; l < 2; ++l) {
-    auto res = nlohmann::json::parse(lines[l]);
+    const auto& res = results[l];
     INFO(res["label"].get<std::string>() << ": " << res["error"].get<std::string>());
     REQUIRE(res["status"] == kPgresTuplesOk);
     const auto& cols = res["columns"];
@@ -159,7 +167,7 @@ TEST_CASE(
     }
   }
   // A computed int8 (no source table) keeps its type and binary format.
-  auto count = nlohmann::json::parse(lines[2]);
+  const auto& count = results[2];
   REQUIRE(count["status"] == kPgresTuplesOk);
   CHECK(count["columns"][0]["type"] == 20);
   CHECK(count["columns"][0]["format"] == 1);
@@ -175,12 +183,8 @@ TEST_CASE("masking.keepNumberTypes: named bigint columns keep their type, card n
   o.policy.keep_number_types = "[created_ms, \"*_kept\"]";
   Sidecar sidecar(pg, o);
   REQUIRE(sidecar.ready());
-  auto r = sidecar.python(kBinaryScript, {kSelectCards});
-  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
-  REQUIRE(r.exit_code == 0);
-  std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
-  REQUIRE(lines.size() == 3);
-  auto res = nlohmann::json::parse(lines[0]);
+  auto results = binaryResults(sidecar);
+  const auto& res = results[0];
   REQUIRE(res["status"] == kPgresTuplesOk);
   const auto& cols = res["columns"];
   REQUIRE(cols.size() == 9);
@@ -207,7 +211,7 @@ TEST_CASE("masking.keepNumberTypes: named bigint columns keep their type, card n
   std::string zeroed = pciMasked(digits);
   for (char& ch : zeroed) ch = ch == '*' ? '0' : ch;
   CHECK(kept.out == zeroed + "|bigint\n");
-  CHECK(sampleSecretsIn(r.out + kept.out).empty());
+  CHECK(sampleSecretsIn(results[0].dump() + kept.out).empty());
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
 
