@@ -24,6 +24,14 @@ const policy::StatementFacts* StatementRef::statement() const {
   return &facts->statements[index];
 }
 
+namespace {
+
+// PostgreSQL keys prepared statements and portals by their first NAMEDATALEN - 1 bytes: "p"
+// followed by 70 x's and "p" followed by 63 x's and a y are one name to the server.
+constexpr size_t kMaxNameBytes = 63;
+
+}  // namespace
+
 void NameTable::journalStatement(uint64_t unit, size_t at, const std::string& name) {
   Change c{unit, at, true, name, std::nullopt, std::nullopt};
   if (auto it = statements_.find(name); it != statements_.end()) {
@@ -39,6 +47,7 @@ void NameTable::journalPortal(uint64_t unit, size_t at, const std::string& name)
 }
 
 NamedStatement& NameTable::defineStatement(uint64_t unit, size_t at, const std::string& name) {
+  if (name.size() > kMaxNameBytes) return defineStatement(unit, at, name.substr(0, kMaxNameBytes));
   journalStatement(unit, at, name);
   NamedStatement& s = statements_[name];
   s = NamedStatement{};
@@ -46,6 +55,7 @@ NamedStatement& NameTable::defineStatement(uint64_t unit, size_t at, const std::
 }
 
 NamedPortal& NameTable::definePortal(uint64_t unit, size_t at, const std::string& name) {
+  if (name.size() > kMaxNameBytes) return definePortal(unit, at, name.substr(0, kMaxNameBytes));
   if (!name.empty()) {
     journalPortal(unit, at, name);
     NamedPortal& p = portals_[name];
@@ -68,12 +78,14 @@ NamedPortal& NameTable::definePortal(uint64_t unit, size_t at, const std::string
 }
 
 void NameTable::releaseStatement(uint64_t unit, size_t at, const std::string& name) {
+  if (name.size() > kMaxNameBytes) return releaseStatement(unit, at, name.substr(0, kMaxNameBytes));
   if (!statements_.contains(name)) return;
   journalStatement(unit, at, name);
   statements_.erase(name);
 }
 
 void NameTable::releasePortal(uint64_t unit, size_t at, const std::string& name) {
+  if (name.size() > kMaxNameBytes) return releasePortal(unit, at, name.substr(0, kMaxNameBytes));
   if (!portals_.contains(name)) return;
   journalPortal(unit, at, name);
   portals_.erase(name);
@@ -92,21 +104,25 @@ void NameTable::releaseAllPortals(uint64_t unit, size_t at) {
 }
 
 NamedStatement* NameTable::statement(const std::string& name) {
+  if (name.size() > kMaxNameBytes) return statement(name.substr(0, kMaxNameBytes));
   auto it = statements_.find(name);
   return it == statements_.end() ? nullptr : &it->second;
 }
 
 NamedPortal* NameTable::portal(const std::string& name) {
+  if (name.size() > kMaxNameBytes) return portal(name.substr(0, kMaxNameBytes));
   auto it = portals_.find(name);
   return it == portals_.end() ? nullptr : &it->second;
 }
 
 const NamedStatement* NameTable::statement(const std::string& name) const {
+  if (name.size() > kMaxNameBytes) return statement(name.substr(0, kMaxNameBytes));
   auto it = statements_.find(name);
   return it == statements_.end() ? nullptr : &it->second;
 }
 
 const NamedPortal* NameTable::portal(const std::string& name) const {
+  if (name.size() > kMaxNameBytes) return portal(name.substr(0, kMaxNameBytes));
   auto it = portals_.find(name);
   return it == portals_.end() ? nullptr : &it->second;
 }

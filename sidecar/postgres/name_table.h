@@ -56,7 +56,7 @@ struct NamedPortal {
 // that unit, or skips it after an earlier error in its batch, the change is undone: the table
 // never says a name stands for a statement the server does not hold under it (a refused
 // "Parse p" must not make "p" look like a harmless statement while the server still runs the
-// first one). Single-threaded.
+// first one). Names are cut to their first 63 bytes, as the server keys them. Single-threaded.
 class NameTable {
  public:
   // Defines statement `name` (replacing any): returns its entry, reset, for the caller to fill.

@@ -98,6 +98,28 @@ TEST_CASE("statements skipped after an error in a batch do not change names eith
   CHECK(out[2] == nlohmann::json::array({redactedCvv()}));
 }
 
+// Regression: the server keys names by their first 63 bytes; the sidecar used whole names, so
+// "s...s2" kept a harmless lineage while the server ran the cvv statement under it.
+TEST_CASE("statement and portal names longer than 63 bytes are the server's names") {
+  const std::string s63(63, 's'), p63(63, 'p');
+  std::string batches = R"J([
+    [["P", "S2", "select 'x'::text as c"], ["S"]],
+    [["C", "S", "S1"], ["P", "S1", "$CVV"], ["S"]],
+    [["B", "", "S2"], ["E", ""], ["S"]],
+    [["P", "b", "select 'x'::text as c"], ["P", "c", "$CVV"], ["Q", "begin"]],
+    [["B", "P2", "b"], ["C", "P", "P1"], ["B", "P1", "c"], ["E", "P2"], ["S"]]])J";
+  for (auto [from, to] : {std::pair{"\"S1\"", s63 + "1"}, std::pair{"\"S2\"", s63 + "2"},
+                          std::pair{"\"P1\"", p63 + "1"}, std::pair{"\"P2\"", p63 + "2"}}) {
+    for (size_t at; (at = batches.find(from)) != std::string::npos;) {
+      batches.replace(at, std::string_view(from).size(), "\"" + to + "\"");
+    }
+  }
+  auto out = runBatches(batches);
+  REQUIRE(out.size() == 5);
+  CHECK(out[2] == nlohmann::json::array({redactedCvv()}));
+  CHECK(out[4] == nlohmann::json::array({redactedCvv()}));
+}
+
 TEST_CASE("a PREPARE the server refuses does not change what EXECUTE returns") {
   auto out = runBatches(R"J([
     [["Q", "prepare q as $CVV"]],

@@ -128,3 +128,25 @@ TEST_CASE("an unknown source is opaque: every column may carry any column") {
   CHECK(StatementRef{}.lineage() == nullptr);
   CHECK(!(ref == StatementRef{}));
 }
+
+// Regression: names differing only after byte 63 are one name to the server, and were two to the
+// sidecar, which then masked one statement's rows with another's lineage.
+TEST_CASE("names are the server's: their first 63 bytes") {
+  NameTable t;
+  // 63 x's, then `last` (none for '\0').
+  auto name = [](char last) {
+    std::string n(63, 's');
+    if (last != '\0') n.push_back(last);
+    return n;
+  };
+  define(t, 1, name('2'), 7);
+  t.releaseStatement(2, 0, name('1'));  // the server closes the same statement
+  CHECK(t.statement(name('2')) == nullptr);
+  define(t, 3, name('1'), 8);
+  CHECK(tagOf(t, name('2')) == 8);
+  CHECK(tagOf(t, name('\0')) == 8);
+  t.definePortal(4, 0, name('x')).cursor = true;
+  CHECK(t.portal(name('y')) != nullptr);
+  t.releasePortal(5, 0, name('z'));
+  CHECK(t.portal(name('\0')) == nullptr);
+}
