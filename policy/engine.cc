@@ -175,6 +175,8 @@ StatementVerdict decideStatement(const CompiledPolicy& policy, const Identity& i
 }  // namespace
 
 bool settingAllowed(Role role, std::string_view name, std::string_view value) {
+  // For any role: the statements that follow would be read differently by the server.
+  if (wordIs(name, "client_encoding") && sql::isAsciiEmbeddingEncoding(value)) return false;
   if (role >= Role::kAdmin) return true;
   if (!ordinarySetting(name)) return false;
   if (wordIs(name, "standard_conforming_strings")) {

@@ -110,6 +110,9 @@ struct StatementFacts {
   // COPY ... TO STDOUT (a table with or without a column list, or a query): its row format.
   // The result columns are in `lineage` when the statement names them.
   std::optional<CopyOutFormat> copy_out;
+  // What the statement sets client_encoding to (SET client_encoding, SET NAMES, set_config),
+  // lower-cased; empty when it is not a constant.
+  std::optional<std::string> sets_client_encoding;
 };
 
 // Facts for one query string (which may hold several statements).

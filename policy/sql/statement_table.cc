@@ -305,6 +305,20 @@ bool isWritingFunction(std::string_view name) {
   return false;
 }
 
+bool isAsciiEmbeddingEncoding(std::string_view name) {
+  std::string e;
+  for (char c : name) {
+    if (c == '_' || c == '-') continue;
+    e.push_back(static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c));
+  }
+  for (std::string_view bad :
+       {"SJIS", "SHIFTJIS", "SHIFTJIS2004", "MSKANJI", "BIG5", "GBK", "CP936", "WIN936", "UHC",
+        "WIN949", "CP949", "GB18030", "JOHAB", "WIN950", "CP950", "WIN932", "CP932"}) {
+    if (e == bad) return true;
+  }
+  return false;
+}
+
 bool isReadOnlySetting(std::string_view name) {
   const std::string lower = asciiLower(name);
   return lower == "default_transaction_read_only" || lower == "transaction_read_only";

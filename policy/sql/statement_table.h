@@ -58,6 +58,12 @@ bool isReadOnlySetting(std::string_view name);
 // 1; any case).
 bool isTrueWord(std::string_view value);
 
+// True for encodings whose multibyte characters can contain ASCII bytes (a quote, a backslash,
+// a delimiter): PostgreSQL's client-only encodings SJIS, BIG5, GBK, UHC, GB18030, JOHAB and
+// SHIFT_JIS_2004, as the server spells them or by an alias. The server converts a query from
+// such an encoding before lexing it, so a statement read as UTF-8 may end elsewhere for it.
+bool isAsciiEmbeddingEncoding(std::string_view name);
+
 // ASCII lower-case copy.
 std::string asciiLower(std::string_view s);
 

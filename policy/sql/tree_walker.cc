@@ -258,6 +258,13 @@ class Walker {
       return C::kOther;
     }
     const std::string name = asciiLower(str(body, "name"));
+    if (name == "client_encoding" && kind != "VAR_SET_DEFAULT") {  // also SET NAMES
+      out_->literal_sensitive = true;
+      const json* args = field(body, "args");
+      facts_->sets_client_encoding = args != nullptr && args->is_array() && args->size() == 1
+                                         ? constantValue((*args)[0])
+                                         : std::string();
+    }
     if (name == "transaction" || name == "session characteristics") {
       *type = "set_transaction";
       return readWrite(field(body, "args")) ? C::kWrite : C::kTransaction;
@@ -519,7 +526,10 @@ class Walker {
       std::string last;
       if (const json* s = field(names->back(), "String")) last = std::string(str(*s, "sval"));
       // Which setting it changes is a literal: facts must not be shared across values.
-      if (last == "set_config") out_->literal_sensitive = true;
+      if (last == "set_config") {
+        out_->literal_sensitive = true;
+        noteSetConfigEncoding(field(body, "args"));
+      }
       if (last == "set_config" && harmlessSetConfig(field(body, "args"))) {
         // set_config('search_path', '', false) is SET search_path: pg_dump and many tools
         // start with it. It stays out of the admin class like the SET it stands for.
@@ -544,6 +554,20 @@ class Walker {
     const std::string name = isNameColumn(first) ? settings_row_ : constantString(first);
     if (isReadOnlySetting(name)) return isTrueWord(constantValue((*args)[1]));
     return isOrdinarySetting(name) && name != "standard_conforming_strings";
+  }
+
+  // set_config('client_encoding', v, ...), or with a name the walker cannot read, may change
+  // client_encoding: sets_client_encoding gets v (empty when not a constant).
+  void noteSetConfigEncoding(const json* args) {
+    if (args == nullptr || !args->is_array() || args->size() != 3) {
+      facts_->sets_client_encoding = std::string();
+      return;
+    }
+    const json& first = (*args)[0];
+    const std::string name = isNameColumn(first) ? settings_row_ : constantString(first);
+    if (name.empty() || name == "client_encoding") {
+      facts_->sets_client_encoding = name.empty() ? std::string() : constantValue((*args)[1]);
+    }
   }
 
   // t.pg_read_file is functional notation for pg_read_file(t) when the types fit.

@@ -367,6 +367,11 @@ std::string PostgresSession::startupParameters(const StartupMessage& startup) {
     if (startup_settings_.size() < 512) {  // names only, for the session's start event
       startup_settings_ += (startup_settings_.empty() ? "" : ",") + std::string(name.substr(0, 64));
     }
+    if (refusal.empty() && name == "client_encoding" &&
+        policy::sql::isAsciiEmbeddingEncoding(value)) {
+      refusal = "client_encoding " + std::string(value.substr(0, 32)) +
+                " cannot be analysed (a character may hide a quote or backslash byte); use UTF8";
+    }
     if (refusal.empty() && !policy::settingAllowed(config_.role, name, value)) {
       const bool read_only = policy::sql::isReadOnlySetting(name);
       refusal = "a " + std::string(policy::roleName(config_.role)) + " grant may not set " +
@@ -403,8 +408,16 @@ std::string PostgresSession::startupParameters(const StartupMessage& startup) {
   return refusal;
 }
 
-void PostgresSession::noteParameter(const ParameterStatus& status) {
-  if (status.name == "client_encoding") client_encoding_ = std::string(status.value);
+bool PostgresSession::noteParameter(const ParameterStatus& status) {
+  if (status.name != "client_encoding") return true;
+  client_encoding_ = std::string(status.value);
+  if (!policy::sql::isAsciiEmbeddingEncoding(client_encoding_)) return true;
+  // However it came (a role's or database's default, a function): the sidecar would no longer
+  // read statements as the server does.
+  terminate("client_encoding " + client_encoding_.substr(0, 32) +
+                " cannot be analysed (a character may hide a quote or backslash byte); use UTF8",
+            "0A000");
+  return false;
 }
 
 void PostgresSession::connectUpstream() {
@@ -514,7 +527,9 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
                   "tollgate: resource " + resource + " refused the session: " + text);
     return CallbackAction::kStop;
   }
-  if (const auto* ps = std::get_if<ParameterStatus>(&message.body)) noteParameter(*ps);
+  if (const auto* ps = std::get_if<ParameterStatus>(&message.body); ps && !noteParameter(*ps)) {
+    return CallbackAction::kStop;
+  }
   if (std::holds_alternative<ParameterStatus>(message.body) ||
       std::holds_alternative<NoticeResponse>(message.body) ||
       std::holds_alternative<NegotiateProtocolVersion>(message.body)) {

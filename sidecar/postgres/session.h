@@ -141,7 +141,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // returns why the session is refused, or "".
   std::string startupParameters(const StartupMessage& startup);
   // ParameterStatus from the server, at startup or later: what the session follows of it.
-  void noteParameter(const ParameterStatus& status);
+  // Returns false when it ended the session (a client_encoding it cannot analyse).
+  bool noteParameter(const ParameterStatus& status);
   void connectUpstream();
   void sendUpstreamStartup();
   CallbackAction onAuthMessage(const BackendMessage& message);

@@ -2,6 +2,7 @@
 // and keep responses paired with the statements they answer (masking: session_results.cc).
 #include <charconv>
 
+#include "policy/sql/statement_table.h"
 #include "sidecar/postgres/backend_builders.h"
 #include "sidecar/postgres/error.h"
 #include "sidecar/postgres/frontend_builders.h"
@@ -45,23 +46,6 @@ uint64_t tagRows(std::string_view tag) {
   return n;
 }
 
-// Encodings whose multibyte characters can contain ASCII bytes ('\\', a delimiter, a quote):
-// the client-only encodings of PostgreSQL (SJIS, BIG5, GBK, UHC, GB18030, JOHAB,
-// SHIFT_JIS_2004), as the server spells them or by an alias.
-bool encodingEmbedsAscii(std::string_view enc) {
-  std::string e;
-  for (char c : enc) {
-    if (c == '_' || c == '-') continue;
-    e.push_back(static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c));
-  }
-  for (std::string_view bad :
-       {"SJIS", "SHIFTJIS", "SHIFTJIS2004", "MSKANJI", "BIG5", "GBK", "CP936", "WIN936", "UHC",
-        "WIN949", "CP949", "GB18030", "JOHAB", "WIN950", "CP950", "WIN932", "CP932"}) {
-    if (e == bad) return true;
-  }
-  return false;
-}
-
 bool extendedUnit(Kind k) {
   return k != Kind::kQuery && k != Kind::kSync && k != Kind::kFunctionCall;
 }
@@ -71,7 +55,23 @@ bool extendedUnit(Kind k) {
 policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
   policy::Verdict v = policy::decide(*config_.policy, config_.identity, config_.resource->name,
                                      config_.role, facts);
-  if (v.decision != policy::Decision::kAllow || !config_.masker) return v;
+  if (v.decision != policy::Decision::kAllow) return v;
+  // The server converts every later message from client_encoding before lexing it: in an
+  // encoding whose characters may hold a quote or backslash byte, it would read statements
+  // otherwise than the sidecar did. Refused for every role.
+  for (size_t i = 0; i < facts.statements.size(); ++i) {
+    const auto& enc = facts.statements[i].sets_client_encoding;
+    if (!enc || (!enc->empty() && !policy::sql::isAsciiEmbeddingEncoding(*enc))) continue;
+    v.decision = policy::Decision::kBlock;
+    v.rule = "client-encoding";
+    v.message = "blocked by rule \"client-encoding\": client_encoding " +
+                (enc->empty() ? std::string("set to a value the sidecar cannot read")
+                              : enc->substr(0, 32)) +
+                " cannot be analysed (a character may hide a quote or backslash byte); use UTF8";
+    v.deciding_statement = i;
+    return v;
+  }
+  if (!config_.masker) return v;
   // COPY ... TO STDOUT rows carry no column names or types: the sidecar reads them back in
   // their text or CSV format and masks each field by the statement's own column list or query
   // (copy_masker.h). What it cannot read that way is refused rather than sent unmasked.
@@ -87,7 +87,7 @@ policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
       why = "binary COPY cannot be masked; use the text or CSV format";
     } else if (const std::string& enc =
                    st.copy_out->encoding.empty() ? client_encoding_ : st.copy_out->encoding;
-               encodingEmbedsAscii(enc)) {
+               policy::sql::isAsciiEmbeddingEncoding(enc)) {
       why = "rows in encoding " + enc.substr(0, 32) +
             " cannot be read back field by field (a character may hold a delimiter or backslash "
             "byte); use client_encoding UTF8";
@@ -419,8 +419,8 @@ bool PostgresSession::startCopyOut(const PendingUnit* head, const CopyResponse& 
   const policy::StatementFacts* st = statementOf(head).statement();
   if (st == nullptr || !st->copy_out || !st->copy_out->readable ||
       st->copy_out->kind == policy::CopyOutFormat::Kind::kBinary || response.format != 0 ||
-      encodingEmbedsAscii(st->copy_out->encoding.empty() ? client_encoding_
-                                                         : st->copy_out->encoding)) {
+      policy::sql::isAsciiEmbeddingEncoding(
+          st->copy_out->encoding.empty() ? client_encoding_ : st->copy_out->encoding)) {
     fatalToClient(kSqlStateProtocolViolation,
                   "tollgate: the rows of this COPY TO STDOUT from resource " +
                       config_.resource->name + " cannot be masked; the session is closed");
@@ -528,7 +528,7 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       onFunctionCallResponse(message, std::get<FunctionCallResponse>(message.body));
       return CallbackAction::kContinue;
     case 'S':
-      noteParameter(std::get<ParameterStatus>(message.body));
+      if (!noteParameter(std::get<ParameterStatus>(message.body))) return CallbackAction::kStop;
       to_client_.append(message.raw);
       return CallbackAction::kContinue;
     case 'A': {

@@ -45,7 +45,8 @@ std::string summary(const QueryFacts& q) {
     out += "|";
     for (const auto& f : s.functions) out += f + ",";
     out += s.has_where ? "|w|" : "|-|";
-    out += s.normalized + "|" + s.fingerprint + "|" + lineage(s.lineage) + ";";
+    out += s.normalized + "|" + s.fingerprint + "|" + lineage(s.lineage) + "|" +
+           s.sets_client_encoding.value_or("-") + ";";
   }
   return out;
 }

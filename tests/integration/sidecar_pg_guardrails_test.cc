@@ -21,14 +21,6 @@ bool cardsTableExists(const PgServer& pg) {
   return pg.sqlOrThrow("select to_regclass('public.cards') is not null;", kPgAppDatabase) == "t\n";
 }
 
-int countOf(const std::string& haystack, const std::string& needle) {
-  int n = 0;
-  for (size_t p = haystack.find(needle); p != std::string::npos; p = haystack.find(needle, p + 1)) {
-    ++n;
-  }
-  return n;
-}
-
 }  // namespace
 
 TEST_CASE("DROP TABLE is blocked with 42501 naming the rule, and the table survives") {

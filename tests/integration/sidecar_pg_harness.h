@@ -210,6 +210,15 @@ class Sidecar {
 
 // PCI display mask of a card number as the policy's pan rule writes it: the first 6 and last 4
 // digits kept, every other digit '*', separators kept.
+// How many times `needle` occurs in `haystack`.
+inline int countOf(const std::string& haystack, const std::string& needle) {
+  int n = 0;
+  for (size_t p = haystack.find(needle); p != std::string::npos; p = haystack.find(needle, p + 1)) {
+    ++n;
+  }
+  return n;
+}
+
 inline std::string pciMasked(const std::string& pan) {
   int digits = 0;
   for (char c : pan) digits += (c >= '0' && c <= '9');

@@ -323,16 +323,12 @@ TEST_CASE("COPY out that cannot be masked is refused and the session stays usabl
   CHECK(sampleSecretsIn(r.out + r.err).empty());
 
   // In SJIS, BIG5, GBK... a character can hold a backslash or delimiter byte: the fields of a
-  // row could not be told apart.
+  // row could not be told apart. (The session's client_encoding cannot be one of them at all.)
   r = sidecar.psql(
-      "set client_encoding to 'SJIS';\n"
-      "copy cards (id, cvv) to stdout;\n"
-      "reset client_encoding;\n"
       "copy cards (id, cvv) to stdout (encoding 'BIG5');\n"
       "select 'still usable';\n");
-  CHECK_THAT(r.err, ContainsSubstring("rows in encoding SJIS cannot be read back"));
   CHECK_THAT(r.err, ContainsSubstring("rows in encoding BIG5 cannot be read back"));
-  CHECK(r.out == "SET\nRESET\nstill usable\n");
+  CHECK(r.out == "still usable\n");
 
   // Detector rules alone cannot see a bigint card number in binary either.
   SidecarOptions o;

@@ -268,3 +268,35 @@ TEST_CASE("startup settings: ordinary ones reach the server, others and replicat
   }
   CHECK(sidecar.running());
 }
+
+// Regression: in SJIS the bytes C3 95 5C are two characters to the server, the second holding
+// the backslash, and "E'\xC3\x95\\'; UPDATE ..." was one harmless SELECT to the sidecar but a
+// SELECT and an UPDATE to the server. The sidecar reads statements as UTF-8, so the session's
+// client_encoding may never be one whose characters hold ASCII bytes.
+TEST_CASE("client encodings whose characters can hide a quote or backslash are refused") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "create or replace function to_sjis() returns text language sql as "
+      "$$ select set_config('client_encoding', 'SJIS', false) $$;",
+      kPgAppDatabase);
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "set client_encoding to 'SJIS';\n"
+      "set names 'big5';\n"
+      "select set_config('client_encoding', 'GBK', false);\n"
+      "set client_encoding to 'LATIN1';\n"
+      "show client_encoding;\n");
+  INFO("stderr: " << r.err);
+  CHECK(countOf(r.err, "blocked by rule \"client-encoding\"") == 3);
+  CHECK(r.out == "SET\nLATIN1\n");
+  // At startup.
+  auto startup = sidecar.psql("select 1;\n", {}, "sslmode=disable client_encoding=SJIS");
+  CHECK_THAT(startup.err, ContainsSubstring("client_encoding SJIS cannot be analysed"));
+  CHECK(startup.out.empty());
+  // However the server comes to it (here a function): the session ends.
+  auto fn = sidecar.psql("select to_sjis();\nselect 'not reached';\n");
+  CHECK_THAT(fn.err, ContainsSubstring("0A000"));
+  CHECK_THAT(fn.err, ContainsSubstring("client_encoding SJIS cannot be analysed"));
+  CHECK(fn.out.find("not reached") == std::string::npos);
+}

@@ -1,4 +1,7 @@
 // Statement facts, one table row per statement kind: class, type, relations, functions, WHERE.
+#include <optional>
+#include <string>
+
 #include <catch2/catch_test_macros.hpp>
 
 #include "policy/sql/analyzer.h"
@@ -497,6 +500,30 @@ TEST_CASE("class names round-trip", "[sql]") {
   C unused = C::kRead;
   CHECK_FALSE(parseClass("READ", &unused));
   CHECK_FALSE(parseClass("", &unused));
+}
+
+TEST_CASE("what a statement sets client_encoding to is a fact", "[sql]") {
+  struct EncodingRow {
+    const char* sql;
+    std::optional<std::string> encoding;  // "" when not a constant
+  };
+  const EncodingRow kEncodingRows[] = {
+      {"SET client_encoding TO 'SJIS'", "sjis"},
+      {"SET NAMES 'big5'", "big5"},
+      {"SET client_encoding = UTF8", "utf8"},
+      {"SET client_encoding TO DEFAULT", std::nullopt},
+      {"SELECT set_config('client_encoding', 'GBK', false)", "gbk"},
+      {"SELECT set_config('client_encoding', current_user, false)", ""},
+      {"SELECT set_config(n, 'x', false) FROM t", ""},
+      {"SELECT set_config('search_path', '', false)", std::nullopt},
+      {"SELECT 1", std::nullopt},
+  };
+  for (const EncodingRow& row : kEncodingRows) {
+    INFO(row.sql);
+    auto facts = SqlAnalyzer::analyzeUncached(row.sql);
+    REQUIRE(facts->parsed);
+    CHECK(facts->statements[0].sets_client_encoding == row.encoding);
+  }
 }
 
 }  // namespace
