@@ -33,7 +33,7 @@ constexpr size_t kMaxNameBytes = 63;
 }  // namespace
 
 void NameTable::journalStatement(uint64_t unit, size_t at, const std::string& name) {
-  Change c{unit, at, true, name, std::nullopt, std::nullopt};
+  Change c{unit, at, true, name, nullptr, nullptr};
   if (auto it = statements_.find(name); it != statements_.end()) {
     c.old_statement = std::move(it->second);
   }
@@ -41,7 +41,7 @@ void NameTable::journalStatement(uint64_t unit, size_t at, const std::string& na
 }
 
 void NameTable::journalPortal(uint64_t unit, size_t at, const std::string& name) {
-  Change c{unit, at, false, name, std::nullopt, std::nullopt};
+  Change c{unit, at, false, name, nullptr, nullptr};
   if (auto it = portals_.find(name); it != portals_.end()) c.old_portal = std::move(it->second);
   journal_.push_back(std::move(c));
 }
@@ -49,32 +49,20 @@ void NameTable::journalPortal(uint64_t unit, size_t at, const std::string& name)
 NamedStatement& NameTable::defineStatement(uint64_t unit, size_t at, const std::string& name) {
   if (name.size() > kMaxNameBytes) return defineStatement(unit, at, name.substr(0, kMaxNameBytes));
   journalStatement(unit, at, name);
-  NamedStatement& s = statements_[name];
-  s = NamedStatement{};
-  return s;
+  auto& entry = statements_[name];
+  entry = std::make_shared<NamedStatement>();
+  return *entry;
 }
 
 NamedPortal& NameTable::definePortal(uint64_t unit, size_t at, const std::string& name) {
   if (name.size() > kMaxNameBytes) return definePortal(unit, at, name.substr(0, kMaxNameBytes));
-  if (!name.empty()) {
-    journalPortal(unit, at, name);
-    NamedPortal& p = portals_[name];
-    p = NamedPortal{};
-    p.defined_by = unit;
-    return p;
-  }
-  // Reset in place: drivers rebind the unnamed portal for every statement, and its buffers
-  // are reused.
-  NamedPortal& p = portals_[name];
-  p.source = StatementRef{};
-  p.statement.clear();
-  p.cursor = false;
-  p.holds = false;
-  p.result_formats.clear();
-  p.description.clear();
-  p.no_data = false;
-  p.defined_by = unit;
-  return p;
+  // The unnamed portal is not journaled: it never outlives its transaction, and an error ends
+  // or aborts that transaction.
+  if (!name.empty()) journalPortal(unit, at, name);
+  auto& entry = portals_[name];
+  entry = std::make_shared<NamedPortal>();
+  entry->defined_by = unit;
+  return *entry;
 }
 
 void NameTable::releaseStatement(uint64_t unit, size_t at, const std::string& name) {
@@ -106,37 +94,49 @@ void NameTable::releaseAllPortals(uint64_t unit, size_t at) {
 NamedStatement* NameTable::statement(const std::string& name) {
   if (name.size() > kMaxNameBytes) return statement(name.substr(0, kMaxNameBytes));
   auto it = statements_.find(name);
-  return it == statements_.end() ? nullptr : &it->second;
+  return it == statements_.end() ? nullptr : it->second.get();
 }
 
 NamedPortal* NameTable::portal(const std::string& name) {
   if (name.size() > kMaxNameBytes) return portal(name.substr(0, kMaxNameBytes));
   auto it = portals_.find(name);
-  return it == portals_.end() ? nullptr : &it->second;
+  return it == portals_.end() ? nullptr : it->second.get();
 }
 
 const NamedStatement* NameTable::statement(const std::string& name) const {
   if (name.size() > kMaxNameBytes) return statement(name.substr(0, kMaxNameBytes));
   auto it = statements_.find(name);
-  return it == statements_.end() ? nullptr : &it->second;
+  return it == statements_.end() ? nullptr : it->second.get();
+}
+
+std::shared_ptr<NamedStatement> NameTable::statementEntry(const std::string& name) const {
+  if (name.size() > kMaxNameBytes) return statementEntry(name.substr(0, kMaxNameBytes));
+  auto it = statements_.find(name);
+  return it == statements_.end() ? nullptr : it->second;
 }
 
 const NamedPortal* NameTable::portal(const std::string& name) const {
   if (name.size() > kMaxNameBytes) return portal(name.substr(0, kMaxNameBytes));
   auto it = portals_.find(name);
-  return it == portals_.end() ? nullptr : &it->second;
+  return it == portals_.end() ? nullptr : it->second.get();
+}
+
+std::shared_ptr<NamedPortal> NameTable::portalEntry(const std::string& name) const {
+  if (name.size() > kMaxNameBytes) return portalEntry(name.substr(0, kMaxNameBytes));
+  auto it = portals_.find(name);
+  return it == portals_.end() ? nullptr : it->second;
 }
 
 void NameTable::restore(Change& change) {
   if (change.is_statement) {
     if (change.old_statement) {
-      statements_[change.name] = std::move(*change.old_statement);
+      statements_[change.name] = std::move(change.old_statement);
     } else {
       statements_.erase(change.name);
     }
   } else {
     if (change.old_portal) {
-      portals_[change.name] = std::move(*change.old_portal);
+      portals_[change.name] = std::move(change.old_portal);
     } else {
       portals_.erase(change.name);
     }
@@ -179,7 +179,7 @@ void NameTable::settle(uint64_t unit) {
 void NameTable::endTransaction(uint64_t unit) {
   if (portals_.size() <= 1) return;  // the common case: only the unnamed portal
   absl::erase_if(portals_, [&](const auto& entry) {
-    const NamedPortal& p = entry.second;
+    const NamedPortal& p = *entry.second;
     return !entry.first.empty() && !p.holds && p.defined_by < unit;
   });
 }

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,9 +40,12 @@ struct NamedStatement {
 
 struct NamedPortal {
   StatementRef source;
-  std::string statement;  // Bind: the statement it was bound from (for its description)
-  bool cursor = false;    // DECLARE CURSOR made it (no statement)
-  bool holds = false;     // WITH HOLD: survives the end of its transaction
+  std::string statement;  // Bind: the statement it was bound from
+  // That statement as it was at Bind (for its description): closing and re-parsing the name
+  // later does not change what the portal runs.
+  std::shared_ptr<NamedStatement> statement_entry;
+  bool cursor = false;  // DECLARE CURSOR made it (no statement)
+  bool holds = false;   // WITH HOLD: survives the end of its transaction
   std::vector<int16_t> result_formats;
   std::string description;  // from Describe portal
   bool no_data = false;
@@ -56,7 +60,11 @@ struct NamedPortal {
 // that unit, or skips it after an earlier error in its batch, the change is undone: the table
 // never says a name stands for a statement the server does not hold under it (a refused
 // "Parse p" must not make "p" look like a harmless statement while the server still runs the
-// first one). Names are cut to their first 63 bytes, as the server keys them. Single-threaded.
+// first one). Names are cut to their first 63 bytes, as the server keys them.
+//
+// Every definition is a new entry object, shared: a message in flight keeps the entry its name
+// stood for when the message was sent (PendingUnit), so a Describe's late answer lands in that
+// entry, not in whatever the name stands for by then. Single-threaded.
 class NameTable {
  public:
   // Defines statement `name` (replacing any): returns its entry, reset, for the caller to fill.
@@ -73,6 +81,9 @@ class NameTable {
   NamedPortal* portal(const std::string& name);
   const NamedStatement* statement(const std::string& name) const;
   const NamedPortal* portal(const std::string& name) const;
+  // The entries themselves (null when the name is free), for messages in flight to keep.
+  std::shared_ptr<NamedStatement> statementEntry(const std::string& name) const;
+  std::shared_ptr<NamedPortal> portalEntry(const std::string& name) const;
 
   // Unit `unit` failed at its statement `at` (0 for extended-protocol units), and the server
   // skipped the units after it up to, not including, `until`: their changes are undone, newest
@@ -92,15 +103,15 @@ class NameTable {
     size_t at = 0;
     bool is_statement = true;
     std::string name;
-    std::optional<NamedStatement> old_statement;  // nullopt: the name was free
-    std::optional<NamedPortal> old_portal;
+    std::shared_ptr<NamedStatement> old_statement;  // null: the name was free
+    std::shared_ptr<NamedPortal> old_portal;
   };
   void journalStatement(uint64_t unit, size_t at, const std::string& name);
   void journalPortal(uint64_t unit, size_t at, const std::string& name);
   void restore(Change& change);
 
-  absl::flat_hash_map<std::string, NamedStatement> statements_;
-  absl::flat_hash_map<std::string, NamedPortal> portals_;
+  absl::flat_hash_map<std::string, std::shared_ptr<NamedStatement>> statements_;
+  absl::flat_hash_map<std::string, std::shared_ptr<NamedPortal>> portals_;
   std::vector<Change> journal_;  // in unit order
 };
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "policy/sql/facts.h"
+#include "sidecar/postgres/name_table.h"
 
 namespace tollgate::sidecar::postgres {
 
@@ -46,6 +47,16 @@ struct PendingUnit {
   uint64_t values_masked = 0;
   size_t statement_index = 0;  // next statement of a multi-statement Query
   bool error = false;
+  // What the message's name stood for when it was sent (Describe S: the statement; Describe P,
+  // the sidecar's own Describe and Execute: the portal). Its answer is read and recorded
+  // against that entry, whatever the name stands for when the answer comes.
+  std::shared_ptr<NamedStatement> statement_entry;
+  std::shared_ptr<NamedPortal> portal_entry;
+  // The statement whose result the unit returns, resolved when it was sent, EXECUTE p and
+  // FETCH c followed to what p and c stood for then: `source` for Describe and Execute units,
+  // `resolved[i]` for statement i of a Query (an empty ref: the statement itself).
+  StatementRef source;
+  std::vector<StatementRef> resolved;
 };
 
 // FIFO of pending units. Single-threaded. A unit stays at its address from push() until it

@@ -200,10 +200,12 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   StatementRef statementOf(const PendingUnit* unit) const;
   // What a name used by EXECUTE ("execute") or FETCH / MOVE stands for now.
   StatementRef namedSource(const policy::StatementFacts& st) const;
+  // `ref` followed through EXECUTE / FETCH to what their names stand for now.
+  StatementRef resolve(StatementRef ref) const;
   // Applies the names statements [from, to) of `facts` define or drop (PREPARE, DECLARE,
   // DEALLOCATE, CLOSE, DISCARD ALL) for unit `unit`.
-  void recordNames(const PendingUnit& unit, const policy::QueryFactsPtr& facts, size_t from,
-                   size_t to, const std::string& rule);
+  void recordNames(PendingUnit& unit, const policy::QueryFactsPtr& facts, size_t from, size_t to,
+                   const std::string& rule);
   // `facts` with every EXECUTE given the class, objects and functions of the statement it
   // runs (when known): PREPARE's class decides, not EXECUTE's "other".
   policy::QueryFactsPtr withExecutesResolved(policy::QueryFactsPtr facts) const;

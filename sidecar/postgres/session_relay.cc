@@ -237,24 +237,38 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       for (uint16_t i = 0; i < bind.result_formats.size(); ++i) {
         portal.result_formats.push_back(bind.result_formats[i]);
       }
-      const NamedStatement* from = names_.statement(portal.statement);
-      portal.source = from != nullptr ? from->source : StatementRef::unknown();
+      portal.statement_entry = names_.statementEntry(portal.statement);
+      portal.source =
+          portal.statement_entry ? portal.statement_entry->source : StatementRef::unknown();
       to_upstream_.append(message.raw);
       break;
     }
     case 'D': {
       const auto& d = std::get<Describe>(message.body);
-      pipeline_.push(d.kind == 'S' ? Kind::kDescribeStatement : Kind::kDescribePortal).name =
-          std::string(d.name);
+      PendingUnit& unit =
+          pipeline_.push(d.kind == 'S' ? Kind::kDescribeStatement : Kind::kDescribePortal);
+      unit.name = std::string(d.name);
+      if (d.kind == 'S') {
+        unit.statement_entry = names_.statementEntry(unit.name);
+        unit.source =
+            resolve(unit.statement_entry ? unit.statement_entry->source : StatementRef::unknown());
+      } else {
+        unit.portal_entry = names_.portalEntry(unit.name);
+        unit.source =
+            resolve(unit.portal_entry ? unit.portal_entry->source : StatementRef::unknown());
+      }
       to_upstream_.append(message.raw);
       break;
     }
     case 'E': {
       const auto& e = std::get<Execute>(message.body);
       std::string portal_name(e.portal);
-      const NamedPortal* portal = names_.portal(portal_name);
+      std::shared_ptr<NamedPortal> entry = names_.portalEntry(portal_name);
+      const NamedPortal* portal = entry.get();
       const NamedStatement* info =
-          portal != nullptr && !portal->cursor ? names_.statement(portal->statement) : nullptr;
+          portal != nullptr && !portal->cursor ? portal->statement_entry.get() : nullptr;
+      const StatementRef source =
+          resolve(portal != nullptr ? portal->source : StatementRef::unknown());
       bool described =
           portal != nullptr && (!portal->description.empty() || portal->no_data ||
                                 (info != nullptr && (!info->description.empty() || info->no_data)));
@@ -262,10 +276,15 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
         // The client never asked what the result looks like; masking needs the column names
         // and types, so ask the server ourselves and keep its answer from the client.
         to_upstream_ += buildDescribePortal(portal_name);
-        pipeline_.push(Kind::kInjectedDescribe).name = portal_name;
+        PendingUnit& describe = pipeline_.push(Kind::kInjectedDescribe);
+        describe.name = portal_name;
+        describe.portal_entry = entry;
+        describe.source = source;
       }
       PendingUnit& unit = pipeline_.push(Kind::kExecute);
       unit.name = portal_name;
+      unit.portal_entry = std::move(entry);
+      unit.source = source;
       if (portal != nullptr && portal->source.facts) {
         unit.facts = portal->source.facts;
         unit.statement_index = portal->source.index;
@@ -472,11 +491,12 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       return CallbackAction::kContinue;
     case 'n':
       if (head != nullptr) {
-        if (head->kind == Kind::kDescribeStatement) {
-          if (auto* st = names_.statement(head->name)) st->no_data = true;
+        if (head->kind == Kind::kDescribeStatement && head->statement_entry) {
+          head->statement_entry->no_data = true;
         }
-        if (head->kind == Kind::kDescribePortal || head->kind == Kind::kInjectedDescribe) {
-          if (auto* portal = names_.portal(head->name)) portal->no_data = true;
+        if ((head->kind == Kind::kDescribePortal || head->kind == Kind::kInjectedDescribe) &&
+            head->portal_entry) {
+          head->portal_entry->no_data = true;
         }
         bool injected = head->kind == Kind::kInjectedDescribe;
         pipeline_.pop();

@@ -15,28 +15,27 @@ using Kind = PendingUnit::Kind;
 }  // namespace
 
 StatementRef PostgresSession::statementOf(const PendingUnit* unit) const {
-  StatementRef ref;
-  if (unit == nullptr) return ref;
+  if (unit == nullptr) return StatementRef{};
   switch (unit->kind) {
-    case Kind::kQuery:
-      ref = StatementRef{unit->facts, unit->statement_index};
-      break;
-    case Kind::kDescribeStatement: {
-      const NamedStatement* st = names_.statement(unit->name);
-      ref = st != nullptr ? st->source : StatementRef::unknown();
-      break;
+    case Kind::kQuery: {
+      const size_t i = unit->statement_index;
+      if (i < unit->resolved.size() && (unit->resolved[i].facts || unit->resolved[i].opaque)) {
+        return unit->resolved[i];
+      }
+      return StatementRef{unit->facts, i};
     }
+    case Kind::kDescribeStatement:
     case Kind::kDescribePortal:
     case Kind::kInjectedDescribe:
-    case Kind::kExecute: {
-      const NamedPortal* portal = names_.portal(unit->name);
-      ref = portal != nullptr ? portal->source : StatementRef::unknown();
-      break;
-    }
+    case Kind::kExecute:
+      return unit->source;
     default:
-      return ref;
+      return StatementRef{};
   }
-  // EXECUTE p / FETCH c return what p / c were defined with (a portal may run an EXECUTE).
+}
+
+StatementRef PostgresSession::resolve(StatementRef ref) const {
+  // EXECUTE p / FETCH c return what p / c stand for now (a portal may run an EXECUTE).
   for (int hop = 0; hop < 2; ++hop) {
     const policy::StatementFacts* st = ref.statement();
     if (st == nullptr || st->lineage.uses.empty()) break;
@@ -56,11 +55,19 @@ StatementRef PostgresSession::namedSource(const policy::StatementFacts& st) cons
   return StatementRef::unknown();  // defined where the sidecar could not see
 }
 
-void PostgresSession::recordNames(const PendingUnit& unit, const policy::QueryFactsPtr& facts,
+void PostgresSession::recordNames(PendingUnit& unit, const policy::QueryFactsPtr& facts,
                                   size_t from, size_t to, const std::string& rule) {
   for (size_t i = from; i < to && i < facts->statements.size(); ++i) {
     const policy::StatementFacts& st = facts->statements[i];
     const policy::OutputLineage& l = st.lineage;
+    // EXECUTE p / FETCH c run what p / c stand for here, before the statements after it in the
+    // query (or pipelined behind it) redefine them.
+    if (!l.uses.empty() && unit.kind == Kind::kQuery) {
+      if (unit.resolved.size() < facts->statements.size()) {
+        unit.resolved.resize(facts->statements.size());
+      }
+      unit.resolved[i] = resolve(StatementRef{facts, i});
+    }
     // Most statements name nothing: no string compares for them (this runs per Query and per
     // Execute).
     if (l.defines.empty() && l.releases.empty() && !l.releases_all) continue;
@@ -170,12 +177,12 @@ ResultMasker* PostgresSession::maskerFor(std::string_view raw_description,
 ResultMasker* PostgresSession::resultMaskerFor(PendingUnit& unit) {
   if (result_ && result_owner_ == &unit) return &*result_;
   if (unit.kind != Kind::kExecute || !config_.masker) return nullptr;
-  const NamedPortal* portal = names_.portal(unit.name);
+  const NamedPortal* portal = unit.portal_entry.get();
   if (portal == nullptr) return nullptr;
   const std::string* raw = &portal->description;
   bool use_desc_formats = true;
   if (raw->empty()) {
-    const NamedStatement* st = portal->cursor ? nullptr : names_.statement(portal->statement);
+    const NamedStatement* st = portal->cursor ? nullptr : portal->statement_entry.get();
     if (st == nullptr || st->description.empty()) return nullptr;
     raw = &st->description;
     use_desc_formats = false;
@@ -217,16 +224,16 @@ void PostgresSession::onRowDescription(const BackendMessage& message, const RowD
       forward();
       return;
     case Kind::kDescribeStatement:
-      if (auto* st = names_.statement(head->name)) {
-        st->description.assign(message.raw.data(), message.raw.size());
+      if (head->statement_entry) {
+        head->statement_entry->description.assign(message.raw.data(), message.raw.size());
       }
       forward();
       pipeline_.pop();
       return;
     case Kind::kDescribePortal:
     case Kind::kInjectedDescribe:
-      if (auto* portal = names_.portal(head->name)) {
-        portal->description.assign(message.raw.data(), message.raw.size());
+      if (head->portal_entry) {
+        head->portal_entry->description.assign(message.raw.data(), message.raw.size());
       }
       if (head->kind == Kind::kDescribePortal) forward();
       pipeline_.pop();

@@ -120,6 +120,27 @@ TEST_CASE("statement and portal names longer than 63 bytes are the server's name
   CHECK(out[4] == nlohmann::json::array({redactedCvv()}));
 }
 
+// Regression: a Describe's answer was stored under whatever its name stood for when the answer
+// came, and EXECUTE / FETCH were followed to what their names stood for then: redefining the
+// name right behind them made the sidecar mask the cvv with a harmless statement's plan.
+TEST_CASE("answers belong to what a name stood for when the message was sent") {
+  auto out = runBatches(R"J([
+    [["P", "sB", "$CVV"], ["D", "S", "sB"], ["S"]],
+    [["P", "", "select"], ["B", "", ""], ["D", "P", ""], ["B", "", "sB"], ["E", ""], ["S"]],
+    [["P", "s", "select"], ["D", "S", "s"], ["C", "S", "s"], ["P", "s", "$CVV"], ["S"]],
+    [["B", "", "s"], ["E", ""], ["S"]],
+    [["Q", "prepare p as $CVV"]],
+    [["Q", "execute p; deallocate p; prepare p as select 'x'::text as c"]],
+    [["Q", "begin; declare k cursor for $CVV"]],
+    [["Q", "fetch all k; close k; declare k cursor for select 'x'::text as c"]],
+    [["Q", "commit"]]])J");
+  REQUIRE(out.size() == 9);
+  CHECK(out[1] == nlohmann::json::array({redactedCvv()}));
+  CHECK(out[3] == nlohmann::json::array({redactedCvv()}));
+  CHECK(out[5] == nlohmann::json::array({redactedCvv()}));
+  CHECK(out[7] == nlohmann::json::array({redactedCvv()}));
+}
+
 TEST_CASE("a PREPARE the server refuses does not change what EXECUTE returns") {
   auto out = runBatches(R"J([
     [["Q", "prepare q as $CVV"]],
