@@ -88,6 +88,11 @@ class Pipeline {
       pop();
     }
   }
+  // Calls fn(unit) on every pending unit, oldest first.
+  template <typename Fn>
+  void forEach(Fn&& fn) {
+    for (PendingUnit* u : units_) fn(*u);
+  }
   // The most recently pushed unit (for filling it in right after push).
   PendingUnit& back() { return *units_.back(); }
 

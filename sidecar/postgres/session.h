@@ -223,6 +223,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   v1::AuditEvent baseEvent(v1::EventType type) const;
   void emitSessionStart();
   void emitSessionEnd(std::string_view reason);
+  // A statement event for every Query / Execute the server was sent and did not answer.
+  void emitUnanswered();
   void emitRefused(const std::string& reason);
   void emitStatement(const policy::StatementFacts* st, const PendingUnit& unit, bool success,
                      uint64_t rows, std::string_view error_code, policy::Decision decision,

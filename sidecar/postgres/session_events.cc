@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "policy/sql/facts.h"
+#include "sidecar/postgres/error.h"
 #include "sidecar/postgres/session.h"
 #include "sidecar/postgres/statement_event.h"
 
@@ -75,8 +76,31 @@ void PostgresSession::emitSessionStart() {
   config_.events->publish(std::move(e));
 }
 
+void PostgresSession::emitUnanswered() {
+  // Sent to the server, never answered (the job hung up or the session ended first): each may
+  // have run, so each gets its event, never silence.
+  static const std::string kMessage =
+      "the session ended before the server answered; the statement may have run";
+  pipeline_.forEach([&](const PendingUnit& unit) {
+    if (unit.poisoned || !unit.facts) return;  // a refused statement has its event already
+    const auto& statements = unit.facts->statements;
+    if (unit.kind == PendingUnit::Kind::kQuery) {
+      for (size_t i = unit.statement_index; i < statements.size(); ++i) {
+        emitStatement(&statements[i], unit, false, i == unit.statement_index ? unit.rows : 0,
+                      kSqlStateConnectionFailure, policy::Decision::kAllow, unit.rule, kMessage);
+      }
+    } else if (unit.kind == PendingUnit::Kind::kExecute) {
+      const policy::StatementFacts* st =
+          unit.statement_index < statements.size() ? &statements[unit.statement_index] : nullptr;
+      emitStatement(st, unit, false, unit.rows, kSqlStateConnectionFailure,
+                    policy::Decision::kAllow, unit.rule, kMessage);
+    }
+  });
+}
+
 void PostgresSession::emitSessionEnd(std::string_view reason) {
   if (!config_.events) return;
+  emitUnanswered();
   v1::AuditEvent e = baseEvent(v1::EVENT_SESSION_END);
   e.mutable_action()->set_detail("statements=" + std::to_string(statement_count_) + " blocked=" +
                                  std::to_string(blocked_) + " reason=" + scrubDigits(reason));

@@ -152,3 +152,23 @@ TEST_CASE("the session end counts statements run, not protocol messages") {
            jstr(e, "/action/detail").rfind("statements=3 blocked=0", 0) == 0;
   }));
 }
+
+// Regression: a statement was audited only when the server answered it, so one sent right
+// before the job hung up ran with no statement event.
+TEST_CASE("a statement the job hangs up on is still audited") {
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+s.sendall(msg(b"Q", z("select pg_sleep(0.5), 'hung-up-on'")) + msg(b"X", b""))
+s.close()
+)PY");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(sidecar.waitForEvent([](const nlohmann::json& e) {
+    return jstr(e, "/type") == "EVENT_STATEMENT" &&
+           jstr(e, "/action/statement").find("pg_sleep") != std::string::npos &&
+           jstr(e, "/result/errorCode") == "08006";
+  }));
+}
