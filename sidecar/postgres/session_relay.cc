@@ -285,7 +285,15 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       unit.name = portal_name;
       unit.portal_entry = std::move(entry);
       unit.source = source;
-      if (portal != nullptr && portal->source.facts) {
+      if (portal != nullptr && portal->cursor) {
+        // Execute of a DECLAREd cursor's portal fetches from it: audited as that FETCH.
+        std::string fetch = "FETCH FORWARD ";
+        fetch += e.max_rows > 0 ? std::to_string(e.max_rows) : std::string("ALL");
+        fetch += " FROM \"";
+        for (char ch : portal_name) fetch += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+        fetch += '"';
+        unit.facts = config_.analyzer->analyze(fetch);
+      } else if (portal != nullptr && portal->source.facts) {
         unit.facts = portal->source.facts;
         unit.statement_index = portal->source.index;
         if (info != nullptr) unit.rule = info->rule;

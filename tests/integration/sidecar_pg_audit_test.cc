@@ -172,3 +172,25 @@ s.close()
            jstr(e, "/result/errorCode") == "08006";
   }));
 }
+
+// A protocol Execute of a DECLAREd cursor's portal is the FETCH it does, not the DECLARE again.
+TEST_CASE("Execute of a cursor's portal is audited as a FETCH from it") {
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+s.sendall(msg(b"Q", z("begin; declare audit_cur cursor for select id from cards")))
+while read_message()[0] != b"Z": pass
+s.sendall(msg(b"E", z("audit_cur") + struct.pack("!i", 2)) + msg(b"S", b""))
+while read_message()[0] != b"Z": pass
+s.sendall(msg(b"Q", z("commit")) + msg(b"X", b""))
+)PY");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(sidecar.waitForEvent([](const nlohmann::json& e) {
+    return jstr(e, "/type") == "EVENT_STATEMENT" && jstr(e, "/action/statementType") == "fetch" &&
+           jstr(e, "/action/statement").find("audit_cur") != std::string::npos &&
+           jnum(e, "/result/rows") == 2;
+  }));
+}
