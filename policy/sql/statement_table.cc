@@ -150,7 +150,7 @@ std::string snakeCase(std::string_view node) {
   return out;
 }
 
-constexpr std::array<std::string_view, 50> kDangerous = {
+constexpr std::array<std::string_view, 51> kDangerous = {
     // Server files and directories.
     "pg_read_file",
     "pg_read_binary_file",
@@ -205,6 +205,8 @@ constexpr std::array<std::string_view, 50> kDangerous = {
     "query_to_xmlschema",
     "ts_stat",
     "ts_rewrite",  // its two-argument form runs SELECT target, substitute ... given as text
+    // NOTIFY by function: the payload reaches other sessions' listeners unmasked.
+    "pg_notify",
     "pg_import_system_collations",
 };
 
@@ -306,10 +308,15 @@ bool isWritingFunction(std::string_view name) {
 }
 
 bool isAsciiEmbeddingEncoding(std::string_view name) {
+  // As PostgreSQL reads an encoding name (clean_encoding_name): letters and digits only, so
+  // 'S.JIS' and 'sjis_' are SJIS too.
   std::string e;
   for (char c : name) {
-    if (c == '_' || c == '-') continue;
-    e.push_back(static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c));
+    if (c >= 'a' && c <= 'z') {
+      e.push_back(static_cast<char>(c - 'a' + 'A'));
+    } else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+      e.push_back(c);
+    }
   }
   for (std::string_view bad :
        {"SJIS", "SHIFTJIS", "SHIFTJIS2004", "MSKANJI", "BIG5", "GBK", "CP936", "WIN936", "UHC",

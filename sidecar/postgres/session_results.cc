@@ -267,8 +267,11 @@ bool PostgresSession::errorsMayQuoteMaskedData(const PendingUnit* unit) const {
   const StatementRef ref = statementOf(unit);
   if (ref.opaque) return true;  // it may read anything
   const policy::StatementFacts* st = ref.statement();
-  return st != nullptr &&
-         config_.masker->planColumn(st->columns, st->row_reference).column_rule != nullptr;
+  if (st == nullptr) return false;
+  // COMMIT runs what the transaction deferred (a WITH HOLD cursor's query, deferred
+  // constraints), so its errors may quote any data the transaction read or wrote.
+  if (st->type == "commit" || st->type == "prepare_transaction") return true;
+  return config_.masker->planColumn(st->columns, st->row_reference).column_rule != nullptr;
 }
 
 void PostgresSession::forwardMasked(const BackendMessage& message) {

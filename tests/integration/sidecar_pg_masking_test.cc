@@ -326,8 +326,10 @@ TEST_CASE("COPY out that cannot be masked is refused and the session stays usabl
   // row could not be told apart. (The session's client_encoding cannot be one of them at all.)
   r = sidecar.psql(
       "copy cards (id, cvv) to stdout (encoding 'BIG5');\n"
+      "copy cards (id, cvv) to stdout (encoding 'S.JIS');\n"
       "select 'still usable';\n");
   CHECK_THAT(r.err, ContainsSubstring("rows in encoding BIG5 cannot be read back"));
+  CHECK_THAT(r.err, ContainsSubstring("rows in encoding S.JIS cannot be read back"));
   CHECK(r.out == "still usable\n");
 
   // Detector rules alone cannot see a bigint card number in binary either.
@@ -560,6 +562,9 @@ TEST_CASE("errors of a statement that reads a masked column do not quote its dat
       // Numbers are written unquoted.
       "select make_date(cvv::int, 13, 1) from cards where id = 1",
       "select set_bit('\\x00'::bytea, cvv::int, 1) from cards where id = 1",
+      // A WITH HOLD cursor's query runs at COMMIT.
+      "begin; declare h cursor with hold for select (cvv || 'x')::int from cards where id = 1;"
+      " commit",
   };
   for (const char* sql : kLeaky) {
     INFO(sql);

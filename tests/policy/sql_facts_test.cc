@@ -282,6 +282,7 @@ const std::vector<Row> kRows = {
      {},
      {},
      {"ts_rewrite"}},
+    {"SELECT pg_notify('c', cvv) FROM cards", C::kAdmin, "select", {"cards"}, {}, {"pg_notify"}},
     {"SELECT lo_import('/etc/passwd')", C::kAdmin, "select", {}, {}, {"lo_import"}},
     {"SELECT pg_reload_conf()", C::kAdmin, "select", {}, {}, {"pg_reload_conf"}},
     {"EXPLAIN SELECT pg_read_file('x')", C::kAdmin, "explain", {}, {}, {"pg_read_file"}},
