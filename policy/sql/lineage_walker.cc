@@ -30,6 +30,12 @@ std::string_view lastName(const json& fields, bool* star) {
   return s == nullptr ? std::string_view() : str(*s, "sval");
 }
 
+// The last name of a name list (funcname, an operator, a type name), "" for none or `*`.
+std::string_view lastString(const json* names) {
+  bool star = false;
+  return names == nullptr ? std::string_view() : lastName(*names, &star);
+}
+
 // Calls visit(key, value, depth) for every object member anywhere under `v`, depth first, and
 // descends into the member's value when visit returns true.
 template <typename Visit>
@@ -235,7 +241,7 @@ class LineageWalker {
         for (const ColumnLineage& c : h) merge(out, c);
         for (const ColumnLineage& c : t) merge(out, c);
         if (star) markWholeRow(out, intact);
-      } else if (key == "FuncCall" && readsRowsItself(val)) {
+      } else if (key == "FuncCall" && readsRowsItself(lastString(field(val, "funcname")))) {
         markWholeRow(out, /*intact=*/false);
         expression(val, out, depth + 1, false);
       } else if (val.is_structured()) {
@@ -251,33 +257,10 @@ class LineageWalker {
     if (!intact) out->reshaped = true;
   }
 
-  // Functions that return rows they read themselves, from a cursor, a table named by a string
-  // or SQL given as text: cursor_to_xml('c', ...) returns <cvv>605</cvv>.
-  static bool readsRowsItself(const json& call) {
-    bool star = false;
-    const json* names = field(call, "funcname");
-    const std::string fn =
-        asciiLower(names == nullptr ? std::string_view() : lastName(*names, &star));
-    static constexpr std::string_view kReaders[] = {"cursor_to_xml",
-                                                    "query_to_xml",
-                                                    "query_to_xml_and_xmlschema",
-                                                    "table_to_xml",
-                                                    "table_to_xml_and_xmlschema",
-                                                    "schema_to_xml",
-                                                    "schema_to_xml_and_xmlschema",
-                                                    "database_to_xml",
-                                                    "database_to_xml_and_xmlschema",
-                                                    "ts_stat",
-                                                    "ts_rewrite"};
-    return std::find(std::begin(kReaders), std::end(kReaders), fn) != std::end(kReaders);
-  }
-
   // Nodes that turn a row into JSON with its column names as field names, or keep them.
   static bool keepsRowFields(std::string_view node, const json& val) {
     if (node == "FuncCall") {
-      bool star = false;
-      const json* names = field(val, "funcname");
-      const std::string_view fn = names == nullptr ? std::string_view() : lastName(*names, &star);
+      const std::string_view fn = lastString(field(val, "funcname"));
       static constexpr std::string_view kRowToJson[] = {
           "to_json",          "to_jsonb",         "row_to_json",      "json_agg",
           "jsonb_agg",        "array_to_json",    "json_build_array", "jsonb_build_array",
@@ -286,16 +269,12 @@ class LineageWalker {
     }
     if (node == "A_Expr") {
       // jsonb - key, jsonb #- path, jsonb || jsonb: the remaining fields keep their names.
-      bool star = false;
-      const json* names = field(val, "name");
-      const std::string_view op = names == nullptr ? std::string_view() : lastName(*names, &star);
+      const std::string_view op = lastString(field(val, "name"));
       return str(val, "kind") == "AEXPR_OP" && (op == "-" || op == "#-" || op == "||");
     }
     if (node == "TypeCast") {
-      bool star = false;
       const json* type = field(val, "typeName");
-      const json* names = type == nullptr ? nullptr : field(*type, "names");
-      const std::string_view to = names == nullptr ? std::string_view() : lastName(*names, &star);
+      const std::string_view to = lastString(type == nullptr ? nullptr : field(*type, "names"));
       return to == "json" || to == "jsonb";
     }
     return false;
@@ -568,7 +547,9 @@ class LineageWalker {
   std::vector<std::string> range_names_;
   std::vector<std::pair<std::string, ColumnLineage>> function_aliases_;
   std::vector<std::string> subselect_names_;  // aliases of sub-selects in FROM, CTE names
-  ColumnLineage unnamed_;                     // = out_.unnamed
+  // What unqualified names get (columnRef()): out_.unnamed, without the top-level target
+  // entries between two stars, which no name in the statement can refer to.
+  ColumnLineage unnamed_;
 };
 
 }  // namespace

@@ -150,7 +150,7 @@ std::string snakeCase(std::string_view node) {
   return out;
 }
 
-constexpr std::array<std::string_view, 51> kDangerous = {
+constexpr std::array<std::string_view, 47> kDangerous = {
     // Server files and directories.
     "pg_read_file",
     "pg_read_binary_file",
@@ -199,28 +199,30 @@ constexpr std::array<std::string_view, 51> kDangerous = {
     "pg_logical_emit_message",
     "pg_wal_replay_pause",
     "pg_wal_replay_resume",
-    // SQL given as text, run by the function (escapes statement analysis).
-    "query_to_xml",
-    "query_to_xml_and_xmlschema",
+    // SQL given as text, run by the function (escapes statement analysis); those that return
+    // the rows are kRowReaders.
     "query_to_xmlschema",
-    "ts_stat",
-    "ts_rewrite",  // its two-argument form runs SELECT target, substitute ... given as text
     // NOTIFY by function: the payload reaches other sessions' listeners unmasked.
     "pg_notify",
     "pg_import_system_collations",
 };
 
-constexpr std::array<std::string_view, 12> kMoreDangerous = {
-    // Read whole tables/schemas/databases named by a string: invisible as relations.
-    "table_to_xml",
+// Functions that read rows themselves, from SQL given as text or from tables, schemas and
+// databases named by a string (invisible as relations), and return them. All dangerous.
+constexpr std::array<std::string_view, 10> kRowReaders = {
+    "query_to_xml",    "query_to_xml_and_xmlschema",
+    "ts_stat",
+    "ts_rewrite",  // its two-argument form runs SELECT target, substitute ... given as text
+    "table_to_xml",    "table_to_xml_and_xmlschema",
+    "schema_to_xml",   "schema_to_xml_and_xmlschema",
+    "database_to_xml", "database_to_xml_and_xmlschema",
+};
+
+constexpr std::array<std::string_view, 6> kMoreDangerous = {
+    // Schemas of tables/schemas/databases named by a string.
     "table_to_xmlschema",
-    "table_to_xml_and_xmlschema",
-    "schema_to_xml",
     "schema_to_xmlschema",
-    "schema_to_xml_and_xmlschema",
-    "database_to_xml",
     "database_to_xmlschema",
-    "database_to_xml_and_xmlschema",
     // More replication control.
     "pg_replication_origin_drop",
     "pg_replication_origin_session_setup",
@@ -294,6 +296,18 @@ bool isDangerousFunction(std::string_view name) {
     if (lower == d) return true;
   }
   for (std::string_view d : kMoreDangerous) {
+    if (lower == d) return true;
+  }
+  for (std::string_view d : kRowReaders) {
+    if (lower == d) return true;
+  }
+  return false;
+}
+
+bool readsRowsItself(std::string_view name) {
+  const std::string lower = asciiLower(name);
+  if (lower == "cursor_to_xml") return true;  // the rows of a cursor the session declared
+  for (std::string_view d : kRowReaders) {
     if (lower == d) return true;
   }
   return false;

@@ -32,6 +32,11 @@ StatementClass transactionKind(std::string_view kind, std::string* type);
 // `name` is the last component of the function name; matched case-insensitively.
 bool isDangerousFunction(std::string_view name);
 
+// True for functions that return rows they read themselves: from SQL given as text, from a
+// table, schema or database named by a string (all dangerous), or from a cursor
+// (cursor_to_xml). Their result may hold any column.
+bool readsRowsItself(std::string_view name);
+
 // True for functions that modify state although they are usually called from a SELECT
 // (nextval, setval, large object writers): they make a statement at least a write.
 bool isWritingFunction(std::string_view name);
