@@ -1,4 +1,4 @@
-// DefElem option reading: booleans and COPY's row format.
+// DefElem option and constant reading: booleans, constants, READ WRITE, COPY's row format.
 #include "policy/sql/options.h"
 
 #include <optional>
@@ -11,6 +11,33 @@
 namespace tollgate::policy::sql {
 
 using nlohmann::json;
+
+std::string constantString(const json& v) {
+  const json* c = field(v, "A_Const");
+  const json* sval = c == nullptr ? nullptr : field(*c, "sval");
+  return sval == nullptr ? std::string() : asciiLower(str(*sval, "sval"));
+}
+
+std::string constantValue(const json& v) {
+  const json* c = field(v, "A_Const");
+  if (c == nullptr) return {};
+  if (const json* i = field(*c, "ival")) {
+    const json* n = field(*i, "ival");  // absent for 0
+    return n != nullptr && n->is_number_integer() ? std::to_string(n->get<int64_t>()) : "0";
+  }
+  return constantString(v);
+}
+
+bool readWriteRequested(const json* options) {
+  if (options == nullptr || !options->is_array()) return false;
+  for (const json& o : *options) {
+    const json* d = field(o, "DefElem");
+    if (d == nullptr || str(*d, "defname") != "transaction_read_only") continue;
+    const json* arg = field(*d, "arg");
+    if (arg == nullptr || constantValue(*arg) != "1") return true;
+  }
+  return false;
+}
 
 bool optionTrue(const json& defelem) {
   const json* arg = field(defelem, "arg");

@@ -1,12 +1,25 @@
-// Statement options in the parse tree (DefElem lists): booleans as PostgreSQL reads them, and
-// the row format of COPY ... TO STDOUT.
+// Statement options and constants in the parse tree (DefElem lists, A_Const): booleans as
+// PostgreSQL reads them, constants' text, READ WRITE, and the row format of COPY ... TO STDOUT.
 #pragma once
+
+#include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "policy/sql/facts.h"
 
 namespace tollgate::policy::sql {
+
+// The lower-cased value of a string constant (A_Const sval), or "" for anything else.
+std::string constantString(const nlohmann::json& v);
+
+// A constant's text: a string lower-cased, an integer in decimal (libpg_query omits an ival of
+// 0); "" for anything else.
+std::string constantValue(const nlohmann::json& v);
+
+// True when transaction options (BEGIN, START TRANSACTION, SET TRANSACTION, SET SESSION
+// CHARACTERISTICS; nullable) include READ WRITE.
+bool readWriteRequested(const nlohmann::json* options);
 
 // PostgreSQL's boolean option parsing (defGetBoolean) of a DefElem: no argument is true,
 // unknown values count as true.

@@ -191,13 +191,6 @@ class Walker {
     return s != nullptr && str(*s, "sval") == "name";
   }
 
-  // The lower-cased value of a string constant, or "" for anything else.
-  static std::string constantString(const json& v) {
-    const json* c = field(v, "A_Const");
-    const json* sval = c == nullptr ? nullptr : field(*c, "sval");
-    return sval == nullptr ? std::string() : asciiLower(str(*sval, "sval"));
-  }
-
   void dml(std::string_view kind, const json& body) {
     const bool scoped = pushWith(body);
     targets(body, "relation");
@@ -267,7 +260,7 @@ class Walker {
     }
     if (name == "transaction" || name == "session characteristics") {
       *type = "set_transaction";
-      return readWrite(field(body, "args")) ? C::kWrite : C::kTransaction;
+      return readWriteRequested(field(body, "args")) ? C::kWrite : C::kTransaction;
     }
     if (isPrivilegedSetting(name)) return C::kAdmin;
     const bool scs = name == "standard_conforming_strings";
@@ -286,31 +279,7 @@ class Walker {
 
   C transaction(const json& body, std::string* type) {
     const C c = transactionKind(str(body, "kind"), type);
-    return readWrite(field(body, "options")) ? C::kWrite : c;
-  }
-
-  // Transaction options (BEGIN, START TRANSACTION, SET TRANSACTION, SET SESSION
-  // CHARACTERISTICS) that include READ WRITE.
-  static bool readWrite(const json* options) {
-    if (options == nullptr || !options->is_array()) return false;
-    for (const json& o : *options) {
-      const json* d = field(o, "DefElem");
-      if (d == nullptr || str(*d, "defname") != "transaction_read_only") continue;
-      const json* arg = field(*d, "arg");
-      if (arg == nullptr || constantValue(*arg) != "1") return true;
-    }
-    return false;
-  }
-
-  // A constant's text: a string lower-cased, an integer in decimal; empty for anything else.
-  static std::string constantValue(const json& v) {
-    const json* c = field(v, "A_Const");
-    if (c == nullptr) return {};
-    if (const json* i = field(*c, "ival")) {
-      const json* n = field(*i, "ival");  // absent for 0
-      return n != nullptr && n->is_number_integer() ? std::to_string(n->get<int64_t>()) : "0";
-    }
-    return constantString(v);
+    return readWriteRequested(field(body, "options")) ? C::kWrite : c;
   }
 
   void drop(const json& body) {
@@ -550,10 +519,16 @@ class Walker {
   // The name may also be the `name` column of a SELECT that reads one row of pg_settings.
   bool harmlessSetConfig(const json* args) const {
     if (args == nullptr || !args->is_array() || args->size() != 3) return false;
-    const json& first = (*args)[0];
-    const std::string name = isNameColumn(first) ? settings_row_ : constantString(first);
+    const std::string name = setConfigName(*args);
     if (isReadOnlySetting(name)) return isTrueWord(constantValue((*args)[1]));
     return isOrdinarySetting(name) && name != "standard_conforming_strings";
+  }
+
+  // The setting set_config(args) changes: its constant first argument, or the pg_settings row
+  // a `name` column stands for; "" when the walker cannot read it.
+  std::string setConfigName(const json& args) const {
+    const json& first = args[0];
+    return isNameColumn(first) ? settings_row_ : constantString(first);
   }
 
   // set_config('client_encoding', v, ...), or with a name the walker cannot read, may change
@@ -563,8 +538,7 @@ class Walker {
       facts_->sets_client_encoding = std::string();
       return;
     }
-    const json& first = (*args)[0];
-    const std::string name = isNameColumn(first) ? settings_row_ : constantString(first);
+    const std::string name = setConfigName(*args);
     if (name.empty() || name == "client_encoding") {
       facts_->sets_client_encoding = name.empty() ? std::string() : constantValue((*args)[1]);
     }
