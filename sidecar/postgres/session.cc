@@ -367,16 +367,13 @@ std::string PostgresSession::startupParameters(const StartupMessage& startup) {
     if (startup_settings_.size() < 512) {  // names only, for the session's start event
       startup_settings_ += (startup_settings_.empty() ? "" : ",") + std::string(name.substr(0, 64));
     }
-    if (refusal.empty() && name == "client_encoding" &&
-        policy::sql::isAsciiEmbeddingEncoding(value)) {
-      refusal = "client_encoding " + std::string(value.substr(0, 32)) +
-                " cannot be analysed (a character may hide a quote or backslash byte); use UTF8";
-    }
     if (refusal.empty() && !policy::settingAllowed(config_.role, name, value)) {
       const bool read_only = policy::sql::isReadOnlySetting(name);
-      refusal = "a " + std::string(policy::roleName(config_.role)) + " grant may not set " +
-                std::string(name.substr(0, 64)) + (read_only ? " off" : "") +
-                " at startup (it needs the " + (read_only ? "write" : "admin") + " role)";
+      refusal = name == "client_encoding"
+                    ? encodingNotAnalysable(value)
+                    : "a " + std::string(policy::roleName(config_.role)) + " grant may not set " +
+                          std::string(name.substr(0, 64)) + (read_only ? " off" : "") +
+                          " at startup (it needs the " + (read_only ? "write" : "admin") + " role)";
     }
   };
   startup.forEachParameter([&](std::string_view name, std::string_view value) {
@@ -408,15 +405,18 @@ std::string PostgresSession::startupParameters(const StartupMessage& startup) {
   return refusal;
 }
 
+std::string encodingNotAnalysable(std::string_view encoding) {
+  return "client_encoding " + std::string(encoding.substr(0, 32)) +
+         " cannot be analysed (a character may hide a quote or backslash byte); use UTF8";
+}
+
 bool PostgresSession::noteParameter(const ParameterStatus& status) {
   if (status.name != "client_encoding") return true;
   client_encoding_ = std::string(status.value);
   if (!policy::sql::isAsciiEmbeddingEncoding(client_encoding_)) return true;
   // However it came (a role's or database's default, a function): the sidecar would no longer
   // read statements as the server does.
-  terminate("client_encoding " + client_encoding_.substr(0, 32) +
-                " cannot be analysed (a character may hide a quote or backslash byte); use UTF8",
-            "0A000");
+  terminate(encodingNotAnalysable(client_encoding_), "0A000");
   return false;
 }
 

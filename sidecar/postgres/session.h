@@ -84,6 +84,10 @@ struct SessionConfig {
   std::string refuse_reason;
 };
 
+// Why a session may not use `encoding` as its client_encoding (a character may hide a quote or
+// backslash byte from the sidecar, which reads statements as UTF-8).
+std::string encodingNotAnalysable(std::string_view encoding);
+
 class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoderCallbacks {
  public:
   // `on_done` runs once, on the loop, when both sides are closed; the owner then destroys the

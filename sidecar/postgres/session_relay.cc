@@ -64,10 +64,9 @@ policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
     if (!enc || (!enc->empty() && !policy::sql::isAsciiEmbeddingEncoding(*enc))) continue;
     v.decision = policy::Decision::kBlock;
     v.rule = "client-encoding";
-    v.message = "blocked by rule \"client-encoding\": client_encoding " +
-                (enc->empty() ? std::string("set to a value the sidecar cannot read")
-                              : enc->substr(0, 32)) +
-                " cannot be analysed (a character may hide a quote or backslash byte); use UTF8";
+    v.message = "blocked by rule \"client-encoding\": " +
+                encodingNotAnalysable(enc->empty() ? "set to a value the sidecar cannot read"
+                                                   : std::string_view(*enc));
     v.deciding_statement = i;
     return v;
   }
