@@ -42,6 +42,12 @@ DecodeResult FrontendDecoderImpl::decodeStartup(std::string_view input) {
 }
 
 DecodeResult FrontendDecoderImpl::decodeTyped(std::string_view input) {
+  // Judged on its first byte, as PostgreSQL does: a second StartupMessage or SSLRequest in the
+  // middle of a session (type 0, then a length) must not leave the session waiting for a body.
+  if (!input.empty() && !isFrontendMessageType(input[0])) {
+    return fail(absl::InvalidArgumentError("invalid frontend message type " +
+                                           std::to_string(static_cast<unsigned char>(input[0]))));
+  }
   Frame frame = peekFrame(input, config_.max_message_length);
   switch (frame.kind) {
     case Frame::Kind::kNoHeader:

@@ -174,6 +174,8 @@ absl::StatusOr<FrontendBody> parseFrontendBody(char type, std::string_view paylo
                                     std::to_string(static_cast<unsigned char>(type)));
 }
 
+bool isFrontendMessageType(char type) { return type != 0 && frontendTypeName(type) != "unknown"; }
+
 std::string_view frontendTypeName(char type) {
   switch (type) {
     case 'Q':

@@ -146,4 +146,7 @@ absl::StatusOr<FrontendBody> parseFrontendBody(char type, std::string_view paylo
 // Human-readable name of a client message type byte ("Query", "Bind", ...), "unknown" if none.
 std::string_view frontendTypeName(char type);
 
+// True for the type bytes of protocol v3 client messages (a startup packet has none).
+bool isFrontendMessageType(char type);
+
 }  // namespace tollgate::sidecar::postgres

@@ -301,3 +301,31 @@ TEST_CASE("client encodings whose characters can hide a quote or backslash are r
   CHECK_THAT(fn.err, ContainsSubstring("client_encoding SJIS cannot be analysed"));
   CHECK(fn.out.find("not reached") == std::string::npos);
 }
+
+// Regression: a second startup packet mid-session read as a message of type 0 with a plausible
+// length, and the session waited for its body. Like PostgreSQL, the sidecar now judges a message
+// by its type byte and ends the session at once with FATAL 08P01.
+TEST_CASE("a startup packet in the middle of a session ends it at once with 08P01") {
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  const std::string script = std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+s.sendall(struct.pack("!II", 8, 80877103))  # SSLRequest
+t, body = read_message()
+fields = {f[:1]: f[1:].decode() for f in body.split(b"\0") if f}
+print(t.decode(), fields.get(b"S"), fields.get(b"C"), fields.get(b"M"))
+try:
+    read_message()
+    print("still open")
+except SystemExit:
+    print("closed")
+)PY";
+  auto r = sidecar.python(script);
+  INFO("stderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, ContainsSubstring("E FATAL 08P01"));
+  CHECK_THAT(r.out, ContainsSubstring("invalid frontend message type 0"));
+  CHECK_THAT(r.out, ContainsSubstring("closed"));
+  CHECK(sidecar.running());
+}

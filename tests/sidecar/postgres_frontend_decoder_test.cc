@@ -339,6 +339,22 @@ TEST_CASE("bad message lengths fail before the body is buffered") {
   CHECK(d->error().code() == absl::StatusCode::kResourceExhausted);
 }
 
+TEST_CASE("an unknown message type fails on its first byte, before any length") {
+  Recorder rec;
+  auto d = createFrontendDecoder(rec);
+  Buffer in;
+  feed(*d, in, startup("u"));
+  // A second startup packet (SSLRequest) mid-session: type byte 0.
+  CHECK(feed(*d, in, std::string(1, '\0')) == DecodeStatus::kError);
+  CHECK(d->error().message() == "invalid frontend message type 0");
+  Recorder rec2;
+  auto d2 = createFrontendDecoder(rec2);
+  Buffer in2;
+  feed(*d2, in2, startup("u"));
+  CHECK(feed(*d2, in2, "z") == DecodeStatus::kError);
+  CHECK(d2->error().message() == "invalid frontend message type 122");
+}
+
 TEST_CASE("the error state is terminal") {
   Recorder rec;
   auto d = createFrontendDecoder(rec);
