@@ -30,53 +30,60 @@ namespace {
 // followed by 70 x's and "p" followed by 63 x's and a y are one name to the server.
 constexpr size_t kMaxNameBytes = 63;
 
+absl::string_view key(const std::string& name) {
+  return absl::string_view(name).substr(0, kMaxNameBytes);
+}
+
+// The entry `name` stands for in `map` (a statement or portal table), or nullptr.
+template <typename Map>
+auto* find(Map& map, const std::string& name) {
+  auto it = map.find(key(name));
+  return it == map.end() ? nullptr : &it->second;
+}
+
 }  // namespace
 
-void NameTable::journalStatement(uint64_t unit, size_t at, const std::string& name) {
-  Change c{unit, at, true, name, nullptr, nullptr};
+void NameTable::journalStatement(uint64_t unit, size_t at, absl::string_view name) {
+  Change c{unit, at, true, std::string(name), nullptr, nullptr};
   if (auto it = statements_.find(name); it != statements_.end()) {
     c.old_statement = std::move(it->second);
   }
   journal_.push_back(std::move(c));
 }
 
-void NameTable::journalPortal(uint64_t unit, size_t at, const std::string& name) {
-  Change c{unit, at, false, name, nullptr, nullptr};
+void NameTable::journalPortal(uint64_t unit, size_t at, absl::string_view name) {
+  Change c{unit, at, false, std::string(name), nullptr, nullptr};
   if (auto it = portals_.find(name); it != portals_.end()) c.old_portal = std::move(it->second);
   journal_.push_back(std::move(c));
 }
 
 NamedStatement& NameTable::defineStatement(uint64_t unit, size_t at, const std::string& name) {
-  if (name.size() > kMaxNameBytes) return defineStatement(unit, at, name.substr(0, kMaxNameBytes));
-  journalStatement(unit, at, name);
-  auto& entry = statements_[name];
+  journalStatement(unit, at, key(name));
+  auto& entry = statements_[key(name)];
   entry = std::make_shared<NamedStatement>();
   return *entry;
 }
 
 NamedPortal& NameTable::definePortal(uint64_t unit, size_t at, const std::string& name) {
-  if (name.size() > kMaxNameBytes) return definePortal(unit, at, name.substr(0, kMaxNameBytes));
   // The unnamed portal is not journaled: it never outlives its transaction, and an error ends
   // or aborts that transaction.
-  if (!name.empty()) journalPortal(unit, at, name);
-  auto& entry = portals_[name];
+  if (!name.empty()) journalPortal(unit, at, key(name));
+  auto& entry = portals_[key(name)];
   entry = std::make_shared<NamedPortal>();
   entry->defined_by = unit;
   return *entry;
 }
 
 void NameTable::releaseStatement(uint64_t unit, size_t at, const std::string& name) {
-  if (name.size() > kMaxNameBytes) return releaseStatement(unit, at, name.substr(0, kMaxNameBytes));
-  if (!statements_.contains(name)) return;
-  journalStatement(unit, at, name);
-  statements_.erase(name);
+  if (!statements_.contains(key(name))) return;
+  journalStatement(unit, at, key(name));
+  statements_.erase(key(name));
 }
 
 void NameTable::releasePortal(uint64_t unit, size_t at, const std::string& name) {
-  if (name.size() > kMaxNameBytes) return releasePortal(unit, at, name.substr(0, kMaxNameBytes));
-  if (!portals_.contains(name)) return;
-  journalPortal(unit, at, name);
-  portals_.erase(name);
+  if (!portals_.contains(key(name))) return;
+  journalPortal(unit, at, key(name));
+  portals_.erase(key(name));
 }
 
 void NameTable::releaseAllStatements(uint64_t unit, size_t at) {
@@ -92,39 +99,33 @@ void NameTable::releaseAllPortals(uint64_t unit, size_t at) {
 }
 
 NamedStatement* NameTable::statement(const std::string& name) {
-  if (name.size() > kMaxNameBytes) return statement(name.substr(0, kMaxNameBytes));
-  auto it = statements_.find(name);
-  return it == statements_.end() ? nullptr : it->second.get();
+  auto* entry = find(statements_, name);
+  return entry != nullptr ? entry->get() : nullptr;
 }
 
 NamedPortal* NameTable::portal(const std::string& name) {
-  if (name.size() > kMaxNameBytes) return portal(name.substr(0, kMaxNameBytes));
-  auto it = portals_.find(name);
-  return it == portals_.end() ? nullptr : it->second.get();
+  auto* entry = find(portals_, name);
+  return entry != nullptr ? entry->get() : nullptr;
 }
 
 const NamedStatement* NameTable::statement(const std::string& name) const {
-  if (name.size() > kMaxNameBytes) return statement(name.substr(0, kMaxNameBytes));
-  auto it = statements_.find(name);
-  return it == statements_.end() ? nullptr : it->second.get();
+  auto* entry = find(statements_, name);
+  return entry != nullptr ? entry->get() : nullptr;
 }
 
 std::shared_ptr<NamedStatement> NameTable::statementEntry(const std::string& name) const {
-  if (name.size() > kMaxNameBytes) return statementEntry(name.substr(0, kMaxNameBytes));
-  auto it = statements_.find(name);
-  return it == statements_.end() ? nullptr : it->second;
+  auto* entry = find(statements_, name);
+  return entry != nullptr ? *entry : nullptr;
 }
 
 const NamedPortal* NameTable::portal(const std::string& name) const {
-  if (name.size() > kMaxNameBytes) return portal(name.substr(0, kMaxNameBytes));
-  auto it = portals_.find(name);
-  return it == portals_.end() ? nullptr : it->second.get();
+  auto* entry = find(portals_, name);
+  return entry != nullptr ? entry->get() : nullptr;
 }
 
 std::shared_ptr<NamedPortal> NameTable::portalEntry(const std::string& name) const {
-  if (name.size() > kMaxNameBytes) return portalEntry(name.substr(0, kMaxNameBytes));
-  auto it = portals_.find(name);
-  return it == portals_.end() ? nullptr : it->second;
+  auto* entry = find(portals_, name);
+  return entry != nullptr ? *entry : nullptr;
 }
 
 void NameTable::restore(Change& change) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "policy/sql/facts.h"
 
 namespace tollgate::sidecar::postgres {
@@ -51,6 +52,12 @@ struct NamedPortal {
   bool no_data = false;
   uint64_t defined_by = 0;  // the unit that made it
 };
+
+// What a statement or portal entry runs; StatementRef::unknown() when there is no entry.
+template <typename Entry>
+StatementRef sourceOf(const std::shared_ptr<Entry>& entry) {
+  return entry != nullptr ? entry->source : StatementRef::unknown();
+}
 
 // PostgreSQL has one namespace of prepared statements (Parse and PREPARE define them, Bind and
 // EXECUTE run them, Close and DEALLOCATE drop them) and one of portals (Bind and DECLARE define
@@ -106,8 +113,8 @@ class NameTable {
     std::shared_ptr<NamedStatement> old_statement;  // null: the name was free
     std::shared_ptr<NamedPortal> old_portal;
   };
-  void journalStatement(uint64_t unit, size_t at, const std::string& name);
-  void journalPortal(uint64_t unit, size_t at, const std::string& name);
+  void journalStatement(uint64_t unit, size_t at, absl::string_view name);
+  void journalPortal(uint64_t unit, size_t at, absl::string_view name);
   void restore(Change& change);
 
   absl::flat_hash_map<std::string, std::shared_ptr<NamedStatement>> statements_;

@@ -237,8 +237,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
         portal.result_formats.push_back(bind.result_formats[i]);
       }
       portal.statement_entry = names_.statementEntry(portal.statement);
-      portal.source =
-          portal.statement_entry ? portal.statement_entry->source : StatementRef::unknown();
+      portal.source = sourceOf(portal.statement_entry);
       to_upstream_.append(message.raw);
       break;
     }
@@ -249,12 +248,10 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       unit.name = std::string(d.name);
       if (d.kind == 'S') {
         unit.statement_entry = names_.statementEntry(unit.name);
-        unit.source =
-            resolve(unit.statement_entry ? unit.statement_entry->source : StatementRef::unknown());
+        unit.source = resolve(sourceOf(unit.statement_entry));
       } else {
         unit.portal_entry = names_.portalEntry(unit.name);
-        unit.source =
-            resolve(unit.portal_entry ? unit.portal_entry->source : StatementRef::unknown());
+        unit.source = resolve(sourceOf(unit.portal_entry));
       }
       to_upstream_.append(message.raw);
       break;
@@ -266,8 +263,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       const NamedPortal* portal = entry.get();
       const NamedStatement* info =
           portal != nullptr && !portal->cursor ? portal->statement_entry.get() : nullptr;
-      const StatementRef source =
-          resolve(portal != nullptr ? portal->source : StatementRef::unknown());
+      const StatementRef source = resolve(sourceOf(entry));
       bool described =
           portal != nullptr && (!portal->description.empty() || portal->no_data ||
                                 (info != nullptr && (!info->description.empty() || info->no_data)));
