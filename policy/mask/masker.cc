@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "policy/detect/pan.h"
+#include "policy/mask/bytea_text.h"
 #include "policy/mask/glob.h"
 
 namespace tollgate::policy {
@@ -237,6 +238,20 @@ std::optional<std::string> Masker::maskValue(const ColumnPlan& plan, std::string
 }
 
 std::optional<std::string> Masker::maskText(std::string_view text, std::string* rule_hit) const {
+  // bytea hex anywhere in a text (a bytea value, row_to_json(), ::text, array and record text,
+  // a notification payload): its decoded bytes are scanned too.
+  std::string first;  // the first rule that changed something, hex or plain
+  auto hexed = maskByteaHex(text, [&](std::string_view bytes) {
+    return maskPlainText(bytes, first.empty() ? &first : nullptr);
+  });
+  auto plain =
+      maskPlainText(hexed ? std::string_view(*hexed) : text, first.empty() ? &first : nullptr);
+  if (rule_hit != nullptr && !first.empty()) *rule_hit = first;
+  return plain ? plain : hexed;
+}
+
+std::optional<std::string> Masker::maskPlainText(std::string_view text,
+                                                 std::string* rule_hit) const {
   std::optional<std::string> cur;
   for (const Impl::DetectorRule& d : impl_->detector_rules) {
     const std::string_view view = cur ? std::string_view(*cur) : text;

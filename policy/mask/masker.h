@@ -83,6 +83,8 @@ class Masker {
 
  private:
   Masker();
+  // maskText without the bytea hex pass.
+  std::optional<std::string> maskPlainText(std::string_view text, std::string* rule_hit) const;
   struct Impl;
   std::vector<MaskingRuleSpec> rules_;
   std::vector<std::string> keep_number_types_;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/mask/masker.h"
 #include "policy/sql/shape_cache.h"
 #include "policy/sql/sql_lexer.h"
 #include "policy/sql/tree_walker.h"
@@ -50,13 +51,16 @@ QueryFactsPtr failure(std::string error) {
   return facts;
 }
 
+// The statement as the audit trail shows it: literals replaced by $n, and card numbers a
+// quoted identifier holds ("4111111111111111" as a column alias, cursor or savepoint name)
+// masked, since the text goes to the events file, the control plane and approvers.
 std::string normalize(const std::string& text) {
   PgQueryNormalizeResult r = pg_query_normalize(text.c_str());
   std::string out = r.error == nullptr && r.normalized_query != nullptr
                         ? sql::scrubLiterals(r.normalized_query)
                         : sql::scrubLiterals(text);
   pg_query_free_normalize_result(r);
-  return out;
+  return scrubPans(out);
 }
 
 std::string fingerprint(const std::string& text) {

@@ -28,6 +28,13 @@ std::string constantValue(const json& v) {
   return constantString(v);
 }
 
+bool isClientValue(const json& v) {
+  if (field(v, "A_Const") != nullptr || field(v, "ParamRef") != nullptr) return true;
+  const json* cast = field(v, "TypeCast");
+  const json* arg = cast == nullptr ? nullptr : field(*cast, "arg");
+  return arg != nullptr && isClientValue(*arg);
+}
+
 bool readWriteRequested(const json* options) {
   if (options == nullptr || !options->is_array()) return false;
   for (const json& o : *options) {

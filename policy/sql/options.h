@@ -17,6 +17,9 @@ std::string constantString(const nlohmann::json& v);
 // 0); "" for anything else.
 std::string constantValue(const nlohmann::json& v);
 
+// True for a value the client supplies: a constant or a parameter ($1), cast or not.
+bool isClientValue(const nlohmann::json& v);
+
 // True when transaction options (BEGIN, START TRANSACTION, SET TRANSACTION, SET SESSION
 // CHARACTERISTICS; nullable) include READ WRITE.
 bool readWriteRequested(const nlohmann::json* options);

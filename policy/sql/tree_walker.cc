@@ -517,11 +517,15 @@ class Walker {
   // and not standard_conforming_strings, which would change how later statements are lexed;
   // the read-only settings only turned on.
   // The name may also be the `name` column of a SELECT that reads one row of pg_settings.
+  // The value must come from the client (a constant or a parameter): a value read from the
+  // data would come back unmasked, in the ParameterStatus the server sends for
+  // application_name and through current_setting().
   bool harmlessSetConfig(const json* args) const {
     if (args == nullptr || !args->is_array() || args->size() != 3) return false;
     const std::string name = setConfigName(*args);
     if (isReadOnlySetting(name)) return isTrueWord(constantValue((*args)[1]));
-    return isOrdinarySetting(name) && name != "standard_conforming_strings";
+    return isOrdinarySetting(name) && name != "standard_conforming_strings" &&
+           isClientValue((*args)[1]);
   }
 
   // The setting set_config(args) changes: its constant first argument, or the pg_settings row

@@ -258,37 +258,4 @@ std::optional<std::string> binaryToText(uint32_t type_oid, std::string_view b) {
   }
 }
 
-std::optional<std::string> maskByteaHex(std::string_view text, const ByteaMasker& mask) {
-  static constexpr size_t kMinHexDigits = 24;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::optional<std::string> out;
-  size_t copied = 0;
-  size_t pos = 0;
-  while ((pos = text.find("\\x", pos)) != std::string_view::npos) {
-    const size_t begin = pos + 2;
-    size_t end = begin;
-    while (end < text.size() && hexValue(text[end]) >= 0) ++end;
-    pos = end;
-    const size_t len = (end - begin) & ~size_t{1};
-    if (len < kMinHexDigits) continue;
-    std::string raw(len / 2, '\0');
-    for (size_t i = 0; i < raw.size(); ++i) {
-      raw[i] =
-          static_cast<char>(hexValue(text[begin + 2 * i]) * 16 + hexValue(text[begin + 2 * i + 1]));
-    }
-    auto masked = mask(raw);
-    if (!masked) continue;
-    if (!out) out.emplace().reserve(text.size());
-    out->append(text.data() + copied, begin - copied);
-    for (char c : *masked) {
-      const auto u = static_cast<unsigned char>(c);
-      out->push_back(kHex[u >> 4]);
-      out->push_back(kHex[u & 0xf]);
-    }
-    copied = begin + len;
-  }
-  if (out) out->append(text.data() + copied, text.size() - copied);
-  return out;
-}
-
 }  // namespace tollgate::sidecar::postgres

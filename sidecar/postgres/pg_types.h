@@ -60,16 +60,4 @@ std::optional<std::string> textToBinary(uint32_t type_oid, std::string_view text
 // The value of hex digit `c`, or -1.
 int hexValue(char c);
 
-// Receives the bytes of one hex-format bytea; returns their replacement, or nullopt when they
-// stay as they are. Must not throw.
-using ByteaMasker = absl::FunctionRef<std::optional<std::string>(std::string_view bytes)>;
-
-// Masks the bytes of every hex-format bytea written in `text`: a bytea's own text output
-// (bytea_output = hex, the default: "\x34313131..." is the ASCII of "4111..."), or an array or
-// record text holding such values, where the backslash is doubled. Each "\x" followed by a run
-// of at least 24 hex digits (12 bytes, the shortest card number) is decoded, given to `mask`,
-// and a changed result re-encoded as lower-case hex in its place (same length when `mask` keeps
-// the length). Returns the rewritten text, or nullopt when nothing changed. Never throws.
-std::optional<std::string> maskByteaHex(std::string_view text, const ByteaMasker& mask);
-
 }  // namespace tollgate::sidecar::postgres

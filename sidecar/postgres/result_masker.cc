@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "policy/detect/number_forms.h"
+#include "policy/mask/bytea_text.h"
 #include "sidecar/postgres/pg_types.h"
 #include "sidecar/postgres/row_rewriter.h"
 #include "sidecar/postgres/structured_values.h"
@@ -183,7 +184,11 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
       }
     } else if (c.plan.column_rule == nullptr && c.format == 0 &&
                shapeOf(c.type_oid) == ValueShape::kOther) {
-      masked = maskOtherText(*masker_, c.plan, text, &hit);
+      if (c.type_oid == oid::kBytea && !text.starts_with("\\x")) {  // bytea_output = escape
+        masked = policy::maskByteaEscape(
+            text, [&](std::string_view bytes) { return masker_->maskValue(c.plan, bytes, &hit); });
+      }
+      if (!masked) masked = maskOtherText(*masker_, c.plan, text, &hit);
     } else {
       masked = masker_->maskValue(c.plan, text, &hit);
     }

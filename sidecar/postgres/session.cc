@@ -420,6 +420,20 @@ bool PostgresSession::noteParameter(const ParameterStatus& status) {
   return false;
 }
 
+// The server reports settings such as application_name whenever they change, and a job can set
+// one to a column's value (set_config('application_name', pan, false) where the value is
+// not a constant is refused by the engine; a function in the database may still do it).
+void PostgresSession::forwardParameterStatus(const BackendMessage& message,
+                                             const ParameterStatus& status) {
+  if (config_.masker && config_.masker->hasDetectorRules()) {
+    if (auto m = config_.masker->maskText(status.value)) {
+      to_client_ += buildParameterStatus(status.name, *m);
+      return;
+    }
+  }
+  to_client_.append(message.raw);
+}
+
 void PostgresSession::connectUpstream() {
   state_ = State::kConnecting;
   upstream_.connect(loop_, config_.upstream_address);
@@ -530,8 +544,11 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
   if (const auto* ps = std::get_if<ParameterStatus>(&message.body); ps && !noteParameter(*ps)) {
     return CallbackAction::kStop;
   }
-  if (std::holds_alternative<ParameterStatus>(message.body) ||
-      std::holds_alternative<NoticeResponse>(message.body) ||
+  if (const auto* ps = std::get_if<ParameterStatus>(&message.body)) {
+    forwardParameterStatus(message, *ps);
+    return CallbackAction::kContinue;
+  }
+  if (std::holds_alternative<NoticeResponse>(message.body) ||
       std::holds_alternative<NegotiateProtocolVersion>(message.body)) {
     to_client_.append(message.raw);
     return CallbackAction::kContinue;

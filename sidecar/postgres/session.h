@@ -147,6 +147,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // ParameterStatus from the server, at startup or later: what the session follows of it.
   // Returns false when it ended the session (a client_encoding it cannot analyse).
   bool noteParameter(const ParameterStatus& status);
+  void forwardParameterStatus(const BackendMessage& message, const ParameterStatus& status);
   void connectUpstream();
   void sendUpstreamStartup();
   CallbackAction onAuthMessage(const BackendMessage& message);

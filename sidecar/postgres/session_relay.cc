@@ -552,7 +552,7 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       return CallbackAction::kContinue;
     case 'S':
       if (!noteParameter(std::get<ParameterStatus>(message.body))) return CallbackAction::kStop;
-      to_client_.append(message.raw);
+      forwardParameterStatus(message, std::get<ParameterStatus>(message.body));
       return CallbackAction::kContinue;
     case 'A': {
       const auto& n = std::get<NotificationResponse>(message.body);

@@ -290,19 +290,34 @@ void PostgresSession::forwardMasked(const BackendMessage& message) {
   }
   static constexpr std::string_view kWithheld =
       "(withheld by tollgate: the statement reads columns under a masking rule)";
-  const std::string_view code = fields->get('C').value_or("");
+  // A plpgsql RAISE (SQLSTATE class P0) writes the function's own text into every field it
+  // sets, USING COLUMN / TABLE / CONSTRAINT / DATATYPE / SCHEMA included: all of it may be data.
+  const bool raised = fields->get('C').value_or("").substr(0, 2) == "P0";
   auto rewritten = rewriteNoticeFields(
       message.type, *fields, [&](char field, std::string_view value) -> std::optional<std::string> {
-        if (field != 'M' && field != 'D' && field != 'H' && field != 'W' && field != 'q') {
-          return std::nullopt;  // severity, code, position, schema/table/column names, source
-        }
         std::optional<std::string> out;
-        if (withhold && field == 'M') {
-          // A plpgsql RAISE message is the function's own text: all of it may be data.
-          out = code.substr(0, 2) == "P0" ? std::string(kWithheld) : withoutValues(value);
-          if (*out == value) out.reset();
-        } else if (withhold && field != 'H') {
-          return std::string(kWithheld);  // detail, context, internal query
+        switch (field) {
+          case 'M':  // message, hint: quoted values and digits withheld
+          case 'H':
+            if (withhold) {
+              out = raised ? std::string(kWithheld) : withoutValues(value);
+              if (*out == value) out.reset();
+            }
+            break;
+          case 'D':  // detail, context, internal query
+          case 'W':
+          case 'q':
+            if (withhold) return std::string(kWithheld);
+            break;
+          case 's':  // schema, table, column, data type, constraint: names, unless RAISEd
+          case 't':
+          case 'c':
+          case 'd':
+          case 'n':
+            if (withhold && raised) return std::string(kWithheld);
+            break;
+          default:
+            return std::nullopt;  // severity, code, position, source file, line and routine
         }
         if (detect) {
           if (auto m = config_.masker->maskText(out ? std::string_view(*out) : value)) out = *m;

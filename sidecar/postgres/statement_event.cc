@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "policy/decision_proto.h"
+#include "policy/mask/masker.h"
 
 namespace tollgate::sidecar::postgres {
 
@@ -54,8 +55,9 @@ void buildStatementEvent(const StatementRecord& r, v1::AuditEvent& e) {
     a->set_statement_class(std::string(policy::className(st->cls)));
     a->set_statement_type(st->type);
     a->set_fingerprint(st->fingerprint);
-    for (const auto& t : st->reads) a->add_objects(t);
-    for (const auto& t : st->writes) a->add_objects(t);
+    // Relation names are identifiers the job chose: a card number in one is masked too.
+    for (const auto& t : st->reads) a->add_objects(policy::scrubPans(t));
+    for (const auto& t : st->writes) a->add_objects(policy::scrubPans(t));
   } else if (r.facts && !r.facts->parsed) {
     a->set_detail("statement did not parse: " + scrubDigits(r.facts->error));
   } else if (r.function_call) {

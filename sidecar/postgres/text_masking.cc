@@ -26,10 +26,8 @@ std::optional<std::string> maskNumberText(const policy::Masker& masker, policy::
 std::optional<std::string> maskOtherText(const policy::Masker& masker,
                                          const policy::ColumnPlan& plan, std::string_view text,
                                          std::string* hit) {
-  auto hexed = maskByteaHex(text, [&](std::string_view bytes) {
-    return masker.maskValue(plan, bytes, hit->empty() ? hit : nullptr);
-  });
-  std::string_view current = hexed ? std::string_view(*hexed) : text;
+  // (bytea hex runs are decoded by Masker::maskText itself.)
+  std::string_view current = text;
   // float8 elements of array/record text: {4.111111111111111e+15}. They stay numbers.
   auto numbers = policy::rewriteExponentIntegers(current, [&](std::string_view digits) {
     auto m = masker.maskValue(plan, digits, hit->empty() ? hit : nullptr);
@@ -38,8 +36,7 @@ std::optional<std::string> maskOtherText(const policy::Masker& masker,
   if (numbers) current = *numbers;
   auto masked = masker.maskValue(plan, current, hit->empty() ? hit : nullptr);
   if (masked) return masked;
-  if (numbers) return numbers;
-  return hexed;
+  return numbers;
 }
 
 bool looksLikeMoney(std::string_view text) {

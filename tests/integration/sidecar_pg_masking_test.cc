@@ -580,3 +580,64 @@ TEST_CASE("errors of a statement that reads a masked column do not quote its dat
   CHECK_THAT(r.err, ContainsSubstring("invalid input syntax for type integer: \"abc\""));
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
+
+// Red-team round 5: ways a card number or cvv reached the job or the events file in clear.
+TEST_CASE("bytea text forms, RAISE fields, reported settings and quoted names stay masked") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "create or replace function raise_fields(v text) returns int language plpgsql as $$ "
+      "begin raise exception 'x' using column = v, table = v, constraint = v, datatype = v, "
+      "schema = v, hint = v; end $$",
+      "payments");
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  const SampleCard& card = sampleCards()[0];
+  auto hex = [](const std::string& s) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : s) out += {kHex[c >> 4], kHex[c & 0xf]};
+    return out;
+  };
+  // bytea hex inside text and JSON, and a card number glued to an escape-format octal escape.
+  auto r = sidecar.psql(
+      "select row_to_json(t) from (select pan_vc::bytea as raw from cards where id = 1) t;\n"
+      "select pan_vc::bytea::text from cards where id = 1;\n"
+      "set bytea_output = 'escape';\n"
+      "select (E'\\\\012' || pan_vc)::bytea from cards where id = 1;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find(hex(card.pan_vc)) == std::string::npos);
+  CHECK(r.out.find(card.pan_vc) == std::string::npos);
+  CHECK_THAT(r.out, ContainsSubstring("\\012411111******1111"));
+  // A setting the server reports back (ParameterStatus) may not take a column's value.
+  r = sidecar.psql(
+      "select set_config('application_name', pan_vc, false) from cards where id = 1;\n"
+      "select set_config('application_name', 'nightly', false);\n");
+  CHECK_THAT(r.err, ContainsSubstring("42501"));
+  CHECK(r.out == "nightly\n");
+  // Every field a RAISE sets is withheld when it may hold a masked column's data.
+  auto py = sidecar.python(R"PY(
+import sys, psycopg2
+conn = psycopg2.connect(sys.argv[1])
+conn.autocommit = True
+cur = conn.cursor()
+for col in ("cvv", "pan_vc"):
+    try:
+        cur.execute("select raise_fields(" + col + ") from cards where id = 1")
+    except psycopg2.Error as e:
+        d = e.diag
+        print(col, d.column_name, d.table_name, d.constraint_name, d.datatype_name,
+              d.schema_name, d.message_hint)
+)PY");
+  INFO("python: " << py.out << py.err);
+  REQUIRE(py.exit_code == 0);
+  CHECK(py.out.find(" " + card.cvv) == std::string::npos);
+  CHECK(py.out.find(card.pan_vc) == std::string::npos);
+  CHECK_THAT(py.out, ContainsSubstring("withheld by tollgate"));
+  // Quoted identifiers go into the statement's normalised text and objects.
+  r = sidecar.psql(
+      "select 1 as \"4111111111111111\";\n"
+      "begin; savepoint \"5555555555554444\"; rollback;\n");
+  CHECK(r.exit_code == 0);
+  CHECK(cardNumbersInAuditAndLog(sidecar).empty());
+}

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "policy/detect/pan.h"
+#include "policy/mask/bytea_text.h"
 #include "policy/mask/glob.h"
 #include "tests/policy/pan_testing.h"
 
@@ -149,6 +150,27 @@ TEST_CASE("maskValue: PANs in a scanned value are masked, length kept") {
   }
 }
 
+// Regression: row_to_json() of a row with a bytea column, bytea::text and the like carry the
+// card number as hex ("\\x3431..."), where the detector saw no digits; only values of
+// non-text types got the hex decoded.
+TEST_CASE("maskText: card numbers inside bytea hex in any text are masked") {
+  auto m = designMasker();
+  const std::string pan_hex = "34313131313131313131313131313131";     // "4111111111111111"
+  const std::string masked_hex = "3431313131312a2a2a2a2a2a31313131";  // "411111******1111"
+  const std::string json = "{\"id\":1,\"raw\":\"\\\\x" + pan_hex + "\"}";
+  std::string hit;
+  auto out = m->maskText(json, &hit);
+  REQUIRE(out.has_value());
+  CHECK(*out == "{\"id\":1,\"raw\":\"\\\\x" + masked_hex + "\"}");
+  CHECK(hit == "pan");
+  // Hex and plain digits in one text: both masked.
+  const std::string pan = "4111111111111111";
+  out = m->maskText("\\x" + pan_hex + " " + pan);
+  REQUIRE(out.has_value());
+  CHECK(*out == "\\x" + masked_hex + " 411111******1111");
+  CHECK_FALSE(m->maskText("\\x" + std::string(32, 'f')).has_value());
+}
+
 TEST_CASE("maskText: custom RE2 detector with Luhn validator masks only valid matches") {
   auto m = mustCompile({detectorRule("acct", "acct", ofKind(MaskAction::Kind::kLast4))},
                        {{"acct", R"(\b\d{10}\b)", "luhn"}});
@@ -269,6 +291,39 @@ TEST_CASE("scrubPans: PCI display mask over free text; text without PAN unchange
         "error for card " + pan.substr(0, 6) + "*****" + pan.substr(11) + ": declined");
   CHECK(scrubPans("nothing 1732550400000") == "nothing 1732550400000");
   CHECK(scrubPans("") == "");
+}
+
+// Regression: `SELECT pan::bytea` in text format is "\x3431..." (the ASCII digits in hex), where
+// the detector sees no digit run.
+TEST_CASE("maskByteaHex hands the decoded bytes of hex bytea to the masker") {
+  const std::string pan_hex = "34313131313131313131313131313131";     // "4111111111111111"
+  const std::string masked_hex = "3431313131312a2a2a2a2a2a31313131";  // "411111******1111"
+  auto mask = [](std::string_view bytes) -> std::optional<std::string> {
+    if (bytes != "4111111111111111") return std::nullopt;
+    return std::string("411111******1111");
+  };
+  struct Case {
+    const char* name;
+    std::string text;
+    std::optional<std::string> expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"bytea text output", "\\x" + pan_hex, "\\x" + masked_hex},
+           {"bytea[] text output", "{\"\\\\x" + pan_hex + "\",NULL}",
+            "{\"\\\\x" + masked_hex + "\",NULL}"},
+           {"two values in a record", "(\"\\\\x" + pan_hex + "\",\"\\\\x" + pan_hex + "\")",
+            "(\"\\\\x" + masked_hex + "\",\"\\\\x" + masked_hex + "\")"},
+           {"other bytes untouched", "\\x" + std::string(32, 'f'), std::nullopt},
+           {"too short to hold a card number", "\\x3431313131313131313131", std::nullopt},
+           {"no hex prefix", pan_hex, std::nullopt},
+           {"empty", "", std::nullopt},
+           {"lone prefix at the end", "\\x", std::nullopt},
+       }) {
+    INFO(c.name);
+    auto got = maskByteaHex(c.text, mask);
+    CHECK(got == c.expected);
+    if (got) CHECK(got->size() == c.text.size());
+  }
 }
 
 }  // namespace

@@ -236,6 +236,26 @@ const std::vector<Row> kRows = {
      {"set_config"}},
     {"SELECT set_config(name, 'x', false) FROM t", C::kAdmin, "select", {"t"}, {}, {"set_config"}},
     {"SELECT set_config('search_path', 'x')", C::kAdmin, "select", {}, {}, {"set_config"}},
+    // The value comes from the client, never from the data: the server reports
+    // application_name back (ParameterStatus), and current_setting() returns any setting.
+    {"SELECT set_config('application_name', pan, false) FROM cards",
+     C::kAdmin,
+     "select",
+     {"cards"},
+     {},
+     {"set_config"}},
+    {"SELECT set_config('application_name', $1, false)",
+     C::kRead,
+     "select",
+     {},
+     {},
+     {"set_config"}},
+    {"SELECT set_config('application_name', 'job 7'::text, false)",
+     C::kRead,
+     "select",
+     {},
+     {},
+     {"set_config"}},
     // pg_dump's "set it where the server has it" idiom names the setting through pg_settings.
     {"SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = "
      "'restrict_nonsystem_relation_kind'",

@@ -129,36 +129,3 @@ TEST_CASE("money binary is int8 cents, written with two decimals") {
     CHECK_FALSE(textToBinary(oid::kMoney, bad));
   }
 }
-
-// Regression: `SELECT pan::bytea` in text format is "\x3431..." (the ASCII digits in hex), where
-// the detector sees no digit run.
-TEST_CASE("maskByteaHex hands the decoded bytes of hex bytea to the masker") {
-  const std::string pan_hex = "34313131313131313131313131313131";     // "4111111111111111"
-  const std::string masked_hex = "3431313131312a2a2a2a2a2a31313131";  // "411111******1111"
-  auto mask = [](std::string_view bytes) -> std::optional<std::string> {
-    if (bytes != "4111111111111111") return std::nullopt;
-    return std::string("411111******1111");
-  };
-  struct Case {
-    const char* name;
-    std::string text;
-    std::optional<std::string> expected;
-  };
-  for (const Case& c : std::vector<Case>{
-           {"bytea text output", "\\x" + pan_hex, "\\x" + masked_hex},
-           {"bytea[] text output", "{\"\\\\x" + pan_hex + "\",NULL}",
-            "{\"\\\\x" + masked_hex + "\",NULL}"},
-           {"two values in a record", "(\"\\\\x" + pan_hex + "\",\"\\\\x" + pan_hex + "\")",
-            "(\"\\\\x" + masked_hex + "\",\"\\\\x" + masked_hex + "\")"},
-           {"other bytes untouched", "\\x" + std::string(32, 'f'), std::nullopt},
-           {"too short to hold a card number", "\\x3431313131313131313131", std::nullopt},
-           {"no hex prefix", pan_hex, std::nullopt},
-           {"empty", "", std::nullopt},
-           {"lone prefix at the end", "\\x", std::nullopt},
-       }) {
-    INFO(c.name);
-    auto got = maskByteaHex(c.text, mask);
-    CHECK(got == c.expected);
-    if (got) CHECK(got->size() == c.text.size());
-  }
-}

@@ -342,6 +342,12 @@ TEST_CASE("card numbers in hex bytea text are masked, hex of the same length") {
             "411111******1111"},
            {"bytea without a card number", oid::kBytea, 0, "\\x" + std::string(32, '0'),
             std::nullopt},
+           // Regression: in escape format a newline is \012, glued to the next card number's
+           // digits ("\0124111...": a 19-digit run to the detector).
+           {"bytea escape text after an octal escape", oid::kBytea, 0,
+            "\\0124111111111111111\\012\\\\", "\\012411111******1111\\012\\\\"},
+           // Regression: hex inside a text value (bytea::text, row_to_json(), format()).
+           {"bytea hex inside text", oid::kText, 0, "raw " + pan_hex, "raw " + masked_hex},
        }) {
     INFO(c.name);
     Masked m = maskOne({field("b", c.type_oid, 16384, c.format)}, {c.input});
