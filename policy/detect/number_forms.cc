@@ -196,11 +196,43 @@ std::string zeroHiddenDigits(std::string_view original, std::string_view masked)
   return out;
 }
 
+namespace {
+
+// A character that joins a number token to its neighbour (so the token is part of a longer one).
+bool joinsToken(char c) {
+  return isDigit(c) || c == '.' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+}  // namespace
+
+std::optional<std::string> rewriteZeroFractionIntegers(std::string_view text,
+                                                       const IntegralRewriter& rewrite) {
+  std::optional<std::string> out;
+  size_t copied = 0;
+  for (size_t dot = text.find('.'); dot != kNone; dot = text.find('.', dot + 1)) {
+    size_t begin = dot;
+    while (begin > 0 && isDigit(text[begin - 1])) --begin;
+    size_t end = dot + 1;
+    while (end < text.size() && text[end] == '0') ++end;
+    if (begin == dot || end == dot + 1 || begin < copied) continue;
+    if ((begin > 0 && joinsToken(text[begin - 1])) ||
+        (end < text.size() && joinsToken(text[end]))) {
+      continue;
+    }
+    auto digits = rewrite(text.substr(begin, dot - begin));
+    if (!digits || digits->size() != dot - begin) continue;
+    if (!out) out.emplace().reserve(text.size());
+    out->append(text.data() + copied, begin - copied);
+    out->append(*digits);
+    copied = dot;
+  }
+  if (out) out->append(text.data() + copied, text.size() - copied);
+  return out;
+}
+
 std::optional<std::string> rewriteExponentIntegers(std::string_view text,
                                                    const IntegralRewriter& rewrite) {
-  auto joined = [](char c) {
-    return isDigit(c) || c == '.' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-  };
+  auto joined = joinsToken;
   std::optional<std::string> out;
   size_t copied = 0;
   for (size_t e = text.find_first_of("eE"); e != kNone; e = text.find_first_of("eE", e + 1)) {

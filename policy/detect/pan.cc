@@ -12,7 +12,7 @@
 //    "ORD-4111111111111111". Spaces are word breaks, so "qty 2 4111 1111 1111 1111" matches.
 //  * A window must not be glued to a letter or digit, directly or through '-' or '.' (hex ids,
 //    decimals like 0.4111111111111111, versions, host names). '_' and other punctuation are
-//    boundaries.
+//    boundaries. A fraction of zeros only is no glue: "4111111111111111.00" is an integer.
 //  * Digits must pass Luhn and have a brand at that length (card_brand.h). Visa 13 is legal, so
 //    a Luhn-valid 13-digit number starting with 4 is masked: recall on a real PAN length wins;
 //    13-digit millisecond timestamps start with 1 until the year 2033 and cannot start with 4
@@ -148,6 +148,12 @@ class Scanner {
     if (e >= n_) return false;
     const auto c = static_cast<unsigned char>(t_[e]);
     if (isAlnum(c)) return true;
+    if (c == '.') {
+      // "4111111111111111.00" (a numeric's text, in an array or after ::text) is an integer.
+      size_t z = e + 1;
+      while (z < n_ && t_[z] == '0') ++z;
+      if (z > e + 1 && (z == n_ || !isAlnum(static_cast<unsigned char>(t_[z])))) return false;
+    }
     return isJoiner(c) && e + 1 < n_ && isAlnum(static_cast<unsigned char>(t_[e + 1]));
   }
   char sepBefore(size_t g) const { return t_[groups_[g].begin - 1]; }

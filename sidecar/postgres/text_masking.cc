@@ -28,12 +28,18 @@ std::optional<std::string> maskOtherText(const policy::Masker& masker,
                                          std::string* hit) {
   // (bytea hex runs are decoded by Masker::maskText itself.)
   std::string_view current = text;
-  // float8 elements of array/record text: {4.111111111111111e+15}. They stay numbers.
-  auto numbers = policy::rewriteExponentIntegers(current, [&](std::string_view digits) {
+  // Numbers in array/record text stay numbers, hidden digits zeroed: float8 elements
+  // ({4.111111111111111e+15}) and numeric ones with a zero fraction ({4111111111111111.00}).
+  auto zeroed = [&](std::string_view digits) -> std::optional<std::string> {
     auto m = masker.maskValue(plan, digits, hit->empty() ? hit : nullptr);
     return m ? std::optional<std::string>(policy::zeroHiddenDigits(digits, *m)) : std::nullopt;
-  });
+  };
+  auto numbers = policy::rewriteExponentIntegers(current, zeroed);
   if (numbers) current = *numbers;
+  if (auto decimals = policy::rewriteZeroFractionIntegers(current, zeroed)) {
+    numbers = std::move(decimals);
+    current = *numbers;
+  }
   auto masked = masker.maskValue(plan, current, hit->empty() ? hit : nullptr);
   if (masked) return masked;
   return numbers;

@@ -182,5 +182,32 @@ TEST_CASE("rewriteExponentIntegers rewrites integers in exponent form inside fre
   }
 }
 
+// Regression: `SELECT ARRAY[pan::numeric(30,2)]` is {4111111111111111.00}; the detector read
+// the fraction as part of a longer token, and starring it would break the client's numeric[].
+TEST_CASE("rewriteZeroFractionIntegers rewrites integers written with a zero fraction") {
+  auto zero_pan = [](std::string_view digits) -> std::optional<std::string> {
+    if (digits != "4111111111111111") return std::nullopt;
+    return std::string("4111110000001111");
+  };
+  struct Case {
+    const char* text;
+    std::optional<std::string> expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"{4111111111111111.00,1.5}", "{4111110000001111.00,1.5}"},
+           {"(7,4111111111111111.0,\"x\")", "(7,4111110000001111.0,\"x\")"},
+           {"{-4111111111111111.000}", "{-4111110000001111.000}"},
+           {"{4111111111111111.05}", std::nullopt},  // a fraction: no card number
+           {"{4111111111111111.00x}", std::nullopt},
+           {"{a4111111111111111.00}", std::nullopt},
+           {"{1.4111111111111111.00}", std::nullopt},
+           {"4111111111111111.", std::nullopt},
+           {"", std::nullopt},
+       }) {
+    INFO(c.text);
+    CHECK(rewriteZeroFractionIntegers(c.text, zero_pan) == c.expected);
+  }
+}
+
 }  // namespace
 }  // namespace tollgate::policy

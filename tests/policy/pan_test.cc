@@ -183,6 +183,8 @@ TEST_CASE("findPans: false-positive traps") {
       // Decimals, versions, IP addresses, ISO dates.
       "0." + visa,
       visa + ".25",
+      visa + ".05",
+      visa + ".00x",
       "v1." + visa,
       "192.168.100.200",
       "10.41.111.111:5432",
@@ -222,6 +224,9 @@ TEST_CASE("findPans: boundaries at text edges, punctuation, JSON and CSV") {
       {"-" + pan, 1, 16},
       {pan + "-", 0, 16},
       {"a - " + pan + " - b", 4, 16},
+      // A zero fraction leaves an integer (numeric text inside arrays, records, ::text).
+      {pan + ".00", 0, 16},
+      {"{" + pan + ".0," + "1.5}", 1, 16},
   };
   for (const Case& c : cases) {
     INFO(c.text);

@@ -135,7 +135,7 @@ TEST_CASE("card numbers in float8, numeric, money and bytea renderings are maske
                      "\\\\x34313131313131313131313131313131\t{4.111111111111111e+15}\n"},
                     /*column_rules=*/false);
   CHECK(o.text ==
-        "4.111110000001111e+15\t411111******1111\t411111******1111\t"
+        "4.111110000001111e+15\t411111******1111.00\t411111******1111\t"
         "\\\\x3431313131312a2a2a2a2a2a31313131\t{4.111110000001111e+15}\n");
   CHECK(o.masked == 5);
   // A record with a card number in clear and another in a bytea inside it: both.
