@@ -197,6 +197,13 @@ void PostgresSession::processUpstream() {
     break;
   }
   upstream_in_.shrinkIfIdle(kKeepBufferBytes);
+  if (state_ == State::kDraining) {
+    to_client_.clear();  // nobody to send it to
+    if (!anyAwaitingOutcome()) {
+      closeAll(drain_reason_);
+      return;
+    }
+  }
   flush();
 }
 
@@ -235,9 +242,29 @@ void PostgresSession::closeAll(std::string_view reason) {
   checkDone();
 }
 
+void PostgresSession::drainThenClose(std::string_view reason) {
+  if (state_ != State::kReady || !anyAwaitingOutcome()) {
+    closeAll(reason);
+    return;
+  }
+  state_ = State::kDraining;
+  drain_reason_ = std::string(reason);
+  to_client_.clear();
+  client_.closeAfterFlush();
+  flush();
+}
+
 void PostgresSession::onSideClosed(bool client, std::string_view reason) {
-  if (state_ != State::kClosing) {
-    if (client) {
+  if (state_ == State::kDraining) {
+    // The server ended the session (it read the Terminate) or dropped it: what it has not
+    // answered gets a "may have run" event.
+    if (!client) closeAll(drain_reason_);
+  } else if (state_ != State::kClosing) {
+    if (client && state_ == State::kReady && anyAwaitingOutcome()) {
+      // The job went away without a Terminate: the server gets one after what it was sent.
+      to_upstream_ += buildTerminate();
+      drainThenClose(reason);
+    } else if (client) {
       // The job went away: end the upstream session too.
       state_ = State::kClosing;
       if (started_event_) emitSessionEnd(reason);
@@ -283,7 +310,7 @@ CallbackAction PostgresSession::onMessage(const BackendMessage& message) {
       state_ == State::kCancelling) {
     return onAuthMessage(message);
   }
-  if (state_ == State::kReady) return onServerMessage(message);
+  if (state_ == State::kReady || state_ == State::kDraining) return onServerMessage(message);
   return CallbackAction::kStop;
 }
 

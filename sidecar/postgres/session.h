@@ -116,6 +116,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
     kAuthenticating,  // startup sent upstream; answering its authentication requests
     kReady,           // relaying
     kCancelling,      // forwarding a CancelRequest
+    kDraining,        // the job hung up: reading the answers to what it sent, for the audit
     kClosing,
   };
 
@@ -230,6 +231,11 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   void emitSessionEnd(std::string_view reason);
   // A statement event for every Query / Execute the server was sent and did not answer.
   void emitUnanswered();
+  // A Query or Execute the server was sent and has not answered (refused ones have events).
+  static bool awaitsAnswer(const PendingUnit& unit);
+  // Such a unit with a statement whose outcome the audit must tell (anything but a read:
+  // whether a write or COMMIT took effect).
+  bool anyAwaitingOutcome();
   void emitRefused(const std::string& reason);
   void emitStatement(const policy::StatementFacts* st, const PendingUnit& unit, bool success,
                      uint64_t rows, std::string_view error_code, policy::Decision decision,
@@ -243,8 +249,13 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   void flush();
   void fatalToClient(std::string_view sqlstate, const std::string& message);
   void closeAll(std::string_view reason);
+  // The job hung up (Terminate or EOF) with statements other than reads in flight: the upstream
+  // session stays until the server has answered them (it runs them anyway), so their events
+  // say whether they took effect; then closeAll(reason). Reads are not waited for.
+  void drainThenClose(std::string_view reason);
   void onSideClosed(bool client, std::string_view reason);
   void checkDone();
+  std::string drain_reason_;
   uint64_t nowUs() const;
 
   uv_loop_t* loop_;

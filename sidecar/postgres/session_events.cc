@@ -2,6 +2,7 @@
 // Statements appear only in normalised form (literals replaced), error texts with digits
 // scrubbed, so no card number, CVV or secret reaches the audit trail. Statement events are
 // captured as records and built on the sink's thread (statement_event.h).
+#include <algorithm>
 #include <chrono>
 
 #include "policy/sql/facts.h"
@@ -76,13 +77,34 @@ void PostgresSession::emitSessionStart() {
   config_.events->publish(std::move(e));
 }
 
+bool PostgresSession::awaitsAnswer(const PendingUnit& unit) {
+  // A refused statement (poisoned) has its event already.
+  return !unit.poisoned && unit.facts &&
+         (unit.kind == PendingUnit::Kind::kQuery || unit.kind == PendingUnit::Kind::kExecute);
+}
+
+bool PostgresSession::anyAwaitingOutcome() {
+  bool any = false;
+  pipeline_.forEach([&](const PendingUnit& unit) {
+    if (any || !awaitsAnswer(unit)) return;
+    const auto& statements = unit.facts->statements;
+    const size_t end = unit.kind == PendingUnit::Kind::kQuery
+                           ? statements.size()
+                           : std::min(statements.size(), unit.statement_index + 1);
+    for (size_t i = unit.statement_index; i < end && !any; ++i) {
+      any = statements[i].cls != policy::StatementClass::kRead;
+    }
+  });
+  return any;
+}
+
 void PostgresSession::emitUnanswered() {
   // Sent to the server, never answered (the job hung up or the session ended first): each may
   // have run, so each gets its event, never silence.
   static const std::string kMessage =
       "the session ended before the server answered; the statement may have run";
   pipeline_.forEach([&](const PendingUnit& unit) {
-    if (unit.poisoned || !unit.facts) return;  // a refused statement has its event already
+    if (!awaitsAnswer(unit)) return;
     const auto& statements = unit.facts->statements;
     if (unit.kind == PendingUnit::Kind::kQuery) {
       for (size_t i = unit.statement_index; i < statements.size(); ++i) {

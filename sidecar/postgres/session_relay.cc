@@ -340,7 +340,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       break;
     case 'X':
       to_upstream_.append(message.raw);
-      closeAll("client terminated the session");
+      drainThenClose("client terminated the session");
       return CallbackAction::kStop;
     default:
       fatalToClient(kSqlStateProtocolViolation, "tollgate: unexpected client message '" +

@@ -1,5 +1,7 @@
 // Audit events of real sessions through the sidecar: session start/end, one statement event per
 // statement with normalised text and decisions, and no card number anywhere in events or logs.
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
@@ -153,24 +155,72 @@ TEST_CASE("the session end counts statements run, not protocol messages") {
   }));
 }
 
-// Regression: a statement was audited only when the server answered it, so one sent right
-// before the job hung up ran with no statement event.
-TEST_CASE("a statement the job hangs up on is still audited") {
+// Regressions: a statement was audited only when the server answered it, so one sent right
+// before the job hung up ran with no statement event; then it got one that said it failed
+// (08006), although the server ran it and a write committed. The sidecar now keeps the upstream
+// session until the server has answered what it was sent.
+TEST_CASE("a statement the job hangs up on is audited with how it ended") {
   auto& pg = sharedPg();
-  Sidecar sidecar(pg);
+  pg.sqlOrThrow(
+      "create table if not exists hangup_counter (id int primary key, n int);"
+      "insert into hangup_counter values (1, 0) on conflict do nothing;"
+      "alter table hangup_counter owner to app;",
+      "payments");
+  SidecarOptions o;
+  o.subject = "system:serviceaccount:payments-ops:hangup";  // a write grant
+  Sidecar sidecar(pg, o);
   REQUIRE(sidecar.ready());
+  // With a Terminate, and without one (the socket just closes).
   auto r = sidecar.python(std::string(kPyRawWire) + R"PY(
 startup("job", "payments")
-s.sendall(msg(b"Q", z("select pg_sleep(0.5), 'hung-up-on'")) + msg(b"X", b""))
+s.sendall(msg(b"Q", z("select pg_sleep(0.5); update hangup_counter set n = n + 1 where id = 1"))
+          + msg(b"X", b""))
 s.close()
 )PY");
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
+  r = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+s.sendall(msg(b"Q", z("update hangup_counter set n = n + 10 where id = 1")))
+s.close()
+)PY");
+  REQUIRE(r.exit_code == 0);
+  auto updates = [](int64_t want) {
+    return [want](const nlohmann::json& e) {
+      return jstr(e, "/type") == "EVENT_STATEMENT" &&
+             jstr(e, "/action/statementType") == "update" && jbool(e, "/result/success") &&
+             jnum(e, "/result/rows") == want;
+    };
+  };
+  CHECK(sidecar.waitForEvent(updates(1)));
   CHECK(sidecar.waitForEvent([](const nlohmann::json& e) {
     return jstr(e, "/type") == "EVENT_STATEMENT" &&
            jstr(e, "/action/statement").find("pg_sleep") != std::string::npos &&
-           jstr(e, "/result/errorCode") == "08006";
+           jbool(e, "/result/success");
   }));
+  CHECK(pg.sqlOrThrow("select n from hangup_counter where id = 1", "payments") == "11\n");
+  // The server ends the session while the sidecar waits for a write's answer: the write is
+  // audited with the server's error and did not take effect. A read is not waited for.
+  r = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+s.sendall(msg(b"Q", z("update hangup_counter set n = n + 100 where id = 1 "
+                      "and pg_sleep(30) is not null")) + msg(b"X", b""))
+s.close()
+)PY");
+  REQUIRE(r.exit_code == 0);
+  for (int i = 0; i < 100; ++i) {
+    if (pg.sqlOrThrow("select pg_terminate_backend(pid) from pg_stat_activity where query like "
+                      "'%pg_sleep(30)%' and pid <> pg_backend_pid()",
+                      "payments") == "t\n") {
+      break;
+    }
+    usleep(50000);
+  }
+  CHECK(sidecar.waitForEvent([](const nlohmann::json& e) {
+    return jstr(e, "/type") == "EVENT_STATEMENT" && jstr(e, "/action/statementType") == "update" &&
+           !jbool(e, "/result/success") && jstr(e, "/result/errorCode") == "57P01";
+  }));
+  CHECK(pg.sqlOrThrow("select n from hangup_counter where id = 1", "payments") == "11\n");
 }
 
 // A protocol Execute of a DECLAREd cursor's portal is the FETCH it does, not the DECLARE again.

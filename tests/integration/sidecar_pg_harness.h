@@ -101,6 +101,10 @@ inline long jnum(const nlohmann::json& e, const std::string& pointer) {
   nlohmann::json::json_pointer p(pointer);
   return e.contains(p) && e[p].is_number() ? e[p].get<long>() : 0;
 }
+inline bool jbool(const nlohmann::json& e, const std::string& pointer) {
+  nlohmann::json::json_pointer p(pointer);
+  return e.contains(p) && e[p].is_boolean() && e[p].get<bool>();
+}
 
 inline std::string readWholeFile(const std::string& path) {
   std::ifstream in(path);
