@@ -54,6 +54,63 @@ constexpr ArrayType kArrayTypes[] = {
     {1187, 1186},  // interval
     {2951, 2950},  // uuid
     {1263, 2275},  // cstring
+    {271, 5069},   // xid8
+    {1017, 600},   // point
+    {1018, 601},   // lseg
+    {1019, 602},   // path
+    {1020, 603},   // box
+    {1027, 604},   // polygon
+    {629, 628},    // line
+    {719, 718},    // circle
+    {3905, 3904},  // int4range
+    {3907, 3906},  // numrange
+    {3909, 3908},  // tsrange
+    {3911, 3910},  // tstzrange
+    {3913, 3912},  // daterange
+    {3927, 3926},  // int8range
+    {6150, 4451},  // int4multirange
+    {6151, 4532},  // nummultirange
+    {6152, 4533},  // tsmultirange
+    {6153, 4534},  // tstzmultirange
+    {6155, 4535},  // datemultirange
+    {6157, 4536},  // int8multirange
+};
+
+// Builtin range and multirange types and their element (bound) type: a range of int8 or
+// numeric can hold a card number as a bound.
+struct RangeType {
+  uint32_t range_oid;
+  uint32_t multirange_oid;
+  uint32_t subtype_oid;
+};
+constexpr RangeType kRangeTypes[] = {
+    {3904, 4451, 23},    // int4
+    {3906, 4532, 1700},  // numeric
+    {3908, 4533, 1114},  // timestamp
+    {3910, 4534, 1184},  // timestamptz
+    {3912, 4535, 1082},  // date
+    {3926, 4536, 20},    // int8
+};
+
+constexpr uint32_t kInt8Oid = 20;
+constexpr uint32_t kFloat8Oid = 701;
+constexpr uint32_t kXid8Oid = 5069;
+
+// Geometric types are float8 coordinates (geo_ops.c *_send): a fixed count, or for path and
+// polygon a header and a point count. `header` bytes come before the int32 point count.
+struct GeometryType {
+  uint32_t oid;
+  int fixed_floats;  // 0: variable (path, polygon)
+  size_t header;     // path: one "closed" byte
+};
+constexpr GeometryType kGeometryTypes[] = {
+    {600, 2, 0},  // point
+    {601, 4, 0},  // lseg
+    {603, 4, 0},  // box
+    {628, 3, 0},  // line
+    {718, 3, 0},  // circle
+    {602, 0, 1},  // path
+    {604, 0, 0},  // polygon
 };
 
 // Element OID of a builtin array type, or 0.
@@ -188,6 +245,14 @@ class Walker {
         shape == ValueShape::kBigNumber) {
       return leaf_(type_oid, b);
     }
+    if (type_oid == kXid8Oid) return leaf_(kInt8Oid, b);  // an unsigned int8
+    for (const GeometryType& g : kGeometryTypes) {
+      if (g.oid == type_oid) return geometry(b, g);
+    }
+    for (const RangeType& r : kRangeTypes) {
+      if (r.range_oid == type_oid) return range(b, r.subtype_oid, depth);
+      if (r.multirange_oid == type_oid) return multirange(b, r.subtype_oid, depth);
+    }
     ArrayLayout layout;
     int32_t fields = 0;
     if (type_oid == kRecordOid) {
@@ -217,6 +282,77 @@ class Walker {
       if (masked->size() > kMaxLength) return maskRawBytes(b);
       rb.replace(len_at, pos, *masked);
     }
+    return rb.finish();
+  }
+
+  // float8 coordinates, each given to the leaf masker as a float8 (it keeps 8 bytes).
+  std::optional<std::string> geometry(std::string_view b, const GeometryType& g) {
+    size_t begin = g.header;
+    size_t floats = static_cast<size_t>(g.fixed_floats);
+    if (g.fixed_floats == 0) {
+      if (b.size() < g.header + 4) return maskRawBytes(b);
+      const int32_t points = loadI32(b, g.header);
+      begin = g.header + 4;
+      if (points < 0) return maskRawBytes(b);
+      floats = 2 * static_cast<size_t>(points);
+    }
+    if (b.size() != begin + 8 * floats) return maskRawBytes(b);
+    std::optional<std::string> out;
+    for (size_t i = 0; i < floats; ++i) {
+      const size_t at = begin + 8 * i;
+      auto masked = leaf_(kFloat8Oid, b.substr(at, 8));
+      if (!masked || masked->size() != 8) continue;
+      if (!out) out.emplace(b);
+      out->replace(at, 8, *masked);
+    }
+    return out;
+  }
+
+  // range_send: a flags byte, then the lower and upper bounds that are present, each an int32
+  // length and the bound's bytes.
+  std::optional<std::string> range(std::string_view b, uint32_t subtype, int depth) {
+    constexpr uint8_t kEmpty = 0x01, kLowerInfinite = 0x08, kUpperInfinite = 0x10,
+                      kLowerNull = 0x20, kUpperNull = 0x40;
+    if (b.empty()) return maskRawBytes(b);
+    const auto flags = static_cast<uint8_t>(b[0]);
+    const bool has[2] = {!(flags & (kEmpty | kLowerInfinite | kLowerNull)),
+                         !(flags & (kEmpty | kUpperInfinite | kUpperNull))};
+    Rebuilder rb(b);
+    size_t pos = 1;
+    for (bool present : has) {
+      if (!present) continue;
+      if (pos + 4 > b.size()) return maskRawBytes(b);
+      const size_t len_at = pos;
+      const int32_t len = loadI32(b, pos);
+      pos += 4;
+      if (len < 0 || static_cast<size_t>(len) > b.size() - pos) return maskRawBytes(b);
+      const std::string_view bound = b.substr(pos, static_cast<size_t>(len));
+      pos += static_cast<size_t>(len);
+      auto masked = value(subtype, bound, depth + 1);
+      if (masked) rb.replace(len_at, pos, *masked);
+    }
+    if (pos != b.size()) return maskRawBytes(b);
+    return rb.finish();
+  }
+
+  // multirange_send: an int32 range count, then each range as an int32 length and its bytes.
+  std::optional<std::string> multirange(std::string_view b, uint32_t subtype, int depth) {
+    if (b.size() < 4 || loadI32(b, 0) < 0) return maskRawBytes(b);
+    const auto count = static_cast<size_t>(loadI32(b, 0));
+    Rebuilder rb(b);
+    size_t pos = 4;
+    for (size_t i = 0; i < count; ++i) {
+      if (pos + 4 > b.size()) return maskRawBytes(b);
+      const size_t len_at = pos;
+      const int32_t len = loadI32(b, pos);
+      pos += 4;
+      if (len < 0 || static_cast<size_t>(len) > b.size() - pos) return maskRawBytes(b);
+      const std::string_view one = b.substr(pos, static_cast<size_t>(len));
+      pos += static_cast<size_t>(len);
+      auto masked = range(one, subtype, depth + 1);
+      if (masked) rb.replace(len_at, pos, *masked);
+    }
+    if (pos != b.size()) return maskRawBytes(b);
     return rb.finish();
   }
 

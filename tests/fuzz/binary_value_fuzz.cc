@@ -41,7 +41,8 @@ std::optional<std::string> leaf(uint32_t type_oid, std::string_view b) {
   return tollgate::policy::scrubPans(b);
 }
 
-constexpr uint32_t kTypes[] = {1009, 1016, 1231, 2249, 2287, 3807, 17, 25, 16390, 16389, 1007};
+constexpr uint32_t kTypes[] = {1009, 1016, 1231, 2249, 2287, 3807, 17,  25,  16390, 16389,
+                               1007, 3926, 3906, 4536, 3927, 600,  602, 604, 5069};
 
 std::string i32(int32_t v) {
   char b[4];

@@ -517,6 +517,32 @@ print(cur.fetchone()[0])
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
 
+// Regression (red-team round 5): binary results of ranges, geometric types and xid8 carried a
+// card number as raw int8 / float8 bytes.
+TEST_CASE("binary ranges, points and xid8 holding a card number are masked") {
+  auto& pg = sharedPg();
+  SidecarOptions o;
+  o.policy.column_rules = false;  // the detector alone must find them
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto py = sidecar.python(R"PY(
+import struct, sys, psycopg
+conn = psycopg.connect(sys.argv[1])
+cur = conn.cursor(binary=True)
+cur.execute("select int8range(1, pan_num), point(pan_num, 0), "
+            "pan_num::text::xid8, array[int8range(pan_num, null)] from cards where id = 1")
+rng, pt, xid, arr = cur.fetchone()
+def num(v):
+    return v if isinstance(v, int) else struct.unpack("!Q", bytes(v))[0]
+print(rng.lower, rng.upper, struct.unpack("!dd", bytes(pt))[0], num(xid), arr[0].lower)
+)PY");
+  INFO("python: " << py.out << py.err);
+  REQUIRE(py.exit_code == 0);
+  CHECK(py.out ==
+        "1 4111110000001111 4111110000001111.0 4111110000001111 "
+        "4111110000001111\n");
+}
+
 // Regression: pg_stats showed the cvv column's values (histogram_bounds) to a read grant.
 TEST_CASE("planner statistics do not show the values of a masked column") {
   auto& pg = sharedPg();

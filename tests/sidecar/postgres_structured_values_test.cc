@@ -274,6 +274,51 @@ TEST_CASE("nesting deeper than the limit is raw-scanned, not recursed") {
   CHECK_FALSE(policy::containsPan(*got));
 }
 
+// Regression: ranges, multiranges, geometric values and xid8 in binary format carried a card
+// number as raw int8, numeric or float8 bytes, which the raw scan for ASCII digits never saw.
+TEST_CASE("range bounds, geometric coordinates and xid8 holding a card number are masked") {
+  const std::string pan8 = bin(20, kPan), zero8 = bin(20, "4111110000001111");
+  const std::string panf = bin(701, kPan), zerof = bin(701, "4111110000001111");
+  const std::string one8 = bin(20, "1"), onef = bin(701, "1");
+  auto range = [](uint8_t flags, const std::vector<std::string>& bounds) {
+    std::string out(1, static_cast<char>(flags));
+    for (const auto& b : bounds) out += i32(static_cast<int32_t>(b.size())) + b;
+    return out;
+  };
+  auto multi = [](const std::vector<std::string>& ranges) {
+    std::string out = i32(static_cast<int32_t>(ranges.size()));
+    for (const auto& r : ranges) out += i32(static_cast<int32_t>(r.size())) + r;
+    return out;
+  };
+  const std::vector<Case> cases = {
+      {"int8range [pan, pan+1)", 3926, range(0x02, {pan8, one8}), range(0x02, {zero8, one8})},
+      {"int8range [pan, infinity)", 3926, range(0x02 | 0x10, {pan8}), range(0x02 | 0x10, {zero8})},
+      {"numrange upper bound", 3906, range(0x02, {bin(1700, "1"), bin(1700, kPan)}),
+       range(0x02, {bin(1700, "1"), bin(1700, "4111110000001111")})},
+      {"empty range", 3926, range(0x01, {}), std::nullopt},
+      {"int4range cannot hold one", 3904, range(0x02, {i32(1), i32(2)}), std::nullopt},
+      {"int8multirange", 4536, multi({range(0x02, {one8, one8}), range(0x02, {pan8, one8})}),
+       multi({range(0x02, {one8, one8}), range(0x02, {zero8, one8})})},
+      {"int8range[]", 3927, array(3926, {1}, {range(0x02, {pan8, one8})}),
+       array(3926, {1}, {range(0x02, {zero8, one8})})},
+      {"point", 600, panf + onef, zerof + onef},
+      {"box", 603, onef + onef + onef + panf, onef + onef + onef + zerof},
+      {"polygon", 604, i32(2) + onef + panf + onef + onef, i32(2) + onef + zerof + onef + onef},
+      {"path", 602, std::string(1, '\1') + i32(1) + panf + onef,
+       std::string(1, '\1') + i32(1) + zerof + onef},
+      {"point[]", 1017, array(600, {1}, {onef + panf}), array(600, {1}, {onef + zerof})},
+      {"xid8", 5069, pan8, zero8},
+      {"no card number", 3926, range(0x02, {one8, one8}), std::nullopt},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    CHECK(mask(c.type_oid, c.input) == c.expected);
+  }
+  // Malformed: a bound length past the end, a point count that does not match.
+  CHECK(mask(3926, range(0x02, {pan8}).substr(0, 6)) == std::nullopt);
+  CHECK(mask(604, i32(5) + panf) == std::nullopt);
+}
+
 TEST_CASE("isKnownStructuredType names builtin arrays and record only") {
   CHECK(isKnownStructuredType(kTextArray));
   CHECK(isKnownStructuredType(kRecord));
