@@ -23,13 +23,49 @@ std::optional<std::string> maskNumberText(const policy::Masker& masker, policy::
   return written ? *std::move(written) : std::string("0");  // never the card number
 }
 
+namespace {
+
+// Money elements of array and record text are quoted (their grouping has commas or spaces):
+// {"$4,111,111,111,111,111.00"}. Each quoted element written as money whose integer `rewrite`
+// changes is written again in the same notation.
+std::optional<std::string> rewriteQuotedMoney(std::string_view text,
+                                              const policy::IntegralRewriter& rewrite) {
+  std::optional<std::string> out;
+  size_t copied = 0;
+  for (size_t open = text.find('"'); open != std::string_view::npos;) {
+    size_t close = open + 1;
+    while (close < text.size() && text[close] != '"') close += text[close] == '\\' ? 2 : 1;
+    if (close >= text.size()) break;
+    const std::string_view element = text.substr(open + 1, close - open - 1);
+    if (looksLikeMoney(element)) {
+      auto number = policy::readIntegral(element, policy::NumberForm::kMoney);
+      auto digits = number ? rewrite(number->digits) : std::nullopt;
+      auto written = digits
+                         ? policy::writeIntegralLike(element, policy::NumberForm::kMoney, *digits)
+                         : std::nullopt;
+      if (written) {
+        if (!out) out.emplace().reserve(text.size());
+        out->append(text.data() + copied, open + 1 - copied);
+        out->append(*written);
+        copied = close;
+      }
+    }
+    open = text.find('"', close + 1);
+  }
+  if (out) out->append(text.data() + copied, text.size() - copied);
+  return out;
+}
+
+}  // namespace
+
 std::optional<std::string> maskOtherText(const policy::Masker& masker,
                                          const policy::ColumnPlan& plan, std::string_view text,
                                          std::string* hit) {
   // (bytea hex runs are decoded by Masker::maskText itself.)
   std::string_view current = text;
   // Numbers in array/record text stay numbers, hidden digits zeroed: float8 elements
-  // ({4.111111111111111e+15}) and numeric ones with a zero fraction ({4111111111111111.00}).
+  // ({4.111111111111111e+15}), numeric ones with a zero fraction ({4111111111111111.00}) and
+  // money ({"$4,111,111,111,111,111.00"}).
   auto zeroed = [&](std::string_view digits) -> std::optional<std::string> {
     auto m = masker.maskValue(plan, digits, hit->empty() ? hit : nullptr);
     return m ? std::optional<std::string>(policy::zeroHiddenDigits(digits, *m)) : std::nullopt;
@@ -38,6 +74,10 @@ std::optional<std::string> maskOtherText(const policy::Masker& masker,
   if (numbers) current = *numbers;
   if (auto decimals = policy::rewriteZeroFractionIntegers(current, zeroed)) {
     numbers = std::move(decimals);
+    current = *numbers;
+  }
+  if (auto money = rewriteQuotedMoney(current, zeroed)) {
+    numbers = std::move(money);
     current = *numbers;
   }
   auto masked = masker.maskValue(plan, current, hit->empty() ? hit : nullptr);

@@ -489,6 +489,8 @@ TEST_CASE("a card number cast to float8, money, bytea or an exponent JSON number
       {"select array[pan_num::float8] from cards where id = 1", "{4.111110000001111e+15}"},
       {"select array[pan_num::numeric(30,2)] from cards where id = 1", "{4111110000001111.00}"},
       {"select pan_num::numeric(30,2)::text from cards where id = 1", "411111******1111.00"},
+      {"select array[pan_num::numeric::money] from cards where id = 1",
+       "{\"$4,111,110,000,001,111.00\"}"},
   };
   std::string sql = "set lc_monetary = 'C';\n";
   for (const auto& c : kCases) sql += std::string(c.sql) + ";\n";

@@ -402,3 +402,23 @@ TEST_CASE("float8 elements of array text are masked and stay numbers") {
   CHECK(m.values == std::vector<std::string>{"{4.111110000001111e+15,1.5,NULL}"});
   CHECK(m.hit == "pan");
 }
+
+// Regression: money and zero-fraction numeric elements of array and record text passed; they
+// are masked and stay valid elements of their type.
+TEST_CASE("money and numeric elements of array and record text are masked and stay numbers") {
+  struct Case {
+    uint32_t type_oid;
+    std::string input;
+    std::string expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {791, "{\"$4,111,111,111,111,111.00\",$1.00}", "{\"$4,111,110,000,001,111.00\",$1.00}"},
+           {2249, "(7,\"-$4,111,111,111,111,111.00\")", "(7,\"-$4,111,110,000,001,111.00\")"},
+           {1231, "{4111111111111111.00,1.50}", "{4111110000001111.00,1.50}"},
+       }) {
+    INFO(c.input);
+    Masked m = maskOne({field("a", c.type_oid, 0, 0)}, {c.input});
+    REQUIRE(m.changed);
+    CHECK(m.values == std::vector<std::string>{c.expected});
+  }
+}
