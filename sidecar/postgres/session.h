@@ -149,6 +149,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Returns false when it ended the session (a client_encoding it cannot analyse).
   bool noteParameter(const ParameterStatus& status);
   void forwardParameterStatus(const BackendMessage& message, const ParameterStatus& status);
+  std::optional<std::string> maskPayload(std::string_view text) const;
   void connectUpstream();
   void sendUpstreamStartup();
   CallbackAction onAuthMessage(const BackendMessage& message);

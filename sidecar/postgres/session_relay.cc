@@ -2,6 +2,7 @@
 // and keep responses paired with the statements they answer (masking: session_results.cc).
 #include <charconv>
 
+#include "policy/mask/json_fields.h"
 #include "policy/sql/statement_table.h"
 #include "sidecar/postgres/backend_builders.h"
 #include "sidecar/postgres/error.h"
@@ -406,6 +407,26 @@ void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std
   ++unit.statement_index;
 }
 
+// A notification comes from any session (a trigger's pg_notify('ch', row_to_json(NEW)::text)):
+// no statement of this job says what it holds. A JSON payload gets the column rules on its
+// field names (a "cvv" field is redacted) and the detectors on its values, a masked number
+// becoming a JSON string; any other payload the detectors.
+std::optional<std::string> PostgresSession::maskPayload(std::string_view text) const {
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  const bool object = first != std::string_view::npos && (text[first] == '{' || text[first] == '[');
+  policy::MaskerJsonValueMasker fields(*config_.masker);
+  std::string out;
+  switch (object ? policy::maskJsonFields(text, fields, &out) : policy::JsonRewrite::kNotJson) {
+    case policy::JsonRewrite::kRewritten:
+      return out;
+    case policy::JsonRewrite::kUnchanged:
+      return std::nullopt;
+    case policy::JsonRewrite::kNotJson:
+      break;
+  }
+  return config_.masker->hasDetectorRules() ? config_.masker->maskText(text) : std::nullopt;
+}
+
 void PostgresSession::onFunctionCallResponse(const BackendMessage& message,
                                              const FunctionCallResponse& response) {
   PendingUnit* head = pipeline_.head();
@@ -556,8 +577,8 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       return CallbackAction::kContinue;
     case 'A': {
       const auto& n = std::get<NotificationResponse>(message.body);
-      if (config_.masker && config_.masker->hasDetectorRules()) {
-        if (auto m = config_.masker->maskText(n.payload)) {
+      if (config_.masker) {
+        if (auto m = maskPayload(n.payload)) {
           std::string out;
           MessageWriter w(&out, 'A');
           w.i32(n.process_id).cstring(n.channel).cstring(*m);

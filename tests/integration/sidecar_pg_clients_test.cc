@@ -174,6 +174,16 @@ TEST_CASE("a card number in a notification payload is masked") {
   CHECK_THAT(r.out, ContainsSubstring("notify cardsync card 411111******1111 expired\n"));
   CHECK(sampleSecretsIn(r.out).empty());
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
+  // Regression: a trigger's row_to_json(NEW) payload carried the cvv (a column rule) and bytea
+  // hex, and a masked JSON number broke the JSON. Field names get the column rules.
+  r = sidecar.python(kListenScript,
+                     {superConninfo(pg), R"({"id":1,"cvv":"123","pan_num":4111111111111111,)"
+                                         R"("raw":"\\x34313131313131313131313131313131"})"});
+  INFO("stderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, ContainsSubstring(R"("cvv":"***")"));
+  CHECK_THAT(r.out, ContainsSubstring(R"("pan_num":"411111******1111")"));
+  CHECK_THAT(r.out, ContainsSubstring(R"(\\x3431313131312a2a2a2a2a2a31313131)"));
 }
 
 TEST_CASE("fast-path calls (psycopg2 large objects) are masked and recorded; admin only") {
