@@ -5,6 +5,8 @@
 // point once the exponent is applied (it may exceed their count: implied trailing zeros).
 #include "policy/detect/number_forms.h"
 
+#include "policy/detect/text_splicer.h"
+
 #include <cstdint>
 
 namespace tollgate::policy {
@@ -207,34 +209,28 @@ bool joinsToken(char c) {
 
 std::optional<std::string> rewriteZeroFractionIntegers(std::string_view text,
                                                        const IntegralRewriter& rewrite) {
-  std::optional<std::string> out;
-  size_t copied = 0;
+  TextSplicer out(text);
   for (size_t dot = text.find('.'); dot != kNone; dot = text.find('.', dot + 1)) {
     size_t begin = dot;
     while (begin > 0 && isDigit(text[begin - 1])) --begin;
     size_t end = dot + 1;
     while (end < text.size() && text[end] == '0') ++end;
-    if (begin == dot || end == dot + 1 || begin < copied) continue;
+    if (begin == dot || end == dot + 1 || begin < out.copied()) continue;
     if ((begin > 0 && joinsToken(text[begin - 1])) ||
         (end < text.size() && joinsToken(text[end]))) {
       continue;
     }
     auto digits = rewrite(text.substr(begin, dot - begin));
     if (!digits || digits->size() != dot - begin) continue;
-    if (!out) out.emplace().reserve(text.size());
-    out->append(text.data() + copied, begin - copied);
-    out->append(*digits);
-    copied = dot;
+    out.replace(begin, dot, *digits);
   }
-  if (out) out->append(text.data() + copied, text.size() - copied);
-  return out;
+  return out.finish();
 }
 
 std::optional<std::string> rewriteExponentIntegers(std::string_view text,
                                                    const IntegralRewriter& rewrite) {
   auto joined = joinsToken;
-  std::optional<std::string> out;
-  size_t copied = 0;
+  TextSplicer out(text);
   for (size_t e = text.find_first_of("eE"); e != kNone; e = text.find_first_of("eE", e + 1)) {
     // The mantissa before 'e' and the exponent after it.
     size_t begin = e;
@@ -243,7 +239,7 @@ std::optional<std::string> rewriteExponentIntegers(std::string_view text,
     size_t end = e + 1;
     if (end < text.size() && (text[end] == '-' || text[end] == '+')) ++end;
     while (end < text.size() && isDigit(text[end])) ++end;
-    if (begin == e || begin < copied) continue;
+    if (begin == e || begin < out.copied()) continue;
     if ((begin > 0 && joined(text[begin - 1])) || (end < text.size() && joined(text[end]))) {
       continue;
     }
@@ -254,13 +250,9 @@ std::optional<std::string> rewriteExponentIntegers(std::string_view text,
     if (!digits) continue;
     auto written = writeIntegralLike(token, NumberForm::kDecimal, *digits);
     if (!written) continue;
-    if (!out) out.emplace().reserve(text.size());
-    out->append(text.data() + copied, begin - copied);
-    out->append(*written);
-    copied = end;
+    out.replace(begin, end, *written);
   }
-  if (out) out->append(text.data() + copied, text.size() - copied);
-  return out;
+  return out.finish();
 }
 
 }  // namespace tollgate::policy

@@ -1,6 +1,8 @@
 // Hex-format bytea runs inside text, decoded for the detectors and re-encoded masked.
 #include "policy/mask/bytea_text.h"
 
+#include "policy/detect/text_splicer.h"
+
 namespace tollgate::policy {
 namespace {
 
@@ -16,8 +18,7 @@ int hexValue(char c) {
 std::optional<std::string> maskByteaHex(std::string_view text, const ByteaMasker& mask) {
   static constexpr size_t kMinHexDigits = 24;
   static constexpr char kHex[] = "0123456789abcdef";
-  std::optional<std::string> out;
-  size_t copied = 0;
+  TextSplicer out(text);
   size_t pos = 0;
   while ((pos = text.find("\\x", pos)) != std::string_view::npos) {
     const size_t begin = pos + 2;
@@ -33,17 +34,16 @@ std::optional<std::string> maskByteaHex(std::string_view text, const ByteaMasker
     }
     auto masked = mask(raw);
     if (!masked) continue;
-    if (!out) out.emplace().reserve(text.size());
-    out->append(text.data() + copied, begin - copied);
+    std::string hex;
+    hex.reserve(2 * masked->size());
     for (char c : *masked) {
       const auto u = static_cast<unsigned char>(c);
-      out->push_back(kHex[u >> 4]);
-      out->push_back(kHex[u & 0xf]);
+      hex.push_back(kHex[u >> 4]);
+      hex.push_back(kHex[u & 0xf]);
     }
-    copied = begin + len;
+    out.replace(begin, begin + len, hex);
   }
-  if (out) out->append(text.data() + copied, text.size() - copied);
-  return out;
+  return out.finish();
 }
 
 std::optional<std::string> maskByteaEscape(std::string_view text, const ByteaMasker& mask) {

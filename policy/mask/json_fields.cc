@@ -384,4 +384,19 @@ std::optional<std::string> MaskerJsonValueMasker::maskScalar(std::string_view te
   return m;
 }
 
+std::optional<std::string> maskJsonOrText(const Masker& masker, std::string_view text,
+                                          MaskerJsonValueMasker& fields, std::string* hit) {
+  std::string out;
+  switch (maskJsonFields(text, fields, &out)) {
+    case JsonRewrite::kRewritten:
+      if (hit != nullptr) *hit = fields.takeRuleHit();
+      return out;
+    case JsonRewrite::kUnchanged:
+      return std::nullopt;
+    case JsonRewrite::kNotJson:
+      break;
+  }
+  return masker.maskText(text, hit);
+}
+
 }  // namespace tollgate::policy

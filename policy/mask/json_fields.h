@@ -89,4 +89,9 @@ class MaskerJsonValueMasker : public JsonValueMasker {
   std::string rule_hit_;
 };
 
+// maskJsonFields() with `fields` when `text` is JSON, else the detectors over it as text
+// (Masker::maskText). `hit` (nullable) receives the first rule that changed something.
+std::optional<std::string> maskJsonOrText(const Masker& masker, std::string_view text,
+                                          MaskerJsonValueMasker& fields, std::string* hit);
+
 }  // namespace tollgate::policy

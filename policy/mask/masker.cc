@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "policy/detect/pan.h"
+#include "policy/detect/text_splicer.h"
 #include "policy/mask/bytea_text.h"
 #include "policy/mask/glob.h"
 
@@ -86,8 +87,7 @@ struct Masker::Impl {
 
   std::optional<std::string> applyCustom(std::string_view view, const Custom& d,
                                          const MaskAction& action) const {
-    std::optional<std::string> out;
-    size_t copied = 0;
+    TextSplicer out(view);
     size_t pos = 0;
     const re2::StringPiece input(view.data(), view.size());
     while (pos <= view.size()) {
@@ -102,17 +102,11 @@ struct Masker::Impl {
       const std::string_view hit = view.substr(b, e - b);
       if (!d.luhn || luhnValid(hit)) {
         std::string masked = policy::maskValue(hit, action);
-        if (masked != hit) {
-          if (!out) out.emplace().reserve(view.size());
-          out->append(view.data() + copied, b - copied);
-          out->append(masked);
-          copied = e;
-        }
+        if (masked != hit) out.replace(b, e, masked);
       }
       pos = e;
     }
-    if (out) out->append(view.data() + copied, view.size() - copied);
-    return out;
+    return out.finish();
   }
 };
 

@@ -213,17 +213,7 @@ std::string ResultMasker::panRuleName() const {
 }
 
 std::optional<std::string> ResultMasker::maskJson(std::string_view text, std::string* hit) {
-  std::string out;
-  switch (policy::maskJsonFields(text, *json_fields_, &out)) {
-    case policy::JsonRewrite::kRewritten:
-      *hit = json_fields_->takeRuleHit();
-      return out;
-    case policy::JsonRewrite::kUnchanged:
-      return std::nullopt;
-    case policy::JsonRewrite::kNotJson:
-      break;
-  }
-  return masker_->maskText(text, hit);
+  return policy::maskJsonOrText(*masker_, text, *json_fields_, hit);
 }
 
 std::optional<std::string> ResultMasker::maskLeaf(uint32_t type_oid, std::string_view bytes,

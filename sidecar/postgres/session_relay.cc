@@ -414,17 +414,9 @@ void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std
 std::optional<std::string> PostgresSession::maskPayload(std::string_view text) const {
   const size_t first = text.find_first_not_of(" \t\r\n");
   const bool object = first != std::string_view::npos && (text[first] == '{' || text[first] == '[');
+  if (!object) return config_.masker->maskText(text);
   policy::MaskerJsonValueMasker fields(*config_.masker);
-  std::string out;
-  switch (object ? policy::maskJsonFields(text, fields, &out) : policy::JsonRewrite::kNotJson) {
-    case policy::JsonRewrite::kRewritten:
-      return out;
-    case policy::JsonRewrite::kUnchanged:
-      return std::nullopt;
-    case policy::JsonRewrite::kNotJson:
-      break;
-  }
-  return config_.masker->hasDetectorRules() ? config_.masker->maskText(text) : std::nullopt;
+  return policy::maskJsonOrText(*config_.masker, text, fields, nullptr);
 }
 
 void PostgresSession::onFunctionCallResponse(const BackendMessage& message,

@@ -207,6 +207,18 @@ bool parseRecord(std::string_view b, int32_t* fields) {
   return true;
 }
 
+// The non-NULL element at *pos (an int32 length, then its bytes), *pos moved past it; nullopt
+// when it is NULL or does not fit in `b`.
+std::optional<std::string_view> readElement(std::string_view b, size_t* pos) {
+  if (*pos + 4 > b.size()) return std::nullopt;
+  const int32_t len = loadI32(b, *pos);
+  *pos += 4;
+  if (len < 0 || static_cast<size_t>(len) > b.size() - *pos) return std::nullopt;
+  const std::string_view element = b.substr(*pos, static_cast<size_t>(len));
+  *pos += static_cast<size_t>(len);
+  return element;
+}
+
 // Copy-on-write rebuild of a container: unchanged bytes are copied lazily, only once an
 // element changes.
 class Rebuilder {
@@ -321,15 +333,10 @@ class Walker {
     size_t pos = 1;
     for (bool present : has) {
       if (!present) continue;
-      if (pos + 4 > b.size()) return maskRawBytes(b);
       const size_t len_at = pos;
-      const int32_t len = loadI32(b, pos);
-      pos += 4;
-      if (len < 0 || static_cast<size_t>(len) > b.size() - pos) return maskRawBytes(b);
-      const std::string_view bound = b.substr(pos, static_cast<size_t>(len));
-      pos += static_cast<size_t>(len);
-      auto masked = value(subtype, bound, depth + 1);
-      if (masked) rb.replace(len_at, pos, *masked);
+      auto bound = readElement(b, &pos);
+      if (!bound) return maskRawBytes(b);
+      if (auto masked = value(subtype, *bound, depth + 1)) rb.replace(len_at, pos, *masked);
     }
     if (pos != b.size()) return maskRawBytes(b);
     return rb.finish();
@@ -342,15 +349,10 @@ class Walker {
     Rebuilder rb(b);
     size_t pos = 4;
     for (size_t i = 0; i < count; ++i) {
-      if (pos + 4 > b.size()) return maskRawBytes(b);
       const size_t len_at = pos;
-      const int32_t len = loadI32(b, pos);
-      pos += 4;
-      if (len < 0 || static_cast<size_t>(len) > b.size() - pos) return maskRawBytes(b);
-      const std::string_view one = b.substr(pos, static_cast<size_t>(len));
-      pos += static_cast<size_t>(len);
-      auto masked = range(one, subtype, depth + 1);
-      if (masked) rb.replace(len_at, pos, *masked);
+      auto one = readElement(b, &pos);
+      if (!one) return maskRawBytes(b);
+      if (auto masked = range(*one, subtype, depth + 1)) rb.replace(len_at, pos, *masked);
     }
     if (pos != b.size()) return maskRawBytes(b);
     return rb.finish();

@@ -1,6 +1,7 @@
 // Notation-aware detector scans of value texts.
 #include "sidecar/postgres/text_masking.h"
 
+#include "policy/detect/text_splicer.h"
 #include "sidecar/postgres/pg_types.h"
 
 namespace tollgate::sidecar::postgres {
@@ -30,8 +31,7 @@ namespace {
 // changes is written again in the same notation.
 std::optional<std::string> rewriteQuotedMoney(std::string_view text,
                                               const policy::IntegralRewriter& rewrite) {
-  std::optional<std::string> out;
-  size_t copied = 0;
+  policy::TextSplicer out(text);
   for (size_t open = text.find('"'); open != std::string_view::npos;) {
     size_t close = open + 1;
     while (close < text.size() && text[close] != '"') close += text[close] == '\\' ? 2 : 1;
@@ -43,17 +43,11 @@ std::optional<std::string> rewriteQuotedMoney(std::string_view text,
       auto written = digits
                          ? policy::writeIntegralLike(element, policy::NumberForm::kMoney, *digits)
                          : std::nullopt;
-      if (written) {
-        if (!out) out.emplace().reserve(text.size());
-        out->append(text.data() + copied, open + 1 - copied);
-        out->append(*written);
-        copied = close;
-      }
+      if (written) out.replace(open + 1, close, *written);
     }
     open = text.find('"', close + 1);
   }
-  if (out) out->append(text.data() + copied, text.size() - copied);
-  return out;
+  return out.finish();
 }
 
 }  // namespace
