@@ -13,6 +13,11 @@
 namespace tollgate::sidecar::postgres {
 namespace {
 
+// Array types whose elements can hold a card number and are decoded as numbers.
+bool isNumberArray(uint32_t type_oid) {
+  return type_oid == 1016 || type_oid == 1231 || type_oid == 1022 || type_oid == 791;
+}
+
 policy::NumberForm formOf(uint32_t type_oid) {
   return type_oid == oid::kMoney ? policy::NumberForm::kMoney : policy::NumberForm::kDecimal;
 }
@@ -189,6 +194,11 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
             text, [&](std::string_view bytes) { return masker_->maskValue(c.plan, bytes, &hit); });
       }
       if (!masked) masked = maskOtherText(*masker_, c.plan, text, &hit);
+      if (masked && isNumberArray(c.type_oid)) {
+        // {4111111111111111} in an int8[] / numeric[]: the client decodes the elements as
+        // numbers, so hidden digits are zeros, not '*' (as in binary format).
+        masked = policy::zeroHiddenDigits(text, *masked);
+      }
     } else {
       masked = masker_->maskValue(c.plan, text, &hit);
     }

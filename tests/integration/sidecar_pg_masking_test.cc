@@ -512,10 +512,12 @@ conn = psycopg2.connect(sys.argv[1])
 cur = conn.cursor()
 cur.execute("select pan_num::float8 as f from cards where id = 1")
 print(cur.fetchone()[0])
+cur.execute("select array[pan_num, 42] as a from cards where id = 1")
+print(cur.fetchone()[0])
 )PY");
   INFO(py.err);
   REQUIRE(py.exit_code == 0);
-  CHECK(py.out == "4111110000001111.0\n");
+  CHECK(py.out == "4111110000001111.0\n[4111110000001111, 42]\n");
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
 

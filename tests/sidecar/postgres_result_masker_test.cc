@@ -415,6 +415,9 @@ TEST_CASE("money and numeric elements of array and record text are masked and st
            {791, "{\"$4,111,111,111,111,111.00\",$1.00}", "{\"$4,111,110,000,001,111.00\",$1.00}"},
            {2249, "(7,\"-$4,111,111,111,111,111.00\")", "(7,\"-$4,111,110,000,001,111.00\")"},
            {1231, "{4111111111111111.00,1.50}", "{4111110000001111.00,1.50}"},
+           // Regression: plain integers were starred, and drivers decoding an int8[] crashed.
+           {1016, "{4111111111111111,42,NULL}", "{4111110000001111,42,NULL}"},
+           {1231, "{{5555555555554444},{7}}", "{{5555550000004444},{7}}"},
        }) {
     INFO(c.input);
     Masked m = maskOne({field("a", c.type_oid, 0, 0)}, {c.input});
