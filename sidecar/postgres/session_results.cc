@@ -290,8 +290,8 @@ void PostgresSession::forwardMasked(const BackendMessage& message) {
   }
   static constexpr std::string_view kWithheld =
       "(withheld by tollgate: the statement reads columns under a masking rule)";
-  // A plpgsql RAISE (SQLSTATE class P0) writes the function's own text into every field it
-  // sets, USING COLUMN / TABLE / CONSTRAINT / DATATYPE / SCHEMA included: all of it may be data.
+  // A plpgsql RAISE with its default SQLSTATE (class P0) writes the function's own text into
+  // the message and hint: all of it may be data.
   const bool raised = fields->get('C').value_or("").substr(0, 2) == "P0";
   auto rewritten = rewriteNoticeFields(
       message.type, *fields, [&](char field, std::string_view value) -> std::optional<std::string> {
@@ -309,12 +309,12 @@ void PostgresSession::forwardMasked(const BackendMessage& message) {
           case 'q':
             if (withhold) return std::string(kWithheld);
             break;
-          case 's':  // schema, table, column, data type, constraint: names, unless RAISEd
-          case 't':
+          case 's':  // schema, table, column, data type, constraint: a RAISE ... USING COLUMN
+          case 't':  // = v sets them to anything, under any SQLSTATE it chooses
           case 'c':
           case 'd':
           case 'n':
-            if (withhold && raised) return std::string(kWithheld);
+            if (withhold) return std::string(kWithheld);
             break;
           default:
             return std::nullopt;  // severity, code, position, source file, line and routine

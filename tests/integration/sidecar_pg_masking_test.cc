@@ -617,9 +617,9 @@ TEST_CASE("errors of a statement that reads a masked column do not quote its dat
 TEST_CASE("bytea text forms, RAISE fields, reported settings and quoted names stay masked") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(
-      "create or replace function raise_fields(v text) returns int language plpgsql as $$ "
-      "begin raise exception 'x' using column = v, table = v, constraint = v, datatype = v, "
-      "schema = v, hint = v; end $$",
+      "create or replace function raise_fields(v text, code text default 'P0001') returns int "
+      "language plpgsql as $$ begin raise exception 'x' using errcode = code, column = v, "
+      "table = v, constraint = v, datatype = v, schema = v, hint = v; end $$",
       "payments");
   Sidecar sidecar(pg);
   REQUIRE(sidecar.ready());
@@ -653,7 +653,8 @@ import sys, psycopg2
 conn = psycopg2.connect(sys.argv[1])
 conn.autocommit = True
 cur = conn.cursor()
-for col in ("cvv", "pan_vc"):
+# Round 6: with a SQLSTATE of its choosing (22000), not only the default P0001.
+for col in ("cvv", "pan_vc", "cvv, '22000'"):
     try:
         cur.execute("select raise_fields(" + col + ") from cards where id = 1")
     except psycopg2.Error as e:
