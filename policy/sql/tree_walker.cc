@@ -160,15 +160,7 @@ class Walker {
   std::string settingsRowName(const json& select) const {
     const json* from = field(select, "fromClause");
     if (from == nullptr || !from->is_array() || from->size() != 1) return {};
-    const json* rv = field((*from)[0], "RangeVar");
-    if (rv == nullptr || str(*rv, "relname") != "pg_settings") return {};
-    const std::string_view schema = str(*rv, "schemaname");
-    if (!schema.empty() && schema != "pg_catalog") return {};
-    for (const auto& scope : ctes_) {  // WITH pg_settings AS (...) is not the catalog view
-      if (schema.empty() && std::find(scope.begin(), scope.end(), "pg_settings") != scope.end()) {
-        return {};
-      }
-    }
+    if (!isSettingsView(&(*from)[0])) return {};
     const json* where = field(select, "whereClause");
     const json* expr = where == nullptr ? nullptr : field(*where, "A_Expr");
     if (expr == nullptr || str(*expr, "kind") != "AEXPR_OP") return {};
@@ -199,8 +191,26 @@ class Walker {
       facts_->has_where = false;
     }
     walkFieldsExcept(body, {"withClause", "relation"});
+    // UPDATE pg_settings SET setting = v WHERE name = 'x' is set_config('x', v) by the view's
+    // rule, with neither the name nor the value judged: a privilege matter.
+    const bool settings = isSettingsView(field(body, "relation"));
     if (scoped) ctes_.pop_back();
-    escalate(C::kWrite);
+    escalate(settings ? C::kAdmin : C::kWrite);
+  }
+
+  // The pg_settings catalog view (not a CTE of that name): a RangeVar node, or a statement's
+  // bare RangeVar field.
+  bool isSettingsView(const json* relation) const {
+    if (relation == nullptr) return false;
+    const json* node = field(*relation, "RangeVar");
+    const json* rv = node != nullptr ? node : relation;
+    if (str(*rv, "relname") != "pg_settings") return false;
+    const std::string_view schema = str(*rv, "schemaname");
+    if (!schema.empty()) return schema == "pg_catalog";
+    for (const auto& scope : ctes_) {
+      if (std::find(scope.begin(), scope.end(), "pg_settings") != scope.end()) return false;
+    }
+    return true;
   }
 
   C explain(const json& body) {
