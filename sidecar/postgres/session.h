@@ -320,6 +320,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // messages up to that Sync, as the server does (see onError).
   bool discard_to_sync_ = false;
   char txn_status_ = 'I';
+  // A statement of the transaction in progress read a column under a column rule: errors until
+  // it ends (at a later statement, COMMIT or the implicit transaction's Sync) may quote it.
+  bool transaction_may_quote_ = false;
   std::string scratch_;
   std::string poison_token_;
   uint64_t statement_count_ = 0;

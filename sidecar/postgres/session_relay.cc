@@ -400,6 +400,9 @@ void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std
   }
   uint64_t rows = tag.empty() ? unit.rows : std::max(unit.rows, tagRows(tag));
   if (config_.stats) config_.stats->rows.Increment(static_cast<double>(unit.rows));
+  // What it deferred (a WITH HOLD cursor's query, a deferred constraint) runs when its
+  // transaction commits: at a later statement, COMMIT or the Sync of an implicit transaction.
+  if (success && !transaction_may_quote_) transaction_may_quote_ = errorsMayQuoteMaskedData(&unit);
   emitStatement(st, unit, success, rows, error_code, policy::Decision::kAllow, unit.rule, "");
   unit.rows = 0;
   unit.values_masked = 0;
@@ -492,6 +495,7 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       return CallbackAction::kContinue;
     case 'Z':
       txn_status_ = std::get<ReadyForQuery>(message.body).status;
+      if (txn_status_ == 'I') transaction_may_quote_ = false;
       if (head != nullptr) pipeline_.pop();
       settleNames();
       result_owner_ = nullptr;

@@ -283,7 +283,8 @@ void PostgresSession::forwardMasked(const BackendMessage& message) {
   // column's data into an error (`(cvv || 'x')::int`, `cvv::regclass`, make_date(cvv::int,
   // ...), a failing row in a constraint's detail, a function's RAISE): its values are
   // withheld, not only card numbers.
-  const bool withhold = fields != nullptr && errorsMayQuoteMaskedData(pipeline_.head());
+  const bool withhold =
+      fields != nullptr && (transaction_may_quote_ || errorsMayQuoteMaskedData(pipeline_.head()));
   if (fields == nullptr || (!detect && !withhold)) {
     to_client_.append(message.raw);
     return;

@@ -597,6 +597,9 @@ TEST_CASE("errors of a statement that reads a masked column do not quote its dat
       // A WITH HOLD cursor's query runs at COMMIT.
       "begin; declare h cursor with hold for select (cvv || 'x')::int from cards where id = 1;"
       " commit",
+      // Round 6: ... or at the end of the implicit transaction of a multi-statement query.
+      "declare h cursor with hold for select (cvv || 'x')::int from cards where id = 1; "
+      "select 1",
   };
   for (const char* sql : kLeaky) {
     INFO(sql);
@@ -605,6 +608,22 @@ TEST_CASE("errors of a statement that reads a masked column do not quote its dat
     CHECK_THAT(r.err, ContainsSubstring("ERROR"));
     CHECK(r.err.find(cvv) == std::string::npos);
   }
+  // ... or at the Sync that ends an extended-protocol implicit transaction.
+  auto raw = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+sql = "declare h cursor with hold for select (cvv || 'x')::int from cards where id = 1"
+s.sendall(msg(b"P", z("") + z(sql) + struct.pack("!h", 0)) +
+          msg(b"B", z("") + z("") + struct.pack("!hhh", 0, 0, 0)) +
+          msg(b"E", z("") + struct.pack("!i", 0)) + msg(b"S", b""))
+while True:
+    t, body = read_message()
+    if t == b"E": print(body.decode(errors="replace"))
+    if t == b"Z": break
+)PY");
+  INFO("raw: " << raw.out << raw.err);
+  REQUIRE(raw.exit_code == 0);
+  CHECK_THAT(raw.out, ContainsSubstring("22P02"));
+  CHECK(raw.out.find(cvv) == std::string::npos);
   // Errors of statements that read no masked column keep their values.
   auto r = sidecar.psql("select holder::int from cards where id = 1;\n");
   CHECK_THAT(r.err, ContainsSubstring("\"" + sampleCards()[0].holder + "\""));
