@@ -50,8 +50,8 @@ void expand(const std::vector<std::pair<std::string, ColumnLineage>>& renames,
 
 bool holdsOtherColumnsValues(std::string_view name) {
   static constexpr std::string_view kNames[] = {
-      "most_common_vals", "most_common_elems", "histogram_bounds", "stavalues1",
-      "stavalues2",       "stavalues3",        "stavalues4",       "stavalues5"};
+      "most_common_vals", "most_common_elems", "histogram_bounds", "stavalues1", "stavalues2",
+      "stavalues3",       "stavalues4",        "stavalues5",       "classid",    "objid"};
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 

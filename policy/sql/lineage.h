@@ -82,11 +82,13 @@ void addLineageName(std::vector<std::string>* names, std::string_view name);
 // Adds `from`'s sources (de-duplicated) and flags to `into`.
 void mergeLineage(ColumnLineage* into, const ColumnLineage& from);
 
-// Columns of the planner statistics views that hold sample values of other columns, of any
-// table: pg_stats and pg_stats_ext_exprs (most_common_vals, most_common_elems,
-// histogram_bounds), pg_stats_ext (most_common_vals), pg_statistic (stavalues1-5). Without the
-// catalog a rule for `cvv` cannot tell whose values they are, so they may carry any column
-// (namesFor() and closure() report them as a whole row; JSON field masking masks them whole).
+// Columns that hold values of other columns, of any table: the planner statistics views
+// pg_stats and pg_stats_ext_exprs (most_common_vals, most_common_elems, histogram_bounds),
+// pg_stats_ext (most_common_vals), pg_statistic (stavalues1-5), and pg_locks (classid, objid:
+// the keys of advisory locks, pg_advisory_lock(cvv::int, 0)). Without the catalog a rule for
+// `cvv` cannot tell whose values they are, so they may carry any column (namesFor() and
+// closure() report them as a whole row; JSON field masking masks them whole). Catalogs with
+// columns of those names (pg_depend, pg_description) are masked the same way.
 bool holdsOtherColumnsValues(std::string_view name);
 
 }  // namespace tollgate::policy

@@ -571,6 +571,19 @@ TEST_CASE("planner statistics do not show the values of a masked column") {
       CHECK_THAT(r.out, !ContainsSubstring(form));
     }
   }
+  // Round 6: advisory lock keys taken from a masked column show in pg_locks.
+  const std::string cvv = sampleCards()[0].cvv;
+  r = sidecar.psql(
+      "begin;\n"
+      "select pg_advisory_xact_lock(cvv::int, 0) from cards where id = 1;\n"
+      "select pg_advisory_xact_lock(cvv::bigint) from cards where id = 1;\n"
+      "select classid, objid from pg_locks where locktype = 'advisory' order by objsubid;\n"
+      "select l.objid from pg_locks l where locktype = 'advisory';\n"
+      "commit;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find(cvv) == std::string::npos);
+  CHECK_THAT(r.out, ContainsSubstring("***"));
 }
 
 TEST_CASE("errors of a statement that reads a masked column do not quote its data") {

@@ -53,6 +53,7 @@ const Row kRows[] = {
     {"SELECT to_jsonb(s) FROM (SELECT cvv AS k FROM cards) s", 0, 1, "to_jsonb", true, true},
     // Planner statistics hold sample values of any table's columns (cvv's among them).
     {"SELECT attname, histogram_bounds FROM pg_stats", 1, 2, "histogram_bounds", false, true},
+    {"SELECT classid, objid FROM pg_locks", 1, 2, "objid", false, true},
     {"SELECT most_common_vals::text AS v FROM pg_catalog.pg_stats", 0, 1, "v", false, true},
     {"SELECT * FROM pg_stats", 9, 14, "most_common_vals", false, true},
     {"SELECT * FROM pg_stats", 3, 14, "null_frac", false, false},
