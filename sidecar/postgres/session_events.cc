@@ -124,8 +124,10 @@ void PostgresSession::emitSessionEnd(std::string_view reason) {
   if (!config_.events) return;
   emitUnanswered();
   v1::AuditEvent e = baseEvent(v1::EVENT_SESSION_END);
-  e.mutable_action()->set_detail("statements=" + std::to_string(statement_count_) + " blocked=" +
-                                 std::to_string(blocked_) + " reason=" + scrubDigits(reason));
+  e.mutable_action()->set_detail("statements=" + std::to_string(statement_count_) +
+                                 " blocked=" + std::to_string(blocked_) +
+                                 (uncommitted_changes_ ? " uncommitted_changes=rolled_back" : "") +
+                                 " reason=" + scrubDigits(reason));
   auto* r = e.mutable_result();
   r->set_success(true);
   r->set_bytes_in(bytes_in_);

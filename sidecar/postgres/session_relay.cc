@@ -403,6 +403,13 @@ void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std
   // What it deferred (a WITH HOLD cursor's query, a deferred constraint) runs when its
   // transaction commits: at a later statement, COMMIT or the Sync of an implicit transaction.
   if (success && !transaction_may_quote_) transaction_may_quote_ = errorsMayQuoteMaskedData(&unit);
+  // A change the server has not committed yet: in a transaction block, or in the implicit
+  // transaction of an extended-protocol batch until its Sync.
+  if (success && st != nullptr && st->cls != policy::StatementClass::kRead &&
+      st->cls != policy::StatementClass::kTransaction &&
+      (txn_status_ != 'I' || unit.kind == Kind::kExecute)) {
+    uncommitted_changes_ = true;
+  }
   emitStatement(st, unit, success, rows, error_code, policy::Decision::kAllow, unit.rule, "");
   unit.rows = 0;
   unit.values_masked = 0;
@@ -495,7 +502,7 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       return CallbackAction::kContinue;
     case 'Z':
       txn_status_ = std::get<ReadyForQuery>(message.body).status;
-      if (txn_status_ == 'I') transaction_may_quote_ = false;
+      if (txn_status_ == 'I') transaction_may_quote_ = uncommitted_changes_ = false;
       if (head != nullptr) pipeline_.pop();
       settleNames();
       result_owner_ = nullptr;

@@ -199,6 +199,23 @@ s.close()
            jbool(e, "/result/success");
   }));
   CHECK(pg.sqlOrThrow("select n from hangup_counter where id = 1", "payments") == "11\n");
+  // Round 6: a write in an implicit transaction the job never synced is rolled back by the
+  // server; its statement succeeded, and the session end event says the change did not stay.
+  r = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+s.sendall(msg(b"P", z("") + z("update hangup_counter set n = n + 1000 where id = 1") +
+              struct.pack("!h", 0)) +
+          msg(b"B", z("") + z("") + struct.pack("!hhh", 0, 0, 0)) +
+          msg(b"E", z("") + struct.pack("!i", 0)) + msg(b"H", b""))
+while read_message()[0] != b"C": pass
+s.close()
+)PY");
+  REQUIRE(r.exit_code == 0);
+  CHECK(sidecar.waitForEvent([](const nlohmann::json& e) {
+    return jstr(e, "/type") == "EVENT_SESSION_END" &&
+           jstr(e, "/action/detail").find("uncommitted_changes=rolled_back") != std::string::npos;
+  }));
+  CHECK(pg.sqlOrThrow("select n from hangup_counter where id = 1", "payments") == "11\n");
   // The server ends the session while the sidecar waits for a write's answer: the write is
   // audited with the server's error and did not take effect. A read is not waited for.
   r = sidecar.python(std::string(kPyRawWire) + R"PY(
