@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "policy/detect/pan.h"
+#include "policy/detect/text_splicer.h"
 #include "policy/mask/masker.h"
 #include "sidecar/postgres/pg_types.h"
 #include "sidecar/postgres/wire.h"
@@ -223,27 +224,22 @@ std::optional<std::string_view> readElement(std::string_view b, size_t* pos) {
 // element changes.
 class Rebuilder {
  public:
-  explicit Rebuilder(std::string_view src) : src_(src) {}
+  explicit Rebuilder(std::string_view src) : out_(src) {}
 
   // The element whose length field starts at `len_at` and whose bytes end at `end` now holds
   // `bytes`.
   void replace(size_t len_at, size_t end, const std::string& bytes) {
-    if (!out_) out_.emplace().reserve(src_.size() + bytes.size());
-    out_->append(src_.data() + copied_, len_at - copied_);
-    appendI32(*out_, static_cast<int32_t>(bytes.size()));
-    out_->append(bytes);
-    copied_ = end;
+    std::string element;
+    element.reserve(4 + bytes.size());
+    appendI32(element, static_cast<int32_t>(bytes.size()));
+    element += bytes;
+    out_.replace(len_at, end, element);
   }
 
-  std::optional<std::string> finish() {
-    if (out_) out_->append(src_.data() + copied_, src_.size() - copied_);
-    return std::move(out_);
-  }
+  std::optional<std::string> finish() { return out_.finish(); }
 
  private:
-  std::string_view src_;
-  std::optional<std::string> out_;
-  size_t copied_ = 0;
+  policy::TextSplicer out_;
 };
 
 class Walker {
