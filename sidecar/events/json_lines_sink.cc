@@ -1,10 +1,13 @@
 // JSON-lines event sink with a background writer thread.
 #include "sidecar/events/json_lines_sink.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <vector>
 
+#include "common/log.h"
 #include "sidecar/events/event_json.h"
 
 namespace tollgate::sidecar {
@@ -76,6 +79,43 @@ void JsonLinesSink::publishDeferred(DeferredEventPtr event) {
   cv_.notify_one();
 }
 
+void JsonLinesSink::publishConfirmed(v1::AuditEvent event, std::function<void(bool)> done) {
+  {
+    std::unique_lock lock(mu_);
+    if (queue_.size() >= kMaxQueued) {
+      cv_.notify_one();
+      room_cv_.wait(lock, [&] { return queue_.size() < kMaxQueued || stopping_; });
+    }
+    queue_.push_back(
+        Queued{++published_, std::make_unique<ReadyEvent>(std::move(event)), std::move(done)});
+    flush_requested_ = true;  // a statement waits for it: no batching delay
+  }
+  cv_.notify_one();
+}
+
+uint64_t JsonLinesSink::failedEvents() const {
+  std::lock_guard lock(mu_);
+  return failed_;
+}
+
+bool JsonLinesSink::writeLines(const std::string& buf, bool durable) {
+  std::clearerr(file_);
+  const size_t n = std::fwrite(buf.data(), 1, buf.size(), file_);
+  bool ok = n == buf.size() && std::fflush(file_) == 0;
+  if (ok && durable && fsync(fileno(file_)) != 0 && errno != EINVAL && errno != ENOTSUP) {
+    ok = false;  // stdout to a pipe or a terminal cannot be fsync()ed, and need not be
+  }
+  // Logged when writing starts failing and when it works again, not per batch.
+  if (!ok && !failing_) {
+    log::error("events file write failed: audit records are being lost",
+               {{"error", std::strerror(errno)}});
+  } else if (ok && failing_) {
+    log::info("events file writable again");
+  }
+  failing_ = !ok;
+  return ok;
+}
+
 void JsonLinesSink::flush() {
   std::unique_lock lock(mu_);
   uint64_t target = published_;
@@ -102,18 +142,23 @@ void JsonLinesSink::run() {
     }
     room_cv_.notify_all();
     buf.clear();
+    bool confirmed = false;
     for (auto& q : batch) {
       clearKeepingBuffers(event);
       q.event->build(event);
       event.set_source_sequence(q.sequence);
       appendEventJson(event, buf);
       buf.push_back('\n');
+      confirmed = confirmed || q.done != nullptr;
     }
-    std::fwrite(buf.data(), 1, buf.size(), file_);
-    std::fflush(file_);
+    const bool ok = writeLines(buf, confirmed);
     {
       std::lock_guard lock(mu_);
       written_ += batch.size();
+      if (!ok) failed_ += batch.size();
+    }
+    for (auto& q : batch) {
+      if (q.done) q.done(ok);
     }
     flushed_cv_.notify_all();
     batch.clear();

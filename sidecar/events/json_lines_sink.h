@@ -29,13 +29,22 @@ class JsonLinesSink : public EventSink {
   // EventSink
   void publish(v1::AuditEvent event) override;
   void publishDeferred(DeferredEventPtr event) override;
+  // audit: sync. `done(true)` once the line is written, flushed and fsync()ed; `done(false)`
+  // when the file refuses it (disk full, I/O error): the statement is then not run.
+  void publishConfirmed(v1::AuditEvent event, std::function<void(bool)> done) override;
   void flush() override;
+
+  // Events whose line could not be written since the sink opened (each failure is logged).
+  uint64_t failedEvents() const;
 
  private:
   struct Queued {
     uint64_t sequence = 0;
     DeferredEventPtr event;
+    std::function<void(bool)> done;  // publishConfirmed only
   };
+  // Writes `buf` (whole lines); false when the file did not take all of it.
+  bool writeLines(const std::string& buf, bool durable);
   explicit JsonLinesSink(FILE* file, bool owned);
   void run();
 
@@ -47,7 +56,7 @@ class JsonLinesSink : public EventSink {
 
   FILE* file_;
   bool owned_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable flushed_cv_;
   std::condition_variable room_cv_;
@@ -56,6 +65,8 @@ class JsonLinesSink : public EventSink {
   uint64_t written_ = 0;
   bool stopping_ = false;
   bool flush_requested_ = false;
+  uint64_t failed_ = 0;   // guarded by mu_
+  bool failing_ = false;  // the writer thread's own
   std::thread thread_;
 };
 

@@ -3,7 +3,10 @@
 #include <catch2/catch_test_macros.hpp>
 
 #include <cctype>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -172,4 +175,35 @@ TEST_CASE("a reused event message leaks no field of the event written before it"
   CHECK(lines[1].find("\"id\":\"fedcba9876543210-2\"") != std::string::npos);
   // The third has no sub-messages, although the reused message had them all.
   CHECK(lines[2] == "{\"id\":\"m-1\",\"type\":\"EVENT_SESSION_END\",\"sourceSequence\":3}");
+}
+
+// Red-team round 7: with audit: sync and an events file that refused the line (/dev/full),
+// writes were still confirmed and committed with no record.
+TEST_CASE("audit: sync is confirmed only once the line is written; a full disk refuses it") {
+  tollgate::testing::TempDir dir;
+  const std::string path = (dir.path() / "events.jsonl").string();
+  for (const std::string& target : {path, std::string("/dev/full")}) {
+    INFO(target);
+    auto sink = JsonLinesSink::open(target);
+    REQUIRE(sink.ok());
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<bool> stored;
+    v1::AuditEvent e;
+    e.set_id("sync-1");
+    e.set_type(v1::EVENT_STATEMENT);
+    (*sink)->publishConfirmed(std::move(e), [&](bool ok) {
+      std::lock_guard lock(mu);
+      stored = ok;
+      cv.notify_all();
+    });
+    std::unique_lock lock(mu);
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return stored.has_value(); }));
+    const bool full = target == "/dev/full";
+    CHECK(*stored == !full);
+    CHECK((*sink)->failedEvents() == (full ? 1u : 0u));
+  }
+  auto lines = readLines(path);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].find("\"id\":\"sync-1\"") != std::string::npos);
 }
