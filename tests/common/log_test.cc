@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
@@ -39,6 +41,29 @@ TEST_CASE("JSON lines are valid and escaped") {
   std::string out = capture([] { log::info("quote \" and\nnewline", {{"k", "v\t\x01"}}); });
   CHECK_THAT(out, ContainsSubstring(R"("msg":"quote \" and\nnewline","k":"v\t\u0001"})"));
   log::setFormat(log::Format::kText);
+}
+
+// Red-team round 7: a client's startup parameters with invalid UTF-8 made events-file lines
+// that JSON readers reject.
+TEST_CASE("JSON strings replace bytes that are not well-formed UTF-8 with U+FFFD") {
+  struct Case {
+    std::string in;
+    std::string out;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"u\xff\xfe", R"("u\ufffd\ufffd")"},
+           {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x92\xb3",
+            "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x92\xb3\""},
+           {"\xc3", R"("\ufffd")"},                                // truncated
+           {"\xc0\xaf", R"("\ufffd\ufffd")"},                      // overlong
+           {"\xed\xa0\x80", R"("\ufffd\ufffd\ufffd")"},            // surrogate
+           {"\x80x", R"("\ufffdx")"},                              // stray continuation byte
+           {"\xf4\x90\x80\x80", R"("\ufffd\ufffd\ufffd\ufffd")"},  // above U+10FFFF
+       }) {
+    std::string out;
+    log::appendJsonString(out, c.in);
+    CHECK(out == c.out);
+  }
 }
 
 TEST_CASE("the scrubber sees every message and field") {
