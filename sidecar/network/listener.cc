@@ -37,7 +37,31 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::create(uv_loop_t* loop,
   uv_poll_init_socket(loop, l->poll_, fd);
   l->poll_->data = l.get();
   uv_poll_start(l->poll_, UV_READABLE, &Listener::onReadable);
+  l->resume_ = new uv_timer_t;
+  uv_timer_init(loop, l->resume_);
+  l->resume_->data = l.get();
   return l;
+}
+
+void Listener::pauseAccepting(int err) {
+  ++paused_count_;
+  const uint64_t now = uv_now(resume_->loop);
+  if (last_logged_ms_ == 0 || now - last_logged_ms_ >= kLogEveryMs) {
+    log::warn("accept failed; accepting paused", {{"listener", address_.toString()},
+                                                  {"error", std::strerror(err)},
+                                                  {"pauses", std::to_string(paused_count_)}});
+    last_logged_ms_ = now;
+  }
+  uv_poll_stop(poll_);
+  uv_timer_start(
+      resume_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Listener*>(t->data);
+        if (self != nullptr && self->poll_ != nullptr) {
+          uv_poll_start(self->poll_, UV_READABLE, &Listener::onReadable);
+        }
+      },
+      kPauseMs, 0);
 }
 
 Listener::~Listener() { close(); }
@@ -48,6 +72,12 @@ void Listener::close() {
     uv_close(reinterpret_cast<uv_handle_t*>(poll_),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
     poll_ = nullptr;
+  }
+  if (resume_ != nullptr) {
+    resume_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(resume_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    resume_ = nullptr;
   }
   if (fd_ >= 0) {
     ::close(fd_);
@@ -65,9 +95,12 @@ void Listener::onReadable(uv_poll_t* handle, int status, int) {
     int fd = ::accept4(self->fd_, reinterpret_cast<sockaddr*>(&s.peer.storage), &s.peer.len,
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      const int err = errno;
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        self->pauseAccepting(err);
+      } else if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR && err != ECONNABORTED) {
         log::warn("accept failed",
-                  {{"listener", self->address_.toString()}, {"error", std::strerror(errno)}});
+                  {{"listener", self->address_.toString()}, {"error", std::strerror(err)}});
       }
       return;
     }

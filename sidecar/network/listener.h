@@ -43,9 +43,18 @@ class Listener {
  private:
   Listener() = default;
   static void onReadable(uv_poll_t* handle, int status, int events);
+  // Out of descriptors or memory: the socket stays readable, so polling it again at once would
+  // spin. Accepting pauses for kPause; the failure is logged once per kLogEvery.
+  void pauseAccepting(int err);
+
+  static constexpr uint64_t kPauseMs = 200;
+  static constexpr uint64_t kLogEveryMs = 10000;
 
   int fd_ = -1;
   uv_poll_t* poll_ = nullptr;
+  uv_timer_t* resume_ = nullptr;
+  uint64_t last_logged_ms_ = 0;
+  uint64_t paused_count_ = 0;
   SocketAddress address_;
   bool transparent_ = false;
   AcceptFn on_accept_;
