@@ -2,6 +2,8 @@
 #include "sidecar/config.h"
 
 #include <cstdlib>
+#include <string>
+#include <tuple>
 
 #include "common/flags.h"
 
@@ -19,6 +21,8 @@ const std::vector<FlagSpec>& flagSpecs() {
       {"client-tls-ca", true, false, "CA certificate for TLS offered to clients (PEM)"},
       {"client-tls-ca-key", true, false, "key of that CA (PEM)"},
       {"drain-seconds", true, false, "grace period for sessions on shutdown (default 5)"},
+      {"startup-timeout", true, false,
+       "seconds a client has to complete its startup and login (default 60)"},
       {"control-plane", true, false, "HOST:PORT of the control plane (connected mode)"},
       {"control-plane-ca", true, false, "CA certificate of the control plane (PEM)"},
       {"control-plane-cert", true, false, "client certificate for mTLS (PEM)"},
@@ -66,6 +70,9 @@ void readYaml(const YAML::Node& root, YamlErrors& errors, SidecarConfig& cfg) {
     m.finish();
   }
   if (auto d = top.integer("drainSeconds", 0, 3600)) cfg.drain_seconds = static_cast<int>(*d);
+  if (auto d = top.integer("startupTimeoutSeconds", 1, 3600)) {
+    cfg.startup_timeout_seconds = static_cast<int>(*d);
+  }
   if (auto n = top.str("instanceName")) cfg.instance_name = *n;
   if (YAML::Node c = top.get("controlPlane")) {
     YamlMap m(c, errors, "controlPlane");
@@ -134,12 +141,16 @@ absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* arg
   if (cfg.client_tls.ca_cert.empty() != cfg.client_tls.ca_key.empty()) {
     return absl::InvalidArgumentError("client TLS needs both the CA certificate and its key");
   }
-  if (auto d = flags->get("drain-seconds")) {
-    auto v = parseInt(*d, 0, 3600);
-    if (!v)
-      return absl::InvalidArgumentError("--drain-seconds must be between 0 and 3600, got '" + *d +
-                                        "'");
-    cfg.drain_seconds = static_cast<int>(*v);
+  for (auto [flag, lo, out] : {std::tuple{"drain-seconds", 0, &cfg.drain_seconds},
+                               std::tuple{"startup-timeout", 1, &cfg.startup_timeout_seconds}}) {
+    auto d = flags->get(flag);
+    if (!d) continue;
+    auto v = parseInt(*d, lo, 3600);
+    if (!v) {
+      return absl::InvalidArgumentError("--" + std::string(flag) + " must be between " +
+                                        std::to_string(lo) + " and 3600, got '" + *d + "'");
+    }
+    *out = static_cast<int>(*v);
   }
   auto& cp = cfg.control_plane;
   if (auto v = flags->get("control-plane")) cp.address = *v;

@@ -74,6 +74,8 @@ struct SidecarConfig {
   ClientTlsConfig client_tls;
   // On SIGTERM: stop accepting, let sessions finish for this long, then end them.
   int drain_seconds = 5;
+  // A client that has not completed its startup and login by then is disconnected.
+  int startup_timeout_seconds = 60;
   // Classic (non-native) sidecar: drain and exit once every other process of the pod is gone
   // (the pod shares its process namespace), so a Job completes.
   bool exit_when_done = false;

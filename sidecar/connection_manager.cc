@@ -24,6 +24,8 @@ struct ConnectionManager::Tracked {
   std::string grant_id;
   // The session as the control plane's session list shows it, counters as of now.
   std::function<SessionSummary()> summary;
+  // True while it is past the startup deadline without having started (nullable).
+  std::function<bool(std::chrono::steady_clock::time_point)> startup_overdue;
 };
 
 // A worker and the sessions living on it (touched only on that worker's thread).
@@ -321,7 +323,9 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
         Tracked{[weak](const std::string& reason) {
                   if (auto s = weak.lock()) s->terminate(reason);
                 },
-                session->id(), resource->name, access.grant_id,
+                session->id(),
+                resource->name,
+                access.grant_id,
                 [weak, id = session->id(), name = resource->name, grant = access.grant_id] {
                   SessionSummary summary{id, name, "postgres", grant};
                   if (auto s = weak.lock()) {
@@ -331,6 +335,11 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
                     summary.bytes_out = s->bytesOut();
                   }
                   return summary;
+                },
+                [weak, limit = std::chrono::seconds(config_.startup_timeout_seconds)](
+                    std::chrono::steady_clock::time_point now) {
+                  auto s = weak.lock();
+                  return s != nullptr && s->startupOverdue(now, limit);
                 }};
     w.sessions[key] = session;
     if (auto st = session->start(socket.fd); !st.ok()) {
@@ -355,6 +364,13 @@ void ConnectionManager::endSessions(std::function<bool(const Tracked&)> match,
       for (auto& fn : doomed) fn(reason);
     });
   }
+}
+
+void ConnectionManager::endStalledStartups() {
+  const auto now = std::chrono::steady_clock::now();
+  endSessions([now](const Tracked& t) { return t.startup_overdue && t.startup_overdue(now); },
+              "the client did not complete its startup within " +
+                  std::to_string(config_.startup_timeout_seconds) + " s");
 }
 
 void ConnectionManager::endSessionsOnGrant(const std::string& grant_id, const std::string& reason) {

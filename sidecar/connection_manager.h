@@ -58,6 +58,11 @@ class ConnectionManager {
   // (killed by an operator) with a FATAL error naming `reason`; within one loop turn.
   void endSessionsOnGrant(const std::string& grant_id, const std::string& reason);
   void killSession(const std::string& session_id, const std::string& reason);
+  // Thread-safe. Ends sessions whose client has not completed its startup (startup packet, TLS
+  // handshake, upstream login) within SidecarConfig::startup_timeout_seconds, as PostgreSQL's
+  // authentication_timeout does: a connection that sends nothing must not hold a descriptor and
+  // a slot forever.
+  void endStalledStartups();
 
  private:
   struct WorkerState;

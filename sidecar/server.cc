@@ -170,6 +170,12 @@ absl::Status Server::startListeners() {
   uv_signal_start(&sighup_, &Server::onHangup, SIGHUP);
   uv_async_init(&loop_, &stop_async_, &Server::onStopAsync);
   stop_async_.data = this;
+  uv_timer_init(&loop_, &housekeeping_);
+  housekeeping_.data = this;
+  uv_timer_start(
+      &housekeeping_,
+      [](uv_timer_t* t) { static_cast<Server*>(t->data)->connections_->endStalledStartups(); },
+      5000, 5000);
   if (config_.exit_when_done) {
     pod_watch_ = std::make_unique<PodWatch>(::getpid());
     uv_timer_init(&loop_, &pod_timer_);
@@ -237,6 +243,8 @@ void Server::beginShutdown(const char* why) {
     uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
+  uv_timer_stop(&housekeeping_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&housekeeping_), nullptr);
   if (pod_watch_) {
     uv_timer_stop(&pod_timer_);
     uv_close(reinterpret_cast<uv_handle_t*>(&pod_timer_), nullptr);

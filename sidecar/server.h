@@ -56,7 +56,8 @@ class Server {
   uv_signal_t sigint_{};
   uv_signal_t sighup_{};
   uv_async_t stop_async_{};
-  uv_timer_t pod_timer_{};  // --exit-when-done
+  uv_timer_t pod_timer_{};     // --exit-when-done
+  uv_timer_t housekeeping_{};  // ends sessions stalled in their startup
   std::unique_ptr<PodWatch> pod_watch_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<AdminServer> admin_;

@@ -108,6 +108,14 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   uint64_t bytesIn() const { return bytes_in_; }
   uint64_t bytesOut() const { return bytes_out_; }
   void setOnDone(std::function<void()> on_done) { on_done_ = std::move(on_done); }
+  // Still reading the client's startup (or its TLS handshake) or logging in upstream, longer
+  // than `limit` after the connection came.
+  bool startupOverdue(std::chrono::steady_clock::time_point now,
+                      std::chrono::steady_clock::duration limit) const {
+    return (state_ == State::kStartup || state_ == State::kConnecting ||
+            state_ == State::kAuthenticating) &&
+           now - started_ > limit;
+  }
 
  private:
   enum class State {

@@ -50,6 +50,7 @@ struct SidecarOptions {
   std::string subject = kCiSubject;
   bool client_tls = false;  // --client-tls-ca/--client-tls-ca-key with the server's test CA
   PolicyOptions policy;
+  std::vector<std::string> extra_args;  // more command-line flags
 };
 
 // The standard policy of these tests (resource payments-db in front of `pg`).
@@ -137,6 +138,7 @@ class Sidecar {
       argv.insert(argv.end(),
                   {"--client-tls-ca", pg.pki().ca_cert, "--client-tls-ca-key", pg.pki().ca_key});
     }
+    argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
     proc_ = std::make_unique<Process>(argv, (dir_.path() / "sidecar.log").string());
     ready_ = waitPort(port_, std::chrono::seconds(15));
     if (!ready_) std::fprintf(stderr, "tollgate-sidecar did not start:\n%s\n", log().c_str());

@@ -329,3 +329,37 @@ except SystemExit:
   CHECK_THAT(r.out, ContainsSubstring("closed"));
   CHECK(sidecar.running());
 }
+
+// Red-team round 7: a connection that never completed its startup (silent, or an SSLRequest and
+// no TLS handshake) held a descriptor and a session slot forever.
+TEST_CASE("a client that does not complete its startup in time is disconnected") {
+  auto& pg = sharedPg();
+  SidecarOptions o;
+  o.extra_args = {"--startup-timeout", "1"};
+  o.client_tls = true;  // so the SSLRequest is answered 'S' and the handshake can stall
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  const std::string script = R"PY(
+import re, socket, struct, sys, time
+port = int(re.search(r"port=(\d+)", sys.argv[1]).group(1))
+silent = socket.create_connection(("127.0.0.1", port), timeout=20)
+tls = socket.create_connection(("127.0.0.1", port), timeout=20)
+tls.sendall(struct.pack("!II", 8, 80877103))  # SSLRequest, then no ClientHello
+print("ssl answer", tls.recv(1))
+start = time.monotonic()
+for name, s in (("silent", silent), ("tls", tls)):
+    try:
+        data = s.recv(4096)
+        print(name, "closed" if not data or b"did not complete its startup" in data else data)
+    except OSError as e:
+        print(name, "error", e)
+print("within", int(time.monotonic() - start) < 15)
+)PY";
+  auto r = sidecar.python(script);
+  INFO("stderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out == "ssl answer b'S'\nsilent closed\ntls closed\nwithin True\n");
+  // Sessions that did start are not touched.
+  auto ok = sidecar.psql("select 1;\n", {}, "sslmode=disable");
+  CHECK(ok.out == "1\n");
+}
