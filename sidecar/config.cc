@@ -23,6 +23,8 @@ const std::vector<FlagSpec>& flagSpecs() {
       {"drain-seconds", true, false, "grace period for sessions on shutdown (default 5)"},
       {"startup-timeout", true, false,
        "seconds a client has to complete its startup and login (default 60)"},
+      {"max-statement-bytes", true, false,
+       "longest SQL text a Query or Parse may carry (default 8388608)"},
       {"control-plane", true, false, "HOST:PORT of the control plane (connected mode)"},
       {"control-plane-ca", true, false, "CA certificate of the control plane (PEM)"},
       {"control-plane-cert", true, false, "client certificate for mTLS (PEM)"},
@@ -72,6 +74,9 @@ void readYaml(const YAML::Node& root, YamlErrors& errors, SidecarConfig& cfg) {
   if (auto d = top.integer("drainSeconds", 0, 3600)) cfg.drain_seconds = static_cast<int>(*d);
   if (auto d = top.integer("startupTimeoutSeconds", 1, 3600)) {
     cfg.startup_timeout_seconds = static_cast<int>(*d);
+  }
+  if (auto d = top.integer("maxStatementBytes", 1024, 1 << 30)) {
+    cfg.max_statement_bytes = static_cast<size_t>(*d);
   }
   if (auto n = top.str("instanceName")) cfg.instance_name = *n;
   if (YAML::Node c = top.get("controlPlane")) {
@@ -151,6 +156,14 @@ absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* arg
                                         std::to_string(lo) + " and 3600, got '" + *d + "'");
     }
     *out = static_cast<int>(*v);
+  }
+  if (auto d = flags->get("max-statement-bytes")) {
+    auto v = parseInt(*d, 1024, 1 << 30);
+    if (!v) {
+      return absl::InvalidArgumentError(
+          "--max-statement-bytes must be between 1024 and 1073741824, got '" + *d + "'");
+    }
+    cfg.max_statement_bytes = static_cast<size_t>(*v);
   }
   auto& cp = cfg.control_plane;
   if (auto v = flags->get("control-plane")) cp.address = *v;

@@ -76,6 +76,8 @@ struct SidecarConfig {
   int drain_seconds = 5;
   // A client that has not completed its startup and login by then is disconnected.
   int startup_timeout_seconds = 60;
+  // SQL longer than this is refused unanalysed (libpg_query needs several times its size).
+  size_t max_statement_bytes = 8u << 20;
   // Classic (non-native) sidecar: drain and exit once every other process of the pod is gone
   // (the pod shares its process namespace), so a Job completes.
   bool exit_when_done = false;

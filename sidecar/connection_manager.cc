@@ -314,6 +314,7 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
     // certificate is then minted for that name instead.
     sc.destination_name = socket.destination.host();
     sc.source = source_;
+    sc.max_statement_bytes = config_.max_statement_bytes;
     auto session =
         std::make_shared<postgres::PostgresSession>(w.worker.loop(), std::move(sc), nullptr);
     void* key = session.get();

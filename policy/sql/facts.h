@@ -121,6 +121,7 @@ struct QueryFacts {
   // analyse); `error` says why (never echoing literals or identifiers from the text) and
   // `statements` is empty. Policy decides what a parse failure gets (default: block).
   bool parsed = true;
+  bool oversized = false;  // not analysed at all: longer than the caller's limit
   std::string error;
   std::vector<StatementFacts> statements;
 

@@ -45,6 +45,9 @@ using ClientTlsProvider =
 // and outlive the session; the policy snapshot is held for the session's whole life, so a
 // policy update never changes the rules under a running statement.
 struct SessionConfig {
+  // A Query or Parse whose SQL is longer is refused unanalysed (parsing costs several times the
+  // text's size in memory).
+  size_t max_statement_bytes = 8u << 20;
   policy::CompiledPolicyPtr policy;
   const policy::Resource* resource = nullptr;  // points into `policy`
   policy::MaskerPtr masker;
@@ -169,6 +172,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   CallbackAction onClientMessage(const FrontendMessage& message);
   CallbackAction onServerMessage(const BackendMessage& message);
   policy::Verdict decide(const policy::QueryFacts& facts);
+  // The analyzer's facts, or for SQL over max_statement_bytes facts that decide() refuses.
+  policy::QueryFactsPtr analyze(std::string_view sql);
   void forwardOrPoison(char type, std::string_view raw, std::string_view statement,
                        const policy::Verdict& verdict, PendingUnit& unit,
                        const std::string& poison_message);

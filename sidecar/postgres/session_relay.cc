@@ -53,7 +53,24 @@ bool extendedUnit(Kind k) {
 
 }  // namespace
 
+policy::QueryFactsPtr PostgresSession::analyze(std::string_view sql) {
+  if (sql.size() <= config_.max_statement_bytes) return config_.analyzer->analyze(sql);
+  auto facts = std::make_shared<policy::QueryFacts>();
+  facts->parsed = false;
+  facts->oversized = true;
+  facts->error = "a statement of " + std::to_string(sql.size()) + " bytes is longer than the " +
+                 std::to_string(config_.max_statement_bytes) + " bytes the gate analyses";
+  return facts;
+}
+
 policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
+  if (facts.oversized) {  // whatever defaults.onParseError says: it was never read
+    policy::Verdict v;
+    v.decision = policy::Decision::kBlock;
+    v.rule = "limit:statement-size";
+    v.message = "blocked by rule \"limit:statement-size\": " + facts.error;
+    return v;
+  }
   policy::Verdict v = policy::decide(*config_.policy, config_.identity, config_.resource->name,
                                      config_.role, facts);
   if (v.decision != policy::Decision::kAllow) return v;
@@ -198,7 +215,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
   switch (message.type) {
     case 'Q': {
       const auto& q = std::get<Query>(message.body);
-      auto facts = withExecutesResolved(config_.analyzer->analyze(q.sql));
+      auto facts = withExecutesResolved(analyze(q.sql));
       policy::Verdict verdict = decide(*facts);
       if (verdict.decision == policy::Decision::kReview && config_.hold_reviews) {
         holdForApproval('Q', message.raw, "", facts, verdict);
@@ -213,7 +230,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
     }
     case 'P': {
       const auto& parse = std::get<Parse>(message.body);
-      auto facts = withExecutesResolved(config_.analyzer->analyze(parse.query));
+      auto facts = withExecutesResolved(analyze(parse.query));
       policy::Verdict verdict = decide(*facts);
       if (verdict.decision == policy::Decision::kReview && config_.hold_reviews) {
         holdForApproval('P', message.raw, std::string(parse.statement), facts, verdict);

@@ -363,3 +363,31 @@ print("within", int(time.monotonic() - start) < 15)
   auto ok = sidecar.psql("select 1;\n", {}, "sslmode=disable");
   CHECK(ok.out == "1\n");
 }
+
+// Red-team round 7: a 256 MB statement took the sidecar to 1.3 GB while libpg_query parsed it.
+// SQL over --max-statement-bytes is refused unread, whatever defaults.onParseError says.
+TEST_CASE("a statement longer than the analysis limit is refused and the session goes on") {
+  auto& pg = sharedPg();
+  SidecarOptions o;
+  o.extra_args = {"--max-statement-bytes", "1024"};
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  const std::string big = "select '" + std::string(2000, 'x') + "' as big;\n";
+  auto r = sidecar.psql(big + "select 1;\n");
+  INFO("stderr: " << r.err);
+  CHECK_THAT(r.err, ContainsSubstring("limit:statement-size"));
+  CHECK_THAT(r.err, ContainsSubstring("longer than the 1024 bytes the gate analyses"));
+  CHECK(r.out == "1\n");
+  auto py = sidecar.python(R"PY(
+import sys, psycopg
+with psycopg.connect(sys.argv[1], autocommit=True) as conn:
+    try:
+        conn.execute("select %s::text || '" + "y" * 2000 + "'", ["a"])
+    except psycopg.Error as e:
+        print("refused", e.sqlstate)
+    print(conn.execute("select 2").fetchone()[0])
+)PY");
+  INFO("python: " << py.out << py.err);
+  REQUIRE(py.exit_code == 0);
+  CHECK(py.out == "refused 42501\n2\n");
+}
