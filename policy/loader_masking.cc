@@ -83,6 +83,7 @@ void parseKeys(Context& ctx, const YAML::Node& node, Masking& out) {
 
 void parseMasking(Context& ctx, const YAML::Node& node, PolicyDocument& doc) {
   Masking& out = doc.masking;
+  out.present = static_cast<bool>(node);
   if (!node) {
     ctx.warnings.push_back(YamlError{ctx.errors.file(), 0, 0,
                                      "warning: no masking section: card numbers in responses are "

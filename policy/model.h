@@ -135,6 +135,7 @@ struct MaskingRule {
 };
 
 struct Masking {
+  bool present = false;       // the document has a masking section (even an empty one)
   std::string hash_key_file;  // for hash actions: a file holding the key ...
   std::string hash_key_env;   // ... or the name of an environment variable holding it
   SourcePos keys_pos;

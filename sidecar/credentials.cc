@@ -44,12 +44,25 @@ absl::StatusOr<Credential> FileCredentialStore::parse(const std::string& content
   return c;
 }
 
-absl::StatusOr<Credential> FileCredentialStore::get(const std::string& resource) {
-  auto it = files_.find(resource);
-  if (it == files_.end()) {
-    return absl::NotFoundError("no credential source for resource " + resource);
+void FileCredentialStore::setFiles(absl::flat_hash_map<std::string, std::string> files) {
+  std::lock_guard lock(mu_);
+  for (const auto& [resource, path] : files_) {
+    auto it = files.find(resource);
+    if (it == files.end() || it->second != path) cache_.erase(resource);
   }
-  const std::string& path = it->second;
+  files_ = std::move(files);
+}
+
+absl::StatusOr<Credential> FileCredentialStore::get(const std::string& resource) {
+  std::string path;
+  {
+    std::lock_guard lock(mu_);
+    auto it = files_.find(resource);
+    if (it == files_.end()) {
+      return absl::NotFoundError("no credential source for resource " + resource);
+    }
+    path = it->second;
+  }
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     return absl::UnavailableError("credential file " + path + ": " + std::strerror(errno));

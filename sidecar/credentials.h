@@ -35,7 +35,11 @@ using CredentialStorePtr = std::shared_ptr<CredentialStore>;
 class FileCredentialStore : public CredentialStore {
  public:
   // resource name -> file path
-  explicit FileCredentialStore(absl::flat_hash_map<std::string, std::string> files);
+  explicit FileCredentialStore(absl::flat_hash_map<std::string, std::string> files = {});
+
+  // Replaces the map (a policy reload may name other files); thread-safe. A resource whose file
+  // changed is read from the new file on its next get().
+  void setFiles(absl::flat_hash_map<std::string, std::string> files);
 
   // CredentialStore
   absl::StatusOr<Credential> get(const std::string& resource) override;

@@ -36,6 +36,22 @@ absl::Status Server::loadPolicy() {
   auto loaded = policy::loadPolicyFile(config_.policy_file);
   for (const auto& w : loaded.warnings) log::warn("policy warning", {{"detail", w}});
   if (!loaded.ok()) return loaded.status();
+  const policy::Masking& masking = loaded.policy->document().masking;
+  if (current_policy_ && !current_policy_->document().masking.rules.empty() && !masking.present) {
+    // A file cut short (an editor writing in place, a half-copied ConfigMap) would otherwise
+    // turn masking off for every new session.
+    return absl::FailedPreconditionError(
+        "the new policy has no masking section while the current one masks card data; write "
+        "`masking: {rules: []}` to run without masking on purpose");
+  }
+  if (credential_files_) {
+    absl::flat_hash_map<std::string, std::string> files;
+    for (const auto& r : loaded.policy->document().resources) {
+      if (!r.credentials.file.empty()) files[r.name] = r.credentials.file;
+    }
+    credential_files_->setFiles(std::move(files));
+  }
+  current_policy_ = loaded.policy;
   ++policy_version_;
   connections_->setPolicy(loaded.policy, policy_version_);
   policy_loaded_ = true;
@@ -108,18 +124,11 @@ absl::Status Server::start() {
     if (!sink.ok()) return sink.status();
     events = *sink;
   }
-  // Credentials come from the files the policy names (standalone mode). The map is rebuilt on
-  // policy reload through the same store, which re-reads changed files on its own.
-  absl::flat_hash_map<std::string, std::string> credential_files;
-  if (!config_.policy_file.empty()) {
-    auto loaded = policy::loadPolicyFile(config_.policy_file);
-    if (!loaded.ok()) return loaded.status();
-    for (const auto& r : loaded.policy->document().resources) {
-      if (!r.credentials.file.empty()) credential_files[r.name] = r.credentials.file;
-    }
-  }
+  // Credentials come from the files the policy names (standalone mode): loadPolicy() sets the
+  // map on every load, and the store re-reads a changed file on its own.
+  credential_files_ = std::make_shared<FileCredentialStore>();
   connections_ = std::make_unique<ConnectionManager>(
-      config_, *stats_, events, std::make_shared<FileCredentialStore>(credential_files),
+      config_, *stats_, events, credential_files_,
       std::make_shared<LocalAccessBroker>(config_.identity.subject, config_.identity.groups));
   if (auto st = connections_->start(); !st.ok()) return st;
   if (!config_.policy_file.empty()) {

@@ -66,6 +66,8 @@ class Server {
   std::unique_ptr<ConnectionManager> connections_;
   std::vector<ListenerPtr> listeners_;
   uint64_t policy_version_ = 0;
+  policy::CompiledPolicyPtr current_policy_;               // standalone mode
+  std::shared_ptr<FileCredentialStore> credential_files_;  // standalone mode
   std::atomic<bool> ready_{false};
   std::atomic<bool> policy_loaded_{false};
   std::atomic<bool> stopping_{false};

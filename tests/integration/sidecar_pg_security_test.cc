@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -390,4 +391,41 @@ with psycopg.connect(sys.argv[1], autocommit=True) as conn:
   INFO("python: " << py.out << py.err);
   REQUIRE(py.exit_code == 0);
   CHECK(py.out == "refused 42501\n2\n");
+}
+
+namespace {
+// Waits until the sidecar's log holds `text` `count` times.
+bool waitForLog(Sidecar& sidecar, const std::string& text, int count) {
+  for (int i = 0; i < 100; ++i) {
+    if (countOf(sidecar.log(), text) >= count) return true;
+    usleep(50000);
+  }
+  return false;
+}
+}  // namespace
+
+// Red-team round 7: a reload that named another credential file kept the old one, and a reload
+// of a file cut short before its masking section turned masking off for new sessions.
+TEST_CASE("a policy reload switches credential files and refuses to drop masking") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop role if exists reload_ro; create role reload_ro login password 'ropw';"
+      "grant connect on database payments to reload_ro;");
+  pg.sqlOrThrow("grant select on cards to reload_ro;", "payments");
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  CHECK(sidecar.psql("select current_user;\n").out == "app\n");
+  auto cred = sidecar.dir().write("cred-ro", "reload_ro:ropw");
+  sidecar.dir().write("policy.yaml", standardPolicy(pg, cred, PolicyOptions{}));
+  ::kill(sidecar.pid(), SIGHUP);
+  REQUIRE(waitForLog(sidecar, "policy loaded", 2));
+  CHECK(sidecar.psql("select current_user;\n").out == "reload_ro\n");
+  // The same policy cut short before `masking:`.
+  std::string text = standardPolicy(pg, cred, PolicyOptions{});
+  sidecar.dir().write("policy.yaml", text.substr(0, text.find("masking:")));
+  ::kill(sidecar.pid(), SIGHUP);
+  REQUIRE(waitForLog(sidecar, "policy reload failed", 1));
+  CHECK_THAT(sidecar.log(), ContainsSubstring("no masking section while the current one masks"));
+  auto r = sidecar.psql("select pan_vc, cvv from cards where id = 1;\n");
+  CHECK(r.out == "411111******1111|***\n");
 }
