@@ -64,6 +64,31 @@ absl::StatusOr<SocketAddress> resolve(const std::string& host, int port) {
   return a;
 }
 
+// Every address `host` stands for, as SocketAddress::host() writes them: an IP literal in its
+// canonical form ("FD77:0:0::1" is "fd77::1"), or the addresses a name resolves to now.
+// Wildcard patterns ("*.svc") stand for none: a redirected connection shows only its IP.
+std::vector<std::string> addressesOf(const std::string& host) {
+  if (auto numeric = parseSocketAddress(host, 0)) return {numeric->host()};
+  if (host.empty() || host[0] == '*') return {};
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  std::vector<std::string> out;
+  if (int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res); rc != 0) {
+    log::warn("a match.hosts name does not resolve; redirected connections to it will not match",
+              {{"host", host}, {"error", gai_strerror(rc)}});
+    return out;
+  }
+  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+    SocketAddress s;
+    std::memcpy(&s.storage, a->ai_addr, a->ai_addrlen);
+    s.len = a->ai_addrlen;
+    if (std::find(out.begin(), out.end(), s.host()) == out.end()) out.push_back(s.host());
+  }
+  freeaddrinfo(res);
+  return out;
+}
+
 }  // namespace
 
 std::string eventSource(const SidecarConfig& config) {
@@ -99,10 +124,40 @@ absl::Status ConnectionManager::start() {
 }
 
 void ConnectionManager::setPolicy(policy::CompiledPolicyPtr policy, uint64_t version) {
+  // Transparent mode sees a redirected connection's IP only: names in match.hosts are resolved
+  // now (at load and reload), IP literals written canonically.
+  auto addresses = std::make_shared<ResourceAddresses>();
+  if (policy) {
+    for (const auto& r : policy->document().resources) {
+      std::vector<std::string>& ips = (*addresses)[r.name];
+      for (const auto& host :
+           r.match.hosts.empty() ? std::vector<std::string>{r.upstream.host} : r.match.hosts) {
+        for (auto& ip : addressesOf(host)) ips.push_back(std::move(ip));
+      }
+    }
+  }
   std::lock_guard lock(mu_);
   policy_ = std::move(policy);
   policy_version_ = version;
+  resource_addresses_ = std::move(addresses);
   tls_contexts_.clear();
+}
+
+const policy::Resource* ConnectionManager::redirectedResource(const policy::CompiledPolicy& policy,
+                                                              const ResourceAddresses& addresses,
+                                                              const SocketAddress& destination) {
+  if (const auto* r = policy.resourceFor(destination.host(), destination.port())) return r;
+  const std::string ip = destination.host();
+  for (const auto& r : policy.document().resources) {
+    const auto ports = r.match.ports.empty() ? std::vector<int>{r.upstream.port} : r.match.ports;
+    if (std::find(ports.begin(), ports.end(), destination.port()) == ports.end()) continue;
+    auto it = addresses.find(r.name);
+    if (it != addresses.end() &&
+        std::find(it->second.begin(), it->second.end(), ip) != it->second.end()) {
+      return &r;
+    }
+  }
+  return nullptr;
 }
 
 policy::CompiledPolicyPtr ConnectionManager::policy() const {
@@ -165,10 +220,12 @@ void ConnectionManager::accept(AcceptedSocket socket, const std::string& resourc
   ++accepted_;
   policy::CompiledPolicyPtr policy;
   uint64_t version;
+  std::shared_ptr<const ResourceAddresses> addresses;
   {
     std::lock_guard lock(mu_);
     policy = policy_;
     version = policy_version_;
+    addresses = resource_addresses_;
   }
   if (!policy) {
     refuse(socket.fd, socket, "no policy loaded", "no_policy");
@@ -176,9 +233,8 @@ void ConnectionManager::accept(AcceptedSocket socket, const std::string& resourc
   }
   const policy::Resource* resource =
       resource_name.empty()
-          ? (socket.redirected
-                 ? policy->resourceFor(socket.destination.host(), socket.destination.port())
-                 : nullptr)
+          ? (socket.redirected ? redirectedResource(*policy, *addresses, socket.destination)
+                               : nullptr)
           : policy->resource(resource_name);
   WorkerState& w = *workers_[next_worker_++ % workers_.size()];
   if (resource == nullptr) {

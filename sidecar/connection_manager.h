@@ -99,6 +99,14 @@ class ConnectionManager {
   mutable std::mutex mu_;
   policy::CompiledPolicyPtr policy_;
   uint64_t policy_version_ = 0;
+  // Resource name -> the IPs its match.hosts stand for (names resolved at setPolicy()).
+  using ResourceAddresses = absl::flat_hash_map<std::string, std::vector<std::string>>;
+  std::shared_ptr<const ResourceAddresses> resource_addresses_ =
+      std::make_shared<ResourceAddresses>();
+  // The resource a redirected connection to `destination` belongs to, or nullptr.
+  static const policy::Resource* redirectedResource(const policy::CompiledPolicy& policy,
+                                                    const ResourceAddresses& addresses,
+                                                    const SocketAddress& destination);
   std::unordered_map<std::string, tls::ClientContextPtr> tls_contexts_;  // by resource
 };
 

@@ -47,13 +47,21 @@ resources:
     upstream: {host: 127.0.0.1, port: $PGT_PORT, tls: verify-full, ca: $PGT_CA, serverName: localhost}
     credentials: {file: $WORK/cred}
     database: payments
-    match: {hosts: [127.0.0.5, "::1"], ports: [5432]}
+    match: {hosts: [127.0.0.5, "0:0:0::1"], ports: [5432]}
+  # A name in match.hosts: resolved when the policy loads (the sidecar sees only IPs).
+  - name: payments-by-name
+    protocol: postgres
+    upstream: {host: 127.0.0.1, port: $PGT_PORT, tls: verify-full, ca: $PGT_CA, serverName: localhost}
+    credentials: {file: $WORK/cred}
+    database: payments
+    match: {hosts: [localhost], ports: [5433]}
   - name: raw-db
     protocol: tcp
     upstream: {host: localhost, port: $PGT_PORT}
     match: {hosts: [127.0.0.7], ports: [5432]}
 access:
-  - {name: ci, subjects: [{serviceAccount: "ci/*"}], resources: [payments-db], role: read}
+  - {name: ci, subjects: [{serviceAccount: "ci/*"}], resources: [payments-db, payments-by-name],
+     role: read}
 masking:
   rules:
     - {name: pan, detector: pan, action: {type: pci, keepFirst: 6, keepLast: 4}}
@@ -71,6 +79,7 @@ for _ in $(seq 50); do grep -q "sidecar started" "$WORK/sidecar.log" && break; s
 iptables -t nat -A OUTPUT -p tcp -d 127.0.0.5 --dport 5432 -j REDIRECT --to-ports 15001
 iptables -t nat -A OUTPUT -p tcp -d 127.0.0.6 --dport 5432 -j REDIRECT --to-ports 15001
 iptables -t nat -A OUTPUT -p tcp -d 127.0.0.7 --dport 5432 -j REDIRECT --to-ports 15001
+iptables -t nat -A OUTPUT -p tcp -d 127.0.0.1 --dport 5433 -j REDIRECT --to-ports 15001
 ip6tables -t nat -A OUTPUT -p tcp -d ::1 --dport 5432 -j REDIRECT --to-ports 15001
 iptables -t nat -S OUTPUT
 ip6tables -t nat -S OUTPUT
@@ -84,6 +93,10 @@ out=$(psql -X -At "host=::1 port=5432 user=job dbname=payments sslmode=disable" 
   -c "SELECT pan FROM cards" 2>&1) || fail "IPv6 query through the redirect: $out"
 [ "$out" = "411111******1111" ] || fail "expected the masked PAN over IPv6, got: $out"
 echo "ok: [::1]:5432 redirected (ip6tables) to the sidecar, original destination recovered, masked"
+out=$(psql -X -At "host=127.0.0.1 port=5433 user=job dbname=payments sslmode=disable" \
+  -c "SELECT pan FROM cards" 2>&1) || fail "query to a resource matched by name: $out"
+[ "$out" = "411111******1111" ] || fail "expected the masked PAN by name, got: $out"
+echo "ok: 127.0.0.1:5433 matched the resource whose match.hosts names localhost"
 # A protocol: tcp resource is relayed as raw bytes (its upstream name resolved on the worker):
 # the job speaks to PostgreSQL itself, end to end, with its own password.
 out=$(PGPASSWORD=app-pw psql -X -At "host=127.0.0.7 port=5432 user=app dbname=payments sslmode=require" \
