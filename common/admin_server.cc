@@ -8,8 +8,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/time.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -19,7 +25,8 @@ namespace tollgate {
 namespace {
 
 constexpr size_t kMaxRequest = 8192;
-constexpr int kReadTimeoutMs = 2000;
+constexpr int kReadTimeoutMs = 2000;  // for a whole request, and for sending the answer
+constexpr size_t kMaxPending = 32;
 
 const char* reasonPhrase(int status) {
   switch (status) {
@@ -114,39 +121,77 @@ void AdminServer::stop() {
   listen_fd_ = -1;
 }
 
+// Requests are read concurrently, each with one deadline for the whole request: a client that
+// sends slowly or nothing cannot hold up the kubelet's probes. Answers are small and written
+// with a send timeout.
 void AdminServer::serve() {
+  struct Pending {
+    int fd;
+    std::chrono::steady_clock::time_point deadline;
+    std::string request;
+  };
+  std::vector<Pending> pending;
+  auto drop = [&](size_t i) {
+    ::close(pending[i].fd);
+    pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));
+  };
   for (;;) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_fds_[0], POLLIN, 0}};
-    int n = ::poll(fds, 2, -1);
+    std::vector<pollfd> fds = {{listen_fd_, POLLIN, 0}, {wake_fds_[0], POLLIN, 0}};
+    const auto now = std::chrono::steady_clock::now();
+    int timeout = -1;
+    for (const Pending& p : pending) {
+      fds.push_back({p.fd, POLLIN, 0});
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(p.deadline - now).count();
+      const int ms = static_cast<int>(std::max<int64_t>(0, left));
+      timeout = timeout < 0 ? ms : std::min(timeout, ms);
+    }
+    int n = ::poll(fds.data(), fds.size(), timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
       log::error("admin server poll failed", {{"error", std::strerror(errno)}});
-      return;
+      break;
     }
-    if (fds[1].revents) return;
+    if (fds[1].revents) break;
+    for (size_t i = pending.size(); i-- > 0;) {
+      Pending& p = pending[i];
+      if (fds[2 + i].revents != 0) {
+        char buf[1024];
+        ssize_t got = ::recv(p.fd, buf, sizeof(buf), 0);
+        if (got <= 0) {
+          drop(i);
+          continue;
+        }
+        p.request.append(buf, static_cast<size_t>(got));
+        if (p.request.size() > kMaxRequest) {
+          sendResponse(p.fd, {431, "text/plain", "request too large\n"});
+          drop(i);
+          continue;
+        }
+        if (p.request.find("\r\n\r\n") != std::string::npos) {
+          handleRequest(p.fd, p.request);
+          drop(i);
+          continue;
+        }
+      }
+      if (std::chrono::steady_clock::now() >= p.deadline) drop(i);
+    }
     if (fds[0].revents & POLLIN) {
       int cfd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (cfd < 0) continue;
-      handleConnection(cfd);
-      ::close(cfd);
+      if (pending.size() >= kMaxPending) {  // the oldest waits longest: it goes
+        drop(0);
+      }
+      timeval send_timeout{kReadTimeoutMs / 1000, 0};
+      ::setsockopt(cfd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
+      pending.push_back(
+          {cfd, std::chrono::steady_clock::now() + std::chrono::milliseconds(kReadTimeoutMs), {}});
     }
   }
+  for (const Pending& p : pending) ::close(p.fd);
 }
 
-void AdminServer::handleConnection(int fd) {
-  std::string req;
-  char buf[1024];
-  while (req.find("\r\n\r\n") == std::string::npos) {
-    if (req.size() > kMaxRequest) {
-      sendResponse(fd, {431, "text/plain", "request too large\n"});
-      return;
-    }
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, kReadTimeoutMs) <= 0) return;
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) return;
-    req.append(buf, static_cast<size_t>(n));
-  }
+void AdminServer::handleRequest(int fd, const std::string& req) {
   size_t sp1 = req.find(' ');
   size_t sp2 = sp1 == std::string::npos ? sp1 : req.find(' ', sp1 + 1);
   if (sp2 == std::string::npos) {

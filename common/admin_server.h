@@ -50,7 +50,7 @@ class AdminServer {
 
  private:
   void serve();
-  void handleConnection(int fd);
+  void handleRequest(int fd, const std::string& request);
   HttpResponse route(const std::string& path);
 
   std::shared_ptr<prometheus::Registry> registry_;

@@ -1,7 +1,14 @@
 // Starts the real tollgate-sidecar and tollgate-controlplane binaries and checks health,
 // metrics, clean shutdown and bad-config behaviour.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <csignal>
 #include <string>
+#include <vector>
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
@@ -44,6 +51,33 @@ TEST_CASE("sidecar serves health and metrics and stops on SIGTERM") {
   std::string log = sidecar.log();
   CHECK_THAT(log, ContainsSubstring("\"msg\":\"sidecar shutting down\""));
   CHECK_THAT(log, ContainsSubstring("\"msg\":\"sidecar stopped\""));
+}
+
+// Red-team round 7: one client sending a header byte at a time (or ten that sent nothing) held
+// the admin server, and the kubelet's probes timed out.
+TEST_CASE("slow or silent admin clients do not hold up the health probes") {
+  TempDir dir;
+  int admin = freePort();
+  Process sidecar({binPath("tollgate-sidecar"), "--admin-port", std::to_string(admin)},
+                  (dir.path() / "sidecar.log").string());
+  REQUIRE(waitHealthy(admin));
+  std::vector<int> idle;
+  for (int i = 0; i < 10; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(admin));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+    if (i == 0) REQUIRE(::send(fd, "GET /readyz HTTP/1.1\r\n", 22, 0) == 22);  // never ends
+    idle.push_back(fd);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto ready = httpGet(admin, "/readyz");
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(ready.status == 200);
+  CHECK(took < std::chrono::milliseconds(500));
+  for (int fd : idle) ::close(fd);
 }
 
 TEST_CASE("sidecar reads its YAML config and SIGINT stops it") {
