@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -165,6 +166,18 @@ bool install(Nat& nat, const RedirectOptions& options, Family family) {
   return true;
 }
 
+// An IPv6 address of global scope (ULA included) on any interface of this network namespace
+// (/proc/net/if_inet6: address, ifindex, prefix length, scope, flags, name; scope 00 is
+// global): the pod can reach IPv6 destinations, so they must be redirected too.
+bool hasGlobalIpv6() {
+  std::ifstream in("/proc/net/if_inet6");
+  std::string address, ifindex, prefix, scope, flags, name;
+  while (in >> address >> ifindex >> prefix >> scope >> flags >> name) {
+    if (scope == "00") return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int runRedirect(int argc, char** argv) {
@@ -185,9 +198,20 @@ int runRedirect(int argc, char** argv) {
   if (options->ipv6 == Ipv6Mode::kAuto && !options->dry_run) {
     CommandResult probe = v6.run({"-S", "OUTPUT"});
     if (probe.exit_code != 0) {
+      const char* why = probe.err.empty() ? "no output" : probe.err.c_str();
+      if (hasGlobalIpv6()) {
+        // Fail closed: with IPv4 rules only, the job would reach IPv6 databases directly.
+        std::fprintf(stderr,
+                     "tollgate-sidecar redirect: IPv6 nat unavailable (%s) but the pod has IPv6 "
+                     "addresses: refusing to leave IPv6 unredirected (use --ipv6 off only where "
+                     "no resource is reachable over IPv6)\n",
+                     why);
+        return 1;
+      }
       std::fprintf(stderr,
-                   "tollgate-sidecar redirect: IPv6 nat unavailable (%s), IPv4 rules only\n",
-                   probe.err.empty() ? "no output" : probe.err.c_str());
+                   "tollgate-sidecar redirect: IPv6 nat unavailable (%s) and no IPv6 address: "
+                   "IPv4 rules only\n",
+                   why);
       return 0;
     }
   }

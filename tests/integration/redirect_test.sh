@@ -155,6 +155,18 @@ inns ip addr add 127.0.0.9/8 dev lo 2>/dev/null || true
 check "included loopback alias redirected" proxy $JOB_UID 127.0.0.9 7000
 check "other loopback still not redirected" loopback $JOB_UID 127.0.0.1 7000
 
+# IPv6 nat unusable (simulated) while the pod has a global IPv6 address: fail closed.
+if ip -n "$NS" -6 addr show dev tg0 | grep -q 'fd99::1'; then
+  if inns "$BIN/tollgate-sidecar" redirect --proxy-uid $PROXY_UID --ip6tables /bin/false \
+      > "$WORK/run4.out" 2> "$WORK/run4.err"; then
+    echo "FAIL: IPv6 left unredirected while the pod has IPv6 addresses"; failures=$((failures + 1))
+  else
+    grep -q "refusing to leave IPv6 unredirected" "$WORK/run4.err" &&
+      { echo "ok: IPv6 nat unusable with IPv6 addresses refused"; passes=$((passes + 1)); } ||
+      { echo "FAIL: no clear error: $(cat "$WORK/run4.err")"; failures=$((failures + 1)); }
+  fi
+fi
+
 # Bad arguments: usage error (2), nothing touched.
 if inns "$BIN/tollgate-sidecar" redirect --proxy-uid $PROXY_UID --exclude-cidrs 10.0.0.0/33 \
     >/dev/null 2>&1; then
