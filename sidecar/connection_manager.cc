@@ -293,11 +293,23 @@ void ConnectionManager::startRelay(WorkerState& w, const AcceptedSocket& socket,
       --active_;
       return;
     }
-    TcpRelay::Info info{resource, socket.peer.toString(), source_};
+    TcpRelay::Info info{resource, socket.peer.toString(), source_, config_.identity.subject};
     auto relay = std::make_shared<TcpRelay>(w.worker.loop(), info, events_, nullptr);
     void* key = relay.get();
     relay->setOnDone([this, &w, key] { w.worker.post([this, &w, key] { forget(w, key); }); });
     w.sessions[key] = relay;
+    // Registered like a session, so a shutdown ends it and records its end.
+    std::weak_ptr<TcpRelay> weak = relay;
+    w.terminators[key] = Tracked{[weak](const std::string& reason) {
+                                   if (auto r = weak.lock()) r->terminate(reason);
+                                 },
+                                 relay->id(),
+                                 resource,
+                                 "",
+                                 [id = relay->id(), resource] {
+                                   return SessionSummary{id, resource, "tcp", ""};
+                                 },
+                                 nullptr};
     if (auto st = relay->start(socket.fd, *upstream); !st.ok()) {
       log::warn("relay failed to start", {{"error", std::string(st.message())}});
       ::close(socket.fd);

@@ -1,13 +1,12 @@
 // PostgreSQL session: plumbing, client startup, upstream connect, TLS and authentication.
 #include "sidecar/postgres/session.h"
 
-#include <openssl/rand.h>
-
 #include <cstdio>
 
 #include "absl/strings/match.h"
 #include "common/log.h"
 #include "policy/sql/statement_table.h"
+#include "sidecar/events/session_id.h"
 #include "sidecar/postgres/backend_builders.h"
 #include "sidecar/postgres/error.h"
 #include "sidecar/postgres/frontend_builders.h"
@@ -29,18 +28,6 @@ bool falseWord(std::string_view v) {
   return false;
 }
 
-std::string randomHex(size_t bytes) {
-  std::string raw(bytes, '\0');
-  RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes));
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
-
 // Buffers above this are released once empty, so idle sessions stay small.
 constexpr size_t kKeepBufferBytes = 16 * 1024;
 
@@ -51,13 +38,13 @@ PostgresSession::PostgresSession(uv_loop_t* loop, SessionConfig config,
     : loop_(loop),
       config_(std::move(config)),
       on_done_(std::move(on_done)),
-      id_(randomHex(8)),
+      id_(newSessionId()),
       started_(std::chrono::steady_clock::now()) {
   DecoderConfig dc;
   dc.stream_threshold = 1 << 20;  // large CopyData from the client streams through
   frontend_ = createFrontendDecoder(*this, dc);
   backend_ = createBackendDecoder(*this, DecoderConfig{});
-  poison_token_ = "tollgate_blocked_" + randomHex(8);
+  poison_token_ = "tollgate_blocked_" + newSessionId();
 }
 
 PostgresSession::~PostgresSession() {

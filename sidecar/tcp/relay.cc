@@ -2,12 +2,14 @@
 #include "sidecar/tcp/relay.h"
 
 #include "common/log.h"
+#include "sidecar/events/session_id.h"
 
 namespace tollgate::sidecar {
 
 TcpRelay::TcpRelay(uv_loop_t* loop, Info info, EventSinkPtr events, std::function<void()> on_done)
     : loop_(loop),
       info_(std::move(info)),
+      id_(newSessionId()),
       events_(std::move(events)),
       on_done_(std::move(on_done)) {}
 
@@ -20,7 +22,45 @@ absl::Status TcpRelay::start(int client_fd, const SocketAddress& upstream) {
   client_->readDisable(true);  // until the upstream is there
   upstream_address_ = upstream.toString();
   upstream_ = TcpConnection::connect(loop_, upstream, &upstream_side_);
+  publish("raw TCP relay started; relayed without inspection", true);
   return absl::OkStatus();
+}
+
+void TcpRelay::terminate(const std::string& reason) { finish(reason); }
+
+void TcpRelay::publish(const std::string& detail, bool success) {
+  if (!events_) return;
+  v1::AuditEvent e;
+  e.set_id(id_ + "-" + std::to_string(++events_sent_));
+  e.set_type(v1::EVENT_PASSTHROUGH);
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  e.mutable_time()->set_seconds(std::chrono::duration_cast<std::chrono::seconds>(now).count());
+  e.set_time_source("system");
+  if (!info_.subject.empty()) {
+    e.mutable_identity()->set_subject(info_.subject);
+    e.mutable_identity()->set_principal_id(info_.subject);
+    e.mutable_identity()->set_kind(v1::Identity::KIND_WORKLOAD);
+  }
+  auto* loc = e.mutable_location();
+  loc->set_resource(info_.resource);
+  loc->set_protocol("tcp");
+  loc->set_upstream(upstream_address_);
+  loc->set_client_addr(info_.client_address);
+  loc->set_source(info_.source);
+  loc->set_session_id(id_);
+  e.mutable_action()->set_detail(detail);
+  auto* r = e.mutable_result();
+  r->set_success(success);
+  r->set_bytes_in(bytes_in_);
+  r->set_bytes_out(bytes_out_);
+  r->set_duration_us(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                               std::chrono::steady_clock::now() - started_)
+                                               .count()));
+  e.mutable_reason()->set_decision(v1::DECISION_ALLOW);
+  e.mutable_reason()->add_rule_ids(info_.resource.empty()
+                                       ? "defaults.unknownDestination:passthrough"
+                                       : "resource:" + info_.resource);
+  events_->publish(std::move(e));
 }
 
 void TcpRelay::UpstreamSide::onConnected(const absl::Status& st) {
@@ -71,31 +111,7 @@ void TcpRelay::finish(std::string_view reason) {
   finished_ = true;
   if (client_ && !client_closed_) client_->closeAfterFlush();
   if (upstream_ && !upstream_closed_) upstream_->closeAfterFlush();
-  if (events_) {
-    v1::AuditEvent e;
-    e.set_type(v1::EVENT_PASSTHROUGH);
-    auto now = std::chrono::system_clock::now().time_since_epoch();
-    e.mutable_time()->set_seconds(std::chrono::duration_cast<std::chrono::seconds>(now).count());
-    e.set_time_source("system");
-    auto* loc = e.mutable_location();
-    loc->set_resource(info_.resource);
-    loc->set_protocol("tcp");
-    loc->set_upstream(upstream_address_);
-    loc->set_client_addr(info_.client_address);
-    loc->set_source(info_.source);
-    e.mutable_action()->set_detail("raw TCP relayed without inspection; ended: " +
-                                   std::string(reason));
-    auto* r = e.mutable_result();
-    r->set_success(connected_);
-    r->set_bytes_in(bytes_in_);
-    r->set_bytes_out(bytes_out_);
-    r->set_duration_us(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                                 std::chrono::steady_clock::now() - started_)
-                                                 .count()));
-    e.mutable_reason()->set_decision(v1::DECISION_ALLOW);
-    e.mutable_reason()->add_rule_ids("defaults.unknownDestination:passthrough");
-    events_->publish(std::move(e));
-  }
+  publish("raw TCP relayed without inspection; ended: " + std::string(reason), connected_);
   if (client_closed_ && upstream_closed_ && !done_) {
     done_ = true;
     if (on_done_) on_done_();

@@ -12,20 +12,26 @@
 
 namespace tollgate::sidecar {
 
-// Copies bytes both ways with back-pressure and records one EVENT_PASSTHROUGH when it ends
-// (bytes each way, duration). Single-threaded, on one loop.
+// Copies bytes both ways with back-pressure and records an EVENT_PASSTHROUGH when it starts
+// and one when it ends (bytes each way, duration), with the identity and a session id.
+// Single-threaded, on one loop.
 class TcpRelay : private ConnectionCallbacks {
  public:
   struct Info {
     std::string resource;  // "" for an unknown destination passed through
     std::string client_address;
     std::string source;
+    std::string subject;  // the workload's identity, when known
   };
   TcpRelay(uv_loop_t* loop, Info info, EventSinkPtr events, std::function<void()> on_done);
   ~TcpRelay() override;
 
   absl::Status start(int client_fd, const SocketAddress& upstream);
   void setOnDone(std::function<void()> on_done) { on_done_ = std::move(on_done); }
+  // Ends the relay now (the sidecar is shutting down): recorded like any other end; on_done
+  // follows once both sides have closed.
+  void terminate(const std::string& reason);
+  const std::string& id() const { return id_; }
 
  private:
   class UpstreamSide : public ConnectionCallbacks {
@@ -46,10 +52,13 @@ class TcpRelay : private ConnectionCallbacks {
   void onWriteBufferPressure(bool above) override;
 
   void finish(std::string_view reason);
+  void publish(const std::string& detail, bool success);
   void sideClosed(bool client, std::string_view reason);
 
   uv_loop_t* loop_;
   Info info_;
+  std::string id_;
+  uint64_t events_sent_ = 0;
   EventSinkPtr events_;
   std::function<void()> on_done_;
   UpstreamSide upstream_side_{this};

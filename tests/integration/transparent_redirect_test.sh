@@ -116,6 +116,9 @@ grep -q '"type":"EVENT_CONNECTION_REFUSED"' "$WORK/events.jsonl" || fail "refusa
 grep -q '"upstream":"127.0.0.1:'"$PGT_PORT"'"' "$WORK/events.jsonl" || fail "session not audited"
 for _ in $(seq 50); do grep -q '"type":"EVENT_PASSTHROUGH"' "$WORK/events.jsonl" && break; sleep 0.1; done
 grep -q '"type":"EVENT_PASSTHROUGH"' "$WORK/events.jsonl" || fail "raw relay not audited"
+grep -q 'raw TCP relay started' "$WORK/events.jsonl" || fail "relay start not audited"
+grep '"type":"EVENT_PASSTHROUGH"' "$WORK/events.jsonl" | grep -q '"sessionId":"' ||
+  fail "relay events without a session id"
 echo "ok: both recorded in the events"
 echo "1 passed, 0 failed"
 INNER
