@@ -157,6 +157,28 @@ absl::StatusOr<InjectionPlan> planInjection(const Json& pod, const std::string& 
     return plan;
   }
 
+  // The redirect exempts the sidecar's uid (its own upstream connections): a job container
+  // running as that uid would reach the databases directly.
+  auto runsAsSidecar = [&](const Json* security) {
+    const Json* uid =
+        security != nullptr && security->is_object() ? member(*security, "runAsUser") : nullptr;
+    return uid != nullptr && uid->is_number_integer() &&
+           uid->get<int64_t>() == static_cast<int64_t>(config.sidecar_uid);
+  };
+  const std::string sidecar_uid = std::to_string(config.sidecar_uid);
+  if (runsAsSidecar(member(*spec, "securityContext"))) {
+    return absl::InvalidArgumentError("pod securityContext.runAsUser is " + sidecar_uid +
+                                      ", the tollgate sidecar's uid, whose connections are not "
+                                      "redirected through the gate; use another uid");
+  }
+  for (const Json& c : *containers) {
+    if (!c.is_object() || !runsAsSidecar(member(c, "securityContext"))) continue;
+    return absl::InvalidArgumentError("container " + stringAt(c, "name") + " runs as uid " +
+                                      sidecar_uid +
+                                      ", the tollgate sidecar's uid, whose connections are not "
+                                      "redirected through the gate; use another uid");
+  }
+
   if (init != nullptr && !init->is_array()) {
     return absl::InvalidArgumentError("pod spec.initContainers is not a list");
   }

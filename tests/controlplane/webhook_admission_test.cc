@@ -302,12 +302,19 @@ TEST_CASE("pods the injection cannot handle are denied with the reason") {
   bad_init["spec"]["initContainers"] = "not a list";
   Json bad_annotations = jobPod();
   bad_annotations["metadata"]["annotations"] = Json::array({1, 2});
+  // Red-team round 7: the redirect exempts the sidecar's uid.
+  Json as_sidecar = jobPod();
+  as_sidecar["spec"]["containers"][0]["securityContext"] = {{"runAsUser", 15337}};
+  Json pod_as_sidecar = jobPod();
+  pod_as_sidecar["spec"]["securityContext"] = {{"runAsUser", 15337}};
   std::vector<Case> cases = {
       {"no containers", no_containers, "no containers"},
       {"no spec", no_spec, "no spec"},
       {"volume name taken", taken, "tollgate-token"},
       {"initContainers not a list", bad_init, "initContainers"},
       {"annotations not an object", bad_annotations, "annotations"},
+      {"a container running as the sidecar's uid", as_sidecar, "runs as uid 15337"},
+      {"a pod running as the sidecar's uid", pod_as_sidecar, "runAsUser is 15337"},
   };
   for (const Case& c : cases) {
     INFO(c.name);
