@@ -64,6 +64,8 @@ bool hostMatches(std::string_view pattern, std::string_view host) {
   return absl::EqualsIgnoreCase(std::string(pattern), std::string(host));
 }
 
+}  // namespace
+
 std::vector<std::string> effectiveHosts(const Resource& r) {
   if (!r.match.hosts.empty()) return r.match.hosts;
   return {r.upstream.host};
@@ -73,8 +75,6 @@ std::vector<int> effectivePorts(const Resource& r) {
   if (!r.match.ports.empty()) return r.match.ports;
   return {r.upstream.port};
 }
-
-}  // namespace
 
 bool coversResource(const std::vector<std::string>& names, std::string_view resource) {
   for (const auto& n : names) {

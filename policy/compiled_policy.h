@@ -33,6 +33,11 @@ struct CompileOptions {
   bool require_hash_key = true;
 };
 
+// The destinations transparent interception maps to `r`: match.hosts / match.ports, or the
+// upstream's own host / port when the resource names none.
+std::vector<std::string> effectiveHosts(const Resource& r);
+std::vector<int> effectivePorts(const Resource& r);
+
 class CompiledPolicy;
 using CompiledPolicyPtr = std::shared_ptr<const CompiledPolicy>;
 

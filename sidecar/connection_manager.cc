@@ -130,8 +130,7 @@ void ConnectionManager::setPolicy(policy::CompiledPolicyPtr policy, uint64_t ver
   if (policy) {
     for (const auto& r : policy->document().resources) {
       std::vector<std::string>& ips = (*addresses)[r.name];
-      for (const auto& host :
-           r.match.hosts.empty() ? std::vector<std::string>{r.upstream.host} : r.match.hosts) {
+      for (const auto& host : policy::effectiveHosts(r)) {
         for (auto& ip : addressesOf(host)) ips.push_back(std::move(ip));
       }
     }
@@ -149,7 +148,7 @@ const policy::Resource* ConnectionManager::redirectedResource(const policy::Comp
   if (const auto* r = policy.resourceFor(destination.host(), destination.port())) return r;
   const std::string ip = destination.host();
   for (const auto& r : policy.document().resources) {
-    const auto ports = r.match.ports.empty() ? std::vector<int>{r.upstream.port} : r.match.ports;
+    const std::vector<int> ports = policy::effectivePorts(r);
     if (std::find(ports.begin(), ports.end(), destination.port()) == ports.end()) continue;
     auto it = addresses.find(r.name);
     if (it != addresses.end() &&
