@@ -3,7 +3,6 @@
 
 #include <cstdlib>
 #include <string>
-#include <tuple>
 
 #include "common/flags.h"
 
@@ -119,6 +118,21 @@ absl::StatusOr<ListenerConfig> parseListenFlag(const std::string& text) {
   return l;
 }
 
+// Sets *out from integer flag `name` when it is given; an error names the flag and its bounds.
+template <typename T>
+absl::Status readBoundedFlag(const Flags& flags, const char* name, int64_t lo, int64_t hi, T* out) {
+  auto text = flags.get(name);
+  if (!text) return absl::OkStatus();
+  auto v = parseInt(*text, lo, hi);
+  if (!v) {
+    return absl::InvalidArgumentError("--" + std::string(name) + " must be between " +
+                                      std::to_string(lo) + " and " + std::to_string(hi) +
+                                      ", got '" + *text + "'");
+  }
+  *out = static_cast<T>(*v);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* argv) {
   SidecarConfig cfg;
   auto flags = parseDaemonCommandLine(
@@ -133,11 +147,12 @@ absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* arg
     if (!parsed.ok()) return parsed.status();
     cfg.listeners.push_back(*parsed);
   }
-  if (auto w = flags->get("workers")) {
-    auto v = parseInt(*w, 1, 64);
-    if (!v)
-      return absl::InvalidArgumentError("--workers must be between 1 and 64, got '" + *w + "'");
-    cfg.workers = static_cast<int>(*v);
+  for (const absl::Status& st :
+       {readBoundedFlag(*flags, "workers", 1, 64, &cfg.workers),
+        readBoundedFlag(*flags, "drain-seconds", 0, 3600, &cfg.drain_seconds),
+        readBoundedFlag(*flags, "startup-timeout", 1, 3600, &cfg.startup_timeout_seconds),
+        readBoundedFlag(*flags, "max-statement-bytes", 1024, 1 << 30, &cfg.max_statement_bytes)}) {
+    if (!st.ok()) return st;
   }
   if (auto sub = flags->get("subject")) cfg.identity.subject = *sub;
   for (const auto& g : flags->all("group")) cfg.identity.groups.push_back(g);
@@ -145,25 +160,6 @@ absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* arg
   if (auto k = flags->get("client-tls-ca-key")) cfg.client_tls.ca_key = *k;
   if (cfg.client_tls.ca_cert.empty() != cfg.client_tls.ca_key.empty()) {
     return absl::InvalidArgumentError("client TLS needs both the CA certificate and its key");
-  }
-  for (auto [flag, lo, out] : {std::tuple{"drain-seconds", 0, &cfg.drain_seconds},
-                               std::tuple{"startup-timeout", 1, &cfg.startup_timeout_seconds}}) {
-    auto d = flags->get(flag);
-    if (!d) continue;
-    auto v = parseInt(*d, lo, 3600);
-    if (!v) {
-      return absl::InvalidArgumentError("--" + std::string(flag) + " must be between " +
-                                        std::to_string(lo) + " and 3600, got '" + *d + "'");
-    }
-    *out = static_cast<int>(*v);
-  }
-  if (auto d = flags->get("max-statement-bytes")) {
-    auto v = parseInt(*d, 1024, 1 << 30);
-    if (!v) {
-      return absl::InvalidArgumentError(
-          "--max-statement-bytes must be between 1024 and 1073741824, got '" + *d + "'");
-    }
-    cfg.max_statement_bytes = static_cast<size_t>(*v);
   }
   auto& cp = cfg.control_plane;
   if (auto v = flags->get("control-plane")) cp.address = *v;
