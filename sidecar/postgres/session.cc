@@ -437,15 +437,17 @@ bool PostgresSession::noteParameter(const ParameterStatus& status) {
 // The server reports settings such as application_name whenever they change, and a job can set
 // one to a column's value (set_config('application_name', pan, false) where the value is
 // not a constant is refused by the engine; a function in the database may still do it).
-void PostgresSession::forwardParameterStatus(const BackendMessage& message,
-                                             const ParameterStatus& status) {
+bool PostgresSession::relayParameterStatus(const BackendMessage& message,
+                                           const ParameterStatus& status) {
+  if (!noteParameter(status)) return false;
   if (config_.masker && config_.masker->hasDetectorRules()) {
     if (auto m = config_.masker->maskText(status.value)) {
       to_client_ += buildParameterStatus(status.name, *m);
-      return;
+      return true;
     }
   }
   to_client_.append(message.raw);
+  return true;
 }
 
 void PostgresSession::connectUpstream() {
@@ -555,12 +557,8 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
                   "tollgate: resource " + resource + " refused the session: " + text);
     return CallbackAction::kStop;
   }
-  if (const auto* ps = std::get_if<ParameterStatus>(&message.body); ps && !noteParameter(*ps)) {
-    return CallbackAction::kStop;
-  }
   if (const auto* ps = std::get_if<ParameterStatus>(&message.body)) {
-    forwardParameterStatus(message, *ps);
-    return CallbackAction::kContinue;
+    return relayParameterStatus(message, *ps) ? CallbackAction::kContinue : CallbackAction::kStop;
   }
   if (std::holds_alternative<NoticeResponse>(message.body) ||
       std::holds_alternative<NegotiateProtocolVersion>(message.body)) {

@@ -159,7 +159,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // ParameterStatus from the server, at startup or later: what the session follows of it.
   // Returns false when it ended the session (a client_encoding it cannot analyse).
   bool noteParameter(const ParameterStatus& status);
-  void forwardParameterStatus(const BackendMessage& message, const ParameterStatus& status);
+  // noteParameter(), then the message to the client, its value scanned by the detectors;
+  // false when the session ended.
+  bool relayParameterStatus(const BackendMessage& message, const ParameterStatus& status);
   std::optional<std::string> maskPayload(std::string_view text) const;
   void connectUpstream();
   void sendUpstreamStartup();
@@ -269,7 +271,6 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   void drainThenClose(std::string_view reason);
   void onSideClosed(bool client, std::string_view reason);
   void checkDone();
-  std::string drain_reason_;
   uint64_t nowUs() const;
 
   uv_loop_t* loop_;
@@ -339,6 +340,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Changes were made since the last ReadyForQuery outside a transaction: if the session ends
   // now, the server rolls them back (the session end event says so).
   bool uncommitted_changes_ = false;
+  std::string drain_reason_;  // kDraining: why the session ends once drained
   std::string scratch_;
   std::string poison_token_;
   uint64_t statement_count_ = 0;

@@ -592,9 +592,9 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       onFunctionCallResponse(message, std::get<FunctionCallResponse>(message.body));
       return CallbackAction::kContinue;
     case 'S':
-      if (!noteParameter(std::get<ParameterStatus>(message.body))) return CallbackAction::kStop;
-      forwardParameterStatus(message, std::get<ParameterStatus>(message.body));
-      return CallbackAction::kContinue;
+      return relayParameterStatus(message, std::get<ParameterStatus>(message.body))
+                 ? CallbackAction::kContinue
+                 : CallbackAction::kStop;
     case 'A': {
       const auto& n = std::get<NotificationResponse>(message.body);
       if (config_.masker) {

@@ -308,8 +308,6 @@ void PostgresSession::forwardMasked(const BackendMessage& message) {
           case 'D':  // detail, context, internal query
           case 'W':
           case 'q':
-            if (withhold) return std::string(kWithheld);
-            break;
           case 's':  // schema, table, column, data type, constraint: a RAISE ... USING COLUMN
           case 't':  // = v sets them to anything, under any SQLSTATE it chooses
           case 'c':
