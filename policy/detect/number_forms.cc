@@ -5,9 +5,9 @@
 // point once the exponent is applied (it may exceed their count: implied trailing zeros).
 #include "policy/detect/number_forms.h"
 
-#include "policy/detect/text_splicer.h"
-
 #include <cstdint>
+
+#include "policy/detect/text_splicer.h"
 
 namespace tollgate::policy {
 namespace {
@@ -229,7 +229,6 @@ std::optional<std::string> rewriteZeroFractionIntegers(std::string_view text,
 
 std::optional<std::string> rewriteExponentIntegers(std::string_view text,
                                                    const IntegralRewriter& rewrite) {
-  auto joined = joinsToken;
   TextSplicer out(text);
   for (size_t e = text.find_first_of("eE"); e != kNone; e = text.find_first_of("eE", e + 1)) {
     // The mantissa before 'e' and the exponent after it.
@@ -240,7 +239,8 @@ std::optional<std::string> rewriteExponentIntegers(std::string_view text,
     if (end < text.size() && (text[end] == '-' || text[end] == '+')) ++end;
     while (end < text.size() && isDigit(text[end])) ++end;
     if (begin == e || begin < out.copied()) continue;
-    if ((begin > 0 && joined(text[begin - 1])) || (end < text.size() && joined(text[end]))) {
+    if ((begin > 0 && joinsToken(text[begin - 1])) ||
+        (end < text.size() && joinsToken(text[end]))) {
       continue;
     }
     const std::string_view token = text.substr(begin, end - begin);

@@ -70,12 +70,12 @@ using IntegralRewriter = absl::FunctionRef<std::optional<std::string>(std::strin
 // [+-]digits[.digits](e|E)[+-]digits not joined to a letter, digit or '.' that readIntegral()
 // reads is given to `rewrite`, and written again in its place with writeIntegralLike(). Returns
 // the new text, or nullopt when nothing changed. Never throws.
+std::optional<std::string> rewriteExponentIntegers(std::string_view text,
+                                                   const IntegralRewriter& rewrite);
+
 // The same for decimals whose fraction is zeros only ("{4111111111111111.00,1.5}", numeric
 // elements): the digits before the point are given to `rewrite`, which must keep their count.
 std::optional<std::string> rewriteZeroFractionIntegers(std::string_view text,
                                                        const IntegralRewriter& rewrite);
-
-std::optional<std::string> rewriteExponentIntegers(std::string_view text,
-                                                   const IntegralRewriter& rewrite);
 
 }  // namespace tollgate::policy

@@ -1,47 +1,26 @@
 // Hex-format bytea runs inside text, decoded for the detectors and re-encoded masked.
 #include "policy/mask/bytea_text.h"
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "policy/detect/text_splicer.h"
 
 namespace tollgate::policy {
-namespace {
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-}  // namespace
 
 std::optional<std::string> maskByteaHex(std::string_view text, const ByteaMasker& mask) {
   static constexpr size_t kMinHexDigits = 24;
-  static constexpr char kHex[] = "0123456789abcdef";
   TextSplicer out(text);
   size_t pos = 0;
   while ((pos = text.find("\\x", pos)) != std::string_view::npos) {
     const size_t begin = pos + 2;
     size_t end = begin;
-    while (end < text.size() && hexValue(text[end]) >= 0) ++end;
+    while (end < text.size() && absl::ascii_isxdigit(static_cast<unsigned char>(text[end]))) ++end;
     pos = end;
     const size_t len = (end - begin) & ~size_t{1};
     if (len < kMinHexDigits) continue;
-    std::string raw(len / 2, '\0');
-    for (size_t i = 0; i < raw.size(); ++i) {
-      raw[i] =
-          static_cast<char>(hexValue(text[begin + 2 * i]) * 16 + hexValue(text[begin + 2 * i + 1]));
-    }
-    auto masked = mask(raw);
+    auto masked = mask(absl::HexStringToBytes(absl::string_view(text.data() + begin, len)));
     if (!masked) continue;
-    std::string hex;
-    hex.reserve(2 * masked->size());
-    for (char c : *masked) {
-      const auto u = static_cast<unsigned char>(c);
-      hex.push_back(kHex[u >> 4]);
-      hex.push_back(kHex[u & 0xf]);
-    }
-    out.replace(begin, begin + len, hex);
+    out.replace(begin, begin + len, absl::BytesToHexString(*masked));
   }
   return out.finish();
 }

@@ -3,19 +3,14 @@
 
 #include <openssl/rand.h>
 
+#include "absl/strings/escaping.h"
+
 namespace tollgate::sidecar {
 
 std::string newSessionId() {
   unsigned char raw[8] = {};
   RAND_bytes(raw, sizeof(raw));
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * sizeof(raw));
-  for (unsigned char c : raw) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
 }
 
 }  // namespace tollgate::sidecar
