@@ -66,29 +66,27 @@ void JsonLinesSink::publish(v1::AuditEvent event) {
   publishDeferred(std::make_unique<ReadyEvent>(std::move(event)));
 }
 
-void JsonLinesSink::publishDeferred(DeferredEventPtr event) {
-  {
-    std::unique_lock lock(mu_);
-    if (queue_.size() >= kMaxQueued) {
-      cv_.notify_one();
-      room_cv_.wait(lock, [&] { return queue_.size() < kMaxQueued || stopping_; });
-    }
-    queue_.push_back(Queued{++published_, std::move(event)});
-    if (queue_.size() != kBatch) return;
-  }
-  cv_.notify_one();
-}
+void JsonLinesSink::publishDeferred(DeferredEventPtr event) { enqueue(std::move(event), nullptr); }
 
 void JsonLinesSink::publishConfirmed(v1::AuditEvent event, std::function<void(bool)> done) {
+  enqueue(std::make_unique<ReadyEvent>(std::move(event)), std::move(done));
+}
+
+void JsonLinesSink::enqueue(DeferredEventPtr event, std::function<void(bool)> done) {
   {
     std::unique_lock lock(mu_);
     if (queue_.size() >= kMaxQueued) {
       cv_.notify_one();
       room_cv_.wait(lock, [&] { return queue_.size() < kMaxQueued || stopping_; });
     }
-    queue_.push_back(
-        Queued{++published_, std::make_unique<ReadyEvent>(std::move(event)), std::move(done)});
-    flush_requested_ = true;  // a statement waits for it: no batching delay
+    const bool waited_for = done != nullptr;
+    queue_.push_back(Queued{++published_, std::move(event), std::move(done)});
+    // A full batch wakes the writer; a statement waiting for its record skips the batching delay.
+    if (waited_for) {
+      flush_requested_ = true;
+    } else if (queue_.size() != kBatch) {
+      return;
+    }
   }
   cv_.notify_one();
 }

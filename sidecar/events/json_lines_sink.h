@@ -43,6 +43,9 @@ class JsonLinesSink : public EventSink {
     DeferredEventPtr event;
     std::function<void(bool)> done;  // publishConfirmed only
   };
+  // Queues one event (`done`: publishConfirmed's callback, or null) and wakes the writer when
+  // a batch is full or `done` is set. Waits while the queue is full.
+  void enqueue(DeferredEventPtr event, std::function<void(bool)> done);
   // Writes `buf` (whole lines); false when the file did not take all of it.
   bool writeLines(const std::string& buf, bool durable);
   explicit JsonLinesSink(FILE* file, bool owned);

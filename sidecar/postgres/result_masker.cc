@@ -13,9 +13,11 @@
 namespace tollgate::sidecar::postgres {
 namespace {
 
-// Array types whose elements can hold a card number and are decoded as numbers.
+// Array types whose elements can hold a card number and are decoded as numbers (int8[],
+// numeric[], float8[], money[]).
 bool isNumberArray(uint32_t type_oid) {
-  return type_oid == 1016 || type_oid == 1231 || type_oid == 1022 || type_oid == 791;
+  const uint32_t element = arrayElementOid(type_oid);
+  return element != 0 && shapeOf(element) == ValueShape::kBigNumber;
 }
 
 policy::NumberForm formOf(uint32_t type_oid) {

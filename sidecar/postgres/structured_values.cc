@@ -114,14 +114,6 @@ constexpr GeometryType kGeometryTypes[] = {
     {604, 0, 0},  // polygon
 };
 
-// Element OID of a builtin array type, or 0.
-uint32_t arrayElementOid(uint32_t type_oid) {
-  for (const ArrayType& t : kArrayTypes) {
-    if (t.array_oid == type_oid) return t.element_oid;
-  }
-  return 0;
-}
-
 // True for builtin scalar types: never decoded structurally.
 bool isKnownScalar(uint32_t type_oid) {
   if (shapeOf(type_oid) != ValueShape::kOther) return true;
@@ -381,6 +373,13 @@ class Walker {
 std::optional<std::string> maskRawBytes(std::string_view bytes) {
   if (bytes.size() < kMinPanBytes || !policy::containsPan(bytes)) return std::nullopt;
   return policy::scrubPans(bytes);
+}
+
+uint32_t arrayElementOid(uint32_t type_oid) {
+  for (const ArrayType& t : kArrayTypes) {
+    if (t.array_oid == type_oid) return t.element_oid;
+  }
+  return 0;
 }
 
 bool isKnownStructuredType(uint32_t type_oid) {

@@ -51,4 +51,7 @@ std::optional<std::string> maskRawBytes(std::string_view bytes);
 // decodes by OID rather than by structure.
 bool isKnownStructuredType(uint32_t type_oid);
 
+// The element type of a builtin array type, or 0.
+uint32_t arrayElementOid(uint32_t type_oid);
+
 }  // namespace tollgate::sidecar::postgres

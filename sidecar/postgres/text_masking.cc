@@ -56,7 +56,6 @@ std::optional<std::string> maskOtherText(const policy::Masker& masker,
                                          const policy::ColumnPlan& plan, std::string_view text,
                                          std::string* hit) {
   // (bytea hex runs are decoded by Masker::maskText itself.)
-  std::string_view current = text;
   // Numbers in array/record text stay numbers, hidden digits zeroed: float8 elements
   // ({4.111111111111111e+15}), numeric ones with a zero fraction ({4111111111111111.00}) and
   // money ({"$4,111,111,111,111,111.00"}).
@@ -64,15 +63,14 @@ std::optional<std::string> maskOtherText(const policy::Masker& masker,
     auto m = masker.maskValue(plan, digits, hit->empty() ? hit : nullptr);
     return m ? std::optional<std::string>(policy::zeroHiddenDigits(digits, *m)) : std::nullopt;
   };
-  auto numbers = policy::rewriteExponentIntegers(current, zeroed);
-  if (numbers) current = *numbers;
-  if (auto decimals = policy::rewriteZeroFractionIntegers(current, zeroed)) {
-    numbers = std::move(decimals);
-    current = *numbers;
-  }
-  if (auto money = rewriteQuotedMoney(current, zeroed)) {
-    numbers = std::move(money);
-    current = *numbers;
+  std::optional<std::string> numbers;
+  std::string_view current = text;
+  for (auto* pass : {&policy::rewriteExponentIntegers, &policy::rewriteZeroFractionIntegers,
+                     &rewriteQuotedMoney}) {
+    if (auto rewritten = pass(current, zeroed)) {
+      numbers = std::move(rewritten);
+      current = *numbers;
+    }
   }
   auto masked = masker.maskValue(plan, current, hit->empty() ? hit : nullptr);
   if (masked) return masked;
