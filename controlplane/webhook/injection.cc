@@ -165,18 +165,15 @@ absl::StatusOr<InjectionPlan> planInjection(const Json& pod, const std::string& 
     return uid != nullptr && uid->is_number_integer() &&
            uid->get<int64_t>() == static_cast<int64_t>(config.sidecar_uid);
   };
-  const std::string sidecar_uid = std::to_string(config.sidecar_uid);
+  const std::string why = std::to_string(config.sidecar_uid) +
+                          ", the tollgate sidecar's uid, whose connections are not redirected "
+                          "through the gate; use another uid";
   if (runsAsSidecar(member(*spec, "securityContext"))) {
-    return absl::InvalidArgumentError("pod securityContext.runAsUser is " + sidecar_uid +
-                                      ", the tollgate sidecar's uid, whose connections are not "
-                                      "redirected through the gate; use another uid");
+    return absl::InvalidArgumentError("pod securityContext.runAsUser is " + why);
   }
   for (const Json& c : *containers) {
     if (!c.is_object() || !runsAsSidecar(member(c, "securityContext"))) continue;
-    return absl::InvalidArgumentError("container " + stringAt(c, "name") + " runs as uid " +
-                                      sidecar_uid +
-                                      ", the tollgate sidecar's uid, whose connections are not "
-                                      "redirected through the gate; use another uid");
+    return absl::InvalidArgumentError("container " + stringAt(c, "name") + " runs as uid " + why);
   }
 
   if (init != nullptr && !init->is_array()) {

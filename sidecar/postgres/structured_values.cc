@@ -93,8 +93,6 @@ constexpr RangeType kRangeTypes[] = {
     {3926, 4536, 20},    // int8
 };
 
-constexpr uint32_t kInt8Oid = 20;
-constexpr uint32_t kFloat8Oid = 701;
 constexpr uint32_t kXid8Oid = 5069;
 
 // Geometric types are float8 coordinates (geo_ops.c *_send): a fixed count, or for path and
@@ -245,7 +243,7 @@ class Walker {
         shape == ValueShape::kBigNumber) {
       return leaf_(type_oid, b);
     }
-    if (type_oid == kXid8Oid) return leaf_(kInt8Oid, b);  // an unsigned int8
+    if (type_oid == kXid8Oid) return leaf_(oid::kInt8, b);  // an unsigned int8
     for (const GeometryType& g : kGeometryTypes) {
       if (g.oid == type_oid) return geometry(b, g);
     }
@@ -300,7 +298,7 @@ class Walker {
     std::optional<std::string> out;
     for (size_t i = 0; i < floats; ++i) {
       const size_t at = begin + 8 * i;
-      auto masked = leaf_(kFloat8Oid, b.substr(at, 8));
+      auto masked = leaf_(oid::kFloat8, b.substr(at, 8));
       if (!masked || masked->size() != 8) continue;
       if (!out) out.emplace(b);
       out->replace(at, 8, *masked);
