@@ -234,6 +234,12 @@ constexpr std::array<std::string_view, 10> kWriting = {
     "lo_unlink", "lo_put", "lowrite",       "lo_truncate", "lo_truncate64",
 };
 
+// True when `lower` is one of `list`'s names.
+template <size_t N>
+bool listed(const std::array<std::string_view, N>& list, std::string_view lower) {
+  return std::find(list.begin(), list.end(), lower) != list.end();
+}
+
 }  // namespace
 
 std::string asciiLower(std::string_view s) {
@@ -291,35 +297,17 @@ StatementClass transactionKind(std::string_view kind, std::string* type) {
 
 bool isDangerousFunction(std::string_view name) {
   const std::string lower = asciiLower(name);
-  if (startsWith(lower, "dblink")) return true;
-  for (std::string_view d : kDangerous) {
-    if (lower == d) return true;
-  }
-  for (std::string_view d : kMoreDangerous) {
-    if (lower == d) return true;
-  }
-  for (std::string_view d : kRowReaders) {
-    if (lower == d) return true;
-  }
-  return false;
+  return startsWith(lower, "dblink") || listed(kDangerous, lower) ||
+         listed(kMoreDangerous, lower) || listed(kRowReaders, lower);
 }
 
 bool readsRowsItself(std::string_view name) {
   const std::string lower = asciiLower(name);
-  if (lower == "cursor_to_xml") return true;  // the rows of a cursor the session declared
-  for (std::string_view d : kRowReaders) {
-    if (lower == d) return true;
-  }
-  return false;
+  // cursor_to_xml: the rows of a cursor the session declared.
+  return lower == "cursor_to_xml" || listed(kRowReaders, lower);
 }
 
-bool isWritingFunction(std::string_view name) {
-  const std::string lower = asciiLower(name);
-  for (std::string_view w : kWriting) {
-    if (lower == w) return true;
-  }
-  return false;
-}
+bool isWritingFunction(std::string_view name) { return listed(kWriting, asciiLower(name)); }
 
 bool isAsciiEmbeddingEncoding(std::string_view name) {
   // As PostgreSQL reads an encoding name (clean_encoding_name): letters and digits only, so
