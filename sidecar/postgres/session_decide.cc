@@ -1,0 +1,81 @@
+// PostgreSQL session: what the gate decides of a statement before it reaches the server. The
+// policy engine's verdict, and the refusals the session adds for every role: SQL too long to
+// analyse, a client_encoding the sidecar cannot read statements in, a COPY whose rows it cannot
+// mask.
+#include "policy/sql/statement_table.h"
+#include "sidecar/postgres/session.h"
+
+namespace tollgate::sidecar::postgres {
+
+policy::QueryFactsPtr PostgresSession::analyze(std::string_view sql) {
+  if (sql.size() <= config_.max_statement_bytes) return config_.analyzer->analyze(sql);
+  auto facts = std::make_shared<policy::QueryFacts>();
+  facts->parsed = false;
+  facts->oversized = true;
+  facts->error = "a statement of " + std::to_string(sql.size()) + " bytes is longer than the " +
+                 std::to_string(config_.max_statement_bytes) + " bytes the gate analyses";
+  return facts;
+}
+
+policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
+  if (facts.oversized) {  // whatever defaults.onParseError says: it was never read
+    policy::Verdict v;
+    v.decision = policy::Decision::kBlock;
+    v.rule = "limit:statement-size";
+    v.message = "blocked by rule \"limit:statement-size\": " + facts.error;
+    return v;
+  }
+  policy::Verdict v = policy::decide(*config_.policy, config_.identity, config_.resource->name,
+                                     config_.role, facts);
+  if (v.decision != policy::Decision::kAllow) return v;
+  // The server converts every later message from client_encoding before lexing it: in an
+  // encoding whose characters may hold a quote or backslash byte, it would read statements
+  // otherwise than the sidecar did. Refused for every role.
+  for (size_t i = 0; i < facts.statements.size(); ++i) {
+    const auto& enc = facts.statements[i].sets_client_encoding;
+    if (!enc || (!enc->empty() && !policy::sql::isAsciiEmbeddingEncoding(*enc))) continue;
+    v.decision = policy::Decision::kBlock;
+    v.rule = "client-encoding";
+    v.message = "blocked by rule \"client-encoding\": " +
+                encodingNotAnalysable(enc->empty() ? "set to a value the sidecar cannot read"
+                                                   : std::string_view(*enc));
+    v.deciding_statement = i;
+    return v;
+  }
+  if (!config_.masker) return v;
+  // COPY ... TO STDOUT rows carry no column names or types: the sidecar reads them back in
+  // their text or CSV format and masks each field by the statement's own column list or query
+  // (copy_masker.h). What it cannot read that way is refused rather than sent unmasked.
+  const policy::Masker& masker = *config_.masker;
+  if (!masker.hasColumnRules() && !masker.hasDetectorRules()) return v;
+  for (size_t i = 0; i < facts.statements.size(); ++i) {
+    const auto& st = facts.statements[i];
+    if (!st.copy_out) continue;
+    std::string why;
+    if (!st.copy_out->readable) {
+      why = "its format options cannot be read";
+    } else if (st.copy_out->kind == policy::CopyOutFormat::Kind::kBinary) {
+      why = "binary COPY cannot be masked; use the text or CSV format";
+    } else if (const std::string& enc =
+                   st.copy_out->encoding.empty() ? client_encoding_ : st.copy_out->encoding;
+               policy::sql::isAsciiEmbeddingEncoding(enc)) {
+      why = "rows in encoding " + enc.substr(0, 32) +
+            " cannot be read back field by field (a character may hold a delimiter or backslash "
+            "byte); use client_encoding UTF8";
+    } else if (masker.hasColumnRules() && !st.lineage.known) {
+      why =
+          "the column masking rules need the columns named: COPY t (a, b) TO STDOUT, or "
+          "COPY (SELECT ...) TO STDOUT";
+    }
+    if (why.empty()) continue;
+    v.decision = policy::Decision::kBlock;
+    v.rule = "masking:copy-out";
+    v.message = "blocked by rule \"masking:copy-out\": COPY TO STDOUT from resource " +
+                config_.resource->name + ": " + why;
+    v.deciding_statement = i;
+    break;
+  }
+  return v;
+}
+
+}  // namespace tollgate::sidecar::postgres
