@@ -253,6 +253,10 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // whether a write or COMMIT took effect).
   bool anyAwaitingOutcome();
   void emitRefused(const std::string& reason);
+  // The server rolled back an implicit transaction (an error before its end: the rest of a
+  // multi-statement Query, or up to the Sync of an extended batch) after `changes` statements
+  // in it had succeeded: their events say success, this one says they did not stay.
+  void emitImplicitRollback(uint64_t changes, std::string_view error_code);
   void emitStatement(const policy::StatementFacts* st, const PendingUnit& unit, bool success,
                      uint64_t rows, std::string_view error_code, policy::Decision decision,
                      const std::string& rule, const std::string& message);
@@ -340,6 +344,11 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Changes were made since the last ReadyForQuery outside a transaction: if the session ends
   // now, the server rolls them back (the session end event says so).
   bool uncommitted_changes_ = false;
+  // Since the last ReadyForQuery: statements other than reads that succeeded in the current
+  // transaction (none yet when it began in this batch), and the first error's SQLSTATE. An
+  // error followed by ReadyForQuery 'I' means the server rolled those changes back.
+  uint64_t batch_changes_ = 0;
+  std::string batch_error_code_;
   std::string drain_reason_;  // kDraining: why the session ends once drained
   std::string scratch_;
   std::string poison_token_;

@@ -138,6 +138,21 @@ void PostgresSession::emitSessionEnd(std::string_view reason) {
   config_.events->publish(std::move(e));
 }
 
+void PostgresSession::emitImplicitRollback(uint64_t changes, std::string_view error_code) {
+  if (!config_.events) return;
+  v1::AuditEvent e = baseEvent(v1::EVENT_STATEMENT);
+  auto* a = e.mutable_action();
+  a->set_statement_class("transaction");
+  a->set_statement_type("implicit_rollback");
+  a->set_detail("an error (SQLSTATE " + std::string(error_code) +
+                ") ended the implicit transaction; the server rolled back the " +
+                std::to_string(changes) + " change" + (changes == 1 ? "" : "s") +
+                " made in it, whose statements were reported successful");
+  e.mutable_result()->set_success(true);
+  e.mutable_reason()->set_decision(v1::DECISION_ALLOW);
+  config_.events->publish(std::move(e));
+}
+
 void PostgresSession::emitRefused(const std::string& reason) {
   if (!config_.events) return;
   v1::AuditEvent e = baseEvent(v1::EVENT_CONNECTION_REFUSED);

@@ -1,7 +1,9 @@
 // PostgreSQL session, relay phase: decide each client statement before it reaches the server,
 // and keep responses paired with the statements they answer (masking: session_results.cc).
+#include <algorithm>
 #include <charconv>
 
+#include "absl/strings/ascii.h"
 #include "policy/mask/json_fields.h"
 #include "policy/sql/statement_table.h"
 #include "sidecar/postgres/backend_builders.h"
@@ -304,6 +306,16 @@ void PostgresSession::onError(const BackendMessage& message, const ErrorResponse
   result_owner_ = nullptr;
   copy_out_ = false;
   copy_masker_.reset();  // a row the failed COPY left unfinished is not sent
+  if (batch_error_code_.empty()) {
+    batch_error_code_ = head != nullptr && head->poisoned
+                            ? std::string(kSqlStateInsufficientPrivilege)
+                            : readErrorFields(error.fields).code;
+    const bool sqlstate =
+        batch_error_code_.size() == 5 &&
+        std::all_of(batch_error_code_.begin(), batch_error_code_.end(),
+                    [](char c) { return absl::ascii_isdigit(c) || absl::ascii_isupper(c); });
+    if (!sqlstate) batch_error_code_ = "XX000";
+  }
   if (head == nullptr) {
     forwardMasked(message);
     return;
@@ -355,6 +367,14 @@ void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std
       st->cls != policy::StatementClass::kTransaction &&
       (txn_status_ != 'I' || unit.kind == Kind::kExecute)) {
     uncommitted_changes_ = true;
+  }
+  if (success && st != nullptr) {
+    if (st->type == "commit" || st->type == "rollback" || st->type == "prepare_transaction") {
+      batch_changes_ = 0;  // what came before has its outcome in this statement's event
+    } else if (st->cls != policy::StatementClass::kRead &&
+               st->cls != policy::StatementClass::kTransaction) {
+      ++batch_changes_;
+    }
   }
   emitStatement(st, unit, success, rows, error_code, policy::Decision::kAllow, unit.rule, "");
   unit.rows = 0;
@@ -448,6 +468,11 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       return CallbackAction::kContinue;
     case 'Z':
       txn_status_ = std::get<ReadyForQuery>(message.body).status;
+      if (txn_status_ == 'I' && !batch_error_code_.empty() && batch_changes_ > 0) {
+        emitImplicitRollback(batch_changes_, batch_error_code_);
+      }
+      batch_changes_ = 0;
+      batch_error_code_.clear();
       if (txn_status_ == 'I') transaction_may_quote_ = uncommitted_changes_ = false;
       if (head != nullptr) pipeline_.pop();
       settleNames();

@@ -240,6 +240,92 @@ s.close()
   CHECK(pg.sqlOrThrow("select n from hangup_counter where id = 1", "payments") == "11\n");
 }
 
+// Regression: a write that succeeded in an implicit transaction which a later error in the same
+// Query string or extended batch ended was audited as a lasting change, with nothing saying the
+// server rolled it back. Now an implicit_rollback event follows; a COMMIT before the error, or
+// an explicit block (its ROLLBACK is audited), keeps it from coming.
+TEST_CASE("an implicit transaction rolled back by a later error is audited") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "create table if not exists implicit_counter (id int primary key, n int);"
+      "insert into implicit_counter values (1, 0) on conflict do nothing;"
+      "alter table implicit_counter owner to app;",
+      "payments");
+  SidecarOptions o;
+  o.subject = "system:serviceaccount:payments-ops:hangup";  // a write grant
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto rollbacks = [&sidecar] {
+    std::vector<std::string> details;
+    for (const auto& e : sidecar.events()) {
+      if (jstr(e, "/action/statementType") == "implicit_rollback") {
+        details.push_back(jstr(e, "/action/detail"));
+      }
+    }
+    return details;
+  };
+  auto marker = [&sidecar](const std::string& label) {
+    auto r = sidecar.python(std::string(kPyRawWire) + "startup('job', 'payments')\n" +
+                            "s.sendall(msg(b'Q', z('select 1 as " + label + "')))\n" +
+                            "while read_message()[0] != b'Z': pass\n");
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(sidecar.waitForEvent([&](const nlohmann::json& e) {
+      return jstr(e, "/action/statement").find(label) != std::string::npos;
+    }));
+  };
+  // A Query string: the update runs, the division fails, the server undoes the update.
+  auto r = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+s.sendall(msg(b"Q", z("update implicit_counter set n = n + 1 where id = 1; select 1/0")))
+while read_message()[0] != b"Z": pass
+)PY");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(sidecar.waitForEvent([](const nlohmann::json& e) {
+    return jstr(e, "/action/statementType") == "implicit_rollback";
+  }));
+  CHECK(rollbacks() == std::vector<std::string>{
+                           "an error (SQLSTATE 22012) ended the implicit transaction; the server "
+                           "rolled back the 1 change made in it, whose statements were reported "
+                           "successful"});
+  CHECK(pg.sqlOrThrow("select n from implicit_counter where id = 1", "payments") == "0\n");
+  // An extended batch: two updates, then a statement the policy blocks (DROP), one Sync.
+  r = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+def execute(sql):
+    return (msg(b"P", z("") + z(sql) + struct.pack("!h", 0)) +
+            msg(b"B", z("") + z("") + struct.pack("!hhh", 0, 0, 0)) +
+            msg(b"E", z("") + struct.pack("!i", 0)))
+s.sendall(execute("update implicit_counter set n = n + 1 where id = 1") +
+          execute("update implicit_counter set n = n + 2 where id = 1") +
+          execute("drop table implicit_counter") + msg(b"S", b""))
+while read_message()[0] != b"Z": pass
+)PY");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(sidecar.waitForEvent([](const nlohmann::json& e) {
+    return jstr(e, "/action/detail").find("SQLSTATE 42501") != std::string::npos &&
+           jstr(e, "/action/detail").find("2 changes") != std::string::npos;
+  }));
+  CHECK(pg.sqlOrThrow("select n from implicit_counter where id = 1", "payments") == "0\n");
+  // A COMMIT before the error: the update stays, and no rollback is reported. An explicit block
+  // left failed: the client's ROLLBACK is its own statement event.
+  r = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+s.sendall(msg(b"Q", z("update implicit_counter set n = n + 5 where id = 1; commit; select 1/0")))
+while read_message()[0] != b"Z": pass
+s.sendall(msg(b"Q", z("begin; update implicit_counter set n = n + 7 where id = 1; select 1/0")))
+while read_message()[0] != b"Z": pass
+s.sendall(msg(b"Q", z("rollback")))
+while read_message()[0] != b"Z": pass
+)PY");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  marker("implicit_marker");
+  CHECK(rollbacks().size() == 2);
+  CHECK(pg.sqlOrThrow("select n from implicit_counter where id = 1", "payments") == "5\n");
+}
+
 // A protocol Execute of a DECLAREd cursor's portal is the FETCH it does, not the DECLARE again.
 TEST_CASE("Execute of a cursor's portal is audited as a FETCH from it") {
   auto& pg = sharedPg();
