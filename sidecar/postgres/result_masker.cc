@@ -5,6 +5,7 @@
 
 #include "policy/detect/number_forms.h"
 #include "policy/mask/bytea_text.h"
+#include "sidecar/postgres/composite_masking.h"
 #include "sidecar/postgres/pg_types.h"
 #include "sidecar/postgres/row_rewriter.h"
 #include "sidecar/postgres/structured_values.h"
@@ -53,8 +54,8 @@ bool keepsNumberType(const FieldDescription& f, const policy::Masker& masker) {
 
 ResultMasker::ResultMasker(const policy::Masker* masker, const RowDescription& description,
                            const std::vector<int16_t>& formats, bool use_description_formats,
-                           const policy::OutputLineage* lineage)
-    : masker_(masker) {
+                           const policy::OutputLineage* lineage, const TypeCatalog* catalog)
+    : masker_(masker), catalog_(catalog) {
   if (masker_ == nullptr) return;
   columns_.resize(description.count);
   description.forEachField([&](uint16_t i, const FieldDescription& f) {
@@ -108,6 +109,22 @@ ResultMasker::ResultMasker(const policy::Masker* masker, const RowDescription& d
           break;
       }
     }
+    if (catalog_ != nullptr && c.plan.column_rule == nullptr && !c.json &&
+        masker_->hasColumnRules()) {
+      if (const auto* rule = ruleInsideComposite(*catalog_, *masker_, f.type_oid)) {
+        // A composite whose fields a column rule names, or an array of such.
+        c.work = true;
+        if (c.format == 1) {
+          c.structured = true;
+          c.as_text = c.keep_number = false;
+        } else if (catalog_->fieldsOf(f.type_oid) != nullptr) {
+          c.composite = true;
+          c.composite_rule = rule;
+        } else {
+          c.plan.column_rule = rule;  // text arrays of records are not parsed: masked whole
+        }
+      }
+    }
     if (c.json && !json_fields_) json_fields_.emplace(*masker_, lineage);
     if (c.as_text) text_columns_.push_back(i);
     active_ = active_ || c.work;
@@ -144,9 +161,14 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
       std::string hit;
       std::optional<std::string> masked;
       if (c.structured) {
-        masked = maskBinaryValue(c.type_oid, text, [&](uint32_t leaf_oid, std::string_view bytes) {
+        auto leaf = [&](uint32_t leaf_oid, std::string_view bytes) {
           return maskLeaf(leaf_oid, bytes, &hit);
-        });
+        };
+        auto field = [&](std::string_view name, uint32_t field_oid, std::string_view bytes) {
+          return maskField(name, field_oid, bytes, &hit);
+        };
+        const FieldMasker fields(field);
+        masked = maskBinaryValue(c.type_oid, text, leaf, DatabaseTypes{catalog_, &fields});
         if (masked && hit.empty()) hit = panRuleName();
       } else if (c.format == 1 && shapeOf(c.type_oid) == ValueShape::kJsonb) {
         if (!text.empty() && text[0] == 1) {
@@ -182,7 +204,9 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
     }
     std::string hit;
     std::optional<std::string> masked;
-    if (c.plan.column_rule == nullptr && shapeOf(c.type_oid) == ValueShape::kBigNumber) {
+    if (c.composite) {
+      masked = maskComposite(c, text, &hit);
+    } else if (c.plan.column_rule == nullptr && shapeOf(c.type_oid) == ValueShape::kBigNumber) {
       masked = maskNumberText(*masker_, formOf(c.type_oid), text, c.keep_number, &hit);
       if (masked && c.keep_number && c.format == 1) {
         // Always succeeds: maskNumber() kept a valid text of the type.
@@ -215,6 +239,31 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
   if (!changed) return false;
   out->clear();
   return appendRewrittenDataRow(row, repl_, out).ok();
+}
+
+FieldMask ResultMasker::maskField(std::string_view name, uint32_t field_oid, std::string_view bytes,
+                                  std::string* hit) {
+  const policy::MaskingRuleSpec* rule = masker_->planColumn(name).column_rule;
+  if (rule == nullptr) return FieldMask{};
+  if (hit->empty()) *hit = rule->name;
+  // A text field keeps its type with the rule's mask; no other binary form can hold one.
+  if (shapeOf(catalog_->resolve(field_oid)) != ValueShape::kText) return FieldMask{true, {}};
+  auto masked = masker_->maskValue(policy::ColumnPlan{rule, false}, bytes);
+  return FieldMask{true, masked ? *std::move(masked) : std::string(bytes)};
+}
+
+std::optional<std::string> ResultMasker::maskComposite(const Column& c, std::string_view text,
+                                                       std::string* hit) {
+  bool failed = false;
+  auto fields = maskCompositeText(*catalog_, *masker_, c.type_oid, text, hit, &failed);
+  if (failed) {
+    // Not the record text of its type: the whole value gets the rule found inside.
+    return masker_->maskValue(policy::ColumnPlan{c.composite_rule, false}, text, hit);
+  }
+  const std::string_view fields_masked = fields ? std::string_view(*fields) : text;
+  if (!c.plan.scan) return fields;
+  auto scanned = maskOtherText(*masker_, c.plan, fields_masked, hit);
+  return scanned ? std::move(scanned) : std::move(fields);
 }
 
 std::string ResultMasker::panRuleName() const {

@@ -11,6 +11,8 @@
 #include "policy/mask/masker.h"
 #include "policy/sql/lineage.h"
 #include "sidecar/postgres/backend_messages.h"
+#include "sidecar/postgres/structured_values.h"
+#include "sidecar/postgres/type_catalog.h"
 #include "sidecar/postgres/views.h"
 
 namespace tollgate::sidecar::postgres {
@@ -39,6 +41,12 @@ namespace tollgate::sidecar::postgres {
 //   ("\x3431...") and integers in exponent form ({4.111111111111111e+15}, kept numbers with
 //   zeros); in binary format inside its structure (structured_values.h): array and record
 //   leaves as above, bytea and unknown scalars as raw bytes.
+//
+// With the session's type catalog (type_catalog.h), binary values of domains are decoded as
+// their base types, and column rules reach the fields of composite types by name: in text
+// format the field is masked inside the record text, in binary format a text field gets the
+// rule's mask and any other field is sent as NULL; an array of composites in text format is
+// masked whole with the rule found inside.
 class ResultMasker {
  public:
   ResultMasker() = default;
@@ -50,7 +58,8 @@ class ResultMasker {
   // a whole row is masked whole unless it is JSON, whose field names are matched one by one.
   ResultMasker(const policy::Masker* masker, const RowDescription& description,
                const std::vector<int16_t>& formats, bool use_description_formats,
-               const policy::OutputLineage* lineage = nullptr);
+               const policy::OutputLineage* lineage = nullptr,
+               const TypeCatalog* catalog = nullptr);
 
   // True when at least one column needs looking at.
   bool active() const { return active_; }
@@ -73,6 +82,8 @@ class ResultMasker {
     bool keep_number = false;  // int8/numeric kept as such: mask hidden digits with '0'
     bool json = false;         // json/jsonb: field names matched against column rules
     bool structured = false;   // binary array/record/other: masked inside its structure
+    bool composite = false;    // text record whose fields column rules name (catalog)
+    const policy::MaskingRuleSpec* composite_rule = nullptr;  // the first such rule
   };
   // Masks a json/jsonb text (jsonb binary without its version byte); nullopt when unchanged.
   std::optional<std::string> maskJson(std::string_view text, std::string* hit);
@@ -80,8 +91,15 @@ class ResultMasker {
   std::string panRuleName() const;
   // Masks one scalar leaf of a binary structured value (structured_values.h).
   std::optional<std::string> maskLeaf(uint32_t type_oid, std::string_view bytes, std::string* hit);
+  // A field of a composite value in binary format, by name: its column rule, if any.
+  FieldMask maskField(std::string_view name, uint32_t field_oid, std::string_view bytes,
+                      std::string* hit);
+  // A text-format composite value: column rules on its fields, then the detectors.
+  std::optional<std::string> maskComposite(const Column& c, std::string_view text,
+                                           std::string* hit);
 
   const policy::Masker* masker_ = nullptr;
+  const TypeCatalog* catalog_ = nullptr;
   std::optional<policy::MaskerJsonValueMasker> json_fields_;  // when a column is JSON
   std::vector<Column> columns_;
   std::vector<uint16_t> text_columns_;

@@ -283,6 +283,7 @@ CallbackAction PostgresSession::onMessage(const BackendMessage& message) {
       state_ == State::kCancelling) {
     return onAuthMessage(message);
   }
+  if (state_ == State::kCatalog) return onCatalogMessage(message);
   if (state_ == State::kReady || state_ == State::kDraining) return onServerMessage(message);
   return CallbackAction::kStop;
 }
@@ -480,17 +481,63 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
     to_client_ += buildBackendKeyData(pid, secret);
     return CallbackAction::kContinue;
   }
-  if (const auto* ready = std::get_if<ReadyForQuery>(&message.body)) {
-    txn_status_ = ready->status;
-    to_client_.append(message.raw);
-    state_ = State::kReady;
-    emitSessionStart();
-    processClient();  // anything the client pipelined after its startup packet
+  if (std::holds_alternative<ReadyForQuery>(message.body)) {
+    const policy::Masker* masker = config_.masker.get();
+    if (masker != nullptr && (masker->hasColumnRules() || masker->hasDetectorRules())) {
+      // Before the job's first statement, so no answer of the job's is in between.
+      catalog_ = std::make_shared<TypeCatalog>();
+      state_ = State::kCatalog;
+      to_upstream_ += buildQuery(TypeCatalog::kQuery);
+      return CallbackAction::kContinue;
+    }
+    startRelay(message);
     return CallbackAction::kContinue;
   }
   fatalToClient(kSqlStateProtocolViolation,
                 "tollgate: unexpected message from resource " + resource + " during startup");
   return CallbackAction::kStop;
+}
+
+CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) {
+  switch (message.type) {
+    case 'T':
+    case 'C':
+    case 'N':
+      return CallbackAction::kContinue;
+    case 'D':
+      catalog_->addRow(std::get<DataRow>(message.body).columns);
+      return CallbackAction::kContinue;
+    case 'E': {
+      // Not PostgreSQL's catalog (a look-alike server), or not readable: masking goes on
+      // without it, as documented.
+      ErrorFields f = readErrorFields(std::get<ErrorResponse>(message.body).fields);
+      log::warn(
+          "could not read the database's types; domains and composite fields are not "
+          "decoded for masking",
+          {{"session", id_}, {"resource", config_.resource->name}, {"sqlstate", f.code}});
+      catalog_.reset();
+      return CallbackAction::kContinue;
+    }
+    case 'S':
+      return relayParameterStatus(message, std::get<ParameterStatus>(message.body))
+                 ? CallbackAction::kContinue
+                 : CallbackAction::kStop;
+    case 'Z':
+      startRelay(message);
+      return CallbackAction::kContinue;
+    default:
+      fatalToClient(kSqlStateProtocolViolation, "tollgate: unexpected message from resource " +
+                                                    config_.resource->name + " during startup");
+      return CallbackAction::kStop;
+  }
+}
+
+void PostgresSession::startRelay(const BackendMessage& ready) {
+  txn_status_ = std::get<ReadyForQuery>(ready.body).status;
+  to_client_.append(ready.raw);
+  state_ = State::kReady;
+  emitSessionStart();
+  processClient();  // anything the client pipelined after its startup packet
 }
 
 void PostgresSession::startCancel(const CancelRequest& cancel) {

@@ -30,6 +30,7 @@
 #include "sidecar/postgres/pipeline.h"
 #include "sidecar/postgres/result_masker.h"
 #include "sidecar/postgres/scram.h"
+#include "sidecar/postgres/type_catalog.h"
 #include "sidecar/stats.h"
 #include "sidecar/tls/client_context.h"
 #include "sidecar/tls/server_context.h"
@@ -116,7 +117,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   bool startupOverdue(std::chrono::steady_clock::time_point now,
                       std::chrono::steady_clock::duration limit) const {
     return (state_ == State::kStartup || state_ == State::kConnecting ||
-            state_ == State::kAuthenticating) &&
+            state_ == State::kAuthenticating || state_ == State::kCatalog) &&
            now - started_ > limit;
   }
 
@@ -125,6 +126,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
     kStartup,         // reading SSLRequest / StartupMessage / CancelRequest from the client
     kConnecting,      // connecting upstream (TCP, then TLS)
     kAuthenticating,  // startup sent upstream; answering its authentication requests
+    kCatalog,         // logged in; reading the database's types (TypeCatalog::kQuery)
     kReady,           // relaying
     kCancelling,      // forwarding a CancelRequest
     kDraining,        // the job hung up: reading the answers to what it sent, for the audit
@@ -166,6 +168,11 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   void connectUpstream();
   void sendUpstreamStartup();
   CallbackAction onAuthMessage(const BackendMessage& message);
+  // The answer to TypeCatalog::kQuery, sent once logged in when masking rules are in force;
+  // its ReadyForQuery goes to the client as the login's.
+  CallbackAction onCatalogMessage(const BackendMessage& message);
+  // Logged in (and the catalog read): relaying starts with `ready` (a ReadyForQuery).
+  void startRelay(const BackendMessage& ready);
   void startCancel(const CancelRequest& cancel);
   // Sends the pending cancel on the connected upstream and waits for the server to close.
   void sendUpstreamCancel();
@@ -308,6 +315,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Names of the run-time settings the client's startup parameters make, comma-separated.
   std::string startup_settings_;
   int32_t client_pid_ = 0;
+  // Domains and composite types of the database, for masking (null without masking rules, or
+  // when the server did not answer the query).
+  std::shared_ptr<TypeCatalog> catalog_;
 
   // Relay.
   struct Held {

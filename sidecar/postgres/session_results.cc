@@ -166,7 +166,7 @@ ResultMasker* PostgresSession::maskerFor(std::string_view raw_description,
     description = &std::get<RowDescription>(*body);
   }
   result_.emplace(config_.masker.get(), *description, formats, use_description_formats,
-                  statement.lineage());
+                  statement.lineage(), catalog_.get());
   result_description_.assign(raw_description.data(), raw_description.size());
   result_formats_ = key_formats;
   result_statement_ = statement;
@@ -204,7 +204,7 @@ void PostgresSession::onRowDescription(const BackendMessage& message, const RowD
   }
   if (plan == nullptr) {
     plan = &side_plan.emplace(config_.masker.get(), desc, kNoFormats, true,
-                              statementOf(head).lineage());
+                              statementOf(head).lineage(), catalog_.get());
   }
   auto forward = [&] {
     if (plan->textColumns().empty()) {

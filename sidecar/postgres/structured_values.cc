@@ -4,11 +4,13 @@
 #include <cstddef>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include "policy/detect/pan.h"
 #include "policy/detect/text_splicer.h"
 #include "policy/mask/masker.h"
 #include "sidecar/postgres/pg_types.h"
+#include "sidecar/postgres/type_catalog.h"
 #include "sidecar/postgres/wire.h"
 
 namespace tollgate::sidecar::postgres {
@@ -226,6 +228,13 @@ class Rebuilder {
     out_.replace(len_at, end, element);
   }
 
+  // The element whose length field starts at `len_at` and whose bytes end at `end` is now NULL.
+  void replaceNull(size_t len_at, size_t end) {
+    std::string null_length;
+    appendI32(null_length, -1);
+    out_.replace(len_at, end, null_length);
+  }
+
   std::optional<std::string> finish() { return out_.finish(); }
 
  private:
@@ -234,10 +243,15 @@ class Rebuilder {
 
 class Walker {
  public:
-  explicit Walker(const LeafMasker& leaf) : leaf_(leaf) {}
+  Walker(const LeafMasker& leaf, DatabaseTypes types) : leaf_(leaf), types_(types) {}
 
   std::optional<std::string> value(uint32_t type_oid, std::string_view b, int depth) {
     if (depth > kMaxStructuredDepth) return maskRawBytes(b);
+    const std::vector<TypeCatalog::Field>* names = nullptr;
+    if (types_.catalog != nullptr) {
+      type_oid = types_.catalog->resolve(type_oid);
+      names = types_.catalog->fieldsOf(type_oid);
+    }
     const ValueShape shape = shapeOf(type_oid);
     if (shape == ValueShape::kText || shape == ValueShape::kJsonb ||
         shape == ValueShape::kBigNumber) {
@@ -253,7 +267,9 @@ class Walker {
     }
     ArrayLayout layout;
     int32_t fields = 0;
-    if (type_oid == kRecordOid) {
+    if (names != nullptr) {
+      if (parseRecord(b, &fields)) return record(b, fields, depth, names);
+    } else if (type_oid == kRecordOid) {
       if (parseRecord(b, &fields)) return record(b, fields, depth);
     } else if (const uint32_t element = arrayElementOid(type_oid); element != 0) {
       if (parseArray(b, element, &layout)) return array(b, layout, depth);
@@ -344,7 +360,11 @@ class Walker {
     return rb.finish();
   }
 
-  std::optional<std::string> record(std::string_view b, int32_t fields, int depth) {
+  // `names`: the fields of the record's composite type, when the catalog holds it (a record
+  // whose field count differs is a different version of the type: its fields are not named).
+  std::optional<std::string> record(std::string_view b, int32_t fields, int depth,
+                                    const std::vector<TypeCatalog::Field>* names = nullptr) {
+    if (names != nullptr && names->size() != static_cast<size_t>(fields)) names = nullptr;
     Rebuilder rb(b);
     size_t pos = 4;
     for (int32_t i = 0; i < fields; ++i) {
@@ -355,6 +375,19 @@ class Walker {
       if (len < 0) continue;  // NULL
       const std::string_view field = b.substr(pos, static_cast<size_t>(len));
       pos += static_cast<size_t>(len);
+      if (names != nullptr && types_.fields != nullptr) {
+        FieldMask m = (*types_.fields)((*names)[static_cast<size_t>(i)].name, field_oid, field);
+        if (m.replace) {
+          if (!m.bytes) {
+            rb.replaceNull(len_at, pos);
+          } else if (m.bytes->size() > kMaxLength) {
+            return maskRawBytes(b);
+          } else if (*m.bytes != field) {
+            rb.replace(len_at, pos, *m.bytes);
+          }
+          continue;
+        }
+      }
       auto masked = value(field_oid, field, depth + 1);
       if (!masked) continue;
       if (masked->size() > kMaxLength) return maskRawBytes(b);
@@ -364,6 +397,7 @@ class Walker {
   }
 
   const LeafMasker& leaf_;
+  DatabaseTypes types_;
 };
 
 }  // namespace
@@ -385,8 +419,8 @@ bool isKnownStructuredType(uint32_t type_oid) {
 }
 
 std::optional<std::string> maskBinaryValue(uint32_t type_oid, std::string_view bytes,
-                                           const LeafMasker& leaf) {
-  Walker w(leaf);
+                                           const LeafMasker& leaf, DatabaseTypes types) {
+  Walker w(leaf, types);
   auto out = w.value(type_oid, bytes, 0);
   if (out && *out == bytes) return std::nullopt;
   return out;

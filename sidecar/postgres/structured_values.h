@@ -21,6 +21,23 @@ using LeafMasker =
 // Nesting limit (arrays of records holding arrays ...). A deeper value is raw-scanned.
 inline constexpr int kMaxStructuredDepth = 16;
 
+class TypeCatalog;
+
+// What becomes of one field of a composite type the catalog names (its column rule, say).
+struct FieldMask {
+  bool replace = false;              // false: the field is walked like any other
+  std::optional<std::string> bytes;  // the field's new binary value; nullopt sends NULL
+};
+using FieldMasker = absl::FunctionRef<FieldMask(std::string_view field_name, uint32_t field_oid,
+                                                std::string_view bytes)>;
+
+// The database's own types, when the session read them (type_catalog.h): a domain is walked as
+// its base type, and each field of a composite type the catalog holds goes to `fields` first.
+struct DatabaseTypes {
+  const TypeCatalog* catalog = nullptr;
+  const FieldMasker* fields = nullptr;  // nullable
+};
+
 // Masks one binary-format value of type `type_oid` (a column value, typically one whose
 // shapeOf() is kOther). Returns the rewritten value, or nullopt when nothing changed.
 //
@@ -34,6 +51,9 @@ inline constexpr int kMaxStructuredDepth = 16;
 //   decoded as an array or a record only when the bytes pass strict structural validation
 //   (sane counts and dimensions, nonzero OIDs, no NULL without the has-null flag, elements
 //   consuming the bytes exactly).
+// - With `types.catalog`, a domain (an element or field OID, or `type_oid`) is decoded as its
+//   base type, and a record of a composite type the catalog holds (by OID, not structure) has
+//   each field offered to `types.fields` by name before it is decoded.
 // - Anything else (bytea, unknown scalars, structures that fail validation, values nested too
 //   deep): the raw scan, which replaces the hidden digits of every card number found in the
 //   bytes (all but the first 6 and last 4) with '*', in place, so the length never changes.
@@ -41,7 +61,7 @@ inline constexpr int kMaxStructuredDepth = 16;
 // Malformed input never crashes, never reads out of bounds and never throws (short of memory
 // exhaustion): it falls back to the raw scan. Thread-safe if `leaf` is.
 std::optional<std::string> maskBinaryValue(uint32_t type_oid, std::string_view bytes,
-                                           const LeafMasker& leaf);
+                                           const LeafMasker& leaf, DatabaseTypes types = {});
 
 // The raw scan on its own: same-length PCI display mask of every card number in `bytes`, or
 // nullopt when there is none.

@@ -1,0 +1,56 @@
+// The database's own types that masking must see through: domains (a domain over bigint inside
+// a binary array or record) and composite types (the field names column rules match). Read
+// once per session, after login, when masking rules are in force.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "sidecar/postgres/views.h"
+
+namespace tollgate::sidecar::postgres {
+
+class TypeCatalog {
+ public:
+  struct Field {
+    std::string name;
+    uint32_t type_oid = 0;
+  };
+
+  // The query the session sends (simple protocol, text results). One row per domain (kind 'd',
+  // oid, base type) and one per field of a standalone composite type (kind 'c', oid, its array
+  // type, field name and type, in field order). Table row types are left out: a database has
+  // one per table, and a whole-row value is masked whole under column rules anyway.
+  static const char kQuery[];
+  // Rows past this many are ignored (a catalog is never that big; memory stays bounded).
+  static constexpr size_t kMaxRows = 200000;
+
+  // Adds one DataRow of kQuery's result. False (row ignored) when it does not have that shape.
+  bool addRow(const ValueList& columns);
+
+  // The type a value of `type_oid` is sent as: a domain's base type (through domains over
+  // domains), else `type_oid` itself.
+  uint32_t resolve(uint32_t type_oid) const;
+  // The fields of composite type `type_oid` (resolved first), or null when it is not one the
+  // catalog holds.
+  const std::vector<Field>* fieldsOf(uint32_t type_oid) const;
+  // The composite type whose array type is `array_oid`, or 0.
+  uint32_t compositeOfArray(uint32_t array_oid) const;
+
+  size_t domainCount() const { return domains_.size(); }
+  size_t compositeCount() const { return composites_.size(); }
+
+ private:
+  absl::flat_hash_map<uint32_t, uint32_t> domains_;  // domain -> base type
+  absl::flat_hash_map<uint32_t, std::vector<Field>> composites_;
+  absl::flat_hash_map<uint32_t, uint32_t> composite_arrays_;  // array type -> composite
+  size_t rows_ = 0;
+};
+using TypeCatalogPtr = std::shared_ptr<const TypeCatalog>;
+
+}  // namespace tollgate::sidecar::postgres

@@ -1,0 +1,210 @@
+// Tests for the session's type catalog (type_catalog.h), the record text form (record_text.h)
+// and column rules on composite fields (composite_masking.h, structured_values.h with types).
+#include "sidecar/postgres/type_catalog.h"
+
+#include <catch2/catch_test_macros.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sidecar/postgres/composite_masking.h"
+#include "sidecar/postgres/record_text.h"
+#include "sidecar/postgres/structured_values.h"
+#include "sidecar/postgres/wire.h"
+#include "tests/sidecar/postgres_test_bytes.h"
+#include "tests/sidecar/postgres_test_masker.h"
+
+namespace tollgate::sidecar::postgres {
+namespace {
+
+using Opt = std::optional<std::string>;
+
+constexpr uint32_t kPanDomain = 16400;   // domain over int8
+constexpr uint32_t kPanDomain2 = 16401;  // domain over kPanDomain
+constexpr uint32_t kCardRec = 16410;     // (holder text, pan text, cvv text, cvv_int int4)
+constexpr uint32_t kCardRecArray = 16409;
+constexpr uint32_t kWallet = 16420;  // (label text, card cardrec)
+
+// One DataRow's values as the catalog query returns them (text format).
+bool addRow(TypeCatalog& catalog, const std::vector<Opt>& values) {
+  std::string raw;
+  for (const Opt& v : values) raw += v ? testing::value(*v) : testing::nullValue();
+  return catalog.addRow(ValueList(static_cast<uint16_t>(values.size()), raw));
+}
+
+TypeCatalog sampleCatalog() {
+  TypeCatalog c;
+  REQUIRE(addRow(c, {"d", "16400", "20", std::nullopt, std::nullopt}));
+  REQUIRE(addRow(c, {"d", "16401", "16400", std::nullopt, std::nullopt}));
+  REQUIRE(addRow(c, {"c", "16410", "16409", "holder", "25"}));
+  REQUIRE(addRow(c, {"c", "16410", "16409", "pan", "25"}));
+  REQUIRE(addRow(c, {"c", "16410", "16409", "cvv", "25"}));
+  REQUIRE(addRow(c, {"c", "16410", "16409", "cvv_int", "23"}));
+  REQUIRE(addRow(c, {"c", "16420", "16419", "label", "25"}));
+  REQUIRE(addRow(c, {"c", "16420", "16419", "card", "16410"}));
+  return c;
+}
+
+std::string i32(int32_t v) {
+  char b[4];
+  storeU32(b, static_cast<uint32_t>(v));
+  return std::string(b, 4);
+}
+
+std::string int8(int64_t v) {
+  return i32(static_cast<int32_t>(v >> 32)) + i32(static_cast<int32_t>(v));
+}
+
+std::string record(const std::vector<std::pair<uint32_t, Opt>>& fields) {
+  std::string out = i32(static_cast<int32_t>(fields.size()));
+  for (const auto& [field_oid, v] : fields) {
+    out += i32(static_cast<int32_t>(field_oid));
+    out += v ? i32(static_cast<int32_t>(v->size())) + *v : i32(-1);
+  }
+  return out;
+}
+
+std::string array(uint32_t element, const std::vector<std::string>& elems) {
+  std::string out = i32(1) + i32(0) + i32(static_cast<int32_t>(element)) +
+                    i32(static_cast<int32_t>(elems.size())) + i32(1);
+  for (const std::string& e : elems) out += i32(static_cast<int32_t>(e.size())) + e;
+  return out;
+}
+
+TEST_CASE("the type catalog reads domains and composite fields") {
+  TypeCatalog c = sampleCatalog();
+  CHECK(c.domainCount() == 2);
+  CHECK(c.compositeCount() == 2);
+  CHECK(c.resolve(kPanDomain2) == 20);  // through a domain over a domain
+  CHECK(c.resolve(25) == 25);
+  const auto* fields = c.fieldsOf(kCardRec);
+  REQUIRE(fields != nullptr);
+  REQUIRE(fields->size() == 4);
+  CHECK((*fields)[2].name == "cvv");
+  CHECK((*fields)[3].type_oid == 23);
+  CHECK(c.fieldsOf(kPanDomain) == nullptr);
+  CHECK(c.compositeOfArray(kCardRecArray) == kCardRec);
+  CHECK(c.compositeOfArray(1009) == 0);
+  // A composite type without fields is one row with NULL field columns.
+  CHECK(addRow(c, {"c", "16430", "16429", std::nullopt, std::nullopt}));
+  REQUIRE(c.fieldsOf(16430) != nullptr);
+  CHECK(c.fieldsOf(16430)->empty());
+}
+
+TEST_CASE("the type catalog ignores rows of another shape") {
+  TypeCatalog c;
+  CHECK_FALSE(addRow(c, {"d", "16400", "20", std::nullopt}));                   // four columns
+  CHECK_FALSE(addRow(c, {"d", "x16400", "20", std::nullopt, std::nullopt}));    // not a number
+  CHECK_FALSE(addRow(c, {"d", "16400", "16400", std::nullopt, std::nullopt}));  // itself
+  CHECK_FALSE(addRow(c, {"d", "16400", std::nullopt, std::nullopt, std::nullopt}));
+  CHECK_FALSE(addRow(c, {"b", "16400", "20", std::nullopt, std::nullopt}));  // not d or c
+  CHECK_FALSE(addRow(c, {"c", "16410", "0", "pan", std::nullopt}));          // field type NULL
+  CHECK_FALSE(addRow(c, {std::nullopt, "16400", "20", std::nullopt, std::nullopt}));
+  CHECK(c.domainCount() == 0);
+  CHECK(c.resolve(16400) == 16400);
+}
+
+TEST_CASE("record text is read and quoted as PostgreSQL does") {
+  auto f = parseRecordText(R"((ann,"a ""b"" \\c",,""))");
+  REQUIRE(f);
+  REQUIRE(f->size() == 4);
+  CHECK((*f)[0].value == "ann");
+  CHECK((*f)[1].value == "a \"b\" \\c");
+  CHECK((*f)[2].value == std::nullopt);  // NULL
+  CHECK((*f)[3].value == "");            // empty string
+  CHECK((*f)[1].begin == 5);
+  auto one = parseRecordText("()");
+  REQUIRE(one);
+  CHECK(one->size() == 1);
+  CHECK((*one)[0].value == std::nullopt);
+  auto escaped = parseRecordText(R"((a\,b,c))");
+  REQUIRE(escaped);
+  CHECK((*escaped)[0].value == "a,b");
+  for (const char* bad : {"", "(", "ann", "(a", "a)", "(\"a)", "(a\\)", "(\"a\\\")"}) {
+    INFO(bad);
+    CHECK_FALSE(parseRecordText(bad));
+  }
+  std::string out;
+  appendRecordField(out, "plain");
+  appendRecordField(out, "");
+  appendRecordField(out, "a \"b\",\\(c)");
+  CHECK(out == R"x(plain"""a ""b"",\\(c)")x");
+}
+
+TEST_CASE("column rules mask composite fields in text form") {
+  TypeCatalog c = sampleCatalog();
+  auto masker = testing::panAndCvvMasker();
+  CHECK(ruleInsideComposite(c, *masker, kCardRec)->name == "cvv");
+  CHECK(ruleInsideComposite(c, *masker, kWallet)->name == "cvv");
+  CHECK(ruleInsideComposite(c, *masker, kCardRecArray)->name == "cvv");
+  CHECK(ruleInsideComposite(c, *masker, 25) == nullptr);
+  auto no_cvv = testing::panAndCvvMasker(false);
+  CHECK(ruleInsideComposite(c, *no_cvv, kWallet) == nullptr);
+
+  std::string hit;
+  bool failed = true;
+  auto m =
+      maskCompositeText(c, *masker, kCardRec, "(\"ann, jr\",4111111111111111,123,)", &hit, &failed);
+  CHECK_FALSE(failed);
+  CHECK(m == "(\"ann, jr\",4111111111111111,***,)");  // the detector is the caller's
+  CHECK(hit == "cvv");
+  m = maskCompositeText(c, *masker, kWallet, "(main,\"(bob,4111111111111111,789,7)\")", &hit,
+                        &failed);
+  CHECK_FALSE(failed);
+  CHECK(m == "(main,\"(bob,4111111111111111,***,7)\")");
+  // A NULL cvv stays NULL; nothing changed is nullopt.
+  m = maskCompositeText(c, *masker, kCardRec, "(ann,x,,1)", &hit, &failed);
+  CHECK_FALSE(failed);
+  CHECK_FALSE(m);
+  // Not a record of this type: the caller masks the value whole.
+  for (const char* bad : {"(ann,x,123)", "ann", "(a,b,c,d,e)"}) {
+    maskCompositeText(c, *masker, kCardRec, bad, &hit, &failed);
+    CHECK(failed);
+  }
+}
+
+TEST_CASE("binary values see through domains and name composite fields") {
+  TypeCatalog c = sampleCatalog();
+  std::vector<uint32_t> leaves;
+  auto leaf = [&](uint32_t type_oid, std::string_view) -> Opt {
+    leaves.push_back(type_oid);
+    return std::nullopt;
+  };
+  // An array of a domain over a domain over int8: each element reaches the leaf as an int8.
+  const std::string nums = array(kPanDomain2, {int8(4111111111111111), int8(42)});
+  CHECK_FALSE(maskBinaryValue(16402, nums, leaf, DatabaseTypes{&c, nullptr}));
+  CHECK(leaves == std::vector<uint32_t>{20, 20});
+  // Without the catalog they are unknown scalars (raw scan only).
+  leaves.clear();
+  CHECK_FALSE(maskBinaryValue(16402, nums, leaf));
+  CHECK(leaves.empty());
+
+  // A wallet holding a card: the field masker sees names; cvv is replaced, cvv_int is NULL.
+  const std::string card =
+      record({{25, "bob"}, {25, "4111111111111111"}, {25, "789"}, {23, i32(7)}});
+  const std::string wallet = record({{25, "main"}, {kCardRec, card}});
+  std::vector<std::string> names;
+  auto field = [&](std::string_view name, uint32_t field_oid, std::string_view) {
+    names.emplace_back(name);
+    if (name == "cvv") return FieldMask{true, std::string("***")};
+    if (name == "cvv_int") return FieldMask{true, std::nullopt};
+    CHECK(field_oid != 0);
+    return FieldMask{};
+  };
+  const FieldMasker fields(field);
+  auto out = maskBinaryValue(kWallet, wallet, leaf, DatabaseTypes{&c, &fields});
+  CHECK(names == std::vector<std::string>{"label", "card", "holder", "pan", "cvv", "cvv_int"});
+  REQUIRE(out);
+  const std::string want_card =
+      record({{25, "bob"}, {25, "4111111111111111"}, {25, "***"}, {23, std::nullopt}});
+  CHECK(*out == record({{25, "main"}, {kCardRec, want_card}}));
+  // A record whose field count is not the type's is not named.
+  names.clear();
+  const std::string short_card = record({{25, "bob"}, {25, "x"}});
+  CHECK_FALSE(maskBinaryValue(kCardRec, short_card, leaf, DatabaseTypes{&c, &fields}));
+  CHECK(names.empty());
+}
+
+}  // namespace
+}  // namespace tollgate::sidecar::postgres
