@@ -243,7 +243,11 @@ bool ResultMasker::maskRow(const DataRow& row, std::string* out, uint64_t* value
 
 FieldMask ResultMasker::maskField(std::string_view name, uint32_t field_oid, std::string_view bytes,
                                   std::string* hit) {
-  const policy::MaskingRuleSpec* rule = masker_->planColumn(name).column_rule;
+  // A field of a type altered since the catalog was read: any field may be the one a rule
+  // names, so each gets the policy's first column rule (as a value that may carry a whole row).
+  const policy::MaskingRuleSpec* rule =
+      name.empty() ? masker_->planColumn({}, /*whole_row=*/true).column_rule
+                   : masker_->planColumn(name).column_rule;
   if (rule == nullptr) return FieldMask{};
   if (hit->empty()) *hit = rule->name;
   // A text field keeps its type with the rule's mask; no other binary form can hold one.

@@ -360,11 +360,17 @@ class Walker {
     return rb.finish();
   }
 
-  // `names`: the fields of the record's composite type, when the catalog holds it (a record
-  // whose field count differs is a different version of the type: its fields are not named).
+  // `names`: the fields of the record's composite type, when the catalog holds it. A record
+  // whose fields differ from them in number or types is of the type as altered since the
+  // catalog was read: its fields go to the field masker without a name.
   std::optional<std::string> record(std::string_view b, int32_t fields, int depth,
                                     const std::vector<TypeCatalog::Field>* names = nullptr) {
-    if (names != nullptr && names->size() != static_cast<size_t>(fields)) names = nullptr;
+    bool stale = names != nullptr && names->size() != static_cast<size_t>(fields);
+    for (size_t i = 0, pos = 4; names != nullptr && !stale && i < names->size(); ++i) {
+      stale = loadU32(b.data() + pos) != (*names)[i].type_oid;
+      const int32_t len = loadI32(b, pos + 4);
+      pos += 8 + (len < 0 ? 0 : static_cast<size_t>(len));
+    }
     Rebuilder rb(b);
     size_t pos = 4;
     for (int32_t i = 0; i < fields; ++i) {
@@ -376,7 +382,8 @@ class Walker {
       const std::string_view field = b.substr(pos, static_cast<size_t>(len));
       pos += static_cast<size_t>(len);
       if (names != nullptr && types_.fields != nullptr) {
-        FieldMask m = (*types_.fields)((*names)[static_cast<size_t>(i)].name, field_oid, field);
+        const std::string_view name = stale ? "" : (*names)[static_cast<size_t>(i)].name;
+        FieldMask m = (*types_.fields)(name, field_oid, field);
         if (m.replace) {
           if (!m.bytes) {
             rb.replaceNull(len_at, pos);

@@ -23,7 +23,9 @@ inline constexpr int kMaxStructuredDepth = 16;
 
 class TypeCatalog;
 
-// What becomes of one field of a composite type the catalog names (its column rule, say).
+// What becomes of one field of a composite type the catalog names (its column rule, say). The
+// name is empty when the record no longer matches the catalog's fields in number or types (the
+// type was altered after the catalog was read): which field is which is then unknown.
 struct FieldMask {
   bool replace = false;              // false: the field is walked like any other
   std::optional<std::string> bytes;  // the field's new binary value; nullopt sends NULL

@@ -142,3 +142,38 @@ TEST_CASE("column rules mask the fields of composite types by name") {
   }
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
+
+// The catalog is read once per session: a composite type altered after that no longer matches
+// it. In binary format the sidecar sees the mismatch (field count or types) and masks every
+// field with the policy's first column rule, since any of them may be the cvv now.
+TEST_CASE("a composite type altered after login has all its binary fields masked") {
+  auto& pg = sharedPg();
+  createTypedTable(pg);
+  pg.sqlOrThrow("alter type tg_cardrec owner to app", "payments");
+  SidecarOptions o;
+  o.subject = "system:serviceaccount:payments-dba:admin";
+  o.policy.guardrails = false;
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.python(std::string(kPyRawWire) + R"PY(
+def run(sql):
+    s.sendall(msg(b"Q", z(sql)))
+    while True:
+        t, body = read_message()
+        if t == b"E": raise SystemExit(body)
+        if t == b"Z": return
+__startup = startup
+def startup(user, database):
+    __startup(user, database)
+    run("alter type tg_cardrec add attribute note text")
+)PY" + std::string(kBinaryRow),
+                          {"select nums, card, wallet from tg_typed where id = 1"});
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  auto got = nlohmann::json::parse(r.out);
+  CHECK(got[1] ==
+        nlohmann::json::parse(R"(["**** **", "****************", "***", null, null, null])"));
+  for (const char* secret : {"123", "456", "789", "321", kPan, kPan2}) {
+    CHECK_THAT(r.out, !ContainsSubstring(secret));
+  }
+}
