@@ -68,6 +68,19 @@ const policy::MaskingRuleSpec* ruleInsideComposite(const TypeCatalog& catalog,
   return ruleInside(catalog, masker, type_oid, 0);
 }
 
+const policy::MaskingRuleSpec* ruleCarriedBy(const TypeCatalog& catalog,
+                                             const policy::Masker& masker,
+                                             const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
+    const std::vector<uint32_t>* types = catalog.typesOfColumn(name);
+    if (types == nullptr) continue;
+    for (uint32_t type : *types) {
+      if (const auto* rule = ruleInside(catalog, masker, type, 0)) return rule;
+    }
+  }
+  return nullptr;
+}
+
 std::optional<std::string> maskCompositeText(const TypeCatalog& catalog,
                                              const policy::Masker& masker, uint32_t type_oid,
                                              std::string_view text, std::string* hit,

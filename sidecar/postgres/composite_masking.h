@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "policy/mask/masker.h"
 #include "sidecar/postgres/type_catalog.h"
@@ -17,6 +18,13 @@ namespace tollgate::sidecar::postgres {
 // for an array of a composite type. Null when none, or when the catalog does not know the type.
 const policy::MaskingRuleSpec* ruleInsideComposite(const TypeCatalog& catalog,
                                                    const policy::Masker& masker, uint32_t type_oid);
+
+// The first column rule inside the type of a table column named in `names` (a result column's
+// lineage, policy/sql/lineage.h): a value computed from such a column (`card::text`,
+// `(card).pan`, `to_jsonb(card)->'cvv'`) may carry the field the rule names. Null when none.
+const policy::MaskingRuleSpec* ruleCarriedBy(const TypeCatalog& catalog,
+                                             const policy::Masker& masker,
+                                             const std::vector<std::string>& names);
 
 // A value of composite type `type_oid` in text form ("(4111111111111111,123)"): each field a
 // column rule names gets that rule; a field of composite type is handled the same way inside,

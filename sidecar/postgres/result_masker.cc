@@ -77,6 +77,13 @@ ResultMasker::ResultMasker(const policy::Masker* masker, const RowDescription& d
       // A JSON row keeps its column names as field names, matched one by one, unless it was
       // reshaped on its way (to_jsonb(c)->'cvv').
       c.plan = masker_->planColumn(names, whole_row && (!json_fields || reshaped));
+      if (c.plan.column_rule == nullptr && catalog_ != nullptr &&
+          catalog_->fieldsOf(f.type_oid) == nullptr &&
+          catalog_->compositeOfArray(f.type_oid) == 0) {
+        // Computed from a column whose composite type has a field a rule names, and no longer
+        // of a composite type whose fields can be told apart: masked whole.
+        c.plan.column_rule = ruleCarriedBy(*catalog_, *masker_, names);
+      }
     } else {
       c.plan = masker_->planColumn(f.name);
     }

@@ -523,6 +523,12 @@ CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) 
                  ? CallbackAction::kContinue
                  : CallbackAction::kStop;
     case 'Z':
+      if (catalog_ && catalog_->truncated()) {
+        log::warn(
+            "the database has more types than the sidecar reads; the rest are not decoded "
+            "for masking",
+            {{"session", id_}, {"rows", std::to_string(TypeCatalog::kMaxRows)}});
+      }
       startRelay(message);
       return CallbackAction::kContinue;
     default:

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <optional>
 
+#include "absl/strings/string_view.h"
+
 namespace tollgate::sidecar::postgres {
 namespace {
 
@@ -21,53 +23,57 @@ std::optional<uint32_t> parseOid(const ValueList::Value& v) {
 
 const char TypeCatalog::kQuery[] =
     "SELECT t.typtype, t.oid, CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.typarray END, "
-    "a.attname, a.atttypid "
+    "a.attname, a.atttypid, a.attnum "
     "FROM pg_catalog.pg_type t "
     "LEFT JOIN pg_catalog.pg_class c ON t.typtype = 'c' AND c.oid = t.typrelid "
     "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
     "AND NOT a.attisdropped "
     "WHERE t.typtype = 'd' OR (t.typtype = 'c' AND c.relkind = 'c') "
-    "ORDER BY t.oid, a.attnum";
+    "UNION ALL "
+    "SELECT 'a', a.atttypid, a.attrelid, a.attname, a.atttypid, a.attnum "
+    "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class r ON r.oid = a.attrelid "
+    "WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped "
+    "AND a.atttypid >= 16384 "
+    "ORDER BY 1, 2, 6";
 
 bool TypeCatalog::addRow(const ValueList& columns) {
-  if (columns.size() != 5 || rows_ >= kMaxRows) return false;
-  std::optional<std::string_view> kind;
-  std::optional<uint32_t> oid, other, field_type;
-  std::optional<std::string_view> field_name;
-  int i = 0;
-  for (auto v : columns) {
-    switch (i++) {
-      case 0:
-        kind = v;
-        break;
-      case 1:
-        oid = parseOid(v);
-        break;
-      case 2:
-        other = parseOid(v);
-        break;
-      case 3:
-        field_name = v;
-        break;
-      default:
-        field_type = parseOid(v);
-        break;
-    }
+  if (columns.size() != 6) return false;
+  if (rows_ >= kMaxRows) {
+    truncated_ = true;
+    return false;
   }
+  ValueList::Value v[6];
+  int n = 0;
+  for (auto value : columns) v[n++] = value;
+  const ValueList::Value& kind = v[0];
+  const ValueList::Value& name = v[3];  // attnum (v[5]) only orders the rows
+  const std::optional<uint32_t> oid = parseOid(v[1]), other = parseOid(v[2]),
+                                field_type = parseOid(v[4]);
   if (!kind || kind->size() != 1 || !oid || *oid == 0) return false;
-  if ((*kind)[0] == 'd') {
-    if (!other || *other == 0 || *other == *oid) return false;
-    ++rows_;
-    domains_[*oid] = *other;
-    return true;
+  switch ((*kind)[0]) {
+    case 'd':
+      if (!other || *other == 0 || *other == *oid) return false;
+      domains_[*oid] = *other;
+      break;
+    case 'a':
+      if (!name || name->empty()) return false;
+      column_types_[std::string(*name)].push_back(*oid);
+      break;
+    case 'c': {
+      auto& fields = composites_[*oid];
+      if (other && *other != 0) composite_arrays_[*other] = *oid;
+      // A composite type without fields comes as one row with NULL field columns.
+      if (!name || !field_type || *field_type == 0) {
+        if (name) return false;
+        break;
+      }
+      fields.push_back(Field{std::string(*name), *field_type});
+      break;
+    }
+    default:
+      return false;
   }
-  if ((*kind)[0] != 'c') return false;
   ++rows_;
-  auto& fields = composites_[*oid];
-  if (other && *other != 0) composite_arrays_[*other] = *oid;
-  // A composite type without fields comes as one row with NULL field columns.
-  if (!field_name || !field_type || *field_type == 0) return field_name == std::nullopt;
-  fields.push_back(Field{std::string(*field_name), *field_type});
   return true;
 }
 
@@ -83,6 +89,11 @@ uint32_t TypeCatalog::resolve(uint32_t type_oid) const {
 const std::vector<TypeCatalog::Field>* TypeCatalog::fieldsOf(uint32_t type_oid) const {
   auto it = composites_.find(resolve(type_oid));
   return it == composites_.end() ? nullptr : &it->second;
+}
+
+const std::vector<uint32_t>* TypeCatalog::typesOfColumn(std::string_view name) const {
+  auto it = column_types_.find(absl::string_view(name.data(), name.size()));
+  return it == column_types_.end() ? nullptr : &it->second;
 }
 
 uint32_t TypeCatalog::compositeOfArray(uint32_t array_oid) const {

@@ -54,9 +54,9 @@ std::string lengthPrefixed(std::string_view v) {
 const pg::TypeCatalog& sampleCatalog() {
   static const pg::TypeCatalog* catalog = [] {
     auto* c = new pg::TypeCatalog();
-    const std::vector<std::vector<std::string>> rows = {{"d", "16400", "20", "", ""},
-                                                        {"c", "16390", "16389", "cvv", "25"},
-                                                        {"c", "16390", "16389", "n", "16400"}};
+    const std::vector<std::vector<std::string>> rows = {{"d", "16400", "20", "", "", "1"},
+                                                        {"c", "16390", "16389", "cvv", "25", "1"},
+                                                        {"c", "16390", "16389", "n", "16400", "1"}};
     for (const auto& row : rows) {
       std::string raw;
       for (const auto& v : row) raw += lengthPrefixed(v);

@@ -35,11 +35,12 @@ std::string lengthPrefixed(std::string_view v) {
 const pg::TypeCatalog& sampleCatalog() {
   static const pg::TypeCatalog* catalog = [] {
     auto* c = new pg::TypeCatalog();
-    const std::vector<std::vector<std::string>> rows = {{"c", "16410", "16409", "holder", "25"},
-                                                        {"c", "16410", "16409", "cvv", "25"},
-                                                        {"c", "16410", "16409", "inner", "16420"},
-                                                        {"c", "16420", "16419", "label", "25"},
-                                                        {"c", "16420", "16419", "cvv", "25"}};
+    const std::vector<std::vector<std::string>> rows = {
+        {"c", "16410", "16409", "holder", "25", "1"},
+        {"c", "16410", "16409", "cvv", "25", "1"},
+        {"c", "16410", "16409", "inner", "16420", "1"},
+        {"c", "16420", "16419", "label", "25", "1"},
+        {"c", "16420", "16419", "cvv", "25", "1"}};
     for (const auto& row : rows) {
       std::string raw;
       for (const auto& v : row) raw += lengthPrefixed(v);

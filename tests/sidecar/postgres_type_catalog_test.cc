@@ -35,14 +35,16 @@ bool addRow(TypeCatalog& catalog, const std::vector<Opt>& values) {
 
 TypeCatalog sampleCatalog() {
   TypeCatalog c;
-  REQUIRE(addRow(c, {"d", "16400", "20", std::nullopt, std::nullopt}));
-  REQUIRE(addRow(c, {"d", "16401", "16400", std::nullopt, std::nullopt}));
-  REQUIRE(addRow(c, {"c", "16410", "16409", "holder", "25"}));
-  REQUIRE(addRow(c, {"c", "16410", "16409", "pan", "25"}));
-  REQUIRE(addRow(c, {"c", "16410", "16409", "cvv", "25"}));
-  REQUIRE(addRow(c, {"c", "16410", "16409", "cvv_int", "23"}));
-  REQUIRE(addRow(c, {"c", "16420", "16419", "label", "25"}));
-  REQUIRE(addRow(c, {"c", "16420", "16419", "card", "16410"}));
+  REQUIRE(addRow(c, {"d", "16400", "20", std::nullopt, std::nullopt, "1"}));
+  REQUIRE(addRow(c, {"d", "16401", "16400", std::nullopt, std::nullopt, "1"}));
+  REQUIRE(addRow(c, {"c", "16410", "16409", "holder", "25", "1"}));
+  REQUIRE(addRow(c, {"c", "16410", "16409", "pan", "25", "1"}));
+  REQUIRE(addRow(c, {"c", "16410", "16409", "cvv", "25", "1"}));
+  REQUIRE(addRow(c, {"c", "16410", "16409", "cvv_int", "23", "1"}));
+  REQUIRE(addRow(c, {"c", "16420", "16419", "label", "25", "1"}));
+  REQUIRE(addRow(c, {"c", "16420", "16419", "card", "16410", "1"}));
+  REQUIRE(addRow(c, {"a", "16410", "16500", "card", "16410", "2"}));  // a table column
+  REQUIRE(addRow(c, {"a", "16409", "16501", "cards", "16409", "3"}));
   return c;
 }
 
@@ -87,20 +89,20 @@ TEST_CASE("the type catalog reads domains and composite fields") {
   CHECK(c.compositeOfArray(kCardRecArray) == kCardRec);
   CHECK(c.compositeOfArray(1009) == 0);
   // A composite type without fields is one row with NULL field columns.
-  CHECK(addRow(c, {"c", "16430", "16429", std::nullopt, std::nullopt}));
+  CHECK(addRow(c, {"c", "16430", "16429", std::nullopt, std::nullopt, "1"}));
   REQUIRE(c.fieldsOf(16430) != nullptr);
   CHECK(c.fieldsOf(16430)->empty());
 }
 
 TEST_CASE("the type catalog ignores rows of another shape") {
   TypeCatalog c;
-  CHECK_FALSE(addRow(c, {"d", "16400", "20", std::nullopt}));                   // four columns
-  CHECK_FALSE(addRow(c, {"d", "x16400", "20", std::nullopt, std::nullopt}));    // not a number
-  CHECK_FALSE(addRow(c, {"d", "16400", "16400", std::nullopt, std::nullopt}));  // itself
-  CHECK_FALSE(addRow(c, {"d", "16400", std::nullopt, std::nullopt, std::nullopt}));
-  CHECK_FALSE(addRow(c, {"b", "16400", "20", std::nullopt, std::nullopt}));  // not d or c
-  CHECK_FALSE(addRow(c, {"c", "16410", "0", "pan", std::nullopt}));          // field type NULL
-  CHECK_FALSE(addRow(c, {std::nullopt, "16400", "20", std::nullopt, std::nullopt}));
+  CHECK_FALSE(addRow(c, {"d", "16400", "20", std::nullopt, "1"}));                   // five columns
+  CHECK_FALSE(addRow(c, {"d", "x16400", "20", std::nullopt, std::nullopt, "1"}));    // not a number
+  CHECK_FALSE(addRow(c, {"d", "16400", "16400", std::nullopt, std::nullopt, "1"}));  // itself
+  CHECK_FALSE(addRow(c, {"d", "16400", std::nullopt, std::nullopt, std::nullopt, "1"}));
+  CHECK_FALSE(addRow(c, {"b", "16400", "20", std::nullopt, std::nullopt, "1"}));  // not d or c
+  CHECK_FALSE(addRow(c, {"c", "16410", "0", "pan", std::nullopt, "1"}));          // field type NULL
+  CHECK_FALSE(addRow(c, {std::nullopt, "16400", "20", std::nullopt, std::nullopt, "1"}));
   CHECK(c.domainCount() == 0);
   CHECK(c.resolve(16400) == 16400);
 }
@@ -139,6 +141,12 @@ TEST_CASE("column rules mask composite fields in text form") {
   CHECK(ruleInsideComposite(c, *masker, kWallet)->name == "cvv");
   CHECK(ruleInsideComposite(c, *masker, kCardRecArray)->name == "cvv");
   CHECK(ruleInsideComposite(c, *masker, 25) == nullptr);
+  // A value computed from a table column of such a type (`card::text`) carries the rule.
+  CHECK(ruleCarriedBy(c, *masker, {"x", "card"})->name == "cvv");
+  CHECK(ruleCarriedBy(c, *masker, {"cards"})->name == "cvv");
+  CHECK(ruleCarriedBy(c, *masker, {"holder", "x"}) == nullptr);
+  CHECK(*c.typesOfColumn("card") == std::vector<uint32_t>{kCardRec});
+  CHECK(c.typesOfColumn("nope") == nullptr);
   auto no_cvv = testing::panAndCvvMasker(false);
   CHECK(ruleInsideComposite(c, *no_cvv, kWallet) == nullptr);
 
