@@ -3,6 +3,7 @@
 
 #include <utility>
 
+#include "sidecar/postgres/composite_masking.h"
 #include "sidecar/postgres/pg_types.h"
 #include "sidecar/postgres/text_masking.h"
 
@@ -60,8 +61,12 @@ bool looksLikeJson(std::string_view v) {
 }  // namespace
 
 CopyOutMasker::CopyOutMasker(const policy::Masker* masker, const policy::CopyOutFormat& format,
-                             const policy::OutputLineage* lineage)
-    : masker_(masker), format_(format), lineage_(lineage), header_pending_(format.header) {
+                             const policy::OutputLineage* lineage, const TypeCatalog* catalog)
+    : masker_(masker),
+      format_(format),
+      lineage_(lineage),
+      catalog_(catalog),
+      header_pending_(format.header) {
   if (masker_->hasColumnRules()) json_fields_.emplace(*masker_, lineage_);
 }
 
@@ -242,7 +247,11 @@ void CopyOutMasker::plan(size_t count) {
     bool whole_row = lineage_ == nullptr || !lineage_->known;
     std::vector<std::string> names;
     if (!whole_row) names = lineage_->namesFor(i, count, "", &whole_row);
-    plans_.push_back(masker_->planColumn(names, whole_row));
+    policy::ColumnPlan p = masker_->planColumn(names, whole_row);
+    if (p.column_rule == nullptr && catalog_ != nullptr) {
+      p.column_rule = ruleCarriedBy(*catalog_, *masker_, names);
+    }
+    plans_.push_back(p);
   }
 }
 

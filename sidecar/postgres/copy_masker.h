@@ -14,6 +14,7 @@
 #include "policy/mask/json_fields.h"
 #include "policy/mask/masker.h"
 #include "policy/sql/facts.h"
+#include "sidecar/postgres/type_catalog.h"
 
 namespace tollgate::sidecar::postgres {
 
@@ -22,8 +23,11 @@ class CopyOutMasker {
   // `lineage` (nullable: the columns are unknown, and every field may carry any column) is the
   // statement's result-column lineage. `masker` must outlive this object. The format must be
   // text or CSV and readable.
+  // With the session's type catalog (nullable), a field read from a table column of a
+  // composite type with a field a column rule names (`COPY (SELECT card FROM t) TO STDOUT`) is
+  // masked whole with that rule: COPY carries no column types to tell its fields apart.
   CopyOutMasker(const policy::Masker* masker, const policy::CopyOutFormat& format,
-                const policy::OutputLineage* lineage);
+                const policy::OutputLineage* lineage, const TypeCatalog* catalog = nullptr);
 
   // Masks the rows of one CopyData payload. Returns false when `data` ends a row, nothing
   // is pending from an earlier payload, and no value changed: forward the message as it
@@ -70,6 +74,7 @@ class CopyOutMasker {
   const policy::Masker* masker_;
   policy::CopyOutFormat format_;
   const policy::OutputLineage* lineage_;
+  const TypeCatalog* catalog_;
   std::optional<policy::MaskerJsonValueMasker> json_fields_;
   std::vector<policy::ColumnPlan> plans_;  // one per field, for rows of plans_.size() fields
   bool header_pending_ = false;

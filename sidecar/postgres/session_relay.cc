@@ -437,7 +437,8 @@ bool PostgresSession::startCopyOut(const PendingUnit* head, const CopyResponse& 
                       config_.resource->name + " cannot be masked; the session is closed");
     return false;
   }
-  copy_masker_.emplace(masker, *st->copy_out, st->lineage.known ? &st->lineage : nullptr);
+  copy_masker_.emplace(masker, *st->copy_out, st->lineage.known ? &st->lineage : nullptr,
+                       catalog_.get());
   return true;
 }
 
