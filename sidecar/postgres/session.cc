@@ -478,7 +478,7 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
     auto [pid, secret] =
         config_.cancels->add(CancelTarget{resource, key->process_id, std::string(key->secret_key)});
     client_pid_ = pid;
-    to_client_ += buildBackendKeyData(pid, secret);
+    held_key_data_ = buildBackendKeyData(pid, secret);
     return CallbackAction::kContinue;
   }
   if (std::holds_alternative<ReadyForQuery>(message.body)) {
@@ -508,15 +508,16 @@ CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) 
       catalog_->addRow(std::get<DataRow>(message.body).columns);
       return CallbackAction::kContinue;
     case 'E': {
-      // Not PostgreSQL's catalog (a look-alike server), or not readable: masking goes on
-      // without it, as documented.
+      // Not PostgreSQL's catalog (a look-alike server), or not readable: without it, values of
+      // the database's own types could pass unmasked, so the session ends (fail closed).
       ErrorFields f = readErrorFields(std::get<ErrorResponse>(message.body).fields);
-      log::warn(
-          "could not read the database's types; domains and composite fields are not "
-          "decoded for masking",
-          {{"session", id_}, {"resource", config_.resource->name}, {"sqlstate", f.code}});
-      catalog_.reset();
-      return CallbackAction::kContinue;
+      std::string text = f.message;
+      if (auto m = config_.masker->maskText(text)) text = *m;
+      if (config_.stats) config_.stats->upstream_failures.Increment();
+      fatalToClient(kSqlStateConnectionFailure,
+                    "tollgate: could not read the types of resource " + config_.resource->name +
+                        ", which masking needs (SQLSTATE " + f.code + "): " + text);
+      return CallbackAction::kStop;
     }
     case 'S':
       return relayParameterStatus(message, std::get<ParameterStatus>(message.body))
@@ -540,6 +541,8 @@ CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) 
 
 void PostgresSession::startRelay(const BackendMessage& ready) {
   txn_status_ = std::get<ReadyForQuery>(ready.body).status;
+  to_client_ += held_key_data_;
+  held_key_data_.clear();
   to_client_.append(ready.raw);
   state_ = State::kReady;
   emitSessionStart();

@@ -318,6 +318,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Domains and composite types of the database, for masking (null without masking rules, or
   // when the server did not answer the query).
   std::shared_ptr<TypeCatalog> catalog_;
+  // The client's BackendKeyData, sent with the login's ReadyForQuery: a CancelRequest must not
+  // cut the catalog query short.
+  std::string held_key_data_;
 
   // Relay.
   struct Held {

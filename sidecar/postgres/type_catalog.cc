@@ -22,6 +22,11 @@ std::optional<uint32_t> parseOid(const ValueList::Value& v) {
 }  // namespace
 
 const char TypeCatalog::kQuery[] =
+    // The job's own settings (startup parameters) must not cut it short or change what its
+    // names mean: no timeout, and only pg_catalog on the search path.
+    "BEGIN READ ONLY; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; "
+    "SET LOCAL idle_in_transaction_session_timeout = 0; SET LOCAL search_path = pg_catalog; "
+    "SET LOCAL jit = off; "
     "SELECT t.typtype, t.oid, CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.typarray END, "
     "a.attname, a.atttypid, a.attnum "
     "FROM pg_catalog.pg_type t "
@@ -34,7 +39,7 @@ const char TypeCatalog::kQuery[] =
     "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class r ON r.oid = a.attrelid "
     "WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped "
     "AND a.atttypid >= 16384 "
-    "ORDER BY 1, 2, 6";
+    "ORDER BY 1, 2, 6; COMMIT";
 
 bool TypeCatalog::addRow(const ValueList& columns) {
   if (columns.size() != 6) return false;

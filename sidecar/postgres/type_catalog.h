@@ -28,7 +28,8 @@ class TypeCatalog {
   // column of a user-defined type (kind 'a', with the column's name and type), so a value
   // computed from such a column (`card::text`) is known to carry its fields. Table row types
   // are left out: a database has one per table, and a whole-row value is masked whole under
-  // column rules anyway. Columns: kind, oid, base or array type, name, type, attnum.
+  // column rules anyway. Columns: kind, oid, base or array type, name, type, attnum. It runs in
+  // a read-only transaction of its own with no statement timeout and search_path pg_catalog.
   static const char kQuery[];
   // Rows past this many are ignored (a catalog is never that big; memory stays bounded).
   static constexpr size_t kMaxRows = 200000;

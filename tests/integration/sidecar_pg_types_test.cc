@@ -197,3 +197,33 @@ def startup(user, database):
     CHECK_THAT(r.out, !ContainsSubstring(secret));
   }
 }
+
+// Red-team round 8: the job's startup settings (statement_timeout=1) cancelled the catalog
+// query, and the job's CancelRequest (its key arrived before the query ran) could too; the
+// session then went on without the catalog, so a composite's cvv came back in clear. The query
+// now runs in a transaction of its own with no timeout, the key comes with ReadyForQuery, and
+// a catalog that cannot be read ends the session.
+TEST_CASE("the job cannot keep the sidecar from reading the database's types") {
+  auto& pg = sharedPg();
+  createTypedTable(pg);
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql("select card from tg_typed where id = 1;\n", {},
+                        "sslmode=disable options='-c statement_timeout=1 -c lock_timeout=1 "
+                        "-c search_path=public,pg_catalog'");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out == "(\"ann, jr\",555555******4444,***,***,{411111******1111})\n");
+  // The cancel key is the last thing before the first ReadyForQuery.
+  r = sidecar.python(std::string(kPyRawWire) + R"PY(
+params = z("user") + z("job") + z("database") + z("payments") + b"\0"
+s.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
+types = []
+while not types or types[-1] != "Z":
+    types.append(read_message()[0].decode())
+print("".join(t for t in types if t != "S"))
+)PY");
+  INFO("stderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out == "RKZ\n");
+}
