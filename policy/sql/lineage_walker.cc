@@ -241,6 +241,16 @@ class LineageWalker {
         for (const ColumnLineage& c : h) merge(out, c);
         for (const ColumnLineage& c : t) merge(out, c);
         if (star) markWholeRow(out, intact);
+      } else if (key == "A_Indirection") {
+        // (expr).field reads that field by name: (card).cvv, ((w).card).cvv, (getcard()).cvv.
+        const json* list = field(val, "indirection");
+        if (list != nullptr && list->is_array()) {
+          for (const json& item : *list) {
+            const json* s = field(item, "String");
+            if (s != nullptr) addLineageName(&out->sources, str(*s, "sval"));
+          }
+        }
+        expression(val, out, depth + 1, false);
       } else if (key == "FuncCall" && readsRowsItself(lastString(field(val, "funcname")))) {
         markWholeRow(out, /*intact=*/false);
         expression(val, out, depth + 1, false);

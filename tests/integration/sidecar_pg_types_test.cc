@@ -23,7 +23,8 @@ constexpr char kPan2[] = "5555555555554444";
 // Types and a table holding card data through them, owned by the job's role.
 void createTypedTable(PgServer& pg) {
   pg.sqlOrThrow(
-      "drop table if exists tg_typed; drop type if exists tg_wallet; "
+      "drop function if exists tg_getcard(); drop table if exists tg_typed; "
+      "drop type if exists tg_wallet; "
       "drop type if exists tg_cardrec; drop domain if exists tg_pan_num2; "
       "drop domain if exists tg_pan_num;"
       "create domain tg_pan_num as bigint;"
@@ -37,7 +38,9 @@ void createTypedTable(PgServer& pg) {
       "row('ann, jr', '5555555555554444', '123', 456, array[4111111111111111]), "
       "row('main', row('bob', '4111111111111111', '789', 321, null)), "
       "array[row('cat', '4111111111111111', '999', 111, null)::tg_cardrec]);"
-      "alter table tg_typed owner to app;",
+      "alter table tg_typed owner to app;"
+      "create or replace function tg_getcard() returns tg_cardrec language sql as "
+      "$$ select card from tg_typed where id = 1 $$;",
       "payments");
 }
 
@@ -133,14 +136,15 @@ TEST_CASE("column rules mask the fields of composite types by name") {
   // any more, so the value is masked whole.
   r = sidecar.psql(
       "select card::text, (card).holder, to_jsonb(card)->'cvv', (card).cvv, "
-      "(select c from tg_typed t2, lateral (select t2.card) s(c) limit 1)::text "
+      "(select c from tg_typed t2, lateral (select t2.card) s(c) limit 1)::text, "
+      "(tg_getcard()).cvv as q, ((wallet).card).cvv as y "
       "from tg_typed where id = 1;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err);
   REQUIRE(r.exit_code == 0);
   for (char ch : r.out) {
     CHECK_FALSE(std::isalnum(static_cast<unsigned char>(ch)));
   }
-  CHECK(std::count(r.out.begin(), r.out.end(), '|') == 4);
+  CHECK(std::count(r.out.begin(), r.out.end(), '|') == 6);
   // COPY carries no types: a field read from such a column is masked whole.
   r = sidecar.psql("copy (select id, card from tg_typed) to stdout;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err);

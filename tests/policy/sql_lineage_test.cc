@@ -29,6 +29,13 @@ const Row kRows[] = {
     {"SELECT CVV AS c FROM cards", 0, 1, "c", true, false},      // unquoted folds
     {"SELECT string_agg(cvv, ',') AS s FROM cards", 0, 1, "s", true, false},
     {"SELECT CASE WHEN cvv = '1' THEN 'a' END AS t FROM cards", 0, 1, "t", true, false},
+    // Fields of composite values read by name (red-team round 8).
+    {"SELECT (card).cvv AS x FROM wallet", 0, 1, "x", true, false},
+    {"SELECT ((h).card).cvv AS y FROM wallet", 0, 1, "y", true, false},
+    {"SELECT (cards[1]).cvv AS z FROM wallet", 0, 1, "z", true, false},
+    {"SELECT (getcard()).cvv AS q", 0, 1, "q", true, false},
+    {"SELECT x FROM wallet, LATERAL (SELECT (card).cvv) s(x)", 0, 1, "x", true, false},
+    {"SELECT (card).holder AS h FROM wallet", 0, 1, "h", false, false},
     // Sub-selects, CTEs, set operations.
     {"WITH q AS (SELECT cvv AS z FROM cards) SELECT z FROM q", 0, 1, "z", true, false},
     {"WITH q(a) AS (SELECT cvv FROM cards) SELECT a FROM q", 0, 1, "a", true, false},
