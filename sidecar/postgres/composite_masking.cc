@@ -13,8 +13,10 @@ const policy::MaskingRuleSpec* ruleInside(const TypeCatalog& catalog, const poli
   if (depth > kMaxStructuredDepth) return nullptr;
   const auto* fields = catalog.fieldsOf(type_oid);
   if (fields == nullptr) {
-    const uint32_t element = catalog.compositeOfArray(type_oid);
-    return element == 0 ? nullptr : ruleInside(catalog, masker, element, depth + 1);
+    bool multirange = false;
+    uint32_t inner = catalog.compositeOfArray(type_oid);
+    if (inner == 0) inner = catalog.rangeSubtype(type_oid, &multirange);  // a range of them
+    return inner == 0 ? nullptr : ruleInside(catalog, masker, inner, depth + 1);
   }
   for (const TypeCatalog::Field& f : *fields) {
     if (const auto* rule = masker.planColumn(f.name).column_rule) return rule;

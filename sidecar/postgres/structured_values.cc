@@ -265,6 +265,12 @@ class Walker {
       if (r.range_oid == type_oid) return range(b, r.subtype_oid, depth);
       if (r.multirange_oid == type_oid) return multirange(b, r.subtype_oid, depth);
     }
+    if (types_.catalog != nullptr) {
+      bool multi = false;
+      if (const uint32_t subtype = types_.catalog->rangeSubtype(type_oid, &multi)) {
+        return multi ? multirange(b, subtype, depth) : range(b, subtype, depth);
+      }
+    }
     ArrayLayout layout;
     int32_t fields = 0;
     if (names != nullptr) {

@@ -39,6 +39,9 @@ const char TypeCatalog::kQuery[] =
     "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class r ON r.oid = a.attrelid "
     "WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped "
     "AND a.atttypid >= 16384 "
+    "UNION ALL "
+    "SELECT 'r', g.rngtypid, g.rngsubtype, NULL, g.rngmultitypid, 0 "
+    "FROM pg_catalog.pg_range g WHERE g.rngtypid >= 16384 "
     "ORDER BY 1, 2, 6; COMMIT";
 
 bool TypeCatalog::addRow(const ValueList& columns) {
@@ -59,6 +62,11 @@ bool TypeCatalog::addRow(const ValueList& columns) {
     case 'd':
       if (!other || *other == 0 || *other == *oid) return false;
       domains_[*oid] = *other;
+      break;
+    case 'r':
+      if (!other || *other == 0) return false;
+      ranges_[*oid] = *other;
+      if (field_type && *field_type != 0) multiranges_[*field_type] = *other;
       break;
     case 'a':
       if (!name || name->empty()) return false;
@@ -94,6 +102,16 @@ uint32_t TypeCatalog::resolve(uint32_t type_oid) const {
 const std::vector<TypeCatalog::Field>* TypeCatalog::fieldsOf(uint32_t type_oid) const {
   auto it = composites_.find(resolve(type_oid));
   return it == composites_.end() ? nullptr : &it->second;
+}
+
+uint32_t TypeCatalog::rangeSubtype(uint32_t type_oid, bool* multirange) const {
+  type_oid = resolve(type_oid);
+  *multirange = false;
+  if (auto it = ranges_.find(type_oid); it != ranges_.end()) return it->second;
+  auto it = multiranges_.find(type_oid);
+  if (it == multiranges_.end()) return 0;
+  *multirange = true;
+  return it->second;
 }
 
 const std::vector<uint32_t>* TypeCatalog::typesOfColumn(std::string_view name) const {

@@ -25,7 +25,8 @@ class TypeCatalog {
   // The query the session sends (simple protocol, text results). One row per domain (kind 'd',
   // oid, base type), one per field of a standalone composite type (kind 'c', oid, its array
   // type, field name and type, in field order), and one per table, view or foreign table
-  // column of a user-defined type (kind 'a', with the column's name and type), so a value
+  // column of a user-defined type (kind 'a', with the column's name and type), one per
+  // user-defined range type (kind 'r', its subtype and multirange type), so a value
   // computed from such a column (`card::text`) is known to carry its fields. Table row types
   // are left out: a database has one per table, and a whole-row value is masked whole under
   // column rules anyway. Columns: kind, oid, base or array type, name, type, attnum. It runs in
@@ -45,6 +46,9 @@ class TypeCatalog {
   const std::vector<Field>* fieldsOf(uint32_t type_oid) const;
   // The composite type whose array type is `array_oid`, or 0.
   uint32_t compositeOfArray(uint32_t array_oid) const;
+  // The subtype of user-defined range or multirange type `type_oid` (`*multirange` says which),
+  // or 0.
+  uint32_t rangeSubtype(uint32_t type_oid, bool* multirange) const;
   // The user-defined types of table columns named `name` (any table), or null.
   const std::vector<uint32_t>* typesOfColumn(std::string_view name) const;
   // True when rows past kMaxRows were ignored.
@@ -58,6 +62,8 @@ class TypeCatalog {
   absl::flat_hash_map<uint32_t, std::vector<Field>> composites_;
   absl::flat_hash_map<uint32_t, uint32_t> composite_arrays_;  // array type -> composite
   absl::flat_hash_map<std::string, std::vector<uint32_t>> column_types_;
+  absl::flat_hash_map<uint32_t, uint32_t> ranges_;       // range type -> subtype
+  absl::flat_hash_map<uint32_t, uint32_t> multiranges_;  // multirange type -> subtype
   size_t rows_ = 0;
   bool truncated_ = false;
 };

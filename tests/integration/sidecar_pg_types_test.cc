@@ -26,7 +26,8 @@ void createTypedTable(PgServer& pg) {
       "drop function if exists tg_getcard(); drop table if exists tg_typed; "
       "drop type if exists tg_wallet; "
       "drop type if exists tg_cardrec; drop domain if exists tg_pan_num2; "
-      "drop domain if exists tg_pan_num;"
+      "drop domain if exists tg_pan_num; drop type if exists tg_r8;"
+      "create type tg_r8 as range (subtype = int8);"
       "create domain tg_pan_num as bigint;"
       "create domain tg_pan_num2 as tg_pan_num;"  // a domain over a domain
       "create type tg_cardrec as (holder text, pan text, cvv text, cvc_code int, "
@@ -110,6 +111,30 @@ TEST_CASE("binary arrays and records of a domain over bigint are masked") {
                       R"(["ann, jr", "555555******4444", "123", 456, [4111110000001111]])"));
   CHECK(got[2] ==
         nlohmann::json::parse(R"(["main", ["bob", "411111******1111", "789", 321, null]])"));
+  // A user-defined range type over int8 (red-team round 8), and its multirange: the lower bound.
+  constexpr char kRangeBound[] = R"PY(
+startup("job", "payments")
+s.sendall(msg(b"P", z("") + z(sys.argv[2]) + struct.pack("!h", 0)) +
+          msg(b"B", z("") + z("") + struct.pack("!hhhh", 0, 0, 1, 1)) +
+          msg(b"E", z("") + struct.pack("!i", 0)) + msg(b"S", b""))
+while True:
+    t, body = read_message()
+    if t == b"E": raise SystemExit(body)
+    if t == b"Z": break
+    if t == b"D":
+        v = body[6:6 + struct.unpack("!i", body[2:6])[0]]
+        if sys.argv[3] == "multi": v = v[8:]  # count, length, then the one range
+        print(struct.unpack("!q", v[5:13])[0])  # flags byte, bound length, bound
+)PY";
+  r = sidecar.python(std::string(kPyRawWire) + kRangeBound,
+                     {"select tg_r8(4111111111111111, null)", "range"});
+  INFO("stderr: " << r.err);
+  CHECK(r.out == "4111110000001111\n");
+  r = sidecar.python(
+      std::string(kPyRawWire) + kRangeBound,
+      {"select tg_r8_multirange(tg_r8(4111111111111111, 4111111111111112))", "multi"});
+  INFO("stderr: " << r.err);
+  CHECK(r.out == "4111110000001111\n");
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
 

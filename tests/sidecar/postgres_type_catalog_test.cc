@@ -43,7 +43,8 @@ TypeCatalog sampleCatalog() {
   REQUIRE(addRow(c, {"c", "16410", "16409", "cvv_int", "23", "1"}));
   REQUIRE(addRow(c, {"c", "16420", "16419", "label", "25", "1"}));
   REQUIRE(addRow(c, {"c", "16420", "16419", "card", "16410", "1"}));
-  REQUIRE(addRow(c, {"a", "16410", "16500", "card", "16410", "2"}));  // a table column
+  REQUIRE(addRow(c, {"r", "16440", "16400", std::nullopt, "16441", "0"}));  // range of kPanDomain
+  REQUIRE(addRow(c, {"a", "16410", "16500", "card", "16410", "2"}));        // a table column
   REQUIRE(addRow(c, {"a", "16409", "16501", "cards", "16409", "3"}));
   return c;
 }
@@ -183,6 +184,20 @@ TEST_CASE("binary values see through domains and name composite fields") {
   const std::string nums = array(kPanDomain2, {int8(4111111111111111), int8(42)});
   CHECK_FALSE(maskBinaryValue(16402, nums, leaf, DatabaseTypes{&c, nullptr}));
   CHECK(leaves == std::vector<uint32_t>{20, 20});
+  // A user-defined range (and multirange) of that domain: each bound is an int8 leaf.
+  leaves.clear();
+  const std::string bound = int8(4111111111111111);
+  const std::string rng = std::string(1, '\x02') + i32(8) + bound;  // [x, infinity)
+  CHECK_FALSE(maskBinaryValue(16440, rng, leaf, DatabaseTypes{&c, nullptr}));
+  CHECK_FALSE(maskBinaryValue(16441, i32(1) + i32(static_cast<int32_t>(rng.size())) + rng, leaf,
+                              DatabaseTypes{&c, nullptr}));
+  CHECK(leaves == std::vector<uint32_t>{20, 20});
+  bool multi = true;
+  CHECK(c.rangeSubtype(16440, &multi) == kPanDomain);
+  CHECK_FALSE(multi);
+  CHECK(c.rangeSubtype(16441, &multi) == kPanDomain);
+  CHECK(multi);
+  CHECK(c.rangeSubtype(25, &multi) == 0);
   // Without the catalog they are unknown scalars (raw scan only).
   leaves.clear();
   CHECK_FALSE(maskBinaryValue(16402, nums, leaf));
