@@ -260,10 +260,15 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // whether a write or COMMIT took effect).
   bool anyAwaitingOutcome();
   void emitRefused(const std::string& reason);
-  // The server rolled back an implicit transaction (an error before its end: the rest of a
-  // multi-statement Query, or up to the Sync of an extended batch) after `changes` statements
-  // in it had succeeded: their events say success, this one says they did not stay.
-  void emitImplicitRollback(uint64_t changes, std::string_view error_code);
+  // What became of the changes of an implicit transaction (the rest of a multi-statement
+  // Query, or an extended batch up to its Sync), whose statements' events say only that they
+  // succeeded. noteBatchChange() counts a statement that succeeded; settleBatch(), at
+  // ReadyForQuery, emits an `implicit_rollback` event when an error ended the transaction
+  // after changes (the server rolled them back), and an `outcome_unknown` one when a procedure
+  // (CALL, DO), which may COMMIT or ROLLBACK itself, ran after changes or before such an error.
+  void noteBatchChange(const policy::StatementFacts& st);
+  void settleBatch();
+  void emitBatchOutcome(std::string_view type, const std::string& detail);
   void emitStatement(const policy::StatementFacts* st, const PendingUnit& unit, bool success,
                      uint64_t rows, std::string_view error_code, policy::Decision decision,
                      const std::string& rule, const std::string& message);
@@ -357,10 +362,12 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Changes were made since the last ReadyForQuery outside a transaction: if the session ends
   // now, the server rolls them back (the session end event says so).
   bool uncommitted_changes_ = false;
-  // Since the last ReadyForQuery: statements other than reads that succeeded in the current
-  // transaction (none yet when it began in this batch), and the first error's SQLSTATE. An
-  // error followed by ReadyForQuery 'I' means the server rolled those changes back.
+  // Since the last ReadyForQuery (see settleBatch()): statements other than reads that
+  // succeeded in the current transaction since it began or since the last procedure, those
+  // before that procedure, whether one ran, and the first error's SQLSTATE.
   uint64_t batch_changes_ = 0;
+  uint64_t batch_before_procedure_ = 0;
+  bool batch_procedure_ = false;
   std::string batch_error_code_;
   std::string drain_reason_;  // kDraining: why the session ends once drained
   std::string scratch_;

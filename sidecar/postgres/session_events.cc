@@ -138,16 +138,61 @@ void PostgresSession::emitSessionEnd(std::string_view reason) {
   config_.events->publish(std::move(e));
 }
 
-void PostgresSession::emitImplicitRollback(uint64_t changes, std::string_view error_code) {
+void PostgresSession::noteBatchChange(const policy::StatementFacts& st) {
+  if (st.type == "commit" || st.type == "rollback" || st.type == "prepare_transaction") {
+    // What came before has its outcome in this statement's event.
+    batch_changes_ = batch_before_procedure_ = 0;
+    batch_procedure_ = false;
+  } else if (st.type == "call" || st.type == "do") {
+    batch_before_procedure_ += batch_changes_;
+    batch_changes_ = 0;
+    batch_procedure_ = true;
+  } else if (st.cls != policy::StatementClass::kRead &&
+             st.cls != policy::StatementClass::kTransaction) {
+    ++batch_changes_;
+  }
+}
+
+void PostgresSession::settleBatch() {
+  const bool failed = !batch_error_code_.empty();
+  if (txn_status_ == 'I') {
+    auto changes = [](uint64_t n) { return std::to_string(n) + " change" + (n == 1 ? "" : "s"); };
+    if (failed && batch_changes_ > 0) {
+      emitBatchOutcome("implicit_rollback",
+                       "an error (SQLSTATE " + batch_error_code_ +
+                           ") ended the implicit transaction; the server rolled back the " +
+                           changes(batch_changes_) +
+                           " made in it, whose statements were reported successful");
+    }
+    if (batch_procedure_ && failed) {
+      emitBatchOutcome("outcome_unknown",
+                       "a procedure (CALL or DO) in the implicit transaction may have committed "
+                       "before the error (SQLSTATE " +
+                           batch_error_code_ + ") that ended it: whether its changes" +
+                           (batch_before_procedure_ > 0
+                                ? " and the " + changes(batch_before_procedure_) + " before it"
+                                : std::string()) +
+                           " stayed is unknown");
+    } else if (batch_procedure_ && batch_before_procedure_ > 0) {
+      emitBatchOutcome("outcome_unknown",
+                       "a procedure (CALL or DO) in the implicit transaction may have rolled "
+                       "back the " +
+                           changes(batch_before_procedure_) +
+                           " made before it: whether they stayed is unknown");
+    }
+  }
+  batch_changes_ = batch_before_procedure_ = 0;
+  batch_procedure_ = false;
+  batch_error_code_.clear();
+}
+
+void PostgresSession::emitBatchOutcome(std::string_view type, const std::string& detail) {
   if (!config_.events) return;
   v1::AuditEvent e = baseEvent(v1::EVENT_STATEMENT);
   auto* a = e.mutable_action();
   a->set_statement_class("transaction");
-  a->set_statement_type("implicit_rollback");
-  a->set_detail("an error (SQLSTATE " + std::string(error_code) +
-                ") ended the implicit transaction; the server rolled back the " +
-                std::to_string(changes) + " change" + (changes == 1 ? "" : "s") +
-                " made in it, whose statements were reported successful");
+  a->set_statement_type(std::string(type));
+  a->set_detail(detail);
   e.mutable_result()->set_success(true);
   e.mutable_reason()->set_decision(v1::DECISION_ALLOW);
   config_.events->publish(std::move(e));

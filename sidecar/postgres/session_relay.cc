@@ -368,14 +368,7 @@ void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std
       (txn_status_ != 'I' || unit.kind == Kind::kExecute)) {
     uncommitted_changes_ = true;
   }
-  if (success && st != nullptr) {
-    if (st->type == "commit" || st->type == "rollback" || st->type == "prepare_transaction") {
-      batch_changes_ = 0;  // what came before has its outcome in this statement's event
-    } else if (st->cls != policy::StatementClass::kRead &&
-               st->cls != policy::StatementClass::kTransaction) {
-      ++batch_changes_;
-    }
-  }
+  if (success && st != nullptr) noteBatchChange(*st);
   emitStatement(st, unit, success, rows, error_code, policy::Decision::kAllow, unit.rule, "");
   unit.rows = 0;
   unit.values_masked = 0;
@@ -469,11 +462,7 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       return CallbackAction::kContinue;
     case 'Z':
       txn_status_ = std::get<ReadyForQuery>(message.body).status;
-      if (txn_status_ == 'I' && !batch_error_code_.empty() && batch_changes_ > 0) {
-        emitImplicitRollback(batch_changes_, batch_error_code_);
-      }
-      batch_changes_ = 0;
-      batch_error_code_.clear();
+      settleBatch();
       if (txn_status_ == 'I') transaction_may_quote_ = uncommitted_changes_ = false;
       if (head != nullptr) pipeline_.pop();
       settleNames();

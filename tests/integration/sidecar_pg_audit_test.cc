@@ -324,6 +324,48 @@ while read_message()[0] != b"Z": pass
   marker("implicit_marker");
   CHECK(rollbacks().size() == 2);
   CHECK(pg.sqlOrThrow("select n from implicit_counter where id = 1", "payments") == "5\n");
+
+  // Red-team round 8: a procedure may COMMIT or ROLLBACK itself, so after one the outcome of
+  // the batch's changes is not known from the protocol: the audit says so instead of claiming
+  // a rollback (the COMMIT case: the update and the procedure's own stay) or nothing (the
+  // ROLLBACK case: the update is undone without an error).
+  pg.sqlOrThrow(
+      "create or replace procedure implicit_commit() language plpgsql as $$ begin "
+      "update implicit_counter set n = n + 100 where id = 1; commit; end $$;"
+      "create or replace procedure implicit_undo() language plpgsql as $$ begin rollback; end $$;"
+      "alter procedure implicit_commit() owner to app; alter procedure implicit_undo() owner to "
+      "app;",
+      "payments");
+  r = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+def execute(sql):
+    return (msg(b"P", z("") + z(sql) + struct.pack("!h", 0)) +
+            msg(b"B", z("") + z("") + struct.pack("!hhh", 0, 0, 0)) +
+            msg(b"E", z("") + struct.pack("!i", 0)))
+s.sendall(execute("update implicit_counter set n = n + 10 where id = 1") +
+          execute("call implicit_commit()") + execute("select 1/0") + msg(b"S", b""))
+while read_message()[0] != b"Z": pass
+s.sendall(execute("update implicit_counter set n = n + 1000 where id = 1") +
+          execute("call implicit_undo()") + msg(b"S", b""))
+while read_message()[0] != b"Z": pass
+)PY");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  marker("procedure_marker");
+  CHECK(pg.sqlOrThrow("select n from implicit_counter where id = 1", "payments") == "115\n");
+  CHECK(rollbacks().size() == 2);  // none claimed for these batches
+  std::vector<std::string> unknown;
+  for (const auto& e : sidecar.events()) {
+    if (jstr(e, "/action/statementType") == "outcome_unknown") {
+      unknown.push_back(jstr(e, "/action/detail"));
+    }
+  }
+  CHECK(unknown == std::vector<std::string>{
+                       "a procedure (CALL or DO) in the implicit transaction may have committed "
+                       "before the error (SQLSTATE 22012) that ended it: whether its changes and "
+                       "the 1 change before it stayed is unknown",
+                       "a procedure (CALL or DO) in the implicit transaction may have rolled "
+                       "back the 1 change made before it: whether they stayed is unknown"});
 }
 
 // A protocol Execute of a DECLAREd cursor's portal is the FETCH it does, not the DECLARE again.
