@@ -524,11 +524,14 @@ CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) 
                  ? CallbackAction::kContinue
                  : CallbackAction::kStop;
     case 'Z':
-      if (catalog_ && catalog_->truncated()) {
-        log::warn(
-            "the database has more types than the sidecar reads; the rest are not decoded "
-            "for masking",
-            {{"session", id_}, {"rows", std::to_string(TypeCatalog::kMaxRows)}});
+      if (catalog_->truncated()) {
+        // Part of the catalog would let some values of the database's own types through.
+        fatalToClient(kSqlStateConnectionFailure,
+                      "tollgate: resource " + config_.resource->name + " has more than " +
+                          std::to_string(TypeCatalog::kMaxRows) +
+                          " type definitions and typed columns for the sidecar to read; "
+                          "masking cannot be applied");
+        return CallbackAction::kStop;
       }
       startRelay(message);
       return CallbackAction::kContinue;

@@ -262,11 +262,12 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   void emitRefused(const std::string& reason);
   // What became of the changes of an implicit transaction (the rest of a multi-statement
   // Query, or an extended batch up to its Sync), whose statements' events say only that they
-  // succeeded. noteBatchChange() counts a statement that succeeded; settleBatch(), at
+  // succeeded. noteBatchChange() counts a statement that ran; settleBatch(), at
   // ReadyForQuery, emits an `implicit_rollback` event when an error ended the transaction
   // after changes (the server rolled them back), and an `outcome_unknown` one when a procedure
-  // (CALL, DO), which may COMMIT or ROLLBACK itself, ran after changes or before such an error.
-  void noteBatchChange(const policy::StatementFacts& st);
+  // (CALL, DO), which may COMMIT or ROLLBACK itself, ran after changes or before such an error
+  // (a procedure that failed may have committed before it failed).
+  void noteBatchChange(const policy::StatementFacts& st, bool success);
   void settleBatch();
   void emitBatchOutcome(std::string_view type, const std::string& detail);
   void emitStatement(const policy::StatementFacts* st, const PendingUnit& unit, bool success,

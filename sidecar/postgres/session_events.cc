@@ -138,7 +138,16 @@ void PostgresSession::emitSessionEnd(std::string_view reason) {
   config_.events->publish(std::move(e));
 }
 
-void PostgresSession::noteBatchChange(const policy::StatementFacts& st) {
+void PostgresSession::noteBatchChange(const policy::StatementFacts& st, bool success) {
+  if (!success) {
+    // A procedure that failed may have committed part of its work first.
+    if (st.type == "call" || st.type == "do") {
+      batch_before_procedure_ += batch_changes_;
+      batch_changes_ = 0;
+      batch_procedure_ = true;
+    }
+    return;
+  }
   if (st.type == "commit" || st.type == "rollback" || st.type == "prepare_transaction") {
     // What came before has its outcome in this statement's event.
     batch_changes_ = batch_before_procedure_ = 0;

@@ -368,8 +368,15 @@ void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std
       (txn_status_ != 'I' || unit.kind == Kind::kExecute)) {
     uncommitted_changes_ = true;
   }
-  if (success && st != nullptr) noteBatchChange(*st);
-  emitStatement(st, unit, success, rows, error_code, policy::Decision::kAllow, unit.rule, "");
+  if (st != nullptr) noteBatchChange(*st, success);
+  // COMMIT (or PREPARE TRANSACTION) of a failed transaction block rolls it back: the server
+  // says so in the tag only.
+  const bool rolled_back = success && st != nullptr && tag == "ROLLBACK" &&
+                           (st->type == "commit" || st->type == "prepare_transaction");
+  emitStatement(st, unit, success, rows, error_code, policy::Decision::kAllow, unit.rule,
+                rolled_back ? "the transaction had failed: the server rolled it back, none of "
+                              "its changes stayed"
+                            : "");
   unit.rows = 0;
   unit.values_masked = 0;
   unit.started_us = nowUs();

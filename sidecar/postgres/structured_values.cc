@@ -388,7 +388,8 @@ class Walker {
       const std::string_view field = b.substr(pos, static_cast<size_t>(len));
       pos += static_cast<size_t>(len);
       if (names != nullptr && types_.fields != nullptr) {
-        const std::string_view name = stale ? "" : (*names)[static_cast<size_t>(i)].name;
+        const std::string_view name =
+            stale ? std::string_view() : std::string_view((*names)[static_cast<size_t>(i)].name);
         FieldMask m = (*types_.fields)(name, field_oid, field);
         if (m.replace) {
           if (!m.bytes) {

@@ -35,10 +35,12 @@ const char TypeCatalog::kQuery[] =
     "AND NOT a.attisdropped "
     "WHERE t.typtype = 'd' OR (t.typtype = 'c' AND c.relkind = 'c') "
     "UNION ALL "
-    "SELECT 'a', a.atttypid, a.attrelid, a.attname, a.atttypid, a.attnum "
+    "SELECT 't', a.atttypid, a.attrelid, a.attname, a.atttypid, a.attnum "
     "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class r ON r.oid = a.attrelid "
+    "JOIN pg_catalog.pg_type y ON y.oid = a.atttypid "
+    "LEFT JOIN pg_catalog.pg_type e ON e.oid = y.typelem "
     "WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped "
-    "AND a.atttypid >= 16384 "
+    "AND a.atttypid >= 16384 AND (y.typtype IN ('c', 'd', 'r', 'm') OR e.typtype IN ('c', 'd')) "
     "UNION ALL "
     "SELECT 'r', g.rngtypid, g.rngsubtype, NULL, g.rngmultitypid, 0 "
     "FROM pg_catalog.pg_range g WHERE g.rngtypid >= 16384 "
@@ -68,7 +70,7 @@ bool TypeCatalog::addRow(const ValueList& columns) {
       ranges_[*oid] = *other;
       if (field_type && *field_type != 0) multiranges_[*field_type] = *other;
       break;
-    case 'a':
+    case 't':
       if (!name || name->empty()) return false;
       column_types_[std::string(*name)].push_back(*oid);
       break;

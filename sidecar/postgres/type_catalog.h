@@ -22,17 +22,21 @@ class TypeCatalog {
     uint32_t type_oid = 0;
   };
 
-  // The query the session sends (simple protocol, text results). One row per domain (kind 'd',
-  // oid, base type), one per field of a standalone composite type (kind 'c', oid, its array
-  // type, field name and type, in field order), and one per table, view or foreign table
-  // column of a user-defined type (kind 'a', with the column's name and type), one per
-  // user-defined range type (kind 'r', its subtype and multirange type), so a value
-  // computed from such a column (`card::text`) is known to carry its fields. Table row types
-  // are left out: a database has one per table, and a whole-row value is masked whole under
-  // column rules anyway. Columns: kind, oid, base or array type, name, type, attnum. It runs in
-  // a read-only transaction of its own with no statement timeout and search_path pg_catalog.
+  // The query the session sends (simple protocol, text results), one row per:
+  // - domain (kind 'd': oid, base type);
+  // - field of a standalone composite type (kind 'c': oid, its array type, field name and
+  //   type, in field order);
+  // - user-defined range type (kind 'r': oid, subtype, multirange type);
+  // - table, view or foreign table column of a composite, domain, range or array type (kind
+  //   't': its type, name), so a value computed from it (`card::text`) is known to carry the
+  //   composite's fields.
+  // Table row types are left out: a database has one per table, and a whole-row value is
+  // masked whole under column rules anyway. Columns: kind, oid, other type, name, type,
+  // attnum. The kinds sort the type definitions before the table columns. It runs in a
+  // read-only transaction of its own with no statement timeout and search_path pg_catalog.
   static const char kQuery[];
-  // Rows past this many are ignored (a catalog is never that big; memory stays bounded).
+  // Rows past this many are ignored, and truncated() says so: the session then ends rather
+  // than mask with part of the catalog (memory per session stays bounded).
   static constexpr size_t kMaxRows = 200000;
 
   // Adds one DataRow of kQuery's result. False (row ignored) when it does not have that shape.

@@ -333,6 +333,9 @@ while read_message()[0] != b"Z": pass
       "create or replace procedure implicit_commit() language plpgsql as $$ begin "
       "update implicit_counter set n = n + 100 where id = 1; commit; end $$;"
       "create or replace procedure implicit_undo() language plpgsql as $$ begin rollback; end $$;"
+      "create or replace procedure implicit_commit_fail() language plpgsql as $$ begin "
+      "update implicit_counter set n = n + 10000 where id = 1; commit; perform 1/0; end $$;"
+      "alter procedure implicit_commit_fail() owner to app;"
       "alter procedure implicit_commit() owner to app; alter procedure implicit_undo() owner to "
       "app;",
       "payments");
@@ -348,11 +351,23 @@ while read_message()[0] != b"Z": pass
 s.sendall(execute("update implicit_counter set n = n + 1000 where id = 1") +
           execute("call implicit_undo()") + msg(b"S", b""))
 while read_message()[0] != b"Z": pass
+# Round 9: a procedure that commits, then fails; COMMIT of a failed block.
+s.sendall(msg(b"Q", z("call implicit_commit_fail()")))
+while read_message()[0] != b"Z": pass
+for sql in ("begin", "update implicit_counter set n = n + 7 where id = 1", "select 1/0", "commit"):
+    s.sendall(msg(b"Q", z(sql)))
+    while read_message()[0] != b"Z": pass
 )PY");
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   marker("procedure_marker");
-  CHECK(pg.sqlOrThrow("select n from implicit_counter where id = 1", "payments") == "115\n");
+  CHECK(pg.sqlOrThrow("select n from implicit_counter where id = 1", "payments") == "10115\n");
+  bool commit_rolled_back = false;
+  for (const auto& e : sidecar.events()) {
+    commit_rolled_back |= jstr(e, "/action/statementType") == "commit" &&
+                          jstr(e, "/reason/message").find("rolled it back") != std::string::npos;
+  }
+  CHECK(commit_rolled_back);
   CHECK(rollbacks().size() == 2);  // none claimed for these batches
   std::vector<std::string> unknown;
   for (const auto& e : sidecar.events()) {
@@ -365,7 +380,10 @@ while read_message()[0] != b"Z": pass
                        "before the error (SQLSTATE 22012) that ended it: whether its changes and "
                        "the 1 change before it stayed is unknown",
                        "a procedure (CALL or DO) in the implicit transaction may have rolled "
-                       "back the 1 change made before it: whether they stayed is unknown"});
+                       "back the 1 change made before it: whether they stayed is unknown",
+                       "a procedure (CALL or DO) in the implicit transaction may have committed "
+                       "before the error (SQLSTATE 22012) that ended it: whether its changes "
+                       "stayed is unknown"});
 }
 
 // A protocol Execute of a DECLAREd cursor's portal is the FETCH it does, not the DECLARE again.

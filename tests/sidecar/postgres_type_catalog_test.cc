@@ -44,8 +44,8 @@ TypeCatalog sampleCatalog() {
   REQUIRE(addRow(c, {"c", "16420", "16419", "label", "25", "1"}));
   REQUIRE(addRow(c, {"c", "16420", "16419", "card", "16410", "1"}));
   REQUIRE(addRow(c, {"r", "16440", "16400", std::nullopt, "16441", "0"}));  // range of kPanDomain
-  REQUIRE(addRow(c, {"a", "16410", "16500", "card", "16410", "2"}));        // a table column
-  REQUIRE(addRow(c, {"a", "16409", "16501", "cards", "16409", "3"}));
+  REQUIRE(addRow(c, {"t", "16410", "16500", "card", "16410", "2"}));        // a table column
+  REQUIRE(addRow(c, {"t", "16409", "16501", "cards", "16409", "3"}));
   return c;
 }
 
