@@ -254,12 +254,28 @@ class LineageWalker {
       } else if (key == "FuncCall" && readsRowsItself(lastString(field(val, "funcname")))) {
         markWholeRow(out, /*intact=*/false);
         expression(val, out, depth + 1, false);
+      } else if (key == "FuncCall" && isFieldNotation(val)) {
+        // f(x) with one argument may be field f of composite x (PostgreSQL's functional
+        // notation: cvv(card) is (card).cvv): the name counts like (x).f's.
+        addLineageName(&out->sources, lastString(field(val, "funcname")));
+        expression(val, out, depth + 1, intact && keepsRowFields(key, val));
       } else if (val.is_structured()) {
         // Node names are capitalised (FuncCall, A_Expr, TypeCast), their fields not (args).
         const bool node = !key.empty() && key[0] >= 'A' && key[0] <= 'Z';
         expression(val, out, depth + 1, intact && (!node || keepsRowFields(key, val)));
       }
     }
+  }
+
+  // An unqualified call with exactly one argument and nothing else (no star, DISTINCT,
+  // ORDER BY, FILTER or OVER): what cvv(card) looks like.
+  static bool isFieldNotation(const json& call) {
+    const json* names = field(call, "funcname");
+    const json* args = field(call, "args");
+    return names != nullptr && names->is_array() && names->size() == 1 && args != nullptr &&
+           args->is_array() && args->size() == 1 && field(call, "agg_star") == nullptr &&
+           field(call, "agg_order") == nullptr && field(call, "agg_filter") == nullptr &&
+           field(call, "over") == nullptr && field(call, "agg_distinct") == nullptr;
   }
 
   static void markWholeRow(ColumnLineage* out, bool intact) {

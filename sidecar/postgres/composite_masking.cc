@@ -8,29 +8,13 @@
 namespace tollgate::sidecar::postgres {
 namespace {
 
-const policy::MaskingRuleSpec* ruleInside(const TypeCatalog& catalog, const policy::Masker& masker,
-                                          uint32_t type_oid, int depth) {
-  if (depth > kMaxStructuredDepth) return nullptr;
-  const auto* fields = catalog.fieldsOf(type_oid);
-  if (fields == nullptr) {
-    bool multirange = false;
-    uint32_t inner = catalog.compositeOfArray(type_oid);
-    if (inner == 0) inner = catalog.rangeSubtype(type_oid, &multirange);  // a range of them
-    return inner == 0 ? nullptr : ruleInside(catalog, masker, inner, depth + 1);
-  }
-  for (const TypeCatalog::Field& f : *fields) {
-    if (const auto* rule = masker.planColumn(f.name).column_rule) return rule;
-    if (const auto* rule = ruleInside(catalog, masker, f.type_oid, depth + 1)) return rule;
-  }
-  return nullptr;
-}
-
 std::optional<std::string> maskText(const TypeCatalog& catalog, const policy::Masker& masker,
                                     uint32_t type_oid, std::string_view text, int depth,
                                     std::string* hit, bool* failed) {
   const auto* fields = catalog.fieldsOf(type_oid);
   auto parsed = parseRecordText(text);
-  if (fields == nullptr || depth > kMaxStructuredDepth || !parsed ||
+  // After DDL in the session, which field is which is unknown: the caller masks it whole.
+  if (fields == nullptr || catalog.stale() || depth > kMaxStructuredDepth || !parsed ||
       parsed->size() != std::max<size_t>(fields->size(), 1)) {
     *failed = true;
     return std::nullopt;
@@ -42,9 +26,9 @@ std::optional<std::string> maskText(const TypeCatalog& catalog, const policy::Ma
     if (!field.value) continue;  // NULL
     const TypeCatalog::Field& f = (*fields)[i];
     std::optional<std::string> masked;
-    const policy::MaskingRuleSpec* own = masker.planColumn(f.name).column_rule;
+    const policy::MaskingRuleSpec* own = catalog.fieldRule(type_oid, i);
     const policy::MaskingRuleSpec* inner =
-        own != nullptr ? nullptr : ruleInside(catalog, masker, f.type_oid, depth + 1);
+        own != nullptr ? nullptr : catalog.ruleInside(f.type_oid);
     if (own != nullptr) {
       masked = masker.maskValue(policy::ColumnPlan{own, false}, *field.value, hit);
     } else if (inner != nullptr && catalog.fieldsOf(f.type_oid) != nullptr) {
@@ -64,20 +48,13 @@ std::optional<std::string> maskText(const TypeCatalog& catalog, const policy::Ma
 
 }  // namespace
 
-const policy::MaskingRuleSpec* ruleInsideComposite(const TypeCatalog& catalog,
-                                                   const policy::Masker& masker,
-                                                   uint32_t type_oid) {
-  return ruleInside(catalog, masker, type_oid, 0);
-}
-
 const policy::MaskingRuleSpec* ruleCarriedBy(const TypeCatalog& catalog,
-                                             const policy::Masker& masker,
                                              const std::vector<std::string>& names) {
   for (const std::string& name : names) {
     const std::vector<uint32_t>* types = catalog.typesOfColumn(name);
     if (types == nullptr) continue;
     for (uint32_t type : *types) {
-      if (const auto* rule = ruleInside(catalog, masker, type, 0)) return rule;
+      if (const auto* rule = catalog.ruleInside(type)) return rule;
     }
   }
   return nullptr;

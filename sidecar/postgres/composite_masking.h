@@ -13,17 +13,11 @@
 
 namespace tollgate::sidecar::postgres {
 
-// The first column rule naming a field of composite type `type_oid`, or of a composite nested
-// in it (a field of composite type, or an array of such): fields in order, depth first. Also
-// for an array of a composite type. Null when none, or when the catalog does not know the type.
-const policy::MaskingRuleSpec* ruleInsideComposite(const TypeCatalog& catalog,
-                                                   const policy::Masker& masker, uint32_t type_oid);
-
 // The first column rule inside the type of a table column named in `names` (a result column's
 // lineage, policy/sql/lineage.h): a value computed from such a column (`card::text`,
 // `(card).pan`, `to_jsonb(card)->'cvv'`) may carry the field the rule names. Null when none.
+// The catalog's rules must be bound (TypeCatalog::bindRules()).
 const policy::MaskingRuleSpec* ruleCarriedBy(const TypeCatalog& catalog,
-                                             const policy::Masker& masker,
                                              const std::vector<std::string>& names);
 
 // A value of composite type `type_oid` in text form ("(4111111111111111,123)"): each field a
@@ -31,7 +25,8 @@ const policy::MaskingRuleSpec* ruleCarriedBy(const TypeCatalog& catalog,
 // one that is an array of composites under a rule is masked whole with it. Returns the new
 // text (fields re-quoted as record_out would), or nullopt when nothing changed. `*failed` when
 // the text is not a record of that type's fields: the caller masks the whole value instead.
-// `*hit` receives the first rule applied, when empty.
+// `*hit` receives the first rule applied, when empty. Also `*failed` when the session ran DDL
+// since the catalog was read (TypeCatalog::stale()). The catalog's rules must be bound.
 std::optional<std::string> maskCompositeText(const TypeCatalog& catalog,
                                              const policy::Masker& masker, uint32_t type_oid,
                                              std::string_view text, std::string* hit, bool* failed);

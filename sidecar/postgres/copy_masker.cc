@@ -249,7 +249,7 @@ void CopyOutMasker::plan(size_t count) {
     if (!whole_row) names = lineage_->namesFor(i, count, "", &whole_row);
     policy::ColumnPlan p = masker_->planColumn(names, whole_row);
     if (p.column_rule == nullptr && catalog_ != nullptr) {
-      p.column_rule = ruleCarriedBy(*catalog_, *masker_, names);
+      p.column_rule = ruleCarriedBy(*catalog_, names);
     }
     plans_.push_back(p);
   }

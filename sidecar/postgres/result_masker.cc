@@ -82,7 +82,7 @@ ResultMasker::ResultMasker(const policy::Masker* masker, const RowDescription& d
           catalog_->compositeOfArray(f.type_oid) == 0) {
         // Computed from a column whose composite type has a field a rule names, and no longer
         // of a composite type whose fields can be told apart: masked whole.
-        c.plan.column_rule = ruleCarriedBy(*catalog_, *masker_, names);
+        c.plan.column_rule = ruleCarriedBy(*catalog_, names);
       }
     } else {
       c.plan = masker_->planColumn(f.name);
@@ -118,7 +118,7 @@ ResultMasker::ResultMasker(const policy::Masker* masker, const RowDescription& d
     }
     if (catalog_ != nullptr && c.plan.column_rule == nullptr && !c.json &&
         masker_->hasColumnRules()) {
-      if (const auto* rule = ruleInsideComposite(*catalog_, *masker_, f.type_oid)) {
+      if (const auto* rule = catalog_->ruleInside(f.type_oid)) {
         // A composite whose fields a column rule names, or an array of such.
         c.work = true;
         if (c.format == 1) {

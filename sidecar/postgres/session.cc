@@ -485,9 +485,9 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
     const policy::Masker* masker = config_.masker.get();
     if (masker != nullptr && (masker->hasColumnRules() || masker->hasDetectorRules())) {
       // Before the job's first statement, so no answer of the job's is in between.
-      catalog_ = std::make_shared<TypeCatalog>();
+      catalog_ = std::make_unique<TypeCatalog>();
       state_ = State::kCatalog;
-      to_upstream_ += buildQuery(TypeCatalog::kQuery);
+      to_upstream_ += buildQuery(TypeCatalog::query(server_major_));
       return CallbackAction::kContinue;
     }
     startRelay(message);
@@ -533,6 +533,7 @@ CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) 
                           "masking cannot be applied");
         return CallbackAction::kStop;
       }
+      catalog_->bindRules(*config_.masker);
       startRelay(message);
       return CallbackAction::kContinue;
     default:

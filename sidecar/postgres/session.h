@@ -267,7 +267,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // after changes (the server rolled them back), and an `outcome_unknown` one when a procedure
   // (CALL, DO), which may COMMIT or ROLLBACK itself, ran after changes or before such an error
   // (a procedure that failed may have committed before it failed).
-  void noteBatchChange(const policy::StatementFacts& st, bool success);
+  // `own_transaction`: a procedure in `st` could COMMIT or ROLLBACK (see finishStatement()).
+  void noteBatchChange(const policy::StatementFacts& st, bool success, bool own_transaction);
   void settleBatch();
   void emitBatchOutcome(std::string_view type, const std::string& detail);
   void emitStatement(const policy::StatementFacts* st, const PendingUnit& unit, bool success,
@@ -321,9 +322,11 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Names of the run-time settings the client's startup parameters make, comma-separated.
   std::string startup_settings_;
   int32_t client_pid_ = 0;
-  // Domains and composite types of the database, for masking (null without masking rules, or
-  // when the server did not answer the query).
-  std::shared_ptr<TypeCatalog> catalog_;
+  // The server's major version (ParameterStatus server_version), 0 until known.
+  int server_major_ = 0;
+  // Domains, composite and range types of the database, for masking (null without masking
+  // rules).
+  std::unique_ptr<TypeCatalog> catalog_;
   // The client's BackendKeyData, sent with the login's ReadyForQuery: a CancelRequest must not
   // cut the catalog query short.
   std::string held_key_data_;

@@ -138,10 +138,12 @@ void PostgresSession::emitSessionEnd(std::string_view reason) {
   config_.events->publish(std::move(e));
 }
 
-void PostgresSession::noteBatchChange(const policy::StatementFacts& st, bool success) {
+void PostgresSession::noteBatchChange(const policy::StatementFacts& st, bool success,
+                                      bool own_transaction) {
+  const bool procedure = own_transaction && (st.type == "call" || st.type == "do");
   if (!success) {
     // A procedure that failed may have committed part of its work first.
-    if (st.type == "call" || st.type == "do") {
+    if (procedure) {
       batch_before_procedure_ += batch_changes_;
       batch_changes_ = 0;
       batch_procedure_ = true;
@@ -152,7 +154,7 @@ void PostgresSession::noteBatchChange(const policy::StatementFacts& st, bool suc
     // What came before has its outcome in this statement's event.
     batch_changes_ = batch_before_procedure_ = 0;
     batch_procedure_ = false;
-  } else if (st.type == "call" || st.type == "do") {
+  } else if (procedure) {
     batch_before_procedure_ += batch_changes_;
     batch_changes_ = 0;
     batch_procedure_ = true;

@@ -1,6 +1,8 @@
 // PostgreSQL session: run-time settings. The client's startup parameters (judged like the SET
 // its role may run), and the ParameterStatus messages the server sends when a setting changes
 // (client_encoding followed, values scanned by the detectors).
+#include <charconv>
+
 #include "absl/strings/match.h"
 #include "policy/engine.h"
 #include "policy/sql/statement_table.h"
@@ -78,6 +80,12 @@ std::string encodingNotAnalysable(std::string_view encoding) {
 }
 
 bool PostgresSession::noteParameter(const ParameterStatus& status) {
+  if (status.name == "server_version") {
+    // "15.4 (Debian 15.4-0+deb12u1)", "9.6.24": the major version leads.
+    int major = 0;
+    std::from_chars(status.value.data(), status.value.data() + status.value.size(), major);
+    server_major_ = major;
+  }
   if (status.name != "client_encoding") return true;
   client_encoding_ = std::string(status.value);
   if (!policy::sql::isAsciiEmbeddingEncoding(client_encoding_)) return true;

@@ -368,7 +368,18 @@ void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std
       (txn_status_ != 'I' || unit.kind == Kind::kExecute)) {
     uncommitted_changes_ = true;
   }
-  if (st != nullptr) noteBatchChange(*st, success);
+  if (st != nullptr) {
+    // A procedure can end the transaction it runs in only when its CALL is a statement of its
+    // own: an Execute, or the only statement of a Query (a multi-statement Query is one
+    // implicit transaction block, in which a procedure cannot COMMIT).
+    noteBatchChange(*st, success,
+                    unit.kind == Kind::kExecute || unit.facts->statements.size() == 1);
+    // DDL may have changed a type the catalog describes (structured_values.h).
+    if (success && catalog_ &&
+        (st->cls == policy::StatementClass::kDdl || st->type == "call" || st->type == "do")) {
+      catalog_->markStale();
+    }
+  }
   // COMMIT (or PREPARE TRANSACTION) of a failed transaction block rolls it back: the server
   // says so in the tag only.
   const bool rolled_back = success && st != nullptr && tag == "ROLLBACK" &&

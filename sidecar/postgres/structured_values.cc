@@ -371,7 +371,8 @@ class Walker {
   // catalog was read: its fields go to the field masker without a name.
   std::optional<std::string> record(std::string_view b, int32_t fields, int depth,
                                     const std::vector<TypeCatalog::Field>* names = nullptr) {
-    bool stale = names != nullptr && names->size() != static_cast<size_t>(fields);
+    bool stale = names != nullptr &&
+                 (types_.catalog->stale() || names->size() != static_cast<size_t>(fields));
     for (size_t i = 0, pos = 4; names != nullptr && !stale && i < names->size(); ++i) {
       stale = loadU32(b.data() + pos) != (*names)[i].type_oid;
       const int32_t len = loadI32(b, pos + 4);

@@ -2,6 +2,7 @@
 #include "sidecar/postgres/type_catalog.h"
 
 #include <charconv>
+#include <functional>
 #include <optional>
 
 #include "absl/strings/string_view.h"
@@ -9,7 +10,9 @@
 namespace tollgate::sidecar::postgres {
 namespace {
 
-constexpr int kMaxDomainChain = 32;  // domains over domains; a cycle cannot exist, but stop
+constexpr int kMaxDomainChain = 32;
+constexpr int kMaxTypeDepth = 64;  // composites nested in composites, for ruleInside()  // domains
+                                   // over domains; a cycle cannot exist, but stop
 
 std::optional<uint32_t> parseOid(const ValueList::Value& v) {
   if (!v || v->empty()) return std::nullopt;
@@ -21,30 +24,40 @@ std::optional<uint32_t> parseOid(const ValueList::Value& v) {
 
 }  // namespace
 
-const char TypeCatalog::kQuery[] =
-    // The job's own settings (startup parameters) must not cut it short or change what its
-    // names mean: no timeout, and only pg_catalog on the search path.
-    "BEGIN READ ONLY; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; "
-    "SET LOCAL idle_in_transaction_session_timeout = 0; SET LOCAL search_path = pg_catalog; "
-    "SET LOCAL jit = off; "
-    "SELECT t.typtype, t.oid, CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.typarray END, "
-    "a.attname, a.atttypid, a.attnum "
-    "FROM pg_catalog.pg_type t "
-    "LEFT JOIN pg_catalog.pg_class c ON t.typtype = 'c' AND c.oid = t.typrelid "
-    "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
-    "AND NOT a.attisdropped "
-    "WHERE t.typtype = 'd' OR (t.typtype = 'c' AND c.relkind = 'c') "
-    "UNION ALL "
-    "SELECT 't', a.atttypid, a.attrelid, a.attname, a.atttypid, a.attnum "
-    "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class r ON r.oid = a.attrelid "
-    "JOIN pg_catalog.pg_type y ON y.oid = a.atttypid "
-    "LEFT JOIN pg_catalog.pg_type e ON e.oid = y.typelem "
-    "WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped "
-    "AND a.atttypid >= 16384 AND (y.typtype IN ('c', 'd', 'r', 'm') OR e.typtype IN ('c', 'd')) "
-    "UNION ALL "
-    "SELECT 'r', g.rngtypid, g.rngsubtype, NULL, g.rngmultitypid, 0 "
-    "FROM pg_catalog.pg_range g WHERE g.rngtypid >= 16384 "
-    "ORDER BY 1, 2, 6; COMMIT";
+std::string TypeCatalog::query(int server_major) {
+  // Multirange types came with PostgreSQL 14.
+  const std::string multirange = server_major >= 14 ? "g.rngmultitypid" : "0::pg_catalog.oid";
+  return
+      // The job's own settings (startup parameters) must not cut it short or change what its
+      // names mean: no timeout, and only pg_catalog on the search path.
+      "BEGIN READ ONLY; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; "
+      "SET LOCAL idle_in_transaction_session_timeout = 0; SET LOCAL search_path = pg_catalog; "
+      "SET LOCAL jit = off; "
+      "SELECT t.typtype, t.oid, CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.typarray END, "
+      "a.attname, a.atttypid, a.attnum "
+      "FROM pg_catalog.pg_type t "
+      "LEFT JOIN pg_catalog.pg_class c ON t.typtype = 'c' AND c.oid = t.typrelid "
+      "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
+      "AND NOT a.attisdropped "
+      "WHERE t.typtype = 'd' OR (t.typtype = 'c' AND (c.relkind = 'c' OR t.oid IN ("
+      // A table's row type used as a column type (directly, as an array element or a domain).
+      "SELECT CASE WHEN xt.typelem <> 0 THEN xt.typelem WHEN xt.typtype = 'd' "
+      "THEN xt.typbasetype ELSE xt.oid END "
+      "FROM pg_catalog.pg_attribute x JOIN pg_catalog.pg_type xt ON xt.oid = x.atttypid "
+      "WHERE x.attnum > 0 AND NOT x.attisdropped AND x.atttypid >= 16384))) "
+      "UNION ALL "
+      "SELECT 't', a.atttypid, a.attrelid, a.attname, a.atttypid, a.attnum "
+      "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class r ON r.oid = a.attrelid "
+      "JOIN pg_catalog.pg_type y ON y.oid = a.atttypid "
+      "LEFT JOIN pg_catalog.pg_type e ON e.oid = y.typelem "
+      "WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped "
+      "AND a.atttypid >= 16384 AND (y.typtype IN ('c', 'd', 'r', 'm') OR e.typtype IN ('c', 'd')) "
+      "UNION ALL "
+      "SELECT 'r', g.rngtypid, g.rngsubtype, NULL, " +
+      multirange +
+      ", 0 FROM pg_catalog.pg_range g WHERE g.rngtypid >= 16384 "
+      "ORDER BY 1, 2, 6; COMMIT";
+}
 
 bool TypeCatalog::addRow(const ValueList& columns) {
   if (columns.size() != 6) return false;
@@ -90,6 +103,55 @@ bool TypeCatalog::addRow(const ValueList& columns) {
   }
   ++rows_;
   return true;
+}
+
+void TypeCatalog::bindRules(const policy::Masker& masker) {
+  field_rules_.clear();
+  rule_inside_.clear();
+  for (const auto& [oid, fields] : composites_) {
+    auto& rules = field_rules_[oid];
+    for (const Field& f : fields) rules.push_back(masker.planColumn(f.name).column_rule);
+  }
+  // The first rule inside each type, memoised: each type is solved once, so nested types with
+  // many fields cost their field count, not fields^depth. Composite types cannot contain
+  // themselves; `visiting` stops a malformed catalog that says otherwise.
+  absl::flat_hash_map<uint32_t, bool> visiting;
+  std::function<const policy::MaskingRuleSpec*(uint32_t, int)> solve =
+      [&](uint32_t type, int depth) -> const policy::MaskingRuleSpec* {
+    type = resolve(type);
+    if (auto it = rule_inside_.find(type); it != rule_inside_.end()) return it->second;
+    if (depth > kMaxTypeDepth || visiting[type]) return nullptr;
+    visiting[type] = true;
+    const policy::MaskingRuleSpec* rule = nullptr;
+    if (auto c = composites_.find(type); c != composites_.end()) {
+      const auto& rules = field_rules_[type];
+      for (size_t i = 0; i < c->second.size() && rule == nullptr; ++i) {
+        rule = rules[i] != nullptr ? rules[i] : solve(c->second[i].type_oid, depth + 1);
+      }
+    } else {
+      bool multirange = false;
+      uint32_t inner = compositeOfArray(type);
+      if (inner == 0) inner = rangeSubtype(type, &multirange);
+      if (inner != 0) rule = solve(inner, depth + 1);
+    }
+    visiting[type] = false;
+    rule_inside_[type] = rule;
+    return rule;
+  };
+  for (const auto& [oid, fields] : composites_) solve(oid, 0);
+  for (const auto& [array, element] : composite_arrays_) solve(array, 0);
+  for (const auto& [range, subtype] : ranges_) solve(range, 0);
+  for (const auto& [multirange, subtype] : multiranges_) solve(multirange, 0);
+}
+
+const policy::MaskingRuleSpec* TypeCatalog::fieldRule(uint32_t type_oid, size_t index) const {
+  auto it = field_rules_.find(resolve(type_oid));
+  return it == field_rules_.end() || index >= it->second.size() ? nullptr : it->second[index];
+}
+
+const policy::MaskingRuleSpec* TypeCatalog::ruleInside(uint32_t type_oid) const {
+  auto it = rule_inside_.find(resolve(type_oid));
+  return it == rule_inside_.end() ? nullptr : it->second;
 }
 
 uint32_t TypeCatalog::resolve(uint32_t type_oid) const {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "policy/mask/masker.h"
 #include "sidecar/postgres/views.h"
 
 namespace tollgate::sidecar::postgres {
@@ -34,7 +35,8 @@ class TypeCatalog {
   // masked whole under column rules anyway. Columns: kind, oid, other type, name, type,
   // attnum. The kinds sort the type definitions before the table columns. It runs in a
   // read-only transaction of its own with no statement timeout and search_path pg_catalog.
-  static const char kQuery[];
+  // `server_major`: the server's major version (server_version), 0 when unknown.
+  static std::string query(int server_major);
   // Rows past this many are ignored, and truncated() says so: the session then ends rather
   // than mask with part of the catalog (memory per session stays bounded).
   static constexpr size_t kMaxRows = 200000;
@@ -58,6 +60,22 @@ class TypeCatalog {
   // True when rows past kMaxRows were ignored.
   bool truncated() const { return truncated_; }
 
+  // Computes, once, which column rules of `masker` name each composite field and the first
+  // one inside each type (ruleInside()); call after the last addRow(). `masker` must outlive
+  // the catalog.
+  void bindRules(const policy::Masker& masker);
+  // The column rule naming field `index` of composite `type_oid`, or null (bindRules() first).
+  const policy::MaskingRuleSpec* fieldRule(uint32_t type_oid, size_t index) const;
+  // The first column rule naming a field of composite `type_oid`, or of a composite nested in
+  // it (a field of composite type, an array, domain or range of one): fields in order, depth
+  // first. Null when none or when the catalog does not know the type (bindRules() first).
+  const policy::MaskingRuleSpec* ruleInside(uint32_t type_oid) const;
+
+  // The session ran DDL since the catalog was read (a type may have changed): which field of
+  // a composite value is which is then unknown (structured_values.h, composite_masking.h).
+  void markStale() { stale_ = true; }
+  bool stale() const { return stale_; }
+
   size_t domainCount() const { return domains_.size(); }
   size_t compositeCount() const { return composites_.size(); }
 
@@ -68,9 +86,11 @@ class TypeCatalog {
   absl::flat_hash_map<std::string, std::vector<uint32_t>> column_types_;
   absl::flat_hash_map<uint32_t, uint32_t> ranges_;       // range type -> subtype
   absl::flat_hash_map<uint32_t, uint32_t> multiranges_;  // multirange type -> subtype
+  absl::flat_hash_map<uint32_t, std::vector<const policy::MaskingRuleSpec*>> field_rules_;
+  absl::flat_hash_map<uint32_t, const policy::MaskingRuleSpec*> rule_inside_;
   size_t rows_ = 0;
   bool truncated_ = false;
+  bool stale_ = false;
 };
-using TypeCatalogPtr = std::shared_ptr<const TypeCatalog>;
 
 }  // namespace tollgate::sidecar::postgres

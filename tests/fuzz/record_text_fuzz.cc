@@ -31,6 +31,17 @@ std::string lengthPrefixed(std::string_view v) {
   return std::string(b, 4) + std::string(v);
 }
 
+const policy::Masker& cvvMasker() {
+  static const auto masker = [] {
+    policy::MaskingRuleSpec cvv;
+    cvv.name = "cvv";
+    cvv.columns = {"cvv"};
+    cvv.action.kind = policy::MaskAction::Kind::kRedact;
+    return *policy::Masker::compile({cvv}, {});
+  }();
+  return *masker;
+}
+
 // (holder text, cvv text, inner (label text, cvv text)) as type 16410; inner is 16420.
 const pg::TypeCatalog& sampleCatalog() {
   static const pg::TypeCatalog* catalog = [] {
@@ -46,20 +57,10 @@ const pg::TypeCatalog& sampleCatalog() {
       for (const auto& v : row) raw += lengthPrefixed(v);
       c->addRow(pg::ValueList(static_cast<uint16_t>(row.size()), raw));
     }
+    c->bindRules(cvvMasker());
     return c;
   }();
   return *catalog;
-}
-
-const policy::Masker& cvvMasker() {
-  static const auto masker = [] {
-    policy::MaskingRuleSpec cvv;
-    cvv.name = "cvv";
-    cvv.columns = {"cvv"};
-    cvv.action.kind = policy::MaskAction::Kind::kRedact;
-    return *policy::Masker::compile({cvv}, {});
-  }();
-  return *masker;
 }
 
 }  // namespace

@@ -336,6 +336,9 @@ while read_message()[0] != b"Z": pass
       "create or replace procedure implicit_commit_fail() language plpgsql as $$ begin "
       "update implicit_counter set n = n + 10000 where id = 1; commit; perform 1/0; end $$;"
       "alter procedure implicit_commit_fail() owner to app;"
+      "create or replace procedure implicit_plain() language plpgsql as $$ begin "
+      "update implicit_counter set n = n + 3 where id = 1; end $$;"
+      "alter procedure implicit_plain() owner to app;"
       "alter procedure implicit_commit() owner to app; alter procedure implicit_undo() owner to "
       "app;",
       "payments");
@@ -357,6 +360,10 @@ while read_message()[0] != b"Z": pass
 for sql in ("begin", "update implicit_counter set n = n + 7 where id = 1", "select 1/0", "commit"):
     s.sendall(msg(b"Q", z(sql)))
     while read_message()[0] != b"Z": pass
+# Code review: in a multi-statement Query a procedure cannot COMMIT: a plain rollback.
+s.sendall(msg(b"Q", z("update implicit_counter set n = n + 1 where id = 1; "
+                      "call implicit_plain(); select 1/0")))
+while read_message()[0] != b"Z": pass
 )PY");
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
@@ -368,7 +375,8 @@ for sql in ("begin", "update implicit_counter set n = n + 7 where id = 1", "sele
                           jstr(e, "/reason/message").find("rolled it back") != std::string::npos;
   }
   CHECK(commit_rolled_back);
-  CHECK(rollbacks().size() == 2);  // none claimed for these batches
+  REQUIRE(rollbacks().size() == 3);  // none claimed for the procedure batches
+  CHECK(rollbacks()[2].find("rolled back the 2 changes") != std::string::npos);
   std::vector<std::string> unknown;
   for (const auto& e : sidecar.events()) {
     if (jstr(e, "/action/statementType") == "outcome_unknown") {

@@ -24,6 +24,7 @@ constexpr char kPan2[] = "5555555555554444";
 void createTypedTable(PgServer& pg) {
   pg.sqlOrThrow(
       "drop function if exists tg_getcard(); drop table if exists tg_typed; "
+      "drop table if exists tg_wallet2; drop table if exists tg_cards_t; "
       "drop type if exists tg_wallet; "
       "drop type if exists tg_cardrec; drop domain if exists tg_pan_num2; "
       "drop domain if exists tg_pan_num; drop type if exists tg_r8;"
@@ -40,6 +41,11 @@ void createTypedTable(PgServer& pg) {
       "row('main', row('bob', '4111111111111111', '789', 321, null)), "
       "array[row('cat', '4111111111111111', '999', 111, null)::tg_cardrec]);"
       "alter table tg_typed owner to app;"
+      // A table's row type used as a column type (code review).
+      "create table tg_cards_t (pan text, cvv text);"
+      "create table tg_wallet2 (id int, card tg_cards_t);"
+      "insert into tg_wallet2 values (1, row('4111111111111111', '123'));"
+      "alter table tg_cards_t owner to app; alter table tg_wallet2 owner to app;"
       "create or replace function tg_getcard() returns tg_cardrec language sql as "
       "$$ select card from tg_typed where id = 1 $$;",
       "payments");
@@ -157,6 +163,13 @@ TEST_CASE("column rules mask the fields of composite types by name") {
   const std::string whole = r.out.substr(kText.size());
   CHECK(whole.size() > 2);
   CHECK(whole.find_first_not_of('*') == whole.size() - 1);  // then the newline
+  // A table's row type as a column type; a field in functional notation.
+  r = sidecar.psql(
+      "select card, cvv(card) as x from tg_wallet2;\n"
+      "select cvv(tg_getcard()) as y;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out == "(411111******1111,***)|***\n***\n");
   // Computed from such a column (a cast, a field, JSON of it): its fields cannot be told apart
   // any more, so the value is masked whole.
   r = sidecar.psql(
@@ -198,7 +211,8 @@ TEST_CASE("column rules mask the fields of composite types by name") {
 TEST_CASE("a composite type altered after login has all its binary fields masked") {
   auto& pg = sharedPg();
   createTypedTable(pg);
-  pg.sqlOrThrow("alter type tg_cardrec owner to app", "payments");
+  pg.sqlOrThrow("alter type tg_cardrec owner to app; alter type tg_wallet owner to app",
+                "payments");
   SidecarOptions o;
   o.subject = "system:serviceaccount:payments-dba:admin";
   o.policy.guardrails = false;
@@ -215,6 +229,8 @@ __startup = startup
 def startup(user, database):
     __startup(user, database)
     run("alter type tg_cardrec add attribute note text")
+    # Same field count and types afterwards: only the DDL itself tells the sidecar.
+    run("alter type tg_wallet drop attribute label, add attribute label text")
 )PY" + std::string(kBinaryRow),
                           {"select nums, card, wallet from tg_typed where id = 1"});
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
@@ -222,6 +238,7 @@ def startup(user, database):
   auto got = nlohmann::json::parse(r.out);
   CHECK(got[1] ==
         nlohmann::json::parse(R"(["**** **", "****************", "***", null, null, null])"));
+  CHECK(got[2] == nlohmann::json::parse("[null, null]"));  // (card, label) now: both unknown
   for (const char* secret : {"123", "456", "789", "321", kPan, kPan2}) {
     CHECK_THAT(r.out, !ContainsSubstring(secret));
   }

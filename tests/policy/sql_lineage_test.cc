@@ -36,6 +36,9 @@ const Row kRows[] = {
     {"SELECT (getcard()).cvv AS q", 0, 1, "q", true, false},
     {"SELECT x FROM wallet, LATERAL (SELECT (card).cvv) s(x)", 0, 1, "x", true, false},
     {"SELECT (card).holder AS h FROM wallet", 0, 1, "h", false, false},
+    {"SELECT cvv(getcard()) AS x", 0, 1, "x", true, false},  // functional notation
+    {"SELECT upper(cvv(card)) AS x FROM wallet", 0, 1, "x", true, false},
+    {"SELECT pg_catalog.cvv(card) AS x FROM wallet", 0, 1, "x", false, false},  // qualified
     // Sub-selects, CTEs, set operations.
     {"WITH q AS (SELECT cvv AS z FROM cards) SELECT z FROM q", 0, 1, "z", true, false},
     {"WITH q(a) AS (SELECT cvv FROM cards) SELECT a FROM q", 0, 1, "a", true, false},
