@@ -32,7 +32,8 @@ std::string TypeCatalog::query(int server_major) {
       // names mean: no timeout, and only pg_catalog on the search path.
       "BEGIN READ ONLY; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; "
       "SET LOCAL idle_in_transaction_session_timeout = 0; SET LOCAL search_path = pg_catalog; "
-      "SET LOCAL jit = off; "
+      "SET LOCAL jit = off; " +
+      std::string(server_major >= 17 ? "SET LOCAL transaction_timeout = 0; " : "") +
       "SELECT t.typtype, t.oid, CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.typarray END, "
       "a.attname, a.atttypid, a.attnum "
       "FROM pg_catalog.pg_type t "

@@ -155,20 +155,32 @@ TEST_CASE("the session end counts statements run, not protocol messages") {
   }));
 }
 
+namespace {
+
+// A table `name` (id, n) with the row (1, 0), owned by the job's role.
+void createCounter(PgServer& pg, const std::string& name) {
+  pg.sqlOrThrow("create table if not exists " + name + " (id int primary key, n int);" +
+                    "insert into " + name + " values (1, 0) on conflict do nothing;" +
+                    "alter table " + name + " owner to app;",
+                "payments");
+}
+
+SidecarOptions writeGrant() {
+  SidecarOptions o;
+  o.subject = "system:serviceaccount:payments-ops:hangup";  // a write grant
+  return o;
+}
+
+}  // namespace
+
 // Regressions: a statement was audited only when the server answered it, so one sent right
 // before the job hung up ran with no statement event; then it got one that said it failed
 // (08006), although the server ran it and a write committed. The sidecar now keeps the upstream
 // session until the server has answered what it was sent.
 TEST_CASE("a statement the job hangs up on is audited with how it ended") {
   auto& pg = sharedPg();
-  pg.sqlOrThrow(
-      "create table if not exists hangup_counter (id int primary key, n int);"
-      "insert into hangup_counter values (1, 0) on conflict do nothing;"
-      "alter table hangup_counter owner to app;",
-      "payments");
-  SidecarOptions o;
-  o.subject = "system:serviceaccount:payments-ops:hangup";  // a write grant
-  Sidecar sidecar(pg, o);
+  createCounter(pg, "hangup_counter");
+  Sidecar sidecar(pg, writeGrant());
   REQUIRE(sidecar.ready());
   // With a Terminate, and without one (the socket just closes).
   auto r = sidecar.python(std::string(kPyRawWire) + R"PY(
@@ -246,14 +258,8 @@ s.close()
 // an explicit block (its ROLLBACK is audited), keeps it from coming.
 TEST_CASE("an implicit transaction rolled back by a later error is audited") {
   auto& pg = sharedPg();
-  pg.sqlOrThrow(
-      "create table if not exists implicit_counter (id int primary key, n int);"
-      "insert into implicit_counter values (1, 0) on conflict do nothing;"
-      "alter table implicit_counter owner to app;",
-      "payments");
-  SidecarOptions o;
-  o.subject = "system:serviceaccount:payments-ops:hangup";  // a write grant
-  Sidecar sidecar(pg, o);
+  createCounter(pg, "implicit_counter");
+  Sidecar sidecar(pg, writeGrant());
   REQUIRE(sidecar.ready());
   auto rollbacks = [&sidecar] {
     std::vector<std::string> details;

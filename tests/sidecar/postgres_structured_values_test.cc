@@ -13,6 +13,7 @@
 #include "policy/mask/masker.h"
 #include "sidecar/postgres/pg_types.h"
 #include "sidecar/postgres/wire.h"
+#include "tests/sidecar/postgres_test_values.h"
 
 namespace tollgate::sidecar::postgres {
 namespace {
@@ -33,35 +34,10 @@ constexpr uint32_t kUserRowArray = 16389;  // its array type
 const std::string kPan = "4111111111111111";
 const std::string kMasked = "411111******1111";
 
-using Opt = std::optional<std::string>;
-
-std::string i32(int32_t v) {
-  char b[4];
-  storeU32(b, static_cast<uint32_t>(v));
-  return std::string(b, 4);
-}
-
-// array_send: ndim, has-null flag, element OID, (dim, lbound = 1) per dimension, elements.
-std::string array(uint32_t elem_oid, const std::vector<int32_t>& dims,
-                  const std::vector<Opt>& elems, std::optional<int32_t> flag = std::nullopt) {
-  bool has_null = false;
-  for (const Opt& e : elems) has_null = has_null || !e;
-  std::string out = i32(static_cast<int32_t>(dims.size())) + i32(flag.value_or(has_null ? 1 : 0)) +
-                    i32(static_cast<int32_t>(elem_oid));
-  for (int32_t d : dims) out += i32(d) + i32(1);
-  for (const Opt& e : elems) out += e ? i32(static_cast<int32_t>(e->size())) + *e : i32(-1);
-  return out;
-}
-
-// record_send: field count, then OID, length (-1 for NULL), bytes per field.
-std::string record(const std::vector<std::pair<uint32_t, Opt>>& fields) {
-  std::string out = i32(static_cast<int32_t>(fields.size()));
-  for (const auto& [field_oid, v] : fields) {
-    out += i32(static_cast<int32_t>(field_oid));
-    out += v ? i32(static_cast<int32_t>(v->size())) + *v : i32(-1);
-  }
-  return out;
-}
+using testing::array;
+using testing::i32;
+using testing::Opt;
+using testing::record;
 
 std::string bin(uint32_t type_oid, const std::string& text) {
   auto b = textToBinary(type_oid, text);

@@ -14,11 +14,21 @@
 #include "sidecar/postgres/wire.h"
 #include "tests/sidecar/postgres_test_bytes.h"
 #include "tests/sidecar/postgres_test_masker.h"
+#include "tests/sidecar/postgres_test_values.h"
 
 namespace tollgate::sidecar::postgres {
 namespace {
 
-using Opt = std::optional<std::string>;
+using testing::i32;
+using testing::int8;
+using testing::Opt;
+using testing::record;
+
+// A one-dimensional array_send value.
+std::string array(uint32_t element, const std::vector<std::string>& elems) {
+  return testing::array(element, {static_cast<int32_t>(elems.size())},
+                        std::vector<Opt>(elems.begin(), elems.end()));
+}
 
 constexpr uint32_t kPanDomain = 16400;   // domain over int8
 constexpr uint32_t kPanDomain2 = 16401;  // domain over kPanDomain
@@ -49,32 +59,6 @@ TypeCatalog sampleCatalog() {
   return c;
 }
 
-std::string i32(int32_t v) {
-  char b[4];
-  storeU32(b, static_cast<uint32_t>(v));
-  return std::string(b, 4);
-}
-
-std::string int8(int64_t v) {
-  return i32(static_cast<int32_t>(v >> 32)) + i32(static_cast<int32_t>(v));
-}
-
-std::string record(const std::vector<std::pair<uint32_t, Opt>>& fields) {
-  std::string out = i32(static_cast<int32_t>(fields.size()));
-  for (const auto& [field_oid, v] : fields) {
-    out += i32(static_cast<int32_t>(field_oid));
-    out += v ? i32(static_cast<int32_t>(v->size())) + *v : i32(-1);
-  }
-  return out;
-}
-
-std::string array(uint32_t element, const std::vector<std::string>& elems) {
-  std::string out = i32(1) + i32(0) + i32(static_cast<int32_t>(element)) +
-                    i32(static_cast<int32_t>(elems.size())) + i32(1);
-  for (const std::string& e : elems) out += i32(static_cast<int32_t>(e.size())) + e;
-  return out;
-}
-
 TEST_CASE("the type catalog reads domains and composite fields") {
   TypeCatalog c = sampleCatalog();
   CHECK(c.domainCount() == 2);
@@ -93,6 +77,17 @@ TEST_CASE("the type catalog reads domains and composite fields") {
   CHECK(addRow(c, {"c", "16430", "16429", std::nullopt, std::nullopt, "1"}));
   REQUIRE(c.fieldsOf(16430) != nullptr);
   CHECK(c.fieldsOf(16430)->empty());
+}
+
+TEST_CASE("the catalog query fits the server's version") {
+  const std::string v13 = TypeCatalog::query(13), v15 = TypeCatalog::query(15),
+                    v17 = TypeCatalog::query(17);
+  CHECK(v13.find("rngmultitypid") == std::string::npos);  // multiranges came with 14
+  CHECK(v15.find("rngmultitypid") != std::string::npos);
+  CHECK(v15.find("transaction_timeout") == std::string::npos);  // a setting of 17
+  CHECK(v17.find("SET LOCAL transaction_timeout = 0") != std::string::npos);
+  CHECK(v15.rfind("BEGIN READ ONLY; ", 0) == 0);
+  CHECK(v15.find("search_path = pg_catalog") != std::string::npos);
 }
 
 TEST_CASE("the type catalog ignores rows of another shape") {
