@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -19,6 +20,7 @@
 #include "sidecar/network/listener.h"
 #include "sidecar/network/worker.h"
 #include "sidecar/postgres/cancel_registry.h"
+#include "sidecar/postgres/type_catalog_cache.h"
 #include "sidecar/stats.h"
 #include "sidecar/tls/certificate_authority.h"
 #include "sidecar/tls/client_context.h"
@@ -90,6 +92,8 @@ class ConnectionManager {
   AccessBrokerPtr access_;
   policy::SqlAnalyzer analyzer_;
   postgres::CancelRegistry cancels_;
+  // Catalog reads shared by sessions for this long (type_catalog_cache.h).
+  postgres::TypeCatalogCache type_catalogs_{std::chrono::seconds(30)};
   tls::CertificateAuthorityPtr client_ca_;
   std::string source_;
   std::vector<std::unique_ptr<WorkerState>> workers_;

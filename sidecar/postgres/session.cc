@@ -484,6 +484,13 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
   if (std::holds_alternative<ReadyForQuery>(message.body)) {
     const policy::Masker* masker = config_.masker.get();
     if (masker != nullptr && (masker->hasColumnRules() || masker->hasDetectorRules())) {
+      if (config_.type_catalogs != nullptr) {
+        auto rows = config_.type_catalogs->get(catalogKey(), TypeCatalogCache::Clock::now());
+        if (rows && catalogFromRows(*rows)) {
+          startRelay(message);
+          return CallbackAction::kContinue;
+        }
+      }
       // Before the job's first statement, so no answer of the job's is in between.
       catalog_ = std::make_unique<TypeCatalog>();
       state_ = State::kCatalog;
@@ -506,6 +513,9 @@ CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) 
       return CallbackAction::kContinue;
     case 'D':
       catalog_->addRow(std::get<DataRow>(message.body).columns);
+      if (config_.type_catalogs != nullptr && !catalog_->truncated()) {
+        catalog_rows_.emplace_back(message.raw);
+      }
       return CallbackAction::kContinue;
     case 'E': {
       // Not PostgreSQL's catalog (a look-alike server), or not readable: without it, values of
@@ -534,6 +544,13 @@ CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) 
         return CallbackAction::kStop;
       }
       catalog_->bindRules(*config_.masker);
+      if (config_.type_catalogs != nullptr) {
+        config_.type_catalogs->put(
+            catalogKey(),
+            std::make_shared<const std::vector<std::string>>(std::move(catalog_rows_)),
+            TypeCatalogCache::Clock::now());
+      }
+      catalog_rows_ = {};
       startRelay(message);
       return CallbackAction::kContinue;
     default:
@@ -541,6 +558,23 @@ CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) 
                                                     config_.resource->name + " during startup");
       return CallbackAction::kStop;
   }
+}
+
+std::string PostgresSession::catalogKey() const {
+  return config_.resource->name + '\0' + database_ + '\0' + credential_->username;
+}
+
+bool PostgresSession::catalogFromRows(const std::vector<std::string>& rows) {
+  auto catalog = std::make_unique<TypeCatalog>();
+  for (const std::string& raw : rows) {
+    if (raw.size() < kHeaderSize) return false;
+    auto body = parseBackendBody('D', std::string_view(raw).substr(kHeaderSize));
+    if (!body.ok() || !std::holds_alternative<DataRow>(*body)) return false;
+    catalog->addRow(std::get<DataRow>(*body).columns);
+  }
+  catalog->bindRules(*config_.masker);
+  catalog_ = std::move(catalog);
+  return true;
 }
 
 void PostgresSession::startRelay(const BackendMessage& ready) {

@@ -31,6 +31,7 @@
 #include "sidecar/postgres/result_masker.h"
 #include "sidecar/postgres/scram.h"
 #include "sidecar/postgres/type_catalog.h"
+#include "sidecar/postgres/type_catalog_cache.h"
 #include "sidecar/stats.h"
 #include "sidecar/tls/client_context.h"
 #include "sidecar/tls/server_context.h"
@@ -83,6 +84,9 @@ struct SessionConfig {
   // `audit: sync`: a statement is forwarded only once its record is confirmed stored.
   bool audit_sync = false;
   std::function<void(std::function<void()>)> post;
+  // Recent type catalog reads shared by the sidecar's sessions (nullable: every session reads
+  // its own).
+  TypeCatalogCache* type_catalogs = nullptr;
   // When set, the session answers the client's startup with this FATAL error (SQLSTATE
   // 28000) and never connects upstream: no access rule, unusable TLS settings, ...
   std::string refuse_reason;
@@ -173,6 +177,10 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   CallbackAction onCatalogMessage(const BackendMessage& message);
   // Logged in (and the catalog read): relaying starts with `ready` (a ReadyForQuery).
   void startRelay(const BackendMessage& ready);
+  // The key of this session's catalog in config_.type_catalogs: resource, database, user.
+  std::string catalogKey() const;
+  // Builds catalog_ from rows another session read; false when one does not parse.
+  bool catalogFromRows(const std::vector<std::string>& rows);
   void startCancel(const CancelRequest& cancel);
   // Sends the pending cancel on the connected upstream and waits for the server to close.
   void sendUpstreamCancel();
@@ -327,6 +335,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Domains, composite and range types of the database, for masking (null without masking
   // rules).
   std::unique_ptr<TypeCatalog> catalog_;
+  std::vector<std::string> catalog_rows_;  // kCatalog: the DataRows, for config_.type_catalogs
   // The client's BackendKeyData, sent with the login's ReadyForQuery: a CancelRequest must not
   // cut the catalog query short.
   std::string held_key_data_;

@@ -378,6 +378,7 @@ void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std
     if (success && catalog_ &&
         (st->cls == policy::StatementClass::kDdl || st->type == "call" || st->type == "do")) {
       catalog_->markStale();
+      if (config_.type_catalogs != nullptr) config_.type_catalogs->invalidate(catalogKey());
     }
   }
   // COMMIT (or PREPARE TRANSACTION) of a failed transaction block rolls it back: the server
