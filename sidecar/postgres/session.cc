@@ -485,7 +485,8 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
     const policy::Masker* masker = config_.masker.get();
     if (masker != nullptr && (masker->hasColumnRules() || masker->hasDetectorRules())) {
       if (config_.type_catalogs != nullptr) {
-        auto rows = config_.type_catalogs->get(catalogKey(), TypeCatalogCache::Clock::now());
+        auto rows = config_.type_catalogs->get(catalogKey(), TypeCatalogCache::Clock::now(),
+                                               &catalog_generation_);
         if (rows && catalogFromRows(*rows)) {
           startRelay(message);
           return CallbackAction::kContinue;
@@ -548,7 +549,7 @@ CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) 
         config_.type_catalogs->put(
             catalogKey(),
             std::make_shared<const std::vector<std::string>>(std::move(catalog_rows_)),
-            TypeCatalogCache::Clock::now());
+            TypeCatalogCache::Clock::now(), catalog_generation_);
       }
       catalog_rows_ = {};
       startRelay(message);

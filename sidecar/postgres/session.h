@@ -336,6 +336,11 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // rules).
   std::unique_ptr<TypeCatalog> catalog_;
   std::vector<std::string> catalog_rows_;  // kCatalog: the DataRows, for config_.type_catalogs
+  uint64_t catalog_generation_ = 0;        // config_.type_catalogs' generation when read
+  // DDL, CALL or DO ran in the transaction in progress: its commit (the next ReadyForQuery
+  // outside a transaction block) drops the shared catalog again, since sessions that logged in
+  // meanwhile read the catalog without the change.
+  bool catalog_changed_ = false;
   // The client's BackendKeyData, sent with the login's ReadyForQuery: a CancelRequest must not
   // cut the catalog query short.
   std::string held_key_data_;

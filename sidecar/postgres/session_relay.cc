@@ -379,6 +379,7 @@ void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std
         (st->cls == policy::StatementClass::kDdl || st->type == "call" || st->type == "do")) {
       catalog_->markStale();
       if (config_.type_catalogs != nullptr) config_.type_catalogs->invalidate(catalogKey());
+      catalog_changed_ = true;
     }
   }
   // COMMIT (or PREPARE TRANSACTION) of a failed transaction block rolls it back: the server
@@ -482,6 +483,10 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
     case 'Z':
       txn_status_ = std::get<ReadyForQuery>(message.body).status;
       settleBatch();
+      if (catalog_changed_ && txn_status_ == 'I') {
+        catalog_changed_ = false;
+        if (config_.type_catalogs != nullptr) config_.type_catalogs->invalidate(catalogKey());
+      }
       if (txn_status_ == 'I') transaction_may_quote_ = uncommitted_changes_ = false;
       if (head != nullptr) pipeline_.pop();
       settleNames();

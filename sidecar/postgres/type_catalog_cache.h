@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,15 +25,21 @@ class TypeCatalogCache {
   explicit TypeCatalogCache(Clock::duration ttl) : ttl_(ttl) {}
 
   // The rows read for `key` (resource, database, upstream user) less than the TTL ago, or null.
-  Rows get(const std::string& key, Clock::time_point now) const;
-  void put(const std::string& key, Rows rows, Clock::time_point now);
-  // A session changed types (DDL, CALL, DO): later sessions read the catalog again.
+  // `*generation` (when given) receives the key's generation: pass it to put() with the rows
+  // read after this call.
+  Rows get(const std::string& key, Clock::time_point now, uint64_t* generation = nullptr) const;
+  // Stores rows read since get() gave `generation`, unless the key was invalidated meanwhile
+  // (the read may predate the change).
+  void put(const std::string& key, Rows rows, Clock::time_point now, uint64_t generation);
+  // A session changed types (DDL, CALL, DO), or committed such a change: later sessions read
+  // the catalog again, and reads already under way are not stored.
   void invalidate(const std::string& key);
 
  private:
   struct Entry {
-    Rows rows;
+    Rows rows;  // null after invalidate()
     Clock::time_point read_at;
+    uint64_t generation = 0;  // invalidations so far
   };
   const Clock::duration ttl_;
   mutable std::mutex mu_;

@@ -3,6 +3,7 @@
 // (psql) and binary (raw protocol) result formats.
 #include <algorithm>
 #include <cctype>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -281,4 +282,33 @@ print("".join(t for t in types if t != "S"))
   INFO("stderr: " << r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(r.out == "RKZ\n");
+}
+
+// Red-team round 10: the sidecar's shared copy of the catalog was dropped when DDL ran, not
+// when its transaction committed, so a session that logged in meanwhile (reading the catalog
+// without the change) put the old copy back for the next 30 s.
+TEST_CASE("DDL in a transaction drops the shared catalog again when it commits") {
+  auto& pg = sharedPg();
+  createTypedTable(pg);
+  pg.sqlOrThrow("alter type tg_cardrec owner to app", "payments");
+  SidecarOptions o;
+  o.subject = "system:serviceaccount:payments-dba:admin";
+  o.policy.guardrails = false;
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  // The migration renames holder to cvc_holder (a cvc* rule then names it) and holds its
+  // transaction open while another session logs in.
+  auto migration = std::async(std::launch::async, [&sidecar] {
+    return sidecar.psql(
+        "begin;\nalter type tg_cardrec rename attribute holder to cvc_holder;\n"
+        "select pg_sleep(2);\ncommit;\n");
+  });
+  usleep(700000);
+  auto r = sidecar.psql("select 1;\n");  // logs in (reads the catalog) during the migration
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(migration.get().exit_code == 0);
+  r = sidecar.psql("select card from tg_typed where id = 1;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out == "(\"**** **\",555555******4444,***,***,{411111******1111})\n");
 }
