@@ -172,9 +172,17 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   void connectUpstream();
   void sendUpstreamStartup();
   CallbackAction onAuthMessage(const BackendMessage& message);
-  // The answer to TypeCatalog::kQuery, sent once logged in when masking rules are in force;
+  // The database's own types (session_catalog.cc). Logged in (`ready` is the server's first
+  // ReadyForQuery): with masking rules, the catalog is taken from config_.type_catalogs or
+  // read, else relaying starts.
+  CallbackAction onLoggedIn(const BackendMessage& ready);
+  // The answer to TypeCatalog::query(), sent once logged in when masking rules are in force;
   // its ReadyForQuery goes to the client as the login's.
   CallbackAction onCatalogMessage(const BackendMessage& message);
+  // After statement `st` succeeded: DDL, CALL or DO marks the catalog stale and drops the
+  // shared copy; settleTypeChanges() drops it again once the transaction has ended.
+  void noteTypeChange(const policy::StatementFacts& st);
+  void settleTypeChanges();
   // Logged in (and the catalog read): relaying starts with `ready` (a ReadyForQuery).
   void startRelay(const BackendMessage& ready);
   // The key of this session's catalog in config_.type_catalogs: resource, database, user.

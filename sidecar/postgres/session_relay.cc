@@ -374,13 +374,7 @@ void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std
     // implicit transaction block, in which a procedure cannot COMMIT).
     noteBatchChange(*st, success,
                     unit.kind == Kind::kExecute || unit.facts->statements.size() == 1);
-    // DDL may have changed a type the catalog describes (structured_values.h).
-    if (success && catalog_ &&
-        (st->cls == policy::StatementClass::kDdl || st->type == "call" || st->type == "do")) {
-      catalog_->markStale();
-      if (config_.type_catalogs != nullptr) config_.type_catalogs->invalidate(catalogKey());
-      catalog_changed_ = true;
-    }
+    if (success) noteTypeChange(*st);
   }
   // COMMIT (or PREPARE TRANSACTION) of a failed transaction block rolls it back: the server
   // says so in the tag only.
@@ -483,10 +477,7 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
     case 'Z':
       txn_status_ = std::get<ReadyForQuery>(message.body).status;
       settleBatch();
-      if (catalog_changed_ && txn_status_ == 'I') {
-        catalog_changed_ = false;
-        if (config_.type_catalogs != nullptr) config_.type_catalogs->invalidate(catalogKey());
-      }
+      if (txn_status_ == 'I') settleTypeChanges();
       if (txn_status_ == 'I') transaction_may_quote_ = uncommitted_changes_ = false;
       if (head != nullptr) pipeline_.pop();
       settleNames();

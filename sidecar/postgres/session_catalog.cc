@@ -1,0 +1,135 @@
+// PostgreSQL session, the database's own types: the catalog read once logged in (or taken
+// from another session's recent read), and what the session's own DDL does to it.
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sidecar/postgres/backend_messages.h"
+#include "sidecar/postgres/error.h"
+#include "sidecar/postgres/frontend_builders.h"
+#include "sidecar/postgres/session.h"
+
+namespace tollgate::sidecar::postgres {
+
+CallbackAction PostgresSession::onLoggedIn(const BackendMessage& ready) {
+  const policy::Masker* masker = config_.masker.get();
+  if (masker != nullptr && (masker->hasColumnRules() || masker->hasDetectorRules())) {
+    if (config_.type_catalogs != nullptr) {
+      auto rows = config_.type_catalogs->get(catalogKey(), TypeCatalogCache::Clock::now(),
+                                             &catalog_generation_);
+      if (rows && catalogFromRows(*rows)) {
+        startRelay(ready);
+        return CallbackAction::kContinue;
+      }
+    }
+    // Before the job's first statement, so no answer of the job's is in between.
+    catalog_ = std::make_unique<TypeCatalog>();
+    state_ = State::kCatalog;
+    to_upstream_ += buildQuery(TypeCatalog::query(server_major_));
+    return CallbackAction::kContinue;
+  }
+  startRelay(ready);
+  return CallbackAction::kContinue;
+}
+
+CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) {
+  switch (message.type) {
+    case 'T':
+    case 'C':
+    case 'N':
+      return CallbackAction::kContinue;
+    case 'D':
+      catalog_->addRow(std::get<DataRow>(message.body).columns);
+      if (config_.type_catalogs != nullptr && !catalog_->truncated()) {
+        catalog_rows_.emplace_back(message.raw);
+      }
+      return CallbackAction::kContinue;
+    case 'E': {
+      // Not PostgreSQL's catalog (a look-alike server), or not readable: without it, values of
+      // the database's own types could pass unmasked, so the session ends (fail closed).
+      ErrorFields f = readErrorFields(std::get<ErrorResponse>(message.body).fields);
+      std::string text = f.message;
+      if (auto m = config_.masker->maskText(text)) text = *m;
+      if (config_.stats) config_.stats->upstream_failures.Increment();
+      fatalToClient(kSqlStateConnectionFailure,
+                    "tollgate: could not read the types of resource " + config_.resource->name +
+                        ", which masking needs (SQLSTATE " + f.code + "): " + text);
+      return CallbackAction::kStop;
+    }
+    case 'S':
+      return relayParameterStatus(message, std::get<ParameterStatus>(message.body))
+                 ? CallbackAction::kContinue
+                 : CallbackAction::kStop;
+    case 'Z':
+      if (catalog_->truncated()) {
+        // Part of the catalog would let some values of the database's own types through.
+        fatalToClient(kSqlStateConnectionFailure,
+                      "tollgate: resource " + config_.resource->name + " has more than " +
+                          std::to_string(TypeCatalog::kMaxRows) +
+                          " type definitions and typed columns for the sidecar to read; "
+                          "masking cannot be applied");
+        return CallbackAction::kStop;
+      }
+      catalog_->bindRules(*config_.masker);
+      if (config_.type_catalogs != nullptr) {
+        config_.type_catalogs->put(
+            catalogKey(),
+            std::make_shared<const std::vector<std::string>>(std::move(catalog_rows_)),
+            TypeCatalogCache::Clock::now(), catalog_generation_);
+      }
+      catalog_rows_ = {};
+      startRelay(message);
+      return CallbackAction::kContinue;
+    default:
+      fatalToClient(kSqlStateProtocolViolation, "tollgate: unexpected message from resource " +
+                                                    config_.resource->name + " during startup");
+      return CallbackAction::kStop;
+  }
+}
+
+std::string PostgresSession::catalogKey() const {
+  return config_.resource->name + '\0' + database_ + '\0' + credential_->username;
+}
+
+bool PostgresSession::catalogFromRows(const std::vector<std::string>& rows) {
+  auto catalog = std::make_unique<TypeCatalog>();
+  for (const std::string& raw : rows) {
+    if (raw.size() < kHeaderSize) return false;
+    auto body = parseBackendBody('D', std::string_view(raw).substr(kHeaderSize));
+    if (!body.ok() || !std::holds_alternative<DataRow>(*body)) return false;
+    catalog->addRow(std::get<DataRow>(*body).columns);
+  }
+  catalog->bindRules(*config_.masker);
+  catalog_ = std::move(catalog);
+  return true;
+}
+
+void PostgresSession::startRelay(const BackendMessage& ready) {
+  txn_status_ = std::get<ReadyForQuery>(ready.body).status;
+  to_client_ += held_key_data_;
+  held_key_data_.clear();
+  to_client_.append(ready.raw);
+  state_ = State::kReady;
+  emitSessionStart();
+  processClient();  // anything the client pipelined after its startup packet
+}
+
+void PostgresSession::noteTypeChange(const policy::StatementFacts& st) {
+  // DDL may have changed a type the catalog describes (structured_values.h).
+  if (!catalog_ ||
+      (st.cls != policy::StatementClass::kDdl && st.type != "call" && st.type != "do")) {
+    return;
+  }
+  catalog_->markStale();
+  if (config_.type_catalogs != nullptr) config_.type_catalogs->invalidate(catalogKey());
+  catalog_changed_ = true;
+}
+
+void PostgresSession::settleTypeChanges() {
+  if (!catalog_changed_) return;
+  catalog_changed_ = false;
+  if (config_.type_catalogs != nullptr) config_.type_catalogs->invalidate(catalogKey());
+}
+
+}  // namespace tollgate::sidecar::postgres
