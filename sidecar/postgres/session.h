@@ -179,8 +179,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // The answer to TypeCatalog::query(), sent once logged in when masking rules are in force;
   // its ReadyForQuery goes to the client as the login's.
   CallbackAction onCatalogMessage(const BackendMessage& message);
-  // After statement `st` succeeded: DDL, CALL or DO marks the catalog stale and drops the
-  // shared copy; settleTypeChanges() drops it again once the transaction has ended.
+  // After statement `st` succeeded: DDL, CALL, DO or COMMIT PREPARED marks the catalog stale
+  // and drops the shared copy; settleTypeChanges() drops it again once the transaction has
+  // ended.
   void noteTypeChange(const policy::StatementFacts& st);
   void settleTypeChanges();
   // Logged in (and the catalog read): relaying starts with `ready` (a ReadyForQuery).

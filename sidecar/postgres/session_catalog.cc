@@ -116,11 +116,11 @@ void PostgresSession::startRelay(const BackendMessage& ready) {
 }
 
 void PostgresSession::noteTypeChange(const policy::StatementFacts& st) {
-  // DDL may have changed a type the catalog describes (structured_values.h).
-  if (!catalog_ ||
-      (st.cls != policy::StatementClass::kDdl && st.type != "call" && st.type != "do")) {
-    return;
-  }
+  // DDL may have changed a type the catalog describes (structured_values.h); so may a
+  // procedure, and COMMIT PREPARED may commit DDL prepared earlier.
+  const bool may_change = st.cls == policy::StatementClass::kDdl || st.type == "call" ||
+                          st.type == "do" || st.type == "commit_prepared";
+  if (!catalog_ || !may_change) return;
   catalog_->markStale();
   if (config_.type_catalogs != nullptr) config_.type_catalogs->invalidate(catalogKey());
   catalog_changed_ = true;
