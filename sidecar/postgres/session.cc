@@ -35,6 +35,7 @@ PostgresSession::PostgresSession(uv_loop_t* loop, SessionConfig config,
 
 PostgresSession::~PostgresSession() {
   if (client_pid_ != 0 && config_.cancels != nullptr) config_.cancels->remove(client_pid_);
+  settleTypeChanges();  // a transaction with a type change ended with the session
 }
 
 absl::Status PostgresSession::start(int client_fd) {

@@ -180,8 +180,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // its ReadyForQuery goes to the client as the login's.
   CallbackAction onCatalogMessage(const BackendMessage& message);
   // After statement `st` succeeded: DDL, CALL, DO or COMMIT PREPARED marks the catalog stale
-  // and drops the shared copy; settleTypeChanges() drops it again once the transaction has
-  // ended.
+  // and holds the shared copy back (TypeCatalogCache::beginChange) until settleTypeChanges(),
+  // at the ReadyForQuery that ends the transaction or when the session ends.
   void noteTypeChange(const policy::StatementFacts& st);
   void settleTypeChanges();
   // Logged in (and the catalog read): relaying starts with `ready` (a ReadyForQuery).

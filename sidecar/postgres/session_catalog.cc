@@ -122,14 +122,19 @@ void PostgresSession::noteTypeChange(const policy::StatementFacts& st) {
                           st.type == "do" || st.type == "commit_prepared";
   if (!catalog_ || !may_change) return;
   catalog_->markStale();
-  if (config_.type_catalogs != nullptr) config_.type_catalogs->invalidate(catalogKey());
+  if (config_.type_catalogs == nullptr) return;
+  if (catalog_changed_) {
+    config_.type_catalogs->invalidate(catalogKey());
+  } else {
+    config_.type_catalogs->beginChange(catalogKey());
+  }
   catalog_changed_ = true;
 }
 
 void PostgresSession::settleTypeChanges() {
   if (!catalog_changed_) return;
   catalog_changed_ = false;
-  if (config_.type_catalogs != nullptr) config_.type_catalogs->invalidate(catalogKey());
+  if (config_.type_catalogs != nullptr) config_.type_catalogs->endChange(catalogKey());
 }
 
 }  // namespace tollgate::sidecar::postgres

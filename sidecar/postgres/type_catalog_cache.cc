@@ -10,7 +10,8 @@ TypeCatalogCache::Rows TypeCatalogCache::get(const std::string& key, Clock::time
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(key);
   if (generation != nullptr) *generation = it == entries_.end() ? 0 : it->second.generation;
-  if (it == entries_.end() || !it->second.rows || now - it->second.read_at >= ttl_) {
+  if (it == entries_.end() || !it->second.rows || it->second.pending_changes > 0 ||
+      now - it->second.read_at >= ttl_) {
     return nullptr;
   }
   return it->second.rows;
@@ -20,7 +21,8 @@ void TypeCatalogCache::put(const std::string& key, Rows rows, Clock::time_point 
                            uint64_t generation) {
   std::lock_guard<std::mutex> lock(mu_);
   Entry& e = entries_[key];
-  if (e.generation != generation) return;  // invalidated while this read ran
+  // Invalidated while this read ran, or a change may have committed unseen.
+  if (e.generation != generation || e.pending_changes > 0) return;
   e.rows = std::move(rows);
   e.read_at = now;
 }
@@ -30,6 +32,22 @@ void TypeCatalogCache::invalidate(const std::string& key) {
   Entry& e = entries_[key];
   e.rows = nullptr;
   ++e.generation;
+}
+
+void TypeCatalogCache::beginChange(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Entry& e = entries_[key];
+  e.rows = nullptr;
+  ++e.generation;
+  ++e.pending_changes;
+}
+
+void TypeCatalogCache::endChange(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Entry& e = entries_[key];
+  e.rows = nullptr;
+  ++e.generation;
+  if (e.pending_changes > 0) --e.pending_changes;
 }
 
 }  // namespace tollgate::sidecar::postgres

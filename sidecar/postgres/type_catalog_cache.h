@@ -34,12 +34,18 @@ class TypeCatalogCache {
   // A session changed types (DDL, CALL, DO), or committed such a change: later sessions read
   // the catalog again, and reads already under way are not stored.
   void invalidate(const std::string& key);
+  // A session's transaction holds a type change whose end the sidecar has not seen yet (its
+  // ReadyForQuery may wait behind a slow client): until the matching endChange(), get()
+  // returns nothing and put() stores nothing for `key`. endChange() also invalidates.
+  void beginChange(const std::string& key);
+  void endChange(const std::string& key);
 
  private:
   struct Entry {
     Rows rows;  // null after invalidate()
     Clock::time_point read_at;
     uint64_t generation = 0;  // invalidations so far
+    int pending_changes = 0;  // beginChange() without endChange()
   };
   const Clock::duration ttl_;
   mutable std::mutex mu_;

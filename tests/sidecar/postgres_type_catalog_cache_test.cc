@@ -46,5 +46,24 @@ TEST_CASE("a catalog read that an invalidation overtook is not stored") {
   CHECK(cache.get("db1", t0) == rows);
 }
 
+// Red-team round 11: a DDL session whose ReadyForQuery waited behind a slow client had
+// committed on the server while other logins still took the old catalog.
+TEST_CASE("no catalog is shared while a session holds a type change") {
+  TypeCatalogCache cache(seconds(30));
+  const auto t0 = TypeCatalogCache::Clock::now();
+  auto rows = std::make_shared<const std::vector<std::string>>(std::vector<std::string>{"D..."});
+  uint64_t gen = 0;
+  cache.get("db1", t0, &gen);
+  cache.put("db1", rows, t0, gen);
+  cache.beginChange("db1");  // DDL in an open transaction
+  CHECK(cache.get("db1", t0, &gen) == nullptr);
+  cache.put("db1", rows, t0, gen);  // a login meanwhile reads and tries to share
+  CHECK(cache.get("db1", t0) == nullptr);
+  cache.endChange("db1");  // the transaction ended (ReadyForQuery, or the session ended)
+  CHECK(cache.get("db1", t0, &gen) == nullptr);
+  cache.put("db1", rows, t0, gen);
+  CHECK(cache.get("db1", t0) == rows);
+}
+
 }  // namespace
 }  // namespace tollgate::sidecar::postgres
