@@ -122,10 +122,8 @@ void PostgresSession::noteTypeChange(const policy::StatementFacts& st) {
                           st.type == "do" || st.type == "commit_prepared";
   if (!catalog_ || !may_change) return;
   catalog_->markStale();
-  if (config_.type_catalogs == nullptr) return;
-  if (catalog_changed_) {
-    config_.type_catalogs->invalidate(catalogKey());
-  } else {
+  // One beginChange() per transaction: nothing is shared until its settleTypeChanges().
+  if (config_.type_catalogs != nullptr && !catalog_changed_) {
     config_.type_catalogs->beginChange(catalogKey());
   }
   catalog_changed_ = true;

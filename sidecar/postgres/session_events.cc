@@ -140,24 +140,19 @@ void PostgresSession::emitSessionEnd(std::string_view reason) {
 
 void PostgresSession::noteBatchChange(const policy::StatementFacts& st, bool success,
                                       bool own_transaction) {
-  const bool procedure = own_transaction && (st.type == "call" || st.type == "do");
-  if (!success) {
-    // A procedure that failed may have committed part of its work first.
-    if (procedure) {
-      batch_before_procedure_ += batch_changes_;
-      batch_changes_ = 0;
-      batch_procedure_ = true;
-    }
+  if (own_transaction && (st.type == "call" || st.type == "do")) {
+    // A procedure, even one that failed, may have committed or rolled back what came before
+    // it and part of its own work.
+    batch_before_procedure_ += batch_changes_;
+    batch_changes_ = 0;
+    batch_procedure_ = true;
     return;
   }
+  if (!success) return;
   if (st.type == "commit" || st.type == "rollback" || st.type == "prepare_transaction") {
     // What came before has its outcome in this statement's event.
     batch_changes_ = batch_before_procedure_ = 0;
     batch_procedure_ = false;
-  } else if (procedure) {
-    batch_before_procedure_ += batch_changes_;
-    batch_changes_ = 0;
-    batch_procedure_ = true;
   } else if (st.cls != policy::StatementClass::kRead &&
              st.cls != policy::StatementClass::kTransaction) {
     ++batch_changes_;

@@ -27,26 +27,26 @@ void TypeCatalogCache::put(const std::string& key, Rows rows, Clock::time_point 
   e.read_at = now;
 }
 
-void TypeCatalogCache::invalidate(const std::string& key) {
-  std::lock_guard<std::mutex> lock(mu_);
+TypeCatalogCache::Entry& TypeCatalogCache::dropLocked(const std::string& key) {
   Entry& e = entries_[key];
   e.rows = nullptr;
   ++e.generation;
+  return e;
+}
+
+void TypeCatalogCache::invalidate(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  dropLocked(key);
 }
 
 void TypeCatalogCache::beginChange(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
-  Entry& e = entries_[key];
-  e.rows = nullptr;
-  ++e.generation;
-  ++e.pending_changes;
+  ++dropLocked(key).pending_changes;
 }
 
 void TypeCatalogCache::endChange(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
-  Entry& e = entries_[key];
-  e.rows = nullptr;
-  ++e.generation;
+  Entry& e = dropLocked(key);
   if (e.pending_changes > 0) --e.pending_changes;
 }
 

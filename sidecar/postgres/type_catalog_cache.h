@@ -47,6 +47,9 @@ class TypeCatalogCache {
     uint64_t generation = 0;  // invalidations so far
     int pending_changes = 0;  // beginChange() without endChange()
   };
+  // Forgets the rows of `key` and starts its next generation; mu_ held.
+  Entry& dropLocked(const std::string& key);
+
   const Clock::duration ttl_;
   mutable std::mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_;
