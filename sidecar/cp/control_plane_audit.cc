@@ -14,14 +14,11 @@ constexpr size_t kBatchEvents = 256;
 void ControlPlaneClient::writeAudit() {
   std::vector<v1::AuditEvent> fresh;
   std::vector<std::function<void(bool)>> confirms;
-  bool resend = false;
   {
     std::lock_guard lock(mu_);
     fresh.swap(incoming_);
     confirms.swap(incoming_confirm_);
     spooling_ = !fresh.empty();  // stop() must not take "nothing queued" for "all sent"
-    resend = resend_ && connected_;
-    if (resend) resend_ = false;
   }
   // 1. Spool what arrived, numbered, synced to disk before it is sent.
   if (!fresh.empty()) {
@@ -63,19 +60,26 @@ void ControlPlaneClient::writeAudit() {
     backlog_bytes_ = spool_.pendingBytes();
     backlog_events_ = spool_.pending().size();
     spooling_ = false;
-    if (resend) sent_through_ = acked_.load();
   }
   cv_.notify_all();
   for (auto& cb : confirmed) cb(true);
-  if (!connected_) return;
-  // 3. Send everything not sent on this stream yet, in batches.
-  v1::SidecarMessage batch;
-  uint64_t last = 0;
+  // 3. Send everything not sent on this stream yet, in batches. A stream welcomed since the
+  // last pass (it may have come up during the spool's fsync) starts after the acknowledged
+  // sequence, not after what went to the stream before it.
   uint64_t from;
+  uint64_t generation;
   {
     std::lock_guard lock(mu_);
+    if (!connected_) return;
+    generation = welcomed_generation_;
+    if (sent_generation_ != generation) {
+      sent_generation_ = generation;
+      sent_through_ = acked_.load();
+    }
     from = sent_through_;
   }
+  v1::SidecarMessage batch;
+  uint64_t last = 0;
   for (const auto& entry : spool_.pending()) {
     if (entry.sequence <= from) continue;
     v1::AuditEvent* e = batch.mutable_audit()->add_events();
@@ -85,16 +89,19 @@ void ControlPlaneClient::writeAudit() {
     }
     last = entry.sequence;
     if (batch.audit().events_size() >= static_cast<int>(kBatchEvents)) {
-      if (!send(batch)) return;
-      std::lock_guard lock(mu_);
-      sent_through_ = last;
+      if (!sendAudit(batch, generation, last)) return;
       batch.Clear();
     }
   }
-  if (batch.audit().events_size() > 0 && send(batch)) {
-    std::lock_guard lock(mu_);
-    sent_through_ = last;
-  }
+  if (batch.audit().events_size() > 0) sendAudit(batch, generation, last);
+}
+
+bool ControlPlaneClient::sendAudit(const v1::SidecarMessage& batch, uint64_t generation,
+                                   uint64_t last) {
+  if (!send(batch, generation)) return false;
+  std::lock_guard lock(mu_);
+  sent_through_ = last;
+  return true;
 }
 
 void ControlPlaneClient::publish(v1::AuditEvent event) {

@@ -157,7 +157,6 @@ bool ControlPlaneClient::runStream() {
   {
     std::lock_guard lock(write_mu_);
     context_ = context;
-    stream_ = stream;
   }
   if (stopping_) context->TryCancel();
   v1::SidecarMessage hello_msg;
@@ -176,7 +175,15 @@ bool ControlPlaneClient::runStream() {
   if (stream->Write(hello_msg) && stream->Read(&in)) {
     if (in.has_welcome()) {
       welcomed = true;
-      onWelcome(in.welcome());
+      // Only a welcomed stream takes the writer's messages, each stream under a new
+      // generation: an audit pass planned for the previous stream cannot write to this one.
+      uint64_t generation;
+      {
+        std::lock_guard lock(write_mu_);
+        stream_ = stream;
+        generation = ++stream_generation_;
+      }
+      onWelcome(in.welcome(), generation);
       while (!stopping_ && stream->Read(&in)) onMessage(in);
     } else {
       log::warn("control plane answered hello without a welcome");
@@ -198,7 +205,7 @@ bool ControlPlaneClient::runStream() {
   return welcomed;
 }
 
-void ControlPlaneClient::onWelcome(const v1::Welcome& welcome) {
+void ControlPlaneClient::onWelcome(const v1::Welcome& welcome, uint64_t generation) {
   applyPolicy(welcome.policy());
   {
     std::lock_guard lock(mu_);
@@ -215,7 +222,7 @@ void ControlPlaneClient::onWelcome(const v1::Welcome& welcome) {
       credentials_[c.resource()] = Credential{c.username(), c.password(), c.generation()};
     }
     if (welcome.acked_sequence() > acked_) acked_ = welcome.acked_sequence();
-    resend_ = true;
+    welcomed_generation_ = generation;
     welcomed_ = true;
     connected_ = true;
   }
@@ -432,9 +439,9 @@ void ControlPlaneClient::disconnected(const std::string& why) {
   for (auto& cb : unconfirmed) cb(false);
 }
 
-bool ControlPlaneClient::send(const v1::SidecarMessage& message) {
+bool ControlPlaneClient::send(const v1::SidecarMessage& message, uint64_t generation) {
   std::lock_guard lock(write_mu_);
-  if (!stream_) return false;
+  if (!stream_ || (generation != 0 && generation != stream_generation_)) return false;
   if (!stream_->Write(message)) {
     if (context_) context_->TryCancel();
     return false;
@@ -457,7 +464,8 @@ void ControlPlaneClient::writerLoop() {
     {
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(200), [this] {
-        return stopping_ || !incoming_.empty() || !outgoing_.empty() || resend_ || ack_pending_;
+        return stopping_ || !incoming_.empty() || !outgoing_.empty() || ack_pending_ ||
+               (connected_ && sent_generation_ != welcomed_generation_);
       });
       ack_pending_ = false;
       if (stopping_ && incoming_.empty()) break;

@@ -106,7 +106,7 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   void streamLoop();
   void writerLoop();
   bool runStream();  // one connection; true when a Welcome was received
-  void onWelcome(const v1::Welcome& welcome);
+  void onWelcome(const v1::Welcome& welcome, uint64_t generation);
   void onMessage(const v1::ControlMessage& message);
   void onGrant(const v1::Grant& grant);
   void applyPolicy(const v1::PolicyVersion& version);
@@ -115,8 +115,10 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   void storeCredential(const v1::Credential& credential);
   void disconnected(const std::string& why);
   void enqueue(v1::SidecarMessage message);
-  bool send(const v1::SidecarMessage& message);
+  // Writes to the welcomed stream; with a generation, only if that stream is still the one.
+  bool send(const v1::SidecarMessage& message, uint64_t generation = 0);
   void writeAudit();
+  bool sendAudit(const v1::SidecarMessage& batch, uint64_t generation, uint64_t last);
   void checkExpiry();
   AccessDecision decisionFor(const v1::Grant& grant) const;
   std::optional<v1::Grant> usableGrantLocked(const std::string& resource) const;
@@ -134,10 +136,11 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   std::thread stream_thread_;
   std::thread writer_thread_;
 
-  // Stream in use; writes hold write_mu_.
+  // Stream in use (set once welcomed); writes hold write_mu_.
   std::mutex write_mu_;
   std::shared_ptr<grpc::ClientContext> context_;
   std::shared_ptr<Stream> stream_;
+  uint64_t stream_generation_ = 0;  // counts welcomed streams
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -148,8 +151,11 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   // By sequence, until acknowledged or the stream drops.
   std::map<uint64_t, std::function<void(bool)>> confirm_waiters_;
   std::deque<v1::SidecarMessage> outgoing_;
-  uint64_t sent_through_ = 0;  // highest event sequence sent on the current stream
-  bool resend_ = false;        // a new stream: resend everything unacknowledged
+  // The control plane acknowledges a batch by its highest sequence and means every lower one
+  // too, so each stream must carry the spool in order from the first unacknowledged event.
+  uint64_t welcomed_generation_ = 0;  // the stream onWelcome accepted
+  uint64_t sent_generation_ = 0;      // the stream sent_through_ counts for (writer)
+  uint64_t sent_through_ = 0;         // highest event sequence sent on that stream
   uint32_t heartbeat_seconds_ = 5;
   std::chrono::steady_clock::time_point last_rx_;
   std::chrono::steady_clock::time_point last_tx_;
