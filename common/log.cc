@@ -8,6 +8,8 @@
 #include <memory>
 #include <mutex>
 
+#include "common/utf8.h"
+
 namespace tollgate::log {
 namespace {
 
@@ -80,37 +82,6 @@ bool parseFormat(std::string_view name, Format* out) {
 
 bool enabled(Level level) { return level >= g_level.load(std::memory_order_relaxed); }
 
-namespace {
-
-// Length of the well-formed UTF-8 sequence starting at s[i] (a byte >= 0x80), or 0 when it is
-// not one (a stray continuation byte, a truncated, overlong or surrogate sequence).
-size_t utf8SequenceLength(std::string_view s, size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  size_t len = 0;
-  unsigned char lo = 0x80, hi = 0xbf;  // allowed range of the second byte
-  if (c >= 0xc2 && c <= 0xdf) {
-    len = 2;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    len = 3;
-    if (c == 0xe0) lo = 0xa0;
-    if (c == 0xed) hi = 0x9f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    len = 4;
-    if (c == 0xf0) lo = 0x90;
-    if (c == 0xf4) hi = 0x8f;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xbf)) return 0;
-  }
-  return len;
-}
-
-}  // namespace
-
 void appendJsonString(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.reserve(out.size() + s.size() + 2);
@@ -122,7 +93,7 @@ void appendJsonString(std::string& out, std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
-      if (const size_t len = utf8SequenceLength(s, i); len != 0) {
+      if (const size_t len = utf8::sequenceLength(s, i); len != 0) {
         i += len - 1;
         continue;
       }

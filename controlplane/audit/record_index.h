@@ -23,9 +23,6 @@ struct SanitizeCounts {
 // policy::scrubPans, so no detectable PAN remains.
 SanitizeCounts sanitizeStrings(google::protobuf::Message& message);
 
-// True if `s` is well-formed UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
-bool validUtf8(std::string_view s);
-
 // The indexed columns of one record, all derived from the event so verify can recompute them.
 struct IndexColumns {
   int64_t time_us = 0;

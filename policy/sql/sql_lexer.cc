@@ -1,6 +1,8 @@
 // Literal-aware scanner over PostgreSQL 15 text (standard_conforming_strings = on).
 #include "policy/sql/sql_lexer.h"
 
+#include "common/utf8.h"
+
 namespace tollgate::policy::sql {
 namespace {
 
@@ -15,39 +17,6 @@ bool isSpace(unsigned char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
 }
 bool isNewline(unsigned char c) { return c == '\n' || c == '\r'; }
-
-// Whether the bytes are well-formed UTF-8 (the parse tree travels as JSON, which needs it).
-bool validUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t len = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      len = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 2;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 3;
-    } else {
-      return false;
-    }
-    for (size_t k = 1; k <= len; ++k) {
-      if (i + k >= s.size()) return false;
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-    }
-    const auto c1 = static_cast<unsigned char>(s[i + 1]);
-    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
-        (c == 0xF4 && c1 > 0x8F)) {
-      return false;
-    }
-    i += len + 1;
-  }
-  return true;
-}
 
 // PostgreSQL lexes an integer that does not fit in int32 as a float constant (FCONST).
 bool fitsInt32(std::string_view digits) {
@@ -246,7 +215,7 @@ class Scanner {
     }
     if (mode_ == Mode::kScrub) return verbatim(i, end, true);
     if (backslash || after_uescape) return verbatim(i, end);
-    if (!validUtf8(s_.substr(i, end - i))) return kNone;  // would not survive the JSON tree
+    if (!utf8::valid(s_.substr(i, end - i))) return kNone;  // would not survive the JSON tree
     out_->push_back('\x01');
     spans_->push_back({i, end, LiteralSpan::Kind::kString});
     return end;

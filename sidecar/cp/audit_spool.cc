@@ -46,6 +46,7 @@ AuditSpool& AuditSpool::operator=(AuditSpool&& other) noexcept {
   fd_ = std::exchange(other.fd_, -1);
   compact_bytes_ = other.compact_bytes_;
   file_bytes_ = other.file_bytes_;
+  torn_ = other.torn_;
   last_sequence_ = other.last_sequence_;
   pending_ = std::move(other.pending_);
   pending_bytes_ = std::exchange(other.pending_bytes_, 0);
@@ -119,7 +120,17 @@ absl::Status AuditSpool::append(uint64_t sequence, std::string bytes) {
   putU32(rec, static_cast<uint32_t>(bytes.size()));
   for (int i = 0; i < 8; ++i) rec.push_back(static_cast<char>((sequence >> (8 * i)) & 0xff));
   rec += bytes;
-  if (auto st = writeAll(fd_, rec.data(), rec.size(), file_); !st.ok()) return st;
+  // A failed write may have left part of a record: the file must end on a whole record before
+  // anything follows, or a restart would stop reading at the fragment.
+  if (torn_ && (::ftruncate(fd_, static_cast<off_t>(file_bytes_)) != 0 ||
+                ::lseek(fd_, static_cast<off_t>(file_bytes_), SEEK_SET) < 0)) {
+    return ioError("cannot cut a partial record from", file_);
+  }
+  torn_ = false;
+  if (auto st = writeAll(fd_, rec.data(), rec.size(), file_); !st.ok()) {
+    torn_ = true;
+    return st;
+  }
   file_bytes_ += rec.size();
   last_sequence_ = sequence;
   pending_bytes_ += bytes.size();
@@ -161,6 +172,7 @@ absl::Status AuditSpool::acknowledge(uint64_t sequence) {
     if (::ftruncate(fd_, 0) != 0) return ioError("cannot truncate", file_);
     if (::lseek(fd_, 0, SEEK_SET) < 0) return ioError("cannot seek", file_);
     file_bytes_ = 0;
+    torn_ = false;
     return absl::OkStatus();
   }
   if (file_bytes_ > compact_bytes_ && file_bytes_ > 2 * (pending_bytes_ + 12 * pending_.size())) {
@@ -200,6 +212,7 @@ absl::Status AuditSpool::rewrite() {
   fd_ = fd;
   if (::lseek(fd_, 0, SEEK_END) < 0) return ioError("cannot seek", file_);
   file_bytes_ = bytes;
+  torn_ = false;
   return absl::OkStatus();
 }
 

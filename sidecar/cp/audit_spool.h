@@ -39,6 +39,8 @@ class AuditSpool {
   // The sequence the next event gets (1 for a brand-new spool).
   uint64_t nextSequence() const { return last_sequence_ + 1; }
   // Appends an event already numbered with nextSequence(). Call sync() before relying on it.
+  // On an error nothing is appended (a partial record is cut before the next append) and the
+  // same sequence may be appended again.
   absl::Status append(uint64_t sequence, std::string bytes);
   // fdatasync of everything appended so far.
   absl::Status sync();
@@ -60,6 +62,7 @@ class AuditSpool {
   int fd_ = -1;
   uint64_t compact_bytes_ = 0;
   uint64_t file_bytes_ = 0;
+  bool torn_ = false;  // the last append failed part-way
   uint64_t last_sequence_ = 0;
   std::deque<Entry> pending_;
   size_t pending_bytes_ = 0;

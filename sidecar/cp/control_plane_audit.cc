@@ -3,43 +3,92 @@
 #include "sidecar/cp/control_plane_client.h"
 
 #include "common/log.h"
+#include "proto/message_strings.h"
 
 namespace tollgate::sidecar::cp {
 namespace {
 
 constexpr size_t kBatchEvents = 256;
+// Under gRPC's default 4 MiB message limit with room to spare; a single event is at most a few
+// long fields of kMaxValueBytes.
+constexpr size_t kBatchBytes = 1u << 20;
+// After a failed spool write (disk full, I/O error), events wait in memory this long before the
+// writer tries again.
+constexpr auto kSpoolRetry = std::chrono::milliseconds(500);
+
+// The event sent in place of a spooled record that no longer parses (a damaged spool file): the
+// control plane stores a record at that sequence saying so, instead of a silent gap.
+v1::AuditEvent unreadableRecord(uint64_t sequence, size_t bytes, const std::string& source) {
+  v1::AuditEvent e;
+  e.set_type(v1::EVENT_AUDIT_STOPPED);
+  e.set_source_sequence(sequence);
+  e.mutable_location()->set_source(source);
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  e.mutable_time()->set_seconds(std::chrono::duration_cast<std::chrono::seconds>(now).count());
+  e.mutable_action()->set_detail("the sidecar's spooled record " + std::to_string(sequence) + " (" +
+                                 std::to_string(bytes) +
+                                 " bytes) could not be read back; its content is lost");
+  return e;
+}
 
 }  // namespace
 
 void ControlPlaneClient::writeAudit() {
   std::vector<v1::AuditEvent> fresh;
   std::vector<std::function<void(bool)>> confirms;
+  const bool spool_ready = std::chrono::steady_clock::now() >= spool_retry_at_;
   {
     std::lock_guard lock(mu_);
-    fresh.swap(incoming_);
-    confirms.swap(incoming_confirm_);
+    if (spool_ready) {
+      fresh.swap(incoming_);
+      confirms.swap(incoming_confirm_);
+      confirms.resize(fresh.size());
+    }
     spooling_ = !fresh.empty();  // stop() must not take "nothing queued" for "all sent"
   }
-  // 1. Spool what arrived, numbered, synced to disk before it is sent.
-  if (!fresh.empty()) {
-    for (size_t i = 0; i < fresh.size(); ++i) {
-      auto& e = fresh[i];
-      uint64_t seq = spool_.nextSequence();
-      if (i < confirms.size() && confirms[i]) {
-        std::unique_lock lock(mu_);
-        if (connected_) {
-          confirm_waiters_[seq] = std::move(confirms[i]);
-        } else {
-          lock.unlock();
-          confirms[i](false);  // the stream dropped meanwhile: fail closed
-        }
-      }
-      e.set_source_sequence(seq);
-      e.mutable_location()->set_source(options_.source);
-      if (auto st = spool_.append(seq, e.SerializeAsString()); !st.ok()) {
-        log::error("audit spool write failed", {{"error", std::string(st.message())}});
+  // 1. Spool what arrived, numbered, synced to disk before it is sent. Strings are made
+  // storable first: a proto3 parser refuses a string that is not UTF-8, and would refuse the
+  // whole batch with it.
+  size_t spooled = 0;
+  for (; spooled < fresh.size(); ++spooled) {
+    auto& e = fresh[spooled];
+    const uint64_t seq = spool_.nextSequence();
+    e.set_source_sequence(seq);
+    e.mutable_location()->set_source(options_.source);
+    if (auto fixed = proto::storableStrings(e, kMaxValueBytes); fixed.utf8 + fixed.truncated > 0) {
+      log::warn("audit event values made storable",
+                {{"sequence", std::to_string(seq)},
+                 {"not_utf8", std::to_string(fixed.utf8)},
+                 {"truncated", std::to_string(fixed.truncated)}});
+    }
+    if (auto st = spool_.append(seq, e.SerializeAsString()); !st.ok()) {
+      // Nothing is numbered or confirmed until it is on disk: this event and the rest go back
+      // to the front of the queue, and strict statements keep waiting.
+      log::error("audit spool write failed; events wait in memory and are retried",
+                 {{"error", std::string(st.message())},
+                  {"events", std::to_string(fresh.size() - spooled)}});
+      spool_retry_at_ = std::chrono::steady_clock::now() + kSpoolRetry;
+      break;
+    }
+    if (confirms[spooled]) {
+      std::unique_lock lock(mu_);
+      if (connected_) {
+        confirm_waiters_[seq] = std::move(confirms[spooled]);
+      } else {
+        lock.unlock();
+        confirms[spooled](false);  // the stream dropped meanwhile: fail closed
       }
     }
+  }
+  if (spooled < fresh.size()) {
+    std::lock_guard lock(mu_);
+    incoming_.insert(incoming_.begin(), std::make_move_iterator(fresh.begin() + spooled),
+                     std::make_move_iterator(fresh.end()));
+    incoming_confirm_.insert(incoming_confirm_.begin(),
+                             std::make_move_iterator(confirms.begin() + spooled),
+                             std::make_move_iterator(confirms.end()));
+  }
+  if (spooled > 0) {
     if (auto st = spool_.sync(); !st.ok()) {
       log::error("audit spool sync failed", {{"error", std::string(st.message())}});
     }
@@ -80,18 +129,25 @@ void ControlPlaneClient::writeAudit() {
   }
   v1::SidecarMessage batch;
   uint64_t last = 0;
+  size_t batch_bytes = 0;
   for (const auto& entry : spool_.pending()) {
     if (entry.sequence <= from) continue;
-    v1::AuditEvent* e = batch.mutable_audit()->add_events();
-    if (!e->ParseFromString(entry.bytes)) {
-      batch.mutable_audit()->mutable_events()->RemoveLast();
-      continue;
-    }
-    last = entry.sequence;
-    if (batch.audit().events_size() >= static_cast<int>(kBatchEvents)) {
+    if (batch.audit().events_size() > 0 &&
+        (batch_bytes + entry.bytes.size() > kBatchBytes ||
+         static_cast<size_t>(batch.audit().events_size()) >= kBatchEvents)) {
       if (!sendAudit(batch, generation, last)) return;
       batch.Clear();
+      batch_bytes = 0;
     }
+    v1::AuditEvent* e = batch.mutable_audit()->add_events();
+    if (!e->ParseFromString(entry.bytes)) {
+      log::error("spooled audit record unreadable; sending a record of the loss in its place",
+                 {{"sequence", std::to_string(entry.sequence)},
+                  {"bytes", std::to_string(entry.bytes.size())}});
+      *e = unreadableRecord(entry.sequence, entry.bytes.size(), options_.source);
+    }
+    last = entry.sequence;
+    batch_bytes += entry.bytes.size();
   }
   if (batch.audit().events_size() > 0) sendAudit(batch, generation, last);
 }

@@ -11,6 +11,7 @@
 #include "common/daemon.h"
 #include "common/log.h"
 #include "policy/loader.h"
+#include "proto/message_strings.h"
 
 namespace tollgate::sidecar::cp {
 namespace {
@@ -450,6 +451,9 @@ bool ControlPlaneClient::send(const v1::SidecarMessage& message, uint64_t genera
 }
 
 void ControlPlaneClient::enqueue(v1::SidecarMessage message) {
+  // A statement for approval or a session report carries the client's bytes; one string that
+  // is not UTF-8 would make the control plane refuse the message and drop the stream.
+  proto::storableStrings(message, kMaxValueBytes);
   {
     std::lock_guard lock(mu_);
     outgoing_.push_back(std::move(message));
@@ -463,12 +467,29 @@ void ControlPlaneClient::writerLoop() {
     bool heartbeat = false;
     {
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(200), [this] {
-        return stopping_ || !incoming_.empty() || !outgoing_.empty() || ack_pending_ ||
-               (connected_ && sent_generation_ != welcomed_generation_);
+      const bool spool_ready = std::chrono::steady_clock::now() >= spool_retry_at_;
+      cv_.wait_for(lock, std::chrono::milliseconds(200), [&] {
+        return stopping_ || (spool_ready && !incoming_.empty()) || !outgoing_.empty() ||
+               ack_pending_ || (connected_ && sent_generation_ != welcomed_generation_);
       });
       ack_pending_ = false;
-      if (stopping_ && incoming_.empty()) break;
+      if (stopping_ && (incoming_.empty() || !spool_ready)) {
+        // With the spool failing, what is still queued was never written anywhere: said
+        // loudly, and the statements waiting on it are refused.
+        const size_t unspooled = incoming_.size();
+        std::vector<std::function<void(bool)>> refused;
+        refused.swap(incoming_confirm_);
+        incoming_.clear();
+        lock.unlock();
+        if (unspooled > 0) {
+          log::error("audit events not spooled at shutdown (spool write failing)",
+                     {{"events", std::to_string(unspooled)}});
+        }
+        for (auto& cb : refused) {
+          if (cb) cb(false);
+        }
+        break;
+      }
       out.swap(outgoing_);
       auto now = std::chrono::steady_clock::now();
       if (connected_) {

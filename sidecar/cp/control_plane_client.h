@@ -94,6 +94,9 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
 
  private:
   using Stream = grpc::ClientReaderWriter<v1::SidecarMessage, v1::ControlMessage>;
+  // Longest string value sent to the control plane; a longer one (a normalised bulk INSERT, a
+  // server message) is cut, see proto::storableStrings.
+  static constexpr size_t kMaxValueBytes = 64u << 10;
   struct GrantWait {
     std::string resource;
     std::vector<AccessCallback> waiters;
@@ -177,6 +180,8 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   std::map<uint64_t, ApprovalCallback> approvals_;
 
   AuditSpool spool_;  // writer thread only
+  // Writer thread only: no spool write before this (after a failed one).
+  std::chrono::steady_clock::time_point spool_retry_at_;
 };
 
 }  // namespace tollgate::sidecar::cp

@@ -6,6 +6,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
+#include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -13,6 +16,7 @@
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 
 #include "sidecar/cp/control_plane_client.h"
 #include "tests/support/test_support.h"
@@ -22,13 +26,16 @@ namespace {
 
 using tollgate::testing::TempDir;
 
-// A control plane that dies often: on each of its first `lossy_streams` streams it stores and
-// acknowledges a few audit batches, then reads one more batch and ends the stream without
-// storing it, as a control plane killed between reading a batch and committing it would.
+// A control plane that stores every audit event it reads and acknowledges each batch by its
+// highest sequence. On each of its first `lossy_streams` streams it dies: it stores a few
+// batches, then reads one more and ends the stream without storing it, as a control plane
+// killed between reading a batch and committing it would.
 class DyingControlPlane final : public v1::SidecarService::Service {
  public:
   static constexpr int kBatchesPerStream = 3;
   static constexpr int kLossyStreams = 40;
+
+  explicit DyingControlPlane(int lossy_streams = kLossyStreams) : lossy_streams_(lossy_streams) {}
 
   grpc::Status Connect(
       grpc::ServerContext*,
@@ -37,7 +44,7 @@ class DyingControlPlane final : public v1::SidecarService::Service {
     if (!stream->Read(&in) || !in.has_hello()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "hello first");
     }
-    const bool lossy = streams_.fetch_add(1) < kLossyStreams;
+    const bool lossy = streams_.fetch_add(1) < lossy_streams_;
     v1::ControlMessage welcome;
     welcome.mutable_welcome()->mutable_identity()->set_subject(
         "system:serviceaccount:payments-ci:nightly");
@@ -55,6 +62,7 @@ class DyingControlPlane final : public v1::SidecarService::Service {
         std::lock_guard lock(mu_);
         for (const auto& e : in.audit().events()) {
           stored_.insert(e.source_sequence());
+          events_[e.source_sequence()] = e;
           highest = std::max(highest, e.source_sequence());
         }
       }
@@ -70,61 +78,87 @@ class DyingControlPlane final : public v1::SidecarService::Service {
     std::lock_guard lock(mu_);
     return stored_;
   }
+  std::map<uint64_t, v1::AuditEvent> events() const {
+    std::lock_guard lock(mu_);
+    return events_;
+  }
   int streams() const { return streams_.load(); }
   size_t dropped() const { return dropped_.load(); }
 
  private:
+  const int lossy_streams_;
   mutable std::mutex mu_;
   std::set<uint64_t> stored_;
+  std::map<uint64_t, v1::AuditEvent> events_;
   std::atomic<int> streams_{0};
   std::atomic<size_t> dropped_{0};
 };
 
+// A real gRPC server around `service`, and a started client connected to it.
+struct Connected {
+  std::unique_ptr<grpc::Server> server;
+  TempDir dir;
+  std::shared_ptr<ControlPlaneClient> client;
+
+  explicit Connected(DyingControlPlane& service) {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&service);
+    server = builder.BuildAndStart();
+    REQUIRE(server);
+    REQUIRE(port > 0);
+    ClientOptions o;
+    o.address = "127.0.0.1:" + std::to_string(port);
+    o.token_file = dir.write("token", "a-workload-token");
+    o.spool_dir = (dir.path() / "spool").string();
+    o.source = "sidecar/test";
+    o.reconnect_min = std::chrono::milliseconds(1);
+    o.reconnect_max = std::chrono::milliseconds(5);
+    auto created = ControlPlaneClient::create(o, ClientHooks{});
+    REQUIRE(created.ok());
+    client = *created;
+    client->start();
+    REQUIRE(client->waitForWelcome(std::chrono::seconds(10)));
+  }
+  ~Connected() {
+    client->stop(std::chrono::milliseconds(200));
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  }
+  // Waits until the control plane acknowledged `sequence`.
+  bool acked(uint64_t sequence) const {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (client->ackedSequence() < sequence) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  }
+};
+
+v1::AuditEvent statementEvent(std::string statement) {
+  v1::AuditEvent e;
+  e.set_type(v1::EVENT_STATEMENT);
+  e.mutable_action()->set_statement(std::move(statement));
+  return e;
+}
+
 TEST_CASE("every audit event survives a control plane that keeps dying mid-batch") {
   DyingControlPlane service;
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  auto server = builder.BuildAndStart();
-  REQUIRE(server);
-  REQUIRE(port > 0);
-
-  TempDir dir;
-  ClientOptions o;
-  o.address = "127.0.0.1:" + std::to_string(port);
-  o.token_file = dir.write("token", "a-workload-token");
-  o.spool_dir = (dir.path() / "spool").string();
-  o.source = "sidecar/test";
-  o.reconnect_min = std::chrono::milliseconds(1);
-  o.reconnect_max = std::chrono::milliseconds(5);
-  auto client = ControlPlaneClient::create(o, ClientHooks{});
-  REQUIRE(client.ok());
-  (*client)->start();
-  REQUIRE((*client)->waitForWelcome(std::chrono::seconds(10)));
-
+  Connected c(service);
   // Events arrive steadily, as a busy session's statements do, until the control plane has
   // died on all its lossy streams.
   uint64_t published = 0;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (service.streams() <= DyingControlPlane::kLossyStreams &&
          std::chrono::steady_clock::now() < deadline) {
-    v1::AuditEvent e;
-    e.set_type(v1::EVENT_STATEMENT);
-    e.mutable_action()->set_statement("SELECT $1");
-    (*client)->publish(std::move(e));
+    c.client->publish(statementEvent("SELECT $1"));
     ++published;
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   REQUIRE(service.streams() > DyingControlPlane::kLossyStreams);
-  // Everything published was spooled and numbered 1..published; wait for the last ack.
-  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while ((*client)->ackedSequence() < published && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  (*client)->stop(std::chrono::milliseconds(200));
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-
+  // Everything published was spooled and numbered 1..published.
+  CHECK(c.acked(published));
   INFO("published " << published << ", dropped in flight " << service.dropped() << " over "
                     << service.streams() << " streams");
   CHECK(service.dropped() > 0);  // the control plane did lose batches in flight
@@ -135,7 +169,82 @@ TEST_CASE("every audit event survives a control plane that keeps dying mid-batch
   }
   INFO("never stored:" << missing);
   CHECK(missing.empty());
-  CHECK((*client)->ackedSequence() == published);
+}
+
+TEST_CASE("an event carrying bytes that are not UTF-8 is stored repaired, and so is what follows") {
+  DyingControlPlane service(0);
+  Connected c(service);
+  v1::AuditEvent odd = statementEvent("SELECT \xff\xfe FROM t");
+  odd.mutable_identity()->set_subject("user-\xc3");  // a startup user name cut mid-character
+  odd.mutable_action()->add_objects("caf\xe9");      // Latin-1
+  c.client->publish(statementEvent("SELECT 1"));
+  c.client->publish(std::move(odd));
+  c.client->publish(statementEvent("SELECT 2"));
+  // Before: the writer could not read the event back from its spool and skipped it; the next
+  // event's acknowledgement then covered its sequence, and it was gone without a trace.
+  REQUIRE(c.acked(3));
+  auto events = service.events();
+  REQUIRE(events.size() == 3);
+  CHECK(events[1].action().statement() == "SELECT 1");
+  CHECK(events[2].action().statement() == "SELECT \xEF\xBF\xBD\xEF\xBF\xBD FROM t");
+  CHECK(events[2].identity().subject() == "user-\xEF\xBF\xBD");
+  REQUIRE(events[2].action().objects_size() == 1);
+  CHECK(events[2].action().objects(0) == "caf\xEF\xBF\xBD");
+  CHECK(events[3].action().statement() == "SELECT 2");
+}
+
+TEST_CASE("long values are cut and batches stay under the control plane's message limit") {
+  DyingControlPlane service(0);
+  Connected c(service);
+  // Thirty events of 1 MiB each would make one 30 MiB batch, over gRPC's 4 MiB default: the
+  // control plane would refuse it on every reconnect and delivery would stop for good.
+  constexpr int kEvents = 30;
+  const std::string bulk = "INSERT INTO t VALUES " + std::string(1 << 20, 'x');
+  for (int i = 0; i < kEvents; ++i) c.client->publish(statementEvent(bulk));
+  REQUIRE(c.acked(kEvents));
+  auto events = service.events();
+  REQUIRE(events.size() == static_cast<size_t>(kEvents));
+  const std::string note = " [truncated: " + std::to_string(bulk.size()) + " bytes]";
+  for (const auto& [seq, e] : events) {
+    INFO("sequence " << seq);
+    CHECK(e.action().statement().size() == (64u << 10) + note.size());
+    CHECK(e.action().statement().ends_with(note));
+  }
+}
+
+TEST_CASE("a failing spool write holds events back and confirms nothing until they are on disk") {
+  DyingControlPlane service(0);
+  Connected c(service);
+  c.client->publish(statementEvent("SELECT 1"));
+  REQUIRE(c.acked(1));
+  // The spool file cannot grow: every append fails (EFBIG), the first part-way.
+  std::signal(SIGXFSZ, SIG_IGN);
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  rlimit tiny = saved;
+  tiny.rlim_cur = 5;
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &tiny) == 0);
+
+  auto confirmed = std::make_shared<std::promise<bool>>();
+  auto strict = confirmed->get_future();
+  c.client->publish(statementEvent("SELECT 2"));
+  c.client->publishConfirmed(statementEvent("DELETE FROM cards"),
+                             [confirmed](bool ok) { confirmed->set_value(ok); });
+  c.client->publish(statementEvent("SELECT 3"));
+  // Before: the failed event's sequence was reused by the next one, whose acknowledgement
+  // then confirmed the strict statement although its own record was never written.
+  CHECK(strict.wait_for(std::chrono::milliseconds(1500)) == std::future_status::timeout);
+  CHECK(c.client->ackedSequence() == 1);
+
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &saved) == 0);
+  REQUIRE(strict.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(strict.get());
+  REQUIRE(c.acked(4));
+  auto events = service.events();
+  REQUIRE(events.size() == 4);
+  CHECK(events[2].action().statement() == "SELECT 2");
+  CHECK(events[3].action().statement() == "DELETE FROM cards");
+  CHECK(events[4].action().statement() == "SELECT 3");
 }
 
 }  // namespace
