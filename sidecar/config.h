@@ -83,6 +83,7 @@ struct SidecarConfig {
   bool exit_when_done = false;
   ControlPlaneLink control_plane;
   // Name recorded as the events' source ("sidecar/<name>"); default: $POD_NAME or hostname.
+  // A control plane ignores it for pod-bound tokens (see Hello.instance_id).
   std::string instance_name;
 };
 

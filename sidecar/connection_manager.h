@@ -28,6 +28,8 @@
 namespace tollgate::sidecar {
 
 // The events' location.source for this sidecar: "sidecar/<instanceName | $POD_NAME | host>".
+// Connected to a control plane, this is only a label (Hello.instance_id): the control plane
+// stores the events under the instance it derives from the workload token.
 std::string eventSource(const SidecarConfig& config);
 
 // Owns the workers and everything sessions share. accept() runs on the main loop; sessions

@@ -110,6 +110,10 @@ class AuditStore {
 
   // Highest sequence stored so far (0 when empty).
   virtual uint64_t headSequence() = 0;
+
+  // Highest non-zero source_sequence stored for `source` (a record's location.source), 0 when
+  // none is. Records pruned by retention no longer count. Errors when the store cannot be read.
+  virtual absl::StatusOr<uint64_t> highestSourceSequence(const std::string& source) = 0;
 };
 using AuditStorePtr = std::unique_ptr<AuditStore>;
 

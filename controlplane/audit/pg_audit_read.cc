@@ -235,6 +235,18 @@ absl::StatusOr<VerifyReport> PgAuditStore::verify(uint64_t from, uint64_t to) {
   });
 }
 
+absl::StatusOr<uint64_t> PgAuditStore::highestSourceSequence(const std::string& source) {
+  return withReader([&](PgConn& conn) -> absl::StatusOr<uint64_t> {
+    // The partial unique index on (source, source_seq) answers this without a scan.
+    auto r = conn.query(
+        "SELECT COALESCE(MAX(source_seq), 0) FROM audit_records"
+        " WHERE source = $1 AND source_seq <> 0",
+        PgParams().add(pgText(source)));
+    if (!r.ok()) return r.status();
+    return static_cast<uint64_t>(r->i64(0, 0));
+  });
+}
+
 uint64_t PgAuditStore::headSequence() {
   auto head = withReader([&](PgConn& conn) -> absl::StatusOr<uint64_t> {
     auto r = conn.query(

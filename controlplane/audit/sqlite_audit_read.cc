@@ -84,6 +84,22 @@ absl::StatusOr<v1::AuditEvent> SqliteAuditStore::get(uint64_t sequence) {
   return rowEvent(*stmt);
 }
 
+absl::StatusOr<uint64_t> SqliteAuditStore::highestSourceSequence(const std::string& source) {
+  auto db = acquireReader();
+  if (!db.ok()) return db.status();
+  Lease lease(std::move(*db), [this](Db d) { releaseReader(std::move(d)); });
+  // The partial unique index on (source, source_seq) answers this without a scan.
+  auto stmt = lease.db().prepare(
+      "SELECT COALESCE(MAX(source_seq), 0) FROM audit_records"
+      " WHERE source = ? AND source_seq <> 0");
+  if (!stmt.ok()) return stmt.status();
+  stmt->bind(1, source);
+  auto row = stmt->step();
+  if (!row.ok()) return row.status();
+  if (!*row) return uint64_t{0};
+  return static_cast<uint64_t>(stmt->i64(0));
+}
+
 absl::StatusOr<v1::SearchAuditResponse> SqliteAuditStore::search(const SearchFilter& filter) {
   const uint32_t limit =
       filter.limit == 0 ? kDefaultSearchLimit : std::min(filter.limit, kMaxSearchLimit);

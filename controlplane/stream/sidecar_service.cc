@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/log.h"
+#include "controlplane/stream/sidecar_instance.h"
 
 namespace tollgate::controlplane::stream {
 namespace {
@@ -151,10 +152,12 @@ class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v
       deny("hello names pod " + h.pod_name() + " but the token is bound to pod " + id->pod_name());
       return false;
     }
+    // The instance (audit source, de-duplication key) comes from what the token proved; the
+    // Hello's instance_id is at most a label under it (sidecar_instance.h).
+    instance_ = sidecarInstance(*id, h.instance_id());
     identity_ = *id;
     if (identity_.pod_name().empty()) identity_.set_pod_name(h.pod_name());
     if (identity_.job_name().empty()) identity_.set_job_name(h.job_name());
-    instance_ = h.instance_id().empty() ? "sidecar/" + identity_.pod_name() : h.instance_id();
 
     if (SidecarStream* old = service_.attach(instance_, this)) {
       (void)old;  // attach() already told it to finish
@@ -177,6 +180,7 @@ class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v
     for (int i = creds->size() - 1; i >= 0; --i) {
       if (creds->Get(i).resource().empty()) creds->DeleteSubrange(i, 1);
     }
+    w->set_acked_sequence(storedThrough(h.spooled_sequence()));
     w->set_heartbeat_seconds(service_.options_.heartbeat_seconds);
     *w->mutable_server_time() = timestampOf(std::chrono::system_clock::now());
     {
@@ -184,11 +188,39 @@ class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v
       welcomed_ = true;
     }
     log::info("sidecar connected", {{"instance", instance_},
+                                    {"label", h.instance_id()},
                                     {"subject", identity_.subject()},
                                     {"pod", identity_.pod_name()},
-                                    {"grants", std::to_string(w->grants_size())}});
+                                    {"grants", std::to_string(w->grants_size())},
+                                    {"acked", std::to_string(w->acked_sequence())}});
     send(std::move(out));
     return true;
+  }
+
+  // Welcome.acked_sequence: the highest source_sequence stored for this instance, which the
+  // sidecar takes to cover every lower one too. It may: a sidecar sends its spool in order from
+  // the first unacknowledged event and a batch is stored whole or not at all, so what is stored
+  // for one instance is always 1..N. Unless the sidecar's numbering restarted below N (its
+  // spool directory, which keeps the counter, was lost while the instance stayed the same): then
+  // it has spooled less than is stored, and claiming N would make it drop unsent events. 0
+  // then, and when the store cannot say.
+  uint64_t storedThrough(uint64_t spooled) {
+    auto stored = core_.auditStore().highestSourceSequence(instance_);
+    if (!stored.ok()) {
+      log::warn("cannot read the stored audit sequence; welcome acknowledges nothing",
+                {{"instance", instance_}, {"error", std::string(stored.status().message())}});
+      return 0;
+    }
+    if (*stored > spooled) {
+      log::error(
+          "sidecar audit numbering restarted below what is stored for its instance (spool "
+          "directory lost?): its events up to the stored sequence are dropped as replays",
+          {{"instance", instance_},
+           {"stored", std::to_string(*stored)},
+           {"spooled", std::to_string(spooled)}});
+      return 0;
+    }
+    return *stored;
   }
 
   void addCredential(const core::PolicySnapshotPtr& policy, const std::string& resource,

@@ -28,18 +28,20 @@ struct StreamOptions {
 class SidecarStream;
 
 // Protocol (see stream.proto): the first message must be Hello with a workload token
-// (UNAUTHENTICATED otherwise, audited as EVENT_ACCESS_DENIED); Welcome carries the verified
-// identity, the current policy, the grants the pod holds, their credentials and the highest
-// stored sequence. Then:
+// (UNAUTHENTICATED otherwise, audited as EVENT_ACCESS_DENIED). The stream's instance is
+// derived from the verified token (sidecarInstance(), never the Hello's instance_id alone);
+// Welcome carries the verified identity, the current policy, the grants the pod holds, their
+// credentials and the highest sequence stored for the instance (see storedThrough). Then:
 //   GrantRequest   -> GrantReply (+ GrantUpdate when a pending grant is decided)
 //   StatementApprovalRequest -> ApprovalDecision once decided (approved, denied, timed out)
-//   AuditBatch     -> stored (identity stamped from the verified token, card data scrubbed,
-//                     duplicates dropped) -> AuditAck(highest sequence of the batch)
+//   AuditBatch     -> stored (identity and location.source = the instance stamped from the
+//                     verified token, card data scrubbed, duplicates by (instance,
+//                     source_sequence) dropped) -> AuditAck(highest sequence of the batch)
 //   SessionReport  -> the session registry
 //   Heartbeat      -> Heartbeat
 // and, pushed: PolicyUpdate, GrantUpdate (revoked/expired), CredentialUpdate (rotated secret of
-// a resource the pod holds a grant for), KillSession. One live stream per instance id: a new
-// one replaces the old (ABORTED). Thread-safe.
+// a resource the pod holds a grant for), KillSession. One live stream per instance: a new one
+// (a reconnect of the same pod) replaces the old (ABORTED). Thread-safe.
 class SidecarServiceImpl final : public v1::SidecarService::CallbackService {
  public:
   SidecarServiceImpl(core::ControlPlane& core, StreamOptions options = {});
@@ -53,7 +55,7 @@ class SidecarServiceImpl final : public v1::SidecarService::CallbackService {
 
  private:
   friend class SidecarStream;
-  // Registers `stream` under its instance id, returning the one it replaces (or null).
+  // Registers `stream` under its instance, returning the one it replaces (or null).
   SidecarStream* attach(const std::string& instance, SidecarStream* stream);
   void detach(const std::string& instance, SidecarStream* stream);
   void watchdog();

@@ -35,7 +35,10 @@ struct ClientOptions {
   // Projected ServiceAccount token; re-read at every (re)connect, since kubelet rotates it.
   std::string token_file;
   std::string spool_dir;
-  std::string source;  // events' location.source, "sidecar/<pod>"
+  // This sidecar's label, "sidecar/<pod>": Hello.instance_id and the spooled events'
+  // location.source. The control plane stores events under the instance it derives from the
+  // token instead (controlplane/stream/sidecar_instance.h).
+  std::string source;
   std::string pod_name, pod_namespace, pod_uid, job_name, node_name;
   std::chrono::milliseconds reconnect_min{200};
   std::chrono::milliseconds reconnect_max{3000};

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <future>
+#include <map>
 #include <set>
 
 #include "tests/integration/controlplane_harness.h"
@@ -349,6 +350,79 @@ TEST_CASE("killing the control plane under load loses and duplicates no audit ev
   auto ctx = authed(w.auditor, 60);
   REQUIRE(stub->Verify(ctx.get(), v1::VerifyAuditRequest(), &vr).ok());
   CHECK(vr.ok());
+}
+
+// The control plane de-duplicates replayed events by (source, source_sequence). The source was
+// the sidecar's "sidecar/<pod name>": pods named alike in two namespaces and a pod recreated
+// under its name (numbering again from 1) lost each other's events as "replays".
+TEST_CASE("pods named alike in two namespaces and a recreated pod lose no audit event",
+          "[controlplane][flow]") {
+  World w;
+  REQUIRE(w.cp.ready());
+  PodSpec ci{"payments-ci", "nightly", "migrate-0", "4b2c9d6e-0000-4000-8000-00000000a001"};
+  PodSpec ops{"payments-ops", "loader", "migrate-0", "4b2c9d6e-0000-4000-8000-00000000b001"};
+  auto sc_ci = std::make_unique<ConnectedSidecar>(w.cp, w.issuers, ci);
+  ConnectedSidecar sc_ops(w.cp, w.issuers, ops);
+  REQUIRE(sc_ci->ready());
+  REQUIRE(sc_ops.ready());
+  // Both number their events from 1, interleaved.
+  auto query = [](const ConnectedSidecar& sc, const std::string& sql) {
+    auto r = sc.psql(sql);
+    INFO(r.out << r.err << sc.log());
+    CHECK(r.exit_code == 0);
+  };
+  query(*sc_ci, "SELECT 1 AS ci_one;\nSELECT 1 AS ci_two;\n");
+  query(sc_ops, "SELECT 1 AS ops_one;\nSELECT 1 AS ops_two;\n");
+  query(*sc_ci, "SELECT 1 AS ci_three;\n");
+  query(sc_ops, "SELECT 1 AS ops_three;\n");
+  // The StatefulSet recreates payments-ci/migrate-0: a new uid and a fresh spool.
+  sc_ci->stop();
+  ci.uid = "4b2c9d6e-0000-4000-8000-00000000a002";
+  sc_ci = std::make_unique<ConnectedSidecar>(w.cp, w.issuers, ci);
+  REQUIRE(sc_ci->ready());
+  query(*sc_ci, "SELECT 1 AS again_one;\nSELECT 1 AS again_two;\n");
+
+  const std::map<std::string, std::string> want = {
+      {"SELECT $1 AS ci_one", "sidecar/payments-ci/migrate-0/4b2c9d6e-0000-4000-8000-00000000a001"},
+      {"SELECT $1 AS ci_two", "sidecar/payments-ci/migrate-0/4b2c9d6e-0000-4000-8000-00000000a001"},
+      {"SELECT $1 AS ci_three",
+       "sidecar/payments-ci/migrate-0/4b2c9d6e-0000-4000-8000-00000000a001"},
+      {"SELECT $1 AS ops_one",
+       "sidecar/payments-ops/migrate-0/4b2c9d6e-0000-4000-8000-00000000b001"},
+      {"SELECT $1 AS ops_two",
+       "sidecar/payments-ops/migrate-0/4b2c9d6e-0000-4000-8000-00000000b001"},
+      {"SELECT $1 AS ops_three",
+       "sidecar/payments-ops/migrate-0/4b2c9d6e-0000-4000-8000-00000000b001"},
+      {"SELECT $1 AS again_one",
+       "sidecar/payments-ci/migrate-0/4b2c9d6e-0000-4000-8000-00000000a002"},
+      {"SELECT $1 AS again_two",
+       "sidecar/payments-ci/migrate-0/4b2c9d6e-0000-4000-8000-00000000a002"},
+  };
+  v1::SearchAuditRequest q;
+  q.add_types(v1::EVENT_STATEMENT);
+  std::map<std::string, std::string> got;  // statement -> source
+  eventually(
+      [&] {
+        got.clear();
+        for (const auto& e : searchAll(w.cp, w.auditor, q)) {
+          if (want.count(e.action().statement())) {
+            got[e.action().statement()] = e.location().source();
+          }
+        }
+        return got.size() == want.size();
+      },
+      std::chrono::seconds(20));
+  std::string wrong;
+  for (const auto& [statement, source] : want) {
+    auto it = got.find(statement);
+    if (it == got.end() || it->second != source) {
+      wrong +=
+          statement + ": " + (it == got.end() ? "not stored" : "stored as " + it->second) + "\n";
+    }
+  }
+  INFO(sc_ci->log() << sc_ops.log() << w.cp.log());
+  INFO("wrong:\n" << wrong);
+  CHECK(wrong.empty());
 }
 
 TEST_CASE("a record edited in the SQLite store is reported by verify", "[controlplane][flow]") {
