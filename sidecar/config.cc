@@ -30,6 +30,10 @@ const std::vector<FlagSpec>& flagSpecs() {
       {"control-plane-key", true, false, "client key for mTLS (PEM)"},
       {"token-file", true, false, "workload token file (default /var/run/secrets/tollgate/token)"},
       {"spool-dir", true, false, "audit spool directory (default /var/lib/tollgate/spool)"},
+      {"audit-drain-seconds", true, false,
+       "on shutdown, wait this long for spooled audit events to be acknowledged (default 20)"},
+      {"max-audit-backlog-bytes", true, false,
+       "unacknowledged audit bytes past which new sessions are refused (default 67108864)"},
       {"transparent-port", true, false, "enable the transparent listener on this port"},
       {"exit-when-done", false, false, "exit once the pod's other processes have all ended"},
   });
@@ -89,6 +93,12 @@ void readYaml(const YAML::Node& root, YamlErrors& errors, SidecarConfig& cfg) {
     if (auto v = m.str("spoolDir")) cp.spool_dir = *v;
     if (auto v = m.integer("connectTimeoutSeconds", 0, 600)) {
       cp.connect_timeout_seconds = static_cast<int>(*v);
+    }
+    if (auto v = m.integer("auditDrainSeconds", 0, 3600)) {
+      cp.audit_drain_seconds = static_cast<int>(*v);
+    }
+    if (auto v = m.integer("maxAuditBacklogBytes", 4096, int64_t{1} << 40)) {
+      cp.max_audit_backlog_bytes = static_cast<size_t>(*v);
     }
     m.finish();
   }
@@ -150,6 +160,10 @@ absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* arg
   for (const absl::Status& st :
        {readBoundedFlag(*flags, "workers", 1, 64, &cfg.workers),
         readBoundedFlag(*flags, "drain-seconds", 0, 3600, &cfg.drain_seconds),
+        readBoundedFlag(*flags, "audit-drain-seconds", 0, 3600,
+                        &cfg.control_plane.audit_drain_seconds),
+        readBoundedFlag(*flags, "max-audit-backlog-bytes", 4096, int64_t{1} << 40,
+                        &cfg.control_plane.max_audit_backlog_bytes),
         readBoundedFlag(*flags, "startup-timeout", 1, 3600, &cfg.startup_timeout_seconds),
         readBoundedFlag(*flags, "max-statement-bytes", 1024, 1 << 30, &cfg.max_statement_bytes)}) {
     if (!st.ok()) return st;

@@ -57,6 +57,14 @@ struct ControlPlaneLink {
   std::string spool_dir = "/var/lib/tollgate/spool";
   // How long start-up waits for the first Welcome before serving (refusing meanwhile).
   int connect_timeout_seconds = 10;
+  // On shutdown, after the sessions: how long to wait for the control plane to acknowledge
+  // what is spooled (reconnecting if it is down). A pod's emptyDir spool goes with the pod,
+  // so this plus drain_seconds should stay under the pod's terminationGracePeriodSeconds
+  // (30 by default).
+  int audit_drain_seconds = 20;
+  // Unacknowledged audit bytes past which new sessions are refused (statements too, past half
+  // as much again). The default leaves room in the pod's 128 MiB emptyDir.
+  size_t max_audit_backlog_bytes = 64u << 20;
 };
 
 struct SidecarConfig {

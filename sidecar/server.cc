@@ -72,6 +72,7 @@ absl::Status Server::startControlPlaneClient() {
   o.key_file = link.key;
   o.token_file = link.token_file;
   o.spool_dir = link.spool_dir;
+  o.max_backlog_bytes = link.max_audit_backlog_bytes;
   o.source = eventSource(config_);
   auto env = [](const char* name) {
     const char* v = std::getenv(name);
@@ -245,8 +246,11 @@ void Server::beginShutdown(const char* why) {
   listeners_.clear();
   // Sessions finish on the workers; the main loop only waits.
   connections_->drainAndStop(std::chrono::seconds(config_.drain_seconds));
-  // Session-end events are on their way: give the stream a moment to deliver them.
-  if (control_plane_) control_plane_->stop(std::chrono::milliseconds(3000));
+  // Session-end events are on their way, and a backlog may be spooled from an outage: the
+  // stream has until the audit drain period to deliver them (it keeps reconnecting).
+  if (control_plane_) {
+    control_plane_->stop(std::chrono::seconds(config_.control_plane.audit_drain_seconds));
+  }
   for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) {
     uv_signal_stop(s);
     uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);

@@ -28,8 +28,10 @@ class AuditSpool {
   };
 
   // Creates `dir` if needed and loads what a previous run left. Errors name the path.
+  // compact_bytes: the file is rewritten with only its unacknowledged tail once it grows past
+  // this with an acknowledged prefix; small, since a pod's spool shares a 128 MiB emptyDir.
   static absl::StatusOr<AuditSpool> open(const std::string& dir,
-                                         uint64_t compact_bytes = 64ull << 20);
+                                         uint64_t compact_bytes = 8ull << 20);
   AuditSpool(AuditSpool&& other) noexcept { *this = std::move(other); }
   AuditSpool& operator=(AuditSpool&& other) noexcept;
   AuditSpool(const AuditSpool&) = delete;

@@ -108,6 +108,16 @@ void ControlPlaneClient::writeAudit() {
     }
     backlog_bytes_ = spool_.pendingBytes();
     backlog_events_ = spool_.pending().size();
+    const bool saturated = backlog_bytes_ > options_.max_backlog_bytes / 2 * 3;
+    if (saturated != saturated_.exchange(saturated)) {
+      if (saturated) {
+        log::error("audit spool full: statements are refused until the control plane takes it",
+                   {{"bytes", std::to_string(backlog_bytes_)}});
+      } else {
+        log::info("audit spool drained: statements run again",
+                  {{"bytes", std::to_string(backlog_bytes_)}});
+      }
+    }
     spooling_ = false;
   }
   cv_.notify_all();

@@ -102,12 +102,19 @@ void ControlPlaneClient::start() {
 void ControlPlaneClient::stop(std::chrono::milliseconds grace) {
   if (!stream_thread_.joinable()) return;
   if (grace.count() > 0) {
-    // Give queued events a chance to reach the control plane and be acknowledged.
+    // Give queued events a chance to reach the control plane and be acknowledged, also when
+    // the stream is down now: it keeps reconnecting meanwhile.
     auto deadline = std::chrono::steady_clock::now() + grace;
     std::unique_lock lock(mu_);
-    cv_.wait_until(lock, deadline, [this] {
-      return !connected_ || (incoming_.empty() && !spooling_ && backlog_events_ == 0);
-    });
+    cv_.wait_until(lock, deadline,
+                   [this] { return incoming_.empty() && !spooling_ && backlog_events_ == 0; });
+    if (backlog_events_ > 0 || !incoming_.empty()) {
+      log::error(
+          "audit events not acknowledged at shutdown; they stay in the spool for the next "
+          "sidecar that uses it (a pod's emptyDir goes with the pod)",
+          {{"events", std::to_string(backlog_events_ + incoming_.size())},
+           {"spool_dir", options_.spool_dir}});
+    }
   }
   stopping_ = true;
   {

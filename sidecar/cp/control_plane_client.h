@@ -44,7 +44,9 @@ struct ClientOptions {
   std::chrono::milliseconds reconnect_max{3000};
   // How long a session waits for a grant reply before it is refused.
   std::chrono::seconds grant_timeout{30};
-  // Unacknowledged audit bytes above which new sessions are refused (fail closed).
+  // Unacknowledged audit bytes above which new sessions are refused (fail closed); past half as
+  // much again, sessions refuse statements too (EventSink::accepting), so the spool stays
+  // inside a pod's 128 MiB emptyDir.
   size_t max_backlog_bytes = 64u << 20;
 };
 
@@ -85,6 +87,7 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   // is down, and on a disconnect before the acknowledgement.
   void publishConfirmed(v1::AuditEvent event, std::function<void(bool)> done) override;
   void flush() override;
+  bool accepting() const override { return !saturated_.load(); }
   // CredentialStore: what the control plane sent for the resource (memory only).
   absl::StatusOr<Credential> get(const std::string& resource) override;
   // AccessBroker
@@ -137,8 +140,9 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> acked_{0};
-  std::atomic<uint64_t> spooled_{0};  // highest sequence written to the spool
-  bool reported_down_ = false;        // stream thread only
+  std::atomic<uint64_t> spooled_{0};    // highest sequence written to the spool
+  std::atomic<bool> saturated_{false};  // backlog past max_backlog_bytes * 3 / 2
+  bool reported_down_ = false;          // stream thread only
   std::thread stream_thread_;
   std::thread writer_thread_;
 

@@ -35,6 +35,9 @@ class EventSink {
   }
   // Blocks until every event published before the call is written (or handed to the stream).
   virtual void flush() = 0;
+  // False while the sink cannot take more (the control-plane stream's spool is past its hard
+  // limit during an outage): sessions then refuse statements rather than run them unrecorded.
+  virtual bool accepting() const { return true; }
 };
 using EventSinkPtr = std::shared_ptr<EventSink>;
 

@@ -18,6 +18,15 @@ policy::QueryFactsPtr PostgresSession::analyze(std::string_view sql) {
 }
 
 policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
+  if (config_.events && !config_.events->accepting()) {  // fail closed: it could not be recorded
+    policy::Verdict v;
+    v.decision = policy::Decision::kBlock;
+    v.rule = "audit:backlog";
+    v.message =
+        "blocked by rule \"audit:backlog\": audit events cannot reach the control plane and the "
+        "sidecar's spool is full; statements are refused until it drains";
+    return v;
+  }
   if (facts.oversized) {  // whatever defaults.onParseError says: it was never read
     policy::Verdict v;
     v.decision = policy::Decision::kBlock;

@@ -14,25 +14,6 @@ using namespace tollgate::testing;
 
 namespace {
 
-std::vector<v1::AuditEvent> searchAll(const ControlPlaneProc& cp, const std::string& token,
-                                      v1::SearchAuditRequest req) {
-  auto stub = v1::AuditService::NewStub(cp.channel());
-  std::vector<v1::AuditEvent> out;
-  req.set_limit(1000);
-  while (true) {
-    v1::SearchAuditResponse resp;
-    auto ctx = authed(token);
-    auto st = stub->Search(ctx.get(), req, &resp);
-    if (!st.ok()) {
-      FAIL("audit search failed: " << st.error_message());
-    }
-    for (const auto& e : resp.events()) out.push_back(e);
-    if (resp.next_page_token().empty()) break;
-    req.set_page_token(resp.next_page_token());
-  }
-  return out;
-}
-
 std::vector<v1::Approval> pendingApprovals(const ControlPlaneProc& cp, const std::string& token) {
   auto stub = v1::ApprovalService::NewStub(cp.channel());
   v1::ListApprovalsResponse resp;
@@ -64,14 +45,6 @@ std::vector<v1::Session> allSessions(const ControlPlaneProc& cp, const std::stri
   if (!st.ok()) return {};
   return {resp.sessions().begin(), resp.sessions().end()};
 }
-
-struct World {
-  TestIssuers issuers;
-  ControlPlaneProc cp{sharedPg(), issuers};
-  std::string admin = issuers.humanToken("carol", {"sec-admins"});
-  std::string approver = issuers.humanToken("alice", {"approvers"});
-  std::string auditor = issuers.humanToken("dave", {"auditors"});
-};
 
 }  // namespace
 

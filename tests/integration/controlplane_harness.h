@@ -4,10 +4,12 @@
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+#include <catch2/catch_test_macros.hpp>
 
 #include <csignal>
 #include <ctime>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -198,7 +200,8 @@ struct PodSpec {
 // credentials from the control plane, events to its spool and the stream.
 class ConnectedSidecar {
  public:
-  ConnectedSidecar(const ControlPlaneProc& cp, const TestIssuers& issuers, PodSpec pod = {})
+  ConnectedSidecar(const ControlPlaneProc& cp, const TestIssuers& issuers, PodSpec pod = {},
+                   const std::vector<std::string>& extra_args = {})
       : pod_(std::move(pod)), port_(freePort()) {
     token_ = dir_.write("token", issuers.workloadToken(pod_.ns, pod_.sa, pod_.pod, pod_.uid));
     std::vector<std::string> argv = {binPath("tollgate-sidecar"),
@@ -215,7 +218,14 @@ class ConnectedSidecar {
                                      "--admin-port",
                                      "0",
                                      "--drain-seconds",
-                                     "1"};
+                                     "1",
+                                     "--audit-drain-seconds",
+                                     "3"};
+    if (std::find(extra_args.begin(), extra_args.end(), "--audit-drain-seconds") !=
+        extra_args.end()) {
+      argv.resize(argv.size() - 2);  // the caller's value instead of the default above
+    }
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     argv_ = argv;
     start();
   }
@@ -233,7 +243,10 @@ class ConnectedSidecar {
   bool ready() const { return ready_; }
   int port() const { return port_; }
   bool running() { return proc_->running(); }
-  std::optional<int> stop(int sig = SIGTERM) { return proc_->stop(sig); }
+  std::optional<int> stop(int sig = SIGTERM,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    return proc_->stop(sig, timeout);
+  }
   std::string log() const { return proc_->log(); }
   const PodSpec& pod() const { return pod_; }
 
@@ -268,5 +281,34 @@ bool eventually(Fn fn, std::chrono::milliseconds timeout = std::chrono::seconds(
   } while (std::chrono::steady_clock::now() < deadline);
   return false;
 }
+
+// Every audit event matching `req`, all pages.
+inline std::vector<v1::AuditEvent> searchAll(const ControlPlaneProc& cp, const std::string& token,
+                                             v1::SearchAuditRequest req) {
+  auto stub = v1::AuditService::NewStub(cp.channel());
+  std::vector<v1::AuditEvent> out;
+  req.set_limit(1000);
+  while (true) {
+    v1::SearchAuditResponse resp;
+    auto ctx = authed(token);
+    auto st = stub->Search(ctx.get(), req, &resp);
+    if (!st.ok()) {
+      FAIL("audit search failed: " << st.error_message());
+    }
+    for (const auto& e : resp.events()) out.push_back(e);
+    if (resp.next_page_token().empty()) break;
+    req.set_page_token(resp.next_page_token());
+  }
+  return out;
+}
+
+// A control plane on the shared PostgreSQL with its issuers and three human tokens.
+struct World {
+  TestIssuers issuers;
+  ControlPlaneProc cp{sharedPg(), issuers};
+  std::string admin = issuers.humanToken("carol", {"sec-admins"});
+  std::string approver = issuers.humanToken("alice", {"approvers"});
+  std::string auditor = issuers.humanToken("dave", {"auditors"});
+};
 
 }  // namespace tollgate::testing

@@ -100,15 +100,12 @@ struct Connected {
   TempDir dir;
   std::shared_ptr<ControlPlaneClient> client;
 
-  explicit Connected(DyingControlPlane& service) {
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(&service);
-    server = builder.BuildAndStart();
-    REQUIRE(server);
-    REQUIRE(port > 0);
+  int port = 0;
+
+  explicit Connected(DyingControlPlane& service, size_t max_backlog_bytes = 64u << 20) {
+    serve(service);
     ClientOptions o;
+    o.max_backlog_bytes = max_backlog_bytes;
     o.address = "127.0.0.1:" + std::to_string(port);
     o.token_file = dir.write("token", "a-workload-token");
     o.spool_dir = (dir.path() / "spool").string();
@@ -123,7 +120,28 @@ struct Connected {
   }
   ~Connected() {
     client->stop(std::chrono::milliseconds(200));
+    if (server) server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  }
+  // Starts a server for `service` (on the port of the previous one, if any).
+  void serve(DyingControlPlane& service) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:" + std::to_string(port), grpc::InsecureServerCredentials(),
+                             &port);
+    builder.RegisterService(&service);
+    server = builder.BuildAndStart();
+    REQUIRE(server);
+    REQUIRE(port > 0);
+  }
+  void down() {
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    server.reset();
+  }
+  // Waits for the stream to notice the control plane is gone.
+  bool disconnected() const {
+    for (int i = 0; i < 500 && client->connected(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return !client->connected();
   }
   // Waits until the control plane acknowledged `sequence`.
   bool acked(uint64_t sequence) const {
@@ -245,6 +263,51 @@ TEST_CASE("a failing spool write holds events back and confirms nothing until th
   CHECK(events[2].action().statement() == "SELECT 2");
   CHECK(events[3].action().statement() == "DELETE FROM cards");
   CHECK(events[4].action().statement() == "SELECT 3");
+}
+
+TEST_CASE("stopping waits for a control plane that comes back to take the spooled events") {
+  DyingControlPlane first(0);
+  DyingControlPlane second(0);
+  Connected c(first);
+  c.client->publish(statementEvent("SELECT 1"));
+  REQUIRE(c.acked(1));
+  c.down();
+  REQUIRE(c.disconnected());
+  // A job ends during the outage: its last events are only spooled, and a pod's spool goes
+  // with the pod. Before, stop() returned at once when the stream was down.
+  c.client->publish(statementEvent("SELECT 2"));
+  c.client->publish(statementEvent("COMMIT"));
+  auto back = std::async(std::launch::async, [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    c.serve(second);
+  });
+  c.client->stop(std::chrono::seconds(20));
+  back.get();
+  auto events = second.events();
+  CHECK(events.count(2) == 1);
+  CHECK(events.count(3) == 1);
+  CHECK(c.client->ackedSequence() == 3);
+}
+
+TEST_CASE("past its hard backlog limit the client stops accepting, until the spool drains") {
+  DyingControlPlane first(0);
+  DyingControlPlane second(0);
+  Connected c(first, 4096);  // new sessions refused past 4 KiB, statements past 6 KiB
+  c.down();
+  REQUIRE(c.disconnected());
+  CHECK(c.client->accepting());
+  for (int i = 0; i < 30; ++i) c.client->publish(statementEvent(std::string(500, 'q')));
+  for (int i = 0; i < 500 && c.client->accepting(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK_FALSE(c.client->accepting());
+  c.serve(second);
+  REQUIRE(c.acked(30));
+  for (int i = 0; i < 500 && !c.client->accepting(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(c.client->accepting());
+  CHECK(second.events().size() == 30);
 }
 
 }  // namespace
