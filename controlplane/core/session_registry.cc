@@ -23,6 +23,13 @@ v1::Session SessionRegistry::report(const v1::Identity& identity, const std::str
     std::lock_guard lock(mu_);
     auto [it, fresh] = sessions_.try_emplace(r.session_id());
     v1::Session& cur = it->second;
+    if (!fresh && cur.sidecar_id() != sidecar_id) {
+      // Only the sidecar running a session reports on it: another stream that learnt its id
+      // must not end it or rewrite its counters.
+      log::warn("session report from a sidecar that does not run the session; ignored",
+                {{"session", r.session_id()}, {"owner", cur.sidecar_id()}, {"from", sidecar_id}});
+      return cur;
+    }
     if (!fresh && cur.has_ended_at()) return cur;
     if (fresh) {
       cur.set_id(r.session_id());

@@ -27,7 +27,8 @@ class SessionRegistry {
   // Creates or updates session report.session_id owned by `sidecar_id` (the stream's instance,
   // derived from its token: stream/sidecar_instance.h) and run by `identity`: started_at on
   // first sight, counters replaced, ended_at and end_reason ("ended") set when report.ended.
-  // Reports for an ended session are ignored.
+  // Reports for an ended session, and from any sidecar but the one that reported it first, are
+  // ignored.
   v1::Session report(const v1::Identity& identity, const std::string& sidecar_id,
                      const v1::SessionReport& report);
 

@@ -101,6 +101,9 @@ class StreamServer {
   }
 
   size_t liveStreams() const { return service_->liveStreams(); }
+  absl::StatusOr<v1::Session> session(const std::string& id) const {
+    return cp_->sessions().get(id);
+  }
 
  private:
   TempDir dir_;
@@ -159,6 +162,19 @@ class Sidecar {
       if (in.has_audit_ack()) return in.audit_ack().sequence();
     }
     return std::nullopt;
+  }
+
+  // Reports session `id` (ended or live, with `statements`), then waits until the control plane
+  // has read it: the stream is handled in order, so the ack of a batch sent after it will do.
+  bool report(const std::string& id, bool ended, uint64_t statements, uint64_t sync_sequence) {
+    v1::SidecarMessage m;
+    v1::SessionReport* r = m.mutable_session();
+    r->set_session_id(id);
+    r->set_resource("payments-db");
+    r->set_protocol("postgres");
+    r->set_ended(ended);
+    r->set_statements(statements);
+    return stream_->Write(m) && send(sync_sequence, sync_sequence) == sync_sequence;
   }
 
   grpc::Status close() {
@@ -340,6 +356,28 @@ TEST_CASE("the instance names the token's pod, or the token's principal and the 
   CHECK(sidecarInstance(a, "b/c") != sidecarInstance(ab, "c"));
   auto ns = unboundWorkload("prod", "migrate-0");
   CHECK(sidecarInstance(ns, "8c1e") != sidecarInstance(pod, ""));
+}
+
+TEST_CASE("only the sidecar running a session can report it ended", "[stream]") {
+  StreamServer server;
+  Sidecar owner(server, {"payments", "job-1", "uid-job-1"}, "owner");
+  Sidecar other(server, {"payments", "job-2", "uid-job-2"}, "other");
+  REQUIRE(owner.connect());
+  REQUIRE(other.connect());
+  REQUIRE(owner.report("s-1", false, 3, 1));
+  // Another pod that learnt the session's id (it is in audit records and the session list)
+  // reports it ended with other counters. Before, that ended it in the registry.
+  REQUIRE(other.report("s-1", true, 999, 1));
+  auto s = server.session("s-1");
+  REQUIRE(s.ok());
+  CHECK_FALSE(s->has_ended_at());
+  CHECK(s->statements() == 3);
+  CHECK(s->sidecar_id().find("job-1") != std::string::npos);
+  REQUIRE(owner.report("s-1", true, 4, 2));
+  s = server.session("s-1");
+  REQUIRE(s.ok());
+  CHECK(s->has_ended_at());
+  CHECK(s->statements() == 4);
 }
 
 }  // namespace
