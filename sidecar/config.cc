@@ -33,7 +33,7 @@ const std::vector<FlagSpec>& flagSpecs() {
       {"audit-drain-seconds", true, false,
        "on shutdown, wait this long for spooled audit events to be acknowledged (default 20)"},
       {"max-audit-backlog-bytes", true, false,
-       "unacknowledged audit bytes past which new sessions are refused (default 67108864)"},
+       "unacknowledged audit bytes past which new sessions are refused (default 33554432)"},
       {"transparent-port", true, false, "enable the transparent listener on this port"},
       {"exit-when-done", false, false, "exit once the pod's other processes have all ended"},
   });

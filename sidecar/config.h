@@ -63,8 +63,9 @@ struct ControlPlaneLink {
   // (30 by default).
   int audit_drain_seconds = 20;
   // Unacknowledged audit bytes past which new sessions are refused (statements too, past half
-  // as much again). The default leaves room in the pod's 128 MiB emptyDir.
-  size_t max_audit_backlog_bytes = 64u << 20;
+  // as much again). The default leaves room in the pod's 128 MiB emptyDir for the spool file,
+  // its acknowledged prefix and a compaction's copy.
+  size_t max_audit_backlog_bytes = 32u << 20;
 };
 
 struct SidecarConfig {

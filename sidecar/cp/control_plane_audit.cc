@@ -15,6 +15,29 @@ constexpr size_t kBatchBytes = 1u << 20;
 // After a failed spool write (disk full, I/O error), events wait in memory this long before the
 // writer tries again.
 constexpr auto kSpoolRetry = std::chrono::milliseconds(500);
+// A single event's ceiling once its values are cut (see fitEvent).
+constexpr size_t kMaxEventBytes = 512u << 10;
+
+// Values are cut to kMaxValueBytes each, but a statement naming tens of thousands of tables has
+// as many `objects`: the first ones are kept, with a note of how many more there were, so the
+// event (and its batch) stays under the stream's message limit.
+void fitEvent(v1::AuditEvent& e) {
+  if (e.ByteSizeLong() <= kMaxEventBytes) return;
+  auto* objects = e.mutable_action()->mutable_objects();
+  size_t kept_bytes = 0;
+  int keep = 0;
+  while (keep < objects->size() &&
+         kept_bytes + objects->Get(keep).size() + 4 < kMaxEventBytes / 2) {
+    kept_bytes += objects->Get(keep).size() + 4;
+    ++keep;
+  }
+  const int more = objects->size() - keep;
+  if (more > 0) {
+    objects->DeleteSubrange(keep, more);
+    *objects->Add() = "[" + std::to_string(more) + " more]";
+  }
+  if (e.ByteSizeLong() > kMaxEventBytes) objects->Clear();
+}
 
 // The event sent in place of a spooled record that no longer parses (a damaged spool file): the
 // control plane stores a record at that sequence saying so, instead of a silent gap.
@@ -55,6 +78,7 @@ void ControlPlaneClient::writeAudit() {
     const uint64_t seq = spool_.nextSequence();
     e.set_source_sequence(seq);
     e.mutable_location()->set_source(options_.source);
+    fitEvent(e);
     if (auto fixed = proto::storableStrings(e, kMaxValueBytes); fixed.utf8 + fixed.truncated > 0) {
       log::warn("audit event values made storable",
                 {{"sequence", std::to_string(seq)},
@@ -68,8 +92,10 @@ void ControlPlaneClient::writeAudit() {
                  {{"error", std::string(st.message())},
                   {"events", std::to_string(fresh.size() - spooled)}});
       spool_retry_at_ = std::chrono::steady_clock::now() + kSpoolRetry;
+      spool_failing_ = true;
       break;
     }
+    spool_failing_ = false;
     if (confirms[spooled]) {
       std::unique_lock lock(mu_);
       if (connected_) {
@@ -108,10 +134,14 @@ void ControlPlaneClient::writeAudit() {
     }
     backlog_bytes_ = spool_.pendingBytes();
     backlog_events_ = spool_.pending().size();
-    const bool saturated = backlog_bytes_ > options_.max_backlog_bytes / 2 * 3;
+    // While the spool cannot be written, events only pile up in memory: refuse as if full.
+    const bool saturated = spool_failing_ || backlog_bytes_ > options_.max_backlog_bytes / 2 * 3;
     if (saturated != saturated_.exchange(saturated)) {
       if (saturated) {
-        log::error("audit spool full: statements are refused until the control plane takes it",
+        log::error(spool_failing_ ? "audit spool cannot be written: statements are refused until "
+                                    "it can"
+                                  : "audit spool full: statements are refused until the control "
+                                    "plane takes it",
                    {{"bytes", std::to_string(backlog_bytes_)}});
       } else {
         log::info("audit spool drained: statements run again",

@@ -47,7 +47,7 @@ struct ClientOptions {
   // Unacknowledged audit bytes above which new sessions are refused (fail closed); past half as
   // much again, sessions refuse statements too (EventSink::accepting), so the spool stays
   // inside a pod's 128 MiB emptyDir.
-  size_t max_backlog_bytes = 64u << 20;
+  size_t max_backlog_bytes = 32u << 20;
 };
 
 // Callbacks into the data path. Called on the client's threads; implementations post to their
@@ -140,9 +140,10 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> acked_{0};
-  std::atomic<uint64_t> spooled_{0};    // highest sequence written to the spool
-  std::atomic<bool> saturated_{false};  // backlog past max_backlog_bytes * 3 / 2
-  bool reported_down_ = false;          // stream thread only
+  std::atomic<uint64_t> spooled_{0};  // highest sequence written to the spool
+  // Backlog past max_backlog_bytes * 3 / 2, or the spool failing.
+  std::atomic<bool> saturated_{false};
+  bool reported_down_ = false;  // stream thread only
   std::thread stream_thread_;
   std::thread writer_thread_;
 
@@ -189,6 +190,7 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   AuditSpool spool_;  // writer thread only
   // Writer thread only: no spool write before this (after a failed one).
   std::chrono::steady_clock::time_point spool_retry_at_;
+  bool spool_failing_ = false;  // writer thread only: the last spool write failed
 };
 
 }  // namespace tollgate::sidecar::cp

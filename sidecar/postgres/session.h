@@ -198,6 +198,10 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   CallbackAction onClientMessage(const FrontendMessage& message);
   CallbackAction onServerMessage(const BackendMessage& message);
   policy::Verdict decide(const policy::QueryFacts& facts);
+  // Past the audit spool's hard limit (EventSink::accepting) a statement cannot be recorded,
+  // so it is refused; ending a transaction stays possible. The verdict that refuses it.
+  bool refusedForAuditBacklog(const policy::QueryFacts& facts) const;
+  static policy::Verdict auditBacklogVerdict();
   // The analyzer's facts, or for SQL over max_statement_bytes facts that decide() refuses.
   policy::QueryFactsPtr analyze(std::string_view sql);
   void forwardOrPoison(char type, std::string_view raw, std::string_view statement,

@@ -2,6 +2,8 @@
 // policy engine's verdict, and the refusals the session adds for every role: SQL too long to
 // analyse, a client_encoding the sidecar cannot read statements in, a COPY whose rows it cannot
 // mask.
+#include <algorithm>
+
 #include "policy/sql/statement_table.h"
 #include "sidecar/postgres/session.h"
 
@@ -17,16 +19,29 @@ policy::QueryFactsPtr PostgresSession::analyze(std::string_view sql) {
   return facts;
 }
 
+bool PostgresSession::refusedForAuditBacklog(const policy::QueryFacts& facts) const {
+  if (!config_.events || config_.events->accepting()) return false;
+  // BEGIN / COMMIT / ROLLBACK / SAVEPOINT still run: a client (or a pool's reset) must be able
+  // to leave the transaction an earlier refusal aborted.
+  const bool transaction_control =
+      facts.parsed && !facts.statements.empty() &&
+      std::all_of(facts.statements.begin(), facts.statements.end(),
+                  [](const auto& st) { return st.cls == policy::StatementClass::kTransaction; });
+  return !transaction_control;
+}
+
+policy::Verdict PostgresSession::auditBacklogVerdict() {
+  policy::Verdict v;
+  v.decision = policy::Decision::kBlock;
+  v.rule = "audit:backlog";
+  v.message =
+      "blocked by rule \"audit:backlog\": audit events cannot reach the control plane and the "
+      "sidecar's spool is full; statements are refused until it drains";
+  return v;
+}
+
 policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
-  if (config_.events && !config_.events->accepting()) {  // fail closed: it could not be recorded
-    policy::Verdict v;
-    v.decision = policy::Decision::kBlock;
-    v.rule = "audit:backlog";
-    v.message =
-        "blocked by rule \"audit:backlog\": audit events cannot reach the control plane and the "
-        "sidecar's spool is full; statements are refused until it drains";
-    return v;
-  }
+  if (refusedForAuditBacklog(facts)) return auditBacklogVerdict();  // it could not be recorded
   if (facts.oversized) {  // whatever defaults.onParseError says: it was never read
     policy::Verdict v;
     v.decision = policy::Decision::kBlock;

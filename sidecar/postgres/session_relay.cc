@@ -79,6 +79,10 @@ void PostgresSession::forwardOrPoison(char type, std::string_view raw, std::stri
   }
   if (type == 'P') {
     to_upstream_ += buildParse(statement, poison_token_);
+  } else if (type == 'E') {
+    // An Execute cannot be made to fail by itself: a Parse that fails (and defines nothing,
+    // the syntax error comes first) takes its place in the batch.
+    to_upstream_ += buildParse("tollgate refused execute", poison_token_);
   } else {
     to_upstream_ += buildQuery(poison_token_);
   }
@@ -216,6 +220,28 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       bool described =
           portal != nullptr && (!portal->description.empty() || portal->no_data ||
                                 (info != nullptr && (!info->description.empty() || info->no_data)));
+      // A prepared statement was decided at its Parse; past the audit backlog its Execute is
+      // refused too (decided here), since its event could not be recorded.
+      const policy::QueryFacts* decided =
+          portal != nullptr && !portal->cursor ? portal->source.facts.get() : nullptr;
+      const bool refused = config_.events && !config_.events->accepting() &&
+                           (decided == nullptr || refusedForAuditBacklog(*decided));
+      if (refused) {
+        PendingUnit& unit = pipeline_.push(Kind::kExecute);
+        unit.name = portal_name;
+        unit.portal_entry = std::move(entry);
+        unit.source = source;
+        unit.started_us = nowUs();
+        const policy::Verdict v = auditBacklogVerdict();
+        forwardOrPoison('E', message.raw, "", v, unit, v.message);
+        const policy::StatementFacts* st =
+            decided != nullptr && portal->source.index < decided->statements.size()
+                ? &decided->statements[portal->source.index]
+                : nullptr;
+        emitStatement(st, unit, false, 0, kSqlStateInsufficientPrivilege, v.decision, v.rule,
+                      v.message);
+        break;
+      }
       if (!described && config_.masker && !config_.masker->rules().empty()) {
         // The client never asked what the result looks like; masking needs the column names
         // and types, so ask the server ourselves and keep its answer from the client.

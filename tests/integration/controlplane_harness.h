@@ -271,17 +271,6 @@ class ConnectedSidecar {
   bool ready_ = false;
 };
 
-// Polls `fn` until it returns true or `timeout` passes.
-template <typename Fn>
-bool eventually(Fn fn, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  do {
-    if (fn()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  } while (std::chrono::steady_clock::now() < deadline);
-  return false;
-}
-
 // Every audit event matching `req`, all pages.
 inline std::vector<v1::AuditEvent> searchAll(const ControlPlaneProc& cp, const std::string& token,
                                              v1::SearchAuditRequest req) {

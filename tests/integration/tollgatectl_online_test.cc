@@ -53,16 +53,6 @@ unsigned fileMode(const std::string& path) {
   return st.st_mode & 07777;
 }
 
-// Polls `done` every 50 ms for up to 10 s.
-template <typename F>
-bool eventually(F done) {
-  for (int i = 0; i < 200; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
-}
-
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;

@@ -19,11 +19,13 @@
 #include <sys/resource.h>
 
 #include "sidecar/cp/control_plane_client.h"
+#include "tests/sidecar/scripted_control_plane.h"
 #include "tests/support/test_support.h"
 
 namespace tollgate::sidecar::cp {
 namespace {
 
+using tollgate::testing::eventually;
 using tollgate::testing::TempDir;
 
 // A control plane that stores every audit event it reads and acknowledges each batch by its
@@ -37,19 +39,12 @@ class DyingControlPlane final : public v1::SidecarService::Service {
 
   explicit DyingControlPlane(int lossy_streams = kLossyStreams) : lossy_streams_(lossy_streams) {}
 
-  grpc::Status Connect(
-      grpc::ServerContext*,
-      grpc::ServerReaderWriter<v1::ControlMessage, v1::SidecarMessage>* stream) override {
-    v1::SidecarMessage in;
-    if (!stream->Read(&in) || !in.has_hello()) {
+  grpc::Status Connect(grpc::ServerContext*, SidecarStream* stream) override {
+    if (!welcomeSidecar(stream, "system:serviceaccount:payments-ci:nightly")) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "hello first");
     }
     const bool lossy = streams_.fetch_add(1) < lossy_streams_;
-    v1::ControlMessage welcome;
-    welcome.mutable_welcome()->mutable_identity()->set_subject(
-        "system:serviceaccount:payments-ci:nightly");
-    welcome.mutable_welcome()->set_heartbeat_seconds(30);
-    stream->Write(welcome);
+    v1::SidecarMessage in;
     int stored = 0;
     while (stream->Read(&in)) {
       if (!in.has_audit() || in.audit().events().empty()) continue;
@@ -138,19 +133,12 @@ struct Connected {
   }
   // Waits for the stream to notice the control plane is gone.
   bool disconnected() const {
-    for (int i = 0; i < 500 && client->connected(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return !client->connected();
+    return eventually([&] { return !client->connected(); });
   }
   // Waits until the control plane acknowledged `sequence`.
   bool acked(uint64_t sequence) const {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (client->ackedSequence() < sequence) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return true;
+    return eventually([&] { return client->ackedSequence() >= sequence; }, std::chrono::seconds(20),
+                      std::chrono::milliseconds(5));
   }
 };
 
@@ -230,6 +218,28 @@ TEST_CASE("long values are cut and batches stay under the control plane's messag
   }
 }
 
+TEST_CASE("an event naming tens of thousands of tables keeps the first names and the count") {
+  DyingControlPlane service(0);
+  Connected c(service);
+  // 40,000 names of 40 bytes: 1.6 MB in one event, which no batch size cap can split.
+  v1::AuditEvent wide = statementEvent("SELECT $1 FROM t0, t1, ...");
+  for (int i = 0; i < 40000; ++i) {
+    wide.mutable_action()->add_objects("public.a_rather_long_table_name_" + std::to_string(i));
+  }
+  c.client->publish(std::move(wide));
+  c.client->publish(statementEvent("SELECT 2"));
+  REQUIRE(c.acked(2));
+  auto events = service.events();
+  REQUIRE(events.size() == 2);
+  const auto& objects = events[1].action().objects();
+  REQUIRE(objects.size() > 1000);
+  CHECK(objects.size() < 40000);
+  CHECK(objects.Get(0) == "public.a_rather_long_table_name_0");
+  CHECK(objects.Get(objects.size() - 1) ==
+        "[" + std::to_string(40000 - (objects.size() - 1)) + " more]");
+  CHECK(events[1].ByteSizeLong() <= (512u << 10));
+}
+
 TEST_CASE("a failing spool write holds events back and confirms nothing until they are on disk") {
   DyingControlPlane service(0);
   Connected c(service);
@@ -253,9 +263,13 @@ TEST_CASE("a failing spool write holds events back and confirms nothing until th
   // then confirmed the strict statement although its own record was never written.
   CHECK(strict.wait_for(std::chrono::milliseconds(1500)) == std::future_status::timeout);
   CHECK(c.client->ackedSequence() == 1);
+  // Meanwhile the events are only in memory: sessions refuse statements rather than let them
+  // pile up there (EventSink::accepting).
+  CHECK_FALSE(c.client->accepting());
 
   REQUIRE(setrlimit(RLIMIT_FSIZE, &saved) == 0);
   REQUIRE(strict.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(eventually([&] { return c.client->accepting(); }));
   CHECK(strict.get());
   REQUIRE(c.acked(4));
   auto events = service.events();
@@ -297,16 +311,10 @@ TEST_CASE("past its hard backlog limit the client stops accepting, until the spo
   REQUIRE(c.disconnected());
   CHECK(c.client->accepting());
   for (int i = 0; i < 30; ++i) c.client->publish(statementEvent(std::string(500, 'q')));
-  for (int i = 0; i < 500 && c.client->accepting(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  CHECK_FALSE(c.client->accepting());
+  CHECK(eventually([&] { return !c.client->accepting(); }));
   c.serve(second);
   REQUIRE(c.acked(30));
-  for (int i = 0; i < 500 && !c.client->accepting(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  CHECK(c.client->accepting());
+  CHECK(eventually([&] { return c.client->accepting(); }));
   CHECK(second.events().size() == 30);
 }
 

@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "sidecar/cp/control_plane_client.h"
+#include "tests/sidecar/scripted_control_plane.h"
 #include "tests/support/test_support.h"
 
 namespace tollgate::sidecar::cp {
@@ -29,18 +30,11 @@ class QuickApproverControlPlane final : public v1::SidecarService::Service {
  public:
   explicit QuickApproverControlPlane(v1::GrantState decided) : decided_(decided) {}
 
-  grpc::Status Connect(
-      grpc::ServerContext*,
-      grpc::ServerReaderWriter<v1::ControlMessage, v1::SidecarMessage>* stream) override {
-    v1::SidecarMessage in;
-    if (!stream->Read(&in) || !in.has_hello()) {
+  grpc::Status Connect(grpc::ServerContext*, SidecarStream* stream) override {
+    if (!welcomeSidecar(stream, "system:serviceaccount:payments-fix:repair")) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "hello first");
     }
-    v1::ControlMessage welcome;
-    auto* w = welcome.mutable_welcome();
-    w->mutable_identity()->set_subject("system:serviceaccount:payments-fix:repair");
-    w->set_heartbeat_seconds(30);
-    stream->Write(welcome);
+    v1::SidecarMessage in;
     while (stream->Read(&in)) {
       if (!in.has_grant_request()) continue;
       v1::Grant grant;

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace tollgate::testing {
@@ -77,5 +78,17 @@ HttpResult httpGet(int port, const std::string& path);
 bool waitHealthy(int port, std::chrono::milliseconds timeout = std::chrono::seconds(15));
 // Polls until something accepts TCP connections on 127.0.0.1:port.
 bool waitPort(int port, std::chrono::milliseconds timeout = std::chrono::seconds(15));
+
+// Polls `fn` every `poll` until it returns true (true) or `timeout` passes (false).
+template <typename Fn>
+bool eventually(Fn fn, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                std::chrono::milliseconds poll = std::chrono::milliseconds(50)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  do {
+    if (fn()) return true;
+    std::this_thread::sleep_for(poll);
+  } while (std::chrono::steady_clock::now() < deadline);
+  return fn();
+}
 
 }  // namespace tollgate::testing
