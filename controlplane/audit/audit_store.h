@@ -111,9 +111,11 @@ class AuditStore {
   // Highest sequence stored so far (0 when empty).
   virtual uint64_t headSequence() = 0;
 
-  // Highest non-zero source_sequence stored for `source` (a record's location.source), 0 when
-  // none is. Records pruned by retention no longer count. Errors when the store cannot be read.
-  virtual absl::StatusOr<uint64_t> highestSourceSequence(const std::string& source) = 0;
+  // The highest source_sequence N for `source` (a record's location.source) such that 1..N are
+  // all stored: 0 when none is, and when any below the highest is missing (a producer that
+  // left a gap; records pruned by retention), so it can be taken as a cumulative
+  // acknowledgement. Errors when the store cannot be read.
+  virtual absl::StatusOr<uint64_t> storedThroughSequence(const std::string& source) = 0;
 };
 using AuditStorePtr = std::unique_ptr<AuditStore>;
 

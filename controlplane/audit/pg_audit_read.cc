@@ -235,12 +235,12 @@ absl::StatusOr<VerifyReport> PgAuditStore::verify(uint64_t from, uint64_t to) {
   });
 }
 
-absl::StatusOr<uint64_t> PgAuditStore::highestSourceSequence(const std::string& source) {
+absl::StatusOr<uint64_t> PgAuditStore::storedThroughSequence(const std::string& source) {
   return withReader([&](PgConn& conn) -> absl::StatusOr<uint64_t> {
-    // The partial unique index on (source, source_seq) answers this without a scan.
+    // The partial unique index on (source, source_seq) answers this from the index alone.
     auto r = conn.query(
-        "SELECT COALESCE(MAX(source_seq), 0) FROM audit_records"
-        " WHERE source = $1 AND source_seq <> 0",
+        "SELECT CASE WHEN COUNT(*) = MAX(source_seq) THEN MAX(source_seq) ELSE 0 END"
+        " FROM audit_records WHERE source = $1 AND source_seq <> 0",
         PgParams().add(pgText(source)));
     if (!r.ok()) return r.status();
     return static_cast<uint64_t>(r->i64(0, 0));

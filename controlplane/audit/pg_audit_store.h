@@ -63,7 +63,7 @@ class PgAuditStore final : public AuditStore {
   // Reads the head from the database (another replica may have appended); on a database error
   // the last head this store saw.
   uint64_t headSequence() override;
-  absl::StatusOr<uint64_t> highestSourceSequence(const std::string& source) override;
+  absl::StatusOr<uint64_t> storedThroughSequence(const std::string& source) override;
 
   const CheckpointKey& key() const { return *key_; }
 

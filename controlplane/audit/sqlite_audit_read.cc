@@ -84,14 +84,14 @@ absl::StatusOr<v1::AuditEvent> SqliteAuditStore::get(uint64_t sequence) {
   return rowEvent(*stmt);
 }
 
-absl::StatusOr<uint64_t> SqliteAuditStore::highestSourceSequence(const std::string& source) {
+absl::StatusOr<uint64_t> SqliteAuditStore::storedThroughSequence(const std::string& source) {
   auto db = acquireReader();
   if (!db.ok()) return db.status();
   Lease lease(std::move(*db), [this](Db d) { releaseReader(std::move(d)); });
-  // The partial unique index on (source, source_seq) answers this without a scan.
+  // The partial unique index on (source, source_seq) answers this from the index alone.
   auto stmt = lease.db().prepare(
-      "SELECT COALESCE(MAX(source_seq), 0) FROM audit_records"
-      " WHERE source = ? AND source_seq <> 0");
+      "SELECT CASE WHEN COUNT(*) = MAX(source_seq) THEN MAX(source_seq) ELSE 0 END"
+      " FROM audit_records WHERE source = ? AND source_seq <> 0");
   if (!stmt.ok()) return stmt.status();
   stmt->bind(1, source);
   auto row = stmt->step();

@@ -52,7 +52,7 @@ class SqliteAuditStore final : public AuditStore {
   absl::StatusOr<uint64_t> checkpoint() override;
   absl::StatusOr<PruneResult> pruneBefore(std::chrono::system_clock::time_point cutoff) override;
   uint64_t headSequence() override { return published_head_.load(); }
-  absl::StatusOr<uint64_t> highestSourceSequence(const std::string& source) override;
+  absl::StatusOr<uint64_t> storedThroughSequence(const std::string& source) override;
 
   // The checkpoint key (e.g. to publish its public half for offline verification).
   const CheckpointKey& key() const { return *key_; }

@@ -197,15 +197,15 @@ class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v
     return true;
   }
 
-  // Welcome.acked_sequence: the highest source_sequence stored for this instance, which the
-  // sidecar takes to cover every lower one too. It may: a sidecar sends its spool in order from
-  // the first unacknowledged event and a batch is stored whole or not at all, so what is stored
-  // for one instance is always 1..N. Unless the sidecar's numbering restarted below N (its
+  // Welcome.acked_sequence: the N such that 1..N are all stored for this instance, which the
+  // sidecar takes as a cumulative acknowledgement (the store answers 0 when anything below its
+  // highest is missing, as an older sidecar's replay race could leave). Unless the sidecar's
+  // numbering restarted below N (its
   // spool directory, which keeps the counter, was lost while the instance stayed the same): then
   // it has spooled less than is stored, and claiming N would make it drop unsent events. 0
   // then, and when the store cannot say.
   uint64_t storedThrough(uint64_t spooled) {
-    auto stored = core_.auditStore().highestSourceSequence(instance_);
+    auto stored = core_.auditStore().storedThroughSequence(instance_);
     if (!stored.ok()) {
       log::warn("cannot read the stored audit sequence; welcome acknowledges nothing",
                 {{"instance", instance_}, {"error", std::string(stored.status().message())}});
