@@ -165,6 +165,9 @@ class Stack:
     # ---- setup -------------------------------------------------------------------------------
 
     def start(self):
+        # A binary linked moments ago has page-cache pages not yet written back; mapped by one
+        # process they count in its Private_Dirty, which would then not be what it wrote.
+        os.sync()
         self.make_certs()
         self.start_postgres()
         self.load_data()
