@@ -209,6 +209,17 @@ void ControlPlaneClient::publish(v1::AuditEvent event) {
   cv_.notify_all();
 }
 
+// A strict-audit confirmation that is answered once: by the acknowledgement (or its refusal),
+// or by its deadline, whichever comes first.
+struct ControlPlaneClient::ConfirmOnce {
+  explicit ConfirmOnce(std::function<void(bool)> d) : done(std::move(d)) {}
+  void fire(bool stored) {
+    if (!fired.exchange(true)) done(stored);
+  }
+  std::function<void(bool)> done;
+  std::atomic<bool> fired{false};
+};
+
 void ControlPlaneClient::publishConfirmed(v1::AuditEvent event, std::function<void(bool)> done) {
   {
     std::unique_lock lock(mu_);
@@ -217,10 +228,33 @@ void ControlPlaneClient::publishConfirmed(v1::AuditEvent event, std::function<vo
       done(false);
       return;
     }
+    auto once = std::make_shared<ConfirmOnce>(std::move(done));
+    confirm_deadlines_.emplace(std::chrono::steady_clock::now() + options_.audit_confirm_timeout,
+                               once);
     incoming_.push_back(std::move(event));
-    incoming_confirm_.push_back(std::move(done));
+    incoming_confirm_.push_back([once](bool stored) { once->fire(stored); });
   }
   cv_.notify_all();
+}
+
+void ControlPlaneClient::expireConfirmations() {
+  std::vector<std::shared_ptr<ConfirmOnce>> expired;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    while (!confirm_deadlines_.empty() && (confirm_deadlines_.begin()->first <= now ||
+                                           confirm_deadlines_.begin()->second->fired)) {
+      if (!confirm_deadlines_.begin()->second->fired) {
+        expired.push_back(confirm_deadlines_.begin()->second);
+      }
+      confirm_deadlines_.erase(confirm_deadlines_.begin());
+    }
+  }
+  if (!expired.empty()) {
+    log::warn("strict-audit statements refused: their records were not acknowledged in time",
+              {{"statements", std::to_string(expired.size())}});
+  }
+  for (auto& once : expired) once->fire(false);
 }
 
 void ControlPlaneClient::flush() {

@@ -522,6 +522,7 @@ void ControlPlaneClient::writerLoop() {
       last_tx_ = std::chrono::steady_clock::now();
     }
     checkExpiry();
+    expireConfirmations();
   }
 }
 

@@ -44,6 +44,9 @@ struct ClientOptions {
   std::chrono::milliseconds reconnect_max{3000};
   // How long a session waits for a grant reply before it is refused.
   std::chrono::seconds grant_timeout{30};
+  // How long a strict-audit (audit: sync) statement waits for its record to be acknowledged
+  // before it is refused (the spool failing, a control plane that accepts but never answers).
+  std::chrono::milliseconds audit_confirm_timeout{30000};
   // Unacknowledged audit bytes above which new sessions are refused (fail closed); past half as
   // much again, sessions refuse statements too (EventSink::accepting), so the spool stays
   // inside a pod's 128 MiB emptyDir.
@@ -127,6 +130,8 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   // Writes to the welcomed stream; with a generation, only if that stream is still the one.
   bool send(const v1::SidecarMessage& message, uint64_t generation = 0);
   void writeAudit();
+  // Refuses the strict-audit confirmations whose deadline passed (writer thread).
+  void expireConfirmations();
   bool sendAudit(const v1::SidecarMessage& batch, uint64_t generation, uint64_t last);
   void checkExpiry();
   AccessDecision decisionFor(const v1::Grant& grant) const;
@@ -161,6 +166,11 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   std::vector<std::function<void(bool)>> incoming_confirm_;
   // By sequence, until acknowledged or the stream drops.
   std::map<uint64_t, std::function<void(bool)>> confirm_waiters_;
+  // Every pending confirmation by deadline; whichever of the answer and the deadline comes
+  // first settles it (ConfirmOnce).
+  struct ConfirmOnce;
+  std::multimap<std::chrono::steady_clock::time_point, std::shared_ptr<ConfirmOnce>>
+      confirm_deadlines_;
   std::deque<v1::SidecarMessage> outgoing_;
   // The control plane acknowledges a batch by its highest sequence and means every lower one
   // too, so each stream must carry the spool in order from the first unacknowledged event.

@@ -91,8 +91,8 @@ policy::Verdict PostgresSession::auditSyncRefusal(policy::Verdict verdict) {
   verdict.rule = "audit:sync";
   verdict.message =
       "tollgate: audit: sync is in force and the statement's audit record could not be "
-      "stored (control plane unreachable, or events file not writable); the statement was not "
-      "run";
+      "stored in time (control plane unreachable, audit spool not writable, or events file not "
+      "writable); the statement was not run";
   return verdict;
 }
 

@@ -97,10 +97,12 @@ struct Connected {
 
   int port = 0;
 
-  explicit Connected(DyingControlPlane& service, size_t max_backlog_bytes = 64u << 20) {
+  explicit Connected(DyingControlPlane& service, size_t max_backlog_bytes = 64u << 20,
+                     std::chrono::milliseconds confirm_timeout = std::chrono::seconds(30)) {
     serve(service);
     ClientOptions o;
     o.max_backlog_bytes = max_backlog_bytes;
+    o.audit_confirm_timeout = confirm_timeout;
     o.address = "127.0.0.1:" + std::to_string(port);
     o.token_file = dir.write("token", "a-workload-token");
     o.spool_dir = (dir.path() / "spool").string();
@@ -316,6 +318,30 @@ TEST_CASE("past its hard backlog limit the client stops accepting, until the spo
   REQUIRE(c.acked(30));
   CHECK(eventually([&] { return c.client->accepting(); }));
   CHECK(second.events().size() == 30);
+}
+
+TEST_CASE("a strict-audit statement is refused when its record is not acknowledged in time") {
+  DyingControlPlane service(0);
+  Connected c(service, 64u << 20, std::chrono::milliseconds(1000));
+  // The spool cannot be written: the record waits in memory and is never acknowledged.
+  std::signal(SIGXFSZ, SIG_IGN);
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  rlimit tiny = saved;
+  tiny.rlim_cur = 5;
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &tiny) == 0);
+  auto answered = std::make_shared<std::promise<bool>>();
+  auto strict = answered->get_future();
+  c.client->publishConfirmed(statementEvent("DELETE FROM cards"),
+                             [answered](bool ok) { answered->set_value(ok); });
+  // Before: the session held the statement, and its client, until the disk recovered.
+  const auto status = strict.wait_for(std::chrono::seconds(10));
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &saved) == 0);
+  REQUIRE(status == std::future_status::ready);
+  CHECK_FALSE(strict.get());
+  // The record itself is still delivered once the spool takes it (answered once only).
+  REQUIRE(c.acked(1));
+  CHECK(service.events().at(1).action().statement() == "DELETE FROM cards");
 }
 
 }  // namespace
