@@ -144,6 +144,29 @@ struct Connected {
   }
 };
 
+// While alive (or until end()), no file of this process can grow past 5 bytes (RLIMIT_FSIZE):
+// writes fail with EFBIG, as on a full disk.
+class FilesCannotGrow {
+ public:
+  FilesCannotGrow() {
+    std::signal(SIGXFSZ, SIG_IGN);
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &saved_) == 0);
+    rlimit tiny = saved_;
+    tiny.rlim_cur = 5;
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &tiny) == 0);
+  }
+  ~FilesCannotGrow() { end(); }
+  void end() {
+    if (ended_) return;
+    ended_ = true;
+    setrlimit(RLIMIT_FSIZE, &saved_);
+  }
+
+ private:
+  rlimit saved_{};
+  bool ended_ = false;
+};
+
 v1::AuditEvent statementEvent(std::string statement) {
   v1::AuditEvent e;
   e.set_type(v1::EVENT_STATEMENT);
@@ -248,12 +271,7 @@ TEST_CASE("a failing spool write holds events back and confirms nothing until th
   c.client->publish(statementEvent("SELECT 1"));
   REQUIRE(c.acked(1));
   // The spool file cannot grow: every append fails (EFBIG), the first part-way.
-  std::signal(SIGXFSZ, SIG_IGN);
-  rlimit saved{};
-  REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
-  rlimit tiny = saved;
-  tiny.rlim_cur = 5;
-  REQUIRE(setrlimit(RLIMIT_FSIZE, &tiny) == 0);
+  FilesCannotGrow full;
 
   auto confirmed = std::make_shared<std::promise<bool>>();
   auto strict = confirmed->get_future();
@@ -269,7 +287,7 @@ TEST_CASE("a failing spool write holds events back and confirms nothing until th
   // pile up there (EventSink::accepting).
   CHECK_FALSE(c.client->accepting());
 
-  REQUIRE(setrlimit(RLIMIT_FSIZE, &saved) == 0);
+  full.end();
   REQUIRE(strict.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
   CHECK(eventually([&] { return c.client->accepting(); }));
   CHECK(strict.get());
@@ -324,19 +342,14 @@ TEST_CASE("a strict-audit statement is refused when its record is not acknowledg
   DyingControlPlane service(0);
   Connected c(service, 64u << 20, std::chrono::milliseconds(1000));
   // The spool cannot be written: the record waits in memory and is never acknowledged.
-  std::signal(SIGXFSZ, SIG_IGN);
-  rlimit saved{};
-  REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
-  rlimit tiny = saved;
-  tiny.rlim_cur = 5;
-  REQUIRE(setrlimit(RLIMIT_FSIZE, &tiny) == 0);
+  FilesCannotGrow full;
   auto answered = std::make_shared<std::promise<bool>>();
   auto strict = answered->get_future();
   c.client->publishConfirmed(statementEvent("DELETE FROM cards"),
                              [answered](bool ok) { answered->set_value(ok); });
   // Before: the session held the statement, and its client, until the disk recovered.
   const auto status = strict.wait_for(std::chrono::seconds(10));
-  REQUIRE(setrlimit(RLIMIT_FSIZE, &saved) == 0);
+  full.end();
   REQUIRE(status == std::future_status::ready);
   CHECK_FALSE(strict.get());
   // The record itself is still delivered once the spool takes it (answered once only).
