@@ -78,13 +78,13 @@ void ControlPlaneClient::writeAudit() {
     const uint64_t seq = spool_.nextSequence();
     e.set_source_sequence(seq);
     e.mutable_location()->set_source(options_.source);
-    fitEvent(e);
     if (auto fixed = proto::storableStrings(e, kMaxValueBytes); fixed.utf8 + fixed.truncated > 0) {
       log::warn("audit event values made storable",
                 {{"sequence", std::to_string(seq)},
                  {"not_utf8", std::to_string(fixed.utf8)},
                  {"truncated", std::to_string(fixed.truncated)}});
     }
+    fitEvent(e);  // after the values are cut: only then does its size say what `objects` adds
     if (auto st = spool_.append(seq, e.SerializeAsString()); !st.ok()) {
       // Nothing is numbered or confirmed until it is on disk: this event and the rest go back
       // to the front of the queue, and strict statements keep waiting.

@@ -200,7 +200,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   policy::Verdict decide(const policy::QueryFacts& facts);
   // Past the audit spool's hard limit (EventSink::accepting) a statement cannot be recorded,
   // so it is refused; ending a transaction stays possible. The verdict that refuses it.
-  bool refusedForAuditBacklog(const policy::QueryFacts& facts) const;
+  // `facts` null (a statement the session cannot name, a cursor's FETCH) is refused too.
+  bool refusedForAuditBacklog(const policy::QueryFacts* facts) const;
   static policy::Verdict auditBacklogVerdict();
   // The analyzer's facts, or for SQL over max_statement_bytes facts that decide() refuses.
   policy::QueryFactsPtr analyze(std::string_view sql);

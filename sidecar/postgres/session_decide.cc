@@ -19,13 +19,13 @@ policy::QueryFactsPtr PostgresSession::analyze(std::string_view sql) {
   return facts;
 }
 
-bool PostgresSession::refusedForAuditBacklog(const policy::QueryFacts& facts) const {
+bool PostgresSession::refusedForAuditBacklog(const policy::QueryFacts* facts) const {
   if (!config_.events || config_.events->accepting()) return false;
   // BEGIN / COMMIT / ROLLBACK / SAVEPOINT still run: a client (or a pool's reset) must be able
   // to leave the transaction an earlier refusal aborted.
   const bool transaction_control =
-      facts.parsed && !facts.statements.empty() &&
-      std::all_of(facts.statements.begin(), facts.statements.end(),
+      facts != nullptr && facts->parsed && !facts->statements.empty() &&
+      std::all_of(facts->statements.begin(), facts->statements.end(),
                   [](const auto& st) { return st.cls == policy::StatementClass::kTransaction; });
   return !transaction_control;
 }
@@ -41,7 +41,7 @@ policy::Verdict PostgresSession::auditBacklogVerdict() {
 }
 
 policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
-  if (refusedForAuditBacklog(facts)) return auditBacklogVerdict();  // it could not be recorded
+  if (refusedForAuditBacklog(&facts)) return auditBacklogVerdict();  // it could not be recorded
   if (facts.oversized) {  // whatever defaults.onParseError says: it was never read
     policy::Verdict v;
     v.decision = policy::Decision::kBlock;

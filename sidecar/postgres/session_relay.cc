@@ -224,9 +224,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       // refused too (decided here), since its event could not be recorded.
       const policy::QueryFacts* decided =
           portal != nullptr && !portal->cursor ? portal->source.facts.get() : nullptr;
-      const bool refused = config_.events && !config_.events->accepting() &&
-                           (decided == nullptr || refusedForAuditBacklog(*decided));
-      if (refused) {
+      if (refusedForAuditBacklog(decided)) {
         PendingUnit& unit = pipeline_.push(Kind::kExecute);
         unit.name = portal_name;
         unit.portal_entry = std::move(entry);
