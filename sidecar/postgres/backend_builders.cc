@@ -79,6 +79,14 @@ std::string buildCommandComplete(std::string_view tag) {
   return out;
 }
 
+std::string buildCopyData(std::string_view data) {
+  std::string out;
+  MessageWriter w(&out, 'd');
+  w.bytes(data);
+  w.finish();
+  return out;
+}
+
 std::string buildEmptyQueryResponse() {
   std::string out;
   MessageWriter w(&out, 'I');

@@ -27,6 +27,7 @@ std::string buildBackendKeyData(int32_t process_id, std::string_view secret_key)
 // status: 'I' idle, 'T' in a transaction block, 'E' in a failed transaction block.
 std::string buildReadyForQuery(char status);
 std::string buildCommandComplete(std::string_view tag);
+std::string buildCopyData(std::string_view data);
 std::string buildEmptyQueryResponse();
 std::string buildRowDescription(std::span<const FieldDescription> fields);
 // nullopt values are written as NULL (-1).

@@ -58,6 +58,22 @@ std::string buildQuery(std::string_view sql) {
   return out;
 }
 
+std::string buildParse(std::string_view name, std::string_view query) {
+  std::string out;
+  MessageWriter w(&out, 'P');
+  w.cstring(name).cstring(query).i16(0);
+  w.finish();
+  return out;
+}
+
+std::string buildDescribePortal(std::string_view portal) {
+  std::string out;
+  MessageWriter w(&out, 'D');
+  w.u8('P').cstring(portal);
+  w.finish();
+  return out;
+}
+
 std::string buildPasswordMessage(std::string_view password) {
   std::string out;
   MessageWriter w(&out, 'p');

@@ -21,6 +21,10 @@ std::string buildSslRequest();
 std::string buildGssEncRequest();
 std::string buildCancelRequest(int32_t process_id, std::string_view secret_key);
 std::string buildQuery(std::string_view sql);
+// Parse of `query` into statement `name` ("" the unnamed one), no parameter types given.
+std::string buildParse(std::string_view name, std::string_view query);
+// Describe of portal `portal` ("" the unnamed one).
+std::string buildDescribePortal(std::string_view portal);
 std::string buildPasswordMessage(std::string_view password);
 std::string buildSaslInitialResponse(std::string_view mechanism, std::string_view data);
 std::string buildSaslResponse(std::string_view data);
