@@ -1,6 +1,7 @@
 // Real PostgreSQL drivers beyond psql/pgbench/psycopg2 through the sidecar: asyncpg, psycopg 3,
-// node-postgres, DBD::Pg, ruby-pg and JDBC, each with a wrong password, masked card columns in
-// text and binary results, a blocked statement (42501) that leaves the session usable, events.
+// node-postgres, DBD::Pg, ruby-pg, JDBC, Go pgx and lib/pq, each with a wrong password, masked card
+// columns in text and binary results, a blocked statement (42501) that leaves the session usable,
+// events.
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include "tests/integration/sidecar_pg_harness.h"
 
 using Catch::Matchers::ContainsSubstring;
+using Catch::Matchers::EndsWith;
 using namespace tollgate::testing;
 
 namespace {
@@ -392,4 +394,88 @@ TEST_CASE("JDBC: server-side prepared statements, binary transfer, batch insert,
   CHECK(at(report, "rolled-back-rows") == "0");
   checkEvents(sidecar, 2);  // the binary-transfer checks use a second connection
   clearRows(pg, 1500);
+}
+
+TEST_CASE("Go pgx and lib/pq: cached prepares, binary results, batches, binary COPY, cancel") {
+  constexpr char kGoPath[] = "/usr/share/gocode";
+  if (!probe({"go", "version"}) ||
+      !std::filesystem::exists(std::string(kGoPath) + "/src/github.com/jackc/pgx/v4") ||
+      !std::filesystem::exists(std::string(kGoPath) + "/src/github.com/lib/pq")) {
+    SKIP(
+        "golang-go, golang-github-jackc-pgx-v4-dev and golang-github-lib-pq-dev are not "
+        "installed");
+  }
+  auto& pg = sharedPg();
+  clearRows(pg, 1600);
+  Sidecar sidecar = writeSidecar(pg);
+  REQUIRE(sidecar.ready());
+  // Debian's Go packages are GOPATH sources; the build cache outlives the test (a rebuild of
+  // pgx takes most of a minute on two cores).
+  auto source = sidecar.dir().write("driver_check.go", kGoScript);
+  auto binary = (sidecar.dir().path() / "driver_check").string();
+  auto cache = (std::filesystem::temp_directory_path() / "tollgate-go-cache").string();
+  auto built = run({"env", "GO111MODULE=off", "GOFLAGS=", "GOPATH=" + std::string(kGoPath),
+                    "GOCACHE=" + cache, "go", "build", "-o", binary, source},
+                   "", std::chrono::seconds(300));
+  INFO("go build:\n" << built.out << built.err);
+  REQUIRE(built.exit_code == 0);
+  auto r =
+      run({binary, std::to_string(sidecar.port()), kWrongPassword}, "", std::chrono::seconds(60));
+  auto report = parseReport(r.out);
+  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err << "\nsidecar log:\n" << sidecar.log());
+  CHECK(r.exit_code == 0);
+  checkCommon(r, report);
+  // pgx: a named statement per query text, described once (int4 in binary, the card columns
+  // as text), then simple protocol, text results, a bigint parameter.
+  CHECK(at(report, "pgx-cached") == maskedRows());
+  CHECK(at(report, "pgx-types") == "23,25,25,1043,25,25,25 1,0,0,0,0,0,0");
+  CHECK(at(report, "pgx-simple") == maskedRows());
+  CHECK(at(report, "pgx-text-format") == maskedRows());
+  CHECK(at(report, "pgx-bigint-param") == pciMasked("6011111111111117") + "|***");
+  CHECK_THAT(at(report, "pgx-scan-int64"), ContainsSubstring("unable to assign to *int64"));
+  CHECK(at(report, "pgx-sum") == "21");
+  // Blocked at the describe pgx's Batch starts with, in the middle of a pgconn pipeline (the
+  // rows before it arrive, the server skips the rest), and inside a simple-protocol batch.
+  CHECK_THAT(at(report, "pgx-batch-describe"), ContainsSubstring("42501"));
+  CHECK(at(report, "pgx-pipeline") ==
+        maskedRows(1, 1) +
+            "#42501 blocked by rule \"role:write\": a write grant does not allow "
+            "ddl statements (drop)");
+  CHECK(at(report, "pgx-after-pipeline") == maskedRows(1, 2));
+  CHECK_THAT(at(report, "pgx-simple-batch"), ContainsSubstring("42501"));
+  CHECK(at(report, "pgx-simple-conn") == maskedRows());
+  CHECK(at(report, "pgx-simple-after") == maskedRows(1, 1));
+  // Binary COPY stores what was sent; one into a bigint card column fails on the client (it
+  // encodes by the described types) and its error, echoed by the server, is masked.
+  CHECK(at(report, "pgx-copy") == "2");
+  CHECK_THAT(at(report, "pgx-copy-bigint"), ContainsSubstring("57014"));
+  CHECK_THAT(at(report, "pgx-copy-bigint"), ContainsSubstring("cannot convert"));
+  CHECK(at(report, "pgx-read-back") ==
+        "1600|411111******1111|411111******1111|***;1601|555555******4444|NULL|***");
+  CHECK_THAT(at(report, "pgx-rolled-back"), ContainsSubstring("42501"));
+  CHECK_THAT(at(report, "pgx-rolled-back"), EndsWith(" I"));  // idle after the rollback
+  CHECK_THAT(at(report, "pgx-timeout"), ContainsSubstring("context deadline exceeded"));
+  // lib/pq: unnamed statements with text results, a named prepare run twice, COPY FROM STDIN in
+  // a transaction, and a cancel on context timeout (lib/pq then drops that connection; the
+  // pool's next one answers "usable").
+  CHECK(at(report, "pq-text") == maskedRows());
+  CHECK(at(report, "pq-simple") == maskedRows());
+  CHECK(at(report, "pq-prepared") == maskedRows() + "#" + maskedRows());
+  CHECK_THAT(at(report, "pq-blocked"), ContainsSubstring("42501"));
+  CHECK(at(report, "pq-copy") == "ok");
+  CHECK(at(report, "pq-cancel") == "57014 canceling statement due to user request");
+  CHECK(storedRows(pg, 1600) ==
+        "1600|4111111111111111|4111111111111111||123\n"
+        "1601|5555555555554444|||456\n"
+        "1602|378282246310005|378282246310005|378282246310005|7890\n");
+  // pgx gave up its connection at the deadline and sent a CancelRequest: the sleep ends on the
+  // server too, it does not run on for its 30 seconds.
+  CHECK(eventually([&] {
+    return pg.sqlOrThrow(
+               "select count(*) from pg_stat_activity where query like "
+               "'select pg_sleep(30)%';") == "0\n";
+  }));
+  // Sessions: pgx, pgx in simple protocol, lib/pq before and after its cancel.
+  checkEvents(sidecar, 4);
+  clearRows(pg, 1600);
 }
