@@ -6,15 +6,14 @@ namespace tollgate::sidecar {
 LocalAccessBroker::LocalAccessBroker(std::string subject, std::vector<std::string> groups)
     : identity_(policy::Identity::fromSubject(subject, std::move(groups))) {}
 
-void LocalAccessBroker::acquire(const policy::CompiledPolicyPtr& policy,
-                                const std::string& resource, AccessCallback done) {
+AccessDecision localAccess(const policy::CompiledPolicy& policy, const policy::Identity& identity,
+                           const std::string& resource) {
   AccessDecision d;
-  const policy::AccessRule* rule = policy->matchAccess(identity_, resource);
+  const policy::AccessRule* rule = policy.matchAccess(identity, resource);
   if (rule == nullptr) {
-    d.refuse_reason =
-        "tollgate: no access rule grants " +
-        (identity_.subject.empty() ? std::string("this workload") : identity_.subject) +
-        " access to resource " + resource;
+    d.refuse_reason = "tollgate: no access rule grants " +
+                      (identity.subject.empty() ? std::string("this workload") : identity.subject) +
+                      " access to resource " + resource;
   } else if (rule->approval == policy::Approval::kRequired) {
     // Standalone mode has nobody to approve the grant: fail closed.
     d.refuse_reason = "tollgate: access rule " + rule->name +
@@ -24,7 +23,12 @@ void LocalAccessBroker::acquire(const policy::CompiledPolicyPtr& policy,
     d.role = rule->role;
     d.access_rule = rule->name;
   }
-  done(std::move(d));
+  return d;
+}
+
+void LocalAccessBroker::acquire(const policy::CompiledPolicyPtr& policy,
+                                const std::string& resource, AccessCallback done) {
+  done(localAccess(*policy, identity_, resource));
 }
 
 void LocalAccessBroker::requestApproval(const StatementApprovalRequest&, ApprovalCallback done) {

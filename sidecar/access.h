@@ -77,6 +77,11 @@ class AccessBroker {
 };
 using AccessBrokerPtr = std::shared_ptr<AccessBroker>;
 
+// What `policy`'s access rules give `identity` on `resource`, with nobody to approve a grant:
+// refused when no rule matches or the matching rule requires approval.
+AccessDecision localAccess(const policy::CompiledPolicy& policy, const policy::Identity& identity,
+                           const std::string& resource);
+
 // Standalone mode: the local policy's access rules decide at once; rules that need an approved
 // grant are refused (nobody can approve), and so is every statement held for review.
 class LocalAccessBroker : public AccessBroker {

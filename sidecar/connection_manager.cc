@@ -26,6 +26,8 @@ struct ConnectionManager::Tracked {
   std::function<SessionSummary()> summary;
   // True while it is past the startup deadline without having started (nullable).
   std::function<bool(std::chrono::steady_clock::time_point)> startup_overdue;
+  // Hands the session a newer policy (nullable: relays follow none).
+  std::function<void(const policy::CompiledPolicyPtr&, uint64_t)> update_policy;
 };
 
 // A worker and the sessions living on it (touched only on that worker's thread).
@@ -135,11 +137,23 @@ void ConnectionManager::setPolicy(policy::CompiledPolicyPtr policy, uint64_t ver
       }
     }
   }
-  std::lock_guard lock(mu_);
-  policy_ = std::move(policy);
-  policy_version_ = version;
-  resource_addresses_ = std::move(addresses);
-  tls_contexts_.clear();
+  {
+    std::lock_guard lock(mu_);
+    policy_ = policy;
+    policy_version_ = version;
+    resource_addresses_ = std::move(addresses);
+    tls_contexts_.clear();
+  }
+  // Live sessions adopt it too, each before its next statement.
+  if (!policy) return;
+  for (auto& w : workers_) {
+    WorkerState* ws = w.get();
+    ws->worker.post([ws, policy, version] {
+      for (auto& [key, t] : ws->terminators) {
+        if (t.update_policy) t.update_policy(policy, version);
+      }
+    });
+  }
 }
 
 const policy::Resource* ConnectionManager::redirectedResource(const policy::CompiledPolicy& policy,
@@ -409,6 +423,16 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
                     std::chrono::steady_clock::time_point now) {
                   auto s = weak.lock();
                   return s != nullptr && s->startupOverdue(now, limit);
+                },
+                [this, weak, name = resource->name, standalone = access.grant_id.empty()](
+                    const policy::CompiledPolicyPtr& p, uint64_t v) {
+                  auto s = weak.lock();
+                  if (s == nullptr) return;
+                  postgres::SessionPolicyUpdate update{p, v, std::nullopt};
+                  // A grant's role stands until the control plane ends the grant; standalone
+                  // access comes from the policy's own rules.
+                  if (standalone) update.access = localAccess(*p, access_->identity(), name);
+                  s->updatePolicy(std::move(update));
                 }};
     w.sessions[key] = session;
     if (auto st = session->start(socket.fd); !st.ok()) {

@@ -17,6 +17,7 @@ std::string buildNotice(char type, const ErrorFields& f) {
   w.u8('M').cstring(f.message);
   if (!f.detail.empty()) w.u8('D').cstring(f.detail);
   if (!f.hint.empty()) w.u8('H').cstring(f.hint);
+  if (!f.routine.empty()) w.u8('R').cstring(f.routine);
   w.u8(0);
   w.finish();
   return out;
@@ -36,6 +37,7 @@ ErrorFields readErrorFields(const NoticeFields& fields) {
   out.message = get('M');
   out.detail = get('D');
   out.hint = get('H');
+  out.routine = get('R');
   return out;
 }
 

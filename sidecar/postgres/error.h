@@ -18,6 +18,7 @@ inline constexpr std::string_view kSqlStateInvalidAuthorization = "28000";
 inline constexpr std::string_view kSqlStateConnectionFailure = "08006";
 inline constexpr std::string_view kSqlStateQueryCanceled = "57014";
 inline constexpr std::string_view kSqlStateAdminShutdown = "57P01";
+inline constexpr std::string_view kSqlStateFeatureNotSupported = "0A000";
 
 // The fields Tollgate writes and reads. Empty optional fields are omitted on the wire.
 struct ErrorFields {
@@ -26,14 +27,17 @@ struct ErrorFields {
   std::string message;   // M
   std::string detail;    // D (optional)
   std::string hint;      // H (optional)
+  // R (optional): the server routine that raised it. Drivers key on some: asyncpg and pgjdbc
+  // prepare a statement again on 0A000 from "RevalidateCachedQuery".
+  std::string routine;
 };
 
-// 'E' message with fields S, V, C, M and, when set, D and H. Text is cut at any NUL.
+// 'E' message with fields S, V, C, M and, when set, D, H and R. Text is cut at any NUL.
 std::string buildErrorResponse(const ErrorFields& fields);
 // 'N' message with the same layout (severity usually "NOTICE" or "WARNING").
 std::string buildNoticeResponse(const ErrorFields& fields);
 
-// Reads the S (V preferred when present), C, M, D and H fields of a parsed 'E'/'N' body.
+// Reads the S (V preferred when present), C, M, D, H and R fields of a parsed 'E'/'N' body.
 ErrorFields readErrorFields(const NoticeFields& fields);
 
 // Parses a whole 'E' or 'N' message (header included) into its fields.

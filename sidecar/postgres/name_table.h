@@ -32,11 +32,26 @@ struct StatementRef {
   }
 };
 
+// Why an Execute is refused although its statement was allowed when it was prepared: a policy
+// update decided it again, or changed the columns the client was told the result has.
+struct Refusal {
+  std::string rule;
+  std::string message;
+  std::string sqlstate;
+  std::string routine;  // the ErrorResponse's R field
+};
+
 struct NamedStatement {
   StatementRef source;
   std::string rule;         // the policy rule that allowed it
   std::string description;  // RowDescription raw bytes from Describe statement ("" unknown)
   bool no_data = false;
+  // A newer policy refuses the statement: every Execute of it is refused.
+  std::optional<Refusal> refusal;
+  // A newer policy describes its columns otherwise than the client was told (SQLSTATE 0A000,
+  // as PostgreSQL answers when a table changed under a prepared statement); a new Describe
+  // of the statement clears it.
+  std::optional<Refusal> stale;
 };
 
 struct NamedPortal {
@@ -50,7 +65,8 @@ struct NamedPortal {
   std::vector<int16_t> result_formats;
   std::string description;  // from Describe portal
   bool no_data = false;
-  uint64_t defined_by = 0;  // the unit that made it
+  uint64_t defined_by = 0;       // the unit that made it
+  std::optional<Refusal> stale;  // as NamedStatement::stale, for the portal's own description
 };
 
 // What a statement or portal entry runs; StatementRef::unknown() when there is no entry.
@@ -103,6 +119,13 @@ class NameTable {
   void endTransaction(uint64_t unit);
 
   size_t journalSize() const { return journal_.size(); }
+  // Every statement and portal the names stand for now.
+  const absl::flat_hash_map<std::string, std::shared_ptr<NamedStatement>>& statements() const {
+    return statements_;
+  }
+  const absl::flat_hash_map<std::string, std::shared_ptr<NamedPortal>>& portals() const {
+    return portals_;
+  }
 
  private:
   struct Change {

@@ -33,9 +33,12 @@ struct PendingUnit {
   // Statement or portal name the message named.
   std::string name;
   // When set, the server was sent a statement that fails on purpose in place of one the
-  // policy blocked; its ErrorResponse is replaced by this message (SQLSTATE 42501).
+  // policy blocked; its ErrorResponse is replaced by this message, with SQLSTATE block_code
+  // (42501 when empty) and routine block_routine.
   bool poisoned = false;
   std::string block_message;
+  std::string block_code;
+  std::string block_routine;
   // Statement facts and event bookkeeping for kQuery / kExecute.
   policy::QueryFactsPtr facts;
   std::string rule;

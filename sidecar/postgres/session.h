@@ -44,8 +44,8 @@ using ClientTlsProvider =
     std::function<absl::StatusOr<tls::ServerContextPtr>(const std::string& name)>;
 
 // Everything a session needs from the rest of the sidecar. The pointers are owned elsewhere
-// and outlive the session; the policy snapshot is held for the session's whole life, so a
-// policy update never changes the rules under a running statement.
+// and outlive the session. The policy snapshot is held until the session adopts a newer one
+// (PostgresSession::updatePolicy), never while a statement of the old one is in flight.
 struct SessionConfig {
   // A Query or Parse whose SQL is longer is refused unanalysed (parsing costs several times the
   // text's size in memory).
@@ -92,6 +92,16 @@ struct SessionConfig {
   std::string refuse_reason;
 };
 
+// A policy that replaces the one a session runs under (a reload of the policy file, a
+// PolicyUpdate from the control plane).
+struct SessionPolicyUpdate {
+  policy::CompiledPolicyPtr policy;
+  uint64_t version = 0;
+  // Standalone mode: the access rules of `policy` decided again for the session's identity.
+  // Empty when a grant gave the role (the control plane revokes and expires grants itself).
+  std::optional<AccessDecision> access;
+};
+
 // Why a session may not use `encoding` as its client_encoding (a character may hide a quote or
 // backslash byte from the sidecar, which reads statements as UTF-8).
 std::string encodingNotAnalysable(std::string_view encoding);
@@ -107,6 +117,15 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
 
   // Takes the accepted client socket and starts reading the startup packet.
   absl::Status start(int client_fd);
+  // A newer policy. The session ends at once (FATAL 57P01, as for a revoked grant) when the
+  // policy no longer has its resource, its access rules no longer let the identity in, or it
+  // masks a session that logged in without masking. Otherwise the session adopts it before
+  // the next message from its client that finds nothing in flight (no statement, result or
+  // COPY of the old policy's half done): statements are then decided, results masked and
+  // events stamped under it, and prepared statements and portals are decided again (their
+  // Executes are refused when it refuses them, or with 0A000 when it changed the columns the
+  // client was told of).
+  void updatePolicy(SessionPolicyUpdate update);
   // Ends the session (grant revoked, sidecar shutting down): the client gets a FATAL error
   // with `reason` and both connections close.
   void terminate(const std::string& reason, std::string_view sqlstate = "57P01");
@@ -198,6 +217,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   CallbackAction onClientMessage(const FrontendMessage& message);
   CallbackAction onServerMessage(const BackendMessage& message);
   policy::Verdict decide(const policy::QueryFacts& facts);
+  // decide() without the audit backlog's refusal: what the policy itself says.
+  policy::Verdict decideByPolicy(const policy::QueryFacts& facts);
   // Past the audit spool's hard limit (EventSink::accepting) a statement cannot be recorded,
   // so it is refused; ending a transaction stays possible. The verdict that refuses it.
   // `facts` null (a statement the session cannot name, a cursor's FETCH) is refused too.
@@ -266,6 +287,22 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   ResultMasker* maskerFor(std::string_view raw_description, const RowDescription* description,
                           const std::vector<int16_t>& formats, bool use_description_formats,
                           const StatementRef& statement);
+
+  // Policy updates (session_policy.cc). Ends the session when `update` takes its resource or
+  // its access away, or masks a session that logged in without masking; true when it did.
+  bool endBy(const SessionPolicyUpdate& update);
+  // Adopts pending_policy_; false when the session ended instead (the client was told why).
+  bool adoptPolicy();
+  // After the swap: prepared statements and portals decided again under the new policy, and
+  // marked stale when their described columns changed (`old_text_columns`: which columns the
+  // old policy described as text, per entry with a description).
+  void redecideNames(
+      const absl::flat_hash_map<const void*, std::vector<uint16_t>>& old_text_columns);
+  // Which columns the current policy describes as text in `raw_description` for `source`.
+  std::vector<uint16_t> textColumnsOf(const std::string& raw_description,
+                                      const StatementRef& source) const;
+  // The refusal an Execute of `portal` meets (bound from `statement`), or null.
+  const Refusal* executeRefusal(const NamedPortal* portal, const NamedStatement* statement) const;
 
   // Events (session_events.cc).
   // Identity, location, policy version and grant: the part every event of this session shares
@@ -369,6 +406,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
     uint64_t started_us = 0;
   };
   std::optional<Held> held_;
+  std::optional<SessionPolicyUpdate> pending_policy_;  // see updatePolicy()
   // Lets callbacks from other threads find out whether the session still exists.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   Pipeline pipeline_;

@@ -42,6 +42,10 @@ policy::Verdict PostgresSession::auditBacklogVerdict() {
 
 policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
   if (refusedForAuditBacklog(&facts)) return auditBacklogVerdict();  // it could not be recorded
+  return decideByPolicy(facts);
+}
+
+policy::Verdict PostgresSession::decideByPolicy(const policy::QueryFacts& facts) {
   if (facts.oversized) {  // whatever defaults.onParseError says: it was never read
     policy::Verdict v;
     v.decision = policy::Decision::kBlock;

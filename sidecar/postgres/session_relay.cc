@@ -96,6 +96,7 @@ void PostgresSession::applyParse(std::string_view raw, const std::string& name,
 }
 
 CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) {
+  if (pending_policy_ && pipeline_.empty() && !adoptPolicy()) return CallbackAction::kStop;
   if (discard_to_sync_) {
     // As the server does after an error in an extended-protocol batch: everything up to the
     // Sync is dropped unseen (nothing of it would run).
@@ -177,24 +178,35 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       bool described =
           portal != nullptr && (!portal->description.empty() || portal->no_data ||
                                 (info != nullptr && (!info->description.empty() || info->no_data)));
-      // A prepared statement was decided at its Parse; past the audit backlog its Execute is
-      // refused too (decided here), since its event could not be recorded.
+      // A prepared statement was decided at its Parse (and again by a policy update since);
+      // past the audit backlog its Execute is refused too (decided here), since its event could
+      // not be recorded.
       const policy::QueryFacts* decided =
           portal != nullptr && !portal->cursor ? portal->source.facts.get() : nullptr;
+      std::optional<Refusal> refusal;
       if (refusedForAuditBacklog(decided)) {
+        const policy::Verdict v = auditBacklogVerdict();
+        refusal = Refusal{v.rule, v.message, std::string(kSqlStateInsufficientPrivilege), ""};
+      } else if (const Refusal* r = executeRefusal(portal, info)) {
+        refusal = *r;
+      }
+      if (refusal) {
         PendingUnit& unit = pipeline_.push(Kind::kExecute);
         unit.name = portal_name;
         unit.portal_entry = std::move(entry);
         unit.source = source;
         unit.started_us = nowUs();
-        const policy::Verdict v = auditBacklogVerdict();
-        forwardOrPoison('E', message.raw, "", v, unit, v.message);
+        unit.block_code = refusal->sqlstate;
+        unit.block_routine = refusal->routine;
+        policy::Verdict v;
+        v.decision = policy::Decision::kBlock;
+        v.rule = refusal->rule;
+        forwardOrPoison('E', message.raw, "", v, unit, refusal->message);
         const policy::StatementFacts* st =
             decided != nullptr && portal->source.index < decided->statements.size()
                 ? &decided->statements[portal->source.index]
                 : nullptr;
-        emitStatement(st, unit, false, 0, kSqlStateInsufficientPrivilege, v.decision, v.rule,
-                      v.message);
+        emitStatement(st, unit, false, 0, refusal->sqlstate, v.decision, v.rule, refusal->message);
         break;
       }
       if (!described && config_.masker && !config_.masker->rules().empty()) {

@@ -29,6 +29,11 @@ bool extendedUnit(Kind k) {
   return k != Kind::kQuery && k != Kind::kSync && k != Kind::kFunctionCall;
 }
 
+// The SQLSTATE the client gets for a unit the sidecar refused.
+std::string blockCode(const PendingUnit& unit) {
+  return unit.block_code.empty() ? std::string(kSqlStateInsufficientPrivilege) : unit.block_code;
+}
+
 }  // namespace
 
 void PostgresSession::onError(const BackendMessage& message, const ErrorResponse& error) {
@@ -38,9 +43,8 @@ void PostgresSession::onError(const BackendMessage& message, const ErrorResponse
   copy_out_ = false;
   copy_masker_.reset();  // a row the failed COPY left unfinished is not sent
   if (batch_error_code_.empty()) {
-    batch_error_code_ = head != nullptr && head->poisoned
-                            ? std::string(kSqlStateInsufficientPrivilege)
-                            : readErrorFields(error.fields).code;
+    batch_error_code_ =
+        head != nullptr && head->poisoned ? blockCode(*head) : readErrorFields(error.fields).code;
     const bool sqlstate =
         batch_error_code_.size() == 5 &&
         std::all_of(batch_error_code_.begin(), batch_error_code_.end(),
@@ -53,7 +57,7 @@ void PostgresSession::onError(const BackendMessage& message, const ErrorResponse
   }
   if (head->poisoned) {
     to_client_ += buildErrorResponse(
-        {"ERROR", std::string(kSqlStateInsufficientPrivilege), head->block_message, "", ""});
+        {"ERROR", blockCode(*head), head->block_message, "", "", head->block_routine});
   } else {
     forwardMasked(message);
     ErrorFields f = readErrorFields(error.fields);

@@ -28,18 +28,6 @@ namespace {
 constexpr char kWrongPassword[] = "job-password-is-wrong";
 constexpr char kJdbcJar[] = "/usr/share/java/postgresql.jar";
 
-// A driver script's report: one "key<TAB>value" line per check (later lines win).
-std::map<std::string, std::string> parseReport(const std::string& out) {
-  std::map<std::string, std::string> report;
-  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
-  for (const auto& line : lines) {
-    auto tab = line.find('\t');
-    if (tab == std::string::npos) continue;
-    report[line.substr(0, tab)] = line.substr(tab + 1);
-  }
-  return report;
-}
-
 // What a job must see for sample rows first..last (1-based), as the scripts print them: the
 // columns of the scripts' SEL query joined by '|', rows joined by ';'.
 std::string maskedRows(size_t first = 1, size_t last = 6) {
@@ -172,11 +160,6 @@ void checkCommon(const RunResult& r, const std::map<std::string, std::string>& r
   if (report.count("usable")) CHECK(report.at("usable") == "still-usable");
   CHECK(report.count("done") == 1);
   CHECK(leakedCardNumbers(r.out + r.err).empty());
-}
-
-std::string at(const std::map<std::string, std::string>& m, const std::string& key) {
-  auto it = m.find(key);
-  return it == m.end() ? std::string("<missing>") : it->second;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -15,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_split.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/test_support.h"
 
@@ -91,6 +93,24 @@ inline std::string standardPolicy(const PgServer& pg, const std::string& cred_fi
   if (o.column_rules) y += "    - {name: cvv, columns: [\"cvv\", \"cvc*\"], action: redact}\n";
   if (!o.keep_number_types.empty()) y += "  keepNumberTypes: " + o.keep_number_types + "\n";
   return y;
+}
+
+// A test script's report: one "key<TAB>value" line per check (later lines win).
+inline std::map<std::string, std::string> parseReport(const std::string& out) {
+  std::map<std::string, std::string> report;
+  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
+  for (const auto& line : lines) {
+    auto tab = line.find('\t');
+    if (tab == std::string::npos) continue;
+    report[line.substr(0, tab)] = line.substr(tab + 1);
+  }
+  return report;
+}
+
+// A report's value for `key`, "<missing>" when the script never printed it.
+inline std::string at(const std::map<std::string, std::string>& report, const std::string& key) {
+  auto it = report.find(key);
+  return it == report.end() ? std::string("<missing>") : it->second;
 }
 
 // A string / number inside an event by JSON pointer ("/result/rows"); "" / 0 when absent.
