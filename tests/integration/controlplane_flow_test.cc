@@ -3,6 +3,7 @@
 #include <catch2/catch_test_macros.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <set>
@@ -485,6 +486,71 @@ TEST_CASE("a policy change reaches connected sidecars, and audit: sync fails clo
   v1::SearchAuditRequest q;
   q.set_text("recorded before forwarding");
   CHECK(eventually([&] { return !searchAll(w.cp, w.auditor, q).empty(); }));
+}
+
+TEST_CASE("a policy version applied on the control plane reaches sessions already open",
+          "[controlplane][flow]") {
+  World w;
+  REQUIRE(w.cp.ready());
+  ConnectedSidecar sc(w.cp, w.issuers);
+  REQUIRE(sc.ready());
+  // One session across the change: it reads holder names under version 1, then waits for the
+  // test to apply version 2 (a guardrail against reading them) and tries again.
+  TempDir tmp;
+  const std::string ready = (tmp.path() / "ready").string();
+  const std::string go = (tmp.path() / "go").string();
+  std::string script =
+      "import os, sys, time, psycopg2\n"
+      "c = psycopg2.connect(sys.argv[1]); c.autocommit = True; cur = c.cursor()\n"
+      "def q(sql):\n"
+      "    try:\n"
+      "        cur.execute(sql); return str(cur.fetchone()[0])\n"
+      "    except psycopg2.Error as e:\n"
+      "        return '%s %s' % (e.pgcode, e.pgerror.strip())\n"
+      "print('v1', q('select holder from cards where id = 1'), flush=True)\n"
+      "open(sys.argv[3], 'w').close()\n"
+      "while not os.path.exists(sys.argv[2]): time.sleep(0.05)\n"
+      "print('v2', q('select holder from cards where id = 1'), flush=True)\n"
+      "print('v2-other', q('select count(*) from cards where id <= 6'), flush=True)\n";
+  auto path = tmp.write("live.py", script);
+  auto job = std::async(std::launch::async, [&] {
+    return run({kSystemPython, path, sc.conninfo(), go, ready}, "", std::chrono::seconds(60));
+  });
+  REQUIRE(eventually([&] { return std::filesystem::exists(ready); }, std::chrono::seconds(30)));
+
+  std::string yaml = connectedPolicy(sharedPg());
+  yaml.insert(yaml.find("guardrails:\n") + std::string("guardrails:\n").size(),
+              "  - {name: no-holder-names, match: {pattern: \"holder\"}, action: block, "
+              "message: \"holder names are off limits\"}\n");
+  auto stub = v1::PolicyService::NewStub(w.cp.channel());
+  v1::ApplyPolicyRequest apply;
+  apply.set_yaml(yaml);
+  apply.set_comment("holder names are personal data");
+  v1::ApplyPolicyResponse applied;
+  auto ctx = authed(w.admin);
+  REQUIRE(stub->Apply(ctx.get(), apply, &applied).ok());
+  REQUIRE(applied.errors_size() == 0);
+  REQUIRE(eventually([&] { return sc.log().find("version=2") != std::string::npos; }));
+  tmp.write("go", "");
+  auto r = job.get();
+  INFO(r.out << r.err << sc.log());
+  CHECK(r.out.find("v1 Alice Visa") != std::string::npos);
+  CHECK(r.out.find("v2 42501") != std::string::npos);
+  CHECK(r.out.find("holder names are off limits") != std::string::npos);
+  CHECK(r.out.find("v2-other 6") != std::string::npos);
+  // The refusal was recorded under version 2, by the new rule.
+  v1::SearchAuditRequest q;
+  q.set_text("holder");
+  q.add_types(v1::EVENT_STATEMENT);
+  CHECK(eventually([&] {
+    for (const auto& e : searchAll(w.cp, w.auditor, q)) {
+      if (e.reason().policy_version() == 2 && e.reason().rule_ids_size() > 0 &&
+          e.reason().rule_ids(0) == "guardrail:no-holder-names") {
+        return true;
+      }
+    }
+    return false;
+  }));
 }
 
 TEST_CASE("a sidecar restarted while the control plane is away refuses in PostgreSQL's protocol",
