@@ -146,6 +146,7 @@ void ConnectionManager::setPolicy(policy::CompiledPolicyPtr policy, uint64_t ver
   }
   // Live sessions adopt it too, each before its next statement.
   if (!policy) return;
+  std::lock_guard workers_lock(workers_mu_);
   for (auto& w : workers_) {
     WorkerState* ws = w.get();
     ws->worker.post([ws, policy, version] {
@@ -313,22 +314,55 @@ void ConnectionManager::startRelay(WorkerState& w, const AcceptedSocket& socket,
     w.sessions[key] = relay;
     // Registered like a session, so a shutdown ends it and records its end.
     std::weak_ptr<TcpRelay> weak = relay;
-    w.terminators[key] = Tracked{[weak](const std::string& reason) {
-                                   if (auto r = weak.lock()) r->terminate(reason);
-                                 },
-                                 relay->id(),
-                                 resource,
-                                 "",
-                                 [id = relay->id(), resource] {
-                                   return SessionSummary{id, resource, "tcp", ""};
-                                 },
-                                 nullptr};
+    w.terminators[key] =
+        Tracked{[weak](const std::string& reason) {
+                  if (auto r = weak.lock()) r->terminate(reason);
+                },
+                relay->id(),
+                resource,
+                "",
+                [id = relay->id(), resource] {
+                  return SessionSummary{id, resource, "tcp", ""};
+                },
+                nullptr,
+                [this, weak, resource, destination = socket.destination](
+                    const policy::CompiledPolicyPtr& p, uint64_t version) {
+                  auto r = weak.lock();
+                  if (r == nullptr) return;
+                  std::string why = relayEndedBy(*p, resource, destination);
+                  if (why.empty()) return;
+                  log::info("relay ended by a policy update",
+                            {{"session", r->id()}, {"policy_version", std::to_string(version)}});
+                  r->terminate(why + " (policy version " + std::to_string(version) + ")");
+                }};
     if (auto st = relay->start(socket.fd, *upstream); !st.ok()) {
       log::warn("relay failed to start", {{"error", std::string(st.message())}});
       ::close(socket.fd);
       forget(w, key);
     }
   });
+}
+
+std::string ConnectionManager::relayEndedBy(const policy::CompiledPolicy& policy,
+                                            const std::string& resource,
+                                            const SocketAddress& destination) const {
+  if (!resource.empty()) {
+    const policy::Resource* r = policy.resource(resource);
+    if (r != nullptr && r->protocol == policy::Protocol::kTcp) return "";
+    return "resource " + resource + " is no longer a tcp resource of the policy";
+  }
+  std::shared_ptr<const ResourceAddresses> addresses;
+  {
+    std::lock_guard lock(mu_);
+    addresses = resource_addresses_;
+  }
+  if (const policy::Resource* r = redirectedResource(policy, *addresses, destination)) {
+    return "destination " + destination.toString() + " now belongs to resource " + r->name;
+  }
+  if (policy.defaults().unknown_destination != policy::UnknownDestination::kPassthrough) {
+    return "the policy no longer passes unknown destinations through";
+  }
+  return "";
 }
 
 void ConnectionManager::startPostgres(WorkerState& w, AcceptedSocket socket,
@@ -424,16 +458,20 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
                   auto s = weak.lock();
                   return s != nullptr && s->startupOverdue(now, limit);
                 },
-                [this, weak, name = resource->name, standalone = access.grant_id.empty()](
-                    const policy::CompiledPolicyPtr& p, uint64_t v) {
-                  auto s = weak.lock();
-                  if (s == nullptr) return;
-                  postgres::SessionPolicyUpdate update{p, v, std::nullopt};
-                  // A grant's role stands until the control plane ends the grant; standalone
-                  // access comes from the policy's own rules.
-                  if (standalone) update.access = localAccess(*p, access_->identity(), name);
-                  s->updatePolicy(std::move(update));
-                }};
+                nullptr};
+    if (access.allowed) {
+      // A grant's role stands until the control plane ends the grant; standalone access comes
+      // from the policy's own rules.
+      w.terminators[key].update_policy = [this, weak, name = resource->name,
+                                          standalone = config_.control_plane.address.empty()](
+                                             const policy::CompiledPolicyPtr& p, uint64_t v) {
+        auto s = weak.lock();
+        if (s == nullptr) return;
+        postgres::SessionPolicyUpdate update{p, v, std::nullopt};
+        if (standalone) update.access = localAccess(*p, access_->identity(), name);
+        s->updatePolicy(std::move(update));
+      };
+    }
     w.sessions[key] = session;
     if (auto st = session->start(socket.fd); !st.ok()) {
       log::warn("session failed to start", {{"error", std::string(st.message())}});
@@ -442,11 +480,25 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
       return;
     }
     if (access.allowed) access_->sessionStarted(w.terminators[key].summary());
+    // A policy update that came between accept() and now found no session to hand it to.
+    if (auto it = w.terminators.find(key); it != w.terminators.end() && it->second.update_policy) {
+      policy::CompiledPolicyPtr current;
+      uint64_t current_version = 0;
+      {
+        std::lock_guard lock(mu_);
+        current = policy_;
+        current_version = policy_version_;
+      }
+      if (current && current_version != version) {
+        it->second.update_policy(current, current_version);
+      }
+    }
   }
 }
 
 void ConnectionManager::endSessions(std::function<bool(const Tracked&)> match,
                                     const std::string& reason) {
+  std::lock_guard workers_lock(workers_mu_);
   for (auto& w : workers_) {
     WorkerState* ws = w.get();
     ws->worker.post([ws, match, reason] {
@@ -496,6 +548,8 @@ void ConnectionManager::drainAndStop(std::chrono::seconds grace) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
+  // Other threads (the control plane's) post to the workers under workers_mu_.
+  std::lock_guard workers_lock(workers_mu_);
   for (auto& w : workers_) {
     WorkerState* ws = w.get();
     // Whatever is left is closed with the loop.

@@ -43,7 +43,8 @@ class ConnectionManager {
 
   // Loads what the config names (client TLS CA). Starts the workers.
   absl::Status start();
-  // Thread-safe: new connections use `policy` from now on.
+  // Thread-safe: new connections use `policy` from now on, and live sessions and relays are
+  // handed it (PostgresSession::updatePolicy, relayEndedBy()).
   void setPolicy(policy::CompiledPolicyPtr policy, uint64_t version);
   policy::CompiledPolicyPtr policy() const;
 
@@ -83,6 +84,11 @@ class ConnectionManager {
   void endSessions(std::function<bool(const Tracked&)> match, const std::string& reason);
   void startRelay(WorkerState& w, const AcceptedSocket& socket, const std::string& resource,
                   const std::string& host, int port);
+  // Why a raw relay started under an older policy must end under `policy` ("" when it may go
+  // on): a resource relay once its resource is gone or no longer protocol tcp; a passthrough
+  // relay once a resource claims its destination or unknown destinations are denied.
+  std::string relayEndedBy(const policy::CompiledPolicy& policy, const std::string& resource,
+                           const SocketAddress& destination) const;
   // Drops a finished session or relay from its worker (on that worker's thread).
   void forget(WorkerState& w, void* key);
   absl::StatusOr<tls::ClientContextPtr> upstreamTls(const policy::Resource& resource);
@@ -99,6 +105,9 @@ class ConnectionManager {
   tls::CertificateAuthorityPtr client_ca_;
   std::string source_;
   std::vector<std::unique_ptr<WorkerState>> workers_;
+  // Held by threads other than the main loop while they post to workers_, and by
+  // drainAndStop() while it stops and clears them.
+  std::mutex workers_mu_;
   size_t next_worker_ = 0;
   std::atomic<size_t> active_{0};
   std::atomic<uint64_t> accepted_{0};

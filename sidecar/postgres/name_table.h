@@ -48,6 +48,8 @@ struct NamedStatement {
   bool no_data = false;
   // A newer policy refuses the statement: every Execute of it is refused.
   std::optional<Refusal> refusal;
+  // Which columns the client was told are text by its last Describe (none: never described).
+  std::optional<std::vector<uint16_t>> told_text_columns;
   // A newer policy describes its columns otherwise than the client was told (SQLSTATE 0A000,
   // as PostgreSQL answers when a table changed under a prepared statement); a new Describe
   // of the statement clears it.
@@ -65,8 +67,12 @@ struct NamedPortal {
   std::vector<int16_t> result_formats;
   std::string description;  // from Describe portal
   bool no_data = false;
-  uint64_t defined_by = 0;       // the unit that made it
-  std::optional<Refusal> stale;  // as NamedStatement::stale, for the portal's own description
+  uint64_t defined_by = 0;  // the unit that made it
+  // As in NamedStatement, for the portal's own description (Describe portal); `refusal`: a
+  // DECLAREd cursor whose query a newer policy refuses.
+  std::optional<std::vector<uint16_t>> told_text_columns;
+  std::optional<Refusal> stale;
+  std::optional<Refusal> refusal;
 };
 
 // What a statement or portal entry runs; StatementRef::unknown() when there is no entry.

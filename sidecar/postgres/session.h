@@ -118,13 +118,13 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Takes the accepted client socket and starts reading the startup packet.
   absl::Status start(int client_fd);
   // A newer policy. The session ends at once (FATAL 57P01, as for a revoked grant) when the
-  // policy no longer has its resource, its access rules no longer let the identity in, or it
-  // masks a session that logged in without masking. Otherwise the session adopts it before
-  // the next message from its client that finds nothing in flight (no statement, result or
-  // COPY of the old policy's half done): statements are then decided, results masked and
-  // events stamped under it, and prepared statements and portals are decided again (their
-  // Executes are refused when it refuses them, or with 0A000 when it changed the columns the
-  // client was told of).
+  // policy no longer has its resource, its access rules no longer let the identity in or give
+  // it another role, or it masks a session that logged in without masking. Otherwise the
+  // session's next statements are decided and recorded under it, and its prepared statements
+  // and cursors are decided again (their Executes are refused when it refuses them); results
+  // are masked under it from the first moment nothing is in flight (no result or COPY of the
+  // old masking half done), and an Execute whose described columns it changes is answered
+  // with 0A000. A session that keeps statements in flight for 30 s ends instead.
   void updatePolicy(SessionPolicyUpdate update);
   // Ends the session (grant revoked, sidecar shutting down): the client gets a FATAL error
   // with `reason` and both connections close.
@@ -289,20 +289,30 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
                           const StatementRef& statement);
 
   // Policy updates (session_policy.cc). Ends the session when `update` takes its resource or
-  // its access away, or masks a session that logged in without masking; true when it did.
+  // its access away, changes its role, or masks a session that logged in without masking;
+  // true when it did.
   bool endBy(const SessionPolicyUpdate& update);
-  // Adopts pending_policy_; false when the session ended instead (the client was told why).
-  bool adoptPolicy();
-  // After the swap: prepared statements and portals decided again under the new policy, and
-  // marked stale when their described columns changed (`old_text_columns`: which columns the
-  // old policy described as text, per entry with a description).
-  void redecideNames(
-      const absl::flat_hash_map<const void*, std::vector<uint16_t>>& old_text_columns);
-  // Which columns the current policy describes as text in `raw_description` for `source`.
+  // Statements are decided under `update` from now on: the policy, version and audit mode
+  // are swapped and prepared statements and cursors decided again (redecideNames()). The
+  // masker stays, kept alive by masking_owner_, until adoptMasking().
+  void adoptDecisions(const SessionPolicyUpdate& update);
+  void redecideNames();
+  policy::Verdict decideAgain(const StatementRef& source);
+  // With nothing in flight: the current policy's masker, and the descriptions it changes
+  // marked stale (markChangedDescriptions()).
+  void adoptMasking();
+  void markChangedDescriptions();
+  // Before each client message: adopts the pending masking when nothing is in flight; ends a
+  // session that keeps statements in flight past the limit instead.
+  CallbackAction followPolicy(char message_type);
+  // Which columns the current masker describes as text in `raw_description` for `source`.
   std::vector<uint16_t> textColumnsOf(const std::string& raw_description,
                                       const StatementRef& source) const;
   // The refusal an Execute of `portal` meets (bound from `statement`), or null.
   const Refusal* executeRefusal(const NamedPortal* portal, const NamedStatement* statement) const;
+  // The refusal of a prepared statement or cursor that `facts` runs by name (SQL EXECUTE,
+  // FETCH, MOVE), or null.
+  const Refusal* refusedByName(const policy::QueryFacts& facts) const;
 
   // Events (session_events.cc).
   // Identity, location, policy version and grant: the part every event of this session shares
@@ -404,9 +414,12 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
     policy::QueryFactsPtr facts;
     policy::Verdict verdict;
     uint64_t started_us = 0;
+    uint64_t policy_version = 0;  // the version that decided it
   };
   std::optional<Held> held_;
-  std::optional<SessionPolicyUpdate> pending_policy_;  // see updatePolicy()
+  // Set while the masker is an older policy's than config_.policy (see adoptDecisions()).
+  policy::CompiledPolicyPtr masking_owner_;
+  std::chrono::steady_clock::time_point masking_pending_since_;
   // Lets callbacks from other threads find out whether the session still exists.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   Pipeline pipeline_;

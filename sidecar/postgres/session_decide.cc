@@ -42,7 +42,15 @@ policy::Verdict PostgresSession::auditBacklogVerdict() {
 
 policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
   if (refusedForAuditBacklog(&facts)) return auditBacklogVerdict();  // it could not be recorded
-  return decideByPolicy(facts);
+  policy::Verdict v = decideByPolicy(facts);
+  if (v.decision != policy::Decision::kAllow) return v;
+  // EXECUTE / FETCH of a statement or cursor that a policy update refused since it was made.
+  if (const Refusal* r = refusedByName(facts)) {
+    v.decision = policy::Decision::kBlock;
+    v.rule = r->rule;
+    v.message = r->message;
+  }
+  return v;
 }
 
 policy::Verdict PostgresSession::decideByPolicy(const policy::QueryFacts& facts) {

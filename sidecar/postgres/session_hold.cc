@@ -27,7 +27,8 @@ void PostgresSession::holdForApproval(char type, std::string_view raw, std::stri
   }
   req.rule = verdict.rule;
   req.grant_id = config_.grant_id;
-  held_ = Held{type, std::string(raw), std::move(name), std::move(facts), verdict, nowUs()};
+  held_ = Held{type,    std::string(raw), std::move(name),       std::move(facts),
+               verdict, nowUs(),          config_.policy_version};
   log::info("statement held for approval",
             {{"session", id_}, {"rule", verdict.rule}, {"statement", req.statement}});
   std::weak_ptr<bool> alive = alive_;
@@ -69,7 +70,8 @@ bool PostgresSession::holdForAudit(char type, std::string_view raw, std::string 
   e.mutable_action()->set_detail("recorded before forwarding (audit: sync)");
   e.mutable_reason()->set_decision(v1::DECISION_ALLOW);
   if (!verdict.rule.empty()) e.mutable_reason()->add_rule_ids(verdict.rule);
-  held_ = Held{type, std::string(raw), std::move(name), std::move(facts), verdict, nowUs()};
+  held_ = Held{type,    std::string(raw), std::move(name),       std::move(facts),
+               verdict, nowUs(),          config_.policy_version};
   std::weak_ptr<bool> alive = alive_;
   auto post = config_.post;
   config_.events->publishConfirmed(std::move(e), [this, alive, post](bool stored) {
@@ -99,10 +101,18 @@ policy::Verdict PostgresSession::auditSyncRefusal(policy::Verdict verdict) {
 void PostgresSession::resumeHeld(const policy::Verdict& verdict, const std::string& approval_id) {
   Held h = std::move(*held_);
   held_.reset();
+  policy::Verdict final_verdict = verdict;
+  if (h.policy_version != config_.policy_version &&
+      final_verdict.decision == policy::Decision::kAllow) {
+    // A policy update came while it was held: what that policy blocks is not run (an approval
+    // given under the old rules stands against a review).
+    policy::Verdict now = decideByPolicy(*h.facts);
+    if (now.decision == policy::Decision::kBlock) final_verdict = now;
+  }
   if (h.type == 'Q') {
-    applyQuery(h.raw, h.facts, verdict, h.started_us, approval_id);
+    applyQuery(h.raw, h.facts, final_verdict, h.started_us, approval_id);
   } else {
-    applyParse(h.raw, h.name, h.facts, verdict, approval_id);
+    applyParse(h.raw, h.name, h.facts, final_verdict, approval_id);
   }
   // The client's later messages waited in the buffer.
   processClient();

@@ -2,6 +2,7 @@
 // file, a PolicyUpdate from the control plane), so that a rule tightened by the security team
 // reaches the jobs already connected, not only the next ones.
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -13,15 +14,29 @@
 
 namespace tollgate::sidecar::postgres {
 
+namespace {
+
+// How long masking of an older policy may stay in force because the client never lets its
+// pipeline drain; a statement sent after that ends the session.
+constexpr std::chrono::seconds kMaskingSwapLimit(30);
+
+}  // namespace
+
 void PostgresSession::updatePolicy(SessionPolicyUpdate update) {
   if (state_ == State::kCancelling || state_ == State::kDraining || state_ == State::kClosing ||
       !update.policy) {
     return;
   }
+  // The same version again (the control plane's snapshot after a reconnect) changes nothing.
+  if (update.policy == config_.policy || update.version == config_.policy_version) return;
   // Losing access ends the session at once, as a revoked grant does.
   if (endBy(update)) return;
-  // One not adopted yet is replaced: only the newest matters.
-  pending_policy_ = std::move(update);
+  adoptDecisions(update);
+  // Masking of results waits for a moment with nothing in flight, unless none can be.
+  if (state_ == State::kStartup || state_ == State::kConnecting ||
+      state_ == State::kAuthenticating || pipeline_.empty()) {
+    adoptMasking();
+  }
 }
 
 bool PostgresSession::endBy(const SessionPolicyUpdate& update) {
@@ -33,7 +48,13 @@ bool PostgresSession::endBy(const SessionPolicyUpdate& update) {
   } else if (update.access && !update.access->allowed) {
     why = update.access->refuse_reason;
     if (why.rfind("tollgate: ", 0) == 0) why.erase(0, 10);
-  } else if (state_ == State::kReady && catalog_ == nullptr) {
+  } else if (update.access && update.access->role != config_.role) {
+    // The server session was opened for the old role (a read role's is read-only there too).
+    why = "access rule " + update.access->access_rule + " now gives role " +
+          std::string(policy::roleName(update.access->role)) + " instead of " +
+          std::string(policy::roleName(config_.role)) + "; connect again";
+  } else if (catalog_ == nullptr && state_ != State::kStartup && state_ != State::kConnecting &&
+             state_ != State::kAuthenticating) {
     // Masking needs the database's types, which are read at login only.
     policy::MaskerPtr masker = update.policy->masker(name);
     if (masker && (masker->hasColumnRules() || masker->hasDetectorRules())) {
@@ -49,103 +70,123 @@ bool PostgresSession::endBy(const SessionPolicyUpdate& update) {
   return true;
 }
 
-bool PostgresSession::adoptPolicy() {
-  SessionPolicyUpdate update = std::move(*pending_policy_);
-  pending_policy_.reset();
-  // The same version again (the control plane's snapshot after a reconnect) changes nothing.
-  if (update.policy == config_.policy || update.version == config_.policy_version) return true;
-  // Logged in since the update came: the masking check could not be made then.
-  if (endBy(update)) return false;
-  const std::string resource_name = config_.resource->name;  // points into the old policy
-  const std::string version = std::to_string(update.version);
-
-  // What the client was told of each described statement and portal, under the old policy.
-  absl::flat_hash_map<const void*, std::vector<uint16_t>> old_text_columns;
-  for (const auto& [name, entry] : names_.statements()) {
-    if (!entry->description.empty()) {
-      old_text_columns[entry.get()] = textColumnsOf(entry->description, resolve(entry->source));
-    }
-  }
-  for (const auto& [name, entry] : names_.portals()) {
-    if (!entry->description.empty()) {
-      old_text_columns[entry.get()] = textColumnsOf(entry->description, resolve(entry->source));
-    }
-  }
-
-  config_.resource = update.policy->resource(resource_name);
-  config_.masker = update.policy->masker(resource_name);
-  config_.policy = std::move(update.policy);
+void PostgresSession::adoptDecisions(const SessionPolicyUpdate& update) {
+  // The masker (and the catalog's bindings) may point into the policy it came from: it stays
+  // alive until adoptMasking().
+  if (!masking_owner_) masking_owner_ = config_.policy;
+  masking_pending_since_ = std::chrono::steady_clock::now();
+  const std::string name = config_.resource->name;
+  config_.policy = update.policy;
+  config_.resource = config_.policy->resource(name);
   config_.policy_version = update.version;
   config_.audit_sync = config_.policy->defaults().audit == policy::AuditMode::kSync;
-  if (update.access) {
-    config_.role = update.access->role;
-    config_.access_rule = update.access->access_rule;
-  }
-  event_template_.reset();  // it carries the policy version
-  // Nothing streams now (nothing is in flight); plans of the old masker must not be reused.
+  if (update.access) config_.access_rule = update.access->access_rule;
+  event_template_.reset();  // it carries the policy version and access rule
+  redecideNames();
+  log::info("session adopted a policy update",
+            {{"session", id_}, {"policy_version", std::to_string(update.version)}});
+}
+
+void PostgresSession::adoptMasking() {
+  if (!masking_owner_) return;
+  config_.masker = config_.policy->masker(config_.resource->name);
+  // Plans of the old masker must not be reused; nothing streams now.
   result_.reset();
   result_owner_ = nullptr;
   result_description_.clear();
   copy_masker_.reset();
-  // The catalog's field rules point into the masker they were bound to.
+  // The catalog's field rules point into the masker they were bound to. Without a masker
+  // they are not needed; the catalog itself stays for a later policy that masks again.
   if (catalog_ != nullptr) {
     if (config_.masker) {
       catalog_->bindRules(*config_.masker);
     } else {
-      catalog_.reset();
+      catalog_->unbindRules();
     }
   }
-  redecideNames(old_text_columns);
-  log::info("session adopted a policy update",
-            {{"session", id_},
-             {"policy_version", version},
-             {"role", std::string(policy::roleName(config_.role))}});
-  return true;
+  masking_owner_.reset();
+  markChangedDescriptions();
 }
 
-void PostgresSession::redecideNames(
-    const absl::flat_hash_map<const void*, std::vector<uint16_t>>& old_text_columns) {
+CallbackAction PostgresSession::followPolicy(char message_type) {
+  if (!masking_owner_) return CallbackAction::kContinue;
+  if (pipeline_.empty()) {
+    adoptMasking();
+    return CallbackAction::kContinue;
+  }
+  const bool statement = message_type == 'Q' || message_type == 'P' || message_type == 'B' ||
+                         message_type == 'E' || message_type == 'F';
+  if (statement && std::chrono::steady_clock::now() - masking_pending_since_ > kMaskingSwapLimit) {
+    // A client that never lets its pipeline drain would keep the old masking for good.
+    terminate("policy version " + std::to_string(config_.policy_version) +
+              " changes masking, and the session sent statements for " +
+              std::to_string(kMaskingSwapLimit.count()) +
+              " s without waiting for the answers to take it; connect again");
+    return CallbackAction::kStop;
+  }
+  return CallbackAction::kContinue;
+}
+
+policy::Verdict PostgresSession::decideAgain(const StatementRef& source) {
+  // The statement alone (a PREPARE or DECLARE may share its Query with others), decided as new.
+  const policy::StatementFacts* st = source.statement();
+  if (source.facts->statements.size() == 1) return decideByPolicy(*source.facts);
+  policy::QueryFacts one = *source.facts;
+  one.statements = {*st};
+  return decideByPolicy(one);
+}
+
+void PostgresSession::redecideNames() {
   const std::string under = "policy version " + std::to_string(config_.policy_version);
-  auto stale = [&](const void* entry, const std::string& description, const StatementRef& source,
-                   const std::string& what) -> std::optional<Refusal> {
-    auto it = old_text_columns.find(entry);
-    if (it == old_text_columns.end() || textColumnsOf(description, source) == it->second) {
-      return std::nullopt;
+  auto refusal = [&](const policy::Verdict& v) -> std::optional<Refusal> {
+    if (v.decision == policy::Decision::kAllow) return std::nullopt;
+    return Refusal{v.rule,
+                   v.message + " (decided again under " + under +
+                       "; the statement was prepared under an earlier one)",
+                   std::string(kSqlStateInsufficientPrivilege), ""};
+  };
+  // Every statement an Execute can still run: those the names stand for, and those open
+  // portals were bound from (a portal outlives a Close or re-Parse of its statement's name).
+  std::unordered_set<NamedStatement*> statements;
+  for (const auto& [name, entry] : names_.statements()) statements.insert(entry.get());
+  for (const auto& [name, portal] : names_.portals()) {
+    if (portal->statement_entry) statements.insert(portal->statement_entry.get());
+    // A DECLAREd cursor runs the query it was declared with.
+    if (portal->cursor && portal->source.statement() != nullptr) {
+      portal->refusal = refusal(decideAgain(portal->source));
     }
+  }
+  for (NamedStatement* entry : statements) {
+    if (entry->source.statement() == nullptr) continue;
+    policy::Verdict v = decideAgain(entry->source);
+    entry->refusal = refusal(v);
+    if (!entry->refusal) entry->rule = v.rule;
+  }
+}
+
+void PostgresSession::markChangedDescriptions() {
+  const std::string under = "policy version " + std::to_string(config_.policy_version);
+  auto stale = [&](const std::optional<std::vector<uint16_t>>& told, const std::string& description,
+                   const StatementRef& source, const std::string& what) -> std::optional<Refusal> {
+    if (!told || textColumnsOf(description, source) == *told) return std::nullopt;
     // What PostgreSQL answers when a table changed under a prepared statement: drivers that
-    // cache descriptions (asyncpg, pgjdbc) prepare the statement again on it.
+    // cache descriptions (asyncpg's statement cache) prepare the statement again on it.
     return Refusal{"policy:update",
                    "cached plan must not change result type: " + under + " masks the columns of " +
                        what + " otherwise than when it was described; describe or prepare it again",
                    std::string(kSqlStateFeatureNotSupported), "RevalidateCachedQuery"};
   };
-  for (const auto& [name, entry] : names_.statements()) {
-    const StatementRef& source = entry->source;
-    if (const policy::StatementFacts* st = source.statement(); st != nullptr) {
-      // The statement alone (a PREPARE may share its Query with others), decided as new.
-      policy::Verdict v;
-      if (source.facts->statements.size() == 1) {
-        v = decideByPolicy(*source.facts);
-      } else {
-        policy::QueryFacts one = *source.facts;
-        one.statements = {*st};
-        v = decideByPolicy(one);
-      }
-      if (v.decision == policy::Decision::kAllow) {
-        entry->rule = v.rule;
-      } else {
-        entry->refusal = Refusal{v.rule,
-                                 v.message + " (decided again under " + under +
-                                     "; the statement was prepared under an earlier one)",
-                                 std::string(kSqlStateInsufficientPrivilege), ""};
-      }
-    }
-    entry->stale = stale(entry.get(), entry->description, resolve(source),
+  std::unordered_set<NamedStatement*> seen;
+  auto mark = [&](NamedStatement* entry, const std::string& name) {
+    if (!seen.insert(entry).second) return;
+    entry->stale = stale(entry->told_text_columns, entry->description, resolve(entry->source),
                          "prepared statement \"" + name + "\"");
-  }
-  for (const auto& [name, entry] : names_.portals()) {
-    entry->stale =
-        stale(entry.get(), entry->description, resolve(entry->source), "portal \"" + name + "\"");
+  };
+  for (const auto& [name, entry] : names_.statements()) mark(entry.get(), name);
+  for (const auto& [name, portal] : names_.portals()) {
+    if (portal->statement_entry) mark(portal->statement_entry.get(), portal->statement);
+    portal->stale = stale(portal->told_text_columns, portal->description, resolve(portal->source),
+                          "portal \"" + name + "\"");
   }
 }
 
@@ -162,13 +203,34 @@ std::vector<uint16_t> PostgresSession::textColumnsOf(const std::string& raw_desc
 
 const Refusal* PostgresSession::executeRefusal(const NamedPortal* portal,
                                                const NamedStatement* statement) const {
-  if (portal == nullptr || portal->cursor) return nullptr;
+  if (portal == nullptr) return nullptr;
+  if (portal->refusal) return &*portal->refusal;
+  if (portal->cursor) return nullptr;
   if (statement != nullptr && statement->refusal) return &*statement->refusal;
   // The description the client decodes the rows by: the portal's own, else its statement's.
-  if (!portal->description.empty() || portal->no_data) {
-    return portal->stale ? &*portal->stale : nullptr;
-  }
+  if (portal->told_text_columns) return portal->stale ? &*portal->stale : nullptr;
   return statement != nullptr && statement->stale ? &*statement->stale : nullptr;
+}
+
+const Refusal* PostgresSession::refusedByName(const policy::QueryFacts& facts) const {
+  for (size_t i = 0; i < facts.statements.size(); ++i) {
+    const policy::StatementFacts& st = facts.statements[i];
+    const std::string& name = st.lineage.uses;
+    if (name.empty()) continue;
+    // A name the same query defines first runs that definition.
+    bool redefined = false;
+    for (size_t j = 0; j < i && !redefined; ++j)
+      redefined = facts.statements[j].lineage.defines == name;
+    if (redefined) continue;
+    if (st.type == "execute") {
+      const NamedStatement* entry = names_.statement(name);
+      if (entry != nullptr && entry->refusal) return &*entry->refusal;
+    } else {
+      const NamedPortal* portal = names_.portal(name);
+      if (portal != nullptr && portal->refusal) return &*portal->refusal;
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace tollgate::sidecar::postgres

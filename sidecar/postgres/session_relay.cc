@@ -96,7 +96,7 @@ void PostgresSession::applyParse(std::string_view raw, const std::string& name,
 }
 
 CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) {
-  if (pending_policy_ && pipeline_.empty() && !adoptPolicy()) return CallbackAction::kStop;
+  if (followPolicy(message.type) == CallbackAction::kStop) return CallbackAction::kStop;
   if (discard_to_sync_) {
     // As the server does after an error in an extended-protocol batch: everything up to the
     // Sync is dropped unseen (nothing of it would run).

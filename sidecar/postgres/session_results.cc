@@ -226,6 +226,7 @@ void PostgresSession::onRowDescription(const BackendMessage& message, const RowD
     case Kind::kDescribeStatement:
       if (head->statement_entry) {
         head->statement_entry->description.assign(message.raw.data(), message.raw.size());
+        head->statement_entry->told_text_columns = plan->textColumns();
         head->statement_entry->stale.reset();  // the client now has the current description
       }
       forward();
@@ -235,7 +236,10 @@ void PostgresSession::onRowDescription(const BackendMessage& message, const RowD
     case Kind::kInjectedDescribe:
       if (head->portal_entry) {
         head->portal_entry->description.assign(message.raw.data(), message.raw.size());
-        head->portal_entry->stale.reset();
+        if (head->kind == Kind::kDescribePortal) {
+          head->portal_entry->told_text_columns = plan->textColumns();
+          head->portal_entry->stale.reset();
+        }
       }
       if (head->kind == Kind::kDescribePortal) forward();
       pipeline_.pop();

@@ -64,6 +64,11 @@ class TypeCatalog {
   // one inside each type (ruleInside()); call after the last addRow(). `masker` must outlive
   // the catalog.
   void bindRules(const policy::Masker& masker);
+  // Forgets the bound rules (the masker they came from is going away).
+  void unbindRules() {
+    field_rules_.clear();
+    rule_inside_.clear();
+  }
   // The column rule naming field `index` of composite `type_oid`, or null (bindRules() first).
   const policy::MaskingRuleSpec* fieldRule(uint32_t type_oid, size_t index) const;
   // The first column rule naming a field of composite `type_oid`, or of a composite nested in

@@ -47,6 +47,29 @@ std::vector<v1::Session> allSessions(const ControlPlaneProc& cp, const std::stri
   return {resp.sessions().begin(), resp.sessions().end()};
 }
 
+// Applies `yaml` as the next policy version through PolicyService, as an editor would; returns
+// the version.
+int64_t applyPolicy(const World& w, const std::string& yaml, const std::string& comment) {
+  auto stub = v1::PolicyService::NewStub(w.cp.channel());
+  v1::ApplyPolicyRequest apply;
+  apply.set_yaml(yaml);
+  apply.set_comment(comment);
+  v1::ApplyPolicyResponse applied;
+  auto ctx = authed(w.admin);
+  auto st = stub->Apply(ctx.get(), apply, &applied);
+  INFO(st.error_message());
+  REQUIRE(st.ok());
+  REQUIRE(applied.errors_size() == 0);
+  return applied.applied().version();
+}
+
+// connectedPolicy() with `guardrail` (one YAML flow mapping) first among the guardrails.
+std::string withGuardrail(std::string yaml, const std::string& guardrail) {
+  yaml.insert(yaml.find("guardrails:\n") + std::string("guardrails:\n").size(),
+              "  - " + guardrail + "\n");
+  return yaml;
+}
+
 }  // namespace
 
 TEST_CASE("a connected sidecar takes identity, policy and credentials from the control plane",
@@ -230,6 +253,24 @@ TEST_CASE("a held statement runs once approved and fails once denied", "[control
     CHECK(r.err.find("42501") != std::string::npos);
     CHECK(r.err.find("not today") != std::string::npos);
     CHECK(r.out.find("after") != std::string::npos);  // the session stays usable
+  }
+  SECTION("a policy applied while it is held blocks it even once approved") {
+    auto job = std::async(std::launch::async, [&] {
+      return sc.psql("BEGIN;\nDELETE FROM cards;\nROLLBACK;\nSELECT 'after';\n");
+    });
+    REQUIRE(eventually([&] { return !pendingApprovals(w.cp, w.approver).empty(); },
+                       std::chrono::seconds(30)));
+    applyPolicy(w,
+                withGuardrail(connectedPolicy(sharedPg()),
+                              "{name: no-deletes, match: {statement: [delete]}, action: block}"),
+                "no deletes during the audit");
+    REQUIRE(eventually([&] { return sc.log().find("version=2") != std::string::npos; }));
+    decide(true);
+    auto r = job.get();
+    INFO(r.out << r.err);
+    CHECK(r.err.find("42501") != std::string::npos);
+    CHECK(r.err.find("no-deletes") != std::string::npos);
+    CHECK(r.out.find("after") != std::string::npos);
   }
   SECTION("nobody decides: the deadline denies") {
     // The guardrail's approvers have 10 s (connectedPolicy); long enough that a loaded
@@ -441,16 +482,8 @@ TEST_CASE("a policy change reaches connected sidecars, and audit: sync fails clo
   REQUIRE(sc.psql("SELECT 1;").exit_code == 0);
 
   // Version 2: strict audit. Pushed over the stream; applied by an editor with a comment.
-  std::string yaml = "defaults: {audit: sync}\n" + connectedPolicy(sharedPg());
-  auto stub = v1::PolicyService::NewStub(w.cp.channel());
-  v1::ApplyPolicyRequest apply;
-  apply.set_yaml(yaml);
-  apply.set_comment("strict audit for the quarter close");
-  v1::ApplyPolicyResponse applied;
-  auto ctx = authed(w.admin);
-  REQUIRE(stub->Apply(ctx.get(), apply, &applied).ok());
-  REQUIRE(applied.errors_size() == 0);
-  CHECK(applied.applied().version() == 2);
+  CHECK(applyPolicy(w, "defaults: {audit: sync}\n" + connectedPolicy(sharedPg()),
+                    "strict audit for the quarter close") == 2);
   auto applied_at = std::chrono::steady_clock::now();
   REQUIRE(eventually([&] { return sc.log().find("version=2") != std::string::npos; },
                      std::chrono::seconds(3)));
@@ -518,18 +551,11 @@ TEST_CASE("a policy version applied on the control plane reaches sessions alread
   });
   REQUIRE(eventually([&] { return std::filesystem::exists(ready); }, std::chrono::seconds(30)));
 
-  std::string yaml = connectedPolicy(sharedPg());
-  yaml.insert(yaml.find("guardrails:\n") + std::string("guardrails:\n").size(),
-              "  - {name: no-holder-names, match: {pattern: \"holder\"}, action: block, "
-              "message: \"holder names are off limits\"}\n");
-  auto stub = v1::PolicyService::NewStub(w.cp.channel());
-  v1::ApplyPolicyRequest apply;
-  apply.set_yaml(yaml);
-  apply.set_comment("holder names are personal data");
-  v1::ApplyPolicyResponse applied;
-  auto ctx = authed(w.admin);
-  REQUIRE(stub->Apply(ctx.get(), apply, &applied).ok());
-  REQUIRE(applied.errors_size() == 0);
+  applyPolicy(w,
+              withGuardrail(connectedPolicy(sharedPg()),
+                            "{name: no-holder-names, match: {pattern: \"holder\"}, action: block, "
+                            "message: \"holder names are off limits\"}"),
+              "holder names are personal data");
   REQUIRE(eventually([&] { return sc.log().find("version=2") != std::string::npos; }));
   tmp.write("go", "");
   auto r = job.get();

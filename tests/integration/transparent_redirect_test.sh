@@ -74,6 +74,7 @@ identity: {subject: "system:serviceaccount:ci:job"}
 admin: {port: 0}
 CFG
 "$BIN/tollgate-sidecar" --config "$WORK/sidecar.yaml" 2>"$WORK/sidecar.log" &
+SIDECAR=$!
 for _ in $(seq 50); do grep -q "sidecar started" "$WORK/sidecar.log" && break; sleep 0.1; done
 # The pod's rule: the job's connections to database addresses go to the sidecar.
 iptables -t nat -A OUTPUT -p tcp -d 127.0.0.5 --dport 5432 -j REDIRECT --to-ports 15001
@@ -120,5 +121,26 @@ grep -q 'raw TCP relay started' "$WORK/events.jsonl" || fail "relay start not au
 grep '"type":"EVENT_PASSTHROUGH"' "$WORK/events.jsonl" | grep -q '"sessionId":"' ||
   fail "relay events without a session id"
 echo "ok: both recorded in the events"
+# A policy update reaches relays already running: a raw relay to raw-db ends once raw-db has
+# left the policy, instead of carrying on until the job hangs up.
+PGPASSWORD=app-pw psql -X -At "host=127.0.0.7 port=5432 user=app dbname=payments sslmode=require" \
+  -c "SELECT pg_sleep(30)" >"$WORK/long.out" 2>&1 &
+LONG=$!
+for _ in $(seq 100); do
+  [ "$(pgtemp_psql -At -c "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'")" = 1 ] && break
+  sleep 0.1
+done
+sed -i '/- name: raw-db/,/match: {hosts: \[127.0.0.7\]/d' "$WORK/policy.yaml"
+! grep -q raw-db "$WORK/policy.yaml" || fail "raw-db still in the policy"
+kill -HUP "$SIDECAR"
+for _ in $(seq 100); do kill -0 "$LONG" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$LONG" 2>/dev/null; then
+  kill "$LONG"
+  fail "the relay to raw-db outlived its resource"
+fi
+grep -q 'relay ended by a policy update' "$WORK/sidecar.log" || fail "relay end not logged"
+for _ in $(seq 50); do grep -q 'no longer a tcp resource' "$WORK/events.jsonl" && break; sleep 0.1; done
+grep -q 'no longer a tcp resource' "$WORK/events.jsonl" || fail "relay end reason not recorded"
+echo "ok: a live raw relay ended when its resource left the policy"
 echo "1 passed, 0 failed"
 INNER
