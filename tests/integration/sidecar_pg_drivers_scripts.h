@@ -702,15 +702,7 @@ func pgxChecks(port, password string) {
 		return fmt.Sprint(n), err
 	})
 	// pgx's Batch describes every statement first: a blocked one fails the whole batch there.
-	check("pgx-batch-describe", func() (string, error) {
-		b := &pgx.Batch{}
-		b.Queue(SEL, 1)
-		b.Queue("drop table cards")
-		br := c.SendBatch(ctx, b)
-		_, err := br.Exec()
-		br.Close()
-		return blocked(err), nil
-	})
+	check("pgx-batch-describe", func() (string, error) { return batchWithDrop(c), nil })
 	// pgconn's batch is one pipeline (Parse, Bind, Describe, Execute per statement, one Sync): a
 	// statement blocked in the middle fails there and the server skips the rest.
 	check("pgx-pipeline", func() (string, error) {
@@ -784,11 +776,15 @@ func pgxChecks(port, password string) {
 	})
 }
 
-func pgxQuery2(rows pgx.Rows, err error) (string, error) {
-	if err != nil {
-		return "", err
-	}
-	return pgxRows(rows)
+// A pgx Batch of a select and a DROP: what its first result reports.
+func batchWithDrop(c *pgx.Conn) string {
+	b := &pgx.Batch{}
+	b.Queue(SEL, 1)
+	b.Queue("drop table cards")
+	br := c.SendBatch(ctx, b)
+	_, err := br.Exec()
+	br.Close()
+	return blocked(err)
 }
 
 func pqChecks(port, password string) {
@@ -865,15 +861,7 @@ func pgxSimpleChecks(port, password string) {
 	}
 	defer c.Close(ctx)
 	check("pgx-simple-conn", func() (string, error) { return pgxQuery(c, SEL, 6) })
-	check("pgx-simple-batch", func() (string, error) {
-		b := &pgx.Batch{}
-		b.Queue(SEL, 1)
-		b.Queue("drop table cards")
-		br := c.SendBatch(ctx, b)
-		_, err := br.Exec()
-		br.Close()
-		return blocked(err), nil
-	})
+	check("pgx-simple-batch", func() (string, error) { return batchWithDrop(c), nil })
 	check("pgx-simple-after", func() (string, error) { return pgxQuery(c, SEL, 1) })
 }
 
