@@ -259,7 +259,7 @@ void ConnectionManager::accept(AcceptedSocket socket, const std::string& resourc
     }
     if (policy->defaults().unknown_destination == policy::UnknownDestination::kPassthrough &&
         socket.redirected) {
-      startRelay(w, socket, "", socket.destination.host(), socket.destination.port());
+      startRelay(w, socket, "", socket.destination.host(), socket.destination.port(), version);
       return;
     }
     refuse(socket.fd, socket,
@@ -272,7 +272,8 @@ void ConnectionManager::accept(AcceptedSocket socket, const std::string& resourc
       startPostgres(w, std::move(socket), std::move(policy), version, resource);
       return;
     case policy::Protocol::kTcp:
-      startRelay(w, socket, resource->name, resource->upstream.host, resource->upstream.port);
+      startRelay(w, socket, resource->name, resource->upstream.host, resource->upstream.port,
+                 version);
       return;
     default:
       refuse(socket.fd, socket,
@@ -297,10 +298,11 @@ void ConnectionManager::forget(WorkerState& w, void* key) {
 }
 
 void ConnectionManager::startRelay(WorkerState& w, const AcceptedSocket& socket,
-                                   const std::string& resource, const std::string& host, int port) {
+                                   const std::string& resource, const std::string& host, int port,
+                                   uint64_t version) {
   ++active_;
   // Name resolution may block, so it runs on the worker, never on the accepting main loop.
-  w.worker.post([this, &w, socket, resource, host, port] {
+  w.worker.post([this, &w, socket, resource, host, port, version] {
     auto upstream = resolve(host, port);
     if (!upstream.ok()) {
       refuse(socket.fd, socket, std::string(upstream.status().message()), "upstream_unresolved");
@@ -326,20 +328,22 @@ void ConnectionManager::startRelay(WorkerState& w, const AcceptedSocket& socket,
                 },
                 nullptr,
                 [this, weak, resource, destination = socket.destination](
-                    const policy::CompiledPolicyPtr& p, uint64_t version) {
+                    const policy::CompiledPolicyPtr& p, uint64_t v) {
                   auto r = weak.lock();
                   if (r == nullptr) return;
                   std::string why = relayEndedBy(*p, resource, destination);
                   if (why.empty()) return;
                   log::info("relay ended by a policy update",
-                            {{"session", r->id()}, {"policy_version", std::to_string(version)}});
-                  r->terminate(why + " (policy version " + std::to_string(version) + ")");
+                            {{"session", r->id()}, {"policy_version", std::to_string(v)}});
+                  r->terminate(why + " (policy version " + std::to_string(v) + ")");
                 }};
     if (auto st = relay->start(socket.fd, *upstream); !st.ok()) {
       log::warn("relay failed to start", {{"error", std::string(st.message())}});
       ::close(socket.fd);
       forget(w, key);
+      return;
     }
+    catchUp(w.terminators[key], version);
   });
 }
 
@@ -480,20 +484,20 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
       return;
     }
     if (access.allowed) access_->sessionStarted(w.terminators[key].summary());
-    // A policy update that came between accept() and now found no session to hand it to.
-    if (auto it = w.terminators.find(key); it != w.terminators.end() && it->second.update_policy) {
-      policy::CompiledPolicyPtr current;
-      uint64_t current_version = 0;
-      {
-        std::lock_guard lock(mu_);
-        current = policy_;
-        current_version = policy_version_;
-      }
-      if (current && current_version != version) {
-        it->second.update_policy(current, current_version);
-      }
-    }
+    if (auto it = w.terminators.find(key); it != w.terminators.end()) catchUp(it->second, version);
   }
+}
+
+void ConnectionManager::catchUp(const Tracked& tracked, uint64_t version) {
+  if (!tracked.update_policy) return;
+  policy::CompiledPolicyPtr current;
+  uint64_t current_version = 0;
+  {
+    std::lock_guard lock(mu_);
+    current = policy_;
+    current_version = policy_version_;
+  }
+  if (current && current_version != version) tracked.update_policy(current, current_version);
 }
 
 void ConnectionManager::endSessions(std::function<bool(const Tracked&)> match,
@@ -559,6 +563,9 @@ void ConnectionManager::drainAndStop(std::chrono::seconds grace) {
     });
     ws->worker.stop();
   }
+  // Kept (stopped: posts are dropped) until the manager goes: callbacks that outlive the
+  // sessions (a control plane answering late as it stops) still post to them.
+  for (auto& w : workers_) retired_workers_.push_back(std::move(w));
   workers_.clear();
 }
 

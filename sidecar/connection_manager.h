@@ -83,7 +83,10 @@ class ConnectionManager {
   struct Tracked;
   void endSessions(std::function<bool(const Tracked&)> match, const std::string& reason);
   void startRelay(WorkerState& w, const AcceptedSocket& socket, const std::string& resource,
-                  const std::string& host, int port);
+                  const std::string& host, int port, uint64_t version);
+  // A policy update that came between accept() (which read policy `version`) and the
+  // registration of `tracked` found nothing to hand itself to: hands it the current one.
+  void catchUp(const Tracked& tracked, uint64_t version);
   // Why a raw relay started under an older policy must end under `policy` ("" when it may go
   // on): a resource relay once its resource is gone or no longer protocol tcp; a passthrough
   // relay once a resource claims its destination or unknown destinations are denied.
@@ -105,6 +108,7 @@ class ConnectionManager {
   tls::CertificateAuthorityPtr client_ca_;
   std::string source_;
   std::vector<std::unique_ptr<WorkerState>> workers_;
+  std::vector<std::unique_ptr<WorkerState>> retired_workers_;  // see drainAndStop()
   // Held by threads other than the main loop while they post to workers_, and by
   // drainAndStop() while it stops and clears them.
   std::mutex workers_mu_;

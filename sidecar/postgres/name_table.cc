@@ -3,6 +3,8 @@
 
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
+
 namespace tollgate::sidecar::postgres {
 
 const policy::OutputLineage* StatementRef::lineage() const {
@@ -183,6 +185,35 @@ void NameTable::endTransaction(uint64_t unit) {
     const NamedPortal& p = *entry.second;
     return !entry.first.empty() && !p.holds && p.defined_by < unit;
   });
+}
+
+std::vector<std::pair<std::string, NamedStatement*>> NameTable::reachableStatements() const {
+  std::vector<std::pair<std::string, NamedStatement*>> out;
+  absl::flat_hash_set<const NamedStatement*> seen;
+  auto add = [&](const std::string& name, const std::shared_ptr<NamedStatement>& entry) {
+    if (entry != nullptr && seen.insert(entry.get()).second) out.emplace_back(name, entry.get());
+  };
+  for (const auto& [name, entry] : statements_) add(name, entry);
+  for (const auto& [name, portal] : portals_) add(portal->statement, portal->statement_entry);
+  for (const Change& c : journal_) {
+    if (c.is_statement) add(c.name, c.old_statement);
+    if (!c.is_statement && c.old_portal)
+      add(c.old_portal->statement, c.old_portal->statement_entry);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, NamedPortal*>> NameTable::reachablePortals() const {
+  std::vector<std::pair<std::string, NamedPortal*>> out;
+  absl::flat_hash_set<const NamedPortal*> seen;
+  auto add = [&](const std::string& name, const std::shared_ptr<NamedPortal>& entry) {
+    if (entry != nullptr && seen.insert(entry.get()).second) out.emplace_back(name, entry.get());
+  };
+  for (const auto& [name, entry] : portals_) add(name, entry);
+  for (const Change& c : journal_) {
+    if (!c.is_statement) add(c.name, c.old_portal);
+  }
+  return out;
 }
 
 }  // namespace tollgate::sidecar::postgres

@@ -46,6 +46,7 @@ struct NamedStatement {
   std::string rule;         // the policy rule that allowed it
   std::string description;  // RowDescription raw bytes from Describe statement ("" unknown)
   bool no_data = false;
+  bool approved = false;  // a human approved it (a review a newer policy repeats stands)
   // A newer policy refuses the statement: every Execute of it is refused.
   std::optional<Refusal> refusal;
   // Which columns the client was told are text by its last Describe (none: never described).
@@ -62,8 +63,9 @@ struct NamedPortal {
   // That statement as it was at Bind (for its description): closing and re-parsing the name
   // later does not change what the portal runs.
   std::shared_ptr<NamedStatement> statement_entry;
-  bool cursor = false;  // DECLARE CURSOR made it (no statement)
-  bool holds = false;   // WITH HOLD: survives the end of its transaction
+  bool cursor = false;    // DECLARE CURSOR made it (no statement)
+  bool approved = false;  // its DECLARE was approved by a human
+  bool holds = false;     // WITH HOLD: survives the end of its transaction
   std::vector<int16_t> result_formats;
   std::string description;  // from Describe portal
   bool no_data = false;
@@ -125,13 +127,10 @@ class NameTable {
   void endTransaction(uint64_t unit);
 
   size_t journalSize() const { return journal_.size(); }
-  // Every statement and portal the names stand for now.
-  const absl::flat_hash_map<std::string, std::shared_ptr<NamedStatement>>& statements() const {
-    return statements_;
-  }
-  const absl::flat_hash_map<std::string, std::shared_ptr<NamedPortal>>& portals() const {
-    return portals_;
-  }
+  // Every entry a message can still reach: those the names stand for, those an undo would
+  // put back, and (statements) those open portals were bound from. Each once, in no order.
+  std::vector<std::pair<std::string, NamedStatement*>> reachableStatements() const;
+  std::vector<std::pair<std::string, NamedPortal*>> reachablePortals() const;
 
  private:
   struct Change {

@@ -39,6 +39,8 @@ struct PendingUnit {
   std::string block_message;
   std::string block_code;
   std::string block_routine;
+  // The policy version that decided a kQuery / kExecute / kFunctionCall (its event says so).
+  uint64_t policy_version = 0;
   // Statement facts and event bookkeeping for kQuery / kExecute.
   policy::QueryFactsPtr facts;
   std::string rule;

@@ -171,6 +171,8 @@ void PostgresSession::processUpstream() {
     break;
   }
   upstream_in_.shrinkIfIdle(kKeepBufferBytes);
+  // A newer policy's masking waits for nothing to be in flight (session_policy.cc).
+  if (masking_owner_ && state_ == State::kReady && pipeline_.empty()) adoptMasking();
   if (state_ == State::kDraining) {
     to_client_.clear();  // nobody to send it to
     if (!anyAwaitingOutcome()) {

@@ -124,7 +124,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // and cursors are decided again (their Executes are refused when it refuses them); results
   // are masked under it from the first moment nothing is in flight (no result or COPY of the
   // old masking half done), and an Execute whose described columns it changes is answered
-  // with 0A000. A session that keeps statements in flight for 30 s ends instead.
+  // with 0A000. A session whose pipeline never empties for 30 s ends instead.
   void updatePolicy(SessionPolicyUpdate update);
   // Ends the session (grant revoked, sidecar shutting down): the client gets a FATAL error
   // with `reason` and both connections close.
@@ -310,9 +310,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
                                       const StatementRef& source) const;
   // The refusal an Execute of `portal` meets (bound from `statement`), or null.
   const Refusal* executeRefusal(const NamedPortal* portal, const NamedStatement* statement) const;
-  // The refusal of a prepared statement or cursor that `facts` runs by name (SQL EXECUTE,
-  // FETCH, MOVE), or null.
-  const Refusal* refusedByName(const policy::QueryFacts& facts) const;
+  // The refusal of a prepared statement or portal that `facts` runs by name (SQL EXECUTE,
+  // FETCH, MOVE), and the index of the statement that does; null when none.
+  std::pair<const Refusal*, size_t> refusedByName(const policy::QueryFacts& facts) const;
 
   // Events (session_events.cc).
   // Identity, location, policy version and grant: the part every event of this session shares
@@ -461,6 +461,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   uint64_t bytes_out_ = 0;
   std::chrono::steady_clock::time_point started_;
   mutable std::shared_ptr<const v1::AuditEvent> event_template_;
+  // The template before the last policy update, for statements decided before it.
+  std::shared_ptr<const v1::AuditEvent> previous_event_template_;
+  uint64_t previous_policy_version_ = 0;
 };
 
 }  // namespace tollgate::sidecar::postgres

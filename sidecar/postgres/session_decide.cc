@@ -45,10 +45,15 @@ policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
   policy::Verdict v = decideByPolicy(facts);
   if (v.decision != policy::Decision::kAllow) return v;
   // EXECUTE / FETCH of a statement or cursor that a policy update refused since it was made.
-  if (const Refusal* r = refusedByName(facts)) {
+  if (auto [r, i] = refusedByName(facts); r != nullptr) {
     v.decision = policy::Decision::kBlock;
     v.rule = r->rule;
     v.message = r->message;
+    if (facts.statements.size() > 1) {
+      v.message += " (statement " + std::to_string(i + 1) + " of " +
+                   std::to_string(facts.statements.size()) + ")";
+    }
+    v.deciding_statement = i;
   }
   return v;
 }

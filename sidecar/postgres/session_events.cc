@@ -220,7 +220,10 @@ void PostgresSession::emitStatement(const policy::StatementFacts* st, const Pend
   if (!config_.events) return;
   // Captured here, built on the sink's thread (statement_event.h).
   StatementRecord r;
-  r.session = eventTemplate();
+  // A statement decided before a policy update is recorded under the version that decided it.
+  r.session = previous_event_template_ && unit.policy_version == previous_policy_version_
+                  ? previous_event_template_
+                  : eventTemplate();
   r.number = nextEventNumber();
   r.time_ns = systemNowNs();
   r.facts = unit.facts;

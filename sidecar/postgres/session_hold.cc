@@ -102,17 +102,26 @@ void PostgresSession::resumeHeld(const policy::Verdict& verdict, const std::stri
   Held h = std::move(*held_);
   held_.reset();
   policy::Verdict final_verdict = verdict;
+  std::string final_approval = approval_id;
   if (h.policy_version != config_.policy_version &&
       final_verdict.decision == policy::Decision::kAllow) {
-    // A policy update came while it was held: what that policy blocks is not run (an approval
-    // given under the old rules stands against a review).
-    policy::Verdict now = decideByPolicy(*h.facts);
-    if (now.decision == policy::Decision::kBlock) final_verdict = now;
+    // A policy update came while it was held: it is decided again. What that policy blocks is
+    // not run; nor is what it sends for review, unless a human approved this statement.
+    policy::Verdict now = decide(*h.facts);
+    if (now.decision == policy::Decision::kBlock ||
+        (now.decision == policy::Decision::kReview && approval_id.empty())) {
+      final_verdict = now;
+      final_verdict.decision = policy::Decision::kBlock;
+      final_verdict.message += " (decided again under policy version " +
+                               std::to_string(config_.policy_version) +
+                               ", which came while the statement was held)";
+      final_approval.clear();  // recorded as the block it is
+    }
   }
   if (h.type == 'Q') {
-    applyQuery(h.raw, h.facts, final_verdict, h.started_us, approval_id);
+    applyQuery(h.raw, h.facts, final_verdict, h.started_us, final_approval);
   } else {
-    applyParse(h.raw, h.name, h.facts, final_verdict, approval_id);
+    applyParse(h.raw, h.name, h.facts, final_verdict, final_approval);
   }
   // The client's later messages waited in the buffer.
   processClient();

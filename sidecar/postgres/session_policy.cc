@@ -73,8 +73,13 @@ bool PostgresSession::endBy(const SessionPolicyUpdate& update) {
 void PostgresSession::adoptDecisions(const SessionPolicyUpdate& update) {
   // The masker (and the catalog's bindings) may point into the policy it came from: it stays
   // alive until adoptMasking().
-  if (!masking_owner_) masking_owner_ = config_.policy;
-  masking_pending_since_ = std::chrono::steady_clock::now();
+  if (!masking_owner_) {
+    masking_owner_ = config_.policy;
+    masking_pending_since_ = std::chrono::steady_clock::now();
+  }
+  // Statements in flight were decided under the old version; their events say so.
+  previous_event_template_ = eventTemplate();
+  previous_policy_version_ = config_.policy_version;
   const std::string name = config_.resource->name;
   config_.policy = update.policy;
   config_.resource = config_.policy->resource(name);
@@ -138,28 +143,27 @@ policy::Verdict PostgresSession::decideAgain(const StatementRef& source) {
 
 void PostgresSession::redecideNames() {
   const std::string under = "policy version " + std::to_string(config_.policy_version);
-  auto refusal = [&](const policy::Verdict& v) -> std::optional<Refusal> {
-    if (v.decision == policy::Decision::kAllow) return std::nullopt;
+  // Block refuses; so does a review, unless a human already approved this very statement.
+  auto refusal = [&](const policy::Verdict& v, bool approved) -> std::optional<Refusal> {
+    if (v.decision == policy::Decision::kAllow ||
+        (v.decision == policy::Decision::kReview && approved)) {
+      return std::nullopt;
+    }
     return Refusal{v.rule,
                    v.message + " (decided again under " + under +
                        "; the statement was prepared under an earlier one)",
                    std::string(kSqlStateInsufficientPrivilege), ""};
   };
-  // Every statement an Execute can still run: those the names stand for, and those open
-  // portals were bound from (a portal outlives a Close or re-Parse of its statement's name).
-  std::unordered_set<NamedStatement*> statements;
-  for (const auto& [name, entry] : names_.statements()) statements.insert(entry.get());
-  for (const auto& [name, portal] : names_.portals()) {
-    if (portal->statement_entry) statements.insert(portal->statement_entry.get());
+  for (const auto& [name, portal] : names_.reachablePortals()) {
     // A DECLAREd cursor runs the query it was declared with.
     if (portal->cursor && portal->source.statement() != nullptr) {
-      portal->refusal = refusal(decideAgain(portal->source));
+      portal->refusal = refusal(decideAgain(portal->source), portal->approved);
     }
   }
-  for (NamedStatement* entry : statements) {
+  for (const auto& [name, entry] : names_.reachableStatements()) {
     if (entry->source.statement() == nullptr) continue;
     policy::Verdict v = decideAgain(entry->source);
-    entry->refusal = refusal(v);
+    entry->refusal = refusal(v, entry->approved);
     if (!entry->refusal) entry->rule = v.rule;
   }
 }
@@ -176,15 +180,11 @@ void PostgresSession::markChangedDescriptions() {
                        what + " otherwise than when it was described; describe or prepare it again",
                    std::string(kSqlStateFeatureNotSupported), "RevalidateCachedQuery"};
   };
-  std::unordered_set<NamedStatement*> seen;
-  auto mark = [&](NamedStatement* entry, const std::string& name) {
-    if (!seen.insert(entry).second) return;
+  for (const auto& [name, entry] : names_.reachableStatements()) {
     entry->stale = stale(entry->told_text_columns, entry->description, resolve(entry->source),
                          "prepared statement \"" + name + "\"");
-  };
-  for (const auto& [name, entry] : names_.statements()) mark(entry.get(), name);
-  for (const auto& [name, portal] : names_.portals()) {
-    if (portal->statement_entry) mark(portal->statement_entry.get(), portal->statement);
+  }
+  for (const auto& [name, portal] : names_.reachablePortals()) {
     portal->stale = stale(portal->told_text_columns, portal->description, resolve(portal->source),
                           "portal \"" + name + "\"");
   }
@@ -205,32 +205,47 @@ const Refusal* PostgresSession::executeRefusal(const NamedPortal* portal,
                                                const NamedStatement* statement) const {
   if (portal == nullptr) return nullptr;
   if (portal->refusal) return &*portal->refusal;
-  if (portal->cursor) return nullptr;
-  if (statement != nullptr && statement->refusal) return &*statement->refusal;
+  if (!portal->cursor && statement != nullptr && statement->refusal) return &*statement->refusal;
+  // A Parse of EXECUTE p / FETCH c runs what p / c stand for now.
+  if (!portal->cursor && portal->source.facts) {
+    if (const Refusal* r = refusedByName(*portal->source.facts).first) return r;
+  }
   // The description the client decodes the rows by: the portal's own, else its statement's.
-  if (portal->told_text_columns) return portal->stale ? &*portal->stale : nullptr;
+  if (portal->told_text_columns || portal->cursor) {
+    return portal->stale ? &*portal->stale : nullptr;
+  }
   return statement != nullptr && statement->stale ? &*statement->stale : nullptr;
 }
 
-const Refusal* PostgresSession::refusedByName(const policy::QueryFacts& facts) const {
+std::pair<const Refusal*, size_t> PostgresSession::refusedByName(
+    const policy::QueryFacts& facts) const {
   for (size_t i = 0; i < facts.statements.size(); ++i) {
     const policy::StatementFacts& st = facts.statements[i];
     const std::string& name = st.lineage.uses;
     if (name.empty()) continue;
-    // A name the same query defines first runs that definition.
+    // EXECUTE names a prepared statement, FETCH / MOVE a portal: a name the same query
+    // defined first in that namespace runs that definition.
+    const bool statement = st.type == "execute";
     bool redefined = false;
-    for (size_t j = 0; j < i && !redefined; ++j)
-      redefined = facts.statements[j].lineage.defines == name;
+    for (size_t j = 0; j < i && !redefined; ++j) {
+      const policy::StatementFacts& prior = facts.statements[j];
+      redefined = prior.lineage.defines == name && (prior.type == "prepare") == statement;
+    }
     if (redefined) continue;
-    if (st.type == "execute") {
+    if (statement) {
       const NamedStatement* entry = names_.statement(name);
-      if (entry != nullptr && entry->refusal) return &*entry->refusal;
-    } else {
-      const NamedPortal* portal = names_.portal(name);
-      if (portal != nullptr && portal->refusal) return &*portal->refusal;
+      if (entry != nullptr && entry->refusal) return {&*entry->refusal, i};
+      continue;
+    }
+    const NamedPortal* portal = names_.portal(name);
+    if (portal == nullptr) continue;
+    if (portal->refusal) return {&*portal->refusal, i};
+    // A portal Bind made runs its statement.
+    if (!portal->cursor && portal->statement_entry && portal->statement_entry->refusal) {
+      return {&*portal->statement_entry->refusal, i};
     }
   }
-  return nullptr;
+  return {nullptr, 0};
 }
 
 }  // namespace tollgate::sidecar::postgres

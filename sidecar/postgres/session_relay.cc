@@ -57,6 +57,7 @@ void PostgresSession::applyQuery(std::string_view raw, policy::QueryFactsPtr fac
                                  policy::Verdict verdict, uint64_t started_us,
                                  const std::string& approval_id) {
   PendingUnit& unit = pipeline_.push(Kind::kQuery);
+  unit.policy_version = config_.policy_version;
   unit.facts = facts;
   unit.started_us = started_us;
   unit.approval_id = approval_id;
@@ -86,6 +87,7 @@ void PostgresSession::applyParse(std::string_view raw, const std::string& name,
   NamedStatement& named = names_.defineStatement(unit.seq, 0, unit.name);
   named.source = StatementRef{facts, 0};
   named.rule = verdict.rule;
+  named.approved = !approval_id.empty();
   forwardOrPoison('P', raw, name, verdict, unit, blockMessage(verdict, config_.hold_reviews));
   if (unit.poisoned) {
     const policy::StatementFacts* st =
@@ -192,6 +194,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       }
       if (refusal) {
         PendingUnit& unit = pipeline_.push(Kind::kExecute);
+        unit.policy_version = config_.policy_version;
         unit.name = portal_name;
         unit.portal_entry = std::move(entry);
         unit.source = source;
@@ -219,6 +222,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
         describe.source = source;
       }
       PendingUnit& unit = pipeline_.push(Kind::kExecute);
+      unit.policy_version = config_.policy_version;
       unit.name = portal_name;
       unit.portal_entry = std::move(entry);
       unit.source = source;
@@ -260,6 +264,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
     }
     case 'F': {
       PendingUnit& unit = pipeline_.push(Kind::kFunctionCall);
+      unit.policy_version = config_.policy_version;
       unit.name = std::to_string(std::get<FunctionCall>(message.body).function_oid);
       unit.started_us = nowUs();
       policy::Verdict verdict;

@@ -75,6 +75,7 @@ void PostgresSession::recordNames(PendingUnit& unit, const policy::QueryFactsPtr
       NamedStatement& named = names_.defineStatement(unit.seq, i, l.defines);
       named.source = StatementRef{facts, i};
       named.rule = rule;
+      named.approved = !unit.approval_id.empty();
       continue;
     }
     if (!l.defines.empty()) {  // DECLARE CURSOR
@@ -82,6 +83,7 @@ void PostgresSession::recordNames(PendingUnit& unit, const policy::QueryFactsPtr
       portal.source = StatementRef{facts, i};
       portal.cursor = true;
       portal.holds = l.holds;
+      portal.approved = !unit.approval_id.empty();
       continue;
     }
     const bool discard_all = st.type == "discard";  // releases_all: DISCARD ALL, not PLANS

@@ -111,6 +111,12 @@ async def main():
     simple("declare c cursor with hold for select holder from cards order by id")
     simple("commit")
     out("v1-cursor", simple("fetch 1 from c"))
+    # A protocol-prepared EXECUTE of a SQL-prepared statement.
+    w.query("prepare sel_hw as select holder from cards where id = 1")
+    w.ready()
+    w.parse("w_exec_h", "execute sel_hw")
+    w.sync()
+    out("v1-wire-execute", errors(w.ready()))
     # A portal bound in a transaction from the unnamed statement, which is then parsed again:
     # the portal still runs the update.
     w.query("begin")
@@ -141,6 +147,10 @@ async def main():
     await check("v3-fetch", lambda: a.fetchrow(ONE))
     out("v3-sql-execute-holder", simple("execute sel_h"))
     out("v3-cursor", simple("fetch 1 from c"))
+    w.bind("", "w_exec_h")
+    w.execute("")
+    w.sync()
+    out("v3-wire-execute", errors(w.ready()))
     reload(4)
     # Version 4: the job's access rule gives read instead of write: the sessions end.
     await check("v4-session", lambda: a.fetchval("select 1"))
@@ -212,6 +222,7 @@ TEST_CASE("live sessions follow policy reloads: decisions, masking, names, role,
   CHECK(at(rep, "v1-sql-execute-holder") == "Alice Visa");
   CHECK(at(rep, "v1-cursor") == "Alice Visa");
   CHECK(at(rep, "v1-wire") == "no error");
+  CHECK(at(rep, "v1-wire-execute") == "no error");
 
   // Version 2 reaches the same connections: asyncpg's statement cache meets 0A000 from
   // RevalidateCachedQuery and prepares again by itself; the explicit prepared statement gets
@@ -244,6 +255,9 @@ TEST_CASE("live sessions follow policy reloads: decisions, masking, names, role,
              ContainsSubstring("decided again under policy version 3"));
   CHECK_THAT(at(rep, "v3-cursor"), StartsWith("42501"));
   CHECK_THAT(at(rep, "v3-cursor"), ContainsSubstring("decided again under policy version 3"));
+  // A protocol-prepared "EXECUTE sel_hw" runs what sel_hw stands for, refused since.
+  CHECK_THAT(at(rep, "v3-wire-execute"), StartsWith("42501"));
+  CHECK_THAT(at(rep, "v3-wire-execute"), ContainsSubstring("decided again under policy version 3"));
 
   // Version 4 gives the job read instead of write: the sessions end at once (FATAL 57P01 while
   // idle, as for a revoked grant; the drivers report the closed connection, the session end
