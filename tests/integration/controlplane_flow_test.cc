@@ -212,7 +212,7 @@ TEST_CASE("a held statement runs once approved and fails once denied", "[control
   REQUIRE(sc.ready());
   REQUIRE(sc.psql("CREATE TEMP TABLE x(i int);").exit_code == 0);  // connects, takes the grant
 
-  auto decide = [&](bool approve) {
+  auto decide = [&](bool approve, const std::string& statement = "DELETE FROM") {
     std::vector<v1::Approval> pending;
     INFO("sidecar log:\n" << sc.log() << "\ncontrol plane log:\n" << w.cp.log());
     REQUIRE(eventually(
@@ -223,7 +223,7 @@ TEST_CASE("a held statement runs once approved and fails once denied", "[control
         std::chrono::seconds(30)));
     REQUIRE(pending.front().kind() == v1::Approval::KIND_STATEMENT);
     CHECK(pending.front().rule() == "guardrail:unbounded-delete");
-    CHECK(pending.front().statement().find("DELETE FROM") != std::string::npos);
+    CHECK(pending.front().statement().find(statement) != std::string::npos);
     auto stub = v1::ApprovalService::NewStub(w.cp.channel());
     v1::ApprovalVoteRequest vote;
     vote.set_approval_id(pending.front().id());
@@ -271,6 +271,42 @@ TEST_CASE("a held statement runs once approved and fails once denied", "[control
     CHECK(r.err.find("42501") != std::string::npos);
     CHECK(r.err.find("no-deletes") != std::string::npos);
     CHECK(r.out.find("after") != std::string::npos);
+  }
+  SECTION("a statement approved at its Parse keeps running under the next version") {
+    // psycopg 3 with prepare=True: Parse (held, approved) once, then Bind/Execute only. An
+    // unrelated policy change in between must not take the approval back.
+    TempDir tmp;
+    const std::string ready = (tmp.path() / "ready").string();
+    const std::string go = (tmp.path() / "go").string();
+    // (An unbounded UPDATE that changes nothing: psycopg drops its prepared statements on
+    // ROLLBACK, so the statement commits.)
+    std::string script =
+        "import os, sys, time, psycopg\n"
+        "c = psycopg.connect(sys.argv[1], autocommit=True); cur = c.cursor()\n"
+        "sql = 'UPDATE cards SET holder = holder'\n"
+        "cur.execute(sql, prepare=True); print('first ran', flush=True)\n"
+        "open(sys.argv[3], 'w').close()\n"
+        "while not os.path.exists(sys.argv[2]): time.sleep(0.05)\n"
+        "try:\n"
+        "    cur.execute(sql, prepare=True); print('second ran', flush=True)\n"
+        "except psycopg.Error as e:\n"
+        "    print('second refused', e.sqlstate, str(e).strip(), flush=True)\n";
+    auto path = tmp.write("approved.py", script);
+    auto job = std::async(std::launch::async, [&] {
+      return run({kSystemPython, path, sc.conninfo(), go, ready}, "", std::chrono::seconds(60));
+    });
+    decide(true, "UPDATE cards");
+    REQUIRE(eventually([&] { return std::filesystem::exists(ready); }, std::chrono::seconds(30)));
+    applyPolicy(w,
+                withGuardrail(connectedPolicy(sharedPg()),
+                              "{name: no-truncate, match: {statement: [truncate]}, action: block}"),
+                "no truncates");
+    REQUIRE(eventually([&] { return sc.log().find("version=2") != std::string::npos; }));
+    tmp.write("go", "");
+    auto r = job.get();
+    INFO(r.out << r.err << sc.log());
+    CHECK(r.out.find("first ran") != std::string::npos);
+    CHECK(r.out.find("second ran") != std::string::npos);
   }
   SECTION("nobody decides: the deadline denies") {
     // The guardrail's approvers have 10 s (connectedPolicy); long enough that a loaded
