@@ -32,9 +32,10 @@ void PostgresSession::updatePolicy(SessionPolicyUpdate update) {
   // Losing access ends the session at once, as a revoked grant does.
   if (endBy(update)) return;
   adoptDecisions(update);
-  // Masking of results waits for a moment with nothing in flight, unless none can be.
+  // Masking of results waits for a moment with nothing in flight: at once before login (the
+  // catalog is then read for the new masker), after the catalog read otherwise.
   if (state_ == State::kStartup || state_ == State::kConnecting ||
-      state_ == State::kAuthenticating || pipeline_.empty()) {
+      state_ == State::kAuthenticating || (state_ == State::kReady && pipeline_.empty())) {
     adoptMasking();
   }
 }
