@@ -102,6 +102,9 @@ struct SessionPolicyUpdate {
   std::optional<AccessDecision> access;
 };
 
+// The rule of statements refused because their audit events could not be spooled.
+inline constexpr char kAuditBacklogRule[] = "audit:backlog";
+
 // Why a session may not use `encoding` as its client_encoding (a character may hide a quote or
 // backslash byte from the sidecar, which reads statements as UTF-8).
 std::string encodingNotAnalysable(std::string_view encoding);
@@ -329,6 +332,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // whether a write or COMMIT took effect).
   bool anyAwaitingOutcome();
   void emitRefused(const std::string& reason);
+  // The statements refused by audit:backlog after the first one recorded (backlog_refusals_),
+  // as one event; then the count starts again.
+  void emitBacklogRefusals();
   // What became of the changes of an implicit transaction (the rest of a multi-statement
   // Query, or an extended batch up to its Sync), whose statements' events say only that they
   // succeeded. noteBatchChange() counts a statement that ran; settleBatch(), at
@@ -438,6 +444,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // An extended-protocol error came back before the batch's Sync was sent: drop client
   // messages up to that Sync, as the server does (see onError).
   bool discard_to_sync_ = false;
+  // A message of the extended-protocol batch in progress (since the last Sync) was refused:
+  // the server will skip the rest of it.
+  bool batch_refused_ = false;
   char txn_status_ = 'I';
   // A statement of the transaction in progress read a column under a column rule: errors until
   // it ends (at a later statement, COMMIT or the implicit transaction's Sync) may quote it.
@@ -456,6 +465,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   std::string scratch_;
   std::string poison_token_;
   uint64_t statement_count_ = 0;
+  // Statements refused by audit:backlog since the last other statement event (see
+  // emitStatement()).
+  uint64_t backlog_refusals_ = 0;
   uint64_t blocked_ = 0;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;

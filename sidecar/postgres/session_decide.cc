@@ -33,7 +33,7 @@ bool PostgresSession::refusedForAuditBacklog(const policy::QueryFacts* facts) co
 policy::Verdict PostgresSession::auditBacklogVerdict() {
   policy::Verdict v;
   v.decision = policy::Decision::kBlock;
-  v.rule = "audit:backlog";
+  v.rule = kAuditBacklogRule;
   v.message =
       "blocked by rule \"audit:backlog\": audit events cannot reach the control plane and the "
       "sidecar's spool is full; statements are refused until it drains";
@@ -41,7 +41,14 @@ policy::Verdict PostgresSession::auditBacklogVerdict() {
 }
 
 policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
-  if (refusedForAuditBacklog(&facts)) return auditBacklogVerdict();  // it could not be recorded
+  if (refusedForAuditBacklog(&facts)) {  // it could not be recorded
+    policy::Verdict v = auditBacklogVerdict();
+    // Its event names the first statement that is not transaction control.
+    for (size_t i = 0; i < facts.statements.size() && !v.deciding_statement; ++i) {
+      if (facts.statements[i].cls != policy::StatementClass::kTransaction) v.deciding_statement = i;
+    }
+    return v;
+  }
   policy::Verdict v = decideByPolicy(facts);
   if (v.decision != policy::Decision::kAllow) return v;
   // EXECUTE / FETCH of a statement or cursor that a policy update refused since it was made.

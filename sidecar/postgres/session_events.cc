@@ -123,6 +123,7 @@ void PostgresSession::emitUnanswered() {
 void PostgresSession::emitSessionEnd(std::string_view reason) {
   if (!config_.events) return;
   emitUnanswered();
+  emitBacklogRefusals();
   v1::AuditEvent e = baseEvent(v1::EVENT_SESSION_END);
   e.mutable_action()->set_detail("statements=" + std::to_string(statement_count_) +
                                  " blocked=" + std::to_string(blocked_) +
@@ -204,6 +205,23 @@ void PostgresSession::emitBatchOutcome(std::string_view type, const std::string&
   config_.events->publish(std::move(e));
 }
 
+void PostgresSession::emitBacklogRefusals() {
+  if (backlog_refusals_ > 1 && config_.events) {
+    const uint64_t more = backlog_refusals_ - 1;
+    v1::AuditEvent e = baseEvent(v1::EVENT_STATEMENT);
+    e.mutable_action()->set_detail(
+        std::to_string(more) + " more statement" + (more == 1 ? "" : "s") +
+        " refused by rule \"audit:backlog\" while the audit spool was full, recorded as this "
+        "one event");
+    e.mutable_result()->set_success(false);
+    e.mutable_result()->set_error_code(std::string(kSqlStateInsufficientPrivilege));
+    e.mutable_reason()->set_decision(v1::DECISION_BLOCK);
+    e.mutable_reason()->add_rule_ids(kAuditBacklogRule);
+    config_.events->publish(std::move(e));
+  }
+  backlog_refusals_ = 0;
+}
+
 void PostgresSession::emitRefused(const std::string& reason) {
   if (!config_.events) return;
   v1::AuditEvent e = baseEvent(v1::EVENT_CONNECTION_REFUSED);
@@ -218,6 +236,14 @@ void PostgresSession::emitStatement(const policy::StatementFacts* st, const Pend
                                     policy::Decision decision, const std::string& rule,
                                     const std::string& message) {
   if (!config_.events) return;
+  // Past the spool's limit every refused statement would add to the spool it cannot drain (a
+  // job retrying in a loop would fill the disk, then memory): the first refusal is recorded,
+  // the rest counted into one event when the session next records something or ends.
+  if (rule == kAuditBacklogRule) {
+    if (backlog_refusals_++ > 0) return;
+  } else if (backlog_refusals_ > 0) {
+    emitBacklogRefusals();
+  }
   // Captured here, built on the sink's thread (statement_event.h).
   StatementRecord r;
   // A statement decided before a policy update is recorded under the version that decided it.

@@ -28,6 +28,8 @@ void PostgresSession::forwardOrPoison(char type, std::string_view raw, std::stri
   // back.
   unit.poisoned = true;
   unit.block_message = poison_message;
+  // The server skips the rest of an extended-protocol batch after the error this causes.
+  if (type == 'P' || type == 'E') batch_refused_ = true;
   ++blocked_;
   if (stats) {
     (verdict.decision == policy::Decision::kReview ? stats->statements_reviewed
@@ -186,7 +188,10 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       const policy::QueryFacts* decided =
           portal != nullptr && !portal->cursor ? portal->source.facts.get() : nullptr;
       std::optional<Refusal> refusal;
-      if (refusedForAuditBacklog(decided)) {
+      if (batch_refused_) {
+        // An earlier message of this batch was refused: the server skips this one, as it does
+        // after any error, and nothing is refused or recorded twice.
+      } else if (refusedForAuditBacklog(decided)) {
         const policy::Verdict v = auditBacklogVerdict();
         refusal = Refusal{v.rule, v.message, std::string(kSqlStateInsufficientPrivilege), ""};
       } else if (const Refusal* r = executeRefusal(portal, info)) {
@@ -249,6 +254,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
     }
     case 'S':
       pipeline_.push(Kind::kSync);
+      batch_refused_ = false;
       to_upstream_.append(message.raw);
       break;
     case 'C': {

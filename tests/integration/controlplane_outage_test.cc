@@ -101,6 +101,30 @@ print("rollback ok")
   CHECK(eventually([&] { return stored_runs() == ok; }, std::chrono::seconds(20)));
   CHECK(stored_runs() == ok);
   CHECK(sc.log().find("audit spool drained") != std::string::npos);
+  // The refusals themselves did not pile into the full spool. The first has its event; the
+  // others (the loop's, then the prepared Execute) one event between them, written when the
+  // session's BEGIN was recorded; the SELECT refused in that transaction has its own.
+  v1::SearchAuditRequest q;
+  q.add_types(v1::EVENT_STATEMENT);
+  q.set_rule_id("audit:backlog");
+  std::vector<v1::AuditEvent> refusals;
+  CHECK(eventually([&] {
+    refusals = searchAll(w.cp, w.auditor, q);
+    return refusals.size() >= 3;
+  }));
+  size_t loop = 0, summary = 0, in_transaction = 0;
+  for (const auto& e : refusals) {
+    INFO(e.ShortDebugString());
+    CHECK(e.reason().decision() == v1::DECISION_BLOCK);
+    loop += e.action().statement() == "SELECT $1::int AS spooled";
+    in_transaction += e.action().statement() == "SELECT $1 AS in_transaction";
+    summary += e.action().detail().rfind(std::to_string(refused) + " more statements", 0) == 0;
+  }
+  INFO("refused " << refused);
+  CHECK(refusals.size() == 3);
+  CHECK(loop == 1);
+  CHECK(summary == 1);
+  CHECK(in_transaction == 1);
 }
 
 TEST_CASE("a sidecar stopped during an outage waits for the control plane to take its spool",
