@@ -22,6 +22,8 @@ struct AccessDecision {
   policy::Role role = policy::Role::kRead;
   std::string access_rule;  // the access rule behind the grant
   std::string grant_id;     // empty in standalone mode
+  // Refused because audit events cannot be spooled (the control plane away, the spool full).
+  bool audit_backlog = false;
   // When the grant ends (sessions on it are ended then); max() when it never does.
   std::chrono::system_clock::time_point expires_at = std::chrono::system_clock::time_point::max();
 };

@@ -205,6 +205,26 @@ absl::StatusOr<tls::ClientContextPtr> ConnectionManager::upstreamTls(
   return tls::ClientContextPtr(*ctx);
 }
 
+void ConnectionManager::recordBacklogRefusals() {
+  const uint64_t refused = backlog_refusals_.exchange(0);
+  if (refused <= 1 || !events_) return;
+  v1::AuditEvent e;
+  e.set_type(v1::EVENT_CONNECTION_REFUSED);
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  e.mutable_time()->set_seconds(std::chrono::duration_cast<std::chrono::seconds>(now).count());
+  e.set_time_source("system");
+  e.mutable_identity()->set_subject(access_->identity().subject);
+  e.mutable_location()->set_source(source_);
+  e.mutable_action()->set_detail(std::to_string(refused - 1) + " more connection" +
+                                 (refused == 2 ? "" : "s") +
+                                 " refused while audit events could not be spooled, recorded as "
+                                 "this one event");
+  e.mutable_result()->set_success(false);
+  e.mutable_reason()->set_decision(v1::DECISION_BLOCK);
+  e.mutable_reason()->add_rule_ids("audit:backlog");
+  events_->publish(std::move(e));
+}
+
 void ConnectionManager::refuse(int fd, const AcceptedSocket& socket, const std::string& reason,
                                const std::string& stat) {
   log::warn("connection refused", {{"client", socket.peer.toString()},
@@ -402,6 +422,13 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
     sc.audit_sync = policy->defaults().audit == policy::AuditMode::kSync;
     sc.post = [&w](std::function<void()> fn) { w.worker.post(std::move(fn)); };
     if (!access.allowed) sc.refuse_reason = access.refuse_reason;
+    if (!access.allowed && access.audit_backlog) {
+      // Each refused connection would add an event to the spool it waits on (a job
+      // reconnecting in a loop): the first is recorded, the rest counted into one event.
+      if (backlog_refusals_.fetch_add(1) > 0) sc.record_refusal = false;
+    } else if (access.allowed) {
+      recordBacklogRefusals();
+    }
     sc.policy_version = version;
     sc.analyzer = &analyzer_;
     sc.credentials = credentials_;
@@ -534,6 +561,7 @@ void ConnectionManager::killSession(const std::string& session_id, const std::st
 
 void ConnectionManager::drainAndStop(std::chrono::seconds grace) {
   if (workers_.empty()) return;
+  recordBacklogRefusals();
   auto deadline = std::chrono::steady_clock::now() + grace;
   while (active_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -92,6 +92,9 @@ class ConnectionManager {
   // relay once a resource claims its destination or unknown destinations are denied.
   std::string relayEndedBy(const policy::CompiledPolicy& policy, const std::string& resource,
                            const SocketAddress& destination) const;
+  // The connections refused for the audit backlog after the first one recorded
+  // (backlog_refusals_), as one event; then the count starts again. Thread-safe.
+  void recordBacklogRefusals();
   // Drops a finished session or relay from its worker (on that worker's thread).
   void forget(WorkerState& w, void* key);
   absl::StatusOr<tls::ClientContextPtr> upstreamTls(const policy::Resource& resource);
@@ -112,6 +115,7 @@ class ConnectionManager {
   // Held by threads other than the main loop while they post to workers_, and by
   // drainAndStop() while it stops and clears them.
   std::mutex workers_mu_;
+  std::atomic<uint64_t> backlog_refusals_{0};  // see recordBacklogRefusals()
   size_t next_worker_ = 0;
   std::atomic<size_t> active_{0};
   std::atomic<uint64_t> accepted_{0};

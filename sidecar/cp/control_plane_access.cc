@@ -70,6 +70,7 @@ void ControlPlaneClient::acquire(const policy::CompiledPolicyPtr&, const std::st
   {
     std::unique_lock lock(mu_);
     if (backlog_bytes_ > options_.max_backlog_bytes || saturated_) {
+      refused.audit_backlog = true;
       refused.refuse_reason =
           "tollgate: audit events cannot reach the control plane and the local spool is full; "
           "new sessions are refused until it drains";

@@ -200,7 +200,7 @@ void PostgresSession::fatalToClient(std::string_view sqlstate, const std::string
   if (state_ == State::kClosing) return;
   log::info("session ended", {{"session", id_}, {"reason", message}});
   to_client_ += buildErrorResponse({"FATAL", std::string(sqlstate), message, "", ""});
-  if (!started_event_) emitRefused(message);
+  if (!started_event_ && config_.record_refusal) emitRefused(message);
   closeAll(message);
 }
 

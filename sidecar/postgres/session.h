@@ -90,6 +90,8 @@ struct SessionConfig {
   // When set, the session answers the client's startup with this FATAL error (SQLSTATE
   // 28000) and never connects upstream: no access rule, unusable TLS settings, ...
   std::string refuse_reason;
+  // False: the refusal is one of many alike, counted by the caller instead of recorded.
+  bool record_refusal = true;
 };
 
 // A policy that replaces the one a session runs under (a reload of the policy file, a

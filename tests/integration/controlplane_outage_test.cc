@@ -90,6 +90,8 @@ print("rollback ok")
   CHECK(r.out.find("prepared refused 42501 True") != std::string::npos);
   CHECK(r.out.find("rollback ok") != std::string::npos);
   CHECK(sc.log().find("audit spool full") != std::string::npos);
+  // New sessions are refused meanwhile: a job reconnecting in a loop.
+  for (int i = 0; i < 5; ++i) CHECK(sc.psql("SELECT 1;").exit_code != 0);
 
   // Back: the spool drains and statements run again, and every statement that ran was stored.
   w.cp.start();
@@ -125,6 +127,28 @@ print("rollback ok")
   CHECK(loop == 1);
   CHECK(summary == 1);
   CHECK(in_transaction == 1);
+  // Likewise the connections refused: the first recorded, the rest counted into one event
+  // when a session was let in again.
+  v1::SearchAuditRequest rq;
+  rq.add_types(v1::EVENT_CONNECTION_REFUSED);
+  std::vector<v1::AuditEvent> refused_connections;
+  CHECK(eventually([&] {
+    refused_connections = searchAll(w.cp, w.auditor, rq);
+    return refused_connections.size() >= 2;
+  }));
+  size_t first = 0, counted = 0;
+  for (const auto& e : refused_connections) {
+    INFO(e.ShortDebugString());
+    first += e.action().detail().find("local spool is full") != std::string::npos;
+    int more = 0;
+    if (std::sscanf(e.action().detail().c_str(), "%d more connections refused", &more) == 1) {
+      ++counted;
+      CHECK(more >= 4);
+    }
+  }
+  CHECK(first == 1);
+  CHECK(counted == 1);
+  CHECK(refused_connections.size() == 2);
 }
 
 TEST_CASE("a sidecar stopped during an outage waits for the control plane to take its spool",
