@@ -205,9 +205,8 @@ absl::StatusOr<tls::ClientContextPtr> ConnectionManager::upstreamTls(
   return tls::ClientContextPtr(*ctx);
 }
 
-void ConnectionManager::recordBacklogRefusals() {
-  const uint64_t refused = backlog_refusals_.exchange(0);
-  if (refused <= 1 || !events_) return;
+v1::AuditEvent ConnectionManager::refusalEvent(const std::string& detail,
+                                               const std::string& rule) const {
   v1::AuditEvent e;
   e.set_type(v1::EVENT_CONNECTION_REFUSED);
   auto now = std::chrono::system_clock::now().time_since_epoch();
@@ -215,14 +214,21 @@ void ConnectionManager::recordBacklogRefusals() {
   e.set_time_source("system");
   e.mutable_identity()->set_subject(access_->identity().subject);
   e.mutable_location()->set_source(source_);
-  e.mutable_action()->set_detail(std::to_string(refused - 1) + " more connection" +
-                                 (refused == 2 ? "" : "s") +
-                                 " refused while audit events could not be spooled, recorded as "
-                                 "this one event");
+  e.mutable_action()->set_detail(detail);
   e.mutable_result()->set_success(false);
   e.mutable_reason()->set_decision(v1::DECISION_BLOCK);
-  e.mutable_reason()->add_rule_ids("audit:backlog");
-  events_->publish(std::move(e));
+  e.mutable_reason()->add_rule_ids(rule);
+  return e;
+}
+
+void ConnectionManager::recordBacklogRefusals() {
+  const uint64_t refused = backlog_refusals_.exchange(0);
+  if (refused <= 1 || !events_) return;
+  events_->publish(refusalEvent(std::to_string(refused - 1) + " more connection" +
+                                    (refused == 2 ? "" : "s") +
+                                    " refused while audit events could not be spooled, "
+                                    "recorded as this one event",
+                                "audit:backlog"));
 }
 
 void ConnectionManager::refuse(int fd, const AcceptedSocket& socket, const std::string& reason,
@@ -232,19 +238,9 @@ void ConnectionManager::refuse(int fd, const AcceptedSocket& socket, const std::
                                    {"reason", reason}});
   stats_.connectionRefused(stat);
   if (events_) {
-    v1::AuditEvent e;
-    e.set_type(v1::EVENT_CONNECTION_REFUSED);
-    auto now = std::chrono::system_clock::now().time_since_epoch();
-    e.mutable_time()->set_seconds(std::chrono::duration_cast<std::chrono::seconds>(now).count());
-    e.set_time_source("system");
-    e.mutable_identity()->set_subject(access_->identity().subject);
+    v1::AuditEvent e = refusalEvent(reason, "defaults.unknownDestination:deny");
     e.mutable_location()->set_upstream(socket.destination.toString());
     e.mutable_location()->set_client_addr(socket.peer.toString());
-    e.mutable_location()->set_source(source_);
-    e.mutable_action()->set_detail(reason);
-    e.mutable_result()->set_success(false);
-    e.mutable_reason()->set_decision(v1::DECISION_BLOCK);
-    e.mutable_reason()->add_rule_ids("defaults.unknownDestination:deny");
     events_->publish(std::move(e));
   }
   ::close(fd);

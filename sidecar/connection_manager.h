@@ -92,6 +92,8 @@ class ConnectionManager {
   // relay once a resource claims its destination or unknown destinations are denied.
   std::string relayEndedBy(const policy::CompiledPolicy& policy, const std::string& resource,
                            const SocketAddress& destination) const;
+  // An EVENT_CONNECTION_REFUSED of this sidecar's identity, now, decided by `rule`.
+  v1::AuditEvent refusalEvent(const std::string& detail, const std::string& rule) const;
   // The connections refused for the audit backlog after the first one recorded
   // (backlog_refusals_), as one event; then the count starts again. Thread-safe.
   void recordBacklogRefusals();
