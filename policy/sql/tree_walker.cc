@@ -15,6 +15,7 @@
 #include "policy/sql/json_fields.h"
 #include "policy/sql/options.h"
 #include "policy/sql/plpgsql.h"
+#include "policy/sql/settings_access.h"
 #include "policy/sql/statement_table.h"
 
 namespace tollgate::policy::sql {
@@ -148,39 +149,11 @@ class Walker {
       if (cls == C::kRead) cls = C::kWrite;
     }
     std::string saved_setting = std::move(settings_row_);
-    settings_row_ = settingsRowName(body);
+    settings_row_ = settingsRowName(body, cteNamed("pg_settings"));
     walkFieldsExcept(body, {"withClause", "intoClause"});
     settings_row_ = std::move(saved_setting);
     if (scoped) ctes_.pop_back();
     return cls;
-  }
-
-  // "SELECT ... FROM pg_settings WHERE name = 'x'" (how pg_dump sets a setting only where the
-  // server has it): the lower-cased 'x' that a `name` column in this SELECT stands for, or "".
-  std::string settingsRowName(const json& select) const {
-    const json* from = field(select, "fromClause");
-    if (from == nullptr || !from->is_array() || from->size() != 1) return {};
-    if (!isSettingsView(&(*from)[0])) return {};
-    const json* where = field(select, "whereClause");
-    const json* expr = where == nullptr ? nullptr : field(*where, "A_Expr");
-    if (expr == nullptr || str(*expr, "kind") != "AEXPR_OP") return {};
-    const json* op = field(*expr, "name");
-    if (op == nullptr || !op->is_array() || op->size() != 1) return {};
-    const json* op_name = field((*op)[0], "String");
-    if (op_name == nullptr || str(*op_name, "sval") != "=") return {};
-    const json* left = field(*expr, "lexpr");
-    const json* right = field(*expr, "rexpr");
-    if (left == nullptr || right == nullptr || !isNameColumn(*left)) return {};
-    return constantString(*right);
-  }
-
-  // A ColumnRef `name` (the pg_settings column).
-  static bool isNameColumn(const json& v) {
-    const json* ref = field(v, "ColumnRef");
-    const json* fields = ref == nullptr ? nullptr : field(*ref, "fields");
-    if (fields == nullptr || !fields->is_array() || fields->size() != 1) return false;
-    const json* s = field((*fields)[0], "String");
-    return s != nullptr && str(*s, "sval") == "name";
   }
 
   void dml(std::string_view kind, const json& body) {
@@ -193,24 +166,9 @@ class Walker {
     walkFieldsExcept(body, {"withClause", "relation"});
     // UPDATE pg_settings SET setting = v WHERE name = 'x' is set_config('x', v) by the view's
     // rule, with neither the name nor the value judged: a privilege matter.
-    const bool settings = isSettingsView(field(body, "relation"));
+    const bool settings = isSettingsView(field(body, "relation"), cteNamed("pg_settings"));
     if (scoped) ctes_.pop_back();
     escalate(settings ? C::kAdmin : C::kWrite);
-  }
-
-  // The pg_settings catalog view (not a CTE of that name): a RangeVar node, or a statement's
-  // bare RangeVar field.
-  bool isSettingsView(const json* relation) const {
-    if (relation == nullptr) return false;
-    const json* node = field(*relation, "RangeVar");
-    const json* rv = node != nullptr ? node : relation;
-    if (str(*rv, "relname") != "pg_settings") return false;
-    const std::string_view schema = str(*rv, "schemaname");
-    if (!schema.empty()) return schema == "pg_catalog";
-    for (const auto& scope : ctes_) {
-      if (std::find(scope.begin(), scope.end(), "pg_settings") != scope.end()) return false;
-    }
-    return true;
   }
 
   C explain(const json& body) {
@@ -491,11 +449,7 @@ class Walker {
       addWrite(std::move(name));
       return;
     }
-    if (!qualified) {
-      for (const auto& scope : ctes_) {
-        if (std::find(scope.begin(), scope.end(), name) != scope.end()) return;
-      }
-    }
+    if (!qualified && cteNamed(name)) return;
     addUnique(&facts_->reads, std::move(name));
   }
 
@@ -507,9 +461,11 @@ class Walker {
       // Which setting it changes is a literal: facts must not be shared across values.
       if (last == "set_config") {
         out_->literal_sensitive = true;
-        noteSetConfigEncoding(field(body, "args"));
+        if (auto enc = setConfigEncoding(field(body, "args"), settings_row_)) {
+          facts_->sets_client_encoding = *std::move(enc);
+        }
       }
-      if (last == "set_config" && harmlessSetConfig(field(body, "args"))) {
+      if (last == "set_config" && harmlessSetConfig(field(body, "args"), settings_row_)) {
         // set_config('search_path', '', false) is SET search_path: pg_dump and many tools
         // start with it. It stays out of the admin class like the SET it stands for.
       } else if (isDangerousFunction(last)) {
@@ -520,42 +476,6 @@ class Walker {
       addUnique(&facts_->functions, dottedName(*names));
     }
     walkFieldsExcept(body, {"funcname"});
-  }
-
-  // set_config(name, value, is_local) with a constant name that a read or write role may SET:
-  // not a privilege change, not a custom (dotted) setting, which may steer row-level security,
-  // and not standard_conforming_strings, which would change how later statements are lexed;
-  // the read-only settings only turned on.
-  // The name may also be the `name` column of a SELECT that reads one row of pg_settings.
-  // The value must come from the client (a constant or a parameter): a value read from the
-  // data would come back unmasked, in the ParameterStatus the server sends for
-  // application_name and through current_setting().
-  bool harmlessSetConfig(const json* args) const {
-    if (args == nullptr || !args->is_array() || args->size() != 3) return false;
-    const std::string name = setConfigName(*args);
-    if (isReadOnlySetting(name)) return isTrueWord(constantValue((*args)[1]));
-    return isOrdinarySetting(name) && name != "standard_conforming_strings" &&
-           isClientValue((*args)[1]);
-  }
-
-  // The setting set_config(args) changes: its constant first argument, or the pg_settings row
-  // a `name` column stands for; "" when the walker cannot read it.
-  std::string setConfigName(const json& args) const {
-    const json& first = args[0];
-    return isNameColumn(first) ? settings_row_ : constantString(first);
-  }
-
-  // set_config('client_encoding', v, ...), or with a name the walker cannot read, may change
-  // client_encoding: sets_client_encoding gets v (empty when not a constant).
-  void noteSetConfigEncoding(const json* args) {
-    if (args == nullptr || !args->is_array() || args->size() != 3) {
-      facts_->sets_client_encoding = std::string();
-      return;
-    }
-    const std::string name = setConfigName(*args);
-    if (name.empty() || name == "client_encoding") {
-      facts_->sets_client_encoding = name.empty() ? std::string() : constantValue((*args)[1]);
-    }
   }
 
   // t.pg_read_file is functional notation for pg_read_file(t) when the types fit.
@@ -577,6 +497,14 @@ class Walker {
       escalate(C::kAdmin);
       addUnique(&facts_->functions, std::string(str(*last, "sval")));
     }
+  }
+
+  // A CTE of this name is in scope (it shadows a table or view of the name).
+  bool cteNamed(std::string_view name) const {
+    for (const auto& scope : ctes_) {
+      if (std::find(scope.begin(), scope.end(), name) != scope.end()) return true;
+    }
+    return false;
   }
 
   void addWrite(std::string name) {
