@@ -146,14 +146,18 @@ void ConnectionManager::setPolicy(policy::CompiledPolicyPtr policy, uint64_t ver
   }
   // Live sessions adopt it too, each before its next statement.
   if (!policy) return;
+  postToWorkers([policy, version](WorkerState& ws) {
+    for (auto& [key, t] : ws.terminators) {
+      if (t.update_policy) t.update_policy(policy, version);
+    }
+  });
+}
+
+void ConnectionManager::postToWorkers(std::function<void(WorkerState&)> task) {
   std::lock_guard workers_lock(workers_mu_);
   for (auto& w : workers_) {
     WorkerState* ws = w.get();
-    ws->worker.post([ws, policy, version] {
-      for (auto& [key, t] : ws->terminators) {
-        if (t.update_policy) t.update_policy(policy, version);
-      }
-    });
+    ws->worker.post([ws, task] { task(*ws); });
   }
 }
 
@@ -525,17 +529,13 @@ void ConnectionManager::catchUp(const Tracked& tracked, uint64_t version) {
 
 void ConnectionManager::endSessions(std::function<bool(const Tracked&)> match,
                                     const std::string& reason) {
-  std::lock_guard workers_lock(workers_mu_);
-  for (auto& w : workers_) {
-    WorkerState* ws = w.get();
-    ws->worker.post([ws, match, reason] {
-      std::vector<std::function<void(const std::string&)>> doomed;
-      for (auto& [key, t] : ws->terminators) {
-        if (match(t)) doomed.push_back(t.terminate);
-      }
-      for (auto& fn : doomed) fn(reason);
-    });
-  }
+  postToWorkers([match, reason](WorkerState& ws) {
+    std::vector<std::function<void(const std::string&)>> doomed;
+    for (auto& [key, t] : ws.terminators) {
+      if (match(t)) doomed.push_back(t.terminate);
+    }
+    for (auto& fn : doomed) fn(reason);
+  });
 }
 
 void ConnectionManager::endStalledStartups() {
@@ -564,13 +564,10 @@ void ConnectionManager::drainAndStop(std::chrono::seconds grace) {
   }
   if (active_.load() > 0) {
     log::info("ending remaining sessions", {{"sessions", std::to_string(active_.load())}});
-    for (auto& w : workers_) {
-      WorkerState* ws = w.get();
-      ws->worker.post([ws] {
-        auto terminators = ws->terminators;
-        for (auto& [key, t] : terminators) t.terminate("the sidecar is shutting down");
-      });
-    }
+    postToWorkers([](WorkerState& ws) {
+      auto terminators = ws.terminators;
+      for (auto& [key, t] : terminators) t.terminate("the sidecar is shutting down");
+    });
     auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (active_.load() > 0 && std::chrono::steady_clock::now() < hard) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));

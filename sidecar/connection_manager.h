@@ -82,6 +82,8 @@ class ConnectionManager {
   // Runs `fn(tracked session)` on every worker for the sessions `match` selects.
   struct Tracked;
   void endSessions(std::function<bool(const Tracked&)> match, const std::string& reason);
+  // Runs `task` on every worker's loop, with its state. Thread-safe (under workers_mu_).
+  void postToWorkers(std::function<void(WorkerState&)> task);
   void startRelay(WorkerState& w, const AcceptedSocket& socket, const std::string& resource,
                   const std::string& host, int port, uint64_t version);
   // A policy update that came between accept() (which read policy `version`) and the
@@ -114,8 +116,8 @@ class ConnectionManager {
   std::string source_;
   std::vector<std::unique_ptr<WorkerState>> workers_;
   std::vector<std::unique_ptr<WorkerState>> retired_workers_;  // see drainAndStop()
-  // Held by threads other than the main loop while they post to workers_, and by
-  // drainAndStop() while it stops and clears them.
+  // Held by postToWorkers(), which other threads call, and by drainAndStop() while it stops
+  // and clears the workers.
   std::mutex workers_mu_;
   std::atomic<uint64_t> backlog_refusals_{0};  // see recordBacklogRefusals()
   size_t next_worker_ = 0;

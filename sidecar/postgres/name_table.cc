@@ -187,33 +187,44 @@ void NameTable::endTransaction(uint64_t unit) {
   });
 }
 
-std::vector<std::pair<std::string, NamedStatement*>> NameTable::reachableStatements() const {
-  std::vector<std::pair<std::string, NamedStatement*>> out;
-  absl::flat_hash_set<const NamedStatement*> seen;
-  auto add = [&](const std::string& name, const std::shared_ptr<NamedStatement>& entry) {
-    if (entry != nullptr && seen.insert(entry.get()).second) out.emplace_back(name, entry.get());
-  };
-  for (const auto& [name, entry] : statements_) add(name, entry);
-  for (const auto& [name, portal] : portals_) add(portal->statement, portal->statement_entry);
-  for (const Change& c : journal_) {
-    if (c.is_statement) add(c.name, c.old_statement);
-    if (!c.is_statement && c.old_portal)
-      add(c.old_portal->statement, c.old_portal->statement_entry);
+namespace {
+
+// Entries gathered once each, with the name they were reached by.
+template <typename Entry>
+class Reached {
+ public:
+  void add(const std::string& name, const std::shared_ptr<Entry>& entry) {
+    if (entry != nullptr && seen_.insert(entry.get()).second) out_.emplace_back(name, entry.get());
   }
-  return out;
+  std::vector<std::pair<std::string, Entry*>> take() { return std::move(out_); }
+
+ private:
+  std::vector<std::pair<std::string, Entry*>> out_;
+  absl::flat_hash_set<const Entry*> seen_;
+};
+
+}  // namespace
+
+std::vector<std::pair<std::string, NamedStatement*>> NameTable::reachableStatements() const {
+  Reached<NamedStatement> r;
+  for (const auto& [name, entry] : statements_) r.add(name, entry);
+  for (const auto& [name, portal] : portals_) r.add(portal->statement, portal->statement_entry);
+  for (const Change& c : journal_) {
+    if (c.is_statement) r.add(c.name, c.old_statement);
+    if (!c.is_statement && c.old_portal) {
+      r.add(c.old_portal->statement, c.old_portal->statement_entry);
+    }
+  }
+  return r.take();
 }
 
 std::vector<std::pair<std::string, NamedPortal*>> NameTable::reachablePortals() const {
-  std::vector<std::pair<std::string, NamedPortal*>> out;
-  absl::flat_hash_set<const NamedPortal*> seen;
-  auto add = [&](const std::string& name, const std::shared_ptr<NamedPortal>& entry) {
-    if (entry != nullptr && seen.insert(entry.get()).second) out.emplace_back(name, entry.get());
-  };
-  for (const auto& [name, entry] : portals_) add(name, entry);
+  Reached<NamedPortal> r;
+  for (const auto& [name, entry] : portals_) r.add(name, entry);
   for (const Change& c : journal_) {
-    if (!c.is_statement) add(c.name, c.old_portal);
+    if (!c.is_statement) r.add(c.name, c.old_portal);
   }
-  return out;
+  return r.take();
 }
 
 }  // namespace tollgate::sidecar::postgres

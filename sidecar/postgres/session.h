@@ -144,9 +144,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // than `limit` after the connection came.
   bool startupOverdue(std::chrono::steady_clock::time_point now,
                       std::chrono::steady_clock::duration limit) const {
-    return (state_ == State::kStartup || state_ == State::kConnecting ||
-            state_ == State::kAuthenticating || state_ == State::kCatalog) &&
-           now - started_ > limit;
+    return (beforeLogin() || state_ == State::kCatalog) && now - started_ > limit;
   }
 
  private:
@@ -301,6 +299,14 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // are swapped and prepared statements and cursors decided again (redecideNames()). The
   // masker stays, kept alive by masking_owner_, until adoptMasking().
   void adoptDecisions(const SessionPolicyUpdate& update);
+  // Still reading the client's startup or logging in upstream (the type catalog not read yet).
+  bool beforeLogin() const {
+    return state_ == State::kStartup || state_ == State::kConnecting ||
+           state_ == State::kAuthenticating;
+  }
+  // What a newer policy says of a statement made under an older one refuses it: a block, or a
+  // review unless a human already approved this very statement.
+  static bool refusedAgain(const policy::Verdict& verdict, bool approved);
   void redecideNames();
   policy::Verdict decideAgain(const StatementRef& source);
   // With nothing in flight: the current policy's masker, and the descriptions it changes

@@ -108,8 +108,7 @@ void PostgresSession::resumeHeld(const policy::Verdict& verdict, const std::stri
     // A policy update came while it was held: it is decided again. What that policy blocks is
     // not run; nor is what it sends for review, unless a human approved this statement.
     policy::Verdict now = decide(*h.facts);
-    if (now.decision == policy::Decision::kBlock ||
-        (now.decision == policy::Decision::kReview && approval_id.empty())) {
+    if (refusedAgain(now, !approval_id.empty())) {
       final_verdict = now;
       final_verdict.decision = policy::Decision::kBlock;
       final_verdict.message += " (decided again under policy version " +

@@ -2,12 +2,10 @@
 // file, a PolicyUpdate from the control plane), so that a rule tightened by the security team
 // reaches the jobs already connected, not only the next ones.
 #include <string>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "common/log.h"
-#include "sidecar/postgres/backend_builders.h"
 #include "sidecar/postgres/backend_messages.h"
 #include "sidecar/postgres/error.h"
 #include "sidecar/postgres/session.h"
@@ -34,10 +32,12 @@ void PostgresSession::updatePolicy(SessionPolicyUpdate update) {
   adoptDecisions(update);
   // Masking of results waits for a moment with nothing in flight: at once before login (the
   // catalog is then read for the new masker), after the catalog read otherwise.
-  if (state_ == State::kStartup || state_ == State::kConnecting ||
-      state_ == State::kAuthenticating || (state_ == State::kReady && pipeline_.empty())) {
-    adoptMasking();
-  }
+  if (beforeLogin() || (state_ == State::kReady && pipeline_.empty())) adoptMasking();
+}
+
+bool PostgresSession::refusedAgain(const policy::Verdict& verdict, bool approved) {
+  return verdict.decision == policy::Decision::kBlock ||
+         (verdict.decision == policy::Decision::kReview && !approved);
 }
 
 bool PostgresSession::endBy(const SessionPolicyUpdate& update) {
@@ -54,8 +54,7 @@ bool PostgresSession::endBy(const SessionPolicyUpdate& update) {
     why = "access rule " + update.access->access_rule + " now gives role " +
           std::string(policy::roleName(update.access->role)) + " instead of " +
           std::string(policy::roleName(config_.role)) + "; connect again";
-  } else if (catalog_ == nullptr && state_ != State::kStartup && state_ != State::kConnecting &&
-             state_ != State::kAuthenticating) {
+  } else if (catalog_ == nullptr && !beforeLogin()) {
     // Masking needs the database's types, which are read at login only.
     policy::MaskerPtr masker = update.policy->masker(name);
     if (masker && (masker->hasColumnRules() || masker->hasDetectorRules())) {
@@ -144,12 +143,8 @@ policy::Verdict PostgresSession::decideAgain(const StatementRef& source) {
 
 void PostgresSession::redecideNames() {
   const std::string under = "policy version " + std::to_string(config_.policy_version);
-  // Block refuses; so does a review, unless a human already approved this very statement.
   auto refusal = [&](const policy::Verdict& v, bool approved) -> std::optional<Refusal> {
-    if (v.decision == policy::Decision::kAllow ||
-        (v.decision == policy::Decision::kReview && approved)) {
-      return std::nullopt;
-    }
+    if (!refusedAgain(v, approved)) return std::nullopt;
     return Refusal{v.rule,
                    v.message + " (decided again under " + under +
                        "; the statement was prepared under an earlier one)",
