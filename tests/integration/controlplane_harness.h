@@ -300,4 +300,27 @@ struct World {
   std::string auditor = issuers.humanToken("dave", {"auditors"});
 };
 
+// Applies `yaml` as the next policy version through PolicyService, as an editor would; returns
+// the version.
+inline int64_t applyPolicy(const World& w, const std::string& yaml, const std::string& comment) {
+  auto stub = v1::PolicyService::NewStub(w.cp.channel());
+  v1::ApplyPolicyRequest apply;
+  apply.set_yaml(yaml);
+  apply.set_comment(comment);
+  v1::ApplyPolicyResponse applied;
+  auto ctx = authed(w.admin);
+  auto st = stub->Apply(ctx.get(), apply, &applied);
+  INFO(st.error_message());
+  REQUIRE(st.ok());
+  REQUIRE(applied.errors_size() == 0);
+  return applied.applied().version();
+}
+
+// connectedPolicy() with `guardrail` (one YAML flow mapping) first among the guardrails.
+inline std::string withGuardrail(std::string yaml, const std::string& guardrail) {
+  yaml.insert(yaml.find("guardrails:\n") + std::string("guardrails:\n").size(),
+              "  - " + guardrail + "\n");
+  return yaml;
+}
+
 }  // namespace tollgate::testing

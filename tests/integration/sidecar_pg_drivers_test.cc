@@ -15,6 +15,7 @@
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include "absl/strings/str_split.h"
+#include "tests/integration/sidecar_pg_drivers_go_script.h"
 #include "tests/integration/sidecar_pg_drivers_scripts.h"
 #include "tests/integration/sidecar_pg_harness.h"
 
