@@ -3,7 +3,6 @@
 #include <catch2/catch_test_macros.hpp>
 
 #include <algorithm>
-#include <filesystem>
 #include <future>
 #include <map>
 #include <set>
@@ -252,35 +251,25 @@ TEST_CASE("a held statement runs once approved and fails once denied", "[control
   SECTION("a statement approved at its Parse keeps running under the next version") {
     // psycopg 3 with prepare=True: Parse (held, approved) once, then Bind/Execute only. An
     // unrelated policy change in between must not take the approval back.
-    TempDir tmp;
-    const std::string ready = (tmp.path() / "ready").string();
-    const std::string go = (tmp.path() / "go").string();
     // (An unbounded UPDATE that changes nothing: psycopg drops its prepared statements on
     // ROLLBACK, so the statement commits.)
-    std::string script =
-        "import os, sys, time, psycopg\n"
-        "c = psycopg.connect(sys.argv[1], autocommit=True); cur = c.cursor()\n"
-        "sql = 'UPDATE cards SET holder = holder'\n"
-        "cur.execute(sql, prepare=True); print('first ran', flush=True)\n"
-        "open(sys.argv[3], 'w').close()\n"
-        "while not os.path.exists(sys.argv[2]): time.sleep(0.05)\n"
-        "try:\n"
-        "    cur.execute(sql, prepare=True); print('second ran', flush=True)\n"
-        "except psycopg.Error as e:\n"
-        "    print('second refused', e.sqlstate, str(e).strip(), flush=True)\n";
-    auto path = tmp.write("approved.py", script);
-    auto job = std::async(std::launch::async, [&] {
-      return run({kSystemPython, path, sc.conninfo(), go, ready}, "", std::chrono::seconds(60));
-    });
+    PausingJob job(sc,
+                   "import psycopg\n"
+                   "c = psycopg.connect(sys.argv[1], autocommit=True); cur = c.cursor()\n"
+                   "sql = 'UPDATE cards SET holder = holder'\n"
+                   "cur.execute(sql, prepare=True); print('first ran', flush=True)\n"
+                   "pause()\n"
+                   "try:\n"
+                   "    cur.execute(sql, prepare=True); print('second ran', flush=True)\n"
+                   "except psycopg.Error as e:\n"
+                   "    print('second refused', e.sqlstate, str(e).strip(), flush=True)\n");
     decide(true, "UPDATE cards");
-    REQUIRE(eventually([&] { return std::filesystem::exists(ready); }, std::chrono::seconds(30)));
-    applyPolicy(w,
-                withGuardrail(connectedPolicy(sharedPg()),
-                              "{name: no-truncate, match: {statement: [truncate]}, action: block}"),
-                "no truncates");
-    REQUIRE(eventually([&] { return sc.log().find("version=2") != std::string::npos; }));
-    tmp.write("go", "");
-    auto r = job.get();
+    job.applyWhilePaused(
+        w, sc,
+        withGuardrail(connectedPolicy(sharedPg()),
+                      "{name: no-truncate, match: {statement: [truncate]}, action: block}"),
+        "no truncates");
+    auto r = job.finish();
     INFO(r.out << r.err << sc.log());
     CHECK(r.out.find("first ran") != std::string::npos);
     CHECK(r.out.find("second ran") != std::string::npos);

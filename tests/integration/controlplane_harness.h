@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -322,5 +324,39 @@ inline std::string withGuardrail(std::string yaml, const std::string& guardrail)
               "  - " + guardrail + "\n");
   return yaml;
 }
+
+// A Python job through `sc` that stops in the middle: its script calls `pause()` (defined
+// for it) where the test is to change something; applyWhilePaused() applies a policy version
+// there and lets the job go on once the sidecar has it. finish() returns the job's output.
+class PausingJob {
+ public:
+  PausingJob(const ConnectedSidecar& sc, const std::string& script)
+      : ready_((tmp_.path() / "ready").string()), go_((tmp_.path() / "go").string()) {
+    auto path = tmp_.write("job.py",
+                           "import os, sys, time\n"
+                           "def pause():\n"
+                           "    open(sys.argv[3], 'w').close()\n"
+                           "    while not os.path.exists(sys.argv[2]): time.sleep(0.05)\n" +
+                               script);
+    job_ = std::async(std::launch::async, [this, path, conninfo = sc.conninfo()] {
+      return run({kSystemPython, path, conninfo, go_, ready_}, "", std::chrono::seconds(60));
+    });
+  }
+  void applyWhilePaused(const World& w, const ConnectedSidecar& sc, const std::string& yaml,
+                        const std::string& comment) {
+    REQUIRE(eventually([&] { return std::filesystem::exists(ready_); }, std::chrono::seconds(30)));
+    const int64_t version = applyPolicy(w, yaml, comment);
+    REQUIRE(eventually(
+        [&] { return sc.log().find("version=" + std::to_string(version)) != std::string::npos; }));
+    tmp_.write("go", "");
+  }
+  RunResult finish() { return job_.get(); }
+
+ private:
+  TempDir tmp_;
+  std::string ready_;
+  std::string go_;
+  std::future<RunResult> job_;
+};
 
 }  // namespace tollgate::testing

@@ -3,7 +3,6 @@
 // connected sidecar, PostgreSQL, psql and psycopg2.
 #include <catch2/catch_test_macros.hpp>
 
-#include <filesystem>
 #include <future>
 #include <string>
 
@@ -68,36 +67,25 @@ TEST_CASE("a policy version applied on the control plane reaches sessions alread
   REQUIRE(sc.ready());
   // One session across the change: it reads holder names under version 1, then waits for the
   // test to apply version 2 (a guardrail against reading them) and tries again.
-  TempDir tmp;
-  const std::string ready = (tmp.path() / "ready").string();
-  const std::string go = (tmp.path() / "go").string();
-  std::string script =
-      "import os, sys, time, psycopg2\n"
-      "c = psycopg2.connect(sys.argv[1]); c.autocommit = True; cur = c.cursor()\n"
-      "def q(sql):\n"
-      "    try:\n"
-      "        cur.execute(sql); return str(cur.fetchone()[0])\n"
-      "    except psycopg2.Error as e:\n"
-      "        return '%s %s' % (e.pgcode, e.pgerror.strip())\n"
-      "print('v1', q('select holder from cards where id = 1'), flush=True)\n"
-      "open(sys.argv[3], 'w').close()\n"
-      "while not os.path.exists(sys.argv[2]): time.sleep(0.05)\n"
-      "print('v2', q('select holder from cards where id = 1'), flush=True)\n"
-      "print('v2-other', q('select count(*) from cards where id <= 6'), flush=True)\n";
-  auto path = tmp.write("live.py", script);
-  auto job = std::async(std::launch::async, [&] {
-    return run({kSystemPython, path, sc.conninfo(), go, ready}, "", std::chrono::seconds(60));
-  });
-  REQUIRE(eventually([&] { return std::filesystem::exists(ready); }, std::chrono::seconds(30)));
-
-  applyPolicy(w,
-              withGuardrail(connectedPolicy(sharedPg()),
-                            "{name: no-holder-names, match: {pattern: \"holder\"}, action: block, "
-                            "message: \"holder names are off limits\"}"),
-              "holder names are personal data");
-  REQUIRE(eventually([&] { return sc.log().find("version=2") != std::string::npos; }));
-  tmp.write("go", "");
-  auto r = job.get();
+  PausingJob job(sc,
+                 "import psycopg2\n"
+                 "c = psycopg2.connect(sys.argv[1]); c.autocommit = True; cur = c.cursor()\n"
+                 "def q(sql):\n"
+                 "    try:\n"
+                 "        cur.execute(sql); return str(cur.fetchone()[0])\n"
+                 "    except psycopg2.Error as e:\n"
+                 "        return '%s %s' % (e.pgcode, e.pgerror.strip())\n"
+                 "print('v1', q('select holder from cards where id = 1'), flush=True)\n"
+                 "pause()\n"
+                 "print('v2', q('select holder from cards where id = 1'), flush=True)\n"
+                 "print('v2-other', q('select count(*) from cards where id <= 6'), flush=True)\n");
+  job.applyWhilePaused(
+      w, sc,
+      withGuardrail(connectedPolicy(sharedPg()),
+                    "{name: no-holder-names, match: {pattern: \"holder\"}, action: block, "
+                    "message: \"holder names are off limits\"}"),
+      "holder names are personal data");
+  auto r = job.finish();
   INFO(r.out << r.err << sc.log());
   CHECK(r.out.find("v1 Alice Visa") != std::string::npos);
   CHECK(r.out.find("v2 42501") != std::string::npos);
