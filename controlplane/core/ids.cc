@@ -6,6 +6,8 @@
 #include <array>
 #include <cstdlib>
 
+#include "common/random_id.h"
+
 namespace tollgate::controlplane::core {
 namespace {
 
@@ -38,11 +40,6 @@ std::string newUuid() {
   return out;
 }
 
-std::string newId(const std::string& prefix) {
-  auto b = randomBytes<8>();
-  std::string out = prefix;
-  for (unsigned char c : b) appendHex(out, c);
-  return out;
-}
+std::string newId(const std::string& prefix) { return prefix + randomHexId(8); }
 
 }  // namespace tollgate::controlplane::core

@@ -1,16 +1,10 @@
 // Random session ids.
 #include "sidecar/events/session_id.h"
 
-#include <openssl/rand.h>
-
-#include "absl/strings/escaping.h"
+#include "common/random_id.h"
 
 namespace tollgate::sidecar {
 
-std::string newSessionId() {
-  unsigned char raw[8] = {};
-  RAND_bytes(raw, sizeof(raw));
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
-}
+std::string newSessionId() { return randomHexId(8); }
 
 }  // namespace tollgate::sidecar

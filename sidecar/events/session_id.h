@@ -1,4 +1,4 @@
-// Session ids for audit events: 16 hex characters from the system's CSPRNG.
+// Session ids for audit events: 16 hex characters from the system's CSPRNG (randomHexId).
 #pragma once
 
 #include <string>
