@@ -5,14 +5,19 @@
 #include <netinet/tcp.h>
 
 #include <cstring>
+#include <memory>
 
 #include "absl/status/statusor.h"
 
 namespace tollgate::sidecar {
 namespace {
 
-// One read buffer per thread: onData consumes the bytes before the next read.
-thread_local char t_read_buffer[64 * 1024];
+// One read buffer per thread that reads: onData consumes the bytes before the next read. Allocated
+// at the first read, not as a thread_local array: the C library zeroes a thread's static TLS
+// when it starts, so a 64 KiB array made every thread of the process (admin, event writer) and
+// the main thread touch 64 KiB each; a heap buffer only becomes resident as far as reads fill it.
+constexpr size_t kReadBufferSize = 64 * 1024;
+thread_local std::unique_ptr<char[]> t_read_buffer;
 
 void freeHandle(uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>(handle); }
 
@@ -105,8 +110,9 @@ void TcpConnection::readDisable(bool disable) {
 }
 
 void TcpConnection::onAlloc(uv_handle_t*, size_t, uv_buf_t* buf) {
-  buf->base = t_read_buffer;
-  buf->len = sizeof(t_read_buffer);
+  if (!t_read_buffer) t_read_buffer = std::make_unique_for_overwrite<char[]>(kReadBufferSize);
+  buf->base = t_read_buffer.get();
+  buf->len = kReadBufferSize;
 }
 
 void TcpConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
