@@ -41,11 +41,14 @@ std::string TypeCatalog::query(int server_major) {
       "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
       "AND NOT a.attisdropped "
       "WHERE t.typtype = 'd' OR (t.typtype = 'c' AND (c.relkind = 'c' OR t.oid IN ("
-      // A table's row type used as a column type (directly, as an array element or a domain).
+      // A table's row type used as a column type or returned by a function (`RETURNS cards`,
+      // `SETOF cards`, `cards[]`), directly, as an array element or through a domain.
       "SELECT CASE WHEN xt.typelem <> 0 THEN xt.typelem WHEN xt.typtype = 'd' "
       "THEN xt.typbasetype ELSE xt.oid END "
-      "FROM pg_catalog.pg_attribute x JOIN pg_catalog.pg_type xt ON xt.oid = x.atttypid "
-      "WHERE x.attnum > 0 AND NOT x.attisdropped AND x.atttypid >= 16384))) "
+      "FROM pg_catalog.pg_type xt WHERE xt.oid >= 16384 AND xt.oid IN ("
+      "SELECT x.atttypid FROM pg_catalog.pg_attribute x "
+      "WHERE x.attnum > 0 AND NOT x.attisdropped UNION "
+      "SELECT p.prorettype FROM pg_catalog.pg_proc p)))) "
       "UNION ALL "
       "SELECT 't', a.atttypid, a.attrelid, a.attname, a.atttypid, a.attnum "
       "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class r ON r.oid = a.attrelid "

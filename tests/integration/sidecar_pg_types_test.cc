@@ -206,6 +206,53 @@ TEST_CASE("column rules mask the fields of composite types by name") {
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
 
+// A function returning a table's row type (`RETURNS t`, `SETOF t`, `t[]`) whose row type no
+// column uses: the result's type names the table, whose columns the rules name.
+TEST_CASE("rows returned by functions as a table's row type have their fields masked") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop function if exists tg_one_card(); drop function if exists tg_all_cards(); "
+      "drop function if exists tg_card_list(); drop table if exists tg_fn_cards; "
+      "create table tg_fn_cards (holder text, pan text, cvv text);"
+      "insert into tg_fn_cards values ('ann', '4111111111111111', '123'), "
+      "('bob', '5555555555554444', '456');"
+      "create function tg_one_card() returns tg_fn_cards language sql as "
+      "$$ select * from tg_fn_cards order by holder limit 1 $$;"
+      "create function tg_all_cards() returns setof tg_fn_cards language sql as "
+      "$$ select * from tg_fn_cards order by holder $$;"
+      "create function tg_card_list() returns tg_fn_cards[] language sql as "
+      "$$ select array_agg(c order by holder) from tg_fn_cards c $$;"
+      "alter table tg_fn_cards owner to app; alter function tg_one_card() owner to app; "
+      "alter function tg_all_cards() owner to app; alter function tg_card_list() owner to app",
+      "payments");
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "select tg_one_card();\n"
+      "select tg_all_cards();\n"
+      "select tg_card_list();\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  const std::string kRows =
+      "(ann,411111******1111,***)\n"
+      "(ann,411111******1111,***)\n(bob,555555******4444,***)\n";
+  REQUIRE(r.out.rfind(kRows, 0) == 0);
+  // An array of such records in text format is masked whole.
+  const std::string whole = r.out.substr(kRows.size());
+  CHECK(whole.size() > 2);
+  CHECK(whole.find_first_not_of('*') == whole.size() - 1);
+  // Binary format: the record's text fields get the rules' masks.
+  r = sidecar.python(std::string(kPyRawWire) + kBinaryRow,
+                     {"select '{}'::int8[], tg_one_card(), (select c from tg_all_cards() c "
+                      "where holder = 'bob')"});
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(nlohmann::json::parse(r.out) ==
+        nlohmann::json::parse(R"([[], ["ann", "411111******1111", "***"],
+                                  ["bob", "555555******4444", "***"]])"));
+  CHECK(cardNumbersInAuditAndLog(sidecar).empty());
+}
+
 // The catalog is read once per session: a composite type altered after that no longer matches
 // it. In binary format the sidecar sees the mismatch (field count or types) and masks every
 // field with the policy's first column rule, since any of them may be the cvv now.
