@@ -113,7 +113,17 @@ inline RunResult ctlWith(const std::string& config, const std::vector<std::strin
   std::vector<std::string> argv = {"/usr/bin/env", "TOLLGATE_CONFIG=" + config,
                                    "TOLLGATE_SERVER=", "TOLLGATE_TOKEN=", binPath("tollgatectl")};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run(argv, "", std::chrono::seconds(30));
+  RunResult r = run(argv, "", std::chrono::seconds(30));
+  if (r.exit_code < 0) {
+    // A crash (a sanitizer report ends in SIGABRT) is reported with the next assertion, whatever
+    // that assertion looks at: the caller may only check stdout.
+    std::ostringstream cmd;
+    for (const std::string& a : args) cmd << ' ' << a;
+    UNSCOPED_INFO("tollgatectl" << cmd.str() << " ended with signal " << -r.exit_code
+                                << "; stderr:\n"
+                                << r.err);
+  }
+  return r;
 }
 
 // One parsed JSON object per non-empty output line.

@@ -250,7 +250,11 @@ Json requestGrant(const User& who, const std::string& subject, const std::string
 }
 
 bool listed(const RunResult& r, const std::string& id, const std::string& state) {
-  return std::regex_search(r.out, std::regex(id + " .* " + state + " "));
+  if (std::regex_search(r.out, std::regex(id + " .* " + state + " "))) return true;
+  UNSCOPED_INFO(id << " not listed as " << state << "; exit " << r.exit_code << ", stdout:\n"
+                   << r.out << "stderr:\n"
+                   << r.err);
+  return false;
 }
 
 TEST_CASE("grants need a second person's approval; deny, revoke and auto-grant") {
