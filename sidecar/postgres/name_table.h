@@ -47,6 +47,9 @@ struct NamedStatement {
   std::string description;  // RowDescription raw bytes from Describe statement ("" unknown)
   bool no_data = false;
   bool approved = false;  // a human approved it (a review a newer policy repeats stands)
+  // Parsed while `audit: sync` was in force: its record was acknowledged before the server saw
+  // it. One parsed before a policy turned sync on never was, and must be parsed again.
+  bool audit_sync = false;
   // A newer policy refuses the statement: every Execute of it is refused.
   std::optional<Refusal> refusal;
   // Which columns the client was told are text by its last Describe (none: never described).

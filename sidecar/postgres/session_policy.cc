@@ -109,6 +109,12 @@ void PostgresSession::adoptMasking() {
       catalog_->unbindRules();
     }
   }
+  // Whether errors later in an open transaction may quote masked data was worked out for its
+  // earlier statements under the old rules (what they deferred runs at a later statement or
+  // COMMIT). Their facts are gone: with column rules in force now, assume they may.
+  if (txn_status_ != 'I' && config_.masker && config_.masker->hasColumnRules()) {
+    transaction_may_quote_ = true;
+  }
   masking_owner_.reset();
   markChangedDescriptions();
 }
@@ -161,6 +167,17 @@ void PostgresSession::redecideNames() {
     policy::Verdict v = decideAgain(entry->source);
     entry->refusal = refusal(v, entry->approved);
     if (!entry->refusal) entry->rule = v.rule;
+    if (!entry->refusal && config_.audit_sync && !entry->audit_sync) {
+      // Its Executes would run on a statement no acknowledged record announced. Answered as
+      // PostgreSQL answers a plan gone stale, so drivers that cache statements (asyncpg,
+      // pgjdbc) parse it again by themselves, and that Parse waits for its record.
+      entry->refusal = Refusal{"audit:sync",
+                               "cached plan must not change result type: " + under +
+                                   " requires audit: sync, and prepared statement \"" + name +
+                                   "\" was parsed before it without an acknowledged audit "
+                                   "record; prepare it again",
+                               std::string(kSqlStateFeatureNotSupported), "RevalidateCachedQuery"};
+    }
   }
 }
 

@@ -90,6 +90,7 @@ void PostgresSession::applyParse(std::string_view raw, const std::string& name,
   named.source = StatementRef{facts, 0};
   named.rule = verdict.rule;
   named.approved = !approval_id.empty();
+  named.audit_sync = config_.audit_sync;
   forwardOrPoison('P', raw, name, verdict, unit, blockMessage(verdict, config_.hold_reviews));
   if (unit.poisoned) {
     const policy::StatementFacts* st =

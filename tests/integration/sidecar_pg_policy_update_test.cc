@@ -18,19 +18,18 @@ using namespace tollgate::testing;
 
 namespace {
 
-// argv: port, sidecar pid, policy file, sidecar log, then the files of policy versions 2 to 5.
-// Each reload copies the next file over the policy file, sends SIGHUP and waits for the
-// sidecar to log it. Prints "check<TAB>value" lines.
-constexpr char kScript[] = R"PY(
+// argv: port, sidecar pid, policy file, sidecar log, then the policy versions' files. Reloading
+// copies a version's file over the policy file, sends SIGHUP and waits for the sidecar to log
+// it. Scripts print "check<TAB>value" lines.
+constexpr char kPyReload[] = R"PY(
 import asyncio, os, shutil, signal, socket, struct, sys, time
-import asyncpg, psycopg2
+import asyncpg
 port, pid, policy, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 versions = sys.argv[5:]
-ONE = "select id, pan_num, cvv from cards where id = 1"
-UPDATE_ALL = "update cards set holder = holder"
 def out(k, v): print(k + "\t" + str(v), flush=True)
 def err(e): return "%s %s %s" % (type(e).__name__, getattr(e, "sqlstate", "-"), e)
 def reload(n):
+    """Makes version n (versions[n - 2]) the policy."""
     shutil.copyfile(versions[n - 2], policy)
     os.kill(pid, signal.SIGHUP)
     deadline = time.time() + 15
@@ -47,6 +46,13 @@ async def check(key, fn):
 async def connect():
     return await asyncpg.connect(host="127.0.0.1", port=port, user="job", password="x",
                                  database="payments", ssl=False)
+)PY";
+
+// Versions 2 to 5 (see the test case).
+constexpr char kScript[] = R"PY(
+import psycopg2
+ONE = "select id, pan_num, cvv from cards where id = 1"
+UPDATE_ALL = "update cards set holder = holder"
 # A bare protocol client, for message sequences drivers do not send on demand.
 class Wire:
     def __init__(self):
@@ -83,6 +89,14 @@ def errors(got):
         if t == b"E":
             f = dict((x[0:1].decode(), x[1:].decode()) for x in b.split(b"\0") if x)
             out.append(f.get("C", "") + " " + f.get("M", ""))
+    return ";".join(out) or "no error"
+def error_text(got):
+    """SQLSTATE, message and detail of the errors in `got`."""
+    out = []
+    for t, b in got:
+        if t == b"E":
+            f = dict((x[0:1].decode(), x[1:].decode()) for x in b.split(b"\0") if x)
+            out.append(" ".join(f.get(k, "") for k in "CMD"))
     return ";".join(out) or "no error"
 async def main():
     a = await connect()
@@ -126,6 +140,15 @@ async def main():
     w.parse("", "select 1")
     w.sync()
     out("v1-wire", errors(w.ready()))
+    # A transaction whose deferred unique check will fail on a cvv it copied: under version 1
+    # nothing is masked, so nothing in it may quote masked data yet.
+    wd = Wire()
+    wd.query("begin")
+    wd.ready()
+    wd.query("insert into tg_dup select cvv from cards where id = 1")
+    wd.ready()
+    wd.query("insert into tg_dup select cvv from cards where id = 1")
+    out("v1-deferred", errors(wd.ready()))
     reload(2)
     # Version 2: the cvv column rule, pan_num described as text, unbounded updates reviewed.
     await check("v2-fetch", lambda: a.fetchrow(ONE))  # asyncpg prepares its cached one again
@@ -141,6 +164,11 @@ async def main():
     out("v2-wire-portal", errors(w.ready()))
     w.query("rollback")
     out("v2-wire-rollback", errors(w.ready()))
+    # The check runs now and its error quotes the copied cvv, which version 2 masks.
+    wd.query("set constraints all immediate")
+    out("v2-deferred", error_text(wd.ready()))
+    wd.query("rollback")
+    wd.ready()
     reload(3)
     # Version 3: also a guardrail against statements naming holder.
     await check("v3-prepared", lambda: ps.fetchrow())  # described under version 1
@@ -172,13 +200,83 @@ async def prepared_again(a):
 asyncio.run(main())
 )PY";
 
+// Version 2 turns `audit: sync` on.
+constexpr char kSyncScript[] = R"PY(
+ONE = "select holder from cards where id = 1"
+async def main():
+    a = await connect()
+    ps = await a.prepare(ONE)
+    await check("v1-prepared", ps.fetchval)
+    await check("v1-cached", lambda: a.fetchval(ONE))
+    reload(2)
+    await check("v2-prepared", ps.fetchval)
+    await check("v2-cached", lambda: a.fetchval(ONE))  # asyncpg prepares it again by itself
+    await check("v2-prepared-again", lambda: prepared_again(a))
+    out("done", "yes")
+async def prepared_again(a):
+    return await (await a.prepare(ONE)).fetchval()
+asyncio.run(main())
+)PY";
+
 }  // namespace
+
+// Statements prepared before a policy turned `audit: sync` on were never announced by an
+// acknowledged record: their next Execute is answered as a stale plan (0A000 from
+// RevalidateCachedQuery), which drivers with statement caches recover from by parsing again,
+// and that Parse waits for its record.
+TEST_CASE("turning audit: sync on makes statements prepared before it parse again") {
+  if (run({kSystemPython, "-c", "import asyncpg"}).exit_code != 0) {
+    SKIP("python3-asyncpg is needed");
+  }
+  auto& pg = sharedPg();
+  SidecarOptions o;
+  o.subject = kOpsSubject;
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  const std::string cred = (sidecar.dir().path() / "cred").string();
+  const std::string v2 = "defaults: {audit: sync}\n" + standardPolicy(pg, cred, o.policy);
+  auto script = sidecar.dir().write("sync_update.py", std::string(kPyReload) + kSyncScript);
+  auto r =
+      run({kSystemPython, script, std::to_string(sidecar.port()), std::to_string(sidecar.pid()),
+           (sidecar.dir().path() / "policy.yaml").string(),
+           (sidecar.dir().path() / "sidecar.log").string(), sidecar.dir().write("v2.yaml", v2)},
+          "", std::chrono::seconds(60));
+  auto rep = parseReport(r.out);
+  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err << "\nsidecar log:\n" << sidecar.log());
+  REQUIRE(at(rep, "done") == "yes");
+  CHECK(at(rep, "v1-prepared") == "Alice Visa");
+  CHECK(at(rep, "v1-cached") == "Alice Visa");
+  CHECK_THAT(at(rep, "v2-prepared"), StartsWith("InvalidCachedStatementError 0A000"));
+  CHECK(at(rep, "v2-cached") == "Alice Visa");
+  CHECK(at(rep, "v2-prepared-again") == "Alice Visa");
+  // The statements parsed again were recorded before the server saw them; the two Executes
+  // refused (the explicit prepared statement's, the statement cache's first try) were
+  // recorded as refused by rule audit:sync, with the reason.
+  size_t recorded_first = 0, refused = 0;
+  for (const auto& e : sidecar.events()) {
+    if (jstr(e, "/action/detail") == "recorded before forwarding (audit: sync)") ++recorded_first;
+    if (jstr(e, "/reason/ruleIds/0") == "audit:sync") {
+      ++refused;
+      CHECK(jstr(e, "/result/errorCode") == "0A000");
+      CHECK_THAT(jstr(e, "/result/errorMessage") + jstr(e, "/reason/message"),
+                 ContainsSubstring("requires audit: sync"));
+    }
+  }
+  INFO("events:\n" << sidecar.eventsText());
+  CHECK(recorded_first >= 2);
+  CHECK(refused == 2);
+}
 
 TEST_CASE("live sessions follow policy reloads: decisions, masking, names, role, access") {
   if (run({kSystemPython, "-c", "import asyncpg, psycopg2"}).exit_code != 0) {
     SKIP("python3-asyncpg and python3-psycopg2 are needed");
   }
   auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists tg_dup; "
+      "create table tg_dup (v text unique deferrable initially deferred); "
+      "alter table tg_dup owner to app",
+      "payments");
   SidecarOptions o;
   o.subject = kOpsSubject;  // access rule ops-write
   o.policy.guardrails = false;
@@ -201,7 +299,7 @@ TEST_CASE("live sessions follow policy reloads: decisions, masking, names, role,
   REQUIRE(v4 != v3);
   REQUIRE(v5 != v4);
 
-  auto script = sidecar.dir().write("policy_update.py", kScript);
+  auto script = sidecar.dir().write("policy_update.py", std::string(kPyReload) + kScript);
   auto r = run({kSystemPython, script, std::to_string(sidecar.port()),
                 std::to_string(sidecar.pid()), (sidecar.dir().path() / "policy.yaml").string(),
                 (sidecar.dir().path() / "sidecar.log").string(), sidecar.dir().write("v2.yaml", v2),
@@ -236,6 +334,11 @@ TEST_CASE("live sessions follow policy reloads: decisions, masking, names, role,
   CHECK_THAT(at(rep, "v2-update"), StartsWith("InsufficientPrivilegeError 42501"));
   CHECK_THAT(at(rep, "v2-update"), ContainsSubstring("unbounded-delete"));
   CHECK_THAT(at(rep, "v2-update"), ContainsSubstring("decided again under policy version 2"));
+  // An error later in a transaction that read a newly masked column withholds the values it
+  // quotes, although the statement that copied them was decided under version 1.
+  CHECK(at(rep, "v1-deferred") == "no error");
+  CHECK_THAT(at(rep, "v2-deferred"), StartsWith("23505 duplicate key value"));
+  CHECK_THAT(at(rep, "v2-deferred"), !ContainsSubstring("123"));
   CHECK_THAT(at(rep, "v2-wire-portal"), StartsWith("42501"));
   CHECK_THAT(at(rep, "v2-wire-portal"), ContainsSubstring("decided again under policy version 2"));
   CHECK(at(rep, "v2-wire-rollback") == "no error");
@@ -297,9 +400,9 @@ TEST_CASE("live sessions follow policy reloads: decisions, masking, names, role,
   }
   INFO("events:\n" << sidecar.eventsText());
   CHECK(v2_statements >= 6);
-  CHECK(stale >= 3);      // the cached statement, the explicit one twice
-  CHECK(redecided >= 4);  // the prepared update, the portal, a new one, SQL EXECUTE
-  CHECK(role_ended == 3);
+  CHECK(stale >= 3);       // the cached statement, the explicit one twice
+  CHECK(redecided >= 4);   // the prepared update, the portal, a new one, SQL EXECUTE
+  CHECK(role_ended == 4);  // asyncpg, psycopg2 and the two bare protocol clients
   CHECK(access_ended == 1);
   CHECK_THAT(sidecar.log(), ContainsSubstring("session adopted a policy update"));
 }
