@@ -284,6 +284,10 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // `facts` with every EXECUTE given the class, objects and functions of the statement it
   // runs (when known): PREPARE's class decides, not EXECUTE's "other".
   policy::QueryFactsPtr withExecutesResolved(policy::QueryFactsPtr facts) const;
+  // `facts` with what the views each statement reads are made of (their definitions, from the
+  // type catalog, views of views too) added to its renames and columns, so column rules follow
+  // a masked column a view renames.
+  policy::QueryFactsPtr withViewsResolved(policy::QueryFactsPtr facts) const;
   // After a ReadyForQuery: the changes to names of every answered unit stand, and portals of
   // an ended transaction are gone.
   void settleNames();
@@ -412,6 +416,10 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   std::unique_ptr<TypeCatalog> catalog_;
   std::vector<std::string> catalog_rows_;  // kCatalog: the DataRows, for config_.type_catalogs
   uint64_t catalog_generation_ = 0;        // config_.type_catalogs' generation when read
+  // The catalog query was cancelled (a job's statement_timeout can fire before the query's own
+  // SET LOCAL turns it off): it is sent again at the ReadyForQuery, a few times at most.
+  bool catalog_retry_ = false;
+  int catalog_retries_ = 0;
   // DDL, CALL or DO ran in the transaction in progress: its commit (the next ReadyForQuery
   // outside a transaction block) drops the shared catalog again, since sessions that logged in
   // meanwhile read the catalog without the change.

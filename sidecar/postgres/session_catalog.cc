@@ -5,12 +5,18 @@
 #include <utility>
 #include <vector>
 
+#include "common/log.h"
 #include "sidecar/postgres/backend_messages.h"
 #include "sidecar/postgres/error.h"
 #include "sidecar/postgres/frontend_builders.h"
 #include "sidecar/postgres/session.h"
 
 namespace tollgate::sidecar::postgres {
+namespace {
+
+constexpr int kMaxCatalogRetries = 3;
+
+}  // namespace
 
 CallbackAction PostgresSession::onLoggedIn(const BackendMessage& ready) {
   const policy::Masker* masker = config_.masker.get();
@@ -49,6 +55,15 @@ CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) 
       // Not PostgreSQL's catalog (a look-alike server), or not readable: without it, values of
       // the database's own types could pass unmasked, so the session ends (fail closed).
       ErrorFields f = readErrorFields(std::get<ErrorResponse>(message.body).fields);
+      if (f.code == kSqlStateQueryCanceled && catalog_retries_ < kMaxCatalogRetries) {
+        // The job's statement_timeout (a startup option) runs until the query's SET LOCAL
+        // statement_timeout = 0, parsing the query included: on a busy server a short one can
+        // fire first. Sent again once the server is ready.
+        catalog_retry_ = true;
+        log::info("type catalog read cancelled by the server; reading again",
+                  {{"session", id_}, {"attempt", std::to_string(catalog_retries_ + 2)}});
+        return CallbackAction::kContinue;
+      }
       std::string text = f.message;
       if (auto m = config_.masker->maskText(text)) text = *m;
       if (config_.stats) config_.stats->upstream_failures.Increment();
@@ -62,6 +77,17 @@ CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) 
                  ? CallbackAction::kContinue
                  : CallbackAction::kStop;
     case 'Z':
+      if (catalog_retry_) {
+        catalog_retry_ = false;
+        ++catalog_retries_;
+        catalog_ = std::make_unique<TypeCatalog>();
+        catalog_rows_.clear();
+        // The cancelled query may have left its read-only transaction open (failed).
+        const char status = std::get<ReadyForQuery>(message.body).status;
+        to_upstream_ += buildQuery((status != 'I' ? std::string("ROLLBACK; ") : std::string()) +
+                                   TypeCatalog::query(server_major_));
+        return CallbackAction::kContinue;
+      }
       if (catalog_->truncated()) {
         // Part of the catalog would let some values of the database's own types through.
         fatalToClient(kSqlStateConnectionFailure,
@@ -71,6 +97,7 @@ CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) 
                           "masking cannot be applied");
         return CallbackAction::kStop;
       }
+      catalog_->resolveViews(*config_.analyzer, config_.max_statement_bytes);
       catalog_->bindRules(*config_.masker);
       if (config_.type_catalogs != nullptr) {
         config_.type_catalogs->put(
@@ -100,6 +127,7 @@ bool PostgresSession::catalogFromRows(const std::vector<std::string>& rows) {
     if (!body.ok() || !std::holds_alternative<DataRow>(*body)) return false;
     catalog->addRow(std::get<DataRow>(*body).columns);
   }
+  catalog->resolveViews(*config_.analyzer, config_.max_statement_bytes);
   catalog->bindRules(*config_.masker);
   catalog_ = std::move(catalog);
   return true;

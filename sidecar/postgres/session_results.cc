@@ -7,6 +7,8 @@
 #include "sidecar/postgres/row_rewriter.h"
 #include "sidecar/postgres/session.h"
 
+#include "absl/container/flat_hash_set.h"
+
 namespace tollgate::sidecar::postgres {
 namespace {
 
@@ -133,6 +135,40 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
         std::find(r.inner_types.begin(), r.inner_types.end(), target->type) ==
             r.inner_types.end()) {
       r.inner_types.push_back(target->type);
+    }
+  }
+  return resolved ? resolved : facts;
+}
+
+policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr facts) const {
+  if (catalog_ == nullptr || !catalog_->hasViews()) return facts;
+  constexpr size_t kMaxViews = 256;  // views of views a statement reaches, at most
+  std::shared_ptr<policy::QueryFacts> resolved;
+  for (size_t i = 0; i < facts->statements.size(); ++i) {
+    const policy::StatementFacts& st = facts->statements[i];
+    std::vector<const TypeCatalog::ViewLineage*> views;
+    std::vector<std::string> pending = st.reads;
+    absl::flat_hash_set<std::string> seen;
+    while (!pending.empty() && views.size() < kMaxViews) {
+      std::string relation = std::move(pending.back());
+      pending.pop_back();
+      const TypeCatalog::ViewLineage* view = catalog_->view(relation);
+      if (view == nullptr || !seen.insert(relation).second) continue;
+      views.push_back(view);
+      pending.insert(pending.end(), view->reads.begin(), view->reads.end());
+    }
+    if (views.empty()) continue;
+    if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
+    policy::StatementFacts& r = resolved->statements[i];
+    for (const TypeCatalog::ViewLineage* view : views) {
+      for (const auto& [column, lineage] : view->columns) {
+        r.lineage.renames.emplace_back(column, lineage);
+        // An error may quote what the column holds.
+        if (std::find(r.columns.begin(), r.columns.end(), column) == r.columns.end()) continue;
+        for (const std::string& source : lineage.sources)
+          policy::addLineageName(&r.columns, source);
+        if (lineage.whole_row) r.row_reference = true;
+      }
     }
   }
   return resolved ? resolved : facts;

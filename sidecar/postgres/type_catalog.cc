@@ -14,6 +14,11 @@ constexpr int kMaxDomainChain = 32;
 constexpr int kMaxTypeDepth = 64;  // composites nested in composites, for ruleInside()  // domains
                                    // over domains; a cycle cannot exist, but stop
 
+// Views and materialized views of the database's own schemas.
+constexpr char kUserViews[] =
+    "v.relkind IN ('v', 'm') AND v.relnamespace NOT IN "
+    "('pg_catalog'::pg_catalog.regnamespace, 'information_schema'::pg_catalog.regnamespace)";
+
 std::optional<uint32_t> parseOid(const ValueList::Value& v) {
   if (!v || v->empty()) return std::nullopt;
   uint32_t out = 0;
@@ -34,8 +39,10 @@ std::string TypeCatalog::query(int server_major) {
       "SET LOCAL idle_in_transaction_session_timeout = 0; SET LOCAL search_path = pg_catalog; "
       "SET LOCAL jit = off; " +
       std::string(server_major >= 17 ? "SET LOCAL transaction_timeout = 0; " : "") +
+      // The name column is text: a union's column takes its first branch's type, and as name
+      // it would cut view definitions at 63 bytes.
       "SELECT t.typtype, t.oid, CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.typarray END, "
-      "a.attname, a.atttypid, a.attnum "
+      "a.attname::pg_catalog.text, a.atttypid, a.attnum "
       "FROM pg_catalog.pg_type t "
       "LEFT JOIN pg_catalog.pg_class c ON t.typtype = 'c' AND c.oid = t.typrelid "
       "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
@@ -60,7 +67,18 @@ std::string TypeCatalog::query(int server_major) {
       "SELECT 'r', g.rngtypid, g.rngsubtype, NULL, " +
       multirange +
       ", 0 FROM pg_catalog.pg_range g WHERE g.rngtypid >= 16384 "
-      "ORDER BY 1, 2, 6; COMMIT";
+      // Views: definition (-1), name (0), columns (1..).
+      "UNION ALL "
+      "SELECT 'v', v.oid, 0::pg_catalog.oid, CASE n.k WHEN -1 THEN "
+      "pg_catalog.pg_get_viewdef(v.oid) ELSE v.relname::pg_catalog.text END, "
+      "0::pg_catalog.oid, n.k "
+      "FROM pg_catalog.pg_class v, (VALUES (-1), (0)) n(k) WHERE " +
+      std::string(kUserViews) +
+      " UNION ALL "
+      "SELECT 'v', v.oid, 0::pg_catalog.oid, a.attname::pg_catalog.text, 0::pg_catalog.oid, "
+      "a.attnum FROM pg_catalog.pg_class v JOIN pg_catalog.pg_attribute a ON a.attrelid = v.oid "
+      "AND a.attnum > 0 AND NOT a.attisdropped WHERE " +
+      kUserViews + "ORDER BY 1, 2, 6; COMMIT";
 }
 
 bool TypeCatalog::addRow(const ValueList& columns) {
@@ -87,6 +105,21 @@ bool TypeCatalog::addRow(const ValueList& columns) {
       ranges_[*oid] = *other;
       if (field_type && *field_type != 0) multiranges_[*field_type] = *other;
       break;
+    case 'v': {
+      int attnum = 0;
+      if (!name || !v[5]) return false;
+      auto [end, ec] = std::from_chars(v[5]->data(), v[5]->data() + v[5]->size(), attnum);
+      if (ec != std::errc() || end != v[5]->data() + v[5]->size()) return false;
+      View& view = views_[*oid];
+      if (attnum == -1) {
+        view.definition = std::string(*name);
+      } else if (attnum == 0) {
+        view.name = std::string(*name);
+      } else {
+        view.columns.emplace_back(*name);
+      }
+      break;
+    }
     case 't':
       if (!name || name->empty()) return false;
       column_types_[std::string(*name)].push_back(*oid);
@@ -107,6 +140,38 @@ bool TypeCatalog::addRow(const ValueList& columns) {
   }
   ++rows_;
   return true;
+}
+
+void TypeCatalog::resolveViews(const policy::SqlAnalyzer& analyzer, size_t max_bytes) {
+  view_lineage_.clear();
+  for (const auto& [oid, view] : views_) {
+    if (view.name.empty()) continue;
+    ViewLineage& out = view_lineage_[view.name];
+    policy::QueryFactsPtr facts;
+    if (view.definition.size() <= max_bytes) facts = analyzer.analyze(view.definition);
+    const policy::StatementFacts* st = facts && facts->parsed && facts->statements.size() == 1
+                                           ? &facts->statements.front()
+                                           : nullptr;
+    const size_t count = view.columns.size();
+    for (size_t i = 0; i < count; ++i) {
+      policy::ColumnLineage c;
+      if (st == nullptr || !st->lineage.known) {
+        c.whole_row = c.reshaped = true;  // not followed: it may hold any column
+      } else {
+        c.sources = st->lineage.namesFor(i, count, view.columns[i], &c.whole_row, &c.reshaped);
+      }
+      out.columns.emplace_back(view.columns[i], std::move(c));
+    }
+    if (st != nullptr) out.reads.insert(out.reads.end(), st->reads.begin(), st->reads.end());
+  }
+}
+
+const TypeCatalog::ViewLineage* TypeCatalog::view(std::string_view relation) const {
+  if (view_lineage_.empty()) return nullptr;
+  const size_t dot = relation.rfind('.');
+  if (dot != std::string_view::npos) relation.remove_prefix(dot + 1);
+  auto it = view_lineage_.find(absl::string_view(relation.data(), relation.size()));
+  return it == view_lineage_.end() ? nullptr : &it->second;
 }
 
 void TypeCatalog::bindRules(const policy::Masker& masker) {

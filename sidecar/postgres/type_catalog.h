@@ -8,10 +8,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "policy/mask/masker.h"
+#include "policy/sql/analyzer.h"
+#include "policy/sql/lineage.h"
 #include "sidecar/postgres/views.h"
 
 namespace tollgate::sidecar::postgres {
@@ -31,9 +34,13 @@ class TypeCatalog {
   // - table, view or foreign table column of a composite, domain, range or array type (kind
   //   't': its type, name), so a value computed from it (`card::text`) is known to carry the
   //   composite's fields.
-  // Table row types are left out: a database has one per table, and a whole-row value is
-  // masked whole under column rules anyway. Columns: kind, oid, other type, name, type,
-  // attnum. The kinds sort the type definitions before the table columns. It runs in a
+  // - view or materialized view outside pg_catalog and information_schema (kind 'v': oid,
+  //   then by attnum: -1 its definition (pg_get_viewdef), 0 its name, 1.. its columns), so
+  //   column rules follow a masked column a view renames (`SELECT cvv AS code`).
+  // Row types of tables no column and no function result uses are left out: a database has
+  // one per table, and a whole-row value is masked whole under column rules anyway. Columns:
+  // kind, oid, other type, name, type, attnum. The kinds sort the type definitions before the
+  // table columns. It runs in a
   // read-only transaction of its own with no statement timeout and search_path pg_catalog.
   // `server_major`: the server's major version (server_version), 0 when unknown.
   static std::string query(int server_major);
@@ -57,6 +64,20 @@ class TypeCatalog {
   uint32_t rangeSubtype(uint32_t type_oid, bool* multirange) const;
   // The user-defined types of table columns named `name` (any table), or null.
   const std::vector<uint32_t>* typesOfColumn(std::string_view name) const;
+
+  // What the columns of the views named `name` (any schema) are made of, and the relations
+  // their definitions read.
+  struct ViewLineage {
+    std::vector<std::pair<std::string, policy::ColumnLineage>> columns;
+    std::vector<std::string> reads;
+  };
+  // Analyses the views' definitions (once, after the rows are in). A definition the analyser
+  // cannot follow (longer than `max_bytes`, or not parsed) makes every column of its view a
+  // possible whole row, so column rules mask them.
+  void resolveViews(const policy::SqlAnalyzer& analyzer, size_t max_bytes);
+  // Null when no view has that name (the part after the last dot of `relation`).
+  const ViewLineage* view(std::string_view relation) const;
+  bool hasViews() const { return !view_lineage_.empty(); }
   // True when rows past kMaxRows were ignored.
   bool truncated() const { return truncated_; }
 
@@ -93,6 +114,13 @@ class TypeCatalog {
   absl::flat_hash_map<uint32_t, uint32_t> multiranges_;  // multirange type -> subtype
   absl::flat_hash_map<uint32_t, std::vector<const policy::MaskingRuleSpec*>> field_rules_;
   absl::flat_hash_map<uint32_t, const policy::MaskingRuleSpec*> rule_inside_;
+  struct View {
+    std::string name;
+    std::string definition;
+    std::vector<std::string> columns;
+  };
+  absl::flat_hash_map<uint32_t, View> views_;
+  absl::flat_hash_map<std::string, ViewLineage> view_lineage_;  // by view name
   size_t rows_ = 0;
   bool truncated_ = false;
   bool stale_ = false;

@@ -253,6 +253,44 @@ TEST_CASE("rows returned by functions as a table's row type have their fields ma
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
 
+// A view that renames a masked column (`cvv AS code`): the session reads the views'
+// definitions with the database's types and follows their columns to what they are made of,
+// through views of views and materialized views, as values and inside errors.
+TEST_CASE("column rules follow a masked column through the views that rename it") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop view if exists tg_v_outer; drop view if exists tg_v_codes; "
+      "drop materialized view if exists tg_mv_codes; "
+      "create view tg_v_codes as select id, holder, cvv as code, upper(cvv) as loud from cards;"
+      "create view tg_v_outer as select id, code as k, holder as h from tg_v_codes;"
+      "create materialized view tg_mv_codes as select id, cvv as c from cards;"
+      "alter view tg_v_codes owner to app; alter view tg_v_outer owner to app; "
+      "alter materialized view tg_mv_codes owner to app",
+      "payments");
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "select holder, code, loud from tg_v_codes where id = 1;\n"
+      "select * from tg_v_codes where id = 1;\n"
+      "select k, h from public.tg_v_outer where id = 1;\n"
+      "select c from tg_mv_codes where id = 1;\n"
+      "select to_jsonb(v) ->> 'code' from tg_v_codes v where id = 1;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out ==
+        "Alice Visa|***|***\n"
+        "1|Alice Visa|***|***\n"
+        "***|Alice Visa\n"
+        "***\n"
+        "***\n");
+  // An error that quotes the renamed column's value has it withheld.
+  r = sidecar.psql("select (k || 'x')::int from tg_v_outer where id = 1;\n");
+  INFO("stderr: " << r.err);
+  CHECK_THAT(r.err, ContainsSubstring("22P02"));
+  CHECK_THAT(r.err, !ContainsSubstring("123"));
+  CHECK(cardNumbersInAuditAndLog(sidecar).empty());
+}
+
 // The catalog is read once per session: a composite type altered after that no longer matches
 // it. In binary format the sidecar sees the mismatch (field count or types) and masks every
 // field with the policy's first column rule, since any of them may be the cvv now.

@@ -2,6 +2,7 @@
 // and column rules on composite fields (composite_masking.h, structured_values.h with types).
 #include "sidecar/postgres/type_catalog.h"
 
+#include <algorithm>
 #include <catch2/catch_test_macros.hpp>
 #include <cstdint>
 #include <optional>
@@ -57,6 +58,49 @@ TypeCatalog sampleCatalog() {
   REQUIRE(addRow(c, {"t", "16410", "16500", "card", "16410", "2"}));        // a table column
   REQUIRE(addRow(c, {"t", "16409", "16501", "cards", "16409", "3"}));
   return c;
+}
+
+TEST_CASE("the type catalog follows view columns to what their definitions make them of") {
+  TypeCatalog c;
+  // Rows by oid, then attnum: -1 the definition, 0 the name, then the columns.
+  REQUIRE(
+      addRow(c, {"v", "17000", "0", " SELECT cards.id, cards.cvv AS code FROM cards;", "0", "-1"}));
+  REQUIRE(addRow(c, {"v", "17000", "0", "codes", "0", "0"}));
+  REQUIRE(addRow(c, {"v", "17000", "0", "id", "0", "1"}));
+  REQUIRE(addRow(c, {"v", "17000", "0", "code", "0", "2"}));
+  // A view over it; and one whose definition the analyser cannot follow.
+  REQUIRE(addRow(c, {"v", "17010", "0", " SELECT codes.code AS k FROM codes;", "0", "-1"}));
+  REQUIRE(addRow(c, {"v", "17010", "0", "outer_codes", "0", "0"}));
+  REQUIRE(addRow(c, {"v", "17010", "0", "k", "0", "1"}));
+  REQUIRE(addRow(c, {"v", "17020", "0", " SELECT FROM WHERE;", "0", "-1"}));
+  REQUIRE(addRow(c, {"v", "17020", "0", "broken", "0", "0"}));
+  REQUIRE(addRow(c, {"v", "17020", "0", "x", "0", "1"}));
+  CHECK_FALSE(addRow(c, {"v", "17030", "0", "y", "0", "one"}));  // attnum not a number
+  CHECK_FALSE(c.hasViews());                                     // not resolved yet
+  policy::SqlAnalyzer analyzer;
+  c.resolveViews(analyzer, 1 << 20);
+  REQUIRE(c.hasViews());
+  const TypeCatalog::ViewLineage* codes = c.view("public.codes");
+  REQUIRE(codes != nullptr);
+  CHECK(c.view("codes") == codes);
+  REQUIRE(codes->columns.size() == 2);
+  CHECK(codes->columns[1].first == "code");
+  const auto& sources = codes->columns[1].second.sources;
+  CHECK(std::find(sources.begin(), sources.end(), "cvv") != sources.end());
+  CHECK_FALSE(codes->columns[1].second.whole_row);
+  CHECK(codes->reads == std::vector<std::string>{"cards"});
+  const TypeCatalog::ViewLineage* outer = c.view("outer_codes");
+  REQUIRE(outer != nullptr);
+  CHECK(outer->reads == std::vector<std::string>{"codes"});
+  const TypeCatalog::ViewLineage* broken = c.view("broken");
+  REQUIRE(broken != nullptr);
+  REQUIRE(broken->columns.size() == 1);
+  CHECK(broken->columns[0].second.whole_row);  // not followed: may hold any column
+  CHECK(c.view("cards") == nullptr);
+  // A definition over the size limit is not analysed either.
+  c.resolveViews(analyzer, 8);
+  REQUIRE(c.view("codes") != nullptr);
+  CHECK(c.view("codes")->columns[1].second.whole_row);
 }
 
 TEST_CASE("the type catalog reads domains and composite fields") {
