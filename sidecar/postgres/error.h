@@ -17,6 +17,7 @@ inline constexpr std::string_view kSqlStateProtocolViolation = "08P01";
 inline constexpr std::string_view kSqlStateInvalidAuthorization = "28000";
 inline constexpr std::string_view kSqlStateConnectionFailure = "08006";
 inline constexpr std::string_view kSqlStateQueryCanceled = "57014";
+inline constexpr std::string_view kSqlStateLockNotAvailable = "55P03";
 inline constexpr std::string_view kSqlStateAdminShutdown = "57P01";
 inline constexpr std::string_view kSqlStateFeatureNotSupported = "0A000";
 

@@ -420,6 +420,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // SET LOCAL turns it off): it is sent again at the ReadyForQuery, a few times at most.
   bool catalog_retry_ = false;
   int catalog_retries_ = 0;
+  // A lock held pg_get_viewdef up past the query's lock_timeout: read again without the views'
+  // definitions (their columns are then masked whole).
+  bool catalog_without_view_definitions_ = false;
   // DDL, CALL or DO ran in the transaction in progress: its commit (the next ReadyForQuery
   // outside a transaction block) drops the shared catalog again, since sessions that logged in
   // meanwhile read the catalog without the change.

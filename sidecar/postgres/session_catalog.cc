@@ -55,11 +55,21 @@ CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) 
       // Not PostgreSQL's catalog (a look-alike server), or not readable: without it, values of
       // the database's own types could pass unmasked, so the session ends (fail closed).
       ErrorFields f = readErrorFields(std::get<ErrorResponse>(message.body).fields);
-      if (f.code == kSqlStateQueryCanceled && catalog_retries_ < kMaxCatalogRetries) {
+      const bool locked = f.code == kSqlStateLockNotAvailable && !catalog_without_view_definitions_;
+      if ((f.code == kSqlStateQueryCanceled && catalog_retries_ < kMaxCatalogRetries) || locked) {
         // The job's statement_timeout (a startup option) runs until the query's SET LOCAL
         // statement_timeout = 0, parsing the query included: on a busy server a short one can
-        // fire first. Sent again once the server is ready.
+        // fire first. A table locked for ALTER TABLE holds up pg_get_viewdef: then the views
+        // are read without their definitions. Sent again once the server is ready.
         catalog_retry_ = true;
+        if (locked) {
+          catalog_without_view_definitions_ = true;
+          log::warn(
+              "type catalog: a lock held up reading view definitions; the views' columns "
+              "are masked whole in this session",
+              {{"session", id_}});
+          return CallbackAction::kContinue;
+        }
         log::info("type catalog read cancelled by the server; reading again",
                   {{"session", id_}, {"attempt", std::to_string(catalog_retries_ + 2)}});
         return CallbackAction::kContinue;
@@ -84,8 +94,9 @@ CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) 
         catalog_rows_.clear();
         // The cancelled query may have left its read-only transaction open (failed).
         const char status = std::get<ReadyForQuery>(message.body).status;
-        to_upstream_ += buildQuery((status != 'I' ? std::string("ROLLBACK; ") : std::string()) +
-                                   TypeCatalog::query(server_major_));
+        to_upstream_ +=
+            buildQuery((status != 'I' ? std::string("ROLLBACK; ") : std::string()) +
+                       TypeCatalog::query(server_major_, !catalog_without_view_definitions_));
         return CallbackAction::kContinue;
       }
       if (catalog_->truncated()) {

@@ -109,10 +109,12 @@ void PostgresSession::adoptMasking() {
       catalog_->unbindRules();
     }
   }
-  // Whether errors later in an open transaction may quote masked data was worked out for its
+  // Whether errors later in an open transaction (a block, or an extended-protocol batch's
+  // implicit one before its Sync) may quote masked data was worked out for its
   // earlier statements under the old rules (what they deferred runs at a later statement or
   // COMMIT). Their facts are gone: with column rules in force now, assume they may.
-  if (txn_status_ != 'I' && config_.masker && config_.masker->hasColumnRules()) {
+  if ((txn_status_ != 'I' || uncommitted_changes_) && config_.masker &&
+      config_.masker->hasColumnRules()) {
     transaction_may_quote_ = true;
   }
   masking_owner_.reset();

@@ -78,6 +78,8 @@ void PostgresSession::recordNames(PendingUnit& unit, const policy::QueryFactsPtr
       named.source = StatementRef{facts, i};
       named.rule = rule;
       named.approved = !unit.approval_id.empty();
+      // Its EXECUTE is a Query of its own, held for its own record under audit: sync.
+      named.audit_sync = true;
       continue;
     }
     if (!l.defines.empty()) {  // DECLARE CURSOR
@@ -142,32 +144,54 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
 
 policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr facts) const {
   if (catalog_ == nullptr || !catalog_->hasViews()) return facts;
-  constexpr size_t kMaxViews = 256;  // views of views a statement reaches, at most
+  constexpr size_t kMaxRelations = 1024;  // relation names a statement reaches through views
   std::shared_ptr<policy::QueryFacts> resolved;
   for (size_t i = 0; i < facts->statements.size(); ++i) {
     const policy::StatementFacts& st = facts->statements[i];
+    // Views read, and views written (UPDATE v ... RETURNING code), and the views they read.
     std::vector<const TypeCatalog::ViewLineage*> views;
     std::vector<std::string> pending = st.reads;
-    absl::flat_hash_set<std::string> seen;
-    while (!pending.empty() && views.size() < kMaxViews) {
+    pending.insert(pending.end(), st.writes.begin(), st.writes.end());
+    absl::flat_hash_set<const TypeCatalog::ViewLineage*> seen;
+    size_t visited = 0;
+    bool exhausted = false;
+    while (!pending.empty()) {
+      if (++visited > kMaxRelations) {
+        exhausted = true;
+        break;
+      }
       std::string relation = std::move(pending.back());
       pending.pop_back();
       const TypeCatalog::ViewLineage* view = catalog_->view(relation);
-      if (view == nullptr || !seen.insert(relation).second) continue;
+      if (view == nullptr || !seen.insert(view).second) continue;
       views.push_back(view);
       pending.insert(pending.end(), view->reads.begin(), view->reads.end());
     }
-    if (views.empty()) continue;
+    if (views.empty() && !exhausted) continue;
     if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
     policy::StatementFacts& r = resolved->statements[i];
+    if (exhausted) {
+      // Not followed to the end: any column may carry any column.
+      r.lineage.opaque = true;
+      r.row_reference = true;
+    }
     for (const TypeCatalog::ViewLineage* view : views) {
-      for (const auto& [column, lineage] : view->columns) {
-        r.lineage.renames.emplace_back(column, lineage);
-        // An error may quote what the column holds.
-        if (std::find(r.columns.begin(), r.columns.end(), column) == r.columns.end()) continue;
-        for (const std::string& source : lineage.sources)
-          policy::addLineageName(&r.columns, source);
-        if (lineage.whole_row) r.row_reference = true;
+      r.lineage.renames.insert(r.lineage.renames.end(), view->columns.begin(), view->columns.end());
+    }
+    // An error may quote what a column it names holds; views of views chain (k <- code <- cvv),
+    // so until nothing is added.
+    for (bool added = true; added;) {
+      added = false;
+      for (const TypeCatalog::ViewLineage* view : views) {
+        for (const auto& [column, lineage] : view->columns) {
+          if (std::find(r.columns.begin(), r.columns.end(), column) == r.columns.end()) continue;
+          for (const std::string& source : lineage.sources) {
+            if (std::find(r.columns.begin(), r.columns.end(), source) != r.columns.end()) continue;
+            r.columns.push_back(source);
+            added = true;
+          }
+          if (lineage.whole_row) r.row_reference = true;
+        }
       }
     }
   }

@@ -11,6 +11,7 @@ namespace tollgate::sidecar::postgres {
 namespace {
 
 constexpr int kMaxDomainChain = 32;
+constexpr int kViewLockTimeoutMs = 2000;
 constexpr int kMaxTypeDepth = 64;  // composites nested in composites, for ruleInside()  // domains
                                    // over domains; a cycle cannot exist, but stop
 
@@ -29,13 +30,17 @@ std::optional<uint32_t> parseOid(const ValueList::Value& v) {
 
 }  // namespace
 
-std::string TypeCatalog::query(int server_major) {
+std::string TypeCatalog::query(int server_major, bool view_definitions) {
   // Multirange types came with PostgreSQL 14.
   const std::string multirange = server_major >= 14 ? "g.rngmultitypid" : "0::pg_catalog.oid";
   return
       // The job's own settings (startup parameters) must not cut it short or change what its
       // names mean: no timeout, and only pg_catalog on the search path.
-      "BEGIN READ ONLY; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; "
+      // pg_get_viewdef locks the tables a view reads (AccessShareLock): a table held or queued
+      // for ALTER TABLE must not hold the login up for good.
+      "BEGIN READ ONLY; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '" +
+      std::to_string(kViewLockTimeoutMs) +
+      "ms'; "
       "SET LOCAL idle_in_transaction_session_timeout = 0; SET LOCAL search_path = pg_catalog; "
       "SET LOCAL jit = off; " +
       std::string(server_major >= 17 ? "SET LOCAL transaction_timeout = 0; " : "") +
@@ -69,13 +74,14 @@ std::string TypeCatalog::query(int server_major) {
       ", 0 FROM pg_catalog.pg_range g WHERE g.rngtypid >= 16384 "
       // Views: definition (-1), name (0), columns (1..).
       "UNION ALL "
-      "SELECT 'v', v.oid, 0::pg_catalog.oid, CASE n.k WHEN -1 THEN "
-      "pg_catalog.pg_get_viewdef(v.oid) ELSE v.relname::pg_catalog.text END, "
+      "SELECT 'v', v.oid, v.reltype, CASE n.k WHEN -1 THEN " +
+      std::string(view_definitions ? "pg_catalog.pg_get_viewdef(v.oid)" : "NULL") +
+      " ELSE v.relname::pg_catalog.text END, "
       "0::pg_catalog.oid, n.k "
       "FROM pg_catalog.pg_class v, (VALUES (-1), (0)) n(k) WHERE " +
       std::string(kUserViews) +
       " UNION ALL "
-      "SELECT 'v', v.oid, 0::pg_catalog.oid, a.attname::pg_catalog.text, 0::pg_catalog.oid, "
+      "SELECT 'v', v.oid, v.reltype, a.attname::pg_catalog.text, 0::pg_catalog.oid, "
       "a.attnum FROM pg_catalog.pg_class v JOIN pg_catalog.pg_attribute a ON a.attrelid = v.oid "
       "AND a.attnum > 0 AND NOT a.attisdropped WHERE " +
       kUserViews + "ORDER BY 1, 2, 6; COMMIT";
@@ -107,12 +113,14 @@ bool TypeCatalog::addRow(const ValueList& columns) {
       break;
     case 'v': {
       int attnum = 0;
-      if (!name || !v[5]) return false;
+      if (!v[5]) return false;
       auto [end, ec] = std::from_chars(v[5]->data(), v[5]->data() + v[5]->size(), attnum);
       if (ec != std::errc() || end != v[5]->data() + v[5]->size()) return false;
+      if (!name && attnum != -1) return false;  // a definition may be NULL: not analysed
       View& view = views_[*oid];
+      if (other) view.row_type = *other;
       if (attnum == -1) {
-        view.definition = std::string(*name);
+        if (name) view.definition = std::string(*name);
       } else if (attnum == 0) {
         view.name = std::string(*name);
       } else {
@@ -168,18 +176,43 @@ void TypeCatalog::resolveViews(const policy::SqlAnalyzer& analyzer, size_t max_b
 
 const TypeCatalog::ViewLineage* TypeCatalog::view(std::string_view relation) const {
   if (view_lineage_.empty()) return nullptr;
-  const size_t dot = relation.rfind('.');
-  if (dot != std::string_view::npos) relation.remove_prefix(dot + 1);
-  auto it = view_lineage_.find(absl::string_view(relation.data(), relation.size()));
-  return it == view_lineage_.end() ? nullptr : &it->second;
+  // "schema.view" or "view"; a quoted name may hold dots itself ("card.codes"): each part
+  // after a dot is tried, the whole name first.
+  for (size_t from = 0;;) {
+    std::string_view name = relation.substr(from);
+    auto it = view_lineage_.find(absl::string_view(name.data(), name.size()));
+    if (it != view_lineage_.end()) return &it->second;
+    const size_t dot = relation.find('.', from);
+    if (dot == std::string_view::npos) return nullptr;
+    from = dot + 1;
+  }
 }
 
 void TypeCatalog::bindRules(const policy::Masker& masker) {
   field_rules_.clear();
   rule_inside_.clear();
+  // A view's row type (a function RETURNS SETOF v) has the view's columns as fields: they
+  // carry what the view's definition makes them of.
+  absl::flat_hash_map<uint32_t, const ViewLineage*> view_types;
+  for (const auto& [oid, view] : views_) {
+    if (view.row_type == 0) continue;
+    auto it = view_lineage_.find(view.name);
+    if (it != view_lineage_.end()) view_types[view.row_type] = &it->second;
+  }
   for (const auto& [oid, fields] : composites_) {
     auto& rules = field_rules_[oid];
-    for (const Field& f : fields) rules.push_back(masker.planColumn(f.name).column_rule);
+    auto vt = view_types.find(oid);
+    for (const Field& f : fields) {
+      const policy::ColumnLineage* lineage = nullptr;
+      if (vt != view_types.end()) {
+        for (const auto& [column, l] : vt->second->columns) {
+          if (column == f.name) lineage = &l;
+        }
+      }
+      rules.push_back(lineage != nullptr
+                          ? masker.planColumn(lineage->sources, lineage->whole_row).column_rule
+                          : masker.planColumn(f.name).column_rule);
+    }
   }
   // The first rule inside each type, memoised: each type is solved once, so nested types with
   // many fields cost their field count, not fields^depth. Composite types cannot contain

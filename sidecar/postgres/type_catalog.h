@@ -34,16 +34,18 @@ class TypeCatalog {
   // - table, view or foreign table column of a composite, domain, range or array type (kind
   //   't': its type, name), so a value computed from it (`card::text`) is known to carry the
   //   composite's fields.
-  // - view or materialized view outside pg_catalog and information_schema (kind 'v': oid,
-  //   then by attnum: -1 its definition (pg_get_viewdef), 0 its name, 1.. its columns), so
-  //   column rules follow a masked column a view renames (`SELECT cvv AS code`).
+  // - view or materialized view outside pg_catalog and information_schema (kind 'v': oid, row
+  //   type, then by attnum: -1 its definition (pg_get_viewdef), 0 its name, 1.. its columns),
+  //   so column rules follow a masked column a view renames (`SELECT cvv AS code`).
   // Row types of tables no column and no function result uses are left out: a database has
   // one per table, and a whole-row value is masked whole under column rules anyway. Columns:
   // kind, oid, other type, name, type, attnum. The kinds sort the type definitions before the
   // table columns. It runs in a
   // read-only transaction of its own with no statement timeout and search_path pg_catalog.
   // `server_major`: the server's major version (server_version), 0 when unknown.
-  static std::string query(int server_major);
+  // `view_definitions` false leaves the definitions NULL (views then masked whole): the
+  // session's second try when a lock held up pg_get_viewdef.
+  static std::string query(int server_major, bool view_definitions = true);
   // Rows past this many are ignored, and truncated() says so: the session then ends rather
   // than mask with part of the catalog (memory per session stays bounded).
   static constexpr size_t kMaxRows = 200000;
@@ -116,6 +118,7 @@ class TypeCatalog {
   absl::flat_hash_map<uint32_t, const policy::MaskingRuleSpec*> rule_inside_;
   struct View {
     std::string name;
+    uint32_t row_type = 0;
     std::string definition;
     std::vector<std::string> columns;
   };

@@ -28,15 +28,22 @@ port, pid, policy, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.ar
 versions = sys.argv[5:]
 def out(k, v): print(k + "\t" + str(v), flush=True)
 def err(e): return "%s %s %s" % (type(e).__name__, getattr(e, "sqlstate", "-"), e)
+def followed():
+    t = open(log).read()
+    return t.count("session adopted a policy update") + t.count("session ended by a policy update")
 def reload(n):
-    """Makes version n (versions[n - 2]) the policy."""
+    """Makes version n (versions[n - 2]) the policy, and waits for the sessions to take it."""
+    before = followed()
     shutil.copyfile(versions[n - 2], policy)
     os.kill(pid, signal.SIGHUP)
     deadline = time.time() + 15
     while open(log).read().count("policy loaded") < n:
         if time.time() > deadline: raise SystemExit("reload %d not logged" % n)
         time.sleep(0.05)
-    time.sleep(0.2)  # the sessions get it through their worker's queue
+    # The sessions get it through their worker's queue, all in one turn of its loop.
+    while followed() == before and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.1)
 async def check(key, fn):
     try:
         v = await fn()
@@ -149,6 +156,19 @@ async def main():
     wd.ready()
     wd.query("insert into tg_dup select cvv from cards where id = 1")
     out("v1-deferred", errors(wd.ready()))
+    # The same in the implicit transaction of an extended-protocol batch whose Sync has not
+    # been sent yet (Flush makes the server answer the inserts).
+    wi = Wire()
+    for _ in range(2):
+        wi.parse("", "insert into tg_dup2 select cvv from cards where id = 1")
+        wi.bind("", "")
+        wi.execute("")
+    wi.send(b"H", b"")
+    completed = 0
+    while completed < 2:
+        t, b = wi.message()
+        if t == b"E": raise SystemExit("v1 batch insert failed: %r" % b)
+        completed += t == b"C"
     reload(2)
     # Version 2: the cvv column rule, pan_num described as text, unbounded updates reviewed.
     await check("v2-fetch", lambda: a.fetchrow(ONE))  # asyncpg prepares its cached one again
@@ -169,6 +189,8 @@ async def main():
     out("v2-deferred", error_text(wd.ready()))
     wd.query("rollback")
     wd.ready()
+    wi.sync()  # commits: the deferred check fails and quotes the cvv
+    out("v2-deferred-batch", error_text(wi.ready()))
     reload(3)
     # Version 3: also a guardrail against statements naming holder.
     await check("v3-prepared", lambda: ps.fetchrow())  # described under version 1
@@ -273,9 +295,10 @@ TEST_CASE("live sessions follow policy reloads: decisions, masking, names, role,
   }
   auto& pg = sharedPg();
   pg.sqlOrThrow(
-      "drop table if exists tg_dup; "
+      "drop table if exists tg_dup; drop table if exists tg_dup2; "
       "create table tg_dup (v text unique deferrable initially deferred); "
-      "alter table tg_dup owner to app",
+      "create table tg_dup2 (v text unique deferrable initially deferred); "
+      "alter table tg_dup owner to app; alter table tg_dup2 owner to app",
       "payments");
   SidecarOptions o;
   o.subject = kOpsSubject;  // access rule ops-write
@@ -339,6 +362,8 @@ TEST_CASE("live sessions follow policy reloads: decisions, masking, names, role,
   CHECK(at(rep, "v1-deferred") == "no error");
   CHECK_THAT(at(rep, "v2-deferred"), StartsWith("23505 duplicate key value"));
   CHECK_THAT(at(rep, "v2-deferred"), !ContainsSubstring("123"));
+  CHECK_THAT(at(rep, "v2-deferred-batch"), StartsWith("23505 duplicate key value"));
+  CHECK_THAT(at(rep, "v2-deferred-batch"), !ContainsSubstring("123"));
   CHECK_THAT(at(rep, "v2-wire-portal"), StartsWith("42501"));
   CHECK_THAT(at(rep, "v2-wire-portal"), ContainsSubstring("decided again under policy version 2"));
   CHECK(at(rep, "v2-wire-rollback") == "no error");
@@ -402,7 +427,7 @@ TEST_CASE("live sessions follow policy reloads: decisions, masking, names, role,
   CHECK(v2_statements >= 6);
   CHECK(stale >= 3);       // the cached statement, the explicit one twice
   CHECK(redecided >= 4);   // the prepared update, the portal, a new one, SQL EXECUTE
-  CHECK(role_ended == 4);  // asyncpg, psycopg2 and the two bare protocol clients
+  CHECK(role_ended == 5);  // asyncpg, psycopg2 and the three bare protocol clients
   CHECK(access_ended == 1);
   CHECK_THAT(sidecar.log(), ContainsSubstring("session adopted a policy update"));
 }

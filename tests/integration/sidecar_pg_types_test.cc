@@ -3,8 +3,10 @@
 // (psql) and binary (raw protocol) result formats.
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch_test_macros.hpp>
@@ -258,23 +260,38 @@ TEST_CASE("rows returned by functions as a table's row type have their fields ma
 // through views of views and materialized views, as values and inside errors.
 TEST_CASE("column rules follow a masked column through the views that rename it") {
   auto& pg = sharedPg();
-  pg.sqlOrThrow(
-      "drop view if exists tg_v_outer; drop view if exists tg_v_codes; "
-      "drop materialized view if exists tg_mv_codes; "
-      "create view tg_v_codes as select id, holder, cvv as code, upper(cvv) as loud from cards;"
-      "create view tg_v_outer as select id, code as k, holder as h from tg_v_codes;"
-      "create materialized view tg_mv_codes as select id, cvv as c from cards;"
-      "alter view tg_v_codes owner to app; alter view tg_v_outer owner to app; "
-      "alter materialized view tg_mv_codes owner to app",
-      "payments");
-  Sidecar sidecar(pg);
+  const std::string drop =
+      "drop function if exists tg_codes_fn(); drop view if exists tg_v_outer; "
+      "drop view if exists tg_v_codes; drop view if exists \"tg.dotted\"; "
+      "drop materialized view if exists tg_mv_codes;";
+  pg.sqlOrThrow(drop +
+                    "create view tg_v_codes as select id, holder, cvv as code, upper(cvv) as loud "
+                    "from cards;"
+                    "create view tg_v_outer as select id, code as k, holder as h from tg_v_codes;"
+                    "create materialized view tg_mv_codes as select id, cvv as c from cards;"
+                    "create view \"tg.dotted\" as select id, cvv as dc from cards;"
+                    "create function tg_codes_fn() returns setof tg_v_codes language sql as "
+                    "$$ select * from tg_v_codes where id = 1 $$;"
+                    "alter view tg_v_codes owner to app; alter view tg_v_outer owner to app; "
+                    "alter materialized view tg_mv_codes owner to app; alter view \"tg.dotted\" "
+                    "owner to app; "
+                    "alter function tg_codes_fn() owner to app",
+                "payments");
+  SidecarOptions o;
+  o.subject = kOpsSubject;  // write: UPDATE ... RETURNING through the view
+  Sidecar sidecar(pg, o);
   REQUIRE(sidecar.ready());
   auto r = sidecar.psql(
       "select holder, code, loud from tg_v_codes where id = 1;\n"
       "select * from tg_v_codes where id = 1;\n"
       "select k, h from public.tg_v_outer where id = 1;\n"
       "select c from tg_mv_codes where id = 1;\n"
-      "select to_jsonb(v) ->> 'code' from tg_v_codes v where id = 1;\n");
+      "select to_jsonb(v) ->> 'code' from tg_v_codes v where id = 1;\n"
+      "select dc from \"tg.dotted\" where id = 1;\n"
+      "select tg_codes_fn();\n"
+      "begin;\n"
+      "update tg_v_codes set holder = holder where id = 1 returning code;\n"
+      "rollback;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
   REQUIRE(r.exit_code == 0);
   CHECK(r.out ==
@@ -282,13 +299,55 @@ TEST_CASE("column rules follow a masked column through the views that rename it"
         "1|Alice Visa|***|***\n"
         "***|Alice Visa\n"
         "***\n"
-        "***\n");
-  // An error that quotes the renamed column's value has it withheld.
-  r = sidecar.psql("select (k || 'x')::int from tg_v_outer where id = 1;\n");
-  INFO("stderr: " << r.err);
-  CHECK_THAT(r.err, ContainsSubstring("22P02"));
-  CHECK_THAT(r.err, !ContainsSubstring("123"));
+        "***\n"
+        "***\n"
+        "(1,\"Alice Visa\",***,***)\n"
+        "BEGIN\n***\nUPDATE 1\nROLLBACK\n");
+  // Errors that quote the renamed column's value have it withheld, also when the statement
+  // names the inner view before the outer one.
+  for (const char* sql :
+       {"select (k || 'x')::int from tg_v_outer where id = 1;\n",
+        "select (k || 'x')::int from tg_v_outer where exists (select 1 from public.tg_v_codes) "
+        "and id = 1;\n"}) {
+    r = sidecar.psql(sql);
+    INFO(sql << "stderr: " << r.err);
+    CHECK_THAT(r.err, ContainsSubstring("22P02"));
+    CHECK_THAT(r.err, !ContainsSubstring("123"));
+  }
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
+  // Views on cards would make every later catalog read lock cards.
+  pg.sqlOrThrow(drop, "payments");
+}
+
+// pg_get_viewdef locks the tables a view reads: with one held for ALTER TABLE, the catalog read
+// gives up on the definitions after its lock_timeout and the session goes on with the views'
+// columns masked whole, instead of waiting for the lock.
+TEST_CASE("a locked table does not hold the login up; its views are masked whole") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop view if exists tg_v_lock; drop table if exists tg_lockme; "
+      "create table tg_lockme (id int, note text); insert into tg_lockme values (1, 'n');"
+      "create view tg_v_lock as select id, note from tg_lockme;"
+      "create view tg_v_plain as select id, holder from cards;"
+      "alter table tg_lockme owner to app; alter view tg_v_lock owner to app; "
+      "alter view tg_v_plain owner to app",
+      "payments");
+  auto locker = std::async(std::launch::async, [&] {
+    return pg.sql(
+        "begin; lock table tg_lockme in access exclusive mode; select pg_sleep(5); "
+        "commit;",
+        "payments");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql("select id, holder from tg_v_plain where id = 1;\n");
+  locker.get();
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("Alice") == std::string::npos);  // masked whole: not followed
+  CHECK_THAT(sidecar.log(), ContainsSubstring("a lock held up reading view definitions"));
+  pg.sqlOrThrow("drop view tg_v_lock; drop view tg_v_plain; drop table tg_lockme", "payments");
 }
 
 // The catalog is read once per session: a composite type altered after that no longer matches

@@ -60,21 +60,22 @@ TypeCatalog sampleCatalog() {
   return c;
 }
 
+// The rows of one view: its definition (attnum -1), its name (0), its columns (1..).
+void addView(TypeCatalog& c, const std::string& oid, const std::string& name,
+             const std::string& definition, const std::vector<std::string>& columns) {
+  REQUIRE(addRow(c, {"v", oid, "0", definition, "0", "-1"}));
+  REQUIRE(addRow(c, {"v", oid, "0", name, "0", "0"}));
+  for (size_t i = 0; i < columns.size(); ++i) {
+    REQUIRE(addRow(c, {"v", oid, "0", columns[i], "0", std::to_string(i + 1)}));
+  }
+}
+
 TEST_CASE("the type catalog follows view columns to what their definitions make them of") {
   TypeCatalog c;
-  // Rows by oid, then attnum: -1 the definition, 0 the name, then the columns.
-  REQUIRE(
-      addRow(c, {"v", "17000", "0", " SELECT cards.id, cards.cvv AS code FROM cards;", "0", "-1"}));
-  REQUIRE(addRow(c, {"v", "17000", "0", "codes", "0", "0"}));
-  REQUIRE(addRow(c, {"v", "17000", "0", "id", "0", "1"}));
-  REQUIRE(addRow(c, {"v", "17000", "0", "code", "0", "2"}));
+  addView(c, "17000", "codes", " SELECT cards.id, cards.cvv AS code FROM cards;", {"id", "code"});
   // A view over it; and one whose definition the analyser cannot follow.
-  REQUIRE(addRow(c, {"v", "17010", "0", " SELECT codes.code AS k FROM codes;", "0", "-1"}));
-  REQUIRE(addRow(c, {"v", "17010", "0", "outer_codes", "0", "0"}));
-  REQUIRE(addRow(c, {"v", "17010", "0", "k", "0", "1"}));
-  REQUIRE(addRow(c, {"v", "17020", "0", " SELECT FROM WHERE;", "0", "-1"}));
-  REQUIRE(addRow(c, {"v", "17020", "0", "broken", "0", "0"}));
-  REQUIRE(addRow(c, {"v", "17020", "0", "x", "0", "1"}));
+  addView(c, "17010", "outer_codes", " SELECT codes.code AS k FROM codes;", {"k"});
+  addView(c, "17020", "broken", " SELECT FROM WHERE;", {"x"});
   CHECK_FALSE(addRow(c, {"v", "17030", "0", "y", "0", "one"}));  // attnum not a number
   CHECK_FALSE(c.hasViews());                                     // not resolved yet
   policy::SqlAnalyzer analyzer;

@@ -1,0 +1,102 @@
+// Fuzz target for the rows of the type catalog query (type_catalog.h): what the server returns
+// for domains, composite types, ranges, typed table columns and views, then binding column
+// rules and following view definitions with the SQL analyser.
+//
+// Input: rows separated by '\n', values by '\x1f'; a value "\x00" is NULL.
+// Invariants (abort() on failure): a row is accepted only with the query's six columns; every
+// column of a view the lookup finds has a name and either sources (at least its own name) or
+// the whole-row flag; domain chains and nested composites resolve without looping.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/mask/masker.h"
+#include "policy/sql/analyzer.h"
+#include "sidecar/postgres/type_catalog.h"
+#include "sidecar/postgres/wire.h"
+#include "tests/fuzz/fuzz_check.h"
+
+namespace {
+
+using tollgate::fuzz::check;
+namespace pg = tollgate::sidecar::postgres;
+namespace policy = tollgate::policy;
+
+const policy::Masker& cvvMasker() {
+  static const auto masker = [] {
+    policy::MaskingRuleSpec cvv;
+    cvv.name = "cvv";
+    cvv.columns = {"cvv"};
+    cvv.action.kind = policy::MaskAction::Kind::kRedact;
+    return *policy::Masker::compile({cvv}, {});
+  }();
+  return *masker;
+}
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  for (size_t at = 0;;) {
+    const size_t next = s.find(sep, at);
+    out.push_back(
+        s.substr(at, next == std::string_view::npos ? std::string_view::npos : next - at));
+    if (next == std::string_view::npos) return out;
+    at = next + 1;
+  }
+}
+
+const policy::SqlAnalyzer& analyzer() {
+  static const policy::SqlAnalyzer a(64);
+  return a;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view in(reinterpret_cast<const char*>(data), size);
+  tollgate::fuzz::beginInput("type_catalog_fuzz", in);
+  pg::TypeCatalog catalog;
+  std::vector<std::string> names;  // second values, to look up as views and column names
+  std::vector<uint32_t> oids;
+  for (std::string_view line : split(in, '\n')) {
+    std::vector<std::string_view> values = split(line, '\x1f');
+    if (values.size() > 16) continue;
+    std::string raw;
+    for (std::string_view v : values) {
+      char len[4];
+      if (v == std::string_view("\0", 1)) {
+        pg::storeU32(len, 0xFFFFFFFFu);
+        raw.append(len, 4);
+        continue;
+      }
+      pg::storeU32(len, static_cast<uint32_t>(v.size()));
+      raw.append(len, 4);
+      raw.append(v);
+    }
+    const bool accepted = catalog.addRow(pg::ValueList(static_cast<uint16_t>(values.size()), raw));
+    check(!accepted || values.size() == 6, "only rows of six columns are accepted");
+    if (values.size() >= 4) names.emplace_back(values[3]);
+    if (values.size() >= 2) {
+      uint32_t oid = 0;
+      for (char c : values[1]) oid = oid * 10 + static_cast<uint32_t>(c - '0');
+      oids.push_back(oid);
+    }
+  }
+  catalog.resolveViews(analyzer(), 4096);
+  catalog.bindRules(cvvMasker());
+  for (const std::string& name : names) {
+    catalog.typesOfColumn(name);
+    const pg::TypeCatalog::ViewLineage* view = catalog.view(name);
+    if (view == nullptr) continue;
+    for (const auto& [column, lineage] : view->columns) {
+      check(lineage.whole_row || !lineage.sources.empty(), "a view column has its sources");
+    }
+  }
+  for (uint32_t oid : oids) {
+    catalog.resolve(oid);
+    catalog.fieldsOf(oid);
+    catalog.ruleInside(oid);
+    catalog.compositeOfArray(oid);
+  }
+  return 0;
+}
