@@ -47,9 +47,12 @@ struct NamedStatement {
   std::string description;  // RowDescription raw bytes from Describe statement ("" unknown)
   bool no_data = false;
   bool approved = false;  // a human approved it (a review a newer policy repeats stands)
-  // Parsed while `audit: sync` was in force: its record was acknowledged before the server saw
-  // it. One parsed before a policy turned sync on never was, and must be parsed again.
+  // Made while `audit: sync` was in force: its record was acknowledged before the server saw
+  // it. One made before a policy turned sync on never was: a protocol Execute of it (Bind names
+  // it) is refused with `unannounced` until it is parsed again. SQL EXECUTE is not: it is a
+  // Query of its own, held for its own record.
   bool audit_sync = false;
+  std::optional<Refusal> unannounced;
   // A newer policy refuses the statement: every Execute of it is refused.
   std::optional<Refusal> refusal;
   // Which columns the client was told are text by its last Describe (none: never described).

@@ -470,6 +470,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // A statement of the transaction in progress read a column under a column rule: errors until
   // it ends (at a later statement, COMMIT or the implicit transaction's Sync) may quote it.
   bool transaction_may_quote_ = false;
+  // A statement ran since the last ReadyForQuery (an extended-protocol batch before its Sync).
+  bool implicit_transaction_ran_ = false;
   // Changes were made since the last ReadyForQuery outside a transaction: if the session ends
   // now, the server rolls them back (the session end event says so).
   bool uncommitted_changes_ = false;

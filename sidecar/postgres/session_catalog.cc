@@ -110,7 +110,9 @@ CallbackAction PostgresSession::onCatalogMessage(const BackendMessage& message) 
       }
       catalog_->resolveViews(*config_.analyzer, config_.max_statement_bytes);
       catalog_->bindRules(*config_.masker);
-      if (config_.type_catalogs != nullptr) {
+      // A catalog read without the views' definitions is not shared: the next session may
+      // find the lock gone.
+      if (config_.type_catalogs != nullptr && !catalog_without_view_definitions_) {
         config_.type_catalogs->put(
             catalogKey(),
             std::make_shared<const std::vector<std::string>>(std::move(catalog_rows_)),

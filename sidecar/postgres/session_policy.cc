@@ -113,7 +113,7 @@ void PostgresSession::adoptMasking() {
   // implicit one before its Sync) may quote masked data was worked out for its
   // earlier statements under the old rules (what they deferred runs at a later statement or
   // COMMIT). Their facts are gone: with column rules in force now, assume they may.
-  if ((txn_status_ != 'I' || uncommitted_changes_) && config_.masker &&
+  if ((txn_status_ != 'I' || implicit_transaction_ran_) && config_.masker &&
       config_.masker->hasColumnRules()) {
     transaction_may_quote_ = true;
   }
@@ -169,16 +169,18 @@ void PostgresSession::redecideNames() {
     policy::Verdict v = decideAgain(entry->source);
     entry->refusal = refusal(v, entry->approved);
     if (!entry->refusal) entry->rule = v.rule;
+    entry->unannounced.reset();
     if (!entry->refusal && config_.audit_sync && !entry->audit_sync) {
       // Its Executes would run on a statement no acknowledged record announced. Answered as
       // PostgreSQL answers a plan gone stale, so drivers that cache statements (asyncpg,
       // pgjdbc) parse it again by themselves, and that Parse waits for its record.
-      entry->refusal = Refusal{"audit:sync",
-                               "cached plan must not change result type: " + under +
-                                   " requires audit: sync, and prepared statement \"" + name +
-                                   "\" was parsed before it without an acknowledged audit "
-                                   "record; prepare it again",
-                               std::string(kSqlStateFeatureNotSupported), "RevalidateCachedQuery"};
+      entry->unannounced =
+          Refusal{"audit:sync",
+                  "cached plan must not change result type: " + under +
+                      " requires audit: sync, and prepared statement \"" + name +
+                      "\" was prepared before it without an acknowledged audit record; "
+                      "prepare it again",
+                  std::string(kSqlStateFeatureNotSupported), "RevalidateCachedQuery"};
     }
   }
 }
@@ -221,6 +223,9 @@ const Refusal* PostgresSession::executeRefusal(const NamedPortal* portal,
   if (portal == nullptr) return nullptr;
   if (portal->refusal) return &*portal->refusal;
   if (!portal->cursor && statement != nullptr && statement->refusal) return &*statement->refusal;
+  if (!portal->cursor && statement != nullptr && statement->unannounced) {
+    return &*statement->unannounced;
+  }
   // A Parse of EXECUTE p / FETCH c runs what p / c stand for now.
   if (!portal->cursor && portal->source.facts) {
     if (const Refusal* r = refusedByName(*portal->source.facts).first) return r;

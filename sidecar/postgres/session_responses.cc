@@ -96,6 +96,9 @@ void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std
   // What it deferred (a WITH HOLD cursor's query, a deferred constraint) runs when its
   // transaction commits: at a later statement, COMMIT or the Sync of an implicit transaction.
   if (success && !transaction_may_quote_) transaction_may_quote_ = errorsMayQuoteMaskedData(&unit);
+  // An Execute opens the implicit transaction its batch's Sync ends (a WITH HOLD cursor's query
+  // and deferred checks run there).
+  if (success && unit.kind == Kind::kExecute) implicit_transaction_ran_ = true;
   // A change the server has not committed yet: in a transaction block, or in the implicit
   // transaction of an extended-protocol batch until its Sync.
   if (success && st != nullptr && st->cls != policy::StatementClass::kRead &&
@@ -213,7 +216,9 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       txn_status_ = std::get<ReadyForQuery>(message.body).status;
       settleBatch();
       if (txn_status_ == 'I') settleTypeChanges();
-      if (txn_status_ == 'I') transaction_may_quote_ = uncommitted_changes_ = false;
+      if (txn_status_ == 'I') {
+        transaction_may_quote_ = uncommitted_changes_ = implicit_transaction_ran_ = false;
+      }
       if (head != nullptr) pipeline_.pop();
       settleNames();
       result_owner_ = nullptr;

@@ -78,8 +78,7 @@ void PostgresSession::recordNames(PendingUnit& unit, const policy::QueryFactsPtr
       named.source = StatementRef{facts, i};
       named.rule = rule;
       named.approved = !unit.approval_id.empty();
-      // Its EXECUTE is a Query of its own, held for its own record under audit: sync.
-      named.audit_sync = true;
+      named.audit_sync = config_.audit_sync;
       continue;
     }
     if (!l.defines.empty()) {  // DECLARE CURSOR
@@ -144,7 +143,10 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
 
 policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr facts) const {
   if (catalog_ == nullptr || !catalog_->hasViews()) return facts;
-  constexpr size_t kMaxRelations = 1024;  // relation names a statement reaches through views
+  // Relation names and views a statement reaches through views, at most; past that it is not
+  // followed and masked whole.
+  constexpr size_t kMaxRelations = 1024;
+  constexpr size_t kMaxViews = 64;
   std::shared_ptr<policy::QueryFacts> resolved;
   for (size_t i = 0; i < facts->statements.size(); ++i) {
     const policy::StatementFacts& st = facts->statements[i];
@@ -155,17 +157,15 @@ policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr f
     absl::flat_hash_set<const TypeCatalog::ViewLineage*> seen;
     size_t visited = 0;
     bool exhausted = false;
-    while (!pending.empty()) {
-      if (++visited > kMaxRelations) {
-        exhausted = true;
-        break;
-      }
+    while (!pending.empty() && !exhausted) {
       std::string relation = std::move(pending.back());
       pending.pop_back();
-      const TypeCatalog::ViewLineage* view = catalog_->view(relation);
-      if (view == nullptr || !seen.insert(view).second) continue;
-      views.push_back(view);
-      pending.insert(pending.end(), view->reads.begin(), view->reads.end());
+      for (const TypeCatalog::ViewLineage* view : catalog_->views(relation)) {
+        if (!seen.insert(view).second) continue;
+        views.push_back(view);
+        pending.insert(pending.end(), view->reads.begin(), view->reads.end());
+      }
+      exhausted = ++visited > kMaxRelations || views.size() > kMaxViews;
     }
     if (views.empty() && !exhausted) continue;
     if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);

@@ -116,7 +116,8 @@ bool TypeCatalog::addRow(const ValueList& columns) {
       if (!v[5]) return false;
       auto [end, ec] = std::from_chars(v[5]->data(), v[5]->data() + v[5]->size(), attnum);
       if (ec != std::errc() || end != v[5]->data() + v[5]->size()) return false;
-      if (!name && attnum != -1) return false;  // a definition may be NULL: not analysed
+      // A definition may be NULL (not analysed); names and columns may not, nor be empty.
+      if ((!name || name->empty()) && attnum != -1) return false;
       View& view = views_[*oid];
       if (other) view.row_type = *other;
       if (attnum == -1) {
@@ -174,16 +175,17 @@ void TypeCatalog::resolveViews(const policy::SqlAnalyzer& analyzer, size_t max_b
   }
 }
 
-const TypeCatalog::ViewLineage* TypeCatalog::view(std::string_view relation) const {
-  if (view_lineage_.empty()) return nullptr;
-  // "schema.view" or "view"; a quoted name may hold dots itself ("card.codes"): each part
-  // after a dot is tried, the whole name first.
+std::vector<const TypeCatalog::ViewLineage*> TypeCatalog::views(std::string_view relation) const {
+  std::vector<const ViewLineage*> out;
+  if (view_lineage_.empty()) return out;
+  // "schema.view" or "view", and a quoted name may hold dots itself: `tg.dotted` may be view
+  // dotted in schema tg or view "tg.dotted". Every reading that names a view counts.
   for (size_t from = 0;;) {
     std::string_view name = relation.substr(from);
     auto it = view_lineage_.find(absl::string_view(name.data(), name.size()));
-    if (it != view_lineage_.end()) return &it->second;
+    if (it != view_lineage_.end()) out.push_back(&it->second);
     const size_t dot = relation.find('.', from);
-    if (dot == std::string_view::npos) return nullptr;
+    if (dot == std::string_view::npos) return out;
     from = dot + 1;
   }
 }
@@ -203,15 +205,18 @@ void TypeCatalog::bindRules(const policy::Masker& masker) {
     auto& rules = field_rules_[oid];
     auto vt = view_types.find(oid);
     for (const Field& f : fields) {
-      const policy::ColumnLineage* lineage = nullptr;
+      // Views of one name in several schemas share an entry: every column of that name counts.
+      policy::ColumnLineage lineage;
+      bool found = false;
       if (vt != view_types.end()) {
         for (const auto& [column, l] : vt->second->columns) {
-          if (column == f.name) lineage = &l;
+          if (column != f.name) continue;
+          policy::mergeLineage(&lineage, l);
+          found = true;
         }
       }
-      rules.push_back(lineage != nullptr
-                          ? masker.planColumn(lineage->sources, lineage->whole_row).column_rule
-                          : masker.planColumn(f.name).column_rule);
+      rules.push_back(found ? masker.planColumn(lineage.sources, lineage.whole_row).column_rule
+                            : masker.planColumn(f.name).column_rule);
     }
   }
   // The first rule inside each type, memoised: each type is solved once, so nested types with

@@ -77,8 +77,9 @@ class TypeCatalog {
   // cannot follow (longer than `max_bytes`, or not parsed) makes every column of its view a
   // possible whole row, so column rules mask them.
   void resolveViews(const policy::SqlAnalyzer& analyzer, size_t max_bytes);
-  // Null when no view has that name (the part after the last dot of `relation`).
-  const ViewLineage* view(std::string_view relation) const;
+  // The views `relation` (as the analyser reports it: "view", "schema.view", or a quoted name
+  // holding dots) may name: empty when none.
+  std::vector<const ViewLineage*> views(std::string_view relation) const;
   bool hasViews() const { return !view_lineage_.empty(); }
   // True when rows past kMaxRows were ignored.
   bool truncated() const { return truncated_; }

@@ -20,8 +20,8 @@ namespace {
 
 // argv: port, sidecar pid, policy file, sidecar log, then the policy versions' files. Reloading
 // copies a version's file over the policy file, sends SIGHUP and waits for the sidecar to log
-// it. Scripts print "check<TAB>value" lines.
-constexpr char kPyReload[] = R"PY(
+// it. Scripts print "check<TAB>value" lines; Wire is a bare protocol client.
+constexpr char kPyPrelude[] = R"PY(
 import asyncio, os, shutil, signal, socket, struct, sys, time
 import asyncpg
 port, pid, policy, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -43,7 +43,7 @@ def reload(n):
     # The sessions get it through their worker's queue, all in one turn of its loop.
     while followed() == before and time.time() < deadline:
         time.sleep(0.05)
-    time.sleep(0.1)
+    time.sleep(0.2)
 async def check(key, fn):
     try:
         v = await fn()
@@ -53,13 +53,6 @@ async def check(key, fn):
 async def connect():
     return await asyncpg.connect(host="127.0.0.1", port=port, user="job", password="x",
                                  database="payments", ssl=False)
-)PY";
-
-// Versions 2 to 5 (see the test case).
-constexpr char kScript[] = R"PY(
-import psycopg2
-ONE = "select id, pan_num, cvv from cards where id = 1"
-UPDATE_ALL = "update cards set holder = holder"
 # A bare protocol client, for message sequences drivers do not send on demand.
 class Wire:
     def __init__(self):
@@ -105,6 +98,13 @@ def error_text(got):
             f = dict((x[0:1].decode(), x[1:].decode()) for x in b.split(b"\0") if x)
             out.append(" ".join(f.get(k, "") for k in "CMD"))
     return ";".join(out) or "no error"
+)PY";
+
+// Versions 2 to 5 (see the test case).
+constexpr char kScript[] = R"PY(
+import psycopg2
+ONE = "select id, pan_num, cvv from cards where id = 1"
+UPDATE_ALL = "update cards set holder = holder"
 async def main():
     a = await connect()
     p = psycopg2.connect(host="127.0.0.1", port=port, user="job", password="x",
@@ -230,7 +230,18 @@ async def main():
     ps = await a.prepare(ONE)
     await check("v1-prepared", ps.fetchval)
     await check("v1-cached", lambda: a.fetchval(ONE))
+    w = Wire()
+    w.query("prepare sqlp as " + ONE)
+    out("v1-sql-prepare", errors(w.ready()))
     reload(2)
+    # Bind names the SQL-prepared statement: a protocol Execute, refused like a Parse's; SQL
+    # EXECUTE is a Query, held for its own record.
+    w.bind("", "sqlp")
+    w.execute("")
+    w.sync()
+    out("v2-bind-sql-prepared", errors(w.ready()))
+    w.query("execute sqlp")
+    out("v2-sql-execute", errors(w.ready()))
     await check("v2-prepared", ps.fetchval)
     await check("v2-cached", lambda: a.fetchval(ONE))  # asyncpg prepares it again by itself
     await check("v2-prepared-again", lambda: prepared_again(a))
@@ -257,7 +268,7 @@ TEST_CASE("turning audit: sync on makes statements prepared before it parse agai
   REQUIRE(sidecar.ready());
   const std::string cred = (sidecar.dir().path() / "cred").string();
   const std::string v2 = "defaults: {audit: sync}\n" + standardPolicy(pg, cred, o.policy);
-  auto script = sidecar.dir().write("sync_update.py", std::string(kPyReload) + kSyncScript);
+  auto script = sidecar.dir().write("sync_update.py", std::string(kPyPrelude) + kSyncScript);
   auto r =
       run({kSystemPython, script, std::to_string(sidecar.port()), std::to_string(sidecar.pid()),
            (sidecar.dir().path() / "policy.yaml").string(),
@@ -271,9 +282,12 @@ TEST_CASE("turning audit: sync on makes statements prepared before it parse agai
   CHECK_THAT(at(rep, "v2-prepared"), StartsWith("InvalidCachedStatementError 0A000"));
   CHECK(at(rep, "v2-cached") == "Alice Visa");
   CHECK(at(rep, "v2-prepared-again") == "Alice Visa");
-  // The statements parsed again were recorded before the server saw them; the two Executes
-  // refused (the explicit prepared statement's, the statement cache's first try) were
-  // recorded as refused by rule audit:sync, with the reason.
+  CHECK(at(rep, "v1-sql-prepare") == "no error");
+  CHECK_THAT(at(rep, "v2-bind-sql-prepared"), StartsWith("0A000 cached plan must not change"));
+  CHECK(at(rep, "v2-sql-execute") == "no error");
+  // The statements parsed again were recorded before the server saw them; the three Executes
+  // refused (the explicit prepared statement's, the statement cache's first try, the Bind of
+  // the SQL-prepared one) were recorded as refused by rule audit:sync, with the reason.
   size_t recorded_first = 0, refused = 0;
   for (const auto& e : sidecar.events()) {
     if (jstr(e, "/action/detail") == "recorded before forwarding (audit: sync)") ++recorded_first;
@@ -286,7 +300,7 @@ TEST_CASE("turning audit: sync on makes statements prepared before it parse agai
   }
   INFO("events:\n" << sidecar.eventsText());
   CHECK(recorded_first >= 2);
-  CHECK(refused == 2);
+  CHECK(refused == 3);
 }
 
 TEST_CASE("live sessions follow policy reloads: decisions, masking, names, role, access") {
@@ -322,7 +336,7 @@ TEST_CASE("live sessions follow policy reloads: decisions, masking, names, role,
   REQUIRE(v4 != v3);
   REQUIRE(v5 != v4);
 
-  auto script = sidecar.dir().write("policy_update.py", std::string(kPyReload) + kScript);
+  auto script = sidecar.dir().write("policy_update.py", std::string(kPyPrelude) + kScript);
   auto r = run({kSystemPython, script, std::to_string(sidecar.port()),
                 std::to_string(sidecar.pid()), (sidecar.dir().path() / "policy.yaml").string(),
                 (sidecar.dir().path() / "sidecar.log").string(), sidecar.dir().write("v2.yaml", v2),

@@ -325,7 +325,8 @@ TEST_CASE("column rules follow a masked column through the views that rename it"
 TEST_CASE("a locked table does not hold the login up; its views are masked whole") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(
-      "drop view if exists tg_v_lock; drop table if exists tg_lockme; "
+      "drop view if exists tg_v_lock; drop view if exists tg_v_plain; "
+      "drop table if exists tg_lockme; "
       "create table tg_lockme (id int, note text); insert into tg_lockme values (1, 'n');"
       "create view tg_v_lock as select id, note from tg_lockme;"
       "create view tg_v_plain as select id, holder from cards;"
@@ -338,7 +339,14 @@ TEST_CASE("a locked table does not hold the login up; its views are masked whole
         "commit;",
         "payments");
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // The login starts once the lock is held.
+  REQUIRE(eventually([&] {
+    return pg.sql(
+                 "select count(*) from pg_locks where relation = 'tg_lockme'::regclass "
+                 "and mode = 'AccessExclusiveLock' and granted",
+                 "payments")
+               .out == "1\n";
+  }));
   Sidecar sidecar(pg);
   REQUIRE(sidecar.ready());
   auto r = sidecar.psql("select id, holder from tg_v_plain where id = 1;\n");
