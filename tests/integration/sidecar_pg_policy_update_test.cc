@@ -164,11 +164,18 @@ async def main():
         wi.bind("", "")
         wi.execute("")
     wi.send(b"H", b"")
-    completed = 0
-    while completed < 2:
-        t, b = wi.message()
-        if t == b"E": raise SystemExit("v1 batch insert failed: %r" % b)
-        completed += t == b"C"
+    # And a WITH HOLD cursor declared in such a batch: its query runs at the Sync.
+    wh = Wire()
+    wh.parse("", "declare hc cursor with hold for select (cvv || 'x')::int from cards where id = 1")
+    wh.bind("", "")
+    wh.execute("")
+    wh.send(b"H", b"")
+    for w_, n in ((wi, 2), (wh, 1)):
+        completed = 0
+        while completed < n:
+            t, b = w_.message()
+            if t == b"E": raise SystemExit("v1 batch failed: %r" % b)
+            completed += t == b"C"
     reload(2)
     # Version 2: the cvv column rule, pan_num described as text, unbounded updates reviewed.
     await check("v2-fetch", lambda: a.fetchrow(ONE))  # asyncpg prepares its cached one again
@@ -191,6 +198,8 @@ async def main():
     wd.ready()
     wi.sync()  # commits: the deferred check fails and quotes the cvv
     out("v2-deferred-batch", error_text(wi.ready()))
+    wh.sync()
+    out("v2-hold-cursor-batch", error_text(wh.ready()))
     reload(3)
     # Version 3: also a guardrail against statements naming holder.
     await check("v3-prepared", lambda: ps.fetchrow())  # described under version 1
@@ -378,6 +387,8 @@ TEST_CASE("live sessions follow policy reloads: decisions, masking, names, role,
   CHECK_THAT(at(rep, "v2-deferred"), !ContainsSubstring("123"));
   CHECK_THAT(at(rep, "v2-deferred-batch"), StartsWith("23505 duplicate key value"));
   CHECK_THAT(at(rep, "v2-deferred-batch"), !ContainsSubstring("123"));
+  CHECK_THAT(at(rep, "v2-hold-cursor-batch"), StartsWith("22P02 invalid input syntax"));
+  CHECK_THAT(at(rep, "v2-hold-cursor-batch"), !ContainsSubstring("123"));
   CHECK_THAT(at(rep, "v2-wire-portal"), StartsWith("42501"));
   CHECK_THAT(at(rep, "v2-wire-portal"), ContainsSubstring("decided again under policy version 2"));
   CHECK(at(rep, "v2-wire-rollback") == "no error");
@@ -441,7 +452,7 @@ TEST_CASE("live sessions follow policy reloads: decisions, masking, names, role,
   CHECK(v2_statements >= 6);
   CHECK(stale >= 3);       // the cached statement, the explicit one twice
   CHECK(redecided >= 4);   // the prepared update, the portal, a new one, SQL EXECUTE
-  CHECK(role_ended == 5);  // asyncpg, psycopg2 and the three bare protocol clients
+  CHECK(role_ended == 6);  // asyncpg, psycopg2 and the four bare protocol clients
   CHECK(access_ended == 1);
   CHECK_THAT(sidecar.log(), ContainsSubstring("session adopted a policy update"));
 }
