@@ -18,6 +18,7 @@
 #include "sidecar/postgres/type_catalog.h"
 #include "sidecar/postgres/wire.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/fuzz_maskers.h"
 
 namespace {
 
@@ -31,16 +32,7 @@ std::string lengthPrefixed(std::string_view v) {
   return std::string(b, 4) + std::string(v);
 }
 
-const policy::Masker& cvvMasker() {
-  static const auto masker = [] {
-    policy::MaskingRuleSpec cvv;
-    cvv.name = "cvv";
-    cvv.columns = {"cvv"};
-    cvv.action.kind = policy::MaskAction::Kind::kRedact;
-    return *policy::Masker::compile({cvv}, {});
-  }();
-  return *masker;
-}
+using tollgate::fuzz::cvvMasker;
 
 // (holder text, cvv text, inner (label text, cvv text)) as type 16410; inner is 16420.
 const pg::TypeCatalog& sampleCatalog() {

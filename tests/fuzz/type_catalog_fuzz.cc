@@ -16,6 +16,7 @@
 #include "sidecar/postgres/type_catalog.h"
 #include "sidecar/postgres/wire.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/fuzz_maskers.h"
 
 namespace {
 
@@ -23,16 +24,7 @@ using tollgate::fuzz::check;
 namespace pg = tollgate::sidecar::postgres;
 namespace policy = tollgate::policy;
 
-const policy::Masker& cvvMasker() {
-  static const auto masker = [] {
-    policy::MaskingRuleSpec cvv;
-    cvv.name = "cvv";
-    cvv.columns = {"cvv"};
-    cvv.action.kind = policy::MaskAction::Kind::kRedact;
-    return *policy::Masker::compile({cvv}, {});
-  }();
-  return *masker;
-}
+using tollgate::fuzz::cvvMasker;
 
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
