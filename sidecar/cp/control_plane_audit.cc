@@ -2,6 +2,8 @@
 // reconnect, and confirmed to the sessions that wait for them (audit: sync).
 #include "sidecar/cp/control_plane_client.h"
 
+#include <utility>
+
 #include "common/log.h"
 #include "proto/message_strings.h"
 
@@ -66,6 +68,8 @@ void ControlPlaneClient::writeAudit() {
       fresh.swap(incoming_);
       confirms.swap(incoming_confirm_);
       confirms.resize(fresh.size());
+      in_flight_bytes_ = incoming_bytes_;
+      incoming_bytes_ = 0;
     }
     spooling_ = !fresh.empty();  // stop() must not take "nothing queued" for "all sent"
   }
@@ -108,6 +112,7 @@ void ControlPlaneClient::writeAudit() {
   }
   if (spooled < fresh.size()) {
     std::lock_guard lock(mu_);
+    for (size_t i = spooled; i < fresh.size(); ++i) incoming_bytes_ += fresh[i].ByteSizeLong();
     incoming_.insert(incoming_.begin(), std::make_move_iterator(fresh.begin() + spooled),
                      std::make_move_iterator(fresh.end()));
     incoming_confirm_.insert(incoming_confirm_.begin(),
@@ -134,9 +139,11 @@ void ControlPlaneClient::writeAudit() {
     }
     backlog_bytes_ = spool_.pendingBytes();
     backlog_events_ = spool_.pending().size();
+    in_flight_bytes_ = 0;
     // While the spool cannot be written, events only pile up in memory: refuse as if full.
-    const bool saturated = spool_failing_ || backlog_bytes_ > options_.max_backlog_bytes / 2 * 3;
-    if (saturated != saturated_.exchange(saturated)) {
+    const bool saturated = spool_failing_ || overLimitLocked();
+    saturated_ = saturated;
+    if (saturated != std::exchange(logged_saturated_, saturated)) {
       if (saturated) {
         log::error(spool_failing_ ? "audit spool cannot be written: statements are refused until "
                                     "it can"
@@ -200,11 +207,22 @@ bool ControlPlaneClient::sendAudit(const v1::SidecarMessage& batch, uint64_t gen
   return true;
 }
 
+bool ControlPlaneClient::overLimitLocked() const {
+  return backlog_bytes_ + in_flight_bytes_ + incoming_bytes_ > options_.max_backlog_bytes / 2 * 3;
+}
+
+void ControlPlaneClient::enqueueLocked(v1::AuditEvent event, std::function<void(bool)> confirm) {
+  incoming_bytes_ += event.ByteSizeLong();
+  incoming_.push_back(std::move(event));
+  incoming_confirm_.push_back(std::move(confirm));
+  // The writer's next pass logs it (and lifts it once the control plane has taken the backlog).
+  if (!saturated_.load(std::memory_order_relaxed) && overLimitLocked()) saturated_ = true;
+}
+
 void ControlPlaneClient::publish(v1::AuditEvent event) {
   {
     std::lock_guard lock(mu_);
-    incoming_.push_back(std::move(event));
-    incoming_confirm_.emplace_back();
+    enqueueLocked(std::move(event), {});
   }
   cv_.notify_all();
 }
@@ -231,8 +249,7 @@ void ControlPlaneClient::publishConfirmed(v1::AuditEvent event, std::function<vo
     auto once = std::make_shared<ConfirmOnce>(std::move(done));
     confirm_deadlines_.emplace(std::chrono::steady_clock::now() + options_.audit_confirm_timeout,
                                once);
-    incoming_.push_back(std::move(event));
-    incoming_confirm_.push_back([once](bool stored) { once->fire(stored); });
+    enqueueLocked(std::move(event), [once](bool stored) { once->fire(stored); });
   }
   cv_.notify_all();
 }

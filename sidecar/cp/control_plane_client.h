@@ -148,6 +148,10 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   std::atomic<uint64_t> spooled_{0};  // highest sequence written to the spool
   // Backlog past max_backlog_bytes * 3 / 2, or the spool failing.
   std::atomic<bool> saturated_{false};
+  // Queues `event` (mu_ held) and refuses statements from now on if that takes the backlog
+  // past its limit.
+  void enqueueLocked(v1::AuditEvent event, std::function<void(bool)> confirm);
+  bool overLimitLocked() const;
   bool reported_down_ = false;  // stream thread only
   std::thread stream_thread_;
   std::thread writer_thread_;
@@ -182,7 +186,13 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   std::chrono::steady_clock::time_point last_tx_;
   size_t backlog_bytes_ = 0;  // unacknowledged, as of the writer's last pass
   size_t backlog_events_ = 0;
-  bool spooling_ = false;  // the writer holds events taken from incoming_ not yet counted
+  // Serialized bytes queued in incoming_, and taken by the writer's pass under way: counted
+  // with the backlog when an event is queued, so the limit holds while a slow pass (an fsync
+  // on a busy disk) lets hundreds of statements queue up behind it.
+  size_t incoming_bytes_ = 0;
+  size_t in_flight_bytes_ = 0;
+  bool logged_saturated_ = false;  // what the log last said; saturated_ may turn first
+  bool spooling_ = false;          // the writer holds events taken from incoming_ not yet counted
   bool ack_pending_ = false;
   v1::Identity identity_;
   policy::Identity policy_identity_;
