@@ -185,11 +185,11 @@ policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr f
       for (const TypeCatalog::ViewLineage* view : views) {
         for (const auto& [column, lineage] : view->columns) {
           if (std::find(r.columns.begin(), r.columns.end(), column) == r.columns.end()) continue;
+          const size_t before = r.columns.size();
           for (const std::string& source : lineage.sources) {
-            if (std::find(r.columns.begin(), r.columns.end(), source) != r.columns.end()) continue;
-            r.columns.push_back(source);
-            added = true;
+            policy::addLineageName(&r.columns, source);
           }
+          added = added || r.columns.size() != before;
           if (lineage.whole_row) r.row_reference = true;
         }
       }

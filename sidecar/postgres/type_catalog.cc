@@ -10,10 +10,10 @@
 namespace tollgate::sidecar::postgres {
 namespace {
 
-constexpr int kMaxDomainChain = 32;
+constexpr int kMaxDomainChain = 32;  // domains over domains; a cycle cannot exist, but stop
+constexpr int kMaxTypeDepth = 64;    // composites nested in composites, for ruleInside()
+// How long reading a view's definition may wait for the locks it takes.
 constexpr int kViewLockTimeoutMs = 2000;
-constexpr int kMaxTypeDepth = 64;  // composites nested in composites, for ruleInside()  // domains
-                                   // over domains; a cycle cannot exist, but stop
 
 // Views and materialized views of the database's own schemas.
 constexpr char kUserViews[] =
@@ -84,7 +84,7 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
       "SELECT 'v', v.oid, v.reltype, a.attname::pg_catalog.text, 0::pg_catalog.oid, "
       "a.attnum FROM pg_catalog.pg_class v JOIN pg_catalog.pg_attribute a ON a.attrelid = v.oid "
       "AND a.attnum > 0 AND NOT a.attisdropped WHERE " +
-      kUserViews + "ORDER BY 1, 2, 6; COMMIT";
+      kUserViews + " ORDER BY 1, 2, 6; COMMIT";
 }
 
 bool TypeCatalog::addRow(const ValueList& columns) {

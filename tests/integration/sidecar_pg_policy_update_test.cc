@@ -5,6 +5,7 @@
 // holding sessions across SIGHUP reloads.
 #include <map>
 #include <string>
+#include <vector>
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
@@ -99,6 +100,23 @@ def error_text(got):
             out.append(" ".join(f.get(k, "") for k in "CMD"))
     return ";".join(out) or "no error"
 )PY";
+
+// Runs the prelude and `body` with `sidecar`, whose policy versions 2, 3, ... are `versions`.
+RunResult runWithReloads(const Sidecar& sidecar, const std::string& name, const char* body,
+                         const std::vector<std::string>& versions,
+                         std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv = {
+      kSystemPython,
+      sidecar.dir().write(name + ".py", std::string(kPyPrelude) + body),
+      std::to_string(sidecar.port()),
+      std::to_string(sidecar.pid()),
+      (sidecar.dir().path() / "policy.yaml").string(),
+      (sidecar.dir().path() / "sidecar.log").string()};
+  for (size_t i = 0; i < versions.size(); ++i) {
+    argv.push_back(sidecar.dir().write("v" + std::to_string(i + 2) + ".yaml", versions[i]));
+  }
+  return run(argv, "", timeout);
+}
 
 // Versions 2 to 5 (see the test case).
 constexpr char kScript[] = R"PY(
@@ -277,12 +295,7 @@ TEST_CASE("turning audit: sync on makes statements prepared before it parse agai
   REQUIRE(sidecar.ready());
   const std::string cred = (sidecar.dir().path() / "cred").string();
   const std::string v2 = "defaults: {audit: sync}\n" + standardPolicy(pg, cred, o.policy);
-  auto script = sidecar.dir().write("sync_update.py", std::string(kPyPrelude) + kSyncScript);
-  auto r =
-      run({kSystemPython, script, std::to_string(sidecar.port()), std::to_string(sidecar.pid()),
-           (sidecar.dir().path() / "policy.yaml").string(),
-           (sidecar.dir().path() / "sidecar.log").string(), sidecar.dir().write("v2.yaml", v2)},
-          "", std::chrono::seconds(60));
+  auto r = runWithReloads(sidecar, "sync_update", kSyncScript, {v2}, std::chrono::seconds(60));
   auto rep = parseReport(r.out);
   INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err << "\nsidecar log:\n" << sidecar.log());
   REQUIRE(at(rep, "done") == "yes");
@@ -345,13 +358,8 @@ TEST_CASE("live sessions follow policy reloads: decisions, masking, names, role,
   REQUIRE(v4 != v3);
   REQUIRE(v5 != v4);
 
-  auto script = sidecar.dir().write("policy_update.py", std::string(kPyPrelude) + kScript);
-  auto r = run({kSystemPython, script, std::to_string(sidecar.port()),
-                std::to_string(sidecar.pid()), (sidecar.dir().path() / "policy.yaml").string(),
-                (sidecar.dir().path() / "sidecar.log").string(), sidecar.dir().write("v2.yaml", v2),
-                sidecar.dir().write("v3.yaml", v3), sidecar.dir().write("v4.yaml", v4),
-                sidecar.dir().write("v5.yaml", v5)},
-               "", std::chrono::seconds(90));
+  auto r =
+      runWithReloads(sidecar, "policy_update", kScript, {v2, v3, v4, v5}, std::chrono::seconds(90));
   auto rep = parseReport(r.out);
   INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err << "\nsidecar log:\n" << sidecar.log());
   REQUIRE(at(rep, "done") == "yes");
