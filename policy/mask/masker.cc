@@ -11,6 +11,7 @@
 #include "policy/detect/text_splicer.h"
 #include "policy/mask/bytea_text.h"
 #include "policy/mask/glob.h"
+#include "policy/sql/lineage.h"
 
 namespace tollgate::policy {
 namespace {
@@ -191,7 +192,7 @@ ColumnPlan Masker::planColumn(const std::vector<std::string>& names, bool whole_
   for (const MaskingRuleSpec* r : impl_->column_rules) {
     for (const std::string& g : r->columns) {
       for (const std::string& name : names) {
-        if (globMatch(g, name)) {
+        if (!isCallName(name) && globMatch(g, name)) {
           plan.column_rule = r;
           return plan;
         }

@@ -12,6 +12,14 @@ void addLineageName(std::vector<std::string>* names, std::string_view name) {
   if (std::find(names->begin(), names->end(), name) == names->end()) names->emplace_back(name);
 }
 
+std::string callName(std::string_view name) {
+  std::string out(name);
+  out += "()";
+  return out;
+}
+
+bool isCallName(std::string_view name) { return name.size() > 2 && name.ends_with("()"); }
+
 void mergeLineage(ColumnLineage* into, const ColumnLineage& from) {
   for (const std::string& s : from.sources) addLineageName(&into->sources, s);
   into->whole_row = into->whole_row || from.whole_row;

@@ -77,6 +77,13 @@ struct OutputLineage {
                                    bool* reshaped = nullptr) const;
 };
 
+// The name a call of function `name` (its last name, as PostgreSQL folds it) appears under
+// among a column's sources: `get_cvv()` for `SELECT get_cvv(id) AS x`. The sidecar adds what
+// a database function returns as a rename of that name (function_lineage.h); no column can
+// have it unless quoted so, and masking rules never match it.
+std::string callName(std::string_view name);
+bool isCallName(std::string_view name);
+
 // Adds `name` to `names` unless empty or already there.
 void addLineageName(std::vector<std::string>* names, std::string_view name);
 // Adds `from`'s sources (de-duplicated) and flags to `into`.

@@ -97,6 +97,17 @@ class LineageWalker {
           out_.head.push_back(std::move(lineage));
         }
       }
+    } else if (kind == "CallStmt") {
+      // CALL returns a row of the procedure's OUT parameters, named by them: any of them may
+      // be what the procedure (its call name) or its arguments carry.
+      const json* call = field(body, "funccall");
+      if (call == nullptr) return;
+      out_.known = true;
+      out_.star = true;
+      ColumnLineage c;
+      addLineageName(&c.sources, callName(lastString(field(*call, "funcname"))));
+      if (const json* args = field(*call, "args")) expression(*args, &c, 0);
+      merge(&out_.unnamed, c);
     } else if (kind == "ExecuteStmt") {
       out_.uses = str(body, "name");
     } else if (kind == "FetchStmt") {
@@ -232,6 +243,12 @@ class LineageWalker {
       const std::string& key = it.key();
       const json& val = it.value();
       if (key == "A_Const") continue;
+      if (key == "FuncCall") {
+        // What a database function returns is known only to the sidecar (its catalog): the
+        // call's name stands for it.
+        const std::string_view fn = lastString(field(val, "funcname"));
+        if (!fn.empty()) addLineageName(&out->sources, callName(fn));
+      }
       if (key == "ColumnRef") {
         columnRef(val, out, intact);
       } else if (key == "SelectStmt") {

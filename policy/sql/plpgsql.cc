@@ -21,7 +21,9 @@ void collect(const json& v, int depth, std::vector<std::string>* queries, bool* 
   }
   if (!v.is_object()) return;
   for (auto it = v.begin(); it != v.end(); ++it) {
-    if (it.key() == "PLpgSQL_stmt_dynexecute" || it.key() == "PLpgSQL_stmt_dynfors") {
+    // EXECUTE, FOR ... IN EXECUTE, and RETURN QUERY EXECUTE / OPEN ... FOR EXECUTE (dynquery).
+    if (it.key() == "PLpgSQL_stmt_dynexecute" || it.key() == "PLpgSQL_stmt_dynfors" ||
+        it.key() == "dynquery") {
       *dynamic = true;
     }
     if (it.key() == "PLpgSQL_expr" && it.value().is_object()) {
@@ -35,12 +37,19 @@ void collect(const json& v, int depth, std::vector<std::string>* queries, bool* 
 }  // namespace
 
 bool plpgsqlQueries(std::string_view body, std::vector<std::string>* queries, bool* dynamic) {
+  return plpgsqlQueries(body, "() RETURNS void", queries, dynamic);
+}
+
+bool plpgsqlQueries(std::string_view body, std::string_view signature,
+                    std::vector<std::string>* queries, bool* dynamic) {
   // Wrap the body in a function definition with a dollar tag the body does not contain.
   std::string tag = "$tollgate_do$";
   for (int i = 0; body.find(tag) != std::string_view::npos; ++i) {
     tag = "$tollgate_do" + std::to_string(i) + "$";
   }
-  std::string def = "CREATE FUNCTION tollgate_do() RETURNS void LANGUAGE plpgsql AS " + tag;
+  std::string def = "CREATE FUNCTION tollgate_do";
+  def.append(signature.data(), signature.size());
+  def += " LANGUAGE plpgsql AS " + tag;
   def.append(body.data(), body.size());
   def += tag;
   PgQueryPlpgsqlParseResult result = pg_query_parse_plpgsql(def.c_str());

@@ -13,5 +13,10 @@ namespace tollgate::policy::sql {
 // Returns false when the body does not parse. Dynamic SQL (EXECUTE <string>) cannot be seen;
 // `*dynamic` is set when the body has any.
 bool plpgsqlQueries(std::string_view body, std::vector<std::string>* queries, bool* dynamic);
+// The same for the body of a function with `signature` (parameters and result as in CREATE
+// FUNCTION: `(OUT code text) RETURNS SETOF record`), which decides what the body may say
+// (RETURN NEXT, RETURN QUERY, its parameters' names as variables).
+bool plpgsqlQueries(std::string_view body, std::string_view signature,
+                    std::vector<std::string>* queries, bool* dynamic);
 
 }  // namespace tollgate::policy::sql

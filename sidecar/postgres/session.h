@@ -288,6 +288,14 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // type catalog, views of views too) added to its renames and columns, so column rules follow
   // a masked column a view renames.
   policy::QueryFactsPtr withViewsResolved(policy::QueryFactsPtr facts) const;
+  // `facts` with what the database functions each statement calls return (their definitions,
+  // functions they call too; also those its views call) added to its renames (under the
+  // call's name and the OUT parameters' names) and columns.
+  policy::QueryFactsPtr withFunctionsResolved(policy::QueryFactsPtr facts) const;
+  // Both, views first (a view's definition may call a function).
+  policy::QueryFactsPtr withCatalogResolved(policy::QueryFactsPtr facts) const {
+    return withFunctionsResolved(withViewsResolved(std::move(facts)));
+  }
   // After a ReadyForQuery: the changes to names of every answered unit stand, and portals of
   // an ended transaction are gone.
   void settleNames();

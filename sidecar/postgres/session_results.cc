@@ -198,6 +198,64 @@ policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr f
   return resolved ? resolved : facts;
 }
 
+policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsPtr facts) const {
+  if (catalog_ == nullptr || !catalog_->hasFunctions()) return facts;
+  // Functions a statement reaches through functions and views, at most; past that it is not
+  // followed and masked whole.
+  constexpr size_t kMaxFunctions = 64;
+  std::shared_ptr<policy::QueryFacts> resolved;
+  for (size_t i = 0; i < facts->statements.size(); ++i) {
+    const policy::StatementFacts& st = facts->statements[i];
+    // What it calls anywhere (an error inside a function may quote what the function read),
+    // and the calls its lineage names: those of the views it reads.
+    std::vector<std::string> pending = st.functions;
+    auto addCalls = [&pending](const policy::ColumnLineage& c) {
+      for (const std::string& s : c.sources) {
+        if (policy::isCallName(s)) pending.push_back(s.substr(0, s.size() - 2));
+      }
+    };
+    for (const auto& c : st.lineage.head) addCalls(c);
+    for (const auto& c : st.lineage.tail) addCalls(c);
+    addCalls(st.lineage.unnamed);
+    for (const auto& [name, c] : st.lineage.renames) addCalls(c);
+    std::vector<std::pair<std::string, const TypeCatalog::FunctionResult*>> found;
+    absl::flat_hash_set<std::string> seen;
+    bool exhausted = false;
+    while (!pending.empty() && !exhausted) {
+      const std::string called = std::move(pending.back());
+      pending.pop_back();
+      // "schema.name" or "name", and a quoted name may hold dots itself: every reading counts.
+      for (size_t from = 0; from != std::string::npos && !exhausted;) {
+        const std::string name = called.substr(from);
+        const size_t dot = called.find('.', from);
+        from = dot == std::string::npos ? dot : dot + 1;
+        if (!seen.insert(name).second) continue;
+        const TypeCatalog::FunctionResult* f =
+            catalog_->function(name, config_.max_statement_bytes);
+        if (f == nullptr) continue;
+        found.emplace_back(name, f);
+        addCalls(f->result);
+        exhausted = found.size() > kMaxFunctions;
+      }
+    }
+    if (found.empty()) continue;
+    if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
+    policy::StatementFacts& r = resolved->statements[i];
+    if (exhausted) {
+      r.lineage.opaque = true;
+      r.row_reference = true;
+    }
+    for (const auto& [name, f] : found) {
+      r.lineage.renames.emplace_back(policy::callName(name), f->result);
+      for (const std::string& source : f->result.sources) {
+        if (!policy::isCallName(source)) policy::addLineageName(&r.columns, source);
+      }
+      if (f->result.whole_row) r.row_reference = true;
+    }
+  }
+  return resolved ? resolved : facts;
+}
+
 void PostgresSession::settleNames() {
   const uint64_t next = pipeline_.head() != nullptr ? pipeline_.head()->seq : UINT64_MAX;
   names_.settle(next);

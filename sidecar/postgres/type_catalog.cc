@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "absl/strings/string_view.h"
+#include "policy/sql/function_lineage.h"
 
 namespace tollgate::sidecar::postgres {
 namespace {
@@ -84,7 +85,15 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
       "SELECT 'v', v.oid, v.reltype, a.attname::pg_catalog.text, 0::pg_catalog.oid, "
       "a.attnum FROM pg_catalog.pg_class v JOIN pg_catalog.pg_attribute a ON a.attrelid = v.oid "
       "AND a.attnum > 0 AND NOT a.attisdropped WHERE " +
-      kUserViews + " ORDER BY 1, 2, 6; COMMIT";
+      kUserViews +
+      " UNION ALL "
+      "SELECT 'p', p.oid, p.prorettype, CASE n.k WHEN -1 THEN pg_catalog.pg_get_functiondef(p.oid) "
+      "ELSE p.proname::pg_catalog.text END, 0::pg_catalog.oid, n.k "
+      "FROM pg_catalog.pg_proc p, (VALUES (-1), (0)) n(k) WHERE p.prokind IN ('f', 'p') "
+      "AND p.pronamespace NOT IN ('pg_catalog'::pg_catalog.regnamespace, "
+      "'information_schema'::pg_catalog.regnamespace) AND NOT EXISTS (SELECT 1 FROM "
+      "pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass "
+      "AND d.objid = p.oid AND d.deptype = 'e') ORDER BY 1, 2, 6; COMMIT";
 }
 
 bool TypeCatalog::addRow(const ValueList& columns) {
@@ -126,6 +135,23 @@ bool TypeCatalog::addRow(const ValueList& columns) {
         view.name = std::string(*name);
       } else {
         view.columns.emplace_back(*name);
+      }
+      break;
+    }
+    case 'p': {
+      int attnum = 0;
+      if (!v[5] || !name || name->empty()) return false;
+      auto [end, ec] = std::from_chars(v[5]->data(), v[5]->data() + v[5]->size(), attnum);
+      if (ec != std::errc() || end != v[5]->data() + v[5]->size()) return false;
+      Function& f = functions_[*oid];
+      if (other) f.result_type = *other;
+      if (attnum == -1) {
+        f.definition = std::string(*name);
+      } else if (attnum == 0) {
+        f.name = std::string(*name);
+        function_oids_[f.name].push_back(*oid);
+      } else {
+        return false;
       }
       break;
     }
@@ -188,6 +214,33 @@ std::vector<const TypeCatalog::ViewLineage*> TypeCatalog::views(std::string_view
     if (dot == std::string_view::npos) return out;
     from = dot + 1;
   }
+}
+
+const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name,
+                                                         size_t max_bytes) const {
+  const absl::string_view key(name.data(), name.size());
+  auto done = function_results_.find(key);
+  if (done != function_results_.end()) return &done->second;
+  auto oids = function_oids_.find(key);
+  if (oids == function_oids_.end()) return nullptr;
+  FunctionResult& out = function_results_[key];
+  for (uint32_t oid : oids->second) {
+    auto f = functions_.find(oid);
+    if (f == functions_.end()) continue;
+    if (f->second.definition.empty() || f->second.definition.size() > max_bytes) {
+      out.result.whole_row = out.result.reshaped = true;  // not read: it may return anything
+      continue;
+    }
+    std::vector<std::string> fields;
+    const std::vector<Field>* row = fieldsOf(f->second.result_type);
+    if (row != nullptr) {
+      for (const Field& field : *row) fields.push_back(field.name);
+    }
+    policy::FunctionLineage l =
+        policy::functionLineage(f->second.definition, row != nullptr ? &fields : nullptr);
+    policy::mergeLineage(&out.result, l.result);
+  }
+  return &out;
 }
 
 void TypeCatalog::bindRules(const policy::Masker& masker) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "policy/mask/masker.h"
 #include "policy/sql/analyzer.h"
 #include "policy/sql/lineage.h"
@@ -37,6 +38,10 @@ class TypeCatalog {
   // - view or materialized view outside pg_catalog and information_schema (kind 'v': oid, row
   //   type, then by attnum: -1 its definition (pg_get_viewdef), 0 its name, 1.. its columns),
   //   so column rules follow a masked column a view renames (`SELECT cvv AS code`).
+  // - function or procedure outside pg_catalog and information_schema that no extension
+  //   owns (kind 'p': oid, result type, then by attnum: -1 its definition
+  //   (pg_get_functiondef), 0 its name), so column rules follow a masked column its result
+  //   carries under another name (`get_codes(OUT code text) AS 'SELECT cvv FROM cards'`).
   // Row types of tables no column and no function result uses are left out: a database has
   // one per table, and a whole-row value is masked whole under column rules anyway. Columns:
   // kind, oid, other type, name, type, attnum. The kinds sort the type definitions before the
@@ -81,6 +86,16 @@ class TypeCatalog {
   // holding dots) may name: empty when none.
   std::vector<const ViewLineage*> views(std::string_view relation) const;
   bool hasViews() const { return !view_lineage_.empty(); }
+
+  // What the results of the functions named `name` (any schema, every overload) are made of
+  // (policy::functionLineage()). Read from a function's definition the first time a statement
+  // names it; a definition longer than `max_bytes` is not read (its result may be any
+  // column). Null when none has that name.
+  struct FunctionResult {
+    policy::ColumnLineage result;
+  };
+  const FunctionResult* function(std::string_view name, size_t max_bytes) const;
+  bool hasFunctions() const { return !function_oids_.empty(); }
   // True when rows past kMaxRows were ignored.
   bool truncated() const { return truncated_; }
 
@@ -125,6 +140,16 @@ class TypeCatalog {
   };
   absl::flat_hash_map<uint32_t, View> views_;
   absl::flat_hash_map<std::string, ViewLineage> view_lineage_;  // by view name
+  struct Function {
+    std::string name;
+    std::string definition;
+    uint32_t result_type = 0;
+  };
+  absl::flat_hash_map<uint32_t, Function> functions_;
+  absl::flat_hash_map<std::string, std::vector<uint32_t>> function_oids_;  // by name
+  // function(): read on first use. A node map: the results handed out stay where they are
+  // while later lookups add more.
+  mutable absl::node_hash_map<std::string, FunctionResult> function_results_;
   size_t rows_ = 0;
   bool truncated_ = false;
   bool stale_ = false;

@@ -1,6 +1,6 @@
 // Fuzz target for the rows of the type catalog query (type_catalog.h): what the server returns
 // for domains, composite types, ranges, typed table columns and views, then binding column
-// rules and following view definitions with the SQL analyser.
+// rules, following view definitions with the SQL analyser and reading function definitions.
 //
 // Input: rows separated by '\n', values by '\x1f'; a value "\x00" is NULL.
 // Invariants (abort() on failure): every column of a view the lookup finds has a name and
@@ -84,6 +84,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         check(lineage.whole_row || !lineage.sources.empty(), "a view column has its sources");
       }
     }
+  }
+  for (const std::string& name : names) {
+    // Function results are read on first use and stay where they are.
+    const pg::TypeCatalog::FunctionResult* f = catalog.function(name, 4096);
+    if (f == nullptr) continue;
+    for (const std::string& other : names) catalog.function(other, 4096);
+    check(catalog.function(name, 4096) == f, "a function's result stays where it was");
   }
   for (uint32_t oid : oids) {
     catalog.resolve(oid);

@@ -1,0 +1,284 @@
+// Function result lineage from pg_get_functiondef text (function_lineage.h).
+#include "policy/sql/function_lineage.h"
+
+#include <pg_query.h>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/ascii.h"
+#include "policy/sql/json_fields.h"
+#include "policy/sql/plpgsql.h"
+#include "policy/sql/tree_walker.h"
+
+namespace tollgate::policy {
+namespace {
+
+using nlohmann::json;
+using sql::field;
+using sql::str;
+
+constexpr int kMaxDepth = 64;  // List nesting followed in a BEGIN ATOMIC body
+
+void markUnknown(ColumnLineage* out) { out->whole_row = out->reshaped = true; }
+
+bool isWordChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '$' || static_cast<unsigned char>(c) >= 0x80;
+}
+
+// At `i`: the word `lower` (case-insensitive), not part of a longer word.
+bool wordAt(std::string_view s, size_t i, std::string_view lower) {
+  if (i + lower.size() > s.size() || (i > 0 && isWordChar(s[i - 1]))) return false;
+  for (size_t k = 0; k < lower.size(); ++k) {
+    char c = s[i + k];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[k]) return false;
+  }
+  return i + lower.size() == s.size() || !isWordChar(s[i + lower.size()]);
+}
+
+size_t skipSpace(std::string_view s, size_t i) {
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+  return i;
+}
+
+// libpg_query's PL/pgSQL parser does not know a function's OUT parameters as its result, so it
+// refuses the bare `RETURN NEXT;` that returns them. Each becomes `RETURN NEXT NULL;`, which
+// reads nothing. Text inside a string or a comment may change too: it stays a string or a
+// comment, and no query the body runs changes.
+std::string withBareReturnNextFilled(std::string_view body) {
+  std::string out;
+  size_t copied = 0;
+  for (size_t i = 0; i < body.size(); ++i) {
+    if (!wordAt(body, i, "return")) continue;
+    const size_t next = skipSpace(body, i + 6);
+    if (next == i + 6 || !wordAt(body, next, "next")) continue;
+    const size_t semi = skipSpace(body, next + 4);
+    if (semi >= body.size() || body[semi] != ';') continue;
+    out.append(body.substr(copied, semi - copied));
+    out += " NULL";
+    copied = semi;
+    i = semi;
+  }
+  out.append(body.substr(copied));
+  return out;
+}
+
+class Reader {
+ public:
+  Reader(const std::vector<std::string>* row_fields, FunctionLineage* out)
+      : row_fields_(row_fields), out_(out) {}
+
+  void read(const json& create) {
+    out_->parsed = true;
+    if (const json* names = field(create, "funcname"); names != nullptr && names->is_array()) {
+      std::vector<std::string_view> parts;
+      for (const json& n : *names) {
+        if (const json* s = field(n, "String")) parts.push_back(str(*s, "sval"));
+      }
+      if (!parts.empty()) out_->name = std::string(parts.back());
+      if (parts.size() >= 2) out_->schema = std::string(parts[parts.size() - 2]);
+    }
+    readParameters(field(create, "parameters"));
+    const json* ret = field(create, "returnType");
+    returns_set_ = ret != nullptr && sql::flag(*ret, "setof");
+    if (ret != nullptr) {
+      const json* names = field(*ret, "names");
+      returns_void_ = names != nullptr && names->is_array() && !names->empty() &&
+                      sql::dottedName(*names).ends_with("void");
+    } else {
+      returns_void_ = true;  // a procedure
+    }
+
+    std::string language = "sql";
+    std::string_view body;
+    bool has_body = false;
+    if (const json* options = field(create, "options"); options != nullptr && options->is_array()) {
+      for (const json& o : *options) {
+        const json* d = field(o, "DefElem");
+        const json* arg = d == nullptr ? nullptr : field(*d, "arg");
+        if (arg == nullptr) continue;
+        if (str(*d, "defname") == "language") {
+          if (const json* s = field(*arg, "String")) {
+            language = absl::AsciiStrToLower(std::string(str(*s, "sval")));
+          }
+        } else if (str(*d, "defname") == "as") {
+          // AS 'body', or AS 'file', 'symbol' for C functions.
+          const json* list = field(*arg, "List");
+          const json* items = list == nullptr ? nullptr : field(*list, "items");
+          if (items != nullptr && items->is_array() && !items->empty()) {
+            if (const json* s = field(items->front(), "String")) {
+              body = str(*s, "sval");
+              has_body = true;
+            }
+          }
+        }
+      }
+    }
+    if (const json* atomic = field(create, "sql_body")) {
+      // BEGIN ATOMIC ... END: the statements come parsed.
+      if (language != "sql") return markUnknown(&out_->result);
+      atomicBody(*atomic, 0);
+      return;
+    }
+    if (!has_body) return markUnknown(&out_->result);
+    if (language == "sql") {
+      if (!queries(std::string(body))) markUnknown(&out_->result);
+    } else if (language == "plpgsql") {
+      plpgsql(body);
+    } else {
+      markUnknown(&out_->result);  // C, PL/Python, ...: what it reads cannot be seen
+    }
+  }
+
+ private:
+  void readParameters(const json* params) {
+    if (params == nullptr || !params->is_array()) return;
+    for (const json& p : *params) {
+      const json* fp = field(p, "FunctionParameter");
+      if (fp == nullptr) continue;
+      const std::string_view mode = str(*fp, "mode");
+      const std::string_view name = str(*fp, "name");
+      const bool output =
+          mode == "FUNC_PARAM_OUT" || mode == "FUNC_PARAM_INOUT" || mode == "FUNC_PARAM_TABLE";
+      named_outputs_ = named_outputs_ || output;
+      // The signature the PL/pgSQL parser is given: its variables are the parameters' names,
+      // types play no part. RETURNS TABLE columns are OUT parameters to it.
+      if (!signature_.empty()) signature_ += ", ";
+      if (mode == "FUNC_PARAM_OUT" || mode == "FUNC_PARAM_TABLE") {
+        signature_ += "OUT ";
+      } else if (mode == "FUNC_PARAM_INOUT") {
+        signature_ += "INOUT ";
+      } else if (mode == "FUNC_PARAM_VARIADIC") {
+        signature_ += "VARIADIC ";
+      }
+      if (!name.empty()) {
+        signature_ += '"';
+        for (char c : name) {
+          signature_ += c;
+          if (c == '"') signature_ += '"';
+        }
+        signature_ += "\" ";
+      }
+      signature_ += mode == "FUNC_PARAM_VARIADIC" ? "text[]" : "text";
+    }
+  }
+
+  // Adds what one statement's result columns are made of.
+  void statement(const json& stmt) {
+    const OutputLineage l = sql::outputLineage(stmt);
+    if (!l.known) return;
+    for (size_t i = 0; i < l.head.size(); ++i) {
+      const ColumnLineage& c = l.head[i];
+      // The row type's field i taken from the column of its own name: masked by that name.
+      const bool intact = row_fields_ != nullptr && !l.star && i < row_fields_->size() &&
+                          !c.whole_row && c.sources.size() == 1 &&
+                          c.sources.front() == (*row_fields_)[i];
+      if (!intact) add(l, c);
+    }
+    for (const ColumnLineage& c : l.tail) add(l, c);
+    if (l.star) {
+      add(l, l.unnamed);
+      // `*` passes the columns on under their own names, which only a row type result keeps:
+      // under OUT parameters or a scalar result they may be anything.
+      if (named_outputs_ || row_fields_ == nullptr) markUnknown(&out_->result);
+    }
+  }
+
+  void add(const OutputLineage& l, const ColumnLineage& c) {
+    ColumnLineage& out = out_->result;
+    for (const std::string& s : c.sources) {
+      for (const std::string& n : l.closure(s, &out.whole_row, &out.reshaped)) {
+        addLineageName(&out.sources, n);
+      }
+    }
+    out.whole_row = out.whole_row || c.whole_row;
+    out.reshaped = out.reshaped || c.reshaped;
+  }
+
+  // Parses `sql` and adds each statement; false when it does not parse.
+  bool queries(const std::string& sql) {
+    PgQueryParseResult r = pg_query_parse(sql.c_str());
+    bool ok = r.error == nullptr && r.parse_tree != nullptr;
+    if (ok) {
+      json tree = json::parse(r.parse_tree, nullptr, /*allow_exceptions=*/false);
+      ok = !tree.is_discarded();
+      const json* stmts = ok ? field(tree, "stmts") : nullptr;
+      if (stmts != nullptr && stmts->is_array()) {
+        for (const json& s : *stmts) {
+          if (const json* node = field(s, "stmt")) statement(*node);
+        }
+      }
+    }
+    pg_query_free_parse_result(r);
+    return ok;
+  }
+
+  void atomicBody(const json& v, int depth) {
+    if (depth > kMaxDepth) return markUnknown(&out_->result);
+    if (v.is_array()) {
+      for (const json& e : v) atomicBody(e, depth + 1);
+      return;
+    }
+    std::string_view kind;
+    const json* inner = nullptr;
+    if (!sql::unwrap(v, &kind, &inner)) return;
+    if (kind == "List") {
+      if (const json* items = field(*inner, "items")) atomicBody(*items, depth + 1);
+    } else {
+      statement(v);
+    }
+  }
+
+  void plpgsql(std::string_view body) {
+    const std::string signature = "(" + signature_ + ") RETURNS " + (returns_set_ ? "SETOF " : "") +
+                                  (returns_void_    ? "void"
+                                   : named_outputs_ ? "record"
+                                                    : "text");
+    std::vector<std::string> found;
+    bool dynamic = false;
+    if (!sql::plpgsqlQueries(withBareReturnNextFilled(body), signature, &found, &dynamic) ||
+        dynamic) {
+      return markUnknown(&out_->result);  // EXECUTE 'SELECT ' || col: anything
+    }
+    for (const std::string& q : found) {
+      // A statement, or an expression (`x > 1`, `v := upper(cvv)`): what it computes may be
+      // returned (RETURN, RETURN NEXT, an OUT variable).
+      if (queries(q)) continue;
+      const size_t assign = q.find(":=");
+      if (!queries("SELECT " + (assign == std::string::npos ? q : q.substr(assign + 2)))) {
+        markUnknown(&out_->result);
+      }
+    }
+  }
+
+  const std::vector<std::string>* row_fields_;
+  FunctionLineage* out_;
+  std::string signature_;
+  bool named_outputs_ = false;
+  bool returns_set_ = false;
+  bool returns_void_ = false;
+};
+
+}  // namespace
+
+FunctionLineage functionLineage(std::string_view definition,
+                                const std::vector<std::string>* row_fields) {
+  FunctionLineage out;
+  PgQueryParseResult r = pg_query_parse(std::string(definition).c_str());
+  if (r.error == nullptr && r.parse_tree != nullptr) {
+    json tree = json::parse(r.parse_tree, nullptr, /*allow_exceptions=*/false);
+    const json* stmts = tree.is_discarded() ? nullptr : field(tree, "stmts");
+    const json* create = nullptr;
+    if (stmts != nullptr && stmts->is_array() && stmts->size() == 1) {
+      if (const json* node = field(stmts->front(), "stmt"))
+        create = field(*node, "CreateFunctionStmt");
+    }
+    if (create != nullptr) Reader(row_fields, &out).read(*create);
+  }
+  pg_query_free_parse_result(r);
+  if (!out.parsed) markUnknown(&out.result);
+  return out;
+}
+
+}  // namespace tollgate::policy

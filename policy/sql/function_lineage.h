@@ -1,0 +1,37 @@
+// What a database function's result is made of, read from its definition (pg_get_functiondef).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/sql/lineage.h"
+
+namespace tollgate::policy {
+
+// A function as name-based masking sees it: `get_codes(OUT code text) AS 'SELECT cvv FROM
+// cards'` returns cvv under the name `code`, and `SELECT get_codes()` under `get_codes`.
+struct FunctionLineage {
+  // The function's name and schema as its definition gives them (PostgreSQL's folding).
+  std::string schema;
+  std::string name;
+  // What any value it returns may be made of: the result columns of every statement of a SQL
+  // body; for PL/pgSQL, the result columns of every query and the value of every expression
+  // in the body (its variables are not followed one by one). Functions it calls appear as
+  // their call names (callName()). A body that cannot be read (another language, dynamic SQL,
+  // a definition that does not parse) makes it a whole row: any column, masked whole.
+  ColumnLineage result;
+  // False when the definition did not parse as CREATE FUNCTION / PROCEDURE: name and schema
+  // are then empty.
+  bool parsed = false;
+};
+
+// Reads `definition`, the text pg_get_functiondef gives. `row_fields`: when the function
+// returns a row type the caller knows (`RETURNS cards`, `SETOF cards`), its field names, which
+// masking matches one by one; a result column of the body that is the column of that name
+// (`SELECT id, cvv FROM cards`, `SELECT * FROM cards`) then adds nothing, since the field's own
+// name masks it. Null for any other result.
+FunctionLineage functionLineage(std::string_view definition,
+                                const std::vector<std::string>* row_fields);
+
+}  // namespace tollgate::policy

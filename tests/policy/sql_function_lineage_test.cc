@@ -1,0 +1,159 @@
+// What a database function returns, read from its definition as pg_get_functiondef prints it,
+// and the call names that stand for it in a statement's lineage.
+#include <catch2/catch_test_macros.hpp>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "policy/sql/analyzer.h"
+#include "policy/sql/function_lineage.h"
+
+namespace tollgate::policy {
+namespace {
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+std::string def(const std::string& signature, const std::string& language,
+                const std::string& body) {
+  return "CREATE OR REPLACE FUNCTION public." + signature + "\n LANGUAGE " + language +
+         "\nAS $function$" + body + "$function$\n";
+}
+
+struct Row {
+  std::string definition;
+  bool carries_cvv;
+  bool whole_row;
+};
+
+TEST_CASE("a function's result carries what its body returns, under any name") {
+  const Row kRows[] = {
+      // SQL bodies: the result columns of its statements.
+      {def("get_codes(OUT code text)\n RETURNS SETOF text", "sql", " SELECT cvv FROM cards "), true,
+       false},
+      {def("get_codes()\n RETURNS TABLE(code text, id integer)", "sql",
+           " SELECT upper(cvv), id FROM cards "),
+       true, false},
+      {def("get_cvv(i integer)\n RETURNS text", "sql",
+           " SELECT k FROM (SELECT cvv AS k, id FROM cards) s WHERE id = i "),
+       true, false},
+      {def("holders()\n RETURNS SETOF text", "sql", " SELECT holder FROM cards WHERE cvv = '1' "),
+       false, false},
+      {def("two()\n RETURNS text", "sql", " SELECT 1; SELECT cvv FROM cards LIMIT 1 "), true,
+       false},
+      // SELECT * under OUT parameters or a scalar result may be any column.
+      {def("star(OUT a text, OUT b text)\n RETURNS SETOF record", "sql", " SELECT * FROM cards "),
+       false, true},
+      // BEGIN ATOMIC bodies come parsed.
+      {"CREATE OR REPLACE FUNCTION public.atomic(OUT code text)\n RETURNS text\n LANGUAGE sql\n"
+       "BEGIN ATOMIC\n SELECT cards.cvv\n    FROM cards\n   LIMIT 1;\nEND\n",
+       true, false},
+      // PL/pgSQL: every query's result and every expression.
+      {def("q()\n RETURNS TABLE(code text)", "plpgsql",
+           " BEGIN RETURN QUERY SELECT c.cvv FROM cards c; END "),
+       true, false},
+      {def("n()\n RETURNS TABLE(code text)", "plpgsql",
+           " DECLARE v text; BEGIN SELECT cvv INTO v FROM cards LIMIT 1; code := upper(v); "
+           "RETURN NEXT; END "),
+       true, false},
+      {def("o(OUT a text, OUT b text)\n RETURNS record", "plpgsql",
+           " BEGIN a := 'x'; SELECT cvv INTO b FROM cards; END "),
+       true, false},
+      {def("r(i integer)\n RETURNS text", "plpgsql",
+           " BEGIN RETURN (SELECT cvv FROM cards WHERE id = i); END "),
+       true, false},
+      {def("h()\n RETURNS text", "plpgsql",
+           " BEGIN IF EXISTS (SELECT 1 FROM cards WHERE cvv = '1') THEN RETURN 'yes'; END IF; "
+           "RETURN 'no'; END "),
+       false, false},
+      // What cannot be seen: dynamic SQL, other languages, a body that does not parse.
+      {def("d()\n RETURNS SETOF text", "plpgsql",
+           " BEGIN RETURN QUERY EXECUTE 'SELECT ' || 'cvv FROM cards'; END "),
+       false, true},
+      {def("p()\n RETURNS text", "plpython3u", " return plpy.execute('SELECT cvv')[0] "), false,
+       true},
+      {"CREATE OR REPLACE FUNCTION public.c(integer)\n RETURNS text\n LANGUAGE c\n"
+       "AS '$libdir/lib', $function$c_fn$function$\n",
+       false, true},
+      {def("bad()\n RETURNS text", "sql", " SELECT FROM WHERE "), false, true},
+      {"not a definition", false, true},
+  };
+  for (const Row& row : kRows) {
+    INFO(row.definition);
+    FunctionLineage l = functionLineage(row.definition, nullptr);
+    CHECK(contains(l.result.sources, "cvv") == row.carries_cvv);
+    CHECK(l.result.whole_row == row.whole_row);
+  }
+}
+
+TEST_CASE("a function's name and schema are read, procedures too") {
+  FunctionLineage l =
+      functionLineage(def("get_codes(i integer, INOUT x text, OUT code text)\n RETURNS record",
+                          "sql", " SELECT x, cvv FROM cards WHERE id = i "),
+                      nullptr);
+  CHECK(l.parsed);
+  CHECK(l.schema == "public");
+  CHECK(l.name == "get_codes");
+  l = functionLineage(def("t()\n RETURNS TABLE(a text, \"B\" text)", "sql", " SELECT 1, 2 "),
+                      nullptr);
+  CHECK(l.result.sources.empty());
+  // A procedure: CALL returns its OUT parameters.
+  l = functionLineage(
+      "CREATE OR REPLACE PROCEDURE public.pr(OUT code text)\n LANGUAGE plpgsql\n"
+      "AS $procedure$ BEGIN SELECT cvv INTO code FROM cards LIMIT 1; END $procedure$\n",
+      nullptr);
+  CHECK(l.name == "pr");
+  CHECK(contains(l.result.sources, "cvv"));
+  CHECK_FALSE(l.result.whole_row);
+}
+
+TEST_CASE(
+    "a row type result masks its fields by name; a column under another field's name "
+    "carries its own") {
+  const std::vector<std::string> fields = {"holder", "pan", "cvv"};
+  // The columns of the fields' own names: the fields' names mask them.
+  FunctionLineage l = functionLineage(
+      def("all_cards()\n RETURNS SETOF cards", "sql", " SELECT * FROM cards "), &fields);
+  CHECK(l.result.sources.empty());
+  CHECK_FALSE(l.result.whole_row);
+  l = functionLineage(
+      def("one()\n RETURNS cards", "sql", " SELECT holder, pan, cvv FROM cards LIMIT 1 "), &fields);
+  CHECK(l.result.sources.empty());
+  // cvv returned in the holder field.
+  l = functionLineage(
+      def("swap()\n RETURNS SETOF cards", "sql", " SELECT cvv, pan, holder FROM cards "), &fields);
+  CHECK(contains(l.result.sources, "cvv"));
+  // Without the fields, SELECT * may be any column.
+  l = functionLineage(def("all_cards()\n RETURNS SETOF cards", "sql", " SELECT * FROM cards "),
+                      nullptr);
+  CHECK(l.result.whole_row);
+}
+
+TEST_CASE("a function call's result appears in lineage under its call name") {
+  auto facts = SqlAnalyzer::analyzeUncached(
+      "SELECT get_cvv(id) AS x, public.other(1), upper(holder) AS h FROM cards");
+  REQUIRE(facts->parsed);
+  const OutputLineage& l = facts->statements[0].lineage;
+  REQUIRE(l.head.size() == 3);
+  CHECK(contains(l.head[0].sources, callName("get_cvv")));
+  CHECK(contains(l.head[0].sources, "id"));
+  CHECK(contains(l.head[1].sources, "other()"));
+  CHECK(contains(l.head[2].sources, "upper()"));
+  CHECK(isCallName("get_cvv()"));
+  CHECK_FALSE(isCallName("()"));
+  CHECK_FALSE(isCallName("cvv"));
+  // Functions in FROM: what their columns carry.
+  facts = SqlAnalyzer::analyzeUncached("SELECT code FROM get_codes()");
+  bool whole_row = false;
+  CHECK(contains(facts->statements[0].lineage.namesFor(0, 1, "code", &whole_row), "get_codes()"));
+  // CALL's row: the procedure's OUT parameters, under their own names.
+  facts = SqlAnalyzer::analyzeUncached("CALL pr(NULL, 1)");
+  REQUIRE(facts->statements[0].lineage.known);
+  CHECK(contains(facts->statements[0].lineage.namesFor(1, 2, "code", &whole_row), "pr()"));
+  CHECK_FALSE(whole_row);
+}
+
+}  // namespace
+}  // namespace tollgate::policy
