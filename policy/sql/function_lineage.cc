@@ -19,7 +19,10 @@ using sql::str;
 
 constexpr int kMaxDepth = 64;  // List nesting followed in a BEGIN ATOMIC body
 
-void markUnknown(ColumnLineage* out) { out->whole_row = out->reshaped = true; }
+void markUnknown(FunctionLineage* out) {
+  out->result.whole_row = out->result.reshaped = true;
+  out->row_reference = true;
+}
 
 bool isWordChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -116,18 +119,22 @@ class Reader {
       }
     }
     if (const json* atomic = field(create, "sql_body")) {
-      // BEGIN ATOMIC ... END: the statements come parsed.
-      if (language != "sql") return markUnknown(&out_->result);
+      // BEGIN ATOMIC ... END, or RETURN expr: the statements come parsed.
+      if (language != "sql") return markUnknown(out_);
       atomicBody(*atomic, 0);
+      if (!returns_void_ && !last_known_) markUnknown(out_);
       return;
     }
-    if (!has_body) return markUnknown(&out_->result);
+    if (!has_body) return markUnknown(out_);
     if (language == "sql") {
-      if (!queries(std::string(body))) markUnknown(&out_->result);
+      // The last statement's rows are the result: one whose result columns cannot be followed
+      // may return anything.
+      if (!queries(std::string(body)) || (!returns_void_ && !last_known_)) markUnknown(out_);
     } else if (language == "plpgsql") {
+      plpgsql_ = true;
       plpgsql(body);
     } else {
-      markUnknown(&out_->result);  // C, PL/Python, ...: what it reads cannot be seen
+      markUnknown(out_);  // C, PL/Python, ...: what it reads cannot be seen
     }
   }
 
@@ -164,25 +171,39 @@ class Reader {
     }
   }
 
-  // Adds what one statement's result columns are made of.
+  // Adds one statement: what its result columns are made of, what it reads, the columns it
+  // names.
   void statement(const json& stmt) {
+    const sql::WalkResult walked = sql::walkStatement(stmt);
+    for (const std::string& r : walked.facts.reads) addLineageName(&out_->reads, r);
+    for (const std::string& c : walked.facts.columns) addLineageName(&out_->columns, c);
+    out_->row_reference = out_->row_reference || walked.facts.row_reference || walked.too_deep;
     const OutputLineage l = sql::outputLineage(stmt);
+    last_known_ = l.known;
     if (!l.known) return;
     for (size_t i = 0; i < l.head.size(); ++i) {
       const ColumnLineage& c = l.head[i];
-      // The row type's field i taken from the column of its own name: masked by that name.
-      const bool intact = row_fields_ != nullptr && !l.star && i < row_fields_->size() &&
-                          !c.whole_row && c.sources.size() == 1 &&
-                          c.sources.front() == (*row_fields_)[i];
-      if (!intact) add(l, c);
+      if (!intact(l, i)) add(l, c);
     }
     for (const ColumnLineage& c : l.tail) add(l, c);
     if (l.star) {
       add(l, l.unnamed);
       // `*` passes the columns on under their own names, which only a row type result keeps:
       // under OUT parameters or a scalar result they may be anything.
-      if (named_outputs_ || row_fields_ == nullptr) markUnknown(&out_->result);
+      if (named_outputs_ || row_fields_ == nullptr) markUnknown(out_);
     }
+  }
+
+  // The row type's field i is the column of its own name, renamed nowhere in the statement: the
+  // field's name masks it. Not in PL/pgSQL, whose variables carry values from query to query.
+  bool intact(const OutputLineage& l, size_t i) const {
+    if (row_fields_ == nullptr || plpgsql_ || l.star || i >= row_fields_->size()) return false;
+    const ColumnLineage& c = l.head[i];
+    if (c.whole_row || c.sources.size() != 1 || c.sources.front() != (*row_fields_)[i]) {
+      return false;
+    }
+    bool whole_row = false;
+    return l.closure(c.sources.front(), &whole_row).size() == 1 && !whole_row;
   }
 
   void add(const OutputLineage& l, const ColumnLineage& c) {
@@ -215,7 +236,7 @@ class Reader {
   }
 
   void atomicBody(const json& v, int depth) {
-    if (depth > kMaxDepth) return markUnknown(&out_->result);
+    if (depth > kMaxDepth) return markUnknown(out_);
     if (v.is_array()) {
       for (const json& e : v) atomicBody(e, depth + 1);
       return;
@@ -239,7 +260,7 @@ class Reader {
     bool dynamic = false;
     if (!sql::plpgsqlQueries(withBareReturnNextFilled(body), signature, &found, &dynamic) ||
         dynamic) {
-      return markUnknown(&out_->result);  // EXECUTE 'SELECT ' || col: anything
+      return markUnknown(out_);  // EXECUTE 'SELECT ' || col: anything
     }
     for (const std::string& q : found) {
       // A statement, or an expression (`x > 1`, `v := upper(cvv)`): what it computes may be
@@ -247,7 +268,7 @@ class Reader {
       if (queries(q)) continue;
       const size_t assign = q.find(":=");
       if (!queries("SELECT " + (assign == std::string::npos ? q : q.substr(assign + 2)))) {
-        markUnknown(&out_->result);
+        markUnknown(out_);
       }
     }
   }
@@ -256,6 +277,8 @@ class Reader {
   FunctionLineage* out_;
   std::string signature_;
   bool named_outputs_ = false;
+  bool plpgsql_ = false;
+  bool last_known_ = false;  // the last statement read had a result that could be followed
   bool returns_set_ = false;
   bool returns_void_ = false;
 };
@@ -277,7 +300,7 @@ FunctionLineage functionLineage(std::string_view definition,
     if (create != nullptr) Reader(row_fields, &out).read(*create);
   }
   pg_query_free_parse_result(r);
-  if (!out.parsed) markUnknown(&out.result);
+  if (!out.parsed) markUnknown(&out);
   return out;
 }
 

@@ -21,6 +21,12 @@ struct FunctionLineage {
   // their call names (callName()). A body that cannot be read (another language, dynamic SQL,
   // a definition that does not parse) makes it a whole row: any column, masked whole.
   ColumnLineage result;
+  // Relations its body reads (views among them carry renames of their own), and every column
+  // it names anywhere (an error raised inside it may quote any of them; `row_reference`: a
+  // whole row, or a body that cannot be read).
+  std::vector<std::string> reads;
+  std::vector<std::string> columns;
+  bool row_reference = false;
   // False when the definition did not parse as CREATE FUNCTION / PROCEDURE: name and schema
   // are then empty.
   bool parsed = false;
@@ -28,9 +34,9 @@ struct FunctionLineage {
 
 // Reads `definition`, the text pg_get_functiondef gives. `row_fields`: when the function
 // returns a row type the caller knows (`RETURNS cards`, `SETOF cards`), its field names, which
-// masking matches one by one; a result column of the body that is the column of that name
-// (`SELECT id, cvv FROM cards`, `SELECT * FROM cards`) then adds nothing, since the field's own
-// name masks it. Null for any other result.
+// masking matches one by one; a result column of a SQL body that is the column of that name,
+// not renamed anywhere in its statement (`SELECT id, cvv FROM cards`, `SELECT * FROM cards`),
+// then adds nothing, since the field's own name masks it. Null for any other result.
 FunctionLineage functionLineage(std::string_view definition,
                                 const std::vector<std::string>* row_fields);
 

@@ -97,6 +97,11 @@ class LineageWalker {
           out_.head.push_back(std::move(lineage));
         }
       }
+    } else if (kind == "ReturnStmt") {
+      // RETURN expr: the body of a SQL-standard function (function_lineage.h).
+      out_.known = true;
+      out_.head.emplace_back();
+      if (const json* value = field(body, "returnval")) expression(*value, &out_.head.back(), 0);
     } else if (kind == "CallStmt") {
       // CALL returns a row of the procedure's OUT parameters, named by them: any of them may
       // be what the procedure (its call name) or its arguments carry.
@@ -351,6 +356,8 @@ class LineageWalker {
     }
     if (name.empty()) return;
     addName(&out->sources, name);
+    // t.f may be function f of row t (PostgreSQL's attribute notation: code(cards) as c.code).
+    if (fields->size() >= 2) addName(&out->sources, callName(name));
     // A bare name that is also a FROM item's name may be that item's whole row.
     if (fields->size() == 1 &&
         std::find(range_names_.begin(), range_names_.end(), name) != range_names_.end()) {
@@ -371,6 +378,8 @@ class LineageWalker {
         if (args.whole_row) args.reshaped = true;
         if (const json* alias = field(val, "alias")) {
           function_aliases_.emplace_back(std::string(str(*alias, "aliasname")), args);
+        } else if (std::string_view name = implicitAlias(val); !name.empty()) {
+          function_aliases_.emplace_back(std::string(name), args);
         }
         addUnnamed(args);
       } else if (key == "RangeSubselect") {
@@ -444,6 +453,19 @@ class LineageWalker {
     }
   }
 
+  // The name a function in FROM goes by without an alias: its own (`SELECT f.code FROM f()`).
+  // Only a single function has one (not ROWS FROM (f(), g())).
+  static std::string_view implicitAlias(const json& range_function) {
+    if (field(range_function, "alias") != nullptr) return {};
+    const json* fns = field(range_function, "functions");
+    if (fns == nullptr || !fns->is_array() || fns->size() != 1) return {};
+    const json* list = field(fns->front(), "List");
+    const json* items = list == nullptr ? nullptr : field(*list, "items");
+    if (items == nullptr || !items->is_array() || items->empty()) return {};
+    const json* call = field(items->front(), "FuncCall");
+    return call == nullptr ? std::string_view() : lastString(field(*call, "funcname"));
+  }
+
   // Names of every FROM item (relation, alias, sub-select, function, CTE) in the statement.
   void collectRangeNames(const json& v, int depth) {
     walkMembers(v, depth, [&](const std::string& key, const json& val, int at) {
@@ -503,6 +525,9 @@ class LineageWalker {
         ColumnLineage args;
         if (const json* fns = field(val, "functions")) expression(*fns, &args, 0, false);
         if (args.whole_row) args.reshaped = true;
+        if (std::string_view name = implicitAlias(val); !name.empty()) {
+          out_.renames.emplace_back(std::string(name), args);  // its row: SELECT f FROM f()
+        }
         if (const json* alias = field(val, "alias")) {
           out_.renames.emplace_back(std::string(str(*alias, "aliasname")), args);
           if (const json* cols = field(*alias, "colnames"); cols != nullptr && cols->is_array()) {

@@ -292,10 +292,10 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // functions they call too; also those its views call) added to its renames (under the
   // call's name and the OUT parameters' names) and columns.
   policy::QueryFactsPtr withFunctionsResolved(policy::QueryFactsPtr facts) const;
-  // Both, views first (a view's definition may call a function).
-  policy::QueryFactsPtr withCatalogResolved(policy::QueryFactsPtr facts) const {
-    return withFunctionsResolved(withViewsResolved(std::move(facts)));
-  }
+  // Both, views first (a view's definition may call a function). What they change is
+  // remembered per analysis (the analyser shares one for every statement of a shape), so a
+  // statement run again gets the same facts: no copy, and its result plan is reused.
+  policy::QueryFactsPtr withCatalogResolved(policy::QueryFactsPtr facts) const;
   // After a ReadyForQuery: the changes to names of every answered unit stand, and portals of
   // an ended transaction are gone.
   void settleNames();
@@ -422,6 +422,12 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Domains, composite and range types of the database, for masking (null without masking
   // rules).
   std::unique_ptr<TypeCatalog> catalog_;
+  // withCatalogResolved(): analysis -> (that analysis, kept alive so its address stays its
+  // own; what the catalog made of it), for catalog_ as it was.
+  mutable absl::flat_hash_map<const policy::QueryFacts*,
+                              std::pair<policy::QueryFactsPtr, policy::QueryFactsPtr>>
+      resolved_facts_;
+  mutable const TypeCatalog* resolved_for_ = nullptr;
   std::vector<std::string> catalog_rows_;  // kCatalog: the DataRows, for config_.type_catalogs
   uint64_t catalog_generation_ = 0;        // config_.type_catalogs' generation when read
   // The catalog query was cancelled (a job's statement_timeout can fire before the query's own

@@ -143,30 +143,15 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
 
 policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr facts) const {
   if (catalog_ == nullptr || !catalog_->hasViews()) return facts;
-  // Relation names and views a statement reaches through views, at most; past that it is not
-  // followed and masked whole.
-  constexpr size_t kMaxRelations = 1024;
-  constexpr size_t kMaxViews = 64;
   std::shared_ptr<policy::QueryFacts> resolved;
   for (size_t i = 0; i < facts->statements.size(); ++i) {
     const policy::StatementFacts& st = facts->statements[i];
     // Views read, and views written (UPDATE v ... RETURNING code), and the views they read.
-    std::vector<const TypeCatalog::ViewLineage*> views;
-    std::vector<std::string> pending = st.reads;
-    pending.insert(pending.end(), st.writes.begin(), st.writes.end());
-    absl::flat_hash_set<const TypeCatalog::ViewLineage*> seen;
-    size_t visited = 0;
+    std::vector<std::string> relations = st.reads;
+    relations.insert(relations.end(), st.writes.begin(), st.writes.end());
     bool exhausted = false;
-    while (!pending.empty() && !exhausted) {
-      std::string relation = std::move(pending.back());
-      pending.pop_back();
-      for (const TypeCatalog::ViewLineage* view : catalog_->views(relation)) {
-        if (!seen.insert(view).second) continue;
-        views.push_back(view);
-        pending.insert(pending.end(), view->reads.begin(), view->reads.end());
-      }
-      exhausted = ++visited > kMaxRelations || views.size() > kMaxViews;
-    }
+    const std::vector<const TypeCatalog::ViewLineage*> views =
+        catalog_->viewsReached(std::move(relations), &exhausted);
     if (views.empty() && !exhausted) continue;
     if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
     policy::StatementFacts& r = resolved->statements[i];
@@ -178,24 +163,26 @@ policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr f
     for (const TypeCatalog::ViewLineage* view : views) {
       r.lineage.renames.insert(r.lineage.renames.end(), view->columns.begin(), view->columns.end());
     }
-    // An error may quote what a column it names holds; views of views chain (k <- code <- cvv),
-    // so until nothing is added.
-    for (bool added = true; added;) {
-      added = false;
-      for (const TypeCatalog::ViewLineage* view : views) {
-        for (const auto& [column, lineage] : view->columns) {
-          if (std::find(r.columns.begin(), r.columns.end(), column) == r.columns.end()) continue;
-          const size_t before = r.columns.size();
-          for (const std::string& source : lineage.sources) {
-            policy::addLineageName(&r.columns, source);
-          }
-          added = added || r.columns.size() != before;
-          if (lineage.whole_row) r.row_reference = true;
-        }
-      }
-    }
+    // An error may quote what a column it names holds.
+    TypeCatalog::addViewSources(views, &r.columns, &r.row_reference);
   }
   return resolved ? resolved : facts;
+}
+
+policy::QueryFactsPtr PostgresSession::withCatalogResolved(policy::QueryFactsPtr facts) const {
+  if (catalog_ == nullptr || (!catalog_->hasViews() && !catalog_->hasFunctions())) return facts;
+  // Statements of this many shapes that read views or call functions, at most; then it starts
+  // again.
+  constexpr size_t kMaxRemembered = 64;
+  if (resolved_for_ != catalog_.get() || resolved_facts_.size() >= kMaxRemembered) {
+    resolved_facts_.clear();
+    resolved_for_ = catalog_.get();
+  }
+  auto it = resolved_facts_.find(facts.get());
+  if (it != resolved_facts_.end()) return it->second.second;
+  policy::QueryFactsPtr resolved = withFunctionsResolved(withViewsResolved(facts));
+  if (resolved != facts) resolved_facts_.emplace(facts.get(), std::make_pair(facts, resolved));
+  return resolved;
 }
 
 policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsPtr facts) const {
@@ -230,8 +217,7 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
         const size_t dot = called.find('.', from);
         from = dot == std::string::npos ? dot : dot + 1;
         if (!seen.insert(name).second) continue;
-        const TypeCatalog::FunctionResult* f =
-            catalog_->function(name, config_.max_statement_bytes);
+        const TypeCatalog::FunctionResult* f = catalog_->function(name);
         if (f == nullptr) continue;
         found.emplace_back(name, f);
         addCalls(f->result);
@@ -247,10 +233,9 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     }
     for (const auto& [name, f] : found) {
       r.lineage.renames.emplace_back(policy::callName(name), f->result);
-      for (const std::string& source : f->result.sources) {
-        if (!policy::isCallName(source)) policy::addLineageName(&r.columns, source);
-      }
-      if (f->result.whole_row) r.row_reference = true;
+      // An error raised inside it may quote any column its body names.
+      for (const std::string& column : f->columns) policy::addLineageName(&r.columns, column);
+      if (f->row_reference) r.row_reference = true;
     }
   }
   return resolved ? resolved : facts;

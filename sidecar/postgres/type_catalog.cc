@@ -1,10 +1,12 @@
 // Per-session catalog of domains and composite types (type_catalog.h).
 #include "sidecar/postgres/type_catalog.h"
 
+#include <algorithm>
 #include <charconv>
 #include <functional>
 #include <optional>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "policy/sql/function_lineage.h"
 
@@ -15,6 +17,8 @@ constexpr int kMaxDomainChain = 32;  // domains over domains; a cycle cannot exi
 constexpr int kMaxTypeDepth = 64;    // composites nested in composites, for ruleInside()
 // How long reading a view's definition may wait for the locks it takes.
 constexpr int kViewLockTimeoutMs = 2000;
+// Types below it are the server's own (FirstNormalObjectId).
+constexpr uint32_t kFirstUserOid = 16384;
 
 // Views and materialized views of the database's own schemas.
 constexpr char kUserViews[] =
@@ -89,7 +93,10 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
       " UNION ALL "
       "SELECT 'p', p.oid, p.prorettype, CASE n.k WHEN -1 THEN pg_catalog.pg_get_functiondef(p.oid) "
       "ELSE p.proname::pg_catalog.text END, 0::pg_catalog.oid, n.k "
-      "FROM pg_catalog.pg_proc p, (VALUES (-1), (0)) n(k) WHERE p.prokind IN ('f', 'p') "
+      "FROM pg_catalog.pg_proc p, (VALUES (-1), (0)) n(k) WHERE " +
+      // pg_get_functiondef refuses aggregates; prokind came with PostgreSQL 11.
+      std::string(server_major != 0 && server_major < 11 ? "NOT p.proisagg AND NOT p.proiswindow "
+                                                         : "p.prokind IN ('f', 'p') ") +
       "AND p.pronamespace NOT IN ('pg_catalog'::pg_catalog.regnamespace, "
       "'information_schema'::pg_catalog.regnamespace) AND NOT EXISTS (SELECT 1 FROM "
       "pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass "
@@ -150,6 +157,11 @@ bool TypeCatalog::addRow(const ValueList& columns) {
       } else if (attnum == 0) {
         f.name = std::string(*name);
         function_oids_[f.name].push_back(*oid);
+        // A value it returns, cast or converted (`getcard()::text`), carries its type's fields
+        // like a column of that type does (typesOfColumn()).
+        if (f.result_type >= kFirstUserOid) {
+          column_types_[policy::callName(f.name)].push_back(f.result_type);
+        }
       } else {
         return false;
       }
@@ -178,6 +190,7 @@ bool TypeCatalog::addRow(const ValueList& columns) {
 }
 
 void TypeCatalog::resolveViews(const policy::SqlAnalyzer& analyzer, size_t max_bytes) {
+  max_definition_bytes_ = max_bytes;
   view_lineage_.clear();
   for (const auto& [oid, view] : views_) {
     if (view.name.empty()) continue;
@@ -216,8 +229,7 @@ std::vector<const TypeCatalog::ViewLineage*> TypeCatalog::views(std::string_view
   }
 }
 
-const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name,
-                                                         size_t max_bytes) const {
+const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) const {
   const absl::string_view key(name.data(), name.size());
   auto done = function_results_.find(key);
   if (done != function_results_.end()) return &done->second;
@@ -227,8 +239,10 @@ const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name,
   for (uint32_t oid : oids->second) {
     auto f = functions_.find(oid);
     if (f == functions_.end()) continue;
-    if (f->second.definition.empty() || f->second.definition.size() > max_bytes) {
-      out.result.whole_row = out.result.reshaped = true;  // not read: it may return anything
+    if (f->second.definition.empty() || f->second.definition.size() > max_definition_bytes_) {
+      // Not read: it may return anything, and an error inside it quote anything.
+      out.result.whole_row = out.result.reshaped = true;
+      out.row_reference = true;
       continue;
     }
     std::vector<std::string> fields;
@@ -238,9 +252,71 @@ const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name,
     }
     policy::FunctionLineage l =
         policy::functionLineage(f->second.definition, row != nullptr ? &fields : nullptr);
+    // Views the body reads rename columns of their own (SELECT code FROM v, v's code is cvv).
+    bool exhausted = false;
+    const std::vector<const ViewLineage*> views = viewsReached(l.reads, &exhausted);
+    if (exhausted) l.result.whole_row = l.result.reshaped = l.row_reference = true;
+    addViewSources(views, &l.result.sources, &l.result.whole_row);
+    addViewSources(views, &l.columns, &l.row_reference);
     policy::mergeLineage(&out.result, l.result);
+    for (const std::string& c : l.columns) policy::addLineageName(&out.columns, c);
+    out.row_reference = out.row_reference || l.row_reference;
   }
   return &out;
+}
+
+void TypeCatalog::addCallResults(policy::ColumnLineage* lineage) const {
+  constexpr size_t kMaxFunctions = 64;
+  absl::flat_hash_set<std::string> seen;
+  for (size_t i = 0; i < lineage->sources.size(); ++i) {
+    const std::string& source = lineage->sources[i];
+    if (!policy::isCallName(source) || !seen.insert(source).second) continue;
+    if (seen.size() > kMaxFunctions) {
+      lineage->whole_row = lineage->reshaped = true;
+      return;
+    }
+    const FunctionResult* f = function(std::string_view(source).substr(0, source.size() - 2));
+    if (f != nullptr) policy::mergeLineage(lineage, f->result);  // appends: followed in turn
+  }
+}
+
+std::vector<const TypeCatalog::ViewLineage*> TypeCatalog::viewsReached(
+    std::vector<std::string> relations, bool* exhausted) const {
+  // Relation names and views followed, at most; past that `*exhausted`.
+  constexpr size_t kMaxRelations = 1024;
+  constexpr size_t kMaxViews = 64;
+  std::vector<const ViewLineage*> found;
+  absl::flat_hash_set<const ViewLineage*> seen;
+  size_t visited = 0;
+  *exhausted = false;
+  while (!relations.empty() && !*exhausted) {
+    const std::string relation = std::move(relations.back());
+    relations.pop_back();
+    for (const ViewLineage* view : views(relation)) {
+      if (!seen.insert(view).second) continue;
+      found.push_back(view);
+      relations.insert(relations.end(), view->reads.begin(), view->reads.end());
+    }
+    *exhausted = ++visited > kMaxRelations || found.size() > kMaxViews;
+  }
+  return found;
+}
+
+void TypeCatalog::addViewSources(const std::vector<const ViewLineage*>& views,
+                                 std::vector<std::string>* names, bool* whole_row) {
+  // Views of views chain (k <- code <- cvv), so until nothing is added.
+  for (bool added = true; added;) {
+    added = false;
+    for (const ViewLineage* view : views) {
+      for (const auto& [column, lineage] : view->columns) {
+        if (std::find(names->begin(), names->end(), column) == names->end()) continue;
+        const size_t before = names->size();
+        for (const std::string& source : lineage.sources) policy::addLineageName(names, source);
+        added = added || names->size() != before;
+        if (lineage.whole_row) *whole_row = true;
+      }
+    }
+  }
 }
 
 void TypeCatalog::bindRules(const policy::Masker& masker) {
@@ -268,6 +344,7 @@ void TypeCatalog::bindRules(const policy::Masker& masker) {
           found = true;
         }
       }
+      if (found) addCallResults(&lineage);  // a view column made by a function: code(id)
       rules.push_back(found ? masker.planColumn(lineage.sources, lineage.whole_row).column_rule
                             : masker.planColumn(f.name).column_rule);
     }

@@ -80,21 +80,35 @@ class TypeCatalog {
   };
   // Analyses the views' definitions (once, after the rows are in). A definition the analyser
   // cannot follow (longer than `max_bytes`, or not parsed) makes every column of its view a
-  // possible whole row, so column rules mask them.
+  // possible whole row, so column rules mask them. `max_bytes` bounds the function
+  // definitions function() reads as well.
   void resolveViews(const policy::SqlAnalyzer& analyzer, size_t max_bytes);
   // The views `relation` (as the analyser reports it: "view", "schema.view", or a quoted name
   // holding dots) may name: empty when none.
   std::vector<const ViewLineage*> views(std::string_view relation) const;
   bool hasViews() const { return !view_lineage_.empty(); }
+  // The views `relations` name and the views those read, at most 64 (then `*exhausted`).
+  std::vector<const ViewLineage*> viewsReached(std::vector<std::string> relations,
+                                               bool* exhausted) const;
+  // Adds to `names` what the columns of `views` it holds are made of (views of views too);
+  // sets `*whole_row` when one of them may be any column.
+  static void addViewSources(const std::vector<const ViewLineage*>& views,
+                             std::vector<std::string>* names, bool* whole_row);
 
   // What the results of the functions named `name` (any schema, every overload) are made of
   // (policy::functionLineage()). Read from a function's definition the first time a statement
-  // names it; a definition longer than `max_bytes` is not read (its result may be any
-  // column). Null when none has that name.
+  // names it; a definition longer than resolveViews()'s `max_bytes` is not read (its result
+  // may be any column). Null when none has that name.
   struct FunctionResult {
     policy::ColumnLineage result;
+    // Every column its body names (through views too): what an error inside it may quote.
+    std::vector<std::string> columns;
+    bool row_reference = false;
   };
-  const FunctionResult* function(std::string_view name, size_t max_bytes) const;
+  const FunctionResult* function(std::string_view name) const;
+  // Merges into `lineage` what the functions it names by call name (policy::callName()) return,
+  // and those they call, at most 64 (then it may be any column).
+  void addCallResults(policy::ColumnLineage* lineage) const;
   bool hasFunctions() const { return !function_oids_.empty(); }
   // True when rows past kMaxRows were ignored.
   bool truncated() const { return truncated_; }
@@ -147,6 +161,7 @@ class TypeCatalog {
   };
   absl::flat_hash_map<uint32_t, Function> functions_;
   absl::flat_hash_map<std::string, std::vector<uint32_t>> function_oids_;  // by name
+  size_t max_definition_bytes_ = 0;                                        // resolveViews()
   // function(): read on first use. A node map: the results handed out stay where they are
   // while later lookups add more.
   mutable absl::node_hash_map<std::string, FunctionResult> function_results_;

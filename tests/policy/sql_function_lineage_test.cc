@@ -68,6 +68,10 @@ TEST_CASE("a function's result carries what its body returns, under any name") {
            " BEGIN IF EXISTS (SELECT 1 FROM cards WHERE cvv = '1') THEN RETURN 'yes'; END IF; "
            "RETURN 'no'; END "),
        false, false},
+      // SQL-standard bodies: RETURN expr.
+      {"CREATE OR REPLACE FUNCTION public.ret(i integer)\n RETURNS text\n LANGUAGE sql\n"
+       "RETURN (SELECT cards.cvv FROM cards WHERE (cards.id = ret.i))\n",
+       true, false},
       // What cannot be seen: dynamic SQL, other languages, a body that does not parse.
       {def("d()\n RETURNS SETOF text", "plpgsql",
            " BEGIN RETURN QUERY EXECUTE 'SELECT ' || 'cvv FROM cards'; END "),
@@ -125,10 +129,39 @@ TEST_CASE(
   l = functionLineage(
       def("swap()\n RETURNS SETOF cards", "sql", " SELECT cvv, pan, holder FROM cards "), &fields);
   CHECK(contains(l.result.sources, "cvv"));
+  // A rename inside the statement puts cvv under the holder field's name.
+  l = functionLineage(def("sub()\n RETURNS SETOF cards", "sql",
+                          " SELECT holder, pan, cvv FROM (SELECT cvv AS holder, pan, holder AS "
+                          "cvv FROM cards) s "),
+                      &fields);
+  CHECK(contains(l.result.sources, "cvv"));
+  // PL/pgSQL variables carry values from query to query: nothing is taken as intact.
+  l = functionLineage(def("vars()\n RETURNS SETOF cards", "plpgsql",
+                          " DECLARE a text; b text; c text; BEGIN SELECT holder, pan, cvv INTO a, "
+                          "b, c FROM cards LIMIT 1; RETURN QUERY SELECT c, b, a; END "),
+                      &fields);
+  CHECK(contains(l.result.sources, "cvv"));
   // Without the fields, SELECT * may be any column.
   l = functionLineage(def("all_cards()\n RETURNS SETOF cards", "sql", " SELECT * FROM cards "),
                       nullptr);
   CHECK(l.result.whole_row);
+}
+
+TEST_CASE("what a function's body reads and names is kept, for errors and views") {
+  FunctionLineage l =
+      functionLineage(def("chk()\n RETURNS bigint", "sql",
+                          " SELECT count(*) FROM cards WHERE (cvv || 'x')::integer > 0 "),
+                      nullptr);
+  CHECK(contains(l.columns, "cvv"));
+  CHECK(contains(l.reads, "cards"));
+  CHECK_FALSE(l.row_reference);
+  CHECK_FALSE(contains(l.result.sources, "cvv"));
+  l = functionLineage(def("v()\n RETURNS SETOF text", "sql", " SELECT code FROM v_codes "),
+                      nullptr);
+  CHECK(contains(l.reads, "v_codes"));
+  CHECK(contains(l.result.sources, "code"));
+  l = functionLineage(def("p()\n RETURNS text", "plpython3u", " return 1 "), nullptr);
+  CHECK(l.row_reference);
 }
 
 TEST_CASE("a function call's result appears in lineage under its call name") {
@@ -148,6 +181,15 @@ TEST_CASE("a function call's result appears in lineage under its call name") {
   facts = SqlAnalyzer::analyzeUncached("SELECT code FROM get_codes()");
   bool whole_row = false;
   CHECK(contains(facts->statements[0].lineage.namesFor(0, 1, "code", &whole_row), "get_codes()"));
+  // A function in FROM without an alias goes by its own name; attribute notation (c.code for
+  // code(c)) may call a function.
+  for (const char* sql : {"SELECT get_codes.code FROM get_codes()",
+                          "SELECT get_codes FROM get_codes()", "SELECT c.get_codes FROM cards c"}) {
+    INFO(sql);
+    facts = SqlAnalyzer::analyzeUncached(sql);
+    whole_row = false;
+    CHECK(contains(facts->statements[0].lineage.namesFor(0, 1, "x", &whole_row), "get_codes()"));
+  }
   // CALL's row: the procedure's OUT parameters, under their own names.
   facts = SqlAnalyzer::analyzeUncached("CALL pr(NULL, 1)");
   REQUIRE(facts->statements[0].lineage.known);
