@@ -3,6 +3,8 @@
 
 #include <pg_query.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
@@ -22,6 +24,28 @@ constexpr int kMaxDepth = 64;  // List nesting followed in a BEGIN ATOMIC body
 void markUnknown(FunctionLineage* out) {
   out->result.whole_row = out->result.reshaped = true;
   out->row_reference = true;
+}
+
+// A type name (TypeName node) of a built-in scalar type, which cannot carry a row: pg_catalog's
+// numbers, strings, times, booleans, uuid, bytea, and arrays of them. JSON may hold a row.
+bool isScalarType(const json* type) {
+  if (type == nullptr) return false;
+  const json* names = field(*type, "names");
+  if (names == nullptr || !names->is_array() || names->empty()) return false;
+  if (names->size() == 2) {
+    const json* schema = field(names->front(), "String");
+    if (schema == nullptr || str(*schema, "sval") != "pg_catalog") return false;
+  } else if (names->size() != 1) {
+    return false;
+  }
+  const json* last = field(names->back(), "String");
+  const std::string_view name = last == nullptr ? std::string_view() : str(*last, "sval");
+  static constexpr std::string_view kScalars[] = {
+      "int2",   "int4",    "int8",  "integer", "bigint",  "smallint",  "numeric",     "float4",
+      "float8", "real",    "money", "text",    "varchar", "bpchar",    "char",        "name",
+      "bool",   "boolean", "date",  "time",    "timetz",  "timestamp", "timestamptz", "interval",
+      "uuid",   "bytea",   "oid",   "inet",    "cidr",    "macaddr",   "bit",         "varbit"};
+  return std::find(std::begin(kScalars), std::end(kScalars), name) != std::end(kScalars);
 }
 
 bool isWordChar(char c) {
@@ -83,6 +107,7 @@ class Reader {
       if (parts.size() >= 2) out_->schema = std::string(parts[parts.size() - 2]);
     }
     readParameters(field(create, "parameters"));
+    if (row_parameter_) markUnknown(out_);
     const json* ret = field(create, "returnType");
     returns_set_ = ret != nullptr && sql::flag(*ret, "setof");
     if (ret != nullptr) {
@@ -149,6 +174,9 @@ class Reader {
       const bool output =
           mode == "FUNC_PARAM_OUT" || mode == "FUNC_PARAM_INOUT" || mode == "FUNC_PARAM_TABLE";
       named_outputs_ = named_outputs_ || output;
+      // A parameter of a row type (`f(cards)`, called as c.f) carries the whole row into the
+      // body, whatever the body takes from it.
+      if (!output && !isScalarType(field(*fp, "argType"))) row_parameter_ = true;
       // The signature the PL/pgSQL parser is given: its variables are the parameters' names,
       // types play no part. RETURNS TABLE columns are OUT parameters to it.
       if (!signature_.empty()) signature_ += ", ";
@@ -188,9 +216,14 @@ class Reader {
     for (const ColumnLineage& c : l.tail) add(l, c);
     if (l.star) {
       add(l, l.unnamed);
-      // `*` passes the columns on under their own names, which only a row type result keeps:
-      // under OUT parameters or a scalar result they may be anything.
-      if (named_outputs_ || row_fields_ == nullptr) markUnknown(out_);
+      // `*` passes the columns on under their own names, which only a row type result keeps,
+      // and only when it expands one relation read whole (`SELECT * FROM cards WHERE ...`): a
+      // sub-select or a join may put a column at another field's position. Under OUT
+      // parameters or a scalar result they may be anything.
+      const bool one_relation = walked.facts.reads.size() == 1 && l.renames.empty();
+      if (named_outputs_ || row_fields_ == nullptr || plpgsql_ || !one_relation) {
+        markUnknown(out_);
+      }
     }
   }
 
@@ -199,11 +232,15 @@ class Reader {
   bool intact(const OutputLineage& l, size_t i) const {
     if (row_fields_ == nullptr || plpgsql_ || l.star || i >= row_fields_->size()) return false;
     const ColumnLineage& c = l.head[i];
-    if (c.whole_row || c.sources.size() != 1 || c.sources.front() != (*row_fields_)[i]) {
-      return false;
+    // Its sources: the column, and `col()` when qualified (t.col may call function col(t); the
+    // session resolves that name on its own).
+    const std::string& field = (*row_fields_)[i];
+    if (c.whole_row) return false;
+    for (const std::string& s : c.sources) {
+      if (s != field && s != callName(field)) return false;
     }
     bool whole_row = false;
-    return l.closure(c.sources.front(), &whole_row).size() == 1 && !whole_row;
+    return l.closure(field, &whole_row).size() == 1 && !whole_row;
   }
 
   void add(const OutputLineage& l, const ColumnLineage& c) {
@@ -277,6 +314,7 @@ class Reader {
   FunctionLineage* out_;
   std::string signature_;
   bool named_outputs_ = false;
+  bool row_parameter_ = false;
   bool plpgsql_ = false;
   bool last_known_ = false;  // the last statement read had a result that could be followed
   bool returns_set_ = false;

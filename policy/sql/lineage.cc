@@ -18,7 +18,15 @@ std::string callName(std::string_view name) {
   return out;
 }
 
-bool isCallName(std::string_view name) { return name.size() > 2 && name.ends_with("()"); }
+std::string callValueName(std::string_view name) {
+  std::string out(name);
+  out += "()*";
+  return out;
+}
+
+bool isCallName(std::string_view name) {
+  return (name.size() > 2 && name.ends_with("()")) || (name.size() > 3 && name.ends_with("()*"));
+}
 
 void mergeLineage(ColumnLineage* into, const ColumnLineage& from) {
   for (const std::string& s : from.sources) addLineageName(&into->sources, s);

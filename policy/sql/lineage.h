@@ -82,6 +82,12 @@ struct OutputLineage {
 // a database function returns as a rename of that name (function_lineage.h); no column can
 // have it unless quoted so, and masking rules never match it.
 std::string callName(std::string_view name);
+// The name a call's value itself appears under besides callName() (`get_card()` in
+// `SELECT get_card()::text`, not the columns of `FROM get_card()`): `get_card()*`. The sidecar
+// gives it the function's result type, so a row value converted to text is masked like a column
+// of that type.
+std::string callValueName(std::string_view name);
+// Either kind of name.
 bool isCallName(std::string_view name);
 
 // Adds `name` to `names` unless empty or already there.

@@ -252,7 +252,11 @@ class LineageWalker {
         // What a database function returns is known only to the sidecar (its catalog): the
         // call's name stands for it.
         const std::string_view fn = lastString(field(val, "funcname"));
-        if (!fn.empty()) addLineageName(&out->sources, callName(fn));
+        if (!fn.empty()) {
+          addLineageName(&out->sources, callName(fn));
+          // Its value itself, not the columns of a function in FROM (callValueName()).
+          if (!in_from_function_) addLineageName(&out->sources, callValueName(fn));
+        }
       }
       if (key == "ColumnRef") {
         columnRef(val, out, intact);
@@ -373,7 +377,7 @@ class LineageWalker {
       if (key == "RangeFunction" || key == "RangeTableFunc") {
         ColumnLineage args;
         for (const char* part : {"functions", "docexpr", "rowexpr", "columns"}) {
-          if (const json* p = field(val, part)) expression(*p, &args, 0, /*intact=*/false);
+          if (const json* p = field(val, part)) fromFunction(*p, &args);
         }
         if (args.whole_row) args.reshaped = true;
         if (const json* alias = field(val, "alias")) {
@@ -453,6 +457,14 @@ class LineageWalker {
     }
   }
 
+  // The lineage of a function in FROM (its columns): what its call and arguments carry.
+  void fromFunction(const json& functions, ColumnLineage* out) {
+    const bool outer = in_from_function_;
+    in_from_function_ = true;
+    expression(functions, out, 0, /*intact=*/false);
+    in_from_function_ = outer;
+  }
+
   // The name a function in FROM goes by without an alias: its own (`SELECT f.code FROM f()`).
   // Only a single function has one (not ROWS FROM (f(), g())).
   static std::string_view implicitAlias(const json& range_function) {
@@ -523,7 +535,7 @@ class LineageWalker {
       } else if (key == "RangeFunction") {
         // Columns of a function in FROM come from its arguments: unnest(array[cvv]) u.
         ColumnLineage args;
-        if (const json* fns = field(val, "functions")) expression(*fns, &args, 0, false);
+        if (const json* fns = field(val, "functions")) fromFunction(*fns, &args);
         if (args.whole_row) args.reshaped = true;
         if (std::string_view name = implicitAlias(val); !name.empty()) {
           out_.renames.emplace_back(std::string(name), args);  // its row: SELECT f FROM f()
@@ -612,6 +624,7 @@ class LineageWalker {
   }
 
   OutputLineage out_;
+  bool in_from_function_ = false;  // expression() is reading a function in FROM
   std::vector<std::string> range_names_;
   std::vector<std::pair<std::string, ColumnLineage>> function_aliases_;
   std::vector<std::string> subselect_names_;  // aliases of sub-selects in FROM, CTE names

@@ -295,7 +295,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Both, views first (a view's definition may call a function). What they change is
   // remembered per analysis (the analyser shares one for every statement of a shape), so a
   // statement run again gets the same facts: no copy, and its result plan is reused.
-  policy::QueryFactsPtr withCatalogResolved(policy::QueryFactsPtr facts) const;
+  // `sql_bytes`: the length of the text analysed (one the analyser does not cache is not
+  // remembered either).
+  policy::QueryFactsPtr withCatalogResolved(policy::QueryFactsPtr facts, size_t sql_bytes) const;
   // After a ReadyForQuery: the changes to names of every answered unit stand, and portals of
   // an ended transaction are gone.
   void settleNames();

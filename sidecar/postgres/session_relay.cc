@@ -113,7 +113,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
   switch (message.type) {
     case 'Q': {
       const auto& q = std::get<Query>(message.body);
-      auto facts = withExecutesResolved(withCatalogResolved(analyze(q.sql)));
+      auto facts = withExecutesResolved(withCatalogResolved(analyze(q.sql), q.sql.size()));
       policy::Verdict verdict = decide(*facts);
       if (verdict.decision == policy::Decision::kReview && config_.hold_reviews) {
         holdForApproval('Q', message.raw, "", facts, verdict);
@@ -128,7 +128,8 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
     }
     case 'P': {
       const auto& parse = std::get<Parse>(message.body);
-      auto facts = withExecutesResolved(withCatalogResolved(analyze(parse.query)));
+      auto facts =
+          withExecutesResolved(withCatalogResolved(analyze(parse.query), parse.query.size()));
       policy::Verdict verdict = decide(*facts);
       if (verdict.decision == policy::Decision::kReview && config_.hold_reviews) {
         holdForApproval('P', message.raw, std::string(parse.statement), facts, verdict);

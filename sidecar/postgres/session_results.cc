@@ -169,8 +169,14 @@ policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr f
   return resolved ? resolved : facts;
 }
 
-policy::QueryFactsPtr PostgresSession::withCatalogResolved(policy::QueryFactsPtr facts) const {
+policy::QueryFactsPtr PostgresSession::withCatalogResolved(policy::QueryFactsPtr facts,
+                                                           size_t sql_bytes) const {
   if (catalog_ == nullptr || (!catalog_->hasViews() && !catalog_->hasFunctions())) return facts;
+  // The analyser does not keep texts this long: their analysis is new each time, and
+  // remembering it would only hold memory.
+  if (sql_bytes > policy::SqlAnalyzer::kMaxCachedBytes) {
+    return withFunctionsResolved(withViewsResolved(std::move(facts)));
+  }
   // Statements of this many shapes that read views or call functions, at most; then it starts
   // again.
   constexpr size_t kMaxRemembered = 64;
@@ -196,15 +202,17 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     // What it calls anywhere (an error inside a function may quote what the function read),
     // and the calls its lineage names: those of the views it reads.
     std::vector<std::string> pending = st.functions;
-    auto addCalls = [&pending](const policy::ColumnLineage& c) {
-      for (const std::string& s : c.sources) {
-        if (policy::isCallName(s)) pending.push_back(s.substr(0, s.size() - 2));
+    auto addCalls = [&pending](const std::vector<std::string>& names) {
+      for (const std::string& s : names) {
+        // f() (f()* names the same call's value: f() comes with it).
+        if (s.ends_with("()") && policy::isCallName(s))
+          pending.push_back(s.substr(0, s.size() - 2));
       }
     };
-    for (const auto& c : st.lineage.head) addCalls(c);
-    for (const auto& c : st.lineage.tail) addCalls(c);
-    addCalls(st.lineage.unnamed);
-    for (const auto& [name, c] : st.lineage.renames) addCalls(c);
+    for (const auto& c : st.lineage.head) addCalls(c.sources);
+    for (const auto& c : st.lineage.tail) addCalls(c.sources);
+    addCalls(st.lineage.unnamed.sources);
+    for (const auto& [name, c] : st.lineage.renames) addCalls(c.sources);
     std::vector<std::pair<std::string, const TypeCatalog::FunctionResult*>> found;
     absl::flat_hash_set<std::string> seen;
     bool exhausted = false;
@@ -220,7 +228,11 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
         const TypeCatalog::FunctionResult* f = catalog_->function(name);
         if (f == nullptr) continue;
         found.emplace_back(name, f);
-        addCalls(f->result);
+        // Functions its result is made of, and those its body calls anywhere (an error
+        // inside them may quote what they read).
+        addCalls(f->result.sources);
+        addCalls(f->columns);
+        for (const auto& [field, c] : f->renames) addCalls(c.sources);
         exhausted = found.size() > kMaxFunctions;
       }
     }
@@ -233,6 +245,7 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     }
     for (const auto& [name, f] : found) {
       r.lineage.renames.emplace_back(policy::callName(name), f->result);
+      r.lineage.renames.insert(r.lineage.renames.end(), f->renames.begin(), f->renames.end());
       // An error raised inside it may quote any column its body names.
       for (const std::string& column : f->columns) policy::addLineageName(&r.columns, column);
       if (f->row_reference) r.row_reference = true;

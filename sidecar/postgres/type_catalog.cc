@@ -46,8 +46,9 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
       "BEGIN READ ONLY; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '" +
       std::to_string(kViewLockTimeoutMs) +
       "ms'; "
-      "SET LOCAL idle_in_transaction_session_timeout = 0; SET LOCAL search_path = pg_catalog; "
-      "SET LOCAL jit = off; " +
+      "SET LOCAL idle_in_transaction_session_timeout = 0; SET LOCAL search_path = pg_catalog; " +
+      // jit came with PostgreSQL 11.
+      std::string(server_major != 0 && server_major < 11 ? "" : "SET LOCAL jit = off; ") +
       std::string(server_major >= 17 ? "SET LOCAL transaction_timeout = 0; " : "") +
       // The name column is text: a union's column takes its first branch's type, and as name
       // it would cut view definitions at 63 bytes.
@@ -160,7 +161,7 @@ bool TypeCatalog::addRow(const ValueList& columns) {
         // A value it returns, cast or converted (`getcard()::text`), carries its type's fields
         // like a column of that type does (typesOfColumn()).
         if (f.result_type >= kFirstUserOid) {
-          column_types_[policy::callName(f.name)].push_back(f.result_type);
+          column_types_[policy::callValueName(f.name)].push_back(f.result_type);
         }
       } else {
         return false;
@@ -258,6 +259,29 @@ const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) 
     if (exhausted) l.result.whole_row = l.result.reshaped = l.row_reference = true;
     addViewSources(views, &l.result.sources, &l.result.whole_row);
     addViewSources(views, &l.columns, &l.row_reference);
+    if (row != nullptr) {
+      // A view's row type: its fields are named by the view's columns, made of what those are
+      // (SELECT code FROM f(), to_jsonb(t) of a row of it).
+      const ViewLineage* result_view = nullptr;
+      for (const auto& [view_oid, view] : views_) {
+        if (view.row_type != resolve(f->second.result_type)) continue;
+        auto it = view_lineage_.find(view.name);
+        if (it == view_lineage_.end()) continue;
+        result_view = &it->second;
+        out.renames.insert(out.renames.end(), it->second.columns.begin(), it->second.columns.end());
+      }
+      // The fields a row type result took by name or by `*` (function_lineage.h) may be
+      // another view's columns under other names: what those are made of counts.
+      for (const ViewLineage* view : views) {
+        if (view == result_view) continue;  // its columns are the fields themselves
+        for (const auto& [column, lineage] : view->columns) {
+          if (lineage.whole_row || lineage.sources.size() != 1 ||
+              lineage.sources.front() != column) {
+            policy::mergeLineage(&l.result, lineage);
+          }
+        }
+      }
+    }
     policy::mergeLineage(&out.result, l.result);
     for (const std::string& c : l.columns) policy::addLineageName(&out.columns, c);
     out.row_reference = out.row_reference || l.row_reference;
@@ -270,7 +294,9 @@ void TypeCatalog::addCallResults(policy::ColumnLineage* lineage) const {
   absl::flat_hash_set<std::string> seen;
   for (size_t i = 0; i < lineage->sources.size(); ++i) {
     const std::string& source = lineage->sources[i];
-    if (!policy::isCallName(source) || !seen.insert(source).second) continue;
+    if (!source.ends_with("()") || !policy::isCallName(source) || !seen.insert(source).second) {
+      continue;
+    }
     if (seen.size() > kMaxFunctions) {
       lineage->whole_row = lineage->reshaped = true;
       return;

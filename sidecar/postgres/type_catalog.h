@@ -104,6 +104,8 @@ class TypeCatalog {
     // Every column its body names (through views too): what an error inside it may quote.
     std::vector<std::string> columns;
     bool row_reference = false;
+    // A view's row type result: its fields (the view's columns) and what each is made of.
+    std::vector<std::pair<std::string, policy::ColumnLineage>> renames;
   };
   const FunctionResult* function(std::string_view name) const;
   // Merges into `lineage` what the functions it names by call name (policy::callName()) return,

@@ -298,6 +298,7 @@ TEST_CASE("column rules follow a masked column through the views that rename it"
       "select to_jsonb(v) ->> 'code' from tg_v_codes v where id = 1;\n"
       "select dc from \"tg.dotted\" where id = 1;\n"
       "select tg_codes_fn();\n"
+      "select holder, code, loud from tg_codes_fn();\n"  // fields named by the view's columns
       "begin;\n"
       "update tg_v_codes set holder = holder where id = 1 returning code;\n"
       "rollback;\n");
@@ -311,6 +312,7 @@ TEST_CASE("column rules follow a masked column through the views that rename it"
         "***\n"
         "***\n"
         "(1,\"Alice Visa\",***,***)\n"
+        "Alice Visa|***|***\n"
         "BEGIN\n***\nUPDATE 1\nROLLBACK\n");
   // Errors that quote the renamed column's value have it withheld, also when the statement
   // names the inner view before the outer one.
@@ -342,6 +344,7 @@ TEST_CASE("column rules follow a masked column through the functions that return
       "drop function if exists tg_f_ret(int); drop function if exists tg_f_viewbody(); "
       "drop view if exists tg_v_fnbody; drop function if exists tg_code(cards); "
       "drop function if exists tg_f_chk(); drop function if exists tg_f_rows(); "
+      "drop function if exists tg_f_swap(); drop function if exists tg_cvv_of(cards); "
       "drop table if exists tg_fcards;";
   pg.sqlOrThrow(
       drop +
@@ -380,7 +383,12 @@ TEST_CASE("column rules follow a masked column through the functions that return
           "insert into tg_fcards values ('ann', '123');"
           "alter table tg_fcards owner to app;"
           "create function tg_f_rows() returns setof tg_fcards language sql as "
-          "$$ select * from tg_fcards $$;",
+          "$$ select * from tg_fcards $$;"
+          // `*` over a sub-select fills the fields by position; a row parameter.
+          "create function tg_f_swap() returns setof tg_fcards language sql as "
+          "$$ select * from (select cvv, holder from tg_fcards) s $$;"
+          "create function tg_cvv_of(cards) returns text language sql as "
+          "$$ select to_jsonb($1)->>'cvv' $$;",
       "payments");
   SidecarOptions o;
   o.subject = kOpsSubject;  // write: CALL
@@ -420,6 +428,14 @@ TEST_CASE("column rules follow a masked column through the functions that return
   const std::string cast = r.out.substr(kTyped.size());
   CHECK(cast.size() > 2);
   CHECK(cast.find_first_not_of('*') == cast.size() - 1);
+  for (const char* sql : {"select * from tg_f_swap();\n", "select tg_f_swap();\n",
+                          "select c.tg_cvv_of from cards c where id = 1;\n"}) {
+    r = sidecar.psql(sql);
+    INFO(sql << "stdout: " << r.out << "\nstderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.size() > 2);
+    CHECK_THAT(r.out, !ContainsSubstring("123"));
+  }
   r = sidecar.psql("select tg_f_chk();\n");
   INFO("stderr: " << r.err);
   CHECK_THAT(r.err, ContainsSubstring("22P02"));

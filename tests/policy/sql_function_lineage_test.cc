@@ -125,6 +125,21 @@ TEST_CASE(
   l = functionLineage(
       def("one()\n RETURNS cards", "sql", " SELECT holder, pan, cvv FROM cards LIMIT 1 "), &fields);
   CHECK(l.result.sources.empty());
+  // Qualified columns (as pg_get_functiondef prints BEGIN ATOMIC bodies) are the columns too.
+  l = functionLineage(
+      def("q()\n RETURNS cards", "sql", " SELECT c.holder, c.pan, c.cvv FROM cards c LIMIT 1 "),
+      &fields);
+  CHECK(l.result.sources.empty());
+  CHECK_FALSE(l.result.whole_row);
+  // `*` over a sub-select or a join may put a column at another field's position.
+  l = functionLineage(def("star_sub()\n RETURNS SETOF cards", "sql",
+                          " SELECT * FROM (SELECT cvv, pan, holder FROM cards) s "),
+                      &fields);
+  CHECK(l.result.whole_row);
+  l = functionLineage(
+      def("star_join()\n RETURNS SETOF cards", "sql", " SELECT * FROM a JOIN b USING (id) "),
+      &fields);
+  CHECK(l.result.whole_row);
   // cvv returned in the holder field.
   l = functionLineage(
       def("swap()\n RETURNS SETOF cards", "sql", " SELECT cvv, pan, holder FROM cards "), &fields);
@@ -162,6 +177,14 @@ TEST_CASE("what a function's body reads and names is kept, for errors and views"
   CHECK(contains(l.result.sources, "code"));
   l = functionLineage(def("p()\n RETURNS text", "plpython3u", " return 1 "), nullptr);
   CHECK(l.row_reference);
+  // A row parameter (called as c.f) carries the whole row in, whatever the body takes from it.
+  l = functionLineage(def("of(cards)\n RETURNS text", "sql", " SELECT to_jsonb($1)->>'cvv' "),
+                      nullptr);
+  CHECK(l.result.whole_row);
+  l = functionLineage(
+      def("of(i integer, t text, n numeric)\n RETURNS text", "sql", " SELECT t || i || n "),
+      nullptr);
+  CHECK_FALSE(l.result.whole_row);
 }
 
 TEST_CASE("a function call's result appears in lineage under its call name") {
@@ -174,13 +197,17 @@ TEST_CASE("a function call's result appears in lineage under its call name") {
   CHECK(contains(l.head[0].sources, "id"));
   CHECK(contains(l.head[1].sources, "other()"));
   CHECK(contains(l.head[2].sources, "upper()"));
+  CHECK(contains(l.head[0].sources, callValueName("get_cvv")));
   CHECK(isCallName("get_cvv()"));
+  CHECK(isCallName("get_cvv()*"));
   CHECK_FALSE(isCallName("()"));
   CHECK_FALSE(isCallName("cvv"));
   // Functions in FROM: what their columns carry.
   facts = SqlAnalyzer::analyzeUncached("SELECT code FROM get_codes()");
   bool whole_row = false;
-  CHECK(contains(facts->statements[0].lineage.namesFor(0, 1, "code", &whole_row), "get_codes()"));
+  auto names = facts->statements[0].lineage.namesFor(0, 1, "code", &whole_row);
+  CHECK(contains(names, "get_codes()"));
+  CHECK_FALSE(contains(names, "get_codes()*"));  // a column of it, not its value
   // A function in FROM without an alias goes by its own name; attribute notation (c.code for
   // code(c)) may call a function.
   for (const char* sql : {"SELECT get_codes.code FROM get_codes()",
