@@ -291,18 +291,18 @@ const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) 
 
 void TypeCatalog::addCallResults(policy::ColumnLineage* lineage) const {
   constexpr size_t kMaxFunctions = 64;
-  absl::flat_hash_set<std::string> seen;
+  size_t followed = 0;
+  // Sources are de-duplicated: each name is looked at once, those merged in after it too.
   for (size_t i = 0; i < lineage->sources.size(); ++i) {
     const std::string& source = lineage->sources[i];
-    if (!source.ends_with("()") || !policy::isCallName(source) || !seen.insert(source).second) {
-      continue;
-    }
-    if (seen.size() > kMaxFunctions) {
+    if (!source.ends_with("()") || !policy::isCallName(source)) continue;
+    const FunctionResult* f = function(std::string_view(source).substr(0, source.size() - 2));
+    if (f == nullptr) continue;  // not a function (t.col gives col()), or not a known one
+    if (++followed > kMaxFunctions) {
       lineage->whole_row = lineage->reshaped = true;
       return;
     }
-    const FunctionResult* f = function(std::string_view(source).substr(0, source.size() - 2));
-    if (f != nullptr) policy::mergeLineage(lineage, f->result);  // appends: followed in turn
+    policy::mergeLineage(lineage, f->result);
   }
 }
 
