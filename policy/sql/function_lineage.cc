@@ -112,8 +112,10 @@ class Reader {
     returns_set_ = ret != nullptr && sql::flag(*ret, "setof");
     if (ret != nullptr) {
       const json* names = field(*ret, "names");
-      returns_void_ = names != nullptr && names->is_array() && !names->empty() &&
-                      sql::dottedName(*names).ends_with("void");
+      const json* last = names != nullptr && names->is_array() && !names->empty()
+                             ? field(names->back(), "String")
+                             : nullptr;
+      returns_void_ = last != nullptr && str(*last, "sval") == "void";
     } else {
       returns_void_ = true;  // a procedure
     }

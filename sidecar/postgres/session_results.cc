@@ -205,8 +205,9 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     auto addCalls = [&pending](const std::vector<std::string>& names) {
       for (const std::string& s : names) {
         // f() (f()* names the same call's value: f() comes with it).
-        if (s.ends_with("()") && policy::isCallName(s))
+        if (s.ends_with("()") && policy::isCallName(s)) {
           pending.push_back(s.substr(0, s.size() - 2));
+        }
       }
     };
     for (const auto& c : st.lineage.head) addCalls(c.sources);

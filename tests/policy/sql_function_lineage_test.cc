@@ -82,6 +82,9 @@ TEST_CASE("a function's result carries what its body returns, under any name") {
        "AS '$libdir/lib', $function$c_fn$function$\n",
        false, true},
       {def("bad()\n RETURNS text", "sql", " SELECT FROM WHERE "), false, true},
+      // A result type whose name ends in "void" is no void: its last statement must be read.
+      {def("w()\n RETURNS myvoid", "sql", " DELETE FROM cards "), false, true},
+      {def("v()\n RETURNS void", "sql", " DELETE FROM cards "), false, false},
       {"not a definition", false, true},
   };
   for (const Row& row : kRows) {
