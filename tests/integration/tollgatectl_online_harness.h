@@ -2,6 +2,7 @@
 // test generates (JWKS file), a bootstrap token, a config, the process, and CLI runners.
 #pragma once
 
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <memory>
@@ -111,7 +112,13 @@ class ControlPlaneUnderTest {
 // Runs tollgatectl with TOLLGATE_CONFIG=`config` and no TOLLGATE_SERVER / TOLLGATE_TOKEN.
 inline RunResult ctlWith(const std::string& config, const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"/usr/bin/env", "TOLLGATE_CONFIG=" + config,
-                                   "TOLLGATE_SERVER=", "TOLLGATE_TOKEN=", binPath("tollgatectl")};
+                                   "TOLLGATE_SERVER=", "TOLLGATE_TOKEN="};
+  // Under LeakSanitizer: gRPC's teardown at exit (tests/lsan_grpc_client.supp).
+  if (std::getenv("LSAN_OPTIONS") != nullptr) {
+    argv.push_back("LSAN_OPTIONS=suppressions=" + sourcePath("tests/lsan_grpc_client.supp") +
+                   ":print_suppressions=0");
+  }
+  argv.push_back(binPath("tollgatectl"));
   argv.insert(argv.end(), args.begin(), args.end());
   RunResult r = run(argv, "", std::chrono::seconds(30));
   if (r.exit_code < 0) {
