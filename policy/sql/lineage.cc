@@ -28,6 +28,11 @@ bool isCallName(std::string_view name) {
   return (name.size() > 2 && name.ends_with("()")) || (name.size() > 3 && name.ends_with("()*"));
 }
 
+std::optional<std::string_view> calledFunction(std::string_view name) {
+  if (name.size() <= 2 || !name.ends_with("()")) return std::nullopt;
+  return name.substr(0, name.size() - 2);
+}
+
 void mergeLineage(ColumnLineage* into, const ColumnLineage& from) {
   for (const std::string& s : from.sources) addLineageName(&into->sources, s);
   into->whole_row = into->whole_row || from.whole_row;

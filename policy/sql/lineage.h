@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -89,6 +90,9 @@ std::string callName(std::string_view name);
 std::string callValueName(std::string_view name);
 // Either kind of name.
 bool isCallName(std::string_view name);
+// The function a callName() names (`get_cvv` for `get_cvv()`); nullopt for any other name,
+// callValueName() ones included (the call's callName() comes with them).
+std::optional<std::string_view> calledFunction(std::string_view name);
 
 // Adds `name` to `names` unless empty or already there.
 void addLineageName(std::vector<std::string>* names, std::string_view name);

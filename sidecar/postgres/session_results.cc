@@ -204,10 +204,7 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     std::vector<std::string> pending = st.functions;
     auto addCalls = [&pending](const std::vector<std::string>& names) {
       for (const std::string& s : names) {
-        // f() (f()* names the same call's value: f() comes with it).
-        if (s.ends_with("()") && policy::isCallName(s)) {
-          pending.push_back(s.substr(0, s.size() - 2));
-        }
+        if (auto called = policy::calledFunction(s)) pending.emplace_back(*called);
       }
     };
     for (const auto& c : st.lineage.head) addCalls(c.sources);

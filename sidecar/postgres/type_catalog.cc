@@ -20,10 +20,18 @@ constexpr int kViewLockTimeoutMs = 2000;
 // Types below it are the server's own (FirstNormalObjectId).
 constexpr uint32_t kFirstUserOid = 16384;
 
-// Views and materialized views of the database's own schemas.
-constexpr char kUserViews[] =
-    "v.relkind IN ('v', 'm') AND v.relnamespace NOT IN "
+// The server's own schemas: their views and functions are not the database's.
+constexpr char kSystemSchemas[] =
     "('pg_catalog'::pg_catalog.regnamespace, 'information_schema'::pg_catalog.regnamespace)";
+
+// The attnum column of a view or function row: -1 definition, 0 name, 1.. columns.
+std::optional<int> parseAttnum(const ValueList::Value& v) {
+  if (!v) return std::nullopt;
+  int out = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || end != v->data() + v->size()) return std::nullopt;
+  return out;
+}
 
 std::optional<uint32_t> parseOid(const ValueList::Value& v) {
   if (!v || v->empty()) return std::nullopt;
@@ -38,6 +46,14 @@ std::optional<uint32_t> parseOid(const ValueList::Value& v) {
 std::string TypeCatalog::query(int server_major, bool view_definitions) {
   // Multirange types came with PostgreSQL 14.
   const std::string multirange = server_major >= 14 ? "g.rngmultitypid" : "0::pg_catalog.oid";
+  // Views and materialized views of the database's own schemas; its functions and procedures
+  // there that no extension owns.
+  const std::string user_views =
+      std::string("v.relkind IN ('v', 'm') AND v.relnamespace NOT IN ") + kSystemSchemas;
+  const std::string user_functions =
+      std::string("p.pronamespace NOT IN ") + kSystemSchemas +
+      " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = "
+      "'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e')";
   return
       // The job's own settings (startup parameters) must not cut it short or change what its
       // names mean: no timeout, and only pg_catalog on the search path.
@@ -85,12 +101,12 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
       " ELSE v.relname::pg_catalog.text END, "
       "0::pg_catalog.oid, n.k "
       "FROM pg_catalog.pg_class v, (VALUES (-1), (0)) n(k) WHERE " +
-      std::string(kUserViews) +
+      user_views +
       " UNION ALL "
       "SELECT 'v', v.oid, v.reltype, a.attname::pg_catalog.text, 0::pg_catalog.oid, "
       "a.attnum FROM pg_catalog.pg_class v JOIN pg_catalog.pg_attribute a ON a.attrelid = v.oid "
       "AND a.attnum > 0 AND NOT a.attisdropped WHERE " +
-      kUserViews +
+      user_views +
       " UNION ALL "
       "SELECT 'p', p.oid, p.prorettype, CASE n.k WHEN -1 THEN pg_catalog.pg_get_functiondef(p.oid) "
       "ELSE p.proname::pg_catalog.text END, 0::pg_catalog.oid, n.k "
@@ -98,10 +114,7 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
       // pg_get_functiondef refuses aggregates; prokind came with PostgreSQL 11.
       std::string(server_major != 0 && server_major < 11 ? "NOT p.proisagg AND NOT p.proiswindow "
                                                          : "p.prokind IN ('f', 'p') ") +
-      "AND p.pronamespace NOT IN ('pg_catalog'::pg_catalog.regnamespace, "
-      "'information_schema'::pg_catalog.regnamespace) AND NOT EXISTS (SELECT 1 FROM "
-      "pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass "
-      "AND d.objid = p.oid AND d.deptype = 'e') ORDER BY 1, 2, 6; COMMIT";
+      "AND " + user_functions + " ORDER BY 1, 2, 6; COMMIT";
 }
 
 bool TypeCatalog::addRow(const ValueList& columns) {
@@ -129,10 +142,9 @@ bool TypeCatalog::addRow(const ValueList& columns) {
       if (field_type && *field_type != 0) multiranges_[*field_type] = *other;
       break;
     case 'v': {
-      int attnum = 0;
-      if (!v[5]) return false;
-      auto [end, ec] = std::from_chars(v[5]->data(), v[5]->data() + v[5]->size(), attnum);
-      if (ec != std::errc() || end != v[5]->data() + v[5]->size()) return false;
+      const std::optional<int> attnum_or = parseAttnum(v[5]);
+      if (!attnum_or) return false;
+      const int attnum = *attnum_or;
       // A definition may be NULL (not analysed); names and columns may not, nor be empty.
       if ((!name || name->empty()) && attnum != -1) return false;
       View& view = views_[*oid];
@@ -147,15 +159,13 @@ bool TypeCatalog::addRow(const ValueList& columns) {
       break;
     }
     case 'p': {
-      int attnum = 0;
-      if (!v[5] || !name || name->empty()) return false;
-      auto [end, ec] = std::from_chars(v[5]->data(), v[5]->data() + v[5]->size(), attnum);
-      if (ec != std::errc() || end != v[5]->data() + v[5]->size()) return false;
+      const std::optional<int> attnum = parseAttnum(v[5]);
+      if (!attnum || !name || name->empty()) return false;
       Function& f = functions_[*oid];
       if (other) f.result_type = *other;
-      if (attnum == -1) {
+      if (*attnum == -1) {
         f.definition = std::string(*name);
-      } else if (attnum == 0) {
+      } else if (*attnum == 0) {
         f.name = std::string(*name);
         function_oids_[f.name].push_back(*oid);
         // A value it returns, cast or converted (`getcard()::text`), carries its type's fields
@@ -213,6 +223,13 @@ void TypeCatalog::resolveViews(const policy::SqlAnalyzer& analyzer, size_t max_b
     }
     if (st != nullptr) out.reads.insert(out.reads.end(), st->reads.begin(), st->reads.end());
   }
+  // Views of one name in several schemas share an entry (and so their row types).
+  view_row_types_.clear();
+  for (const auto& [oid, view] : views_) {
+    if (view.row_type == 0) continue;
+    auto it = view_lineage_.find(view.name);
+    if (it != view_lineage_.end()) view_row_types_[view.row_type] = &it->second;
+  }
 }
 
 std::vector<const TypeCatalog::ViewLineage*> TypeCatalog::views(std::string_view relation) const {
@@ -263,12 +280,11 @@ const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) 
       // A view's row type: its fields are named by the view's columns, made of what those are
       // (SELECT code FROM f(), to_jsonb(t) of a row of it).
       const ViewLineage* result_view = nullptr;
-      for (const auto& [view_oid, view] : views_) {
-        if (view.row_type != resolve(f->second.result_type)) continue;
-        auto it = view_lineage_.find(view.name);
-        if (it == view_lineage_.end()) continue;
-        result_view = &it->second;
-        out.renames.insert(out.renames.end(), it->second.columns.begin(), it->second.columns.end());
+      if (auto it = view_row_types_.find(resolve(f->second.result_type));
+          it != view_row_types_.end()) {
+        result_view = it->second;
+        out.renames.insert(out.renames.end(), result_view->columns.begin(),
+                           result_view->columns.end());
       }
       // The fields a row type result took by name or by `*` (function_lineage.h) may be
       // another view's columns under other names: what those are made of counts.
@@ -294,9 +310,9 @@ void TypeCatalog::addCallResults(policy::ColumnLineage* lineage) const {
   size_t followed = 0;
   // Sources are de-duplicated: each name is looked at once, those merged in after it too.
   for (size_t i = 0; i < lineage->sources.size(); ++i) {
-    const std::string& source = lineage->sources[i];
-    if (!source.ends_with("()") || !policy::isCallName(source)) continue;
-    const FunctionResult* f = function(std::string_view(source).substr(0, source.size() - 2));
+    const std::optional<std::string_view> called = policy::calledFunction(lineage->sources[i]);
+    if (!called) continue;
+    const FunctionResult* f = function(*called);
     if (f == nullptr) continue;  // not a function (t.col gives col()), or not a known one
     if (++followed > kMaxFunctions) {
       lineage->whole_row = lineage->reshaped = true;
@@ -348,22 +364,16 @@ void TypeCatalog::addViewSources(const std::vector<const ViewLineage*>& views,
 void TypeCatalog::bindRules(const policy::Masker& masker) {
   field_rules_.clear();
   rule_inside_.clear();
-  // A view's row type (a function RETURNS SETOF v) has the view's columns as fields: they
-  // carry what the view's definition makes them of.
-  absl::flat_hash_map<uint32_t, const ViewLineage*> view_types;
-  for (const auto& [oid, view] : views_) {
-    if (view.row_type == 0) continue;
-    auto it = view_lineage_.find(view.name);
-    if (it != view_lineage_.end()) view_types[view.row_type] = &it->second;
-  }
   for (const auto& [oid, fields] : composites_) {
     auto& rules = field_rules_[oid];
-    auto vt = view_types.find(oid);
+    // A view's row type (a function RETURNS SETOF v) has the view's columns as fields: they
+    // carry what the view's definition makes them of.
+    auto vt = view_row_types_.find(oid);
     for (const Field& f : fields) {
       // Views of one name in several schemas share an entry: every column of that name counts.
       policy::ColumnLineage lineage;
       bool found = false;
-      if (vt != view_types.end()) {
+      if (vt != view_row_types_.end()) {
         for (const auto& [column, l] : vt->second->columns) {
           if (column != f.name) continue;
           policy::mergeLineage(&lineage, l);

@@ -156,6 +156,8 @@ class TypeCatalog {
   };
   absl::flat_hash_map<uint32_t, View> views_;
   absl::flat_hash_map<std::string, ViewLineage> view_lineage_;  // by view name
+  // A view's row type -> its lineage (resolveViews()).
+  absl::flat_hash_map<uint32_t, const ViewLineage*> view_row_types_;
   struct Function {
     std::string name;
     std::string definition;
