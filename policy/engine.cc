@@ -15,6 +15,8 @@ constexpr std::string_view kHarmlessOther[] = {
     "set", "reset", "show", "discard", "deallocate", "close", "listen", "unlisten",
 };
 
+constexpr char kCopyRule[] = "masking:copy";
+
 // "SET SESSION AUTHORIZATION" as the engine reads the target word of a SET (setTarget).
 constexpr std::string_view kAuthorizationWord = "authorization";
 
@@ -167,12 +169,61 @@ StatementVerdict decideStatement(const CompiledPolicy& policy, const Identity& i
     }
     return v;
   }
+  if (const CopyAction copies = policy.document().masking.copies;
+      !st.lineage.stored.empty() && copies != CopyAction::kAllow) {
+    const MaskerPtr masker = policy.masker(resource);
+    if (std::string why = masker ? unmaskedCopy(*masker, st) : ""; !why.empty()) {
+      v.rule = kCopyRule;
+      if (copies == CopyAction::kBlock) {
+        v.decision = Decision::kBlock;
+        v.message = absl::StrCat("blocked by rule \"", kCopyRule, "\": ", why);
+      } else {
+        v.decision = Decision::kReview;
+        v.message = absl::StrCat("held for approval by rule \"", kCopyRule, "\": ", why);
+        v.approvers = policy.defaults().approvers;
+      }
+      return v;
+    }
+  }
   v.decision = Decision::kAllow;
   v.rule = role_rule;
   return v;
 }
 
 }  // namespace
+
+std::string unmaskedCopy(const Masker& masker, const StatementFacts& st) {
+  if (!masker.hasColumnRules()) return "";
+  for (const auto& [target, value] : st.lineage.stored) {
+    if (value.sources.empty() && !value.whole_row) continue;  // literals, parameters
+    bool whole = value.whole_row || st.lineage.opaque;
+    std::vector<std::string> names;
+    for (const std::string& s : value.sources) {
+      for (const std::string& n : st.lineage.closure(s, &whole)) addLineageName(&names, n);
+    }
+    const std::vector<const MaskingRuleSpec*> sources = masker.columnRulesFor(names, whole);
+    if (sources.empty()) continue;
+    const MaskingRuleSpec* kept = target.empty() ? nullptr : masker.planColumn(target).column_rule;
+    for (const MaskingRuleSpec* r : sources) {
+      if (kept == r || (kept != nullptr && kept->action == r->action)) continue;
+      const std::string rule = absl::StrCat("data masked by rule \"", r->name, "\"");
+      if (target.empty()) {
+        return absl::StrCat(
+            "the statement stores ",
+            whole ? "whole rows or columns by position, which may hold " : "", rule,
+            " in columns it does not name, where it would be read unmasked; name them "
+            "(INSERT INTO t (a, b) SELECT a, b ...)");
+      }
+      return absl::StrCat(
+          "the statement stores ",
+          whole ? "a whole row or columns the gate cannot name, which may hold " : "", rule,
+          " in column ", target.substr(0, 63), ", which ",
+          kept == nullptr ? "no rule masks" : "another rule masks differently",
+          "; store it in a column that rule masks");
+    }
+  }
+  return "";
+}
 
 bool settingAllowed(Role role, std::string_view name, std::string_view value) {
   // For any role: the statements that follow would be read differently by the server.

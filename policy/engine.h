@@ -19,7 +19,7 @@ struct StatementVerdict {
   size_t index = 0;  // 0-based position in QueryFacts::statements
   Decision decision = Decision::kBlock;
   // The rule that decided: "role:read" (the grant's role allowed or refused it),
-  // "guardrail:NAME", "parse-error", "empty", "unknown-resource".
+  // "guardrail:NAME", "masking:copy", "parse-error", "empty", "unknown-resource".
   std::string rule;
   // Fit for the client, e.g. `blocked by rule "no-ddl": DDL is not allowed from jobs`.
   // Never contains literal values from the statement.
@@ -64,8 +64,20 @@ bool guardrailMatches(const CompiledGuardrail& g, const StatementFacts& st,
 //   3. Otherwise the first guardrail (in policy order) that applies to the resource and the
 //      identity and whose match holds decides: block, review (with its approvers) or allow
 //      (which ends guardrail evaluation for that statement). No guardrail: allowed by role.
+//      No guardrail: a write that stores data of a column under a column masking rule where
+//      reading it back would not mask it the same way gets masking.copies (default block, rule
+//      "masking:copy"; unmaskedCopy()). Otherwise allowed by role.
 //   4. An unknown resource blocks every statement (rule "unknown-resource").
 Verdict decide(const CompiledPolicy& policy, const Identity& identity, std::string_view resource,
                Role role, const QueryFacts& facts);
+
+// Why statement `st` stores data that `masker`'s column rules mask where reading it back would
+// not mask it the same way, or "" when it does not (OutputLineage::stored). A stored value
+// whose lineage (renames, and the views and functions the caller resolved into them) names a
+// column under rule R, or that may carry a whole row or any column (then every column rule
+// counts), must go to a column whose first matching rule is R or masks as R does. A column the
+// statement does not name (INSERT without a column list, `*` stored by position) is masked by
+// no rule.
+std::string unmaskedCopy(const Masker& masker, const StatementFacts& st);
 
 }  // namespace tollgate::policy

@@ -172,6 +172,16 @@ void parseMasking(Context& ctx, const YAML::Node& node, PolicyDocument& doc) {
   for (const auto& c : out.keep_number_types) {
     if (c.empty()) ctx.errors.add(keep, "masking.keepNumberTypes: empty column name");
   }
+  if (auto v = m.oneOf("copies", {"block", "review", "allow"})) {
+    if (*v == "block") out.copies = CopyAction::kBlock;
+    if (*v == "review") out.copies = CopyAction::kReview;
+    if (*v == "allow") {
+      out.copies = CopyAction::kAllow;
+      ctx.warn(m.get("copies"),
+               "masking.copies: allow lets a job with a write grant store masked columns' data "
+               "where it is read back unmasked");
+    }
+  }
   m.finish();
   if (any_hash && out.hash_key_file.empty() && out.hash_key_env.empty() && !m.has("keys")) {
     ctx.errors.add(node, "masking: a rule uses the hash action but masking.keys gives no key");

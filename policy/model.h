@@ -27,6 +27,8 @@ enum class Decision { kAllow = 0, kReview = 1, kBlock = 2 };
 enum class UnknownDestination { kDeny, kPassthrough };
 enum class AuditMode { kAsync, kSync };
 enum class ParseErrorAction { kBlock, kReview, kAllow };
+// masking.copies: what a write that stores masked data where it would be read unmasked gets.
+enum class CopyAction { kBlock, kReview, kAllow };
 enum class GuardrailAction { kAllow, kReview, kBlock };
 enum class Approval { kNone, kRequired };
 
@@ -145,6 +147,9 @@ struct Masking {
   // Globs of result column names whose number type (int8, numeric) is kept when detector rules
   // scan them (policy/mask/masker.h, Masker::keepsNumberType).
   std::vector<std::string> keep_number_types;
+  // A write storing data of a column under a column rule where reading it back would not mask
+  // it the same way (`UPDATE cards SET note = cvv`): policy/engine.h, rule "masking:copy".
+  CopyAction copies = CopyAction::kBlock;
 };
 
 struct Defaults {

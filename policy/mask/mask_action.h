@@ -23,6 +23,8 @@ struct MaskAction {
   // hex digest is cut or repeated to the input's length) or is the full 64-char digest.
   std::string hash_key;
   bool hash_keep_length = true;
+
+  bool operator==(const MaskAction&) const = default;
 };
 
 // Applies `action` to a detected card number (digits with optional separators). Separators

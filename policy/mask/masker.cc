@@ -3,6 +3,7 @@
 
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -208,6 +209,21 @@ ColumnPlan Masker::planColumn(const std::vector<std::string>& names, bool whole_
 }
 
 bool Masker::hasColumnRules() const { return !impl_->column_rules.empty(); }
+
+std::vector<const MaskingRuleSpec*> Masker::columnRulesFor(const std::vector<std::string>& names,
+                                                           bool whole_row) const {
+  if (whole_row) return impl_->column_rules;
+  std::vector<const MaskingRuleSpec*> out;
+  for (const MaskingRuleSpec* r : impl_->column_rules) {
+    const bool matches = std::any_of(r->columns.begin(), r->columns.end(), [&](const auto& g) {
+      return std::any_of(names.begin(), names.end(), [&](const std::string& name) {
+        return !isCallName(name) && globMatch(g, name);
+      });
+    });
+    if (matches) out.push_back(r);
+  }
+  return out;
+}
 
 bool Masker::keepsNumberType(std::string_view column_name) const {
   for (const std::string& g : keep_number_types_) {

@@ -59,6 +59,10 @@ class Masker {
   // policy applies, so a row or unknown rename never slips a masked column through.
   ColumnPlan planColumn(const std::vector<std::string>& names, bool whole_row) const;
   bool hasColumnRules() const;
+  // Every column rule, in policy order, matching any of `names`; with `whole_row` every column
+  // rule. What may mask data read from those names.
+  std::vector<const MaskingRuleSpec*> columnRulesFor(const std::vector<std::string>& names,
+                                                     bool whole_row) const;
   // True when a result column of this name that detector rules scan keeps its number type
   // (int8, numeric) for the client, a card number found in it masked with zeros for the hidden
   // digits, instead of being described as text. Presentation only: the column is scanned and

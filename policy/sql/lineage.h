@@ -43,6 +43,13 @@ struct OutputLineage {
   // Every rename in the statement, in order: target aliases, SET targets, CTE and sub-select
   // column lists, FROM-item aliases (a row alias carries its whole row).
   std::vector<std::pair<std::string, ColumnLineage>> renames;
+  // What the statement stores, wherever it does (INSERT, UPDATE, MERGE, ON CONFLICT DO UPDATE,
+  // CREATE TABLE AS, SELECT INTO; inside CTEs, PREPARE, EXPLAIN ANALYZE, rules and SQL function
+  // bodies): per stored column its name, and what its value is made of. The name is "" when
+  // the statement does not give it: INSERT without a column list, an expression without an
+  // alias in CREATE TABLE AS. A `*` stored by position (INSERT ... SELECT *) is an entry with
+  // whole_row; in CREATE TABLE AS each column it expands to keeps its own name and adds none.
+  std::vector<std::pair<std::string, ColumnLineage>> stored;
   // PREPARE name / DECLARE cursor name this statement defines (its lineage is what a later
   // EXECUTE / FETCH of that name returns), and the name an EXECUTE / FETCH / MOVE uses.
   std::string defines;

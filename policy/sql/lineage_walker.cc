@@ -65,6 +65,7 @@ class LineageWalker {
     if (!unwrap(stmt, &kind, &body)) return std::move(out_);
     top(kind, *body);
     renames(stmt, 0);
+    stores(stmt, 0);
     return std::move(out_);
   }
 
@@ -590,6 +591,180 @@ class LineageWalker {
   }
 
   // Column list `(a, b)` renaming the result columns of `query` by position.
+  // Every write anywhere in the statement (OutputLineage::stored).
+  void stores(const json& v, int depth) {
+    walkMembers(v, depth, [&](const std::string& key, const json& val, int /*at*/) {
+      if (key == "ExplainStmt") return explainRuns(val);  // plain EXPLAIN stores nothing
+      if (key == "UpdateStmt") {
+        storeAssignments(field(val, "targetList"));
+      } else if (key == "InsertStmt") {
+        storeQuery(columnNames(field(val, "cols")), field(val, "selectStmt"));
+        if (const json* conflict = field(val, "onConflictClause")) {
+          storeAssignments(field(*conflict, "targetList"));
+        }
+      } else if (key == "MergeWhenClause") {
+        const std::string_view command = str(val, "commandType");
+        if (command == "CMD_UPDATE") {
+          storeAssignments(field(val, "targetList"));
+        } else if (command == "CMD_INSERT") {
+          storeRow(columnNames(field(val, "targetList")), field(val, "values"));
+        }
+      } else if (key == "CreateTableAsStmt") {
+        const json* into = field(val, "into");  // an IntoClause's fields, not a node
+        storeNamed(into == nullptr ? nullptr : field(*into, "colNames"), field(val, "query"));
+      } else if (key == "SelectStmt") {
+        // SELECT ... INTO t creates t like CREATE TABLE t AS SELECT ...
+        if (const json* into = field(val, "intoClause")) storeNamed(field(*into, "colNames"), &val);
+      }
+      return true;
+    });
+  }
+
+  // EXPLAIN runs its statement only with ANALYZE.
+  static bool explainRuns(const json& explain) {
+    const json* options = field(explain, "options");
+    if (options == nullptr || !options->is_array()) return false;
+    for (const json& o : *options) {
+      const json* d = field(o, "DefElem");
+      if (d != nullptr && str(*d, "defname") == "analyze") return true;
+    }
+    return false;
+  }
+
+  // Names of a list of ResTarget (INSERT's columns) or String (IntoClause colNames) nodes.
+  static std::vector<std::string_view> columnNames(const json* list) {
+    std::vector<std::string_view> names;
+    if (list == nullptr || !list->is_array()) return names;
+    for (const json& c : *list) {
+      const json* node = field(c, "ResTarget");
+      if (node != nullptr) {
+        names.push_back(str(*node, "name"));
+      } else if ((node = field(c, "String")) != nullptr) {
+        names.push_back(str(*node, "sval"));
+      }
+    }
+    return names;
+  }
+
+  // `SET name = expr` (UPDATE, ON CONFLICT DO UPDATE, MERGE ... UPDATE SET).
+  void storeAssignments(const json* list) {
+    if (list == nullptr || !list->is_array()) return;
+    for (const json& t : *list) {
+      const json* rt = field(t, "ResTarget");
+      const json* val = rt == nullptr ? nullptr : field(*rt, "val");
+      if (val == nullptr) continue;
+      ColumnLineage c;
+      expression(*val, &c, 0);
+      out_.stored.emplace_back(std::string(str(*rt, "name")), std::move(c));
+    }
+  }
+
+  // One row of values stored into `names` by position (MERGE ... INSERT (a, b) VALUES (...)).
+  void storeRow(const std::vector<std::string_view>& names, const json* values) {
+    if (values == nullptr || !values->is_array()) return;
+    std::vector<ColumnLineage> row(values->size());
+    for (size_t i = 0; i < values->size(); ++i) expression((*values)[i], &row[i], 0);
+    storePositional(names, row, {}, false);
+  }
+
+  // A query's result stored into `names` by position (INSERT INTO t (a, b) SELECT / VALUES);
+  // `names` empty: into columns the statement does not name.
+  void storeQuery(const std::vector<std::string_view>& names, const json* query) {
+    std::string_view kind;
+    const json* body = nullptr;
+    if (query == nullptr || !unwrap(*query, &kind, &body) || kind != "SelectStmt") return;
+    std::vector<ColumnLineage> head, tail;
+    bool star = false;
+    selectOutput(*body, &head, &tail, &star, 0);
+    storePositional(names, head, tail, star);
+  }
+
+  void storePositional(const std::vector<std::string_view>& names,
+                       const std::vector<ColumnLineage>& head,
+                       const std::vector<ColumnLineage>& tail, bool star) {
+    if (!star && tail.empty() && !names.empty() && names.size() >= head.size()) {
+      for (size_t i = 0; i < head.size(); ++i) {
+        out_.stored.emplace_back(std::string(names[i]), head[i]);
+      }
+      return;
+    }
+    // Which value lands in which column is not known: each named one may hold any of them.
+    ColumnLineage all;
+    for (const ColumnLineage& h : head) merge(&all, h);
+    for (const ColumnLineage& t : tail) merge(&all, t);
+    all.whole_row = all.whole_row || star;
+    if (names.empty()) {
+      out_.stored.emplace_back(std::string(), std::move(all));
+      return;
+    }
+    for (std::string_view name : names) out_.stored.emplace_back(std::string(name), all);
+  }
+
+  // CREATE TABLE t [(a, b)] AS query, SELECT ... INTO t: the new columns are named by the
+  // column list, else as the query names its result columns.
+  void storeNamed(const json* colnames, const json* query) {
+    std::string_view kind;
+    const json* body = nullptr;
+    if (query == nullptr) return;
+    if (field(*query, "SelectStmt") != nullptr) {
+      if (!unwrap(*query, &kind, &body)) return;
+    } else {
+      body = query;  // SELECT ... INTO: the SelectStmt's own fields
+    }
+    const std::vector<std::string_view> names = columnNames(colnames);
+    const std::string_view op = str(*body, "op");
+    const json* targets = field(*body, "targetList");
+    if (!names.empty() || (!op.empty() && op != "SETOP_NONE") || targets == nullptr ||
+        !targets->is_array()) {
+      std::vector<ColumnLineage> head, tail;
+      bool star = false;
+      selectOutput(*body, &head, &tail, &star, 0);
+      storePositional(names, head, tail, star);
+      return;
+    }
+    for (const json& t : *targets) {
+      const json* rt = field(t, "ResTarget");
+      const json* val = rt == nullptr ? nullptr : field(*rt, "val");
+      if (val == nullptr) continue;
+      ColumnLineage c;
+      if (isStarExpansion(*val)) {
+        // `*` and `t.*` keep each column's name; `(expr).*` names the fields by their type.
+        const json* ind = field(*val, "A_Indirection");
+        const json* arg = ind == nullptr ? nullptr : field(*ind, "arg");
+        if (arg == nullptr || isRowReference(*arg)) continue;
+        expression(*arg, &c, 0, /*intact=*/false);
+        out_.stored.emplace_back(std::string(), std::move(c));
+        continue;
+      }
+      expression(*val, &c, 0);
+      std::string_view name = str(*rt, "name");
+      if (name.empty()) name = resultName(*val);
+      out_.stored.emplace_back(std::string(name), std::move(c));
+    }
+  }
+
+  // The name PostgreSQL gives a result column without an alias, where it is a name the
+  // statement shows (FigureColname): a column reference's or a field's last name, through
+  // casts. "" for anything else (a function's name, ?column?): not judged by name.
+  static std::string_view resultName(const json& v) {
+    if (const json* ref = field(v, "ColumnRef")) {
+      bool star = false;
+      const json* fields = field(*ref, "fields");
+      return fields == nullptr ? std::string_view() : lastName(*fields, &star);
+    }
+    if (const json* cast = field(v, "TypeCast")) {
+      const json* arg = field(*cast, "arg");
+      return arg == nullptr ? std::string_view() : resultName(*arg);
+    }
+    if (const json* ind = field(v, "A_Indirection")) {
+      const json* list = field(*ind, "indirection");
+      if (list != nullptr && list->is_array() && !list->empty()) {
+        if (const json* s = field(list->back(), "String")) return str(*s, "sval");
+      }
+    }
+    return {};
+  }
+
   void positional(const json* colnames, const json* query) {
     if (colnames == nullptr || !colnames->is_array()) return;
     std::vector<std::string_view> names;

@@ -211,6 +211,7 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     for (const auto& c : st.lineage.tail) addCalls(c.sources);
     addCalls(st.lineage.unnamed.sources);
     for (const auto& [name, c] : st.lineage.renames) addCalls(c.sources);
+    for (const auto& [name, c] : st.lineage.stored) addCalls(c.sources);
     std::vector<std::pair<std::string, const TypeCatalog::FunctionResult*>> found;
     absl::flat_hash_set<std::string> seen;
     bool exhausted = false;

@@ -35,17 +35,32 @@ def free_port():
         return s.getsockname()[1]
 
 
+def listening(port):
+    """True when a TCP socket listens on `port` (any address), read from /proc/net/tcp{,6}."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        return True
+        except OSError:
+            pass
+    return False
+
+
 def wait_port(port, proc, what, log_file, timeout=30.0):
-    """Waits until 127.0.0.1:port accepts; fails early (with the log tail) if proc died."""
+    """Waits until something listens on `port`; fails early (with the log tail) if proc died.
+    It does not connect: a probe connection would run the proxy's session code before the idle
+    memory is read (for the sidecar, 1.5 MiB of code and the worker's malloc arena)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{what} exited with {proc.returncode}:\n{tail(log_file)}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
+        if listening(port):
+            return
+        time.sleep(0.1)
     raise RuntimeError(f"{what} did not listen on {port} within {timeout}s:\n{tail(log_file)}")
 
 

@@ -374,3 +374,75 @@ TEST_CASE("COPY out under detector-only masking streams masked card numbers") {
     CHECK(r.out == want);
   }
 }
+
+TEST_CASE("a write storing masked data where it is read unmasked is refused, session usable") {
+  auto& pg = sharedPg();
+  // A table, a view renaming cvv and a function returning it, all there before the login: the
+  // session follows the view and the function.
+  pg.sqlOrThrow(
+      "create table if not exists card_notes (id int primary key, note text, cvv text);"
+      "alter table card_notes owner to app;"
+      "create or replace view card_secrets as select id, cvv as secret from cards;"
+      "alter view card_secrets owner to app;"
+      "create or replace function card_code(i int) returns text language sql stable "
+      "as $$ select cvv from cards where id = i $$;"
+      "truncate card_notes; insert into card_notes select id, 'n', null from cards;",
+      kPgAppDatabase);
+  SidecarOptions o;
+  o.subject = kOpsSubject;  // a write grant
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "update card_notes n set note = c.cvv from cards c where c.id = n.id;\n"
+      "update card_notes n set note = s.secret from card_secrets s where s.id = n.id;\n"
+      "update card_notes set note = card_code(id) where id = 1;\n"
+      "insert into card_notes select id, holder, cvv from cards on conflict do nothing;\n"
+      "begin;\n"
+      "update card_notes set note = 'x' where id = 1;\n"
+      "update card_notes n set note = upper(c.cvv) from cards c where c.id = n.id;\n"
+      "rollback;\n"
+      // Stored where the same rule masks it: allowed, and read back masked.
+      "update card_notes n set cvv = c.cvv from cards c where c.id = n.id;\n"
+      "select count(*) from card_notes where note = 'n';\n"
+      "select cvv from card_notes where id = 1;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  const std::string refused = "42501: blocked by rule \"masking:copy\"";
+  size_t count = 0;
+  for (size_t at = r.err.find(refused); at != std::string::npos; at = r.err.find(refused, at + 1)) {
+    ++count;
+  }
+  CHECK(count == 5);
+  CHECK_THAT(r.err, ContainsSubstring("in column note, which no rule masks"));
+  CHECK_THAT(r.err, ContainsSubstring("in columns it does not name"));
+  CHECK_THAT(r.err, !ContainsSubstring("current transaction is aborted"));  // ROLLBACK ran
+  const std::string masked_cvv(sampleCards()[0].cvv.size(), '*');
+  const std::string rows = std::to_string(sampleCards().size());
+  CHECK(r.out ==
+        "BEGIN\nUPDATE 1\nROLLBACK\nUPDATE " + rows + "\n" + rows + "\n" + masked_cvv + "\n");
+  CHECK(sampleSecretsIn(r.out + r.err).empty());
+  // Nothing reached the table.
+  CHECK(pg.sqlOrThrow("select count(*) from card_notes where note <> 'n'", kPgAppDatabase) ==
+        "0\n");
+
+  // The extended protocol's Parse is judged the same way (libpq PQexecParams and PQprepare).
+  auto x = sidecar.python(kBinaryScript, {"update card_notes set note = cvv where id = 2"});
+  INFO("stdout: " << x.out << "\nstderr: " << x.err);
+  std::vector<std::string> lines = absl::StrSplit(x.out, '\n', absl::SkipEmpty());
+  REQUIRE(lines.size() == 3);
+  // PQprepare was refused, so its statement does not exist.
+  CHECK_THAT(nlohmann::json::parse(lines[0])["error"].get<std::string>(),
+             ContainsSubstring("masking:copy"));
+  CHECK_THAT(nlohmann::json::parse(lines[1])["error"].get<std::string>(),
+             ContainsSubstring("does not exist"));
+  CHECK(nlohmann::json::parse(lines[2])["status"] == kPgresTuplesOk);
+
+  // Each refusal is a blocked statement event naming the rule, with the normalised text.
+  CHECK(sidecar.waitForEvent([](const nlohmann::json& e) {
+    return jstr(e, "/reason/decision") == "DECISION_BLOCK" &&
+           e.value("/reason/ruleIds"_json_pointer, nlohmann::json::array()) ==
+               nlohmann::json::array({"masking:copy"}) &&
+           jstr(e, "/action/statement") ==
+               "update card_notes set note = card_code(id) where id = $1";
+  }));
+  CHECK(cardNumbersInAuditAndLog(sidecar).empty());
+}

@@ -1,0 +1,212 @@
+// masking.copies: a write must not store a masked column's data where reading it back would not
+// mask it (`UPDATE cards SET note = cvv`, then `SELECT note`). Real statements through the real
+// analyser and the policy engine.
+#include <string>
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+#include "policy/engine.h"
+#include "policy/loader.h"
+#include "policy/sql/analyzer.h"
+
+namespace tollgate::policy {
+namespace {
+
+using Catch::Matchers::ContainsSubstring;
+
+CompiledPolicyPtr compilePolicy(const std::string& masking, const std::string& extra = "") {
+  const std::string text = R"(version: 1
+resources:
+  - name: db
+    protocol: postgres
+    upstream: {host: 127.0.0.1, port: 5432}
+access:
+  - name: jobs
+    subjects: [{serviceAccount: "payments/*"}]
+    resources: [db]
+    role: write
+)" + extra + R"(masking:
+  rules:
+    - {name: pan, detector: pan}
+    - {name: cvv, columns: [cvv, "cvv_*"], action: redact}
+    - {name: expiry, columns: [expiry], action: redact}
+    - {name: card-number, columns: [card_number, "pan_*"], action: {type: pci, keepFirst: 6}}
+)" + masking;
+  auto r = loadPolicyText(text, "copy.yaml");
+  std::string errs;
+  for (const auto& e : r.errors) errs += e + "\n";
+  INFO(errs);
+  REQUIRE(r.ok());
+  return r.policy;
+}
+
+const Identity kJob = Identity::fromSubject("system:serviceaccount:payments:loader");
+
+// As the admin role, which may run CREATE TABLE AS: copies are judged for every role.
+Verdict decideSql(const CompiledPolicy& p, const std::string& sql) {
+  auto facts = SqlAnalyzer::analyzeUncached(sql);
+  REQUIRE(facts->parsed);
+  return decide(p, kJob, "db", Role::kAdmin, *facts);
+}
+
+struct Case {
+  const char* sql;
+  bool copies;  // stores masked data where it would be read unmasked
+};
+
+const Case kCases[] = {
+    // Named copies into a column no rule masks.
+    {"UPDATE cards SET note = cvv WHERE id = 1", true},
+    {"UPDATE cards SET note = upper(cvv) || 'x'", true},
+    {"UPDATE cards SET (note, holder) = (SELECT cvv, holder FROM cards WHERE id = 2)", true},
+    {"UPDATE t SET note = c.cvv FROM cards c WHERE c.id = t.id", true},
+    {"UPDATE t SET note = (SELECT cvv FROM cards LIMIT 1)", true},
+    {"UPDATE t SET note = x FROM (SELECT cvv AS x FROM cards) s", true},
+    {"INSERT INTO log (msg) SELECT cvv FROM cards", true},
+    {"INSERT INTO log (id, msg) VALUES (1, (SELECT expiry FROM cards LIMIT 1))", true},
+    {"INSERT INTO log (msg) SELECT k FROM (SELECT cvv AS k FROM cards) s", true},
+    {"WITH s AS (SELECT cvv AS k FROM cards) INSERT INTO log (msg) SELECT k FROM s", true},
+    {"WITH u AS (UPDATE t SET note = cvv RETURNING id) SELECT id FROM u", true},
+    {"INSERT INTO t (id, cvv) VALUES (1, '1') ON CONFLICT (id) DO UPDATE SET note = "
+     "excluded.cvv",
+     true},
+    {"MERGE INTO t USING cards c ON t.id = c.id WHEN MATCHED THEN UPDATE SET note = c.cvv", true},
+    {"MERGE INTO t USING cards c ON t.id = c.id WHEN NOT MATCHED THEN INSERT (id, note) VALUES "
+     "(c.id, c.cvv)",
+     true},
+    {"CREATE TABLE leak AS SELECT cvv AS note FROM cards", true},
+    {"CREATE TABLE leak (a, b) AS SELECT id, cvv FROM cards", true},
+    {"SELECT cvv AS note INTO leak FROM cards", true},
+    {"PREPARE p AS UPDATE t SET note = cvv", true},
+    {"EXPLAIN ANALYZE UPDATE t SET note = cvv", true},
+    // Into a column another rule masks differently: the pci mask shows the last 4 of a cvv.
+    {"UPDATE cards SET card_number = cvv", true},
+    // Whole rows and positions: which column lands where is not known.
+    {"INSERT INTO log (payload) SELECT to_jsonb(c) FROM cards c", true},
+    {"UPDATE t SET note = c::text FROM cards c", true},
+    {"INSERT INTO archive SELECT * FROM cards", true},
+    {"INSERT INTO archive SELECT id, cvv FROM cards", true},
+    {"INSERT INTO archive (a, b) SELECT * FROM cards", true},
+    {"CREATE TABLE leak AS SELECT upper(cvv) FROM cards", true},
+    // Stays masked: the same rule, or a rule masking the same way, covers where it goes.
+    {"UPDATE cards SET cvv = trim(cvv)", false},
+    {"UPDATE cards SET cvv_old = cvv", false},
+    {"UPDATE cards SET expiry = cvv", false},  // another rule, the same action
+    {"INSERT INTO archive (id, cvv) SELECT id, cvv FROM cards", false},
+    {"CREATE TABLE copy AS SELECT * FROM cards", false},
+    {"CREATE TABLE copy AS SELECT c.*, cvv FROM cards c", false},
+    {"SELECT id, cvv INTO copy FROM cards", false},
+    {"CREATE TABLE copy AS SELECT cvv::text FROM cards", false},
+    // Nothing masked is stored.
+    {"UPDATE cards SET note = 'x' WHERE cvv = '123'", false},
+    {"UPDATE accounts SET balance = balance + 1 WHERE id = 7", false},
+    {"INSERT INTO cards (id, cvv, note) VALUES (1, '123', 'x')", false},
+    {"INSERT INTO log VALUES (1, 'x')", false},
+    {"INSERT INTO log (msg) SELECT holder FROM cards WHERE cvv = '1'", false},
+    {"DELETE FROM cards WHERE cvv = '1'", false},
+    {"EXPLAIN UPDATE t SET note = cvv", false},  // plain EXPLAIN runs nothing
+    {"SELECT cvv AS note FROM cards", false},    // a read is masked as it is returned
+};
+
+TEST_CASE("writes storing masked data where it would be read unmasked are refused") {
+  auto p = compilePolicy("");
+  for (const Case& c : kCases) {
+    INFO(c.sql);
+    const Verdict v = decideSql(*p, c.sql);
+    if (c.copies) {
+      CHECK(v.decision == Decision::kBlock);
+      CHECK(v.rule == "masking:copy");
+      CHECK_THAT(v.message, ContainsSubstring("blocked by rule \"masking:copy\""));
+    } else {
+      CHECK(v.decision == Decision::kAllow);
+      CHECK(v.rule != "masking:copy");
+    }
+  }
+}
+
+TEST_CASE("the refusal names the rule and where the data would go, never a value") {
+  auto p = compilePolicy("");
+  Verdict v = decideSql(*p, "UPDATE cards SET note = cvv WHERE cvv = '987'");
+  CHECK_THAT(v.message, ContainsSubstring("data masked by rule \"cvv\""));
+  CHECK_THAT(v.message, ContainsSubstring("in column note, which no rule masks"));
+  CHECK_THAT(v.message, !ContainsSubstring("987"));
+  v = decideSql(*p, "UPDATE cards SET card_number = expiry");
+  CHECK_THAT(v.message, ContainsSubstring("another rule masks differently"));
+  v = decideSql(*p, "INSERT INTO archive SELECT * FROM cards");
+  CHECK_THAT(v.message, ContainsSubstring("whole rows or columns by position"));
+  CHECK_THAT(v.message, ContainsSubstring("name them"));
+  // Several statements: the one that copies decides.
+  v = decideSql(*p, "SELECT 1; UPDATE cards SET note = cvv");
+  CHECK(v.decision == Decision::kBlock);
+  CHECK(v.deciding_statement == 1u);
+  CHECK_THAT(v.message, ContainsSubstring("(statement 2 of 2)"));
+}
+
+TEST_CASE("masking.copies: review holds for approval, allow lets it through") {
+  auto review = compilePolicy("  copies: review\n", "defaults: {approvers: {group: security}}\n");
+  Verdict v = decideSql(*review, "UPDATE cards SET note = cvv");
+  CHECK(v.decision == Decision::kReview);
+  CHECK(v.rule == "masking:copy");
+  CHECK_THAT(v.message, ContainsSubstring("held for approval by rule \"masking:copy\""));
+  REQUIRE(v.approvers.has_value());
+  CHECK(v.approvers->group == "security");
+
+  auto allow = compilePolicy("  copies: allow\n");
+  CHECK(decideSql(*allow, "UPDATE cards SET note = cvv").decision == Decision::kAllow);
+}
+
+TEST_CASE("a guardrail that allows the statement exempts it; the role still comes first") {
+  auto p = compilePolicy("", R"(guardrails:
+  - name: card-migration
+    match: {class: [write], objects: [cards_v2]}
+    action: allow
+)");
+  CHECK(decideSql(*p, "INSERT INTO cards_v2 (id, secret) SELECT id, cvv FROM cards").decision ==
+        Decision::kAllow);
+  CHECK(decideSql(*p, "INSERT INTO other (id, secret) SELECT id, cvv FROM cards").decision ==
+        Decision::kBlock);
+  auto facts = SqlAnalyzer::analyzeUncached("UPDATE cards SET note = cvv");
+  const Verdict read = decide(*p, kJob, "db", Role::kRead, *facts);
+  CHECK(read.rule == "role:read");
+}
+
+TEST_CASE("without column rules nothing is judged a copy") {
+  const std::string text = R"(version: 1
+resources:
+  - name: db
+    protocol: postgres
+    upstream: {host: 127.0.0.1, port: 5432}
+masking:
+  rules:
+    - {name: pan, detector: pan}
+)";
+  auto r = loadPolicyText(text, "pan-only.yaml");
+  REQUIRE(r.ok());
+  CHECK(decideSql(*r.policy, "INSERT INTO archive SELECT * FROM cards").decision ==
+        Decision::kAllow);
+}
+
+TEST_CASE("masking.copies takes block, review or allow; allow warns") {
+  auto bad = loadPolicyText(R"(version: 1
+masking:
+  copies: sometimes
+)",
+                            "bad.yaml");
+  CHECK_FALSE(bad.ok());
+  std::string errs;
+  for (const auto& e : bad.errors) errs += e + "\n";
+  CHECK_THAT(errs, ContainsSubstring("copies"));
+  auto allow = loadPolicyText(R"(version: 1
+masking:
+  copies: allow
+)",
+                              "allow.yaml");
+  REQUIRE(allow.ok());
+  std::string warnings;
+  for (const auto& w : allow.warnings) warnings += w + "\n";
+  CHECK_THAT(warnings, ContainsSubstring("masking.copies: allow"));
+}
+
+}  // namespace
+}  // namespace tollgate::policy
