@@ -1,7 +1,10 @@
-// Per-statement and per-query decisions: role check, then the first matching guardrail.
+// Per-statement and per-query decisions: role check, masking.copies, then the first matching
+// guardrail.
 #include "policy/engine.h"
 
 #include <re2/re2.h>
+
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -145,11 +148,32 @@ StatementVerdict decideStatement(const CompiledPolicy& policy, const Identity& i
                              " statements (", st.type, ")");
     return v;
   }
+  // Before guardrails, which cannot exempt it: their objects match the relations read too, so
+  // one allowing writes to a table would allow copying a masked column out of it. Held for
+  // review, it still gets a guardrail's block.
+  std::optional<StatementVerdict> copy;
+  if (const CopyAction copies = policy.document().masking.copies;
+      !st.lineage.stored.empty() && copies != CopyAction::kAllow) {
+    const MaskerPtr masker = policy.masker(resource);
+    if (std::string why = masker ? unmaskedCopy(*masker, st) : ""; !why.empty()) {
+      copy = v;
+      copy->rule = kCopyRule;
+      if (copies == CopyAction::kBlock) {
+        copy->decision = Decision::kBlock;
+        copy->message = absl::StrCat("blocked by rule \"", kCopyRule, "\": ", why);
+        return *copy;
+      }
+      copy->decision = Decision::kReview;
+      copy->message = absl::StrCat("held for approval by rule \"", kCopyRule, "\": ", why);
+      copy->approvers = policy.defaults().approvers;
+    }
+  }
   for (const auto& g : policy.guardrails()) {
     const Guardrail& spec = g.spec;
     if (!coversResource(spec.resources, resource)) continue;
     if (!spec.subjects.empty() && !anySubjectMatches(spec.subjects, identity)) continue;
     if (!guardrailMatches(g, st, query)) continue;
+    if (copy && spec.action != GuardrailAction::kBlock) return *copy;
     v.rule = g.rule_id;
     std::string suffix = spec.message.empty() ? "" : absl::StrCat(": ", spec.message);
     switch (spec.action) {
@@ -169,22 +193,7 @@ StatementVerdict decideStatement(const CompiledPolicy& policy, const Identity& i
     }
     return v;
   }
-  if (const CopyAction copies = policy.document().masking.copies;
-      !st.lineage.stored.empty() && copies != CopyAction::kAllow) {
-    const MaskerPtr masker = policy.masker(resource);
-    if (std::string why = masker ? unmaskedCopy(*masker, st) : ""; !why.empty()) {
-      v.rule = kCopyRule;
-      if (copies == CopyAction::kBlock) {
-        v.decision = Decision::kBlock;
-        v.message = absl::StrCat("blocked by rule \"", kCopyRule, "\": ", why);
-      } else {
-        v.decision = Decision::kReview;
-        v.message = absl::StrCat("held for approval by rule \"", kCopyRule, "\": ", why);
-        v.approvers = policy.defaults().approvers;
-      }
-      return v;
-    }
-  }
+  if (copy) return *copy;
   v.decision = Decision::kAllow;
   v.rule = role_rule;
   return v;

@@ -61,13 +61,13 @@ bool guardrailMatches(const CompiledGuardrail& g, const StatementFacts& st,
 //   1. An unparseable query gets defaults.onParseError (default block), never a silent allow.
 //   2. Per statement: a statement the role does not allow is blocked (rule "role:ROLE").
 //      Guardrails cannot grant more than the role.
-//   3. Otherwise the first guardrail (in policy order) that applies to the resource and the
+//   3. A write that stores data of a column under a column masking rule where reading it back
+//      would not mask it the same way gets masking.copies (rule "masking:copy"; unmaskedCopy()):
+//      block (the default) before any guardrail; review unless a guardrail blocks it.
+//   4. Otherwise the first guardrail (in policy order) that applies to the resource and the
 //      identity and whose match holds decides: block, review (with its approvers) or allow
 //      (which ends guardrail evaluation for that statement). No guardrail: allowed by role.
-//      No guardrail: a write that stores data of a column under a column masking rule where
-//      reading it back would not mask it the same way gets masking.copies (default block, rule
-//      "masking:copy"; unmaskedCopy()). Otherwise allowed by role.
-//   4. An unknown resource blocks every statement (rule "unknown-resource").
+//   5. An unknown resource blocks every statement (rule "unknown-resource").
 Verdict decide(const CompiledPolicy& policy, const Identity& identity, std::string_view resource,
                Role role, const QueryFacts& facts);
 

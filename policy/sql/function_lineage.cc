@@ -207,8 +207,19 @@ class Reader {
     const sql::WalkResult walked = sql::walkStatement(stmt);
     for (const std::string& r : walked.facts.reads) addLineageName(&out_->reads, r);
     for (const std::string& c : walked.facts.columns) addLineageName(&out_->columns, c);
+    for (const std::string& f : walked.facts.functions) {
+      addLineageName(&out_->calls, callName(f.substr(f.rfind('.') + 1)));
+    }
     out_->row_reference = out_->row_reference || walked.facts.row_reference || walked.too_deep;
     const OutputLineage l = sql::outputLineage(stmt);
+    for (const auto& [target, value] : l.stored) {
+      ColumnLineage c;
+      c.whole_row = value.whole_row;
+      for (const std::string& s : value.sources) {
+        for (const std::string& n : l.closure(s, &c.whole_row)) addLineageName(&c.sources, n);
+      }
+      out_->stored.emplace_back(target, std::move(c));
+    }
     last_known_ = l.known;
     if (!l.known) return;
     for (size_t i = 0; i < l.head.size(); ++i) {

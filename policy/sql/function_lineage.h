@@ -27,6 +27,12 @@ struct FunctionLineage {
   std::vector<std::string> reads;
   std::vector<std::string> columns;
   bool row_reference = false;
+  // What its body's statements store (OutputLineage::stored), each value's names followed
+  // through that statement's renames: a call of it stores them too (masking.copies). PL/pgSQL
+  // variables are not followed (`v := cvv; UPDATE t SET note = v` stores `v`), nor dynamic SQL.
+  std::vector<std::pair<std::string, ColumnLineage>> stored;
+  // Every function its body calls, as call names (callName()): what they store, it does too.
+  std::vector<std::string> calls;
   // False when the definition did not parse as CREATE FUNCTION / PROCEDURE: name and schema
   // are then empty.
   bool parsed = false;

@@ -32,6 +32,19 @@ inline bool unwrap(const nlohmann::json& node, std::string_view* kind,
   *body = &it.value();
   return true;
 }
+// The INTO clause of a SelectStmt body (SELECT ... INTO t). The grammar leaves it on the
+// leftmost arm of a set operation: `SELECT a INTO t FROM x UNION SELECT b FROM y` creates t
+// from the whole union.
+inline const nlohmann::json* selectInto(const nlohmann::json& select) {
+  const nlohmann::json* s = &select;
+  for (int depth = 0; depth < 10000 && s != nullptr; ++depth) {
+    if (const nlohmann::json* into = field(*s, "intoClause")) return into;
+    const std::string_view op = str(*s, "op");
+    if (op.empty() || op == "SETOP_NONE") return nullptr;
+    s = field(*s, "larg");
+  }
+  return nullptr;
+}
 // A list of {"String":{"sval":..}} nodes joined with '.'.
 inline std::string dottedName(const nlohmann::json& list) {
   std::string out;

@@ -56,7 +56,11 @@ void addSeed(std::vector<std::string>* names, std::string_view name) {
 // sources found are expanded in turn.
 void expand(const std::vector<std::pair<std::string, ColumnLineage>>& renames,
             std::vector<std::string>* names, bool* whole_row, bool* reshaped) {
-  for (size_t i = 0; i < names->size() && names->size() < kMaxNames; ++i) {
+  for (size_t i = 0; i < names->size(); ++i) {
+    if (names->size() >= kMaxNames) {
+      *whole_row = *reshaped = true;  // not followed to the end: it may be any column
+      return;
+    }
     if (holdsOtherColumnsValues((*names)[i])) *whole_row = *reshaped = true;
     for (const auto& [alias, lineage] : renames) {
       if (alias != (*names)[i]) continue;

@@ -50,6 +50,9 @@ struct OutputLineage {
   // alias in CREATE TABLE AS. A `*` stored by position (INSERT ... SELECT *) is an entry with
   // whole_row; in CREATE TABLE AS each column it expands to keeps its own name and adds none.
   std::vector<std::pair<std::string, ColumnLineage>> stored;
+  // CREATE TABLE AS / SELECT INTO / CREATE VIEW stores a `*` over tables under their columns'
+  // own names: a view among them (which the session knows) may have renamed a masked column.
+  bool stores_star = false;
   // PREPARE name / DECLARE cursor name this statement defines (its lineage is what a later
   // EXECUTE / FETCH of that name returns), and the name an EXECUTE / FETCH / MOVE uses.
   std::string defines;

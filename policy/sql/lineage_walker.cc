@@ -484,6 +484,12 @@ class LineageWalker {
     walkMembers(v, depth, [&](const std::string& key, const json& val, int at) {
       if (key == "RangeVar") {
         addName(&range_names_, str(val, "relname"));
+      } else if (key == "InsertStmt" || key == "UpdateStmt" || key == "DeleteStmt" ||
+                 key == "MergeStmt") {
+        // Their target is a typed field, not a RangeVar node: `UPDATE cards SET note =
+        // cards::text`. ON CONFLICT DO UPDATE reads the proposed row as `excluded`.
+        if (const json* rel = field(val, "relation")) addName(&range_names_, str(*rel, "relname"));
+        if (field(val, "onConflictClause") != nullptr) addName(&range_names_, "excluded");
       } else if (key == "CommonTableExpr") {
         addName(&range_names_, str(val, "ctename"));
       } else if (key == "alias" && val.is_object()) {
@@ -516,7 +522,7 @@ class LineageWalker {
         const std::string_view name = str(val, "name");
         if (const json* e = field(val, "val"); e != nullptr && !name.empty()) {
           ColumnLineage c;
-          expression(*e, &c, 0);
+          assigned(*e, &c);
           out_.renames.emplace_back(std::string(name), std::move(c));
         }
       } else if (key == "CommonTableExpr") {
@@ -590,7 +596,6 @@ class LineageWalker {
     out_.renames.emplace_back(std::string(alias), std::move(all));
   }
 
-  // Column list `(a, b)` renaming the result columns of `query` by position.
   // Every write anywhere in the statement (OutputLineage::stored).
   void stores(const json& v, int depth) {
     walkMembers(v, depth, [&](const std::string& key, const json& val, int /*at*/) {
@@ -614,7 +619,37 @@ class LineageWalker {
         storeNamed(into == nullptr ? nullptr : field(*into, "colNames"), field(val, "query"));
       } else if (key == "SelectStmt") {
         // SELECT ... INTO t creates t like CREATE TABLE t AS SELECT ...
-        if (const json* into = field(val, "intoClause")) storeNamed(field(*into, "colNames"), &val);
+        if (const json* into = selectInto(val)) storeNamed(field(*into, "colNames"), &val);
+      } else if (key == "ViewStmt") {
+        // A view made here is not in the catalog the session read at login: its columns count
+        // as stored, named like those of CREATE TABLE AS.
+        storeNamed(field(val, "aliases"), field(val, "query"));
+      } else if (key == "RenameStmt" && (str(val, "renameType") == "OBJECT_COLUMN" ||
+                                         str(val, "renameType") == "OBJECT_ATTRIBUTE")) {
+        // ALTER TABLE cards RENAME COLUMN cvv TO note: the data stays, under the new name (of a
+        // composite type's attribute too).
+        ColumnLineage c;
+        addName(&c.sources, str(val, "subname"));
+        out_.stored.emplace_back(std::string(str(val, "newname")), std::move(c));
+      } else if (key == "AlterTableCmd" && str(val, "subtype") == "AT_AlterColumnType") {
+        // ALTER COLUMN note TYPE text USING cvv: the USING expression is the def's raw_default.
+        const json* def = field(val, "def");
+        const json* column = def == nullptr ? nullptr : field(*def, "ColumnDef");
+        const json* using_expr = column == nullptr ? nullptr : field(*column, "raw_default");
+        if (using_expr != nullptr) {
+          ColumnLineage c;
+          expression(*using_expr, &c, 0);
+          out_.stored.emplace_back(std::string(str(val, "name")), std::move(c));
+        }
+      } else if (key == "Constraint" && str(val, "contype") == "CONSTR_GENERATED") {
+        // note text GENERATED ALWAYS AS (cvv) STORED, named by the enclosing ColumnDef.
+        if (const json* e = field(val, "raw_expr")) {
+          ColumnLineage c;
+          expression(*e, &c, 0);
+          out_.stored.emplace_back(std::string(generated_column_), std::move(c));
+        }
+      } else if (key == "ColumnDef") {
+        generated_column_ = str(val, "colname");
       }
       return true;
     });
@@ -654,9 +689,40 @@ class LineageWalker {
       const json* val = rt == nullptr ? nullptr : field(*rt, "val");
       if (val == nullptr) continue;
       ColumnLineage c;
-      expression(*val, &c, 0);
+      assigned(*val, &c);
       out_.stored.emplace_back(std::string(str(*rt, "name")), std::move(c));
     }
+  }
+
+  // What `SET name = val` assigns. In `SET (a, b) = (x, y)` and `SET (a, b) = (SELECT x, y ...)`
+  // each target gets its own element (MultiAssignRef colno); from anything else (a row-valued
+  // function, a sub-select with `*`) every element may be any of it.
+  void assigned(const json& val, ColumnLineage* out) {
+    const json* multi = field(val, "MultiAssignRef");
+    const json* source = multi == nullptr ? nullptr : field(*multi, "source");
+    const json* colno = multi == nullptr ? nullptr : field(*multi, "colno");
+    if (source != nullptr && colno != nullptr && colno->is_number_integer()) {
+      const int64_t i = colno->get<int64_t>() - 1;
+      const json* row = field(*source, "RowExpr");
+      const json* args = row == nullptr ? nullptr : field(*row, "args");
+      if (args != nullptr && args->is_array() && i >= 0 && i < static_cast<int64_t>(args->size())) {
+        return expression((*args)[static_cast<size_t>(i)], out, 0);
+      }
+      const json* link = field(*source, "SubLink");
+      const json* sub = link == nullptr ? nullptr : field(*link, "subselect");
+      std::string_view kind;
+      const json* body = nullptr;
+      if (sub != nullptr && unwrap(*sub, &kind, &body) && kind == "SelectStmt") {
+        std::vector<ColumnLineage> head, tail;
+        bool star = false;
+        selectOutput(*body, &head, &tail, &star, 0);
+        if (!star && tail.empty() && i >= 0 && i < static_cast<int64_t>(head.size())) {
+          *out = head[static_cast<size_t>(i)];
+          return;
+        }
+      }
+    }
+    expression(val, out, 0);
   }
 
   // One row of values stored into `names` by position (MERGE ... INSERT (a, b) VALUES (...)).
@@ -703,9 +769,14 @@ class LineageWalker {
   // CREATE TABLE t [(a, b)] AS query, SELECT ... INTO t: the new columns are named by the
   // column list, else as the query names its result columns.
   void storeNamed(const json* colnames, const json* query) {
+    if (query == nullptr) return;
+    if (field(*query, "ExecuteStmt") != nullptr) {
+      // CREATE TABLE t AS EXECUTE p: what p returns is the session's to know; any column.
+      storeAnyColumn();
+      return;
+    }
     std::string_view kind;
     const json* body = nullptr;
-    if (query == nullptr) return;
     if (field(*query, "SelectStmt") != nullptr) {
       if (!unwrap(*query, &kind, &body)) return;
     } else {
@@ -714,33 +785,88 @@ class LineageWalker {
     const std::vector<std::string_view> names = columnNames(colnames);
     const std::string_view op = str(*body, "op");
     const json* targets = field(*body, "targetList");
-    if (!names.empty() || (!op.empty() && op != "SETOP_NONE") || targets == nullptr ||
-        !targets->is_array()) {
+    if ((!op.empty() && op != "SETOP_NONE") || targets == nullptr || !targets->is_array()) {
+      // A set operation or VALUES: named by the column list where it covers every column.
       std::vector<ColumnLineage> head, tail;
       bool star = false;
       selectOutput(*body, &head, &tail, &star, 0);
-      storePositional(names, head, tail, star);
+      const bool covered = !star && tail.empty() && names.size() >= head.size();
+      storePositional(covered ? names : std::vector<std::string_view>(), head, tail, star);
       return;
     }
+    const bool own_names = names.empty() && plainFrom(field(*body, "fromClause"));
+    size_t position = 0;
+    bool after_star = false;
     for (const json& t : *targets) {
       const json* rt = field(t, "ResTarget");
       const json* val = rt == nullptr ? nullptr : field(*rt, "val");
       if (val == nullptr) continue;
       ColumnLineage c;
       if (isStarExpansion(*val)) {
-        // `*` and `t.*` keep each column's name; `(expr).*` names the fields by their type.
+        after_star = true;
         const json* ind = field(*val, "A_Indirection");
         const json* arg = ind == nullptr ? nullptr : field(*ind, "arg");
-        if (arg == nullptr || isRowReference(*arg)) continue;
-        expression(*arg, &c, 0, /*intact=*/false);
-        out_.stored.emplace_back(std::string(), std::move(c));
+        if (arg != nullptr && !isRowReference(*arg)) {
+          // (expr).* names the fields by their type.
+          expression(*arg, &c, 0, /*intact=*/false);
+          out_.stored.emplace_back(std::string(), std::move(c));
+        } else if (own_names) {
+          // `*` and `t.*` over tables keep each column's name (a view's are the session's to
+          // check: OutputLineage::stores_star).
+          out_.stores_star = true;
+        } else {
+          storeAnyColumn();  // renamed by a column list, a sub-select, a CTE, a function
+        }
         continue;
       }
       expression(*val, &c, 0);
-      std::string_view name = str(*rt, "name");
-      if (name.empty()) name = resultName(*val);
+      std::string_view name;
+      if (!after_star && position < names.size()) {
+        name = names[position];
+      } else if (!after_star || names.empty()) {
+        name = str(*rt, "name");
+        if (name.empty()) name = resultName(*val);
+      }  // else: after a `*` under a column list, which name it gets is not known
+      ++position;
       out_.stored.emplace_back(std::string(name), std::move(c));
     }
+  }
+
+  void storeAnyColumn() {
+    ColumnLineage any;
+    any.whole_row = true;
+    out_.stored.emplace_back(std::string(), std::move(any));
+  }
+
+  // FROM items whose `*` gives each column under its own name: tables (or views), joins of
+  // them, without column aliases; not CTEs, sub-selects or functions.
+  bool plainFrom(const json* items) const {
+    if (items == nullptr) return true;
+    if (!items->is_array()) return false;
+    for (const json& item : *items) {
+      if (!plainFromItem(item, 0)) return false;
+    }
+    return true;
+  }
+
+  bool plainFromItem(const json& item, int depth) const {
+    if (depth > kMaxDepth) return false;
+    if (const json* rv = field(item, "RangeVar")) {
+      const json* alias = field(*rv, "alias");
+      if (alias != nullptr && field(*alias, "colnames") != nullptr) return false;
+      const std::string_view name = str(*rv, "relname");
+      return std::find(subselect_names_.begin(), subselect_names_.end(), name) ==
+             subselect_names_.end();
+    }
+    if (const json* join = field(item, "JoinExpr")) {
+      const json* alias = field(*join, "alias");
+      if (alias != nullptr && field(*alias, "colnames") != nullptr) return false;
+      const json* l = field(*join, "larg");
+      const json* r = field(*join, "rarg");
+      return l != nullptr && r != nullptr && plainFromItem(*l, depth + 1) &&
+             plainFromItem(*r, depth + 1);
+    }
+    return false;
   }
 
   // The name PostgreSQL gives a result column without an alias, where it is a name the
@@ -765,6 +891,7 @@ class LineageWalker {
     return {};
   }
 
+  // Column list `(a, b)` renaming the result columns of `query` by position.
   void positional(const json* colnames, const json* query) {
     if (colnames == nullptr || !colnames->is_array()) return;
     std::vector<std::string_view> names;
@@ -799,7 +926,8 @@ class LineageWalker {
   }
 
   OutputLineage out_;
-  bool in_from_function_ = false;  // expression() is reading a function in FROM
+  std::string_view generated_column_;  // stores(): the ColumnDef whose constraints it reads
+  bool in_from_function_ = false;      // expression() is reading a function in FROM
   std::vector<std::string> range_names_;
   std::vector<std::pair<std::string, ColumnLineage>> function_aliases_;
   std::vector<std::string> subselect_names_;  // aliases of sub-selects in FROM, CTE names

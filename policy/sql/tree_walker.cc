@@ -72,7 +72,7 @@ class Walker {
     C cls = k.cls;
     if (kind == "SelectStmt") {
       cls = select(body);
-      if (field(body, "intoClause") != nullptr) type = "select_into";
+      if (selectInto(body) != nullptr) type = "select_into";
     } else if (kind == "InsertStmt" || kind == "UpdateStmt" || kind == "DeleteStmt" ||
                kind == "MergeStmt") {
       dml(kind, body);
@@ -140,7 +140,7 @@ class Walker {
   C select(const json& body) {
     C cls = C::kRead;
     const bool scoped = pushWith(body);
-    if (const json* into = field(body, "intoClause")) {
+    if (const json* into = selectInto(body)) {
       targets(*into, "rel");
       cls = C::kDdl;
     }
@@ -399,6 +399,9 @@ class Walker {
         const std::string& key = it.key();
         if (!key.empty() && key[0] >= 'A' && key[0] <= 'Z') {
           node(key, it.value());
+        } else if (key == "intoClause") {
+          // The target of SELECT ... INTO on a set operation's leftmost arm: select() counted
+          // it as written (selectInto()); nowhere else is INTO allowed.
         } else if (it.value().is_structured()) {
           walk(it.value());
         }

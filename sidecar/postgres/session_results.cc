@@ -163,6 +163,13 @@ policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr f
     for (const TypeCatalog::ViewLineage* view : views) {
       r.lineage.renames.insert(r.lineage.renames.end(), view->columns.begin(), view->columns.end());
     }
+    // CREATE TABLE t AS SELECT * FROM v keeps v's column names, which may be renames of masked
+    // columns (masking.copies): which ones lands where is not followed.
+    if (r.lineage.stores_star) {
+      policy::ColumnLineage any;
+      any.whole_row = true;
+      r.lineage.stored.emplace_back(std::string(), std::move(any));
+    }
     // An error may quote what a column it names holds.
     TypeCatalog::addViewSources(views, &r.columns, &r.row_reference);
   }
@@ -232,6 +239,8 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
         addCalls(f->result.sources);
         addCalls(f->columns);
         for (const auto& [field, c] : f->renames) addCalls(c.sources);
+        addCalls(f->calls);  // what they store, a call of this one stores
+        for (const auto& [column, c] : f->stored) addCalls(c.sources);
         exhausted = found.size() > kMaxFunctions;
       }
     }
@@ -245,6 +254,8 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     for (const auto& [name, f] : found) {
       r.lineage.renames.emplace_back(policy::callName(name), f->result);
       r.lineage.renames.insert(r.lineage.renames.end(), f->renames.begin(), f->renames.end());
+      // What it stores, the call stores (masking.copies).
+      r.lineage.stored.insert(r.lineage.stored.end(), f->stored.begin(), f->stored.end());
       // An error raised inside it may quote any column its body names.
       for (const std::string& column : f->columns) policy::addLineageName(&r.columns, column);
       if (f->row_reference) r.row_reference = true;

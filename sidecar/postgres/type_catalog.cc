@@ -299,6 +299,11 @@ const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) 
       }
     }
     policy::mergeLineage(&out.result, l.result);
+    for (const std::string& c : l.calls) policy::addLineageName(&out.calls, c);
+    for (auto& [target, value] : l.stored) {
+      addViewSources(views, &value.sources, &value.whole_row);
+      out.stored.emplace_back(std::move(target), std::move(value));
+    }
     for (const std::string& c : l.columns) policy::addLineageName(&out.columns, c);
     out.row_reference = out.row_reference || l.row_reference;
   }

@@ -106,6 +106,9 @@ class TypeCatalog {
     bool row_reference = false;
     // A view's row type result: its fields (the view's columns) and what each is made of.
     std::vector<std::pair<std::string, policy::ColumnLineage>> renames;
+    // What its body stores (policy::FunctionLineage::stored), through the views it reads.
+    std::vector<std::pair<std::string, policy::ColumnLineage>> stored;
+    std::vector<std::string> calls;  // call names of the functions its body calls
   };
   const FunctionResult* function(std::string_view name) const;
   // Merges into `lineage` what the functions it names by call name (policy::callName()) return,

@@ -386,6 +386,13 @@ TEST_CASE("a write storing masked data where it is read unmasked is refused, ses
       "alter view card_secrets owner to app;"
       "create or replace function card_code(i int) returns text language sql stable "
       "as $$ select cvv from cards where id = i $$;"
+      // Functions that copy it themselves, and one that calls such a function.
+      "create or replace function stash_codes() returns void language sql "
+      "as $$ update card_notes n set note = c.cvv from cards c where c.id = n.id $$;"
+      "create or replace function stash_more() returns void language plpgsql as $$ begin "
+      "insert into card_notes (id, note) select id + 100, cvv from cards; end $$;"
+      "create or replace function stash_all() returns int language sql "
+      "as $$ select stash_codes(); select 1 $$;"
       "truncate card_notes; insert into card_notes select id, 'n', null from cards;",
       kPgAppDatabase);
   SidecarOptions o;
@@ -397,6 +404,9 @@ TEST_CASE("a write storing masked data where it is read unmasked is refused, ses
       "update card_notes n set note = s.secret from card_secrets s where s.id = n.id;\n"
       "update card_notes set note = card_code(id) where id = 1;\n"
       "insert into card_notes select id, holder, cvv from cards on conflict do nothing;\n"
+      "select stash_codes();\n"
+      "select stash_more();\n"
+      "select stash_all();\n"
       "begin;\n"
       "update card_notes set note = 'x' where id = 1;\n"
       "update card_notes n set note = upper(c.cvv) from cards c where c.id = n.id;\n"
@@ -411,7 +421,7 @@ TEST_CASE("a write storing masked data where it is read unmasked is refused, ses
   for (size_t at = r.err.find(refused); at != std::string::npos; at = r.err.find(refused, at + 1)) {
     ++count;
   }
-  CHECK(count == 5);
+  CHECK(count == 8);
   CHECK_THAT(r.err, ContainsSubstring("in column note, which no rule masks"));
   CHECK_THAT(r.err, ContainsSubstring("in columns it does not name"));
   CHECK_THAT(r.err, !ContainsSubstring("current transaction is aborted"));  // ROLLBACK ran
@@ -421,8 +431,8 @@ TEST_CASE("a write storing masked data where it is read unmasked is refused, ses
         "BEGIN\nUPDATE 1\nROLLBACK\nUPDATE " + rows + "\n" + rows + "\n" + masked_cvv + "\n");
   CHECK(sampleSecretsIn(r.out + r.err).empty());
   // Nothing reached the table.
-  CHECK(pg.sqlOrThrow("select count(*) from card_notes where note <> 'n'", kPgAppDatabase) ==
-        "0\n");
+  CHECK(pg.sqlOrThrow("select count(*) from card_notes where note <> 'n' or id > 100",
+                      kPgAppDatabase) == "0\n");
 
   // The extended protocol's Parse is judged the same way (libpq PQexecParams and PQprepare).
   auto x = sidecar.python(kBinaryScript, {"update card_notes set note = cvv where id = 2"});

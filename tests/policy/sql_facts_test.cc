@@ -161,6 +161,13 @@ const std::vector<Row> kRows = {
      {"mv"},
      {}},
     {"SELECT * INTO newtable FROM cards", C::kDdl, "select_into", {"cards"}, {"newtable"}, {}},
+    // The grammar leaves INTO on the leftmost arm of a set operation.
+    {"SELECT cvv INTO newtable FROM cards UNION ALL SELECT 'x'",
+     C::kDdl,
+     "select_into",
+     {"cards"},
+     {"newtable"},
+     {}},
     {"CREATE VIEW v AS SELECT pan FROM cards", C::kDdl, "create_view", {"cards"}, {"v"}, {}},
     {"CREATE INDEX i ON cards (pan)", C::kDdl, "create_index", {}, {"cards"}, {}},
     {"ALTER TABLE cards ADD COLUMN note text", C::kDdl, "alter_table", {}, {"cards"}, {}},

@@ -227,5 +227,32 @@ TEST_CASE("a function call's result appears in lineage under its call name") {
   CHECK_FALSE(whole_row);
 }
 
+// masking.copies follows calls: what a body stores, and the functions it calls.
+TEST_CASE("what a function's body stores and calls is kept, names followed in its statement") {
+  FunctionLineage l =
+      functionLineage(def("stash()\n RETURNS void", "sql",
+                          " UPDATE notes n SET note = s.k FROM (SELECT id, cvv AS k FROM cards) s "
+                          "WHERE s.id = n.id; SELECT audit_it() "),
+                      nullptr);
+  REQUIRE(l.parsed);
+  REQUIRE(l.stored.size() == 1);
+  CHECK(l.stored[0].first == "note");
+  CHECK(contains(l.stored[0].second.sources, "cvv"));  // k followed to cvv
+  CHECK(contains(l.calls, callName("audit_it")));
+
+  l = functionLineage(def("stash2()\n RETURNS void", "plpgsql",
+                          " BEGIN INSERT INTO log (msg) SELECT cvv FROM cards; "
+                          "PERFORM public.other_fn(1); END "),
+                      nullptr);
+  REQUIRE(l.parsed);
+  REQUIRE(l.stored.size() == 1);
+  CHECK(l.stored[0].first == "msg");
+  CHECK(contains(l.stored[0].second.sources, "cvv"));
+  CHECK(contains(l.calls, callName("other_fn")));
+
+  l = functionLineage(def("reader()\n RETURNS text", "sql", " SELECT cvv FROM cards "), nullptr);
+  CHECK(l.stored.empty());
+}
+
 }  // namespace
 }  // namespace tollgate::policy
