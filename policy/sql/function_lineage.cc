@@ -179,6 +179,9 @@ class Reader {
       // A parameter of a row type (`f(cards)`, called as c.f) carries the whole row into the
       // body, whatever the body takes from it.
       if (!output && !isScalarType(field(*fp, "argType"))) row_parameter_ = true;
+      if (mode != "FUNC_PARAM_OUT" && mode != "FUNC_PARAM_TABLE" && !name.empty()) {
+        inputs_.emplace_back(name);
+      }
       // The signature the PL/pgSQL parser is given: its variables are the parameters' names,
       // types play no part. RETURNS TABLE columns are OUT parameters to it.
       if (!signature_.empty()) signature_ += ", ";
@@ -212,11 +215,17 @@ class Reader {
     }
     out_->row_reference = out_->row_reference || walked.facts.row_reference || walked.too_deep;
     const OutputLineage l = sql::outputLineage(stmt);
+    out_->stores_arguments = out_->stores_arguments || l.stores_parameters;
     for (const auto& [target, value] : l.stored) {
       ColumnLineage c;
       c.whole_row = value.whole_row;
       for (const std::string& s : value.sources) {
         for (const std::string& n : l.closure(s, &c.whole_row)) addLineageName(&c.sources, n);
+      }
+      for (const std::string& n : c.sources) {
+        if (std::find(inputs_.begin(), inputs_.end(), n) != inputs_.end()) {
+          out_->stores_arguments = true;
+        }
       }
       out_->stored.emplace_back(target, std::move(c));
     }
@@ -326,6 +335,7 @@ class Reader {
   const std::vector<std::string>* row_fields_;
   FunctionLineage* out_;
   std::string signature_;
+  std::vector<std::string> inputs_;  // names of its input parameters
   bool named_outputs_ = false;
   bool row_parameter_ = false;
   bool plpgsql_ = false;

@@ -33,6 +33,9 @@ struct FunctionLineage {
   std::vector<std::pair<std::string, ColumnLineage>> stored;
   // Every function its body calls, as call names (callName()): what they store, it does too.
   std::vector<std::string> calls;
+  // A value its body stores may be an argument (`INSERT INTO log (msg) VALUES (m)`, `$1`): a
+  // call stores what its arguments are made of.
+  bool stores_arguments = false;
   // False when the definition did not parse as CREATE FUNCTION / PROCEDURE: name and schema
   // are then empty.
   bool parsed = false;

@@ -53,6 +53,11 @@ struct OutputLineage {
   // CREATE TABLE AS / SELECT INTO / CREATE VIEW stores a `*` over tables under their columns'
   // own names: a view among them (which the session knows) may have renamed a masked column.
   bool stores_star = false;
+  // A write in it takes values from the statement's parameters ($1): what an EXECUTE of it
+  // passes is stored (the session judges `arguments` of the EXECUTE against it).
+  bool stores_parameters = false;
+  // EXECUTE p(args): what its parameter values are made of.
+  ColumnLineage arguments;
   // PREPARE name / DECLARE cursor name this statement defines (its lineage is what a later
   // EXECUTE / FETCH of that name returns), and the name an EXECUTE / FETCH / MOVE uses.
   std::string defines;

@@ -116,6 +116,7 @@ class LineageWalker {
       merge(&out_.unnamed, c);
     } else if (kind == "ExecuteStmt") {
       out_.uses = str(body, "name");
+      if (const json* params = field(body, "params")) expression(*params, &out_.arguments, 0);
     } else if (kind == "FetchStmt") {
       out_.uses = str(body, "portalname");
     } else if (kind == "DeallocateStmt" || kind == "ClosePortalStmt") {
@@ -488,7 +489,7 @@ class LineageWalker {
                  key == "MergeStmt") {
         // Their target is a typed field, not a RangeVar node: `UPDATE cards SET note =
         // cards::text`. ON CONFLICT DO UPDATE reads the proposed row as `excluded`.
-        if (const json* rel = field(val, "relation")) addName(&range_names_, str(*rel, "relname"));
+        targetRowName(key, val);
         if (field(val, "onConflictClause") != nullptr) addName(&range_names_, "excluded");
       } else if (key == "CommonTableExpr") {
         addName(&range_names_, str(val, "ctename"));
@@ -502,6 +503,26 @@ class LineageWalker {
       }
       return true;
     });
+  }
+
+  // The target table's name as a whole-row reference, where a statement can use it that way:
+  // not when it has an alias (which hides it), not in an INSERT without RETURNING or ON
+  // CONFLICT (its SELECT cannot see the target), and not when the statement assigns a column
+  // of that name (`UPDATE tag SET tag = lower(tag)`: PostgreSQL takes the column first).
+  void targetRowName(std::string_view kind, const json& stmt) {
+    const json* rel = field(stmt, "relation");
+    if (rel == nullptr || field(*rel, "alias") != nullptr) return;
+    if (kind == "InsertStmt" && field(stmt, "returningList") == nullptr &&
+        field(stmt, "onConflictClause") == nullptr) {
+      return;
+    }
+    const std::string_view name = str(*rel, "relname");
+    bool assigned_column = false;
+    walkMembers(stmt, 0, [&](const std::string& key, const json& val, int /*at*/) {
+      if (key == "ResTarget" && str(val, "name") == name) assigned_column = true;
+      return !assigned_column;
+    });
+    if (!assigned_column) addName(&range_names_, name);
   }
 
   // Every rename anywhere in the statement.
@@ -648,11 +669,52 @@ class LineageWalker {
           expression(*e, &c, 0);
           out_.stored.emplace_back(std::string(generated_column_), std::move(c));
         }
+      } else if (key == "Constraint" && str(val, "contype") == "CONSTR_DEFAULT") {
+        // note text DEFAULT card_code(1): new rows (and existing ones, for ADD COLUMN) get it.
+        if (const json* e = field(val, "raw_expr")) {
+          ColumnLineage c;
+          expression(*e, &c, 0);
+          out_.stored.emplace_back(std::string(generated_column_), std::move(c));
+        }
+      } else if (key == "AlterTableCmd" && str(val, "subtype") == "AT_ColumnDefault") {
+        if (const json* e = field(val, "def")) {  // ALTER COLUMN note SET DEFAULT expr
+          ColumnLineage c;
+          expression(*e, &c, 0);
+          out_.stored.emplace_back(std::string(str(val, "name")), std::move(c));
+        }
       } else if (key == "ColumnDef") {
         generated_column_ = str(val, "colname");
+      } else if (key == "FuncCall" && isWritingFunction(lastString(field(val, "funcname")))) {
+        // lo_from_bytea(0, convert_to(cvv, 'UTF8')), lo_put, lowrite, setval(s, cvv::bigint):
+        // a large object's bytes or a sequence's value, read back under no column name.
+        if (const json* args = field(val, "args")) {
+          ColumnLineage c;
+          expression(*args, &c, 0);
+          out_.stored.emplace_back(std::string(), std::move(c));
+        }
+      }
+      // A write whose values may be the statement's parameters (PREPARE p(text) AS UPDATE log
+      // SET msg = $1, a function body storing its argument): OutputLineage::stores_parameters.
+      if ((key == "UpdateStmt" || key == "InsertStmt" || key == "MergeStmt") &&
+          mentionsParameter(val, 0)) {
+        out_.stores_parameters = true;
       }
       return true;
     });
+  }
+
+  static bool mentionsParameter(const json& v, int depth) {
+    if (depth > kMaxDepth) return true;
+    if (v.is_array()) {
+      return std::any_of(v.begin(), v.end(),
+                         [&](const json& e) { return mentionsParameter(e, depth + 1); });
+    }
+    if (!v.is_object()) return false;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (it.key() == "ParamRef") return true;
+      if (it.value().is_structured() && mentionsParameter(it.value(), depth + 1)) return true;
+    }
+    return false;
   }
 
   // EXPLAIN runs its statement only with ANALYZE.

@@ -1,6 +1,8 @@
 // PostgreSQL session, results: the masking plan of each result set (from its description, the
 // formats in effect and the statement's lineage), rows, and server errors and notices masked.
 #include <algorithm>
+#include <optional>
+#include <string>
 
 #include "sidecar/postgres/backend_builders.h"
 #include "sidecar/postgres/error.h"
@@ -125,6 +127,12 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
     if (target == nullptr || target->type == "execute") continue;  // stays "other": admin only
     if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
     policy::StatementFacts& r = resolved->statements[i];
+    // PREPARE p(text) AS UPDATE log SET msg = $1; EXECUTE p((SELECT cvv ...)): the values it
+    // passes are stored (masking.copies).
+    const policy::ColumnLineage& args = st.lineage.arguments;
+    if (target->lineage.stores_parameters && (!args.sources.empty() || args.whole_row)) {
+      r.lineage.stored.emplace_back(std::string(), args);
+    }
     r.cls = target->cls;
     r.reads = target->reads;
     r.writes = target->writes;
@@ -140,6 +148,40 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
   }
   return resolved ? resolved : facts;
 }
+
+namespace {
+
+// Adds the call name of each function (as the analyser lists them, "schema.name" or "name").
+void addCallNames(const std::vector<std::string>& functions, std::vector<std::string>* names) {
+  for (const std::string& f : functions) {
+    const size_t dot = f.rfind('.');
+    policy::addLineageName(names,
+                           policy::callName(dot == std::string::npos ? f : f.substr(dot + 1)));
+  }
+}
+
+// The column a value stored into view column `name` lands in: through views of views, the one
+// column each names; "" (not known) for a computed column, a renamed one without a source, or
+// views that disagree.
+std::string baseColumn(const std::vector<const TypeCatalog::ViewLineage*>& views,
+                       std::string name) {
+  for (size_t hops = 0; hops <= views.size() && !name.empty(); ++hops) {
+    std::optional<std::string> next;
+    for (const TypeCatalog::ViewLineage* view : views) {
+      for (const auto& [column, lineage] : view->columns) {
+        if (column != name) continue;
+        if (lineage.whole_row || lineage.sources.size() != 1) return "";
+        if (next && *next != lineage.sources.front()) return "";
+        next = lineage.sources.front();
+      }
+    }
+    if (!next || *next == name) return name;
+    name = *next;
+  }
+  return name;
+}
+
+}  // namespace
 
 policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr facts) const {
   if (catalog_ == nullptr || !catalog_->hasViews()) return facts;
@@ -162,6 +204,14 @@ policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr f
     }
     for (const TypeCatalog::ViewLineage* view : views) {
       r.lineage.renames.insert(r.lineage.renames.end(), view->columns.begin(), view->columns.end());
+    }
+    // Written through an updatable view, a value lands in the base column the view's column
+    // names (UPDATE v SET cvv = x, where v.cvv is the table's note): judge that one.
+    if (!r.lineage.stored.empty() && !st.writes.empty()) {
+      bool ignored = false;
+      const std::vector<const TypeCatalog::ViewLineage*> written =
+          catalog_->viewsReached(st.writes, &ignored);
+      for (auto& [target, value] : r.lineage.stored) target = baseColumn(written, target);
     }
     // CREATE TABLE t AS SELECT * FROM v keeps v's column names, which may be renames of masked
     // columns (masking.copies): which ones lands where is not followed.
@@ -219,6 +269,7 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     addCalls(st.lineage.unnamed.sources);
     for (const auto& [name, c] : st.lineage.renames) addCalls(c.sources);
     for (const auto& [name, c] : st.lineage.stored) addCalls(c.sources);
+    addCalls(st.lineage.arguments.sources);
     std::vector<std::pair<std::string, const TypeCatalog::FunctionResult*>> found;
     absl::flat_hash_set<std::string> seen;
     bool exhausted = false;
@@ -256,6 +307,15 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
       r.lineage.renames.insert(r.lineage.renames.end(), f->renames.begin(), f->renames.end());
       // What it stores, the call stores (masking.copies).
       r.lineage.stored.insert(r.lineage.stored.end(), f->stored.begin(), f->stored.end());
+      if (f->stores_arguments) {
+        // Its arguments may be anything the statement names, anywhere (WHERE log_msg(cvv)),
+        // and what the functions it calls return (log_msg(card_code(1))).
+        policy::ColumnLineage args;
+        args.sources = st.columns;
+        args.whole_row = st.row_reference;
+        addCallNames(st.functions, &args.sources);
+        r.lineage.stored.emplace_back(std::string(), std::move(args));
+      }
       // An error raised inside it may quote any column its body names.
       for (const std::string& column : f->columns) policy::addLineageName(&r.columns, column);
       if (f->row_reference) r.row_reference = true;

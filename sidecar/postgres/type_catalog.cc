@@ -300,6 +300,7 @@ const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) 
     }
     policy::mergeLineage(&out.result, l.result);
     for (const std::string& c : l.calls) policy::addLineageName(&out.calls, c);
+    out.stores_arguments = out.stores_arguments || l.stores_arguments;
     for (auto& [target, value] : l.stored) {
       addViewSources(views, &value.sources, &value.whole_row);
       out.stored.emplace_back(std::move(target), std::move(value));

@@ -109,6 +109,7 @@ class TypeCatalog {
     // What its body stores (policy::FunctionLineage::stored), through the views it reads.
     std::vector<std::pair<std::string, policy::ColumnLineage>> stored;
     std::vector<std::string> calls;  // call names of the functions its body calls
+    bool stores_arguments = false;   // what its arguments are made of
   };
   const FunctionResult* function(std::string_view name) const;
   // Merges into `lineage` what the functions it names by call name (policy::callName()) return,

@@ -1,6 +1,7 @@
 // masking.copies: a write must not store a masked column's data where reading it back would not
 // mask it (`UPDATE cards SET note = cvv`, then `SELECT note`). Real statements through the real
 // analyser and the policy engine.
+#include <algorithm>
 #include <string>
 
 #include <catch2/catch_test_macros.hpp>
@@ -9,6 +10,7 @@
 #include "policy/engine.h"
 #include "policy/loader.h"
 #include "policy/sql/analyzer.h"
+#include "policy/sql/lineage.h"
 
 namespace tollgate::policy {
 namespace {
@@ -92,6 +94,9 @@ const Case kCases[] = {
     {"CREATE TABLE x (cvv text, note text GENERATED ALWAYS AS (upper(cvv)) STORED)", true},
     {"CREATE TABLE leak AS EXECUTE p", true},
     {"ALTER TYPE card_t RENAME ATTRIBUTE cvv TO note", true},
+    // Large objects and sequences read back under no column name (review round 2).
+    {"SELECT lo_from_bytea(0, convert_to(cvv, 'UTF8')) FROM cards", true},
+    {"SELECT setval('s', cvv::bigint) FROM cards WHERE id = 1", true},
     // The written table's own row, and the row ON CONFLICT proposes (review round 1).
     {"UPDATE cards SET note = cards::text", true},
     {"UPDATE cards c SET note = to_jsonb(c)->>'cvv'", true},
@@ -141,6 +146,11 @@ const Case kCases[] = {
      false},
     {"ALTER TABLE cards RENAME COLUMN cvv TO cvv_old", false},
     // Nothing masked is stored.
+    {"UPDATE tag SET tag = lower(tag)", false},  // the column, not the table's row
+    {"UPDATE tag t SET tag = lower(tag)", false},
+    {"INSERT INTO status (id, status) SELECT id, status FROM other", false},
+    {"SELECT nextval('s')", false},
+    {"ALTER TABLE log ALTER COLUMN note SET DEFAULT upper('x')", false},
     {"ALTER TABLE cards ALTER COLUMN note TYPE int USING note::int", false},
     {"CREATE TABLE x (id int, total int GENERATED ALWAYS AS (id * 2) STORED)", false},
     {"ALTER TABLE cards RENAME TO cards_old", false},
@@ -233,6 +243,32 @@ TEST_CASE("guardrails cannot exempt a copy; a blocking guardrail beats review; r
 
   auto facts = SqlAnalyzer::analyzeUncached("UPDATE cards SET note = cvv");
   CHECK(decide(*p, kJob, "db", Role::kRead, *facts).rule == "role:read");
+}
+
+TEST_CASE("what the session resolves is recorded: defaults, parameters, EXECUTE arguments") {
+  auto facts = SqlAnalyzer::analyzeUncached(
+      "ALTER TABLE log ALTER COLUMN note SET DEFAULT card_code(1); "
+      "ALTER TABLE log ADD COLUMN n text DEFAULT card_code(2); "
+      "PREPARE p(text) AS UPDATE log SET msg = $1; PREPARE q AS SELECT $1::text; "
+      "EXECUTE p((SELECT cvv FROM cards LIMIT 1))");
+  REQUIRE(facts->statements.size() == 5);
+  const auto& s = facts->statements;
+  REQUIRE(s[0].lineage.stored.size() == 1);
+  CHECK(s[0].lineage.stored[0].first == "note");
+  const auto& sources = s[0].lineage.stored[0].second.sources;
+  CHECK(std::find(sources.begin(), sources.end(), callName("card_code")) != sources.end());
+  REQUIRE(s[1].lineage.stored.size() == 1);
+  CHECK(s[1].lineage.stored[0].first == "n");
+  CHECK(s[2].lineage.stores_parameters);
+  CHECK_FALSE(s[3].lineage.stores_parameters);
+  CHECK(s[4].lineage.arguments.sources == std::vector<std::string>{"cvv"});
+  // RETURNING a column named like its table is the column, not a whole row.
+  facts = SqlAnalyzer::analyzeUncached(
+      "INSERT INTO status (id, status) VALUES (1, 'new') "
+      "RETURNING status");
+  bool whole_row = false;
+  facts->statements[0].lineage.namesFor(0, 1, "status", &whole_row);
+  CHECK_FALSE(whole_row);
 }
 
 TEST_CASE("without column rules nothing is judged a copy") {
