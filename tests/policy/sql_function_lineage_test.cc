@@ -250,8 +250,23 @@ TEST_CASE("what a function's body stores and calls is kept, names followed in it
   CHECK(contains(l.stored[0].second.sources, "cvv"));
   CHECK(contains(l.calls, callName("other_fn")));
 
+  CHECK_FALSE(l.stores_arguments);
+
+  // Bodies storing a parameter, by name or by number.
+  for (const char* body :
+       {" UPDATE notes SET note = m WHERE id = 1 ", " INSERT INTO log (msg) VALUES ($1) ",
+        " BEGIN INSERT INTO log (msg) VALUES (upper(m)); END "}) {
+    INFO(body);
+    const bool plpgsql = std::string(body).find("BEGIN") != std::string::npos;
+    l = functionLineage(def("log_note(m text)\n RETURNS void", plpgsql ? "plpgsql" : "sql", body),
+                        nullptr);
+    REQUIRE(l.parsed);
+    CHECK(l.stores_arguments);
+  }
+
   l = functionLineage(def("reader()\n RETURNS text", "sql", " SELECT cvv FROM cards "), nullptr);
   CHECK(l.stored.empty());
+  CHECK_FALSE(l.stores_arguments);
 }
 
 }  // namespace
