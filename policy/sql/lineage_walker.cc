@@ -6,6 +6,8 @@
 
 #include "policy/sql/json_fields.h"
 #include "policy/sql/lineage.h"
+#include "policy/sql/lineage_json.h"
+#include "policy/sql/lineage_stores.h"
 #include "policy/sql/statement_table.h"
 #include "policy/sql/tree_walker.h"
 
@@ -15,47 +17,12 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kMaxDepth = 2000;  // JSON levels followed, as in the fact walker
+constexpr int kMaxDepth = kLineageMaxDepth;
 
 void addName(std::vector<std::string>* v, std::string_view name) { addLineageName(v, name); }
 void merge(ColumnLineage* into, const ColumnLineage& from) { mergeLineage(into, from); }
 
-std::string_view lastName(const json& fields, bool* star) {
-  if (!fields.is_array() || fields.empty()) return {};
-  if (field(fields.back(), "A_Star") != nullptr) {
-    *star = true;
-    return {};
-  }
-  const json* s = field(fields.back(), "String");
-  return s == nullptr ? std::string_view() : str(*s, "sval");
-}
-
-// The last name of a name list (funcname, an operator, a type name), "" for none or `*`.
-std::string_view lastString(const json* names) {
-  bool star = false;
-  return names == nullptr ? std::string_view() : lastName(*names, &star);
-}
-
-// Calls visit(key, value, depth) for every object member anywhere under `v`, depth first, and
-// descends into the member's value when visit returns true.
-template <typename Visit>
-void walkMembers(const json& v, int depth, const Visit& visit) {
-  if (depth > kMaxDepth) return;
-  if (v.is_array()) {
-    for (const json& e : v) {
-      if (e.is_structured()) walkMembers(e, depth + 1, visit);
-    }
-    return;
-  }
-  if (!v.is_object()) return;
-  for (auto it = v.begin(); it != v.end(); ++it) {
-    if (visit(it.key(), it.value(), depth) && it.value().is_structured()) {
-      walkMembers(it.value(), depth + 1, visit);
-    }
-  }
-}
-
-class LineageWalker {
+class LineageWalker final : public LineageReader {
  public:
   OutputLineage run(const json& stmt) {
     collectRangeNames(stmt, 0);
@@ -65,8 +32,22 @@ class LineageWalker {
     if (!unwrap(stmt, &kind, &body)) return std::move(out_);
     top(kind, *body);
     renames(stmt, 0);
-    stores(stmt, 0);
+    collectStores(stmt, *this, &out_);
     return std::move(out_);
+  }
+
+  // LineageReader, for the write half (lineage_stores.cc).
+  void readExpression(const json& v, ColumnLineage* out, bool row) override {
+    expression(v, out, 0, /*intact=*/!row);
+  }
+  void readSelect(const json& body, std::vector<ColumnLineage>* head,
+                  std::vector<ColumnLineage>* tail, bool* star) override {
+    selectOutput(body, head, tail, star, 0);
+  }
+  bool rowReference(const json& arg) const override { return isRowReference(arg); }
+  bool subselectName(std::string_view name) const override {
+    return std::find(subselect_names_.begin(), subselect_names_.end(), name) !=
+           subselect_names_.end();
   }
 
  private:
@@ -212,22 +193,6 @@ class LineageWalker {
     bool star = false;
     const std::string_view name = lastName(*fields, &star);
     return std::find(range_names_.begin(), range_names_.end(), name) != range_names_.end();
-  }
-
-  // `*`, `t.*`, `(expr).*` at the top of a target list expand to several columns.
-  static bool isStarExpansion(const json& val) {
-    if (const json* ref = field(val, "ColumnRef")) {
-      bool star = false;
-      const json* fields = field(*ref, "fields");
-      if (fields != nullptr) lastName(*fields, &star);
-      return star;
-    }
-    if (const json* ind = field(val, "A_Indirection")) {
-      const json* list = field(*ind, "indirection");
-      return list != nullptr && list->is_array() && !list->empty() &&
-             field(list->back(), "A_Star") != nullptr;
-    }
-    return false;
   }
 
   // Column references of an expression. Sub-selects inside it contribute their result
@@ -543,7 +508,7 @@ class LineageWalker {
         const std::string_view name = str(val, "name");
         if (const json* e = field(val, "val"); e != nullptr && !name.empty()) {
           ColumnLineage c;
-          assigned(*e, &c);
+          assignedValue(*e, *this, &c);
           out_.renames.emplace_back(std::string(name), std::move(c));
         }
       } else if (key == "CommonTableExpr") {
@@ -617,342 +582,6 @@ class LineageWalker {
     out_.renames.emplace_back(std::string(alias), std::move(all));
   }
 
-  // Every write anywhere in the statement (OutputLineage::stored).
-  void stores(const json& v, int depth) {
-    walkMembers(v, depth, [&](const std::string& key, const json& val, int /*at*/) {
-      if (key == "ExplainStmt") return explainRuns(val);  // plain EXPLAIN stores nothing
-      if (key == "UpdateStmt") {
-        storeAssignments(field(val, "targetList"));
-      } else if (key == "InsertStmt") {
-        storeQuery(columnNames(field(val, "cols")), field(val, "selectStmt"));
-        if (const json* conflict = field(val, "onConflictClause")) {
-          storeAssignments(field(*conflict, "targetList"));
-        }
-      } else if (key == "MergeWhenClause") {
-        const std::string_view command = str(val, "commandType");
-        if (command == "CMD_UPDATE") {
-          storeAssignments(field(val, "targetList"));
-        } else if (command == "CMD_INSERT") {
-          storeRow(columnNames(field(val, "targetList")), field(val, "values"));
-        }
-      } else if (key == "CreateTableAsStmt") {
-        const json* into = field(val, "into");  // an IntoClause's fields, not a node
-        storeNamed(into == nullptr ? nullptr : field(*into, "colNames"), field(val, "query"));
-      } else if (key == "SelectStmt") {
-        // SELECT ... INTO t creates t like CREATE TABLE t AS SELECT ...
-        if (const json* into = selectInto(val)) storeNamed(field(*into, "colNames"), &val);
-      } else if (key == "ViewStmt") {
-        // A view made here is not in the catalog the session read at login: its columns count
-        // as stored, named like those of CREATE TABLE AS.
-        storeNamed(field(val, "aliases"), field(val, "query"));
-      } else if (key == "RenameStmt" && (str(val, "renameType") == "OBJECT_COLUMN" ||
-                                         str(val, "renameType") == "OBJECT_ATTRIBUTE")) {
-        // ALTER TABLE cards RENAME COLUMN cvv TO note: the data stays, under the new name (of a
-        // composite type's attribute too).
-        ColumnLineage c;
-        addName(&c.sources, str(val, "subname"));
-        out_.stored.emplace_back(std::string(str(val, "newname")), std::move(c));
-      } else if (key == "AlterTableCmd" && str(val, "subtype") == "AT_AlterColumnType") {
-        // ALTER COLUMN note TYPE text USING cvv: the USING expression is the def's raw_default.
-        const json* def = field(val, "def");
-        const json* column = def == nullptr ? nullptr : field(*def, "ColumnDef");
-        const json* using_expr = column == nullptr ? nullptr : field(*column, "raw_default");
-        if (using_expr != nullptr) {
-          ColumnLineage c;
-          expression(*using_expr, &c, 0);
-          out_.stored.emplace_back(std::string(str(val, "name")), std::move(c));
-        }
-      } else if (key == "Constraint" && str(val, "contype") == "CONSTR_GENERATED") {
-        // note text GENERATED ALWAYS AS (cvv) STORED, named by the enclosing ColumnDef.
-        if (const json* e = field(val, "raw_expr")) {
-          ColumnLineage c;
-          expression(*e, &c, 0);
-          out_.stored.emplace_back(std::string(generated_column_), std::move(c));
-        }
-      } else if (key == "Constraint" && str(val, "contype") == "CONSTR_DEFAULT") {
-        // note text DEFAULT card_code(1): new rows (and existing ones, for ADD COLUMN) get it.
-        if (const json* e = field(val, "raw_expr")) {
-          ColumnLineage c;
-          expression(*e, &c, 0);
-          out_.stored.emplace_back(std::string(generated_column_), std::move(c));
-        }
-      } else if (key == "AlterTableCmd" && str(val, "subtype") == "AT_ColumnDefault") {
-        if (const json* e = field(val, "def")) {  // ALTER COLUMN note SET DEFAULT expr
-          ColumnLineage c;
-          expression(*e, &c, 0);
-          out_.stored.emplace_back(std::string(str(val, "name")), std::move(c));
-        }
-      } else if (key == "ColumnDef") {
-        generated_column_ = str(val, "colname");
-      } else if (key == "FuncCall" && isWritingFunction(lastString(field(val, "funcname")))) {
-        // lo_from_bytea(0, convert_to(cvv, 'UTF8')), lo_put, lowrite, setval(s, cvv::bigint):
-        // a large object's bytes or a sequence's value, read back under no column name.
-        if (const json* args = field(val, "args")) {
-          ColumnLineage c;
-          expression(*args, &c, 0);
-          out_.stored.emplace_back(std::string(), std::move(c));
-        }
-      }
-      // A write whose values may be the statement's parameters (PREPARE p(text) AS UPDATE log
-      // SET msg = $1, a function body storing its argument): OutputLineage::stores_parameters.
-      if ((key == "UpdateStmt" || key == "InsertStmt" || key == "MergeStmt") &&
-          mentionsParameter(val, 0)) {
-        out_.stores_parameters = true;
-      }
-      return true;
-    });
-  }
-
-  static bool mentionsParameter(const json& v, int depth) {
-    if (depth > kMaxDepth) return true;
-    if (v.is_array()) {
-      return std::any_of(v.begin(), v.end(),
-                         [&](const json& e) { return mentionsParameter(e, depth + 1); });
-    }
-    if (!v.is_object()) return false;
-    for (auto it = v.begin(); it != v.end(); ++it) {
-      if (it.key() == "ParamRef") return true;
-      if (it.value().is_structured() && mentionsParameter(it.value(), depth + 1)) return true;
-    }
-    return false;
-  }
-
-  // EXPLAIN runs its statement only with ANALYZE.
-  static bool explainRuns(const json& explain) {
-    const json* options = field(explain, "options");
-    if (options == nullptr || !options->is_array()) return false;
-    for (const json& o : *options) {
-      const json* d = field(o, "DefElem");
-      if (d != nullptr && str(*d, "defname") == "analyze") return true;
-    }
-    return false;
-  }
-
-  // Names of a list of ResTarget (INSERT's columns) or String (IntoClause colNames) nodes.
-  static std::vector<std::string_view> columnNames(const json* list) {
-    std::vector<std::string_view> names;
-    if (list == nullptr || !list->is_array()) return names;
-    for (const json& c : *list) {
-      const json* node = field(c, "ResTarget");
-      if (node != nullptr) {
-        names.push_back(str(*node, "name"));
-      } else if ((node = field(c, "String")) != nullptr) {
-        names.push_back(str(*node, "sval"));
-      }
-    }
-    return names;
-  }
-
-  // `SET name = expr` (UPDATE, ON CONFLICT DO UPDATE, MERGE ... UPDATE SET).
-  void storeAssignments(const json* list) {
-    if (list == nullptr || !list->is_array()) return;
-    for (const json& t : *list) {
-      const json* rt = field(t, "ResTarget");
-      const json* val = rt == nullptr ? nullptr : field(*rt, "val");
-      if (val == nullptr) continue;
-      ColumnLineage c;
-      assigned(*val, &c);
-      out_.stored.emplace_back(std::string(str(*rt, "name")), std::move(c));
-    }
-  }
-
-  // What `SET name = val` assigns. In `SET (a, b) = (x, y)` and `SET (a, b) = (SELECT x, y ...)`
-  // each target gets its own element (MultiAssignRef colno); from anything else (a row-valued
-  // function, a sub-select with `*`) every element may be any of it.
-  void assigned(const json& val, ColumnLineage* out) {
-    const json* multi = field(val, "MultiAssignRef");
-    const json* source = multi == nullptr ? nullptr : field(*multi, "source");
-    const json* colno = multi == nullptr ? nullptr : field(*multi, "colno");
-    if (source != nullptr && colno != nullptr && colno->is_number_integer()) {
-      const int64_t i = colno->get<int64_t>() - 1;
-      const json* row = field(*source, "RowExpr");
-      const json* args = row == nullptr ? nullptr : field(*row, "args");
-      if (args != nullptr && args->is_array() && i >= 0 && i < static_cast<int64_t>(args->size())) {
-        return expression((*args)[static_cast<size_t>(i)], out, 0);
-      }
-      const json* link = field(*source, "SubLink");
-      const json* sub = link == nullptr ? nullptr : field(*link, "subselect");
-      std::string_view kind;
-      const json* body = nullptr;
-      if (sub != nullptr && unwrap(*sub, &kind, &body) && kind == "SelectStmt") {
-        std::vector<ColumnLineage> head, tail;
-        bool star = false;
-        selectOutput(*body, &head, &tail, &star, 0);
-        if (!star && tail.empty() && i >= 0 && i < static_cast<int64_t>(head.size())) {
-          *out = head[static_cast<size_t>(i)];
-          return;
-        }
-      }
-    }
-    expression(val, out, 0);
-  }
-
-  // One row of values stored into `names` by position (MERGE ... INSERT (a, b) VALUES (...)).
-  void storeRow(const std::vector<std::string_view>& names, const json* values) {
-    if (values == nullptr || !values->is_array()) return;
-    std::vector<ColumnLineage> row(values->size());
-    for (size_t i = 0; i < values->size(); ++i) expression((*values)[i], &row[i], 0);
-    storePositional(names, row, {}, false);
-  }
-
-  // A query's result stored into `names` by position (INSERT INTO t (a, b) SELECT / VALUES);
-  // `names` empty: into columns the statement does not name.
-  void storeQuery(const std::vector<std::string_view>& names, const json* query) {
-    std::string_view kind;
-    const json* body = nullptr;
-    if (query == nullptr || !unwrap(*query, &kind, &body) || kind != "SelectStmt") return;
-    std::vector<ColumnLineage> head, tail;
-    bool star = false;
-    selectOutput(*body, &head, &tail, &star, 0);
-    storePositional(names, head, tail, star);
-  }
-
-  void storePositional(const std::vector<std::string_view>& names,
-                       const std::vector<ColumnLineage>& head,
-                       const std::vector<ColumnLineage>& tail, bool star) {
-    if (!star && tail.empty() && !names.empty() && names.size() >= head.size()) {
-      for (size_t i = 0; i < head.size(); ++i) {
-        out_.stored.emplace_back(std::string(names[i]), head[i]);
-      }
-      return;
-    }
-    // Which value lands in which column is not known: each named one may hold any of them.
-    ColumnLineage all;
-    for (const ColumnLineage& h : head) merge(&all, h);
-    for (const ColumnLineage& t : tail) merge(&all, t);
-    all.whole_row = all.whole_row || star;
-    if (names.empty()) {
-      out_.stored.emplace_back(std::string(), std::move(all));
-      return;
-    }
-    for (std::string_view name : names) out_.stored.emplace_back(std::string(name), all);
-  }
-
-  // CREATE TABLE t [(a, b)] AS query, SELECT ... INTO t: the new columns are named by the
-  // column list, else as the query names its result columns.
-  void storeNamed(const json* colnames, const json* query) {
-    if (query == nullptr) return;
-    if (field(*query, "ExecuteStmt") != nullptr) {
-      // CREATE TABLE t AS EXECUTE p: what p returns is the session's to know; any column.
-      storeAnyColumn();
-      return;
-    }
-    std::string_view kind;
-    const json* body = nullptr;
-    if (field(*query, "SelectStmt") != nullptr) {
-      if (!unwrap(*query, &kind, &body)) return;
-    } else {
-      body = query;  // SELECT ... INTO: the SelectStmt's own fields
-    }
-    const std::vector<std::string_view> names = columnNames(colnames);
-    const std::string_view op = str(*body, "op");
-    const json* targets = field(*body, "targetList");
-    if ((!op.empty() && op != "SETOP_NONE") || targets == nullptr || !targets->is_array()) {
-      // A set operation or VALUES: named by the column list where it covers every column.
-      std::vector<ColumnLineage> head, tail;
-      bool star = false;
-      selectOutput(*body, &head, &tail, &star, 0);
-      const bool covered = !star && tail.empty() && names.size() >= head.size();
-      storePositional(covered ? names : std::vector<std::string_view>(), head, tail, star);
-      return;
-    }
-    const bool own_names = names.empty() && plainFrom(field(*body, "fromClause"));
-    size_t position = 0;
-    bool after_star = false;
-    for (const json& t : *targets) {
-      const json* rt = field(t, "ResTarget");
-      const json* val = rt == nullptr ? nullptr : field(*rt, "val");
-      if (val == nullptr) continue;
-      ColumnLineage c;
-      if (isStarExpansion(*val)) {
-        after_star = true;
-        const json* ind = field(*val, "A_Indirection");
-        const json* arg = ind == nullptr ? nullptr : field(*ind, "arg");
-        if (arg != nullptr && !isRowReference(*arg)) {
-          // (expr).* names the fields by their type.
-          expression(*arg, &c, 0, /*intact=*/false);
-          out_.stored.emplace_back(std::string(), std::move(c));
-        } else if (own_names) {
-          // `*` and `t.*` over tables keep each column's name (a view's are the session's to
-          // check: OutputLineage::stores_star).
-          out_.stores_star = true;
-        } else {
-          storeAnyColumn();  // renamed by a column list, a sub-select, a CTE, a function
-        }
-        continue;
-      }
-      expression(*val, &c, 0);
-      std::string_view name;
-      if (!after_star && position < names.size()) {
-        name = names[position];
-      } else if (!after_star || names.empty()) {
-        name = str(*rt, "name");
-        if (name.empty()) name = resultName(*val);
-      }  // else: after a `*` under a column list, which name it gets is not known
-      ++position;
-      out_.stored.emplace_back(std::string(name), std::move(c));
-    }
-  }
-
-  void storeAnyColumn() {
-    ColumnLineage any;
-    any.whole_row = true;
-    out_.stored.emplace_back(std::string(), std::move(any));
-  }
-
-  // FROM items whose `*` gives each column under its own name: tables (or views), joins of
-  // them, without column aliases; not CTEs, sub-selects or functions.
-  bool plainFrom(const json* items) const {
-    if (items == nullptr) return true;
-    if (!items->is_array()) return false;
-    for (const json& item : *items) {
-      if (!plainFromItem(item, 0)) return false;
-    }
-    return true;
-  }
-
-  bool plainFromItem(const json& item, int depth) const {
-    if (depth > kMaxDepth) return false;
-    if (const json* rv = field(item, "RangeVar")) {
-      const json* alias = field(*rv, "alias");
-      if (alias != nullptr && field(*alias, "colnames") != nullptr) return false;
-      const std::string_view name = str(*rv, "relname");
-      return std::find(subselect_names_.begin(), subselect_names_.end(), name) ==
-             subselect_names_.end();
-    }
-    if (const json* join = field(item, "JoinExpr")) {
-      const json* alias = field(*join, "alias");
-      if (alias != nullptr && field(*alias, "colnames") != nullptr) return false;
-      const json* l = field(*join, "larg");
-      const json* r = field(*join, "rarg");
-      return l != nullptr && r != nullptr && plainFromItem(*l, depth + 1) &&
-             plainFromItem(*r, depth + 1);
-    }
-    return false;
-  }
-
-  // The name PostgreSQL gives a result column without an alias, where it is a name the
-  // statement shows (FigureColname): a column reference's or a field's last name, through
-  // casts. "" for anything else (a function's name, ?column?): not judged by name.
-  static std::string_view resultName(const json& v) {
-    if (const json* ref = field(v, "ColumnRef")) {
-      bool star = false;
-      const json* fields = field(*ref, "fields");
-      return fields == nullptr ? std::string_view() : lastName(*fields, &star);
-    }
-    if (const json* cast = field(v, "TypeCast")) {
-      const json* arg = field(*cast, "arg");
-      return arg == nullptr ? std::string_view() : resultName(*arg);
-    }
-    if (const json* ind = field(v, "A_Indirection")) {
-      const json* list = field(*ind, "indirection");
-      if (list != nullptr && list->is_array() && !list->empty()) {
-        if (const json* s = field(list->back(), "String")) return str(*s, "sval");
-      }
-    }
-    return {};
-  }
-
   // Column list `(a, b)` renaming the result columns of `query` by position.
   void positional(const json* colnames, const json* query) {
     if (colnames == nullptr || !colnames->is_array()) return;
@@ -988,8 +617,7 @@ class LineageWalker {
   }
 
   OutputLineage out_;
-  std::string_view generated_column_;  // stores(): the ColumnDef whose constraints it reads
-  bool in_from_function_ = false;      // expression() is reading a function in FROM
+  bool in_from_function_ = false;  // expression() is reading a function in FROM
   std::vector<std::string> range_names_;
   std::vector<std::pair<std::string, ColumnLineage>> function_aliases_;
   std::vector<std::string> subselect_names_;  // aliases of sub-selects in FROM, CTE names

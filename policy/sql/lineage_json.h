@@ -1,0 +1,68 @@
+// Parse-tree helpers shared by the lineage walker (lineage_walker.cc) and its write half
+// (lineage_stores.cc). Internal to policy/sql.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string_view>
+
+#include "policy/sql/json_fields.h"
+
+namespace tollgate::policy::sql {
+
+using json = nlohmann::json;
+
+inline constexpr int kLineageMaxDepth = 2000;  // JSON levels followed, as in the fact walker
+
+inline std::string_view lastName(const json& fields, bool* star) {
+  if (!fields.is_array() || fields.empty()) return {};
+  if (field(fields.back(), "A_Star") != nullptr) {
+    *star = true;
+    return {};
+  }
+  const json* s = field(fields.back(), "String");
+  return s == nullptr ? std::string_view() : str(*s, "sval");
+}
+
+// The last name of a name list (funcname, an operator, a type name), "" for none or `*`.
+inline std::string_view lastString(const json* names) {
+  bool star = false;
+  return names == nullptr ? std::string_view() : lastName(*names, &star);
+}
+
+// Calls visit(key, value, depth) for every object member anywhere under `v`, depth first, and
+// descends into the member's value when visit returns true.
+template <typename Visit>
+void walkMembers(const json& v, int depth, const Visit& visit) {
+  if (depth > kLineageMaxDepth) return;
+  if (v.is_array()) {
+    for (const json& e : v) {
+      if (e.is_structured()) walkMembers(e, depth + 1, visit);
+    }
+    return;
+  }
+  if (!v.is_object()) return;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (visit(it.key(), it.value(), depth) && it.value().is_structured()) {
+      walkMembers(it.value(), depth + 1, visit);
+    }
+  }
+}
+
+// `*`, `t.*`, `(expr).*` at the top of a target list expand to several columns.
+inline bool isStarExpansion(const json& val) {
+  if (const json* ref = field(val, "ColumnRef")) {
+    bool star = false;
+    const json* fields = field(*ref, "fields");
+    if (fields != nullptr) lastName(*fields, &star);
+    return star;
+  }
+  if (const json* ind = field(val, "A_Indirection")) {
+    const json* list = field(*ind, "indirection");
+    return list != nullptr && list->is_array() && !list->empty() &&
+           field(list->back(), "A_Star") != nullptr;
+  }
+  return false;
+}
+
+}  // namespace tollgate::policy::sql
