@@ -220,8 +220,9 @@ std::string unmaskedCopy(const Masker& masker, const StatementFacts& st) {
         return absl::StrCat(
             "the statement stores ",
             whole ? "whole rows or columns by position, which may hold " : "", rule,
-            " in columns it does not name, where it would be read unmasked; name them "
-            "(INSERT INTO t (a, b) SELECT a, b ...)");
+            " in columns it does not name (an INSERT without a column list, a `*`, a database "
+            "function storing what it is given), where it would be read unmasked; name the "
+            "columns (INSERT INTO t (a, b) SELECT a, b ...)");
       }
       return absl::StrCat(
           "the statement stores ",

@@ -102,6 +102,7 @@ class StoreCollector {
     });
   }
 
+ private:
   static bool mentionsParameter(const json& v, int depth) {
     if (depth > kLineageMaxDepth) return true;
     if (v.is_array()) {
@@ -321,7 +322,6 @@ class StoreCollector {
     return {};
   }
 
- private:
   LineageReader& reader_;
   OutputLineage* out_;
   std::string_view generated_column_;  // stores(): the ColumnDef whose constraints it reads

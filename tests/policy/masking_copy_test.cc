@@ -194,7 +194,7 @@ TEST_CASE("the refusal names the rule and where the data would go, never a value
   CHECK_THAT(v.message, ContainsSubstring("another rule masks differently"));
   v = decideSql(*p, "INSERT INTO archive SELECT * FROM cards");
   CHECK_THAT(v.message, ContainsSubstring("whole rows or columns by position"));
-  CHECK_THAT(v.message, ContainsSubstring("name them"));
+  CHECK_THAT(v.message, ContainsSubstring("name the columns"));
   // Several statements: the one that copies decides.
   v = decideSql(*p, "SELECT 1; UPDATE cards SET note = cvv");
   CHECK(v.decision == Decision::kBlock);
