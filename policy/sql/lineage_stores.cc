@@ -43,7 +43,23 @@ class StoreCollector {
       } else if (key == "ViewStmt") {
         // A view made here is not in the catalog the session read at login: its columns count
         // as stored, named like those of CREATE TABLE AS.
+        const size_t first = out_->stored.size();
         storeNamed(field(val, "aliases"), field(val, "query"));
+        // Written through, it stores into the column each of its columns names: a masked name
+        // over an unmasked column (SELECT note AS cvv) would put cvv data in note.
+        for (size_t i = first, last = out_->stored.size(); i < last; ++i) {
+          const auto [target, value] = out_->stored[i];  // a copy: emplace_back reallocates
+          if (target.empty() || value.whole_row) continue;
+          std::vector<std::string> columns;  // c.note also names note() (attribute notation)
+          for (const std::string& s : value.sources) {
+            if (!isCallName(s)) columns.push_back(s);
+          }
+          if (columns.size() != 1 || columns.front() == target) continue;
+          const std::string& base = columns.front();
+          ColumnLineage through;
+          addLineageName(&through.sources, target);
+          out_->stored.emplace_back(base, std::move(through));
+        }
       } else if (key == "RenameStmt" && (str(val, "renameType") == "OBJECT_COLUMN" ||
                                          str(val, "renameType") == "OBJECT_ATTRIBUTE")) {
         // ALTER TABLE cards RENAME COLUMN cvv TO note: the data stays, under the new name (of a
@@ -51,6 +67,12 @@ class StoreCollector {
         ColumnLineage c;
         addLineageName(&c.sources, str(val, "subname"));
         out_->stored.emplace_back(std::string(str(val, "newname")), std::move(c));
+        if (str(val, "relationType") == "OBJECT_VIEW") {
+          // ALTER VIEW v RENAME COLUMN note TO cvv: written through, v.cvv stores into note.
+          ColumnLineage through;
+          addLineageName(&through.sources, str(val, "newname"));
+          out_->stored.emplace_back(std::string(str(val, "subname")), std::move(through));
+        }
       } else if (key == "AlterTableCmd" && str(val, "subtype") == "AT_AlterColumnType") {
         // ALTER COLUMN note TYPE text USING cvv: the USING expression is the def's raw_default.
         const json* def = field(val, "def");

@@ -92,6 +92,11 @@ const Case kCases[] = {
     // read at login does not have it), a renamed column, a USING or generated expression.
     {"CREATE VIEW v AS SELECT id, cvv AS note FROM cards", true},
     {"CREATE VIEW v (a, b) AS SELECT id, cvv FROM cards", true},
+    // Written through, v.cvv would store into note.
+    {"CREATE VIEW v AS SELECT id, note AS cvv FROM cards", true},
+    {"CREATE VIEW v AS SELECT c.id, c.note AS cvv FROM cards c", true},
+    {"ALTER VIEW v RENAME COLUMN note TO cvv", true},
+    {"ALTER TABLE t RENAME COLUMN note TO cvv", false},  // its data is masked from now on
     {"ALTER TABLE cards RENAME COLUMN cvv TO note", true},
     {"ALTER TABLE cards ALTER COLUMN note TYPE text USING cvv", true},
     {"ALTER TABLE cards ADD COLUMN note text GENERATED ALWAYS AS (cvv) STORED", true},
@@ -140,6 +145,7 @@ const Case kCases[] = {
     {"SELECT id, cvv INTO copy FROM cards", false},
     {"CREATE TABLE copy AS SELECT cvv::text FROM cards", false},
     {"CREATE VIEW v AS SELECT * FROM cards", false},
+    {"CREATE VIEW v AS SELECT id, cvv AS cvv_copy, upper(note) AS n FROM cards", false},
     {"CREATE TABLE copy AS SELECT * FROM cards JOIN owners USING (id)", false},
     {"CREATE TABLE copy (cvv) AS SELECT cvv, id FROM cards", false},
     // Each target of a multiple-column SET gets its own element.
