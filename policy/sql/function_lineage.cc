@@ -211,7 +211,7 @@ class Reader {
     for (const std::string& r : walked.facts.reads) addLineageName(&out_->reads, r);
     for (const std::string& c : walked.facts.columns) addLineageName(&out_->columns, c);
     for (const std::string& f : walked.facts.functions) {
-      addLineageName(&out_->calls, callName(f.substr(f.rfind('.') + 1)));
+      addLineageName(&out_->calls, callNameOfListed(f));
     }
     out_->row_reference = out_->row_reference || walked.facts.row_reference || walked.too_deep;
     const OutputLineage l = sql::outputLineage(stmt);

@@ -103,6 +103,8 @@ std::string callName(std::string_view name);
 // gives it the function's result type, so a row value converted to text is masked like a column
 // of that type.
 std::string callValueName(std::string_view name);
+// callName() of a function as StatementFacts::functions lists it ("schema.name" or "name").
+std::string callNameOfListed(std::string_view function);
 // Either kind of name.
 bool isCallName(std::string_view name);
 // The function a callName() names (`get_cvv` for `get_cvv()`); nullopt for any other name,

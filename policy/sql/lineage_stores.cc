@@ -55,64 +55,38 @@ class StoreCollector {
             if (!isCallName(s)) columns.push_back(s);
           }
           if (columns.size() != 1 || columns.front() == target) continue;
-          const std::string& base = columns.front();
-          ColumnLineage through;
-          addLineageName(&through.sources, target);
-          out_->stored.emplace_back(base, std::move(through));
+          storeColumn(columns.front(), target);
         }
       } else if (key == "RenameStmt" && (str(val, "renameType") == "OBJECT_COLUMN" ||
                                          str(val, "renameType") == "OBJECT_ATTRIBUTE")) {
         // ALTER TABLE cards RENAME COLUMN cvv TO note: the data stays, under the new name (of a
         // composite type's attribute too).
-        ColumnLineage c;
-        addLineageName(&c.sources, str(val, "subname"));
-        out_->stored.emplace_back(std::string(str(val, "newname")), std::move(c));
+        storeColumn(str(val, "newname"), str(val, "subname"));
         if (str(val, "relationType") == "OBJECT_VIEW") {
           // ALTER VIEW v RENAME COLUMN note TO cvv: written through, v.cvv stores into note.
-          ColumnLineage through;
-          addLineageName(&through.sources, str(val, "newname"));
-          out_->stored.emplace_back(std::string(str(val, "subname")), std::move(through));
+          storeColumn(str(val, "subname"), str(val, "newname"));
         }
       } else if (key == "AlterTableCmd" && str(val, "subtype") == "AT_AlterColumnType") {
         // ALTER COLUMN note TYPE text USING cvv: the USING expression is the def's raw_default.
         const json* def = field(val, "def");
         const json* column = def == nullptr ? nullptr : field(*def, "ColumnDef");
         const json* using_expr = column == nullptr ? nullptr : field(*column, "raw_default");
-        if (using_expr != nullptr) {
-          ColumnLineage c;
-          reader_.readExpression(*using_expr, &c, false);
-          out_->stored.emplace_back(std::string(str(val, "name")), std::move(c));
-        }
+        if (using_expr != nullptr) storeExpression(str(val, "name"), *using_expr);
       } else if (key == "Constraint" && str(val, "contype") == "CONSTR_GENERATED") {
         // note text GENERATED ALWAYS AS (cvv) STORED, named by the enclosing ColumnDef.
-        if (const json* e = field(val, "raw_expr")) {
-          ColumnLineage c;
-          reader_.readExpression(*e, &c, false);
-          out_->stored.emplace_back(std::string(generated_column_), std::move(c));
-        }
+        if (const json* e = field(val, "raw_expr")) storeExpression(generated_column_, *e);
       } else if (key == "Constraint" && str(val, "contype") == "CONSTR_DEFAULT") {
         // note text DEFAULT card_code(1): new rows (and existing ones, for ADD COLUMN) get it.
-        if (const json* e = field(val, "raw_expr")) {
-          ColumnLineage c;
-          reader_.readExpression(*e, &c, false);
-          out_->stored.emplace_back(std::string(generated_column_), std::move(c));
-        }
+        if (const json* e = field(val, "raw_expr")) storeExpression(generated_column_, *e);
       } else if (key == "AlterTableCmd" && str(val, "subtype") == "AT_ColumnDefault") {
-        if (const json* e = field(val, "def")) {  // ALTER COLUMN note SET DEFAULT expr
-          ColumnLineage c;
-          reader_.readExpression(*e, &c, false);
-          out_->stored.emplace_back(std::string(str(val, "name")), std::move(c));
-        }
+        // ALTER COLUMN note SET DEFAULT expr
+        if (const json* e = field(val, "def")) storeExpression(str(val, "name"), *e);
       } else if (key == "ColumnDef") {
         generated_column_ = str(val, "colname");
       } else if (key == "FuncCall" && isWritingFunction(lastString(field(val, "funcname")))) {
         // lo_from_bytea(0, convert_to(cvv, 'UTF8')), lo_put, lowrite, setval(s, cvv::bigint):
         // a large object's bytes or a sequence's value, read back under no column name.
-        if (const json* args = field(val, "args")) {
-          ColumnLineage c;
-          reader_.readExpression(*args, &c, false);
-          out_->stored.emplace_back(std::string(), std::move(c));
-        }
+        if (const json* args = field(val, "args")) storeExpression("", *args);
       }
       // A write whose values may be the statement's parameters (PREPARE p(text) AS UPDATE log
       // SET msg = $1, a function body storing its argument): OutputLineage::stores_parameters.
@@ -125,6 +99,20 @@ class StoreCollector {
   }
 
  private:
+  // Column `target` gets what expression `e` is made of.
+  void storeExpression(std::string_view target, const json& e) {
+    ColumnLineage c;
+    reader_.readExpression(e, &c, false);
+    out_->stored.emplace_back(std::string(target), std::move(c));
+  }
+
+  // Column `target` gets column `source`'s data (a rename, a view's column written through).
+  void storeColumn(std::string_view target, std::string_view source) {
+    ColumnLineage c;
+    addLineageName(&c.sources, source);
+    out_->stored.emplace_back(std::string(target), std::move(c));
+  }
+
   static bool mentionsParameter(const json& v, int depth) {
     if (depth > kLineageMaxDepth) return true;
     if (v.is_array()) {
@@ -182,8 +170,9 @@ class StoreCollector {
   void storeRow(const std::vector<std::string_view>& names, const json* values) {
     if (values == nullptr || !values->is_array()) return;
     std::vector<ColumnLineage> row(values->size());
-    for (size_t i = 0; i < values->size(); ++i)
+    for (size_t i = 0; i < values->size(); ++i) {
       reader_.readExpression((*values)[i], &row[i], false);
+    }
     storePositional(names, row, {}, false);
   }
 

@@ -151,15 +151,6 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
 
 namespace {
 
-// Adds the call name of each function (as the analyser lists them, "schema.name" or "name").
-void addCallNames(const std::vector<std::string>& functions, std::vector<std::string>* names) {
-  for (const std::string& f : functions) {
-    const size_t dot = f.rfind('.');
-    policy::addLineageName(names,
-                           policy::callName(dot == std::string::npos ? f : f.substr(dot + 1)));
-  }
-}
-
 // The column a value stored into view column `name` lands in: through views of views, the one
 // column each names; "" (not known) for a computed column, a renamed one without a source, or
 // views that disagree.
@@ -302,23 +293,28 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
       r.lineage.opaque = true;
       r.row_reference = true;
     }
+    bool stores_arguments = false;
     for (const auto& [name, f] : found) {
       r.lineage.renames.emplace_back(policy::callName(name), f->result);
       r.lineage.renames.insert(r.lineage.renames.end(), f->renames.begin(), f->renames.end());
       // What it stores, the call stores (masking.copies).
       r.lineage.stored.insert(r.lineage.stored.end(), f->stored.begin(), f->stored.end());
-      if (f->stores_arguments) {
-        // Its arguments may be anything the statement names, anywhere (WHERE log_msg(cvv)),
-        // and what the functions it calls return (log_msg(card_code(1))).
-        policy::ColumnLineage args;
-        args.sources = st.columns;
-        args.whole_row = st.row_reference;
-        addCallNames(st.functions, &args.sources);
-        r.lineage.stored.emplace_back(std::string(), std::move(args));
-      }
+      stores_arguments = stores_arguments || f->stores_arguments;
       // An error raised inside it may quote any column its body names.
       for (const std::string& column : f->columns) policy::addLineageName(&r.columns, column);
       if (f->row_reference) r.row_reference = true;
+    }
+    if (stores_arguments) {
+      // A function storing what it is given: its arguments may be anything the statement names,
+      // anywhere (WHERE log_msg(cvv)), and what the functions it calls return
+      // (log_msg(card_code(1))).
+      policy::ColumnLineage args;
+      args.sources = st.columns;
+      args.whole_row = st.row_reference;
+      for (const std::string& f : st.functions) {
+        policy::addLineageName(&args.sources, policy::callNameOfListed(f));
+      }
+      r.lineage.stored.emplace_back(std::string(), std::move(args));
     }
   }
   return resolved ? resolved : facts;
