@@ -50,6 +50,12 @@ struct OutputLineage {
   // alias in CREATE TABLE AS. A `*` stored by position (INSERT ... SELECT *) is an entry with
   // whole_row; in CREATE TABLE AS each column it expands to keeps its own name and adds none.
   std::vector<std::pair<std::string, ColumnLineage>> stored;
+  // Entries of `stored` whose whole_row comes only from `*` or `t.*` over tables
+  // (INSERT INTO archive SELECT * FROM orders): the entry's index, and the names (relname) of the
+  // tables in that FROM clause. Which columns a table has is the session's to know (it reads
+  // them at login): it replaces whole_row by their names, so a `*` over tables without masked
+  // columns stores nothing masked.
+  std::vector<std::pair<size_t, std::vector<std::string>>> star_tables;
   // CREATE TABLE AS / SELECT INTO / CREATE VIEW stores a `*` over tables under their columns'
   // own names: a view among them (which the session knows) may have renamed a masked column.
   bool stores_star = false;

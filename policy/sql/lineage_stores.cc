@@ -185,7 +185,74 @@ class StoreCollector {
     std::vector<ColumnLineage> head, tail;
     bool star = false;
     reader_.readSelect(*body, &head, &tail, &star);
+    const size_t first = out_->stored.size();
     storePositional(names, head, tail, star);
+    if (!star || out_->stored.size() == first) return;
+    // Only the `*` made these whole rows: over tables, the session can name what it stores.
+    for (const ColumnLineage& c : head) {
+      if (c.whole_row) return;
+    }
+    for (const ColumnLineage& c : tail) {
+      if (c.whole_row) return;
+    }
+    std::vector<std::string> tables;
+    if (!starOverTables(*body, &tables)) return;
+    for (size_t i = first; i < out_->stored.size(); ++i) out_->star_tables.emplace_back(i, tables);
+  }
+
+  // A plain SELECT whose every `*` is `*` or `t.*` (not `(expr).*`) over a FROM clause of tables
+  // (plainFrom): `*tables` gets the names (relname) of those it expands (views among them are
+  // the session's to tell apart).
+  bool starOverTables(const json& body, std::vector<std::string>* tables) const {
+    const std::string_view op = str(body, "op");
+    const json* targets = field(body, "targetList");
+    const json* from = field(body, "fromClause");
+    if ((!op.empty() && op != "SETOP_NONE") || field(body, "valuesLists") != nullptr ||
+        targets == nullptr || !targets->is_array() || from == nullptr || !plainFrom(from)) {
+      return false;
+    }
+    // FROM items as the target list refers to them: (alias or relname, relname).
+    std::vector<std::pair<std::string_view, std::string_view>> items;
+    for (const json& item : *from) fromTables(item, &items, 0);
+    for (const json& t : *targets) {
+      const json* rt = field(t, "ResTarget");
+      const json* val = rt == nullptr ? nullptr : field(*rt, "val");
+      if (val == nullptr || !isStarExpansion(*val)) continue;
+      const json* ref = field(*val, "ColumnRef");
+      const json* fields = ref == nullptr ? nullptr : field(*ref, "fields");
+      if (fields == nullptr || !fields->is_array()) return false;  // (expr).*
+      // `t.*` (or `s.t.*`) expands FROM item t; `*`, or a name no item has, all of them.
+      std::string_view qualifier;
+      if (fields->size() >= 2) {
+        if (const json* q = field((*fields)[fields->size() - 2], "String")) {
+          qualifier = str(*q, "sval");
+        }
+      }
+      const bool named = std::any_of(items.begin(), items.end(),
+                                     [&](const auto& item) { return item.first == qualifier; });
+      for (const auto& [ref_name, relname] : items) {
+        if (!named || ref_name == qualifier) addLineageName(tables, relname);
+      }
+    }
+    return !tables->empty();
+  }
+
+  // The tables of a plainFrom() item, with the name the statement refers to each by.
+  static void fromTables(const json& item,
+                         std::vector<std::pair<std::string_view, std::string_view>>* items,
+                         int depth) {
+    if (depth > kLineageMaxDepth) return;
+    if (const json* rv = field(item, "RangeVar")) {
+      const std::string_view relname = str(*rv, "relname");
+      const json* alias = field(*rv, "alias");
+      if (alias != nullptr && field(*alias, "Alias") != nullptr) alias = field(*alias, "Alias");
+      const std::string_view alias_name = alias == nullptr ? "" : str(*alias, "aliasname");
+      items->emplace_back(alias_name.empty() ? relname : alias_name, relname);
+    } else if (const json* join = field(item, "JoinExpr")) {
+      for (const char* side : {"larg", "rarg"}) {
+        if (const json* arg = field(*join, side)) fromTables(*arg, items, depth + 1);
+      }
+    }
   }
 
   void storePositional(const std::vector<std::string_view>& names,

@@ -292,7 +292,17 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // functions they call too; also those its views call) added to its renames (under the
   // call's name and the OUT parameters' names) and columns.
   policy::QueryFactsPtr withFunctionsResolved(policy::QueryFactsPtr facts) const;
-  // Both, views first (a view's definition may call a function). What they change is
+  // `facts` with each `*` a write stores over tables (INSERT INTO t SELECT * FROM orders,
+  // OutputLineage::star_tables) made of those tables' columns, where the catalog holds them
+  // all and none is of a composite type holding a field a column rule names. Not once the
+  // session may have changed a table (noteTableChanges()).
+  policy::QueryFactsPtr withStarsResolved(policy::QueryFactsPtr facts) const;
+  // True the first time `facts` holds a statement that may change tables or types
+  // (mayChangeTypes(), allowed or not): from then on the session's catalog of tables is not
+  // trusted (tables_may_have_changed_).
+  bool noteTableChanges(const policy::QueryFacts& facts) const;
+  static bool mayChangeTypes(const policy::StatementFacts& st);
+  // All three, stars and views first (a view's definition may call a function). What they change is
   // remembered per analysis (the analyser shares one for every statement of a shape), so a
   // statement run again gets the same facts: no copy, and its result plan is reused.
   // `sql_bytes`: the length of the text analysed (one the analyser does not cache is not
@@ -430,6 +440,10 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
                               std::pair<policy::QueryFactsPtr, policy::QueryFactsPtr>>
       resolved_facts_;
   mutable const TypeCatalog* resolved_for_ = nullptr;
+  // The session sent (or was refused) a statement that may change tables: their columns are
+  // no longer the catalog's (withStarsResolved()). Set when the statement is analysed, before
+  // those queued behind it are.
+  mutable bool tables_may_have_changed_ = false;
   std::vector<std::string> catalog_rows_;  // kCatalog: the DataRows, for config_.type_catalogs
   uint64_t catalog_generation_ = 0;        // config_.type_catalogs' generation when read
   // The catalog query was cancelled (a job's statement_timeout can fire before the query's own

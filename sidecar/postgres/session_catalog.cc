@@ -156,12 +156,16 @@ void PostgresSession::startRelay(const BackendMessage& ready) {
   processClient();  // anything the client pipelined after its startup packet
 }
 
+bool PostgresSession::mayChangeTypes(const policy::StatementFacts& st) {
+  // DDL may have changed a type or table the catalog describes; so may a procedure, and COMMIT
+  // PREPARED may commit DDL prepared earlier.
+  return st.cls == policy::StatementClass::kDdl || st.type == "call" || st.type == "do" ||
+         st.type == "commit_prepared";
+}
+
 void PostgresSession::noteTypeChange(const policy::StatementFacts& st) {
-  // DDL may have changed a type the catalog describes (structured_values.h); so may a
-  // procedure, and COMMIT PREPARED may commit DDL prepared earlier.
-  const bool may_change = st.cls == policy::StatementClass::kDdl || st.type == "call" ||
-                          st.type == "do" || st.type == "commit_prepared";
-  if (!catalog_ || !may_change) return;
+  // A type the catalog describes may have changed (structured_values.h).
+  if (!catalog_ || !mayChangeTypes(st)) return;
   catalog_->markStale();
   // One beginChange() per transaction: nothing is shared until its settleTypeChanges().
   if (config_.type_catalogs != nullptr && !catalog_changed_) {

@@ -109,6 +109,8 @@ void PostgresSession::adoptMasking() {
       catalog_->unbindRules();
     }
   }
+  // What the catalog made of statements depends on the rules too (withStarsResolved()).
+  resolved_facts_.clear();
   // Whether errors later in an open transaction (a block, or an extended-protocol batch's
   // implicit one before its Sync) may quote masked data was worked out for its
   // earlier statements under the old rules (what they deferred runs at a later statement or

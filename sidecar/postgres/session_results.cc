@@ -5,6 +5,7 @@
 #include <string>
 
 #include "sidecar/postgres/backend_builders.h"
+#include "sidecar/postgres/composite_masking.h"
 #include "sidecar/postgres/error.h"
 #include "sidecar/postgres/row_rewriter.h"
 #include "sidecar/postgres/session.h"
@@ -217,13 +218,52 @@ policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr f
   return resolved ? resolved : facts;
 }
 
+policy::QueryFactsPtr PostgresSession::withStarsResolved(policy::QueryFactsPtr facts) const {
+  if (catalog_ == nullptr || tables_may_have_changed_ || !catalog_->hasTables()) return facts;
+  std::shared_ptr<policy::QueryFacts> resolved;
+  for (size_t i = 0; i < facts->statements.size(); ++i) {
+    const policy::OutputLineage& lineage = facts->statements[i].lineage;
+    for (const auto& [index, tables] : lineage.star_tables) {
+      if (index >= lineage.stored.size()) continue;
+      std::vector<std::string> columns;
+      bool known = true;
+      for (const std::string& table : tables) {
+        known = known && catalog_->tableColumns(table, &columns);
+      }
+      // A column of a composite type holding a field a rule names: which one lands where is
+      // not followed.
+      if (!known || ruleCarriedBy(*catalog_, columns) != nullptr) continue;
+      if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
+      policy::ColumnLineage& value = resolved->statements[i].lineage.stored[index].second;
+      value.whole_row = false;
+      for (const std::string& column : columns) policy::addLineageName(&value.sources, column);
+    }
+  }
+  return resolved ? resolved : facts;
+}
+
+bool PostgresSession::noteTableChanges(const policy::QueryFacts& facts) const {
+  if (tables_may_have_changed_) return false;
+  for (const policy::StatementFacts& st : facts.statements) {
+    if (mayChangeTypes(st)) {
+      tables_may_have_changed_ = true;
+      return true;
+    }
+  }
+  return false;
+}
+
 policy::QueryFactsPtr PostgresSession::withCatalogResolved(policy::QueryFactsPtr facts,
                                                            size_t sql_bytes) const {
-  if (catalog_ == nullptr || (!catalog_->hasViews() && !catalog_->hasFunctions())) return facts;
+  if (catalog_ == nullptr) return facts;
+  // Decided before it runs, so before statements queued behind it: what is remembered was
+  // resolved with the tables as they were.
+  if (noteTableChanges(*facts)) resolved_facts_.clear();
+  if (!catalog_->hasViews() && !catalog_->hasFunctions() && !catalog_->hasTables()) return facts;
   // The analyser does not keep texts this long: their analysis is new each time, and
   // remembering it would only hold memory.
   if (sql_bytes > policy::SqlAnalyzer::kMaxCachedBytes) {
-    return withFunctionsResolved(withViewsResolved(std::move(facts)));
+    return withFunctionsResolved(withViewsResolved(withStarsResolved(std::move(facts))));
   }
   // Statements of this many shapes that read views or call functions, at most; then it starts
   // again.
@@ -234,7 +274,8 @@ policy::QueryFactsPtr PostgresSession::withCatalogResolved(policy::QueryFactsPtr
   }
   auto it = resolved_facts_.find(facts.get());
   if (it != resolved_facts_.end()) return it->second.second;
-  policy::QueryFactsPtr resolved = withFunctionsResolved(withViewsResolved(facts));
+  policy::QueryFactsPtr resolved =
+      withFunctionsResolved(withViewsResolved(withStarsResolved(facts)));
   if (resolved != facts) resolved_facts_.emplace(facts.get(), std::make_pair(facts, resolved));
   return resolved;
 }

@@ -91,6 +91,22 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
       "WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped "
       "AND a.atttypid >= 16384 AND (y.typtype IN ('c', 'd', 'r', 'm') OR e.typtype IN ('c', 'd')) "
       "UNION ALL "
+      // Tables: name, then columns, one text with ',' between and '\\' before ',' and '\\' in
+      // them. Not those whose name a system relation shares (pg_stats): unqualified, the name
+      // may be that one. One more than kMaxTables says there are too many.
+      "(SELECT 'l', r.oid, 0::pg_catalog.oid, (SELECT pg_catalog.string_agg("
+      "pg_catalog.replace(pg_catalog.replace(x, pg_catalog.chr(92), pg_catalog.chr(92) || "
+      "pg_catalog.chr(92)), ',', pg_catalog.chr(92) || ','), ',' ORDER BY o) "
+      "FROM (SELECT r.relname::pg_catalog.text, -1 UNION ALL "
+      "SELECT a.attname::pg_catalog.text, a.attnum FROM pg_catalog.pg_attribute a "
+      "WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped) s(x, o)), "
+      "0::pg_catalog.oid, 0 FROM pg_catalog.pg_class r "
+      "WHERE r.relkind IN ('r', 'p', 'f') AND r.relnamespace NOT IN " +
+      kSystemSchemas +
+      " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class y WHERE y.relname = r.relname AND "
+      "y.relnamespace IN " +
+      kSystemSchemas + ") LIMIT " + std::to_string(kMaxTables + 1) +
+      ") UNION ALL "
       "SELECT 'r', g.rngtypid, g.rngsubtype, NULL, " +
       multirange +
       ", 0 FROM pg_catalog.pg_range g WHERE g.rngtypid >= 16384 "
@@ -178,6 +194,9 @@ bool TypeCatalog::addRow(const ValueList& columns) {
       }
       break;
     }
+    case 'l':
+      if (!name || !addTable(*name)) return false;
+      break;
     case 't':
       if (!name || name->empty()) return false;
       column_types_[std::string(*name)].push_back(*oid);
@@ -455,6 +474,48 @@ uint32_t TypeCatalog::rangeSubtype(uint32_t type_oid, bool* multirange) const {
   if (it == multiranges_.end()) return 0;
   *multirange = true;
   return it->second;
+}
+
+bool TypeCatalog::addTable(std::string_view list) {
+  if (++table_rows_ > kMaxTables) {
+    // Not all of them: a `*` over any table may then be any column.
+    tables_.clear();
+    return true;
+  }
+  // "name,column,column", with '\\' before a ',' or '\\' that is part of a name.
+  std::string name, columns;
+  std::string* into = &name;
+  for (size_t i = 0; i < list.size(); ++i) {
+    char c = list[i];
+    if (c == '\\') {
+      if (++i == list.size()) return false;
+      c = list[i];
+    } else if (c == ',') {
+      if (into == &columns) columns.push_back('\0');
+      into = &columns;
+      continue;
+    }
+    into->push_back(c);
+  }
+  if (name.empty()) return false;
+  std::string& known = tables_[name];  // tables of one name in several schemas: all columns
+  if (!known.empty() && !columns.empty()) known.push_back('\0');
+  known += columns;
+  return true;
+}
+
+bool TypeCatalog::tableColumns(std::string_view table, std::vector<std::string>* names) const {
+  if (table_rows_ > kMaxTables || !views(table).empty()) return false;
+  auto it = tables_.find(absl::string_view(table.data(), table.size()));
+  if (it == tables_.end()) return false;
+  const std::string& columns = it->second;
+  for (size_t from = 0; from < columns.size();) {
+    size_t end = columns.find('\0', from);
+    if (end == std::string::npos) end = columns.size();
+    policy::addLineageName(names, std::string_view(columns).substr(from, end - from));
+    from = end + 1;
+  }
+  return true;
 }
 
 const std::vector<uint32_t>* TypeCatalog::typesOfColumn(std::string_view name) const {

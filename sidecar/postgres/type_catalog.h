@@ -42,6 +42,10 @@ class TypeCatalog {
   //   owns (kind 'p': oid, result type, then by attnum: -1 its definition
   //   (pg_get_functiondef), 0 its name), so column rules follow a masked column its result
   //   carries under another name (`get_codes(OUT code text) AS 'SELECT cvv FROM cards'`).
+  // - table, partitioned table or foreign table outside pg_catalog and information_schema
+  //   whose name no relation there has (kind 'l': oid, then "name,column,..." with '\\'
+  //   before each ',' or '\\' of a name), at most kMaxTables + 1, so a `*` over tables stores
+  //   columns the session can name (tableColumns()).
   // Row types of tables no column and no function result uses are left out: a database has
   // one per table, and a whole-row value is masked whole under column rules anyway. Columns:
   // kind, oid, other type, name, type, attnum. The kinds sort the type definitions before the
@@ -71,6 +75,15 @@ class TypeCatalog {
   uint32_t rangeSubtype(uint32_t type_oid, bool* multirange) const;
   // The user-defined types of table columns named `name` (any table), or null.
   const std::vector<uint32_t>* typesOfColumn(std::string_view name) const;
+
+  // Adds to `names` the columns of the tables named `table` (relname, any schema): what a `*`
+  // over it stores (OutputLineage::star_tables). False when the name may stand for something
+  // else the catalog does not describe as a table: a view, a relation the catalog does not
+  // hold (a system one, one made after it was read), or any name when the database has more
+  // than kMaxTables tables.
+  bool tableColumns(std::string_view table, std::vector<std::string>* names) const;
+  bool hasTables() const { return !tables_.empty(); }
+  static constexpr size_t kMaxTables = 20000;
 
   // What the columns of the views named `name` (any schema) are made of, and the relations
   // their definitions read.
@@ -173,6 +186,12 @@ class TypeCatalog {
   // function(): read on first use. A node map: the results handed out stay where they are
   // while later lookups add more.
   mutable absl::node_hash_map<std::string, FunctionResult> function_results_;
+  // A table's row ("name,column,..."); false when it has no name.
+  bool addTable(std::string_view list);
+  // Table name -> its columns, each followed by '\0' but the last (tables of that name in every
+  // schema). One string per table keeps a session's copy small.
+  absl::flat_hash_map<std::string, std::string> tables_;
+  size_t table_rows_ = 0;
   size_t rows_ = 0;
   bool truncated_ = false;
   bool stale_ = false;

@@ -35,6 +35,11 @@ std::string lineage(const tollgate::policy::OutputLineage& l) {
   for (const auto& [name, c] : l.renames) out += name + "=" + columns({c});
   out += "s";
   for (const auto& [name, c] : l.stored) out += name + "=" + columns({c});
+  out += "t";
+  for (const auto& [index, tables] : l.star_tables) {
+    out += std::to_string(index) + ":";
+    for (const auto& t : tables) out += t + ",";
+  }
   return out;
 }
 

@@ -1,5 +1,5 @@
 // Fuzz target for the rows of the type catalog query (type_catalog.h): what the server returns
-// for domains, composite types, ranges, typed table columns and views, then binding column
+// for domains, composite types, ranges, typed table columns, tables and views, then binding column
 // rules, following view definitions with the SQL analyser and reading function definitions.
 //
 // Input: rows separated by '\n', values by '\x1f'; a value "\x00" is NULL.
@@ -78,6 +78,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   catalog.bindRules(cvvMasker());
   for (const std::string& name : names) {
     catalog.typesOfColumn(name);
+    // A table row's name is what precedes its first ','.
+    for (const std::string& table : {name, name.substr(0, name.find(','))}) {
+      std::vector<std::string> columns;
+      const bool known = catalog.tableColumns(table, &columns);
+      check(known || columns.empty(), "an unknown table adds no columns");
+      for (const std::string& c : columns) check(!c.empty(), "a table column has a name");
+    }
     for (const pg::TypeCatalog::ViewLineage* view : catalog.views(name)) {
       for (const auto& [column, lineage] : view->columns) {
         check(!column.empty(), "a view column has a name");

@@ -469,3 +469,57 @@ TEST_CASE("a write storing masked data where it is read unmasked is refused, ses
   }));
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
+
+TEST_CASE("INSERT ... SELECT * is judged by the columns its tables had at login") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "create table if not exists orders_src (id int, total numeric, status text);"
+      "create table if not exists orders_archive (like orders_src);"
+      "create table if not exists cards_archive as table cards with no data;"
+      "alter table orders_src owner to app; alter table orders_archive owner to app;"
+      "alter table cards_archive owner to app;"
+      "alter table orders_src drop column if exists cvv;"
+      "alter table orders_archive drop column if exists note;"
+      "truncate orders_src, orders_archive, cards_archive;"
+      "insert into orders_src values (1, 10, 'paid'), (2, 20, 'new');",
+      kPgAppDatabase);
+  SidecarOptions o;
+  o.subject = kDbaSubject;  // an admin grant, so its DDL runs; copies are judged for every role
+  o.policy.guardrails = false;
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      // Tables without masked columns: nothing masked is stored.
+      "insert into orders_archive select * from orders_src;\n"
+      "insert into orders_archive select o.* from orders_src o join cards c on c.id = o.id;\n"
+      // cards has cvv: by position it could land anywhere.
+      "insert into cards_archive select * from cards;\n"
+      "insert into orders_archive select c.* from orders_src o join cards c on c.id = o.id;\n"
+      // Named, it lands where the same rule masks it.
+      "insert into cards_archive (id, cvv) select id, cvv from cards;\n"
+      // The session changes a table: from then on its columns are not the login's.
+      "alter table orders_src add column cvv text;\n"
+      "alter table orders_archive add column note text;\n"
+      "update orders_src o set cvv = c.cvv from cards c where c.id = o.id;\n"
+      "insert into orders_archive select * from orders_src;\n"
+      "select count(*) from orders_archive;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  const std::string refused = "42501: blocked by rule \"masking:copy\"";
+  size_t count = 0;
+  for (size_t at = r.err.find(refused); at != std::string::npos; at = r.err.find(refused, at + 1)) {
+    ++count;
+  }
+  CHECK(count == 3);
+  CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in columns it does not name"));
+  const std::string cards = std::to_string(sampleCards().size());
+  CHECK(r.out ==
+        "INSERT 0 2\nINSERT 0 2\nINSERT 0 " + cards + "\nALTER TABLE\nALTER TABLE\nUPDATE 2\n4\n");
+  CHECK(pg.sqlOrThrow("select count(*) from orders_archive where note is not null",
+                      kPgAppDatabase) == "0\n");
+
+  // A later session reads the table as it is now.
+  r = sidecar.psql("insert into orders_archive select * from orders_src;\n");
+  CHECK_THAT(r.err, ContainsSubstring(refused));
+  CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in columns it does not name"));
+  CHECK(cardNumbersInAuditAndLog(sidecar).empty());
+}

@@ -281,6 +281,65 @@ TEST_CASE("what the session resolves is recorded: defaults, parameters, EXECUTE 
   CHECK_FALSE(whole_row);
 }
 
+// The tables a `*` stored by position expands, for every entry it made a whole row; none
+// when anything else in the statement may be any column.
+std::vector<std::pair<size_t, std::vector<std::string>>> starTables(const std::string& sql) {
+  auto facts = SqlAnalyzer::analyzeUncached(sql);
+  REQUIRE(facts->parsed);
+  REQUIRE(facts->statements.size() == 1);
+  const OutputLineage& l = facts->statements[0].lineage;
+  for (const auto& [index, tables] : l.star_tables) {
+    REQUIRE(index < l.stored.size());
+    CHECK(l.stored[index].second.whole_row);
+  }
+  return l.star_tables;
+}
+
+TEST_CASE("a `*` stored by position over tables names them for the session") {
+  using Tables = std::vector<std::pair<size_t, std::vector<std::string>>>;
+  using Names = std::vector<std::string>;
+  CHECK(starTables("INSERT INTO archive SELECT * FROM orders") == Tables{{0, Names{"orders"}}});
+  CHECK(starTables("INSERT INTO archive SELECT * FROM sales.orders o WHERE o.id > 5") ==
+        Tables{{0, Names{"orders"}}});
+  CHECK(starTables("INSERT INTO archive SELECT 1, *, now() FROM orders JOIN items USING (id)") ==
+        Tables{{0, Names{"orders", "items"}}});
+  // `t.*` expands t only, named by its alias or its own name.
+  CHECK(starTables("INSERT INTO archive SELECT o.* FROM orders o JOIN cards c ON c.id = o.card") ==
+        Tables{{0, Names{"orders"}}});
+  CHECK(starTables("INSERT INTO archive SELECT orders.* FROM orders, cards") ==
+        Tables{{0, Names{"orders"}}});
+  CHECK(starTables("INSERT INTO archive SELECT o.*, c.* FROM orders o, cards c") ==
+        Tables{{0, Names{"orders", "cards"}}});
+  // A join's own alias expands both sides.
+  CHECK(starTables("INSERT INTO archive SELECT j.* FROM (orders JOIN items USING (id)) AS j") ==
+        Tables{{0, Names{"orders", "items"}}});
+  // Under a column list each named column may get any of it.
+  CHECK(starTables("INSERT INTO archive (a, b) SELECT * FROM orders") ==
+        Tables{{0, Names{"orders"}}, {1, Names{"orders"}}});
+  CHECK(starTables("WITH x AS (SELECT 1) INSERT INTO archive SELECT * FROM orders") ==
+        Tables{{0, Names{"orders"}}});
+  // What a session could not name from a table's columns stays any column.
+  for (const char* sql : {
+           // a CTE, sub-select or function in FROM, whichever WITH defines the name
+           "WITH orders AS (SELECT cvv FROM cards) INSERT INTO archive SELECT * FROM orders",
+           "INSERT INTO archive WITH orders AS (SELECT cvv FROM cards) SELECT * FROM orders",
+           "INSERT INTO archive SELECT * FROM (SELECT cvv FROM cards) s",
+           "INSERT INTO archive SELECT * FROM orders, LATERAL (SELECT cvv FROM cards) s",
+           "INSERT INTO archive SELECT * FROM generate_series(1, 3)",
+           "INSERT INTO archive SELECT * FROM orders o(a, b)",
+           "INSERT INTO archive SELECT * FROM orders TABLESAMPLE SYSTEM (10)",
+           // a row value, (expr).*, a set operation, no FROM
+           "INSERT INTO archive SELECT o, * FROM orders o",
+           "INSERT INTO archive SELECT (o).* FROM orders o",
+           "INSERT INTO archive SELECT (get_card()).* FROM orders",
+           "INSERT INTO archive SELECT * FROM orders UNION ALL SELECT * FROM cards",
+           "INSERT INTO archive VALUES (1, 2)",
+       }) {
+    INFO(sql);
+    CHECK(starTables(sql).empty());
+  }
+}
+
 TEST_CASE("without column rules nothing is judged a copy") {
   const std::string text = R"(version: 1
 resources:

@@ -115,6 +115,47 @@ TEST_CASE("the type catalog follows view columns to what their definitions make 
   CHECK(one("outer_codes")->columns[0].second.whole_row);
 }
 
+TEST_CASE("the type catalog knows tables' columns, for a `*` a write stores") {
+  TypeCatalog c;
+  CHECK_FALSE(c.hasTables());
+  REQUIRE(addRow(c, {"l", "18000", "0", "orders,id,total,note", "0", "0"}));
+  // Names holding ',' or '\' come escaped; tables of one name in two schemas count together.
+  REQUIRE(addRow(c, {"l", "18010", "0", R"(we\,ird\\x,a\,b,c\\d,cvv)", "0", "0"}));
+  REQUIRE(addRow(c, {"l", "18020", "0", "orders,status", "0", "0"}));
+  REQUIRE(addRow(c, {"l", "18030", "0", "empty", "0", "0"}));
+  CHECK_FALSE(addRow(c, {"l", "18040", "0", ",a", "0", "0"}));          // no name
+  CHECK_FALSE(addRow(c, {"l", "18050", "0", R"(bad\)", "0", "0"}));     // escapes nothing
+  CHECK_FALSE(addRow(c, {"l", "18060", "0", std::nullopt, "0", "0"}));  // NULL
+  addView(c, "17000", "codes", " SELECT cards.cvv AS code FROM cards;", {"code"});
+  REQUIRE(addRow(c, {"l", "18070", "0", "codes,code", "0", "0"}));  // a table named like a view
+  policy::SqlAnalyzer analyzer;
+  c.resolveViews(analyzer, 1 << 20);
+  REQUIRE(c.hasTables());
+  std::vector<std::string> names;
+  REQUIRE(c.tableColumns("orders", &names));
+  CHECK(names == std::vector<std::string>{"id", "total", "note", "status"});
+  names.clear();
+  REQUIRE(c.tableColumns(R"(we,ird\x)", &names));
+  CHECK(names == std::vector<std::string>{"a,b", R"(c\d)", "cvv"});
+  names.clear();
+  REQUIRE(c.tableColumns("empty", &names));
+  CHECK(names.empty());
+  // Not a table the catalog holds, or a name a view has too: the session cannot name what a
+  // `*` over it stores.
+  CHECK_FALSE(c.tableColumns("pg_stats", &names));
+  CHECK_FALSE(c.tableColumns("made_later", &names));
+  CHECK_FALSE(c.tableColumns("codes", &names));
+  CHECK(names.empty());
+  // More tables than it keeps: none is known.
+  TypeCatalog many;
+  for (size_t i = 0; i <= TypeCatalog::kMaxTables; ++i) {
+    REQUIRE(addRow(
+        many, {"l", std::to_string(20000 + i), "0", "t" + std::to_string(i) + ",a", "0", "0"}));
+  }
+  CHECK_FALSE(many.tableColumns("t1", &names));
+  CHECK_FALSE(many.hasTables());
+}
+
 TEST_CASE("the type catalog reads domains and composite fields") {
   TypeCatalog c = sampleCatalog();
   CHECK(c.domainCount() == 2);

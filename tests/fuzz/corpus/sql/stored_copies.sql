@@ -5,3 +5,6 @@ MERGE INTO t USING cards c ON t.id = c.id WHEN MATCHED THEN UPDATE SET note = c.
 CREATE TABLE leak (a, b) AS SELECT id, cvv FROM cards;
 SELECT cvv::text, (c).cvv, c.* INTO leak FROM cards c;
 EXPLAIN (ANALYZE) INSERT INTO archive SELECT * FROM cards;
+INSERT INTO archive SELECT o.* FROM orders o JOIN cards c ON c.id = o.card;
+INSERT INTO archive (a, b) SELECT *, 1 FROM orders, items;
+INSERT INTO archive SELECT j.* FROM (orders JOIN items USING (id)) AS j;
