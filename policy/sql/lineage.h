@@ -56,6 +56,9 @@ struct OutputLineage {
   // them at login): it replaces whole_row by their names, so a `*` over tables without masked
   // columns stores nothing masked.
   std::vector<std::pair<size_t, std::vector<std::string>>> star_tables;
+  // Set by the caller, not the analyser: it made star_tables entries of tables' columns, which
+  // holds only while the tables stay as they were.
+  bool stars_resolved = false;
   // CREATE TABLE AS / SELECT INTO / CREATE VIEW stores a `*` over tables under their columns'
   // own names: a view among them (which the session knows) may have renamed a masked column.
   bool stores_star = false;

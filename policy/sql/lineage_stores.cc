@@ -213,11 +213,20 @@ class StoreCollector {
     }
     // FROM items as the target list refers to them: (alias or relname, relname).
     std::vector<std::pair<std::string_view, std::string_view>> items;
-    for (const json& item : *from) fromTables(item, &items, 0);
+    for (const json& item : *from) fromTables(item, {}, &items, 0);
+    bool after_star = false, between = false;
     for (const json& t : *targets) {
       const json* rt = field(t, "ResTarget");
       const json* val = rt == nullptr ? nullptr : field(*rt, "val");
-      if (val == nullptr || !isStarExpansion(*val)) continue;
+      if (val == nullptr) continue;
+      if (!isStarExpansion(*val)) {
+        between = after_star;
+        continue;
+      }
+      // What stands between two stars is not kept by position (the walker counts it among
+      // OutputLineage::unnamed): only the stars' own tables would be judged.
+      if (between) return false;
+      after_star = true;
       const json* ref = field(*val, "ColumnRef");
       const json* fields = ref == nullptr ? nullptr : field(*ref, "fields");
       if (fields == nullptr || !fields->is_array()) return false;  // (expr).*
@@ -237,22 +246,28 @@ class StoreCollector {
     return !tables->empty();
   }
 
-  // The tables of a plainFrom() item, with the name the statement refers to each by.
-  static void fromTables(const json& item,
+  // The tables of a plainFrom() item, with the name the statement refers to each by: its alias
+  // or relname, or `outer`, the alias of a join it is in (which hides the names inside).
+  static void fromTables(const json& item, std::string_view outer,
                          std::vector<std::pair<std::string_view, std::string_view>>* items,
                          int depth) {
     if (depth > kLineageMaxDepth) return;
     if (const json* rv = field(item, "RangeVar")) {
       const std::string_view relname = str(*rv, "relname");
-      const json* alias = field(*rv, "alias");
-      if (alias != nullptr && field(*alias, "Alias") != nullptr) alias = field(*alias, "Alias");
-      const std::string_view alias_name = alias == nullptr ? "" : str(*alias, "aliasname");
-      items->emplace_back(alias_name.empty() ? relname : alias_name, relname);
+      const std::string_view alias = aliasName(*rv);
+      items->emplace_back(!outer.empty() ? outer : !alias.empty() ? alias : relname, relname);
     } else if (const json* join = field(item, "JoinExpr")) {
+      if (outer.empty()) outer = aliasName(*join);
       for (const char* side : {"larg", "rarg"}) {
-        if (const json* arg = field(*join, side)) fromTables(*arg, items, depth + 1);
+        if (const json* arg = field(*join, side)) fromTables(*arg, outer, items, depth + 1);
       }
     }
+  }
+
+  static std::string_view aliasName(const json& node) {
+    const json* alias = field(node, "alias");
+    if (alias != nullptr && field(*alias, "Alias") != nullptr) alias = field(*alias, "Alias");
+    return alias == nullptr ? std::string_view() : str(*alias, "aliasname");
   }
 
   void storePositional(const std::vector<std::string_view>& names,

@@ -284,6 +284,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // `facts` with every EXECUTE given the class, objects and functions of the statement it
   // runs (when known): PREPARE's class decides, not EXECUTE's "other".
   policy::QueryFactsPtr withExecutesResolved(policy::QueryFactsPtr facts) const;
+  // A Query's or Parse's analysis (of `sql_bytes` of text) as it is decided: table changes
+  // noted, then the catalog's, the stars' and the EXECUTEs' resolution.
+  policy::QueryFactsPtr resolvedFacts(policy::QueryFactsPtr facts, size_t sql_bytes);
   // `facts` with what the views each statement reads are made of (their definitions, from the
   // type catalog, views of views too) added to its renames and columns, so column rules follow
   // a masked column a view renames.
@@ -294,15 +297,22 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   policy::QueryFactsPtr withFunctionsResolved(policy::QueryFactsPtr facts) const;
   // `facts` with each `*` a write stores over tables (INSERT INTO t SELECT * FROM orders,
   // OutputLineage::star_tables) made of those tables' columns, where the catalog holds them
-  // all and none is of a composite type holding a field a column rule names. Not once the
-  // session may have changed a table (noteTableChanges()).
+  // all and none is of one of the database's own types; OutputLineage::stars_resolved then
+  // says so. Not once the session may have changed a table (tables_may_have_changed_).
   policy::QueryFactsPtr withStarsResolved(policy::QueryFactsPtr facts) const;
-  // True the first time `facts` holds a statement that may change tables or types
-  // (mayChangeTypes(), allowed or not): from then on the session's catalog of tables is not
-  // trusted (tables_may_have_changed_).
-  bool noteTableChanges(const policy::QueryFacts& facts) const;
+  // Before `facts` is resolved and decided: a statement that may change tables or types
+  // (mayChangeTypes(), an admin statement, a call of one of the database's own functions;
+  // allowed or not) calls tablesMayHaveChanged().
+  void noteTableChanges(const policy::QueryFacts& facts);
+  // From now on the session's catalog of tables is not trusted: prepared statements whose
+  // stars were resolved by it are refused (the server would analyse them again).
+  void tablesMayHaveChanged();
+  // The refusal of prepared statement `name` once tables may have changed, when its stars were
+  // resolved by the catalog's tables (nullopt otherwise).
+  std::optional<Refusal> staleStarsRefusal(const std::string& name,
+                                           const NamedStatement& entry) const;
   static bool mayChangeTypes(const policy::StatementFacts& st);
-  // All three, stars and views first (a view's definition may call a function). What they change is
+  // Both, views first (a view's definition may call a function). What they change is
   // remembered per analysis (the analyser shares one for every statement of a shape), so a
   // statement run again gets the same facts: no copy, and its result plan is reused.
   // `sql_bytes`: the length of the text analysed (one the analyser does not cache is not
@@ -443,7 +453,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // The session sent (or was refused) a statement that may change tables: their columns are
   // no longer the catalog's (withStarsResolved()). Set when the statement is analysed, before
   // those queued behind it are.
-  mutable bool tables_may_have_changed_ = false;
+  bool tables_may_have_changed_ = false;
   std::vector<std::string> catalog_rows_;  // kCatalog: the DataRows, for config_.type_catalogs
   uint64_t catalog_generation_ = 0;        // config_.type_catalogs' generation when read
   // The catalog query was cancelled (a job's statement_timeout can fire before the query's own

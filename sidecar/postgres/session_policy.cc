@@ -109,8 +109,6 @@ void PostgresSession::adoptMasking() {
       catalog_->unbindRules();
     }
   }
-  // What the catalog made of statements depends on the rules too (withStarsResolved()).
-  resolved_facts_.clear();
   // Whether errors later in an open transaction (a block, or an extended-protocol batch's
   // implicit one before its Sync) may quote masked data was worked out for its
   // earlier statements under the old rules (what they deferred runs at a later statement or
@@ -170,6 +168,7 @@ void PostgresSession::redecideNames() {
     if (entry->source.statement() == nullptr) continue;
     policy::Verdict v = decideAgain(entry->source);
     entry->refusal = refusal(v, entry->approved);
+    if (!entry->refusal) entry->refusal = staleStarsRefusal(name, *entry);
     if (!entry->refusal) entry->rule = v.rule;
     entry->unannounced.reset();
     if (!entry->refusal && config_.audit_sync && !entry->audit_sync) {

@@ -113,7 +113,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
   switch (message.type) {
     case 'Q': {
       const auto& q = std::get<Query>(message.body);
-      auto facts = withExecutesResolved(withCatalogResolved(analyze(q.sql), q.sql.size()));
+      auto facts = resolvedFacts(analyze(q.sql), q.sql.size());
       policy::Verdict verdict = decide(*facts);
       if (verdict.decision == policy::Decision::kReview && config_.hold_reviews) {
         holdForApproval('Q', message.raw, "", facts, verdict);
@@ -128,8 +128,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
     }
     case 'P': {
       const auto& parse = std::get<Parse>(message.body);
-      auto facts =
-          withExecutesResolved(withCatalogResolved(analyze(parse.query), parse.query.size()));
+      auto facts = resolvedFacts(analyze(parse.query), parse.query.size());
       policy::Verdict verdict = decide(*facts);
       if (verdict.decision == policy::Decision::kReview && config_.hold_reviews) {
         holdForApproval('P', message.raw, std::string(parse.statement), facts, verdict);
@@ -281,6 +280,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       verdict.rule = "role:" + std::string(policy::roleName(config_.role));
       verdict.message = "tollgate: fast-path function calls need the admin role";
       forwardOrPoison(message.type, message.raw, "", verdict, unit, verdict.message);
+      if (!unit.poisoned) tablesMayHaveChanged();  // which function it runs is not known
       if (unit.poisoned) {
         emitStatement(nullptr, unit, false, 0, kSqlStateInsufficientPrivilege, verdict.decision,
                       verdict.rule, verdict.message);

@@ -5,7 +5,6 @@
 #include <string>
 
 #include "sidecar/postgres/backend_builders.h"
-#include "sidecar/postgres/composite_masking.h"
 #include "sidecar/postgres/error.h"
 #include "sidecar/postgres/row_rewriter.h"
 #include "sidecar/postgres/session.h"
@@ -230,40 +229,74 @@ policy::QueryFactsPtr PostgresSession::withStarsResolved(policy::QueryFactsPtr f
       for (const std::string& table : tables) {
         known = known && catalog_->tableColumns(table, &columns);
       }
-      // A column of a composite type holding a field a rule names: which one lands where is
-      // not followed.
-      if (!known || ruleCarriedBy(*catalog_, columns) != nullptr) continue;
+      // A column of one of the database's own types (a composite holding a masked field):
+      // which field lands where is not followed.
+      known = known && std::none_of(columns.begin(), columns.end(), [&](const std::string& c) {
+                return catalog_->typesOfColumn(c) != nullptr;
+              });
+      if (!known) continue;
       if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
-      policy::ColumnLineage& value = resolved->statements[i].lineage.stored[index].second;
+      policy::OutputLineage& out = resolved->statements[i].lineage;
+      policy::ColumnLineage& value = out.stored[index].second;
       value.whole_row = false;
       for (const std::string& column : columns) policy::addLineageName(&value.sources, column);
+      out.stars_resolved = true;
     }
   }
   return resolved ? resolved : facts;
 }
 
-bool PostgresSession::noteTableChanges(const policy::QueryFacts& facts) const {
-  if (tables_may_have_changed_) return false;
+policy::QueryFactsPtr PostgresSession::resolvedFacts(policy::QueryFactsPtr facts,
+                                                     size_t sql_bytes) {
+  noteTableChanges(*facts);
+  return withExecutesResolved(withStarsResolved(withCatalogResolved(std::move(facts), sql_bytes)));
+}
+
+void PostgresSession::noteTableChanges(const policy::QueryFacts& facts) {
+  if (tables_may_have_changed_ || catalog_ == nullptr) return;
   for (const policy::StatementFacts& st : facts.statements) {
-    if (mayChangeTypes(st)) {
-      tables_may_have_changed_ = true;
-      return true;
+    // Admin statements too (IMPORT FOREIGN SCHEMA, CREATE EXTENSION), and the database's own
+    // functions, which may create tables (a temporary one shadowing one of the same name) in
+    // ways their bodies are not followed that far.
+    const bool calls_own_code =
+        std::any_of(st.functions.begin(), st.functions.end(),
+                    [&](const std::string& f) { return catalog_->mayBeFunction(f); });
+    if (mayChangeTypes(st) || st.cls == policy::StatementClass::kAdmin || calls_own_code) {
+      tablesMayHaveChanged();
+      return;
     }
   }
-  return false;
+}
+
+void PostgresSession::tablesMayHaveChanged() {
+  if (tables_may_have_changed_ || catalog_ == nullptr) return;
+  tables_may_have_changed_ = true;
+  // The server analyses a prepared statement again when a table it reads changes: a `*` it
+  // stores may now hold other columns than those it was judged by.
+  for (const auto& [name, entry] : names_.reachableStatements()) {
+    if (!entry->refusal) entry->refusal = staleStarsRefusal(name, *entry);
+  }
+}
+
+std::optional<Refusal> PostgresSession::staleStarsRefusal(const std::string& name,
+                                                          const NamedStatement& entry) const {
+  const policy::StatementFacts* st = entry.source.statement();
+  if (!tables_may_have_changed_ || st == nullptr || !st->lineage.stars_resolved) return {};
+  return Refusal{"masking:copy",
+                 "blocked by rule \"masking:copy\": prepared statement \"" + name +
+                     "\" stores a `*` that was judged by the tables' columns before this session "
+                     "may have changed tables (DDL, an admin statement, CALL, DO, a call of one "
+                     "of the database's functions); name the columns and prepare it again",
+                 std::string(kSqlStateInsufficientPrivilege), ""};
 }
 
 policy::QueryFactsPtr PostgresSession::withCatalogResolved(policy::QueryFactsPtr facts,
                                                            size_t sql_bytes) const {
-  if (catalog_ == nullptr) return facts;
-  // Decided before it runs, so before statements queued behind it: what is remembered was
-  // resolved with the tables as they were.
-  if (noteTableChanges(*facts)) resolved_facts_.clear();
-  if (!catalog_->hasViews() && !catalog_->hasFunctions() && !catalog_->hasTables()) return facts;
+  if (catalog_ == nullptr || (!catalog_->hasViews() && !catalog_->hasFunctions())) return facts;
   // The analyser does not keep texts this long: their analysis is new each time, and
   // remembering it would only hold memory.
   if (sql_bytes > policy::SqlAnalyzer::kMaxCachedBytes) {
-    return withFunctionsResolved(withViewsResolved(withStarsResolved(std::move(facts))));
+    return withFunctionsResolved(withViewsResolved(std::move(facts)));
   }
   // Statements of this many shapes that read views or call functions, at most; then it starts
   // again.
@@ -274,8 +307,7 @@ policy::QueryFactsPtr PostgresSession::withCatalogResolved(policy::QueryFactsPtr
   }
   auto it = resolved_facts_.find(facts.get());
   if (it != resolved_facts_.end()) return it->second.second;
-  policy::QueryFactsPtr resolved =
-      withFunctionsResolved(withViewsResolved(withStarsResolved(facts)));
+  policy::QueryFactsPtr resolved = withFunctionsResolved(withViewsResolved(facts));
   if (resolved != facts) resolved_facts_.emplace(facts.get(), std::make_pair(facts, resolved));
   return resolved;
 }

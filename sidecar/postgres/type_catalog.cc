@@ -135,13 +135,18 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
 
 bool TypeCatalog::addRow(const ValueList& columns) {
   if (columns.size() != 6) return false;
+  ValueList::Value v[6];
+  int n = 0;
+  for (auto value : columns) v[n++] = value;
+  if (v[0] && *v[0] == "l") {
+    // Tables have limits of their own (kMaxTables, kMaxTableBytes): past them a `*` counts as
+    // any column again, and the login goes on.
+    return parseOid(v[1]).value_or(0) != 0 && v[3] && addTable(*v[3]);
+  }
   if (rows_ >= kMaxRows) {
     truncated_ = true;
     return false;
   }
-  ValueList::Value v[6];
-  int n = 0;
-  for (auto value : columns) v[n++] = value;
   const ValueList::Value& kind = v[0];
   const ValueList::Value& name = v[3];  // attnum (v[5]) only orders the rows
   const std::optional<uint32_t> oid = parseOid(v[1]), other = parseOid(v[2]),
@@ -194,9 +199,6 @@ bool TypeCatalog::addRow(const ValueList& columns) {
       }
       break;
     }
-    case 'l':
-      if (!name || !addTable(*name)) return false;
-      break;
     case 't':
       if (!name || name->empty()) return false;
       column_types_[std::string(*name)].push_back(*oid);
@@ -262,6 +264,16 @@ std::vector<const TypeCatalog::ViewLineage*> TypeCatalog::views(std::string_view
     if (it != view_lineage_.end()) out.push_back(&it->second);
     const size_t dot = relation.find('.', from);
     if (dot == std::string_view::npos) return out;
+    from = dot + 1;
+  }
+}
+
+bool TypeCatalog::mayBeFunction(std::string_view called) const {
+  for (size_t from = 0;;) {
+    const std::string_view name = called.substr(from);
+    if (function_oids_.contains(absl::string_view(name.data(), name.size()))) return true;
+    const size_t dot = called.find('.', from);
+    if (dot == std::string_view::npos) return false;
     from = dot + 1;
   }
 }
@@ -477,7 +489,8 @@ uint32_t TypeCatalog::rangeSubtype(uint32_t type_oid, bool* multirange) const {
 }
 
 bool TypeCatalog::addTable(std::string_view list) {
-  if (++table_rows_ > kMaxTables) {
+  table_bytes_ += list.size();
+  if (++table_rows_ > kMaxTables || table_bytes_ > kMaxTableBytes) {
     // Not all of them: a `*` over any table may then be any column.
     tables_.clear();
     return true;
@@ -505,7 +518,9 @@ bool TypeCatalog::addTable(std::string_view list) {
 }
 
 bool TypeCatalog::tableColumns(std::string_view table, std::vector<std::string>* names) const {
-  if (table_rows_ > kMaxTables || !views(table).empty()) return false;
+  if (table_rows_ > kMaxTables || table_bytes_ > kMaxTableBytes || !views(table).empty()) {
+    return false;
+  }
   auto it = tables_.find(absl::string_view(table.data(), table.size()));
   if (it == tables_.end()) return false;
   const std::string& columns = it->second;

@@ -83,7 +83,11 @@ class TypeCatalog {
   // than kMaxTables tables.
   bool tableColumns(std::string_view table, std::vector<std::string>* names) const;
   bool hasTables() const { return !tables_.empty(); }
+  // At most this many tables, and this many bytes of their names and columns, are kept (each
+  // session keeps its own): past either, no table is known. Table rows do not count toward
+  // kMaxRows.
   static constexpr size_t kMaxTables = 20000;
+  static constexpr size_t kMaxTableBytes = 2 << 20;
 
   // What the columns of the views named `name` (any schema) are made of, and the relations
   // their definitions read.
@@ -129,6 +133,9 @@ class TypeCatalog {
   // and those they call, at most 64 (then it may be any column).
   void addCallResults(policy::ColumnLineage* lineage) const;
   bool hasFunctions() const { return !function_oids_.empty(); }
+  // Whether a function `called` (as StatementFacts::functions lists it: "schema.name" or
+  // "name", a quoted name may hold dots) may be one the catalog holds: the database's own code.
+  bool mayBeFunction(std::string_view called) const;
   // True when rows past kMaxRows were ignored.
   bool truncated() const { return truncated_; }
 
@@ -192,6 +199,7 @@ class TypeCatalog {
   // schema). One string per table keeps a session's copy small.
   absl::flat_hash_map<std::string, std::string> tables_;
   size_t table_rows_ = 0;
+  size_t table_bytes_ = 0;
   size_t rows_ = 0;
   bool truncated_ = false;
   bool stale_ = false;

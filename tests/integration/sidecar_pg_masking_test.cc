@@ -470,6 +470,28 @@ TEST_CASE("a write storing masked data where it is read unmasked is refused, ses
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
 
+// Prepares argv[2] as statement "ins", runs the DDL argv[3], then the statement: one JSON line
+// per step with its libpq result status and error.
+constexpr char kPrepareAcrossDdlScript[] = R"PY(
+import ctypes, json, sys
+pq = ctypes.CDLL("libpq.so.5")
+P, S, I = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+for name, res, args in [("PQconnectdb", P, [S]), ("PQstatus", I, [P]), ("PQexec", P, [P, S]),
+                        ("PQprepare", P, [P, S, S, I, P]),
+                        ("PQexecPrepared", P, [P, S, I, P, P, P, I]),
+                        ("PQresultStatus", I, [P]), ("PQresultErrorMessage", S, [P])]:
+    f = getattr(pq, name); f.restype = res; f.argtypes = args
+conn = pq.PQconnectdb(sys.argv[1].encode())
+if pq.PQstatus(conn) != 0:
+    sys.exit(1)
+def dump(label, res):
+    print(json.dumps({"label": label, "status": pq.PQresultStatus(res),
+                      "error": (pq.PQresultErrorMessage(res) or b"").decode()}))
+dump("prepare", pq.PQprepare(conn, b"ins", sys.argv[2].encode(), 0, None))
+dump("ddl", pq.PQexec(conn, sys.argv[3].encode()))
+dump("execute", pq.PQexecPrepared(conn, b"ins", 0, None, None, None, 0))
+)PY";
+
 TEST_CASE("INSERT ... SELECT * is judged by the columns its tables had at login") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(
@@ -488,6 +510,20 @@ TEST_CASE("INSERT ... SELECT * is judged by the columns its tables had at login"
   o.policy.guardrails = false;
   Sidecar sidecar(pg, o);
   REQUIRE(sidecar.ready());
+
+  // The extended protocol: a statement prepared before the session changed a table was judged
+  // by the columns the table had; the server analyses it again, so its Execute is refused.
+  auto x = sidecar.python(kPrepareAcrossDdlScript,
+                          {"insert into orders_archive select * from orders_src",
+                           "alter table orders_archive add column note text"});
+  INFO("stdout: " << x.out << "\nstderr: " << x.err);
+  std::vector<std::string> lines = absl::StrSplit(x.out, '\n', absl::SkipEmpty());
+  REQUIRE(lines.size() == 3);
+  CHECK(nlohmann::json::parse(lines[0])["error"] == "");
+  CHECK(nlohmann::json::parse(lines[1])["error"] == "");
+  CHECK_THAT(nlohmann::json::parse(lines[2])["error"].get<std::string>(),
+             ContainsSubstring("blocked by rule \"masking:copy\": prepared statement \"ins\""));
+
   auto r = sidecar.psql(
       // Tables without masked columns: nothing masked is stored.
       "insert into orders_archive select * from orders_src;\n"
@@ -495,13 +531,20 @@ TEST_CASE("INSERT ... SELECT * is judged by the columns its tables had at login"
       // cards has cvv: by position it could land anywhere.
       "insert into cards_archive select * from cards;\n"
       "insert into orders_archive select c.* from orders_src o join cards c on c.id = o.id;\n"
+      // A value between two stars; a join alias that hides the table it names.
+      "insert into orders_archive select o.*, c.cvv, t.* from orders_src o, cards c, "
+      "orders_src t where false;\n"
+      "insert into orders_archive select o.* from (orders_src o join cards c on c.id = o.id) "
+      "as o where false;\n"
       // Named, it lands where the same rule masks it.
       "insert into cards_archive (id, cvv) select id, cvv from cards;\n"
-      // The session changes a table: from then on its columns are not the login's.
+      // The session changes a table: from then on its columns are not the login's, and a
+      // statement prepared before is judged again.
+      "prepare ins as insert into orders_archive select * from orders_src;\n"
       "alter table orders_src add column cvv text;\n"
-      "alter table orders_archive add column note text;\n"
       "update orders_src o set cvv = c.cvv from cards c where c.id = o.id;\n"
       "insert into orders_archive select * from orders_src;\n"
+      "execute ins;\n"
       "select count(*) from orders_archive;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
   const std::string refused = "42501: blocked by rule \"masking:copy\"";
@@ -509,11 +552,12 @@ TEST_CASE("INSERT ... SELECT * is judged by the columns its tables had at login"
   for (size_t at = r.err.find(refused); at != std::string::npos; at = r.err.find(refused, at + 1)) {
     ++count;
   }
-  CHECK(count == 3);
+  CHECK(count == 6);
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in columns it does not name"));
+  CHECK_THAT(r.err, ContainsSubstring("prepared statement \"ins\" stores a `*`"));
   const std::string cards = std::to_string(sampleCards().size());
   CHECK(r.out ==
-        "INSERT 0 2\nINSERT 0 2\nINSERT 0 " + cards + "\nALTER TABLE\nALTER TABLE\nUPDATE 2\n4\n");
+        "INSERT 0 2\nINSERT 0 2\nINSERT 0 " + cards + "\nPREPARE\nALTER TABLE\nUPDATE 2\n4\n");
   CHECK(pg.sqlOrThrow("select count(*) from orders_archive where note is not null",
                       kPgAppDatabase) == "0\n");
 

@@ -310,8 +310,15 @@ TEST_CASE("a `*` stored by position over tables names them for the session") {
         Tables{{0, Names{"orders"}}});
   CHECK(starTables("INSERT INTO archive SELECT o.*, c.* FROM orders o, cards c") ==
         Tables{{0, Names{"orders", "cards"}}});
-  // A join's own alias expands both sides.
+  // A join's own alias expands both sides, and hides the names inside it.
   CHECK(starTables("INSERT INTO archive SELECT j.* FROM (orders JOIN items USING (id)) AS j") ==
+        Tables{{0, Names{"orders", "items"}}});
+  CHECK(starTables("INSERT INTO archive SELECT o.* FROM (orders o JOIN cards c ON c.id = o.card) "
+                   "AS o") == Tables{{0, Names{"orders", "cards"}}});
+  CHECK(starTables("INSERT INTO archive SELECT o.* FROM ((orders o JOIN cards c ON true) AS o "
+                   "JOIN items i ON true)") == Tables{{0, Names{"orders", "cards"}}});
+  // Several stars, side by side or with values only before and after them.
+  CHECK(starTables("INSERT INTO archive SELECT 1, o.*, i.*, 2 FROM orders o, items i") ==
         Tables{{0, Names{"orders", "items"}}});
   // Under a column list each named column may get any of it.
   CHECK(starTables("INSERT INTO archive (a, b) SELECT * FROM orders") ==
@@ -328,8 +335,9 @@ TEST_CASE("a `*` stored by position over tables names them for the session") {
            "INSERT INTO archive SELECT * FROM generate_series(1, 3)",
            "INSERT INTO archive SELECT * FROM orders o(a, b)",
            "INSERT INTO archive SELECT * FROM orders TABLESAMPLE SYSTEM (10)",
-           // a row value, (expr).*, a set operation, no FROM
+           // a row value, a value between two stars, (expr).*, a set operation, no FROM
            "INSERT INTO archive SELECT o, * FROM orders o",
+           "INSERT INTO archive SELECT o.*, c.cvv, i.* FROM orders o, cards c, items i",
            "INSERT INTO archive SELECT (o).* FROM orders o",
            "INSERT INTO archive SELECT (get_card()).* FROM orders",
            "INSERT INTO archive SELECT * FROM orders UNION ALL SELECT * FROM cards",

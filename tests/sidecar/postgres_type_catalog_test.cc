@@ -154,6 +154,13 @@ TEST_CASE("the type catalog knows tables' columns, for a `*` a write stores") {
   }
   CHECK_FALSE(many.tableColumns("t1", &names));
   CHECK_FALSE(many.hasTables());
+  TypeCatalog wide;  // or more bytes of names
+  REQUIRE(addRow(wide, {"l", "18000", "0", "orders,id", "0", "0"}));
+  REQUIRE(addRow(wide, {"l", "18010", "0", "wide," + std::string(TypeCatalog::kMaxTableBytes, 'c'),
+                        "0", "0"}));
+  CHECK_FALSE(wide.tableColumns("orders", &names));
+  // Table rows do not count toward the catalog's row limit, so they never end a login.
+  CHECK_FALSE(wide.truncated());
 }
 
 TEST_CASE("the type catalog reads domains and composite fields") {
