@@ -295,11 +295,14 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // functions they call too; also those its views call) added to its renames (under the
   // call's name and the OUT parameters' names) and columns.
   policy::QueryFactsPtr withFunctionsResolved(policy::QueryFactsPtr facts) const;
-  // `facts` with each `*` a write stores over tables (INSERT INTO t SELECT * FROM orders,
-  // OutputLineage::star_tables) made of those tables' columns, where the catalog holds them
-  // all and none is of one of the database's own types; OutputLineage::stars_resolved then
-  // says so. Not once the session may have changed a table (tables_may_have_changed_).
-  policy::QueryFactsPtr withStarsResolved(policy::QueryFactsPtr facts) const;
+  // `facts` with what writes store resolved by the catalog (masking.copies), per decision:
+  // - each `*` over tables (INSERT INTO t SELECT * FROM orders, OutputLineage::star_tables)
+  //   made of those tables' columns, where the catalog holds them all and none is of one of the
+  //   database's own types (OutputLineage::stars_resolved then says so); not once the session
+  //   may have changed a table (tables_may_have_changed_);
+  // - a stored value of a composite type (note = card::text) made of its fields too.
+  // Names only, so the engine judges them by the rules in force, a policy update's included.
+  policy::QueryFactsPtr withStoresResolved(policy::QueryFactsPtr facts) const;
   // Before `facts` is resolved and decided: a statement that may change tables or types
   // (mayChangeTypes(), an admin statement, a call of one of the database's own functions;
   // allowed or not) calls tablesMayHaveChanged().
@@ -451,7 +454,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
       resolved_facts_;
   mutable const TypeCatalog* resolved_for_ = nullptr;
   // The session sent (or was refused) a statement that may change tables: their columns are
-  // no longer the catalog's (withStarsResolved()). Set when the statement is analysed, before
+  // no longer the catalog's (withStoresResolved()). Set when the statement is analysed, before
   // those queued behind it are.
   bool tables_may_have_changed_ = false;
   std::vector<std::string> catalog_rows_;  // kCatalog: the DataRows, for config_.type_catalogs

@@ -217,30 +217,69 @@ policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr f
   return resolved ? resolved : facts;
 }
 
-policy::QueryFactsPtr PostgresSession::withStarsResolved(policy::QueryFactsPtr facts) const {
-  if (catalog_ == nullptr || tables_may_have_changed_ || !catalog_->hasTables()) return facts;
+policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr facts) const {
+  if (catalog_ == nullptr) return facts;
   std::shared_ptr<policy::QueryFacts> resolved;
+  auto stored = [&](size_t statement, size_t index) -> policy::ColumnLineage& {
+    if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
+    return resolved->statements[statement].lineage.stored[index].second;
+  };
+  const bool tables = !tables_may_have_changed_ && catalog_->hasTables();
   for (size_t i = 0; i < facts->statements.size(); ++i) {
     const policy::OutputLineage& lineage = facts->statements[i].lineage;
-    for (const auto& [index, tables] : lineage.star_tables) {
-      if (index >= lineage.stored.size()) continue;
+    for (const auto& [index, star_tables] : lineage.star_tables) {
+      if (!tables || index >= lineage.stored.size()) continue;
       std::vector<std::string> columns;
       bool known = true;
-      for (const std::string& table : tables) {
+      for (const std::string& table : star_tables) {
         known = known && catalog_->tableColumns(table, &columns);
       }
-      // A column of one of the database's own types (a composite holding a masked field):
-      // which field lands where is not followed.
+      // A column of one of the database's own types: resolved below only for named sources.
       known = known && std::none_of(columns.begin(), columns.end(), [&](const std::string& c) {
                 return catalog_->typesOfColumn(c) != nullptr;
               });
       if (!known) continue;
-      if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
-      policy::OutputLineage& out = resolved->statements[i].lineage;
-      policy::ColumnLineage& value = out.stored[index].second;
+      policy::ColumnLineage& value = stored(i, index);
       value.whole_row = false;
       for (const std::string& column : columns) policy::addLineageName(&value.sources, column);
-      out.stars_resolved = true;
+      resolved->statements[i].lineage.stars_resolved = true;
+    }
+    if (!catalog_->hasTypedColumns()) continue;
+    // A value of a composite type carries its fields (note = card::text, where card's type has
+    // a cvv field): judged by their names, unless it is stored as such a value again (into a
+    // column whose type has those fields, which masking reads by type).
+    for (size_t k = 0; k < lineage.stored.size(); ++k) {
+      const auto& [target, value] = lineage.stored[k];
+      std::vector<std::string> fields;
+      bool whole = false, typed = false;
+      for (const std::string& source : value.sources) {
+        bool ignored = false;
+        for (const std::string& name : lineage.closure(source, &ignored)) {
+          const std::vector<uint32_t>* types = catalog_->typesOfColumn(name);
+          if (types == nullptr) continue;
+          typed = true;
+          for (uint32_t type : *types) catalog_->addFieldNames(type, &fields, &whole);
+        }
+      }
+      if (!typed) continue;
+      // The session may have changed types since the catalog was read (it is marked stale once
+      // the change ran; tables_may_have_changed_ from when it was sent): fields not known.
+      whole = whole || catalog_->stale() || tables_may_have_changed_;
+      if (!whole && !target.empty()) {
+        std::vector<std::string> kept;
+        bool ignored = false;
+        if (const std::vector<uint32_t>* types = catalog_->typesOfColumn(target)) {
+          for (uint32_t type : *types) catalog_->addFieldNames(type, &kept, &ignored);
+        }
+        const bool same_fields =
+            !kept.empty() && std::all_of(fields.begin(), fields.end(), [&](const std::string& f) {
+              return std::find(kept.begin(), kept.end(), f) != kept.end();
+            });
+        if (same_fields) continue;
+      }
+      policy::ColumnLineage& out = stored(i, k);
+      for (const std::string& f : fields) policy::addLineageName(&out.sources, f);
+      out.whole_row = out.whole_row || whole;
     }
   }
   return resolved ? resolved : facts;
@@ -249,7 +288,7 @@ policy::QueryFactsPtr PostgresSession::withStarsResolved(policy::QueryFactsPtr f
 policy::QueryFactsPtr PostgresSession::resolvedFacts(policy::QueryFactsPtr facts,
                                                      size_t sql_bytes) {
   noteTableChanges(*facts);
-  return withExecutesResolved(withStarsResolved(withCatalogResolved(std::move(facts), sql_bytes)));
+  return withExecutesResolved(withStoresResolved(withCatalogResolved(std::move(facts), sql_bytes)));
 }
 
 void PostgresSession::noteTableChanges(const policy::QueryFacts& facts) {

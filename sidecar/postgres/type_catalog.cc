@@ -454,6 +454,41 @@ void TypeCatalog::bindRules(const policy::Masker& masker) {
   for (const auto& [multirange, subtype] : multiranges_) solve(multirange, 0);
 }
 
+void TypeCatalog::addFieldNames(uint32_t type_oid, std::vector<std::string>* names,
+                                bool* whole_row) const {
+  absl::flat_hash_set<uint32_t> seen;
+  std::vector<std::pair<uint32_t, int>> pending{{type_oid, 0}};
+  while (!pending.empty()) {
+    auto [type, depth] = pending.back();
+    pending.pop_back();
+    type = resolve(type);
+    if (!seen.insert(type).second) continue;
+    if (depth > kMaxTypeDepth) {
+      *whole_row = true;  // not followed to the end
+      return;
+    }
+    auto c = composites_.find(type);
+    if (c == composites_.end()) {
+      bool multirange = false;
+      uint32_t inner = compositeOfArray(type);
+      if (inner == 0) inner = rangeSubtype(type, &multirange);
+      if (inner != 0) pending.emplace_back(inner, depth + 1);
+      continue;
+    }
+    auto view = view_row_types_.find(type);
+    for (const Field& f : c->second) {
+      policy::addLineageName(names, f.name);
+      pending.emplace_back(f.type_oid, depth + 1);
+      if (view == view_row_types_.end()) continue;
+      for (const auto& [column, lineage] : view->second->columns) {
+        if (column != f.name) continue;
+        for (const std::string& s : lineage.sources) policy::addLineageName(names, s);
+        *whole_row = *whole_row || lineage.whole_row;
+      }
+    }
+  }
+}
+
 const policy::MaskingRuleSpec* TypeCatalog::fieldRule(uint32_t type_oid, size_t index) const {
   auto it = field_rules_.find(resolve(type_oid));
   return it == field_rules_.end() || index >= it->second.size() ? nullptr : it->second[index];

@@ -68,6 +68,11 @@ class TypeCatalog {
   // The fields of composite type `type_oid` (resolved first), or null when it is not one the
   // catalog holds.
   const std::vector<Field>* fieldsOf(uint32_t type_oid) const;
+  // Adds to `names` the field names of composite type `type_oid` (through domains, arrays and
+  // ranges of one), of the composites nested in it, and what the fields of a view's row type
+  // are made of; sets `*whole_row` when one may be any column. What a value of that type
+  // carries, for judging where it is stored (masking.copies), whatever the rules.
+  void addFieldNames(uint32_t type_oid, std::vector<std::string>* names, bool* whole_row) const;
   // The composite type whose array type is `array_oid`, or 0.
   uint32_t compositeOfArray(uint32_t array_oid) const;
   // The subtype of user-defined range or multirange type `type_oid` (`*multirange` says which),
@@ -75,6 +80,7 @@ class TypeCatalog {
   uint32_t rangeSubtype(uint32_t type_oid, bool* multirange) const;
   // The user-defined types of table columns named `name` (any table), or null.
   const std::vector<uint32_t>* typesOfColumn(std::string_view name) const;
+  bool hasTypedColumns() const { return !column_types_.empty(); }
 
   // Adds to `names` the columns of the tables named `table` (relname, any schema): what a `*`
   // over it stores (OutputLineage::star_tables). False when the name may stand for something

@@ -100,6 +100,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(catalog.function(name) == f, "a function's result stays where it was");
   }
   for (uint32_t oid : oids) {
+    std::vector<std::string> fields;
+    bool whole_row = false;
+    catalog.addFieldNames(oid, &fields, &whole_row);
+    for (const std::string& f : fields) check(!f.empty(), "a field has a name");
     catalog.resolve(oid);
     catalog.fieldsOf(oid);
     catalog.ruleInside(oid);

@@ -567,3 +567,43 @@ TEST_CASE("INSERT ... SELECT * is judged by the columns its tables had at login"
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in columns it does not name"));
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
+
+TEST_CASE("a composite value stored as text is judged by its fields") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists wallet_copy; drop type if exists tg_copyrec;"
+      "create type tg_copyrec as (holder text, cvv text);"
+      "create table wallet_copy (id int, card tg_copyrec, card2 tg_copyrec, note text, "
+      "cards tg_copyrec[]);"
+      "alter type tg_copyrec owner to app; alter table wallet_copy owner to app;"
+      "insert into wallet_copy values (1, row('Ann', '123'), null, 'n', null);",
+      kPgAppDatabase);
+  SidecarOptions o;
+  o.subject = kOpsSubject;  // a write grant
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      // The cvv field would be read back in clear from note.
+      "update wallet_copy set note = card::text where id = 1;\n"
+      "update wallet_copy set note = cards::text where id = 1;\n"
+      "update wallet_copy w set note = x.c::text from (select card as c from wallet_copy) x "
+      "where w.id = 1;\n"
+      "insert into wallet_copy (id, note) select id + 1, card::text from wallet_copy;\n"
+      // Stored as that type again, it is masked by its type when read.
+      "update wallet_copy set card2 = card where id = 1;\n"
+      "update wallet_copy set cards = array[card] where id = 1;\n"
+      "select note, card2 from wallet_copy;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  const std::string refused = "42501: blocked by rule \"masking:copy\"";
+  size_t count = 0;
+  for (size_t at = r.err.find(refused); at != std::string::npos; at = r.err.find(refused, at + 1)) {
+    ++count;
+  }
+  CHECK(count == 4);
+  CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column note"));
+  CHECK(r.out == "UPDATE 1\nUPDATE 1\nn|(Ann,***)\n");
+  CHECK(pg.sqlOrThrow("select count(*) from wallet_copy where note <> 'n' or id > 1",
+                      kPgAppDatabase) == "0\n");
+  CHECK(pg.sqlOrThrow("select count(*) from wallet_copy where cards[1] = card", kPgAppDatabase) ==
+        "1\n");
+}

@@ -115,6 +115,32 @@ TEST_CASE("the type catalog follows view columns to what their definitions make 
   CHECK(one("outer_codes")->columns[0].second.whole_row);
 }
 
+TEST_CASE("what a composite value carries is named by its fields, nested and in arrays") {
+  TypeCatalog c = sampleCatalog();
+  using Names = std::vector<std::string>;
+  Names names;
+  bool whole = false;
+  c.addFieldNames(kWallet, &names, &whole);
+  CHECK(names == Names{"label", "card", "holder", "pan", "cvv", "cvv_int"});
+  names.clear();
+  c.addFieldNames(kCardRecArray, &names, &whole);
+  CHECK(names == Names{"holder", "pan", "cvv", "cvv_int"});
+  names.clear();
+  c.addFieldNames(kPanDomain, &names, &whole);  // no fields
+  CHECK(names.empty());
+  CHECK_FALSE(whole);
+  // A view's row type: its columns, and what each is made of.
+  addView(c, "17000", "codes", " SELECT cards.id, cards.cvv AS code FROM cards;", {"id", "code"});
+  REQUIRE(addRow(c, {"c", "17001", "17002", "id", "23", "1"}));
+  REQUIRE(addRow(c, {"c", "17001", "17002", "code", "25", "2"}));
+  REQUIRE(addRow(c, {"v", "17000", "17001", "codes", "0", "0"}));
+  policy::SqlAnalyzer analyzer;
+  c.resolveViews(analyzer, 1 << 20);
+  c.addFieldNames(17001, &names, &whole);
+  CHECK(std::find(names.begin(), names.end(), "code") != names.end());
+  CHECK(std::find(names.begin(), names.end(), "cvv") != names.end());
+}
+
 TEST_CASE("the type catalog knows tables' columns, for a `*` a write stores") {
   TypeCatalog c;
   CHECK_FALSE(c.hasTables());
