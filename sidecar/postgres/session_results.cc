@@ -246,40 +246,29 @@ policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr 
     }
     if (!catalog_->hasTypedColumns()) continue;
     // A value of a composite type carries its fields (note = card::text, where card's type has
-    // a cvv field): judged by their names, unless it is stored as such a value again (into a
-    // column whose type has those fields, which masking reads by type).
+    // a cvv field): judged by their names. Also where it is stored as a composite again
+    // (card2 = card): which table's column a name is, and so its type, is not known here.
     for (size_t k = 0; k < lineage.stored.size(); ++k) {
-      const auto& [target, value] = lineage.stored[k];
+      const policy::ColumnLineage& value = lineage.stored[k].second;
       std::vector<std::string> fields;
-      bool whole = false, typed = false;
+      absl::flat_hash_set<uint32_t> types;
+      bool whole = false;
       for (const std::string& source : value.sources) {
         bool ignored = false;
         for (const std::string& name : lineage.closure(source, &ignored)) {
-          const std::vector<uint32_t>* types = catalog_->typesOfColumn(name);
-          if (types == nullptr) continue;
-          typed = true;
-          for (uint32_t type : *types) catalog_->addFieldNames(type, &fields, &whole);
+          const std::vector<uint32_t>* of = catalog_->typesOfColumn(name);
+          if (of == nullptr) continue;
+          for (uint32_t type : *of) {
+            if (types.insert(type).second) catalog_->addFieldNames(type, &fields, &whole);
+          }
         }
       }
-      if (!typed) continue;
-      // The session may have changed types since the catalog was read (it is marked stale once
-      // the change ran; tables_may_have_changed_ from when it was sent): fields not known.
-      whole = whole || catalog_->stale() || tables_may_have_changed_;
-      if (!whole && !target.empty()) {
-        std::vector<std::string> kept;
-        bool ignored = false;
-        if (const std::vector<uint32_t>* types = catalog_->typesOfColumn(target)) {
-          for (uint32_t type : *types) catalog_->addFieldNames(type, &kept, &ignored);
-        }
-        const bool same_fields =
-            !kept.empty() && std::all_of(fields.begin(), fields.end(), [&](const std::string& f) {
-              return std::find(kept.begin(), kept.end(), f) != kept.end();
-            });
-        if (same_fields) continue;
-      }
+      if (fields.empty() && !whole) continue;  // domains and ranges over scalars carry no fields
       policy::ColumnLineage& out = stored(i, k);
       for (const std::string& f : fields) policy::addLineageName(&out.sources, f);
-      out.whole_row = out.whole_row || whole;
+      // The session may have changed a type since the catalog was read (marked stale once the
+      // change ran; tables_may_have_changed_ from when it was sent): its fields are not known.
+      out.whole_row = out.whole_row || whole || catalog_->stale() || tables_may_have_changed_;
     }
   }
   return resolved ? resolved : facts;
@@ -288,7 +277,8 @@ policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr 
 policy::QueryFactsPtr PostgresSession::resolvedFacts(policy::QueryFactsPtr facts,
                                                      size_t sql_bytes) {
   noteTableChanges(*facts);
-  return withExecutesResolved(withStoresResolved(withCatalogResolved(std::move(facts), sql_bytes)));
+  // EXECUTE's arguments are a stored value too.
+  return withStoresResolved(withExecutesResolved(withCatalogResolved(std::move(facts), sql_bytes)));
 }
 
 void PostgresSession::noteTableChanges(const policy::QueryFacts& facts) {

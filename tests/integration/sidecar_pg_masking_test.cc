@@ -568,15 +568,18 @@ TEST_CASE("INSERT ... SELECT * is judged by the columns its tables had at login"
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
 
-TEST_CASE("a composite value stored as text is judged by its fields") {
+TEST_CASE("a composite value stored elsewhere is judged by its fields") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(
       "drop table if exists wallet_copy; drop type if exists tg_copyrec;"
+      "drop domain if exists tg_amount;"
       "create type tg_copyrec as (holder text, cvv text);"
+      "create domain tg_amount as numeric;"
       "create table wallet_copy (id int, card tg_copyrec, card2 tg_copyrec, note text, "
-      "cards tg_copyrec[]);"
-      "alter type tg_copyrec owner to app; alter table wallet_copy owner to app;"
-      "insert into wallet_copy values (1, row('Ann', '123'), null, 'n', null);",
+      "cards tg_copyrec[], amount tg_amount);"
+      "alter type tg_copyrec owner to app; alter domain tg_amount owner to app;"
+      "alter table wallet_copy owner to app;"
+      "insert into wallet_copy values (1, row('Ann', '123'), null, 'n', null, 10);",
       kPgAppDatabase);
   SidecarOptions o;
   o.subject = kOpsSubject;  // a write grant
@@ -589,21 +592,29 @@ TEST_CASE("a composite value stored as text is judged by its fields") {
       "update wallet_copy w set note = x.c::text from (select card as c from wallet_copy) x "
       "where w.id = 1;\n"
       "insert into wallet_copy (id, note) select id + 1, card::text from wallet_copy;\n"
-      // Stored as that type again, it is masked by its type when read.
+      "prepare put(text) as update wallet_copy set note = $1 where id = 1;\n"
+      "execute put((select card::text from wallet_copy where id = 1));\n"
+      // Into another composite column too: which table's column a name is, the gate does not
+      // know, so neither its type.
       "update wallet_copy set card2 = card where id = 1;\n"
       "update wallet_copy set cards = array[card] where id = 1;\n"
-      "select note, card2 from wallet_copy;\n");
+      // A domain over a scalar carries no fields, also after the session sent DDL (refused
+      // here: a write grant).
+      "update wallet_copy set amount = amount + 1 where id = 1;\n"
+      "alter table wallet_copy add column extra int;\n"
+      "update wallet_copy set amount = amount + 1 where id = 1;\n"
+      "select note, card2, amount from wallet_copy;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
   const std::string refused = "42501: blocked by rule \"masking:copy\"";
   size_t count = 0;
   for (size_t at = r.err.find(refused); at != std::string::npos; at = r.err.find(refused, at + 1)) {
     ++count;
   }
-  CHECK(count == 4);
+  CHECK(count == 7);
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column note"));
-  CHECK(r.out == "UPDATE 1\nUPDATE 1\nn|(Ann,***)\n");
-  CHECK(pg.sqlOrThrow("select count(*) from wallet_copy where note <> 'n' or id > 1",
+  CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column card2"));
+  CHECK(r.out == "PREPARE\nUPDATE 1\nUPDATE 1\nn||12\n");
+  CHECK(pg.sqlOrThrow("select count(*) from wallet_copy where note <> 'n' or id > 1 or "
+                      "card2 is not null or cards is not null",
                       kPgAppDatabase) == "0\n");
-  CHECK(pg.sqlOrThrow("select count(*) from wallet_copy where cards[1] = card", kPgAppDatabase) ==
-        "1\n");
 }
