@@ -79,6 +79,15 @@ dump("count", pq.PQexecParams(conn, b"select count(*) from cards where id <= 6",
 
 constexpr int kPgresTuplesOk = 2;
 
+// How often `needle` occurs in `text`.
+size_t occurrences(const std::string& text, const std::string& needle) {
+  size_t count = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
 // kBinaryScript's three results for kSelectCards through `sidecar`: params, prepared, count.
 std::vector<nlohmann::json> binaryResults(const Sidecar& sidecar) {
   auto r = sidecar.python(kBinaryScript, {kSelectCards});
@@ -430,11 +439,7 @@ TEST_CASE("a write storing masked data where it is read unmasked is refused, ses
       "select cvv from card_notes where id = 1;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
   const std::string refused = "42501: blocked by rule \"masking:copy\"";
-  size_t count = 0;
-  for (size_t at = r.err.find(refused); at != std::string::npos; at = r.err.find(refused, at + 1)) {
-    ++count;
-  }
-  CHECK(count == 12);
+  CHECK(occurrences(r.err, refused) == 12);
   CHECK_THAT(r.err, ContainsSubstring("in column note, which no rule masks"));
   CHECK_THAT(r.err, ContainsSubstring("in columns it does not name"));
   CHECK_THAT(r.err, !ContainsSubstring("current transaction is aborted"));  // ROLLBACK ran
@@ -548,11 +553,7 @@ TEST_CASE("INSERT ... SELECT * is judged by the columns its tables had at login"
       "select count(*) from orders_archive;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
   const std::string refused = "42501: blocked by rule \"masking:copy\"";
-  size_t count = 0;
-  for (size_t at = r.err.find(refused); at != std::string::npos; at = r.err.find(refused, at + 1)) {
-    ++count;
-  }
-  CHECK(count == 6);
+  CHECK(occurrences(r.err, refused) == 6);
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in columns it does not name"));
   CHECK_THAT(r.err, ContainsSubstring("prepared statement \"ins\" stores a `*`"));
   const std::string cards = std::to_string(sampleCards().size());
@@ -606,11 +607,7 @@ TEST_CASE("a composite value stored elsewhere is judged by its fields") {
       "select note, card2, amount from wallet_copy;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
   const std::string refused = "42501: blocked by rule \"masking:copy\"";
-  size_t count = 0;
-  for (size_t at = r.err.find(refused); at != std::string::npos; at = r.err.find(refused, at + 1)) {
-    ++count;
-  }
-  CHECK(count == 7);
+  CHECK(occurrences(r.err, refused) == 7);
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column note"));
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column card2"));
   CHECK(r.out == "PREPARE\nUPDATE 1\nUPDATE 1\nn||12\n");
