@@ -285,7 +285,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // runs (when known): PREPARE's class decides, not EXECUTE's "other".
   policy::QueryFactsPtr withExecutesResolved(policy::QueryFactsPtr facts) const;
   // A Query's or Parse's analysis (of `sql_bytes` of text) as it is decided: table changes
-  // noted, then the catalog's, the stars' and the EXECUTEs' resolution.
+  // noted, then resolved by the catalog, the EXECUTEs' statements and what writes store.
   policy::QueryFactsPtr resolvedFacts(policy::QueryFactsPtr facts, size_t sql_bytes);
   // `facts` with what the views each statement reads are made of (their definitions, from the
   // type catalog, views of views too) added to its renames and columns, so column rules follow

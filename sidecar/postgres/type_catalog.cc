@@ -69,7 +69,9 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
       // The name column is text: a union's column takes its first branch's type, and as name
       // it would cut view definitions at 63 bytes.
       "SELECT t.typtype, t.oid, CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.typarray END, "
-      "a.attname::pg_catalog.text, a.atttypid, a.attnum "
+      // A domain's array type goes where a composite's field type does.
+      "a.attname::pg_catalog.text, CASE t.typtype WHEN 'd' THEN t.typarray ELSE a.atttypid END, "
+      "a.attnum "
       "FROM pg_catalog.pg_type t "
       "LEFT JOIN pg_catalog.pg_class c ON t.typtype = 'c' AND c.oid = t.typrelid "
       "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
@@ -156,6 +158,7 @@ bool TypeCatalog::addRow(const ValueList& columns) {
     case 'd':
       if (!other || *other == 0 || *other == *oid) return false;
       domains_[*oid] = *other;
+      if (field_type && *field_type != 0) domain_arrays_[*field_type] = *oid;
       break;
     case 'r':
       if (!other || *other == 0) return false;
@@ -450,6 +453,7 @@ void TypeCatalog::bindRules(const policy::Masker& masker) {
   };
   for (const auto& [oid, fields] : composites_) solve(oid, 0);
   for (const auto& [array, element] : composite_arrays_) solve(array, 0);
+  for (const auto& [array, domain] : domain_arrays_) solve(array, 0);
   for (const auto& [range, subtype] : ranges_) solve(range, 0);
   for (const auto& [multirange, subtype] : multiranges_) solve(multirange, 0);
 }
@@ -574,8 +578,13 @@ const std::vector<uint32_t>* TypeCatalog::typesOfColumn(std::string_view name) c
 }
 
 uint32_t TypeCatalog::compositeOfArray(uint32_t array_oid) const {
-  auto it = composite_arrays_.find(resolve(array_oid));
-  return it == composite_arrays_.end() ? 0 : it->second;
+  array_oid = resolve(array_oid);
+  if (auto it = composite_arrays_.find(array_oid); it != composite_arrays_.end()) return it->second;
+  // An array of a domain over a composite type.
+  auto d = domain_arrays_.find(array_oid);
+  if (d == domain_arrays_.end()) return 0;
+  const uint32_t element = resolve(d->second);
+  return composites_.contains(element) ? element : 0;
 }
 
 }  // namespace tollgate::sidecar::postgres

@@ -28,7 +28,7 @@ class TypeCatalog {
   };
 
   // The query the session sends (simple protocol, text results), one row per:
-  // - domain (kind 'd': oid, base type);
+  // - domain (kind 'd': oid, base type, its array type in the field type column);
   // - field of a standalone composite type (kind 'c': oid, its array type, field name and
   //   type, in field order);
   // - user-defined range type (kind 'r': oid, subtype, multirange type);
@@ -73,7 +73,7 @@ class TypeCatalog {
   // are made of; sets `*whole_row` when one may be any column. What a value of that type
   // carries, for judging where it is stored (masking.copies), whatever the rules.
   void addFieldNames(uint32_t type_oid, std::vector<std::string>* names, bool* whole_row) const;
-  // The composite type whose array type is `array_oid`, or 0.
+  // The composite type whose array type is `array_oid` (also through a domain over it), or 0.
   uint32_t compositeOfArray(uint32_t array_oid) const;
   // The subtype of user-defined range or multirange type `type_oid` (`*multirange` says which),
   // or 0.
@@ -173,6 +173,7 @@ class TypeCatalog {
   absl::flat_hash_map<uint32_t, uint32_t> domains_;  // domain -> base type
   absl::flat_hash_map<uint32_t, std::vector<Field>> composites_;
   absl::flat_hash_map<uint32_t, uint32_t> composite_arrays_;  // array type -> composite
+  absl::flat_hash_map<uint32_t, uint32_t> domain_arrays_;     // array type -> domain
   absl::flat_hash_map<std::string, std::vector<uint32_t>> column_types_;
   absl::flat_hash_map<uint32_t, uint32_t> ranges_;       // range type -> subtype
   absl::flat_hash_map<uint32_t, uint32_t> multiranges_;  // multirange type -> subtype

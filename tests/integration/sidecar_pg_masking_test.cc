@@ -572,15 +572,18 @@ TEST_CASE("INSERT ... SELECT * is judged by the columns its tables had at login"
 TEST_CASE("a composite value stored elsewhere is judged by its fields") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(
-      "drop table if exists wallet_copy; drop type if exists tg_copyrec;"
-      "drop domain if exists tg_amount;"
+      "drop table if exists wallet_copy; drop domain if exists tg_copyrec_d;"
+      "drop type if exists tg_copyrec; drop domain if exists tg_amount;"
       "create type tg_copyrec as (holder text, cvv text);"
+      "create domain tg_copyrec_d as tg_copyrec;"
       "create domain tg_amount as numeric;"
       "create table wallet_copy (id int, card tg_copyrec, card2 tg_copyrec, note text, "
-      "cards tg_copyrec[], amount tg_amount);"
+      "cards tg_copyrec[], amount tg_amount, dcards tg_copyrec_d[]);"
       "alter type tg_copyrec owner to app; alter domain tg_amount owner to app;"
+      "alter domain tg_copyrec_d owner to app;"
       "alter table wallet_copy owner to app;"
-      "insert into wallet_copy values (1, row('Ann', '123'), null, 'n', null, 10);",
+      "insert into wallet_copy values (1, row('Ann', '123'), null, 'n', null, 10, "
+      "array[row('Bo', '456')::tg_copyrec_d]);",
       kPgAppDatabase);
   SidecarOptions o;
   o.subject = kOpsSubject;  // a write grant
@@ -590,6 +593,7 @@ TEST_CASE("a composite value stored elsewhere is judged by its fields") {
       // The cvv field would be read back in clear from note.
       "update wallet_copy set note = card::text where id = 1;\n"
       "update wallet_copy set note = cards::text where id = 1;\n"
+      "update wallet_copy set note = dcards::text where id = 1;\n"
       "update wallet_copy w set note = x.c::text from (select card as c from wallet_copy) x "
       "where w.id = 1;\n"
       "insert into wallet_copy (id, note) select id + 1, card::text from wallet_copy;\n"
@@ -607,7 +611,7 @@ TEST_CASE("a composite value stored elsewhere is judged by its fields") {
       "select note, card2, amount from wallet_copy;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
   const std::string refused = "42501: blocked by rule \"masking:copy\"";
-  CHECK(occurrences(r.err, refused) == 7);
+  CHECK(occurrences(r.err, refused) == 8);
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column note"));
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column card2"));
   CHECK(r.out == "PREPARE\nUPDATE 1\nUPDATE 1\nn||12\n");

@@ -26,6 +26,7 @@ constexpr char kPan2[] = "5555555555554444";
 // Types and a table holding card data through them, owned by the job's role.
 void createTypedTable(PgServer& pg) {
   pg.sqlOrThrow(
+      "drop table if exists tg_dcards; drop domain if exists tg_card_d;"
       "drop function if exists tg_getcard(); drop table if exists tg_typed; "
       "drop table if exists tg_wallet2; drop table if exists tg_cards_t; "
       "drop type if exists tg_wallet; "
@@ -223,6 +224,36 @@ TEST_CASE("column rules mask the fields of composite types by name") {
     CHECK_THAT(r.out, !ContainsSubstring(secret));
   }
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
+}
+
+TEST_CASE("an array of a domain over a composite type has its fields masked") {
+  auto& pg = sharedPg();
+  createTypedTable(pg);
+  pg.sqlOrThrow(
+      "create domain tg_card_d as tg_cardrec;"
+      "create table tg_dcards (id int, cards tg_card_d[], one tg_card_d);"
+      "insert into tg_dcards values (1, array[row('cat', '4111111111111111', '999', 111, "
+      "null)::tg_card_d], row('dog', '5555555555554444', '888', 222, null)::tg_card_d);"
+      "alter domain tg_card_d owner to app; alter table tg_dcards owner to app;",
+      "payments");
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql("select cards, one from tg_dcards;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  for (const char* secret : {"999", "888", kPan, kPan2}) {
+    CHECK_THAT(r.out, !ContainsSubstring(secret));
+  }
+  // Binary format: the row's bytes as they came (text fields inside are plain bytes).
+  std::string raw_row = kBinaryRow;
+  raw_row.replace(raw_row.rfind("print("), std::string::npos,
+                  "print(json.dumps([None if v is None else v.decode('latin-1') for v in row]))\n");
+  r = sidecar.python(std::string(kPyRawWire) + raw_row, {"select cards, one from tg_dcards"});
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  for (const char* secret : {"999", "888", kPan, kPan2}) {
+    CHECK_THAT(r.out, !ContainsSubstring(secret));
+  }
 }
 
 // A function returning a table's row type (`RETURNS t`, `SETOF t`, `t[]`) whose row type no

@@ -129,6 +129,12 @@ TEST_CASE("what a composite value carries is named by its fields, nested and in 
   c.addFieldNames(kPanDomain, &names, &whole);  // no fields
   CHECK(names.empty());
   CHECK_FALSE(whole);
+  // An array of a domain over a composite (the domain's row names its array type).
+  REQUIRE(addRow(c, {"d", "16450", std::to_string(kCardRec), std::nullopt, "16451", "1"}));
+  CHECK(c.compositeOfArray(16451) == kCardRec);
+  c.addFieldNames(16451, &names, &whole);
+  CHECK(names == Names{"holder", "pan", "cvv", "cvv_int"});
+  names.clear();
   // A view's row type: its columns, and what each is made of.
   addView(c, "17000", "codes", " SELECT cards.id, cards.cvv AS code FROM cards;", {"id", "code"});
   REQUIRE(addRow(c, {"c", "17001", "17002", "id", "23", "1"}));
