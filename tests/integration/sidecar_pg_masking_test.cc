@@ -508,7 +508,9 @@ TEST_CASE("INSERT ... SELECT * is judged by the columns its tables had at login"
       "alter table orders_src drop column if exists cvv;"
       "alter table orders_archive drop column if exists note;"
       "truncate orders_src, orders_archive, cards_archive;"
-      "insert into orders_src values (1, 10, 'paid'), (2, 20, 'new');",
+      "insert into orders_src values (1, 10, 'paid'), (2, 20, 'new');"
+      // One of the database's own functions: it could create a table shadowing orders_src.
+      "create or replace function tg_noop() returns int language sql as 'select 1';",
       kPgAppDatabase);
   SidecarOptions o;
   o.subject = kDbaSubject;  // an admin grant, so its DDL runs; copies are judged for every role
@@ -529,7 +531,14 @@ TEST_CASE("INSERT ... SELECT * is judged by the columns its tables had at login"
   CHECK_THAT(nlohmann::json::parse(lines[2])["error"].get<std::string>(),
              ContainsSubstring("blocked by rule \"masking:copy\": prepared statement \"ins\""));
 
+  // After a call of one of the database's own functions the login's tables are not trusted.
   auto r = sidecar.psql(
+      "select tg_noop();\n"
+      "insert into orders_archive select * from orders_src;\n");
+  CHECK(r.out == "1\n");
+  CHECK_THAT(r.err, ContainsSubstring("42501: blocked by rule \"masking:copy\""));
+
+  r = sidecar.psql(
       // Tables without masked columns: nothing masked is stored.
       "insert into orders_archive select * from orders_src;\n"
       "insert into orders_archive select o.* from orders_src o join cards c on c.id = o.id;\n"
