@@ -259,26 +259,19 @@ void TypeCatalog::resolveViews(const policy::SqlAnalyzer& analyzer, size_t max_b
 std::vector<const TypeCatalog::ViewLineage*> TypeCatalog::views(std::string_view relation) const {
   std::vector<const ViewLineage*> out;
   if (view_lineage_.empty()) return out;
-  // "schema.view" or "view", and a quoted name may hold dots itself: `tg.dotted` may be view
-  // dotted in schema tg or view "tg.dotted". Every reading that names a view counts.
-  for (size_t from = 0;;) {
-    std::string_view name = relation.substr(from);
+  // Every reading that names a view counts.
+  anyReading(relation, [&](std::string_view name) {
     auto it = view_lineage_.find(absl::string_view(name.data(), name.size()));
     if (it != view_lineage_.end()) out.push_back(&it->second);
-    const size_t dot = relation.find('.', from);
-    if (dot == std::string_view::npos) return out;
-    from = dot + 1;
-  }
+    return false;
+  });
+  return out;
 }
 
 bool TypeCatalog::mayBeFunction(std::string_view called) const {
-  for (size_t from = 0;;) {
-    const std::string_view name = called.substr(from);
-    if (function_oids_.contains(absl::string_view(name.data(), name.size()))) return true;
-    const size_t dot = called.find('.', from);
-    if (dot == std::string_view::npos) return false;
-    from = dot + 1;
-  }
+  return anyReading(called, [&](std::string_view name) {
+    return function_oids_.contains(absl::string_view(name.data(), name.size()));
+  });
 }
 
 const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) const {
@@ -557,9 +550,8 @@ bool TypeCatalog::addTable(std::string_view list) {
 }
 
 bool TypeCatalog::tableColumns(std::string_view table, std::vector<std::string>* names) const {
-  if (table_rows_ > kMaxTables || table_bytes_ > kMaxTableBytes || !views(table).empty()) {
-    return false;
-  }
+  // Past the limits tables_ stays empty (addTable()).
+  if (!views(table).empty()) return false;
   auto it = tables_.find(absl::string_view(table.data(), table.size()));
   if (it == tables_.end()) return false;
   const std::string& columns = it->second;

@@ -20,6 +20,19 @@
 
 namespace tollgate::sidecar::postgres {
 
+// Calls `f` with each reading of a name the analyser reports ("schema.name" or "name", and a
+// quoted name may hold dots itself: `tg.dotted` is dotted in schema tg or "tg.dotted"): the
+// whole name, then what follows each dot. Stops when `f` returns true, and says whether it did.
+template <typename F>
+bool anyReading(std::string_view name, F f) {
+  for (size_t from = 0;;) {
+    if (f(name.substr(from))) return true;
+    const size_t dot = name.find('.', from);
+    if (dot == std::string_view::npos) return false;
+    from = dot + 1;
+  }
+}
+
 class TypeCatalog {
  public:
   struct Field {

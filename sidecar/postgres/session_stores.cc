@@ -1,0 +1,117 @@
+// PostgreSQL session, what writes store (masking.copies) as the login catalog resolves it: a
+// `*` over tables, composite values, and the statements that make the catalog's tables stale.
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "sidecar/postgres/error.h"
+#include "sidecar/postgres/session.h"
+
+namespace tollgate::sidecar::postgres {
+
+policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr facts) const {
+  if (catalog_ == nullptr) return facts;
+  std::shared_ptr<policy::QueryFacts> resolved;
+  auto stored = [&](size_t statement, size_t index) -> policy::ColumnLineage& {
+    if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
+    return resolved->statements[statement].lineage.stored[index].second;
+  };
+  const bool tables = !tables_may_have_changed_ && catalog_->hasTables();
+  for (size_t i = 0; i < facts->statements.size(); ++i) {
+    const policy::OutputLineage& lineage = facts->statements[i].lineage;
+    for (const auto& [index, star_tables] : lineage.star_tables) {
+      if (!tables || index >= lineage.stored.size()) continue;
+      std::vector<std::string> columns;
+      bool known = true;
+      for (const std::string& table : star_tables) {
+        known = known && catalog_->tableColumns(table, &columns);
+      }
+      // A column of one of the database's own types: resolved below only for named sources.
+      known = known && std::none_of(columns.begin(), columns.end(), [&](const std::string& c) {
+                return catalog_->typesOfColumn(c) != nullptr;
+              });
+      if (!known) continue;
+      policy::ColumnLineage& value = stored(i, index);
+      value.whole_row = false;
+      for (const std::string& column : columns) policy::addLineageName(&value.sources, column);
+      resolved->statements[i].lineage.stars_resolved = true;
+    }
+    if (!catalog_->hasTypedColumns()) continue;
+    // A value of a composite type carries its fields (note = card::text, where card's type has
+    // a cvv field): judged by their names. Also where it is stored as a composite again
+    // (card2 = card): which table's column a name is, and so its type, is not known here.
+    for (size_t k = 0; k < lineage.stored.size(); ++k) {
+      const policy::ColumnLineage& value = lineage.stored[k].second;
+      std::vector<std::string> fields;
+      absl::flat_hash_set<uint32_t> types;
+      bool whole = false;
+      for (const std::string& source : value.sources) {
+        bool ignored = false;
+        for (const std::string& name : lineage.closure(source, &ignored)) {
+          const std::vector<uint32_t>* of = catalog_->typesOfColumn(name);
+          if (of == nullptr) continue;
+          for (uint32_t type : *of) {
+            if (types.insert(type).second) catalog_->addFieldNames(type, &fields, &whole);
+          }
+        }
+      }
+      if (fields.empty() && !whole) continue;  // domains and ranges over scalars carry no fields
+      policy::ColumnLineage& out = stored(i, k);
+      for (const std::string& f : fields) policy::addLineageName(&out.sources, f);
+      // The session may have changed a type since the catalog was read (marked stale once the
+      // change ran; tables_may_have_changed_ from when it was sent): its fields are not known.
+      out.whole_row = out.whole_row || whole || catalog_->stale() || tables_may_have_changed_;
+    }
+  }
+  return resolved ? resolved : facts;
+}
+
+policy::QueryFactsPtr PostgresSession::resolvedFacts(policy::QueryFactsPtr facts,
+                                                     size_t sql_bytes) {
+  noteTableChanges(*facts);
+  // EXECUTE's arguments are a stored value too.
+  return withStoresResolved(withExecutesResolved(withCatalogResolved(std::move(facts), sql_bytes)));
+}
+
+void PostgresSession::noteTableChanges(const policy::QueryFacts& facts) {
+  if (tables_may_have_changed_ || catalog_ == nullptr) return;
+  for (const policy::StatementFacts& st : facts.statements) {
+    // Admin statements too (IMPORT FOREIGN SCHEMA, CREATE EXTENSION), and the database's own
+    // functions, which may create tables (a temporary one shadowing one of the same name) in
+    // ways their bodies are not followed that far.
+    const bool calls_own_code =
+        std::any_of(st.functions.begin(), st.functions.end(),
+                    [&](const std::string& f) { return catalog_->mayBeFunction(f); });
+    if (mayChangeTypes(st) || st.cls == policy::StatementClass::kAdmin || calls_own_code) {
+      tablesMayHaveChanged();
+      return;
+    }
+  }
+}
+
+void PostgresSession::tablesMayHaveChanged() {
+  if (tables_may_have_changed_ || catalog_ == nullptr) return;
+  tables_may_have_changed_ = true;
+  // The server analyses a prepared statement again when a table it reads changes: a `*` it
+  // stores may now hold other columns than those it was judged by.
+  for (const auto& [name, entry] : names_.reachableStatements()) {
+    if (!entry->refusal) entry->refusal = staleStarsRefusal(name, *entry);
+  }
+}
+
+std::optional<Refusal> PostgresSession::staleStarsRefusal(const std::string& name,
+                                                          const NamedStatement& entry) const {
+  const policy::StatementFacts* st = entry.source.statement();
+  if (!tables_may_have_changed_ || st == nullptr || !st->lineage.stars_resolved) return {};
+  return Refusal{"masking:copy",
+                 "blocked by rule \"masking:copy\": prepared statement \"" + name +
+                     "\" stores a `*` that was judged by the tables' columns before this session "
+                     "may have changed tables (DDL, an admin statement, CALL, DO, a call of one "
+                     "of the database's functions); name the columns and prepare it again",
+                 std::string(kSqlStateInsufficientPrivilege), ""};
+}
+
+}  // namespace tollgate::sidecar::postgres
