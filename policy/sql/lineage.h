@@ -56,9 +56,10 @@ struct OutputLineage {
   // them at login): it replaces whole_row by their names, so a `*` over tables without masked
   // columns stores nothing masked.
   std::vector<std::pair<size_t, std::vector<std::string>>> star_tables;
-  // Set by the caller, not the analyser: it made star_tables entries of tables' columns, which
-  // holds only while the tables stay as they were.
-  bool stars_resolved = false;
+  // Set by the caller, not the analyser: it made stored values of the columns its catalog says
+  // tables have (star_tables entries) or of the fields it says a composite type has, which
+  // holds only while the tables and types stay as they were.
+  bool catalog_resolved = false;
   // CREATE TABLE AS / SELECT INTO / CREATE VIEW stores a `*` over tables under their columns'
   // own names: a view among them (which the session knows) may have renamed a masked column.
   bool stores_star = false;

@@ -298,22 +298,23 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // `facts` with what writes store resolved by the catalog (masking.copies), per decision:
   // - each `*` over tables (INSERT INTO t SELECT * FROM orders, OutputLineage::star_tables)
   //   made of those tables' columns, where the catalog holds them all and none is of one of the
-  //   database's own types (OutputLineage::stars_resolved then says so); not once the session
-  //   may have changed a table (tables_may_have_changed_);
+  //   database's own types; not once the session may have changed a table
+  //   (tables_may_have_changed_);
   // - a stored value of a composite type (note = card::text) made of its fields too.
+  // Either sets OutputLineage::catalog_resolved.
   // Names only, so the engine judges them by the rules in force, a policy update's included.
   policy::QueryFactsPtr withStoresResolved(policy::QueryFactsPtr facts) const;
   // Before `facts` is resolved and decided: a statement that may change tables or types
   // (mayChangeTypes(), an admin statement, a call of one of the database's own functions;
   // allowed or not) calls tablesMayHaveChanged().
   void noteTableChanges(const policy::QueryFacts& facts);
-  // From now on the session's catalog of tables is not trusted: prepared statements whose
-  // stars were resolved by it are refused (the server would analyse them again).
+  // From now on the session's catalog of tables and types is not trusted: prepared statements
+  // whose stored values were resolved by it are refused (the server would analyse them again).
   void tablesMayHaveChanged();
-  // The refusal of prepared statement `name` once tables may have changed, when its stars were
-  // resolved by the catalog's tables (nullopt otherwise).
-  std::optional<Refusal> staleStarsRefusal(const std::string& name,
-                                           const NamedStatement& entry) const;
+  // The refusal of prepared statement `name` once tables may have changed, when its stored
+  // values were resolved by the catalog (nullopt otherwise).
+  std::optional<Refusal> staleStoresRefusal(const std::string& name,
+                                            const NamedStatement& entry) const;
   static bool mayChangeTypes(const policy::StatementFacts& st);
   // Both, views first (a view's definition may call a function). What they change is
   // remembered per analysis (the analyser shares one for every statement of a shape), so a

@@ -168,7 +168,7 @@ void PostgresSession::redecideNames() {
     if (entry->source.statement() == nullptr) continue;
     policy::Verdict v = decideAgain(entry->source);
     entry->refusal = refusal(v, entry->approved);
-    if (!entry->refusal) entry->refusal = staleStarsRefusal(name, *entry);
+    if (!entry->refusal) entry->refusal = staleStoresRefusal(name, *entry);
     if (!entry->refusal) entry->rule = v.rule;
     entry->unannounced.reset();
     if (!entry->refusal && config_.audit_sync && !entry->audit_sync) {

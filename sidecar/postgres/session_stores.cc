@@ -37,7 +37,7 @@ policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr 
       policy::ColumnLineage& value = stored(i, index);
       value.whole_row = false;
       for (const std::string& column : columns) policy::addLineageName(&value.sources, column);
-      resolved->statements[i].lineage.stars_resolved = true;
+      resolved->statements[i].lineage.catalog_resolved = true;
     }
     if (!catalog_->hasTypedColumns()) continue;
     // A value of a composite type carries its fields (note = card::text, where card's type has
@@ -64,6 +64,7 @@ policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr 
       // The session may have changed a type since the catalog was read (marked stale once the
       // change ran; tables_may_have_changed_ from when it was sent): its fields are not known.
       out.whole_row = out.whole_row || whole || catalog_->stale() || tables_may_have_changed_;
+      resolved->statements[i].lineage.catalog_resolved = true;
     }
   }
   return resolved ? resolved : facts;
@@ -95,22 +96,24 @@ void PostgresSession::noteTableChanges(const policy::QueryFacts& facts) {
 void PostgresSession::tablesMayHaveChanged() {
   if (tables_may_have_changed_ || catalog_ == nullptr) return;
   tables_may_have_changed_ = true;
-  // The server analyses a prepared statement again when a table it reads changes: a `*` it
-  // stores may now hold other columns than those it was judged by.
+  // The server analyses a prepared statement again when a table or type it uses changes: a `*`
+  // it stores may now hold other columns than those it was judged by, a composite value other
+  // fields (ALTER TYPE ... ADD ATTRIBUTE cvv).
   for (const auto& [name, entry] : names_.reachableStatements()) {
-    if (!entry->refusal) entry->refusal = staleStarsRefusal(name, *entry);
+    if (!entry->refusal) entry->refusal = staleStoresRefusal(name, *entry);
   }
 }
 
-std::optional<Refusal> PostgresSession::staleStarsRefusal(const std::string& name,
-                                                          const NamedStatement& entry) const {
+std::optional<Refusal> PostgresSession::staleStoresRefusal(const std::string& name,
+                                                           const NamedStatement& entry) const {
   const policy::StatementFacts* st = entry.source.statement();
-  if (!tables_may_have_changed_ || st == nullptr || !st->lineage.stars_resolved) return {};
+  if (!tables_may_have_changed_ || st == nullptr || !st->lineage.catalog_resolved) return {};
   return Refusal{"masking:copy",
                  "blocked by rule \"masking:copy\": prepared statement \"" + name +
-                     "\" stores a `*` that was judged by the tables' columns before this session "
-                     "may have changed tables (DDL, an admin statement, CALL, DO, a call of one "
-                     "of the database's functions); name the columns and prepare it again",
+                     "\" stores a `*` or a composite value, judged by the columns and fields "
+                     "its tables and types had before this session may have changed them (DDL, "
+                     "an admin statement, CALL, DO, a call of one of the database's functions); "
+                     "prepare it again (a `*` is then judged as any column: name the columns)",
                  std::string(kSqlStateInsufficientPrivilege), ""};
 }
 

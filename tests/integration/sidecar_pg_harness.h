@@ -234,8 +234,6 @@ class Sidecar {
   mutable int scripts_ = 0;
 };
 
-// PCI display mask of a card number as the policy's pan rule writes it: the first 6 and last 4
-// digits kept, every other digit '*', separators kept.
 // How many times `needle` occurs in `haystack`.
 inline int countOf(const std::string& haystack, const std::string& needle) {
   int n = 0;
@@ -245,6 +243,8 @@ inline int countOf(const std::string& haystack, const std::string& needle) {
   return n;
 }
 
+// PCI display mask of a card number as the policy's pan rule writes it: the first 6 and last 4
+// digits kept, every other digit '*', separators kept.
 inline std::string pciMasked(const std::string& pan) {
   int digits = 0;
   for (char c : pan) digits += (c >= '0' && c <= '9');

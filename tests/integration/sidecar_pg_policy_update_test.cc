@@ -278,6 +278,27 @@ async def prepared_again(a):
 asyncio.run(main())
 )PY";
 
+// A statement storing a `*` judged by its tables' columns at login, then the session's DDL, then
+// version 2 (guardrails on): the policy update decides the statement again, and it must stay
+// refused (the table it reads may now have other columns).
+constexpr char kStaleStarsScript[] = R"PY(
+w = Wire()
+w.query("prepare ins as insert into tg_star_dst select * from tg_star_src")
+out("v1-prepare", errors(w.ready()))
+w.query("execute ins")
+out("v1-execute", errors(w.ready()))
+w.query("create temporary table tg_star_tmp (id int)")
+out("v1-ddl", errors(w.ready()))
+w.query("execute ins")
+out("v1-execute-after-ddl", errors(w.ready()))
+reload(2)
+w.query("execute ins")
+out("v2-execute", errors(w.ready()))
+w.query("select 1")
+out("v2-usable", errors(w.ready()))
+out("done", "yes")
+)PY";
+
 }  // namespace
 
 // Statements prepared before a policy turned `audit: sync` on were never announced by an
@@ -463,4 +484,37 @@ TEST_CASE("live sessions follow policy reloads: decisions, masking, names, role,
   CHECK(role_ended == 6);  // asyncpg, psycopg2 and the four bare protocol clients
   CHECK(access_ended == 1);
   CHECK_THAT(sidecar.log(), ContainsSubstring("session adopted a policy update"));
+}
+
+TEST_CASE("a statement refused for a stale `*` stays refused across a policy update") {
+  if (run({kSystemPython, "-c", "import asyncpg"}).exit_code != 0) {
+    SKIP("python3-asyncpg is needed");
+  }
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "create table if not exists tg_star_src (id int, total numeric);"
+      "create table if not exists tg_star_dst (like tg_star_src);"
+      "alter table tg_star_src owner to app; alter table tg_star_dst owner to app;"
+      "truncate tg_star_src, tg_star_dst; insert into tg_star_src values (1, 10);",
+      "payments");
+  SidecarOptions o;
+  o.subject = kDbaSubject;  // an admin grant: its DDL runs
+  o.policy.guardrails = false;
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  const std::string cred = (sidecar.dir().path() / "cred").string();
+  const std::string v2 = standardPolicy(pg, cred, PolicyOptions{});
+  auto r =
+      runWithReloads(sidecar, "stale_stars", kStaleStarsScript, {v2}, std::chrono::seconds(60));
+  auto rep = parseReport(r.out);
+  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err << "\nsidecar log:\n" << sidecar.log());
+  REQUIRE(at(rep, "done") == "yes");
+  CHECK(at(rep, "v1-prepare") == "no error");
+  CHECK(at(rep, "v1-execute") == "no error");
+  CHECK(at(rep, "v1-ddl") == "no error");
+  const std::string stale = "42501 blocked by rule \"masking:copy\": prepared statement \"ins\"";
+  CHECK_THAT(at(rep, "v1-execute-after-ddl"), StartsWith(stale));
+  CHECK_THAT(at(rep, "v2-execute"), StartsWith(stale));
+  CHECK(at(rep, "v2-usable") == "no error");
+  CHECK(pg.sqlOrThrow("select count(*) from tg_star_dst", "payments") == "1\n");
 }

@@ -1,0 +1,339 @@
+// Writes that would store data a rule masks where it is read unmasked (masking.copies: refuse),
+// through the real sidecar and a real PostgreSQL: copies from a column, a view, a function, a
+// prepared statement's arguments; INSERT ... SELECT * judged by the columns of the tables the
+// star expands to, and judged again once the session may have changed tables (DDL, an admin
+// statement, a fast-path call, a call of one of the database's own functions); composite values
+// judged by their fields.
+#include <string>
+#include <vector>
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_split.h"
+#include "tests/integration/sidecar_pg_harness.h"
+
+using Catch::Matchers::ContainsSubstring;
+using namespace tollgate::testing;
+
+namespace {
+
+constexpr int kPgresTuplesOk = 2;
+constexpr char kRefused[] = "42501: blocked by rule \"masking:copy\"";
+
+// libpq through ctypes, one step per argument after the conninfo: "x:SQL" runs SQL with
+// PQexecParams (an unnamed Parse), "p:SQL" prepares it as statement "ins" (PQprepare), "e:"
+// runs "ins" (PQexecPrepared). One JSON line per step: its result status and error.
+constexpr char kLibpqStepsScript[] = R"PY(
+import ctypes, json, sys
+pq = ctypes.CDLL("libpq.so.5")
+P, S, I = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+for name, res, args in [("PQconnectdb", P, [S]), ("PQstatus", I, [P]),
+                        ("PQexecParams", P, [P, S, I, P, P, P, P, I]),
+                        ("PQprepare", P, [P, S, S, I, P]),
+                        ("PQexecPrepared", P, [P, S, I, P, P, P, I]),
+                        ("PQresultStatus", I, [P]), ("PQresultErrorMessage", S, [P])]:
+    f = getattr(pq, name); f.restype = res; f.argtypes = args
+conn = pq.PQconnectdb(sys.argv[1].encode())
+if pq.PQstatus(conn) != 0:
+    sys.exit(1)
+for step in sys.argv[2:]:
+    kind, sql = step[0], step[2:].encode()
+    if kind == "p":
+        res = pq.PQprepare(conn, b"ins", sql, 0, None)
+    elif kind == "e":
+        res = pq.PQexecPrepared(conn, b"ins", 0, None, None, None, 0)
+    else:
+        res = pq.PQexecParams(conn, sql, 0, None, None, None, None, 0)
+    print(json.dumps({"step": step, "status": pq.PQresultStatus(res),
+                      "error": (pq.PQresultErrorMessage(res) or b"").decode()}))
+)PY";
+
+// kLibpqStepsScript's results for `steps` through `sidecar`, one per step.
+std::vector<nlohmann::json> libpqSteps(const Sidecar& sidecar,
+                                       const std::vector<std::string>& steps) {
+  auto r = sidecar.python(kLibpqStepsScript, steps);
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  std::vector<nlohmann::json> results;
+  for (const std::string& line :
+       std::vector<std::string>(absl::StrSplit(r.out, '\n', absl::SkipEmpty()))) {
+    results.push_back(nlohmann::json::parse(line));
+  }
+  REQUIRE(results.size() == steps.size());
+  return results;
+}
+
+std::string stepError(const nlohmann::json& step) { return step["error"].get<std::string>(); }
+
+}  // namespace
+
+TEST_CASE("a write storing masked data where it is read unmasked is refused, session usable") {
+  auto& pg = sharedPg();
+  // A table, a view renaming cvv and a function returning it, all there before the login: the
+  // session follows the view and the function.
+  pg.sqlOrThrow(
+      "create table if not exists card_notes (id int primary key, note text, cvv text);"
+      "alter table card_notes owner to app;"
+      "create or replace view card_secrets as select id, cvv as secret from cards;"
+      "alter view card_secrets owner to app;"
+      // An updatable view whose cvv column is the table's note.
+      "create or replace view card_notes_v as select id, note as cvv from card_notes;"
+      "alter view card_notes_v owner to app;"
+      "create or replace function card_code(i int) returns text language sql stable "
+      "as $$ select cvv from cards where id = i $$;"
+      // Functions that copy it themselves, and one that calls such a function.
+      "create or replace function stash_codes() returns void language sql "
+      "as $$ update card_notes n set note = c.cvv from cards c where c.id = n.id $$;"
+      "create or replace function stash_more() returns void language plpgsql as $$ begin "
+      "insert into card_notes (id, note) select id + 100, cvv from cards; end $$;"
+      "create or replace function stash_all() returns int language sql "
+      "as $$ select stash_codes(); select 1 $$;"
+      // A logging function: it stores what it is given.
+      "create or replace function log_note(m text) returns void language sql "
+      "as $$ update card_notes set note = m where id = 1 $$;"
+      "truncate card_notes; insert into card_notes select id, 'n', null from cards;",
+      kPgAppDatabase);
+  SidecarOptions o;
+  o.subject = kOpsSubject;  // a write grant
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "update card_notes n set note = c.cvv from cards c where c.id = n.id;\n"
+      "update card_notes n set note = s.secret from card_secrets s where s.id = n.id;\n"
+      "update card_notes set note = card_code(id) where id = 1;\n"
+      "insert into card_notes select id, holder, cvv from cards on conflict do nothing;\n"
+      "select stash_codes();\n"
+      "select stash_more();\n"
+      "select stash_all();\n"
+      "update card_notes_v v set cvv = c.cvv from cards c where c.id = v.id;\n"
+      "select log_note(cvv) from cards where id = 1;\n"
+      "select 1 from cards where id = 1 and log_note(cvv) is null;\n"
+      "prepare put_note(text) as update card_notes set note = $1 where id = 1;\n"
+      "execute put_note((select cvv from cards where id = 1));\n"
+      "begin;\n"
+      "update card_notes set note = 'x' where id = 1;\n"
+      "update card_notes n set note = upper(c.cvv) from cards c where c.id = n.id;\n"
+      "rollback;\n"
+      // Stored where the same rule masks it: allowed, and read back masked.
+      "update card_notes n set cvv = c.cvv from cards c where c.id = n.id;\n"
+      "select log_note('n');\n"
+      "execute put_note('n');\n"
+      "select count(*) from card_notes where note = 'n';\n"
+      "select cvv from card_notes where id = 1;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  CHECK(countOf(r.err, kRefused) == 12);
+  CHECK_THAT(r.err, ContainsSubstring("in column note, which no rule masks"));
+  CHECK_THAT(r.err, ContainsSubstring("in columns it does not name"));
+  CHECK_THAT(r.err, !ContainsSubstring("current transaction is aborted"));  // ROLLBACK ran
+  const std::string masked_cvv(sampleCards()[0].cvv.size(), '*');
+  const std::string rows = std::to_string(sampleCards().size());
+  CHECK(r.out == "PREPARE\nBEGIN\nUPDATE 1\nROLLBACK\nUPDATE " + rows + "\n\nUPDATE 1\n" + rows +
+                     "\n" + masked_cvv + "\n");
+  CHECK(sampleSecretsIn(r.out + r.err).empty());
+  // Nothing reached the table.
+  CHECK(pg.sqlOrThrow("select count(*) from card_notes where note <> 'n' or id > 100",
+                      kPgAppDatabase) == "0\n");
+
+  // The extended protocol's Parse is judged the same way (libpq PQexecParams and PQprepare).
+  const std::string copy = "update card_notes set note = cvv where id = 2";
+  auto steps = libpqSteps(
+      sidecar, {"x:" + copy, "p:" + copy, "e:", "x:select count(*) from cards where id <= 6"});
+  CHECK_THAT(stepError(steps[0]), ContainsSubstring("masking:copy"));
+  CHECK_THAT(stepError(steps[1]), ContainsSubstring("masking:copy"));
+  // PQprepare was refused, so its statement does not exist.
+  CHECK_THAT(stepError(steps[2]), ContainsSubstring("does not exist"));
+  CHECK(steps[3]["status"] == kPgresTuplesOk);
+
+  // Each refusal is a blocked statement event naming the rule, with the normalised text.
+  CHECK(sidecar.waitForEvent([](const nlohmann::json& e) {
+    return jstr(e, "/reason/decision") == "DECISION_BLOCK" &&
+           e.value("/reason/ruleIds"_json_pointer, nlohmann::json::array()) ==
+               nlohmann::json::array({"masking:copy"}) &&
+           jstr(e, "/action/statement") ==
+               "update card_notes set note = card_code(id) where id = $1";
+  }));
+  CHECK(cardNumbersInAuditAndLog(sidecar).empty());
+}
+
+TEST_CASE("INSERT ... SELECT * is judged by the columns its tables had at login") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "create table if not exists orders_src (id int, total numeric, status text);"
+      "create table if not exists orders_archive (like orders_src);"
+      "create table if not exists cards_archive as table cards with no data;"
+      "alter table orders_src owner to app; alter table orders_archive owner to app;"
+      "alter table cards_archive owner to app;"
+      "alter table orders_src drop column if exists cvv;"
+      "alter table orders_archive drop column if exists note;"
+      "truncate orders_src, orders_archive, cards_archive;"
+      "insert into orders_src values (1, 10, 'paid'), (2, 20, 'new');"
+      // One of the database's own functions: it could create a table shadowing orders_src.
+      "create or replace function tg_noop() returns int language sql as 'select 1';",
+      kPgAppDatabase);
+  SidecarOptions o;
+  o.subject = kDbaSubject;  // an admin grant, so its DDL runs; copies are judged for every role
+  o.policy.guardrails = false;
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+
+  // The extended protocol: a statement prepared before the session changed a table was judged
+  // by the columns the table had; the server analyses it again, so its Execute is refused.
+  auto steps = libpqSteps(sidecar, {"p:insert into orders_archive select * from orders_src",
+                                    "x:alter table orders_archive add column note text", "e:"});
+  CHECK(stepError(steps[0]) == "");
+  CHECK(stepError(steps[1]) == "");
+  CHECK_THAT(stepError(steps[2]),
+             ContainsSubstring("blocked by rule \"masking:copy\": prepared statement \"ins\""));
+
+  // After a call of one of the database's own functions the login's tables are not trusted.
+  auto r = sidecar.psql(
+      "select tg_noop();\n"
+      "insert into orders_archive select * from orders_src;\n");
+  CHECK(r.out == "1\n");
+  CHECK_THAT(r.err, ContainsSubstring(kRefused));
+  // So after an admin statement: an extension's script may create tables.
+  r = sidecar.psql(
+      "create extension if not exists citext;\n"
+      "insert into orders_archive select * from orders_src;\n");
+  CHECK(r.out == "CREATE EXTENSION\n");
+  CHECK_THAT(r.err, ContainsSubstring(kRefused));
+  // And after a fast-path call, which names its function by OID only (pg_backend_pid here).
+  r = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+s.sendall(msg(b"F", struct.pack("!IHHH", 2026, 0, 0, 0)))
+types = []
+while not types or types[-1] != "Z":
+    types.append(read_message()[0].decode())
+print("".join(types))
+s.sendall(msg(b"Q", z("insert into orders_archive select * from orders_src")))
+while True:
+    t, body = read_message()
+    if t == b"E": print(body.decode(errors="replace"))
+    if t == b"Z": break
+)PY");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.out.rfind("VZ\n", 0) == 0);
+  CHECK_THAT(r.out, ContainsSubstring("blocked by rule \"masking:copy\""));
+
+  r = sidecar.psql(
+      // Tables without masked columns: nothing masked is stored.
+      "insert into orders_archive select * from orders_src;\n"
+      "insert into orders_archive select o.* from orders_src o join cards c on c.id = o.id;\n"
+      // cards has cvv: by position it could land anywhere.
+      "insert into cards_archive select * from cards;\n"
+      "insert into orders_archive select c.* from orders_src o join cards c on c.id = o.id;\n"
+      // A value between two stars; a join alias that hides the table it names.
+      "insert into orders_archive select o.*, c.cvv, t.* from orders_src o, cards c, "
+      "orders_src t where false;\n"
+      "insert into orders_archive select o.* from (orders_src o join cards c on c.id = o.id) "
+      "as o where false;\n"
+      // Named, it lands where the same rule masks it.
+      "insert into cards_archive (id, cvv) select id, cvv from cards;\n"
+      // The session changes a table: from then on its columns are not the login's, and a
+      // statement prepared before is judged again.
+      "prepare ins as insert into orders_archive select * from orders_src;\n"
+      "alter table orders_src add column cvv text;\n"
+      "update orders_src o set cvv = c.cvv from cards c where c.id = o.id;\n"
+      "insert into orders_archive select * from orders_src;\n"
+      "execute ins;\n"
+      "select count(*) from orders_archive;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  CHECK(countOf(r.err, kRefused) == 6);
+  CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in columns it does not name"));
+  CHECK_THAT(r.err, ContainsSubstring("prepared statement \"ins\" stores a `*`"));
+  const std::string cards = std::to_string(sampleCards().size());
+  CHECK(r.out ==
+        "INSERT 0 2\nINSERT 0 2\nINSERT 0 " + cards + "\nPREPARE\nALTER TABLE\nUPDATE 2\n4\n");
+  CHECK(pg.sqlOrThrow("select count(*) from orders_archive where note is not null",
+                      kPgAppDatabase) == "0\n");
+
+  // A later session reads the table as it is now.
+  r = sidecar.psql("insert into orders_archive select * from orders_src;\n");
+  CHECK_THAT(r.err, ContainsSubstring(kRefused));
+  CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in columns it does not name"));
+  CHECK(cardNumbersInAuditAndLog(sidecar).empty());
+}
+
+TEST_CASE("a composite value stored elsewhere is judged by its fields") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists wallet_copy; drop domain if exists tg_copyrec_d;"
+      "drop type if exists tg_copyrec; drop domain if exists tg_amount;"
+      "create type tg_copyrec as (holder text, cvv text);"
+      "create domain tg_copyrec_d as tg_copyrec;"
+      "create domain tg_amount as numeric;"
+      "create table wallet_copy (id int, card tg_copyrec, card2 tg_copyrec, note text, "
+      "cards tg_copyrec[], amount tg_amount, dcards tg_copyrec_d[]);"
+      "alter type tg_copyrec owner to app; alter domain tg_amount owner to app;"
+      "alter domain tg_copyrec_d owner to app;"
+      "alter table wallet_copy owner to app;"
+      "insert into wallet_copy values (1, row('Ann', '123'), null, 'n', null, 10, "
+      "array[row('Bo', '456')::tg_copyrec_d]);",
+      kPgAppDatabase);
+  SidecarOptions o;
+  o.subject = kOpsSubject;  // a write grant
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      // The cvv field would be read back in clear from note.
+      "update wallet_copy set note = card::text where id = 1;\n"
+      "update wallet_copy set note = cards::text where id = 1;\n"
+      "update wallet_copy set note = dcards::text where id = 1;\n"
+      "update wallet_copy w set note = x.c::text from (select card as c from wallet_copy) x "
+      "where w.id = 1;\n"
+      "insert into wallet_copy (id, note) select id + 1, card::text from wallet_copy;\n"
+      "prepare put(text) as update wallet_copy set note = $1 where id = 1;\n"
+      "execute put((select card::text from wallet_copy where id = 1));\n"
+      // Into another composite column too: which table's column a name is, the gate does not
+      // know, so neither its type.
+      "update wallet_copy set card2 = card where id = 1;\n"
+      "update wallet_copy set cards = array[card] where id = 1;\n"
+      // A domain over a scalar carries no fields, also after the session sent DDL (refused
+      // here: a write grant).
+      "update wallet_copy set amount = amount + 1 where id = 1;\n"
+      "alter table wallet_copy add column extra int;\n"
+      "update wallet_copy set amount = amount + 1 where id = 1;\n"
+      "select note, card2, amount from wallet_copy;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  CHECK(countOf(r.err, kRefused) == 8);
+  CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column note"));
+  CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column card2"));
+  CHECK(r.out == "PREPARE\nUPDATE 1\nUPDATE 1\nn||12\n");
+  CHECK(pg.sqlOrThrow("select count(*) from wallet_copy where note <> 'n' or id > 1 or "
+                      "card2 is not null or cards is not null",
+                      kPgAppDatabase) == "0\n");
+}
+
+// A prepared statement stores a composite value judged by the fields its type had; the session
+// then adds a cvv field to the type. Run again, the statement would copy the cvv into note,
+// read back in clear: it is refused, and the session stays usable.
+TEST_CASE("a statement prepared before the session changed a type is judged again") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists plain_copy; drop type if exists tg_plainrec;"
+      "create type tg_plainrec as (holder text, code text);"
+      "create table plain_copy (id int, rec tg_plainrec, note text);"
+      "alter type tg_plainrec owner to app; alter table plain_copy owner to app;"
+      "insert into plain_copy values (1, row('Ann', 'c1'), 'n');",
+      kPgAppDatabase);
+  SidecarOptions o;
+  o.subject = kDbaSubject;  // an admin grant, so its DDL runs
+  o.policy.guardrails = false;
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "prepare put as update plain_copy set note = rec::text where id = 1;\n"
+      "execute put;\n"
+      "alter type tg_plainrec add attribute cvv text;\n"
+      "update plain_copy set rec.cvv = '987' where id = 1;\n"
+      "execute put;\n"
+      "select note from plain_copy;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  CHECK(countOf(r.err, kRefused) == 1);
+  CHECK_THAT(r.err, ContainsSubstring("prepared statement \"put\" stores a `*` or a composite"));
+  CHECK(r.out == "PREPARE\nUPDATE 1\nALTER TYPE\nUPDATE 1\n(Ann,c1)\n");
+  CHECK(pg.sqlOrThrow("select count(*) from plain_copy where note like '%987%'",
+                      kPgAppDatabase) == "0\n");
+}
