@@ -26,6 +26,12 @@ void markUnknown(FunctionLineage* out) {
   out->row_reference = true;
 }
 
+// A body, or part of one, that cannot be read: it may do anything, change tables too.
+void markOpaque(FunctionLineage* out) {
+  markUnknown(out);
+  out->may_change_tables = true;
+}
+
 // A type name (TypeName node) of a built-in scalar type, which cannot carry a row: pg_catalog's
 // numbers, strings, times, booleans, uuid, bytea, and arrays of them. JSON may hold a row.
 bool isScalarType(const json* type) {
@@ -147,21 +153,25 @@ class Reader {
     }
     if (const json* atomic = field(create, "sql_body")) {
       // BEGIN ATOMIC ... END, or RETURN expr: the statements come parsed.
-      if (language != "sql") return markUnknown(out_);
+      if (language != "sql") return markOpaque(out_);
       atomicBody(*atomic, 0);
       if (!returns_void_ && !last_known_) markUnknown(out_);
       return;
     }
-    if (!has_body) return markUnknown(out_);
+    if (!has_body) return markOpaque(out_);
     if (language == "sql") {
       // The last statement's rows are the result: one whose result columns cannot be followed
       // may return anything.
-      if (!queries(std::string(body)) || (!returns_void_ && !last_known_)) markUnknown(out_);
+      if (!queries(std::string(body))) {
+        markOpaque(out_);
+      } else if (!returns_void_ && !last_known_) {
+        markUnknown(out_);
+      }
     } else if (language == "plpgsql") {
       plpgsql_ = true;
       plpgsql(body);
     } else {
-      markUnknown(out_);  // C, PL/Python, ...: what it reads cannot be seen
+      markOpaque(out_);  // C, PL/Python, ...: what it reads and does cannot be seen
     }
   }
 
@@ -208,6 +218,14 @@ class Reader {
   // names.
   void statement(const json& stmt) {
     const sql::WalkResult walked = sql::walkStatement(stmt);
+    const StatementFacts& facts = walked.facts;
+    // RETURN expr (a SQL-standard body) is no statement the analyser classes: an expression,
+    // which changes nothing itself (the functions it calls are followed apart).
+    const bool admin = facts.cls == StatementClass::kAdmin && facts.type != "return";
+    if (facts.cls == StatementClass::kDdl || admin || facts.type == "call" || facts.type == "do" ||
+        facts.type == "commit_prepared" || walked.too_deep) {
+      out_->may_change_tables = true;
+    }
     for (const std::string& r : walked.facts.reads) addLineageName(&out_->reads, r);
     for (const std::string& c : walked.facts.columns) addLineageName(&out_->columns, c);
     for (const std::string& f : walked.facts.functions) {
@@ -295,7 +313,7 @@ class Reader {
   }
 
   void atomicBody(const json& v, int depth) {
-    if (depth > kMaxDepth) return markUnknown(out_);
+    if (depth > kMaxDepth) return markOpaque(out_);
     if (v.is_array()) {
       for (const json& e : v) atomicBody(e, depth + 1);
       return;
@@ -319,7 +337,7 @@ class Reader {
     bool dynamic = false;
     if (!sql::plpgsqlQueries(withBareReturnNextFilled(body), signature, &found, &dynamic) ||
         dynamic) {
-      return markUnknown(out_);  // EXECUTE 'SELECT ' || col: anything
+      return markOpaque(out_);  // EXECUTE 'SELECT ' || col: anything
     }
     for (const std::string& q : found) {
       // A statement, or an expression (`x > 1`, `v := upper(cvv)`): what it computes may be
@@ -327,7 +345,7 @@ class Reader {
       if (queries(q)) continue;
       const size_t assign = q.find(":=");
       if (!queries("SELECT " + (assign == std::string::npos ? q : q.substr(assign + 2)))) {
-        markUnknown(out_);
+        markOpaque(out_);
       }
     }
   }
@@ -361,7 +379,7 @@ FunctionLineage functionLineage(std::string_view definition,
     if (create != nullptr) Reader(row_fields, &out).read(*create);
   }
   pg_query_free_parse_result(r);
-  if (!out.parsed) markUnknown(&out);
+  if (!out.parsed) markOpaque(&out);
   return out;
 }
 

@@ -36,6 +36,10 @@ struct FunctionLineage {
   // A value its body stores may be an argument (`INSERT INTO log (msg) VALUES (m)`, `$1`): a
   // call stores what its arguments are made of.
   bool stores_arguments = false;
+  // Its body may create, alter or drop tables or types: a DDL or admin statement, CALL or DO
+  // in it, dynamic SQL, or a body that cannot be read (another language, a definition that
+  // does not parse). What the functions it calls do is the caller's to follow (`calls`).
+  bool may_change_tables = false;
   // False when the definition did not parse as CREATE FUNCTION / PROCEDURE: name and schema
   // are then empty.
   bool parsed = false;

@@ -305,8 +305,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Names only, so the engine judges them by the rules in force, a policy update's included.
   policy::QueryFactsPtr withStoresResolved(policy::QueryFactsPtr facts) const;
   // Before `facts` is resolved and decided: a statement that may change tables or types
-  // (mayChangeTypes(), an admin statement, a call of one of the database's own functions;
-  // allowed or not) calls tablesMayHaveChanged().
+  // (mayChangeCatalog(), allowed or not) calls tablesMayHaveChanged().
   void noteTableChanges(const policy::QueryFacts& facts);
   // From now on the session's catalog of tables and types is not trusted: prepared statements
   // whose stored values were resolved by it are refused (the server would analyse them again).
@@ -315,7 +314,10 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // values were resolved by the catalog (nullopt otherwise).
   std::optional<Refusal> staleStoresRefusal(const std::string& name,
                                             const NamedStatement& entry) const;
-  static bool mayChangeTypes(const policy::StatementFacts& st);
+  // Whether `st` may create, alter or drop tables or types the catalog describes: DDL, an admin
+  // statement, CALL, DO, COMMIT PREPARED, or a call of one of the database's own functions
+  // whose body may (TypeCatalog::callMayChangeTables()).
+  bool mayChangeCatalog(const policy::StatementFacts& st) const;
   // Both, views first (a view's definition may call a function). What they change is
   // remembered per analysis (the analyser shares one for every statement of a shape), so a
   // statement run again gets the same facts: no copy, and its result plan is reused.

@@ -1,5 +1,6 @@
 // PostgreSQL session, the database's own types: the catalog read once logged in (or taken
 // from another session's recent read), and what the session's own DDL does to it.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -156,16 +157,23 @@ void PostgresSession::startRelay(const BackendMessage& ready) {
   processClient();  // anything the client pipelined after its startup packet
 }
 
-bool PostgresSession::mayChangeTypes(const policy::StatementFacts& st) {
-  // DDL may have changed a type or table the catalog describes; so may a procedure, and COMMIT
-  // PREPARED may commit DDL prepared earlier.
-  return st.cls == policy::StatementClass::kDdl || st.type == "call" || st.type == "do" ||
-         st.type == "commit_prepared";
+bool PostgresSession::mayChangeCatalog(const policy::StatementFacts& st) const {
+  // DDL may have changed a type or table the catalog describes; so may an admin statement
+  // (CREATE EXTENSION, IMPORT FOREIGN SCHEMA), a procedure, COMMIT PREPARED (DDL prepared
+  // earlier), and one of the database's own functions whose body may (DDL, dynamic SQL,
+  // another language; a temporary table it creates may shadow one of the same name).
+  if (st.cls == policy::StatementClass::kDdl || st.cls == policy::StatementClass::kAdmin ||
+      st.type == "call" || st.type == "do" || st.type == "commit_prepared") {
+    return true;
+  }
+  return catalog_ != nullptr &&
+         std::any_of(st.functions.begin(), st.functions.end(),
+                     [&](const std::string& f) { return catalog_->callMayChangeTables(f); });
 }
 
 void PostgresSession::noteTypeChange(const policy::StatementFacts& st) {
   // A type the catalog describes may have changed (structured_values.h).
-  if (!catalog_ || !mayChangeTypes(st)) return;
+  if (!catalog_ || !mayChangeCatalog(st)) return;
   catalog_->markStale();
   // One beginChange() per transaction: nothing is shared until its settleTypeChanges().
   if (config_.type_catalogs != nullptr && !catalog_changed_) {

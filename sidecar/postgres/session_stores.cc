@@ -80,13 +80,7 @@ policy::QueryFactsPtr PostgresSession::resolvedFacts(policy::QueryFactsPtr facts
 void PostgresSession::noteTableChanges(const policy::QueryFacts& facts) {
   if (tables_may_have_changed_ || catalog_ == nullptr) return;
   for (const policy::StatementFacts& st : facts.statements) {
-    // Admin statements too (IMPORT FOREIGN SCHEMA, CREATE EXTENSION), and the database's own
-    // functions, which may create tables (a temporary one shadowing one of the same name) in
-    // ways their bodies are not followed that far.
-    const bool calls_own_code =
-        std::any_of(st.functions.begin(), st.functions.end(),
-                    [&](const std::string& f) { return catalog_->mayBeFunction(f); });
-    if (mayChangeTypes(st) || st.cls == policy::StatementClass::kAdmin || calls_own_code) {
+    if (mayChangeCatalog(st)) {
       tablesMayHaveChanged();
       return;
     }

@@ -268,10 +268,27 @@ std::vector<const TypeCatalog::ViewLineage*> TypeCatalog::views(std::string_view
   return out;
 }
 
-bool TypeCatalog::mayBeFunction(std::string_view called) const {
-  return anyReading(called, [&](std::string_view name) {
-    return function_oids_.contains(absl::string_view(name.data(), name.size()));
-  });
+bool TypeCatalog::callMayChangeTables(std::string_view called) const {
+  constexpr size_t kMaxFunctions = 64;
+  std::vector<std::string> pending = {std::string(called)};
+  absl::flat_hash_set<std::string> seen;
+  size_t followed = 0;
+  while (!pending.empty()) {
+    const std::string name = std::move(pending.back());
+    pending.pop_back();
+    if (!seen.insert(name).second) continue;
+    const bool changes = anyReading(name, [&](std::string_view reading) {
+      const FunctionResult* f = function(reading);
+      if (f == nullptr) return false;
+      if (++followed > kMaxFunctions || f->may_change_tables) return true;
+      for (const std::string& c : f->calls) {
+        if (auto inner = policy::calledFunction(c)) pending.emplace_back(*inner);
+      }
+      return false;
+    });
+    if (changes) return true;
+  }
+  return false;
 }
 
 const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) const {
@@ -288,6 +305,7 @@ const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) 
       // Not read: it may return anything, and an error inside it quote anything.
       out.result.whole_row = out.result.reshaped = true;
       out.row_reference = true;
+      out.may_change_tables = true;
       continue;
     }
     std::vector<std::string> fields;
@@ -334,6 +352,7 @@ const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) 
     }
     for (const std::string& c : l.columns) policy::addLineageName(&out.columns, c);
     out.row_reference = out.row_reference || l.row_reference;
+    out.may_change_tables = out.may_change_tables || l.may_change_tables;
   }
   return &out;
 }

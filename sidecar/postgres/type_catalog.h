@@ -146,15 +146,20 @@ class TypeCatalog {
     std::vector<std::pair<std::string, policy::ColumnLineage>> stored;
     std::vector<std::string> calls;  // call names of the functions its body calls
     bool stores_arguments = false;   // what its arguments are made of
+    // policy::FunctionLineage::may_change_tables; also a definition not read.
+    bool may_change_tables = false;
   };
   const FunctionResult* function(std::string_view name) const;
   // Merges into `lineage` what the functions it names by call name (policy::callName()) return,
   // and those they call, at most 64 (then it may be any column).
   void addCallResults(policy::ColumnLineage* lineage) const;
   bool hasFunctions() const { return !function_oids_.empty(); }
-  // Whether a function `called` (as StatementFacts::functions lists it: "schema.name" or
-  // "name", a quoted name may hold dots) may be one the catalog holds: the database's own code.
-  bool mayBeFunction(std::string_view called) const;
+  // Whether a call of `called` (as StatementFacts::functions lists it: "schema.name" or "name",
+  // a quoted name may hold dots; each reading counts) may create, alter or drop tables or
+  // types: it may be one of the database's own functions whose body may
+  // (FunctionResult::may_change_tables), or one that calls such a function, through at most 64
+  // functions (past them it may).
+  bool callMayChangeTables(std::string_view called) const;
   // True when rows past kMaxRows were ignored.
   bool truncated() const { return truncated_; }
 

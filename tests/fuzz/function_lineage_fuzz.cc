@@ -4,8 +4,8 @@
 // Input: the first byte chooses whether the function returns a known row type (odd: fields
 // holder, pan, cvv); the rest is the definition.
 // Invariants (abort() on failure): a definition that does not parse leaves the result a whole
-// row; no call name is a column a rule could match by accident (isCallName() agrees with
-// callName()); a name is never empty; nothing reads out of bounds (ASan build).
+// row and may change tables; no call name is a column a rule could match by accident (isCallName()
+// agrees with callName()); a name is never empty; nothing reads out of bounds (ASan build).
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -25,7 +25,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool row_type = (static_cast<unsigned char>(in[0]) & 1) != 0;
   const policy::FunctionLineage l =
       policy::functionLineage(in.substr(1), row_type ? &kFields : nullptr);
-  if (!l.parsed) check(l.result.whole_row && l.result.reshaped, "unread means any column");
+  if (!l.parsed) {
+    check(l.result.whole_row && l.result.reshaped, "unread means any column");
+    check(l.may_change_tables, "unread means it may change tables");
+  }
   for (const std::string& s : l.result.sources) {
     check(!s.empty(), "a source has a name");
     if (policy::isCallName(s)) {

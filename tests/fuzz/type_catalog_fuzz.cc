@@ -98,6 +98,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (f == nullptr) continue;
     for (const std::string& other : names) catalog.function(other);
     check(catalog.function(name) == f, "a function's result stays where it was");
+    check(!f->may_change_tables || catalog.callMayChangeTables(name),
+          "a function that may change tables makes its call do so");
   }
   for (uint32_t oid : oids) {
     std::vector<std::string> fields;

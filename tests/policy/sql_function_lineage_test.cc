@@ -269,5 +269,47 @@ TEST_CASE("what a function's body stores and calls is kept, names followed in it
   CHECK_FALSE(l.stores_arguments);
 }
 
+TEST_CASE("a function whose body may create, alter or drop tables or types says so") {
+  struct Case {
+    const char* language;
+    const char* body;
+    bool may_change_tables;
+  };
+  const Case cases[] = {
+      {"sql", " SELECT 1 ", false},
+      {"sql", " UPDATE notes SET note = 'x'; SELECT audit_it() ", false},  // calls: followed apart
+      {"sql", " CREATE TEMP TABLE IF NOT EXISTS orders (id int) ", true},
+      {"sql", " ALTER TYPE card_t ADD ATTRIBUTE cvv text ", true},
+      {"sql", " CALL refresh() ", true},
+      {"sql", " SELECT FROM WHERE ", true},  // does not parse
+      {"plpgsql", " BEGIN PERFORM 1; INSERT INTO log VALUES (1); END ", false},
+      {"plpgsql", " BEGIN CREATE TEMP TABLE orders (id int); END ", true},
+      {"plpgsql", " BEGIN IF true THEN DROP TABLE orders; END IF; END ", true},
+      {"plpgsql", " BEGIN EXECUTE 'SELECT 1'; END ", true},  // dynamic SQL
+      {"plpgsql", " BEGIN CALL refresh(); END ", true},
+      {"plpythonu", " return 1 ", true},
+      {"c", "", true},
+  };
+  for (const Case& c : cases) {
+    INFO(c.language << ":" << c.body);
+    const FunctionLineage l =
+        functionLineage(def("f()\n RETURNS void", c.language, c.body), nullptr);
+    CHECK(l.may_change_tables == c.may_change_tables);
+  }
+  // A row parameter makes the result any column, not the body opaque.
+  CHECK_FALSE(functionLineage(def("g(c cards)\n RETURNS text", "sql", " SELECT 'x' "), nullptr)
+                  .may_change_tables);
+  CHECK(functionLineage("CREATE FUNCTION", nullptr).may_change_tables);
+  // A SQL-standard body: RETURN expr, and BEGIN ATOMIC.
+  CHECK_FALSE(functionLineage("CREATE FUNCTION public.r(i integer)\n RETURNS text\n LANGUAGE sql\n"
+                              "RETURN (SELECT cards.cvv FROM cards WHERE (cards.id = r.i))\n",
+                              nullptr)
+                  .may_change_tables);
+  CHECK_FALSE(functionLineage("CREATE FUNCTION public.a()\n RETURNS void\n LANGUAGE sql\n"
+                              "BEGIN ATOMIC\n UPDATE notes SET note = 'x';\nEND\n",
+                              nullptr)
+                  .may_change_tables);
+}
+
 }  // namespace
 }  // namespace tollgate::policy

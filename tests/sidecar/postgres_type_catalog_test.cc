@@ -147,6 +147,52 @@ TEST_CASE("what a composite value carries is named by its fields, nested and in 
   CHECK(std::find(names.begin(), names.end(), "cvv") != names.end());
 }
 
+// The rows of one function: its definition (attnum -1) and its name (0); it returns void.
+void addFunction(TypeCatalog& c, const std::string& oid, const std::string& name,
+                 const std::string& language, const std::string& body) {
+  REQUIRE(addRow(c, {"p", oid, "2278",
+                     "CREATE OR REPLACE FUNCTION public." + name + "()\n RETURNS void\n LANGUAGE " +
+                         language + "\nAS $function$" + body + "$function$\n",
+                     "0", "-1"}));
+  REQUIRE(addRow(c, {"p", oid, "2278", name, "0", "0"}));
+}
+
+TEST_CASE("a call may change tables when the function or one it calls may") {
+  TypeCatalog c;
+  addFunction(c, "18000", "plain", "sql", " SELECT 1 ");
+  addFunction(c, "18001", "make_temp", "plpgsql", " BEGIN CREATE TEMP TABLE t (id int); END ");
+  addFunction(c, "18002", "wrapper", "sql", " SELECT plain(); SELECT make_temp() ");
+  addFunction(c, "18003", "outer_wrapper", "plpgsql", " BEGIN PERFORM app.wrapper(); END ");
+  addFunction(c, "18004", "ping", "sql", " SELECT pong() ");  // a cycle
+  addFunction(c, "18005", "pong", "sql", " SELECT ping(), plain() ");
+  policy::SqlAnalyzer analyzer;
+  c.resolveViews(analyzer, 1 << 20);
+  CHECK_FALSE(c.callMayChangeTables("plain"));
+  CHECK_FALSE(c.callMayChangeTables("app.plain"));
+  CHECK_FALSE(c.callMayChangeTables("lower"));  // not the database's own
+  CHECK_FALSE(c.callMayChangeTables("ping"));
+  CHECK(c.callMayChangeTables("make_temp"));
+  CHECK(c.callMayChangeTables("wrapper"));
+  CHECK(c.callMayChangeTables("outer_wrapper"));
+  CHECK(c.callMayChangeTables("public.outer_wrapper"));
+  // A quoted name holding a dot: each reading counts.
+  CHECK(c.callMayChangeTables("x.make_temp"));
+  // A definition over the size limit is not read: it may.
+  TypeCatalog small;
+  addFunction(small, "18000", "plain", "sql", " SELECT 1 ");
+  small.resolveViews(analyzer, 16);
+  CHECK(small.callMayChangeTables("plain"));
+  // A chain longer than the functions followed: it may.
+  TypeCatalog chain;
+  for (int i = 0; i < 70; ++i) {
+    addFunction(chain, std::to_string(18100 + i), "f" + std::to_string(i), "sql",
+                " SELECT f" + std::to_string(i + 1) + "() ");
+  }
+  chain.resolveViews(analyzer, 1 << 20);
+  CHECK(chain.callMayChangeTables("f0"));
+  CHECK_FALSE(chain.callMayChangeTables("f69"));
+}
+
 TEST_CASE("the type catalog knows tables' columns, for a `*` a write stores") {
   TypeCatalog c;
   CHECK_FALSE(c.hasTables());
