@@ -19,7 +19,8 @@ using nlohmann::json;
 using sql::field;
 using sql::str;
 
-constexpr int kMaxDepth = 64;  // List nesting followed in a BEGIN ATOMIC body
+// List nesting followed in a BEGIN ATOMIC body, JSON nesting in a parameter's default.
+constexpr int kMaxDepth = 64;
 
 void markUnknown(FunctionLineage* out) {
   out->result.whole_row = out->result.reshaped = true;
@@ -185,6 +186,7 @@ class Reader {
       const std::string_view name = str(*fp, "name");
       const bool output =
           mode == "FUNC_PARAM_OUT" || mode == "FUNC_PARAM_INOUT" || mode == "FUNC_PARAM_TABLE";
+      if (const json* def = field(*fp, "defexpr")) defaultCalls(*def, 0);
       named_outputs_ = named_outputs_ || output;
       // A parameter of a row type (`f(cards)`, called as c.f) carries the whole row into the
       // body, whatever the body takes from it.
@@ -219,18 +221,21 @@ class Reader {
   void statement(const json& stmt) {
     const sql::WalkResult walked = sql::walkStatement(stmt);
     const StatementFacts& facts = walked.facts;
-    // RETURN expr (a SQL-standard body) is no statement the analyser classes: an expression,
-    // which changes nothing itself (the functions it calls are followed apart).
-    const bool admin = facts.cls == StatementClass::kAdmin && facts.type != "return";
-    if (facts.cls == StatementClass::kDdl || admin || facts.type == "call" || facts.type == "do" ||
-        facts.type == "commit_prepared" || walked.too_deep) {
+    StatementClass cls = facts.cls;
+    if (const json* ret = field(stmt, "ReturnStmt")) {
+      // RETURN expr (a SQL-standard body) is no statement the analyser classes: the class of
+      // SELECT expr (a function the walker counts as admin, such as dblink_exec, makes it so).
+      const json* value = field(*ret, "returnval");
+      cls = value == nullptr ? StatementClass::kRead
+                             : sql::walkStatement(json{{"SelectStmt", selectOf(*value)}}).facts.cls;
+    }
+    if (cls == StatementClass::kDdl || cls == StatementClass::kAdmin || facts.type == "call" ||
+        facts.type == "do" || facts.type == "commit_prepared" || walked.too_deep) {
       out_->may_change_tables = true;
     }
     for (const std::string& r : walked.facts.reads) addLineageName(&out_->reads, r);
     for (const std::string& c : walked.facts.columns) addLineageName(&out_->columns, c);
-    for (const std::string& f : walked.facts.functions) {
-      addLineageName(&out_->calls, callNameOfListed(f));
-    }
+    for (const std::string& f : walked.facts.functions) addCall(f);
     out_->row_reference = out_->row_reference || walked.facts.row_reference || walked.too_deep;
     const OutputLineage l = sql::outputLineage(stmt);
     out_->stores_arguments = out_->stores_arguments || l.stores_parameters;
@@ -264,6 +269,43 @@ class Reader {
       if (named_outputs_ || row_fields_ == nullptr || plpgsql_ || !one_relation) {
         markUnknown(out_);
       }
+    }
+  }
+
+  void addCall(const std::string& listed) {
+    addLineageName(&out_->calls, callNameOfListed(listed));
+    addLineageName(&out_->called, listed);
+  }
+
+  // SELECT `value` as libpg_query gives it (the body of a SelectStmt node).
+  static json selectOf(const json& value) {
+    return json{{"targetList", json::array({json{{"ResTarget", json{{"val", value}}}}})},
+                {"limitOption", "LIMIT_OPTION_DEFAULT"},
+                {"op", "SETOP_NONE"}};
+  }
+
+  // The functions a parameter's default expression calls (FuncCall nodes), as listed names.
+  void defaultCalls(const json& v, int depth) {
+    if (depth > kMaxDepth) return markOpaque(out_);
+    if (v.is_array()) {
+      for (const json& e : v) defaultCalls(e, depth + 1);
+      return;
+    }
+    if (!v.is_object()) return;
+    if (const json* call = field(v, "FuncCall")) {
+      std::string listed;
+      if (const json* names = field(*call, "funcname"); names != nullptr && names->is_array()) {
+        for (const json& n : *names) {
+          const json* s = field(n, "String");
+          if (s == nullptr) continue;
+          if (!listed.empty()) listed += '.';
+          listed += str(*s, "sval");
+        }
+      }
+      if (!listed.empty()) addCall(listed);
+    }
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (it->is_structured()) defaultCalls(*it, depth + 1);
     }
   }
 

@@ -12,9 +12,13 @@ using nlohmann::json;
 
 constexpr int kMaxDepth = 400;
 
-// Collects PLpgSQL_expr queries; the tree is walked with an explicit depth bound.
+// Collects PLpgSQL_expr queries; the tree is walked with an explicit depth bound, past which
+// the body counts as dynamic: what it runs is not all seen.
 void collect(const json& v, int depth, std::vector<std::string>* queries, bool* dynamic) {
-  if (depth > kMaxDepth) return;
+  if (depth > kMaxDepth) {
+    *dynamic = true;
+    return;
+  }
   if (v.is_array()) {
     for (const json& e : v) collect(e, depth + 1, queries, dynamic);
     return;

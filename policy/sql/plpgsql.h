@@ -11,7 +11,7 @@ namespace tollgate::policy::sql {
 // keeps it: statements ("DELETE FROM t"), expressions ("x > 1", "SELECT f()" for PERFORM) and
 // assignments ("x := expr"); the caller parses them.
 // Returns false when the body does not parse. Dynamic SQL (EXECUTE <string>) cannot be seen;
-// `*dynamic` is set when the body has any.
+// `*dynamic` is set when the body has any, or nests too deep to be read whole.
 bool plpgsqlQueries(std::string_view body, std::vector<std::string>* queries, bool* dynamic);
 // The same for the body of a function with `signature` (parameters and result as in CREATE
 // FUNCTION: `(OUT code text) RETURNS SETOF record`), which decides what the body may say

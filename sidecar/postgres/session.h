@@ -201,10 +201,13 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // The answer to TypeCatalog::query(), sent once logged in when masking rules are in force;
   // its ReadyForQuery goes to the client as the login's.
   CallbackAction onCatalogMessage(const BackendMessage& message);
-  // After statement `st` succeeded: DDL, CALL, DO or COMMIT PREPARED marks the catalog stale
-  // and holds the shared copy back (TypeCatalogCache::beginChange) until settleTypeChanges(),
-  // at the ReadyForQuery that ends the transaction or when the session ends.
+  // After statement `st` succeeded: one that may change the catalog (mayChangeCatalog()) calls
+  // catalogMayHaveChanged().
   void noteTypeChange(const policy::StatementFacts& st);
+  // Marks the catalog stale and holds the shared copy back (TypeCatalogCache::beginChange)
+  // until settleTypeChanges(), at the ReadyForQuery that ends the transaction or when the
+  // session ends.
+  void catalogMayHaveChanged();
   void settleTypeChanges();
   // Logged in (and the catalog read): relaying starts with `ready` (a ReadyForQuery).
   void startRelay(const BackendMessage& ready);

@@ -1,8 +1,10 @@
 // PostgreSQL session, the database's own types: the catalog read once logged in (or taken
 // from another session's recent read), and what the session's own DDL does to it.
 #include <algorithm>
+#include <iterator>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -159,11 +161,17 @@ void PostgresSession::startRelay(const BackendMessage& ready) {
 
 bool PostgresSession::mayChangeCatalog(const policy::StatementFacts& st) const {
   // DDL may have changed a type or table the catalog describes; so may an admin statement
-  // (CREATE EXTENSION, IMPORT FOREIGN SCHEMA), a procedure, COMMIT PREPARED (DDL prepared
-  // earlier), and one of the database's own functions whose body may (DDL, dynamic SQL,
-  // another language; a temporary table it creates may shadow one of the same name).
-  if (st.cls == policy::StatementClass::kDdl || st.cls == policy::StatementClass::kAdmin ||
-      st.type == "call" || st.type == "do" || st.type == "commit_prepared") {
+  // (CREATE EXTENSION, IMPORT FOREIGN SCHEMA, DROP OWNED) other than maintenance, a procedure,
+  // COMMIT PREPARED (DDL prepared earlier), and one of the database's own functions whose body
+  // may (DDL, dynamic SQL, another language; a temporary table it creates may shadow one of
+  // the same name).
+  static constexpr std::string_view kMaintenance[] = {"vacuum", "analyze", "reindex", "cluster",
+                                                      "checkpoint"};
+  const bool maintenance = std::find(std::begin(kMaintenance), std::end(kMaintenance), st.type) !=
+                           std::end(kMaintenance);
+  if (st.cls == policy::StatementClass::kDdl ||
+      (st.cls == policy::StatementClass::kAdmin && !maintenance) || st.type == "call" ||
+      st.type == "do" || st.type == "commit_prepared") {
     return true;
   }
   return catalog_ != nullptr &&
@@ -172,8 +180,14 @@ bool PostgresSession::mayChangeCatalog(const policy::StatementFacts& st) const {
 }
 
 void PostgresSession::noteTypeChange(const policy::StatementFacts& st) {
+  // Already noted in this transaction: nothing more to do.
+  if (!catalog_ || (catalog_->stale() && catalog_changed_) || !mayChangeCatalog(st)) return;
+  catalogMayHaveChanged();
+}
+
+void PostgresSession::catalogMayHaveChanged() {
+  if (!catalog_) return;
   // A type the catalog describes may have changed (structured_values.h).
-  if (!catalog_ || !mayChangeCatalog(st)) return;
   catalog_->markStale();
   // One beginChange() per transaction: nothing is shared until its settleTypeChanges().
   if (config_.type_catalogs != nullptr && !catalog_changed_) {

@@ -280,7 +280,11 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       verdict.rule = "role:" + std::string(policy::roleName(config_.role));
       verdict.message = "tollgate: fast-path function calls need the admin role";
       forwardOrPoison(message.type, message.raw, "", verdict, unit, verdict.message);
-      if (!unit.poisoned) tablesMayHaveChanged();  // which function it runs is not known
+      if (!unit.poisoned) {
+        // Which function it runs is not known: it may change tables and types.
+        tablesMayHaveChanged();
+        catalogMayHaveChanged();
+      }
       if (unit.poisoned) {
         emitStatement(nullptr, unit, false, 0, kSqlStateInsufficientPrivilege, verdict.decision,
                       verdict.rule, verdict.message);

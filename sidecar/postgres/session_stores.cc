@@ -63,8 +63,12 @@ policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr 
       for (const std::string& f : fields) policy::addLineageName(&out.sources, f);
       // The session may have changed a type since the catalog was read (marked stale once the
       // change ran; tables_may_have_changed_ from when it was sent): its fields are not known.
-      out.whole_row = out.whole_row || whole || catalog_->stale() || tables_may_have_changed_;
-      resolved->statements[i].lineage.catalog_resolved = true;
+      if (catalog_->stale() || tables_may_have_changed_) {
+        out.whole_row = true;  // judged as any column already: no need to judge it again
+      } else {
+        out.whole_row = out.whole_row || whole;
+        resolved->statements[i].lineage.catalog_resolved = true;
+      }
     }
   }
   return resolved ? resolved : facts;

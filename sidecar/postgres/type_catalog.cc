@@ -270,6 +270,11 @@ std::vector<const TypeCatalog::ViewLineage*> TypeCatalog::views(std::string_view
 
 bool TypeCatalog::callMayChangeTables(std::string_view called) const {
   constexpr size_t kMaxFunctions = 64;
+  // Most calls are of built-in functions: answered without allocating.
+  const bool own = anyReading(called, [&](std::string_view name) {
+    return function_oids_.contains(absl::string_view(name.data(), name.size()));
+  });
+  if (!own) return false;
   std::vector<std::string> pending = {std::string(called)};
   absl::flat_hash_set<std::string> seen;
   size_t followed = 0;
@@ -281,9 +286,7 @@ bool TypeCatalog::callMayChangeTables(std::string_view called) const {
       const FunctionResult* f = function(reading);
       if (f == nullptr) return false;
       if (++followed > kMaxFunctions || f->may_change_tables) return true;
-      for (const std::string& c : f->calls) {
-        if (auto inner = policy::calledFunction(c)) pending.emplace_back(*inner);
-      }
+      pending.insert(pending.end(), f->called.begin(), f->called.end());
       return false;
     });
     if (changes) return true;
@@ -345,6 +348,7 @@ const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) 
     }
     policy::mergeLineage(&out.result, l.result);
     for (const std::string& c : l.calls) policy::addLineageName(&out.calls, c);
+    for (const std::string& c : l.called) policy::addLineageName(&out.called, c);
     out.stores_arguments = out.stores_arguments || l.stores_arguments;
     for (auto& [target, value] : l.stored) {
       addViewSources(views, &value.sources, &value.whole_row);

@@ -144,8 +144,9 @@ class TypeCatalog {
     std::vector<std::pair<std::string, policy::ColumnLineage>> renames;
     // What its body stores (policy::FunctionLineage::stored), through the views it reads.
     std::vector<std::pair<std::string, policy::ColumnLineage>> stored;
-    std::vector<std::string> calls;  // call names of the functions its body calls
-    bool stores_arguments = false;   // what its arguments are made of
+    std::vector<std::string> calls;   // call names of the functions its body calls
+    std::vector<std::string> called;  // the same, as policy::FunctionLineage::called
+    bool stores_arguments = false;    // what its arguments are made of
     // policy::FunctionLineage::may_change_tables; also a definition not read.
     bool may_change_tables = false;
   };

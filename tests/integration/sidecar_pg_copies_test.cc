@@ -353,9 +353,10 @@ TEST_CASE("a statement prepared before the session changed a type is judged agai
         "0\n");
 }
 
-// One of the database's own functions drops a field of a composite type: the catalog read at
-// login would name the remaining fields by their old positions (cvv read as holder), so values
-// of the type are masked whole from then on.
+// One of the database's own functions drops a field of a composite type and adds it again at
+// the end: the same field count and types, so only the catalog read at login could tell, and it
+// would name the fields by their old positions (cvv read as holder). Values of the type are
+// masked whole from then on.
 TEST_CASE("after a function changes a type, its values are masked whole") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(
@@ -365,7 +366,7 @@ TEST_CASE("after a function changes a type, its values are masked whole") {
       "alter type tg_shift owner to app; alter table tg_shift_t owner to app;"
       "insert into tg_shift_t values (1, row('Ann', '321'));"
       "create or replace function tg_drop_holder() returns void language plpgsql as "
-      "$$ begin alter type tg_shift drop attribute holder; end $$;"
+      "$$ begin alter type tg_shift drop attribute holder, add attribute holder text; end $$;"
       "alter function tg_drop_holder() owner to app;",
       kPgAppDatabase);
   SidecarOptions o;
@@ -379,5 +380,5 @@ TEST_CASE("after a function changes a type, its values are masked whole") {
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.out, !ContainsSubstring("321"));
-  CHECK(r.out == "(Ann,***)\nf\n*****\n");
+  CHECK(r.out == "(Ann,***)\nf\n******\n");  // (321,) masked whole
 }

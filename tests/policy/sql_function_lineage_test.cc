@@ -309,6 +309,32 @@ TEST_CASE("a function whose body may create, alter or drop tables or types says 
                               "BEGIN ATOMIC\n UPDATE notes SET note = 'x';\nEND\n",
                               nullptr)
                   .may_change_tables);
+  // RETURN of a function the analyser counts as admin (SQL run elsewhere).
+  CHECK(functionLineage("CREATE FUNCTION public.r()\n RETURNS text\n LANGUAGE sql\n"
+                        "RETURN dblink_exec('x', 'ALTER TABLE t ADD c int')\n",
+                        nullptr)
+            .may_change_tables);
+  // DDL nested deeper than the PL/pgSQL tree is followed: the body is not all seen.
+  std::string nested = " BEGIN ";
+  for (int i = 0; i < 150; ++i) nested += "IF true THEN ";
+  nested += "CREATE TEMP TABLE t (id int); ";
+  for (int i = 0; i < 150; ++i) nested += "END IF; ";
+  nested += "END ";
+  CHECK(functionLineage(def("n()\n RETURNS void", "plpgsql", nested), nullptr).may_change_tables);
+}
+
+TEST_CASE("the functions a parameter's default calls are the function's calls") {
+  const FunctionLineage l = functionLineage(
+      def("f(x integer DEFAULT mk(), y text DEFAULT upper(app.name_of(1)))\n RETURNS integer",
+          "sql", " SELECT 1 "),
+      nullptr);
+  REQUIRE(l.parsed);
+  CHECK(contains(l.calls, callName("mk")));
+  CHECK(contains(l.calls, callName("name_of")));
+  CHECK(contains(l.called, "mk"));
+  CHECK(contains(l.called, "app.name_of"));
+  CHECK(contains(l.called, "upper"));
+  CHECK_FALSE(l.may_change_tables);
 }
 
 }  // namespace

@@ -148,11 +148,14 @@ TEST_CASE("what a composite value carries is named by its fields, nested and in 
 }
 
 // The rows of one function: its definition (attnum -1) and its name (0); it returns void.
+// `quoted`: the name as the definition spells it, when not `name` itself.
 void addFunction(TypeCatalog& c, const std::string& oid, const std::string& name,
-                 const std::string& language, const std::string& body) {
+                 const std::string& language, const std::string& body,
+                 const std::string& quoted = "") {
   REQUIRE(addRow(c, {"p", oid, "2278",
-                     "CREATE OR REPLACE FUNCTION public." + name + "()\n RETURNS void\n LANGUAGE " +
-                         language + "\nAS $function$" + body + "$function$\n",
+                     "CREATE OR REPLACE FUNCTION public." + (quoted.empty() ? name : quoted) +
+                         "()\n RETURNS void\n LANGUAGE " + language + "\nAS $function$" + body +
+                         "$function$\n",
                      "0", "-1"}));
   REQUIRE(addRow(c, {"p", oid, "2278", name, "0", "0"}));
 }
@@ -165,6 +168,10 @@ TEST_CASE("a call may change tables when the function or one it calls may") {
   addFunction(c, "18003", "outer_wrapper", "plpgsql", " BEGIN PERFORM app.wrapper(); END ");
   addFunction(c, "18004", "ping", "sql", " SELECT pong() ");  // a cycle
   addFunction(c, "18005", "pong", "sql", " SELECT ping(), plain() ");
+  // A quoted name holding a dot, called by another function.
+  addFunction(c, "18006", "mk.tmp", "plpgsql", " BEGIN CREATE TEMP TABLE t (id int); END ",
+              "\"mk.tmp\"");
+  addFunction(c, "18007", "calls_dotted", "sql", " SELECT \"mk.tmp\"() ");
   policy::SqlAnalyzer analyzer;
   c.resolveViews(analyzer, 1 << 20);
   CHECK_FALSE(c.callMayChangeTables("plain"));
@@ -177,6 +184,7 @@ TEST_CASE("a call may change tables when the function or one it calls may") {
   CHECK(c.callMayChangeTables("public.outer_wrapper"));
   // A quoted name holding a dot: each reading counts.
   CHECK(c.callMayChangeTables("x.make_temp"));
+  CHECK(c.callMayChangeTables("calls_dotted"));
   // A definition over the size limit is not read: it may.
   TypeCatalog small;
   addFunction(small, "18000", "plain", "sql", " SELECT 1 ");
