@@ -14,10 +14,13 @@ namespace tollgate::sidecar::postgres {
 
 policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr facts) const {
   if (catalog_ == nullptr) return facts;
-  std::shared_ptr<policy::QueryFacts> resolved;
-  auto stored = [&](size_t statement, size_t index) -> policy::ColumnLineage& {
+  std::shared_ptr<policy::QueryFacts> resolved;  // a copy, made at the first change
+  auto lineageOf = [&](size_t statement) -> policy::OutputLineage& {
     if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
-    return resolved->statements[statement].lineage.stored[index].second;
+    return resolved->statements[statement].lineage;
+  };
+  auto stored = [&](size_t statement, size_t index) -> policy::ColumnLineage& {
+    return lineageOf(statement).stored[index].second;
   };
   const bool tables = !tables_may_have_changed_ && catalog_->hasTables();
   for (size_t i = 0; i < facts->statements.size(); ++i) {
@@ -37,12 +40,13 @@ policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr 
       policy::ColumnLineage& value = stored(i, index);
       value.whole_row = false;
       for (const std::string& column : columns) policy::addLineageName(&value.sources, column);
-      resolved->statements[i].lineage.catalog_resolved = true;
+      lineageOf(i).catalog_resolved = true;
     }
     if (!catalog_->hasTypedColumns()) continue;
     // A value of a composite type carries its fields (note = card::text, where card's type has
-    // a cvv field): judged by their names. Also where it is stored as a composite again
-    // (card2 = card): which table's column a name is, and so its type, is not known here.
+    // a cvv field): judged by their names. Not where it is stored as that same composite type
+    // (card2 = card, the written table's card2 of card's type): the fields keep their names.
+    const std::vector<std::string>& writes = facts->statements[i].writes;
     for (size_t k = 0; k < lineage.stored.size(); ++k) {
       const policy::ColumnLineage& value = lineage.stored[k].second;
       std::vector<std::string> fields;
@@ -59,15 +63,23 @@ policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr 
         }
       }
       if (fields.empty() && !whole) continue;  // domains and ranges over scalars carry no fields
+      const bool trusted = !catalog_->stale() && !tables_may_have_changed_;
+      if (trusted && writes.size() == 1 &&
+          catalog_->keepsFields(writes.front(), lineage.stored[k].first, types)) {
+        // Judged by the column's type as the catalog has it: ALTER TABLE ... TYPE text could
+        // change that, so a prepared statement is judged again once tables may have changed.
+        lineageOf(i).catalog_resolved = true;
+        continue;
+      }
       policy::ColumnLineage& out = stored(i, k);
       for (const std::string& f : fields) policy::addLineageName(&out.sources, f);
       // The session may have changed a type since the catalog was read (marked stale once the
       // change ran; tables_may_have_changed_ from when it was sent): its fields are not known.
-      if (catalog_->stale() || tables_may_have_changed_) {
+      if (!trusted) {
         out.whole_row = true;  // judged as any column already: no need to judge it again
       } else {
         out.whole_row = out.whole_row || whole;
-        resolved->statements[i].lineage.catalog_resolved = true;
+        lineageOf(i).catalog_resolved = true;
       }
     }
   }

@@ -13,6 +13,13 @@
 namespace tollgate::sidecar::postgres {
 namespace {
 
+// The key of table_column_types_.
+std::string tableColumnKey(uint32_t table_oid, std::string_view column) {
+  std::string key(reinterpret_cast<const char*>(&table_oid), sizeof(table_oid));
+  key.append(column.data(), column.size());
+  return key;
+}
+
 constexpr int kMaxDomainChain = 32;  // domains over domains; a cycle cannot exist, but stop
 constexpr int kMaxTypeDepth = 64;    // composites nested in composites, for ruleInside()
 // How long reading a view's definition may wait for the locks it takes.
@@ -143,7 +150,8 @@ bool TypeCatalog::addRow(const ValueList& columns) {
   if (v[0] && *v[0] == "l") {
     // Tables have limits of their own (kMaxTables, kMaxTableBytes): past them a `*` counts as
     // any column again, and the login goes on.
-    return parseOid(v[1]).value_or(0) != 0 && v[3] && addTable(*v[3]);
+    const uint32_t oid = parseOid(v[1]).value_or(0);
+    return oid != 0 && v[3] && addTable(oid, *v[3]);
   }
   if (rows_ >= kMaxRows) {
     truncated_ = true;
@@ -205,6 +213,7 @@ bool TypeCatalog::addRow(const ValueList& columns) {
     case 't':
       if (!name || name->empty()) return false;
       column_types_[std::string(*name)].push_back(*oid);
+      if (other && *other != 0) table_column_types_[tableColumnKey(*other, *name)] = *oid;
       break;
     case 'c': {
       auto& fields = composites_[*oid];
@@ -543,11 +552,12 @@ uint32_t TypeCatalog::rangeSubtype(uint32_t type_oid, bool* multirange) const {
   return it->second;
 }
 
-bool TypeCatalog::addTable(std::string_view list) {
+bool TypeCatalog::addTable(uint32_t oid, std::string_view list) {
   table_bytes_ += list.size();
   if (++table_rows_ > kMaxTables || table_bytes_ > kMaxTableBytes) {
     // Not all of them: a `*` over any table may then be any column.
     tables_.clear();
+    table_oids_.clear();
     return true;
   }
   // "name,column,column", with '\\' before a ',' or '\\' that is part of a name.
@@ -569,7 +579,37 @@ bool TypeCatalog::addTable(std::string_view list) {
   std::string& known = tables_[name];  // tables of one name in several schemas: all columns
   if (!known.empty() && !columns.empty()) known.push_back('\0');
   known += columns;
+  table_oids_[name].push_back(oid);
   return true;
+}
+
+uint32_t TypeCatalog::compositeOf(uint32_t type_oid) const {
+  const uint32_t base = resolve(type_oid);
+  return composites_.contains(base) ? base : compositeOfArray(type_oid);
+}
+
+bool TypeCatalog::keepsFields(std::string_view table, std::string_view column,
+                              const absl::flat_hash_set<uint32_t>& types) const {
+  if (types.empty() || !views(table).empty()) return false;
+  uint32_t composite = 0;
+  bool known = false;
+  const bool differs = anyReading(table, [&](std::string_view name) {
+    auto oids = table_oids_.find(absl::string_view(name.data(), name.size()));
+    if (oids == table_oids_.end()) return false;
+    for (uint32_t oid : oids->second) {
+      auto type = table_column_types_.find(tableColumnKey(oid, column));
+      // A table of that name without such a column, or with a column of another type.
+      const uint32_t of = type == table_column_types_.end() ? 0 : compositeOf(type->second);
+      if (of == 0 || (known && of != composite)) return true;
+      composite = of;
+      known = true;
+    }
+    return false;
+  });
+  // A view's row type: its fields stand for what the view's columns are made of.
+  if (differs || !known || view_row_types_.contains(composite)) return false;
+  return std::all_of(types.begin(), types.end(),
+                     [&](uint32_t type) { return compositeOf(type) == composite; });
 }
 
 bool TypeCatalog::tableColumns(std::string_view table, std::vector<std::string>* names) const {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
 #include "policy/mask/masker.h"
 #include "policy/sql/analyzer.h"
@@ -102,6 +103,14 @@ class TypeCatalog {
   // than kMaxTables tables.
   bool tableColumns(std::string_view table, std::vector<std::string>* names) const;
   bool hasTables() const { return !tables_.empty(); }
+  // Whether values of `types` stored into column `column` of the tables `table` may name (as
+  // StatementFacts::writes lists it; every reading, every schema) keep their fields' names:
+  // the column is of one composite type in all of them (directly, through domains, or as an
+  // array), not a view's row type, and each of `types` is that same composite type. Reading
+  // the column then masks the fields by name, as reading them where they came from does
+  // (masking.copies: `SET card2 = card`).
+  bool keepsFields(std::string_view table, std::string_view column,
+                   const absl::flat_hash_set<uint32_t>& types) const;
   // At most this many tables, and this many bytes of their names and columns, are kept (each
   // session keeps its own): past either, no table is known. Table rows do not count toward
   // kMaxRows.
@@ -219,11 +228,17 @@ class TypeCatalog {
   // function(): read on first use. A node map: the results handed out stay where they are
   // while later lookups add more.
   mutable absl::node_hash_map<std::string, FunctionResult> function_results_;
-  // A table's row ("name,column,..."); false when it has no name.
-  bool addTable(std::string_view list);
+  // A table's row (its oid, "name,column,..."); false when it has no name.
+  bool addTable(uint32_t oid, std::string_view list);
+  // The composite type `type_oid` is, or is a domain or an array over (0 when none).
+  uint32_t compositeOf(uint32_t type_oid) const;
   // Table name -> its columns, each followed by '\0' but the last (tables of that name in every
   // schema). One string per table keeps a session's copy small.
   absl::flat_hash_map<std::string, std::string> tables_;
+  absl::flat_hash_map<std::string, std::vector<uint32_t>> table_oids_;  // by name, like tables_
+  // A table column of one of the database's own types ('t' rows): the table's oid (4 bytes)
+  // followed by the column's name -> its type.
+  absl::flat_hash_map<std::string, uint32_t> table_column_types_;
   size_t table_rows_ = 0;
   size_t table_bytes_ = 0;
   size_t rows_ = 0;

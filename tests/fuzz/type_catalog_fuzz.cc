@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "policy/mask/masker.h"
 #include "policy/sql/analyzer.h"
 #include "sidecar/postgres/type_catalog.h"
@@ -100,6 +101,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(catalog.function(name) == f, "a function's result stays where it was");
     check(!f->may_change_tables || catalog.callMayChangeTables(name),
           "a function that may change tables makes its call do so");
+  }
+  const absl::flat_hash_set<uint32_t> types(oids.begin(), oids.end());
+  for (const std::string& name : names) {
+    // A table row's name is what precedes its first ','.
+    const std::string table = name.substr(0, name.find(','));
+    if (catalog.keepsFields(table, name, types)) {
+      check(!types.empty(), "no value keeps no fields");
+    }
   }
   for (uint32_t oid : oids) {
     std::vector<std::string> fields;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "sidecar/postgres/composite_masking.h"
 #include "sidecar/postgres/record_text.h"
 #include "sidecar/postgres/structured_values.h"
@@ -199,6 +200,31 @@ TEST_CASE("a call may change tables when the function or one it calls may") {
   chain.resolveViews(analyzer, 1 << 20);
   CHECK(chain.callMayChangeTables("f0"));
   CHECK_FALSE(chain.callMayChangeTables("f69"));
+}
+
+TEST_CASE("a composite stored as its own type keeps its fields' names") {
+  TypeCatalog c = sampleCatalog();  // table 16500 has card (kCardRec)
+  REQUIRE(addRow(c, {"l", "16500", "0", "wallets,id,card,card2,cards,wallet,note", "0", "0"}));
+  REQUIRE(addRow(c, {"t", "16410", "16500", "card2", "16410", "3"}));
+  REQUIRE(addRow(c, {"t", "16409", "16500", "cards", "16409", "4"}));
+  REQUIRE(addRow(c, {"t", "16420", "16500", "wallet", "16420", "5"}));
+  // Two tables of one name (two schemas): card2 is kCardRec in one, text in the other.
+  REQUIRE(addRow(c, {"l", "16600", "0", "mixed,card2", "0", "0"}));
+  REQUIRE(addRow(c, {"l", "16601", "0", "mixed,card2", "0", "0"}));
+  REQUIRE(addRow(c, {"t", "16410", "16600", "card2", "16410", "1"}));
+  policy::SqlAnalyzer analyzer;
+  c.resolveViews(analyzer, 1 << 20);
+  const absl::flat_hash_set<uint32_t> card = {kCardRec};
+  CHECK(c.keepsFields("wallets", "card2", card));
+  CHECK(c.keepsFields("public.wallets", "card2", card));
+  CHECK(c.keepsFields("wallets", "cards", card));             // an array of it
+  CHECK(c.keepsFields("wallets", "card2", {kCardRecArray}));  // an element of an array
+  CHECK_FALSE(c.keepsFields("wallets", "note", card));        // text
+  CHECK_FALSE(c.keepsFields("wallets", "wallet", card));      // another composite type
+  CHECK_FALSE(c.keepsFields("wallets", "card2", {kCardRec, kWallet}));
+  CHECK_FALSE(c.keepsFields("wallets", "card2", {}));
+  CHECK_FALSE(c.keepsFields("mixed", "card2", card));
+  CHECK_FALSE(c.keepsFields("made_later", "card2", card));
 }
 
 TEST_CASE("the type catalog knows tables' columns, for a `*` a write stores") {
