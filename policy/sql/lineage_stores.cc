@@ -162,8 +162,20 @@ class StoreCollector {
       if (val == nullptr) continue;
       ColumnLineage c;
       assignedValue(*val, reader_, &c);
+      const json* indirection = field(*rt, "indirection");
+      if ((indirection == nullptr || indirection->empty()) && isColumnReference(*val)) {
+        out_->bare_stores.push_back(out_->stored.size());
+      }
       out_->stored.emplace_back(std::string(str(*rt, "name")), std::move(c));
     }
+  }
+
+  // A column reference, `col` or `t.col` (not `*`, `t.*`, a field or a subscript).
+  static bool isColumnReference(const json& v) {
+    const json* ref = field(v, "ColumnRef");
+    const json* fields = ref == nullptr ? nullptr : field(*ref, "fields");
+    return fields != nullptr && fields->is_array() && !fields->empty() &&
+           field(fields->back(), "String") != nullptr;
   }
 
   // One row of values stored into `names` by position (MERGE ... INSERT (a, b) VALUES (...)).

@@ -12,6 +12,31 @@
 
 namespace tollgate::sidecar::postgres {
 
+namespace {
+
+// Whether stored entry `k` of `lineage` is one column stored unchanged (OutputLineage::bare_stores)
+// whose name no sub-select, CTE, view or function in the statement defines: `SET card2 = card`,
+// not `SET card2 = x.c FROM (SELECT card::text AS c ...) x`. `t.col` may also be the call col(t),
+// which the session resolves: a source of its own, unless it is nothing but that name.
+bool storedUnchanged(const policy::OutputLineage& lineage, size_t k) {
+  if (std::find(lineage.bare_stores.begin(), lineage.bare_stores.end(), k) ==
+      lineage.bare_stores.end()) {
+    return false;
+  }
+  const policy::ColumnLineage& value = lineage.stored[k].second;
+  if (value.whole_row || value.sources.empty()) return false;
+  const std::string& column = value.sources.front();
+  for (const std::string& source : value.sources) {
+    if (source != column && source != policy::callName(column)) return false;
+  }
+  // A name the statement defines anywhere may be that definition, whatever it made of the
+  // column (SELECT regexp_replace(card::text, ...) AS card).
+  return std::none_of(lineage.renames.begin(), lineage.renames.end(),
+                      [&](const auto& rename) { return rename.first == column; });
+}
+
+}  // namespace
+
 policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr facts) const {
   if (catalog_ == nullptr) return facts;
   std::shared_ptr<policy::QueryFacts> resolved;  // a copy, made at the first change
@@ -44,8 +69,9 @@ policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr 
     }
     if (!catalog_->hasTypedColumns()) continue;
     // A value of a composite type carries its fields (note = card::text, where card's type has
-    // a cvv field): judged by their names. Not where it is stored as that same composite type
-    // (card2 = card, the written table's card2 of card's type): the fields keep their names.
+    // a cvv field): judged by their names. Not a column stored unchanged into a column of its
+    // own composite type (card2 = card, the written table's card2 of card's type): the fields
+    // keep their names. Any expression may move a field into another (row(card::text, 'x')).
     const std::vector<std::string>& writes = facts->statements[i].writes;
     for (size_t k = 0; k < lineage.stored.size(); ++k) {
       const policy::ColumnLineage& value = lineage.stored[k].second;
@@ -64,7 +90,7 @@ policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr 
       }
       if (fields.empty() && !whole) continue;  // domains and ranges over scalars carry no fields
       const bool trusted = !catalog_->stale() && !tables_may_have_changed_;
-      if (trusted && writes.size() == 1 &&
+      if (trusted && storedUnchanged(lineage, k) && writes.size() == 1 &&
           catalog_->keepsFields(writes.front(), lineage.stored[k].first, types)) {
         // Judged by the column's type as the catalog has it: ALTER TABLE ... TYPE text could
         // change that, so a prepared statement is judged again once tables may have changed.

@@ -40,6 +40,8 @@ std::string lineage(const tollgate::policy::OutputLineage& l) {
     out += std::to_string(index) + ":";
     for (const auto& t : tables) out += t + ",";
   }
+  out += "b";
+  for (size_t index : l.bare_stores) out += std::to_string(index) + ",";
   return out;
 }
 

@@ -3,6 +3,7 @@
 // analyser and the policy engine.
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
@@ -345,6 +346,43 @@ TEST_CASE("a `*` stored by position over tables names them for the session") {
        }) {
     INFO(sql);
     CHECK(starTables(sql).empty());
+  }
+}
+
+TEST_CASE("a column stored unchanged into a whole column is marked for the session") {
+  // The target names of the entries bare_stores marks.
+  auto bare = [](const std::string& sql) {
+    auto facts = SqlAnalyzer::analyzeUncached(sql);
+    REQUIRE(facts->parsed);
+    REQUIRE(facts->statements.size() == 1);
+    const OutputLineage& l = facts->statements[0].lineage;
+    std::vector<std::string> targets;
+    for (size_t index : l.bare_stores) {
+      REQUIRE(index < l.stored.size());
+      targets.push_back(l.stored[index].first);
+    }
+    return targets;
+  };
+  using Names = std::vector<std::string>;
+  CHECK(bare("UPDATE w SET card2 = card, note = 'x'") == Names{"card2"});
+  CHECK(bare("UPDATE w SET card2 = o.card FROM other o WHERE o.id = w.id") == Names{"card2"});
+  CHECK(bare("INSERT INTO w (id, card2) VALUES (1, NULL) ON CONFLICT (id) DO UPDATE "
+             "SET card2 = excluded.card") == Names{"card2"});
+  CHECK(bare("MERGE INTO w USING o ON o.id = w.id WHEN MATCHED THEN UPDATE SET card2 = o.card") ==
+        Names{"card2"});
+  CHECK(bare("UPDATE w SET card2 = (card)") == Names{"card2"});  // parentheses change nothing
+  for (const char* sql : {
+           "UPDATE w SET card2.holder = card",
+           "UPDATE w SET cards[1] = card",
+           "UPDATE w SET card2 = row(card::text, 'x')",
+           "UPDATE w SET card2 = card::text",
+           "UPDATE w SET card2 = w.*",
+           "UPDATE w SET (card2, note) = (SELECT card, note FROM o)",
+           "INSERT INTO w (card2) SELECT card FROM o",
+           "INSERT INTO w (card2) VALUES (NULL)",
+       }) {
+    INFO(sql);
+    CHECK(bare(sql).empty());
   }
 }
 
