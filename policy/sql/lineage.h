@@ -56,10 +56,12 @@ struct OutputLineage {
   // them at login): it replaces whole_row by their names, so a `*` over tables without masked
   // columns stores nothing masked.
   std::vector<std::pair<size_t, std::vector<std::string>>> star_tables;
-  // Entries of `stored` whose value is a column stored unchanged into a whole column:
-  // `SET card2 = card` or `SET card2 = w.card` (UPDATE, ON CONFLICT DO UPDATE, MERGE), not
-  // `SET card2.holder = ...`, `SET card2 = row(...)` nor any other expression. Where both are
-  // of one composite type the value keeps its field names (the session knows the types).
+  // Entries of `stored` whose value is a table's column stored unchanged into a whole column:
+  // `SET card2 = card` or `SET card2 = w.card` (UPDATE over plain tables without WITH, ON
+  // CONFLICT DO UPDATE), not `SET card2.holder = ...`, `SET card2 = row(...)`, any other
+  // expression, MERGE, or an UPDATE whose FROM has a sub-select, a function or a table function
+  // (which may define the name). Where both are of one composite type the value keeps its
+  // field names (the session knows the types).
   std::vector<size_t> bare_stores;
   // Set by the caller, not the analyser: it made stored values of the columns its catalog says
   // tables have (star_tables entries) or of the fields it says a composite type has, which

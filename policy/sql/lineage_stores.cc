@@ -21,16 +21,20 @@ class StoreCollector {
     walkMembers(v, depth, [&](const std::string& key, const json& val, int /*at*/) {
       if (key == "ExplainStmt") return explainRuns(val);  // plain EXPLAIN stores nothing
       if (key == "UpdateStmt") {
-        storeAssignments(field(val, "targetList"));
+        // A column reference names a table's column only over plain tables: a table function
+        // (XMLTABLE ... COLUMNS card), a sub-select or a CTE may define the name.
+        storeAssignments(field(val, "targetList"), field(val, "withClause") == nullptr &&
+                                                       plainFrom(field(val, "fromClause")));
       } else if (key == "InsertStmt") {
         storeQuery(columnNames(field(val, "cols")), field(val, "selectStmt"));
         if (const json* conflict = field(val, "onConflictClause")) {
-          storeAssignments(field(*conflict, "targetList"));
+          // The target's columns, or excluded's: the row the INSERT stores, judged as such.
+          storeAssignments(field(*conflict, "targetList"), field(val, "withClause") == nullptr);
         }
       } else if (key == "MergeWhenClause") {
         const std::string_view command = str(val, "commandType");
         if (command == "CMD_UPDATE") {
-          storeAssignments(field(val, "targetList"));
+          storeAssignments(field(val, "targetList"), false);  // USING may define any name
         } else if (command == "CMD_INSERT") {
           storeRow(columnNames(field(val, "targetList")), field(val, "values"));
         }
@@ -153,8 +157,9 @@ class StoreCollector {
     return names;
   }
 
-  // `SET name = expr` (UPDATE, ON CONFLICT DO UPDATE, MERGE ... UPDATE SET).
-  void storeAssignments(const json* list) {
+  // `SET name = expr` (UPDATE, ON CONFLICT DO UPDATE, MERGE ... UPDATE SET). `plain`: a
+  // column reference there is one of the tables' columns (OutputLineage::bare_stores).
+  void storeAssignments(const json* list, bool plain) {
     if (list == nullptr || !list->is_array()) return;
     for (const json& t : *list) {
       const json* rt = field(t, "ResTarget");
@@ -163,7 +168,7 @@ class StoreCollector {
       ColumnLineage c;
       assignedValue(*val, reader_, &c);
       const json* indirection = field(*rt, "indirection");
-      if ((indirection == nullptr || indirection->empty()) && isColumnReference(*val)) {
+      if (plain && (indirection == nullptr || indirection->empty()) && isColumnReference(*val)) {
         out_->bare_stores.push_back(out_->stored.size());
       }
       out_->stored.emplace_back(std::string(str(*rt, "name")), std::move(c));
