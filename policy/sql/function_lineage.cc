@@ -235,7 +235,7 @@ class Reader {
     }
     for (const std::string& r : walked.facts.reads) addLineageName(&out_->reads, r);
     for (const std::string& c : walked.facts.columns) addLineageName(&out_->columns, c);
-    for (const std::string& f : walked.facts.functions) addCall(f);
+    for (const std::string& f : walked.facts.functions) addLineageName(&out_->called, f);
     out_->row_reference = out_->row_reference || walked.facts.row_reference || walked.too_deep;
     const OutputLineage l = sql::outputLineage(stmt);
     out_->stores_arguments = out_->stores_arguments || l.stores_parameters;
@@ -272,11 +272,6 @@ class Reader {
     }
   }
 
-  void addCall(const std::string& listed) {
-    addLineageName(&out_->calls, callNameOfListed(listed));
-    addLineageName(&out_->called, listed);
-  }
-
   // SELECT `value` as libpg_query gives it (the body of a SelectStmt node).
   static json selectOf(const json& value) {
     return json{{"targetList", json::array({json{{"ResTarget", json{{"val", value}}}}})},
@@ -302,7 +297,7 @@ class Reader {
           listed += str(*s, "sval");
         }
       }
-      if (!listed.empty()) addCall(listed);
+      addLineageName(&out_->called, listed);
     }
     for (auto it = v.begin(); it != v.end(); ++it) {
       if (it->is_structured()) defaultCalls(*it, depth + 1);

@@ -31,12 +31,9 @@ struct FunctionLineage {
   // through that statement's renames: a call of it stores them too (masking.copies). PL/pgSQL
   // variables are not followed (`v := cvv; UPDATE t SET note = v` stores `v`), nor dynamic SQL.
   std::vector<std::pair<std::string, ColumnLineage>> stored;
-  // Every function its body calls, as call names (callName()): what they store, it does too.
-  // Functions its parameters' defaults call are among them (a call that omits the argument
-  // runs the default).
-  std::vector<std::string> calls;
-  // The same calls as StatementFacts::functions lists them ("schema.name", "name"; a quoted
-  // name may hold dots), to find the functions themselves.
+  // Every function its body calls, as StatementFacts::functions lists them ("schema.name",
+  // "name"; a quoted name may hold dots): what they store, it does too. Functions its
+  // parameters' defaults call are among them (a call that omits the argument runs the default).
   std::vector<std::string> called;
   // A value its body stores may be an argument (`INSERT INTO log (msg) VALUES (m)`, `$1`): a
   // call stores what its arguments are made of.

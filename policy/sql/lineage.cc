@@ -18,9 +18,11 @@ std::string callName(std::string_view name) {
   return out;
 }
 
-std::string callNameOfListed(std::string_view function) {
-  const size_t dot = function.rfind('.');
-  return callName(dot == std::string_view::npos ? function : function.substr(dot + 1));
+void addCallNamesOfListed(std::vector<std::string>* names, std::string_view function) {
+  anyReading(function, [names](std::string_view reading) {
+    addLineageName(names, callName(reading));
+    return false;
+  });
 }
 
 std::string callValueName(std::string_view name) {

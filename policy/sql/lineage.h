@@ -120,8 +120,22 @@ std::string callName(std::string_view name);
 // gives it the function's result type, so a row value converted to text is masked like a column
 // of that type.
 std::string callValueName(std::string_view name);
-// callName() of a function as StatementFacts::functions lists it ("schema.name" or "name").
-std::string callNameOfListed(std::string_view function);
+// Calls `f` with each reading of a name the analyser lists (StatementFacts::functions and
+// reads: "schema.name" or "name", and a quoted name may hold dots itself: `tg.dotted` is
+// dotted in schema tg or "tg.dotted"): the whole name, then what follows each dot. Stops when
+// `f` returns true, and says whether it did.
+template <typename F>
+bool anyReading(std::string_view name, F f) {
+  for (size_t from = 0;;) {
+    if (f(name.substr(from))) return true;
+    const size_t dot = name.find('.', from);
+    if (dot == std::string_view::npos) return false;
+    from = dot + 1;
+  }
+}
+// Adds to `names` the callName() of each reading of `function` as StatementFacts::functions
+// lists it (anyReading()).
+void addCallNamesOfListed(std::vector<std::string>* names, std::string_view function);
 // Either kind of name.
 bool isCallName(std::string_view name);
 // The function a callName() names (`get_cvv` for `get_cvv()`); nullopt for any other name,

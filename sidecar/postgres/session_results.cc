@@ -268,7 +268,7 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
       const std::string called = std::move(pending.back());
       pending.pop_back();
       // Every reading of its name counts.
-      anyReading(called, [&](std::string_view reading) {
+      policy::anyReading(called, [&](std::string_view reading) {
         const std::string name(reading);
         if (!seen.insert(name).second) return false;
         const TypeCatalog::FunctionResult* f = catalog_->function(name);
@@ -279,7 +279,8 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
         addCalls(f->result.sources);
         addCalls(f->columns);
         for (const auto& [field, c] : f->renames) addCalls(c.sources);
-        addCalls(f->calls);  // what they store, a call of this one stores
+        // What the functions its body calls store, a call of this one stores.
+        pending.insert(pending.end(), f->called.begin(), f->called.end());
         for (const auto& [column, c] : f->stored) addCalls(c.sources);
         exhausted = found.size() > kMaxFunctions;
         return exhausted;
@@ -311,7 +312,7 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
       args.sources = st.columns;
       args.whole_row = st.row_reference;
       for (const std::string& f : st.functions) {
-        policy::addLineageName(&args.sources, policy::callNameOfListed(f));
+        policy::addCallNamesOfListed(&args.sources, f);
       }
       r.lineage.stored.emplace_back(std::string(), std::move(args));
     }

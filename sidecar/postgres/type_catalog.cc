@@ -1,24 +1,15 @@
 // Per-session catalog of domains and composite types (type_catalog.h).
 #include "sidecar/postgres/type_catalog.h"
 
-#include <algorithm>
 #include <charconv>
 #include <functional>
 #include <optional>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
-#include "policy/sql/function_lineage.h"
 
 namespace tollgate::sidecar::postgres {
 namespace {
-
-// The key of table_column_types_.
-std::string tableColumnKey(uint32_t table_oid, std::string_view column) {
-  std::string key(reinterpret_cast<const char*>(&table_oid), sizeof(table_oid));
-  key.append(column.data(), column.size());
-  return key;
-}
 
 constexpr int kMaxDomainChain = 32;  // domains over domains; a cycle cannot exist, but stop
 constexpr int kMaxTypeDepth = 64;    // composites nested in composites, for ruleInside()
@@ -109,7 +100,7 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
       "FROM (SELECT r.relname::pg_catalog.text, -1 UNION ALL "
       "SELECT a.attname::pg_catalog.text, a.attnum FROM pg_catalog.pg_attribute a "
       "WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped) s(x, o)), "
-      "0::pg_catalog.oid, 0 FROM pg_catalog.pg_class r "
+      "0::pg_catalog.oid, (r.relkind = 'f')::pg_catalog.int4 FROM pg_catalog.pg_class r "
       "WHERE r.relkind IN ('r', 'p', 'f') AND r.relnamespace NOT IN " +
       kSystemSchemas +
       " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class y WHERE y.relname = r.relname AND "
@@ -151,7 +142,8 @@ bool TypeCatalog::addRow(const ValueList& columns) {
     // Tables have limits of their own (kMaxTables, kMaxTableBytes): past them a `*` counts as
     // any column again, and the login goes on.
     const uint32_t oid = parseOid(v[1]).value_or(0);
-    return oid != 0 && v[3] && addTable(oid, *v[3]);
+    const std::optional<int> foreign = parseAttnum(v[5]);
+    return oid != 0 && v[3] && foreign && addTable(oid, *v[3], *foreign != 0);
   }
   if (rows_ >= kMaxRows) {
     truncated_ = true;
@@ -213,7 +205,7 @@ bool TypeCatalog::addRow(const ValueList& columns) {
     case 't':
       if (!name || name->empty()) return false;
       column_types_[std::string(*name)].push_back(*oid);
-      if (other && *other != 0) table_column_types_[tableColumnKey(*other, *name)] = *oid;
+      if (other && *other != 0) addTableColumn(*other, *name, *oid);
       break;
     case 'c': {
       auto& fields = composites_[*oid];
@@ -231,199 +223,6 @@ bool TypeCatalog::addRow(const ValueList& columns) {
   }
   ++rows_;
   return true;
-}
-
-void TypeCatalog::resolveViews(const policy::SqlAnalyzer& analyzer, size_t max_bytes) {
-  max_definition_bytes_ = max_bytes;
-  view_lineage_.clear();
-  for (const auto& [oid, view] : views_) {
-    if (view.name.empty()) continue;
-    ViewLineage& out = view_lineage_[view.name];
-    policy::QueryFactsPtr facts;
-    if (view.definition.size() <= max_bytes) facts = analyzer.analyze(view.definition);
-    const policy::StatementFacts* st = facts && facts->parsed && facts->statements.size() == 1
-                                           ? &facts->statements.front()
-                                           : nullptr;
-    const size_t count = view.columns.size();
-    for (size_t i = 0; i < count; ++i) {
-      policy::ColumnLineage c;
-      if (st == nullptr || !st->lineage.known) {
-        c.whole_row = c.reshaped = true;  // not followed: it may hold any column
-      } else {
-        c.sources = st->lineage.namesFor(i, count, view.columns[i], &c.whole_row, &c.reshaped);
-      }
-      out.columns.emplace_back(view.columns[i], std::move(c));
-    }
-    if (st != nullptr) out.reads.insert(out.reads.end(), st->reads.begin(), st->reads.end());
-  }
-  // Views of one name in several schemas share an entry (and so their row types).
-  view_row_types_.clear();
-  for (const auto& [oid, view] : views_) {
-    if (view.row_type == 0) continue;
-    auto it = view_lineage_.find(view.name);
-    if (it != view_lineage_.end()) view_row_types_[view.row_type] = &it->second;
-  }
-}
-
-std::vector<const TypeCatalog::ViewLineage*> TypeCatalog::views(std::string_view relation) const {
-  std::vector<const ViewLineage*> out;
-  if (view_lineage_.empty()) return out;
-  // Every reading that names a view counts.
-  anyReading(relation, [&](std::string_view name) {
-    auto it = view_lineage_.find(absl::string_view(name.data(), name.size()));
-    if (it != view_lineage_.end()) out.push_back(&it->second);
-    return false;
-  });
-  return out;
-}
-
-bool TypeCatalog::callMayChangeTables(std::string_view called) const {
-  constexpr size_t kMaxFunctions = 64;
-  // Most calls are of built-in functions: answered without allocating.
-  const bool own = anyReading(called, [&](std::string_view name) {
-    return function_oids_.contains(absl::string_view(name.data(), name.size()));
-  });
-  if (!own) return false;
-  std::vector<std::string> pending = {std::string(called)};
-  absl::flat_hash_set<std::string> seen;
-  size_t followed = 0;
-  while (!pending.empty()) {
-    const std::string name = std::move(pending.back());
-    pending.pop_back();
-    if (!seen.insert(name).second) continue;
-    const bool changes = anyReading(name, [&](std::string_view reading) {
-      const FunctionResult* f = function(reading);
-      if (f == nullptr) return false;
-      if (++followed > kMaxFunctions || f->may_change_tables) return true;
-      pending.insert(pending.end(), f->called.begin(), f->called.end());
-      return false;
-    });
-    if (changes) return true;
-  }
-  return false;
-}
-
-const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) const {
-  const absl::string_view key(name.data(), name.size());
-  auto done = function_results_.find(key);
-  if (done != function_results_.end()) return &done->second;
-  auto oids = function_oids_.find(key);
-  if (oids == function_oids_.end()) return nullptr;
-  FunctionResult& out = function_results_[key];
-  for (uint32_t oid : oids->second) {
-    auto f = functions_.find(oid);
-    if (f == functions_.end()) continue;
-    if (f->second.definition.empty() || f->second.definition.size() > max_definition_bytes_) {
-      // Not read: it may return anything, and an error inside it quote anything.
-      out.result.whole_row = out.result.reshaped = true;
-      out.row_reference = true;
-      out.may_change_tables = true;
-      continue;
-    }
-    std::vector<std::string> fields;
-    const std::vector<Field>* row = fieldsOf(f->second.result_type);
-    if (row != nullptr) {
-      for (const Field& field : *row) fields.push_back(field.name);
-    }
-    policy::FunctionLineage l =
-        policy::functionLineage(f->second.definition, row != nullptr ? &fields : nullptr);
-    // Views the body reads rename columns of their own (SELECT code FROM v, v's code is cvv).
-    bool exhausted = false;
-    const std::vector<const ViewLineage*> views = viewsReached(l.reads, &exhausted);
-    if (exhausted) l.result.whole_row = l.result.reshaped = l.row_reference = true;
-    addViewSources(views, &l.result.sources, &l.result.whole_row);
-    addViewSources(views, &l.columns, &l.row_reference);
-    if (row != nullptr) {
-      // A view's row type: its fields are named by the view's columns, made of what those are
-      // (SELECT code FROM f(), to_jsonb(t) of a row of it).
-      const ViewLineage* result_view = nullptr;
-      if (auto it = view_row_types_.find(resolve(f->second.result_type));
-          it != view_row_types_.end()) {
-        result_view = it->second;
-        out.renames.insert(out.renames.end(), result_view->columns.begin(),
-                           result_view->columns.end());
-      }
-      // The fields a row type result took by name or by `*` (function_lineage.h) may be
-      // another view's columns under other names: what those are made of counts.
-      for (const ViewLineage* view : views) {
-        if (view == result_view) continue;  // its columns are the fields themselves
-        for (const auto& [column, lineage] : view->columns) {
-          if (lineage.whole_row || lineage.sources.size() != 1 ||
-              lineage.sources.front() != column) {
-            policy::mergeLineage(&l.result, lineage);
-          }
-        }
-      }
-    }
-    policy::mergeLineage(&out.result, l.result);
-    for (const std::string& c : l.calls) policy::addLineageName(&out.calls, c);
-    for (const std::string& c : l.called) policy::addLineageName(&out.called, c);
-    out.stores_arguments = out.stores_arguments || l.stores_arguments;
-    for (auto& [target, value] : l.stored) {
-      addViewSources(views, &value.sources, &value.whole_row);
-      out.stored.emplace_back(std::move(target), std::move(value));
-    }
-    for (const std::string& c : l.columns) policy::addLineageName(&out.columns, c);
-    out.row_reference = out.row_reference || l.row_reference;
-    out.may_change_tables = out.may_change_tables || l.may_change_tables;
-  }
-  return &out;
-}
-
-void TypeCatalog::addCallResults(policy::ColumnLineage* lineage) const {
-  constexpr size_t kMaxFunctions = 64;
-  size_t followed = 0;
-  // Sources are de-duplicated: each name is looked at once, those merged in after it too.
-  for (size_t i = 0; i < lineage->sources.size(); ++i) {
-    const std::optional<std::string_view> called = policy::calledFunction(lineage->sources[i]);
-    if (!called) continue;
-    const FunctionResult* f = function(*called);
-    if (f == nullptr) continue;  // not a function (t.col gives col()), or not a known one
-    if (++followed > kMaxFunctions) {
-      lineage->whole_row = lineage->reshaped = true;
-      return;
-    }
-    policy::mergeLineage(lineage, f->result);
-  }
-}
-
-std::vector<const TypeCatalog::ViewLineage*> TypeCatalog::viewsReached(
-    std::vector<std::string> relations, bool* exhausted) const {
-  // Relation names and views followed, at most; past that `*exhausted`.
-  constexpr size_t kMaxRelations = 1024;
-  constexpr size_t kMaxViews = 64;
-  std::vector<const ViewLineage*> found;
-  absl::flat_hash_set<const ViewLineage*> seen;
-  size_t visited = 0;
-  *exhausted = false;
-  while (!relations.empty() && !*exhausted) {
-    const std::string relation = std::move(relations.back());
-    relations.pop_back();
-    for (const ViewLineage* view : views(relation)) {
-      if (!seen.insert(view).second) continue;
-      found.push_back(view);
-      relations.insert(relations.end(), view->reads.begin(), view->reads.end());
-    }
-    *exhausted = ++visited > kMaxRelations || found.size() > kMaxViews;
-  }
-  return found;
-}
-
-void TypeCatalog::addViewSources(const std::vector<const ViewLineage*>& views,
-                                 std::vector<std::string>* names, bool* whole_row) {
-  // Views of views chain (k <- code <- cvv), so until nothing is added.
-  for (bool added = true; added;) {
-    added = false;
-    for (const ViewLineage* view : views) {
-      for (const auto& [column, lineage] : view->columns) {
-        if (std::find(names->begin(), names->end(), column) == names->end()) continue;
-        const size_t before = names->size();
-        for (const std::string& source : lineage.sources) policy::addLineageName(names, source);
-        added = added || names->size() != before;
-        if (lineage.whole_row) *whole_row = true;
-      }
-    }
-  }
 }
 
 void TypeCatalog::bindRules(const policy::Masker& masker) {
@@ -552,79 +351,9 @@ uint32_t TypeCatalog::rangeSubtype(uint32_t type_oid, bool* multirange) const {
   return it->second;
 }
 
-bool TypeCatalog::addTable(uint32_t oid, std::string_view list) {
-  table_bytes_ += list.size();
-  if (++table_rows_ > kMaxTables || table_bytes_ > kMaxTableBytes) {
-    // Not all of them: a `*` over any table may then be any column.
-    tables_.clear();
-    table_oids_.clear();
-    return true;
-  }
-  // "name,column,column", with '\\' before a ',' or '\\' that is part of a name.
-  std::string name, columns;
-  std::string* into = &name;
-  for (size_t i = 0; i < list.size(); ++i) {
-    char c = list[i];
-    if (c == '\\') {
-      if (++i == list.size()) return false;
-      c = list[i];
-    } else if (c == ',') {
-      if (into == &columns) columns.push_back('\0');
-      into = &columns;
-      continue;
-    }
-    into->push_back(c);
-  }
-  if (name.empty()) return false;
-  std::string& known = tables_[name];  // tables of one name in several schemas: all columns
-  if (!known.empty() && !columns.empty()) known.push_back('\0');
-  known += columns;
-  table_oids_[name].push_back(oid);
-  return true;
-}
-
 uint32_t TypeCatalog::compositeOf(uint32_t type_oid) const {
   const uint32_t base = resolve(type_oid);
   return composites_.contains(base) ? base : compositeOfArray(type_oid);
-}
-
-bool TypeCatalog::keepsFields(std::string_view table, std::string_view column,
-                              const absl::flat_hash_set<uint32_t>& types) const {
-  if (types.empty() || !views(table).empty()) return false;
-  uint32_t composite = 0;
-  bool known = false;
-  const bool differs = anyReading(table, [&](std::string_view name) {
-    auto oids = table_oids_.find(absl::string_view(name.data(), name.size()));
-    if (oids == table_oids_.end()) return false;
-    for (uint32_t oid : oids->second) {
-      auto type = table_column_types_.find(tableColumnKey(oid, column));
-      // A table of that name without such a column, or with a column of another type.
-      const uint32_t of = type == table_column_types_.end() ? 0 : compositeOf(type->second);
-      if (of == 0 || (known && of != composite)) return true;
-      composite = of;
-      known = true;
-    }
-    return false;
-  });
-  // A view's row type: its fields stand for what the view's columns are made of.
-  if (differs || !known || view_row_types_.contains(composite)) return false;
-  return std::all_of(types.begin(), types.end(),
-                     [&](uint32_t type) { return compositeOf(type) == composite; });
-}
-
-bool TypeCatalog::tableColumns(std::string_view table, std::vector<std::string>* names) const {
-  // Past the limits tables_ stays empty (addTable()).
-  if (!views(table).empty()) return false;
-  auto it = tables_.find(absl::string_view(table.data(), table.size()));
-  if (it == tables_.end()) return false;
-  const std::string& columns = it->second;
-  for (size_t from = 0; from < columns.size();) {
-    size_t end = columns.find('\0', from);
-    if (end == std::string::npos) end = columns.size();
-    policy::addLineageName(names, std::string_view(columns).substr(from, end - from));
-    from = end + 1;
-  }
-  return true;
 }
 
 const std::vector<uint32_t>* TypeCatalog::typesOfColumn(std::string_view name) const {

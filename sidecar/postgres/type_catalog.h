@@ -21,19 +21,6 @@
 
 namespace tollgate::sidecar::postgres {
 
-// Calls `f` with each reading of a name the analyser reports ("schema.name" or "name", and a
-// quoted name may hold dots itself: `tg.dotted` is dotted in schema tg or "tg.dotted"): the
-// whole name, then what follows each dot. Stops when `f` returns true, and says whether it did.
-template <typename F>
-bool anyReading(std::string_view name, F f) {
-  for (size_t from = 0;;) {
-    if (f(name.substr(from))) return true;
-    const size_t dot = name.find('.', from);
-    if (dot == std::string_view::npos) return false;
-    from = dot + 1;
-  }
-}
-
 class TypeCatalog {
  public:
   struct Field {
@@ -58,8 +45,9 @@ class TypeCatalog {
   //   carries under another name (`get_codes(OUT code text) AS 'SELECT cvv FROM cards'`).
   // - table, partitioned table or foreign table outside pg_catalog and information_schema
   //   whose name no relation there has (kind 'l': oid, then "name,column,..." with '\\'
-  //   before each ',' or '\\' of a name), at most kMaxTables + 1, so a `*` over tables stores
-  //   columns the session can name (tableColumns()).
+  //   before each ',' or '\\' of a name, and 1 in the attnum column for a foreign table), at
+  //   most kMaxTables + 1, so a `*` over tables stores columns the session can name
+  //   (tableColumns()).
   // Row types of tables no column and no function result uses are left out: a database has
   // one per table, and a whole-row value is masked whole under column rules anyway. Columns:
   // kind, oid, other type, name, type, attnum. The kinds sort the type definitions before the
@@ -106,7 +94,8 @@ class TypeCatalog {
   // Whether values of `types` stored into column `column` of the tables `table` may name (as
   // StatementFacts::writes lists it; every reading, every schema) keep their fields' names:
   // the column is of one composite type in all of them (directly, through domains, or as an
-  // array), not a view's row type, and each of `types` is that same composite type. Reading
+  // array), not a view's row type, none is a foreign table (its data is where another type
+  // may hold it), and each of `types` is that same composite type. Reading
   // the column then masks the fields by name, as reading them where they came from does
   // (masking.copies: `SET card2 = card`).
   bool keepsFields(std::string_view table, std::string_view column,
@@ -153,8 +142,7 @@ class TypeCatalog {
     std::vector<std::pair<std::string, policy::ColumnLineage>> renames;
     // What its body stores (policy::FunctionLineage::stored), through the views it reads.
     std::vector<std::pair<std::string, policy::ColumnLineage>> stored;
-    std::vector<std::string> calls;   // call names of the functions its body calls
-    std::vector<std::string> called;  // the same, as policy::FunctionLineage::called
+    std::vector<std::string> called;  // policy::FunctionLineage::called
     bool stores_arguments = false;    // what its arguments are made of
     // policy::FunctionLineage::may_change_tables; also a definition not read.
     bool may_change_tables = false;
@@ -228,16 +216,24 @@ class TypeCatalog {
   // function(): read on first use. A node map: the results handed out stay where they are
   // while later lookups add more.
   mutable absl::node_hash_map<std::string, FunctionResult> function_results_;
-  // A table's row (its oid, "name,column,..."); false when it has no name.
-  bool addTable(uint32_t oid, std::string_view list);
+  // A table's row (its oid, "name,column,...", whether it is a foreign table); false when it
+  // has no name.
+  bool addTable(uint32_t oid, std::string_view list, bool foreign);
+  // A table column of one of the database's own types ('t' rows).
+  void addTableColumn(uint32_t table_oid, std::string_view column, uint32_t type);
   // The composite type `type_oid` is, or is a domain or an array over (0 when none).
   uint32_t compositeOf(uint32_t type_oid) const;
-  // Table name -> its columns, each followed by '\0' but the last (tables of that name in every
-  // schema). One string per table keeps a session's copy small.
-  absl::flat_hash_map<std::string, std::string> tables_;
-  absl::flat_hash_map<std::string, std::vector<uint32_t>> table_oids_;  // by name, like tables_
-  // A table column of one of the database's own types ('t' rows): the table's oid (4 bytes)
-  // followed by the column's name -> its type.
+  // The tables of one name, in every schema.
+  struct Tables {
+    // Their columns, each followed by '\0' but the last: one string keeps a session's copy
+    // small.
+    std::string columns;
+    std::vector<uint32_t> oids;
+    bool foreign = false;  // one of them is a foreign table
+  };
+  absl::flat_hash_map<std::string, Tables> tables_;  // by name
+  // A table column of one of the database's own types (addTableColumn()): the table's oid
+  // (4 bytes) followed by the column's name -> its type.
   absl::flat_hash_map<std::string, uint32_t> table_column_types_;
   size_t table_rows_ = 0;
   size_t table_bytes_ = 0;

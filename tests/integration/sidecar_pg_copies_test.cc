@@ -91,6 +91,13 @@ TEST_CASE("a write storing masked data where it is read unmasked is refused, ses
       "insert into card_notes (id, note) select id + 100, cvv from cards; end $$;"
       "create or replace function stash_all() returns int language sql "
       "as $$ select stash_codes(); select 1 $$;"
+      // Quoted names holding a dot: one that copies, one that calls it, one returning cvv.
+      "create or replace function \"stash.dotted\"() returns void language sql "
+      "as $$ update card_notes n set note = c.cvv from cards c where c.id = n.id $$;"
+      "create or replace function stash_dotted() returns int language sql "
+      "as $$ select \"stash.dotted\"(); select 1 $$;"
+      "create or replace function \"code.of\"(i int) returns text language sql stable "
+      "as $$ select cvv from cards where id = i $$;"
       // A logging function: it stores what it is given.
       "create or replace function log_note(m text) returns void language sql "
       "as $$ update card_notes set note = m where id = 1 $$;"
@@ -108,9 +115,11 @@ TEST_CASE("a write storing masked data where it is read unmasked is refused, ses
       "select stash_codes();\n"
       "select stash_more();\n"
       "select stash_all();\n"
+      "select stash_dotted();\n"
       "update card_notes_v v set cvv = c.cvv from cards c where c.id = v.id;\n"
       "select log_note(cvv) from cards where id = 1;\n"
       "select 1 from cards where id = 1 and log_note(cvv) is null;\n"
+      "select log_note(\"code.of\"(1));\n"
       "prepare put_note(text) as update card_notes set note = $1 where id = 1;\n"
       "execute put_note((select cvv from cards where id = 1));\n"
       "begin;\n"
@@ -124,7 +133,7 @@ TEST_CASE("a write storing masked data where it is read unmasked is refused, ses
       "select count(*) from card_notes where note = 'n';\n"
       "select cvv from card_notes where id = 1;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
-  CHECK(countOf(r.err, kRefused) == 12);
+  CHECK(countOf(r.err, kRefused) == 14);
   CHECK_THAT(r.err, ContainsSubstring("in column note, which no rule masks"));
   CHECK_THAT(r.err, ContainsSubstring("in columns it does not name"));
   CHECK_THAT(r.err, !ContainsSubstring("current transaction is aborted"));  // ROLLBACK ran
@@ -275,6 +284,8 @@ TEST_CASE("a composite value stored elsewhere is judged by its fields") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(
       "drop table if exists wallet_copy; drop table if exists tg_textlog;"
+      "create extension if not exists postgres_fdw;"
+      "drop server if exists tg_nowhere cascade;"
       "drop domain if exists tg_copyrec_d;"
       "drop type if exists tg_copyrec; drop domain if exists tg_amount;"
       "drop type if exists tg_swaprec;"
@@ -291,7 +302,12 @@ TEST_CASE("a composite value stored elsewhere is judged by its fields") {
       "alter domain tg_copyrec_d owner to app;"
       "alter table wallet_copy owner to app;"
       "insert into wallet_copy values (1, row('Ann', '123'), null, 'n', null, 10, "
-      "array[row('Bo', '456')::tg_copyrec_d]);",
+      "array[row('Bo', '456')::tg_copyrec_d]);"
+      // A foreign table: where its data is, card2 may be text. No server listens on port 1.
+      "create server tg_nowhere foreign data wrapper postgres_fdw "
+      "options (host '127.0.0.1', port '1');"
+      "create foreign table tg_remote_wallet (id int, card tg_copyrec, card2 tg_copyrec) "
+      "server tg_nowhere; grant all on tg_remote_wallet to app;",
       kPgAppDatabase);
   SidecarOptions o;
   o.subject = kOpsSubject;  // a write grant
@@ -314,6 +330,8 @@ TEST_CASE("a composite value stored elsewhere is judged by its fields") {
       // Stored unchanged into a column of the same composite type, the fields keep their names
       // and are masked by them where it is read: allowed.
       "update wallet_copy set card2 = card where id = 1;\n"
+      // Not into a foreign table.
+      "update tg_remote_wallet set card2 = card where id = 1;\n"
       // Not any expression of it: a masked field may land in another one (card2's holder).
       "update wallet_copy set cards = array[card] where id = 1;\n"
       "update wallet_copy set card2 = row((card).cvv, 'x') where id = 1;\n"
@@ -328,7 +346,7 @@ TEST_CASE("a composite value stored elsewhere is judged by its fields") {
       "update wallet_copy set amount = amount + 1 where id = 1;\n"
       "select note, card2, amount from wallet_copy;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
-  CHECK(countOf(r.err, kRefused) == 13);
+  CHECK(countOf(r.err, kRefused) == 14);
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column note"));
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column swapped"));
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column card,"));

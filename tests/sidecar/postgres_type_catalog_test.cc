@@ -212,6 +212,10 @@ TEST_CASE("a composite stored as its own type keeps its fields' names") {
   REQUIRE(addRow(c, {"l", "16600", "0", "mixed,card2", "0", "0"}));
   REQUIRE(addRow(c, {"l", "16601", "0", "mixed,card2", "0", "0"}));
   REQUIRE(addRow(c, {"t", "16410", "16600", "card2", "16410", "1"}));
+  // A foreign table (1 in the attnum column): the remote column may be text.
+  REQUIRE(addRow(c, {"l", "16700", "0", "remote_wallets,card2", "0", "1"}));
+  REQUIRE(addRow(c, {"t", "16410", "16700", "card2", "16410", "1"}));
+  CHECK_FALSE(addRow(c, {"l", "16701", "0", "odd,card2", "0", "x"}));
   policy::SqlAnalyzer analyzer;
   c.resolveViews(analyzer, 1 << 20);
   const absl::flat_hash_set<uint32_t> card = {kCardRec};
@@ -225,6 +229,10 @@ TEST_CASE("a composite stored as its own type keeps its fields' names") {
   CHECK_FALSE(c.keepsFields("wallets", "card2", {}));
   CHECK_FALSE(c.keepsFields("mixed", "card2", card));
   CHECK_FALSE(c.keepsFields("made_later", "card2", card));
+  CHECK_FALSE(c.keepsFields("remote_wallets", "card2", card));
+  std::vector<std::string> columns;  // a `*` over it still stores its columns
+  CHECK(c.tableColumns("remote_wallets", &columns));
+  CHECK(columns == std::vector<std::string>{"card2"});
 }
 
 TEST_CASE("the type catalog knows tables' columns, for a `*` a write stores") {
