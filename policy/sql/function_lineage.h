@@ -40,7 +40,7 @@ struct FunctionLineage {
   bool stores_arguments = false;
   // Its body may create, alter or drop tables or types: a DDL or admin statement, CALL or DO
   // in it, dynamic SQL, or a body that cannot be read (another language, a definition that
-  // does not parse). What the functions it calls do is the caller's to follow (`calls`).
+  // does not parse). What the functions it calls do is the caller's to follow (`called`).
   bool may_change_tables = false;
   // False when the definition did not parse as CREATE FUNCTION / PROCEDURE: name and schema
   // are then empty.

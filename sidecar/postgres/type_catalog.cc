@@ -22,7 +22,8 @@ constexpr uint32_t kFirstUserOid = 16384;
 constexpr char kSystemSchemas[] =
     "('pg_catalog'::pg_catalog.regnamespace, 'information_schema'::pg_catalog.regnamespace)";
 
-// The attnum column of a view or function row: -1 definition, 0 name, 1.. columns.
+// The attnum column of a view or function row (-1 definition, 0 name, 1.. columns), or of a
+// table row (1: foreign).
 std::optional<int> parseAttnum(const ValueList::Value& v) {
   if (!v) return std::nullopt;
   int out = 0;
@@ -100,7 +101,13 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
       "FROM (SELECT r.relname::pg_catalog.text, -1 UNION ALL "
       "SELECT a.attname::pg_catalog.text, a.attnum FROM pg_catalog.pg_attribute a "
       "WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped) s(x, o)), "
-      "0::pg_catalog.oid, (r.relkind = 'f')::pg_catalog.int4 FROM pg_catalog.pg_class r "
+      // 1 for a foreign table, or one a write may reach foreign tables through (a partitioned
+      // table or inheritance parent with a foreign one below it).
+      "0::pg_catalog.oid, (r.relkind = 'f' OR (r.relhassubclass AND r.oid IN ("
+      "WITH RECURSIVE up(o) AS (SELECT i.inhparent FROM pg_catalog.pg_inherits i "
+      "JOIN pg_catalog.pg_class f ON f.oid = i.inhrelid WHERE f.relkind = 'f' UNION "
+      "SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid = up.o) "
+      "SELECT o FROM up)))::pg_catalog.int4 FROM pg_catalog.pg_class r "
       "WHERE r.relkind IN ('r', 'p', 'f') AND r.relnamespace NOT IN " +
       kSystemSchemas +
       " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class y WHERE y.relname = r.relname AND "
@@ -142,15 +149,15 @@ bool TypeCatalog::addRow(const ValueList& columns) {
     // Tables have limits of their own (kMaxTables, kMaxTableBytes): past them a `*` counts as
     // any column again, and the login goes on.
     const uint32_t oid = parseOid(v[1]).value_or(0);
-    const std::optional<int> foreign = parseAttnum(v[5]);
-    return oid != 0 && v[3] && foreign && addTable(oid, *v[3], *foreign != 0);
+    // Not said to be a local one: foreign (the composite exemption then does not hold).
+    return oid != 0 && v[3] && addTable(oid, *v[3], parseAttnum(v[5]).value_or(1) != 0);
   }
   if (rows_ >= kMaxRows) {
     truncated_ = true;
     return false;
   }
   const ValueList::Value& kind = v[0];
-  const ValueList::Value& name = v[3];  // attnum (v[5]) only orders the rows
+  const ValueList::Value& name = v[3];  // attnum (v[5]) orders the rows of these kinds
   const std::optional<uint32_t> oid = parseOid(v[1]), other = parseOid(v[2]),
                                 field_type = parseOid(v[4]);
   if (!kind || kind->size() != 1 || !oid || *oid == 0) return false;

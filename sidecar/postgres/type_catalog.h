@@ -45,9 +45,9 @@ class TypeCatalog {
   //   carries under another name (`get_codes(OUT code text) AS 'SELECT cvv FROM cards'`).
   // - table, partitioned table or foreign table outside pg_catalog and information_schema
   //   whose name no relation there has (kind 'l': oid, then "name,column,..." with '\\'
-  //   before each ',' or '\\' of a name, and 1 in the attnum column for a foreign table), at
-  //   most kMaxTables + 1, so a `*` over tables stores columns the session can name
-  //   (tableColumns()).
+  //   before each ',' or '\\' of a name, and 1 in the attnum column for a foreign table or one with
+  //   a foreign table among its partitions or inheritance children, at any depth), at most
+  //   kMaxTables + 1, so a `*` over tables stores columns the session can name (tableColumns()).
   // Row types of tables no column and no function result uses are left out: a database has
   // one per table, and a whole-row value is masked whole under column rules anyway. Columns:
   // kind, oid, other type, name, type, attnum. The kinds sort the type definitions before the
@@ -94,8 +94,8 @@ class TypeCatalog {
   // Whether values of `types` stored into column `column` of the tables `table` may name (as
   // StatementFacts::writes lists it; every reading, every schema) keep their fields' names:
   // the column is of one composite type in all of them (directly, through domains, or as an
-  // array), not a view's row type, none is a foreign table (its data is where another type
-  // may hold it), and each of `types` is that same composite type. Reading
+  // array), not a view's row type, none is or holds a foreign table (its data is where
+  // another type may hold it), and each of `types` is that same composite type. Reading
   // the column then masks the fields by name, as reading them where they came from does
   // (masking.copies: `SET card2 = card`).
   bool keepsFields(std::string_view table, std::string_view column,
@@ -229,7 +229,7 @@ class TypeCatalog {
     // small.
     std::string columns;
     std::vector<uint32_t> oids;
-    bool foreign = false;  // one of them is a foreign table
+    bool foreign = false;  // one of them is or holds a foreign table
   };
   absl::flat_hash_map<std::string, Tables> tables_;  // by name
   // A table column of one of the database's own types (addTableColumn()): the table's oid

@@ -3,8 +3,11 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "policy/sql/analyzer.h"
+#include "policy/sql/lineage.h"
 
 namespace tollgate::policy {
 namespace {
@@ -291,6 +294,22 @@ TEST_CASE("lineage is shared by statements of one shape and never holds literal 
   auto lit = analyzer.analyze("SELECT '4111111111111111' AS c");
   auto names = lit->statements[0].lineage.namesFor(0, 1, "c", &whole_row);
   for (const auto& n : names) CHECK(n.find("4111") == std::string::npos);
+}
+
+TEST_CASE("a listed function name is read every way its dots allow") {
+  std::vector<std::string> readings;
+  CHECK_FALSE(anyReading("tg.a.b", [&](std::string_view r) {
+    readings.emplace_back(r);
+    return false;
+  }));
+  CHECK(readings == std::vector<std::string>{"tg.a.b", "a.b", "b"});
+  CHECK(anyReading("tg.a.b", [](std::string_view r) { return r == "a.b"; }));
+
+  // A call names the function by the last name the server reads: "code.of"(1) is code.of().
+  std::vector<std::string> names;
+  addCallNamesOfListed(&names, "code.of");
+  addCallNamesOfListed(&names, "of");
+  CHECK(names == std::vector<std::string>{"code.of()", "of()"});
 }
 
 }  // namespace

@@ -215,7 +215,14 @@ TEST_CASE("a composite stored as its own type keeps its fields' names") {
   // A foreign table (1 in the attnum column): the remote column may be text.
   REQUIRE(addRow(c, {"l", "16700", "0", "remote_wallets,card2", "0", "1"}));
   REQUIRE(addRow(c, {"t", "16410", "16700", "card2", "16410", "1"}));
-  CHECK_FALSE(addRow(c, {"l", "16701", "0", "odd,card2", "0", "x"}));
+  // A flag it cannot read counts as foreign.
+  REQUIRE(addRow(c, {"l", "16701", "0", "odd,card2", "0", "x"}));
+  REQUIRE(addRow(c, {"l", "16702", "0", "odd_null,card2", "0", std::nullopt}));
+  REQUIRE(addRow(c, {"t", "16410", "16701", "card2", "16410", "1"}));
+  REQUIRE(addRow(c, {"t", "16410", "16702", "card2", "16410", "1"}));
+  // A local table sharing its name with a foreign one (another schema): not exempt either.
+  REQUIRE(addRow(c, {"l", "16703", "0", "remote_wallets,card2", "0", "0"}));
+  REQUIRE(addRow(c, {"t", "16410", "16703", "card2", "16410", "1"}));
   policy::SqlAnalyzer analyzer;
   c.resolveViews(analyzer, 1 << 20);
   const absl::flat_hash_set<uint32_t> card = {kCardRec};
@@ -230,6 +237,8 @@ TEST_CASE("a composite stored as its own type keeps its fields' names") {
   CHECK_FALSE(c.keepsFields("mixed", "card2", card));
   CHECK_FALSE(c.keepsFields("made_later", "card2", card));
   CHECK_FALSE(c.keepsFields("remote_wallets", "card2", card));
+  CHECK_FALSE(c.keepsFields("odd", "card2", card));
+  CHECK_FALSE(c.keepsFields("odd_null", "card2", card));
   std::vector<std::string> columns;  // a `*` over it still stores its columns
   CHECK(c.tableColumns("remote_wallets", &columns));
   CHECK(columns == std::vector<std::string>{"card2"});
