@@ -221,7 +221,8 @@ std::string unmaskedCopy(const Masker& masker, const StatementFacts& st) {
             "the statement stores ",
             whole ? "whole rows or columns by position, which may hold " : "", rule,
             " in columns it does not name (an INSERT without a column list, a `*`, a database "
-            "function storing what it is given), where it would be read unmasked; name the "
+            "function storing what it is given, a rule on a table it writes), where it would be "
+            "read unmasked; name the "
             "columns (INSERT INTO t (a, b) SELECT a, b ...)");
       }
       return absl::StrCat(

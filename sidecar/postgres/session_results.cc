@@ -16,6 +16,29 @@ namespace {
 
 using Kind = PendingUnit::Kind;
 
+// The trigger events a statement may fire (TypeCatalog::kInsertEvent, ...), its own and those
+// of the statements that run with it (a data-modifying CTE). INSERT may update (ON CONFLICT DO
+// UPDATE), UPDATE insert and delete (a row moving to another partition).
+int rowEvents(const policy::StatementFacts& st) {
+  int events = 0;
+  auto add = [&events](std::string_view type) {
+    if (type == "insert") {
+      events |= TypeCatalog::kInsertEvent | TypeCatalog::kUpdateEvent;
+    } else if (type == "copy") {
+      events |= TypeCatalog::kInsertEvent;
+    } else if (type == "update" || type == "merge") {
+      events |= TypeCatalog::kInsertEvent | TypeCatalog::kDeleteEvent | TypeCatalog::kUpdateEvent;
+    } else if (type == "delete") {
+      events |= TypeCatalog::kDeleteEvent;
+    } else if (type == "truncate") {
+      events |= TypeCatalog::kTruncateEvent;
+    }
+  };
+  add(st.type);
+  for (const std::string& inner : st.inner_types) add(inner);
+  return events;
+}
+
 }  // namespace
 
 StatementRef PostgresSession::statementOf(const PendingUnit* unit) const {
@@ -219,7 +242,10 @@ policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr f
 
 policy::QueryFactsPtr PostgresSession::withCatalogResolved(policy::QueryFactsPtr facts,
                                                            size_t sql_bytes) const {
-  if (catalog_ == nullptr || (!catalog_->hasViews() && !catalog_->hasFunctions())) return facts;
+  if (catalog_ == nullptr ||
+      (!catalog_->hasViews() && !catalog_->hasFunctions() && !catalog_->hasTriggers())) {
+    return facts;
+  }
   // The analyser does not keep texts this long: their analysis is new each time, and
   // remembering it would only hold memory.
   if (sql_bytes > policy::SqlAnalyzer::kMaxCachedBytes) {
@@ -240,7 +266,7 @@ policy::QueryFactsPtr PostgresSession::withCatalogResolved(policy::QueryFactsPtr
 }
 
 policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsPtr facts) const {
-  if (catalog_ == nullptr || !catalog_->hasFunctions()) return facts;
+  if (catalog_ == nullptr || (!catalog_->hasFunctions() && !catalog_->hasTriggers())) return facts;
   // Functions a statement reaches through functions and views, at most; past that it is not
   // followed and masked whole.
   constexpr size_t kMaxFunctions = 64;
@@ -250,6 +276,16 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     // What it calls anywhere (an error inside a function may quote what the function read),
     // and the calls its lineage names: those of the views it reads.
     std::vector<std::string> pending = st.functions;
+    // The triggers on what it writes run with it: what they store, it stores.
+    std::vector<std::string> fired_on;  // the relations written whose triggers run
+    bool rule = false;
+    if (const int events = catalog_->hasTriggers() ? rowEvents(st) : 0; events != 0) {
+      for (const std::string& written : st.writes) {
+        if (catalog_->addTriggerFunctions(written, events, &pending, &rule)) {
+          fired_on.push_back(written);
+        }
+      }
+    }
     auto addCalls = [&pending](const std::vector<std::string>& names) {
       for (const std::string& s : names) {
         if (auto called = policy::calledFunction(s)) pending.emplace_back(*called);
@@ -286,19 +322,36 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
         return exhausted;
       });
     }
-    if (found.empty()) continue;
+    if (found.empty() && !rule) continue;
     if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
     policy::StatementFacts& r = resolved->statements[i];
     if (exhausted) {
       r.lineage.opaque = true;
       r.row_reference = true;
     }
+    if (rule) {
+      // A rule may store anything the write gives it, anywhere.
+      policy::ColumnLineage any;
+      any.whole_row = true;
+      r.lineage.stored.emplace_back(std::string(), std::move(any));
+    }
     bool stores_arguments = false;
     for (const auto& [name, f] : found) {
       r.lineage.renames.emplace_back(policy::callName(name), f->result);
       r.lineage.renames.insert(r.lineage.renames.end(), f->renames.begin(), f->renames.end());
-      // What it stores, the call stores (masking.copies).
-      r.lineage.stored.insert(r.lineage.stored.end(), f->stored.begin(), f->stored.end());
+      // What it stores, the call stores (masking.copies). A trigger's NEW and OLD are rows of
+      // the relations written: any of their columns, resolved by the catalog's tables as a `*`
+      // over them is (withStoresResolved()).
+      for (const auto& [column, value] : f->stored) {
+        r.lineage.stored.emplace_back(column, value);
+        if (fired_on.empty() || value.whole_row ||
+            std::none_of(value.sources.begin(), value.sources.end(),
+                         [](const std::string& s) { return s == "new" || s == "old"; })) {
+          continue;
+        }
+        r.lineage.stored.back().second.whole_row = true;
+        r.lineage.star_tables.emplace_back(r.lineage.stored.size() - 1, fired_on);
+      }
       stores_arguments = stores_arguments || f->stores_arguments;
       // An error raised inside it may quote any column its body names.
       for (const std::string& column : f->columns) policy::addLineageName(&r.columns, column);

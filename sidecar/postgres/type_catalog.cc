@@ -114,6 +114,18 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
       "y.relnamespace IN " +
       kSystemSchemas + ") LIMIT " + std::to_string(kMaxTables + 1) +
       ") UNION ALL "
+      // Triggers running one of the database's own functions, and rules, on each relation, also
+      // under the names of its partitioned tables and inheritance parents (a write through
+      // those reaches it): function (0 for a rule), relation name, events (tgtype's bits).
+      "(WITH RECURSIVE up(rel, fn, ev) AS (SELECT * FROM (SELECT g.tgrelid, g.tgfoid, "
+      "g.tgtype::pg_catalog.int4 & 60 FROM pg_catalog.pg_trigger g WHERE g.tgfoid >= 16384 "
+      "AND g.tgenabled <> 'D' UNION ALL SELECT w.ev_class, 0::pg_catalog.oid, "
+      "CASE w.ev_type WHEN '2' THEN 16 WHEN '3' THEN 4 WHEN '4' THEN 8 ELSE 60 END "
+      "FROM pg_catalog.pg_rewrite w WHERE w.ev_type <> '1') s UNION "
+      "SELECT i.inhparent, up.fn, up.ev FROM pg_catalog.pg_inherits i "
+      "JOIN up ON i.inhrelid = up.rel) "
+      "SELECT 'g', up.fn, 0::pg_catalog.oid, c.relname::pg_catalog.text, 0::pg_catalog.oid, "
+      "up.ev FROM up JOIN pg_catalog.pg_class c ON c.oid = up.rel) UNION ALL "
       "SELECT 'r', g.rngtypid, g.rngsubtype, NULL, " +
       multirange +
       ", 0 FROM pg_catalog.pg_range g WHERE g.rngtypid >= 16384 "
@@ -155,6 +167,14 @@ bool TypeCatalog::addRow(const ValueList& columns) {
   if (rows_ >= kMaxRows) {
     truncated_ = true;
     return false;
+  }
+  if (v[0] && *v[0] == "g") {
+    if (!v[3] || v[3]->empty()) return false;
+    // What does not read: a rule (not followed), for any event.
+    triggers_[std::string(*v[3])].push_back(
+        Trigger{parseOid(v[1]).value_or(0), parseAttnum(v[5]).value_or(kAnyRowEvent)});
+    ++rows_;
+    return true;
   }
   const ValueList::Value& kind = v[0];
   const ValueList::Value& name = v[3];  // attnum (v[5]) orders the rows of these kinds

@@ -48,6 +48,11 @@ class TypeCatalog {
   //   before each ',' or '\\' of a name, and 1 in the attnum column for a foreign table or one with
   //   a foreign table among its partitions or inheritance children, at any depth), at most
   //   kMaxTables + 1, so a `*` over tables stores columns the session can name (tableColumns()).
+  // - trigger running a function that is not one of the server's own, or rule (other than a
+  //   view's), on a relation (kind 'g': the function's oid, 0 for a rule, the relation's name,
+  //   events as tgtype's bits in the attnum column), once more under the name of each
+  //   partitioned table or inheritance parent above it, so what a write's triggers store is
+  //   judged as the write's (addTriggerFunctions()).
   // Row types of tables no column and no function result uses are left out: a database has
   // one per table, and a whole-row value is masked whole under column rules anyway. Columns:
   // kind, oid, other type, name, type, attnum. The kinds sort the type definitions before the
@@ -158,6 +163,21 @@ class TypeCatalog {
   // (FunctionResult::may_change_tables), or one that calls such a function, through at most 64
   // functions (past them it may).
   bool callMayChangeTables(std::string_view called) const;
+  // The events a trigger fires on (pg_trigger.tgtype's bits).
+  static constexpr int kInsertEvent = 4;
+  static constexpr int kDeleteEvent = 8;
+  static constexpr int kUpdateEvent = 16;
+  static constexpr int kTruncateEvent = 32;
+  static constexpr int kAnyRowEvent = kInsertEvent | kDeleteEvent | kUpdateEvent | kTruncateEvent;
+  // Adds to `functions` the names of the database's own functions that triggers on the
+  // relations `relation` may name (as StatementFacts::writes lists it; every reading, every
+  // schema, and the partitions and inheritance children below them) run on any of `events`;
+  // sets `*rule` when a rule rewrites such a write (what it does is not followed). Says whether
+  // either is so. A trigger function the catalog does not hold (an extension's) is not
+  // followed, like a call of one.
+  bool addTriggerFunctions(std::string_view relation, int events,
+                           std::vector<std::string>* functions, bool* rule) const;
+  bool hasTriggers() const { return !triggers_.empty(); }
   // True when rows past kMaxRows were ignored.
   bool truncated() const { return truncated_; }
 
@@ -232,6 +252,11 @@ class TypeCatalog {
     bool foreign = false;  // one of them is or holds a foreign table
   };
   absl::flat_hash_map<std::string, Tables> tables_;  // by name
+  struct Trigger {
+    uint32_t function = 0;  // 0: a rule
+    int events = 0;
+  };
+  absl::flat_hash_map<std::string, std::vector<Trigger>> triggers_;  // by relation name
   // A table column of one of the database's own types (addTableColumn()): the table's oid
   // (4 bytes) followed by the column's name -> its type.
   absl::flat_hash_map<std::string, uint32_t> table_column_types_;

@@ -166,6 +166,29 @@ bool TypeCatalog::keepsFields(std::string_view table, std::string_view column,
                      [&](uint32_t type) { return compositeOf(type) == composite; });
 }
 
+bool TypeCatalog::addTriggerFunctions(std::string_view relation, int events,
+                                      std::vector<std::string>* functions, bool* rule) const {
+  if (triggers_.empty()) return false;
+  bool found = false;
+  policy::anyReading(relation, [&](std::string_view name) {
+    auto it = triggers_.find(absl::string_view(name.data(), name.size()));
+    if (it == triggers_.end()) return false;
+    for (const Trigger& t : it->second) {
+      if ((t.events & events) == 0) continue;
+      if (t.function == 0) {
+        *rule = found = true;
+        continue;
+      }
+      auto f = functions_.find(t.function);
+      if (f == functions_.end() || f->second.name.empty()) continue;
+      policy::addLineageName(functions, f->second.name);
+      found = true;
+    }
+    return false;
+  });
+  return found;
+}
+
 bool TypeCatalog::tableColumns(std::string_view table, std::vector<std::string>* names) const {
   // Past the limits tables_ stays empty (addTable()).
   if (!views(table).empty()) return false;

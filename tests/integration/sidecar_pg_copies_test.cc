@@ -3,7 +3,8 @@
 // prepared statement's arguments; INSERT ... SELECT * judged by the columns of the tables the
 // star expands to, and judged again once the session may have changed tables (DDL, an admin
 // statement, a fast-path call, a call of one of the database's own functions whose body may);
-// composite values judged by their fields, also after such a function changed their type.
+// composite values judged by their fields, also after such a function changed their type; what
+// the triggers and rules on the tables written store.
 #include <string>
 #include <vector>
 
@@ -430,4 +431,67 @@ TEST_CASE("after a function changes a type, its values are masked whole") {
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.out, !ContainsSubstring("321"));
   CHECK(r.out == "(Ann,***)\nf\n******\n");  // (321,) masked whole
+}
+
+TEST_CASE("what the triggers and rules of a write store is judged as the write's") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists tg_trig_log, tg_trig_a, tg_trig_b, tg_trig_c, tg_trig_orders, "
+      "tg_rule_t, tg_trig_parted cascade;"
+      "create table tg_trig_log (id serial, row_data jsonb, note text, cvv text);"
+      "create table tg_trig_a (id int primary key, holder text, cvv text);"
+      "create table tg_trig_b (like tg_trig_a); create table tg_trig_c (like tg_trig_a);"
+      "create table tg_trig_orders (id int primary key, total int);"
+      "create table tg_rule_t (like tg_trig_a);"
+      "create table tg_trig_parted (id int, holder text, cvv text) partition by list (id);"
+      "create table tg_trig_part1 partition of tg_trig_parted for values in (1);"
+      // An audit trigger logging whole rows, one copying the cvv where no rule masks it, one
+      // copying it where the same rule does.
+      "create or replace function tg_log_row() returns trigger language plpgsql as $$ begin "
+      "insert into tg_trig_log (row_data) values (to_jsonb(new)); return new; end $$;"
+      "create or replace function tg_log_cvv() returns trigger language plpgsql as $$ begin "
+      "insert into tg_trig_log (note) values (new.cvv); return new; end $$;"
+      "create or replace function tg_log_same() returns trigger language plpgsql as $$ begin "
+      "insert into tg_trig_log (cvv) values (new.cvv); return new; end $$;"
+      "create trigger a after update on tg_trig_a for each row execute function tg_log_row();"
+      "create trigger b after insert on tg_trig_b for each row execute function tg_log_cvv();"
+      "create trigger c after insert or update on tg_trig_c for each row "
+      "execute function tg_log_same();"
+      "create trigger o after update on tg_trig_orders for each row "
+      "execute function tg_log_row();"
+      "create trigger p after update on tg_trig_part1 for each row "
+      "execute function tg_log_cvv();"
+      "create rule tg_rule_log as on insert to tg_rule_t do also "
+      "insert into tg_trig_log (note) values (new.cvv);"
+      "insert into tg_trig_a values (1, 'Ann', '123'); insert into tg_trig_c values (1, 'C', '1');"
+      "insert into tg_trig_orders values (1, 1); insert into tg_trig_parted values (1, 'P', '7');"
+      "truncate tg_trig_log;"
+      "grant all on tg_trig_log, tg_trig_a, tg_trig_b, tg_trig_c, tg_trig_orders, tg_rule_t, "
+      "tg_trig_parted, tg_trig_part1 to app; grant all on sequence tg_trig_log_id_seq to app;",
+      kPgAppDatabase);
+  SidecarOptions o;
+  o.subject = kOpsSubject;  // a write grant
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "update tg_trig_a set holder = 'x' where id = 1;\n"
+      "insert into tg_trig_b values (2, 'b', '999');\n"
+      "insert into tg_rule_t values (1, 'r', '111');\n"
+      "update tg_trig_parted set holder = 'x' where id = 1;\n"
+      "with d as (update tg_trig_a set holder = 'y' where id = 1 returning id) "
+      "select count(*) from d;\n"
+      // Allowed: no trigger on DELETE; the cvv stored where the same rule masks it; a whole
+      // row with no masked column.
+      "delete from tg_trig_a where id = 99;\n"
+      "update tg_trig_c set holder = 'x' where id = 1;\n"
+      "update tg_trig_orders set total = 2 where id = 1;\n"
+      "select count(*) from tg_trig_log where note is not null or row_data ? 'cvv';\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  CHECK(countOf(r.err, kRefused) == 5);
+  CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column row_data"));
+  CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column note"));
+  CHECK_THAT(r.err, ContainsSubstring("a rule on a table it writes"));
+  CHECK(r.out == "DELETE 0\nUPDATE 1\nUPDATE 1\n0\n");
+  CHECK(pg.sqlOrThrow("select count(*) from tg_trig_log", kPgAppDatabase) == "2\n");
+  CHECK(pg.sqlOrThrow("select count(*) from tg_trig_b", kPgAppDatabase) == "0\n");
 }

@@ -202,6 +202,38 @@ TEST_CASE("a call may change tables when the function or one it calls may") {
   CHECK_FALSE(chain.callMayChangeTables("f69"));
 }
 
+TEST_CASE("the triggers a write fires name the functions they run, by event") {
+  TypeCatalog c;
+  CHECK_FALSE(c.hasTriggers());
+  addFunction(c, "18200", "audit_row", "plpgsql", " BEGIN RETURN NEW; END ");
+  addFunction(c, "18201", "on_delete", "plpgsql", " BEGIN RETURN OLD; END ");
+  constexpr int kInsertUpdate = TypeCatalog::kInsertEvent | TypeCatalog::kUpdateEvent;
+  REQUIRE(addRow(c, {"g", "18200", "0", "orders", "0", std::to_string(kInsertUpdate)}));
+  REQUIRE(addRow(c, {"g", "18201", "0", "orders", "0", "8"}));
+  REQUIRE(addRow(c, {"g", "18999", "0", "orders", "0", "60"}));  // not held: an extension's
+  REQUIRE(addRow(c, {"g", "0", "0", "ruled", "0", "4"}));        // a rule on INSERT
+  REQUIRE(addRow(c, {"g", "18200", "0", "unread_events", "0", "x"}));
+  CHECK_FALSE(addRow(c, {"g", "18200", "0", std::nullopt, "0", "4"}));  // no relation
+  CHECK(c.hasTriggers());
+  std::vector<std::string> functions;
+  bool rule = false;
+  CHECK(c.addTriggerFunctions("orders", TypeCatalog::kUpdateEvent, &functions, &rule));
+  CHECK(functions == std::vector<std::string>{"audit_row"});
+  CHECK(c.addTriggerFunctions("shop.orders", TypeCatalog::kAnyRowEvent, &functions, &rule));
+  CHECK(functions == std::vector<std::string>{"audit_row", "on_delete"});
+  CHECK_FALSE(rule);
+  functions.clear();
+  CHECK_FALSE(c.addTriggerFunctions("orders", TypeCatalog::kTruncateEvent, &functions, &rule));
+  CHECK_FALSE(c.addTriggerFunctions("other", TypeCatalog::kAnyRowEvent, &functions, &rule));
+  CHECK_FALSE(c.addTriggerFunctions("ruled", TypeCatalog::kDeleteEvent, &functions, &rule));
+  CHECK_FALSE(rule);
+  CHECK(c.addTriggerFunctions("ruled", TypeCatalog::kInsertEvent, &functions, &rule));
+  CHECK(rule);
+  CHECK(functions.empty());
+  // Events that do not read: any.
+  CHECK(c.addTriggerFunctions("unread_events", TypeCatalog::kTruncateEvent, &functions, &rule));
+}
+
 TEST_CASE("a composite stored as its own type keeps its fields' names") {
   TypeCatalog c = sampleCatalog();  // table 16500 has card (kCardRec)
   REQUIRE(addRow(c, {"l", "16500", "0", "wallets,id,card,card2,cards,wallet,note", "0", "0"}));
