@@ -123,6 +123,7 @@ class Reader {
                              ? field(names->back(), "String")
                              : nullptr;
       returns_void_ = last != nullptr && str(*last, "sval") == "void";
+      returns_trigger_ = last != nullptr && str(*last, "sval") == "trigger";
     } else {
       returns_void_ = true;  // a procedure
     }
@@ -366,15 +367,35 @@ class Reader {
   }
 
   void plpgsql(std::string_view body) {
+    // A trigger function's body has NEW and OLD, and may assign to NEW's fields.
     const std::string signature = "(" + signature_ + ") RETURNS " + (returns_set_ ? "SETOF " : "") +
-                                  (returns_void_    ? "void"
+                                  (returns_trigger_ ? "trigger"
+                                   : returns_void_  ? "void"
                                    : named_outputs_ ? "record"
                                                     : "text");
     std::vector<std::string> found;
+    std::vector<sql::NewRowAssignment> new_row;
     bool dynamic = false;
-    if (!sql::plpgsqlQueries(withBareReturnNextFilled(body), signature, &found, &dynamic) ||
+    if (!sql::plpgsqlQueries(withBareReturnNextFilled(body), signature, &found, &dynamic,
+                             &new_row) ||
         dynamic) {
       return markOpaque(out_);  // EXECUTE 'SELECT ' || col: anything
+    }
+    for (const sql::NewRowAssignment& a : new_row) {
+      // `NEW.note := NEW.cvv` in a BEFORE trigger stores into the written row's note what the
+      // written statement would: judged as that UPDATE (`NEW := ...`, as whole rows).
+      std::string write;
+      if (a.field.empty()) {
+        write = "INSERT INTO \"tollgate new row\" SELECT " + a.expression;
+      } else {
+        write = "UPDATE \"tollgate new row\" SET \"";
+        for (char c : a.field) {
+          if (c == '"') write += '"';
+          write += c;
+        }
+        write += "\" = " + a.expression;
+      }
+      if (!queries(write)) markOpaque(out_);
     }
     for (const std::string& q : found) {
       // A statement, or an expression (`x > 1`, `v := upper(cvv)`): what it computes may be
@@ -397,6 +418,7 @@ class Reader {
   bool last_known_ = false;  // the last statement read had a result that could be followed
   bool returns_set_ = false;
   bool returns_void_ = false;
+  bool returns_trigger_ = false;
 };
 
 }  // namespace

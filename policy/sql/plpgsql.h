@@ -13,10 +13,19 @@ namespace tollgate::policy::sql {
 // Returns false when the body does not parse. Dynamic SQL (EXECUTE <string>) cannot be seen;
 // `*dynamic` is set when the body has any, or nests too deep to be read whole.
 bool plpgsqlQueries(std::string_view body, std::vector<std::string>* queries, bool* dynamic);
+// An assignment to the row a trigger function's NEW names (`NEW.note := NEW.cvv`): what the
+// row will store. `field` is the field's name as PL/pgSQL resolved it, empty for the whole row
+// (`NEW := ...`); `expression` the value's text.
+struct NewRowAssignment {
+  std::string field;
+  std::string expression;
+};
 // The same for the body of a function with `signature` (parameters and result as in CREATE
-// FUNCTION: `(OUT code text) RETURNS SETOF record`), which decides what the body may say
-// (RETURN NEXT, RETURN QUERY, its parameters' names as variables).
+// FUNCTION: `(OUT code text) RETURNS SETOF record`, `() RETURNS trigger`), which decides what
+// the body may say (RETURN NEXT, RETURN QUERY, its parameters' names as variables, NEW and OLD).
+// `new_row`, when given, gets the assignments to NEW (a trigger function's).
 bool plpgsqlQueries(std::string_view body, std::string_view signature,
-                    std::vector<std::string>* queries, bool* dynamic);
+                    std::vector<std::string>* queries, bool* dynamic,
+                    std::vector<NewRowAssignment>* new_row = nullptr);
 
 }  // namespace tollgate::policy::sql

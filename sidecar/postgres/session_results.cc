@@ -39,6 +39,43 @@ int rowEvents(const policy::StatementFacts& st) {
   return events;
 }
 
+// The triggers and rules a statement's writes fire (TypeCatalog::addTriggerFunctions()).
+struct FiredTriggers {
+  std::vector<std::string> tables;  // the tables whose rows NEW and OLD are
+  bool rule = false;                // a rule rewrites a write: not followed
+  bool wider_rows = false;          // NEW and OLD may have columns none of `tables` has
+};
+
+// Adds to `functions` the trigger functions `st`'s writes run: those of the relations it
+// writes, and of the relations the views it writes read (a write through an updatable view
+// writes them). Past the views followed, what it writes is not known: as a rule.
+FiredTriggers firedTriggers(const TypeCatalog& catalog, const policy::StatementFacts& st,
+                            std::vector<std::string>* functions) {
+  FiredTriggers fired;
+  const int events = catalog.hasTriggers() ? rowEvents(st) : 0;
+  if (events == 0) return fired;
+  std::vector<std::string> written = st.writes;
+  bool exhausted = false;
+  for (const TypeCatalog::ViewLineage* view : catalog.viewsReached(st.writes, &exhausted)) {
+    for (const std::string& read : view->reads) policy::addLineageName(&written, read);
+  }
+  fired.rule = exhausted;
+  for (const std::string& relation : written) {
+    const TypeCatalog::Fired f = catalog.addTriggerFunctions(relation, events, functions);
+    if (f.functions) fired.tables.push_back(relation);
+    fired.rule = fired.rule || f.rule;
+    fired.wider_rows = fired.wider_rows || f.wider_rows;
+  }
+  return fired;
+}
+
+// Whether `value` is made of a trigger's NEW or OLD row (`to_jsonb(NEW)`), which carries the
+// written row's columns.
+bool ofTriggerRow(const policy::ColumnLineage& value) {
+  return std::any_of(value.sources.begin(), value.sources.end(),
+                     [](const std::string& s) { return s == "new" || s == "old"; });
+}
+
 }  // namespace
 
 StatementRef PostgresSession::statementOf(const PendingUnit* unit) const {
@@ -277,15 +314,7 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     // and the calls its lineage names: those of the views it reads.
     std::vector<std::string> pending = st.functions;
     // The triggers on what it writes run with it: what they store, it stores.
-    std::vector<std::string> fired_on;  // the relations written whose triggers run
-    bool rule = false;
-    if (const int events = catalog_->hasTriggers() ? rowEvents(st) : 0; events != 0) {
-      for (const std::string& written : st.writes) {
-        if (catalog_->addTriggerFunctions(written, events, &pending, &rule)) {
-          fired_on.push_back(written);
-        }
-      }
-    }
+    const FiredTriggers fired = firedTriggers(*catalog_, st, &pending);
     auto addCalls = [&pending](const std::vector<std::string>& names) {
       for (const std::string& s : names) {
         if (auto called = policy::calledFunction(s)) pending.emplace_back(*called);
@@ -322,36 +351,35 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
         return exhausted;
       });
     }
-    if (found.empty() && !rule) continue;
+    if (found.empty() && !fired.rule) continue;
     if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
     policy::StatementFacts& r = resolved->statements[i];
     if (exhausted) {
       r.lineage.opaque = true;
       r.row_reference = true;
     }
-    if (rule) {
+    if (fired.rule) {
       // A rule may store anything the write gives it, anywhere.
       policy::ColumnLineage any;
       any.whole_row = true;
       r.lineage.stored.emplace_back(std::string(), std::move(any));
     }
+    // A trigger's NEW and OLD are rows of the tables written: any of their columns, resolved by
+    // the catalog's tables as a `*` over them is (withStoresResolved()).
+    auto storeOf = [&](std::string column, policy::ColumnLineage value) {
+      const bool rows = !fired.tables.empty() && !value.whole_row && ofTriggerRow(value);
+      if (rows) value.whole_row = true;
+      r.lineage.stored.emplace_back(std::move(column), std::move(value));
+      if (rows && !fired.wider_rows) {
+        r.lineage.star_tables.emplace_back(r.lineage.stored.size() - 1, fired.tables);
+      }
+    };
     bool stores_arguments = false;
     for (const auto& [name, f] : found) {
       r.lineage.renames.emplace_back(policy::callName(name), f->result);
       r.lineage.renames.insert(r.lineage.renames.end(), f->renames.begin(), f->renames.end());
-      // What it stores, the call stores (masking.copies). A trigger's NEW and OLD are rows of
-      // the relations written: any of their columns, resolved by the catalog's tables as a `*`
-      // over them is (withStoresResolved()).
-      for (const auto& [column, value] : f->stored) {
-        r.lineage.stored.emplace_back(column, value);
-        if (fired_on.empty() || value.whole_row ||
-            std::none_of(value.sources.begin(), value.sources.end(),
-                         [](const std::string& s) { return s == "new" || s == "old"; })) {
-          continue;
-        }
-        r.lineage.stored.back().second.whole_row = true;
-        r.lineage.star_tables.emplace_back(r.lineage.stored.size() - 1, fired_on);
-      }
+      // What it stores, the call stores (masking.copies).
+      for (const auto& [column, value] : f->stored) storeOf(column, value);
       stores_arguments = stores_arguments || f->stores_arguments;
       // An error raised inside it may quote any column its body names.
       for (const std::string& column : f->columns) policy::addLineageName(&r.columns, column);
@@ -361,13 +389,14 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
       // A function storing what it is given: its arguments may be anything the statement names,
       // anywhere (WHERE log_msg(cvv)), and what the functions it calls return
       // (log_msg(card_code(1))).
+      // A trigger's body calls it: with anything that body names (PERFORM log(to_jsonb(NEW))).
       policy::ColumnLineage args;
-      args.sources = st.columns;
-      args.whole_row = st.row_reference;
+      args.sources = fired.tables.empty() ? st.columns : r.columns;
+      args.whole_row = fired.tables.empty() ? st.row_reference : r.row_reference;
       for (const std::string& f : st.functions) {
         policy::addCallNamesOfListed(&args.sources, f);
       }
-      r.lineage.stored.emplace_back(std::string(), std::move(args));
+      storeOf(std::string(), std::move(args));
     }
   }
   return resolved ? resolved : facts;

@@ -53,6 +53,7 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
       std::string("p.pronamespace NOT IN ") + kSystemSchemas +
       " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = "
       "'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e')";
+  const std::string child_row = std::to_string(kChildRowEvent);
   return
       // The job's own settings (startup parameters) must not cut it short or change what its
       // names mean: no timeout, and only pg_catalog on the search path.
@@ -122,8 +123,13 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
       "AND g.tgenabled <> 'D' UNION ALL SELECT w.ev_class, 0::pg_catalog.oid, "
       "CASE w.ev_type WHEN '2' THEN 16 WHEN '3' THEN 4 WHEN '4' THEN 8 ELSE 60 END "
       "FROM pg_catalog.pg_rewrite w WHERE w.ev_type <> '1') s UNION "
-      "SELECT i.inhparent, up.fn, up.ev FROM pg_catalog.pg_inherits i "
-      "JOIN up ON i.inhrelid = up.rel) "
+      "SELECT i.inhparent, up.fn, up.ev | " +
+      // relispartition came with PostgreSQL 10. A rule applies to the relation named only.
+      (server_major != 0 && server_major < 10
+           ? child_row
+           : "CASE WHEN k.relispartition THEN 0 ELSE " + child_row + " END") +
+      " FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid = up.rel "
+      "JOIN pg_catalog.pg_class k ON k.oid = up.rel WHERE up.fn <> 0) "
       "SELECT 'g', up.fn, 0::pg_catalog.oid, c.relname::pg_catalog.text, 0::pg_catalog.oid, "
       "up.ev FROM up JOIN pg_catalog.pg_class c ON c.oid = up.rel) UNION ALL "
       "SELECT 'r', g.rngtypid, g.rngsubtype, NULL, " +

@@ -51,8 +51,9 @@ class TypeCatalog {
   // - trigger running a function that is not one of the server's own, or rule (other than a
   //   view's), on a relation (kind 'g': the function's oid, 0 for a rule, the relation's name,
   //   events as tgtype's bits in the attnum column), once more under the name of each
-  //   partitioned table or inheritance parent above it, so what a write's triggers store is
-  //   judged as the write's (addTriggerFunctions()).
+  //   partitioned table or inheritance parent above it (kChildRowEvent set past an inheritance
+  //   child), so what a write's triggers store is judged as the write's
+  //   (addTriggerFunctions()).
   // Row types of tables no column and no function result uses are left out: a database has
   // one per table, and a whole-row value is masked whole under column rules anyway. Columns:
   // kind, oid, other type, name, type, attnum. The kinds sort the type definitions before the
@@ -89,11 +90,11 @@ class TypeCatalog {
   const std::vector<uint32_t>* typesOfColumn(std::string_view name) const;
   bool hasTypedColumns() const { return !column_types_.empty(); }
 
-  // Adds to `names` the columns of the tables named `table` (relname, any schema): what a `*`
-  // over it stores (OutputLineage::star_tables). False when the name may stand for something
-  // else the catalog does not describe as a table: a view, a relation the catalog does not
-  // hold (a system one, one made after it was read), or any name when the database has more
-  // than kMaxTables tables.
+  // Adds to `names` the columns of the tables `table` may name (every reading, any schema):
+  // what a `*` over it stores (OutputLineage::star_tables), or what a trigger's NEW and OLD
+  // hold. False when the name may stand for something else the catalog does not describe as a
+  // table: a view, a relation the catalog does not hold (a system one, one made after it was
+  // read), or any name when the database has more than kMaxTables tables.
   bool tableColumns(std::string_view table, std::vector<std::string>* names) const;
   bool hasTables() const { return !tables_.empty(); }
   // Whether values of `types` stored into column `column` of the tables `table` may name (as
@@ -169,14 +170,21 @@ class TypeCatalog {
   static constexpr int kUpdateEvent = 16;
   static constexpr int kTruncateEvent = 32;
   static constexpr int kAnyRowEvent = kInsertEvent | kDeleteEvent | kUpdateEvent | kTruncateEvent;
+  // Set on a trigger of an inheritance child (not a partition) of the relation named: its NEW
+  // and OLD may have columns the relation does not.
+  static constexpr int kChildRowEvent = 64;
+  struct Fired {
+    bool functions = false;   // some were added
+    bool rule = false;        // a rule rewrites such a write (what it does is not followed)
+    bool wider_rows = false;  // kChildRowEvent
+  };
   // Adds to `functions` the names of the database's own functions that triggers on the
   // relations `relation` may name (as StatementFacts::writes lists it; every reading, every
-  // schema, and the partitions and inheritance children below them) run on any of `events`;
-  // sets `*rule` when a rule rewrites such a write (what it does is not followed). Says whether
-  // either is so. A trigger function the catalog does not hold (an extension's) is not
-  // followed, like a call of one.
-  bool addTriggerFunctions(std::string_view relation, int events,
-                           std::vector<std::string>* functions, bool* rule) const;
+  // schema, and the partitions and inheritance children below them) run on any of `events`.
+  // A trigger function the catalog does not hold (an extension's) is not followed, like a
+  // call of one.
+  Fired addTriggerFunctions(std::string_view relation, int events,
+                            std::vector<std::string>* functions) const;
   bool hasTriggers() const { return !triggers_.empty(); }
   // True when rows past kMaxRows were ignored.
   bool truncated() const { return truncated_; }

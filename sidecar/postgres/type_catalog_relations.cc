@@ -166,42 +166,49 @@ bool TypeCatalog::keepsFields(std::string_view table, std::string_view column,
                      [&](uint32_t type) { return compositeOf(type) == composite; });
 }
 
-bool TypeCatalog::addTriggerFunctions(std::string_view relation, int events,
-                                      std::vector<std::string>* functions, bool* rule) const {
-  if (triggers_.empty()) return false;
-  bool found = false;
+TypeCatalog::Fired TypeCatalog::addTriggerFunctions(std::string_view relation, int events,
+                                                    std::vector<std::string>* functions) const {
+  Fired fired;
+  if (triggers_.empty()) return fired;
   policy::anyReading(relation, [&](std::string_view name) {
     auto it = triggers_.find(absl::string_view(name.data(), name.size()));
     if (it == triggers_.end()) return false;
     for (const Trigger& t : it->second) {
       if ((t.events & events) == 0) continue;
       if (t.function == 0) {
-        *rule = found = true;
+        fired.rule = true;
         continue;
       }
       auto f = functions_.find(t.function);
       if (f == functions_.end() || f->second.name.empty()) continue;
       policy::addLineageName(functions, f->second.name);
-      found = true;
+      fired.functions = true;
+      fired.wider_rows = fired.wider_rows || (t.events & kChildRowEvent) != 0;
     }
     return false;
   });
-  return found;
+  return fired;
 }
 
 bool TypeCatalog::tableColumns(std::string_view table, std::vector<std::string>* names) const {
   // Past the limits tables_ stays empty (addTable()).
   if (!views(table).empty()) return false;
-  auto it = tables_.find(absl::string_view(table.data(), table.size()));
-  if (it == tables_.end()) return false;
-  const std::string& columns = it->second.columns;
-  for (size_t from = 0; from < columns.size();) {
-    size_t end = columns.find('\0', from);
-    if (end == std::string::npos) end = columns.size();
-    policy::addLineageName(names, std::string_view(columns).substr(from, end - from));
-    from = end + 1;
-  }
-  return true;
+  // Every reading that names a table counts ("schema.table", a quoted name holding dots).
+  bool found = false;
+  policy::anyReading(table, [&](std::string_view name) {
+    auto it = tables_.find(absl::string_view(name.data(), name.size()));
+    if (it == tables_.end()) return false;
+    found = true;
+    const std::string& columns = it->second.columns;
+    for (size_t from = 0; from < columns.size();) {
+      size_t end = columns.find('\0', from);
+      if (end == std::string::npos) end = columns.size();
+      policy::addLineageName(names, std::string_view(columns).substr(from, end - from));
+      from = end + 1;
+    }
+    return false;
+  });
+  return found;
 }
 
 }  // namespace tollgate::sidecar::postgres

@@ -436,8 +436,8 @@ TEST_CASE("after a function changes a type, its values are masked whole") {
 TEST_CASE("what the triggers and rules of a write store is judged as the write's") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(
-      "drop table if exists tg_trig_log, tg_trig_a, tg_trig_b, tg_trig_c, tg_trig_orders, "
-      "tg_rule_t, tg_trig_parted cascade;"
+      "drop table if exists tg_trig_log, tg_trig_a, tg_trig_b, tg_trig_c, tg_trig_d, tg_trig_e, "
+      "tg_trig_orders, tg_rule_t, tg_trig_parted, tg_people cascade;"
       "create table tg_trig_log (id serial, row_data jsonb, note text, cvv text);"
       "create table tg_trig_a (id int primary key, holder text, cvv text);"
       "create table tg_trig_b (like tg_trig_a); create table tg_trig_c (like tg_trig_a);"
@@ -452,10 +452,31 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "create or replace function tg_log_cvv() returns trigger language plpgsql as $$ begin "
       "insert into tg_trig_log (note) values (new.cvv); return new; end $$;"
       "create or replace function tg_log_same() returns trigger language plpgsql as $$ begin "
-      "insert into tg_trig_log (cvv) values (new.cvv); return new; end $$;"
+      "new.holder := upper(new.holder); insert into tg_trig_log (cvv) values (new.cvv); "
+      "return new; end $$;"
+      // A BEFORE trigger copying the cvv into the row's note.
+      "create table tg_trig_d (id int, holder text, cvv text, note text);"
+      "create or replace function tg_note_cvv() returns trigger language plpgsql as $$ begin "
+      "new.note := new.cvv; return new; end $$;"
+      "create trigger d before insert on tg_trig_d for each row execute function tg_note_cvv();"
+      // A trigger handing NEW to a function that stores its argument.
+      "create table tg_trig_e (like tg_trig_a);"
+      "create or replace function tg_log_payload(p jsonb) returns void language sql "
+      "as $$ insert into tg_trig_log (row_data) values (p) $$;"
+      "create or replace function tg_log_via() returns trigger language plpgsql as $$ begin "
+      "perform tg_log_payload(to_jsonb(new)); return new; end $$;"
+      "create trigger e after insert on tg_trig_e for each row execute function tg_log_via();"
+      // An updatable view over a table with a trigger; an inheritance child with a cvv column
+      // its parent does not have, and a trigger.
+      "create or replace view tg_trig_a_v as select * from tg_trig_a;"
+      "create table tg_people (id int, holder text);"
+      "create table tg_card_people (cvv text) inherits (tg_people);"
+      "create trigger cp after update on tg_card_people for each row "
+      "execute function tg_log_row();"
+      "insert into tg_card_people values (1, 'H', '9');"
       "create trigger a after update on tg_trig_a for each row execute function tg_log_row();"
       "create trigger b after insert on tg_trig_b for each row execute function tg_log_cvv();"
-      "create trigger c after insert or update on tg_trig_c for each row "
+      "create trigger c before insert or update on tg_trig_c for each row "
       "execute function tg_log_same();"
       "create trigger o after update on tg_trig_orders for each row "
       "execute function tg_log_row();"
@@ -466,8 +487,9 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "insert into tg_trig_a values (1, 'Ann', '123'); insert into tg_trig_c values (1, 'C', '1');"
       "insert into tg_trig_orders values (1, 1); insert into tg_trig_parted values (1, 'P', '7');"
       "truncate tg_trig_log;"
-      "grant all on tg_trig_log, tg_trig_a, tg_trig_b, tg_trig_c, tg_trig_orders, tg_rule_t, "
-      "tg_trig_parted, tg_trig_part1 to app; grant all on sequence tg_trig_log_id_seq to app;",
+      "grant all on tg_trig_log, tg_trig_a, tg_trig_b, tg_trig_c, tg_trig_d, tg_trig_e, "
+      "tg_trig_orders, tg_rule_t, tg_trig_parted, tg_trig_part1, tg_trig_a_v, tg_people, "
+      "tg_card_people to app; grant all on sequence tg_trig_log_id_seq to app;",
       kPgAppDatabase);
   SidecarOptions o;
   o.subject = kOpsSubject;  // a write grant
@@ -476,6 +498,10 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
   auto r = sidecar.psql(
       "update tg_trig_a set holder = 'x' where id = 1;\n"
       "insert into tg_trig_b values (2, 'b', '999');\n"
+      "insert into tg_trig_d (id, cvv) values (1, '555');\n"
+      "insert into tg_trig_e values (1, 'e', '4');\n"
+      "update tg_trig_a_v set holder = 'v' where id = 1;\n"
+      "update tg_people set holder = 'x' where id = 1;\n"
       "insert into tg_rule_t values (1, 'r', '111');\n"
       "update tg_trig_parted set holder = 'x' where id = 1;\n"
       "with d as (update tg_trig_a set holder = 'y' where id = 1 returning id) "
@@ -485,13 +511,16 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "delete from tg_trig_a where id = 99;\n"
       "update tg_trig_c set holder = 'x' where id = 1;\n"
       "update tg_trig_orders set total = 2 where id = 1;\n"
+      "update public.tg_trig_orders set total = 3 where id = 1;\n"
       "select count(*) from tg_trig_log where note is not null or row_data ? 'cvv';\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
-  CHECK(countOf(r.err, kRefused) == 5);
+  CHECK(countOf(r.err, kRefused) == 9);
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column row_data"));
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column note"));
   CHECK_THAT(r.err, ContainsSubstring("a rule on a table it writes"));
-  CHECK(r.out == "DELETE 0\nUPDATE 1\nUPDATE 1\n0\n");
-  CHECK(pg.sqlOrThrow("select count(*) from tg_trig_log", kPgAppDatabase) == "2\n");
+  CHECK(r.out == "DELETE 0\nUPDATE 1\nUPDATE 1\nUPDATE 1\n0\n");
+  CHECK(pg.sqlOrThrow("select count(*) from tg_trig_log", kPgAppDatabase) == "3\n");
   CHECK(pg.sqlOrThrow("select count(*) from tg_trig_b", kPgAppDatabase) == "0\n");
+  CHECK(pg.sqlOrThrow("select count(*) from tg_trig_d", kPgAppDatabase) == "0\n");
+  CHECK(pg.sqlOrThrow("select holder from tg_trig_c", kPgAppDatabase) == "X\n");
 }

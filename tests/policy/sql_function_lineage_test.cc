@@ -323,6 +323,43 @@ TEST_CASE("a function whose body may create, alter or drop tables or types says 
   CHECK(functionLineage(def("n()\n RETURNS void", "plpgsql", nested), nullptr).may_change_tables);
 }
 
+// Triggers: NEW and OLD are rows of the table written, and a BEFORE trigger's assignments to
+// NEW's fields store into that row.
+TEST_CASE("a trigger function's body reads NEW and OLD, and its assignments to NEW store") {
+  const FunctionLineage l = functionLineage(
+      def("audit()\n RETURNS trigger", "plpgsql",
+          " DECLARE v text; BEGIN NEW.updated_at := now(); NEW.Note := NEW.cvv; "
+          "NEW.\"Odd\" = upper(OLD.holder); "
+          "INSERT INTO log (row_data) VALUES (to_jsonb(NEW)); v := NEW.cvv; RETURN NEW; END "),
+      nullptr);
+  REQUIRE(l.parsed);
+  CHECK_FALSE(l.may_change_tables);
+  auto storedAs = [&](const std::string& target) -> const ColumnLineage* {
+    for (const auto& [t, value] : l.stored) {
+      if (t == target) return &value;
+    }
+    return nullptr;
+  };
+  REQUIRE(storedAs("updated_at") != nullptr);
+  CHECK(storedAs("updated_at")->sources == std::vector<std::string>{"now()", "now()*"});
+  REQUIRE(storedAs("note") != nullptr);
+  CHECK(contains(storedAs("note")->sources, "cvv"));
+  REQUIRE(storedAs("Odd") != nullptr);
+  CHECK(contains(storedAs("Odd")->sources, "holder"));
+  REQUIRE(storedAs("row_data") != nullptr);
+  CHECK(contains(storedAs("row_data")->sources, "new"));
+  CHECK(storedAs("v") == nullptr);  // a variable stores nothing
+
+  // NEW replaced whole: into every column of the row.
+  const FunctionLineage whole = functionLineage(
+      def("keep_old()\n RETURNS trigger", "plpgsql", " BEGIN NEW := OLD; RETURN NEW; END "),
+      nullptr);
+  REQUIRE(whole.parsed);
+  REQUIRE(whole.stored.size() == 1);
+  CHECK(whole.stored[0].first.empty());
+  CHECK(contains(whole.stored[0].second.sources, "old"));
+}
+
 TEST_CASE("the functions a parameter's default calls are the function's calls") {
   const FunctionLineage l = functionLineage(
       def("f(x integer DEFAULT mk(), y text DEFAULT upper(app.name_of(1)))\n RETURNS integer",

@@ -213,25 +213,31 @@ TEST_CASE("the triggers a write fires name the functions they run, by event") {
   REQUIRE(addRow(c, {"g", "18999", "0", "orders", "0", "60"}));  // not held: an extension's
   REQUIRE(addRow(c, {"g", "0", "0", "ruled", "0", "4"}));        // a rule on INSERT
   REQUIRE(addRow(c, {"g", "18200", "0", "unread_events", "0", "x"}));
+  // A trigger of an inheritance child, under its parent's name.
+  REQUIRE(addRow(c, {"g", "18200", "0", "people", "0", std::to_string(4 | 64)}));
   CHECK_FALSE(addRow(c, {"g", "18200", "0", std::nullopt, "0", "4"}));  // no relation
   CHECK(c.hasTriggers());
   std::vector<std::string> functions;
-  bool rule = false;
-  CHECK(c.addTriggerFunctions("orders", TypeCatalog::kUpdateEvent, &functions, &rule));
+  TypeCatalog::Fired fired = c.addTriggerFunctions("orders", TypeCatalog::kUpdateEvent, &functions);
+  CHECK(fired.functions);
+  CHECK_FALSE(fired.rule);
+  CHECK_FALSE(fired.wider_rows);
   CHECK(functions == std::vector<std::string>{"audit_row"});
-  CHECK(c.addTriggerFunctions("shop.orders", TypeCatalog::kAnyRowEvent, &functions, &rule));
+  CHECK(c.addTriggerFunctions("shop.orders", TypeCatalog::kAnyRowEvent, &functions).functions);
   CHECK(functions == std::vector<std::string>{"audit_row", "on_delete"});
-  CHECK_FALSE(rule);
   functions.clear();
-  CHECK_FALSE(c.addTriggerFunctions("orders", TypeCatalog::kTruncateEvent, &functions, &rule));
-  CHECK_FALSE(c.addTriggerFunctions("other", TypeCatalog::kAnyRowEvent, &functions, &rule));
-  CHECK_FALSE(c.addTriggerFunctions("ruled", TypeCatalog::kDeleteEvent, &functions, &rule));
-  CHECK_FALSE(rule);
-  CHECK(c.addTriggerFunctions("ruled", TypeCatalog::kInsertEvent, &functions, &rule));
-  CHECK(rule);
+  fired = c.addTriggerFunctions("orders", TypeCatalog::kTruncateEvent, &functions);
+  CHECK_FALSE((fired.functions || fired.rule));
+  fired = c.addTriggerFunctions("other", TypeCatalog::kAnyRowEvent, &functions);
+  CHECK_FALSE((fired.functions || fired.rule));
+  CHECK_FALSE(c.addTriggerFunctions("ruled", TypeCatalog::kDeleteEvent, &functions).rule);
+  fired = c.addTriggerFunctions("ruled", TypeCatalog::kInsertEvent, &functions);
+  CHECK(fired.rule);
+  CHECK_FALSE(fired.functions);
   CHECK(functions.empty());
   // Events that do not read: any.
-  CHECK(c.addTriggerFunctions("unread_events", TypeCatalog::kTruncateEvent, &functions, &rule));
+  CHECK(c.addTriggerFunctions("unread_events", TypeCatalog::kTruncateEvent, &functions).functions);
+  CHECK(c.addTriggerFunctions("people", TypeCatalog::kInsertEvent, &functions).wider_rows);
 }
 
 TEST_CASE("a composite stored as its own type keeps its fields' names") {
