@@ -374,29 +374,14 @@ class Reader {
                                    : named_outputs_ ? "record"
                                                     : "text");
     std::vector<std::string> found;
-    std::vector<sql::NewRowAssignment> new_row;
+    std::vector<sql::NewRowStore> new_row;
     bool dynamic = false;
     if (!sql::plpgsqlQueries(withBareReturnNextFilled(body), signature, &found, &dynamic,
                              &new_row) ||
         dynamic) {
       return markOpaque(out_);  // EXECUTE 'SELECT ' || col: anything
     }
-    for (const sql::NewRowAssignment& a : new_row) {
-      // `NEW.note := NEW.cvv` in a BEFORE trigger stores into the written row's note what the
-      // written statement would: judged as that UPDATE (`NEW := ...`, as whole rows).
-      std::string write;
-      if (a.field.empty()) {
-        write = "INSERT INTO \"tollgate new row\" SELECT " + a.expression;
-      } else {
-        write = "UPDATE \"tollgate new row\" SET \"";
-        for (char c : a.field) {
-          if (c == '"') write += '"';
-          write += c;
-        }
-        write += "\" = " + a.expression;
-      }
-      if (!queries(write)) markOpaque(out_);
-    }
+    for (const sql::NewRowStore& store : new_row) newRowStore(store);
     for (const std::string& q : found) {
       // A statement, or an expression (`x > 1`, `v := upper(cvv)`): what it computes may be
       // returned (RETURN, RETURN NEXT, an OUT variable).
@@ -406,6 +391,55 @@ class Reader {
         markOpaque(out_);
       }
     }
+  }
+
+  // A store into a trigger's NEW row (`NEW.note := NEW.cvv` in a BEFORE trigger): into that
+  // column of the written row, what the written statement would store there. One that cannot be
+  // followed stores anything.
+  void newRowStore(const sql::NewRowStore& store) {
+    ColumnLineage value;
+    value.whole_row = store.unknown;
+    PgQueryParseResult r = pg_query_parse(store.query.c_str());
+    json tree = r.error == nullptr && r.parse_tree != nullptr && !store.unknown
+                    ? json::parse(r.parse_tree, nullptr, /*allow_exceptions=*/false)
+                    : json();
+    pg_query_free_parse_result(r);
+    const json* stmts = tree.is_discarded() ? nullptr : field(tree, "stmts");
+    const json* stmt = stmts != nullptr && stmts->is_array() && stmts->size() == 1
+                           ? field(stmts->front(), "stmt")
+                           : nullptr;
+    const OutputLineage l = stmt != nullptr ? sql::outputLineage(*stmt) : OutputLineage();
+    // The result column stored, or every one for NEW itself (by position).
+    auto take = [&](const ColumnLineage& c) {
+      value.whole_row = value.whole_row || c.whole_row;
+      for (const std::string& s : c.sources) {
+        for (const std::string& n : l.closure(s, &value.whole_row)) {
+          addLineageName(&value.sources, n);
+        }
+      }
+    };
+    if (!l.known || l.star) {
+      value.whole_row = true;
+    } else if (store.field.empty()) {
+      for (const ColumnLineage& c : l.head) take(c);
+      for (const ColumnLineage& c : l.tail) take(c);
+    } else if (store.column < l.head.size()) {
+      take(l.head[store.column]);
+    } else {
+      value.whole_row = true;  // past the columns the lineage names one by one
+    }
+    // NEW := OLD (or NEW): each column keeps a value of its own.
+    const auto isRow = [](const std::string& n) { return n == "new" || n == "old"; };
+    if (store.field.empty() && !value.whole_row && !value.sources.empty() &&
+        std::all_of(value.sources.begin(), value.sources.end(), isRow)) {
+      return;
+    }
+    if (std::any_of(value.sources.begin(), value.sources.end(), [&](const std::string& n) {
+          return std::find(inputs_.begin(), inputs_.end(), n) != inputs_.end();
+        })) {
+      out_->stores_arguments = true;
+    }
+    out_->stored.emplace_back(store.field, std::move(value));
   }
 
   const std::vector<std::string>* row_fields_;

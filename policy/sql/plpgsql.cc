@@ -3,6 +3,7 @@
 
 #include <pg_query.h>
 
+#include <cctype>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -17,23 +18,33 @@ using nlohmann::json;
 constexpr int kMaxDepth = 400;
 
 // The value of an assignment's text (`NEW.note := expr`, `NEW.note = expr`): what follows the
-// first `:=` or `=` outside double quotes. Empty when there is none.
-std::string assignedValue(std::string_view text) {
+// `:=` or `=` after a target made of names, dots and double-quoted names only. nullopt for any
+// other target (a subscript, a comment), whose end the sidecar does not find for sure.
+std::optional<std::string_view> assignedValue(std::string_view text) {
   bool quoted = false;
   for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '"') quoted = !quoted;
-    if (quoted) continue;
-    if (text.substr(i, 2) == ":=") return std::string(text.substr(i + 2));
-    if (text[i] == '=') return std::string(text.substr(i + 1));
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == '"') {
+      quoted = !quoted;
+    } else if (quoted) {
+      continue;
+    } else if (text.substr(i, 2) == ":=") {
+      return text.substr(i + 2);
+    } else if (c == '=') {
+      return text.substr(i + 1);
+    } else if (!(std::isalnum(c) || c == '_' || c == '$' || c == '.' || c >= 0x80 ||
+                 std::isspace(c))) {
+      return std::nullopt;
+    }
   }
-  return "";
+  return std::nullopt;
 }
 
-// NEW's variable number and the function's variables (datums), to tell an assignment to NEW.
+// NEW's variable number and the function's variables (datums), to tell a store into NEW.
 struct NewRow {
   int varno = -1;
   const json* datums = nullptr;
-  std::vector<NewRowAssignment>* out = nullptr;
+  std::vector<NewRowStore>* out = nullptr;
 };
 
 int intField(const json& o, const char* key) {
@@ -41,9 +52,8 @@ int intField(const json& o, const char* key) {
   return f != nullptr && f->is_number_integer() ? f->get<int>() : -1;
 }
 
-// An assignment's target as NEW's field (its name; "" for NEW itself), or nullopt.
-std::optional<std::string> newRowField(const json& assign, const NewRow& row) {
-  const int n = intField(assign, "varno");
+// Variable `n` as NEW's field (its name; "" for NEW itself), or nullopt.
+std::optional<std::string> newRowField(int n, const NewRow& row) {
   if (n < 0 || row.datums == nullptr) return std::nullopt;
   if (n == row.varno) return std::string();
   if (static_cast<size_t>(n) >= row.datums->size()) return std::nullopt;
@@ -52,6 +62,55 @@ std::optional<std::string> newRowField(const json& assign, const NewRow& row) {
   const json* name = field(*rf, "fieldname");
   if (name == nullptr || !name->is_string()) return std::nullopt;
   return name->get<std::string>();
+}
+
+// Adds the stores into NEW of a statement whose results go to `target` (INTO, FOR ... IN): a
+// record variable (PLpgSQL_rec) or a list of variables (PLpgSQL_row), by position.
+void addTargetStores(const json& target, std::string_view query, const NewRow& row) {
+  if (const json* rec = field(target, "PLpgSQL_rec")) {
+    if (intField(*rec, "dno") == row.varno) row.out->push_back({"", std::string(query), 0, false});
+    return;
+  }
+  const json* r = field(target, "PLpgSQL_row");
+  const json* fields = r == nullptr ? nullptr : field(*r, "fields");
+  if (fields == nullptr || !fields->is_array()) return;
+  for (size_t i = 0; i < fields->size(); ++i) {
+    std::optional<std::string> f = newRowField(intField((*fields)[i], "varno"), row);
+    if (!f) continue;
+    const bool whole = f->empty();  // NEW among other variables: not followed
+    row.out->push_back({std::move(*f), std::string(query), i, whole});
+  }
+}
+
+// The stores into NEW of statement `kind` (a PLpgSQL_stmt_* node's key).
+void addNewRowStores(std::string_view kind, const json& stmt, const NewRow& row) {
+  if (kind == "PLpgSQL_stmt_assign") {
+    const json* expr = field(stmt, "expr");
+    const json* query = expr == nullptr ? nullptr : field(*expr, "PLpgSQL_expr");
+    std::optional<std::string> target = newRowField(intField(stmt, "varno"), row);
+    if (!target || query == nullptr) return;
+    // PL/pgSQL reads `target := <select list> [FROM ...]`: a SELECT of what follows.
+    const std::optional<std::string_view> value = assignedValue(str(*query, "query"));
+    if (!value) {
+      row.out->push_back({std::move(*target), "", 0, true});
+    } else {
+      row.out->push_back({std::move(*target), "SELECT " + std::string(*value) + "\n", 0, false});
+    }
+  } else if (kind == "PLpgSQL_stmt_execsql" || kind == "PLpgSQL_stmt_fors") {
+    const json* target = field(stmt, kind == "PLpgSQL_stmt_fors" ? "var" : "target");
+    const json* sql = field(stmt, kind == "PLpgSQL_stmt_fors" ? "query" : "sqlstmt");
+    const json* query = sql == nullptr ? nullptr : field(*sql, "PLpgSQL_expr");
+    if (target != nullptr && query != nullptr) addTargetStores(*target, str(*query, "query"), row);
+  } else if (kind == "PLpgSQL_stmt_getdiag") {
+    const json* items = field(stmt, "diag_items");
+    if (items == nullptr || !items->is_array()) return;
+    for (const json& item : *items) {
+      const json* d = field(item, "PLpgSQL_diag_item");
+      std::optional<std::string> f =
+          d == nullptr ? std::nullopt : newRowField(intField(*d, "target"), row);
+      if (f) row.out->push_back({std::move(*f), "", 0, true});
+    }
+  }
 }
 
 // Collects PLpgSQL_expr queries; the tree is walked with an explicit depth bound, past which
@@ -68,14 +127,8 @@ void collect(const json& v, int depth, std::vector<std::string>* queries, bool* 
   }
   if (!v.is_object()) return;
   for (auto it = v.begin(); it != v.end(); ++it) {
-    if (it.key() == "PLpgSQL_stmt_assign" && row.out != nullptr) {
-      const json* expr = field(it.value(), "expr");
-      const json* query = expr == nullptr ? nullptr : field(*expr, "PLpgSQL_expr");
-      std::optional<std::string> target = newRowField(it.value(), row);
-      if (target && query != nullptr) {
-        row.out->push_back(
-            NewRowAssignment{std::move(*target), assignedValue(str(*query, "query"))});
-      }
+    if (row.out != nullptr && it.key().starts_with("PLpgSQL_stmt_")) {
+      addNewRowStores(it.key(), it.value(), row);
     }
     // EXECUTE, FOR ... IN EXECUTE, and RETURN QUERY EXECUTE / OPEN ... FOR EXECUTE (dynquery).
     if (it.key() == "PLpgSQL_stmt_dynexecute" || it.key() == "PLpgSQL_stmt_dynfors" ||
@@ -98,7 +151,7 @@ bool plpgsqlQueries(std::string_view body, std::vector<std::string>* queries, bo
 
 bool plpgsqlQueries(std::string_view body, std::string_view signature,
                     std::vector<std::string>* queries, bool* dynamic,
-                    std::vector<NewRowAssignment>* new_row) {
+                    std::vector<NewRowStore>* new_row) {
   // Wrap the body in a function definition with a dollar tag the body does not contain.
   std::string tag = "$tollgate_do$";
   for (int i = 0; body.find(tag) != std::string_view::npos; ++i) {

@@ -13,19 +13,23 @@ namespace tollgate::policy::sql {
 // Returns false when the body does not parse. Dynamic SQL (EXECUTE <string>) cannot be seen;
 // `*dynamic` is set when the body has any, or nests too deep to be read whole.
 bool plpgsqlQueries(std::string_view body, std::vector<std::string>* queries, bool* dynamic);
-// An assignment to the row a trigger function's NEW names (`NEW.note := NEW.cvv`): what the
-// row will store. `field` is the field's name as PL/pgSQL resolved it, empty for the whole row
-// (`NEW := ...`); `expression` the value's text.
-struct NewRowAssignment {
-  std::string field;
-  std::string expression;
+// A store into the row a trigger function's NEW names: `NEW.note := NEW.cvv`, `SELECT cvv INTO
+// NEW.note FROM cards`, `FOR NEW IN SELECT ...`. The value is result column `column` of `query`
+// (a SELECT), or all its columns by position when `field` is empty (NEW itself).
+struct NewRowStore {
+  std::string field;  // NEW's field as PL/pgSQL resolved it; empty for the whole row
+  std::string query;
+  size_t column = 0;
+  // The value cannot be followed (an assignment target the sidecar does not read, such as a
+  // subscript; GET DIAGNOSTICS): it may be anything.
+  bool unknown = false;
 };
 // The same for the body of a function with `signature` (parameters and result as in CREATE
 // FUNCTION: `(OUT code text) RETURNS SETOF record`, `() RETURNS trigger`), which decides what
 // the body may say (RETURN NEXT, RETURN QUERY, its parameters' names as variables, NEW and OLD).
-// `new_row`, when given, gets the assignments to NEW (a trigger function's).
+// `new_row`, when given, gets the stores into NEW (a trigger function's).
 bool plpgsqlQueries(std::string_view body, std::string_view signature,
                     std::vector<std::string>* queries, bool* dynamic,
-                    std::vector<NewRowAssignment>* new_row = nullptr);
+                    std::vector<NewRowStore>* new_row = nullptr);
 
 }  // namespace tollgate::policy::sql

@@ -62,7 +62,10 @@ FiredTriggers firedTriggers(const TypeCatalog& catalog, const policy::StatementF
   fired.rule = exhausted;
   for (const std::string& relation : written) {
     const TypeCatalog::Fired f = catalog.addTriggerFunctions(relation, events, functions);
-    if (f.functions) fired.tables.push_back(relation);
+    // Rows of the tables it names, as the catalog does (a reading it does not hold: any).
+    if (f.functions && !catalog.addTableReadings(relation, &fired.tables)) {
+      fired.tables.push_back(relation);
+    }
     fired.rule = fired.rule || f.rule;
     fired.wider_rows = fired.wider_rows || f.wider_rows;
   }

@@ -90,12 +90,15 @@ class TypeCatalog {
   const std::vector<uint32_t>* typesOfColumn(std::string_view name) const;
   bool hasTypedColumns() const { return !column_types_.empty(); }
 
-  // Adds to `names` the columns of the tables `table` may name (every reading, any schema):
-  // what a `*` over it stores (OutputLineage::star_tables), or what a trigger's NEW and OLD
-  // hold. False when the name may stand for something else the catalog does not describe as a
-  // table: a view, a relation the catalog does not hold (a system one, one made after it was
-  // read), or any name when the database has more than kMaxTables tables.
+  // Adds to `names` the columns of the tables named `table` (relname, any schema): what a `*`
+  // over it stores (OutputLineage::star_tables), or what a trigger's NEW and OLD hold. False
+  // when the name may stand for something else the catalog does not describe as a table: a
+  // view, a relation the catalog does not hold (a system one, one made after it was read), or
+  // any name when the database has more than kMaxTables tables.
   bool tableColumns(std::string_view table, std::vector<std::string>* names) const;
+  // Adds to `tables` the readings of `relation` (as StatementFacts::writes lists it) that name
+  // tables the catalog holds (the relnames tableColumns() takes); false when none does.
+  bool addTableReadings(std::string_view relation, std::vector<std::string>* tables) const;
   bool hasTables() const { return !tables_.empty(); }
   // Whether values of `types` stored into column `column` of the tables `table` may name (as
   // StatementFacts::writes lists it; every reading, every schema) keep their fields' names:

@@ -193,18 +193,25 @@ TypeCatalog::Fired TypeCatalog::addTriggerFunctions(std::string_view relation, i
 bool TypeCatalog::tableColumns(std::string_view table, std::vector<std::string>* names) const {
   // Past the limits tables_ stays empty (addTable()).
   if (!views(table).empty()) return false;
-  // Every reading that names a table counts ("schema.table", a quoted name holding dots).
+  auto it = tables_.find(absl::string_view(table.data(), table.size()));
+  if (it == tables_.end()) return false;
+  const std::string& columns = it->second.columns;
+  for (size_t from = 0; from < columns.size();) {
+    size_t end = columns.find('\0', from);
+    if (end == std::string::npos) end = columns.size();
+    policy::addLineageName(names, std::string_view(columns).substr(from, end - from));
+    from = end + 1;
+  }
+  return true;
+}
+
+bool TypeCatalog::addTableReadings(std::string_view relation,
+                                   std::vector<std::string>* tables) const {
   bool found = false;
-  policy::anyReading(table, [&](std::string_view name) {
-    auto it = tables_.find(absl::string_view(name.data(), name.size()));
-    if (it == tables_.end()) return false;
-    found = true;
-    const std::string& columns = it->second.columns;
-    for (size_t from = 0; from < columns.size();) {
-      size_t end = columns.find('\0', from);
-      if (end == std::string::npos) end = columns.size();
-      policy::addLineageName(names, std::string_view(columns).substr(from, end - from));
-      from = end + 1;
+  policy::anyReading(relation, [&](std::string_view name) {
+    if (tables_.contains(absl::string_view(name.data(), name.size()))) {
+      policy::addLineageName(tables, name);
+      found = true;
     }
     return false;
   });

@@ -437,7 +437,7 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
   auto& pg = sharedPg();
   pg.sqlOrThrow(
       "drop table if exists tg_trig_log, tg_trig_a, tg_trig_b, tg_trig_c, tg_trig_d, tg_trig_e, "
-      "tg_trig_orders, tg_rule_t, tg_trig_parted, tg_people cascade;"
+      "tg_trig_f, tg_trig_orders, tg_rule_t, tg_trig_parted, tg_people, tg_parted_orders cascade;"
       "create table tg_trig_log (id serial, row_data jsonb, note text, cvv text);"
       "create table tg_trig_a (id int primary key, holder text, cvv text);"
       "create table tg_trig_b (like tg_trig_a); create table tg_trig_c (like tg_trig_a);"
@@ -474,6 +474,18 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "create trigger cp after update on tg_card_people for each row "
       "execute function tg_log_row();"
       "insert into tg_card_people values (1, 'H', '9');"
+      // A BEFORE trigger filling the note from the cards table (SELECT ... INTO NEW.note).
+      "create table tg_trig_f (like tg_trig_d);"
+      "create or replace function tg_note_from_cards() returns trigger language plpgsql as $$ "
+      "begin select c.cvv into new.note from cards c order by c.id limit 1; return new; end $$;"
+      "create trigger f before insert on tg_trig_f for each row "
+      "execute function tg_note_from_cards();"
+      // A partition with a whole-row audit trigger, of a table with no masked column.
+      "create table tg_parted_orders (id int, total int) partition by list (id);"
+      "create table tg_parted_orders1 partition of tg_parted_orders for values in (1);"
+      "create trigger po after update on tg_parted_orders1 for each row "
+      "execute function tg_log_row();"
+      "insert into tg_parted_orders values (1, 1);"
       "create trigger a after update on tg_trig_a for each row execute function tg_log_row();"
       "create trigger b after insert on tg_trig_b for each row execute function tg_log_cvv();"
       "create trigger c before insert or update on tg_trig_c for each row "
@@ -489,7 +501,8 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "truncate tg_trig_log;"
       "grant all on tg_trig_log, tg_trig_a, tg_trig_b, tg_trig_c, tg_trig_d, tg_trig_e, "
       "tg_trig_orders, tg_rule_t, tg_trig_parted, tg_trig_part1, tg_trig_a_v, tg_people, "
-      "tg_card_people to app; grant all on sequence tg_trig_log_id_seq to app;",
+      "tg_card_people, tg_trig_f, tg_parted_orders, tg_parted_orders1 to app; grant all on "
+      "sequence tg_trig_log_id_seq to app;",
       kPgAppDatabase);
   SidecarOptions o;
   o.subject = kOpsSubject;  // a write grant
@@ -502,6 +515,7 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "insert into tg_trig_e values (1, 'e', '4');\n"
       "update tg_trig_a_v set holder = 'v' where id = 1;\n"
       "update tg_people set holder = 'x' where id = 1;\n"
+      "insert into tg_trig_f (id) values (1);\n"
       "insert into tg_rule_t values (1, 'r', '111');\n"
       "update tg_trig_parted set holder = 'x' where id = 1;\n"
       "with d as (update tg_trig_a set holder = 'y' where id = 1 returning id) "
@@ -512,15 +526,17 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "update tg_trig_c set holder = 'x' where id = 1;\n"
       "update tg_trig_orders set total = 2 where id = 1;\n"
       "update public.tg_trig_orders set total = 3 where id = 1;\n"
+      "update tg_parted_orders set total = 2 where id = 1;\n"
       "select count(*) from tg_trig_log where note is not null or row_data ? 'cvv';\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
-  CHECK(countOf(r.err, kRefused) == 9);
+  CHECK(countOf(r.err, kRefused) == 10);
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column row_data"));
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column note"));
   CHECK_THAT(r.err, ContainsSubstring("a rule on a table it writes"));
-  CHECK(r.out == "DELETE 0\nUPDATE 1\nUPDATE 1\nUPDATE 1\n0\n");
-  CHECK(pg.sqlOrThrow("select count(*) from tg_trig_log", kPgAppDatabase) == "3\n");
+  CHECK(r.out == "DELETE 0\nUPDATE 1\nUPDATE 1\nUPDATE 1\nUPDATE 1\n0\n");
+  CHECK(pg.sqlOrThrow("select count(*) from tg_trig_log", kPgAppDatabase) == "4\n");
   CHECK(pg.sqlOrThrow("select count(*) from tg_trig_b", kPgAppDatabase) == "0\n");
   CHECK(pg.sqlOrThrow("select count(*) from tg_trig_d", kPgAppDatabase) == "0\n");
+  CHECK(pg.sqlOrThrow("select count(*) from tg_trig_f", kPgAppDatabase) == "0\n");
   CHECK(pg.sqlOrThrow("select holder from tg_trig_c", kPgAppDatabase) == "X\n");
 }

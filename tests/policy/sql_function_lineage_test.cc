@@ -350,14 +350,55 @@ TEST_CASE("a trigger function's body reads NEW and OLD, and its assignments to N
   CHECK(contains(storedAs("row_data")->sources, "new"));
   CHECK(storedAs("v") == nullptr);  // a variable stores nothing
 
-  // NEW replaced whole: into every column of the row.
-  const FunctionLineage whole = functionLineage(
+  // NEW replaced by OLD: each column keeps a value of its own.
+  const FunctionLineage keep = functionLineage(
       def("keep_old()\n RETURNS trigger", "plpgsql", " BEGIN NEW := OLD; RETURN NEW; END "),
       nullptr);
-  REQUIRE(whole.parsed);
-  REQUIRE(whole.stored.size() == 1);
-  CHECK(whole.stored[0].first.empty());
-  CHECK(contains(whole.stored[0].second.sources, "old"));
+  REQUIRE(keep.parsed);
+  CHECK(keep.stored.empty());
+}
+
+TEST_CASE("every way a trigger function's body fills NEW is a store into the written row") {
+  const FunctionLineage l =
+      functionLineage(def("fill()\n RETURNS trigger", "plpgsql",
+                          " BEGIN NEW.a := cvv FROM cards WHERE id = NEW.id ORDER BY id LIMIT 1; "
+                          "SELECT c.holder, c.cvv INTO NEW.b, NEW.c FROM cards c; "
+                          "IF true THEN NEW.d := NEW.cvv -- a comment\n; END IF; "
+                          "NEW.tags[1 /* = */] := NEW.cvv; GET DIAGNOSTICS NEW.e = ROW_COUNT; "
+                          "FOR NEW IN SELECT id, cvv FROM cards LOOP NULL; END LOOP; "
+                          "SELECT * INTO NEW FROM cards; RETURN NEW; END "),
+                      nullptr);
+  REQUIRE(l.parsed);
+  CHECK_FALSE(l.may_change_tables);
+  auto storedAs = [&](const std::string& target) {
+    std::vector<const ColumnLineage*> out;
+    for (const auto& [t, value] : l.stored) {
+      if (t == target) out.push_back(&value);
+    }
+    return out;
+  };
+  // A select list after `:=`, with FROM and ORDER BY.
+  REQUIRE(storedAs("a").size() == 1);
+  CHECK(contains(storedAs("a")[0]->sources, "cvv"));
+  // INTO by position.
+  REQUIRE(storedAs("b").size() == 1);
+  CHECK(contains(storedAs("b")[0]->sources, "holder"));
+  CHECK_FALSE(contains(storedAs("b")[0]->sources, "cvv"));
+  REQUIRE(storedAs("c").size() == 1);
+  CHECK(contains(storedAs("c")[0]->sources, "cvv"));
+  // Nested, with a comment after it.
+  REQUIRE(storedAs("d").size() == 1);
+  CHECK(contains(storedAs("d")[0]->sources, "cvv"));
+  // A subscript, GET DIAGNOSTICS: anything.
+  REQUIRE(storedAs("tags").size() == 1);
+  CHECK(storedAs("tags")[0]->whole_row);
+  REQUIRE(storedAs("e").size() == 1);
+  CHECK(storedAs("e")[0]->whole_row);
+  // FOR NEW IN and SELECT * INTO NEW: the whole row, by position.
+  const auto whole = storedAs("");
+  REQUIRE(whole.size() == 2);
+  CHECK(contains(whole[0]->sources, "cvv"));
+  CHECK(whole[1]->whole_row);
 }
 
 TEST_CASE("the functions a parameter's default calls are the function's calls") {
