@@ -160,8 +160,9 @@ class Reader {
       if (!returns_void_ && !last_known_) markUnknown(out_);
       return;
     }
-    if (!has_body) return markOpaque(out_);
-    if (language == "sql") {
+    if (!has_body) {
+      markOpaque(out_);
+    } else if (language == "sql") {
       // The last statement's rows are the result: one whose result columns cannot be followed
       // may return anything.
       if (!queries(std::string(body))) {
@@ -174,6 +175,13 @@ class Reader {
       plpgsql(body);
     } else {
       markOpaque(out_);  // C, PL/Python, ...: what it reads and does cannot be seen
+    }
+    // A trigger function that cannot be read whole (dynamic SQL, another language) may store
+    // anything the write gives it, anywhere.
+    if (returns_trigger_ && out_->may_change_tables) {
+      ColumnLineage any;
+      any.whole_row = true;
+      out_->stored.emplace_back(std::string(), std::move(any));
     }
   }
 

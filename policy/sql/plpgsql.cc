@@ -43,6 +43,7 @@ std::optional<std::string_view> assignedValue(std::string_view text) {
 // NEW's variable number and the function's variables (datums), to tell a store into NEW.
 struct NewRow {
   int varno = -1;
+  int old_varno = -1;
   const json* datums = nullptr;
   std::vector<NewRowStore>* out = nullptr;
 };
@@ -52,33 +53,45 @@ int intField(const json& o, const char* key) {
   return f != nullptr && f->is_number_integer() ? f->get<int>() : -1;
 }
 
-// Variable `n` as NEW's field (its name; "" for NEW itself), or nullopt.
-std::optional<std::string> newRowField(int n, const NewRow& row) {
-  if (n < 0 || row.datums == nullptr) return std::nullopt;
-  if (n == row.varno) return std::string();
+// Variable `n` as a field of record `rec` (its name; "" for the record itself), or nullopt.
+std::optional<std::string> recordField(int n, int rec, const NewRow& row) {
+  if (n < 0 || rec < 0 || row.datums == nullptr) return std::nullopt;
+  if (n == rec) return std::string();
   if (static_cast<size_t>(n) >= row.datums->size()) return std::nullopt;
   const json* rf = field((*row.datums)[n], "PLpgSQL_recfield");
-  if (rf == nullptr || intField(*rf, "recparentno") != row.varno) return std::nullopt;
+  if (rf == nullptr || intField(*rf, "recparentno") != rec) return std::nullopt;
   const json* name = field(*rf, "fieldname");
   if (name == nullptr || !name->is_string()) return std::nullopt;
   return name->get<std::string>();
+}
+
+// Variable `n` as NEW's field (its name; "" for NEW itself), or nullopt. OLD written to may
+// become the row stored (NEW := OLD, RETURN OLD): as NEW itself, with a value not followed.
+std::optional<std::string> newRowField(int n, const NewRow& row, bool* unknown = nullptr) {
+  if (std::optional<std::string> f = recordField(n, row.varno, row)) return f;
+  if (unknown == nullptr || !recordField(n, row.old_varno, row)) return std::nullopt;
+  *unknown = true;
+  return std::string();
 }
 
 // Adds the stores into NEW of a statement whose results go to `target` (INTO, FOR ... IN): a
 // record variable (PLpgSQL_rec) or a list of variables (PLpgSQL_row), by position.
 void addTargetStores(const json& target, std::string_view query, const NewRow& row) {
   if (const json* rec = field(target, "PLpgSQL_rec")) {
-    if (intField(*rec, "dno") == row.varno) row.out->push_back({"", std::string(query), 0, false});
+    const int dno = intField(*rec, "dno");
+    if (dno == row.varno) row.out->push_back({"", std::string(query), 0, false});
+    if (dno == row.old_varno && dno >= 0) row.out->push_back({"", "", 0, true});
     return;
   }
   const json* r = field(target, "PLpgSQL_row");
   const json* fields = r == nullptr ? nullptr : field(*r, "fields");
   if (fields == nullptr || !fields->is_array()) return;
   for (size_t i = 0; i < fields->size(); ++i) {
-    std::optional<std::string> f = newRowField(intField((*fields)[i], "varno"), row);
+    bool unknown = false;
+    std::optional<std::string> f = newRowField(intField((*fields)[i], "varno"), row, &unknown);
     if (!f) continue;
-    const bool whole = f->empty();  // NEW among other variables: not followed
-    row.out->push_back({std::move(*f), std::string(query), i, whole});
+    unknown = unknown || f->empty();  // NEW among other variables: not followed
+    row.out->push_back({std::move(*f), std::string(query), i, unknown});
   }
 }
 
@@ -87,11 +100,12 @@ void addNewRowStores(std::string_view kind, const json& stmt, const NewRow& row)
   if (kind == "PLpgSQL_stmt_assign") {
     const json* expr = field(stmt, "expr");
     const json* query = expr == nullptr ? nullptr : field(*expr, "PLpgSQL_expr");
-    std::optional<std::string> target = newRowField(intField(stmt, "varno"), row);
+    bool unknown = false;
+    std::optional<std::string> target = newRowField(intField(stmt, "varno"), row, &unknown);
     if (!target || query == nullptr) return;
     // PL/pgSQL reads `target := <select list> [FROM ...]`: a SELECT of what follows.
     const std::optional<std::string_view> value = assignedValue(str(*query, "query"));
-    if (!value) {
+    if (!value || unknown) {
       row.out->push_back({std::move(*target), "", 0, true});
     } else {
       row.out->push_back({std::move(*target), "SELECT " + std::string(*value) + "\n", 0, false});
@@ -106,9 +120,32 @@ void addNewRowStores(std::string_view kind, const json& stmt, const NewRow& row)
     if (items == nullptr || !items->is_array()) return;
     for (const json& item : *items) {
       const json* d = field(item, "PLpgSQL_diag_item");
+      // Counts carry no data; messages and contexts may quote any.
+      const std::string_view what = d == nullptr ? "" : str(*d, "kind");
+      if (what == "ROW_COUNT" || what == "RESULT_OID") continue;
+      bool unknown = false;
       std::optional<std::string> f =
-          d == nullptr ? std::nullopt : newRowField(intField(*d, "target"), row);
+          d == nullptr ? std::nullopt : newRowField(intField(*d, "target"), row, &unknown);
       if (f) row.out->push_back({std::move(*f), "", 0, true});
+    }
+  } else if (kind == "PLpgSQL_stmt_foreach_a") {
+    // FOREACH NEW.note IN ARRAY ...: the last element stays.
+    bool unknown = false;
+    if (std::optional<std::string> f = newRowField(intField(stmt, "varno"), row, &unknown)) {
+      row.out->push_back({std::move(*f), "", 0, true});
+    }
+  } else if (kind == "PLpgSQL_stmt_return" && row.varno >= 0) {
+    // A BEFORE trigger's row is what it returns: another row than NEW, OLD or NULL may hold
+    // anything (RETURN r, RETURN (SELECT ...)).
+    const json* expr = field(stmt, "expr");
+    const json* query = expr == nullptr ? nullptr : field(*expr, "PLpgSQL_expr");
+    std::string returned(query == nullptr ? std::string_view("null") : str(*query, "query"));
+    for (char& c : returned) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const size_t from = returned.find_first_not_of(" \t\r\n");
+    const size_t to = returned.find_last_not_of(" \t\r\n");
+    returned = from == std::string::npos ? "" : returned.substr(from, to - from + 1);
+    if (returned != "new" && returned != "old" && returned != "null" && !returned.empty()) {
+      row.out->push_back({"", "", 0, true});
     }
   }
 }
@@ -173,7 +210,7 @@ bool plpgsqlQueries(std::string_view body, std::string_view signature,
       const json* f = field(tree[0], "PLpgSQL_function");
       const json* datums = f == nullptr ? nullptr : field(*f, "datums");
       if (datums != nullptr && datums->is_array()) {
-        row = NewRow{intField(*f, "new_varno"), datums, new_row};
+        row = NewRow{intField(*f, "new_varno"), intField(*f, "old_varno"), datums, new_row};
       }
     }
     if (ok) collect(tree, 0, queries, dynamic, row);

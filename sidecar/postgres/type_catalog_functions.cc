@@ -13,6 +13,11 @@
 #include "sidecar/postgres/type_catalog.h"
 
 namespace tollgate::sidecar::postgres {
+namespace {
+
+constexpr uint32_t kTriggerType = 2279;  // pg_type's trigger (TRIGGEROID)
+
+}  // namespace
 
 const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) const {
   const absl::string_view key(name.data(), name.size());
@@ -29,6 +34,12 @@ const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) 
       out.result.whole_row = out.result.reshaped = true;
       out.row_reference = true;
       out.may_change_tables = true;
+      if (f->second.result_type == kTriggerType) {
+        // A trigger's: it may store anything the write gives it, anywhere.
+        policy::ColumnLineage any;
+        any.whole_row = true;
+        out.stored.emplace_back(std::string(), std::move(any));
+      }
       continue;
     }
     std::vector<std::string> fields;

@@ -364,7 +364,8 @@ TEST_CASE("every way a trigger function's body fills NEW is a store into the wri
                           " BEGIN NEW.a := cvv FROM cards WHERE id = NEW.id ORDER BY id LIMIT 1; "
                           "SELECT c.holder, c.cvv INTO NEW.b, NEW.c FROM cards c; "
                           "IF true THEN NEW.d := NEW.cvv -- a comment\n; END IF; "
-                          "NEW.tags[1 /* = */] := NEW.cvv; GET DIAGNOSTICS NEW.e = ROW_COUNT; "
+                          "NEW.tags[1 /* =0 -- */] := NEW.cvv; GET DIAGNOSTICS NEW.e = PG_CONTEXT; "
+                          "GET DIAGNOSTICS NEW.n = ROW_COUNT; "
                           "FOR NEW IN SELECT id, cvv FROM cards LOOP NULL; END LOOP; "
                           "SELECT * INTO NEW FROM cards; RETURN NEW; END "),
                       nullptr);
@@ -394,11 +395,42 @@ TEST_CASE("every way a trigger function's body fills NEW is a store into the wri
   CHECK(storedAs("tags")[0]->whole_row);
   REQUIRE(storedAs("e").size() == 1);
   CHECK(storedAs("e")[0]->whole_row);
+  CHECK(storedAs("n").empty());  // a count carries no data
   // FOR NEW IN and SELECT * INTO NEW: the whole row, by position.
   const auto whole = storedAs("");
   REQUIRE(whole.size() == 2);
   CHECK(contains(whole[0]->sources, "cvv"));
   CHECK(whole[1]->whole_row);
+}
+
+TEST_CASE("a trigger body whose row the sidecar cannot follow stores anything") {
+  for (const char* body : {
+           " BEGIN NEW.note := NEW.cvv; IF false THEN EXECUTE ''; END IF; RETURN NEW; END ",
+           " DECLARE r record; BEGIN SELECT * INTO r FROM cards LIMIT 1; RETURN r; END ",
+           " BEGIN OLD.note := OLD.cvv; NEW := OLD; RETURN NEW; END ",
+           " BEGIN OLD.note := OLD.cvv; RETURN OLD; END ",
+           " BEGIN FOREACH NEW.note IN ARRAY (SELECT array_agg(cvv) FROM cards) LOOP END LOOP; "
+           "RETURN NEW; END ",
+       }) {
+    INFO(body);
+    const FunctionLineage l =
+        functionLineage(def("t()\n RETURNS trigger", "plpgsql", body), nullptr);
+    REQUIRE(l.parsed);
+    CHECK(std::any_of(l.stored.begin(), l.stored.end(),
+                      [](const auto& s) { return s.second.whole_row; }));
+  }
+  // Another language.
+  const FunctionLineage py =
+      functionLineage(def("t()\n RETURNS trigger", "plpython3u", " return None "), nullptr);
+  REQUIRE(py.stored.size() == 1);
+  CHECK(py.stored[0].second.whole_row);
+  // RETURN NEW, OLD or NULL keeps the row.
+  const FunctionLineage plain = functionLineage(
+      def("t()\n RETURNS trigger", "plpgsql",
+          " BEGIN IF TG_OP = 'DELETE' THEN RETURN OLD; END IF; IF false THEN RETURN NULL; END IF; "
+          "RETURN NEW; END "),
+      nullptr);
+  CHECK(plain.stored.empty());
 }
 
 TEST_CASE("the functions a parameter's default calls are the function's calls") {
