@@ -177,11 +177,12 @@ class Reader {
       markOpaque(out_);  // C, PL/Python, ...: what it reads and does cannot be seen
     }
     // A trigger function that cannot be read whole (dynamic SQL, another language) may store
-    // anything the write gives it, anywhere.
+    // the written row anywhere: any of its columns (NEW). What else it reads is not followed,
+    // as for a call of such a function.
     if (returns_trigger_ && out_->may_change_tables) {
-      ColumnLineage any;
-      any.whole_row = true;
-      out_->stored.emplace_back(std::string(), std::move(any));
+      ColumnLineage row;
+      row.sources.emplace_back("new");
+      out_->stored.emplace_back(std::string(), std::move(row));
     }
   }
 

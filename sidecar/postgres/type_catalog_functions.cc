@@ -35,10 +35,10 @@ const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) 
       out.row_reference = true;
       out.may_change_tables = true;
       if (f->second.result_type == kTriggerType) {
-        // A trigger's: it may store anything the write gives it, anywhere.
-        policy::ColumnLineage any;
-        any.whole_row = true;
-        out.stored.emplace_back(std::string(), std::move(any));
+        // A trigger's: it may store the written row anywhere (function_lineage.h).
+        policy::ColumnLineage row;
+        row.sources.emplace_back("new");
+        out.stored.emplace_back(std::string(), std::move(row));
       }
       continue;
     }

@@ -437,7 +437,8 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
   auto& pg = sharedPg();
   pg.sqlOrThrow(
       "drop table if exists tg_trig_log, tg_trig_a, tg_trig_b, tg_trig_c, tg_trig_d, tg_trig_e, "
-      "tg_trig_f, tg_trig_orders, tg_rule_t, tg_trig_parted, tg_people, tg_parted_orders cascade;"
+      "tg_trig_f, tg_trig_g, tg_trig_orders, tg_rule_t, tg_trig_parted, tg_people, "
+      "tg_parted_orders, tg_dyn_orders cascade;"
       "create table tg_trig_log (id serial, row_data jsonb, note text, cvv text);"
       "create table tg_trig_a (id int primary key, holder text, cvv text);"
       "create table tg_trig_b (like tg_trig_a); create table tg_trig_c (like tg_trig_a);"
@@ -486,6 +487,16 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "create trigger po after update on tg_parted_orders1 for each row "
       "execute function tg_log_row();"
       "insert into tg_parted_orders values (1, 1);"
+      // Audit triggers through dynamic SQL: the written row, stored where the sidecar cannot
+      // see; on a table with a masked column and on one without.
+      "create or replace function tg_log_dynamic() returns trigger language plpgsql as $$ "
+      "begin execute 'insert into tg_trig_log (row_data) values (to_jsonb($1))' using new; "
+      "return new; end $$;"
+      "create table tg_trig_g (like tg_trig_a); insert into tg_trig_g values (1, 'G', '8');"
+      "create trigger g after update on tg_trig_g for each row execute function tg_log_dynamic();"
+      "create table tg_dyn_orders (id int, total int); insert into tg_dyn_orders values (1, 1);"
+      "create trigger dy after update on tg_dyn_orders for each row "
+      "execute function tg_log_dynamic();"
       "create trigger a after update on tg_trig_a for each row execute function tg_log_row();"
       "create trigger b after insert on tg_trig_b for each row execute function tg_log_cvv();"
       "create trigger c before insert or update on tg_trig_c for each row "
@@ -501,7 +512,8 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "truncate tg_trig_log;"
       "grant all on tg_trig_log, tg_trig_a, tg_trig_b, tg_trig_c, tg_trig_d, tg_trig_e, "
       "tg_trig_orders, tg_rule_t, tg_trig_parted, tg_trig_part1, tg_trig_a_v, tg_people, "
-      "tg_card_people, tg_trig_f, tg_parted_orders, tg_parted_orders1 to app; grant all on "
+      "tg_card_people, tg_trig_f, tg_parted_orders, tg_parted_orders1, tg_trig_g, "
+      "tg_dyn_orders to app; grant all on "
       "sequence tg_trig_log_id_seq to app;",
       kPgAppDatabase);
   SidecarOptions o;
@@ -516,6 +528,7 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "update tg_trig_a_v set holder = 'v' where id = 1;\n"
       "update tg_people set holder = 'x' where id = 1;\n"
       "insert into tg_trig_f (id) values (1);\n"
+      "update tg_trig_g set holder = 'x' where id = 1;\n"
       "insert into tg_rule_t values (1, 'r', '111');\n"
       "update tg_trig_parted set holder = 'x' where id = 1;\n"
       "with d as (update tg_trig_a set holder = 'y' where id = 1 returning id) "
@@ -527,14 +540,15 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "update tg_trig_orders set total = 2 where id = 1;\n"
       "update public.tg_trig_orders set total = 3 where id = 1;\n"
       "update tg_parted_orders set total = 2 where id = 1;\n"
+      "update tg_dyn_orders set total = 2 where id = 1;\n"
       "select count(*) from tg_trig_log where note is not null or row_data ? 'cvv';\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
-  CHECK(countOf(r.err, kRefused) == 10);
+  CHECK(countOf(r.err, kRefused) == 11);
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column row_data"));
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column note"));
   CHECK_THAT(r.err, ContainsSubstring("a rule on a table it writes"));
-  CHECK(r.out == "DELETE 0\nUPDATE 1\nUPDATE 1\nUPDATE 1\nUPDATE 1\n0\n");
-  CHECK(pg.sqlOrThrow("select count(*) from tg_trig_log", kPgAppDatabase) == "4\n");
+  CHECK(r.out == "DELETE 0\nUPDATE 1\nUPDATE 1\nUPDATE 1\nUPDATE 1\nUPDATE 1\n0\n");
+  CHECK(pg.sqlOrThrow("select count(*) from tg_trig_log", kPgAppDatabase) == "5\n");
   CHECK(pg.sqlOrThrow("select count(*) from tg_trig_b", kPgAppDatabase) == "0\n");
   CHECK(pg.sqlOrThrow("select count(*) from tg_trig_d", kPgAppDatabase) == "0\n");
   CHECK(pg.sqlOrThrow("select count(*) from tg_trig_f", kPgAppDatabase) == "0\n");
