@@ -311,8 +311,9 @@ TEST_CASE("a locked table does not hold the login up; its views are masked whole
       "payments");
   auto locker = std::async(std::launch::async, [&] {
     return pg.sql(
-        "begin; lock table tg_lockme in access exclusive mode; select pg_sleep(5); "
-        "commit;",
+        // Held until the job's query has run (ended below), however slow the login is.
+        "set application_name = 'tg_locker'; begin; "
+        "lock table tg_lockme in access exclusive mode; select pg_sleep(60); commit;",
         "payments");
   });
   // The login starts once the lock is held.
@@ -326,6 +327,10 @@ TEST_CASE("a locked table does not hold the login up; its views are masked whole
   Sidecar sidecar(pg);
   REQUIRE(sidecar.ready());
   auto r = sidecar.psql("select id, holder from tg_v_plain where id = 1;\n");
+  pg.sqlOrThrow(
+      "select pg_terminate_backend(pid) from pg_stat_activity where application_name = "
+      "'tg_locker'",
+      "payments");
   locker.get();
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
   REQUIRE(r.exit_code == 0);
