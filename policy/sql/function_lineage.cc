@@ -342,21 +342,26 @@ class Reader {
   }
 
   // Parses `sql` and adds each statement; false when it does not parse.
-  bool queries(const std::string& sql) {
+  // `sql`'s parse tree; discarded when it does not parse.
+  static json parseTree(const std::string& sql) {
     PgQueryParseResult r = pg_query_parse(sql.c_str());
-    bool ok = r.error == nullptr && r.parse_tree != nullptr;
-    if (ok) {
-      json tree = json::parse(r.parse_tree, nullptr, /*allow_exceptions=*/false);
-      ok = !tree.is_discarded();
-      const json* stmts = ok ? field(tree, "stmts") : nullptr;
-      if (stmts != nullptr && stmts->is_array()) {
-        for (const json& s : *stmts) {
-          if (const json* node = field(s, "stmt")) statement(*node);
-        }
+    json tree = r.error == nullptr && r.parse_tree != nullptr
+                    ? json::parse(r.parse_tree, nullptr, /*allow_exceptions=*/false)
+                    : json(json::value_t::discarded);
+    pg_query_free_parse_result(r);
+    return tree;
+  }
+
+  bool queries(const std::string& sql) {
+    const json tree = parseTree(sql);
+    if (tree.is_discarded()) return false;
+    const json* stmts = field(tree, "stmts");
+    if (stmts != nullptr && stmts->is_array()) {
+      for (const json& s : *stmts) {
+        if (const json* node = field(s, "stmt")) statement(*node);
       }
     }
-    pg_query_free_parse_result(r);
-    return ok;
+    return true;
   }
 
   void atomicBody(const json& v, int depth) {
@@ -408,11 +413,7 @@ class Reader {
   void newRowStore(const sql::NewRowStore& store) {
     ColumnLineage value;
     value.whole_row = store.unknown;
-    PgQueryParseResult r = pg_query_parse(store.query.c_str());
-    json tree = r.error == nullptr && r.parse_tree != nullptr && !store.unknown
-                    ? json::parse(r.parse_tree, nullptr, /*allow_exceptions=*/false)
-                    : json();
-    pg_query_free_parse_result(r);
+    const json tree = store.unknown ? json() : parseTree(store.query);
     const json* stmts = tree.is_discarded() ? nullptr : field(tree, "stmts");
     const json* stmt = stmts != nullptr && stmts->is_array() && stmts->size() == 1
                            ? field(stmts->front(), "stmt")
@@ -438,9 +439,8 @@ class Reader {
       value.whole_row = true;  // past the columns the lineage names one by one
     }
     // NEW := OLD (or NEW): each column keeps a value of its own.
-    const auto isRow = [](const std::string& n) { return n == "new" || n == "old"; };
     if (store.field.empty() && !value.whole_row && !value.sources.empty() &&
-        std::all_of(value.sources.begin(), value.sources.end(), isRow)) {
+        std::all_of(value.sources.begin(), value.sources.end(), isTriggerRowName)) {
       return;
     }
     if (std::any_of(value.sources.begin(), value.sources.end(), [&](const std::string& n) {

@@ -133,6 +133,9 @@ bool anyReading(std::string_view name, F f) {
     from = dot + 1;
   }
 }
+// Whether `name` is a trigger function's NEW or OLD row as a source (`to_jsonb(NEW)`), which
+// carries the written row's columns.
+inline bool isTriggerRowName(std::string_view name) { return name == "new" || name == "old"; }
 // Adds to `names` the callName() of each reading of `function` as StatementFacts::functions
 // lists it (anyReading()).
 void addCallNamesOfListed(std::vector<std::string>* names, std::string_view function);

@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/string_view.h"
 #include "policy/sql/json_fields.h"
 
 namespace tollgate::policy::sql {
@@ -38,6 +40,14 @@ std::optional<std::string_view> assignedValue(std::string_view text) {
     }
   }
   return std::nullopt;
+}
+
+// The text of the PL/pgSQL expression at `key` of `stmt`, or nullopt.
+std::optional<std::string_view> exprText(const json& stmt, const char* key) {
+  const json* expr = field(stmt, key);
+  const json* e = expr == nullptr ? nullptr : field(*expr, "PLpgSQL_expr");
+  if (e == nullptr) return std::nullopt;
+  return str(*e, "query");
 }
 
 // NEW's variable number and the function's variables (datums), to tell a store into NEW.
@@ -98,13 +108,12 @@ void addTargetStores(const json& target, std::string_view query, const NewRow& r
 // The stores into NEW of statement `kind` (a PLpgSQL_stmt_* node's key).
 void addNewRowStores(std::string_view kind, const json& stmt, const NewRow& row) {
   if (kind == "PLpgSQL_stmt_assign") {
-    const json* expr = field(stmt, "expr");
-    const json* query = expr == nullptr ? nullptr : field(*expr, "PLpgSQL_expr");
+    const std::optional<std::string_view> text = exprText(stmt, "expr");
     bool unknown = false;
     std::optional<std::string> target = newRowField(intField(stmt, "varno"), row, &unknown);
-    if (!target || query == nullptr) return;
+    if (!target || !text) return;
     // PL/pgSQL reads `target := <select list> [FROM ...]`: a SELECT of what follows.
-    const std::optional<std::string_view> value = assignedValue(str(*query, "query"));
+    const std::optional<std::string_view> value = assignedValue(*text);
     if (!value || unknown) {
       row.out->push_back({std::move(*target), "", 0, true});
     } else {
@@ -112,9 +121,9 @@ void addNewRowStores(std::string_view kind, const json& stmt, const NewRow& row)
     }
   } else if (kind == "PLpgSQL_stmt_execsql" || kind == "PLpgSQL_stmt_fors") {
     const json* target = field(stmt, kind == "PLpgSQL_stmt_fors" ? "var" : "target");
-    const json* sql = field(stmt, kind == "PLpgSQL_stmt_fors" ? "query" : "sqlstmt");
-    const json* query = sql == nullptr ? nullptr : field(*sql, "PLpgSQL_expr");
-    if (target != nullptr && query != nullptr) addTargetStores(*target, str(*query, "query"), row);
+    const std::optional<std::string_view> query =
+        exprText(stmt, kind == "PLpgSQL_stmt_fors" ? "query" : "sqlstmt");
+    if (target != nullptr && query) addTargetStores(*target, *query, row);
   } else if (kind == "PLpgSQL_stmt_getdiag") {
     const json* items = field(stmt, "diag_items");
     if (items == nullptr || !items->is_array()) return;
@@ -137,13 +146,9 @@ void addNewRowStores(std::string_view kind, const json& stmt, const NewRow& row)
   } else if (kind == "PLpgSQL_stmt_return" && row.varno >= 0) {
     // A BEFORE trigger's row is what it returns: another row than NEW, OLD or NULL may hold
     // anything (RETURN r, RETURN (SELECT ...)).
-    const json* expr = field(stmt, "expr");
-    const json* query = expr == nullptr ? nullptr : field(*expr, "PLpgSQL_expr");
-    std::string returned(query == nullptr ? std::string_view("null") : str(*query, "query"));
-    for (char& c : returned) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    const size_t from = returned.find_first_not_of(" \t\r\n");
-    const size_t to = returned.find_last_not_of(" \t\r\n");
-    returned = from == std::string::npos ? "" : returned.substr(from, to - from + 1);
+    const std::string_view text = exprText(stmt, "expr").value_or("null");
+    const std::string returned = absl::AsciiStrToLower(
+        absl::StripAsciiWhitespace(absl::string_view(text.data(), text.size())));
     if (returned != "new" && returned != "old" && returned != "null" && !returned.empty()) {
       row.out->push_back({"", "", 0, true});
     }

@@ -72,13 +72,6 @@ FiredTriggers firedTriggers(const TypeCatalog& catalog, const policy::StatementF
   return fired;
 }
 
-// Whether `value` is made of a trigger's NEW or OLD row (`to_jsonb(NEW)`), which carries the
-// written row's columns.
-bool ofTriggerRow(const policy::ColumnLineage& value) {
-  return std::any_of(value.sources.begin(), value.sources.end(),
-                     [](const std::string& s) { return s == "new" || s == "old"; });
-}
-
 }  // namespace
 
 StatementRef PostgresSession::statementOf(const PendingUnit* unit) const {
@@ -370,7 +363,10 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     // A trigger's NEW and OLD are rows of the tables written: any of their columns, resolved by
     // the catalog's tables as a `*` over them is (withStoresResolved()).
     auto storeOf = [&](std::string column, policy::ColumnLineage value) {
-      const bool rows = !fired.tables.empty() && !value.whole_row && ofTriggerRow(value);
+      const bool rows =
+          !fired.tables.empty() && !value.whole_row &&
+          std::any_of(value.sources.begin(), value.sources.end(),
+                      [](const std::string& s) { return policy::isTriggerRowName(s); });
       if (rows) value.whole_row = true;
       r.lineage.stored.emplace_back(std::move(column), std::move(value));
       if (rows && !fired.wider_rows) {
