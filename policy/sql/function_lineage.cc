@@ -4,6 +4,7 @@
 #include <pg_query.h>
 
 #include <algorithm>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -247,7 +248,7 @@ class Reader {
     for (const std::string& c : walked.facts.columns) addLineageName(&out_->columns, c);
     for (const std::string& f : walked.facts.functions) addLineageName(&out_->called, f);
     out_->row_reference = out_->row_reference || walked.facts.row_reference || walked.too_deep;
-    const OutputLineage l = sql::outputLineage(stmt);
+    const OutputLineage l = sql::outputLineage(stmt, &variables_);
     out_->stores_arguments = out_->stores_arguments || l.stores_parameters;
     for (const auto& [target, value] : l.stored) {
       ColumnLineage c;
@@ -387,16 +388,12 @@ class Reader {
                                    : returns_void_  ? "void"
                                    : named_outputs_ ? "record"
                                                     : "text");
-    std::vector<std::string> found;
-    std::vector<sql::NewRowStore> new_row;
-    bool dynamic = false;
-    if (!sql::plpgsqlQueries(withBareReturnNextFilled(body), signature, &found, &dynamic,
-                             &new_row) ||
-        dynamic) {
+    sql::PlpgsqlBody b;
+    if (!sql::readPlpgsql(withBareReturnNextFilled(body), signature, &b) || b.dynamic) {
       return markOpaque(out_);  // EXECUTE 'SELECT ' || col: anything
     }
-    for (const sql::NewRowStore& store : new_row) newRowStore(store);
-    for (const std::string& q : found) {
+    variables_ = std::move(b.variables);
+    for (const std::string& q : b.queries) {
       // A statement, or an expression (`x > 1`, `v := upper(cvv)`): what it computes may be
       // returned (RETURN, RETURN NEXT, an OUT variable).
       if (queries(q)) continue;
@@ -405,49 +402,103 @@ class Reader {
         markOpaque(out_);
       }
     }
+    // What each variable may hold, followed from variable to variable.
+    for (const sql::VariableStore& store : b.stores) {
+      if (!store.new_row) mergeLineage(&held_[store.variable], valueOf(store));
+    }
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (auto& [name, value] : held_) {
+        const size_t before = value.sources.size();
+        const bool whole = value.whole_row;
+        holding(&value);
+        changed = changed || value.sources.size() != before || value.whole_row != whole;
+      }
+    }
+    // The body's statements store what the variables they name hold.
+    for (auto& [column, value] : out_->stored) {
+      holding(&value);
+      if (namesInput(value)) out_->stores_arguments = true;
+    }
+    for (const sql::VariableStore& store : b.stores) {
+      if (store.new_row) newRowStore(store);
+    }
+  }
+
+  // What `store` puts into its variable or NEW's field: names its value is made of, variables
+  // among them (holding() follows those).
+  ColumnLineage valueOf(const sql::VariableStore& store) {
+    ColumnLineage value;
+    if (store.unknown) {
+      value.whole_row = true;
+    } else if (store.error_text) {
+      // An error raised inside the body may quote any column it names.
+      value.sources = out_->columns;
+      value.whole_row = out_->row_reference;
+    } else if (!store.alias_of.empty()) {
+      if (store.alias_of.front() == '$') {
+        inputs_.push_back(store.variable);  // an alias of a parameter is one
+      } else {
+        value.sources.push_back(store.alias_of);
+      }
+    } else {
+      const json tree = parseTree(store.query);
+      const json* stmts = tree.is_discarded() ? nullptr : field(tree, "stmts");
+      const json* stmt = stmts != nullptr && stmts->is_array() && stmts->size() == 1
+                             ? field(stmts->front(), "stmt")
+                             : nullptr;
+      const OutputLineage l =
+          stmt != nullptr ? sql::outputLineage(*stmt, &variables_) : OutputLineage();
+      // The result column stored, or every one (by position).
+      auto take = [&](const ColumnLineage& c) {
+        value.whole_row = value.whole_row || c.whole_row;
+        for (const std::string& s : c.sources) {
+          for (const std::string& n : l.closure(s, &value.whole_row)) {
+            addLineageName(&value.sources, n);
+          }
+        }
+      };
+      if (!l.known || l.star) {
+        value.whole_row = true;
+      } else if (store.row) {
+        for (const ColumnLineage& c : l.head) take(c);
+        for (const ColumnLineage& c : l.tail) take(c);
+      } else if (store.column < l.head.size()) {
+        take(l.head[store.column]);
+      } else {
+        value.whole_row = true;  // past the columns the lineage names one by one
+      }
+    }
+    return value;
+  }
+
+  // Adds to `value` what the variables it names hold.
+  void holding(ColumnLineage* value) const {
+    const std::vector<std::string> names = value->sources;
+    for (const std::string& n : names) {
+      auto it = held_.find(n);
+      if (it != held_.end() && &it->second != value) mergeLineage(value, it->second);
+    }
+  }
+
+  bool namesInput(const ColumnLineage& value) const {
+    return std::any_of(value.sources.begin(), value.sources.end(), [&](const std::string& n) {
+      return std::find(inputs_.begin(), inputs_.end(), n) != inputs_.end();
+    });
   }
 
   // A store into a trigger's NEW row (`NEW.note := NEW.cvv` in a BEFORE trigger): into that
   // column of the written row, what the written statement would store there. One that cannot be
   // followed stores anything.
-  void newRowStore(const sql::NewRowStore& store) {
-    ColumnLineage value;
-    value.whole_row = store.unknown;
-    const json tree = store.unknown ? json() : parseTree(store.query);
-    const json* stmts = tree.is_discarded() ? nullptr : field(tree, "stmts");
-    const json* stmt = stmts != nullptr && stmts->is_array() && stmts->size() == 1
-                           ? field(stmts->front(), "stmt")
-                           : nullptr;
-    const OutputLineage l = stmt != nullptr ? sql::outputLineage(*stmt) : OutputLineage();
-    // The result column stored, or every one for NEW itself (by position).
-    auto take = [&](const ColumnLineage& c) {
-      value.whole_row = value.whole_row || c.whole_row;
-      for (const std::string& s : c.sources) {
-        for (const std::string& n : l.closure(s, &value.whole_row)) {
-          addLineageName(&value.sources, n);
-        }
-      }
-    };
-    if (!l.known || l.star) {
-      value.whole_row = true;
-    } else if (store.field.empty()) {
-      for (const ColumnLineage& c : l.head) take(c);
-      for (const ColumnLineage& c : l.tail) take(c);
-    } else if (store.column < l.head.size()) {
-      take(l.head[store.column]);
-    } else {
-      value.whole_row = true;  // past the columns the lineage names one by one
-    }
+  void newRowStore(const sql::VariableStore& store) {
+    ColumnLineage value = valueOf(store);
+    holding(&value);
     // NEW := OLD (or NEW): each column keeps a value of its own.
     if (store.field.empty() && !value.whole_row && !value.sources.empty() &&
         std::all_of(value.sources.begin(), value.sources.end(), isTriggerRowName)) {
       return;
     }
-    if (std::any_of(value.sources.begin(), value.sources.end(), [&](const std::string& n) {
-          return std::find(inputs_.begin(), inputs_.end(), n) != inputs_.end();
-        })) {
-      out_->stores_arguments = true;
-    }
+    if (namesInput(value)) out_->stores_arguments = true;
     out_->stored.emplace_back(store.field, std::move(value));
   }
 
@@ -455,6 +506,9 @@ class Reader {
   FunctionLineage* out_;
   std::string signature_;
   std::vector<std::string> inputs_;  // names of its input parameters
+  // A PL/pgSQL body's variables, and what each may hold (names, variables' among them).
+  std::vector<std::string> variables_;
+  std::map<std::string, ColumnLineage> held_;
   bool named_outputs_ = false;
   bool row_parameter_ = false;
   bool plpgsql_ = false;

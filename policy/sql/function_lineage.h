@@ -28,8 +28,10 @@ struct FunctionLineage {
   std::vector<std::string> columns;
   bool row_reference = false;
   // What its body's statements store (OutputLineage::stored), each value's names followed
-  // through that statement's renames: a call of it stores them too (masking.copies). PL/pgSQL
-  // variables are not followed (`v := cvv; UPDATE t SET note = v` stores `v`), nor dynamic SQL.
+  // through that statement's renames: a call of it stores them too (masking.copies). A
+  // PL/pgSQL variable stored carries what the body may put in it, from variable to variable
+  // (`SELECT cvv INTO v FROM cards; UPDATE t SET note = v` stores `v` and `cvv`; an error's
+  // text, any column the body names). Dynamic SQL is not followed.
   std::vector<std::pair<std::string, ColumnLineage>> stored;
   // Every function its body calls, as StatementFacts::functions lists them ("schema.name",
   // "name"; a quoted name may hold dots): what they store, it does too. Functions its

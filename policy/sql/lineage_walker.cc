@@ -24,6 +24,8 @@ void merge(ColumnLineage* into, const ColumnLineage& from) { mergeLineage(into, 
 
 class LineageWalker final : public LineageReader {
  public:
+  explicit LineageWalker(const std::vector<std::string>* variables) : variables_(variables) {}
+
   OutputLineage run(const json& stmt) {
     collectRangeNames(stmt, 0);
     collectUnnamed(stmt, 0);
@@ -311,6 +313,13 @@ class LineageWalker final : public LineageReader {
       const json& qualifier = (*fields)[fields->size() - 2];
       const json* s = field(qualifier, "String");
       const std::string_view q = s == nullptr ? std::string_view() : str(*s, "sval");
+      // r.f of a PL/pgSQL record r: what r holds.
+      const json* first = field(fields->front(), "String");
+      const std::string_view v = first == nullptr ? std::string_view() : str(*first, "sval");
+      if (variables_ != nullptr &&
+          std::find(variables_->begin(), variables_->end(), v) != variables_->end()) {
+        addName(&out->sources, v);
+      }
       for (const auto& [alias, args] : function_aliases_) {
         if (alias == q) merge(out, args);
       }
@@ -616,6 +625,7 @@ class LineageWalker final : public LineageReader {
     }
   }
 
+  const std::vector<std::string>* variables_;  // PL/pgSQL variables (outputLineage())
   OutputLineage out_;
   bool in_from_function_ = false;  // expression() is reading a function in FROM
   std::vector<std::string> range_names_;
@@ -628,8 +638,8 @@ class LineageWalker final : public LineageReader {
 
 }  // namespace
 
-OutputLineage outputLineage(const nlohmann::json& stmt) {
-  LineageWalker walker;
+OutputLineage outputLineage(const nlohmann::json& stmt, const std::vector<std::string>* variables) {
+  LineageWalker walker(variables);
   return walker.run(stmt);
 }
 

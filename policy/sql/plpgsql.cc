@@ -3,6 +3,7 @@
 
 #include <pg_query.h>
 
+#include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -11,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/string_view.h"
 #include "policy/sql/json_fields.h"
+#include "policy/sql/sql_lexer.h"
 
 namespace tollgate::policy::sql {
 namespace {
@@ -50,12 +52,13 @@ std::optional<std::string_view> exprText(const json& stmt, const char* key) {
   return str(*e, "query");
 }
 
-// NEW's variable number and the function's variables (datums), to tell a store into NEW.
-struct NewRow {
-  int varno = -1;
+// The function's variables (datums) and NEW's and OLD's numbers, to tell what a statement
+// stores into.
+struct Datums {
+  int new_varno = -1;
   int old_varno = -1;
   const json* datums = nullptr;
-  std::vector<NewRowStore>* out = nullptr;
+  std::vector<VariableStore>* out = nullptr;
 };
 
 int intField(const json& o, const char* key) {
@@ -63,114 +66,279 @@ int intField(const json& o, const char* key) {
   return f != nullptr && f->is_number_integer() ? f->get<int>() : -1;
 }
 
-// Variable `n` as a field of record `rec` (its name; "" for the record itself), or nullopt.
-std::optional<std::string> recordField(int n, int rec, const NewRow& row) {
-  if (n < 0 || rec < 0 || row.datums == nullptr) return std::nullopt;
-  if (n == rec) return std::string();
-  if (static_cast<size_t>(n) >= row.datums->size()) return std::nullopt;
-  const json* rf = field((*row.datums)[n], "PLpgSQL_recfield");
-  if (rf == nullptr || intField(*rf, "recparentno") != rec) return std::nullopt;
-  const json* name = field(*rf, "fieldname");
-  if (name == nullptr || !name->is_string()) return std::nullopt;
-  return name->get<std::string>();
+// Datum `n`'s node of kind `kind` (PLpgSQL_var, PLpgSQL_rec, PLpgSQL_recfield, PLpgSQL_row).
+const json* datum(int n, const char* kind, const Datums& d) {
+  if (n < 0 || d.datums == nullptr || static_cast<size_t>(n) >= d.datums->size()) return nullptr;
+  return field((*d.datums)[n], kind);
 }
 
-// Variable `n` as NEW's field (its name; "" for NEW itself), or nullopt. OLD written to may
-// become the row stored (NEW := OLD, RETURN OLD): as NEW itself, with a value not followed.
-std::optional<std::string> newRowField(int n, const NewRow& row, bool* unknown = nullptr) {
-  if (std::optional<std::string> f = recordField(n, row.varno, row)) return f;
-  if (unknown == nullptr || !recordField(n, row.old_varno, row)) return std::nullopt;
-  *unknown = true;
-  return std::string();
+// A store into datum `n`, its value still to be given; nullopt for a datum that holds no
+// data of the body's (a row of an INTO list is taken apart by the caller).
+std::optional<VariableStore> storeInto(int n, const Datums& d) {
+  VariableStore s;
+  int rec = n;
+  if (const json* rf = datum(n, "PLpgSQL_recfield", d)) {
+    rec = intField(*rf, "recparentno");
+    s.field = std::string(str(*rf, "fieldname"));
+  }
+  if (rec >= 0 && rec == d.new_varno) {
+    s.new_row = true;
+    return s;
+  }
+  if (rec >= 0 && rec == d.old_varno) {
+    // OLD written to may become the row stored (NEW := OLD, RETURN OLD): as NEW itself, with
+    // a value not followed.
+    s.new_row = true;
+    s.field.clear();
+    s.unknown = true;
+    return s;
+  }
+  const json* v = datum(rec, "PLpgSQL_var", d);
+  if (v == nullptr) v = datum(rec, "PLpgSQL_rec", d);
+  if (v == nullptr) return std::nullopt;
+  s.variable = std::string(str(*v, "refname"));
+  s.field.clear();  // a field of a record: the record, which is what the body names
+  if (s.variable.empty()) return std::nullopt;
+  return s;
 }
 
-// Adds the stores into NEW of a statement whose results go to `target` (INTO, FOR ... IN): a
-// record variable (PLpgSQL_rec) or a list of variables (PLpgSQL_row), by position.
-void addTargetStores(const json& target, std::string_view query, const NewRow& row) {
+void add(std::optional<VariableStore> s, const Datums& d) {
+  if (!s) return;
+  // NEW itself takes every column by position.
+  if (s->new_row && s->field.empty()) s->row = true;
+  d.out->push_back(std::move(*s));
+}
+
+// Adds the stores of a statement whose results go to `target` (INTO, FOR ... IN): a record
+// (PLpgSQL_rec) or a list of variables (PLpgSQL_row), by position. A variable alone in the
+// list takes every column: it may be a record or of a row type, which libpg_query does not
+// tell from a scalar.
+void addTargetStores(const json& target, std::string_view query, const Datums& d) {
+  std::vector<int> targets;
   if (const json* rec = field(target, "PLpgSQL_rec")) {
-    const int dno = intField(*rec, "dno");
-    if (dno == row.varno) row.out->push_back({"", std::string(query), 0, false});
-    if (dno == row.old_varno && dno >= 0) row.out->push_back({"", "", 0, true});
-    return;
+    targets.push_back(intField(*rec, "dno"));
+  } else if (const json* r = field(target, "PLpgSQL_row")) {
+    const json* fields = field(*r, "fields");
+    if (fields == nullptr || !fields->is_array()) return;
+    for (const json& f : *fields) targets.push_back(intField(f, "varno"));
   }
-  const json* r = field(target, "PLpgSQL_row");
-  const json* fields = r == nullptr ? nullptr : field(*r, "fields");
-  if (fields == nullptr || !fields->is_array()) return;
-  for (size_t i = 0; i < fields->size(); ++i) {
-    bool unknown = false;
-    std::optional<std::string> f = newRowField(intField((*fields)[i], "varno"), row, &unknown);
-    if (!f) continue;
-    unknown = unknown || f->empty();  // NEW among other variables: not followed
-    row.out->push_back({std::move(*f), std::string(query), i, unknown});
+  for (size_t i = 0; i < targets.size(); ++i) {
+    std::optional<VariableStore> s = storeInto(targets[i], d);
+    if (!s) continue;
+    s->query = std::string(query);
+    s->column = i;
+    s->row = targets.size() == 1 && (!s->new_row || s->field.empty());
+    // NEW itself among other variables: not followed.
+    if (s->new_row && s->field.empty() && targets.size() > 1) s->unknown = true;
+    add(std::move(s), d);
   }
 }
 
-// The stores into NEW of statement `kind` (a PLpgSQL_stmt_* node's key).
-void addNewRowStores(std::string_view kind, const json& stmt, const NewRow& row) {
+// The stores of `CALL p(a, NEW.note)`: a variable handed to a procedure may be an INOUT
+// argument, given back as anything.
+void addCallStores(std::string_view call, const Datums& d) {
+  PgQueryParseResult r = pg_query_parse(std::string(call).c_str());
+  const json tree = r.error == nullptr && r.parse_tree != nullptr
+                        ? json::parse(r.parse_tree, nullptr, /*allow_exceptions=*/false)
+                        : json();
+  pg_query_free_parse_result(r);
+  const json* stmts = field(tree, "stmts");
+  if (stmts == nullptr || !stmts->is_array() || stmts->size() != 1) return;
+  const json* stmt = field(stmts->front(), "stmt");
+  const json* cs = stmt == nullptr ? nullptr : field(*stmt, "CallStmt");
+  const json* fc = cs == nullptr ? nullptr : field(*cs, "funccall");  // a FuncCall's body
+  const json* args = fc == nullptr ? nullptr : field(*fc, "args");
+  if (args == nullptr || !args->is_array()) return;
+  for (const json& a : *args) {
+    const json* arg = &a;
+    if (const json* named = field(a, "NamedArgExpr")) arg = field(*named, "arg");
+    const json* ref = arg == nullptr ? nullptr : field(*arg, "ColumnRef");
+    const json* names = ref == nullptr ? nullptr : field(*ref, "fields");
+    if (names == nullptr || !names->is_array() || names->empty()) continue;
+    std::vector<std::string> parts;
+    for (const json& n : *names) {
+      const json* s = field(n, "String");
+      parts.emplace_back(s == nullptr ? std::string_view() : str(*s, "sval"));
+    }
+    VariableStore s;
+    s.unknown = true;
+    if (parts.size() >= 2 && (parts[0] == "new" || parts[0] == "old")) {
+      s.new_row = true;
+      if (parts[0] == "new") s.field = parts[1];
+    } else {
+      s.variable = parts[0];
+    }
+    if (s.new_row || !s.variable.empty()) add(std::move(s), d);
+  }
+}
+
+// The stores of statement `kind` (a PLpgSQL_stmt_* node's key).
+void addStores(std::string_view kind, const json& stmt, const Datums& d) {
   if (kind == "PLpgSQL_stmt_assign") {
     const std::optional<std::string_view> text = exprText(stmt, "expr");
-    bool unknown = false;
-    std::optional<std::string> target = newRowField(intField(stmt, "varno"), row, &unknown);
-    if (!target || !text) return;
+    std::optional<VariableStore> s = storeInto(intField(stmt, "varno"), d);
+    if (!s || !text) return;
     // PL/pgSQL reads `target := <select list> [FROM ...]`: a SELECT of what follows.
     const std::optional<std::string_view> value = assignedValue(*text);
-    if (!value || unknown) {
-      row.out->push_back({std::move(*target), "", 0, true});
+    if (!value) {
+      s->unknown = true;
     } else {
-      row.out->push_back({std::move(*target), "SELECT " + std::string(*value) + "\n", 0, false});
+      s->query = "SELECT " + std::string(*value) + "\n";
     }
+    add(std::move(s), d);
   } else if (kind == "PLpgSQL_stmt_execsql" || kind == "PLpgSQL_stmt_fors") {
     const json* target = field(stmt, kind == "PLpgSQL_stmt_fors" ? "var" : "target");
     const std::optional<std::string_view> query =
         exprText(stmt, kind == "PLpgSQL_stmt_fors" ? "query" : "sqlstmt");
-    if (target != nullptr && query) addTargetStores(*target, *query, row);
+    if (target != nullptr && query) addTargetStores(*target, *query, d);
+  } else if (kind == "PLpgSQL_stmt_fori") {
+    // FOR i IN lower..upper BY step: i takes values between them.
+    const json* var = field(stmt, "var");
+    const json* v = var == nullptr ? nullptr : field(*var, "PLpgSQL_var");
+    if (v == nullptr) return;
+    for (const char* bound : {"lower", "upper", "step"}) {
+      const std::optional<std::string_view> e = exprText(stmt, bound);
+      if (!e) continue;
+      VariableStore s;
+      s.variable = std::string(str(*v, "refname"));
+      s.query = "SELECT " + std::string(*e) + "\n";
+      add(std::move(s), d);
+    }
+  } else if (kind == "PLpgSQL_stmt_call") {
+    if (const std::optional<std::string_view> e = exprText(stmt, "expr")) addCallStores(*e, d);
   } else if (kind == "PLpgSQL_stmt_getdiag") {
     const json* items = field(stmt, "diag_items");
     if (items == nullptr || !items->is_array()) return;
     for (const json& item : *items) {
-      const json* d = field(item, "PLpgSQL_diag_item");
+      const json* di = field(item, "PLpgSQL_diag_item");
       // Counts carry no data; messages and contexts may quote any.
-      const std::string_view what = d == nullptr ? "" : str(*d, "kind");
+      const std::string_view what = di == nullptr ? "" : str(*di, "kind");
       if (what == "ROW_COUNT" || what == "RESULT_OID") continue;
-      bool unknown = false;
-      std::optional<std::string> f =
-          d == nullptr ? std::nullopt : newRowField(intField(*d, "target"), row, &unknown);
-      if (f) row.out->push_back({std::move(*f), "", 0, true});
+      std::optional<VariableStore> s =
+          di == nullptr ? std::nullopt : storeInto(intField(*di, "target"), d);
+      if (!s) continue;
+      s->error_text = true;
+      add(std::move(s), d);
     }
   } else if (kind == "PLpgSQL_stmt_foreach_a") {
-    // FOREACH NEW.note IN ARRAY ...: the last element stays.
-    bool unknown = false;
-    if (std::optional<std::string> f = newRowField(intField(stmt, "varno"), row, &unknown)) {
-      row.out->push_back({std::move(*f), "", 0, true});
+    // FOREACH x IN ARRAY a: x takes a's elements. Into NEW: not followed.
+    std::optional<VariableStore> s = storeInto(intField(stmt, "varno"), d);
+    const std::optional<std::string_view> e = exprText(stmt, "expr");
+    if (!s) return;
+    if (s->new_row || !e) {
+      s->unknown = true;
+    } else {
+      s->query = "SELECT " + std::string(*e) + "\n";
     }
-  } else if (kind == "PLpgSQL_stmt_return" && row.varno >= 0) {
+    add(std::move(s), d);
+  } else if (kind == "PLpgSQL_stmt_return" && d.new_varno >= 0) {
     // A BEFORE trigger's row is what it returns: another row than NEW, OLD or NULL may hold
     // anything (RETURN r, RETURN (SELECT ...)).
     const std::string_view text = exprText(stmt, "expr").value_or("null");
     const std::string returned = absl::AsciiStrToLower(
         absl::StripAsciiWhitespace(absl::string_view(text.data(), text.size())));
     if (returned != "new" && returned != "old" && returned != "null" && !returned.empty()) {
-      row.out->push_back({"", "", 0, true});
+      VariableStore s;
+      s.new_row = true;
+      s.unknown = true;
+      add(std::move(s), d);
     }
+  }
+}
+
+// The variables' names, and the stores their declarations make: a DECLARE default (`v text :=
+// (SELECT cvv ...)`), an exception block's SQLERRM.
+void addDeclarations(const Datums& d, std::vector<std::string>* variables) {
+  if (d.datums == nullptr) return;
+  for (int n = 0; static_cast<size_t>(n) < d.datums->size(); ++n) {
+    const json* v = datum(n, "PLpgSQL_var", d);
+    if (v == nullptr) v = datum(n, "PLpgSQL_rec", d);
+    if (v == nullptr || n == d.new_varno || n == d.old_varno) continue;
+    const std::string name(str(*v, "refname"));
+    if (name.empty()) continue;
+    if (std::find(variables->begin(), variables->end(), name) == variables->end()) {
+      variables->push_back(name);
+    }
+    if (const std::optional<std::string_view> e = exprText(*v, "default_val")) {
+      VariableStore s;
+      s.variable = name;
+      s.query = "SELECT " + std::string(*e) + "\n";
+      add(std::move(s), d);
+    }
+    if (name == "sqlerrm" && flag(*v, "isconst")) {
+      VariableStore s;
+      s.variable = name;
+      s.error_text = true;
+      add(std::move(s), d);
+    }
+  }
+}
+
+// `name ALIAS FOR target` declarations, which leave no variable in libpg_query's tree: a
+// scan of the body's tokens (comments and literals gone), names folded as PL/pgSQL folds them.
+void addAliases(std::string_view body, std::vector<std::string>* variables,
+                std::vector<VariableStore>* out) {
+  const std::string text = scrubLiterals(body);
+  std::vector<std::string> tokens;
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    auto word = [](unsigned char ch) { return std::isalnum(ch) || ch == '_' || ch >= 0x80; };
+    if (std::isspace(c)) {
+      ++i;
+    } else if (c == '"') {
+      std::string name;
+      for (++i; i < text.size(); ++i) {
+        if (text[i] == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+          name += '"';
+          ++i;
+        } else if (text[i] == '"') {
+          ++i;
+          break;
+        } else {
+          name += text[i];
+        }
+      }
+      tokens.push_back(std::move(name));
+    } else if (word(c) || c == '$') {
+      const size_t begin = i;
+      for (++i; i < text.size() && (word(text[i]) || text[i] == '$'); ++i) {
+      }
+      std::string name = text.substr(begin, i - begin);
+      absl::AsciiStrToLower(&name);
+      tokens.push_back(std::move(name));
+    } else {
+      tokens.emplace_back(1, static_cast<char>(c));
+      ++i;
+    }
+  }
+  for (size_t i = 0; i + 3 < tokens.size(); ++i) {
+    if (tokens[i + 1] != "alias" || tokens[i + 2] != "for") continue;
+    VariableStore s;
+    s.variable = tokens[i];
+    s.alias_of = tokens[i + 3];
+    if (std::find(variables->begin(), variables->end(), s.variable) == variables->end()) {
+      variables->push_back(s.variable);
+    }
+    out->push_back(std::move(s));
   }
 }
 
 // Collects PLpgSQL_expr queries; the tree is walked with an explicit depth bound, past which
 // the body counts as dynamic: what it runs is not all seen.
 void collect(const json& v, int depth, std::vector<std::string>* queries, bool* dynamic,
-             const NewRow& row) {
+             const Datums& d) {
   if (depth > kMaxDepth) {
     *dynamic = true;
     return;
   }
   if (v.is_array()) {
-    for (const json& e : v) collect(e, depth + 1, queries, dynamic, row);
+    for (const json& e : v) collect(e, depth + 1, queries, dynamic, d);
     return;
   }
   if (!v.is_object()) return;
   for (auto it = v.begin(); it != v.end(); ++it) {
-    if (row.out != nullptr && it.key().starts_with("PLpgSQL_stmt_")) {
-      addNewRowStores(it.key(), it.value(), row);
+    if (d.out != nullptr && it.key().starts_with("PLpgSQL_stmt_")) {
+      addStores(it.key(), it.value(), d);
     }
     // EXECUTE, FOR ... IN EXECUTE, and RETURN QUERY EXECUTE / OPEN ... FOR EXECUTE (dynquery).
     if (it.key() == "PLpgSQL_stmt_dynexecute" || it.key() == "PLpgSQL_stmt_dynfors" ||
@@ -181,19 +349,14 @@ void collect(const json& v, int depth, std::vector<std::string>* queries, bool* 
       auto q = it.value().find("query");
       if (q != it.value().end() && q->is_string()) queries->push_back(q->get<std::string>());
     }
-    if (it.value().is_structured()) collect(it.value(), depth + 1, queries, dynamic, row);
+    if (it.value().is_structured()) collect(it.value(), depth + 1, queries, dynamic, d);
   }
 }
 
-}  // namespace
-
-bool plpgsqlQueries(std::string_view body, std::vector<std::string>* queries, bool* dynamic) {
-  return plpgsqlQueries(body, "() RETURNS void", queries, dynamic);
-}
-
-bool plpgsqlQueries(std::string_view body, std::string_view signature,
-                    std::vector<std::string>* queries, bool* dynamic,
-                    std::vector<NewRowStore>* new_row) {
+// Parses `body` as that of a function with `signature`; `stores`, when given, gets what it
+// stores into variables and NEW, `variables` their names.
+bool parse(std::string_view body, std::string_view signature, std::vector<std::string>* queries,
+           bool* dynamic, std::vector<VariableStore>* stores, std::vector<std::string>* variables) {
   // Wrap the body in a function definition with a dollar tag the body does not contain.
   std::string tag = "$tollgate_do$";
   for (int i = 0; body.find(tag) != std::string_view::npos; ++i) {
@@ -209,19 +372,30 @@ bool plpgsqlQueries(std::string_view body, std::string_view signature,
   if (ok) {
     json tree = json::parse(result.plpgsql_funcs, nullptr, /*allow_exceptions=*/false);
     ok = !tree.is_discarded();
-    NewRow row;
-    if (ok && new_row != nullptr && tree.is_array() && tree.size() == 1) {
-      // A trigger function's NEW (new_varno), and its variables.
+    Datums d;
+    if (ok && stores != nullptr && tree.is_array() && tree.size() == 1) {
       const json* f = field(tree[0], "PLpgSQL_function");
       const json* datums = f == nullptr ? nullptr : field(*f, "datums");
       if (datums != nullptr && datums->is_array()) {
-        row = NewRow{intField(*f, "new_varno"), intField(*f, "old_varno"), datums, new_row};
+        d = Datums{intField(*f, "new_varno"), intField(*f, "old_varno"), datums, stores};
+        addDeclarations(d, variables);
       }
+      addAliases(body, variables, stores);
     }
-    if (ok) collect(tree, 0, queries, dynamic, row);
+    if (ok) collect(tree, 0, queries, dynamic, d);
   }
   pg_query_free_plpgsql_parse_result(result);
   return ok;
+}
+
+}  // namespace
+
+bool plpgsqlQueries(std::string_view body, std::vector<std::string>* queries, bool* dynamic) {
+  return parse(body, "() RETURNS void", queries, dynamic, nullptr, nullptr);
+}
+
+bool readPlpgsql(std::string_view body, std::string_view signature, PlpgsqlBody* out) {
+  return parse(body, signature, &out->queries, &out->dynamic, &out->stores, &out->variables);
 }
 
 }  // namespace tollgate::policy::sql

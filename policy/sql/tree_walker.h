@@ -2,6 +2,8 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "policy/sql/facts.h"
 
@@ -25,6 +27,10 @@ WalkResult walkStatement(const nlohmann::json& stmt);
 
 // Result-column lineage of one top-level statement node (policy/sql/lineage.h). Like the facts,
 // it comes from identifiers and node kinds only, so it is shared by statements of one shape.
-OutputLineage outputLineage(const nlohmann::json& stmt);
+// `variables`: names of PL/pgSQL variables, for a statement of a function's body; a qualified
+// reference `r.f` to one of them also reads `r` (a record, whose fields the statement that
+// filled it named).
+OutputLineage outputLineage(const nlohmann::json& stmt,
+                            const std::vector<std::string>* variables = nullptr);
 
 }  // namespace tollgate::policy::sql

@@ -4,7 +4,7 @@
 // star expands to, and judged again once the session may have changed tables (DDL, an admin
 // statement, a fast-path call, a call of one of the database's own functions whose body may);
 // composite values judged by their fields, also after such a function changed their type; what
-// the triggers and rules on the tables written store.
+// the triggers and rules on the tables written store; values carried by PL/pgSQL variables.
 #include <string>
 #include <vector>
 
@@ -553,4 +553,64 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
   CHECK(pg.sqlOrThrow("select count(*) from tg_trig_d", kPgAppDatabase) == "0\n");
   CHECK(pg.sqlOrThrow("select count(*) from tg_trig_f", kPgAppDatabase) == "0\n");
   CHECK(pg.sqlOrThrow("select holder from tg_trig_c", kPgAppDatabase) == "X\n");
+}
+
+TEST_CASE("what PL/pgSQL variables carry is judged where a body stores them") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists tg_var_notes, tg_var_log, tg_var_t, tg_var_u cascade;"
+      "create table tg_var_notes (id serial, note text);"
+      "create table tg_var_log (row_data jsonb);"
+      "create table tg_var_t (id int, holder text, cvv text);"
+      "create table tg_var_u (like tg_var_t);"
+      "insert into tg_var_t values (1, 'T', '321'); insert into tg_var_u values (1, 'U', '654');"
+      // The cvv into a variable, then stored: through SELECT INTO, a record's renamed field, an
+      // error's text (the failed cast quotes the value).
+      "create or replace function tg_var_stash() returns void language plpgsql as $$ "
+      "declare v text; begin select cvv into v from cards order by id limit 1; "
+      "insert into tg_var_notes (note) values (v); end $$;"
+      "create or replace function tg_var_loop() returns void language plpgsql as $$ "
+      "declare r record; begin for r in select cvv as k from cards order by id loop "
+      "insert into tg_var_notes (note) values (r.k); exit; end loop; end $$;"
+      "create or replace function tg_var_err() returns void language plpgsql as $$ "
+      "begin perform cvv::int / 0 from cards; exception when others then "
+      "insert into tg_var_notes (note) values (sqlerrm); end $$;"
+      // Only compared: the stored variable holds a constant.
+      "create or replace function tg_var_check(given text) returns void language plpgsql as $$ "
+      "declare v text; msg text := 'checked'; begin "
+      "select cvv into v from cards order by id limit 1; "
+      "if v is distinct from given then insert into tg_var_notes (note) values (msg); end if; "
+      "end $$;"
+      // Audit triggers logging the row through a record variable and through an ALIAS.
+      "create or replace function tg_var_row() returns trigger language plpgsql as $$ "
+      "declare r record; begin r := new; insert into tg_var_log (row_data) values (to_jsonb(r)); "
+      "return new; end $$;"
+      "create or replace function tg_var_alias() returns trigger language plpgsql as $$ "
+      "declare n alias for new; begin insert into tg_var_log (row_data) values (to_jsonb(n)); "
+      "return new; end $$;"
+      "create trigger t after update on tg_var_t for each row execute function tg_var_row();"
+      "create trigger u after update on tg_var_u for each row execute function tg_var_alias();"
+      "grant all on tg_var_notes, tg_var_log, tg_var_t, tg_var_u to app;"
+      "grant all on sequence tg_var_notes_id_seq to app;",
+      kPgAppDatabase);
+  SidecarOptions o;
+  o.subject = kOpsSubject;  // a write grant
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "select tg_var_stash();\n"
+      "select tg_var_loop();\n"
+      "select tg_var_err();\n"
+      "update tg_var_t set holder = 'x' where id = 1;\n"
+      "update tg_var_u set holder = 'x' where id = 1;\n"
+      "select tg_var_check('1');\n"
+      "select count(*) from tg_var_notes;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  CHECK(countOf(r.err, kRefused) == 5);
+  CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column note"));
+  CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column row_data"));
+  CHECK(r.out == "\n1\n");
+  CHECK(pg.sqlOrThrow("select note from tg_var_notes", kPgAppDatabase) == "checked\n");
+  CHECK(pg.sqlOrThrow("select count(*) from tg_var_log", kPgAppDatabase) == "0\n");
+  CHECK(pg.sqlOrThrow("select holder from tg_var_t", kPgAppDatabase) == "T\n");
 }

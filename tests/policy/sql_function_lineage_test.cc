@@ -441,6 +441,108 @@ TEST_CASE("a trigger body whose row the sidecar cannot follow stores anything") 
   CHECK(plain.stored.empty());
 }
 
+TEST_CASE("a PL/pgSQL variable stored carries what the body put in it, variable to variable") {
+  // Each body stores into `note` a value that came from cvv through variables.
+  for (const char* body : {
+           " DECLARE v text; BEGIN SELECT cvv INTO v FROM cards LIMIT 1; "
+           "UPDATE notes SET note = v; END ",
+           " DECLARE v text; w text; BEGIN v := (SELECT cvv FROM cards LIMIT 1); w := 'x' || v; "
+           "INSERT INTO notes (note) VALUES (w); END ",
+           " DECLARE v text := (SELECT cvv FROM cards LIMIT 1); BEGIN "
+           "UPDATE notes SET note = v; END ",
+           " DECLARE r record; BEGIN FOR r IN SELECT cvv AS k FROM cards LOOP "
+           "UPDATE notes SET note = r.k; END LOOP; END ",
+           " DECLARE a text; b text; BEGIN SELECT id, cvv INTO a, b FROM cards LIMIT 1; "
+           "UPDATE notes SET note = b; END ",
+           " DECLARE c text; BEGIN UPDATE cards SET holder = 'x' RETURNING cvv INTO c; "
+           "UPDATE notes SET note = c; END ",
+           " DECLARE x text; arr text[]; BEGIN arr := ARRAY(SELECT cvv FROM cards); "
+           "FOREACH x IN ARRAY arr LOOP UPDATE notes SET note = x; END LOOP; END ",
+           " DECLARE i int; BEGIN FOR i IN (SELECT length(cvv) FROM cards LIMIT 1)..10 LOOP "
+           "UPDATE notes SET note = i; END LOOP; END ",
+           " DECLARE v text; BEGIN v := cvv FROM cards ORDER BY id LIMIT 1; "
+           "UPDATE notes SET note = v; END ",
+       }) {
+    INFO(body);
+    const FunctionLineage l =
+        functionLineage(def("stash()\n RETURNS void", "plpgsql", body), nullptr);
+    REQUIRE(l.parsed);
+    CHECK_FALSE(l.may_change_tables);
+    const auto note = std::find_if(l.stored.begin(), l.stored.end(),
+                                   [](const auto& s) { return s.first == "note"; });
+    REQUIRE(note != l.stored.end());
+    CHECK(contains(note->second.sources, "cvv"));
+  }
+  // A variable only compared is stored nowhere; another one stores only its own value.
+  FunctionLineage l = functionLineage(
+      def("check(given text)\n RETURNS void", "plpgsql",
+          " DECLARE v text; msg text := 'checked'; BEGIN SELECT cvv INTO v FROM cards LIMIT 1; "
+          "IF v = given THEN INSERT INTO attempts (note) VALUES (msg); END IF; END "),
+      nullptr);
+  REQUIRE(l.stored.size() == 1);
+  CHECK_FALSE(contains(l.stored[0].second.sources, "cvv"));
+  CHECK_FALSE(l.stored[0].second.whole_row);
+  CHECK_FALSE(l.stores_arguments);
+  // A variable holding a parameter, or an ALIAS of one, stores the call's arguments.
+  for (const char* body : {" DECLARE v text; BEGIN v := upper(m); UPDATE notes SET note = v; END ",
+                           " DECLARE p ALIAS FOR $1; BEGIN UPDATE notes SET note = p; END ",
+                           " DECLARE p ALIAS FOR m; BEGIN UPDATE notes SET note = p; END "}) {
+    INFO(body);
+    l = functionLineage(def("log_note(m text)\n RETURNS void", "plpgsql", body), nullptr);
+    REQUIRE(l.parsed);
+    CHECK(l.stores_arguments);
+  }
+  // An error's text may quote any column the body names.
+  l = functionLineage(
+      def("try_it()\n RETURNS void", "plpgsql",
+          " DECLARE m text; BEGIN PERFORM cvv::int FROM cards; EXCEPTION WHEN others THEN "
+          "GET STACKED DIAGNOSTICS m = MESSAGE_TEXT; INSERT INTO errors (msg, detail) "
+          "VALUES (SQLERRM, m); END "),
+      nullptr);
+  REQUIRE(l.stored.size() == 2);
+  CHECK(contains(l.stored[0].second.sources, "cvv"));
+  CHECK(contains(l.stored[1].second.sources, "cvv"));
+  // A variable handed to CALL may come back as anything (an INOUT argument).
+  l = functionLineage(def("p()\n RETURNS void", "plpgsql",
+                          " DECLARE v text; BEGIN CALL fill(v); UPDATE notes SET note = v; END "),
+                      nullptr);
+  REQUIRE_FALSE(l.stored.empty());
+  CHECK(l.stored[0].second.whole_row);
+}
+
+TEST_CASE("a trigger's row reaches a store through variables and aliases") {
+  for (const char* body : {
+           " DECLARE r record; BEGIN r := NEW; INSERT INTO audit (row_data) "
+           "VALUES (to_jsonb(r)); RETURN NEW; END ",
+           " DECLARE n ALIAS FOR NEW; BEGIN INSERT INTO audit (row_data) VALUES (to_jsonb(n)); "
+           "RETURN NEW; END ",
+           " DECLARE \"Row\" ALIAS FOR new; BEGIN INSERT INTO audit (row_data) "
+           "VALUES (to_jsonb(\"Row\")); RETURN NEW; END ",
+       }) {
+    INFO(body);
+    const FunctionLineage l =
+        functionLineage(def("t()\n RETURNS trigger", "plpgsql", body), nullptr);
+    REQUIRE(l.parsed);
+    REQUIRE(l.stored.size() == 1);
+    CHECK(contains(l.stored[0].second.sources, "new"));
+  }
+  // NEW's field handed to CALL, and SQLERRM put in NEW.
+  for (const char* body : {
+           " BEGIN CALL fill(NEW.note); RETURN NEW; END ",
+           " BEGIN PERFORM cvv::int FROM cards; RETURN NEW; EXCEPTION WHEN others THEN "
+           "NEW.note := SQLERRM; RETURN NEW; END ",
+       }) {
+    INFO(body);
+    const FunctionLineage l =
+        functionLineage(def("t()\n RETURNS trigger", "plpgsql", body), nullptr);
+    REQUIRE(l.parsed);
+    const auto note = std::find_if(l.stored.begin(), l.stored.end(),
+                                   [](const auto& s) { return s.first == "note"; });
+    REQUIRE(note != l.stored.end());
+    CHECK((note->second.whole_row || contains(note->second.sources, "cvv")));
+  }
+}
+
 TEST_CASE("the functions a parameter's default calls are the function's calls") {
   const FunctionLineage l = functionLineage(
       def("f(x integer DEFAULT mk(), y text DEFAULT upper(app.name_of(1)))\n RETURNS integer",
