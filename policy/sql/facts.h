@@ -95,6 +95,9 @@ struct StatementFacts {
   // ("delete" in WITH d AS (DELETE ...) SELECT ...), the statement under EXPLAIN ANALYZE,
   // PREPARE or DECLARE, statements in a DO body. Excludes "select". De-duplicated.
   std::vector<std::string> inner_types;
+  // An INSERT in it (a data-modifying CTE's, a prepared one's) has ON CONFLICT DO UPDATE: it
+  // may update rows, and fire UPDATE triggers.
+  bool upserts = false;
   // Normalised text: every literal replaced by $n placeholders (libpg_query normalise), so it
   // is safe to log and audit. Never contains a literal value from the input.
   std::string normalized;

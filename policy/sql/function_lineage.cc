@@ -415,7 +415,8 @@ class Reader {
         changed = changed || value.sources.size() != before || value.whole_row != whole;
       }
     }
-    // The body's statements store what the variables they name hold.
+    // The body's statements store, and it returns, what the variables they name hold.
+    holding(&out_->result);
     for (auto& [column, value] : out_->stored) {
       holding(&value);
       if (namesInput(value)) out_->stores_arguments = true;
@@ -449,6 +450,10 @@ class Reader {
                              : nullptr;
       const OutputLineage l =
           stmt != nullptr ? sql::outputLineage(*stmt, &variables_) : OutputLineage();
+      // `v := $1`: a parameter by number, which the lineage does not name.
+      if (stmt != nullptr && hasParameterReference(*stmt, 0)) {
+        addLineageName(&value.sources, kParameterName);
+      }
       // The result column stored, or every one (by position).
       auto take = [&](const ColumnLineage& c) {
         value.whole_row = value.whole_row || c.whole_row;
@@ -483,8 +488,26 @@ class Reader {
 
   bool namesInput(const ColumnLineage& value) const {
     return std::any_of(value.sources.begin(), value.sources.end(), [&](const std::string& n) {
-      return std::find(inputs_.begin(), inputs_.end(), n) != inputs_.end();
+      return n == kParameterName || std::find(inputs_.begin(), inputs_.end(), n) != inputs_.end();
     });
+  }
+
+  // What a variable holding a parameter referred to by number ($1) holds: no column can have
+  // this name unquoted, and no masking rule matches it.
+  static constexpr std::string_view kParameterName = "$";
+
+  static bool hasParameterReference(const json& v, int depth) {
+    if (depth > 1000) return true;  // too deep to read: it may
+    if (v.is_array()) {
+      return std::any_of(v.begin(), v.end(),
+                         [&](const json& e) { return hasParameterReference(e, depth + 1); });
+    }
+    if (!v.is_object()) return false;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (it.key() == "ParamRef") return true;
+      if (it->is_structured() && hasParameterReference(*it, depth + 1)) return true;
+    }
+    return false;
   }
 
   // A store into a trigger's NEW row (`NEW.note := NEW.cvv` in a BEFORE trigger): into that

@@ -313,12 +313,13 @@ class LineageWalker final : public LineageReader {
       const json& qualifier = (*fields)[fields->size() - 2];
       const json* s = field(qualifier, "String");
       const std::string_view q = s == nullptr ? std::string_view() : str(*s, "sval");
-      // r.f of a PL/pgSQL record r: what r holds.
-      const json* first = field(fields->front(), "String");
-      const std::string_view v = first == nullptr ? std::string_view() : str(*first, "sval");
-      if (variables_ != nullptr &&
-          std::find(variables_->begin(), variables_->end(), v) != variables_->end()) {
-        addName(&out->sources, v);
+      // r.f of a PL/pgSQL record r (blk.r.f in a labelled block): what r holds.
+      for (size_t i = 0; variables_ != nullptr && i + 1 < fields->size(); ++i) {
+        const json* part = field((*fields)[i], "String");
+        const std::string_view v = part == nullptr ? std::string_view() : str(*part, "sval");
+        if (std::find(variables_->begin(), variables_->end(), v) != variables_->end()) {
+          addName(&out->sources, v);
+        }
       }
       for (const auto& [alias, args] : function_aliases_) {
         if (alias == q) merge(out, args);

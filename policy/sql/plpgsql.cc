@@ -59,11 +59,25 @@ struct Datums {
   int old_varno = -1;
   const json* datums = nullptr;
   std::vector<VariableStore>* out = nullptr;
+  const std::vector<std::string>* variables = nullptr;  // their names
+
+  bool isVariable(std::string_view name) const {
+    return variables != nullptr &&
+           std::find(variables->begin(), variables->end(), name) != variables->end();
+  }
 };
 
 int intField(const json& o, const char* key) {
   const json* f = field(o, key);
   return f != nullptr && f->is_number_integer() ? f->get<int>() : -1;
+}
+
+// A datum number (varno, target, dno, recparentno): libpg_query leaves a field out of its
+// JSON when it is 0, the function's first datum (its first parameter).
+int datumNumber(const json& o, const char* key) {
+  const json* f = field(o, key);
+  if (f == nullptr) return 0;
+  return f->is_number_integer() ? f->get<int>() : -1;
 }
 
 // Datum `n`'s node of kind `kind` (PLpgSQL_var, PLpgSQL_rec, PLpgSQL_recfield, PLpgSQL_row).
@@ -78,7 +92,7 @@ std::optional<VariableStore> storeInto(int n, const Datums& d) {
   VariableStore s;
   int rec = n;
   if (const json* rf = datum(n, "PLpgSQL_recfield", d)) {
-    rec = intField(*rf, "recparentno");
+    rec = datumNumber(*rf, "recparentno");
     s.field = std::string(str(*rf, "fieldname"));
   }
   if (rec >= 0 && rec == d.new_varno) {
@@ -109,6 +123,26 @@ void add(std::optional<VariableStore> s, const Datums& d) {
   d.out->push_back(std::move(*s));
 }
 
+// The stores into datum `n`, a list of variables (PLpgSQL_row: FOREACH a, b IN ARRAY) taken
+// apart, each taking every column of the value: their values still to be given.
+std::vector<VariableStore> storesInto(int n, const Datums& d) {
+  std::vector<VariableStore> out;
+  const json* row = datum(n, "PLpgSQL_row", d);
+  const json* fields = row == nullptr ? nullptr : field(*row, "fields");
+  if (fields == nullptr || !fields->is_array()) {
+    if (std::optional<VariableStore> s = storeInto(n, d)) out.push_back(std::move(*s));
+    return out;
+  }
+  for (const json& f : *fields) {
+    std::optional<VariableStore> s = storeInto(datumNumber(f, "varno"), d);
+    if (!s) continue;
+    s->row = true;
+    if (s->new_row && s->field.empty()) s->unknown = true;  // NEW among other variables
+    out.push_back(std::move(*s));
+  }
+  return out;
+}
+
 // Adds the stores of a statement whose results go to `target` (INTO, FOR ... IN): a record
 // (PLpgSQL_rec) or a list of variables (PLpgSQL_row), by position. A variable alone in the
 // list takes every column: it may be a record or of a row type, which libpg_query does not
@@ -116,11 +150,11 @@ void add(std::optional<VariableStore> s, const Datums& d) {
 void addTargetStores(const json& target, std::string_view query, const Datums& d) {
   std::vector<int> targets;
   if (const json* rec = field(target, "PLpgSQL_rec")) {
-    targets.push_back(intField(*rec, "dno"));
+    targets.push_back(datumNumber(*rec, "dno"));
   } else if (const json* r = field(target, "PLpgSQL_row")) {
     const json* fields = field(*r, "fields");
     if (fields == nullptr || !fields->is_array()) return;
-    for (const json& f : *fields) targets.push_back(intField(f, "varno"));
+    for (const json& f : *fields) targets.push_back(datumNumber(f, "varno"));
   }
   for (size_t i = 0; i < targets.size(); ++i) {
     std::optional<VariableStore> s = storeInto(targets[i], d);
@@ -160,15 +194,21 @@ void addCallStores(std::string_view call, const Datums& d) {
       const json* s = field(n, "String");
       parts.emplace_back(s == nullptr ? std::string_view() : str(*s, "sval"));
     }
-    VariableStore s;
-    s.unknown = true;
-    if (parts.size() >= 2 && (parts[0] == "new" || parts[0] == "old")) {
-      s.new_row = true;
-      if (parts[0] == "new") s.field = parts[1];
-    } else {
-      s.variable = parts[0];
+    // NEW's field (or OLD's: as NEW itself), qualified by a block label or not; otherwise
+    // every variable the name may be (`blk.v`, `r.f`).
+    for (size_t i = 0; i < parts.size(); ++i) {
+      VariableStore s;
+      s.unknown = true;
+      if (d.new_varno >= 0 && (parts[i] == "new" || parts[i] == "old") && i + 1 < parts.size()) {
+        s.new_row = true;
+        if (parts[i] == "new") s.field = parts[i + 1];
+        add(std::move(s), d);
+        break;
+      }
+      if (!d.isVariable(parts[i])) continue;
+      s.variable = parts[i];
+      add(std::move(s), d);
     }
-    if (s.new_row || !s.variable.empty()) add(std::move(s), d);
   }
 }
 
@@ -176,7 +216,7 @@ void addCallStores(std::string_view call, const Datums& d) {
 void addStores(std::string_view kind, const json& stmt, const Datums& d) {
   if (kind == "PLpgSQL_stmt_assign") {
     const std::optional<std::string_view> text = exprText(stmt, "expr");
-    std::optional<VariableStore> s = storeInto(intField(stmt, "varno"), d);
+    std::optional<VariableStore> s = storeInto(datumNumber(stmt, "varno"), d);
     if (!s || !text) return;
     // PL/pgSQL reads `target := <select list> [FROM ...]`: a SELECT of what follows.
     const std::optional<std::string_view> value = assignedValue(*text);
@@ -211,26 +251,29 @@ void addStores(std::string_view kind, const json& stmt, const Datums& d) {
     if (items == nullptr || !items->is_array()) return;
     for (const json& item : *items) {
       const json* di = field(item, "PLpgSQL_diag_item");
-      // Counts carry no data; messages and contexts may quote any.
+      // Counts carry no data. A message quotes values of what failed; a detail or hint may
+      // quote whole rows ("Failing row contains (...)"), of any table.
       const std::string_view what = di == nullptr ? "" : str(*di, "kind");
-      if (what == "ROW_COUNT" || what == "RESULT_OID") continue;
-      std::optional<VariableStore> s =
-          di == nullptr ? std::nullopt : storeInto(intField(*di, "target"), d);
-      if (!s) continue;
-      s->error_text = true;
-      add(std::move(s), d);
+      if (what == "ROW_COUNT" || what == "RESULT_OID" || di == nullptr) continue;
+      const bool message = what == "MESSAGE_TEXT" || what == "PG_CONTEXT" ||
+                           what == "PG_EXCEPTION_CONTEXT" || what == "RETURNED_SQLSTATE";
+      for (VariableStore& s : storesInto(datumNumber(*di, "target"), d)) {
+        s.error_text = message;
+        s.unknown = !message;
+        add(std::move(s), d);
+      }
     }
   } else if (kind == "PLpgSQL_stmt_foreach_a") {
     // FOREACH x IN ARRAY a: x takes a's elements. Into NEW: not followed.
-    std::optional<VariableStore> s = storeInto(intField(stmt, "varno"), d);
     const std::optional<std::string_view> e = exprText(stmt, "expr");
-    if (!s) return;
-    if (s->new_row || !e) {
-      s->unknown = true;
-    } else {
-      s->query = "SELECT " + std::string(*e) + "\n";
+    for (VariableStore& s : storesInto(datumNumber(stmt, "varno"), d)) {
+      if (s.new_row || !e) {
+        s.unknown = true;
+      } else {
+        s.query = "SELECT " + std::string(*e) + "\n";
+      }
+      add(std::move(s), d);
     }
-    add(std::move(s), d);
   } else if (kind == "PLpgSQL_stmt_return" && d.new_varno >= 0) {
     // A BEFORE trigger's row is what it returns: another row than NEW, OLD or NULL may hold
     // anything (RETURN r, RETURN (SELECT ...)).
@@ -315,7 +358,10 @@ void addAliases(std::string_view body, std::vector<std::string>* variables,
     if (tokens[i + 1] != "alias" || tokens[i + 2] != "for") continue;
     VariableStore s;
     s.variable = tokens[i];
-    s.alias_of = tokens[i + 3];
+    // The last name of a qualified one (`blk.v`, `fn.$1`).
+    size_t target = i + 3;
+    while (target + 2 < tokens.size() && tokens[target + 1] == ".") target += 2;
+    s.alias_of = tokens[target];
     if (std::find(variables->begin(), variables->end(), s.variable) == variables->end()) {
       variables->push_back(s.variable);
     }
@@ -377,7 +423,7 @@ bool parse(std::string_view body, std::string_view signature, std::vector<std::s
       const json* f = field(tree[0], "PLpgSQL_function");
       const json* datums = f == nullptr ? nullptr : field(*f, "datums");
       if (datums != nullptr && datums->is_array()) {
-        d = Datums{intField(*f, "new_varno"), intField(*f, "old_varno"), datums, stores};
+        d = Datums{intField(*f, "new_varno"), intField(*f, "old_varno"), datums, stores, variables};
         addDeclarations(d, variables);
       }
       addAliases(body, variables, stores);

@@ -163,6 +163,10 @@ class Walker {
         field(body, "whereClause") == nullptr) {
       facts_->has_where = false;
     }
+    if (const json* conflict = field(body, "onConflictClause");
+        conflict != nullptr && str(*conflict, "action") == "ONCONFLICT_UPDATE") {
+      facts_->upserts = true;
+    }
     walkFieldsExcept(body, {"withClause", "relation"});
     // UPDATE pg_settings SET setting = v WHERE name = 'x' is set_config('x', v) by the view's
     // rule, with neither the name nor the value judged: a privilege matter.

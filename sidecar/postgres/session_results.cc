@@ -21,12 +21,16 @@ using Kind = PendingUnit::Kind;
 // UPDATE), UPDATE insert and delete (a row moving to another partition).
 int rowEvents(const policy::StatementFacts& st) {
   int events = 0;
-  auto add = [&events](std::string_view type) {
+  auto add = [&events, &st](std::string_view type) {
     if (type == "insert") {
-      events |= TypeCatalog::kInsertEvent | TypeCatalog::kUpdateEvent;
+      events |= TypeCatalog::kInsertEvent | (st.upserts ? TypeCatalog::kUpdateEvent : 0);
     } else if (type == "copy") {
       events |= TypeCatalog::kInsertEvent;
-    } else if (type == "update" || type == "merge") {
+    } else if (type == "update") {
+      // Through a partitioned table it may move a row to another partition, which fires the
+      // partitions' INSERT and DELETE triggers too (TypeCatalog::kMovedRowEvent).
+      events |= TypeCatalog::kUpdateEvent;
+    } else if (type == "merge") {
       events |= TypeCatalog::kInsertEvent | TypeCatalog::kDeleteEvent | TypeCatalog::kUpdateEvent;
     } else if (type == "delete") {
       events |= TypeCatalog::kDeleteEvent;
@@ -194,6 +198,7 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
     r.writes = target->writes;
     r.functions = target->functions;
     r.has_where = target->has_where;
+    r.upserts = target->upserts;
     r.inner_types = target->inner_types;
     // A protocol-prepared statement is its own type; a PREPARE lists its statement already.
     if (target->type != "prepare" && target->type != "select" &&

@@ -127,7 +127,8 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
       // relispartition came with PostgreSQL 10. A rule applies to the relation named only.
       (server_major != 0 && server_major < 10
            ? child_row
-           : "CASE WHEN k.relispartition THEN 0 ELSE " + child_row + " END") +
+           : "CASE WHEN k.relispartition THEN " + std::to_string(kMovedRowEvent) + " ELSE " +
+                 child_row + " END") +
       " FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid = up.rel "
       "JOIN pg_catalog.pg_class k ON k.oid = up.rel WHERE up.fn <> 0) "
       "SELECT 'g', up.fn, 0::pg_catalog.oid, c.relname::pg_catalog.text, 0::pg_catalog.oid, "

@@ -52,7 +52,8 @@ class TypeCatalog {
   //   view's), on a relation (kind 'g': the function's oid, 0 for a rule, the relation's name,
   //   events as tgtype's bits in the attnum column), once more under the name of each
   //   partitioned table or inheritance parent above it (kChildRowEvent set past an inheritance
-  //   child), so what a write's triggers store is judged as the write's
+  //   child, kMovedRowEvent past a partition), so what a write's triggers store is judged as
+  //   the write's
   //   (addTriggerFunctions()).
   // Row types of tables no column and no function result uses are left out: a database has
   // one per table, and a whole-row value is masked whole under column rules anyway. Columns:
@@ -176,6 +177,10 @@ class TypeCatalog {
   // Set on a trigger of an inheritance child (not a partition) of the relation named: its NEW
   // and OLD may have columns the relation does not.
   static constexpr int kChildRowEvent = 64;
+  // Set on a trigger of a partition under the name of a partitioned table above it: an UPDATE
+  // through that table may move a row to another partition, a DELETE from one and an INSERT
+  // into the other, which fires the partitions' INSERT and DELETE triggers.
+  static constexpr int kMovedRowEvent = 128;
   struct Fired {
     bool functions = false;   // some were added
     bool rule = false;        // a rule rewrites such a write (what it does is not followed)

@@ -174,7 +174,11 @@ TypeCatalog::Fired TypeCatalog::addTriggerFunctions(std::string_view relation, i
     auto it = triggers_.find(absl::string_view(name.data(), name.size()));
     if (it == triggers_.end()) return false;
     for (const Trigger& t : it->second) {
-      if ((t.events & events) == 0) continue;
+      int on = t.events & events & kAnyRowEvent;
+      if ((events & kUpdateEvent) != 0 && (t.events & kMovedRowEvent) != 0) {
+        on |= t.events & (kInsertEvent | kDeleteEvent);
+      }
+      if (on == 0) continue;
       if (t.function == 0) {
         fired.rule = true;
         continue;

@@ -438,7 +438,7 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
   pg.sqlOrThrow(
       "drop table if exists tg_trig_log, tg_trig_a, tg_trig_b, tg_trig_c, tg_trig_d, tg_trig_e, "
       "tg_trig_f, tg_trig_g, tg_trig_orders, tg_rule_t, tg_trig_parted, tg_people, "
-      "tg_parted_orders, tg_dyn_orders cascade;"
+      "tg_parted_orders, tg_dyn_orders, tg_mv cascade;"
       "create table tg_trig_log (id serial, row_data jsonb, note text, cvv text);"
       "create table tg_trig_a (id int primary key, holder text, cvv text);"
       "create table tg_trig_b (like tg_trig_a); create table tg_trig_c (like tg_trig_a);"
@@ -505,6 +505,14 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "execute function tg_log_row();"
       "create trigger p after update on tg_trig_part1 for each row "
       "execute function tg_log_cvv();"
+      // INSERT and DELETE triggers on a partition: an UPDATE through its partitioned table may
+      // move a row, an UPDATE of the partition itself may not.
+      "create table tg_mv (id int, holder text, cvv text) partition by list (id);"
+      "create table tg_mv1 partition of tg_mv for values in (1);"
+      "create table tg_mv2 partition of tg_mv for values in (2);"
+      "insert into tg_mv values (1, 'M', '6');"
+      "create trigger mv after insert or delete on tg_mv1 for each row "
+      "execute function tg_log_cvv();"
       "create rule tg_rule_log as on insert to tg_rule_t do also "
       "insert into tg_trig_log (note) values (new.cvv);"
       "insert into tg_trig_a values (1, 'Ann', '123'); insert into tg_trig_c values (1, 'C', '1');"
@@ -513,7 +521,7 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "grant all on tg_trig_log, tg_trig_a, tg_trig_b, tg_trig_c, tg_trig_d, tg_trig_e, "
       "tg_trig_orders, tg_rule_t, tg_trig_parted, tg_trig_part1, tg_trig_a_v, tg_people, "
       "tg_card_people, tg_trig_f, tg_parted_orders, tg_parted_orders1, tg_trig_g, "
-      "tg_dyn_orders to app; grant all on "
+      "tg_dyn_orders, tg_mv, tg_mv1, tg_mv2 to app; grant all on "
       "sequence tg_trig_log_id_seq to app;",
       kPgAppDatabase);
   SidecarOptions o;
@@ -533,9 +541,15 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "update tg_trig_parted set holder = 'x' where id = 1;\n"
       "with d as (update tg_trig_a set holder = 'y' where id = 1 returning id) "
       "select count(*) from d;\n"
-      // Allowed: no trigger on DELETE; the cvv stored where the same rule masks it; a whole
-      // row with no masked column.
+      "insert into tg_trig_a values (1, 'u', '1') on conflict (id) do update set holder = 'u';\n"
+      "update tg_mv set holder = 'x' where id = 1;\n"
+      // Allowed: no trigger on DELETE, nor on INSERT without ON CONFLICT DO UPDATE, nor on
+      // UPDATE of a table whose rows cannot move; the cvv stored where the same rule masks it; a
+      // whole row with no masked column.
       "delete from tg_trig_a where id = 99;\n"
+      "insert into tg_trig_a values (2, 'n', '2');\n"
+      "update tg_trig_b set holder = 'x' where id = 1;\n"
+      "update tg_mv1 set holder = 'x' where id = 1;\n"
       "update tg_trig_c set holder = 'x' where id = 1;\n"
       "update tg_trig_orders set total = 2 where id = 1;\n"
       "update public.tg_trig_orders set total = 3 where id = 1;\n"
@@ -543,11 +557,13 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "update tg_dyn_orders set total = 2 where id = 1;\n"
       "select count(*) from tg_trig_log where note is not null or row_data ? 'cvv';\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
-  CHECK(countOf(r.err, kRefused) == 11);
+  CHECK(countOf(r.err, kRefused) == 13);
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column row_data"));
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column note"));
   CHECK_THAT(r.err, ContainsSubstring("a rule on a table it writes"));
-  CHECK(r.out == "DELETE 0\nUPDATE 1\nUPDATE 1\nUPDATE 1\nUPDATE 1\nUPDATE 1\n0\n");
+  CHECK(r.out ==
+        "DELETE 0\nINSERT 0 1\nUPDATE 0\nUPDATE 1\nUPDATE 1\nUPDATE 1\nUPDATE 1\nUPDATE 1\n"
+        "UPDATE 1\n0\n");
   CHECK(pg.sqlOrThrow("select count(*) from tg_trig_log", kPgAppDatabase) == "5\n");
   CHECK(pg.sqlOrThrow("select count(*) from tg_trig_b", kPgAppDatabase) == "0\n");
   CHECK(pg.sqlOrThrow("select count(*) from tg_trig_d", kPgAppDatabase) == "0\n");

@@ -1,6 +1,7 @@
 // Statement facts, one table row per statement kind: class, type, relations, functions, WHERE.
 #include <optional>
 #include <string>
+#include <utility>
 
 #include <catch2/catch_test_macros.hpp>
 
@@ -471,6 +472,26 @@ TEST_CASE("nested statement types are reported", "[sql]") {
     QueryFactsPtr q = SqlAnalyzer::analyzeUncached(c.sql);
     REQUIRE(q->statements.size() == 1);
     CHECK(q->statements[0].inner_types == c.inner);
+  }
+}
+
+TEST_CASE("an INSERT that may update rows (ON CONFLICT DO UPDATE) says so", "[sql]") {
+  const std::pair<const char*, bool> cases[] = {
+      {"INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET a = 2", true},
+      {"WITH i AS (INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET a = 2 RETURNING id) "
+       "SELECT * FROM i",
+       true},
+      {"PREPARE p AS INSERT INTO t VALUES ($1) ON CONFLICT ON CONSTRAINT k DO UPDATE SET a = 1",
+       true},
+      {"INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING", false},
+      {"INSERT INTO t VALUES (1)", false},
+      {"UPDATE t SET a = 1 WHERE id = 1", false},
+  };
+  for (const auto& [sql, upserts] : cases) {
+    INFO(sql);
+    QueryFactsPtr q = SqlAnalyzer::analyzeUncached(sql);
+    REQUIRE(q->statements.size() == 1);
+    CHECK(q->statements[0].upserts == upserts);
   }
 }
 

@@ -462,6 +462,14 @@ TEST_CASE("a PL/pgSQL variable stored carries what the body put in it, variable 
            "UPDATE notes SET note = i; END LOOP; END ",
            " DECLARE v text; BEGIN v := cvv FROM cards ORDER BY id LIMIT 1; "
            "UPDATE notes SET note = v; END ",
+           // FOREACH into a list of variables; a record named with its block's label; an
+           // ALIAS of a labelled variable.
+           " DECLARE a text; b int; BEGIN FOREACH a, b IN ARRAY (SELECT array_agg((cvv, id)::pair) "
+           "FROM cards) LOOP UPDATE notes SET note = a; END LOOP; END ",
+           " <<blk>> DECLARE r record; BEGIN SELECT cvv AS k INTO r FROM cards; "
+           "UPDATE notes SET note = blk.r.k; END ",
+           " <<blk>> DECLARE v text; BEGIN DECLARE a ALIAS FOR blk.v; BEGIN "
+           "SELECT cvv INTO v FROM cards; UPDATE notes SET note = a; END; END ",
        }) {
     INFO(body);
     const FunctionLineage l =
@@ -483,8 +491,22 @@ TEST_CASE("a PL/pgSQL variable stored carries what the body put in it, variable 
   CHECK_FALSE(contains(l.stored[0].second.sources, "cvv"));
   CHECK_FALSE(l.stored[0].second.whole_row);
   CHECK_FALSE(l.stores_arguments);
+  // The function's first parameter (datum 0, which libpg_query leaves out) filled and stored;
+  // an OUT parameter.
+  for (const char* signature :
+       {"first(m text)\n RETURNS void", "first(OUT m text)\n RETURNS text"}) {
+    INFO(signature);
+    l = functionLineage(def(signature, "plpgsql",
+                            " BEGIN SELECT cvv INTO m FROM cards LIMIT 1; "
+                            "UPDATE notes SET note = m; END "),
+                        nullptr);
+    REQUIRE(l.stored.size() == 1);
+    CHECK(contains(l.stored[0].second.sources, "cvv"));
+  }
   // A variable holding a parameter, or an ALIAS of one, stores the call's arguments.
   for (const char* body : {" DECLARE v text; BEGIN v := upper(m); UPDATE notes SET note = v; END ",
+                           " DECLARE v text; BEGIN v := $1; UPDATE notes SET note = v; END ",
+                           " DECLARE v text := $1; BEGIN UPDATE notes SET note = v; END ",
                            " DECLARE p ALIAS FOR $1; BEGIN UPDATE notes SET note = p; END ",
                            " DECLARE p ALIAS FOR m; BEGIN UPDATE notes SET note = p; END "}) {
     INFO(body);
@@ -502,12 +524,25 @@ TEST_CASE("a PL/pgSQL variable stored carries what the body put in it, variable 
   REQUIRE(l.stored.size() == 2);
   CHECK(contains(l.stored[0].second.sources, "cvv"));
   CHECK(contains(l.stored[1].second.sources, "cvv"));
-  // A variable handed to CALL may come back as anything (an INOUT argument).
-  l = functionLineage(def("p()\n RETURNS void", "plpgsql",
-                          " DECLARE v text; BEGIN CALL fill(v); UPDATE notes SET note = v; END "),
-                      nullptr);
-  REQUIRE_FALSE(l.stored.empty());
-  CHECK(l.stored[0].second.whole_row);
+  // A detail or hint may quote whole rows ("Failing row contains (...)").
+  l = functionLineage(
+      def("try_it()\n RETURNS void", "plpgsql",
+          " DECLARE d text; BEGIN UPDATE cards SET holder = NULL; EXCEPTION WHEN others THEN "
+          "GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL; INSERT INTO errors (detail) "
+          "VALUES (d); END "),
+      nullptr);
+  REQUIRE(l.stored.size() == 2);  // holder, then detail
+  CHECK(l.stored[1].first == "detail");
+  CHECK(l.stored[1].second.whole_row);
+  // A variable handed to CALL may come back as anything (an INOUT argument), labelled or not.
+  for (const char* body :
+       {" DECLARE v text; BEGIN CALL fill(v); UPDATE notes SET note = v; END ",
+        " <<blk>> DECLARE v text; BEGIN CALL fill(blk.v); UPDATE notes SET note = v; END "}) {
+    INFO(body);
+    l = functionLineage(def("p()\n RETURNS void", "plpgsql", body), nullptr);
+    REQUIRE_FALSE(l.stored.empty());
+    CHECK(l.stored[0].second.whole_row);
+  }
 }
 
 TEST_CASE("a trigger's row reaches a store through variables and aliases") {
@@ -526,6 +561,16 @@ TEST_CASE("a trigger's row reaches a store through variables and aliases") {
     REQUIRE(l.stored.size() == 1);
     CHECK(contains(l.stored[0].second.sources, "new"));
   }
+  // A detail put in NEW may quote any row.
+  const FunctionLineage detail = functionLineage(
+      def("t()\n RETURNS trigger", "plpgsql",
+          " BEGIN UPDATE cards SET holder = NULL WHERE id = NEW.card_id; RETURN NEW; "
+          "EXCEPTION WHEN others THEN GET STACKED DIAGNOSTICS NEW.note = PG_EXCEPTION_DETAIL; "
+          "RETURN NEW; END "),
+      nullptr);
+  REQUIRE(detail.stored.size() == 2);  // holder, then NEW.note
+  CHECK(detail.stored[1].first == "note");
+  CHECK(detail.stored[1].second.whole_row);
   // NEW's field handed to CALL, and SQLERRM put in NEW.
   for (const char* body : {
            " BEGIN CALL fill(NEW.note); RETURN NEW; END ",

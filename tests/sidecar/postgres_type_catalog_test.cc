@@ -238,6 +238,15 @@ TEST_CASE("the triggers a write fires name the functions they run, by event") {
   // Events that do not read: any.
   CHECK(c.addTriggerFunctions("unread_events", TypeCatalog::kTruncateEvent, &functions).functions);
   CHECK(c.addTriggerFunctions("people", TypeCatalog::kInsertEvent, &functions).wider_rows);
+  // INSERT and DELETE triggers of a partition, under its partitioned table's name: an UPDATE
+  // through that table may move a row; an UPDATE of the partition itself may not.
+  REQUIRE(addRow(c, {"g", "18201", "0", "part1", "0", "12"}));
+  REQUIRE(addRow(c, {"g", "18201", "0", "parted", "0", std::to_string(12 | 128)}));
+  functions.clear();
+  CHECK_FALSE(c.addTriggerFunctions("part1", TypeCatalog::kUpdateEvent, &functions).functions);
+  CHECK(c.addTriggerFunctions("parted", TypeCatalog::kUpdateEvent, &functions).functions);
+  CHECK(functions == std::vector<std::string>{"on_delete"});
+  CHECK_FALSE(c.addTriggerFunctions("parted", TypeCatalog::kTruncateEvent, &functions).functions);
 }
 
 TEST_CASE("a composite stored as its own type keeps its fields' names") {
