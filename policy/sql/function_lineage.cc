@@ -199,6 +199,7 @@ class Reader {
           mode == "FUNC_PARAM_OUT" || mode == "FUNC_PARAM_INOUT" || mode == "FUNC_PARAM_TABLE";
       if (const json* def = field(*fp, "defexpr")) defaultCalls(*def, 0);
       named_outputs_ = named_outputs_ || output;
+      if (output && !name.empty()) outputs_.emplace_back(name);
       // A parameter of a row type (`f(cards)`, called as c.f) carries the whole row into the
       // body, whatever the body takes from it.
       if (!output && !isScalarType(field(*fp, "argType"))) row_parameter_ = true;
@@ -415,7 +416,10 @@ class Reader {
         changed = changed || value.sources.size() != before || value.whole_row != whole;
       }
     }
-    // The body's statements store, and it returns, what the variables they name hold.
+    // The body's statements store, and it returns, what the variables they name hold; its
+    // output parameters are returned (filled by GET DIAGNOSTICS or CALL, named by no
+    // expression).
+    for (const std::string& o : outputs_) addLineageName(&out_->result.sources, o);
     holding(&out_->result);
     for (auto& [column, value] : out_->stored) {
       holding(&value);
@@ -528,7 +532,8 @@ class Reader {
   const std::vector<std::string>* row_fields_;
   FunctionLineage* out_;
   std::string signature_;
-  std::vector<std::string> inputs_;  // names of its input parameters
+  std::vector<std::string> inputs_;   // names of its input parameters
+  std::vector<std::string> outputs_;  // and of its OUT, INOUT and TABLE ones
   // A PL/pgSQL body's variables, and what each may hold (names, variables' among them).
   std::vector<std::string> variables_;
   std::map<std::string, ColumnLineage> held_;

@@ -65,6 +65,18 @@ struct Datums {
     return variables != nullptr &&
            std::find(variables->begin(), variables->end(), name) != variables->end();
   }
+  // What `name` names through ALIAS declarations (`n ALIAS FOR NEW`: "new"), at most a few
+  // aliases deep.
+  std::string_view resolveAlias(std::string_view name) const {
+    for (int hops = 0; out != nullptr && hops < 8; ++hops) {
+      auto it = std::find_if(out->begin(), out->end(), [&](const VariableStore& s) {
+        return !s.alias_of.empty() && s.variable == name;
+      });
+      if (it == out->end()) break;
+      name = it->alias_of;
+    }
+    return name;
+  }
 };
 
 int intField(const json& o, const char* key) {
@@ -194,19 +206,21 @@ void addCallStores(std::string_view call, const Datums& d) {
       const json* s = field(n, "String");
       parts.emplace_back(s == nullptr ? std::string_view() : str(*s, "sval"));
     }
-    // NEW's field (or OLD's: as NEW itself), qualified by a block label or not; otherwise
-    // every variable the name may be (`blk.v`, `r.f`).
+    // NEW or its field (OLD's: as NEW itself), qualified by a block label or not, named
+    // through an ALIAS or not; otherwise every variable the name may be (`blk.v`, `r.f`), an
+    // alias's own.
     for (size_t i = 0; i < parts.size(); ++i) {
       VariableStore s;
       s.unknown = true;
-      if (d.new_varno >= 0 && (parts[i] == "new" || parts[i] == "old") && i + 1 < parts.size()) {
+      const std::string_view name = d.resolveAlias(parts[i]);
+      if (d.new_varno >= 0 && (name == "new" || name == "old")) {
         s.new_row = true;
-        if (parts[i] == "new") s.field = parts[i + 1];
+        if (name == "new" && i + 1 < parts.size()) s.field = parts[i + 1];
         add(std::move(s), d);
         break;
       }
-      if (!d.isVariable(parts[i])) continue;
-      s.variable = parts[i];
+      if (!d.isVariable(name)) continue;
+      s.variable = std::string(name);
       add(std::move(s), d);
     }
   }

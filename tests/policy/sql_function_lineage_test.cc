@@ -534,10 +534,18 @@ TEST_CASE("a PL/pgSQL variable stored carries what the body put in it, variable 
   REQUIRE(l.stored.size() == 2);  // holder, then detail
   CHECK(l.stored[1].first == "detail");
   CHECK(l.stored[1].second.whole_row);
+  // An OUT parameter filled by GET DIAGNOSTICS is returned: what it holds is the result.
+  l = functionLineage(
+      def("leak(OUT o text)\n RETURNS text", "plpgsql",
+          " BEGIN UPDATE cards SET holder = NULL WHERE id = 1; EXCEPTION WHEN others THEN "
+          "GET STACKED DIAGNOSTICS o = PG_EXCEPTION_DETAIL; END "),
+      nullptr);
+  CHECK(l.result.whole_row);
   // A variable handed to CALL may come back as anything (an INOUT argument), labelled or not.
   for (const char* body :
        {" DECLARE v text; BEGIN CALL fill(v); UPDATE notes SET note = v; END ",
-        " <<blk>> DECLARE v text; BEGIN CALL fill(blk.v); UPDATE notes SET note = v; END "}) {
+        " <<blk>> DECLARE v text; BEGIN CALL fill(blk.v); UPDATE notes SET note = v; END ",
+        " DECLARE v text; a ALIAS FOR v; BEGIN CALL fill(a); UPDATE notes SET note = v; END "}) {
     INFO(body);
     l = functionLineage(def("p()\n RETURNS void", "plpgsql", body), nullptr);
     REQUIRE_FALSE(l.stored.empty());
@@ -561,6 +569,15 @@ TEST_CASE("a trigger's row reaches a store through variables and aliases") {
     REQUIRE(l.stored.size() == 1);
     CHECK(contains(l.stored[0].second.sources, "new"));
   }
+  // NEW's field handed to CALL through an alias.
+  const FunctionLineage aliased =
+      functionLineage(def("t()\n RETURNS trigger", "plpgsql",
+                          " DECLARE n ALIAS FOR new; BEGIN CALL fill(n.note); RETURN NEW; END "),
+                      nullptr);
+  const auto into_note = std::find_if(aliased.stored.begin(), aliased.stored.end(),
+                                      [](const auto& s) { return s.first == "note"; });
+  REQUIRE(into_note != aliased.stored.end());
+  CHECK(into_note->second.whole_row);
   // A detail put in NEW may quote any row.
   const FunctionLineage detail = functionLineage(
       def("t()\n RETURNS trigger", "plpgsql",
