@@ -186,7 +186,13 @@ TEST_CASE("a held statement runs once approved and fails once denied", "[control
   // payments-ops holds write; an unbounded DELETE matches the review guardrail.
   ConnectedSidecar sc(w.cp, w.issuers, {"payments-ops", "deploy", "deploy-1", "uid-deploy-1"});
   REQUIRE(sc.ready());
-  REQUIRE(sc.psql("CREATE TEMP TABLE x(i int);").exit_code == 0);  // connects, takes the grant
+  {
+    auto first = sc.psql("CREATE TEMP TABLE x(i int);");  // connects, takes the grant
+    INFO("psql: " << first.err << "\nsidecar log:\n"
+                  << sc.log() << "\ncontrol plane log:\n"
+                  << w.cp.log());
+    REQUIRE(first.exit_code == 0);
+  }
 
   auto decide = [&](bool approve, const std::string& statement = "DELETE FROM") {
     std::vector<v1::Approval> pending;

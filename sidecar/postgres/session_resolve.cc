@@ -1,0 +1,271 @@
+// PostgreSQL session, statements resolved with the login catalog before they are judged: the
+// views a statement reads and writes (what their columns are made of), the database's own
+// functions it calls (what they return and store), and the triggers and rules its writes fire.
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "sidecar/postgres/session.h"
+
+namespace tollgate::sidecar::postgres {
+namespace {
+
+// The trigger events a statement may fire (TypeCatalog::kInsertEvent, ...), its own and those
+// of the statements that run with it (a data-modifying CTE). INSERT ... ON CONFLICT DO UPDATE
+// may update; MERGE insert, update and delete. An UPDATE moving a row to another partition is
+// the catalog's to tell (TypeCatalog::kMovedRowEvent).
+int rowEvents(const policy::StatementFacts& st) {
+  int events = 0;
+  auto add = [&events, &st](std::string_view type) {
+    if (type == "insert") {
+      events |= TypeCatalog::kInsertEvent | (st.upserts ? TypeCatalog::kUpdateEvent : 0);
+    } else if (type == "copy") {
+      events |= TypeCatalog::kInsertEvent;
+    } else if (type == "update") {
+      // Through a partitioned table it may move a row to another partition, which fires the
+      // partitions' INSERT and DELETE triggers too (TypeCatalog::kMovedRowEvent).
+      events |= TypeCatalog::kUpdateEvent;
+    } else if (type == "merge") {
+      events |= TypeCatalog::kInsertEvent | TypeCatalog::kDeleteEvent | TypeCatalog::kUpdateEvent;
+    } else if (type == "delete") {
+      events |= TypeCatalog::kDeleteEvent;
+    } else if (type == "truncate") {
+      events |= TypeCatalog::kTruncateEvent;
+    }
+  };
+  add(st.type);
+  for (const std::string& inner : st.inner_types) add(inner);
+  return events;
+}
+
+// The triggers and rules a statement's writes fire (TypeCatalog::addTriggerFunctions()).
+struct FiredTriggers {
+  std::vector<std::string> tables;  // the tables whose rows NEW and OLD are
+  bool rule = false;                // a rule rewrites a write: not followed
+  bool wider_rows = false;          // NEW and OLD may have columns none of `tables` has
+};
+
+// Adds to `functions` the trigger functions `st`'s writes run: those of the relations it
+// writes, and of the relations the views it writes read (a write through an updatable view
+// writes them). Past the views followed, what it writes is not known: as a rule.
+FiredTriggers firedTriggers(const TypeCatalog& catalog, const policy::StatementFacts& st,
+                            std::vector<std::string>* functions) {
+  FiredTriggers fired;
+  const int events = catalog.hasTriggers() ? rowEvents(st) : 0;
+  if (events == 0) return fired;
+  std::vector<std::string> written = st.writes;
+  bool exhausted = false;
+  for (const TypeCatalog::ViewLineage* view : catalog.viewsReached(st.writes, &exhausted)) {
+    for (const std::string& read : view->reads) policy::addLineageName(&written, read);
+  }
+  fired.rule = exhausted;
+  for (const std::string& relation : written) {
+    const TypeCatalog::Fired f = catalog.addTriggerFunctions(relation, events, functions);
+    // Rows of the tables it names, as the catalog does (a reading it does not hold: any).
+    if (f.functions && !catalog.addTableReadings(relation, &fired.tables)) {
+      fired.tables.push_back(relation);
+    }
+    fired.rule = fired.rule || f.rule;
+    fired.wider_rows = fired.wider_rows || f.wider_rows;
+  }
+  return fired;
+}
+
+// The column a value stored into view column `name` lands in: through views of views, the one
+// column each names; "" (not known) for a computed column, a renamed one without a source, or
+// views that disagree.
+std::string baseColumn(const std::vector<const TypeCatalog::ViewLineage*>& views,
+                       std::string name) {
+  for (size_t hops = 0; hops <= views.size() && !name.empty(); ++hops) {
+    std::optional<std::string> next;
+    for (const TypeCatalog::ViewLineage* view : views) {
+      for (const auto& [column, lineage] : view->columns) {
+        if (column != name) continue;
+        if (lineage.whole_row || lineage.sources.size() != 1) return "";
+        if (next && *next != lineage.sources.front()) return "";
+        next = lineage.sources.front();
+      }
+    }
+    if (!next || *next == name) return name;
+    name = *next;
+  }
+  return name;
+}
+
+}  // namespace
+
+policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr facts) const {
+  if (catalog_ == nullptr || !catalog_->hasViews()) return facts;
+  std::shared_ptr<policy::QueryFacts> resolved;
+  for (size_t i = 0; i < facts->statements.size(); ++i) {
+    const policy::StatementFacts& st = facts->statements[i];
+    // Views read, and views written (UPDATE v ... RETURNING code), and the views they read.
+    std::vector<std::string> relations = st.reads;
+    relations.insert(relations.end(), st.writes.begin(), st.writes.end());
+    bool exhausted = false;
+    const std::vector<const TypeCatalog::ViewLineage*> views =
+        catalog_->viewsReached(std::move(relations), &exhausted);
+    if (views.empty() && !exhausted) continue;
+    if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
+    policy::StatementFacts& r = resolved->statements[i];
+    if (exhausted) {
+      // Not followed to the end: any column may carry any column.
+      r.lineage.opaque = true;
+      r.row_reference = true;
+    }
+    for (const TypeCatalog::ViewLineage* view : views) {
+      r.lineage.renames.insert(r.lineage.renames.end(), view->columns.begin(), view->columns.end());
+    }
+    // Written through an updatable view, a value lands in the base column the view's column
+    // names (UPDATE v SET cvv = x, where v.cvv is the table's note): judge that one.
+    if (!r.lineage.stored.empty() && !st.writes.empty()) {
+      bool ignored = false;
+      const std::vector<const TypeCatalog::ViewLineage*> written =
+          catalog_->viewsReached(st.writes, &ignored);
+      for (auto& [target, value] : r.lineage.stored) target = baseColumn(written, target);
+    }
+    // CREATE TABLE t AS SELECT * FROM v keeps v's column names, which may be renames of masked
+    // columns (masking.copies): which ones lands where is not followed.
+    if (r.lineage.stores_star) {
+      policy::ColumnLineage any;
+      any.whole_row = true;
+      r.lineage.stored.emplace_back(std::string(), std::move(any));
+    }
+    // An error may quote what a column it names holds.
+    TypeCatalog::addViewSources(views, &r.columns, &r.row_reference);
+  }
+  return resolved ? resolved : facts;
+}
+
+policy::QueryFactsPtr PostgresSession::withCatalogResolved(policy::QueryFactsPtr facts,
+                                                           size_t sql_bytes) const {
+  if (catalog_ == nullptr ||
+      (!catalog_->hasViews() && !catalog_->hasFunctions() && !catalog_->hasTriggers())) {
+    return facts;
+  }
+  // The analyser does not keep texts this long: their analysis is new each time, and
+  // remembering it would only hold memory.
+  if (sql_bytes > policy::SqlAnalyzer::kMaxCachedBytes) {
+    return withFunctionsResolved(withViewsResolved(std::move(facts)));
+  }
+  // Statements of this many shapes that read views or call functions, at most; then it starts
+  // again.
+  constexpr size_t kMaxRemembered = 64;
+  if (resolved_for_ != catalog_.get() || resolved_facts_.size() >= kMaxRemembered) {
+    resolved_facts_.clear();
+    resolved_for_ = catalog_.get();
+  }
+  auto it = resolved_facts_.find(facts.get());
+  if (it != resolved_facts_.end()) return it->second.second;
+  policy::QueryFactsPtr resolved = withFunctionsResolved(withViewsResolved(facts));
+  if (resolved != facts) resolved_facts_.emplace(facts.get(), std::make_pair(facts, resolved));
+  return resolved;
+}
+
+policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsPtr facts) const {
+  if (catalog_ == nullptr || (!catalog_->hasFunctions() && !catalog_->hasTriggers())) return facts;
+  // Functions a statement reaches through functions and views, at most; past that it is not
+  // followed and masked whole.
+  constexpr size_t kMaxFunctions = 64;
+  std::shared_ptr<policy::QueryFacts> resolved;
+  for (size_t i = 0; i < facts->statements.size(); ++i) {
+    const policy::StatementFacts& st = facts->statements[i];
+    // What it calls anywhere (an error inside a function may quote what the function read),
+    // and the calls its lineage names: those of the views it reads.
+    std::vector<std::string> pending = st.functions;
+    // The triggers on what it writes run with it: what they store, it stores.
+    const FiredTriggers fired = firedTriggers(*catalog_, st, &pending);
+    auto addCalls = [&pending](const std::vector<std::string>& names) {
+      for (const std::string& s : names) {
+        if (auto called = policy::calledFunction(s)) pending.emplace_back(*called);
+      }
+    };
+    for (const auto& c : st.lineage.head) addCalls(c.sources);
+    for (const auto& c : st.lineage.tail) addCalls(c.sources);
+    addCalls(st.lineage.unnamed.sources);
+    for (const auto& [name, c] : st.lineage.renames) addCalls(c.sources);
+    for (const auto& [name, c] : st.lineage.stored) addCalls(c.sources);
+    addCalls(st.lineage.arguments.sources);
+    std::vector<std::pair<std::string, const TypeCatalog::FunctionResult*>> found;
+    absl::flat_hash_set<std::string> seen;
+    bool exhausted = false;
+    while (!pending.empty() && !exhausted) {
+      const std::string called = std::move(pending.back());
+      pending.pop_back();
+      // Every reading of its name counts.
+      policy::anyReading(called, [&](std::string_view reading) {
+        const std::string name(reading);
+        if (!seen.insert(name).second) return false;
+        const TypeCatalog::FunctionResult* f = catalog_->function(name);
+        if (f == nullptr) return false;
+        found.emplace_back(name, f);
+        // Functions its result is made of, and those its body calls anywhere (an error
+        // inside them may quote what they read).
+        addCalls(f->result.sources);
+        addCalls(f->columns);
+        for (const auto& [field, c] : f->renames) addCalls(c.sources);
+        // What the functions its body calls store, a call of this one stores.
+        pending.insert(pending.end(), f->called.begin(), f->called.end());
+        for (const auto& [column, c] : f->stored) addCalls(c.sources);
+        exhausted = found.size() > kMaxFunctions;
+        return exhausted;
+      });
+    }
+    if (found.empty() && !fired.rule) continue;
+    if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
+    policy::StatementFacts& r = resolved->statements[i];
+    if (exhausted) {
+      r.lineage.opaque = true;
+      r.row_reference = true;
+    }
+    if (fired.rule) {
+      // A rule may store anything the write gives it, anywhere.
+      policy::ColumnLineage any;
+      any.whole_row = true;
+      r.lineage.stored.emplace_back(std::string(), std::move(any));
+    }
+    // A trigger's NEW and OLD are rows of the tables written: any of their columns, resolved by
+    // the catalog's tables as a `*` over them is (withStoresResolved()).
+    auto storeOf = [&](std::string column, policy::ColumnLineage value) {
+      const bool rows =
+          !fired.tables.empty() && !value.whole_row &&
+          std::any_of(value.sources.begin(), value.sources.end(),
+                      [](const std::string& s) { return policy::isTriggerRowName(s); });
+      if (rows) value.whole_row = true;
+      r.lineage.stored.emplace_back(std::move(column), std::move(value));
+      if (rows && !fired.wider_rows) {
+        r.lineage.star_tables.emplace_back(r.lineage.stored.size() - 1, fired.tables);
+      }
+    };
+    bool stores_arguments = false;
+    for (const auto& [name, f] : found) {
+      r.lineage.renames.emplace_back(policy::callName(name), f->result);
+      r.lineage.renames.insert(r.lineage.renames.end(), f->renames.begin(), f->renames.end());
+      // What it stores, the call stores (masking.copies).
+      for (const auto& [column, value] : f->stored) storeOf(column, value);
+      stores_arguments = stores_arguments || f->stores_arguments;
+      // An error raised inside it may quote any column its body names.
+      for (const std::string& column : f->columns) policy::addLineageName(&r.columns, column);
+      if (f->row_reference) r.row_reference = true;
+    }
+    if (stores_arguments) {
+      // A function storing what it is given: its arguments may be anything the statement names,
+      // anywhere (WHERE log_msg(cvv)), and what the functions it calls return
+      // (log_msg(card_code(1))).
+      // A trigger's body calls it: with anything that body names (PERFORM log(to_jsonb(NEW))).
+      policy::ColumnLineage args;
+      args.sources = fired.tables.empty() ? st.columns : r.columns;
+      args.whole_row = fired.tables.empty() ? st.row_reference : r.row_reference;
+      for (const std::string& f : st.functions) {
+        policy::addCallNamesOfListed(&args.sources, f);
+      }
+      storeOf(std::string(), std::move(args));
+    }
+  }
+  return resolved ? resolved : facts;
+}
+
+}  // namespace tollgate::sidecar::postgres
