@@ -251,18 +251,25 @@ class Reader {
     out_->row_reference = out_->row_reference || walked.facts.row_reference || walked.too_deep;
     const OutputLineage l = sql::outputLineage(stmt, &variables_);
     out_->stores_arguments = out_->stores_arguments || l.stores_parameters;
-    for (const auto& [target, value] : l.stored) {
+    for (size_t k = 0; k < l.stored.size(); ++k) {
+      const auto& [target, value] = l.stored[k];
       ColumnLineage c;
-      c.whole_row = value.whole_row;
+      bool renamed_whole = false;  // a whole row through a rename, not a `*` over tables
       for (const std::string& s : value.sources) {
-        for (const std::string& n : l.closure(s, &c.whole_row)) addLineageName(&c.sources, n);
+        for (const std::string& n : l.closure(s, &renamed_whole)) addLineageName(&c.sources, n);
       }
+      c.whole_row = value.whole_row || renamed_whole;
       for (const std::string& n : c.sources) {
         if (std::find(inputs_.begin(), inputs_.end(), n) != inputs_.end()) {
           out_->stores_arguments = true;
         }
       }
       out_->stored.emplace_back(target, std::move(c));
+      for (const auto& [index, tables] : l.star_tables) {
+        if (index == k && !renamed_whole) {
+          out_->star_tables.emplace_back(out_->stored.size() - 1, tables);
+        }
+      }
     }
     last_known_ = l.known;
     if (!l.known) return;
@@ -421,7 +428,15 @@ class Reader {
     // expression).
     for (const std::string& o : outputs_) addLineageName(&out_->result.sources, o);
     holding(&out_->result);
-    for (auto& [column, value] : out_->stored) {
+    for (size_t k = 0; k < out_->stored.size(); ++k) {
+      ColumnLineage& value = out_->stored[k].second;
+      // A variable that may hold any column: the value is no longer a `*` over tables only.
+      if (std::any_of(value.sources.begin(), value.sources.end(), [&](const std::string& n) {
+            auto it = held_.find(n);
+            return it != held_.end() && it->second.whole_row;
+          })) {
+        std::erase_if(out_->star_tables, [&](const auto& s) { return s.first == k; });
+      }
       holding(&value);
       if (namesInput(value)) out_->stores_arguments = true;
     }

@@ -33,6 +33,10 @@ struct FunctionLineage {
   // (`SELECT cvv INTO v FROM cards; UPDATE t SET note = v` stores `v` and `cvv`; an error's
   // text, any column the body names). Dynamic SQL is not followed.
   std::vector<std::pair<std::string, ColumnLineage>> stored;
+  // Entries of `stored` whose whole_row comes only from `*` or `t.*` over tables
+  // (OutputLineage::star_tables: `INSERT INTO archive SELECT * FROM orders`): the entry's index
+  // and the tables' names. The session, which knows their columns, judges those instead.
+  std::vector<std::pair<size_t, std::vector<std::string>>> star_tables;
   // Every function its body calls, as StatementFacts::functions lists them ("schema.name",
   // "name"; a quoted name may hold dots): what they store, it does too. Functions its
   // parameters' defaults call are among them (a call that omits the argument runs the default).

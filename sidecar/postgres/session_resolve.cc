@@ -241,11 +241,24 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
       }
     };
     bool stores_arguments = false;
+    // A body that may create or alter tables may give them other columns before its `*` (a
+    // trigger function's; a call's already made the login's tables untrusted, noteTableChanges()).
+    const bool may_change_tables = std::any_of(
+        found.begin(), found.end(), [](const auto& f) { return f.second->may_change_tables; });
     for (const auto& [name, f] : found) {
       r.lineage.renames.emplace_back(policy::callName(name), f->result);
       r.lineage.renames.insert(r.lineage.renames.end(), f->renames.begin(), f->renames.end());
       // What it stores, the call stores (masking.copies).
-      for (const auto& [column, value] : f->stored) storeOf(column, value);
+      for (size_t k = 0; k < f->stored.size(); ++k) {
+        storeOf(f->stored[k].first, f->stored[k].second);
+        // A `*` over tables (INSERT INTO archive SELECT * FROM orders): their columns, as for
+        // the statement's own (withStoresResolved()).
+        for (const auto& [index, tables] : f->star_tables) {
+          if (index == k && !may_change_tables) {
+            r.lineage.star_tables.emplace_back(r.lineage.stored.size() - 1, tables);
+          }
+        }
+      }
       stores_arguments = stores_arguments || f->stores_arguments;
       // An error raised inside it may quote any column its body names.
       for (const std::string& column : f->columns) policy::addLineageName(&r.columns, column);

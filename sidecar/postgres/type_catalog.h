@@ -152,6 +152,8 @@ class TypeCatalog {
     std::vector<std::pair<std::string, policy::ColumnLineage>> renames;
     // What its body stores (policy::FunctionLineage::stored), through the views it reads.
     std::vector<std::pair<std::string, policy::ColumnLineage>> stored;
+    // Entries of `stored` that are a `*` over tables (policy::FunctionLineage::star_tables).
+    std::vector<std::pair<size_t, std::vector<std::string>>> star_tables;
     std::vector<std::string> called;  // policy::FunctionLineage::called
     bool stores_arguments = false;    // what its arguments are made of
     // policy::FunctionLineage::may_change_tables; also a definition not read.

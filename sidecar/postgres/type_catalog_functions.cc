@@ -80,9 +80,17 @@ const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) 
     policy::mergeLineage(&out.result, l.result);
     for (const std::string& c : l.called) policy::addLineageName(&out.called, c);
     out.stores_arguments = out.stores_arguments || l.stores_arguments;
-    for (auto& [target, value] : l.stored) {
-      addViewSources(views, &value.sources, &value.whole_row);
+    for (size_t k = 0; k < l.stored.size(); ++k) {
+      auto& [target, value] = l.stored[k];
+      bool view_whole = false;  // a view's column that may be any column
+      addViewSources(views, &value.sources, &view_whole);
+      value.whole_row = value.whole_row || view_whole;
       out.stored.emplace_back(std::move(target), std::move(value));
+      for (const auto& [index, tables] : l.star_tables) {
+        if (index == k && !view_whole && !exhausted) {
+          out.star_tables.emplace_back(out.stored.size() - 1, tables);
+        }
+      }
     }
     for (const std::string& c : l.columns) policy::addLineageName(&out.columns, c);
     out.row_reference = out.row_reference || l.row_reference;

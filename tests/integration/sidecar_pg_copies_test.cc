@@ -281,6 +281,38 @@ while True:
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
 
+TEST_CASE("a `*` a function's body stores is judged by the columns its tables had at login") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists fs_orders, fs_orders_archive, fs_cards_archive cascade;"
+      "create table fs_orders (id int, total int); create table fs_orders_archive (like fs_orders);"
+      "create table fs_cards_archive as table cards with no data;"
+      "insert into fs_orders values (1, 10), (2, 20);"
+      "create or replace function fs_archive_orders() returns void language sql "
+      "as $$ insert into fs_orders_archive select * from fs_orders $$;"
+      "create or replace function fs_archive_cards() returns void language plpgsql "
+      "as $$ begin insert into fs_cards_archive select * from cards; end $$;"
+      // It may create a table first: the login's columns no longer tell.
+      "create or replace function fs_archive_after_ddl() returns void language plpgsql as $$ "
+      "begin create temp table if not exists fs_tmp (id int); "
+      "insert into fs_orders_archive select * from fs_orders; end $$;"
+      "grant all on fs_orders, fs_orders_archive, fs_cards_archive to app;",
+      kPgAppDatabase);
+  SidecarOptions o;
+  o.subject = kOpsSubject;  // a write grant
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "select fs_archive_orders();\n"
+      "select fs_archive_cards();\n"
+      "select fs_archive_after_ddl();\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  CHECK(countOf(r.err, kRefused) == 2);
+  CHECK(r.out == "\n");
+  CHECK(pg.sqlOrThrow("select count(*) from fs_orders_archive", kPgAppDatabase) == "2\n");
+  CHECK(pg.sqlOrThrow("select count(*) from fs_cards_archive", kPgAppDatabase) == "0\n");
+}
+
 TEST_CASE("a composite value stored elsewhere is judged by its fields") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(

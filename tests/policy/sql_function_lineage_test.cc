@@ -265,6 +265,17 @@ TEST_CASE("what a function's body stores and calls is kept, names followed in it
     CHECK(l.stores_arguments);
   }
 
+  // A `*` over tables stored: which tables, for the session to name their columns.
+  l = functionLineage(def("archive()\n RETURNS void", "plpgsql",
+                          " BEGIN INSERT INTO archive SELECT * FROM orders; "
+                          "INSERT INTO archive SELECT * FROM (SELECT * FROM orders) s; END "),
+                      nullptr);
+  REQUIRE(l.stored.size() == 2);
+  CHECK(l.stored[0].second.whole_row);
+  REQUIRE(l.star_tables.size() == 1);
+  CHECK(l.star_tables[0].first == 0);
+  CHECK(l.star_tables[0].second == std::vector<std::string>{"orders"});
+
   l = functionLineage(def("reader()\n RETURNS text", "sql", " SELECT cvv FROM cards "), nullptr);
   CHECK(l.stored.empty());
   CHECK_FALSE(l.stores_arguments);
