@@ -247,7 +247,8 @@ class StoreCollector {
       const json* ref = field(*val, "ColumnRef");
       const json* fields = ref == nullptr ? nullptr : field(*ref, "fields");
       if (fields == nullptr || !fields->is_array()) return false;  // (expr).*
-      // `t.*` (or `s.t.*`) expands FROM item t; `*`, or a name no item has, all of them.
+      // `t.*` (or `s.t.*`) expands FROM item t; `*` all of them. A name no item has is no
+      // table's (in a function's body: a PL/pgSQL record, a row parameter, NEW).
       std::string_view qualifier;
       if (fields->size() >= 2) {
         if (const json* q = field((*fields)[fields->size() - 2], "String")) {
@@ -256,6 +257,7 @@ class StoreCollector {
       }
       const bool named = std::any_of(items.begin(), items.end(),
                                      [&](const auto& item) { return item.first == qualifier; });
+      if (fields->size() >= 2 && !named) return false;
       for (const auto& [ref_name, relname] : items) {
         if (!named || ref_name == qualifier) addLineageName(tables, relname);
       }

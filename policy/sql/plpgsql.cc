@@ -212,13 +212,15 @@ void addCallStores(std::string_view call, const Datums& d) {
     for (size_t i = 0; i < parts.size(); ++i) {
       VariableStore s;
       s.unknown = true;
-      const std::string_view name = d.resolveAlias(parts[i]);
+      std::string_view name = d.resolveAlias(parts[i]);
       if (d.new_varno >= 0 && (name == "new" || name == "old")) {
         s.new_row = true;
         if (name == "new" && i + 1 < parts.size()) s.field = parts[i + 1];
         add(std::move(s), d);
         break;
       }
+      // An alias of a parameter by number ($1) is a variable of its own name.
+      if (!d.isVariable(name)) name = parts[i];
       if (!d.isVariable(name)) continue;
       s.variable = std::string(name);
       add(std::move(s), d);

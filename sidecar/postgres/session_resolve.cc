@@ -250,13 +250,20 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
       r.lineage.renames.insert(r.lineage.renames.end(), f->renames.begin(), f->renames.end());
       // What it stores, the call stores (masking.copies).
       for (size_t k = 0; k < f->stored.size(); ++k) {
-        storeOf(f->stored[k].first, f->stored[k].second);
+        const policy::ColumnLineage& value = f->stored[k].second;
+        storeOf(f->stored[k].first, value);
         // A `*` over tables (INSERT INTO archive SELECT * FROM orders): their columns, as for
-        // the statement's own (withStoresResolved()).
+        // the statement's own (withStoresResolved()); with a trigger's NEW or OLD beside it
+        // (SELECT *, to_jsonb(NEW) FROM orders), the written tables' columns too.
+        const bool rows =
+            std::any_of(value.sources.begin(), value.sources.end(),
+                        [](const std::string& s) { return policy::isTriggerRowName(s); });
+        if (may_change_tables || (rows && (fired.tables.empty() || fired.wider_rows))) continue;
         for (const auto& [index, tables] : f->star_tables) {
-          if (index == k && !may_change_tables) {
-            r.lineage.star_tables.emplace_back(r.lineage.stored.size() - 1, tables);
-          }
+          if (index != k) continue;
+          std::vector<std::string> all = tables;
+          if (rows) all.insert(all.end(), fired.tables.begin(), fired.tables.end());
+          r.lineage.star_tables.emplace_back(r.lineage.stored.size() - 1, std::move(all));
         }
       }
       stores_arguments = stores_arguments || f->stores_arguments;

@@ -284,7 +284,8 @@ while True:
 TEST_CASE("a `*` a function's body stores is judged by the columns its tables had at login") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(
-      "drop table if exists fs_orders, fs_orders_archive, fs_cards_archive cascade;"
+      "drop table if exists fs_orders, fs_orders_archive, fs_cards_archive, fs_audit, fs_cards "
+      "cascade;"
       "create table fs_orders (id int, total int); create table fs_orders_archive (like fs_orders);"
       "create table fs_cards_archive as table cards with no data;"
       "insert into fs_orders values (1, 10), (2, 20);"
@@ -296,7 +297,14 @@ TEST_CASE("a `*` a function's body stores is judged by the columns its tables ha
       "create or replace function fs_archive_after_ddl() returns void language plpgsql as $$ "
       "begin create temp table if not exists fs_tmp (id int); "
       "insert into fs_orders_archive select * from fs_orders; end $$;"
-      "grant all on fs_orders, fs_orders_archive, fs_cards_archive to app;",
+      // A trigger storing a `*` over orders beside the written row.
+      "create table fs_audit (id int, total int, row_data jsonb);"
+      "create table fs_cards (id int, holder text, cvv text); insert into fs_cards values (1, 'F', "
+      "'7');"
+      "create or replace function fs_audit_row() returns trigger language plpgsql as $$ begin "
+      "insert into fs_audit select o.*, to_jsonb(new) from fs_orders o limit 1; return new; end $$;"
+      "create trigger a after update on fs_cards for each row execute function fs_audit_row();"
+      "grant all on fs_orders, fs_orders_archive, fs_cards_archive, fs_audit, fs_cards to app;",
       kPgAppDatabase);
   SidecarOptions o;
   o.subject = kOpsSubject;  // a write grant
@@ -305,10 +313,12 @@ TEST_CASE("a `*` a function's body stores is judged by the columns its tables ha
   auto r = sidecar.psql(
       "select fs_archive_orders();\n"
       "select fs_archive_cards();\n"
-      "select fs_archive_after_ddl();\n");
+      "select fs_archive_after_ddl();\n"
+      "update fs_cards set holder = 'x' where id = 1;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
-  CHECK(countOf(r.err, kRefused) == 2);
+  CHECK(countOf(r.err, kRefused) == 3);
   CHECK(r.out == "\n");
+  CHECK(pg.sqlOrThrow("select count(*) from fs_audit", kPgAppDatabase) == "0\n");
   CHECK(pg.sqlOrThrow("select count(*) from fs_orders_archive", kPgAppDatabase) == "2\n");
   CHECK(pg.sqlOrThrow("select count(*) from fs_cards_archive", kPgAppDatabase) == "0\n");
 }

@@ -275,6 +275,16 @@ TEST_CASE("what a function's body stores and calls is kept, names followed in it
   REQUIRE(l.star_tables.size() == 1);
   CHECK(l.star_tables[0].first == 0);
   CHECK(l.star_tables[0].second == std::vector<std::string>{"orders"});
+  // `r.*` of a record (or a row parameter, or NEW) is no FROM item's: any column.
+  for (const char* body : {" DECLARE r record; BEGIN SELECT * INTO r FROM cards LIMIT 1; "
+                           "INSERT INTO archive SELECT r.* FROM orders LIMIT 1; END ",
+                           " BEGIN INSERT INTO archive SELECT c.* FROM orders LIMIT 1; END "}) {
+    INFO(body);
+    l = functionLineage(def("archive(c cards)\n RETURNS void", "plpgsql", body), nullptr);
+    REQUIRE_FALSE(l.stored.empty());
+    CHECK(l.stored.back().second.whole_row);
+    CHECK(l.star_tables.empty());
+  }
 
   l = functionLineage(def("reader()\n RETURNS text", "sql", " SELECT cvv FROM cards "), nullptr);
   CHECK(l.stored.empty());
@@ -556,9 +566,10 @@ TEST_CASE("a PL/pgSQL variable stored carries what the body put in it, variable 
   for (const char* body :
        {" DECLARE v text; BEGIN CALL fill(v); UPDATE notes SET note = v; END ",
         " <<blk>> DECLARE v text; BEGIN CALL fill(blk.v); UPDATE notes SET note = v; END ",
-        " DECLARE v text; a ALIAS FOR v; BEGIN CALL fill(a); UPDATE notes SET note = v; END "}) {
+        " DECLARE v text; a ALIAS FOR v; BEGIN CALL fill(a); UPDATE notes SET note = v; END ",
+        " DECLARE a ALIAS FOR $1; BEGIN CALL fill(a); UPDATE notes SET note = a; END "}) {
     INFO(body);
-    l = functionLineage(def("p()\n RETURNS void", "plpgsql", body), nullptr);
+    l = functionLineage(def("p(x text)\n RETURNS void", "plpgsql", body), nullptr);
     REQUIRE_FALSE(l.stored.empty());
     CHECK(l.stored[0].second.whole_row);
   }
