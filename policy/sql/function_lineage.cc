@@ -470,7 +470,7 @@ class Reader {
       const OutputLineage l =
           stmt != nullptr ? sql::outputLineage(*stmt, &variables_) : OutputLineage();
       // `v := $1`: a parameter by number, which the lineage does not name.
-      if (stmt != nullptr && hasParameterReference(*stmt, 0)) {
+      if (stmt != nullptr && sql::mentionsParameter(*stmt)) {
         addLineageName(&value.sources, kParameterName);
       }
       // The result column stored, or every one (by position).
@@ -514,20 +514,6 @@ class Reader {
   // What a variable holding a parameter referred to by number ($1) holds: no column can have
   // this name unquoted, and no masking rule matches it.
   static constexpr std::string_view kParameterName = "$";
-
-  static bool hasParameterReference(const json& v, int depth) {
-    if (depth > 1000) return true;  // too deep to read: it may
-    if (v.is_array()) {
-      return std::any_of(v.begin(), v.end(),
-                         [&](const json& e) { return hasParameterReference(e, depth + 1); });
-    }
-    if (!v.is_object()) return false;
-    for (auto it = v.begin(); it != v.end(); ++it) {
-      if (it.key() == "ParamRef") return true;
-      if (it->is_structured() && hasParameterReference(*it, depth + 1)) return true;
-    }
-    return false;
-  }
 
   // A store into a trigger's NEW row (`NEW.note := NEW.cvv` in a BEFORE trigger): into that
   // column of the written row, what the written statement would store there. One that cannot be

@@ -8,6 +8,7 @@
 
 #include "policy/sql/lineage_json.h"
 #include "policy/sql/statement_table.h"
+#include "policy/sql/tree_walker.h"
 
 namespace tollgate::policy::sql {
 namespace {
@@ -95,7 +96,7 @@ class StoreCollector {
       // A write whose values may be the statement's parameters (PREPARE p(text) AS UPDATE log
       // SET msg = $1, a function body storing its argument): OutputLineage::stores_parameters.
       if ((key == "UpdateStmt" || key == "InsertStmt" || key == "MergeStmt") &&
-          mentionsParameter(val, 0)) {
+          mentionsParameter(val)) {
         out_->stores_parameters = true;
       }
       return true;
@@ -115,20 +116,6 @@ class StoreCollector {
     ColumnLineage c;
     addLineageName(&c.sources, source);
     out_->stored.emplace_back(std::string(target), std::move(c));
-  }
-
-  static bool mentionsParameter(const json& v, int depth) {
-    if (depth > kLineageMaxDepth) return true;
-    if (v.is_array()) {
-      return std::any_of(v.begin(), v.end(),
-                         [&](const json& e) { return mentionsParameter(e, depth + 1); });
-    }
-    if (!v.is_object()) return false;
-    for (auto it = v.begin(); it != v.end(); ++it) {
-      if (it.key() == "ParamRef") return true;
-      if (it.value().is_structured() && mentionsParameter(it.value(), depth + 1)) return true;
-    }
-    return false;
   }
 
   // EXPLAIN runs its statement only with ANALYZE.
@@ -440,6 +427,20 @@ class StoreCollector {
 };
 
 }  // namespace
+
+bool mentionsParameter(const json& v, int depth) {
+  if (depth > kLineageMaxDepth) return true;
+  if (v.is_array()) {
+    return std::any_of(v.begin(), v.end(),
+                       [&](const json& e) { return mentionsParameter(e, depth + 1); });
+  }
+  if (!v.is_object()) return false;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (it.key() == "ParamRef") return true;
+    if (it.value().is_structured() && mentionsParameter(it.value(), depth + 1)) return true;
+  }
+  return false;
+}
 
 void collectStores(const json& stmt, LineageReader& reader, OutputLineage* out) {
   StoreCollector(reader, out).stores(stmt, 0);

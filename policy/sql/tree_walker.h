@@ -30,6 +30,10 @@ WalkResult walkStatement(const nlohmann::json& stmt);
 // `variables`: names of PL/pgSQL variables, for a statement of a function's body; a qualified
 // reference `r.f` to one of them also reads `r` (a record, whose fields the statement that
 // filled it named).
+// Whether `node` holds a parameter reference ($1) anywhere; true past the depth the lineage
+// walker reads.
+bool mentionsParameter(const nlohmann::json& node, int depth = 0);
+
 OutputLineage outputLineage(const nlohmann::json& stmt,
                             const std::vector<std::string>* variables = nullptr);
 
