@@ -3,6 +3,7 @@
 #include <catch2/catch_test_macros.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <future>
 #include <map>
 #include <set>
@@ -194,15 +195,21 @@ TEST_CASE("a held statement runs once approved and fails once denied", "[control
     REQUIRE(first.exit_code == 0);
   }
 
-  auto decide = [&](bool approve, const std::string& statement = "DELETE FROM") {
+  // `job`: what the job has done so far, for the failure message.
+  auto decide = [&](
+                    bool approve, const std::string& statement = "DELETE FROM",
+                    const std::function<std::string()>& job = [] { return std::string(); }) {
     std::vector<v1::Approval> pending;
-    INFO("sidecar log:\n" << sc.log() << "\ncontrol plane log:\n" << w.cp.log());
-    REQUIRE(eventually(
-        [&] {
-          pending = pendingApprovals(w.cp, w.approver);
-          return !pending.empty();
-        },
-        std::chrono::seconds(30)));
+    if (!eventually(
+            [&] {
+              pending = pendingApprovals(w.cp, w.approver);
+              return !pending.empty();
+            },
+            std::chrono::seconds(30))) {
+      FAIL("no approval pending\njob: " << job() << "\nsidecar log:\n"
+                                        << sc.log() << "\ncontrol plane log:\n"
+                                        << w.cp.log());
+    }
     REQUIRE(pending.front().kind() == v1::Approval::KIND_STATEMENT);
     CHECK(pending.front().rule() == "guardrail:unbounded-delete");
     CHECK(pending.front().statement().find(statement) != std::string::npos);
@@ -269,7 +276,7 @@ TEST_CASE("a held statement runs once approved and fails once denied", "[control
                    "    cur.execute(sql, prepare=True); print('second ran', flush=True)\n"
                    "except psycopg.Error as e:\n"
                    "    print('second refused', e.sqlstate, str(e).strip(), flush=True)\n");
-    decide(true, "UPDATE cards");
+    decide(true, "UPDATE cards", [&] { return job.progress(); });
     job.applyWhilePaused(
         w, sc,
         withGuardrail(connectedPolicy(sharedPg()),

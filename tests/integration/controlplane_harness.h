@@ -15,6 +15,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -350,13 +351,25 @@ class PausingJob {
         [&] { return sc.log().find("version=" + std::to_string(version)) != std::string::npos; }));
     tmp_.write("go", "");
   }
-  RunResult finish() { return job_.get(); }
+  RunResult finish() {
+    if (!result_) result_ = job_.get();
+    return *result_;
+  }
+  // For a failure message: "still running", or how the job ended and what it printed.
+  std::string progress() {
+    if (!result_ && job_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      return "still running";
+    }
+    const RunResult r = finish();
+    return "exited " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
+  }
 
  private:
   TempDir tmp_;
   std::string ready_;
   std::string go_;
   std::future<RunResult> job_;
+  std::optional<RunResult> result_;
 };
 
 }  // namespace tollgate::testing

@@ -69,6 +69,13 @@ std::vector<nlohmann::json> libpqSteps(const Sidecar& sidecar,
 
 std::string stepError(const nlohmann::json& step) { return step["error"].get<std::string>(); }
 
+// A sidecar in front of the shared server for a job with a write grant.
+SidecarOptions writeGrant() {
+  SidecarOptions o;
+  o.subject = kOpsSubject;
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("a write storing masked data where it is read unmasked is refused, session usable") {
@@ -104,9 +111,7 @@ TEST_CASE("a write storing masked data where it is read unmasked is refused, ses
       "as $$ update card_notes set note = m where id = 1 $$;"
       "truncate card_notes; insert into card_notes select id, 'n', null from cards;",
       kPgAppDatabase);
-  SidecarOptions o;
-  o.subject = kOpsSubject;  // a write grant
-  Sidecar sidecar(pg, o);
+  Sidecar sidecar(pg, writeGrant());
   REQUIRE(sidecar.ready());
   auto r = sidecar.psql(
       "update card_notes n set note = c.cvv from cards c where c.id = n.id;\n"
@@ -306,9 +311,7 @@ TEST_CASE("a `*` a function's body stores is judged by the columns its tables ha
       "create trigger a after update on fs_cards for each row execute function fs_audit_row();"
       "grant all on fs_orders, fs_orders_archive, fs_cards_archive, fs_audit, fs_cards to app;",
       kPgAppDatabase);
-  SidecarOptions o;
-  o.subject = kOpsSubject;  // a write grant
-  Sidecar sidecar(pg, o);
+  Sidecar sidecar(pg, writeGrant());
   REQUIRE(sidecar.ready());
   auto r = sidecar.psql(
       "select fs_archive_orders();\n"
@@ -362,9 +365,7 @@ TEST_CASE("a composite value stored elsewhere is judged by its fields") {
       "create foreign table tg_child_remote () inherits (tg_parent_wallet) server tg_nowhere;"
       "grant all on tg_parted_wallet, tg_parent_wallet to app;",
       kPgAppDatabase);
-  SidecarOptions o;
-  o.subject = kOpsSubject;  // a write grant
-  Sidecar sidecar(pg, o);
+  Sidecar sidecar(pg, writeGrant());
   REQUIRE(sidecar.ready());
   auto r = sidecar.psql(
       // The cvv field would be read back in clear from note.
@@ -461,9 +462,7 @@ TEST_CASE("after a function changes a type, its values are masked whole") {
       "$$ begin alter type tg_shift drop attribute holder, add attribute holder text; end $$;"
       "alter function tg_drop_holder() owner to app;",
       kPgAppDatabase);
-  SidecarOptions o;
-  o.subject = kOpsSubject;  // a write grant
-  Sidecar sidecar(pg, o);
+  Sidecar sidecar(pg, writeGrant());
   REQUIRE(sidecar.ready());
   auto r = sidecar.psql(
       "select rec from tg_shift_t;\n"
@@ -566,9 +565,7 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "tg_dyn_orders, tg_mv, tg_mv1, tg_mv2 to app; grant all on "
       "sequence tg_trig_log_id_seq to app;",
       kPgAppDatabase);
-  SidecarOptions o;
-  o.subject = kOpsSubject;  // a write grant
-  Sidecar sidecar(pg, o);
+  Sidecar sidecar(pg, writeGrant());
   REQUIRE(sidecar.ready());
   auto r = sidecar.psql(
       "update tg_trig_a set holder = 'x' where id = 1;\n"
@@ -651,9 +648,7 @@ TEST_CASE("what PL/pgSQL variables carry is judged where a body stores them") {
       "grant all on tg_var_notes, tg_var_log, tg_var_t, tg_var_u to app;"
       "grant all on sequence tg_var_notes_id_seq to app;",
       kPgAppDatabase);
-  SidecarOptions o;
-  o.subject = kOpsSubject;  // a write grant
-  Sidecar sidecar(pg, o);
+  Sidecar sidecar(pg, writeGrant());
   REQUIRE(sidecar.ready());
   auto r = sidecar.psql(
       "select tg_var_stash();\n"
