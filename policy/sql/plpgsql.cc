@@ -44,12 +44,33 @@ std::optional<std::string_view> assignedValue(std::string_view text) {
   return std::nullopt;
 }
 
+// A datum number (varno, target, dno, recparentno): libpg_query leaves a field out of its
+// JSON when it is 0, the function's first datum (its first parameter).
+int datumNumber(const json& o, const char* key) {
+  const json* f = field(o, key);
+  if (f == nullptr) return 0;
+  return f->is_number_integer() ? f->get<int>() : -1;
+}
+
 // The text of the PL/pgSQL expression at `key` of `stmt`, or nullopt.
 std::optional<std::string_view> exprText(const json& stmt, const char* key) {
   const json* expr = field(stmt, key);
   const json* e = expr == nullptr ? nullptr : field(*expr, "PLpgSQL_expr");
   if (e == nullptr) return std::nullopt;
   return str(*e, "query");
+}
+
+// The query PL/pgSQL runs for an expression's value (`x := <expr>`, a DECLARE default, a loop
+// bound): a SELECT of it, ended by a line break in case it ends in a comment.
+std::string selectOf(std::string_view expr) { return "SELECT " + std::string(expr) + "\n"; }
+
+// The datum numbers of a list of variables (PLpgSQL_row's fields), in order.
+std::vector<int> rowFieldNumbers(const json& row) {
+  std::vector<int> out;
+  const json* fields = field(row, "fields");
+  if (fields == nullptr || !fields->is_array()) return out;
+  for (const json& f : *fields) out.push_back(datumNumber(f, "varno"));
+  return out;
 }
 
 // The function's variables (datums) and NEW's and OLD's numbers, to tell what a statement
@@ -82,14 +103,6 @@ struct Datums {
 int intField(const json& o, const char* key) {
   const json* f = field(o, key);
   return f != nullptr && f->is_number_integer() ? f->get<int>() : -1;
-}
-
-// A datum number (varno, target, dno, recparentno): libpg_query leaves a field out of its
-// JSON when it is 0, the function's first datum (its first parameter).
-int datumNumber(const json& o, const char* key) {
-  const json* f = field(o, key);
-  if (f == nullptr) return 0;
-  return f->is_number_integer() ? f->get<int>() : -1;
 }
 
 // Datum `n`'s node of kind `kind` (PLpgSQL_var, PLpgSQL_rec, PLpgSQL_recfield, PLpgSQL_row).
@@ -140,13 +153,12 @@ void add(std::optional<VariableStore> s, const Datums& d) {
 std::vector<VariableStore> storesInto(int n, const Datums& d) {
   std::vector<VariableStore> out;
   const json* row = datum(n, "PLpgSQL_row", d);
-  const json* fields = row == nullptr ? nullptr : field(*row, "fields");
-  if (fields == nullptr || !fields->is_array()) {
+  if (row == nullptr) {
     if (std::optional<VariableStore> s = storeInto(n, d)) out.push_back(std::move(*s));
     return out;
   }
-  for (const json& f : *fields) {
-    std::optional<VariableStore> s = storeInto(datumNumber(f, "varno"), d);
+  for (int field_number : rowFieldNumbers(*row)) {
+    std::optional<VariableStore> s = storeInto(field_number, d);
     if (!s) continue;
     s->row = true;
     if (s->new_row && s->field.empty()) s->unknown = true;  // NEW among other variables
@@ -164,9 +176,7 @@ void addTargetStores(const json& target, std::string_view query, const Datums& d
   if (const json* rec = field(target, "PLpgSQL_rec")) {
     targets.push_back(datumNumber(*rec, "dno"));
   } else if (const json* r = field(target, "PLpgSQL_row")) {
-    const json* fields = field(*r, "fields");
-    if (fields == nullptr || !fields->is_array()) return;
-    for (const json& f : *fields) targets.push_back(datumNumber(f, "varno"));
+    targets = rowFieldNumbers(*r);
   }
   for (size_t i = 0; i < targets.size(); ++i) {
     std::optional<VariableStore> s = storeInto(targets[i], d);
@@ -239,7 +249,7 @@ void addStores(std::string_view kind, const json& stmt, const Datums& d) {
     if (!value) {
       s->unknown = true;
     } else {
-      s->query = "SELECT " + std::string(*value) + "\n";
+      s->query = selectOf(*value);
     }
     add(std::move(s), d);
   } else if (kind == "PLpgSQL_stmt_execsql" || kind == "PLpgSQL_stmt_fors") {
@@ -257,7 +267,7 @@ void addStores(std::string_view kind, const json& stmt, const Datums& d) {
       if (!e) continue;
       VariableStore s;
       s.variable = std::string(str(*v, "refname"));
-      s.query = "SELECT " + std::string(*e) + "\n";
+      s.query = selectOf(*e);
       add(std::move(s), d);
     }
   } else if (kind == "PLpgSQL_stmt_call") {
@@ -286,7 +296,7 @@ void addStores(std::string_view kind, const json& stmt, const Datums& d) {
       if (s.new_row || !e) {
         s.unknown = true;
       } else {
-        s.query = "SELECT " + std::string(*e) + "\n";
+        s.query = selectOf(*e);
       }
       add(std::move(s), d);
     }
@@ -321,7 +331,7 @@ void addDeclarations(const Datums& d, std::vector<std::string>* variables) {
     if (const std::optional<std::string_view> e = exprText(*v, "default_val")) {
       VariableStore s;
       s.variable = name;
-      s.query = "SELECT " + std::string(*e) + "\n";
+      s.query = selectOf(*e);
       add(std::move(s), d);
     }
     if (name == "sqlerrm" && flag(*v, "isconst")) {

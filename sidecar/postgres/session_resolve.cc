@@ -74,6 +74,12 @@ FiredTriggers firedTriggers(const TypeCatalog& catalog, const policy::StatementF
   return fired;
 }
 
+// Whether `value` is made of a trigger's NEW or OLD row (to_jsonb(NEW)).
+bool namesTriggerRow(const policy::ColumnLineage& value) {
+  return std::any_of(value.sources.begin(), value.sources.end(),
+                     [](const std::string& s) { return policy::isTriggerRowName(s); });
+}
+
 // The column a value stored into view column `name` lands in: through views of views, the one
 // column each names; "" (not known) for a computed column, a renamed one without a source, or
 // views that disagree.
@@ -230,10 +236,7 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     // A trigger's NEW and OLD are rows of the tables written: any of their columns, resolved by
     // the catalog's tables as a `*` over them is (withStoresResolved()).
     auto storeOf = [&](std::string column, policy::ColumnLineage value) {
-      const bool rows =
-          !fired.tables.empty() && !value.whole_row &&
-          std::any_of(value.sources.begin(), value.sources.end(),
-                      [](const std::string& s) { return policy::isTriggerRowName(s); });
+      const bool rows = !fired.tables.empty() && !value.whole_row && namesTriggerRow(value);
       if (rows) value.whole_row = true;
       r.lineage.stored.emplace_back(std::move(column), std::move(value));
       if (rows && !fired.wider_rows) {
@@ -255,9 +258,7 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
         // A `*` over tables (INSERT INTO archive SELECT * FROM orders): their columns, as for
         // the statement's own (withStoresResolved()); with a trigger's NEW or OLD beside it
         // (SELECT *, to_jsonb(NEW) FROM orders), the written tables' columns too.
-        const bool rows =
-            std::any_of(value.sources.begin(), value.sources.end(),
-                        [](const std::string& s) { return policy::isTriggerRowName(s); });
+        const bool rows = namesTriggerRow(value);
         if (may_change_tables || (rows && (fired.tables.empty() || fired.wider_rows))) continue;
         for (const auto& [index, tables] : f->star_tables) {
           if (index != k) continue;
