@@ -271,6 +271,14 @@ class Reader {
         }
       }
     }
+    // CREATE TABLE t AS SELECT * FROM v keeps v's column names, which may rename a masked
+    // column (at statement level the session judges it by the views reached; here the body
+    // creates a table, so the login's columns are not trusted anyway): any column.
+    if (l.stores_star) {
+      ColumnLineage any;
+      any.whole_row = true;
+      out_->stored.emplace_back(std::string(), std::move(any));
+    }
     last_known_ = l.known;
     if (!l.known) return;
     for (size_t i = 0; i < l.head.size(); ++i) {

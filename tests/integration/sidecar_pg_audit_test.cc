@@ -165,12 +165,6 @@ void createCounter(PgServer& pg, const std::string& name) {
                 "payments");
 }
 
-SidecarOptions writeGrant() {
-  SidecarOptions o;
-  o.subject = "system:serviceaccount:payments-ops:hangup";  // a write grant
-  return o;
-}
-
 }  // namespace
 
 // Regressions: a statement was audited only when the server answered it, so one sent right

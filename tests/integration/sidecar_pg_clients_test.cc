@@ -112,9 +112,7 @@ TEST_CASE("pgbench select-only runs in simple, extended and prepared mode with n
 
 TEST_CASE("pgbench -i through the sidecar is refused for a write grant (it needs DDL)") {
   auto& pg = sharedPg();
-  SidecarOptions o;
-  o.subject = kOpsSubject;
-  Sidecar sidecar(pg, o);
+  Sidecar sidecar(pg, writeGrant());
   REQUIRE(sidecar.ready());
   auto r = run({"env", "PGPASSWORD=x", "PGSSLMODE=disable", "pgbench", "-i", "-q", "-h",
                 "127.0.0.1", "-p", std::to_string(sidecar.port()), "-U", "job", kPgAppDatabase},

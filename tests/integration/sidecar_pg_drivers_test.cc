@@ -77,11 +77,7 @@ std::string storedRows(const PgServer& pg, int from) {
 }
 
 // A write-grant sidecar (so inserts and COPY in are allowed; DDL is still refused by the role).
-Sidecar writeSidecar(const PgServer& pg) {
-  SidecarOptions o;
-  o.subject = kOpsSubject;
-  return Sidecar(pg, o);
-}
+Sidecar writeSidecar(const PgServer& pg) { return Sidecar(pg, writeGrant()); }
 
 // Writes `script` into the sidecar's temp dir and runs `interpreter... path args...`.
 RunResult runScript(const Sidecar& s, const std::vector<std::string>& interpreter,

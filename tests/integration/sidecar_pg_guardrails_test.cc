@@ -117,9 +117,7 @@ TEST_CASE("a read grant cannot write; a write grant can, but not an unbounded DE
     CHECK(cardCount(pg, "id = 200 or holder = 'reader'") == "0\n");
     CHECK(cardCount(pg, "id = 1") == "1\n");
   }
-  SidecarOptions o;
-  o.subject = kOpsSubject;
-  Sidecar writer(pg, o);
+  Sidecar writer(pg, writeGrant());
   REQUIRE(writer.ready());
   auto w = writer.psql(
       "insert into cards (id, holder, pan) values (201, 'writer', '4111111111111111');\n"
@@ -174,9 +172,7 @@ TEST_CASE("a read grant's transactions are read-only in the server, and stay so"
     CHECK_THAT(startup.err, ContainsSubstring("may not set default_transaction_read_only off"));
     CHECK(cardCount(pg, "id = 300 and holder = 'before'") == "1\n");
   }
-  SidecarOptions o;
-  o.subject = kOpsSubject;
-  Sidecar writer(pg, o);
+  Sidecar writer(pg, writeGrant());
   REQUIRE(writer.ready());
   auto w = writer.psql("select rename_holder(300, 'writer');\n");
   INFO("stderr: " << w.err);
@@ -201,9 +197,7 @@ TEST_CASE("COPY in: a write grant loads rows unchanged, a read grant is refused"
     CHECK_THAT(r.err, ContainsSubstring("42501"));
     CHECK(cardCount(pg, "id between 300 and 399") == "0\n");
   }
-  SidecarOptions o;
-  o.subject = kOpsSubject;
-  Sidecar writer(pg, o);
+  Sidecar writer(pg, writeGrant());
   REQUIRE(writer.ready());
   auto w = writer.psql(copy);
   INFO("stderr: " << w.err);

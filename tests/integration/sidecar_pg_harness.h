@@ -30,6 +30,8 @@ inline constexpr char kDbaSubject[] = "system:serviceaccount:payments-dba:migrat
 inline constexpr char kStrangerSubject[] = "system:serviceaccount:marketing:report";
 inline constexpr char kApprovalSubject[] = "system:serviceaccount:payments-fix:repair";
 inline constexpr char kSystemPython[] = "/usr/bin/python3";
+// The error of a write refused because it would store masked data where it is read unmasked.
+inline constexpr char kCopyRefused[] = "42501: blocked by rule \"masking:copy\"";
 
 // The server every test of one binary shares, seeded with createPaymentsFixture() on first use
 // and stopped when the binary exits.
@@ -54,6 +56,13 @@ struct SidecarOptions {
   PolicyOptions policy;
   std::vector<std::string> extra_args;  // more command-line flags
 };
+
+// A sidecar for a job with a write grant.
+inline SidecarOptions writeGrant() {
+  SidecarOptions o;
+  o.subject = kOpsSubject;
+  return o;
+}
 
 // The standard policy of these tests (resource payments-db in front of `pg`).
 inline std::string standardPolicy(const PgServer& pg, const std::string& cred_file,

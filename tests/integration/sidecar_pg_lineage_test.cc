@@ -45,9 +45,7 @@ TEST_CASE("column rules follow a masked column through the views that rename it"
                     "owner to app; "
                     "alter function tg_codes_fn() owner to app",
                 "payments");
-  SidecarOptions o;
-  o.subject = kOpsSubject;  // write: UPDATE ... RETURNING through the view
-  Sidecar sidecar(pg, o);
+  Sidecar sidecar(pg, writeGrant());
   REQUIRE(sidecar.ready());
   auto r = sidecar.psql(
       "select holder, code, loud from tg_v_codes where id = 1;\n"
@@ -146,9 +144,7 @@ TEST_CASE("column rules follow a masked column through the functions that return
           "create function tg_cvv_of(cards) returns text language sql as "
           "$$ select to_jsonb($1)->>'cvv' $$;",
       "payments");
-  SidecarOptions o;
-  o.subject = kOpsSubject;  // write: CALL
-  Sidecar sidecar(pg, o);
+  Sidecar sidecar(pg, writeGrant());
   REQUIRE(sidecar.ready());
   auto r = sidecar.psql(
       "select * from tg_f_out();\n"

@@ -310,8 +310,7 @@ TEST_CASE("turning audit: sync on makes statements prepared before it parse agai
     SKIP("python3-asyncpg is needed");
   }
   auto& pg = sharedPg();
-  SidecarOptions o;
-  o.subject = kOpsSubject;
+  const SidecarOptions o = writeGrant();
   Sidecar sidecar(pg, o);
   REQUIRE(sidecar.ready());
   const std::string cred = (sidecar.dir().path() / "cred").string();

@@ -8,6 +8,7 @@
 
 #include "policy/sql/analyzer.h"
 #include "policy/sql/lineage.h"
+#include "tests/policy/sql_support.h"
 
 namespace tollgate::policy {
 namespace {
@@ -85,9 +86,7 @@ const Row kRows[] = {
     {"SELECT id, cvv AS c FROM cards", 0, 3, "id", true, false},
 };
 
-bool contains(const std::vector<std::string>& v, const std::string& s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
-}
+using testing::contains;
 
 TEST_CASE("result columns carry the names of the columns they are made of") {
   for (const Row& row : kRows) {

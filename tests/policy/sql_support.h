@@ -1,6 +1,7 @@
-// Test helpers for SQL facts: a row type and a readable dump of facts.
+// Test helpers for SQL facts: a readable dump of facts, membership, a function definition.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,17 @@
 namespace tollgate::policy::testing {
 
 using Names = std::vector<std::string>;
+
+inline bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// A function's definition as pg_get_functiondef prints it.
+inline std::string def(const std::string& signature, const std::string& language,
+                       const std::string& body) {
+  return "CREATE OR REPLACE FUNCTION public." + signature + "\n LANGUAGE " + language +
+         "\nAS $function$" + body + "$function$\n";
+}
 
 inline std::string join(const Names& names) {
   std::string out = "[";
