@@ -308,8 +308,11 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Names only, so the engine judges them by the rules in force, a policy update's included.
   policy::QueryFactsPtr withStoresResolved(policy::QueryFactsPtr facts) const;
   // Before `facts` is resolved and decided: a statement that may change tables or types
-  // (mayChangeCatalog(), allowed or not) calls tablesMayHaveChanged().
-  void noteTableChanges(const policy::QueryFacts& facts);
+  // (mayChangeCatalog(), allowed or not), or one firing a trigger that may
+  // (firesTableChanges()) with statements after it, calls tablesMayHaveChanged(). A trigger
+  // runs once its write's rows are formed (a table in use cannot be altered), so the triggers
+  // of the last statement count only after it is resolved (`resolved`).
+  void noteTableChanges(const policy::QueryFacts& facts, bool resolved);
   // From now on the session's catalog of tables and types is not trusted: prepared statements
   // whose stored values were resolved by it are refused (the server would analyse them again).
   void tablesMayHaveChanged();
@@ -319,8 +322,14 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
                                             const NamedStatement& entry) const;
   // Whether `st` may create, alter or drop tables or types the catalog describes: DDL, an admin
   // statement, CALL, DO, COMMIT PREPARED, or a call of one of the database's own functions
-  // whose body may (TypeCatalog::callMayChangeTables()).
+  // whose body may (TypeCatalog::callMayChangeTables()). The triggers its writes fire:
+  // firesTableChanges().
   bool mayChangeCatalog(const policy::StatementFacts& st) const;
+  // Whether `st`'s writes fire a trigger function whose body may create, alter or drop tables or
+  // types, or call one that may. (Functions a rule's actions call are not followed.) It makes
+  // the session's tables untrusted, not the type catalog stale: a trigger running dynamic SQL
+  // is common, and marking it would drop the shared catalog at each write.
+  bool firesTableChanges(const policy::StatementFacts& st) const;
   // Both, views first (a view's definition may call a function). What they change is
   // remembered per analysis (the analyser shares one for every statement of a shape), so a
   // statement run again gets the same facts: no copy, and its result plan is reused.

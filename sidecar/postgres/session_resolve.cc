@@ -103,6 +103,14 @@ std::string baseColumn(const std::vector<const TypeCatalog::ViewLineage*>& views
 
 }  // namespace
 
+bool PostgresSession::firesTableChanges(const policy::StatementFacts& st) const {
+  if (catalog_ == nullptr || !catalog_->hasTriggers() || st.writes.empty()) return false;
+  std::vector<std::string> functions;
+  firedTriggers(*catalog_, st, &functions);
+  return std::any_of(functions.begin(), functions.end(),
+                     [&](const std::string& f) { return catalog_->callMayChangeTables(f); });
+}
+
 policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr facts) const {
   if (catalog_ == nullptr || !catalog_->hasViews()) return facts;
   std::shared_ptr<policy::QueryFacts> resolved;

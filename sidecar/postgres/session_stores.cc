@@ -114,15 +114,21 @@ policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr 
 
 policy::QueryFactsPtr PostgresSession::resolvedFacts(policy::QueryFactsPtr facts,
                                                      size_t sql_bytes) {
-  noteTableChanges(*facts);
+  noteTableChanges(*facts, false);
   // EXECUTE's arguments are a stored value too.
-  return withStoresResolved(withExecutesResolved(withCatalogResolved(std::move(facts), sql_bytes)));
+  policy::QueryFactsPtr resolved =
+      withStoresResolved(withExecutesResolved(withCatalogResolved(facts, sql_bytes)));
+  noteTableChanges(*facts, true);
+  return resolved;
 }
 
-void PostgresSession::noteTableChanges(const policy::QueryFacts& facts) {
+void PostgresSession::noteTableChanges(const policy::QueryFacts& facts, bool resolved) {
   if (tables_may_have_changed_ || catalog_ == nullptr) return;
-  for (const policy::StatementFacts& st : facts.statements) {
-    if (mayChangeCatalog(st)) {
+  const size_t count = facts.statements.size();
+  for (size_t i = 0; i < count; ++i) {
+    const policy::StatementFacts& st = facts.statements[i];
+    if ((!resolved && mayChangeCatalog(st)) ||
+        ((resolved || i + 1 < count) && firesTableChanges(st))) {
       tablesMayHaveChanged();
       return;
     }

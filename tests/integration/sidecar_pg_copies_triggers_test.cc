@@ -1,6 +1,7 @@
 // What the triggers and rules on the tables a write reaches store, and what PL/pgSQL variables
 // carry to where a function's body stores them, judged as the write's own stores
-// (masking.copies: refuse) through the real sidecar and a real PostgreSQL.
+// (masking.copies: refuse) through the real sidecar and a real PostgreSQL; a trigger whose
+// function may change tables makes the columns read at login untrusted.
 #include <string>
 
 #include <catch2/catch_test_macros.hpp>
@@ -112,7 +113,6 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "update tg_trig_a_v set holder = 'v' where id = 1;\n"
       "update tg_people set holder = 'x' where id = 1;\n"
       "insert into tg_trig_f (id) values (1);\n"
-      "update tg_trig_g set holder = 'x' where id = 1;\n"
       "insert into tg_rule_t values (1, 'r', '111');\n"
       "update tg_trig_parted set holder = 'x' where id = 1;\n"
       "with d as (update tg_trig_a set holder = 'y' where id = 1 returning id) "
@@ -131,9 +131,13 @@ TEST_CASE("what the triggers and rules of a write store is judged as the write's
       "update public.tg_trig_orders set total = 3 where id = 1;\n"
       "update tg_parted_orders set total = 2 where id = 1;\n"
       "update tg_dyn_orders set total = 2 where id = 1;\n"
+      // That trigger's dynamic SQL may have created or altered tables: from then on a row is
+      // any column, and the orders audit is refused too (as after such a call).
+      "update tg_trig_orders set total = 4 where id = 1;\n"
+      "update tg_trig_g set holder = 'x' where id = 1;\n"
       "select count(*) from tg_trig_log where note is not null or row_data ? 'cvv';\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
-  CHECK(countOf(r.err, kCopyRefused) == 13);
+  CHECK(countOf(r.err, kCopyRefused) == 14);
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column row_data"));
   CHECK_THAT(r.err, ContainsSubstring("data masked by rule \"cvv\" in column note"));
   CHECK_THAT(r.err, ContainsSubstring("a rule on a table it writes"));
@@ -203,4 +207,42 @@ TEST_CASE("what PL/pgSQL variables carry is judged where a body stores them") {
   CHECK(pg.sqlOrThrow("select note from tg_var_notes", kPgAppDatabase) == "checked\n");
   CHECK(pg.sqlOrThrow("select count(*) from tg_var_log", kPgAppDatabase) == "0\n");
   CHECK(pg.sqlOrThrow("select holder from tg_var_t", kPgAppDatabase) == "T\n");
+}
+
+TEST_CASE("a trigger whose function may change tables makes the login's tables untrusted") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists tc_orders, tc_archive, tc_evt, tc_plain cascade;"
+      "create table tc_orders (id int, note text); create table tc_archive (id int, note text);"
+      "insert into tc_orders values (1, 'n');"
+      "create table tc_evt (id int); create table tc_plain (id int);"
+      // Its temporary table shadows tc_orders for the rest of the session, with cvv where note
+      // was; the column keeps its name, so the trigger itself stores nothing masked elsewhere.
+      "create or replace function tc_shadow() returns trigger language plpgsql as $$ begin "
+      "create temp table if not exists tc_orders as select id, cvv from cards; return null; end $$;"
+      "create or replace function tc_count() returns trigger language plpgsql as $$ begin "
+      "update tc_orders set note = note where id = new.id; return new; end $$;"
+      "create trigger s after insert on tc_evt for each row execute function tc_shadow();"
+      "create trigger c after insert on tc_plain for each row execute function tc_count();"
+      "grant all on tc_orders, tc_archive, tc_evt, tc_plain to app;",
+      kPgAppDatabase);
+  Sidecar sidecar(pg, writeGrant());
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "insert into tc_plain values (1);\n"
+      "insert into tc_archive select * from tc_orders;\n"
+      "insert into tc_evt values (1);\n"
+      "insert into tc_archive select * from tc_orders;\n"
+      "select count(*) from tc_archive;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  CHECK(countOf(r.err, kCopyRefused) == 1);
+  CHECK_THAT(r.err, ContainsSubstring("in columns it does not name"));
+  CHECK(r.out == "INSERT 0 1\nINSERT 0 1\nINSERT 0 1\n1\n");
+  CHECK(pg.sqlOrThrow("select note from tc_archive", kPgAppDatabase) == "n\n");
+  // In a new session, both in one Query message: the statement after the trigger's is judged
+  // with the tables untrusted.
+  r = sidecar.psql(
+      "insert into tc_evt values (2)\\; insert into tc_archive select * from tc_orders;\n");
+  CHECK_THAT(r.err, ContainsSubstring(kCopyRefused));
+  CHECK(pg.sqlOrThrow("select count(*) from tc_archive", kPgAppDatabase) == "1\n");
 }
