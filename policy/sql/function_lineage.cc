@@ -1,8 +1,6 @@
 // Function result lineage from pg_get_functiondef text (function_lineage.h).
 #include "policy/sql/function_lineage.h"
 
-#include <pg_query.h>
-
 #include <algorithm>
 #include <map>
 
@@ -18,6 +16,7 @@ namespace {
 
 using nlohmann::json;
 using sql::field;
+using sql::parseTree;
 using sql::str;
 
 // List nesting followed in a BEGIN ATOMIC body, JSON nesting in a parameter's default.
@@ -244,6 +243,7 @@ class Reader {
     if (cls == StatementClass::kDdl || cls == StatementClass::kAdmin || facts.type == "call" ||
         facts.type == "do" || facts.type == "commit_prepared" || walked.too_deep) {
       out_->may_change_tables = true;
+      out_->runs_ddl = true;
     }
     for (const std::string& r : walked.facts.reads) addLineageName(&out_->reads, r);
     for (const std::string& c : walked.facts.columns) addLineageName(&out_->columns, c);
@@ -359,16 +359,6 @@ class Reader {
   }
 
   // Parses `sql` and adds each statement; false when it does not parse.
-  // `sql`'s parse tree; discarded when it does not parse.
-  static json parseTree(const std::string& sql) {
-    PgQueryParseResult r = pg_query_parse(sql.c_str());
-    json tree = r.error == nullptr && r.parse_tree != nullptr
-                    ? json::parse(r.parse_tree, nullptr, /*allow_exceptions=*/false)
-                    : json(json::value_t::discarded);
-    pg_query_free_parse_result(r);
-    return tree;
-  }
-
   bool queries(const std::string& sql) {
     const json tree = parseTree(sql);
     if (tree.is_discarded()) return false;
@@ -560,18 +550,14 @@ class Reader {
 FunctionLineage functionLineage(std::string_view definition,
                                 const std::vector<std::string>* row_fields) {
   FunctionLineage out;
-  PgQueryParseResult r = pg_query_parse(std::string(definition).c_str());
-  if (r.error == nullptr && r.parse_tree != nullptr) {
-    json tree = json::parse(r.parse_tree, nullptr, /*allow_exceptions=*/false);
-    const json* stmts = tree.is_discarded() ? nullptr : field(tree, "stmts");
-    const json* create = nullptr;
-    if (stmts != nullptr && stmts->is_array() && stmts->size() == 1) {
-      if (const json* node = field(stmts->front(), "stmt"))
-        create = field(*node, "CreateFunctionStmt");
-    }
-    if (create != nullptr) Reader(row_fields, &out).read(*create);
+  const json tree = parseTree(definition);
+  const json* stmts = field(tree, "stmts");
+  const json* create = nullptr;
+  if (stmts != nullptr && stmts->is_array() && stmts->size() == 1) {
+    if (const json* node = field(stmts->front(), "stmt"))
+      create = field(*node, "CreateFunctionStmt");
   }
-  pg_query_free_parse_result(r);
+  if (create != nullptr) Reader(row_fields, &out).read(*create);
   if (!out.parsed) markOpaque(&out);
   return out;
 }

@@ -48,6 +48,9 @@ struct FunctionLineage {
   // in it, dynamic SQL, or a body that cannot be read (another language, a definition that
   // does not parse). What the functions it calls do is the caller's to follow (`called`).
   bool may_change_tables = false;
+  // The part of may_change_tables that is seen: a DDL or admin statement, CALL or DO in its body
+  // (not dynamic SQL, nor a body that cannot be read).
+  bool runs_ddl = false;
   // False when the definition did not parse as CREATE FUNCTION / PROCEDURE: name and schema
   // are then empty.
   bool parsed = false;

@@ -1,5 +1,5 @@
-// Parse-tree helpers shared by the lineage walker (lineage_walker.cc) and its write half
-// (lineage_stores.cc). Internal to policy/sql.
+// Parse-tree helpers shared by the lineage walker (lineage_walker.cc), its write half
+// (lineage_stores.cc) and its renames (lineage_renames.cc). Internal to policy/sql.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -47,6 +47,19 @@ void walkMembers(const json& v, int depth, const Visit& visit) {
       walkMembers(it.value(), depth + 1, visit);
     }
   }
+}
+
+// The name a function in FROM goes by without an alias: its own (`SELECT f.code FROM f()`).
+// Only a single function has one (not ROWS FROM (f(), g())).
+inline std::string_view implicitAlias(const json& range_function) {
+  if (field(range_function, "alias") != nullptr) return {};
+  const json* fns = field(range_function, "functions");
+  if (fns == nullptr || !fns->is_array() || fns->size() != 1) return {};
+  const json* list = field(fns->front(), "List");
+  const json* items = list == nullptr ? nullptr : field(*list, "items");
+  if (items == nullptr || !items->is_array() || items->empty()) return {};
+  const json* call = field(items->front(), "FuncCall");
+  return call == nullptr ? std::string_view() : lastString(field(*call, "funcname"));
 }
 
 // `*`, `t.*`, `(expr).*` at the top of a target list expand to several columns.

@@ -1,5 +1,5 @@
 // What write statements store (OutputLineage::stored), for masking.copies: the write half of
-// the lineage walker. Internal to policy/sql.
+// the lineage walker; and the names a statement defines (its renames). Internal to policy/sql.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -17,6 +17,8 @@ class LineageReader {
   // What an expression is made of (LineageWalker::expression); `row` reads it as a row whose
   // fields keep no names ((expr).*).
   virtual void readExpression(const nlohmann::json& v, ColumnLineage* out, bool row) = 0;
+  // What the columns of a function in FROM carry: its call and arguments.
+  virtual void readFromFunction(const nlohmann::json& functions, ColumnLineage* out) = 0;
   // The result columns of a SELECT body (plain, VALUES, or a set operation).
   virtual void readSelect(const nlohmann::json& body, std::vector<ColumnLineage>* head,
                           std::vector<ColumnLineage>* tail, bool* star) = 0;
@@ -31,6 +33,9 @@ class LineageReader {
 // Adds to out->stored (and stores_star, stores_parameters) what every write anywhere in
 // `stmt` stores.
 void collectStores(const nlohmann::json& stmt, LineageReader& reader, OutputLineage* out);
+
+// Adds to out->renames every name `stmt` defines anywhere (lineage_renames.cc).
+void collectRenames(const nlohmann::json& stmt, LineageReader& reader, OutputLineage* out);
 
 // What `SET name = val` assigns. In `SET (a, b) = (x, y)` and `SET (a, b) = (SELECT x, y ...)`
 // each target gets its own element (MultiAssignRef colno); from anything else (a row-valued

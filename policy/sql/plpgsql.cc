@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "policy/sql/json_fields.h"
 #include "policy/sql/sql_lexer.h"
+#include "policy/sql/tree_walker.h"
 
 namespace tollgate::policy::sql {
 namespace {
@@ -193,11 +194,7 @@ void addTargetStores(const json& target, std::string_view query, const Datums& d
 // The stores of `CALL p(a, NEW.note)`: a variable handed to a procedure may be an INOUT
 // argument, given back as anything.
 void addCallStores(std::string_view call, const Datums& d) {
-  PgQueryParseResult r = pg_query_parse(std::string(call).c_str());
-  const json tree = r.error == nullptr && r.parse_tree != nullptr
-                        ? json::parse(r.parse_tree, nullptr, /*allow_exceptions=*/false)
-                        : json();
-  pg_query_free_parse_result(r);
+  const json tree = sql::parseTree(call);
   const json* stmts = field(tree, "stmts");
   if (stmts == nullptr || !stmts->is_array() || stmts->size() != 1) return;
   const json* stmt = field(stmts->front(), "stmt");

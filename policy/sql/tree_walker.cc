@@ -323,19 +323,15 @@ class Walker {
   }
 
   bool parseAndWalk(const std::string& sql) {
-    PgQueryParseResult r = pg_query_parse(sql.c_str());
-    bool ok = r.error == nullptr && r.parse_tree != nullptr;
-    if (ok) {
-      json tree = json::parse(r.parse_tree, nullptr, /*allow_exceptions=*/false);
-      const json* stmts = tree.is_discarded() ? nullptr : field(tree, "stmts");
-      if (stmts != nullptr && stmts->is_array()) {
-        for (const json& s : *stmts) {
-          if (const json* node = field(s, "stmt")) walk(*node);
-        }
+    const json tree = parseTree(sql);
+    if (tree.is_discarded()) return false;
+    const json* stmts = field(tree, "stmts");
+    if (stmts != nullptr && stmts->is_array()) {
+      for (const json& s : *stmts) {
+        if (const json* node = field(s, "stmt")) walk(*node);
       }
     }
-    pg_query_free_parse_result(r);
-    return ok;
+    return true;
   }
 
   // --- scopes, targets, generic walk ------------------------------------------------------
@@ -543,6 +539,15 @@ class Walker {
 };
 
 }  // namespace
+
+json parseTree(std::string_view sql) {
+  PgQueryParseResult r = pg_query_parse(std::string(sql).c_str());
+  json tree = r.error == nullptr && r.parse_tree != nullptr
+                  ? json::parse(r.parse_tree, nullptr, /*allow_exceptions=*/false)
+                  : json(json::value_t::discarded);
+  pg_query_free_parse_result(r);
+  return tree;
+}
 
 WalkResult walkStatement(const json& stmt) {
   WalkResult result;

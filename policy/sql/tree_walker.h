@@ -2,7 +2,9 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "policy/sql/facts.h"
@@ -25,15 +27,19 @@ struct WalkResult {
 // element of pg_query_parse's "stmts"). Never throws on any tree shape.
 WalkResult walkStatement(const nlohmann::json& stmt);
 
+// Whether `node` holds a parameter reference ($1) anywhere; true past the depth the lineage
+// walker reads.
+bool mentionsParameter(const nlohmann::json& node, int depth = 0);
+
+// libpg_query's parse tree of `sql` ({"stmts": [...]}), discarded when it does not parse (its
+// error is not kept: the analyser reports that itself).
+nlohmann::json parseTree(std::string_view sql);
+
 // Result-column lineage of one top-level statement node (policy/sql/lineage.h). Like the facts,
 // it comes from identifiers and node kinds only, so it is shared by statements of one shape.
 // `variables`: names of PL/pgSQL variables, for a statement of a function's body; a qualified
 // reference `r.f` to one of them also reads `r` (a record, whose fields the statement that
 // filled it named).
-// Whether `node` holds a parameter reference ($1) anywhere; true past the depth the lineage
-// walker reads.
-bool mentionsParameter(const nlohmann::json& node, int depth = 0);
-
 OutputLineage outputLineage(const nlohmann::json& stmt,
                             const std::vector<std::string>* variables = nullptr);
 

@@ -309,10 +309,14 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   policy::QueryFactsPtr withStoresResolved(policy::QueryFactsPtr facts) const;
   // Before `facts` is resolved and decided: a statement that may change tables or types
   // (mayChangeCatalog(), allowed or not), or one firing a trigger that may
-  // (firesTableChanges()) with statements after it, calls tablesMayHaveChanged(). A trigger
-  // runs once its write's rows are formed (a table in use cannot be altered), so the triggers
-  // of the last statement count only after it is resolved (`resolved`).
-  void noteTableChanges(const policy::QueryFacts& facts, bool resolved);
+  // (firesTableChanges()) with statements after it, calls tablesMayHaveChanged().
+  void noteTableChanges(const policy::QueryFacts& facts);
+  // Once a Query or Parse of `facts` is sent (not refused), and the names it defines are
+  // recorded: a statement firing a trigger that may change tables calls tablesMayHaveChanged(),
+  // which refuses a statement it prepared whose stores were judged by the tables (the next
+  // execution is analysed again). A trigger runs once its write's rows are formed (a table in
+  // use cannot be altered), so the statement itself was judged by the tables as they were.
+  void noteFiredTableChanges(const policy::QueryFacts& facts);
   // From now on the session's catalog of tables and types is not trusted: prepared statements
   // whose stored values were resolved by it are refused (the server would analyse them again).
   void tablesMayHaveChanged();
@@ -325,10 +329,12 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // whose body may (TypeCatalog::callMayChangeTables()). The triggers its writes fire:
   // firesTableChanges().
   bool mayChangeCatalog(const policy::StatementFacts& st) const;
-  // Whether `st`'s writes fire a trigger function whose body may create, alter or drop tables or
-  // types, or call one that may. (Functions a rule's actions call are not followed.) It makes
-  // the session's tables untrusted, not the type catalog stale: a trigger running dynamic SQL
-  // is common, and marking it would drop the shared catalog at each write.
+  // Whether `st`'s writes fire a trigger function whose body is seen to create, alter or drop
+  // tables or types (DDL, CALL, DO; TypeCatalog::callMayChangeTables(seen_only)), or to call
+  // one that does. Not dynamic SQL or a body not read: generic audit triggers run EXECUTE, and
+  // counting them would untrust the tables at nearly every write; what such a trigger does is
+  // not followed (docs/policy.md). Nor functions a rule's actions call. It makes the session's
+  // tables untrusted, not the type catalog stale.
   bool firesTableChanges(const policy::StatementFacts& st) const;
   // Both, views first (a view's definition may call a function). What they change is
   // remembered per analysis (the analyser shares one for every statement of a shape), so a

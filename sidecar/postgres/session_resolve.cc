@@ -108,7 +108,7 @@ bool PostgresSession::firesTableChanges(const policy::StatementFacts& st) const 
   std::vector<std::string> functions;
   firedTriggers(*catalog_, st, &functions);
   return std::any_of(functions.begin(), functions.end(),
-                     [&](const std::string& f) { return catalog_->callMayChangeTables(f); });
+                     [&](const std::string& f) { return catalog_->callMayChangeTables(f, true); });
 }
 
 policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr facts) const {

@@ -114,21 +114,27 @@ policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr 
 
 policy::QueryFactsPtr PostgresSession::resolvedFacts(policy::QueryFactsPtr facts,
                                                      size_t sql_bytes) {
-  noteTableChanges(*facts, false);
+  noteTableChanges(*facts);
   // EXECUTE's arguments are a stored value too.
-  policy::QueryFactsPtr resolved =
-      withStoresResolved(withExecutesResolved(withCatalogResolved(facts, sql_bytes)));
-  noteTableChanges(*facts, true);
-  return resolved;
+  return withStoresResolved(withExecutesResolved(withCatalogResolved(std::move(facts), sql_bytes)));
 }
 
-void PostgresSession::noteTableChanges(const policy::QueryFacts& facts, bool resolved) {
+void PostgresSession::noteTableChanges(const policy::QueryFacts& facts) {
   if (tables_may_have_changed_ || catalog_ == nullptr) return;
   const size_t count = facts.statements.size();
   for (size_t i = 0; i < count; ++i) {
     const policy::StatementFacts& st = facts.statements[i];
-    if ((!resolved && mayChangeCatalog(st)) ||
-        ((resolved || i + 1 < count) && firesTableChanges(st))) {
+    if (mayChangeCatalog(st) || (i + 1 < count && firesTableChanges(st))) {
+      tablesMayHaveChanged();
+      return;
+    }
+  }
+}
+
+void PostgresSession::noteFiredTableChanges(const policy::QueryFacts& facts) {
+  if (tables_may_have_changed_ || catalog_ == nullptr) return;
+  for (const policy::StatementFacts& st : facts.statements) {
+    if (firesTableChanges(st)) {
       tablesMayHaveChanged();
       return;
     }

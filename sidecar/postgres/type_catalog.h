@@ -158,6 +158,7 @@ class TypeCatalog {
     bool stores_arguments = false;    // what its arguments are made of
     // policy::FunctionLineage::may_change_tables; also a definition not read.
     bool may_change_tables = false;
+    bool runs_ddl = false;  // policy::FunctionLineage::runs_ddl
   };
   const FunctionResult* function(std::string_view name) const;
   // Merges into `lineage` what the functions it names by call name (policy::callName()) return,
@@ -168,8 +169,9 @@ class TypeCatalog {
   // a quoted name may hold dots; each reading counts) may create, alter or drop tables or
   // types: it may be one of the database's own functions whose body may
   // (FunctionResult::may_change_tables), or one that calls such a function, through at most 64
-  // functions (past them it may).
-  bool callMayChangeTables(std::string_view called) const;
+  // functions (past them it may). `seen_only`: only what their bodies are seen to do
+  // (FunctionResult::runs_ddl), not dynamic SQL or bodies not read.
+  bool callMayChangeTables(std::string_view called, bool seen_only = false) const;
   // The events a trigger fires on (pg_trigger.tgtype's bits).
   static constexpr int kInsertEvent = 4;
   static constexpr int kDeleteEvent = 8;

@@ -95,11 +95,12 @@ const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) 
     for (const std::string& c : l.columns) policy::addLineageName(&out.columns, c);
     out.row_reference = out.row_reference || l.row_reference;
     out.may_change_tables = out.may_change_tables || l.may_change_tables;
+    out.runs_ddl = out.runs_ddl || l.runs_ddl;
   }
   return &out;
 }
 
-bool TypeCatalog::callMayChangeTables(std::string_view called) const {
+bool TypeCatalog::callMayChangeTables(std::string_view called, bool seen_only) const {
   constexpr size_t kMaxFunctions = 64;
   // Most calls are of built-in functions: answered without allocating.
   const bool own = policy::anyReading(called, [&](std::string_view name) {
@@ -116,7 +117,9 @@ bool TypeCatalog::callMayChangeTables(std::string_view called) const {
     const bool changes = policy::anyReading(name, [&](std::string_view reading) {
       const FunctionResult* f = function(reading);
       if (f == nullptr) return false;
-      if (++followed > kMaxFunctions || f->may_change_tables) return true;
+      if (++followed > kMaxFunctions || (seen_only ? f->runs_ddl : f->may_change_tables)) {
+        return true;
+      }
       pending.insert(pending.end(), f->called.begin(), f->called.end());
       return false;
     });

@@ -29,6 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(l.result.whole_row && l.result.reshaped, "unread means any column");
     check(l.may_change_tables, "unread means it may change tables");
   }
+  check(!l.runs_ddl || l.may_change_tables, "DDL seen means it may change tables");
   for (const std::string& s : l.result.sources) {
     check(!s.empty(), "a source has a name");
     if (policy::isCallName(s)) {

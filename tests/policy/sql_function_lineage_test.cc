@@ -308,27 +308,30 @@ TEST_CASE("a function whose body may create, alter or drop tables or types says 
     const char* language;
     const char* body;
     bool may_change_tables;
+    bool runs_ddl;  // seen in the body
   };
   const Case cases[] = {
-      {"sql", " SELECT 1 ", false},
-      {"sql", " UPDATE notes SET note = 'x'; SELECT audit_it() ", false},  // calls: followed apart
-      {"sql", " CREATE TEMP TABLE IF NOT EXISTS orders (id int) ", true},
-      {"sql", " ALTER TYPE card_t ADD ATTRIBUTE cvv text ", true},
-      {"sql", " CALL refresh() ", true},
-      {"sql", " SELECT FROM WHERE ", true},  // does not parse
-      {"plpgsql", " BEGIN PERFORM 1; INSERT INTO log VALUES (1); END ", false},
-      {"plpgsql", " BEGIN CREATE TEMP TABLE orders (id int); END ", true},
-      {"plpgsql", " BEGIN IF true THEN DROP TABLE orders; END IF; END ", true},
-      {"plpgsql", " BEGIN EXECUTE 'SELECT 1'; END ", true},  // dynamic SQL
-      {"plpgsql", " BEGIN CALL refresh(); END ", true},
-      {"plpythonu", " return 1 ", true},
-      {"c", "", true},
+      {"sql", " SELECT 1 ", false, false},
+      // Calls: followed apart.
+      {"sql", " UPDATE notes SET note = 'x'; SELECT audit_it() ", false, false},
+      {"sql", " CREATE TEMP TABLE IF NOT EXISTS orders (id int) ", true, true},
+      {"sql", " ALTER TYPE card_t ADD ATTRIBUTE cvv text ", true, true},
+      {"sql", " CALL refresh() ", true, true},
+      {"sql", " SELECT FROM WHERE ", true, false},  // does not parse
+      {"plpgsql", " BEGIN PERFORM 1; INSERT INTO log VALUES (1); END ", false, false},
+      {"plpgsql", " BEGIN CREATE TEMP TABLE orders (id int); END ", true, true},
+      {"plpgsql", " BEGIN IF true THEN DROP TABLE orders; END IF; END ", true, true},
+      {"plpgsql", " BEGIN EXECUTE 'SELECT 1'; END ", true, false},  // dynamic SQL
+      {"plpgsql", " BEGIN CALL refresh(); END ", true, true},
+      {"plpythonu", " return 1 ", true, false},
+      {"c", "", true, false},
   };
   for (const Case& c : cases) {
     INFO(c.language << ":" << c.body);
     const FunctionLineage l =
         functionLineage(def("f()\n RETURNS void", c.language, c.body), nullptr);
     CHECK(l.may_change_tables == c.may_change_tables);
+    CHECK(l.runs_ddl == c.runs_ddl);
   }
   // A row parameter makes the result any column, not the body opaque.
   CHECK_FALSE(functionLineage(def("g(c cards)\n RETURNS text", "sql", " SELECT 'x' "), nullptr)

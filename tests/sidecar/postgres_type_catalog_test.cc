@@ -173,6 +173,9 @@ TEST_CASE("a call may change tables when the function or one it calls may") {
   addFunction(c, "18006", "mk.tmp", "plpgsql", " BEGIN CREATE TEMP TABLE t (id int); END ",
               "\"mk.tmp\"");
   addFunction(c, "18007", "calls_dotted", "sql", " SELECT \"mk.tmp\"() ");
+  // Dynamic SQL: it may, but nothing is seen to (seen_only).
+  addFunction(c, "18008", "dynamic", "plpgsql", " BEGIN EXECUTE 'SELECT 1'; END ");
+  addFunction(c, "18009", "calls_dynamic", "sql", " SELECT dynamic() ");
   policy::SqlAnalyzer analyzer;
   c.resolveViews(analyzer, 1 << 20);
   CHECK_FALSE(c.callMayChangeTables("plain"));
@@ -186,6 +189,13 @@ TEST_CASE("a call may change tables when the function or one it calls may") {
   // A quoted name holding a dot: each reading counts.
   CHECK(c.callMayChangeTables("x.make_temp"));
   CHECK(c.callMayChangeTables("calls_dotted"));
+  CHECK(c.callMayChangeTables("dynamic"));
+  CHECK(c.callMayChangeTables("calls_dynamic"));
+  CHECK_FALSE(c.callMayChangeTables("dynamic", /*seen_only=*/true));
+  CHECK_FALSE(c.callMayChangeTables("calls_dynamic", /*seen_only=*/true));
+  CHECK_FALSE(c.callMayChangeTables("plain", /*seen_only=*/true));
+  CHECK(c.callMayChangeTables("make_temp", /*seen_only=*/true));
+  CHECK(c.callMayChangeTables("outer_wrapper", /*seen_only=*/true));
   // A definition over the size limit is not read: it may.
   TypeCatalog small;
   addFunction(small, "18000", "plain", "sql", " SELECT 1 ");
