@@ -245,6 +245,13 @@ class Reader {
       out_->may_change_tables = true;
       out_->runs_ddl = true;
     }
+    if (!facts.writes.empty()) {
+      StatementFacts& w = out_->writes.emplace_back();
+      w.writes = facts.writes;
+      w.type = facts.type;
+      w.inner_types = facts.inner_types;
+      w.upserts = facts.upserts;
+    }
     for (const std::string& r : walked.facts.reads) addLineageName(&out_->reads, r);
     for (const std::string& c : walked.facts.columns) addLineageName(&out_->columns, c);
     for (const std::string& f : walked.facts.functions) addLineageName(&out_->called, f);

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "policy/sql/facts.h"
 #include "policy/sql/lineage.h"
 
 namespace tollgate::policy {
@@ -37,6 +38,9 @@ struct FunctionLineage {
   // (OutputLineage::star_tables: `INSERT INTO archive SELECT * FROM orders`): the entry's index
   // and the tables' names. The session, which knows their columns, judges those instead.
   std::vector<std::pair<size_t, std::vector<std::string>>> star_tables;
+  // Its body's statements that write, with only what tells which triggers they fire: writes,
+  // type, inner_types, upserts (a call fires them too, and stores what they store).
+  std::vector<StatementFacts> writes;
   // Every function its body calls, as StatementFacts::functions lists them ("schema.name",
   // "name"; a quoted name may hold dots): what they store, it does too. Functions its
   // parameters' defaults call are among them (a call that omits the argument runs the default).

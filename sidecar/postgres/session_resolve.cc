@@ -190,8 +190,9 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     // What it calls anywhere (an error inside a function may quote what the function read),
     // and the calls its lineage names: those of the views it reads.
     std::vector<std::string> pending = st.functions;
-    // The triggers on what it writes run with it: what they store, it stores.
-    const FiredTriggers fired = firedTriggers(*catalog_, st, &pending);
+    // The triggers on what it writes run with it: what they store, it stores. So do those the
+    // writes of the functions it reaches fire (a trigger's writes too).
+    FiredTriggers fired = firedTriggers(*catalog_, st, &pending);
     auto addCalls = [&pending](const std::vector<std::string>& names) {
       for (const std::string& s : names) {
         if (auto called = policy::calledFunction(s)) pending.emplace_back(*called);
@@ -223,6 +224,13 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
         for (const auto& [field, c] : f->renames) addCalls(c.sources);
         // What the functions its body calls store, a call of this one stores.
         pending.insert(pending.end(), f->called.begin(), f->called.end());
+        for (const policy::StatementFacts& w : f->writes) {
+          const FiredTriggers more = firedTriggers(*catalog_, w, &pending);
+          // Rows of any table written: judged by all of their columns (a wider set).
+          for (const std::string& t : more.tables) policy::addLineageName(&fired.tables, t);
+          fired.rule = fired.rule || more.rule;
+          fired.wider_rows = fired.wider_rows || more.wider_rows;
+        }
         for (const auto& [column, c] : f->stored) addCalls(c.sources);
         exhausted = found.size() > kMaxFunctions;
         return exhausted;

@@ -155,7 +155,9 @@ class TypeCatalog {
     // Entries of `stored` that are a `*` over tables (policy::FunctionLineage::star_tables).
     std::vector<std::pair<size_t, std::vector<std::string>>> star_tables;
     std::vector<std::string> called;  // policy::FunctionLineage::called
-    bool stores_arguments = false;    // what its arguments are made of
+    // policy::FunctionLineage::writes (of every definition of its name).
+    std::vector<policy::StatementFacts> writes;
+    bool stores_arguments = false;  // what its arguments are made of
     // policy::FunctionLineage::may_change_tables; also a definition not read.
     bool may_change_tables = false;
     bool runs_ddl = false;  // policy::FunctionLineage::runs_ddl

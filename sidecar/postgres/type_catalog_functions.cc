@@ -96,6 +96,7 @@ const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) 
     out.row_reference = out.row_reference || l.row_reference;
     out.may_change_tables = out.may_change_tables || l.may_change_tables;
     out.runs_ddl = out.runs_ddl || l.runs_ddl;
+    out.writes.insert(out.writes.end(), l.writes.begin(), l.writes.end());
   }
   return &out;
 }

@@ -255,3 +255,47 @@ TEST_CASE("a trigger whose function may change tables makes the login's tables u
   CHECK_THAT(r.err, ContainsSubstring("prepared statement \"p\" stores a `*`"));
   CHECK(pg.sqlOrThrow("select count(*) from tc_archive", kPgAppDatabase) == "1\n");
 }
+
+TEST_CASE("the triggers a function's writes fire store with the call, cascades too") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists tw_cards, tw_orders, tw_log, tw_stage cascade;"
+      "create table tw_cards (id int, holder text, cvv text);"
+      "create table tw_orders (id int, total int);"
+      "create table tw_log (id serial, row_data jsonb);"
+      "create table tw_stage (id int);"
+      // An audit trigger logging whole rows, on a table with cvv and on one without.
+      "create or replace function tw_audit() returns trigger language plpgsql as $$ begin "
+      "insert into tw_log (row_data) values (to_jsonb(new)); return new; end $$;"
+      "create trigger a after insert on tw_cards for each row execute function tw_audit();"
+      "create trigger a after insert on tw_orders for each row execute function tw_audit();"
+      // Functions writing them; a trigger on a third table writing cards rows (a cascade: the
+      // copy of cvv into cvv is no leak, the audit trigger it fires is).
+      "create or replace function tw_add_card() returns void language sql as "
+      "$$ insert into tw_cards (id, holder, cvv) select id, holder, cvv from cards order by id "
+      "limit 1 $$;"
+      "create or replace function tw_add_order() returns void language plpgsql as "
+      "$$ begin insert into tw_orders values (1, 10); end $$;"
+      "create or replace function tw_fan_out() returns trigger language plpgsql as $$ begin "
+      "insert into tw_cards (id, holder, cvv) select id, holder, cvv from cards where id = new.id; "
+      "return new; end $$;"
+      "create trigger f after insert on tw_stage for each row execute function tw_fan_out();"
+      "grant all on tw_cards, tw_orders, tw_log, tw_stage to app;"
+      "grant all on sequence tw_log_id_seq to app;",
+      kPgAppDatabase);
+  Sidecar sidecar(pg, writeGrant());
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "select tw_add_card();\n"
+      "insert into tw_stage values (1);\n"
+      "select tw_add_order();\n"
+      "insert into tw_cards (id, cvv) select id, cvv from cards where false;\n"
+      "select count(*) from tw_log;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  CHECK(countOf(r.err, kCopyRefused) == 3);
+  CHECK_THAT(r.err, ContainsSubstring("in column row_data"));
+  CHECK(r.out == "\n1\n");
+  CHECK(pg.sqlOrThrow("select count(*) from tw_cards", kPgAppDatabase) == "0\n");
+  CHECK(pg.sqlOrThrow("select count(*) from tw_log where row_data ? 'cvv'", kPgAppDatabase) ==
+        "0\n");
+}

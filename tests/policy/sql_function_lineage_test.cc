@@ -234,6 +234,19 @@ TEST_CASE("what a function's body stores and calls is kept, names followed in it
   CHECK(l.stored[0].first == "note");
   CHECK(contains(l.stored[0].second.sources, "cvv"));  // k followed to cvv
   CHECK(contains(l.called, "audit_it"));
+  // Its writes, for the triggers they fire.
+  REQUIRE(l.writes.size() == 1);
+  CHECK(l.writes[0].writes == std::vector<std::string>{"notes"});
+  CHECK(l.writes[0].type == "update");
+  l = functionLineage(def("up()\n RETURNS void", "plpgsql",
+                          " BEGIN INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET n = 2; "
+                          "WITH d AS (DELETE FROM old RETURNING id) SELECT count(*) FROM d; END "),
+                      nullptr);
+  REQUIRE(l.writes.size() == 2);
+  CHECK(l.writes[0].type == "insert");
+  CHECK(l.writes[0].upserts);
+  CHECK(l.writes[1].writes == std::vector<std::string>{"old"});
+  CHECK(contains(l.writes[1].inner_types, "delete"));
 
   l = functionLineage(def("stash2()\n RETURNS void", "plpgsql",
                           " BEGIN INSERT INTO log (msg) SELECT cvv FROM cards; "
