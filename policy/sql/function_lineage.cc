@@ -367,15 +367,7 @@ class Reader {
 
   // Parses `sql` and adds each statement; false when it does not parse.
   bool queries(const std::string& sql) {
-    const json tree = parseTree(sql);
-    if (tree.is_discarded()) return false;
-    const json* stmts = field(tree, "stmts");
-    if (stmts != nullptr && stmts->is_array()) {
-      for (const json& s : *stmts) {
-        if (const json* node = field(s, "stmt")) statement(*node);
-      }
-    }
-    return true;
+    return sql::forEachStatement(sql, [this](const json& node) { statement(node); });
   }
 
   void atomicBody(const json& v, int depth) {

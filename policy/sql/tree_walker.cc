@@ -323,15 +323,7 @@ class Walker {
   }
 
   bool parseAndWalk(const std::string& sql) {
-    const json tree = parseTree(sql);
-    if (tree.is_discarded()) return false;
-    const json* stmts = field(tree, "stmts");
-    if (stmts != nullptr && stmts->is_array()) {
-      for (const json& s : *stmts) {
-        if (const json* node = field(s, "stmt")) walk(*node);
-      }
-    }
-    return true;
+    return forEachStatement(sql, [this](const json& node) { walk(node); });
   }
 
   // --- scopes, targets, generic walk ------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "policy/sql/facts.h"
+#include "policy/sql/json_fields.h"
 
 namespace tollgate::policy::sql {
 
@@ -34,6 +35,21 @@ bool mentionsParameter(const nlohmann::json& node, int depth = 0);
 // libpg_query's parse tree of `sql` ({"stmts": [...]}), discarded when it does not parse (its
 // error is not kept: the analyser reports that itself).
 nlohmann::json parseTree(std::string_view sql);
+
+// Calls visit(node) with each top-level statement node of `sql` ({"SelectStmt": {...}});
+// false when it does not parse.
+template <typename Visit>
+bool forEachStatement(std::string_view sql, const Visit& visit) {
+  const nlohmann::json tree = parseTree(sql);
+  if (tree.is_discarded()) return false;
+  const nlohmann::json* stmts = field(tree, "stmts");
+  if (stmts != nullptr && stmts->is_array()) {
+    for (const nlohmann::json& s : *stmts) {
+      if (const nlohmann::json* node = field(s, "stmt")) visit(*node);
+    }
+  }
+  return true;
+}
 
 // Result-column lineage of one top-level statement node (policy/sql/lineage.h). Like the facts,
 // it comes from identifiers and node kinds only, so it is shared by statements of one shape.

@@ -329,12 +329,13 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // whose body may (TypeCatalog::callMayChangeTables()). The triggers its writes fire:
   // firesTableChanges().
   bool mayChangeCatalog(const policy::StatementFacts& st) const;
-  // Whether `st`'s writes fire a trigger function whose body is seen to create, alter or drop
-  // tables or types (DDL, CALL, DO; TypeCatalog::callMayChangeTables(seen_only)), or to call
-  // one that does. Not dynamic SQL or a body not read: generic audit triggers run EXECUTE, and
-  // counting them would untrust the tables at nearly every write; what such a trigger does is
-  // not followed (docs/policy.md). Nor functions a rule's actions call. It makes the session's
-  // tables untrusted, not the type catalog stale.
+  // Whether `st`'s writes, or those of the functions it calls and of the triggers they fire,
+  // fire a trigger function whose body is seen to create, alter or drop tables or types (DDL,
+  // CALL, DO; TypeCatalog::callMayChangeTables(seen_only)), or to call one that does. Not dynamic
+  // SQL or a body not read: generic audit triggers run EXECUTE, and counting them would untrust the
+  // tables at nearly every write; what such a trigger does is not followed (docs/policy.md). Nor
+  // functions a rule's actions call. It makes the session's tables untrusted, not the type catalog
+  // stale.
   bool firesTableChanges(const policy::StatementFacts& st) const;
   // Both, views first (a view's definition may call a function). What they change is
   // remembered per analysis (the analyser shares one for every statement of a shape), so a

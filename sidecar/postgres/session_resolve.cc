@@ -104,11 +104,33 @@ std::string baseColumn(const std::vector<const TypeCatalog::ViewLineage*>& views
 }  // namespace
 
 bool PostgresSession::firesTableChanges(const policy::StatementFacts& st) const {
-  if (catalog_ == nullptr || !catalog_->hasTriggers() || st.writes.empty()) return false;
-  std::vector<std::string> functions;
-  firedTriggers(*catalog_, st, &functions);
-  return std::any_of(functions.begin(), functions.end(),
-                     [&](const std::string& f) { return catalog_->callMayChangeTables(f, true); });
+  if (catalog_ == nullptr || !catalog_->hasTriggers()) return false;
+  // Functions reached, at most; past them it may.
+  constexpr size_t kMaxFunctions = 64;
+  // The trigger functions its writes fire; then those the writes of every function reached
+  // (called, or a trigger's) fire.
+  std::vector<std::string> triggers;
+  firedTriggers(*catalog_, st, &triggers);
+  std::vector<std::string> pending = st.functions;
+  absl::flat_hash_set<std::string> seen;
+  size_t reached = 0;
+  while (!triggers.empty() || !pending.empty()) {
+    const bool trigger = !triggers.empty();
+    const std::string name = trigger ? std::move(triggers.back()) : std::move(pending.back());
+    trigger ? triggers.pop_back() : pending.pop_back();
+    if (trigger && catalog_->callMayChangeTables(name, /*seen_only=*/true)) return true;
+    const bool changes = policy::anyReading(name, [&](std::string_view reading) {
+      const TypeCatalog::FunctionResult* f =
+          seen.insert(std::string(reading)).second ? catalog_->function(reading) : nullptr;
+      if (f == nullptr) return false;
+      if (++reached > kMaxFunctions) return true;
+      pending.insert(pending.end(), f->called.begin(), f->called.end());
+      for (const policy::StatementFacts& w : f->writes) firedTriggers(*catalog_, w, &triggers);
+      return false;
+    });
+    if (changes) return true;
+  }
+  return false;
 }
 
 policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr facts) const {
@@ -243,8 +265,9 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
       r.lineage.opaque = true;
       r.row_reference = true;
     }
-    if (fired.rule) {
-      // A rule may store anything the write gives it, anywhere.
+    if (fired.rule || exhausted) {
+      // A rule may store anything the write gives it, anywhere; so may the functions and
+      // triggers past those followed.
       policy::ColumnLineage any;
       any.whole_row = true;
       r.lineage.stored.emplace_back(std::string(), std::move(any));

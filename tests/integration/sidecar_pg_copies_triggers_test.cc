@@ -223,6 +223,9 @@ TEST_CASE("a trigger whose function may change tables makes the login's tables u
       "update tc_orders set note = note where id = new.id; return new; end $$;"
       "create trigger s after insert on tc_evt for each row execute function tc_shadow();"
       "create trigger c after insert on tc_plain for each row execute function tc_count();"
+      // A function whose write fires that trigger.
+      "create or replace function tc_add_evt() returns void language sql as "
+      "$$ insert into tc_evt values (9) $$;"
       "grant all on tc_orders, tc_archive, tc_evt, tc_plain to app;",
       kPgAppDatabase);
   Sidecar sidecar(pg, writeGrant());
@@ -254,6 +257,13 @@ TEST_CASE("a trigger whose function may change tables makes the login's tables u
   CHECK(r.out == "PREPARE\nINSERT 0 1\n");
   CHECK_THAT(r.err, ContainsSubstring("prepared statement \"p\" stores a `*`"));
   CHECK(pg.sqlOrThrow("select count(*) from tc_archive", kPgAppDatabase) == "1\n");
+  // The trigger fired by a called function's write.
+  r = sidecar.psql(
+      "select tc_add_evt();\n"
+      "insert into tc_archive select * from tc_orders;\n");
+  CHECK(r.out == "\n");
+  CHECK_THAT(r.err, ContainsSubstring(kCopyRefused));
+  CHECK(pg.sqlOrThrow("select count(*) from tc_archive", kPgAppDatabase) == "1\n");
 }
 
 TEST_CASE("the triggers a function's writes fire store with the call, cascades too") {
@@ -280,6 +290,9 @@ TEST_CASE("the triggers a function's writes fire store with the call, cascades t
       "insert into tw_cards (id, holder, cvv) select id, holder, cvv from cards where id = new.id; "
       "return new; end $$;"
       "create trigger f after insert on tw_stage for each row execute function tw_fan_out();"
+      // More of the database's own functions than a statement's are followed.
+      "do $$ begin for i in 1..65 loop execute format('create or replace function tw_f%s() "
+      "returns int language sql as ''select 1''', i); end loop; end $$;"
       "grant all on tw_cards, tw_orders, tw_log, tw_stage to app;"
       "grant all on sequence tw_log_id_seq to app;",
       kPgAppDatabase);
@@ -293,6 +306,16 @@ TEST_CASE("the triggers a function's writes fire store with the call, cascades t
       "select count(*) from tw_log;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
   CHECK(countOf(r.err, kCopyRefused) == 3);
+  // Past the functions followed, the audit trigger on tw_cards is not reached: any column.
+  std::string calls;
+  for (int i = 1; i <= 65; ++i) {
+    calls +=
+        (i > 1 ? ", " : "") + std::string("tw_f") + std::to_string(i) + "() a" + std::to_string(i);
+  }
+  auto past = sidecar.psql("update tw_cards set holder = 'x' where id = 1 and exists (select " +
+                           calls + ");\n");
+  INFO("stdout: " << past.out << "\nstderr: " << past.err);
+  CHECK_THAT(past.err, ContainsSubstring(kCopyRefused));
   CHECK_THAT(r.err, ContainsSubstring("in column row_data"));
   CHECK(r.out == "\n1\n");
   CHECK(pg.sqlOrThrow("select count(*) from tw_cards", kPgAppDatabase) == "0\n");
