@@ -313,9 +313,10 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   void noteTableChanges(const policy::QueryFacts& facts);
   // Once a Query or Parse of `facts` is sent (not refused), and the names it defines are
   // recorded: a statement firing a trigger that may change tables calls tablesMayHaveChanged(),
-  // which refuses a statement it prepared whose stores were judged by the tables (the next
-  // execution is analysed again). A trigger runs once its write's rows are formed (a table in
-  // use cannot be altered), so the statement itself was judged by the tables as they were.
+  // which refuses every prepared statement whose stores were judged by the tables (the server
+  // analyses it again at its next run), also one `facts` prepares (its trigger fires before its
+  // second run). A trigger runs once its write's rows are formed (a table in use cannot be
+  // altered), so a statement run now was judged by the tables as they were.
   void noteFiredTableChanges(const policy::QueryFacts& facts);
   // From now on the session's catalog of tables and types is not trusted: prepared statements
   // whose stored values were resolved by it are refused (the server would analyse them again).
