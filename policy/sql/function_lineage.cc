@@ -460,10 +460,7 @@ class Reader {
       }
     } else {
       const json tree = parseTree(store.query);
-      const json* stmts = tree.is_discarded() ? nullptr : field(tree, "stmts");
-      const json* stmt = stmts != nullptr && stmts->is_array() && stmts->size() == 1
-                             ? field(stmts->front(), "stmt")
-                             : nullptr;
+      const json* stmt = sql::onlyStatement(tree);
       const OutputLineage l =
           stmt != nullptr ? sql::outputLineage(*stmt, &variables_) : OutputLineage();
       // `v := $1`: a parameter by number, which the lineage does not name.
@@ -550,12 +547,8 @@ FunctionLineage functionLineage(std::string_view definition,
                                 const std::vector<std::string>* row_fields) {
   FunctionLineage out;
   const json tree = parseTree(definition);
-  const json* stmts = field(tree, "stmts");
-  const json* create = nullptr;
-  if (stmts != nullptr && stmts->is_array() && stmts->size() == 1) {
-    if (const json* node = field(stmts->front(), "stmt"))
-      create = field(*node, "CreateFunctionStmt");
-  }
+  const json* stmt = sql::onlyStatement(tree);
+  const json* create = stmt == nullptr ? nullptr : field(*stmt, "CreateFunctionStmt");
   if (create != nullptr) Reader(row_fields, &out).read(*create);
   if (!out.parsed) markOpaque(&out);
   return out;

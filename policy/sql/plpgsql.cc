@@ -195,9 +195,7 @@ void addTargetStores(const json& target, std::string_view query, const Datums& d
 // argument, given back as anything.
 void addCallStores(std::string_view call, const Datums& d) {
   const json tree = sql::parseTree(call);
-  const json* stmts = field(tree, "stmts");
-  if (stmts == nullptr || !stmts->is_array() || stmts->size() != 1) return;
-  const json* stmt = field(stmts->front(), "stmt");
+  const json* stmt = sql::onlyStatement(tree);
   const json* cs = stmt == nullptr ? nullptr : field(*stmt, "CallStmt");
   const json* fc = cs == nullptr ? nullptr : field(*cs, "funccall");  // a FuncCall's body
   const json* args = fc == nullptr ? nullptr : field(*fc, "args");

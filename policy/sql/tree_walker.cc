@@ -532,6 +532,12 @@ class Walker {
 
 }  // namespace
 
+const json* onlyStatement(const json& tree) {
+  const json* stmts = field(tree, "stmts");
+  if (stmts == nullptr || !stmts->is_array() || stmts->size() != 1) return nullptr;
+  return field(stmts->front(), "stmt");
+}
+
 json parseTree(std::string_view sql) {
   PgQueryParseResult r = pg_query_parse(std::string(sql).c_str());
   json tree = r.error == nullptr && r.parse_tree != nullptr

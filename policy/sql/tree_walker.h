@@ -36,6 +36,9 @@ bool mentionsParameter(const nlohmann::json& node, int depth = 0);
 // error is not kept: the analyser reports that itself).
 nlohmann::json parseTree(std::string_view sql);
 
+// The statement node of `tree` (a parseTree()) holding exactly one statement; null otherwise.
+const nlohmann::json* onlyStatement(const nlohmann::json& tree);
+
 // Calls visit(node) with each top-level statement node of `sql` ({"SelectStmt": {...}});
 // false when it does not parse.
 template <typename Visit>

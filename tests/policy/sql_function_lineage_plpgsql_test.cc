@@ -16,6 +16,15 @@ namespace {
 using testing::contains;
 using testing::def;
 
+// What `l` stores into column `target`, each entry in order.
+std::vector<const ColumnLineage*> storedInto(const FunctionLineage& l, const std::string& target) {
+  std::vector<const ColumnLineage*> out;
+  for (const auto& [t, value] : l.stored) {
+    if (t == target) out.push_back(&value);
+  }
+  return out;
+}
+
 // Triggers: NEW and OLD are rows of the table written, and a BEFORE trigger's assignments to
 // NEW's fields store into that row.
 TEST_CASE("a trigger function's body reads NEW and OLD, and its assignments to NEW store") {
@@ -27,21 +36,16 @@ TEST_CASE("a trigger function's body reads NEW and OLD, and its assignments to N
       nullptr);
   REQUIRE(l.parsed);
   CHECK_FALSE(l.may_change_tables);
-  auto storedAs = [&](const std::string& target) -> const ColumnLineage* {
-    for (const auto& [t, value] : l.stored) {
-      if (t == target) return &value;
-    }
-    return nullptr;
-  };
-  REQUIRE(storedAs("updated_at") != nullptr);
-  CHECK(storedAs("updated_at")->sources == std::vector<std::string>{"now()", "now()*"});
-  REQUIRE(storedAs("note") != nullptr);
-  CHECK(contains(storedAs("note")->sources, "cvv"));
-  REQUIRE(storedAs("Odd") != nullptr);
-  CHECK(contains(storedAs("Odd")->sources, "holder"));
-  REQUIRE(storedAs("row_data") != nullptr);
-  CHECK(contains(storedAs("row_data")->sources, "new"));
-  CHECK(storedAs("v") == nullptr);  // a variable stores nothing
+  REQUIRE_FALSE(storedInto(l, "updated_at").empty());
+  CHECK(storedInto(l, "updated_at").front()->sources ==
+        std::vector<std::string>{"now()", "now()*"});
+  REQUIRE_FALSE(storedInto(l, "note").empty());
+  CHECK(contains(storedInto(l, "note").front()->sources, "cvv"));
+  REQUIRE_FALSE(storedInto(l, "Odd").empty());
+  CHECK(contains(storedInto(l, "Odd").front()->sources, "holder"));
+  REQUIRE_FALSE(storedInto(l, "row_data").empty());
+  CHECK(contains(storedInto(l, "row_data").front()->sources, "new"));
+  CHECK(storedInto(l, "v").empty());  // a variable stores nothing
 
   // NEW replaced by OLD: each column keeps a value of its own.
   const FunctionLineage keep = functionLineage(
@@ -64,33 +68,26 @@ TEST_CASE("every way a trigger function's body fills NEW is a store into the wri
                       nullptr);
   REQUIRE(l.parsed);
   CHECK_FALSE(l.may_change_tables);
-  auto storedAs = [&](const std::string& target) {
-    std::vector<const ColumnLineage*> out;
-    for (const auto& [t, value] : l.stored) {
-      if (t == target) out.push_back(&value);
-    }
-    return out;
-  };
   // A select list after `:=`, with FROM and ORDER BY.
-  REQUIRE(storedAs("a").size() == 1);
-  CHECK(contains(storedAs("a")[0]->sources, "cvv"));
+  REQUIRE(storedInto(l, "a").size() == 1);
+  CHECK(contains(storedInto(l, "a")[0]->sources, "cvv"));
   // INTO by position.
-  REQUIRE(storedAs("b").size() == 1);
-  CHECK(contains(storedAs("b")[0]->sources, "holder"));
-  CHECK_FALSE(contains(storedAs("b")[0]->sources, "cvv"));
-  REQUIRE(storedAs("c").size() == 1);
-  CHECK(contains(storedAs("c")[0]->sources, "cvv"));
+  REQUIRE(storedInto(l, "b").size() == 1);
+  CHECK(contains(storedInto(l, "b")[0]->sources, "holder"));
+  CHECK_FALSE(contains(storedInto(l, "b")[0]->sources, "cvv"));
+  REQUIRE(storedInto(l, "c").size() == 1);
+  CHECK(contains(storedInto(l, "c")[0]->sources, "cvv"));
   // Nested, with a comment after it.
-  REQUIRE(storedAs("d").size() == 1);
-  CHECK(contains(storedAs("d")[0]->sources, "cvv"));
+  REQUIRE(storedInto(l, "d").size() == 1);
+  CHECK(contains(storedInto(l, "d")[0]->sources, "cvv"));
   // A subscript, GET DIAGNOSTICS: anything.
-  REQUIRE(storedAs("tags").size() == 1);
-  CHECK(storedAs("tags")[0]->whole_row);
-  REQUIRE(storedAs("e").size() == 1);
-  CHECK(storedAs("e")[0]->whole_row);
-  CHECK(storedAs("n").empty());  // a count carries no data
+  REQUIRE(storedInto(l, "tags").size() == 1);
+  CHECK(storedInto(l, "tags")[0]->whole_row);
+  REQUIRE(storedInto(l, "e").size() == 1);
+  CHECK(storedInto(l, "e")[0]->whole_row);
+  CHECK(storedInto(l, "n").empty());  // a count carries no data
   // FOR NEW IN and SELECT * INTO NEW: the whole row, by position.
-  const auto whole = storedAs("");
+  const auto whole = storedInto(l, "");
   REQUIRE(whole.size() == 2);
   CHECK(contains(whole[0]->sources, "cvv"));
   CHECK(whole[1]->whole_row);
@@ -168,10 +165,9 @@ TEST_CASE("a PL/pgSQL variable stored carries what the body put in it, variable 
         functionLineage(def("stash()\n RETURNS void", "plpgsql", body), nullptr);
     REQUIRE(l.parsed);
     CHECK_FALSE(l.may_change_tables);
-    const auto note = std::find_if(l.stored.begin(), l.stored.end(),
-                                   [](const auto& s) { return s.first == "note"; });
-    REQUIRE(note != l.stored.end());
-    CHECK(contains(note->second.sources, "cvv"));
+    const auto note = storedInto(l, "note");
+    REQUIRE_FALSE(note.empty());
+    CHECK(contains(note.front()->sources, "cvv"));
   }
   // A variable only compared is stored nowhere; another one stores only its own value.
   FunctionLineage l = functionLineage(
@@ -267,10 +263,9 @@ TEST_CASE("a trigger's row reaches a store through variables and aliases") {
       functionLineage(def("t()\n RETURNS trigger", "plpgsql",
                           " DECLARE n ALIAS FOR new; BEGIN CALL fill(n.note); RETURN NEW; END "),
                       nullptr);
-  const auto into_note = std::find_if(aliased.stored.begin(), aliased.stored.end(),
-                                      [](const auto& s) { return s.first == "note"; });
-  REQUIRE(into_note != aliased.stored.end());
-  CHECK(into_note->second.whole_row);
+  const auto into_note = storedInto(aliased, "note");
+  REQUIRE_FALSE(into_note.empty());
+  CHECK(into_note.front()->whole_row);
   // A detail put in NEW may quote any row.
   const FunctionLineage detail = functionLineage(
       def("t()\n RETURNS trigger", "plpgsql",
@@ -291,10 +286,9 @@ TEST_CASE("a trigger's row reaches a store through variables and aliases") {
     const FunctionLineage l =
         functionLineage(def("t()\n RETURNS trigger", "plpgsql", body), nullptr);
     REQUIRE(l.parsed);
-    const auto note = std::find_if(l.stored.begin(), l.stored.end(),
-                                   [](const auto& s) { return s.first == "note"; });
-    REQUIRE(note != l.stored.end());
-    CHECK((note->second.whole_row || contains(note->second.sources, "cvv")));
+    const auto note = storedInto(l, "note");
+    REQUIRE_FALSE(note.empty());
+    CHECK((note.front()->whole_row || contains(note.front()->sources, "cvv")));
   }
 }
 
