@@ -64,10 +64,12 @@ FiredTriggers firedTriggers(const TypeCatalog& catalog, const policy::StatementF
   fired.rule = exhausted;
   for (const std::string& relation : written) {
     const TypeCatalog::Fired f = catalog.addTriggerFunctions(relation, events, functions);
-    // Rows of the tables it names, as the catalog does (a reading it does not hold: any).
-    if (f.functions && !catalog.addTableReadings(relation, &fired.tables)) {
+    // Rows of the tables it names, as the catalog does (a reading it does not hold: any), or
+    // of those a foreign key's action writes.
+    if (f.own_rows && !catalog.addTableReadings(relation, &fired.tables)) {
       fired.tables.push_back(relation);
     }
+    for (const std::string& table : f.rows_of) policy::addLineageName(&fired.tables, table);
     fired.rule = fired.rule || f.rule;
     fired.wider_rows = fired.wider_rows || f.wider_rows;
   }

@@ -117,21 +117,37 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
       ") UNION ALL "
       // Triggers running one of the database's own functions, and rules, on each relation, also
       // under the names of its partitioned tables and inheritance parents (a write through
-      // those reaches it): function (0 for a rule), relation name, events (tgtype's bits).
-      "(WITH RECURSIVE up(rel, fn, ev) AS (SELECT * FROM (SELECT g.tgrelid, g.tgfoid, "
-      "g.tgtype::pg_catalog.int4 & 60 FROM pg_catalog.pg_trigger g WHERE g.tgfoid >= 16384 "
-      "AND g.tgenabled <> 'D' UNION ALL SELECT w.ev_class, 0::pg_catalog.oid, "
-      "CASE w.ev_type WHEN '2' THEN 16 WHEN '3' THEN 4 WHEN '4' THEN 8 ELSE 60 END "
-      "FROM pg_catalog.pg_rewrite w WHERE w.ev_type <> '1') s UNION "
-      "SELECT i.inhparent, up.fn, up.ev | " +
+      // those reaches it) and of the tables its foreign keys reference with an ON DELETE or
+      // ON UPDATE action (a write of those writes it): function (0 for a rule), the table
+      // whose rows NEW and OLD are when not the one named (rows), relation name, events
+      // (tgtype's bits).
+      "(WITH RECURSIVE up(rel, fn, ev, rows) AS (SELECT * FROM (SELECT g.tgrelid, g.tgfoid, "
+      "g.tgtype::pg_catalog.int4 & 60, 0::pg_catalog.oid FROM pg_catalog.pg_trigger g "
+      "WHERE g.tgfoid >= 16384 AND g.tgenabled <> 'D' UNION ALL SELECT w.ev_class, "
+      "0::pg_catalog.oid, CASE w.ev_type WHEN '2' THEN 16 WHEN '3' THEN 4 WHEN '4' THEN 8 "
+      "ELSE 60 END, 0::pg_catalog.oid FROM pg_catalog.pg_rewrite w WHERE w.ev_type <> '1') s "
+      "UNION SELECT x.rel, up.fn, x.ev, x.rows FROM up CROSS JOIN LATERAL ("
+      "SELECT i.inhparent, up.ev | " +
       // relispartition came with PostgreSQL 10. A rule applies to the relation named only.
       (server_major != 0 && server_major < 10
            ? child_row
            : "CASE WHEN k.relispartition THEN " + std::to_string(kMovedRowEvent) + " ELSE " +
                  child_row + " END") +
-      " FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid = up.rel "
-      "JOIN pg_catalog.pg_class k ON k.oid = up.rel WHERE up.fn <> 0) "
-      "SELECT 'g', up.fn, 0::pg_catalog.oid, c.relname::pg_catalog.text, 0::pg_catalog.oid, "
+      ", up.rows FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class k ON k.oid = up.rel "
+      "WHERE i.inhrelid = up.rel UNION ALL "
+      // Deleting a referenced row deletes (CASCADE) or updates (SET NULL, SET DEFAULT) the
+      // rows referencing it, not those of inheritance children; updating its key updates them.
+      // TRUNCATE ... CASCADE truncates the referencing tables.
+      "SELECT f.confrelid, (CASE WHEN up.ev & " +
+      child_row +
+      " <> 0 THEN 0 WHEN (f.confdeltype = 'c' AND up.ev & 8 <> 0) OR (f.confdeltype IN "
+      "('n', 'd') AND up.ev & 16 <> 0) THEN 8 ELSE 0 END) | (CASE WHEN up.ev & " +
+      child_row +
+      " = 0 AND f.confupdtype IN ('c', 'n', 'd') AND up.ev & 16 <> 0 THEN 16 ELSE 0 END) | "
+      "(up.ev & 32), CASE up.rows WHEN 0 THEN up.rel ELSE up.rows END "
+      "FROM pg_catalog.pg_constraint f WHERE f.conrelid = up.rel AND f.contype = 'f'"
+      ") x(rel, ev, rows) WHERE up.fn <> 0 AND x.ev & 60 <> 0) "
+      "SELECT 'g', up.fn, up.rows, c.relname::pg_catalog.text, 0::pg_catalog.oid, "
       "up.ev FROM up JOIN pg_catalog.pg_class c ON c.oid = up.rel) UNION ALL "
       "SELECT 'r', g.rngtypid, g.rngsubtype, NULL, " +
       multirange +
@@ -178,8 +194,10 @@ bool TypeCatalog::addRow(const ValueList& columns) {
   if (v[0] && *v[0] == "g") {
     if (!v[3] || v[3]->empty()) return false;
     // What does not read: a rule (not followed), for any event.
-    triggers_[std::string(*v[3])].push_back(
-        Trigger{parseOid(v[1]).value_or(0), parseAttnum(v[5]).value_or(kAnyRowEvent)});
+    // Rows of a table it cannot name: of one it does not hold (wider_rows).
+    triggers_[std::string(*v[3])].push_back(Trigger{parseOid(v[1]).value_or(0),
+                                                    parseAttnum(v[5]).value_or(kAnyRowEvent),
+                                                    parseOid(v[2]).value_or(1)});
     ++rows_;
     return true;
   }

@@ -188,15 +188,22 @@ class TypeCatalog {
   // into the other, which fires the partitions' INSERT and DELETE triggers.
   static constexpr int kMovedRowEvent = 128;
   struct Fired {
-    bool functions = false;   // some were added
-    bool rule = false;        // a rule rewrites such a write (what it does is not followed)
-    bool wider_rows = false;  // kChildRowEvent
+    bool functions = false;  // some were added
+    bool rule = false;       // a rule rewrites such a write (what it does is not followed)
+    // NEW and OLD of some are rows of the relation named (or of a partition of it).
+    bool own_rows = false;
+    // Those of others are rows of these tables: a foreign key's action writes them.
+    std::vector<std::string> rows_of;
+    // kChildRowEvent, or a table rows_of should name that the catalog does not hold (then
+    // own_rows is set too).
+    bool wider_rows = false;
   };
   // Adds to `functions` the names of the database's own functions that triggers on the
   // relations `relation` may name (as StatementFacts::writes lists it; every reading, every
-  // schema, and the partitions and inheritance children below them) run on any of `events`.
-  // A trigger function the catalog does not hold (an extension's) is not followed, like a
-  // call of one.
+  // schema, and the partitions and inheritance children below them) run on any of `events`;
+  // also those of the tables whose foreign keys act on a delete or update of them (ON DELETE
+  // CASCADE, ON UPDATE SET NULL, ...), and further down such keys. A trigger function the
+  // catalog does not hold (an extension's) is not followed, like a call of one.
   Fired addTriggerFunctions(std::string_view relation, int events,
                             std::vector<std::string>* functions) const;
   bool hasTriggers() const { return !triggers_.empty(); }
@@ -263,6 +270,8 @@ class TypeCatalog {
   bool addTable(uint32_t oid, std::string_view list, bool foreign);
   // A table column of one of the database's own types ('t' rows).
   void addTableColumn(uint32_t table_oid, std::string_view column, uint32_t type);
+  // The name of table `oid` (null when the catalog does not hold it).
+  const std::string* tableName(uint32_t oid) const;
   // The composite type `type_oid` is, or is a domain or an array over (0 when none).
   uint32_t compositeOf(uint32_t type_oid) const;
   // The tables of one name, in every schema.
@@ -277,6 +286,9 @@ class TypeCatalog {
   struct Trigger {
     uint32_t function = 0;  // 0: a rule
     int events = 0;
+    // The table whose rows NEW and OLD are, when a foreign key's action writes it (0: the
+    // relation the trigger is listed under).
+    uint32_t rows = 0;
   };
   absl::flat_hash_map<std::string, std::vector<Trigger>> triggers_;  // by relation name
   // A table column of one of the database's own types (addTableColumn()): the table's oid

@@ -188,10 +188,25 @@ TypeCatalog::Fired TypeCatalog::addTriggerFunctions(std::string_view relation, i
       policy::addLineageName(functions, f->second.name);
       fired.functions = true;
       fired.wider_rows = fired.wider_rows || (t.events & kChildRowEvent) != 0;
+      if (t.rows == 0) {
+        fired.own_rows = true;
+      } else if (const std::string* rows = tableName(t.rows)) {
+        policy::addLineageName(&fired.rows_of, *rows);
+      } else {
+        fired.own_rows = fired.wider_rows = true;  // any column
+      }
     }
     return false;
   });
   return fired;
+}
+
+const std::string* TypeCatalog::tableName(uint32_t oid) const {
+  // Only for triggers a foreign key's action fires: not worth an index per session.
+  for (const auto& [name, tables] : tables_) {
+    if (std::find(tables.oids.begin(), tables.oids.end(), oid) != tables.oids.end()) return &name;
+  }
+  return nullptr;
 }
 
 bool TypeCatalog::tableColumns(std::string_view table, std::vector<std::string>* names) const {

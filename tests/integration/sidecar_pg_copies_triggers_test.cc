@@ -322,3 +322,62 @@ TEST_CASE("the triggers a function's writes fire store with the call, cascades t
   CHECK(pg.sqlOrThrow("select count(*) from tw_log where row_data ? 'cvv'", kPgAppDatabase) ==
         "0\n");
 }
+
+TEST_CASE("the triggers a foreign key's actions fire store with the write that acts") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists tk_owners, tk_accounts, tk_cards, tk_plain, tk_shops, tk_orders, "
+      "tk_log cascade;"
+      "create table tk_log (id serial, row_data jsonb, note text);"
+      // Cards two foreign keys away from their owners: deleting an owner deletes its accounts,
+      // which deletes their cards; changing an account's id empties its cards' account.
+      "create table tk_owners (id int primary key);"
+      "create table tk_accounts (id int primary key, "
+      "owner int references tk_owners on delete cascade);"
+      "create table tk_cards (id int primary key, account int references tk_accounts "
+      "on delete cascade on update set null, cvv text);"
+      // A key with no action: a delete of what it references never writes it.
+      "create table tk_shops (id int primary key);"
+      "create table tk_plain (id int, shop int references tk_shops, cvv text);"
+      // Orders, no masked column, deleted with their shop.
+      "create table tk_orders (id int, shop int references tk_shops on delete cascade, "
+      "total int);"
+      // An audit trigger logging the whole old row; a TRUNCATE trigger copying cvv.
+      "create or replace function tk_audit() returns trigger language plpgsql as $$ begin "
+      "insert into tk_log (row_data) values (to_jsonb(old)); return null; end $$;"
+      "create or replace function tk_keep_cvv() returns trigger language plpgsql as $$ begin "
+      "insert into tk_log (note) select cvv from tk_cards; return null; end $$;"
+      "create trigger a after delete or update on tk_cards for each row "
+      "execute function tk_audit();"
+      "create trigger t before truncate on tk_cards execute function tk_keep_cvv();"
+      "create trigger a after delete on tk_plain for each row execute function tk_audit();"
+      "create trigger a after delete on tk_orders for each row execute function tk_audit();"
+      "insert into tk_owners values (1), (2); insert into tk_accounts values (10, 1), (20, 2);"
+      "insert into tk_cards values (100, 10, '111'), (200, 20, '222');"
+      "insert into tk_shops values (1); insert into tk_plain values (1, null, '333');"
+      "insert into tk_orders values (1, 1, 10);"
+      "grant all on tk_owners, tk_accounts, tk_cards, tk_plain, tk_shops, tk_orders, tk_log "
+      "to app; grant all on sequence tk_log_id_seq to app;",
+      kPgAppDatabase);
+  SidecarOptions o;
+  o.subject = kDbaSubject;  // an admin grant, so TRUNCATE runs; copies are judged for every role
+  o.policy.guardrails = false;
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "delete from tk_shops where id = 1;\n"
+      "delete from tk_owners where id = 1;\n"
+      "update tk_accounts set id = 21 where id = 20;\n"
+      "truncate tk_owners cascade;\n"
+      "select count(*) from tk_log;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  // The cascade's audit of a whole cards row and the TRUNCATE's copy are refused; the orders
+  // rows a shop's delete logs are judged by the orders' columns, and tk_plain's trigger never
+  // runs with it.
+  CHECK(countOf(r.err, kCopyRefused) == 3);
+  CHECK(r.out == "DELETE 1\n1\n");
+  CHECK(pg.sqlOrThrow("select count(*) from tk_cards where account is not null", kPgAppDatabase) ==
+        "2\n");
+  CHECK(pg.sqlOrThrow("select count(*) from tk_log where row_data ? 'cvv' or note is not null",
+                      kPgAppDatabase) == "0\n");
+}

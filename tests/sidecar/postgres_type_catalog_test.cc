@@ -257,6 +257,30 @@ TEST_CASE("the triggers a write fires name the functions they run, by event") {
   CHECK(c.addTriggerFunctions("parted", TypeCatalog::kUpdateEvent, &functions).functions);
   CHECK(functions == std::vector<std::string>{"on_delete"});
   CHECK_FALSE(c.addTriggerFunctions("parted", TypeCatalog::kTruncateEvent, &functions).functions);
+  CHECK(c.addTriggerFunctions("orders", TypeCatalog::kUpdateEvent, &functions).own_rows);
+}
+
+TEST_CASE("the triggers a foreign key's action fires see rows of the referencing table") {
+  TypeCatalog c;
+  addFunction(c, "18200", "audit_row", "plpgsql", " BEGIN RETURN OLD; END ");
+  REQUIRE(addRow(c, {"l", "16800", "0", "cards,id,owner,cvv", "0", "0"}));
+  // Listed under the referenced tables: owners' delete deletes cards rows; wallets' delete
+  // updates rows of a table the catalog does not hold.
+  REQUIRE(addRow(c, {"g", "18200", "16800", "owners", "0", "8"}));
+  REQUIRE(addRow(c, {"g", "18200", "16999", "wallets", "0", "8"}));
+  std::vector<std::string> functions;
+  TypeCatalog::Fired fired = c.addTriggerFunctions("owners", TypeCatalog::kDeleteEvent, &functions);
+  CHECK(fired.functions);
+  CHECK_FALSE(fired.own_rows);
+  CHECK_FALSE(fired.wider_rows);
+  CHECK(fired.rows_of == std::vector<std::string>{"cards"});
+  CHECK(functions == std::vector<std::string>{"audit_row"});
+  CHECK_FALSE(c.addTriggerFunctions("owners", TypeCatalog::kInsertEvent, &functions).functions);
+  // Rows it cannot name: any column of the relation written, and wider.
+  fired = c.addTriggerFunctions("public.wallets", TypeCatalog::kDeleteEvent, &functions);
+  CHECK(fired.own_rows);
+  CHECK(fired.wider_rows);
+  CHECK(fired.rows_of.empty());
 }
 
 TEST_CASE("a composite stored as its own type keeps its fields' names") {
