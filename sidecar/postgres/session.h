@@ -287,8 +287,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // `facts` with every EXECUTE given the class, objects and functions of the statement it
   // runs (when known): PREPARE's class decides, not EXECUTE's "other".
   policy::QueryFactsPtr withExecutesResolved(policy::QueryFactsPtr facts) const;
-  // A Query's or Parse's analysis (of `sql_bytes` of text) as it is decided: table changes
-  // noted, then resolved by the catalog, the EXECUTEs' statements and what writes store.
+  // A Query's or Parse's analysis (of `sql_bytes` of text) as it is decided: resolved by the
+  // catalog, the EXECUTEs' statements and what writes store (by the tables as the catalog
+  // has them unless tablesUntrusted()).
   policy::QueryFactsPtr resolvedFacts(policy::QueryFactsPtr facts, size_t sql_bytes);
   // `facts` with what the views each statement reads are made of (their definitions, from the
   // type catalog, views of views too) added to its renames and columns, so column rules follow
@@ -301,23 +302,26 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // `facts` with what writes store resolved by the catalog (masking.copies), per decision:
   // - each `*` over tables (INSERT INTO t SELECT * FROM orders, OutputLineage::star_tables)
   //   made of those tables' columns, where the catalog holds them all and none is of one of the
-  //   database's own types; not once the session may have changed a table
-  //   (tables_may_have_changed_);
+  //   database's own types; not when `tables_untrusted`;
   // - a stored value of a composite type (note = card::text) made of its fields too.
   // Either sets OutputLineage::catalog_resolved.
   // Names only, so the engine judges them by the rules in force, a policy update's included.
-  policy::QueryFactsPtr withStoresResolved(policy::QueryFactsPtr facts) const;
-  // Before `facts` is resolved and decided: a statement that may change tables or types
-  // (mayChangeCatalog(), allowed or not), or one firing a trigger that may
-  // (firesTableChanges()) with statements after it, calls tablesMayHaveChanged().
-  void noteTableChanges(const policy::QueryFacts& facts);
+  policy::QueryFactsPtr withStoresResolved(policy::QueryFactsPtr facts,
+                                           bool tables_untrusted) const;
+  // Whether the stores of `facts` (a Query's or Parse's statements) are judged as any column
+  // rather than by the tables' columns: the session may have changed tables
+  // (tables_may_have_changed_), or one of its statements may (mayChangeCatalog()), or fires a
+  // trigger that may (firesTableChanges()) with statements after it.
+  bool tablesUntrusted(const policy::QueryFacts& facts) const;
   // Once a Query or Parse of `facts` is sent (not refused), and the names it defines are
-  // recorded: a statement firing a trigger that may change tables calls tablesMayHaveChanged(),
-  // which refuses every prepared statement whose stores were judged by the tables (the server
-  // analyses it again at its next run), also one `facts` prepares (its trigger fires before its
-  // second run). A trigger runs once its write's rows are formed (a table in use cannot be
-  // altered), so a statement run now was judged by the tables as they were.
-  void noteFiredTableChanges(const policy::QueryFacts& facts);
+  // recorded: a statement that may change tables or types (mayChangeCatalog()), or fires a
+  // trigger that may (firesTableChanges()), calls tablesMayHaveChanged(), which refuses every
+  // prepared statement whose stores were judged by the tables (the server analyses it again at
+  // its next run), also one `facts` prepares (its trigger fires before its second run). A
+  // trigger runs once its write's rows are formed (a table in use cannot be altered), so a
+  // statement run now was judged by the tables as they were. A statement refused never runs:
+  // the tables stay trusted.
+  void noteTableChanges(const policy::QueryFacts& facts);
   // From now on the session's catalog of tables and types is not trusted: prepared statements
   // whose stored values were resolved by it are refused (the server would analyse them again).
   void tablesMayHaveChanged();
@@ -476,9 +480,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
                               std::pair<policy::QueryFactsPtr, policy::QueryFactsPtr>>
       resolved_facts_;
   mutable const TypeCatalog* resolved_for_ = nullptr;
-  // The session sent (or was refused) a statement that may change tables: their columns are
-  // no longer the catalog's (withStoresResolved()). Set when the statement is analysed, before
-  // those queued behind it are.
+  // The session sent a statement that may change tables: their columns are no longer the
+  // catalog's (withStoresResolved()). Set once it is sent, before what is queued behind it is
+  // analysed (noteTableChanges()).
   bool tables_may_have_changed_ = false;
   std::vector<std::string> catalog_rows_;  // kCatalog: the DataRows, for config_.type_catalogs
   uint64_t catalog_generation_ = 0;        // config_.type_catalogs' generation when read

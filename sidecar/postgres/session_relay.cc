@@ -69,7 +69,7 @@ void PostgresSession::applyQuery(std::string_view raw, policy::QueryFactsPtr fac
   forwardOrPoison('Q', raw, "", verdict, unit, blockMessage(verdict, config_.hold_reviews));
   if (!unit.poisoned) {
     recordNames(unit, facts, 0, facts->statements.size(), verdict.rule);
-    noteFiredTableChanges(*facts);
+    noteTableChanges(*facts);
   }
   if (unit.poisoned) {
     const policy::StatementFacts* st =
@@ -95,7 +95,7 @@ void PostgresSession::applyParse(std::string_view raw, const std::string& name,
   named.approved = !approval_id.empty();
   named.audit_sync = config_.audit_sync;
   forwardOrPoison('P', raw, name, verdict, unit, blockMessage(verdict, config_.hold_reviews));
-  if (!unit.poisoned) noteFiredTableChanges(*facts);
+  if (!unit.poisoned) noteTableChanges(*facts);
   if (unit.poisoned) {
     const policy::StatementFacts* st =
         facts->statements.empty() ? nullptr : &facts->statements.front();

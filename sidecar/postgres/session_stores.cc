@@ -37,7 +37,8 @@ bool storedUnchanged(const policy::OutputLineage& lineage, size_t k) {
 
 }  // namespace
 
-policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr facts) const {
+policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr facts,
+                                                          bool tables_untrusted) const {
   if (catalog_ == nullptr) return facts;
   std::shared_ptr<policy::QueryFacts> resolved;  // a copy, made at the first change
   auto lineageOf = [&](size_t statement) -> policy::OutputLineage& {
@@ -47,7 +48,7 @@ policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr 
   auto stored = [&](size_t statement, size_t index) -> policy::ColumnLineage& {
     return lineageOf(statement).stored[index].second;
   };
-  const bool tables = !tables_may_have_changed_ && catalog_->hasTables();
+  const bool tables = !tables_untrusted && catalog_->hasTables();
   for (size_t i = 0; i < facts->statements.size(); ++i) {
     const policy::OutputLineage& lineage = facts->statements[i].lineage;
     for (const auto& [index, star_tables] : lineage.star_tables) {
@@ -89,7 +90,7 @@ policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr 
         }
       }
       if (fields.empty() && !whole) continue;  // domains and ranges over scalars carry no fields
-      const bool trusted = !catalog_->stale() && !tables_may_have_changed_;
+      const bool trusted = !catalog_->stale() && !tables_untrusted;
       if (trusted && storedUnchanged(lineage, k) && writes.size() == 1 &&
           catalog_->keepsFields(writes.front(), lineage.stored[k].first, types)) {
         // Judged by the column's type as the catalog has it: ALTER TABLE ... TYPE text could
@@ -100,7 +101,7 @@ policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr 
       policy::ColumnLineage& out = stored(i, k);
       for (const std::string& f : fields) policy::addLineageName(&out.sources, f);
       // The session may have changed a type since the catalog was read (marked stale once the
-      // change ran; tables_may_have_changed_ from when it was sent): its fields are not known.
+      // change ran; tables_untrusted from when it was sent): its fields are not known.
       if (!trusted) {
         out.whole_row = true;  // judged as any column already: no need to judge it again
       } else {
@@ -114,27 +115,26 @@ policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr 
 
 policy::QueryFactsPtr PostgresSession::resolvedFacts(policy::QueryFactsPtr facts,
                                                      size_t sql_bytes) {
-  noteTableChanges(*facts);
+  const bool untrusted = tablesUntrusted(*facts);
   // EXECUTE's arguments are a stored value too.
-  return withStoresResolved(withExecutesResolved(withCatalogResolved(std::move(facts), sql_bytes)));
+  return withStoresResolved(withExecutesResolved(withCatalogResolved(std::move(facts), sql_bytes)),
+                            untrusted);
+}
+
+bool PostgresSession::tablesUntrusted(const policy::QueryFacts& facts) const {
+  if (tables_may_have_changed_ || catalog_ == nullptr) return true;
+  const size_t count = facts.statements.size();
+  for (size_t i = 0; i < count; ++i) {
+    const policy::StatementFacts& st = facts.statements[i];
+    if (mayChangeCatalog(st) || (i + 1 < count && firesTableChanges(st))) return true;
+  }
+  return false;
 }
 
 void PostgresSession::noteTableChanges(const policy::QueryFacts& facts) {
   if (tables_may_have_changed_ || catalog_ == nullptr) return;
-  const size_t count = facts.statements.size();
-  for (size_t i = 0; i < count; ++i) {
-    const policy::StatementFacts& st = facts.statements[i];
-    if (mayChangeCatalog(st) || (i + 1 < count && firesTableChanges(st))) {
-      tablesMayHaveChanged();
-      return;
-    }
-  }
-}
-
-void PostgresSession::noteFiredTableChanges(const policy::QueryFacts& facts) {
-  if (tables_may_have_changed_ || catalog_ == nullptr) return;
   for (const policy::StatementFacts& st : facts.statements) {
-    if (firesTableChanges(st)) {
+    if (mayChangeCatalog(st) || firesTableChanges(st)) {
       tablesMayHaveChanged();
       return;
     }

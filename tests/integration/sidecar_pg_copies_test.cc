@@ -278,6 +278,28 @@ while True:
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
 
+TEST_CASE("a statement refused before it runs leaves the login's tables trusted") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists rf_src, rf_dst;"
+      "create table rf_src (id int, total int); create table rf_dst (like rf_src);"
+      "insert into rf_src values (1, 10); grant all on rf_src, rf_dst to app;",
+      kPgAppDatabase);
+  Sidecar sidecar(pg, writeGrant());  // a write grant: DDL is refused
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "alter table rf_src add column cvv text;\n"
+      "insert into rf_dst select * from rf_src;\n"
+      "prepare p as insert into rf_dst select * from rf_src;\n"
+      "drop table rf_src;\n"
+      "execute p;\n"
+      "select count(*) from rf_dst;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  CHECK(countOf(r.err, "blocked by rule \"role:write\"") == 2);
+  CHECK(countOf(r.err, kCopyRefused) == 0);
+  CHECK(r.out == "INSERT 0 1\nPREPARE\nINSERT 0 1\n2\n");
+}
+
 TEST_CASE("a `*` a function's body stores is judged by the columns its tables had at login") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(
