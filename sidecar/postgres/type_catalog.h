@@ -121,6 +121,9 @@ class TypeCatalog {
   struct ViewLineage {
     std::vector<std::pair<std::string, policy::ColumnLineage>> columns;
     std::vector<std::string> reads;
+    // What its definition calls anywhere (WHERE audit_read(), FROM gen_rows()): a statement
+    // reading it runs them.
+    std::vector<std::string> functions;
   };
   // Analyses the views' definitions (once, after the rows are in). A definition the analyser
   // cannot follow (longer than `max_bytes`, or not parsed) makes every column of its view a

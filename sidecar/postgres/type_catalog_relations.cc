@@ -43,7 +43,10 @@ void TypeCatalog::resolveViews(const policy::SqlAnalyzer& analyzer, size_t max_b
       }
       out.columns.emplace_back(view.columns[i], std::move(c));
     }
-    if (st != nullptr) out.reads.insert(out.reads.end(), st->reads.begin(), st->reads.end());
+    if (st != nullptr) {
+      out.reads.insert(out.reads.end(), st->reads.begin(), st->reads.end());
+      out.functions.insert(out.functions.end(), st->functions.begin(), st->functions.end());
+    }
   }
   // Views of one name in several schemas share an entry (and so their row types).
   view_row_types_.clear();

@@ -300,6 +300,38 @@ TEST_CASE("a statement refused before it runs leaves the login's tables trusted"
   CHECK(r.out == "INSERT 0 1\nPREPARE\nINSERT 0 1\n2\n");
 }
 
+TEST_CASE("the functions a view's definition calls store with the statement reading it") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists vf_orders, vf_log cascade;"
+      "create table vf_orders (id int, total int); insert into vf_orders values (1, 10);"
+      "create table vf_log (id serial, note text);"
+      // A function copying a cvv into the log, one that only reads; views calling them in their
+      // WHERE and FROM only, none in a column.
+      "create or replace function vf_keep_cvv() returns boolean language sql as "
+      "$$ insert into vf_log (note) select cvv from cards order by id limit 1; select true $$;"
+      "create or replace function vf_rows() returns setof vf_orders language plpgsql as "
+      "$$ begin insert into vf_log (note) select cvv from cards order by id limit 1; "
+      "return query select * from vf_orders; end $$;"
+      "create or replace function vf_true() returns boolean language sql as 'select true';"
+      "create or replace view vf_where as select id, total from vf_orders where vf_keep_cvv();"
+      "create or replace view vf_from as select id from vf_rows();"
+      "create or replace view vf_plain as select id from vf_orders where vf_true();"
+      "grant all on vf_orders, vf_log, vf_where, vf_from, vf_plain to app;"
+      "grant all on sequence vf_log_id_seq to app;",
+      kPgAppDatabase);
+  Sidecar sidecar(pg, writeGrant());
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "select count(*) from vf_where;\n"
+      "select count(*) from vf_from;\n"
+      "select count(*) from vf_plain;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  CHECK(countOf(r.err, kCopyRefused) == 2);
+  CHECK(r.out == "1\n");
+  CHECK(pg.sqlOrThrow("select count(*) from vf_log", kPgAppDatabase) == "0\n");
+}
+
 TEST_CASE("a `*` a function's body stores is judged by the columns its tables had at login") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(

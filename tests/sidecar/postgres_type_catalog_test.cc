@@ -77,6 +77,8 @@ TEST_CASE("the type catalog follows view columns to what their definitions make 
   // A view over it; and one whose definition the analyser cannot follow.
   addView(c, "17010", "outer_codes", " SELECT codes.code AS k FROM codes;", {"k"});
   addView(c, "17020", "broken", " SELECT FROM WHERE;", {"x"});
+  // One calling functions outside its columns.
+  addView(c, "17050", "guarded", " SELECT o.id FROM gen_rows() o WHERE audit_read(o.id);", {"id"});
   CHECK_FALSE(addRow(c, {"v", "17030", "0", "y", "0", "one"}));  // attnum not a number
   CHECK_FALSE(c.hasViews());                                     // not resolved yet
   policy::SqlAnalyzer analyzer;
@@ -99,6 +101,15 @@ TEST_CASE("the type catalog follows view columns to what their definitions make 
   const TypeCatalog::ViewLineage* outer = one("outer_codes");
   REQUIRE(outer != nullptr);
   CHECK(outer->reads == std::vector<std::string>{"codes"});
+  CHECK(outer->functions.empty());
+  const TypeCatalog::ViewLineage* guarded = one("guarded");
+  REQUIRE(guarded != nullptr);
+  auto calls = [&](const std::string& f) {
+    return std::find(guarded->functions.begin(), guarded->functions.end(), f) !=
+           guarded->functions.end();
+  };
+  CHECK(calls("gen_rows"));
+  CHECK(calls("audit_read"));
   const TypeCatalog::ViewLineage* broken = one("broken");
   REQUIRE(broken != nullptr);
   REQUIRE(broken->columns.size() == 1);
