@@ -315,7 +315,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   bool tablesUntrusted(const policy::QueryFacts& facts) const;
   // Once a Query or Parse of `facts` is sent (not refused), and the names it defines are
   // recorded: a statement that may change tables or types (mayChangeCatalog()), or fires a
-  // trigger that may (firesTableChanges()), calls tablesMayHaveChanged(), which refuses every
+  // trigger that may (firesTableChanges(); then catalogMayHaveChanged() too, as the trigger
+  // may alter a type), calls tablesMayHaveChanged(), which refuses every
   // prepared statement whose stores were judged by the tables (the server analyses it again at
   // its next run), also one `facts` prepares (its trigger fires before its second run). A
   // trigger runs once its write's rows are formed (a table in use cannot be altered), so a

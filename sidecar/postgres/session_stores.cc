@@ -132,10 +132,17 @@ bool PostgresSession::tablesUntrusted(const policy::QueryFacts& facts) const {
 }
 
 void PostgresSession::noteTableChanges(const policy::QueryFacts& facts) {
-  if (tables_may_have_changed_ || catalog_ == nullptr) return;
+  if (catalog_ == nullptr || (tables_may_have_changed_ && catalog_->stale())) return;
   for (const policy::StatementFacts& st : facts.statements) {
-    if (mayChangeCatalog(st) || firesTableChanges(st)) {
+    if (mayChangeCatalog(st)) {
+      tablesMayHaveChanged();  // types too once it ran (noteTypeChange())
+      return;
+    }
+    if (firesTableChanges(st)) {
+      // Its trigger may alter a type (ALTER TYPE rec DROP ATTRIBUTE holder, ADD ATTRIBUTE
+      // holder moves cvv first): which field is which is no longer known.
       tablesMayHaveChanged();
+      catalogMayHaveChanged();
       return;
     }
   }
