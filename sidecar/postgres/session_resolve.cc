@@ -287,10 +287,13 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
       }
     };
     bool stores_arguments = false;
-    // A body that may create or alter tables may give them other columns before its `*` (a
-    // trigger function's; a call's already made the login's tables untrusted, noteTableChanges()).
-    const bool may_change_tables = std::any_of(
-        found.begin(), found.end(), [](const auto& f) { return f.second->may_change_tables; });
+    // A body seen to create or alter tables may give them other columns before its `*`: a
+    // trigger function's, or one it calls. A call whose body may in any way (dynamic SQL too)
+    // already makes the statement's tables untrusted (tablesUntrusted()); what a trigger's
+    // dynamic SQL does is not followed (firesTableChanges()), or every generic audit trigger
+    // would make every `*` any column.
+    const bool may_change_tables =
+        std::any_of(found.begin(), found.end(), [](const auto& f) { return f.second->runs_ddl; });
     for (const auto& [name, f] : found) {
       r.lineage.renames.emplace_back(policy::callName(name), f->result);
       r.lineage.renames.insert(r.lineage.renames.end(), f->renames.begin(), f->renames.end());

@@ -115,10 +115,11 @@ policy::QueryFactsPtr PostgresSession::withStoresResolved(policy::QueryFactsPtr 
 
 policy::QueryFactsPtr PostgresSession::resolvedFacts(policy::QueryFactsPtr facts,
                                                      size_t sql_bytes) {
-  const bool untrusted = tablesUntrusted(*facts);
   // EXECUTE's arguments are a stored value too.
-  return withStoresResolved(withExecutesResolved(withCatalogResolved(std::move(facts), sql_bytes)),
-                            untrusted);
+  facts = withExecutesResolved(withCatalogResolved(std::move(facts), sql_bytes));
+  // Resolved: the functions the views it reads call count too.
+  const bool untrusted = tablesUntrusted(*facts);
+  return withStoresResolved(std::move(facts), untrusted);
 }
 
 bool PostgresSession::tablesUntrusted(const policy::QueryFacts& facts) const {

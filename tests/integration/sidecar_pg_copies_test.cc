@@ -303,8 +303,9 @@ TEST_CASE("a statement refused before it runs leaves the login's tables trusted"
 TEST_CASE("the functions a view's definition calls store with the statement reading it") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(
-      "drop table if exists vf_orders, vf_log cascade;"
+      "drop table if exists vf_orders, vf_archive, vf_log cascade;"
       "create table vf_orders (id int, total int); insert into vf_orders values (1, 10);"
+      "create table vf_archive (like vf_orders);"
       "create table vf_log (id serial, note text);"
       // A function copying a cvv into the log, one that only reads; views calling them in their
       // WHERE and FROM only, none in a column.
@@ -314,10 +315,14 @@ TEST_CASE("the functions a view's definition calls store with the statement read
       "$$ begin insert into vf_log (note) select cvv from cards order by id limit 1; "
       "return query select * from vf_orders; end $$;"
       "create or replace function vf_true() returns boolean language sql as 'select true';"
+      // One that creates a table, which could shadow vf_orders.
+      "create or replace function vf_mktemp() returns boolean language plpgsql as $$ begin "
+      "create temp table if not exists vf_tmp (id int); return true; end $$;"
+      "create or replace view vf_ddl as select id from vf_orders where vf_mktemp();"
       "create or replace view vf_where as select id, total from vf_orders where vf_keep_cvv();"
       "create or replace view vf_from as select id from vf_rows();"
       "create or replace view vf_plain as select id from vf_orders where vf_true();"
-      "grant all on vf_orders, vf_log, vf_where, vf_from, vf_plain to app;"
+      "grant all on vf_orders, vf_archive, vf_log, vf_where, vf_from, vf_plain, vf_ddl to app;"
       "grant all on sequence vf_log_id_seq to app;",
       kPgAppDatabase);
   Sidecar sidecar(pg, writeGrant());
@@ -325,10 +330,14 @@ TEST_CASE("the functions a view's definition calls store with the statement read
   auto r = sidecar.psql(
       "select count(*) from vf_where;\n"
       "select count(*) from vf_from;\n"
-      "select count(*) from vf_plain;\n");
+      "select count(*) from vf_plain;\n"
+      "insert into vf_archive select * from vf_orders;\n"
+      // The `*` after it in one Query is judged as any column.
+      "select count(*) from vf_ddl\\; insert into vf_archive select * from vf_orders;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
-  CHECK(countOf(r.err, kCopyRefused) == 2);
-  CHECK(r.out == "1\n");
+  CHECK(countOf(r.err, kCopyRefused) == 3);
+  CHECK(r.out == "1\nINSERT 0 1\n");
+  CHECK(pg.sqlOrThrow("select count(*) from vf_archive", kPgAppDatabase) == "1\n");
   CHECK(pg.sqlOrThrow("select count(*) from vf_log", kPgAppDatabase) == "0\n");
 }
 

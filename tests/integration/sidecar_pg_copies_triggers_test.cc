@@ -266,6 +266,41 @@ TEST_CASE("a trigger whose function may change tables makes the login's tables u
   CHECK(pg.sqlOrThrow("select count(*) from tc_archive", kPgAppDatabase) == "1\n");
 }
 
+TEST_CASE("a `*` a function stores stays judged by its tables beside a dynamic audit trigger") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists td_orders, td_archive, td_evt, td_log cascade;"
+      "create table td_orders (id int, total int); insert into td_orders values (1, 10);"
+      "create table td_archive (like td_orders); create table td_evt (id int);"
+      "create table td_log (id serial, row_data jsonb);"
+      // A generic audit trigger (dynamic SQL) on the archive; a trigger seen to run DDL.
+      "create or replace function td_audit() returns trigger language plpgsql as $$ begin "
+      "execute 'insert into td_log (row_data) values (to_jsonb($1))' using new; return new; "
+      "end $$;"
+      "create trigger a after insert on td_archive for each row execute function td_audit();"
+      "create or replace function td_mktemp() returns trigger language plpgsql as $$ begin "
+      "create temp table if not exists td_tmp (id int); return null; end $$;"
+      "create trigger m after insert on td_evt for each row execute function td_mktemp();"
+      "create or replace function td_archive_orders() returns void language sql as "
+      "$$ insert into td_archive select * from td_orders $$;"
+      // Its `*` comes after that trigger ran: the tables may have other columns by then.
+      "create or replace function td_evt_then_archive() returns void language sql as "
+      "$$ insert into td_evt values (1); insert into td_archive select * from td_orders $$;"
+      "grant all on td_orders, td_archive, td_evt, td_log to app;"
+      "grant all on sequence td_log_id_seq to app;",
+      kPgAppDatabase);
+  Sidecar sidecar(pg, writeGrant());
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "select td_archive_orders();\n"
+      "select td_evt_then_archive();\n"
+      "select count(*) from td_log;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  CHECK(countOf(r.err, kCopyRefused) == 1);
+  CHECK(r.out == "\n1\n");
+  CHECK(pg.sqlOrThrow("select count(*) from td_archive", kPgAppDatabase) == "1\n");
+}
+
 TEST_CASE("after a trigger may have changed a type, its values are masked whole") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(
