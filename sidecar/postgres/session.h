@@ -201,8 +201,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // The answer to TypeCatalog::query(), sent once logged in when masking rules are in force;
   // its ReadyForQuery goes to the client as the login's.
   CallbackAction onCatalogMessage(const BackendMessage& message);
-  // After statement `st` succeeded: one that may change the catalog (mayChangeCatalog()) calls
-  // catalogMayHaveChanged().
+  // After statement `st` succeeded: one that may change the catalog (mayChangeCatalog()), or
+  // fired a trigger that may (firesTableChanges()), calls catalogMayHaveChanged().
   void noteTypeChange(const policy::StatementFacts& st);
   // Marks the catalog stale and holds the shared copy back (TypeCatalogCache::beginChange)
   // until settleTypeChanges(), at the ReadyForQuery that ends the transaction or when the
@@ -315,8 +315,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   bool tablesUntrusted(const policy::QueryFacts& facts) const;
   // Once a Query or Parse of `facts` is sent (not refused), and the names it defines are
   // recorded: a statement that may change tables or types (mayChangeCatalog()), or fires a
-  // trigger that may (firesTableChanges(); then catalogMayHaveChanged() too, as the trigger
-  // may alter a type), calls tablesMayHaveChanged(), which refuses every
+  // trigger that may (firesTableChanges()), calls tablesMayHaveChanged(), which refuses every
   // prepared statement whose stores were judged by the tables (the server analyses it again at
   // its next run), also one `facts` prepares (its trigger fires before its second run). A
   // trigger runs once its write's rows are formed (a table in use cannot be altered), so a
@@ -326,10 +325,15 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // From now on the session's catalog of tables and types is not trusted: prepared statements
   // whose stored values were resolved by it are refused (the server would analyse them again).
   void tablesMayHaveChanged();
-  // The refusal of prepared statement `name` once tables may have changed, when its stored
-  // values were resolved by the catalog (nullopt otherwise).
-  std::optional<Refusal> staleStoresRefusal(const std::string& name,
-                                            const NamedStatement& entry) const;
+  // The refusal of prepared statement `name` when `tables_changed` and its stored values were
+  // resolved by the catalog (nullopt otherwise).
+  std::optional<Refusal> staleStoresRefusal(const std::string& name, const NamedStatement& entry,
+                                            bool tables_changed) const;
+  // An EXECUTE in `facts` after a statement of the same Query that may change tables
+  // (mayChangeCatalog(), firesTableChanges()), of a prepared statement whose stores were
+  // judged by them: its refusal (staleStoresRefusal()) and index. tablesMayHaveChanged()
+  // refuses it only once the Query is sent.
+  std::optional<std::pair<Refusal, size_t>> staleInQuery(const policy::QueryFacts& facts) const;
   // Whether `st` may create, alter or drop tables or types the catalog describes: DDL, an admin
   // statement, CALL, DO, COMMIT PREPARED, or a call of one of the database's own functions
   // whose body may (TypeCatalog::callMayChangeTables()). The triggers its writes fire:
@@ -389,6 +393,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // The refusal of a prepared statement or portal that `facts` runs by name (SQL EXECUTE,
   // FETCH, MOVE), and the index of the statement that does; null when none.
   std::pair<const Refusal*, size_t> refusedByName(const policy::QueryFacts& facts) const;
+  // Whether the name statement `i` of `facts` runs (EXECUTE p, FETCH c) is defined by an
+  // earlier statement of the same Query (PREPARE p, DECLARE c): it runs that definition.
+  static bool definedEarlier(const policy::QueryFacts& facts, size_t i);
 
   // Events (session_events.cc).
   // Identity, location, policy version and grant: the part every event of this session shares

@@ -181,8 +181,10 @@ bool PostgresSession::mayChangeCatalog(const policy::StatementFacts& st) const {
 
 void PostgresSession::noteTypeChange(const policy::StatementFacts& st) {
   // Already noted in this transaction: nothing more to do.
-  if (!catalog_ || (catalog_->stale() && catalog_changed_) || !mayChangeCatalog(st)) return;
-  catalogMayHaveChanged();
+  if (!catalog_ || (catalog_->stale() && catalog_changed_)) return;
+  // A trigger it fired may have altered a type too (ALTER TYPE rec DROP ATTRIBUTE holder, ADD
+  // ATTRIBUTE holder moves cvv first).
+  if (mayChangeCatalog(st) || firesTableChanges(st)) catalogMayHaveChanged();
 }
 
 void PostgresSession::catalogMayHaveChanged() {

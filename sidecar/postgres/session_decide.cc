@@ -61,6 +61,11 @@ policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
                    std::to_string(facts.statements.size()) + ")";
     }
     v.deciding_statement = i;
+  } else if (auto stale = staleInQuery(facts)) {
+    v.decision = policy::Decision::kBlock;
+    v.rule = stale->first.rule;
+    v.message = stale->first.message;
+    v.deciding_statement = stale->second;
   }
   return v;
 }

@@ -168,7 +168,9 @@ void PostgresSession::redecideNames() {
     if (entry->source.statement() == nullptr) continue;
     policy::Verdict v = decideAgain(entry->source);
     entry->refusal = refusal(v, entry->approved);
-    if (!entry->refusal) entry->refusal = staleStoresRefusal(name, *entry);
+    if (!entry->refusal) {
+      entry->refusal = staleStoresRefusal(name, *entry, tables_may_have_changed_);
+    }
     if (!entry->refusal) entry->rule = v.rule;
     entry->unannounced.reset();
     if (!entry->refusal && config_.audit_sync && !entry->audit_sync) {
@@ -238,22 +240,27 @@ const Refusal* PostgresSession::executeRefusal(const NamedPortal* portal,
   return statement != nullptr && statement->stale ? &*statement->stale : nullptr;
 }
 
+bool PostgresSession::definedEarlier(const policy::QueryFacts& facts, size_t i) {
+  const policy::StatementFacts& st = facts.statements[i];
+  // EXECUTE names a prepared statement, FETCH / MOVE a portal.
+  const bool statement = st.type == "execute";
+  for (size_t j = 0; j < i; ++j) {
+    const policy::StatementFacts& prior = facts.statements[j];
+    if (prior.lineage.defines == st.lineage.uses && (prior.type == "prepare") == statement) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::pair<const Refusal*, size_t> PostgresSession::refusedByName(
     const policy::QueryFacts& facts) const {
   for (size_t i = 0; i < facts.statements.size(); ++i) {
     const policy::StatementFacts& st = facts.statements[i];
     const std::string& name = st.lineage.uses;
-    if (name.empty()) continue;
-    // EXECUTE names a prepared statement, FETCH / MOVE a portal: a name the same query
-    // defined first in that namespace runs that definition.
-    const bool statement = st.type == "execute";
-    bool redefined = false;
-    for (size_t j = 0; j < i && !redefined; ++j) {
-      const policy::StatementFacts& prior = facts.statements[j];
-      redefined = prior.lineage.defines == name && (prior.type == "prepare") == statement;
-    }
-    if (redefined) continue;
-    if (statement) {
+    // A name the same query defined first runs that definition.
+    if (name.empty() || definedEarlier(facts, i)) continue;
+    if (st.type == "execute") {
       const NamedStatement* entry = names_.statement(name);
       if (entry != nullptr && entry->refusal) return {&*entry->refusal, i};
       continue;

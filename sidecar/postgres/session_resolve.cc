@@ -156,8 +156,10 @@ policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr f
     }
     for (const TypeCatalog::ViewLineage* view : views) {
       r.lineage.renames.insert(r.lineage.renames.end(), view->columns.begin(), view->columns.end());
-      // It runs what they call (withFunctionsResolved() follows them).
+      // It runs what they call (withFunctionsResolved() follows them), with what they name.
       for (const std::string& f : view->functions) policy::addLineageName(&r.functions, f);
+      for (const std::string& c : view->named) policy::addLineageName(&r.columns, c);
+      r.row_reference = r.row_reference || view->named_rows;
     }
     // Written through an updatable view, a value lands in the base column the view's column
     // names (UPDATE v SET cvv = x, where v.cvv is the table's note): judge that one.

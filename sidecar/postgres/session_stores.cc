@@ -133,17 +133,10 @@ bool PostgresSession::tablesUntrusted(const policy::QueryFacts& facts) const {
 }
 
 void PostgresSession::noteTableChanges(const policy::QueryFacts& facts) {
-  if (catalog_ == nullptr || (tables_may_have_changed_ && catalog_->stale())) return;
+  if (tables_may_have_changed_ || catalog_ == nullptr) return;
   for (const policy::StatementFacts& st : facts.statements) {
-    if (mayChangeCatalog(st)) {
+    if (mayChangeCatalog(st) || firesTableChanges(st)) {
       tablesMayHaveChanged();  // types too once it ran (noteTypeChange())
-      return;
-    }
-    if (firesTableChanges(st)) {
-      // Its trigger may alter a type (ALTER TYPE rec DROP ATTRIBUTE holder, ADD ATTRIBUTE
-      // holder moves cvv first): which field is which is no longer known.
-      tablesMayHaveChanged();
-      catalogMayHaveChanged();
       return;
     }
   }
@@ -156,14 +149,35 @@ void PostgresSession::tablesMayHaveChanged() {
   // it stores may now hold other columns than those it was judged by, a composite value other
   // fields (ALTER TYPE ... ADD ATTRIBUTE cvv).
   for (const auto& [name, entry] : names_.reachableStatements()) {
-    if (!entry->refusal) entry->refusal = staleStoresRefusal(name, *entry);
+    if (!entry->refusal) entry->refusal = staleStoresRefusal(name, *entry, true);
   }
 }
 
+std::optional<std::pair<Refusal, size_t>> PostgresSession::staleInQuery(
+    const policy::QueryFacts& facts) const {
+  // Once they may have changed, tablesMayHaveChanged() refused such statements already.
+  if (tables_may_have_changed_ || catalog_ == nullptr) return {};
+  bool changed = false;
+  for (size_t i = 0; i < facts.statements.size(); ++i) {
+    const policy::StatementFacts& st = facts.statements[i];
+    if (changed && st.type == "execute" && !st.lineage.uses.empty() && !definedEarlier(facts, i)) {
+      const NamedStatement* entry = names_.statement(st.lineage.uses);
+      if (entry != nullptr) {
+        if (auto r = staleStoresRefusal(st.lineage.uses, *entry, /*tables_changed=*/true)) {
+          return std::make_pair(std::move(*r), i);
+        }
+      }
+    }
+    changed = changed || mayChangeCatalog(st) || firesTableChanges(st);
+  }
+  return {};
+}
+
 std::optional<Refusal> PostgresSession::staleStoresRefusal(const std::string& name,
-                                                           const NamedStatement& entry) const {
+                                                           const NamedStatement& entry,
+                                                           bool tables_changed) const {
   const policy::StatementFacts* st = entry.source.statement();
-  if (!tables_may_have_changed_ || st == nullptr || !st->lineage.catalog_resolved) return {};
+  if (!tables_changed || st == nullptr || !st->lineage.catalog_resolved) return {};
   return Refusal{"masking:copy",
                  "blocked by rule \"masking:copy\": prepared statement \"" + name +
                      "\" stores a `*` or a composite value, judged by the columns and fields "

@@ -54,6 +54,10 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
       " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = "
       "'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e')";
   const std::string child_row = std::to_string(kChildRowEvent);
+  // An update of the referencing rows fires the trigger: an UPDATE one, or an INSERT or
+  // DELETE one of a partition a row may move from or to.
+  const std::string updated = "(up.ev & 16 <> 0 OR (up.ev & " + std::to_string(kMovedRowEvent) +
+                              " <> 0 AND up.ev & 12 <> 0))";
   return
       // The job's own settings (startup parameters) must not cut it short or change what its
       // names mean: no timeout, and only pg_catalog on the search path.
@@ -134,19 +138,20 @@ std::string TypeCatalog::query(int server_major, bool view_definitions) {
            : "CASE WHEN k.relispartition THEN " + std::to_string(kMovedRowEvent) + " ELSE " +
                  child_row + " END") +
       ", up.rows FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class k ON k.oid = up.rel "
-      "WHERE i.inhrelid = up.rel UNION ALL "
+      "WHERE i.inhrelid = up.rel AND up.fn <> 0 UNION ALL "
       // Deleting a referenced row deletes (CASCADE) or updates (SET NULL, SET DEFAULT) the
       // rows referencing it, not those of inheritance children; updating its key updates them.
-      // TRUNCATE ... CASCADE truncates the referencing tables.
+      // An update through a partitioned table may move a row (kMovedRowEvent). TRUNCATE ...
+      // CASCADE truncates the referencing tables. Rules apply to what the action runs too.
       "SELECT f.confrelid, (CASE WHEN up.ev & " +
       child_row +
       " <> 0 THEN 0 WHEN (f.confdeltype = 'c' AND up.ev & 8 <> 0) OR (f.confdeltype IN "
-      "('n', 'd') AND up.ev & 16 <> 0) THEN 8 ELSE 0 END) | (CASE WHEN up.ev & " +
-      child_row +
-      " = 0 AND f.confupdtype IN ('c', 'n', 'd') AND up.ev & 16 <> 0 THEN 16 ELSE 0 END) | "
-      "(up.ev & 32), CASE up.rows WHEN 0 THEN up.rel ELSE up.rows END "
+      "('n', 'd') AND " +
+      updated + ") THEN 8 ELSE 0 END) | (CASE WHEN up.ev & " + child_row +
+      " = 0 AND f.confupdtype IN ('c', 'n', 'd') AND " + updated +
+      " THEN 16 ELSE 0 END) | (up.ev & 32), CASE up.rows WHEN 0 THEN up.rel ELSE up.rows END "
       "FROM pg_catalog.pg_constraint f WHERE f.conrelid = up.rel AND f.contype = 'f'"
-      ") x(rel, ev, rows) WHERE up.fn <> 0 AND x.ev & 60 <> 0) "
+      ") x(rel, ev, rows) WHERE x.ev & 60 <> 0) "
       "SELECT 'g', up.fn, up.rows, c.relname::pg_catalog.text, 0::pg_catalog.oid, "
       "up.ev FROM up JOIN pg_catalog.pg_class c ON c.oid = up.rel) UNION ALL "
       "SELECT 'r', g.rngtypid, g.rngsubtype, NULL, " +

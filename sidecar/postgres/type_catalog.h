@@ -124,6 +124,11 @@ class TypeCatalog {
     // What its definition calls anywhere (WHERE audit_read(), FROM gen_rows()): a statement
     // reading it runs them.
     std::vector<std::string> functions;
+    // The columns its definition names anywhere (WHERE cvv::int > 0, log_note(cvv)), and
+    // whether it references whole rows: what the functions it calls are given, and what an
+    // error raised while it is read may quote.
+    std::vector<std::string> named;
+    bool named_rows = false;
   };
   // Analyses the views' definitions (once, after the rows are in). A definition the analyser
   // cannot follow (longer than `max_bytes`, or not parsed) makes every column of its view a

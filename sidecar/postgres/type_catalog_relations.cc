@@ -46,6 +46,10 @@ void TypeCatalog::resolveViews(const policy::SqlAnalyzer& analyzer, size_t max_b
     if (st != nullptr) {
       out.reads.insert(out.reads.end(), st->reads.begin(), st->reads.end());
       out.functions.insert(out.functions.end(), st->functions.begin(), st->functions.end());
+      out.named = st->columns;
+      out.named_rows = st->row_reference;
+    } else {
+      out.named_rows = true;  // not followed: any
     }
   }
   // Views of one name in several schemas share an entry (and so their row types).

@@ -281,9 +281,9 @@ while True:
 TEST_CASE("a statement refused before it runs leaves the login's tables trusted") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(
-      "drop table if exists rf_src, rf_dst;"
-      "create table rf_src (id int, total int); create table rf_dst (like rf_src);"
-      "insert into rf_src values (1, 10); grant all on rf_src, rf_dst to app;",
+      "drop table if exists rf_src, rf_dst, rf_src_old, rf_pan;"
+      "create table rf_src (id int, total text); create table rf_dst (like rf_src);"
+      "insert into rf_src values (1, '10'); grant all on rf_src, rf_dst to app;",
       kPgAppDatabase);
   Sidecar sidecar(pg, writeGrant());  // a write grant: DDL is refused
   REQUIRE(sidecar.ready());
@@ -298,6 +298,29 @@ TEST_CASE("a statement refused before it runs leaves the login's tables trusted"
   CHECK(countOf(r.err, "blocked by rule \"role:write\"") == 2);
   CHECK(countOf(r.err, kCopyRefused) == 0);
   CHECK(r.out == "INSERT 0 1\nPREPARE\nINSERT 0 1\n2\n");
+
+  // Sent in one Query, DDL before an EXECUTE of a statement judged by the tables: the server
+  // analyses that statement again after the DDL, so it is refused with the Query.
+  pg.sqlOrThrow(
+      "drop table if exists rf_pan; create table rf_pan (id int, cvv text);"
+      "insert into rf_pan values (1, '777'); alter table rf_pan owner to app;"
+      "alter table rf_src owner to app;",
+      kPgAppDatabase);
+  SidecarOptions o;
+  o.subject = kDbaSubject;  // an admin grant, so its DDL runs
+  o.policy.guardrails = false;
+  Sidecar admin(pg, o);
+  REQUIRE(admin.ready());
+  r = admin.psql(
+      "prepare q as insert into rf_dst select * from rf_src;\n"
+      "alter table rf_src rename to rf_src_old\\; alter table rf_pan rename to rf_src\\; "
+      "execute q;\n"
+      "execute q;\n"
+      "select count(*) from rf_dst;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << admin.log());
+  CHECK_THAT(r.err, ContainsSubstring("prepared statement \"q\" stores a `*`"));
+  CHECK(r.out == "PREPARE\nINSERT 0 1\n3\n");
+  CHECK(pg.sqlOrThrow("select count(*) from rf_dst where total = '777'", kPgAppDatabase) == "0\n");
 }
 
 TEST_CASE("the functions a view's definition calls store with the statement reading it") {
@@ -319,10 +342,17 @@ TEST_CASE("the functions a view's definition calls store with the statement read
       "create or replace function vf_mktemp() returns boolean language plpgsql as $$ begin "
       "create temp table if not exists vf_tmp (id int); return true; end $$;"
       "create or replace view vf_ddl as select id from vf_orders where vf_mktemp();"
+      // One storing what it is given, handed a cvv only in a view's WHERE; a WHERE whose
+      // failing cast quotes the cvv.
+      "create or replace function vf_note(m text) returns boolean language sql as "
+      "$$ insert into vf_log (note) values (m); select true $$;"
+      "create or replace view vf_args as select id from cards where vf_note(cvv);"
+      "create or replace view vf_cast as select id from cards where (cvv || 'x')::int > 0;"
       "create or replace view vf_where as select id, total from vf_orders where vf_keep_cvv();"
       "create or replace view vf_from as select id from vf_rows();"
       "create or replace view vf_plain as select id from vf_orders where vf_true();"
-      "grant all on vf_orders, vf_archive, vf_log, vf_where, vf_from, vf_plain, vf_ddl to app;"
+      "grant all on vf_orders, vf_archive, vf_log, vf_where, vf_from, vf_plain, vf_ddl, vf_args, "
+      "vf_cast to app;"
       "grant all on sequence vf_log_id_seq to app;",
       kPgAppDatabase);
   Sidecar sidecar(pg, writeGrant());
@@ -331,12 +361,18 @@ TEST_CASE("the functions a view's definition calls store with the statement read
       "select count(*) from vf_where;\n"
       "select count(*) from vf_from;\n"
       "select count(*) from vf_plain;\n"
+      "select count(*) from vf_args;\n"
       "insert into vf_archive select * from vf_orders;\n"
       // The `*` after it in one Query is judged as any column.
       "select count(*) from vf_ddl\\; insert into vf_archive select * from vf_orders;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
-  CHECK(countOf(r.err, kCopyRefused) == 3);
+  CHECK(countOf(r.err, kCopyRefused) == 4);
   CHECK(r.out == "1\nINSERT 0 1\n");
+  // An error the view's WHERE raises may quote the cvv: its values are withheld.
+  auto cast = sidecar.psql("select id from vf_cast;\n");
+  INFO("stdout: " << cast.out << "\nstderr: " << cast.err);
+  CHECK_THAT(cast.err, ContainsSubstring("invalid input syntax for type integer"));
+  for (const auto& card : sampleCards()) CHECK_THAT(cast.err, !ContainsSubstring(card.cvv + "x"));
   CHECK(pg.sqlOrThrow("select count(*) from vf_archive", kPgAppDatabase) == "1\n");
   CHECK(pg.sqlOrThrow("select count(*) from vf_log", kPgAppDatabase) == "0\n");
 }

@@ -388,7 +388,7 @@ TEST_CASE("the triggers a foreign key's actions fire store with the write that a
   auto& pg = sharedPg();
   pg.sqlOrThrow(
       "drop table if exists tk_owners, tk_accounts, tk_cards, tk_plain, tk_shops, tk_orders, "
-      "tk_log cascade;"
+      "tk_log, tk_banks, tk_pcards, tk_people, tk_wallets cascade;"
       "create table tk_log (id serial, row_data jsonb, note text);"
       // Cards two foreign keys away from their owners: deleting an owner deletes its accounts,
       // which deletes their cards; changing an account's id empties its cards' account.
@@ -417,8 +417,26 @@ TEST_CASE("the triggers a foreign key's actions fire store with the write that a
       "insert into tk_cards values (100, 10, '111'), (200, 20, '222');"
       "insert into tk_shops values (1); insert into tk_plain values (1, null, '333');"
       "insert into tk_orders values (1, 1, 10);"
-      "grant all on tk_owners, tk_accounts, tk_cards, tk_plain, tk_shops, tk_orders, tk_log "
-      "to app; grant all on sequence tk_log_id_seq to app;",
+      // Cards partitioned by the key an ON UPDATE CASCADE changes: the update moves a row into
+      // the partition whose INSERT trigger logs it.
+      "create table tk_banks (id int primary key); insert into tk_banks values (1);"
+      "create table tk_pcards (id int, bank int references tk_banks on update cascade, "
+      "cvv text) partition by list (bank);"
+      "create table tk_pcards1 partition of tk_pcards for values in (1);"
+      "create table tk_pcards2 partition of tk_pcards for values in (2);"
+      "create or replace function tk_audit_new() returns trigger language plpgsql as $$ begin "
+      "insert into tk_log (row_data) values (to_jsonb(new)); return null; end $$;"
+      "create trigger n after insert on tk_pcards2 for each row execute function tk_audit_new();"
+      "insert into tk_pcards values (1, 1, '444');"
+      // A rule on what a cascade deletes.
+      "create table tk_people (id int primary key); insert into tk_people values (1);"
+      "create table tk_wallets (id int, person int references tk_people on delete cascade, "
+      "cvv text); insert into tk_wallets values (1, 1, '555');"
+      "create rule keep as on delete to tk_wallets do also "
+      "insert into tk_log (note) values (old.cvv);"
+      "grant all on tk_owners, tk_accounts, tk_cards, tk_plain, tk_shops, tk_orders, tk_log, "
+      "tk_banks, tk_pcards, tk_people, tk_wallets to app; "
+      "grant all on sequence tk_log_id_seq to app;",
       kPgAppDatabase);
   SidecarOptions o;
   o.subject = kDbaSubject;  // an admin grant, so TRUNCATE runs; copies are judged for every role
@@ -429,16 +447,21 @@ TEST_CASE("the triggers a foreign key's actions fire store with the write that a
       "delete from tk_shops where id = 1;\n"
       "delete from tk_owners where id = 1;\n"
       "update tk_accounts set id = 21 where id = 20;\n"
+      "update tk_banks set id = 2 where id = 1;\n"
+      "delete from tk_people where id = 1;\n"
       "truncate tk_owners cascade;\n"
       "select count(*) from tk_log;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
-  // The cascade's audit of a whole cards row and the TRUNCATE's copy are refused; the orders
+  // The cascade's audit of a whole cards row, the update's, the moved row's, the rule's and the
+  // TRUNCATE's copy are refused; the orders
   // rows a shop's delete logs are judged by the orders' columns, and tk_plain's trigger never
   // runs with it.
-  CHECK(countOf(r.err, kCopyRefused) == 3);
+  CHECK(countOf(r.err, kCopyRefused) == 5);
   CHECK(r.out == "DELETE 1\n1\n");
   CHECK(pg.sqlOrThrow("select count(*) from tk_cards where account is not null", kPgAppDatabase) ==
         "2\n");
   CHECK(pg.sqlOrThrow("select count(*) from tk_log where row_data ? 'cvv' or note is not null",
                       kPgAppDatabase) == "0\n");
+  CHECK(pg.sqlOrThrow("select count(*) from tk_pcards1", kPgAppDatabase) == "1\n");
+  CHECK(pg.sqlOrThrow("select count(*) from tk_wallets", kPgAppDatabase) == "1\n");
 }

@@ -110,10 +110,13 @@ TEST_CASE("the type catalog follows view columns to what their definitions make 
   };
   CHECK(calls("gen_rows"));
   CHECK(calls("audit_read"));
+  CHECK(std::find(guarded->named.begin(), guarded->named.end(), "id") != guarded->named.end());
+  CHECK_FALSE(guarded->named_rows);
   const TypeCatalog::ViewLineage* broken = one("broken");
   REQUIRE(broken != nullptr);
   REQUIRE(broken->columns.size() == 1);
   CHECK(broken->columns[0].second.whole_row);  // not followed: may hold any column
+  CHECK(broken->named_rows);
   CHECK(c.views("cards").empty());
   // A quoted name with a dot, and a view of its last part in another schema: both count.
   addView(c, "17040", "x.codes", " SELECT 1 AS code;", {"code"});
