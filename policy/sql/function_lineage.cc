@@ -273,7 +273,9 @@ class Reader {
       }
       out_->stored.emplace_back(target, std::move(c));
       for (const auto& [index, tables] : l.star_tables) {
-        if (index == k && !renamed_whole) {
+        // NEW.* and OLD.* are a trigger's written row only in a trigger function.
+        const bool rows = std::any_of(tables.begin(), tables.end(), isTriggerRowName);
+        if (index == k && !renamed_whole && (returns_trigger_ || !rows)) {
           out_->star_tables.emplace_back(out_->stored.size() - 1, tables);
         }
       }

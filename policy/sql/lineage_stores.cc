@@ -206,18 +206,21 @@ class StoreCollector {
 
   // A plain SELECT whose every `*` is `*` or `t.*` (not `(expr).*`) over a FROM clause of tables
   // (plainFrom): `*tables` gets the names (relname) of those it expands (views among them are
-  // the session's to tell apart).
+  // the session's to tell apart). In a trigger function's body, `NEW.*` and `OLD.*` (no FROM
+  // item of that name) expand the written row: "new" or "old" stands for its table.
   bool starOverTables(const json& body, std::vector<std::string>* tables) const {
     const std::string_view op = str(body, "op");
     const json* targets = field(body, "targetList");
     const json* from = field(body, "fromClause");
     if ((!op.empty() && op != "SETOP_NONE") || field(body, "valuesLists") != nullptr ||
-        targets == nullptr || !targets->is_array() || from == nullptr || !plainFrom(from)) {
+        targets == nullptr || !targets->is_array() || (from != nullptr && !plainFrom(from))) {
       return false;
     }
     // FROM items as the target list refers to them: (alias or relname, relname).
     std::vector<std::pair<std::string_view, std::string_view>> items;
-    for (const json& item : *from) fromTables(item, {}, &items, 0);
+    if (from != nullptr) {
+      for (const json& item : *from) fromTables(item, {}, &items, 0);
+    }
     bool after_star = false, between = false;
     for (const json& t : *targets) {
       const json* rt = field(t, "ResTarget");
@@ -244,7 +247,11 @@ class StoreCollector {
       }
       const bool named = std::any_of(items.begin(), items.end(),
                                      [&](const auto& item) { return item.first == qualifier; });
-      if (fields->size() >= 2 && !named) return false;
+      if (fields->size() == 2 && !named && isTriggerRowName(qualifier)) {
+        addLineageName(tables, qualifier);
+        continue;
+      }
+      if ((fields->size() >= 2 && !named) || items.empty()) return false;
       for (const auto& [ref_name, relname] : items) {
         if (!named || ref_name == qualifier) addLineageName(tables, relname);
       }

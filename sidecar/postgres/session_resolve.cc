@@ -305,12 +305,16 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
         storeOf(f->stored[k].first, value);
         // A `*` over tables (INSERT INTO archive SELECT * FROM orders): their columns, as for
         // the statement's own (withStoresResolved()); with a trigger's NEW or OLD beside it
-        // (SELECT *, to_jsonb(NEW) FROM orders), the written tables' columns too.
-        const bool rows = namesTriggerRow(value);
-        if (may_change_tables || (rows && (fired.tables.empty() || fired.wider_rows))) continue;
+        // (SELECT *, to_jsonb(NEW) FROM orders), or for NEW.* and OLD.* ("new", "old"), the
+        // written tables' columns too.
         for (const auto& [index, tables] : f->star_tables) {
-          if (index != k) continue;
-          std::vector<std::string> all = tables;
+          if (index != k || may_change_tables) continue;
+          std::vector<std::string> all;
+          for (const std::string& t : tables) {
+            if (!policy::isTriggerRowName(t)) all.push_back(t);
+          }
+          const bool rows = namesTriggerRow(value) || all.size() != tables.size();
+          if (rows && (fired.tables.empty() || fired.wider_rows)) continue;
           if (rows) all.insert(all.end(), fired.tables.begin(), fired.tables.end());
           r.lineage.star_tables.emplace_back(r.lineage.stored.size() - 1, std::move(all));
         }

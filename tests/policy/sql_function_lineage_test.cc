@@ -292,6 +292,25 @@ TEST_CASE("what a function's body stores and calls is kept, names followed in it
     CHECK(l.stored.back().second.whole_row);
     CHECK(l.star_tables.empty());
   }
+  // In a trigger function, NEW.* and OLD.* are the written row ("new", "old": the session
+  // names its table); beside a table's `*` too. In any other function, any column.
+  l = functionLineage(def("hist()\n RETURNS trigger", "plpgsql",
+                          " BEGIN INSERT INTO hist SELECT 'U', now(), OLD.*; "
+                          "INSERT INTO hist SELECT o.*, new.* FROM orders o; RETURN NULL; END "),
+                      nullptr);
+  REQUIRE(l.stored.size() == 2);
+  REQUIRE(l.star_tables.size() == 2);
+  CHECK(l.star_tables[0].second == std::vector<std::string>{"old"});
+  CHECK(l.star_tables[1].second == std::vector<std::string>{"orders", "new"});
+  for (const char* body :
+       {" BEGIN INSERT INTO hist SELECT new.*; END ", " BEGIN INSERT INTO hist SELECT *; END ",
+        " BEGIN INSERT INTO hist SELECT (new).*; END "}) {
+    INFO(body);
+    l = functionLineage(def("hist()\n RETURNS void", "plpgsql", body), nullptr);
+    REQUIRE(l.stored.size() == 1);
+    CHECK(l.stored[0].second.whole_row);
+    CHECK(l.star_tables.empty());
+  }
 
   // A table created from a `*` keeps the names of its FROM items' columns, which a view may
   // have given to a masked column: any column.
