@@ -185,10 +185,7 @@ TEST_CASE("INSERT ... SELECT * is judged by the columns its tables had at login"
       "create or replace function tg_calls_mktemp() returns int language sql as "
       "'select tg_mktemp(); select 1';",
       kPgAppDatabase);
-  SidecarOptions o;
-  o.subject = kDbaSubject;  // an admin grant, so its DDL runs; copies are judged for every role
-  o.policy.guardrails = false;
-  Sidecar sidecar(pg, o);
+  Sidecar sidecar(pg, adminGrant());  // its DDL runs
   REQUIRE(sidecar.ready());
 
   // The extended protocol: a statement prepared before the session changed a table was judged
@@ -306,10 +303,7 @@ TEST_CASE("a statement refused before it runs leaves the login's tables trusted"
       "insert into rf_pan values (1, '777'); alter table rf_pan owner to app;"
       "alter table rf_src owner to app;",
       kPgAppDatabase);
-  SidecarOptions o;
-  o.subject = kDbaSubject;  // an admin grant, so its DDL runs
-  o.policy.guardrails = false;
-  Sidecar admin(pg, o);
+  Sidecar admin(pg, adminGrant());  // its DDL runs
   REQUIRE(admin.ready());
   r = admin.psql(
       "prepare q as insert into rf_dst select * from rf_src;\n"
@@ -525,10 +519,7 @@ TEST_CASE("a statement prepared before the session changed a type is judged agai
       "alter type tg_plainrec owner to app; alter table plain_copy owner to app;"
       "insert into plain_copy values (1, row('Ann', 'c1'), 'n');",
       kPgAppDatabase);
-  SidecarOptions o;
-  o.subject = kDbaSubject;  // an admin grant, so its DDL runs
-  o.policy.guardrails = false;
-  Sidecar sidecar(pg, o);
+  Sidecar sidecar(pg, adminGrant());  // its DDL runs
   REQUIRE(sidecar.ready());
   auto r = sidecar.psql(
       "prepare put as update plain_copy set note = rec::text where id = 1;\n"

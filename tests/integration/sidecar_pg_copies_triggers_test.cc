@@ -471,10 +471,7 @@ TEST_CASE("the triggers a foreign key's actions fire store with the write that a
       "tk_banks, tk_pcards, tk_people, tk_wallets to app; "
       "grant all on sequence tk_log_id_seq to app;",
       kPgAppDatabase);
-  SidecarOptions o;
-  o.subject = kDbaSubject;  // an admin grant, so TRUNCATE runs; copies are judged for every role
-  o.policy.guardrails = false;
-  Sidecar sidecar(pg, o);
+  Sidecar sidecar(pg, adminGrant());  // its DDL runs
   REQUIRE(sidecar.ready());
   auto r = sidecar.psql(
       "delete from tk_shops where id = 1;\n"

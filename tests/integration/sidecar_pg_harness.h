@@ -64,6 +64,15 @@ inline SidecarOptions writeGrant() {
   return o;
 }
 
+// A sidecar for the admin subject with no guardrails: its DDL runs (copies are still judged,
+// for every role).
+inline SidecarOptions adminGrant() {
+  SidecarOptions o;
+  o.subject = kDbaSubject;
+  o.policy.guardrails = false;
+  return o;
+}
+
 // The standard policy of these tests (resource payments-db in front of `pg`).
 inline std::string standardPolicy(const PgServer& pg, const std::string& cred_file,
                                   const PolicyOptions& o) {

@@ -496,10 +496,7 @@ TEST_CASE("a statement refused for a stale `*` stays refused across a policy upd
       "alter table tg_star_src owner to app; alter table tg_star_dst owner to app;"
       "truncate tg_star_src, tg_star_dst; insert into tg_star_src values (1, 10);",
       "payments");
-  SidecarOptions o;
-  o.subject = kDbaSubject;  // an admin grant: its DDL runs
-  o.policy.guardrails = false;
-  Sidecar sidecar(pg, o);
+  Sidecar sidecar(pg, adminGrant());  // its DDL runs
   REQUIRE(sidecar.ready());
   const std::string cred = (sidecar.dir().path() / "cred").string();
   const std::string v2 = standardPolicy(pg, cred, PolicyOptions{});
