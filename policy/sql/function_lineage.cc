@@ -273,9 +273,11 @@ class Reader {
       }
       out_->stored.emplace_back(target, std::move(c));
       for (const auto& [index, tables] : l.star_tables) {
-        // NEW.* and OLD.* are a trigger's written row only in a trigger function.
-        const bool rows = std::any_of(tables.begin(), tables.end(), isTriggerRowName);
-        if (index == k && !renamed_whole && (returns_trigger_ || !rows)) {
+        // NEW.* and OLD.* are a trigger's written row only in a trigger function, and where no
+        // variable of that name hides them (DECLARE new cards := ...).
+        const bool rows = std::find(tables.begin(), tables.end(), kTriggerRowStar) != tables.end();
+        const bool hidden = std::any_of(variables_.begin(), variables_.end(), isTriggerRowName);
+        if (index == k && !renamed_whole && (!rows || (returns_trigger_ && !hidden))) {
           out_->star_tables.emplace_back(out_->stored.size() - 1, tables);
         }
       }

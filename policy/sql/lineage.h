@@ -136,6 +136,9 @@ bool anyReading(std::string_view name, F f) {
 // Whether `name` is a trigger function's NEW or OLD row as a source (`to_jsonb(NEW)`), which
 // carries the written row's columns.
 inline bool isTriggerRowName(std::string_view name) { return name == "new" || name == "old"; }
+// Among OutputLineage::star_tables, what a trigger's NEW.* or OLD.* expands: no table's name
+// (none holds a NUL), so a table named `new` stays a table.
+inline constexpr std::string_view kTriggerRowStar{"\0trigger row", 12};
 // Adds to `names` the callName() of each reading of `function` as StatementFacts::functions
 // lists it (anyReading()).
 void addCallNamesOfListed(std::vector<std::string>* names, std::string_view function);

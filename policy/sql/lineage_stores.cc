@@ -207,7 +207,7 @@ class StoreCollector {
   // A plain SELECT whose every `*` is `*` or `t.*` (not `(expr).*`) over a FROM clause of tables
   // (plainFrom): `*tables` gets the names (relname) of those it expands (views among them are
   // the session's to tell apart). In a trigger function's body, `NEW.*` and `OLD.*` (no FROM
-  // item of that name) expand the written row: "new" or "old" stands for its table.
+  // item of that name) expand the written row: kTriggerRowStar stands for its table.
   bool starOverTables(const json& body, std::vector<std::string>* tables) const {
     const std::string_view op = str(body, "op");
     const json* targets = field(body, "targetList");
@@ -248,7 +248,7 @@ class StoreCollector {
       const bool named = std::any_of(items.begin(), items.end(),
                                      [&](const auto& item) { return item.first == qualifier; });
       if (fields->size() == 2 && !named && isTriggerRowName(qualifier)) {
-        addLineageName(tables, qualifier);
+        addLineageName(tables, kTriggerRowStar);
         continue;
       }
       if ((fields->size() >= 2 && !named) || items.empty()) return false;

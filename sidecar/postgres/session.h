@@ -315,7 +315,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   bool tablesUntrusted(const policy::QueryFacts& facts) const;
   // Once a Query or Parse of `facts` is sent (not refused), and the names it defines are
   // recorded: a statement that may change tables or types (mayChangeCatalog()), or fires a
-  // trigger that may (firesTableChanges()), calls tablesMayHaveChanged(), which refuses every
+  // trigger that may (firesTableChanges()), calls catalogMayHaveChanged() and
+  // tablesMayHaveChanged(), which refuses every
   // prepared statement whose stores were judged by the tables (the server analyses it again at
   // its next run), also one `facts` prepares (its trigger fires before its second run). A
   // trigger runs once its write's rows are formed (a table in use cannot be altered), so a
@@ -323,16 +324,17 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // the tables stay trusted.
   void noteTableChanges(const policy::QueryFacts& facts);
   // From now on the session's catalog of tables and types is not trusted: prepared statements
-  // whose stored values were resolved by it are refused (the server would analyse them again).
+  // and cursors whose stored values were resolved by it are refused (the server would analyse
+  // them, or the statements of the functions a cursor calls, again).
   void tablesMayHaveChanged();
-  // The refusal of prepared statement `name` when `tables_changed` and its stored values were
-  // resolved by the catalog (nullopt otherwise).
-  std::optional<Refusal> staleStoresRefusal(const std::string& name, const NamedStatement& entry,
-                                            bool tables_changed) const;
-  // An EXECUTE in `facts` after a statement of the same Query that may change tables
-  // (mayChangeCatalog(), firesTableChanges()), of a prepared statement whose stores were
-  // judged by them: its refusal (staleStoresRefusal()) and index. tablesMayHaveChanged()
-  // refuses it only once the Query is sent.
+  // The refusal of prepared statement (or `cursor`) `name`, which runs `source`, when
+  // `tables_changed` and its stored values were resolved by the catalog (nullopt otherwise).
+  std::optional<Refusal> staleStoresRefusal(bool cursor, const std::string& name,
+                                            const StatementRef& source, bool tables_changed) const;
+  // An EXECUTE (FETCH, MOVE) in `facts` after a statement of the same Query that may change
+  // tables (mayChangeCatalog(), firesTableChanges()), of a prepared statement (cursor) whose
+  // stores were judged by them: its refusal (staleStoresRefusal()) and index.
+  // tablesMayHaveChanged() refuses it only once the Query is sent.
   std::optional<std::pair<Refusal, size_t>> staleInQuery(const policy::QueryFacts& facts) const;
   // Whether `st` may create, alter or drop tables or types the catalog describes: DDL, an admin
   // statement, CALL, DO, COMMIT PREPARED, or a call of one of the database's own functions

@@ -50,7 +50,8 @@ policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
     return v;
   }
   policy::Verdict v = decideByPolicy(facts);
-  if (v.decision != policy::Decision::kAllow) return v;
+  // Held for review, it is sent as it is once approved: what would refuse it now refuses it.
+  if (v.decision == policy::Decision::kBlock) return v;
   // EXECUTE / FETCH of a statement or cursor that a policy update refused since it was made.
   if (auto [r, i] = refusedByName(facts); r != nullptr) {
     v.decision = policy::Decision::kBlock;

@@ -162,6 +162,9 @@ void PostgresSession::redecideNames() {
     // A DECLAREd cursor runs the query it was declared with.
     if (portal->cursor && portal->source.statement() != nullptr) {
       portal->refusal = refusal(decideAgain(portal->source), portal->approved);
+      if (!portal->refusal) {
+        portal->refusal = staleStoresRefusal(true, name, portal->source, tables_may_have_changed_);
+      }
     }
   }
   for (const auto& [name, entry] : names_.reachableStatements()) {
@@ -169,7 +172,7 @@ void PostgresSession::redecideNames() {
     policy::Verdict v = decideAgain(entry->source);
     entry->refusal = refusal(v, entry->approved);
     if (!entry->refusal) {
-      entry->refusal = staleStoresRefusal(name, *entry, tables_may_have_changed_);
+      entry->refusal = staleStoresRefusal(false, name, entry->source, tables_may_have_changed_);
     }
     if (!entry->refusal) entry->rule = v.rule;
     entry->unannounced.reset();

@@ -216,50 +216,59 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
   for (size_t i = 0; i < facts->statements.size(); ++i) {
     const policy::StatementFacts& st = facts->statements[i];
     // What it calls anywhere (an error inside a function may quote what the function read),
-    // and the calls its lineage names: those of the views it reads.
+    // and the calls its lineage names: those of the views it reads, and o.f (attribute
+    // notation).
     std::vector<std::string> pending = st.functions;
     // The triggers on what it writes run with it: what they store, it stores. So do those the
-    // writes of the functions it reaches fire (a trigger's writes too).
-    FiredTriggers fired = firedTriggers(*catalog_, st, &pending);
-    auto addCalls = [&pending](const std::vector<std::string>& names) {
+    // writes of the functions it reaches fire (a trigger's writes too). What is reached only
+    // through a trigger is kept apart: a trigger's dynamic SQL is not followed
+    // (firesTableChanges()).
+    std::vector<std::string> from_triggers;
+    FiredTriggers fired = firedTriggers(*catalog_, st, &from_triggers);
+    auto addCalls = [](std::vector<std::string>* into, const std::vector<std::string>& names) {
       for (const std::string& s : names) {
-        if (auto called = policy::calledFunction(s)) pending.emplace_back(*called);
+        if (auto called = policy::calledFunction(s)) into->emplace_back(*called);
       }
     };
-    for (const auto& c : st.lineage.head) addCalls(c.sources);
-    for (const auto& c : st.lineage.tail) addCalls(c.sources);
-    addCalls(st.lineage.unnamed.sources);
-    for (const auto& [name, c] : st.lineage.renames) addCalls(c.sources);
-    for (const auto& [name, c] : st.lineage.stored) addCalls(c.sources);
-    addCalls(st.lineage.arguments.sources);
+    for (const auto& c : st.lineage.head) addCalls(&pending, c.sources);
+    for (const auto& c : st.lineage.tail) addCalls(&pending, c.sources);
+    addCalls(&pending, st.lineage.unnamed.sources);
+    for (const auto& [name, c] : st.lineage.renames) addCalls(&pending, c.sources);
+    for (const auto& [name, c] : st.lineage.stored) addCalls(&pending, c.sources);
+    addCalls(&pending, st.lineage.arguments.sources);
     std::vector<std::pair<std::string, const TypeCatalog::FunctionResult*>> found;
+    std::vector<std::string> called;  // found without a trigger: the statement runs them
     absl::flat_hash_set<std::string> seen;
     bool exhausted = false;
-    while (!pending.empty() && !exhausted) {
-      const std::string called = std::move(pending.back());
-      pending.pop_back();
+    // Those reached without a trigger first, so each is found as such.
+    while ((!pending.empty() || !from_triggers.empty()) && !exhausted) {
+      const bool direct = !pending.empty();
+      std::vector<std::string>& list = direct ? pending : from_triggers;
+      const std::string next = std::move(list.back());
+      list.pop_back();
       // Every reading of its name counts.
-      policy::anyReading(called, [&](std::string_view reading) {
+      policy::anyReading(next, [&](std::string_view reading) {
         const std::string name(reading);
         if (!seen.insert(name).second) return false;
         const TypeCatalog::FunctionResult* f = catalog_->function(name);
         if (f == nullptr) return false;
         found.emplace_back(name, f);
+        if (direct) called.push_back(name);
         // Functions its result is made of, and those its body calls anywhere (an error
         // inside them may quote what they read).
-        addCalls(f->result.sources);
-        addCalls(f->columns);
-        for (const auto& [field, c] : f->renames) addCalls(c.sources);
+        addCalls(&list, f->result.sources);
+        addCalls(&list, f->columns);
+        for (const auto& [field, c] : f->renames) addCalls(&list, c.sources);
         // What the functions its body calls store, a call of this one stores.
-        pending.insert(pending.end(), f->called.begin(), f->called.end());
+        list.insert(list.end(), f->called.begin(), f->called.end());
         for (const policy::StatementFacts& w : f->writes) {
-          const FiredTriggers more = firedTriggers(*catalog_, w, &pending);
+          const FiredTriggers more = firedTriggers(*catalog_, w, &from_triggers);
           // Rows of any table written: judged by all of their columns (a wider set).
           for (const std::string& t : more.tables) policy::addLineageName(&fired.tables, t);
           fired.rule = fired.rule || more.rule;
           fired.wider_rows = fired.wider_rows || more.wider_rows;
         }
-        for (const auto& [column, c] : f->stored) addCalls(c.sources);
+        for (const auto& [column, c] : f->stored) addCalls(&list, c.sources);
         exhausted = found.size() > kMaxFunctions;
         return exhausted;
       });
@@ -271,6 +280,9 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
       r.lineage.opaque = true;
       r.row_reference = true;
     }
+    // It calls them, however it names them (o.f too): mayChangeCatalog() asks each whether it
+    // may change tables.
+    for (const std::string& name : called) policy::addLineageName(&r.functions, name);
     if (fired.rule || exhausted) {
       // A rule may store anything the write gives it, anywhere; so may the functions and
       // triggers past those followed.
@@ -290,10 +302,10 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     };
     bool stores_arguments = false;
     // A body seen to create or alter tables may give them other columns before its `*`: a
-    // trigger function's, or one it calls. A call whose body may in any way (dynamic SQL too)
-    // already makes the statement's tables untrusted (tablesUntrusted()); what a trigger's
-    // dynamic SQL does is not followed (firesTableChanges()), or every generic audit trigger
-    // would make every `*` any column.
+    // trigger function's, or one it calls. A function the statement calls whose body may in any
+    // way (dynamic SQL too) already makes its tables untrusted (r.functions above,
+    // tablesUntrusted()); what a trigger's dynamic SQL does is not followed
+    // (firesTableChanges()), or every generic audit trigger would make every `*` any column.
     const bool may_change_tables =
         std::any_of(found.begin(), found.end(), [](const auto& f) { return f.second->runs_ddl; });
     for (const auto& [name, f] : found) {
@@ -305,13 +317,13 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
         storeOf(f->stored[k].first, value);
         // A `*` over tables (INSERT INTO archive SELECT * FROM orders): their columns, as for
         // the statement's own (withStoresResolved()); with a trigger's NEW or OLD beside it
-        // (SELECT *, to_jsonb(NEW) FROM orders), or for NEW.* and OLD.* ("new", "old"), the
+        // (SELECT *, to_jsonb(NEW) FROM orders), or for NEW.* and OLD.* (kTriggerRowStar), the
         // written tables' columns too.
         for (const auto& [index, tables] : f->star_tables) {
           if (index != k || may_change_tables) continue;
           std::vector<std::string> all;
           for (const std::string& t : tables) {
-            if (!policy::isTriggerRowName(t)) all.push_back(t);
+            if (t != policy::kTriggerRowStar) all.push_back(t);
           }
           const bool rows = namesTriggerRow(value) || all.size() != tables.size();
           if (rows && (fired.tables.empty() || fired.wider_rows)) continue;

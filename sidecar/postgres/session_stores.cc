@@ -133,10 +133,14 @@ bool PostgresSession::tablesUntrusted(const policy::QueryFacts& facts) const {
 }
 
 void PostgresSession::noteTableChanges(const policy::QueryFacts& facts) {
-  if (tables_may_have_changed_ || catalog_ == nullptr) return;
+  if (catalog_ == nullptr || (tables_may_have_changed_ && catalog_->stale())) return;
   for (const policy::StatementFacts& st : facts.statements) {
     if (mayChangeCatalog(st) || firesTableChanges(st)) {
-      tablesMayHaveChanged();  // types too once it ran (noteTypeChange())
+      tablesMayHaveChanged();
+      // Types too, from its own rows on (SELECT f() where f, or a trigger its write fires,
+      // runs ALTER TYPE rec ... and f returns a rec); once it ran, noteTypeChange() again
+      // for its transaction.
+      catalogMayHaveChanged();
       return;
     }
   }
@@ -149,7 +153,14 @@ void PostgresSession::tablesMayHaveChanged() {
   // it stores may now hold other columns than those it was judged by, a composite value other
   // fields (ALTER TYPE ... ADD ATTRIBUTE cvv).
   for (const auto& [name, entry] : names_.reachableStatements()) {
-    if (!entry->refusal) entry->refusal = staleStoresRefusal(name, *entry, true);
+    if (!entry->refusal) entry->refusal = staleStoresRefusal(false, name, entry->source, true);
+  }
+  // A cursor's query was planned at DECLARE, but the statements of the functions it calls are
+  // planned as a FETCH runs them.
+  for (const auto& [name, portal] : names_.reachablePortals()) {
+    if (portal->cursor && !portal->refusal) {
+      portal->refusal = staleStoresRefusal(true, name, portal->source, true);
+    }
   }
 }
 
@@ -160,30 +171,36 @@ std::optional<std::pair<Refusal, size_t>> PostgresSession::staleInQuery(
   bool changed = false;
   for (size_t i = 0; i < facts.statements.size(); ++i) {
     const policy::StatementFacts& st = facts.statements[i];
-    if (changed && st.type == "execute" && !st.lineage.uses.empty() && !definedEarlier(facts, i)) {
-      const NamedStatement* entry = names_.statement(st.lineage.uses);
-      if (entry != nullptr) {
-        if (auto r = staleStoresRefusal(st.lineage.uses, *entry, /*tables_changed=*/true)) {
-          return std::make_pair(std::move(*r), i);
-        }
-      }
+    const std::string& name = st.lineage.uses;
+    if (changed && !name.empty() && !definedEarlier(facts, i)) {
+      // EXECUTE p, or FETCH / MOVE of a cursor.
+      const bool cursor = st.type != "execute";
+      const NamedStatement* entry = cursor ? nullptr : names_.statement(name);
+      const NamedPortal* portal = cursor ? names_.portal(name) : nullptr;
+      std::optional<Refusal> r;
+      if (entry != nullptr) r = staleStoresRefusal(false, name, entry->source, true);
+      if (portal != nullptr && portal->cursor)
+        r = staleStoresRefusal(true, name, portal->source, true);
+      if (r) return std::make_pair(std::move(*r), i);
     }
     changed = changed || mayChangeCatalog(st) || firesTableChanges(st);
   }
   return {};
 }
 
-std::optional<Refusal> PostgresSession::staleStoresRefusal(const std::string& name,
-                                                           const NamedStatement& entry,
+std::optional<Refusal> PostgresSession::staleStoresRefusal(bool cursor, const std::string& name,
+                                                           const StatementRef& source,
                                                            bool tables_changed) const {
-  const policy::StatementFacts* st = entry.source.statement();
+  const policy::StatementFacts* st = source.statement();
   if (!tables_changed || st == nullptr || !st->lineage.catalog_resolved) return {};
   return Refusal{"masking:copy",
-                 "blocked by rule \"masking:copy\": prepared statement \"" + name +
+                 "blocked by rule \"masking:copy\": " +
+                     std::string(cursor ? "cursor \"" : "prepared statement \"") + name +
                      "\" stores a `*` or a composite value, judged by the columns and fields "
                      "its tables and types had before this session may have changed them (DDL, "
-                     "an admin statement, CALL, DO, a call of one of the database's functions); "
-                     "prepare it again (a `*` is then judged as any column: name the columns)",
+                     "an admin statement, CALL, DO, a call of one of the database's functions); " +
+                     (cursor ? "declare it again" : "prepare it again") +
+                     " (a `*` is then judged as any column: name the columns)",
                  std::string(kSqlStateInsufficientPrivilege), ""};
 }
 

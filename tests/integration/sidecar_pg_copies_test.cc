@@ -371,6 +371,40 @@ TEST_CASE("the functions a view's definition calls store with the statement read
   CHECK(pg.sqlOrThrow("select count(*) from vf_log", kPgAppDatabase) == "0\n");
 }
 
+TEST_CASE("a call as o.f, and a cursor's calls, are judged with the tables they may change") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists ac_orders, ac_archive cascade;"
+      "create table ac_orders (id int, note text); insert into ac_orders values (1, 'n');"
+      "create table ac_archive (like ac_orders);"
+      // Dynamic SQL that shadows ac_orders with a temporary table holding cvv where note was.
+      "create or replace function ac_mk() returns int language plpgsql as $$ begin execute "
+      "'create temp table if not exists ac_orders as select id, cvv as note from cards'; "
+      "return 1; end $$;"
+      "create or replace function ac_archive_orders() returns int language plpgsql as $$ begin "
+      "insert into ac_archive select * from ac_orders; return 1; end $$;"
+      // Called with attribute notation: no function call in the statement's text.
+      "create or replace function ac_dynf(o ac_orders) returns int language plpgsql as $$ begin "
+      "perform ac_mk(); insert into ac_archive select * from ac_orders; return 1; end $$;"
+      "grant all on ac_orders, ac_archive to app;",
+      kPgAppDatabase);
+  Sidecar sidecar(pg, writeGrant());
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql("select o.ac_dynf from ac_orders o;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  CHECK_THAT(r.err, ContainsSubstring(kCopyRefused));
+  // A cursor declared before the tables may have changed runs its function's `*` at FETCH.
+  r = sidecar.psql(
+      "begin;\n"
+      "declare c cursor for select ac_archive_orders();\n"
+      "select ac_mk();\n"
+      "fetch all c;\n"
+      "rollback;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK_THAT(r.err, ContainsSubstring("cursor \"c\" stores a `*`"));
+  CHECK(pg.sqlOrThrow("select count(*) from ac_archive", kPgAppDatabase) == "0\n");
+}
+
 TEST_CASE("a `*` a function's body stores is judged by the columns its tables had at login") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(

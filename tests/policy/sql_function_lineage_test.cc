@@ -300,8 +300,20 @@ TEST_CASE("what a function's body stores and calls is kept, names followed in it
                       nullptr);
   REQUIRE(l.stored.size() == 2);
   REQUIRE(l.star_tables.size() == 2);
-  CHECK(l.star_tables[0].second == std::vector<std::string>{"old"});
-  CHECK(l.star_tables[1].second == std::vector<std::string>{"orders", "new"});
+  const std::string row(policy::kTriggerRowStar);
+  CHECK(l.star_tables[0].second == std::vector<std::string>{row});
+  CHECK(l.star_tables[1].second == std::vector<std::string>{"orders", row});
+  // A table named new is a table; a variable named new hides NEW.
+  l = functionLineage(def("hist()\n RETURNS trigger", "plpgsql",
+                          " BEGIN INSERT INTO hist SELECT * FROM new; RETURN NULL; END "),
+                      nullptr);
+  REQUIRE(l.star_tables.size() == 1);
+  CHECK(l.star_tables[0].second == std::vector<std::string>{"new"});
+  l = functionLineage(def("hist()\n RETURNS trigger", "plpgsql",
+                          " BEGIN DECLARE new cards; BEGIN SELECT * INTO new FROM cards LIMIT 1; "
+                          "INSERT INTO hist SELECT new.*; END; RETURN NULL; END "),
+                      nullptr);
+  CHECK(l.star_tables.empty());
   for (const char* body :
        {" BEGIN INSERT INTO hist SELECT new.*; END ", " BEGIN INSERT INTO hist SELECT *; END ",
         " BEGIN INSERT INTO hist SELECT (new).*; END "}) {
