@@ -116,6 +116,12 @@ struct StatementFacts {
   // What the statement sets client_encoding to (SET client_encoding, SET NAMES, set_config),
   // lower-cased; empty when it is not a constant.
   std::optional<std::string> sets_client_encoding;
+  // Not the analyser's: set by the sidecar from its catalog of the database's functions and
+  // triggers. A function it calls (or one they call) may create, alter or drop tables or types:
+  // DDL, dynamic SQL, a body not read. A trigger its writes fire (or the writes of what it
+  // calls), or a function such a trigger calls, is seen to (DDL, CALL, DO; not dynamic SQL).
+  bool calls_table_changes = false;
+  bool fires_table_changes = false;
 };
 
 // Facts for one query string (which may hold several statements).

@@ -311,11 +311,11 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Whether the stores of `facts` (a Query's or Parse's statements) are judged as any column
   // rather than by the tables' columns: the session may have changed tables
   // (tables_may_have_changed_), or one of its statements may (mayChangeCatalog()), or fires a
-  // trigger that may (firesTableChanges()) with statements after it.
+  // trigger that may (StatementFacts::fires_table_changes) with statements after it.
   bool tablesUntrusted(const policy::QueryFacts& facts) const;
   // Once a Query or Parse of `facts` is sent (not refused), and the names it defines are
-  // recorded: a statement that may change tables or types (mayChangeCatalog()), or fires a
-  // trigger that may (firesTableChanges()), calls catalogMayHaveChanged() and
+  // recorded: a statement that may change tables or types (changesTables()) calls
+  // catalogMayHaveChanged() and
   // tablesMayHaveChanged(), which refuses every
   // prepared statement whose stores were judged by the tables (the server analyses it again at
   // its next run), also one `facts` prepares (its trigger fires before its second run). A
@@ -327,28 +327,30 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // and cursors whose stored values were resolved by it are refused (the server would analyse
   // them, or the statements of the functions a cursor calls, again).
   void tablesMayHaveChanged();
-  // The refusal of prepared statement (or `cursor`) `name`, which runs `source`, when
-  // `tables_changed` and its stored values were resolved by the catalog (nullopt otherwise).
-  std::optional<Refusal> staleStoresRefusal(bool cursor, const std::string& name,
-                                            const StatementRef& source, bool tables_changed) const;
+  // What a name names, in messages.
+  enum NameKind { kStatementName, kCursorName, kPortalName };
+  // The refusal of the prepared statement, cursor or Bind's portal `name`, which runs `source`,
+  // once tables may have changed: when its stored values were resolved by the catalog (nullopt
+  // otherwise).
+  static std::optional<Refusal> staleStoresRefusal(NameKind kind, const std::string& name,
+                                                   const StatementRef& source);
   // An EXECUTE (FETCH, MOVE) in `facts` after a statement of the same Query that may change
-  // tables (mayChangeCatalog(), firesTableChanges()), of a prepared statement (cursor) whose
-  // stores were judged by them: its refusal (staleStoresRefusal()) and index.
-  // tablesMayHaveChanged() refuses it only once the Query is sent.
+  // tables (changesTables()), of a prepared statement (cursor, portal) whose stores were judged
+  // by them: its refusal (staleStoresRefusal()) and index. tablesMayHaveChanged() refuses it
+  // only once the Query is sent.
   std::optional<std::pair<Refusal, size_t>> staleInQuery(const policy::QueryFacts& facts) const;
   // Whether `st` may create, alter or drop tables or types the catalog describes: DDL, an admin
   // statement, CALL, DO, COMMIT PREPARED, or a call of one of the database's own functions
-  // whose body may (TypeCatalog::callMayChangeTables()). The triggers its writes fire:
-  // firesTableChanges().
-  bool mayChangeCatalog(const policy::StatementFacts& st) const;
-  // Whether `st`'s writes, or those of the functions it calls and of the triggers they fire,
-  // fire a trigger function whose body is seen to create, alter or drop tables or types (DDL,
-  // CALL, DO; TypeCatalog::callMayChangeTables(seen_only)), or to call one that does. Not dynamic
-  // SQL or a body not read: generic audit triggers run EXECUTE, and counting them would untrust the
-  // tables at nearly every write; what such a trigger does is not followed (docs/policy.md). Nor
-  // functions a rule's actions call. It makes the session's tables untrusted, not the type catalog
-  // stale.
-  bool firesTableChanges(const policy::StatementFacts& st) const;
+  // whose body may (StatementFacts::calls_table_changes). The triggers its writes fire:
+  // changesTables().
+  static bool mayChangeCatalog(const policy::StatementFacts& st);
+  // mayChangeCatalog(), or a trigger its writes fire (or those of the functions it calls and of
+  // the triggers they fire) is seen to create, alter or drop tables or types
+  // (StatementFacts::fires_table_changes). Not a trigger's dynamic SQL or a body not read:
+  // generic audit triggers run EXECUTE, and counting them would untrust the tables at nearly
+  // every write; what such a trigger does is not followed (docs/policy.md). Nor functions a
+  // rule's actions call. Both are worked out once per statement, as it is resolved.
+  static bool changesTables(const policy::StatementFacts& st);
   // Both, views first (a view's definition may call a function). What they change is
   // remembered per analysis (the analyser shares one for every statement of a shape), so a
   // statement run again gets the same facts: no copy, and its result plan is reused.
@@ -395,6 +397,16 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // The refusal of a prepared statement or portal that `facts` runs by name (SQL EXECUTE,
   // FETCH, MOVE), and the index of the statement that does; null when none.
   std::pair<const Refusal*, size_t> refusedByName(const policy::QueryFacts& facts) const;
+  // What statement `i` of `facts` runs by name (EXECUTE p, FETCH c, MOVE c), when the session
+  // holds that name and the Query did not define it first: the prepared statement, cursor or
+  // Bind's portal, and the refusal it meets (a newer policy's, tablesMayHaveChanged()'s; for a
+  // portal, also its statement's).
+  struct NamedRun {
+    NameKind kind;
+    const StatementRef* source;
+    const Refusal* refusal;
+  };
+  std::optional<NamedRun> namedRun(const policy::QueryFacts& facts, size_t i) const;
   // Whether the name statement `i` of `facts` runs (EXECUTE p, FETCH c) is defined by an
   // earlier statement of the same Query (PREPARE p, DECLARE c): it runs that definition.
   static bool definedEarlier(const policy::QueryFacts& facts, size_t i);

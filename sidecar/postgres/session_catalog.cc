@@ -159,12 +159,12 @@ void PostgresSession::startRelay(const BackendMessage& ready) {
   processClient();  // anything the client pipelined after its startup packet
 }
 
-bool PostgresSession::mayChangeCatalog(const policy::StatementFacts& st) const {
+bool PostgresSession::mayChangeCatalog(const policy::StatementFacts& st) {
   // DDL may have changed a type or table the catalog describes; so may an admin statement
   // (CREATE EXTENSION, IMPORT FOREIGN SCHEMA, DROP OWNED) other than maintenance, a procedure,
   // COMMIT PREPARED (DDL prepared earlier), and one of the database's own functions whose body
   // may (DDL, dynamic SQL, another language; a temporary table it creates may shadow one of
-  // the same name).
+  // the same name): withFunctionsResolved() tells.
   static constexpr std::string_view kMaintenance[] = {"vacuum", "analyze", "reindex", "cluster",
                                                       "checkpoint"};
   const bool maintenance = std::find(std::begin(kMaintenance), std::end(kMaintenance), st.type) !=
@@ -174,9 +174,11 @@ bool PostgresSession::mayChangeCatalog(const policy::StatementFacts& st) const {
       st.type == "do" || st.type == "commit_prepared") {
     return true;
   }
-  return catalog_ != nullptr &&
-         std::any_of(st.functions.begin(), st.functions.end(),
-                     [&](const std::string& f) { return catalog_->callMayChangeTables(f); });
+  return st.calls_table_changes;
+}
+
+bool PostgresSession::changesTables(const policy::StatementFacts& st) {
+  return mayChangeCatalog(st) || st.fires_table_changes;
 }
 
 void PostgresSession::noteTypeChange(const policy::StatementFacts& st) {
@@ -184,7 +186,7 @@ void PostgresSession::noteTypeChange(const policy::StatementFacts& st) {
   if (!catalog_ || (catalog_->stale() && catalog_changed_)) return;
   // A trigger it fired may have altered a type too (ALTER TYPE rec DROP ATTRIBUTE holder, ADD
   // ATTRIBUTE holder moves cvv first).
-  if (mayChangeCatalog(st) || firesTableChanges(st)) catalogMayHaveChanged();
+  if (changesTables(st)) catalogMayHaveChanged();
 }
 
 void PostgresSession::catalogMayHaveChanged() {

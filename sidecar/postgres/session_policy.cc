@@ -162,8 +162,8 @@ void PostgresSession::redecideNames() {
     // A DECLAREd cursor runs the query it was declared with.
     if (portal->cursor && portal->source.statement() != nullptr) {
       portal->refusal = refusal(decideAgain(portal->source), portal->approved);
-      if (!portal->refusal) {
-        portal->refusal = staleStoresRefusal(true, name, portal->source, tables_may_have_changed_);
+      if (!portal->refusal && tables_may_have_changed_) {
+        portal->refusal = staleStoresRefusal(kCursorName, name, portal->source);
       }
     }
   }
@@ -171,8 +171,8 @@ void PostgresSession::redecideNames() {
     if (entry->source.statement() == nullptr) continue;
     policy::Verdict v = decideAgain(entry->source);
     entry->refusal = refusal(v, entry->approved);
-    if (!entry->refusal) {
-      entry->refusal = staleStoresRefusal(false, name, entry->source, tables_may_have_changed_);
+    if (!entry->refusal && tables_may_have_changed_) {
+      entry->refusal = staleStoresRefusal(kStatementName, name, entry->source);
     }
     if (!entry->refusal) entry->rule = v.rule;
     entry->unannounced.reset();
@@ -259,24 +259,33 @@ bool PostgresSession::definedEarlier(const policy::QueryFacts& facts, size_t i) 
 std::pair<const Refusal*, size_t> PostgresSession::refusedByName(
     const policy::QueryFacts& facts) const {
   for (size_t i = 0; i < facts.statements.size(); ++i) {
-    const policy::StatementFacts& st = facts.statements[i];
-    const std::string& name = st.lineage.uses;
-    // A name the same query defined first runs that definition.
-    if (name.empty() || definedEarlier(facts, i)) continue;
-    if (st.type == "execute") {
-      const NamedStatement* entry = names_.statement(name);
-      if (entry != nullptr && entry->refusal) return {&*entry->refusal, i};
-      continue;
-    }
-    const NamedPortal* portal = names_.portal(name);
-    if (portal == nullptr) continue;
-    if (portal->refusal) return {&*portal->refusal, i};
-    // A portal Bind made runs its statement.
-    if (!portal->cursor && portal->statement_entry && portal->statement_entry->refusal) {
-      return {&*portal->statement_entry->refusal, i};
-    }
+    auto run = namedRun(facts, i);
+    if (run && run->refusal != nullptr) return {run->refusal, i};
   }
   return {nullptr, 0};
+}
+
+std::optional<PostgresSession::NamedRun> PostgresSession::namedRun(const policy::QueryFacts& facts,
+                                                                   size_t i) const {
+  const policy::StatementFacts& st = facts.statements[i];
+  const std::string& name = st.lineage.uses;
+  // A name the same query defined first runs that definition.
+  if (name.empty() || definedEarlier(facts, i)) return std::nullopt;
+  if (st.type == "execute") {
+    const NamedStatement* entry = names_.statement(name);
+    if (entry == nullptr) return std::nullopt;
+    return NamedRun{kStatementName, &entry->source, entry->refusal ? &*entry->refusal : nullptr};
+  }
+  const NamedPortal* portal = names_.portal(name);
+  if (portal == nullptr) return std::nullopt;
+  NamedRun run{portal->cursor ? kCursorName : kPortalName, &portal->source,
+               portal->refusal ? &*portal->refusal : nullptr};
+  // A portal Bind made runs its statement.
+  if (run.refusal == nullptr && !portal->cursor && portal->statement_entry &&
+      portal->statement_entry->refusal) {
+    run.refusal = &*portal->statement_entry->refusal;
+  }
+  return run;
 }
 
 }  // namespace tollgate::sidecar::postgres

@@ -105,36 +105,6 @@ std::string baseColumn(const std::vector<const TypeCatalog::ViewLineage*>& views
 
 }  // namespace
 
-bool PostgresSession::firesTableChanges(const policy::StatementFacts& st) const {
-  if (catalog_ == nullptr || !catalog_->hasTriggers()) return false;
-  // Functions reached, at most; past them it may.
-  constexpr size_t kMaxFunctions = 64;
-  // The trigger functions its writes fire; then those the writes of every function reached
-  // (called, or a trigger's) fire.
-  std::vector<std::string> triggers;
-  firedTriggers(*catalog_, st, &triggers);
-  std::vector<std::string> pending = st.functions;
-  absl::flat_hash_set<std::string> seen;
-  size_t reached = 0;
-  while (!triggers.empty() || !pending.empty()) {
-    const bool trigger = !triggers.empty();
-    const std::string name = trigger ? std::move(triggers.back()) : std::move(pending.back());
-    trigger ? triggers.pop_back() : pending.pop_back();
-    if (trigger && catalog_->callMayChangeTables(name, /*seen_only=*/true)) return true;
-    const bool changes = policy::anyReading(name, [&](std::string_view reading) {
-      const TypeCatalog::FunctionResult* f =
-          seen.insert(std::string(reading)).second ? catalog_->function(reading) : nullptr;
-      if (f == nullptr) return false;
-      if (++reached > kMaxFunctions) return true;
-      pending.insert(pending.end(), f->called.begin(), f->called.end());
-      for (const policy::StatementFacts& w : f->writes) firedTriggers(*catalog_, w, &triggers);
-      return false;
-    });
-    if (changes) return true;
-  }
-  return false;
-}
-
 policy::QueryFactsPtr PostgresSession::withViewsResolved(policy::QueryFactsPtr facts) const {
   if (catalog_ == nullptr || !catalog_->hasViews()) return facts;
   std::shared_ptr<policy::QueryFacts> resolved;
@@ -222,7 +192,7 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     // The triggers on what it writes run with it: what they store, it stores. So do those the
     // writes of the functions it reaches fire (a trigger's writes too). What is reached only
     // through a trigger is kept apart: a trigger's dynamic SQL is not followed
-    // (firesTableChanges()).
+    // (StatementFacts::fires_table_changes).
     std::vector<std::string> from_triggers;
     FiredTriggers fired = firedTriggers(*catalog_, st, &from_triggers);
     auto addCalls = [](std::vector<std::string>* into, const std::vector<std::string>& names) {
@@ -240,6 +210,10 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     std::vector<std::string> called;  // found without a trigger: the statement runs them
     absl::flat_hash_set<std::string> seen;
     bool exhausted = false;
+    // Whether one reached without a trigger may change tables (dynamic SQL too), and one
+    // reached through a trigger is seen to (StatementFacts::calls_table_changes).
+    bool calls_changes = false;
+    bool fires_changes = false;
     // Those reached without a trigger first, so each is found as such.
     while ((!pending.empty() || !from_triggers.empty()) && !exhausted) {
       const bool direct = !pending.empty();
@@ -254,6 +228,8 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
         if (f == nullptr) return false;
         found.emplace_back(name, f);
         if (direct) called.push_back(name);
+        calls_changes = calls_changes || (direct && f->may_change_tables);
+        fires_changes = fires_changes || (!direct && f->runs_ddl);
         // Functions its result is made of, and those its body calls anywhere (an error
         // inside them may quote what they read).
         addCalls(&list, f->result.sources);
@@ -280,8 +256,10 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
       r.lineage.opaque = true;
       r.row_reference = true;
     }
-    // It calls them, however it names them (o.f too): mayChangeCatalog() asks each whether it
-    // may change tables.
+    // Past the functions followed, any may.
+    r.calls_table_changes = calls_changes || exhausted;
+    r.fires_table_changes = fires_changes || exhausted;
+    // It calls them, however it names them (o.f too).
     for (const std::string& name : called) policy::addLineageName(&r.functions, name);
     if (fired.rule || exhausted) {
       // A rule may store anything the write gives it, anywhere; so may the functions and
@@ -303,9 +281,9 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
     bool stores_arguments = false;
     // A body seen to create or alter tables may give them other columns before its `*`: a
     // trigger function's, or one it calls. A function the statement calls whose body may in any
-    // way (dynamic SQL too) already makes its tables untrusted (r.functions above,
+    // way (dynamic SQL too) already makes its tables untrusted (calls_table_changes,
     // tablesUntrusted()); what a trigger's dynamic SQL does is not followed
-    // (firesTableChanges()), or every generic audit trigger would make every `*` any column.
+    // (fires_table_changes), or every generic audit trigger would make every `*` any column.
     const bool may_change_tables =
         std::any_of(found.begin(), found.end(), [](const auto& f) { return f.second->runs_ddl; });
     for (const auto& [name, f] : found) {

@@ -136,6 +136,8 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
     r.reads = target->reads;
     r.writes = target->writes;
     r.functions = target->functions;
+    r.calls_table_changes = target->calls_table_changes;
+    r.fires_table_changes = target->fires_table_changes;
     r.has_where = target->has_where;
     r.upserts = target->upserts;
     r.inner_types = target->inner_types;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "sidecar/postgres/error.h"
 #include "sidecar/postgres/session.h"
 
@@ -127,7 +128,7 @@ bool PostgresSession::tablesUntrusted(const policy::QueryFacts& facts) const {
   const size_t count = facts.statements.size();
   for (size_t i = 0; i < count; ++i) {
     const policy::StatementFacts& st = facts.statements[i];
-    if (mayChangeCatalog(st) || (i + 1 < count && firesTableChanges(st))) return true;
+    if (mayChangeCatalog(st) || (i + 1 < count && st.fires_table_changes)) return true;
   }
   return false;
 }
@@ -135,7 +136,7 @@ bool PostgresSession::tablesUntrusted(const policy::QueryFacts& facts) const {
 void PostgresSession::noteTableChanges(const policy::QueryFacts& facts) {
   if (catalog_ == nullptr || (tables_may_have_changed_ && catalog_->stale())) return;
   for (const policy::StatementFacts& st : facts.statements) {
-    if (mayChangeCatalog(st) || firesTableChanges(st)) {
+    if (changesTables(st)) {
       tablesMayHaveChanged();
       // Types too, from its own rows on (SELECT f() where f, or a trigger its write fires,
       // runs ALTER TYPE rec ... and f returns a rec); once it ran, noteTypeChange() again
@@ -153,13 +154,13 @@ void PostgresSession::tablesMayHaveChanged() {
   // it stores may now hold other columns than those it was judged by, a composite value other
   // fields (ALTER TYPE ... ADD ATTRIBUTE cvv).
   for (const auto& [name, entry] : names_.reachableStatements()) {
-    if (!entry->refusal) entry->refusal = staleStoresRefusal(false, name, entry->source, true);
+    if (!entry->refusal) entry->refusal = staleStoresRefusal(kStatementName, name, entry->source);
   }
   // A cursor's query was planned at DECLARE, but the statements of the functions it calls are
   // planned as a FETCH runs them.
   for (const auto& [name, portal] : names_.reachablePortals()) {
     if (portal->cursor && !portal->refusal) {
-      portal->refusal = staleStoresRefusal(true, name, portal->source, true);
+      portal->refusal = staleStoresRefusal(kCursorName, name, portal->source);
     }
   }
 }
@@ -169,39 +170,38 @@ std::optional<std::pair<Refusal, size_t>> PostgresSession::staleInQuery(
   // Once they may have changed, tablesMayHaveChanged() refused such statements already.
   if (tables_may_have_changed_ || catalog_ == nullptr) return {};
   bool changed = false;
-  for (size_t i = 0; i < facts.statements.size(); ++i) {
+  const size_t count = facts.statements.size();
+  for (size_t i = 0; i < count; ++i) {
     const policy::StatementFacts& st = facts.statements[i];
-    const std::string& name = st.lineage.uses;
-    if (changed && !name.empty() && !definedEarlier(facts, i)) {
-      // EXECUTE p, or FETCH / MOVE of a cursor.
-      const bool cursor = st.type != "execute";
-      const NamedStatement* entry = cursor ? nullptr : names_.statement(name);
-      const NamedPortal* portal = cursor ? names_.portal(name) : nullptr;
-      std::optional<Refusal> r;
-      if (entry != nullptr) r = staleStoresRefusal(false, name, entry->source, true);
-      if (portal != nullptr && portal->cursor)
-        r = staleStoresRefusal(true, name, portal->source, true);
-      if (r) return std::make_pair(std::move(*r), i);
+    if (changed) {
+      if (auto run = namedRun(facts, i)) {
+        if (auto r = staleStoresRefusal(run->kind, st.lineage.uses, *run->source)) {
+          return std::make_pair(std::move(*r), i);
+        }
+      }
     }
-    changed = changed || mayChangeCatalog(st) || firesTableChanges(st);
+    // Nothing follows the last.
+    changed = changed || (i + 1 < count && changesTables(st));
   }
   return {};
 }
 
-std::optional<Refusal> PostgresSession::staleStoresRefusal(bool cursor, const std::string& name,
-                                                           const StatementRef& source,
-                                                           bool tables_changed) const {
+std::optional<Refusal> PostgresSession::staleStoresRefusal(NameKind kind, const std::string& name,
+                                                           const StatementRef& source) {
   const policy::StatementFacts* st = source.statement();
-  if (!tables_changed || st == nullptr || !st->lineage.catalog_resolved) return {};
-  return Refusal{"masking:copy",
-                 "blocked by rule \"masking:copy\": " +
-                     std::string(cursor ? "cursor \"" : "prepared statement \"") + name +
-                     "\" stores a `*` or a composite value, judged by the columns and fields "
-                     "its tables and types had before this session may have changed them (DDL, "
-                     "an admin statement, CALL, DO, a call of one of the database's functions); " +
-                     (cursor ? "declare it again" : "prepare it again") +
-                     " (a `*` is then judged as any column: name the columns)",
-                 std::string(kSqlStateInsufficientPrivilege), ""};
+  if (st == nullptr || !st->lineage.catalog_resolved) return {};
+  static constexpr const char* kKinds[] = {"prepared statement", "cursor", "portal"};
+  static constexpr const char* kAgain[] = {"prepare it again", "declare it again",
+                                           "prepare its statement and bind it again"};
+  return Refusal{
+      "masking:copy",
+      absl::StrCat("blocked by rule \"masking:copy\": ", kKinds[kind], " \"", name,
+                   "\" stores a `*` or a composite value, judged by the columns and "
+                   "fields its tables and types had before this session may have "
+                   "changed them (DDL, an admin statement, CALL, DO, a call of one of "
+                   "the database's functions); ",
+                   kAgain[kind], " (a `*` is then judged as any column: name the columns)"),
+      std::string(kSqlStateInsufficientPrivilege), ""};
 }
 
 }  // namespace tollgate::sidecar::postgres

@@ -175,13 +175,6 @@ class TypeCatalog {
   // and those they call, at most 64 (then it may be any column).
   void addCallResults(policy::ColumnLineage* lineage) const;
   bool hasFunctions() const { return !function_oids_.empty(); }
-  // Whether a call of `called` (as StatementFacts::functions lists it: "schema.name" or "name",
-  // a quoted name may hold dots; each reading counts) may create, alter or drop tables or
-  // types: it may be one of the database's own functions whose body may
-  // (FunctionResult::may_change_tables), or one that calls such a function, through at most 64
-  // functions (past them it may). `seen_only`: only what their bodies are seen to do
-  // (FunctionResult::runs_ddl), not dynamic SQL or bodies not read.
-  bool callMayChangeTables(std::string_view called, bool seen_only = false) const;
   // The events a trigger fires on (pg_trigger.tgtype's bits).
   static constexpr int kInsertEvent = 4;
   static constexpr int kDeleteEvent = 8;

@@ -101,34 +101,6 @@ const TypeCatalog::FunctionResult* TypeCatalog::function(std::string_view name) 
   return &out;
 }
 
-bool TypeCatalog::callMayChangeTables(std::string_view called, bool seen_only) const {
-  constexpr size_t kMaxFunctions = 64;
-  // Most calls are of built-in functions: answered without allocating.
-  const bool own = policy::anyReading(called, [&](std::string_view name) {
-    return function_oids_.contains(absl::string_view(name.data(), name.size()));
-  });
-  if (!own) return false;
-  std::vector<std::string> pending = {std::string(called)};
-  absl::flat_hash_set<std::string> seen;
-  size_t followed = 0;
-  while (!pending.empty()) {
-    const std::string name = std::move(pending.back());
-    pending.pop_back();
-    if (!seen.insert(name).second) continue;
-    const bool changes = policy::anyReading(name, [&](std::string_view reading) {
-      const FunctionResult* f = function(reading);
-      if (f == nullptr) return false;
-      if (++followed > kMaxFunctions || (seen_only ? f->runs_ddl : f->may_change_tables)) {
-        return true;
-      }
-      pending.insert(pending.end(), f->called.begin(), f->called.end());
-      return false;
-    });
-    if (changes) return true;
-  }
-  return false;
-}
-
 void TypeCatalog::addCallResults(policy::ColumnLineage* lineage) const {
   constexpr size_t kMaxFunctions = 64;
   size_t followed = 0;

@@ -183,6 +183,15 @@ TEST_CASE("a revoked grant ends live sessions within a second", "[controlplane][
 
 TEST_CASE("a held statement runs once approved and fails once denied", "[controlplane][flow]") {
   World w;
+  // For "what would refuse a statement...", before the first session: the sidecar's sessions
+  // share the catalog they read.
+  sharedPg().sqlOrThrow(
+      "drop table if exists hq_src, hq_dst; create table hq_src (id int);"
+      "create table hq_dst (like hq_src);"
+      "create or replace function hq_dyn() returns int language plpgsql as "
+      "$$ begin execute 'select 1'; return 1; end $$;"
+      "grant all on hq_src, hq_dst to app;",
+      kPgAppDatabase);
   REQUIRE(w.cp.ready());
   // payments-ops holds write; an unbounded DELETE matches the review guardrail.
   ConnectedSidecar sc(w.cp, w.issuers, {"payments-ops", "deploy", "deploy-1", "uid-deploy-1"});
@@ -286,6 +295,20 @@ TEST_CASE("a held statement runs once approved and fails once denied", "[control
     INFO(r.out << r.err << sc.log());
     CHECK(r.out.find("first ran") != std::string::npos);
     CHECK(r.out.find("second ran") != std::string::npos);
+  }
+  SECTION("what would refuse a statement refuses it before it is held") {
+    // A `*` judged by the login's tables (hq_src), run after a call that may change them
+    // (dynamic SQL) in a Query the unbounded DELETE sends for review: approved, it would run as
+    // it is.
+    auto r = sc.psql(
+        "prepare q as insert into hq_dst select * from hq_src;\n"
+        "select hq_dyn()\\; delete from hq_dst\\; execute q;\n"
+        "select 'after';\n",
+        std::chrono::seconds(40));
+    INFO(r.out << r.err << "\nsidecar log:\n" << sc.log());
+    CHECK(r.err.find("prepared statement \"q\" stores a `*`") != std::string::npos);
+    CHECK(r.out.find("after") != std::string::npos);
+    CHECK(pendingApprovals(w.cp, w.approver).empty());
   }
   SECTION("nobody decides: the deadline denies") {
     // The guardrail's approvers have 10 s (connectedPolicy); long enough that a loaded

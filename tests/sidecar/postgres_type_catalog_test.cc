@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -175,55 +176,39 @@ void addFunction(TypeCatalog& c, const std::string& oid, const std::string& name
   REQUIRE(addRow(c, {"p", oid, "2278", name, "0", "0"}));
 }
 
-TEST_CASE("a call may change tables when the function or one it calls may") {
+TEST_CASE("a function may change tables when its body may, and is seen to when it runs DDL") {
   TypeCatalog c;
   addFunction(c, "18000", "plain", "sql", " SELECT 1 ");
   addFunction(c, "18001", "make_temp", "plpgsql", " BEGIN CREATE TEMP TABLE t (id int); END ");
   addFunction(c, "18002", "wrapper", "sql", " SELECT plain(); SELECT make_temp() ");
-  addFunction(c, "18003", "outer_wrapper", "plpgsql", " BEGIN PERFORM app.wrapper(); END ");
-  addFunction(c, "18004", "ping", "sql", " SELECT pong() ");  // a cycle
-  addFunction(c, "18005", "pong", "sql", " SELECT ping(), plain() ");
-  // A quoted name holding a dot, called by another function.
+  // A quoted name holding a dot.
   addFunction(c, "18006", "mk.tmp", "plpgsql", " BEGIN CREATE TEMP TABLE t (id int); END ",
               "\"mk.tmp\"");
-  addFunction(c, "18007", "calls_dotted", "sql", " SELECT \"mk.tmp\"() ");
-  // Dynamic SQL: it may, but nothing is seen to (seen_only).
+  // Dynamic SQL: it may, but nothing is seen to.
   addFunction(c, "18008", "dynamic", "plpgsql", " BEGIN EXECUTE 'SELECT 1'; END ");
-  addFunction(c, "18009", "calls_dynamic", "sql", " SELECT dynamic() ");
   policy::SqlAnalyzer analyzer;
   c.resolveViews(analyzer, 1 << 20);
-  CHECK_FALSE(c.callMayChangeTables("plain"));
-  CHECK_FALSE(c.callMayChangeTables("app.plain"));
-  CHECK_FALSE(c.callMayChangeTables("lower"));  // not the database's own
-  CHECK_FALSE(c.callMayChangeTables("ping"));
-  CHECK(c.callMayChangeTables("make_temp"));
-  CHECK(c.callMayChangeTables("wrapper"));
-  CHECK(c.callMayChangeTables("outer_wrapper"));
-  CHECK(c.callMayChangeTables("public.outer_wrapper"));
-  // A quoted name holding a dot: each reading counts.
-  CHECK(c.callMayChangeTables("x.make_temp"));
-  CHECK(c.callMayChangeTables("calls_dotted"));
-  CHECK(c.callMayChangeTables("dynamic"));
-  CHECK(c.callMayChangeTables("calls_dynamic"));
-  CHECK_FALSE(c.callMayChangeTables("dynamic", /*seen_only=*/true));
-  CHECK_FALSE(c.callMayChangeTables("calls_dynamic", /*seen_only=*/true));
-  CHECK_FALSE(c.callMayChangeTables("plain", /*seen_only=*/true));
-  CHECK(c.callMayChangeTables("make_temp", /*seen_only=*/true));
-  CHECK(c.callMayChangeTables("outer_wrapper", /*seen_only=*/true));
+  auto flags = [](const TypeCatalog& catalog, std::string_view name) {
+    const TypeCatalog::FunctionResult* f = catalog.function(name);
+    REQUIRE(f != nullptr);
+    return std::make_pair(f->may_change_tables, f->runs_ddl);
+  };
+  CHECK(flags(c, "plain") == std::make_pair(false, false));
+  CHECK(flags(c, "make_temp") == std::make_pair(true, true));
+  CHECK(flags(c, "mk.tmp") == std::make_pair(true, true));
+  CHECK(flags(c, "dynamic") == std::make_pair(true, false));
+  // What the functions it calls do is the caller's to follow (the session's resolution, through
+  // `called`), not the function's own.
+  CHECK(flags(c, "wrapper") == std::make_pair(false, false));
+  const TypeCatalog::FunctionResult* wrapper = c.function("wrapper");
+  CHECK(std::find(wrapper->called.begin(), wrapper->called.end(), "make_temp") !=
+        wrapper->called.end());
+  CHECK(c.function("lower") == nullptr);  // not the database's own
   // A definition over the size limit is not read: it may.
   TypeCatalog small;
   addFunction(small, "18000", "plain", "sql", " SELECT 1 ");
   small.resolveViews(analyzer, 16);
-  CHECK(small.callMayChangeTables("plain"));
-  // A chain longer than the functions followed: it may.
-  TypeCatalog chain;
-  for (int i = 0; i < 70; ++i) {
-    addFunction(chain, std::to_string(18100 + i), "f" + std::to_string(i), "sql",
-                " SELECT f" + std::to_string(i + 1) + "() ");
-  }
-  chain.resolveViews(analyzer, 1 << 20);
-  CHECK(chain.callMayChangeTables("f0"));
-  CHECK_FALSE(chain.callMayChangeTables("f69"));
+  CHECK(flags(small, "plain") == std::make_pair(true, false));
 }
 
 TEST_CASE("the triggers a write fires name the functions they run, by event") {
