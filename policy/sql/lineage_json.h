@@ -62,7 +62,17 @@ inline std::string_view implicitAlias(const json& range_function) {
   return call == nullptr ? std::string_view() : lastString(field(*call, "funcname"));
 }
 
-// `*`, `t.*`, `(expr).*` at the top of a target list expand to several columns.
+// The items of a SELECT body that is a VALUES list of one row (VALUES (a, NEW.*)), or null.
+inline const json* oneRowValues(const json& body) {
+  const json* values = field(body, "valuesLists");
+  if (values == nullptr || !values->is_array() || values->size() != 1) return nullptr;
+  const json* list = field(values->front(), "List");
+  const json* items = list == nullptr ? nullptr : field(*list, "items");
+  return items != nullptr && items->is_array() ? items : nullptr;
+}
+
+// `*`, `t.*`, `(expr).*` at the top of a target list (or of a VALUES row) expand to several
+// columns.
 inline bool isStarExpansion(const json& val) {
   if (const json* ref = field(val, "ColumnRef")) {
     bool star = false;

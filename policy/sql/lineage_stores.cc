@@ -207,13 +207,16 @@ class StoreCollector {
   // A plain SELECT whose every `*` is `*` or `t.*` (not `(expr).*`) over a FROM clause of tables
   // (plainFrom): `*tables` gets the names (relname) of those it expands (views among them are
   // the session's to tell apart). In a trigger function's body, `NEW.*` and `OLD.*` (no FROM
-  // item of that name) expand the written row: kTriggerRowStar stands for its table.
+  // item of that name) expand the written row: kTriggerRowStar stands for its table; so in a
+  // VALUES list of one row (VALUES ('U', OLD.*)), which has no FROM.
   bool starOverTables(const json& body, std::vector<std::string>* tables) const {
     const std::string_view op = str(body, "op");
-    const json* targets = field(body, "targetList");
+    const json* row = oneRowValues(body);
+    const json* targets = row != nullptr ? row : field(body, "targetList");
     const json* from = field(body, "fromClause");
-    if ((!op.empty() && op != "SETOP_NONE") || field(body, "valuesLists") != nullptr ||
-        targets == nullptr || !targets->is_array() || (from != nullptr && !plainFrom(from))) {
+    if ((!op.empty() && op != "SETOP_NONE") ||
+        (row == nullptr && field(body, "valuesLists") != nullptr) || targets == nullptr ||
+        !targets->is_array() || (from != nullptr && !plainFrom(from))) {
       return false;
     }
     // FROM items as the target list refers to them: (alias or relname, relname).
@@ -223,8 +226,8 @@ class StoreCollector {
     }
     bool after_star = false, between = false;
     for (const json& t : *targets) {
-      const json* rt = field(t, "ResTarget");
-      const json* val = rt == nullptr ? nullptr : field(*rt, "val");
+      const json* rt = row != nullptr ? nullptr : field(t, "ResTarget");
+      const json* val = row != nullptr ? &t : rt == nullptr ? nullptr : field(*rt, "val");
       if (val == nullptr) continue;
       if (!isStarExpansion(*val)) {
         between = after_star;

@@ -45,7 +45,7 @@ class LineageWalker final : public LineageReader {
   }
   void readSelect(const json& body, std::vector<ColumnLineage>* head,
                   std::vector<ColumnLineage>* tail, bool* star) override {
-    selectOutput(body, head, tail, star, 0);
+    selectOutput(body, head, tail, star, 0, /*values_stars=*/true);
   }
   void readFromFunction(const json& functions, ColumnLineage* out) override {
     fromFunction(functions, out);
@@ -127,8 +127,12 @@ class LineageWalker final : public LineageReader {
   }
 
   // Result columns of a SELECT body (plain, VALUES, or a set operation of those).
+  // `values_stars`: a VALUES row's `.*` items count as a target list's stars (INSERT INTO
+  // hist VALUES ('U', OLD.*), whose OLD.* the stores resolve by its table); otherwise each
+  // item is one column made of what it names.
   void selectOutput(const json& body, std::vector<ColumnLineage>* head,
-                    std::vector<ColumnLineage>* tail, bool* star, int depth) {
+                    std::vector<ColumnLineage>* tail, bool* star, int depth,
+                    bool values_stars = false) {
     if (depth > kMaxDepth) return;
     const std::string_view op = str(body, "op");
     if (!op.empty() && op != "SETOP_NONE") {
@@ -136,10 +140,14 @@ class LineageWalker final : public LineageReader {
         const json* a = field(body, arm);
         if (a == nullptr) continue;
         std::vector<ColumnLineage> h, t;
-        selectOutput(*a, &h, &t, star, depth + 1);
+        selectOutput(*a, &h, &t, star, depth + 1, values_stars);
         mergeLists(head, h);
         mergeLists(tail, t);
       }
+      return;
+    }
+    if (const json* row = values_stars ? oneRowValues(body) : nullptr) {
+      targetList(*row, head, tail, star, /*bare=*/true);
       return;
     }
     if (const json* values = field(body, "valuesLists"); values != nullptr && values->is_array()) {
@@ -160,13 +168,14 @@ class LineageWalker final : public LineageReader {
     for (size_t i = 0; i < from.size(); ++i) merge(&(*into)[i], from[i]);
   }
 
+  // `list`: ResTarget nodes, or (`bare`) a VALUES row's expressions.
   void targetList(const json& list, std::vector<ColumnLineage>* head,
-                  std::vector<ColumnLineage>* tail, bool* star) {
+                  std::vector<ColumnLineage>* tail, bool* star, bool bare = false) {
     if (!list.is_array()) return;
     bool seen_star = false;
     for (const json& t : list) {
-      const json* rt = field(t, "ResTarget");
-      const json* val = rt == nullptr ? nullptr : field(*rt, "val");
+      const json* rt = bare ? nullptr : field(t, "ResTarget");
+      const json* val = bare ? &t : rt == nullptr ? nullptr : field(*rt, "val");
       if (val == nullptr) continue;
       if (isStarExpansion(*val)) {
         // (expr).* expands to the fields of a composite value, named by its type (f1, ...).

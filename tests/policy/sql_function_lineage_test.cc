@@ -303,6 +303,42 @@ TEST_CASE("what a function's body stores and calls is kept, names followed in it
   const std::string row(policy::kTriggerRowStar);
   CHECK(l.star_tables[0].second == std::vector<std::string>{row});
   CHECK(l.star_tables[1].second == std::vector<std::string>{"orders", row});
+  // So in a VALUES row (the partition-routing trigger's INSERT INTO child VALUES (NEW.*)).
+  l = functionLineage(def("hist()\n RETURNS trigger", "plpgsql",
+                          " BEGIN INSERT INTO hist VALUES ('U', now(), OLD.*); "
+                          "INSERT INTO child VALUES (NEW.*); "
+                          "INSERT INTO hist (a, b) VALUES (NEW.*, NEW.note); RETURN NULL; END "),
+                      nullptr);
+  REQUIRE(l.stored.size() == 4);
+  REQUIRE(l.star_tables.size() == 4);
+  for (const auto& [index, tables] : l.star_tables) {
+    CHECK(l.stored[index].second.whole_row);
+    CHECK(tables == std::vector<std::string>{row});
+  }
+  CHECK(l.stored[2].first == "a");
+  CHECK(l.stored[3].first == "b");
+  // Which lands where is not known: each named column may hold any of them.
+  for (size_t i : {2, 3}) {
+    const auto& sources = l.stored[i].second.sources;
+    CHECK(std::find(sources.begin(), sources.end(), "note") != sources.end());
+  }
+  // Not in two rows, nor for (NEW).*, nor outside a trigger function.
+  for (const char* body :
+       {" BEGIN INSERT INTO hist VALUES (NEW.*), (OLD.*); RETURN NULL; END ",
+        " BEGIN INSERT INTO hist VALUES ((NEW).*); RETURN NULL; END ",
+        " BEGIN INSERT INTO hist VALUES (1, NEW.*, 2, OLD.*); RETURN NULL; END "}) {
+    INFO(body);
+    l = functionLineage(def("hist()\n RETURNS trigger", "plpgsql", body), nullptr);
+    REQUIRE(l.stored.size() == 1);
+    CHECK(l.stored[0].second.whole_row);
+    CHECK(l.star_tables.empty());
+  }
+  l = functionLineage(
+      def("hist()\n RETURNS void", "plpgsql", " BEGIN INSERT INTO hist VALUES (NEW.*); END "),
+      nullptr);
+  REQUIRE(l.stored.size() == 1);
+  CHECK(l.stored[0].second.whole_row);
+  CHECK(l.star_tables.empty());
   // A table named new is a table; a variable named new hides NEW.
   l = functionLineage(def("hist()\n RETURNS trigger", "plpgsql",
                           " BEGIN INSERT INTO hist SELECT * FROM new; RETURN NULL; END "),
