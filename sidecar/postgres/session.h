@@ -407,6 +407,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
     const Refusal* refusal;
   };
   std::optional<NamedRun> namedRun(const policy::QueryFacts& facts, size_t i) const;
+  // The same for `st` after `hops` names followed: a portal bound to EXECUTE q (FETCH c) runs
+  // what q (c) stands for now, with its refusal. One hop: PREPARE takes no EXECUTE or FETCH.
+  std::optional<NamedRun> namedRunOf(const policy::StatementFacts& st, int hops) const;
   // Whether the name statement `i` of `facts` runs (EXECUTE p, FETCH c) is defined by an
   // earlier statement of the same Query (PREPARE p, DECLARE c): it runs that definition.
   static bool definedEarlier(const policy::QueryFacts& facts, size_t i);

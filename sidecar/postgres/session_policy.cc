@@ -268,9 +268,14 @@ std::pair<const Refusal*, size_t> PostgresSession::refusedByName(
 std::optional<PostgresSession::NamedRun> PostgresSession::namedRun(const policy::QueryFacts& facts,
                                                                    size_t i) const {
   const policy::StatementFacts& st = facts.statements[i];
-  const std::string& name = st.lineage.uses;
   // A name the same query defined first runs that definition.
-  if (name.empty() || definedEarlier(facts, i)) return std::nullopt;
+  if (st.lineage.uses.empty() || definedEarlier(facts, i)) return std::nullopt;
+  return namedRunOf(st, /*hops=*/0);
+}
+
+std::optional<PostgresSession::NamedRun> PostgresSession::namedRunOf(
+    const policy::StatementFacts& st, int hops) const {
+  const std::string& name = st.lineage.uses;
   if (st.type == "execute") {
     const NamedStatement* entry = names_.statement(name);
     if (entry == nullptr) return std::nullopt;
@@ -280,10 +285,18 @@ std::optional<PostgresSession::NamedRun> PostgresSession::namedRun(const policy:
   if (portal == nullptr) return std::nullopt;
   NamedRun run{portal->cursor ? kCursorName : kPortalName, &portal->source,
                portal->refusal ? &*portal->refusal : nullptr};
+  if (portal->cursor) return run;
   // A portal Bind made runs its statement.
-  if (run.refusal == nullptr && !portal->cursor && portal->statement_entry &&
-      portal->statement_entry->refusal) {
+  if (run.refusal == nullptr && portal->statement_entry && portal->statement_entry->refusal) {
     run.refusal = &*portal->statement_entry->refusal;
+  }
+  // Its statement may be EXECUTE q or FETCH c: it runs what q or c stands for now.
+  const policy::StatementFacts* inner = portal->source.statement();
+  if (hops == 0 && inner != nullptr && !inner->lineage.uses.empty()) {
+    if (auto next = namedRunOf(*inner, hops + 1)) {
+      run.source = next->source;
+      if (run.refusal == nullptr) run.refusal = next->refusal;
+    }
   }
   return run;
 }

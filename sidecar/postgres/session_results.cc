@@ -132,15 +132,17 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
     if (target->lineage.stores_parameters && (!args.sources.empty() || args.whole_row)) {
       r.lineage.stored.emplace_back(std::string(), args);
     }
-    r.cls = target->cls;
-    r.reads = target->reads;
-    r.writes = target->writes;
-    r.functions = target->functions;
-    r.calls_table_changes = target->calls_table_changes;
-    r.fires_table_changes = target->fires_table_changes;
-    r.has_where = target->has_where;
-    r.upserts = target->upserts;
-    r.inner_types = target->inner_types;
+    // It runs the statement with its arguments, which may call functions (the server allows no
+    // sub-select there): EXECUTE p(pg_read_file(...)) is as admin as its argument.
+    if (policy::classSeverity(target->cls) >= policy::classSeverity(st.cls)) r.cls = target->cls;
+    for (const std::string& t : target->reads) policy::addLineageName(&r.reads, t);
+    for (const std::string& t : target->writes) policy::addLineageName(&r.writes, t);
+    for (const std::string& f : target->functions) policy::addLineageName(&r.functions, f);
+    r.calls_table_changes = st.calls_table_changes || target->calls_table_changes;
+    r.fires_table_changes = st.fires_table_changes || target->fires_table_changes;
+    r.has_where = st.has_where && target->has_where;
+    r.upserts = st.upserts || target->upserts;
+    for (const std::string& t : target->inner_types) policy::addLineageName(&r.inner_types, t);
     // A protocol-prepared statement is its own type; a PREPARE lists its statement already.
     if (target->type != "prepare" && target->type != "select" &&
         std::find(r.inner_types.begin(), r.inner_types.end(), target->type) ==
@@ -288,11 +290,20 @@ bool PostgresSession::errorsMayQuoteMaskedData(const PendingUnit* unit) const {
   const StatementRef ref = statementOf(unit);
   if (ref.opaque) return true;  // it may read anything
   const policy::StatementFacts* st = ref.statement();
-  if (st == nullptr) return false;
   // COMMIT runs what the transaction deferred (a WITH HOLD cursor's query, deferred
   // constraints), so its errors may quote any data the transaction read or wrote.
-  if (st->type == "commit" || st->type == "prepare_transaction") return true;
-  return config_.masker->planColumn(st->columns, st->row_reference).column_rule != nullptr;
+  if (st != nullptr && (st->type == "commit" || st->type == "prepare_transaction")) return true;
+  auto mayQuote = [this](const policy::StatementFacts* s) {
+    return s != nullptr &&
+           config_.masker->planColumn(s->columns, s->row_reference).column_rule != nullptr;
+  };
+  // What the unit's own text names counts too: EXECUTE p's arguments, besides what p runs
+  // (EXECUTE p((get_cvv() || 'x')::int) quotes what get_cvv() read).
+  const policy::StatementFacts* own =
+      unit->facts && unit->statement_index < unit->facts->statements.size()
+          ? &unit->facts->statements[unit->statement_index]
+          : nullptr;
+  return mayQuote(st) || (own != st && mayQuote(own));
 }
 
 void PostgresSession::forwardMasked(const BackendMessage& message) {

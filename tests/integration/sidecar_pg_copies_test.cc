@@ -403,8 +403,8 @@ TEST_CASE("a call as o.f, and a cursor's calls, are judged with the tables they 
   INFO("stdout: " << r.out << "\nstderr: " << r.err);
   CHECK_THAT(r.err, ContainsSubstring("cursor \"c\" stores a `*`"));
   CHECK(pg.sqlOrThrow("select count(*) from ac_archive", kPgAppDatabase) == "0\n");
-  // So does a portal Bind made, fetched in the Query that may change the tables; committed,
-  // what it stored would stay.
+  // So does a portal Bind made, fetched in the Query that may change the tables, and one bound
+  // to EXECUTE of a statement judged by them; committed, what they stored would stay.
   r = sidecar.python(std::string(kPyRawWire) + R"PY(
 startup("job", "payments")
 def ready():
@@ -412,18 +412,25 @@ def ready():
         t, body = read_message()
         if t == b"E": print(body.decode(errors="replace"))
         if t == b"Z": return
-s.sendall(msg(b"Q", z("begin")))
+def fetch_after_change(statement, portal, sql):
+    s.sendall(msg(b"Q", z("begin")))
+    ready()
+    s.sendall(msg(b"P", z(statement) + z(sql) + struct.pack("!h", 0)) +
+              msg(b"B", z(portal) + z(statement) + struct.pack("!hhh", 0, 0, 0)) +
+              msg(b"S", b""))
+    ready()
+    s.sendall(msg(b"Q", z("select ac_mk(); fetch all from " + portal)))
+    ready()
+    s.sendall(msg(b"Q", z("commit")))
+    ready()
+fetch_after_change("s", "p", "select ac_archive_orders()")
+s.sendall(msg(b"Q", z("prepare q as insert into ac_archive select * from ac_orders returning note")))
 ready()
-s.sendall(msg(b"P", z("s") + z("select ac_archive_orders()") + struct.pack("!h", 0)) +
-          msg(b"B", z("p") + z("s") + struct.pack("!hhh", 0, 0, 0)) + msg(b"S", b""))
-ready()
-s.sendall(msg(b"Q", z("select ac_mk(); fetch all from p")))
-ready()
-s.sendall(msg(b"Q", z("commit")))
-ready()
+fetch_after_change("s2", "p2", "execute q")
 )PY");
   INFO("stdout: " << r.out << "\nstderr: " << r.err);
   CHECK_THAT(r.out, ContainsSubstring("portal \"p\" stores a `*`"));
+  CHECK_THAT(r.out, ContainsSubstring("portal \"p2\" stores a `*`"));
   CHECK(pg.sqlOrThrow("select count(*) from ac_archive", kPgAppDatabase) == "0\n");
 }
 

@@ -196,6 +196,10 @@ TEST_CASE("column rules follow a masked column through the functions that return
   CHECK(r.out.find("123") == std::string::npos);
   // An error quoting what the function read has it withheld.
   checkQuoteWithheld(sidecar, "select (tg_f_scalar(1) || 'x')::int;\n");
+  // So when it is an EXECUTE's argument.
+  checkQuoteWithheld(sidecar,
+                     "prepare tg_p(int) as select $1;\n"
+                     "execute tg_p((tg_f_scalar(1) || 'x')::int);\n");
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
   pg.sqlOrThrow(drop, "payments");
 }

@@ -194,17 +194,26 @@ TEST_CASE("a cursor the sidecar did not see opened (a function's refcursor) is m
   CHECK(out[2][0].get<std::string>().find_first_not_of("* ") == std::string::npos);
 }
 
-TEST_CASE("EXECUTE of a prepared SELECT is a read; of a prepared DELETE, a write") {
+TEST_CASE(
+    "EXECUTE of a prepared SELECT is a read; of a prepared DELETE, a write; of either's with an "
+    "admin function as argument, admin") {
   // The job has a read grant: the prepared statement's own class decides, not "other".
   auto out = runBatches(R"J([
     [["Q", "prepare r as select holder from cards where id = 1"]],
     [["Q", "execute r"]],
     [["Q", "prepare w as delete from cards where id = 1"]],
     [["Q", "execute w"]],
-    [["Q", "execute never_prepared"]]])J");
-  REQUIRE(out.size() == 5);
+    [["Q", "execute never_prepared"]],
+    [["Q", "prepare t(text) as select $1"]],
+    [["Q", "execute t('plain')"]],
+    [["Q", "execute t(dblink_exec('dbname=payments', 'drop table cards'))"]]])J");
+  REQUIRE(out.size() == 8);
   CHECK(out[1] == nlohmann::json::array({sampleCards()[0].holder}));
   CHECK(out[2] == nlohmann::json::array({"error 42501"}));
   CHECK(out[3] == nlohmann::json::array({"error 42501"}));
   CHECK(out[4] == nlohmann::json::array({"error 42501"}));
+  // Its arguments count too: dblink_exec is an admin function (not installed here: the server
+  // would answer 42883).
+  CHECK(out[6] == nlohmann::json::array({"plain"}));
+  CHECK(out[7] == nlohmann::json::array({"error 42501"}));
 }
