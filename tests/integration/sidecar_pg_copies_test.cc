@@ -183,7 +183,23 @@ TEST_CASE("INSERT ... SELECT * is judged by the columns its tables had at login"
       "create or replace function tg_mktemp() returns void language plpgsql as "
       "$$ begin create temp table if not exists tg_shadow (id int); end $$;"
       "create or replace function tg_calls_mktemp() returns int language sql as "
-      "'select tg_mktemp(); select 1';",
+      "'select tg_mktemp(); select 1';"
+      // Two calls away; through a quoted name holding a dot; two that call each other; a chain
+      // of 71 functions, longer than the sidecar follows (64).
+      "create or replace function tg_outer() returns int language plpgsql as "
+      "$$ begin return tg_calls_mktemp(); end $$;"
+      "create or replace function \"tg.dotted\"() returns int language plpgsql as "
+      "$$ begin create temp table if not exists tg_shadow (id int); return 1; end $$;"
+      "create or replace function tg_calls_dotted() returns int language sql as "
+      "'select \"tg.dotted\"()';"
+      "create or replace function tg_ping(n int) returns int language plpgsql as "
+      "$$ begin if n > 0 then return tg_pong(n - 1); end if; return 1; end $$;"
+      "create or replace function tg_pong(n int) returns int language plpgsql as "
+      "$$ begin return tg_ping(n); end $$;"
+      "do $$ begin for i in 0..69 loop execute format('create or replace function tg_c%s() "
+      "returns int language plpgsql as $f$ begin return tg_c%s(); end $f$', i, i + 1); "
+      "end loop; end $$;"
+      "create or replace function tg_c70() returns int language sql as 'select 1';",
       kPgAppDatabase);
   Sidecar sidecar(pg, adminGrant());  // its DDL runs
   REQUIRE(sidecar.ready());
@@ -200,11 +216,11 @@ TEST_CASE("INSERT ... SELECT * is judged by the columns its tables had at login"
   // After a call of one of the database's own functions that may create tables, the login's
   // tables are not trusted; a function that only reads changes nothing.
   auto r = sidecar.psql(
-      "select tg_noop();\n"
+      "select tg_noop(), tg_ping(3), tg_c60();\n"
       "insert into orders_archive select * from orders_src where false;\n");
-  CHECK(r.out == "1\nINSERT 0 0\n");
+  CHECK(r.out == "1|1|1\nINSERT 0 0\n");
   CHECK(r.err == "");
-  for (const char* call : {"tg_mktemp", "tg_calls_mktemp"}) {
+  for (const char* call : {"tg_mktemp", "tg_calls_mktemp", "tg_outer", "tg_calls_dotted"}) {
     r = sidecar.psql("select " + std::string(call) +
                      "() is null;\n"
                      "insert into orders_archive select * from orders_src where false;\n");
@@ -212,6 +228,12 @@ TEST_CASE("INSERT ... SELECT * is judged by the columns its tables had at login"
     CHECK(r.out == "f\n");  // void is not null
     CHECK_THAT(r.err, ContainsSubstring(kCopyRefused));
   }
+  // Past the functions followed, any of them may.
+  r = sidecar.psql(
+      "select tg_c0();\n"
+      "insert into orders_archive select * from orders_src where false;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK_THAT(r.err, ContainsSubstring(kCopyRefused));
   // So after an admin statement: an extension's script may create tables.
   r = sidecar.psql(
       "create extension if not exists citext;\n"
