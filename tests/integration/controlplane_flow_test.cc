@@ -299,7 +299,14 @@ TEST_CASE("a held statement runs once approved and fails once denied", "[control
   SECTION("what would refuse a statement refuses it before it is held") {
     // A `*` judged by the login's tables (hq_src), run after a call that may change them
     // (dynamic SQL) in a Query the unbounded DELETE sends for review: approved, it would run as
-    // it is.
+    // it is. Without the EXECUTE, the Query is held.
+    auto held = std::async(std::launch::async, [&] {
+      return sc.psql("select hq_dyn()\\; delete from hq_dst;\n", std::chrono::seconds(40));
+    });
+    decide(false, "delete from hq_dst");
+    auto denied = held.get();
+    INFO(denied.out << denied.err);
+    CHECK(denied.err.find("not today") != std::string::npos);
     auto r = sc.psql(
         "prepare q as insert into hq_dst select * from hq_src;\n"
         "select hq_dyn()\\; delete from hq_dst\\; execute q;\n"
