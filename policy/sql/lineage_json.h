@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <string_view>
 
 #include "policy/sql/json_fields.h"
@@ -86,6 +87,13 @@ inline bool isStarExpansion(const json& val) {
            field(list->back(), "A_Star") != nullptr;
   }
   return false;
+}
+
+// Whether a list of expressions (a VALUES row, ROW(...)'s arguments) has an item PostgreSQL
+// expands to several columns (`x.*`, `(expr).*`): past it, items are not at their positions.
+inline bool anyStarExpansion(const json& items) {
+  return items.is_array() &&
+         std::any_of(items.begin(), items.end(), [](const json& i) { return isStarExpansion(i); });
 }
 
 }  // namespace tollgate::policy::sql

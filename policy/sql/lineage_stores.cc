@@ -177,7 +177,8 @@ class StoreCollector {
     for (size_t i = 0; i < values->size(); ++i) {
       reader_.readExpression((*values)[i], &row[i], false);
     }
-    storePositional(names, row, {}, false);
+    // VALUES (c.*) expands to c's columns: past it, no item is at its position.
+    storePositional(names, row, {}, anyStarExpansion(*values));
   }
 
   // A query's result stored into `names` by position (INSERT INTO t (a, b) SELECT / VALUES);
@@ -464,7 +465,9 @@ void assignedValue(const json& val, LineageReader& reader, ColumnLineage* out) {
     const int64_t i = colno->get<int64_t>() - 1;
     const json* row = field(*source, "RowExpr");
     const json* args = row == nullptr ? nullptr : field(*row, "args");
-    if (args != nullptr && args->is_array() && i >= 0 && i < static_cast<int64_t>(args->size())) {
+    // ROW(c.*) expands c's columns: then no argument is at its position (the whole source).
+    if (args != nullptr && args->is_array() && !anyStarExpansion(*args) && i >= 0 &&
+        i < static_cast<int64_t>(args->size())) {
       return reader.readExpression((*args)[static_cast<size_t>(i)], out, false);
     }
     const json* link = field(*source, "SubLink");

@@ -151,10 +151,28 @@ class LineageWalker final : public LineageReader {
       return;
     }
     if (const json* values = field(body, "valuesLists"); values != nullptr && values->is_array()) {
+      std::vector<const json*> rows;
+      bool stars = false;
       for (const json& row : *values) {
         const json* list = field(row, "List");
         const json* items = list == nullptr ? nullptr : field(*list, "items");
         if (items == nullptr || !items->is_array()) continue;
+        rows.push_back(items);
+        stars = stars || anyStarExpansion(*items);
+      }
+      if (stars) {
+        // PostgreSQL expands x.* in every row: which item lands in which column, and under
+        // what name (column1, or a column list's), is not known. Any column may be any of them
+        // (set operations too: the other arms' positions may be this one's).
+        ColumnLineage any;
+        any.whole_row = true;
+        for (const json* items : rows) expression(*items, &any, 0);
+        merge(&out_.unnamed, any);
+        *star = true;
+        out_.opaque = true;
+        return;
+      }
+      for (const json* items : rows) {
         if (head->size() < items->size()) head->resize(items->size());
         for (size_t i = 0; i < items->size(); ++i) expression((*items)[i], &(*head)[i], 0);
       }

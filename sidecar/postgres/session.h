@@ -278,8 +278,14 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   StatementRef statementOf(const PendingUnit* unit) const;
   // What a name used by EXECUTE ("execute") or FETCH / MOVE stands for now.
   StatementRef namedSource(const policy::StatementFacts& st) const;
-  // `ref` followed through EXECUTE / FETCH to what their names stand for now.
+  // `ref` followed through EXECUTE / FETCH to what their names stand for now (at most
+  // kMaxNameHops); unknown() when an EXECUTE's arguments may carry masked data
+  // (argumentsMayCarryMaskedData()) or past the names followed.
   StatementRef resolve(StatementRef ref) const;
+  // Whether what EXECUTE `st` passes as arguments may carry data under a column rule: what the
+  // functions it calls return (EXECUTE p(card_code(1))). Which result column it reaches is not
+  // known (SELECT $1 AS note).
+  bool argumentsMayCarryMaskedData(const policy::StatementFacts& st) const;
   // Applies the names statements [from, to) of `facts` define or drop (PREPARE, DECLARE,
   // DEALLOCATE, CLOSE, DISCARD ALL) for unit `unit`.
   void recordNames(PendingUnit& unit, const policy::QueryFactsPtr& facts, size_t from, size_t to,
@@ -407,9 +413,10 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
     const Refusal* refusal;
   };
   std::optional<NamedRun> namedRun(const policy::QueryFacts& facts, size_t i) const;
-  // The same for `st` after `hops` names followed: a portal bound to EXECUTE q (FETCH c) runs
-  // what q (c) stands for now, with its refusal. One hop: PREPARE takes no EXECUTE or FETCH.
-  std::optional<NamedRun> namedRunOf(const policy::StatementFacts& st, int hops) const;
+  // Names followed from one to what it runs (EXECUTE s, s a Parse of FETCH p, p bound to
+  // EXECUTE q), at most; past them, what it runs is not known.
+  static constexpr int kMaxNameHops = 4;
+  static const StatementRef kUnknownSource;
   // Whether the name statement `i` of `facts` runs (EXECUTE p, FETCH c) is defined by an
   // earlier statement of the same Query (PREPARE p, DECLARE c): it runs that definition.
   static bool definedEarlier(const policy::QueryFacts& facts, size_t i);

@@ -270,33 +270,39 @@ std::optional<PostgresSession::NamedRun> PostgresSession::namedRun(const policy:
   const policy::StatementFacts& st = facts.statements[i];
   // A name the same query defined first runs that definition.
   if (st.lineage.uses.empty() || definedEarlier(facts, i)) return std::nullopt;
-  return namedRunOf(st, /*hops=*/0);
-}
-
-std::optional<PostgresSession::NamedRun> PostgresSession::namedRunOf(
-    const policy::StatementFacts& st, int hops) const {
-  const std::string& name = st.lineage.uses;
-  if (st.type == "execute") {
-    const NamedStatement* entry = names_.statement(name);
-    if (entry == nullptr) return std::nullopt;
-    return NamedRun{kStatementName, &entry->source, entry->refusal ? &*entry->refusal : nullptr};
-  }
-  const NamedPortal* portal = names_.portal(name);
-  if (portal == nullptr) return std::nullopt;
-  NamedRun run{portal->cursor ? kCursorName : kPortalName, &portal->source,
-               portal->refusal ? &*portal->refusal : nullptr};
-  if (portal->cursor) return run;
-  // A portal Bind made runs its statement.
-  if (run.refusal == nullptr && portal->statement_entry && portal->statement_entry->refusal) {
-    run.refusal = &*portal->statement_entry->refusal;
-  }
-  // Its statement may be EXECUTE q or FETCH c: it runs what q or c stands for now.
-  const policy::StatementFacts* inner = portal->source.statement();
-  if (hops == 0 && inner != nullptr && !inner->lineage.uses.empty()) {
-    if (auto next = namedRunOf(*inner, hops + 1)) {
-      run.source = next->source;
-      if (run.refusal == nullptr) run.refusal = next->refusal;
+  std::optional<NamedRun> run;
+  // What it names may itself run a name (a portal bound to EXECUTE q or FETCH c, a statement
+  // Parse made of FETCH c): it runs what that stands for now, and meets its refusal too.
+  const policy::StatementFacts* next = &st;
+  for (int hop = 0; next != nullptr && !next->lineage.uses.empty(); ++hop) {
+    if (hop == kMaxNameHops) {
+      run->source = &kUnknownSource;  // as resolve(): it may run anything
+      break;
     }
+    const std::string& name = next->lineage.uses;
+    NamedRun step{kStatementName, nullptr, nullptr};
+    if (next->type == "execute") {
+      const NamedStatement* entry = names_.statement(name);
+      if (entry == nullptr) break;
+      step = {kStatementName, &entry->source, entry->refusal ? &*entry->refusal : nullptr};
+    } else {
+      const NamedPortal* portal = names_.portal(name);
+      if (portal == nullptr) break;
+      step = {portal->cursor ? kCursorName : kPortalName, &portal->source,
+              portal->refusal ? &*portal->refusal : nullptr};
+      // A portal Bind made runs its statement.
+      if (step.refusal == nullptr && !portal->cursor && portal->statement_entry &&
+          portal->statement_entry->refusal) {
+        step.refusal = &*portal->statement_entry->refusal;
+      }
+    }
+    if (!run) {
+      run = step;  // named as the statement names it
+    } else {
+      run->source = step.source;
+      if (run->refusal == nullptr) run->refusal = step.refusal;
+    }
+    next = step.source->statement();
   }
   return run;
 }

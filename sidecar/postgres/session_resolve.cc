@@ -326,6 +326,9 @@ policy::QueryFactsPtr PostgresSession::withFunctionsResolved(policy::QueryFactsP
         policy::addCallNamesOfListed(&args.sources, f);
       }
       storeOf(std::string(), std::move(args));
+      // And what an EXECUTE of it passes ($1 among the arguments: PREPARE p(text) AS SELECT
+      // log_msg($1); EXECUTE p(card_code(1))).
+      r.lineage.stores_parameters = true;
     }
   }
   return resolved ? resolved : facts;

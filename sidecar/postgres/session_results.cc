@@ -37,14 +37,32 @@ StatementRef PostgresSession::statementOf(const PendingUnit* unit) const {
   }
 }
 
+const StatementRef PostgresSession::kUnknownSource = StatementRef::unknown();
+
 StatementRef PostgresSession::resolve(StatementRef ref) const {
-  // EXECUTE p / FETCH c return what p / c stand for now (a portal may run an EXECUTE).
-  for (int hop = 0; hop < 2; ++hop) {
+  // EXECUTE p / FETCH c return what p / c stand for now (a portal may run an EXECUTE or a
+  // FETCH, a protocol-prepared statement run by EXECUTE a FETCH).
+  for (int hop = 0; hop < kMaxNameHops; ++hop) {
     const policy::StatementFacts* st = ref.statement();
-    if (st == nullptr || st->lineage.uses.empty()) break;
+    if (st == nullptr || st->lineage.uses.empty()) return ref;
+    // What its arguments carry may be in any column (PREPARE p(text) AS SELECT $1 AS note;
+    // EXECUTE p(card_code(1))).
+    if (argumentsMayCarryMaskedData(*st)) return StatementRef::unknown();
     ref = namedSource(*st);
   }
-  return ref;
+  return StatementRef::unknown();  // past the names followed: it may return anything
+}
+
+bool PostgresSession::argumentsMayCarryMaskedData(const policy::StatementFacts& st) const {
+  const policy::ColumnLineage& args = st.lineage.arguments;
+  if (!config_.masker || (args.sources.empty() && !args.whole_row)) return false;
+  // Through what the functions it calls return (withFunctionsResolved() renames them).
+  bool whole = args.whole_row;
+  std::vector<std::string> names;
+  for (const std::string& s : args.sources) {
+    for (std::string& n : st.lineage.closure(s, &whole)) names.push_back(std::move(n));
+  }
+  return config_.masker->planColumn(names, whole).column_rule != nullptr;
 }
 
 StatementRef PostgresSession::namedSource(const policy::StatementFacts& st) const {

@@ -82,6 +82,12 @@ const Row kRows[] = {
     {"DELETE FROM cards WHERE id = 1 RETURNING cvv AS gone", 0, 1, "gone", true, false},
     {"INSERT INTO t(a) SELECT cvv FROM cards RETURNING a AS b", 0, 1, "b", true, false},
     {"VALUES (1, 2)", 1, 2, "column2", false, false},
+    // x.* in a VALUES row expands: which item is in which column is not known.
+    {"SELECT b FROM cards c, LATERAL (VALUES (c.*, 'x'), (c.*, 'y')) v(a, b)", 0, 1, "b", false,
+     true},
+    {"SELECT b FROM (VALUES ((SELECT c FROM cards c LIMIT 1).*, 'x'), "
+     "((SELECT c FROM cards c LIMIT 1).*, 'y')) v(a, b)",
+     0, 1, "b", false, true},
     // The server's count does not fit the target list: every column gets every source.
     {"SELECT id, cvv AS c FROM cards", 0, 3, "id", true, false},
 };
