@@ -265,7 +265,7 @@ class Reader {
       for (const std::string& s : value.sources) {
         for (const std::string& n : l.closure(s, &renamed_whole)) addLineageName(&c.sources, n);
       }
-      c.whole_row = value.whole_row || renamed_whole;
+      c.whole_row = value.whole_row || renamed_whole || l.opaque;
       for (const std::string& n : c.sources) {
         if (std::find(inputs_.begin(), inputs_.end(), n) != inputs_.end()) {
           out_->stores_arguments = true;
@@ -297,6 +297,7 @@ class Reader {
       if (!intact(l, i)) add(l, c);
     }
     for (const ColumnLineage& c : l.tail) add(l, c);
+    if (l.opaque) markUnknown(out_);  // a VALUES row's `x.*` moved its items
     if (l.star) {
       add(l, l.unnamed);
       // `*` passes the columns on under their own names, which only a row type result keeps,
@@ -480,7 +481,7 @@ class Reader {
           }
         }
       };
-      if (!l.known || l.star) {
+      if (!l.known || l.star || l.opaque) {
         value.whole_row = true;
       } else if (store.row) {
         for (const ColumnLineage& c : l.head) take(c);

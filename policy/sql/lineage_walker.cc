@@ -443,7 +443,8 @@ class LineageWalker final : public LineageReader {
         const json* list = field(row, "List");
         const json* items = list == nullptr ? nullptr : field(*list, "items");
         if (items == nullptr || !items->is_array()) continue;
-        for (size_t i = named; i < items->size(); ++i) {
+        // Past an x.* item, PostgreSQL's expansion moves the items: a column list names none.
+        for (size_t i = anyStarExpansion(*items) ? 0 : named; i < items->size(); ++i) {
           ColumnLineage c;
           expression((*items)[i], &c, 0);
           addUnnamed(c);

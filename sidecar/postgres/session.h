@@ -286,6 +286,14 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // functions it calls return (EXECUTE p(card_code(1))). Which result column it reaches is not
   // known (SELECT $1 AS note).
   bool argumentsMayCarryMaskedData(const policy::StatementFacts& st) const;
+  // Whether an EXPLAIN's plan may show data under a column rule: the constants the planner
+  // folds in from the database's functions it calls (EXPLAIN EXECUTE p(card_code(1))). Not
+  // those of a prepared statement EXPLAIN EXECUTE runs.
+  bool explainMayShowMaskedData(const policy::StatementFacts& st) const;
+  // Whether values made of `sources` (names as `st`'s lineage gives them; `whole`: any column)
+  // may carry data under a column rule, through `st`'s renames and composite types.
+  bool mayCarryMaskedData(const policy::StatementFacts& st, const std::vector<std::string>& sources,
+                          bool whole) const;
   // Applies the names statements [from, to) of `facts` define or drop (PREPARE, DECLARE,
   // DEALLOCATE, CLOSE, DISCARD ALL) for unit `unit`.
   void recordNames(PendingUnit& unit, const policy::QueryFactsPtr& facts, size_t from, size_t to,

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "sidecar/postgres/backend_builders.h"
+#include "sidecar/postgres/composite_masking.h"
 #include "sidecar/postgres/error.h"
 #include "sidecar/postgres/row_rewriter.h"
 #include "sidecar/postgres/session.h"
@@ -25,7 +26,7 @@ StatementRef PostgresSession::statementOf(const PendingUnit* unit) const {
       if (i < unit->resolved.size() && (unit->resolved[i].facts || unit->resolved[i].opaque)) {
         return unit->resolved[i];
       }
-      return StatementRef{unit->facts, i};
+      return resolve(StatementRef{unit->facts, i});
     }
     case Kind::kDescribeStatement:
     case Kind::kDescribePortal:
@@ -42,27 +43,55 @@ const StatementRef PostgresSession::kUnknownSource = StatementRef::unknown();
 StatementRef PostgresSession::resolve(StatementRef ref) const {
   // EXECUTE p / FETCH c return what p / c stand for now (a portal may run an EXECUTE or a
   // FETCH, a protocol-prepared statement run by EXECUTE a FETCH).
-  for (int hop = 0; hop < kMaxNameHops; ++hop) {
+  for (int hop = 0;; ++hop) {
     const policy::StatementFacts* st = ref.statement();
-    if (st == nullptr || st->lineage.uses.empty()) return ref;
+    if (st == nullptr) return ref;
+    if (st->lineage.uses.empty()) {
+      return explainMayShowMaskedData(*st) ? StatementRef::unknown() : ref;
+    }
+    // Past the names followed (as namedRun()), it may return anything.
+    if (hop == kMaxNameHops) return StatementRef::unknown();
     // What its arguments carry may be in any column (PREPARE p(text) AS SELECT $1 AS note;
     // EXECUTE p(card_code(1))).
     if (argumentsMayCarryMaskedData(*st)) return StatementRef::unknown();
     ref = namedSource(*st);
   }
-  return StatementRef::unknown();  // past the names followed: it may return anything
+}
+
+bool PostgresSession::mayCarryMaskedData(const policy::StatementFacts& st,
+                                         const std::vector<std::string>& sources,
+                                         bool whole) const {
+  if (!config_.masker || !config_.masker->hasColumnRules()) return false;
+  // Through what the functions it calls return (withFunctionsResolved() renames them).
+  whole = whole || st.lineage.opaque;
+  std::vector<std::string> names;
+  for (const std::string& s : sources) {
+    for (std::string& n : st.lineage.closure(s, &whole)) names.push_back(std::move(n));
+  }
+  if (config_.masker->planColumn(names, whole).column_rule != nullptr) return true;
+  // A value of a composite type with a field a rule names (card_row(1)::text).
+  return catalog_ != nullptr && ruleCarriedBy(*catalog_, names) != nullptr;
+}
+
+bool PostgresSession::explainMayShowMaskedData(const policy::StatementFacts& st) const {
+  // A plan shows the constants the planner folded in: what an immutable function returned,
+  // what EXPLAIN EXECUTE p(card_code(1)) passed.
+  if (st.type != "explain" || st.functions.empty()) return false;
+  std::vector<std::string> calls;
+  for (const std::string& f : st.functions) {
+    policy::anyReading(f, [&](std::string_view name) {
+      calls.push_back(policy::callName(name));
+      calls.push_back(policy::callValueName(name));  // of its result type
+      return false;
+    });
+  }
+  return mayCarryMaskedData(st, calls, false);
 }
 
 bool PostgresSession::argumentsMayCarryMaskedData(const policy::StatementFacts& st) const {
   const policy::ColumnLineage& args = st.lineage.arguments;
-  if (!config_.masker || (args.sources.empty() && !args.whole_row)) return false;
-  // Through what the functions it calls return (withFunctionsResolved() renames them).
-  bool whole = args.whole_row;
-  std::vector<std::string> names;
-  for (const std::string& s : args.sources) {
-    for (std::string& n : st.lineage.closure(s, &whole)) names.push_back(std::move(n));
-  }
-  return config_.masker->planColumn(names, whole).column_rule != nullptr;
+  if (args.sources.empty() && !args.whole_row) return false;
+  return mayCarryMaskedData(st, args.sources, args.whole_row);
 }
 
 StatementRef PostgresSession::namedSource(const policy::StatementFacts& st) const {

@@ -122,11 +122,11 @@ TEST_CASE("workloads without a valid token or an access rule get no session",
     ConnectedSidecar sc(w.cp, other);
     REQUIRE(sc.ready());
     auto r = sc.psql("SELECT 1;");
-    INFO(r.err);
+    INFO(r.err << "\nsidecar log:\n" << sc.log());
     CHECK(r.exit_code != 0);
     // Never welcomed, the sidecar holds no policy at all, so it cannot even tell which
     // protocol the listener speaks: it closes the connection and says why in its log.
-    CHECK(sc.log().find("no policy loaded") != std::string::npos);
+    CHECK(eventually([&] { return sc.log().find("no policy loaded") != std::string::npos; }));
     v1::SearchAuditRequest q;
     q.add_types(v1::EVENT_ACCESS_DENIED);
     CHECK(eventually([&] { return !searchAll(w.cp, w.auditor, q).empty(); }));

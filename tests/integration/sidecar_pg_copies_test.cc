@@ -664,6 +664,11 @@ TEST_CASE("EXECUTE's arguments, and the values a VALUES row's `*` expands to, ma
       "'select cvv from cards order by id limit 1';"
       "create or replace function xa_keep(m text) returns boolean language sql as "
       "$$ insert into xa_log (note) values (m); select true $$;"
+      "create or replace function xa_row(i int) returns cards language sql stable as "
+      "'select * from cards where id = i';"
+      // column7 is cvv: the VALUES row's c.* moved it past the column list.
+      "create or replace function xa_leak() returns text language sql stable as $$ select "
+      "column7 from cards c, lateral (values (c.*)) v(a, b, c2, d, e, f) where c.id = 1 $$;"
       "grant all on xa_log, xa_hist to app; grant all on sequence xa_log_id_seq to app;",
       kPgAppDatabase);
   Sidecar sidecar(pg, writeGrant());
@@ -703,4 +708,18 @@ TEST_CASE("EXECUTE's arguments, and the values a VALUES row's `*` expands to, ma
   CHECK(lines[6].find_first_not_of('*') == std::string::npos);
   CHECK(pg.sqlOrThrow("select count(*) from xa_log where note <> 'n'", kPgAppDatabase) == "0\n");
   CHECK(pg.sqlOrThrow("select count(*) from xa_hist", kPgAppDatabase) == "0\n");
+  // Masked whole too: a plan showing the value an argument's function returned, an argument of
+  // a composite type with a masked field, a function returning what a VALUES row's `*` moved.
+  for (const char* sql : {"prepare e(text) as select $1 as note;\n"
+                          "explain (verbose, costs off) execute e(xa_code());\n",
+                          "prepare w(text) as select $1 as note;\nexecute w(xa_row(1)::text);\n",
+                          "select 'x';\nselect xa_leak();\n"}) {
+    r = sidecar.psql(sql);
+    INFO(sql << "stdout: " << r.out << "\nstderr: " << r.err);
+    CHECK(r.err == "");
+    const std::vector<std::string> out = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+    REQUIRE(out.size() >= 2);
+    for (size_t i = 1; i < out.size(); ++i)
+      CHECK(out[i].find_first_not_of("* ") == std::string::npos);
+  }
 }
