@@ -421,6 +421,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
     const Refusal* refusal;
   };
   std::optional<NamedRun> namedRun(const policy::QueryFacts& facts, size_t i) const;
+  // The one name `st` uses (EXECUTE p, FETCH c), as the session holds it now; nullopt when
+  // it holds no such name. namedRun() and namedSource() follow it.
+  std::optional<NamedRun> namedStep(const policy::StatementFacts& st) const;
   // Names followed from one to what it runs (EXECUTE s, s a Parse of FETCH p, p bound to
   // EXECUTE q), at most; past them, what it runs is not known.
   static constexpr int kMaxNameHops = 4;

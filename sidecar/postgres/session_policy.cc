@@ -279,32 +279,37 @@ std::optional<PostgresSession::NamedRun> PostgresSession::namedRun(const policy:
       run->source = &kUnknownSource;  // as resolve(): it may run anything
       break;
     }
-    const std::string& name = next->lineage.uses;
-    NamedRun step{kStatementName, nullptr, nullptr};
-    if (next->type == "execute") {
-      const NamedStatement* entry = names_.statement(name);
-      if (entry == nullptr) break;
-      step = {kStatementName, &entry->source, entry->refusal ? &*entry->refusal : nullptr};
-    } else {
-      const NamedPortal* portal = names_.portal(name);
-      if (portal == nullptr) break;
-      step = {portal->cursor ? kCursorName : kPortalName, &portal->source,
-              portal->refusal ? &*portal->refusal : nullptr};
-      // A portal Bind made runs its statement.
-      if (step.refusal == nullptr && !portal->cursor && portal->statement_entry &&
-          portal->statement_entry->refusal) {
-        step.refusal = &*portal->statement_entry->refusal;
-      }
-    }
+    const std::optional<NamedRun> step = namedStep(*next);
+    if (!step) break;
     if (!run) {
       run = step;  // named as the statement names it
     } else {
-      run->source = step.source;
-      if (run->refusal == nullptr) run->refusal = step.refusal;
+      run->source = step->source;
+      if (run->refusal == nullptr) run->refusal = step->refusal;
     }
-    next = step.source->statement();
+    next = step->source->statement();
   }
   return run;
+}
+
+std::optional<PostgresSession::NamedRun> PostgresSession::namedStep(
+    const policy::StatementFacts& st) const {
+  const std::string& name = st.lineage.uses;
+  if (st.type == "execute") {
+    const NamedStatement* entry = names_.statement(name);
+    if (entry == nullptr) return std::nullopt;
+    return NamedRun{kStatementName, &entry->source, entry->refusal ? &*entry->refusal : nullptr};
+  }
+  const NamedPortal* portal = names_.portal(name);
+  if (portal == nullptr) return std::nullopt;
+  NamedRun step{portal->cursor ? kCursorName : kPortalName, &portal->source,
+                portal->refusal ? &*portal->refusal : nullptr};
+  // A portal Bind made runs its statement.
+  if (step.refusal == nullptr && !portal->cursor && portal->statement_entry &&
+      portal->statement_entry->refusal) {
+    step.refusal = &*portal->statement_entry->refusal;
+  }
+  return step;
 }
 
 }  // namespace tollgate::sidecar::postgres

@@ -95,14 +95,9 @@ bool PostgresSession::argumentsMayCarryMaskedData(const policy::StatementFacts& 
 }
 
 StatementRef PostgresSession::namedSource(const policy::StatementFacts& st) const {
-  if (st.type == "execute") {
-    const NamedStatement* named = names_.statement(st.lineage.uses);
-    if (named != nullptr && named->source.facts) return named->source;
-  } else {
-    const NamedPortal* named = names_.portal(st.lineage.uses);
-    if (named != nullptr && named->source.facts) return named->source;
-  }
-  return StatementRef::unknown();  // defined where the sidecar could not see
+  const std::optional<NamedRun> step = namedStep(st);
+  // Unknown: defined where the sidecar could not see.
+  return step && step->source->facts ? *step->source : StatementRef::unknown();
 }
 
 void PostgresSession::recordNames(PendingUnit& unit, const policy::QueryFactsPtr& facts,
