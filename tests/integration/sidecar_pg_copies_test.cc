@@ -4,7 +4,8 @@
 // star expands to, and judged again once the session may have changed tables (DDL, an admin
 // statement, a fast-path call, a call of one of the database's own functions whose body may);
 // composite values judged by their fields, also after such a function changed their type
-// (sidecar_pg_copies_triggers_test.cc: triggers, rules and PL/pgSQL variables).
+// (sidecar_pg_copies_triggers_test.cc: triggers, rules and PL/pgSQL variables;
+// sidecar_pg_copies_named_test.cc: named statements, cursors, portals, EXECUTE's arguments).
 #include <string>
 #include <vector>
 
@@ -16,7 +17,6 @@
 #include "tests/integration/sidecar_pg_harness.h"
 
 using Catch::Matchers::ContainsSubstring;
-using Catch::Matchers::StartsWith;
 using namespace tollgate::testing;
 
 namespace {
@@ -394,73 +394,6 @@ TEST_CASE("the functions a view's definition calls store with the statement read
   CHECK(pg.sqlOrThrow("select count(*) from vf_log", kPgAppDatabase) == "0\n");
 }
 
-TEST_CASE("a call as o.f, and a cursor's calls, are judged with the tables they may change") {
-  auto& pg = sharedPg();
-  pg.sqlOrThrow(
-      "drop table if exists ac_orders, ac_archive cascade;"
-      "create table ac_orders (id int, note text); insert into ac_orders values (1, 'n');"
-      "create table ac_archive (like ac_orders);"
-      // Dynamic SQL that shadows ac_orders with a temporary table holding cvv where note was.
-      "create or replace function ac_mk() returns int language plpgsql as $$ begin execute "
-      "'create temp table if not exists ac_orders as select id, cvv as note from cards'; "
-      "return 1; end $$;"
-      "create or replace function ac_archive_orders() returns int language plpgsql as $$ begin "
-      "insert into ac_archive select * from ac_orders; return 1; end $$;"
-      // Called with attribute notation: no function call in the statement's text.
-      "create or replace function ac_dynf(o ac_orders) returns int language plpgsql as $$ begin "
-      "perform ac_mk(); insert into ac_archive select * from ac_orders; return 1; end $$;"
-      "grant all on ac_orders, ac_archive to app;",
-      kPgAppDatabase);
-  Sidecar sidecar(pg, writeGrant());
-  REQUIRE(sidecar.ready());
-  auto r = sidecar.psql("select o.ac_dynf from ac_orders o;\n");
-  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
-  CHECK_THAT(r.err, ContainsSubstring(kCopyRefused));
-  // A cursor declared before the tables may have changed runs its function's `*` at FETCH.
-  r = sidecar.psql(
-      "begin;\n"
-      "declare c cursor for select ac_archive_orders();\n"
-      "select ac_mk();\n"
-      "fetch all c;\n"
-      "rollback;\n");
-  INFO("stdout: " << r.out << "\nstderr: " << r.err);
-  CHECK_THAT(r.err, ContainsSubstring("cursor \"c\" stores a `*`"));
-  CHECK(pg.sqlOrThrow("select count(*) from ac_archive", kPgAppDatabase) == "0\n");
-  // So does a portal Bind made, fetched in the Query that may change the tables; one bound to
-  // EXECUTE of a statement judged by them; and one bound to FETCH of that one. Committed, what
-  // they stored would stay.
-  r = sidecar.python(std::string(kPyRawWire) + R"PY(
-startup("job", "payments")
-def ready():
-    while True:
-        t, body = read_message()
-        if t == b"E": print(body.decode(errors="replace"))
-        if t == b"Z": return
-def fetch_after_change(binds):
-    s.sendall(msg(b"Q", z("begin")))
-    ready()
-    for statement, portal, sql in binds:
-        s.sendall(msg(b"P", z(statement) + z(sql) + struct.pack("!h", 0)) +
-                  msg(b"B", z(portal) + z(statement) + struct.pack("!hhh", 0, 0, 0)))
-    s.sendall(msg(b"S", b""))
-    ready()
-    s.sendall(msg(b"Q", z("select ac_mk(); fetch all from " + binds[-1][1])))
-    ready()
-    s.sendall(msg(b"Q", z("commit")))
-    ready()
-fetch_after_change([("s", "p", "select ac_archive_orders()")])
-s.sendall(msg(b"Q", z("prepare q as insert into ac_archive select * from ac_orders returning note")))
-ready()
-fetch_after_change([("s2", "p2", "execute q")])
-fetch_after_change([("s4", "p4", "execute q"), ("s5", "p5", "fetch all from p4")])
-)PY");
-  INFO("stdout: " << r.out << "\nstderr: " << r.err);
-  CHECK_THAT(r.out, ContainsSubstring("portal \"p\" stores a `*`"));
-  CHECK_THAT(r.out, ContainsSubstring("portal \"p2\" stores a `*`"));
-  CHECK_THAT(r.out, ContainsSubstring("portal \"p5\" stores a `*`"));
-  CHECK(pg.sqlOrThrow("select count(*) from ac_archive", kPgAppDatabase) == "0\n");
-}
-
 TEST_CASE("a `*` a function's body stores is judged by the columns its tables had at login") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(
@@ -597,35 +530,6 @@ TEST_CASE("a composite value stored elsewhere is judged by its fields") {
   CHECK(pg.sqlOrThrow("select count(*) from tg_textlog", kPgAppDatabase) == "0\n");
 }
 
-// A prepared statement stores a composite value judged by the fields its type had; the session
-// then adds a cvv field to the type. Run again, the statement would copy the cvv into note,
-// read back in clear: it is refused, and the session stays usable.
-TEST_CASE("a statement prepared before the session changed a type is judged again") {
-  auto& pg = sharedPg();
-  pg.sqlOrThrow(
-      "drop table if exists plain_copy; drop type if exists tg_plainrec;"
-      "create type tg_plainrec as (holder text, code text);"
-      "create table plain_copy (id int, rec tg_plainrec, note text);"
-      "alter type tg_plainrec owner to app; alter table plain_copy owner to app;"
-      "insert into plain_copy values (1, row('Ann', 'c1'), 'n');",
-      kPgAppDatabase);
-  Sidecar sidecar(pg, adminGrant());  // its DDL runs
-  REQUIRE(sidecar.ready());
-  auto r = sidecar.psql(
-      "prepare put as update plain_copy set note = rec::text where id = 1;\n"
-      "execute put;\n"
-      "alter type tg_plainrec add attribute cvv text;\n"
-      "update plain_copy set rec.cvv = '987' where id = 1;\n"
-      "execute put;\n"
-      "select note from plain_copy;\n");
-  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
-  CHECK(countOf(r.err, kCopyRefused) == 1);
-  CHECK_THAT(r.err, ContainsSubstring("prepared statement \"put\" stores a `*` or a composite"));
-  CHECK(r.out == "PREPARE\nUPDATE 1\nALTER TYPE\nUPDATE 1\n(Ann,c1)\n");
-  CHECK(pg.sqlOrThrow("select count(*) from plain_copy where note like '%987%'", kPgAppDatabase) ==
-        "0\n");
-}
-
 // One of the database's own functions drops a field of a composite type and adds it again at
 // the end: the same field count and types, so only the catalog read at login could tell, and it
 // would name the fields by their old positions (cvv read as holder). Values of the type are
@@ -652,74 +556,4 @@ TEST_CASE("after a function changes a type, its values are masked whole") {
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.out, !ContainsSubstring("321"));
   CHECK(r.out == "(Ann,***)\nf\n******\n");  // (321,) masked whole
-}
-
-TEST_CASE("EXECUTE's arguments, and the values a VALUES row's `*` expands to, may be any column") {
-  auto& pg = sharedPg();
-  pg.sqlOrThrow(
-      "drop table if exists xa_log, xa_hist cascade;"
-      "create table xa_log (id serial, note text);"
-      "create table xa_hist (cvv text, note text, x text);"
-      "create or replace function xa_code() returns text language sql stable as "
-      "'select cvv from cards order by id limit 1';"
-      "create or replace function xa_keep(m text) returns boolean language sql as "
-      "$$ insert into xa_log (note) values (m); select true $$;"
-      "create or replace function xa_row(i int) returns cards language sql stable as "
-      "'select * from cards where id = i';"
-      // column7 is cvv: the VALUES row's c.* moved it past the column list.
-      "create or replace function xa_leak() returns text language sql stable as $$ select "
-      "column7 from cards c, lateral (values (c.*)) v(a, b, c2, d, e, f) where c.id = 1 $$;"
-      "grant all on xa_log, xa_hist to app; grant all on sequence xa_log_id_seq to app;",
-      kPgAppDatabase);
-  Sidecar sidecar(pg, writeGrant());
-  REQUIRE(sidecar.ready());
-  auto r = sidecar.psql(
-      // A function the prepared statement calls stores what EXECUTE passes.
-      "prepare k(text) as select xa_keep($1);\n"
-      "execute k(xa_code());\n"
-      "execute k('n');\n"
-      // What EXECUTE passes may be in any column of its result.
-      "prepare r(text) as select $1 as note;\n"
-      "execute r(xa_code());\n"
-      "execute r('plain');\n"
-      // A `*` in a VALUES row of several, of MERGE's INSERT, or in ROW(...), moves the items
-      // after it: holder, cvv (, id) land in cvv, note (, x).
-      "insert into xa_hist (cvv, note, x) values "
-      "((select c from (select holder, cvv, id from cards) c where id = 1).*), "
-      "((select c from (select holder, cvv, id from cards) c where id = 2).*);\n"
-      "merge into xa_hist h using (select holder, cvv, id from cards) c on false "
-      "when not matched then insert (cvv, note, x) values (c.*);\n"
-      "update xa_hist h set (cvv, note, x) = row(c.*, 'a') from (select holder, cvv from cards) "
-      "c;\n"
-      "select g from cards c, lateral (values (c.*, 'x'), (c.*, 'y')) v(a, b, c2, d, e, f, g) "
-      "where c.id = 1;\n");
-  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
-  CHECK(countOf(r.err, kCopyRefused) == 4);
-  const std::string cvv = sampleCards()[0].cvv;
-  CHECK_THAT(r.out, !ContainsSubstring(cvv));
-  const std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
-  REQUIRE(lines.size() == 7);  // the VALUES' two rows
-  CHECK(lines[0] == "PREPARE");
-  CHECK(lines[1] == "t");
-  CHECK(lines[2] == "PREPARE");
-  CHECK(lines[3].find_first_not_of('*') == std::string::npos);  // masked whole
-  CHECK(lines[4] == "plain");
-  CHECK(lines[5].find_first_not_of('*') == std::string::npos);
-  CHECK(lines[6].find_first_not_of('*') == std::string::npos);
-  CHECK(pg.sqlOrThrow("select count(*) from xa_log where note <> 'n'", kPgAppDatabase) == "0\n");
-  CHECK(pg.sqlOrThrow("select count(*) from xa_hist", kPgAppDatabase) == "0\n");
-  // Masked whole too: a plan showing the value an argument's function returned, an argument of
-  // a composite type with a masked field, a function returning what a VALUES row's `*` moved.
-  for (const char* sql : {"prepare e(text) as select $1 as note;\n"
-                          "explain (verbose, costs off) execute e(xa_code());\n",
-                          "prepare w(text) as select $1 as note;\nexecute w(xa_row(1)::text);\n",
-                          "select 'x';\nselect xa_leak();\n"}) {
-    r = sidecar.psql(sql);
-    INFO(sql << "stdout: " << r.out << "\nstderr: " << r.err);
-    CHECK(r.err == "");
-    const std::vector<std::string> out = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
-    REQUIRE(out.size() >= 2);
-    for (size_t i = 1; i < out.size(); ++i)
-      CHECK(out[i].find_first_not_of("* ") == std::string::npos);
-  }
 }
