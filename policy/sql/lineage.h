@@ -79,6 +79,9 @@ struct OutputLineage {
   // EXECUTE / FETCH of that name returns), and the name an EXECUTE / FETCH / MOVE uses.
   std::string defines;
   std::string uses;
+  // The prepared statement EXPLAIN EXECUTE p(args) plans (its `arguments` are args); with
+  // ANALYZE it runs it, and `uses` names it too. The result is the plan, not p's columns.
+  std::string explains;
   // DECLARE ... WITH HOLD: the cursor outlives the transaction that declared it.
   bool holds = false;
   // The name DEALLOCATE / CLOSE removes; `releases_all` for DEALLOCATE ALL, CLOSE ALL and

@@ -96,4 +96,15 @@ inline bool anyStarExpansion(const json& items) {
          std::any_of(items.begin(), items.end(), [](const json& i) { return isStarExpansion(i); });
 }
 
+// EXPLAIN runs its statement only with ANALYZE (the grammar spells it so; ANALYZE false counts:
+// it errs towards running).
+inline bool explainRuns(const json& explain) {
+  const json* options = field(explain, "options");
+  if (options == nullptr || !options->is_array()) return false;
+  return std::any_of(options->begin(), options->end(), [](const json& o) {
+    const json* d = field(o, "DefElem");
+    return d != nullptr && str(*d, "defname") == "analyze";
+  });
+}
+
 }  // namespace tollgate::policy::sql

@@ -118,17 +118,6 @@ class StoreCollector {
     out_->stored.emplace_back(std::string(target), std::move(c));
   }
 
-  // EXPLAIN runs its statement only with ANALYZE.
-  static bool explainRuns(const json& explain) {
-    const json* options = field(explain, "options");
-    if (options == nullptr || !options->is_array()) return false;
-    for (const json& o : *options) {
-      const json* d = field(o, "DefElem");
-      if (d != nullptr && str(*d, "defname") == "analyze") return true;
-    }
-    return false;
-  }
-
   // Names of a list of ResTarget (INSERT's columns) or String (IntoClause colNames) nodes.
   static std::vector<std::string_view> columnNames(const json* list) {
     std::vector<std::string_view> names;

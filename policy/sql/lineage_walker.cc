@@ -104,6 +104,14 @@ class LineageWalker final : public LineageReader {
     } else if (kind == "ExecuteStmt") {
       out_.uses = str(body, "name");
       if (const json* params = field(body, "params")) expression(*params, &out_.arguments, 0);
+    } else if (kind == "ExplainStmt") {
+      std::string_view inner_kind;
+      const json* inner = nullptr;
+      const json* q = field(body, "query");
+      if (q == nullptr || !unwrap(*q, &inner_kind, &inner) || inner_kind != "ExecuteStmt") return;
+      out_.explains = str(*inner, "name");
+      if (explainRuns(body)) out_.uses = out_.explains;
+      if (const json* params = field(*inner, "params")) expression(*params, &out_.arguments, 0);
     } else if (kind == "FetchStmt") {
       out_.uses = str(body, "portalname");
     } else if (kind == "DeallocateStmt" || kind == "ClosePortalStmt") {

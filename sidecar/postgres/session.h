@@ -431,6 +431,11 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Whether the name statement `i` of `facts` runs (EXECUTE p, FETCH c) is defined by an
   // earlier statement of the same Query (PREPARE p, DECLARE c): it runs that definition.
   static bool definedEarlier(const policy::QueryFacts& facts, size_t i);
+  // Whether the name `st` uses or plans is a prepared statement's (EXECUTE p, EXPLAIN EXECUTE
+  // p), not a portal's (FETCH c).
+  static bool namesStatement(const policy::StatementFacts& st) {
+    return st.type == "execute" || st.type == "explain";
+  }
 
   // Events (session_events.cc).
   // Identity, location, policy version and grant: the part every event of this session shares

@@ -246,7 +246,7 @@ const Refusal* PostgresSession::executeRefusal(const NamedPortal* portal,
 bool PostgresSession::definedEarlier(const policy::QueryFacts& facts, size_t i) {
   const policy::StatementFacts& st = facts.statements[i];
   // EXECUTE names a prepared statement, FETCH / MOVE a portal.
-  const bool statement = st.type == "execute";
+  const bool statement = namesStatement(st);
   for (size_t j = 0; j < i; ++j) {
     const policy::StatementFacts& prior = facts.statements[j];
     if (prior.lineage.defines == st.lineage.uses && (prior.type == "prepare") == statement) {
@@ -295,7 +295,7 @@ std::optional<PostgresSession::NamedRun> PostgresSession::namedRun(const policy:
 std::optional<PostgresSession::NamedRun> PostgresSession::namedStep(
     const policy::StatementFacts& st) const {
   const std::string& name = st.lineage.uses;
-  if (st.type == "execute") {
+  if (namesStatement(st)) {
     const NamedStatement* entry = names_.statement(name);
     if (entry == nullptr) return std::nullopt;
     return NamedRun{kStatementName, &entry->source, entry->refusal ? &*entry->refusal : nullptr};

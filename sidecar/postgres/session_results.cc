@@ -46,7 +46,8 @@ StatementRef PostgresSession::resolve(StatementRef ref) const {
   for (int hop = 0;; ++hop) {
     const policy::StatementFacts* st = ref.statement();
     if (st == nullptr) return ref;
-    if (st->lineage.uses.empty()) {
+    // EXPLAIN ANALYZE EXECUTE p runs p, but returns its plan.
+    if (st->lineage.uses.empty() || st->type == "explain") {
       return explainMayShowMaskedData(*st) ? StatementRef::unknown() : ref;
     }
     // Past the names followed (as namedRun()), it may return anything.
@@ -76,7 +77,7 @@ bool PostgresSession::mayCarryMaskedData(const policy::StatementFacts& st,
 bool PostgresSession::explainMayShowMaskedData(const policy::StatementFacts& st) const {
   // A plan shows the constants the planner folded in: what an immutable function returned,
   // what EXPLAIN EXECUTE p(card_code(1)) passed.
-  if (st.type != "explain" || st.functions.empty()) return false;
+  if (st.type != "explain" || (st.functions.empty() && !st.lineage.opaque)) return false;
   std::vector<std::string> calls;
   for (const std::string& f : st.functions) {
     policy::anyReading(f, [&](std::string_view name) {
@@ -154,20 +155,37 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
   std::shared_ptr<policy::QueryFacts> resolved;
   for (size_t i = 0; i < facts->statements.size(); ++i) {
     const policy::StatementFacts& st = facts->statements[i];
-    if (st.type != "execute" || st.lineage.uses.empty()) continue;
+    // EXPLAIN EXECUTE p plans p (the planner runs its immutable functions), and with ANALYZE
+    // runs it as EXECUTE does.
+    const std::string& name = st.type == "explain" ? st.lineage.explains : st.lineage.uses;
+    if (name.empty() || !namesStatement(st)) continue;
     // A PREPARE earlier in the same query string, else the table.
     const policy::StatementFacts* target = nullptr;
     for (size_t j = i; j-- > 0 && target == nullptr;) {
       const policy::StatementFacts& prior = facts->statements[j];
-      if (prior.type == "prepare" && prior.lineage.defines == st.lineage.uses) target = &prior;
+      if (prior.type == "prepare" && prior.lineage.defines == name) target = &prior;
     }
     if (target == nullptr) {
-      const NamedStatement* named = names_.statement(st.lineage.uses);
+      const NamedStatement* named = names_.statement(name);
       if (named != nullptr) target = named->source.statement();
     }
-    if (target == nullptr || target->type == "execute") continue;  // stays "other": admin only
+    const bool known = target != nullptr && target->type != "execute";
+    // EXECUTE stays "other" (admin only); EXPLAIN EXECUTE of a statement prepared where the
+    // session could not see (dynamic SQL) has a plan that may show any value.
+    if (!known && st.type != "explain") continue;
     if (!resolved) resolved = std::make_shared<policy::QueryFacts>(*facts);
     policy::StatementFacts& r = resolved->statements[i];
+    if (!known) {
+      r.lineage.opaque = true;
+      continue;
+    }
+    if (st.type == "explain") {
+      // What p's functions return, for explainMayShowMaskedData().
+      for (const std::string& f : target->functions) policy::addLineageName(&r.functions, f);
+      r.lineage.renames.insert(r.lineage.renames.end(), target->lineage.renames.begin(),
+                               target->lineage.renames.end());
+      if (st.lineage.uses.empty()) continue;  // plans it only
+    }
     // PREPARE p(text) AS UPDATE log SET msg = $1; EXECUTE p((SELECT cvv ...)): the values it
     // passes are stored (masking.copies).
     const policy::ColumnLineage& args = st.lineage.arguments;

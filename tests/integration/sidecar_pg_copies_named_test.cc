@@ -180,3 +180,57 @@ TEST_CASE("EXECUTE's arguments, and the values a VALUES row's `*` expands to, ma
       CHECK(out[i].find_first_not_of("* ") == std::string::npos);
   }
 }
+
+// EXPLAIN ANALYZE EXECUTE p(...) runs p as EXECUTE p(...) does; a plain EXPLAIN EXECUTE p shows
+// the values the planner folded in from p's immutable functions.
+TEST_CASE("EXPLAIN EXECUTE is judged with the statement it runs or plans") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists ex_log, ex_src cascade;"
+      "create table ex_log (id int, note text); insert into ex_log values (1, 'n');"
+      "create table ex_src (id int); insert into ex_src values (1);"
+      "create or replace function ex_code() returns text language sql stable as "
+      "'select cvv from cards order by id limit 1';"
+      // Mislabelled immutable: the planner runs it and shows what it returned.
+      "create or replace function ex_imm() returns text language sql immutable as "
+      "'select cvv from cards order by id limit 1';"
+      "create or replace function ex_hide() returns int language plpgsql as $$ begin "
+      "execute 'prepare hidden as select ex_imm() as x'; return 1; end $$;"
+      "alter table ex_log owner to app; alter table ex_src owner to app;",
+      kPgAppDatabase);
+  Sidecar sidecar(pg, adminGrant());  // EXPLAIN ANALYZE EXECUTE, and DDL, need it
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql(
+      "prepare put(text) as update ex_log set note = $1 where id = 1;\n"
+      "explain (analyze, costs off, timing off, summary off) execute put(ex_code());\n"
+      "prepare cp as insert into ex_log select * from ex_src;\n"
+      "alter table ex_src add column cvv text;\n"
+      "update ex_src s set cvv = c.cvv from cards c where c.id = s.id;\n"
+      "explain (analyze, costs off, timing off, summary off) execute cp;\n"
+      "prepare v as select ex_imm() as x;\n"
+      "explain (verbose, costs off) execute v;\n"
+      "select count(*) from ex_log;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  CHECK(countOf(r.err, kCopyRefused) == 2);
+  CHECK_THAT(r.err, ContainsSubstring("prepared statement \"cp\" stores a `*`"));
+  const std::string cvv = sampleCards()[0].cvv;
+  CHECK_THAT(r.out, !ContainsSubstring(cvv));
+  const std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  REQUIRE(lines.size() >= 7);
+  CHECK(lines[0] == "PREPARE");
+  CHECK(lines[1] == "PREPARE");
+  CHECK(lines[2] == "ALTER TABLE");
+  CHECK(lines[3] == "UPDATE 1");
+  CHECK(lines[4] == "PREPARE");
+  for (size_t i = 5; i + 1 < lines.size(); ++i) {
+    CHECK(lines[i].find_first_not_of("* ") == std::string::npos);  // the plan, masked whole
+  }
+  CHECK(lines.back() == "1");
+  CHECK(pg.sqlOrThrow("select count(*) from ex_log where note <> 'n'", kPgAppDatabase) == "0\n");
+  // Prepared where the sidecar could not see: its plan may show anything.
+  r = sidecar.psql("select 1 from ex_hide();\nexplain (verbose, costs off) execute hidden;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.err == "");
+  REQUIRE(r.out.rfind("1\n", 0) == 0);
+  CHECK(r.out.find_first_not_of("* \n", 2) == std::string::npos);
+}

@@ -214,6 +214,23 @@ TEST_CASE("PREPARE and DECLARE name their lineage; EXECUTE and FETCH use it") {
   CHECK_FALSE(whole_row);
 }
 
+TEST_CASE("EXPLAIN EXECUTE plans a prepared statement; with ANALYZE it runs it too") {
+  auto facts = SqlAnalyzer::analyzeUncached(
+      "EXPLAIN (VERBOSE) EXECUTE p(f(cvv)); EXPLAIN ANALYZE EXECUTE q; EXPLAIN SELECT 1; "
+      "EXPLAIN (ANALYZE) SELECT 1");
+  REQUIRE(facts->statements.size() == 4);
+  const auto& plans = facts->statements[0].lineage;
+  CHECK(plans.explains == "p");
+  CHECK(plans.uses.empty());
+  CHECK(contains(plans.arguments.sources, "cvv"));
+  CHECK(facts->statements[1].lineage.explains == "q");
+  CHECK(facts->statements[1].lineage.uses == "q");
+  for (size_t i : {2u, 3u}) {
+    CHECK(facts->statements[i].lineage.explains.empty());
+    CHECK(facts->statements[i].lineage.uses.empty());
+  }
+}
+
 TEST_CASE("DEALLOCATE, CLOSE and DISCARD ALL name what they drop; WITH HOLD is noted") {
   struct Release {
     const char* sql;
