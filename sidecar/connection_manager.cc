@@ -435,6 +435,7 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
     sc.events = events_;
     sc.cancels = &cancels_;
     sc.type_catalogs = &type_catalogs_;
+    sc.scram_keys = &scram_keys_;
     sc.stats = &stats_.resource(resource->name);
     if (auto tls_ctx = upstreamTls(*resource); tls_ctx.ok()) {
       sc.upstream_tls = *tls_ctx;

@@ -20,6 +20,7 @@
 #include "sidecar/network/listener.h"
 #include "sidecar/network/worker.h"
 #include "sidecar/postgres/cancel_registry.h"
+#include "sidecar/postgres/scram.h"
 #include "sidecar/postgres/type_catalog_cache.h"
 #include "sidecar/stats.h"
 #include "sidecar/tls/certificate_authority.h"
@@ -112,6 +113,7 @@ class ConnectionManager {
   postgres::CancelRegistry cancels_;
   // Catalog reads shared by sessions for this long (type_catalog_cache.h).
   postgres::TypeCatalogCache type_catalogs_{std::chrono::seconds(30)};
+  postgres::ScramKeyCache scram_keys_;
   tls::CertificateAuthorityPtr client_ca_;
   std::string source_;
   std::vector<std::unique_ptr<WorkerState>> workers_;

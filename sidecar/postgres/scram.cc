@@ -79,11 +79,73 @@ absl::Status protocolError(std::string_view what) {
 
 }  // namespace
 
+ScramKeys::~ScramKeys() {
+  wipe(client_key);
+  wipe(server_key);
+}
+
+absl::StatusOr<ScramKeys> deriveScramKeys(std::string_view password, std::string_view salt,
+                                          int iterations) {
+  std::string salted(kKeyLength, '\0');
+  if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
+                        reinterpret_cast<const unsigned char*>(salt.data()),
+                        static_cast<int>(salt.size()), iterations, EVP_sha256(), kKeyLength,
+                        reinterpret_cast<unsigned char*>(salted.data())) != 1) {
+    return absl::InternalError("PBKDF2 failed");
+  }
+  ScramKeys keys;
+  keys.client_key = hmacSha256(salted, "Client Key");
+  keys.server_key = hmacSha256(salted, "Server Key");
+  wipe(salted);
+  return keys;
+}
+
+ScramKeyCache::~ScramKeyCache() {
+  for (Entry& e : entries_) wipe(e.id);
+}
+
+absl::StatusOr<ScramKeys> ScramKeyCache::keys(std::string_view password, std::string_view salt,
+                                              int iterations) {
+  // The password's digest is of fixed length, the count ends at ','.
+  std::string id = sha256(password);
+  id += std::to_string(iterations);
+  id += ',';
+  id += salt;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Entry& e : entries_) {
+      if (e.id == id) {
+        wipe(id);
+        return e.keys;
+      }
+    }
+  }
+  // Derived without the lock: two sessions may both derive the same keys once.
+  absl::StatusOr<ScramKeys> keys = deriveScramKeys(password, salt, iterations);
+  if (!keys.ok()) {
+    wipe(id);
+    return keys;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (entries_.size() >= kMaxEntries) {
+    wipe(entries_.front().id);
+    entries_.pop_front();
+  }
+  entries_.push_back(Entry{std::move(id), *keys});
+  return keys;
+}
+
+size_t ScramKeyCache::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return entries_.size();
+}
+
 ScramSha256Client::ScramSha256Client(std::string user, std::string password,
-                                     std::string client_nonce)
+                                     std::string client_nonce, ScramKeyCache* keys)
     : user_(std::move(user)),
       password_(std::move(password)),
-      client_nonce_(std::move(client_nonce)) {}
+      client_nonce_(std::move(client_nonce)),
+      keys_(keys) {}
 
 ScramSha256Client::~ScramSha256Client() {
   wipe(password_);
@@ -127,14 +189,11 @@ absl::StatusOr<std::string> ScramSha256Client::handleServerFirst(std::string_vie
     return protocolError("invalid iteration count");
   }
 
-  std::string salted(kKeyLength, '\0');
-  if (PKCS5_PBKDF2_HMAC(password_.data(), static_cast<int>(password_.size()),
-                        reinterpret_cast<const unsigned char*>(salt.data()),
-                        static_cast<int>(salt.size()), static_cast<int>(iterations), EVP_sha256(),
-                        kKeyLength, reinterpret_cast<unsigned char*>(salted.data())) != 1) {
-    return absl::InternalError("PBKDF2 failed");
-  }
-  std::string client_key = hmacSha256(salted, "Client Key");
+  absl::StatusOr<ScramKeys> keys =
+      keys_ != nullptr ? keys_->keys(password_, salt, static_cast<int>(iterations))
+                       : deriveScramKeys(password_, salt, static_cast<int>(iterations));
+  if (!keys.ok()) return keys.status();
+  const std::string& client_key = keys->client_key;
   std::string stored_key = sha256(client_key);
   std::string final_without_proof = "c=" + base64Encode("n,,") + ",r=" + std::string(*nonce);
   std::string auth_message =
@@ -142,13 +201,10 @@ absl::StatusOr<std::string> ScramSha256Client::handleServerFirst(std::string_vie
   std::string signature = hmacSha256(stored_key, auth_message);
   std::string proof(kKeyLength, '\0');
   for (int i = 0; i < kKeyLength; ++i) proof[i] = static_cast<char>(client_key[i] ^ signature[i]);
-  std::string server_key = hmacSha256(salted, "Server Key");
-  server_signature_ = hmacSha256(server_key, auth_message);
+  server_signature_ = hmacSha256(keys->server_key, auth_message);
 
   std::string result = final_without_proof + ",p=" + base64Encode(proof);
-  for (std::string* s : {&salted, &client_key, &stored_key, &signature, &proof, &server_key}) {
-    wipe(*s);
-  }
+  for (std::string* s : {&stored_key, &signature, &proof}) wipe(*s);
   state_ = State::kFinalSent;
   return result;
 }

@@ -1,6 +1,9 @@
 // SCRAM-SHA-256 client (RFC 5802 / RFC 7677) as PostgreSQL uses it, without channel binding.
 #pragma once
 
+#include <cstddef>
+#include <deque>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -10,6 +13,49 @@
 namespace tollgate::sidecar::postgres {
 
 inline constexpr std::string_view kScramSha256 = "SCRAM-SHA-256";
+
+// SCRAM's ClientKey and ServerKey (RFC 5802) for one password, salt and iteration count, raw
+// bytes; wiped when destroyed.
+struct ScramKeys {
+  std::string client_key;
+  std::string server_key;
+  ScramKeys() = default;
+  ScramKeys(const ScramKeys&) = default;
+  ScramKeys& operator=(const ScramKeys&) = default;
+  ~ScramKeys();
+};
+
+// Deriving the keys is PBKDF2 with the server's iteration count: PostgreSQL's default 4096
+// costs about 10 ms of CPU, on the worker loop, for every connection. The server keeps a role's
+// salt and count until its password changes, so the sessions of one sidecar derive them once
+// (PgBouncer keeps the same keys). Entries are named by a SHA-256 of the password with the
+// salt and count: a rotated password or a new salt is a miss. Thread-safe; at most
+// kMaxEntries, the oldest dropped first; dropped entries are wiped.
+class ScramKeyCache {
+ public:
+  static constexpr size_t kMaxEntries = 32;
+
+  ScramKeyCache() = default;
+  ~ScramKeyCache();
+  ScramKeyCache(const ScramKeyCache&) = delete;
+  ScramKeyCache& operator=(const ScramKeyCache&) = delete;
+
+  // The keys for (password, salt, iterations): derived on the first call, then copied.
+  absl::StatusOr<ScramKeys> keys(std::string_view password, std::string_view salt, int iterations);
+  size_t size() const;
+
+ private:
+  struct Entry {
+    std::string id;
+    ScramKeys keys;
+  };
+  mutable std::mutex mu_;
+  std::deque<Entry> entries_;  // oldest first
+};
+
+// The keys derived afresh (PBKDF2-HMAC-SHA-256).
+absl::StatusOr<ScramKeys> deriveScramKeys(std::string_view password, std::string_view salt,
+                                          int iterations);
 
 // One authentication exchange; use a new object per connection.
 //
@@ -26,8 +72,9 @@ class ScramSha256Client {
   // `user` is the name sent in client-first. PostgreSQL sends "" (the server uses the user
   // from the startup packet); RFC 7677's example uses "user". It is escaped as RFC 5802
   // says ('=' -> "=3D", ',' -> "=2C"). `client_nonce` must be printable ASCII without ','
-  // (use randomNonce()).
-  ScramSha256Client(std::string user, std::string password, std::string client_nonce);
+  // (use randomNonce()). `keys` (nullable, outlives the client) saves deriving the keys again.
+  ScramSha256Client(std::string user, std::string password, std::string client_nonce,
+                    ScramKeyCache* keys = nullptr);
   ~ScramSha256Client();
   ScramSha256Client(const ScramSha256Client&) = delete;
   ScramSha256Client& operator=(const ScramSha256Client&) = delete;
@@ -55,6 +102,7 @@ class ScramSha256Client {
   std::string password_;
   std::string client_nonce_;
   std::string server_signature_;  // expected, raw bytes
+  ScramKeyCache* keys_;
 };
 
 // PostgreSQL's md5 password response: "md5" + hex(md5(hex(md5(password + user)) + salt)).

@@ -421,7 +421,8 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
         if (!auth->mechanisms.contains(kScramSha256)) break;
         auto nonce = ScramSha256Client::randomNonce();
         if (!nonce.ok()) break;
-        scram_ = std::make_unique<ScramSha256Client>("", credential_->password, *nonce);
+        scram_ = std::make_unique<ScramSha256Client>("", credential_->password, *nonce,
+                                                     config_.scram_keys);
         to_upstream_ += buildSaslInitialResponse(kScramSha256, scram_->clientFirstMessage());
         return CallbackAction::kContinue;
       }

@@ -87,6 +87,8 @@ struct SessionConfig {
   // Recent type catalog reads shared by the sidecar's sessions (nullable: every session reads
   // its own).
   TypeCatalogCache* type_catalogs = nullptr;
+  // SCRAM keys shared by the sidecar's sessions (nullable: each session derives its own).
+  ScramKeyCache* scram_keys = nullptr;
   // When set, the session answers the client's startup with this FATAL error (SQLSTATE
   // 28000) and never connects upstream: no access rule, unusable TLS settings, ...
   std::string refuse_reason;

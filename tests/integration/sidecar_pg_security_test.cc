@@ -406,6 +406,37 @@ bool waitForLog(Sidecar& sidecar, const std::string& text, int count) {
 
 // Red-team round 7: a reload that named another credential file kept the old one, and a reload
 // of a file cut short before its masking section turned masking off for new sessions.
+// The sidecar keeps the SCRAM keys it derived (scram.h): a rotated password, which the server
+// stores with a new salt, must still be derived afresh, and the old one must stop working.
+TEST_CASE("a rotated upstream password is used from the next connection") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop role if exists rot_user; create role rot_user login password 'Rot-One-1';"
+      "grant connect on database payments to rot_user;");
+  SidecarOptions o;
+  o.policy.credential = "rot_user:Rot-One-1";
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  for (int i = 0; i < 2; ++i) CHECK(sidecar.psql("select current_user;\n").out == "rot_user\n");
+  pg.sqlOrThrow("alter role rot_user password 'Rot-Two-2';");
+  auto r = sidecar.psql("select 1;\n");  // the file still holds the old password
+  CHECK_THAT(r.err, ContainsSubstring("password authentication failed"));
+  sidecar.dir().write("cred", "rot_user:Rot-Two-2");
+  for (int i = 0; i < 2; ++i) {
+    r = sidecar.psql("select current_user;\n");
+    INFO(r.err);
+    CHECK(r.out == "rot_user\n");
+  }
+  // Back to the first password: the server salts it anew.
+  pg.sqlOrThrow("alter role rot_user password 'Rot-One-1';");
+  sidecar.dir().write("cred", "rot_user:Rot-One-1");
+  CHECK(sidecar.psql("select current_user;\n").out == "rot_user\n");
+  for (const std::string& text : {sidecar.log(), sidecar.eventsText()}) {
+    CHECK(text.find("Rot-One-1") == std::string::npos);
+    CHECK(text.find("Rot-Two-2") == std::string::npos);
+  }
+}
+
 TEST_CASE("a policy reload switches credential files and refuses to drop masking") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(

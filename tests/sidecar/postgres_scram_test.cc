@@ -27,6 +27,39 @@ TEST_CASE("SCRAM-SHA-256 reproduces the RFC 7677 exchange") {
   CHECK(client.verifyServerFinal(kServerFinal).ok());
 }
 
+TEST_CASE("SCRAM keys from the cache give the same exchange; another password or salt misses") {
+  ScramKeyCache cache;
+  for (int i = 0; i < 2; ++i) {  // derived, then from the cache
+    ScramSha256Client client("user", "pencil", std::string(kClientNonce), &cache);
+    absl::StatusOr<std::string> final_message = client.handleServerFirst(kServerFirst);
+    REQUIRE(final_message.ok());
+    CHECK(*final_message == kClientFinal);
+    CHECK(client.verifyServerFinal(kServerFinal).ok());
+    CHECK(cache.size() == 1);
+  }
+  // The same salt and count with another password: its own keys, which the server refuses.
+  ScramSha256Client wrong("user", "pencil2", std::string(kClientNonce), &cache);
+  absl::StatusOr<std::string> final_message = wrong.handleServerFirst(kServerFirst);
+  REQUIRE(final_message.ok());
+  CHECK(*final_message != kClientFinal);
+  CHECK_FALSE(wrong.verifyServerFinal(kServerFinal).ok());
+  CHECK(cache.size() == 2);
+  // Another count, another salt.
+  absl::StatusOr<ScramKeys> fewer = cache.keys("pencil", "salt", 4095);
+  absl::StatusOr<ScramKeys> salted = cache.keys("pencil", "salt2", 4095);
+  REQUIRE(fewer.ok());
+  REQUIRE(salted.ok());
+  CHECK(fewer->client_key != salted->client_key);
+  CHECK(cache.size() == 4);
+  absl::StatusOr<ScramKeys> fresh = deriveScramKeys("pencil", "salt", 4095);
+  REQUIRE(fresh.ok());
+  CHECK(fresh->client_key == fewer->client_key);
+  CHECK(fresh->server_key == fewer->server_key);
+  // Bounded: the oldest entries go.
+  for (int i = 0; i < 40; ++i) REQUIRE(cache.keys("p", "s" + std::to_string(i), 1).ok());
+  CHECK(cache.size() == ScramKeyCache::kMaxEntries);
+}
+
 TEST_CASE("SCRAM with PostgreSQL's empty user name changes the proof, not the format") {
   ScramSha256Client client("", "pencil", std::string(kClientNonce));
   CHECK(client.clientFirstMessage() == "n,,n=,r=rOprNGfwEbeRWgbNEkqO");
