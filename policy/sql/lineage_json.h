@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "policy/sql/json_fields.h"
+#include "policy/sql/options.h"
 
 namespace tollgate::policy::sql {
 
@@ -96,14 +97,14 @@ inline bool anyStarExpansion(const json& items) {
          std::any_of(items.begin(), items.end(), [](const json& i) { return isStarExpansion(i); });
 }
 
-// EXPLAIN runs its statement only with ANALYZE (the grammar spells it so; ANALYZE false counts:
-// it errs towards running).
+// EXPLAIN runs its statement only with ANALYZE (the grammar spells it so), read as the tree
+// walker reads it: any ANALYZE option that is not false.
 inline bool explainRuns(const json& explain) {
   const json* options = field(explain, "options");
   if (options == nullptr || !options->is_array()) return false;
   return std::any_of(options->begin(), options->end(), [](const json& o) {
     const json* d = field(o, "DefElem");
-    return d != nullptr && str(*d, "defname") == "analyze";
+    return d != nullptr && str(*d, "defname") == "analyze" && optionTrue(*d);
   });
 }
 

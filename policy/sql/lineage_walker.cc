@@ -108,7 +108,13 @@ class LineageWalker final : public LineageReader {
       std::string_view inner_kind;
       const json* inner = nullptr;
       const json* q = field(body, "query");
-      if (q == nullptr || !unwrap(*q, &inner_kind, &inner) || inner_kind != "ExecuteStmt") return;
+      if (q == nullptr || !unwrap(*q, &inner_kind, &inner)) return;
+      // EXPLAIN CREATE TABLE t AS EXECUTE p plans p too.
+      if (inner_kind == "CreateTableAsStmt" &&
+          ((q = field(*inner, "query")) == nullptr || !unwrap(*q, &inner_kind, &inner))) {
+        return;
+      }
+      if (inner_kind != "ExecuteStmt") return;
       out_.explains = str(*inner, "name");
       if (explainRuns(body)) out_.uses = out_.explains;
       if (const json* params = field(*inner, "params")) expression(*params, &out_.arguments, 0);

@@ -55,6 +55,12 @@ struct NamedStatement {
   std::optional<Refusal> unannounced;
   // A newer policy refuses the statement: every Execute of it is refused.
   std::optional<Refusal> refusal;
+  // A Parse of EXECUTE p or EXPLAIN EXECUTE p was judged with p as it stood then (`runs`, null
+  // when there was none): once p is prepared again or deallocated, it would run a statement it
+  // was not judged with, and is refused with `runs_changed`.
+  std::string runs_name;
+  std::shared_ptr<const NamedStatement> runs;
+  std::optional<Refusal> runs_changed;
   // Which columns the client was told are text by its last Describe (none: never described).
   std::optional<std::vector<uint16_t>> told_text_columns;
   // A newer policy describes its columns otherwise than the client was told (SQLSTATE 0A000,

@@ -435,6 +435,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   static bool definedEarlier(const policy::QueryFacts& facts, size_t i);
   // Whether the name `st` uses or plans is a prepared statement's (EXECUTE p, EXPLAIN EXECUTE
   // p), not a portal's (FETCH c).
+  // A Parse of EXECUTE p whose p changed since: its runs_changed refusal (null otherwise).
+  const Refusal* runsChanged(const NamedStatement* statement) const;
   static bool namesStatement(const policy::StatementFacts& st) {
     return st.type == "execute" || st.type == "explain";
   }

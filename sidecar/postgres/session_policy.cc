@@ -229,6 +229,7 @@ const Refusal* PostgresSession::executeRefusal(const NamedPortal* portal,
   if (portal == nullptr) return nullptr;
   if (portal->refusal) return &*portal->refusal;
   if (!portal->cursor && statement != nullptr && statement->refusal) return &*statement->refusal;
+  if (const Refusal* r = !portal->cursor ? runsChanged(statement) : nullptr) return r;
   if (!portal->cursor && statement != nullptr && statement->unannounced) {
     return &*statement->unannounced;
   }
@@ -241,6 +242,12 @@ const Refusal* PostgresSession::executeRefusal(const NamedPortal* portal,
     return portal->stale ? &*portal->stale : nullptr;
   }
   return statement != nullptr && statement->stale ? &*statement->stale : nullptr;
+}
+
+const Refusal* PostgresSession::runsChanged(const NamedStatement* statement) const {
+  if (statement == nullptr || statement->runs_name.empty()) return nullptr;
+  const std::shared_ptr<NamedStatement> now = names_.statementEntry(statement->runs_name);
+  return now == statement->runs ? nullptr : &*statement->runs_changed;
 }
 
 bool PostgresSession::definedEarlier(const policy::QueryFacts& facts, size_t i) {
@@ -298,7 +305,8 @@ std::optional<PostgresSession::NamedRun> PostgresSession::namedStep(
   if (namesStatement(st)) {
     const NamedStatement* entry = names_.statement(name);
     if (entry == nullptr) return std::nullopt;
-    return NamedRun{kStatementName, &entry->source, entry->refusal ? &*entry->refusal : nullptr};
+    const Refusal* refusal = entry->refusal ? &*entry->refusal : runsChanged(entry);
+    return NamedRun{kStatementName, &entry->source, refusal};
   }
   const NamedPortal* portal = names_.portal(name);
   if (portal == nullptr) return std::nullopt;

@@ -89,8 +89,25 @@ void PostgresSession::applyParse(std::string_view raw, const std::string& name,
   unit.facts = facts;
   unit.started_us = nowUs();
   unit.approval_id = approval_id;
+  std::string runs_name;
+  if (const policy::StatementFacts* st = StatementRef{facts, 0}.statement();
+      st != nullptr && namesStatement(*st)) {
+    runs_name = st->type == "explain" ? st->lineage.explains : st->lineage.uses;
+  }
+  std::shared_ptr<const NamedStatement> runs =
+      runs_name.empty() ? nullptr : names_.statementEntry(runs_name);
   NamedStatement& named = names_.defineStatement(unit.seq, 0, unit.name);
   named.source = StatementRef{facts, 0};
+  if (!runs_name.empty()) {
+    named.runs = std::move(runs);
+    named.runs_changed = Refusal{
+        "policy:prepared",
+        "cached plan must not change result type: prepared statement \"" + name +
+            "\" runs prepared statement \"" + runs_name +
+            "\", which was prepared again or deallocated since; prepare \"" + name + "\" again",
+        std::string(kSqlStateFeatureNotSupported), "RevalidateCachedQuery"};
+    named.runs_name = std::move(runs_name);
+  }
   named.rule = verdict.rule;
   named.approved = !approval_id.empty();
   named.audit_sync = config_.audit_sync;

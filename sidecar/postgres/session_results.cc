@@ -199,6 +199,11 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
     for (const std::string& t : target->writes) policy::addLineageName(&r.writes, t);
     for (const std::string& f : target->functions) policy::addLineageName(&r.functions, f);
     r.calls_table_changes = st.calls_table_changes || target->calls_table_changes;
+    if (st.type == "explain") {
+      // Its result is the plan, so its errors are judged by its own facts: p's count too.
+      for (const std::string& c : target->columns) policy::addLineageName(&r.columns, c);
+      r.row_reference = r.row_reference || target->row_reference;
+    }
     r.fires_table_changes = st.fires_table_changes || target->fires_table_changes;
     r.has_where = st.has_where && target->has_where;
     r.upserts = st.upserts || target->upserts;

@@ -233,4 +233,80 @@ TEST_CASE("EXPLAIN EXECUTE is judged with the statement it runs or plans") {
   CHECK(r.err == "");
   REQUIRE(r.out.rfind("1\n", 0) == 0);
   CHECK(r.out.find_first_not_of("* \n", 2) == std::string::npos);
+  // Through CREATE TABLE AS (nothing is created without ANALYZE); an error of the statement
+  // EXPLAIN ANALYZE runs is withheld as EXECUTE's would be.
+  r = sidecar.psql(
+      "prepare v2 as select ex_imm() as x;\n"
+      "explain (verbose, costs off) create table ex_t as execute v2;\n"
+      "prepare q as select (cvv || 'x')::int from cards;\n"
+      "explain (analyze, costs off) execute q;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK_THAT(r.out + r.err, !ContainsSubstring(cvv));
+  CHECK_THAT(r.err, ContainsSubstring("invalid input syntax for type integer: \"***\""));
+  const std::vector<std::string> plan = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  REQUIRE(plan.size() >= 4);
+  for (size_t i = 1; i + 1 < plan.size(); ++i) {
+    CHECK(plan[i].find_first_not_of("* ") == std::string::npos);
+  }
+  CHECK(plan.back() == "PREPARE");
+}
+
+// A Parse of EXECUTE p or EXPLAIN EXECUTE p was judged with p as it stood: once p is prepared
+// again, executing it is refused until it is parsed again.
+TEST_CASE("a protocol-prepared EXECUTE p is refused once p is prepared again") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists rp_log cascade;"
+      "create table rp_log (id int, note text); insert into rp_log values (1, 'n');"
+      "create or replace function rp_code() returns text language sql stable as "
+      "'select cvv from cards order by id limit 1';"
+      "create or replace function rp_imm() returns text language sql immutable as "
+      "'select cvv from cards order by id limit 1';"
+      "alter table rp_log owner to app;",
+      kPgAppDatabase);
+  Sidecar sidecar(pg, writeGrant());
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+def answer():
+    out = []
+    while True:
+        t, body = read_message()
+        if t in (b"E", b"D"): out.append(t.decode() + ":" + body.decode(errors="replace"))
+        if t == b"Z": return out
+def query(sql):
+    s.sendall(msg(b"Q", z(sql)))
+    return answer()
+def parse(name, sql):
+    s.sendall(msg(b"P", z(name) + z(sql) + struct.pack("!h", 0)) + msg(b"S", b""))
+    return answer()
+def run(name):
+    s.sendall(msg(b"B", z("") + z(name) + struct.pack("!hhh", 0, 0, 0)) +
+              msg(b"E", z("") + struct.pack("!i", 0)) + msg(b"S", b""))
+    return answer()
+print(json.dumps(query("prepare v as select 1 as x; prepare put(text) as select $1 is null")))
+print(json.dumps(parse("s1", "explain (verbose, costs off) execute v")))
+print(json.dumps(parse("s2", "execute put(rp_code())")))
+print(json.dumps(run("s1")))
+print(json.dumps(run("s2")))
+print(json.dumps(query("deallocate v; prepare v as select rp_imm() as x; deallocate put;"
+                       "prepare put(text) as update rp_log set note = $1 where id = 1")))
+print(json.dumps(run("s1")))
+print(json.dumps(run("s2")))
+s.sendall(msg(b"C", b"S" + z("s1")))
+print(json.dumps(parse("s1", "explain (verbose, costs off) execute v")))
+print(json.dumps(run("s1")))
+)PY");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  const std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  REQUIRE(lines.size() == 10);
+  const std::string cvv = sampleCards()[0].cvv;
+  CHECK_THAT(r.out, !ContainsSubstring(cvv));
+  CHECK_THAT(lines[3], ContainsSubstring("Output: 1"));  // judged with v as it was
+  CHECK_THAT(lines[6], ContainsSubstring("runs prepared statement \\\"v\\\""));
+  CHECK_THAT(lines[7], ContainsSubstring("runs prepared statement \\\"put\\\""));
+  CHECK_THAT(lines[9], !ContainsSubstring("E:"));  // parsed again: judged with the new v
+  CHECK_THAT(lines[9], ContainsSubstring("D:"));
+  CHECK(pg.sqlOrThrow("select count(*) from rp_log where note <> 'n'", kPgAppDatabase) == "0\n");
 }

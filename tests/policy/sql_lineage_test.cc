@@ -217,8 +217,9 @@ TEST_CASE("PREPARE and DECLARE name their lineage; EXECUTE and FETCH use it") {
 TEST_CASE("EXPLAIN EXECUTE plans a prepared statement; with ANALYZE it runs it too") {
   auto facts = SqlAnalyzer::analyzeUncached(
       "EXPLAIN (VERBOSE) EXECUTE p(f(cvv)); EXPLAIN ANALYZE EXECUTE q; EXPLAIN SELECT 1; "
-      "EXPLAIN (ANALYZE) SELECT 1");
-  REQUIRE(facts->statements.size() == 4);
+      "EXPLAIN (ANALYZE) SELECT 1; EXPLAIN (ANALYZE false) EXECUTE r; "
+      "EXPLAIN (ANALYZE) CREATE TABLE t AS EXECUTE s");
+  REQUIRE(facts->statements.size() == 6);
   const auto& plans = facts->statements[0].lineage;
   CHECK(plans.explains == "p");
   CHECK(plans.uses.empty());
@@ -229,6 +230,10 @@ TEST_CASE("EXPLAIN EXECUTE plans a prepared statement; with ANALYZE it runs it t
     CHECK(facts->statements[i].lineage.explains.empty());
     CHECK(facts->statements[i].lineage.uses.empty());
   }
+  CHECK(facts->statements[4].lineage.explains == "r");  // plans it only
+  CHECK(facts->statements[4].lineage.uses.empty());
+  CHECK(facts->statements[5].lineage.explains == "s");
+  CHECK(facts->statements[5].lineage.uses == "s");
 }
 
 TEST_CASE("DEALLOCATE, CLOSE and DISCARD ALL name what they drop; WITH HOLD is noted") {
