@@ -17,34 +17,34 @@ class Obj {
   Obj(const Obj&) = delete;
   Obj& operator=(const Obj&) = delete;
 
-  void str(const char* key, const std::string& v) {
+  void str(std::string_view key, const std::string& v) {
     if (v.empty()) return;
     keyOut(key);
     log::appendJsonString(out_, v);
   }
-  void num(const char* key, uint64_t v) {
+  void num(std::string_view key, uint64_t v) {
     if (v == 0) return;
     keyOut(key);
     appendNumber(v);
   }
-  void snum(const char* key, int64_t v) {
+  void snum(std::string_view key, int64_t v) {
     if (v == 0) return;
     keyOut(key);
     appendNumber(v);
   }
   // An enum's name, quoted (names are identifiers: nothing to escape).
-  void name(const char* key, const std::string& v) {
+  void name(std::string_view key, const std::string& v) {
     keyOut(key);
     out_.push_back('"');
     out_ += v;
     out_.push_back('"');
   }
-  void boolean(const char* key, bool v) {
+  void boolean(std::string_view key, bool v) {
     keyOut(key);
     out_ += v ? "true" : "false";
   }
-  void time(const char* key, const google::protobuf::Timestamp& ts);
-  void strList(const char* key, const google::protobuf::RepeatedPtrField<std::string>& list) {
+  void time(std::string_view key, const google::protobuf::Timestamp& ts);
+  void strList(std::string_view key, const google::protobuf::RepeatedPtrField<std::string>& list) {
     if (list.empty()) return;
     keyOut(key);
     out_.push_back('[');
@@ -61,12 +61,11 @@ class Obj {
     auto r = std::to_chars(buf, buf + sizeof(buf), v);
     out_.append(buf, static_cast<size_t>(r.ptr - buf));
   }
-  void keyOut(const char* key) {
-    if (!first_) out_.push_back(',');
+  void keyOut(std::string_view key) {
+    out_.append(",\"" + (first_ ? 1 : 0), first_ ? 1 : 2);
     first_ = false;
-    out_.push_back('"');
-    out_ += key;
-    out_ += "\":";
+    out_.append(key);
+    out_.append("\":", 2);
   }
 
  private:
@@ -75,7 +74,7 @@ class Obj {
 };
 
 // "\"2026-11-25T17:40:00.123456Z\"" without printf: this runs once per event.
-void Obj::time(const char* key, const google::protobuf::Timestamp& ts) {
+void Obj::time(std::string_view key, const google::protobuf::Timestamp& ts) {
   std::time_t secs = static_cast<std::time_t>(ts.seconds());
   std::tm tm{};
   gmtime_r(&secs, &tm);

@@ -66,6 +66,34 @@ TEST_CASE("JSON strings replace bytes that are not well-formed UTF-8 with U+FFFD
   }
 }
 
+// appendJsonString skips eight plain bytes at a time: every byte that needs escaping, at every
+// offset of a long string, is still seen.
+TEST_CASE("JSON strings escape a special byte at any position of a long string") {
+  const std::string plain = "SELECT abalance FROM pgbench_accounts WHERE aid = $1 ~{}";
+  struct Special {
+    std::string in;
+    std::string out;
+  };
+  for (const Special& sp : std::vector<Special>{{"\"", R"(\")"},
+                                                {"\\", R"(\\)"},
+                                                {"\n", R"(\n)"},
+                                                {std::string(1, '\x1f'), R"(\u001f)"},
+                                                {std::string(1, '\0'), R"(\u0000)"},
+                                                {"\x7f", "\x7f"},  // DEL is plain
+                                                {"\xc3\xa9", "\xc3\xa9"},
+                                                {"\xff", R"(\ufffd)"}}) {
+    for (size_t at = 0; at <= plain.size(); ++at) {
+      std::string out;
+      log::appendJsonString(out, plain.substr(0, at) + sp.in + plain.substr(at));
+      INFO("at " << at);
+      CHECK(out == "\"" + plain.substr(0, at) + sp.out + plain.substr(at) + "\"");
+    }
+  }
+  std::string out;
+  log::appendJsonString(out, plain);
+  CHECK(out == "\"" + plain + "\"");
+}
+
 TEST_CASE("the scrubber sees every message and field") {
   log::setScrubber([](std::string_view s) {
     std::string out(s);
