@@ -104,18 +104,30 @@ ScramKeyCache::~ScramKeyCache() {
   for (Entry& e : entries_) wipe(e.id);
 }
 
+void ScramKeyCache::expireLocked(Clock::time_point now) {
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (now - it->used < kIdle) {
+      ++it;
+      continue;
+    }
+    wipe(it->id);
+    it = entries_.erase(it);  // its keys are wiped by their destructor
+  }
+}
+
 absl::StatusOr<ScramKeys> ScramKeyCache::keys(std::string_view password, std::string_view salt,
-                                              int iterations) {
-  // The password's digest is of fixed length, the count ends at ','.
+                                              int iterations, Clock::time_point now) {
+  // Both digests are of fixed length.
   std::string id = sha256(password);
+  id += sha256(salt);
   id += std::to_string(iterations);
-  id += ',';
-  id += salt;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const Entry& e : entries_) {
+    expireLocked(now);
+    for (Entry& e : entries_) {
       if (e.id == id) {
         wipe(id);
+        e.used = now;
         return e.keys;
       }
     }
@@ -131,7 +143,7 @@ absl::StatusOr<ScramKeys> ScramKeyCache::keys(std::string_view password, std::st
     wipe(entries_.front().id);
     entries_.pop_front();
   }
-  entries_.push_back(Entry{std::move(id), *keys});
+  entries_.push_back(Entry{std::move(id), *keys, now});
   return keys;
 }
 

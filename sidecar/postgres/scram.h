@@ -1,6 +1,7 @@
 // SCRAM-SHA-256 client (RFC 5802 / RFC 7677) as PostgreSQL uses it, without channel binding.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <mutex>
@@ -28,12 +29,16 @@ struct ScramKeys {
 // Deriving the keys is PBKDF2 with the server's iteration count: PostgreSQL's default 4096
 // costs about 10 ms of CPU, on the worker loop, for every connection. The server keeps a role's
 // salt and count until its password changes, so the sessions of one sidecar derive them once
-// (PgBouncer keeps the same keys). Entries are named by a SHA-256 of the password with the
-// salt and count: a rotated password or a new salt is a miss. Thread-safe; at most
-// kMaxEntries, the oldest dropped first; dropped entries are wiped.
+// (PgBouncer keeps the same keys). Entries are named by SHA-256 digests of the password and of
+// the salt, and the count: a rotated password or a new salt is a miss, and an entry's size does
+// not depend on what the server sent. Thread-safe; at most kMaxEntries, the oldest dropped
+// first, and none unused for kIdle (the keys of a password rotated away do not stay); dropped
+// entries are wiped.
 class ScramKeyCache {
  public:
+  using Clock = std::chrono::steady_clock;
   static constexpr size_t kMaxEntries = 32;
+  static constexpr Clock::duration kIdle = std::chrono::minutes(10);
 
   ScramKeyCache() = default;
   ~ScramKeyCache();
@@ -41,14 +46,18 @@ class ScramKeyCache {
   ScramKeyCache& operator=(const ScramKeyCache&) = delete;
 
   // The keys for (password, salt, iterations): derived on the first call, then copied.
-  absl::StatusOr<ScramKeys> keys(std::string_view password, std::string_view salt, int iterations);
+  absl::StatusOr<ScramKeys> keys(std::string_view password, std::string_view salt, int iterations,
+                                 Clock::time_point now = Clock::now());
   size_t size() const;
 
  private:
   struct Entry {
     std::string id;
     ScramKeys keys;
+    Clock::time_point used;
   };
+  // Drops the entries unused since `now - kIdle`; mu_ held.
+  void expireLocked(Clock::time_point now);
   mutable std::mutex mu_;
   std::deque<Entry> entries_;  // oldest first
 };

@@ -437,6 +437,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // p), not a portal's (FETCH c).
   // A Parse of EXECUTE p whose p changed since: its runs_changed refusal (null otherwise).
   const Refusal* runsChanged(const NamedStatement* statement) const;
+  // The prepared statements `facts` runs or plans, by name, as the session holds them now.
+  std::vector<std::pair<std::string, std::shared_ptr<const NamedStatement>>> statementsRun(
+      const policy::QueryFacts& facts) const;
   static bool namesStatement(const policy::StatementFacts& st) {
     return st.type == "execute" || st.type == "explain";
   }
@@ -562,6 +565,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
     policy::Verdict verdict;
     uint64_t started_us = 0;
     uint64_t policy_version = 0;  // the version that decided it
+    // The prepared statements it runs or plans (EXECUTE p, EXPLAIN EXECUTE p), as they stood
+    // when it was judged: answers processed while it waits may undo a redefinition.
+    std::vector<std::pair<std::string, std::shared_ptr<const NamedStatement>>> names;
   };
   std::optional<Held> held_;
   // Set while the masker is an older policy's than config_.policy (see adoptDecisions()).

@@ -250,6 +250,17 @@ const Refusal* PostgresSession::runsChanged(const NamedStatement* statement) con
   return now == statement->runs ? nullptr : &*statement->runs_changed;
 }
 
+std::vector<std::pair<std::string, std::shared_ptr<const NamedStatement>>>
+PostgresSession::statementsRun(const policy::QueryFacts& facts) const {
+  std::vector<std::pair<std::string, std::shared_ptr<const NamedStatement>>> out;
+  for (const policy::StatementFacts& st : facts.statements) {
+    if (!namesStatement(st)) continue;
+    const std::string& name = st.type == "explain" ? st.lineage.explains : st.lineage.uses;
+    if (!name.empty()) out.emplace_back(name, names_.statementEntry(name));
+  }
+  return out;
+}
+
 bool PostgresSession::definedEarlier(const policy::QueryFacts& facts, size_t i) {
   const policy::StatementFacts& st = facts.statements[i];
   // EXECUTE names a prepared statement, FETCH / MOVE a portal.

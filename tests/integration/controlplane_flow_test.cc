@@ -190,7 +190,11 @@ TEST_CASE("a held statement runs once approved and fails once denied", "[control
       "create table hq_dst (like hq_src);"
       "create or replace function hq_dyn() returns int language plpgsql as "
       "$$ begin execute 'select 1'; return 1; end $$;"
-      "grant all on hq_src, hq_dst to app;",
+      "drop table if exists hq_log; create table hq_log (id int, note text);"
+      "insert into hq_log values (1, 'n');"
+      "create or replace function hq_code() returns text language sql stable as "
+      "'select cvv from cards order by id limit 1';"
+      "grant all on hq_src, hq_dst, hq_log to app;",
       kPgAppDatabase);
   REQUIRE(w.cp.ready());
   // payments-ops holds write; an unbounded DELETE matches the review guardrail.
@@ -316,6 +320,41 @@ TEST_CASE("a held statement runs once approved and fails once denied", "[control
     CHECK(r.err.find("prepared statement \"q\" stores a `*`") != std::string::npos);
     CHECK(r.out.find("after") != std::string::npos);
     CHECK(pendingApprovals(w.cp, w.approver).empty());
+  }
+  SECTION("a statement judged with a prepared statement an error then restored is refused") {
+    // The Query (held, approved) fails before its PREPARE: `put` is the storing one again. The
+    // Parse behind it was judged with the DELETE (held for review): approved, it would run the
+    // UPDATE with hq_code()'s cvv.
+    auto held = std::async(std::launch::async, [&] {
+      return run({kSystemPython, "-c", std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+def ready():
+    while True:
+        t, body = read_message()
+        if t == b"E": print(body.decode(errors="replace"))
+        if t == b"Z": return
+s.sendall(msg(b"Q", z("prepare put(text) as update hq_log set note = $1 where id = 1")))
+ready()
+s.sendall(msg(b"Q", z("select 1/0; deallocate put; prepare put(text) as delete from hq_log")) +
+          msg(b"P", z("s") + z("execute put(hq_code())") + struct.pack("!h", 0)) +
+          msg(b"B", z("") + z("s") + struct.pack("!hhh", 0, 0, 0)) +
+          msg(b"E", z("") + struct.pack("!i", 0)) + msg(b"S", b""))
+ready()
+ready()
+print("done")
+)PY",
+                  sc.conninfo()},
+                 "", std::chrono::seconds(60));
+    });
+    decide(true, "prepare put");
+    decide(true, "execute put");
+    auto r = held.get();
+    INFO(r.out << r.err << "\nsidecar log:\n" << sc.log());
+    CHECK(r.out.find("division by zero") != std::string::npos);
+    CHECK(r.out.find("prepared statement \"put\" changed while the statement waited") !=
+          std::string::npos);
+    CHECK(r.out.find("done") != std::string::npos);
+    CHECK(sharedPg().sqlOrThrow("select note from hq_log", kPgAppDatabase) == "n\n");
   }
   SECTION("nobody decides: the deadline denies") {
     // The guardrail's approvers have 10 s (connectedPolicy); long enough that a loaded

@@ -58,6 +58,10 @@ TEST_CASE("SCRAM keys from the cache give the same exchange; another password or
   // Bounded: the oldest entries go.
   for (int i = 0; i < 40; ++i) REQUIRE(cache.keys("p", "s" + std::to_string(i), 1).ok());
   CHECK(cache.size() == ScramKeyCache::kMaxEntries);
+  // And keys unused for a while go: only the one used now stays.
+  const auto later = ScramKeyCache::Clock::now() + ScramKeyCache::kIdle;
+  REQUIRE(cache.keys("p", "s39", 1, later).ok());
+  CHECK(cache.size() == 1);
 }
 
 TEST_CASE("SCRAM with PostgreSQL's empty user name changes the proof, not the format") {
