@@ -169,6 +169,21 @@ void NameTable::undo(uint64_t unit, size_t at, uint64_t until) {
   }
 }
 
+bool NameTable::mayRevert(bool is_statement, const std::string& name, uint64_t before) const {
+  if (journal_.empty()) return false;
+  const absl::string_view k = key(name);
+  const void* now = is_statement ? static_cast<const void*>(statementEntry(name).get())
+                                 : static_cast<const void*>(portalEntry(name).get());
+  for (const Change& c : journal_) {
+    if (c.unit >= before) break;  // in unit order
+    if (c.is_statement != is_statement || c.name != k) continue;
+    const void* old = is_statement ? static_cast<const void*>(c.old_statement.get())
+                                   : static_cast<const void*>(c.old_portal.get());
+    if (old != nullptr && old != now) return true;
+  }
+  return false;
+}
+
 void NameTable::settle(uint64_t unit) {
   size_t n = 0;
   while (n < journal_.size() && journal_[n].unit < unit) ++n;

@@ -138,6 +138,18 @@ class NameTable {
   // WITH HOLD cursors.
   void endTransaction(uint64_t unit);
 
+  // Whether an undo may still put back another existing entry for statement (or portal) `name`:
+  // a unit before `before` that the server has not answered yet replaced one. A statement judged
+  // with what the name stands for now would, should that unit fail, run the one it replaced,
+  // unjudged. (Units of the batch in progress are not counted: if one fails, the server skips
+  // the rest of the batch.)
+  bool statementMayRevert(const std::string& name, uint64_t before) const {
+    return mayRevert(true, name, before);
+  }
+  bool portalMayRevert(const std::string& name, uint64_t before) const {
+    return mayRevert(false, name, before);
+  }
+
   size_t journalSize() const { return journal_.size(); }
   // Every entry a message can still reach: those the names stand for, those an undo would
   // put back, and (statements) those open portals were bound from. Each once, in no order.
@@ -156,6 +168,7 @@ class NameTable {
   void journalStatement(uint64_t unit, size_t at, absl::string_view name);
   void journalPortal(uint64_t unit, size_t at, absl::string_view name);
   void restore(Change& change);
+  bool mayRevert(bool is_statement, const std::string& name, uint64_t before) const;
 
   absl::flat_hash_map<std::string, std::shared_ptr<NamedStatement>> statements_;
   absl::flat_hash_map<std::string, std::shared_ptr<NamedPortal>> portals_;

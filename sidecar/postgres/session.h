@@ -437,9 +437,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // p), not a portal's (FETCH c).
   // A Parse of EXECUTE p whose p changed since: its runs_changed refusal (null otherwise).
   const Refusal* runsChanged(const NamedStatement* statement) const;
-  // The prepared statements `facts` runs or plans, by name, as the session holds them now.
-  std::vector<std::pair<std::string, std::shared_ptr<const NamedStatement>>> statementsRun(
-      const policy::QueryFacts& facts) const;
+  // Refuses what runs a name an unanswered earlier statement redefined
+  // (NameTable::statementMayRevert()).
+  static const Refusal kMayRevert;
   static bool namesStatement(const policy::StatementFacts& st) {
     return st.type == "execute" || st.type == "explain";
   }
@@ -565,9 +565,6 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
     policy::Verdict verdict;
     uint64_t started_us = 0;
     uint64_t policy_version = 0;  // the version that decided it
-    // The prepared statements it runs or plans (EXECUTE p, EXPLAIN EXECUTE p), as they stood
-    // when it was judged: answers processed while it waits may undo a redefinition.
-    std::vector<std::pair<std::string, std::shared_ptr<const NamedStatement>>> names;
   };
   std::optional<Held> held_;
   // Set while the masker is an older policy's than config_.policy (see adoptDecisions()).
@@ -594,6 +591,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // A message of the extended-protocol batch in progress (since the last Sync) was refused:
   // the server will skip the rest of it.
   bool batch_refused_ = false;
+  // The first unit of the batch in progress (after the last Sync or Query).
+  uint64_t batch_start_ = 0;
   char txn_status_ = 'I';
   // A statement of the transaction in progress read a column under a column rule: errors until
   // it ends (at a later statement, COMMIT or the implicit transaction's Sync) may quote it.

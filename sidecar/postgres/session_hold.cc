@@ -27,9 +27,8 @@ void PostgresSession::holdForApproval(char type, std::string_view raw, std::stri
   }
   req.rule = verdict.rule;
   req.grant_id = config_.grant_id;
-  held_ = Held{type,    std::string(raw), std::move(name),        std::move(facts),
-               verdict, nowUs(),          config_.policy_version, {}};
-  held_->names = statementsRun(*held_->facts);
+  held_ = Held{type,    std::string(raw), std::move(name),       std::move(facts),
+               verdict, nowUs(),          config_.policy_version};
   log::info("statement held for approval",
             {{"session", id_}, {"rule", verdict.rule}, {"statement", req.statement}});
   std::weak_ptr<bool> alive = alive_;
@@ -71,9 +70,8 @@ bool PostgresSession::holdForAudit(char type, std::string_view raw, std::string 
   e.mutable_action()->set_detail("recorded before forwarding (audit: sync)");
   e.mutable_reason()->set_decision(v1::DECISION_ALLOW);
   if (!verdict.rule.empty()) e.mutable_reason()->add_rule_ids(verdict.rule);
-  held_ = Held{type,    std::string(raw), std::move(name),        std::move(facts),
-               verdict, nowUs(),          config_.policy_version, {}};
-  held_->names = statementsRun(*held_->facts);
+  held_ = Held{type,    std::string(raw), std::move(name),       std::move(facts),
+               verdict, nowUs(),          config_.policy_version};
   std::weak_ptr<bool> alive = alive_;
   auto post = config_.post;
   config_.events->publishConfirmed(std::move(e), [this, alive, post](bool stored) {
@@ -117,19 +115,6 @@ void PostgresSession::resumeHeld(const policy::Verdict& verdict, const std::stri
                                std::to_string(config_.policy_version) +
                                ", which came while the statement was held)";
       final_approval.clear();  // recorded as the block it is
-    }
-  }
-  if (final_verdict.decision == policy::Decision::kAllow) {
-    // It was judged with what these names stood for then (withExecutesResolved()).
-    for (const auto& [name, entry] : h.names) {
-      if (names_.statementEntry(name) == entry) continue;
-      final_verdict.decision = policy::Decision::kBlock;
-      final_verdict.rule = "policy:prepared";
-      final_verdict.message = "tollgate: prepared statement \"" + name +
-                              "\" changed while the statement waited (an earlier statement "
-                              "failed and its PREPARE or DEALLOCATE was undone); send it again";
-      final_approval.clear();
-      break;
     }
   }
   if (h.type == 'Q') {

@@ -250,16 +250,12 @@ const Refusal* PostgresSession::runsChanged(const NamedStatement* statement) con
   return now == statement->runs ? nullptr : &*statement->runs_changed;
 }
 
-std::vector<std::pair<std::string, std::shared_ptr<const NamedStatement>>>
-PostgresSession::statementsRun(const policy::QueryFacts& facts) const {
-  std::vector<std::pair<std::string, std::shared_ptr<const NamedStatement>>> out;
-  for (const policy::StatementFacts& st : facts.statements) {
-    if (!namesStatement(st)) continue;
-    const std::string& name = st.type == "explain" ? st.lineage.explains : st.lineage.uses;
-    if (!name.empty()) out.emplace_back(name, names_.statementEntry(name));
-  }
-  return out;
-}
+const Refusal PostgresSession::kMayRevert{
+    "policy:prepared",
+    "blocked by rule \"policy:prepared\": a prepared statement or cursor it runs was redefined "
+    "by a statement the server has not answered yet; should that fail, the server would run the "
+    "earlier one, which this was not judged with. Send it once that statement is answered",
+    "55000", ""};
 
 bool PostgresSession::definedEarlier(const policy::QueryFacts& facts, size_t i) {
   const policy::StatementFacts& st = facts.statements[i];
@@ -314,10 +310,16 @@ std::optional<PostgresSession::NamedRun> PostgresSession::namedStep(
     const policy::StatementFacts& st) const {
   const std::string& name = st.lineage.uses;
   if (namesStatement(st)) {
+    if (names_.statementMayRevert(name, batch_start_)) {
+      return NamedRun{kStatementName, &kUnknownSource, &kMayRevert};
+    }
     const NamedStatement* entry = names_.statement(name);
     if (entry == nullptr) return std::nullopt;
     const Refusal* refusal = entry->refusal ? &*entry->refusal : runsChanged(entry);
     return NamedRun{kStatementName, &entry->source, refusal};
+  }
+  if (names_.portalMayRevert(name, batch_start_)) {
+    return NamedRun{kCursorName, &kUnknownSource, &kMayRevert};
   }
   const NamedPortal* portal = names_.portal(name);
   if (portal == nullptr) return std::nullopt;

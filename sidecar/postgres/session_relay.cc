@@ -59,6 +59,7 @@ void PostgresSession::applyQuery(std::string_view raw, policy::QueryFactsPtr fac
                                  policy::Verdict verdict, uint64_t started_us,
                                  const std::string& approval_id) {
   PendingUnit& unit = pipeline_.push(Kind::kQuery);
+  batch_start_ = unit.seq + 1;
   unit.policy_version = config_.policy_version;
   unit.facts = facts;
   unit.started_us = started_us;
@@ -175,6 +176,10 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       }
       portal.statement_entry = names_.statementEntry(portal.statement);
       portal.source = sourceOf(portal.statement_entry);
+      // (The server drops the unnamed statement before it parses the next one.)
+      if (!portal.statement.empty() && names_.statementMayRevert(portal.statement, batch_start_)) {
+        portal.refusal = kMayRevert;
+      }
       to_upstream_.append(message.raw);
       break;
     }
@@ -275,7 +280,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       break;
     }
     case 'S':
-      pipeline_.push(Kind::kSync);
+      batch_start_ = pipeline_.push(Kind::kSync).seq + 1;
       batch_refused_ = false;
       to_upstream_.append(message.raw);
       break;

@@ -165,11 +165,16 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
       const policy::StatementFacts& prior = facts->statements[j];
       if (prior.type == "prepare" && prior.lineage.defines == name) target = &prior;
     }
+    bool may_revert = false;
     if (target == nullptr) {
       const NamedStatement* named = names_.statement(name);
       if (named != nullptr) target = named->source.statement();
+      // An unanswered statement's redefinition of it may still be undone: what runs it is
+      // refused (namedStep()), what only plans it is not known.
+      may_revert = names_.statementMayRevert(name, batch_start_);
     }
-    const bool known = target != nullptr && target->type != "execute";
+    const bool known =
+        target != nullptr && target->type != "execute" && !(may_revert && st.lineage.uses.empty());
     // EXECUTE stays "other" (admin only); EXPLAIN EXECUTE of a statement prepared where the
     // session could not see (dynamic SQL) has a plan that may show any value.
     if (!known && st.type != "explain") continue;

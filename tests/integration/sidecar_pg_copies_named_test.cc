@@ -52,11 +52,6 @@ TEST_CASE("a call as o.f, and a cursor's calls, are judged with the tables they 
   // they stored would stay.
   r = sidecar.python(std::string(kPyRawWire) + R"PY(
 startup("job", "payments")
-def ready():
-    while True:
-        t, body = read_message()
-        if t == b"E": print(body.decode(errors="replace"))
-        if t == b"Z": return
 def fetch_after_change(binds):
     s.sendall(msg(b"Q", z("begin")))
     ready()
@@ -309,4 +304,56 @@ print(json.dumps(run("s1")))
   CHECK_THAT(lines[9], !ContainsSubstring("E:"));  // parsed again: judged with the new v
   CHECK_THAT(lines[9], ContainsSubstring("D:"));
   CHECK(pg.sqlOrThrow("select count(*) from rp_log where note <> 'n'", kPgAppDatabase) == "0\n");
+}
+
+// Statements pipelined behind one that redefines a name are judged with the new definition; if
+// that one fails, the server runs the old one. Until it is answered, what runs such a name is
+// refused: SQL EXECUTE, a Parse of it, and a Bind of the statement itself.
+TEST_CASE("what runs a name an unanswered statement redefined is refused") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists pr_log cascade;"
+      "create table pr_log (id int, note text); insert into pr_log values (1, 'n');"
+      "create or replace function pr_code() returns text language sql stable as "
+      "'select cvv from cards order by id limit 1';"
+      "alter table pr_log owner to app;",
+      kPgAppDatabase);
+  Sidecar sidecar(pg, writeGrant());
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+def q(sql): return msg(b"Q", z(sql))
+def parse(name, sql): return msg(b"P", z(name) + z(sql) + struct.pack("!h", 0))
+def bind_execute(name):
+    return (msg(b"B", z("") + z(name) + struct.pack("!hhh", 0, 0, 0)) +
+            msg(b"E", z("") + struct.pack("!i", 0)))
+def answer():  # errors and rows, up to ReadyForQuery
+    while True:
+        t, body = read_message()
+        if t in (b"E", b"D"): print(t.decode(), body.decode(errors="replace"))
+        if t == b"Z": return
+s.sendall(q("prepare put(text) as update pr_log set note = $1 where id = 1; "
+            "prepare show as select cvv as note from cards order by id limit 1"))
+ready()
+fail = ("select 1/0; deallocate put; prepare put(text) as select $1 is null; deallocate show; "
+        "prepare show as select 'plain' as note")
+for tail in [q("execute put(pr_code())"),
+             parse("s", "execute put(pr_code())") + bind_execute("s") + msg(b"S", b""),
+             bind_execute("show") + msg(b"S", b"")]:
+    print("--")
+    s.sendall(q(fail) + tail)
+    answer()
+    answer()
+print("--")
+s.sendall(q("execute show"))
+answer()
+)PY");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  const std::string cvv = sampleCards()[0].cvv;
+  CHECK_THAT(r.out, !ContainsSubstring(cvv));
+  CHECK(countOf(r.out, "redefined by a statement the server has not answered yet") == 3);
+  CHECK(countOf(r.out, "division by zero") == 3);
+  CHECK(countOf(r.out, "D ") == 1);  // the last EXECUTE show, masked
+  CHECK(pg.sqlOrThrow("select note from pr_log", kPgAppDatabase) == "n\n");
 }

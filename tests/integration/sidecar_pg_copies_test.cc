@@ -250,10 +250,7 @@ while not types or types[-1] != "Z":
     types.append(read_message()[0].decode())
 print("".join(types))
 s.sendall(msg(b"Q", z("insert into orders_archive select * from orders_src")))
-while True:
-    t, body = read_message()
-    if t == b"E": print(body.decode(errors="replace"))
-    if t == b"Z": break
+ready()
 )PY");
   INFO("stdout: " << r.out << "\nstderr: " << r.err);
   CHECK(r.out.rfind("VZ\n", 0) == 0);

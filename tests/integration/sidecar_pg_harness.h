@@ -360,6 +360,11 @@ def startup(user, database):
     params = z("user") + z(user) + z("database") + z(database) + b"\0"
     s.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
     while read_message()[0] != b"Z": pass
+def ready():  # reads up to ReadyForQuery, printing each ErrorResponse
+    while True:
+        t, body = read_message()
+        if t == b"E": print(body.decode(errors="replace"))
+        if t == b"Z": return
 )PY";
 
 // `text` with every hex identifier (a token of 12+ hex digits with at least one letter a-f,

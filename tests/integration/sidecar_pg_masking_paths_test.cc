@@ -261,10 +261,7 @@ sql = "declare h cursor with hold for select (cvv || 'x')::int from cards where 
 s.sendall(msg(b"P", z("") + z(sql) + struct.pack("!h", 0)) +
           msg(b"B", z("") + z("") + struct.pack("!hhh", 0, 0, 0)) +
           msg(b"E", z("") + struct.pack("!i", 0)) + msg(b"S", b""))
-while True:
-    t, body = read_message()
-    if t == b"E": print(body.decode(errors="replace"))
-    if t == b"Z": break
+ready()
 )PY");
   INFO("raw: " << raw.out << raw.err);
   REQUIRE(raw.exit_code == 0);
