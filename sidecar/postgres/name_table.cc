@@ -174,14 +174,21 @@ bool NameTable::mayRevert(bool is_statement, const std::string& name, uint64_t b
   const absl::string_view k = key(name);
   const void* now = is_statement ? static_cast<const void*>(statementEntry(name).get())
                                  : static_cast<const void*>(portalEntry(name).get());
+  bool may = false;
   for (const Change& c : journal_) {
-    if (c.unit >= before) break;  // in unit order
     if (c.is_statement != is_statement || c.name != k) continue;
+    if (c.unit >= before) return false;  // the batch in progress changed it
     const void* old = is_statement ? static_cast<const void*>(c.old_statement.get())
                                    : static_cast<const void*>(c.old_portal.get());
-    if (old != nullptr && old != now) return true;
+    may = may || (!c.certain && old != nullptr && old != now);
   }
-  return false;
+  return may;
+}
+
+void NameTable::markCertain(uint64_t unit) {
+  for (Change& c : journal_) {
+    if (c.unit == unit) c.certain = true;
+  }
 }
 
 void NameTable::settle(uint64_t unit) {

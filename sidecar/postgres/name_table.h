@@ -139,16 +139,21 @@ class NameTable {
   void endTransaction(uint64_t unit);
 
   // Whether an undo may still put back another existing entry for statement (or portal) `name`:
-  // a unit before `before` that the server has not answered yet replaced one. A statement judged
-  // with what the name stands for now would, should that unit fail, run the one it replaced,
-  // unjudged. (Units of the batch in progress are not counted: if one fails, the server skips
-  // the rest of the batch.)
+  // a unit before `before` (the batch in progress) that the server has not answered yet
+  // replaced one. A statement judged with what the name stands for now would, should that unit
+  // fail, run the one it replaced, unjudged. Not when the batch in progress changed the name
+  // itself: had the earlier change been undone, that change fails (a Parse of a name in use) or
+  // leaves the name free, and the server skips the rest of the batch.
   bool statementMayRevert(const std::string& name, uint64_t before) const {
     return mayRevert(true, name, before);
   }
   bool portalMayRevert(const std::string& name, uint64_t before) const {
     return mayRevert(false, name, before);
   }
+
+  // Unit `unit`'s changes cannot be undone (a Close first in its batch: the server always
+  // answers it).
+  void markCertain(uint64_t unit);
 
   size_t journalSize() const { return journal_.size(); }
   // Every entry a message can still reach: those the names stand for, those an undo would
@@ -164,6 +169,7 @@ class NameTable {
     std::string name;
     std::shared_ptr<NamedStatement> old_statement;  // null: the name was free
     std::shared_ptr<NamedPortal> old_portal;
+    bool certain = false;  // markCertain()
   };
   void journalStatement(uint64_t unit, size_t at, absl::string_view name);
   void journalPortal(uint64_t unit, size_t at, absl::string_view name);

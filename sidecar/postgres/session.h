@@ -409,7 +409,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   std::vector<uint16_t> textColumnsOf(const std::string& raw_description,
                                       const StatementRef& source) const;
   // The refusal an Execute of `portal` meets (bound from `statement`), or null.
-  const Refusal* executeRefusal(const NamedPortal* portal, const NamedStatement* statement) const;
+  const Refusal* executeRefusal(const std::string& name, const NamedPortal* portal,
+                                const NamedStatement* statement) const;
   // The refusal of a prepared statement or portal that `facts` runs by name (SQL EXECUTE,
   // FETCH, MOVE), and the index of the statement that does; null when none.
   std::pair<const Refusal*, size_t> refusedByName(const policy::QueryFacts& facts) const;

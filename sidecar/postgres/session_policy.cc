@@ -224,9 +224,11 @@ std::vector<uint16_t> PostgresSession::textColumnsOf(const std::string& raw_desc
   return plan.textColumns();
 }
 
-const Refusal* PostgresSession::executeRefusal(const NamedPortal* portal,
+const Refusal* PostgresSession::executeRefusal(const std::string& name, const NamedPortal* portal,
                                                const NamedStatement* statement) const {
   if (portal == nullptr) return nullptr;
+  // A portal or cursor an unanswered statement replaced: the server may still hold the old one.
+  if (!name.empty() && names_.portalMayRevert(name, batch_start_)) return &kMayRevert;
   if (portal->refusal) return &*portal->refusal;
   if (!portal->cursor && statement != nullptr && statement->refusal) return &*statement->refusal;
   if (const Refusal* r = !portal->cursor ? runsChanged(statement) : nullptr) return r;

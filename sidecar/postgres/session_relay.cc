@@ -176,10 +176,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       }
       portal.statement_entry = names_.statementEntry(portal.statement);
       portal.source = sourceOf(portal.statement_entry);
-      // (The server drops the unnamed statement before it parses the next one.)
-      if (!portal.statement.empty() && names_.statementMayRevert(portal.statement, batch_start_)) {
-        portal.refusal = kMayRevert;
-      }
+      if (names_.statementMayRevert(portal.statement, batch_start_)) portal.refusal = kMayRevert;
       to_upstream_.append(message.raw);
       break;
     }
@@ -221,7 +218,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       } else if (refusedForAuditBacklog(decided)) {
         const policy::Verdict v = auditBacklogVerdict();
         refusal = Refusal{v.rule, v.message, std::string(kSqlStateInsufficientPrivilege), ""};
-      } else if (const Refusal* r = executeRefusal(portal, info)) {
+      } else if (const Refusal* r = executeRefusal(portal_name, portal, info)) {
         refusal = *r;
       }
       if (refusal) {
@@ -292,6 +289,8 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       } else {
         names_.releasePortal(unit.seq, 0, std::string(c.name));
       }
+      // First in its batch, nothing before it can make the server skip it.
+      if (unit.seq == batch_start_) names_.markCertain(unit.seq);
       to_upstream_.append(message.raw);
       break;
     }

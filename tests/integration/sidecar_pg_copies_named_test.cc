@@ -330,7 +330,8 @@ def bind_execute(name):
 def answer():  # errors and rows, up to ReadyForQuery
     while True:
         t, body = read_message()
-        if t in (b"E", b"D"): print(t.decode(), body.decode(errors="replace"))
+        if t == b"E": print("E", body.decode(errors="replace"))
+        if t == b"D": print("D", body[6:6 + struct.unpack("!i", body[2:6])[0]].decode())
         if t == b"Z": return
 s.sendall(q("prepare put(text) as update pr_log set note = $1 where id = 1; "
             "prepare show as select cvv as note from cards order by id limit 1"))
@@ -344,6 +345,34 @@ for tail in [q("execute put(pr_code())"),
     s.sendall(q(fail) + tail)
     answer()
     answer()
+# The unnamed statement, when the Parse that replaced it was skipped.
+s.sendall(parse("", "select cvv as note from cards order by id limit 1") + bind_execute("") +
+          msg(b"S", b""))
+answer()
+s.sendall(parse("f", "select 1/0") + msg(b"B", z("") + z("f") + struct.pack("!hhh", 0, 0, 0)) +
+          msg(b"E", z("") + struct.pack("!i", 0)) +
+          parse("", "select 'plain'::text as note") + msg(b"S", b"") +
+          bind_execute("") + msg(b"S", b""))
+answer()
+answer()
+# A cursor read by a protocol Execute.
+s.sendall(q("declare c cursor with hold for select cvv as note from cards order by id limit 1"))
+answer()
+s.sendall(q("select 1/0; close c; declare c cursor with hold for select 'plain'::text as note") +
+          msg(b"E", z("c") + struct.pack("!i", 0)) + msg(b"S", b""))
+answer()
+answer()
+# Not refused: a Close first in its batch always happens; a batch that parses the name itself.
+s.sendall(parse("r1", "select 1 as x") + msg(b"S", b""))
+answer()
+s.sendall(msg(b"C", b"S" + z("r1")) + parse("r1", "select 2 as x") + msg(b"S", b"") +
+          bind_execute("r1") + msg(b"S", b""))
+answer()
+answer()
+s.sendall(msg(b"C", b"S" + z("r1")) + msg(b"S", b"") +
+          parse("r1", "select 3 as x") + bind_execute("r1") + msg(b"S", b""))
+answer()
+answer()
 print("--")
 s.sendall(q("execute show"))
 answer()
@@ -352,8 +381,10 @@ answer()
   REQUIRE(r.exit_code == 0);
   const std::string cvv = sampleCards()[0].cvv;
   CHECK_THAT(r.out, !ContainsSubstring(cvv));
-  CHECK(countOf(r.out, "redefined by a statement the server has not answered yet") == 3);
-  CHECK(countOf(r.out, "division by zero") == 3);
-  CHECK(countOf(r.out, "D ") == 1);  // the last EXECUTE show, masked
+  CHECK(countOf(r.out, "redefined by a statement the server has not answered yet") == 5);
+  CHECK(countOf(r.out, "division by zero") == 5);
+  CHECK_THAT(r.out, ContainsSubstring("\nD 2\n"));
+  CHECK_THAT(r.out, ContainsSubstring("\nD 3\n"));
+  CHECK(countOf(r.out, "\nD ***\n") == 2);  // the unnamed statement, the last EXECUTE show
   CHECK(pg.sqlOrThrow("select note from pr_log", kPgAppDatabase) == "n\n");
 }
