@@ -152,7 +152,8 @@ class NameTable {
   }
 
   // Unit `unit`'s changes cannot be undone (a Close first in its batch: the server always
-  // answers it).
+  // answers it; a Parse of the unnamed statement first in its batch: the server drops the old
+  // one even when the Parse fails).
   void markCertain(uint64_t unit);
 
   size_t journalSize() const { return journal_.size(); }

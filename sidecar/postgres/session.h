@@ -594,6 +594,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   bool batch_refused_ = false;
   // The first unit of the batch in progress (after the last Sync or Query).
   uint64_t batch_start_ = 0;
+  bool extended_since_sync_ = false;
   char txn_status_ = 'I';
   // A statement of the transaction in progress read a column under a column rule: errors until
   // it ends (at a later statement, COMMIT or the implicit transaction's Sync) may quote it.

@@ -59,7 +59,7 @@ void PostgresSession::applyQuery(std::string_view raw, policy::QueryFactsPtr fac
                                  policy::Verdict verdict, uint64_t started_us,
                                  const std::string& approval_id) {
   PendingUnit& unit = pipeline_.push(Kind::kQuery);
-  batch_start_ = unit.seq + 1;
+  if (!extended_since_sync_) batch_start_ = unit.seq + 1;
   unit.policy_version = config_.policy_version;
   unit.facts = facts;
   unit.started_us = started_us;
@@ -98,6 +98,9 @@ void PostgresSession::applyParse(std::string_view raw, const std::string& name,
   std::shared_ptr<const NamedStatement> runs =
       runs_name.empty() ? nullptr : names_.statementEntry(runs_name);
   NamedStatement& named = names_.defineStatement(unit.seq, 0, unit.name);
+  // The server drops the unnamed statement before it parses the next: only a Parse it skips
+  // (after an error earlier in the batch) leaves the old one.
+  if (unit.name.empty() && unit.seq == batch_start_) names_.markCertain(unit.seq);
   named.source = StatementRef{facts, 0};
   if (!runs_name.empty()) {
     named.runs = std::move(runs);
@@ -132,6 +135,12 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
   }
   // Statements run: simple queries, executes of a portal, fast-path calls.
   if (message.type == 'Q' || message.type == 'E' || message.type == 'F') ++statement_count_;
+  // Extended-protocol messages since the last Sync: a Query among them is part of their batch
+  // (after an error the server discards it with them).
+  if (message.type == 'P' || message.type == 'B' || message.type == 'D' || message.type == 'E' ||
+      message.type == 'C' || message.type == 'H') {
+    extended_since_sync_ = true;
+  }
   switch (message.type) {
     case 'Q': {
       const auto& q = std::get<Query>(message.body);
@@ -278,6 +287,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
     }
     case 'S':
       batch_start_ = pipeline_.push(Kind::kSync).seq + 1;
+      extended_since_sync_ = false;
       batch_refused_ = false;
       to_upstream_.append(message.raw);
       break;

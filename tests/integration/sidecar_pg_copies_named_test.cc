@@ -373,6 +373,19 @@ s.sendall(msg(b"C", b"S" + z("r1")) + msg(b"S", b"") +
           parse("r1", "select 3 as x") + bind_execute("r1") + msg(b"S", b""))
 answer()
 answer()
+s.sendall(parse("", "select 4 as x") + msg(b"S", b"") + bind_execute("") + msg(b"S", b""))
+answer()
+answer()
+# A Query inside an unsynced batch is discarded with it after an error: the Close after it is
+# not first in a batch.
+s.sendall(parse("r2", "select cvv as note from cards order by id limit 1") + msg(b"S", b""))
+answer()
+s.sendall(parse("f2", "select 1/0") + msg(b"B", z("") + z("f2") + struct.pack("!hhh", 0, 0, 0)) +
+          msg(b"E", z("") + struct.pack("!i", 0)) + q("select 1") +
+          msg(b"C", b"S" + z("r2")) + parse("r2", "select 'plain'::text as note") +
+          msg(b"S", b"") + bind_execute("r2") + msg(b"S", b""))
+answer()
+answer()
 print("--")
 s.sendall(q("execute show"))
 answer()
@@ -381,10 +394,11 @@ answer()
   REQUIRE(r.exit_code == 0);
   const std::string cvv = sampleCards()[0].cvv;
   CHECK_THAT(r.out, !ContainsSubstring(cvv));
-  CHECK(countOf(r.out, "redefined by a statement the server has not answered yet") == 5);
-  CHECK(countOf(r.out, "division by zero") == 5);
+  CHECK(countOf(r.out, "redefined by a statement the server has not answered yet") == 6);
+  CHECK(countOf(r.out, "division by zero") == 6);
   CHECK_THAT(r.out, ContainsSubstring("\nD 2\n"));
   CHECK_THAT(r.out, ContainsSubstring("\nD 3\n"));
+  CHECK_THAT(r.out, ContainsSubstring("\nD 4\n"));
   CHECK(countOf(r.out, "\nD ***\n") == 2);  // the unnamed statement, the last EXECUTE show
   CHECK(pg.sqlOrThrow("select note from pr_log", kPgAppDatabase) == "n\n");
 }
