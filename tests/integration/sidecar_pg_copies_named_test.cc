@@ -15,6 +15,28 @@
 using Catch::Matchers::ContainsSubstring;
 using namespace tollgate::testing;
 
+namespace {
+
+// A table `table` (id int, note text) holding (1, 'n'), the session role's own, and two functions
+// returning the first card's cvv: nc_code() and nc_imm(), mislabelled immutable (the planner
+// runs it and folds what it returns into a plan).
+void createNoteTable(PgServer& pg, const std::string& table, const std::string& more = "") {
+  pg.sqlOrThrow("drop table if exists " + table + " cascade; create table " + table +
+                    " (id int, note text); insert into " + table +
+                    " values (1, 'n');"
+                    "alter table " +
+                    table +
+                    " owner to app;"
+                    "create or replace function nc_code() returns text language sql stable as "
+                    "'select cvv from cards order by id limit 1';"
+                    "create or replace function nc_imm() returns text language sql immutable as "
+                    "'select cvv from cards order by id limit 1';" +
+                    more,
+                kPgAppDatabase);
+}
+
+}  // namespace
+
 TEST_CASE("a call as o.f, and a cursor's calls, are judged with the tables they may change") {
   auto& pg = sharedPg();
   pg.sqlOrThrow(
@@ -180,29 +202,21 @@ TEST_CASE("EXECUTE's arguments, and the values a VALUES row's `*` expands to, ma
 // the values the planner folded in from p's immutable functions.
 TEST_CASE("EXPLAIN EXECUTE is judged with the statement it runs or plans") {
   auto& pg = sharedPg();
-  pg.sqlOrThrow(
-      "drop table if exists ex_log, ex_src cascade;"
-      "create table ex_log (id int, note text); insert into ex_log values (1, 'n');"
-      "create table ex_src (id int); insert into ex_src values (1);"
-      "create or replace function ex_code() returns text language sql stable as "
-      "'select cvv from cards order by id limit 1';"
-      // Mislabelled immutable: the planner runs it and shows what it returned.
-      "create or replace function ex_imm() returns text language sql immutable as "
-      "'select cvv from cards order by id limit 1';"
-      "create or replace function ex_hide() returns int language plpgsql as $$ begin "
-      "execute 'prepare hidden as select ex_imm() as x'; return 1; end $$;"
-      "alter table ex_log owner to app; alter table ex_src owner to app;",
-      kPgAppDatabase);
+  createNoteTable(pg, "ex_log",
+                  "drop table if exists ex_src; create table ex_src (id int);"
+                  "insert into ex_src values (1); alter table ex_src owner to app;"
+                  "create or replace function ex_hide() returns int language plpgsql as $$ "
+                  "begin execute 'prepare hidden as select nc_imm() as x'; return 1; end $$;");
   Sidecar sidecar(pg, adminGrant());  // EXPLAIN ANALYZE EXECUTE, and DDL, need it
   REQUIRE(sidecar.ready());
   auto r = sidecar.psql(
       "prepare put(text) as update ex_log set note = $1 where id = 1;\n"
-      "explain (analyze, costs off, timing off, summary off) execute put(ex_code());\n"
+      "explain (analyze, costs off, timing off, summary off) execute put(nc_code());\n"
       "prepare cp as insert into ex_log select * from ex_src;\n"
       "alter table ex_src add column cvv text;\n"
       "update ex_src s set cvv = c.cvv from cards c where c.id = s.id;\n"
       "explain (analyze, costs off, timing off, summary off) execute cp;\n"
-      "prepare v as select ex_imm() as x;\n"
+      "prepare v as select nc_imm() as x;\n"
       "explain (verbose, costs off) execute v;\n"
       "select count(*) from ex_log;\n");
   INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nsidecar log: " << sidecar.log());
@@ -231,7 +245,7 @@ TEST_CASE("EXPLAIN EXECUTE is judged with the statement it runs or plans") {
   // Through CREATE TABLE AS (nothing is created without ANALYZE); an error of the statement
   // EXPLAIN ANALYZE runs is withheld as EXECUTE's would be.
   r = sidecar.psql(
-      "prepare v2 as select ex_imm() as x;\n"
+      "prepare v2 as select nc_imm() as x;\n"
       "explain (verbose, costs off) create table ex_t as execute v2;\n"
       "prepare q as select (cvv || 'x')::int from cards;\n"
       "explain (analyze, costs off) execute q;\n");
@@ -250,15 +264,7 @@ TEST_CASE("EXPLAIN EXECUTE is judged with the statement it runs or plans") {
 // again, executing it is refused until it is parsed again.
 TEST_CASE("a protocol-prepared EXECUTE p is refused once p is prepared again") {
   auto& pg = sharedPg();
-  pg.sqlOrThrow(
-      "drop table if exists rp_log cascade;"
-      "create table rp_log (id int, note text); insert into rp_log values (1, 'n');"
-      "create or replace function rp_code() returns text language sql stable as "
-      "'select cvv from cards order by id limit 1';"
-      "create or replace function rp_imm() returns text language sql immutable as "
-      "'select cvv from cards order by id limit 1';"
-      "alter table rp_log owner to app;",
-      kPgAppDatabase);
+  createNoteTable(pg, "rp_log");
   Sidecar sidecar(pg, writeGrant());
   REQUIRE(sidecar.ready());
   auto r = sidecar.python(std::string(kPyRawWire) + R"PY(
@@ -281,10 +287,10 @@ def run(name):
     return answer()
 print(json.dumps(query("prepare v as select 1 as x; prepare put(text) as select $1 is null")))
 print(json.dumps(parse("s1", "explain (verbose, costs off) execute v")))
-print(json.dumps(parse("s2", "execute put(rp_code())")))
+print(json.dumps(parse("s2", "execute put(nc_code())")))
 print(json.dumps(run("s1")))
 print(json.dumps(run("s2")))
-print(json.dumps(query("deallocate v; prepare v as select rp_imm() as x; deallocate put;"
+print(json.dumps(query("deallocate v; prepare v as select nc_imm() as x; deallocate put;"
                        "prepare put(text) as update rp_log set note = $1 where id = 1")))
 print(json.dumps(run("s1")))
 print(json.dumps(run("s2")))
@@ -311,13 +317,7 @@ print(json.dumps(run("s1")))
 // refused: SQL EXECUTE, a Parse of it, and a Bind of the statement itself.
 TEST_CASE("what runs a name an unanswered statement redefined is refused") {
   auto& pg = sharedPg();
-  pg.sqlOrThrow(
-      "drop table if exists pr_log cascade;"
-      "create table pr_log (id int, note text); insert into pr_log values (1, 'n');"
-      "create or replace function pr_code() returns text language sql stable as "
-      "'select cvv from cards order by id limit 1';"
-      "alter table pr_log owner to app;",
-      kPgAppDatabase);
+  createNoteTable(pg, "pr_log");
   Sidecar sidecar(pg, writeGrant());
   REQUIRE(sidecar.ready());
   auto r = sidecar.python(std::string(kPyRawWire) + R"PY(
@@ -338,8 +338,8 @@ s.sendall(q("prepare put(text) as update pr_log set note = $1 where id = 1; "
 ready()
 fail = ("select 1/0; deallocate put; prepare put(text) as select $1 is null; deallocate show; "
         "prepare show as select 'plain' as note")
-for tail in [q("execute put(pr_code())"),
-             parse("s", "execute put(pr_code())") + bind_execute("s") + msg(b"S", b""),
+for tail in [q("execute put(nc_code())"),
+             parse("s", "execute put(nc_code())") + bind_execute("s") + msg(b"S", b""),
              bind_execute("show") + msg(b"S", b"")]:
     print("--")
     s.sendall(q(fail) + tail)
