@@ -67,9 +67,9 @@ NamedStatement& NameTable::defineStatement(uint64_t unit, size_t at, const std::
 }
 
 NamedPortal& NameTable::definePortal(uint64_t unit, size_t at, const std::string& name) {
-  // The unnamed portal is not journaled: it never outlives its transaction, and an error ends
-  // or aborts that transaction.
-  if (!name.empty()) journalPortal(unit, at, key(name));
+  // The unnamed portal too: a Bind that fails before it replaces the portal leaves the old one,
+  // which ROLLBACK TO SAVEPOINT makes readable again.
+  journalPortal(unit, at, key(name));
   auto& entry = portals_[key(name)];
   entry = std::make_shared<NamedPortal>();
   entry->defined_by = unit;

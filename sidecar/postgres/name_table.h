@@ -112,8 +112,8 @@ class NameTable {
  public:
   // Defines statement `name` (replacing any): returns its entry, reset, for the caller to fill.
   NamedStatement& defineStatement(uint64_t unit, size_t at, const std::string& name);
-  // Defines portal `name`, likewise. The unnamed portal is reset in place and not journaled:
-  // it never outlives its transaction, and an error ends or aborts that transaction.
+  // Defines portal `name`, likewise (the unnamed one too: a Bind that fails before it replaces
+  // the portal leaves the old one, which ROLLBACK TO SAVEPOINT makes readable again).
   NamedPortal& definePortal(uint64_t unit, size_t at, const std::string& name);
   void releaseStatement(uint64_t unit, size_t at, const std::string& name);
   void releasePortal(uint64_t unit, size_t at, const std::string& name);

@@ -228,7 +228,7 @@ const Refusal* PostgresSession::executeRefusal(const std::string& name, const Na
                                                const NamedStatement* statement) const {
   if (portal == nullptr) return nullptr;
   // A portal or cursor an unanswered statement replaced: the server may still hold the old one.
-  if (!name.empty() && names_.portalMayRevert(name, batch_start_)) return &kMayRevert;
+  if (names_.portalMayRevert(name, batch_start_)) return &kMayRevert;
   if (portal->refusal) return &*portal->refusal;
   if (!portal->cursor && statement != nullptr && statement->refusal) return &*statement->refusal;
   if (const Refusal* r = !portal->cursor ? runsChanged(statement) : nullptr) return r;

@@ -99,7 +99,7 @@ TEST_CASE("release all, then undo, brings every name back") {
   CHECK(tagOf(t, "b") == 2);
 }
 
-TEST_CASE("portals end with their transaction unless WITH HOLD; the unnamed one is reused") {
+TEST_CASE("portals end with their transaction unless WITH HOLD; the unnamed one is replaced") {
   NameTable t;
   NamedPortal& unnamed = t.definePortal(1, 0, "");
   unnamed.result_formats = {1, 1};
@@ -115,8 +115,14 @@ TEST_CASE("portals end with their transaction unless WITH HOLD; the unnamed one 
   CHECK(t.portal("pending") != nullptr);
   REQUIRE(t.portal("") != nullptr);
   NamedPortal& again = t.definePortal(10, 0, "");
-  CHECK(again.result_formats.empty());  // reset in place
-  CHECK(t.journalSize() == 1);          // only "pending"; the unnamed portal is not journaled
+  CHECK(again.result_formats.empty());  // a new entry
+  // Journaled like the others: "pending" and the new unnamed portal. A failed Bind puts the old
+  // one back (the server keeps it: ROLLBACK TO SAVEPOINT makes it readable again).
+  CHECK(t.journalSize() == 2);
+  CHECK(t.portalMayRevert("", 11));
+  t.undo(10, 0, 11);
+  REQUIRE(t.portal("") != nullptr);
+  CHECK(t.portal("")->result_formats == std::vector<int16_t>{1, 1});
 }
 
 TEST_CASE("an unknown source is opaque: every column may carry any column") {
