@@ -1,6 +1,7 @@
 // Named statements and portals with an undo journal (see name_table.h).
 #include "sidecar/postgres/name_table.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -67,9 +68,9 @@ NamedStatement& NameTable::defineStatement(uint64_t unit, size_t at, const std::
 }
 
 NamedPortal& NameTable::definePortal(uint64_t unit, size_t at, const std::string& name) {
-  // The unnamed portal too: a Bind that fails before it replaces the portal leaves the old one,
-  // which ROLLBACK TO SAVEPOINT makes readable again.
-  journalPortal(unit, at, key(name));
+  // The unnamed portal is not journaled (a batch of many Binds would keep every entry until its
+  // Sync is answered): undo() makes it opaque instead.
+  if (!name.empty()) journalPortal(unit, at, key(name));
   auto& entry = portals_[key(name)];
   entry = std::make_shared<NamedPortal>();
   entry->defined_by = unit;
@@ -147,6 +148,14 @@ void NameTable::restore(Change& change) {
 }
 
 void NameTable::undo(uint64_t unit, size_t at, uint64_t until) {
+  // A Bind of the unnamed portal that failed (or was skipped) may have left the server's old
+  // one, which ROLLBACK TO SAVEPOINT makes readable again: what it returns is not known.
+  if (auto* unnamed = find(portals_, std::string()); unnamed != nullptr && *unnamed != nullptr &&
+                                                     (*unnamed)->defined_by >= unit &&
+                                                     (*unnamed)->defined_by < until) {
+    (*unnamed)->source = StatementRef::unknown();
+    (*unnamed)->statement_entry.reset();
+  }
   for (size_t i = journal_.size(); i-- > 0;) {
     Change& c = journal_[i];
     const bool undone = (c.unit == unit && c.at >= at) || (c.unit > unit && c.unit < until);
@@ -170,6 +179,12 @@ void NameTable::undo(uint64_t unit, size_t at, uint64_t until) {
 }
 
 bool NameTable::mayRevert(bool is_statement, const std::string& name, uint64_t before) const {
+  if (!is_statement && name.empty()) {
+    // Bound by a unit of an earlier batch the server has not answered.
+    const auto* unnamed = find(portals_, name);
+    return unnamed != nullptr && *unnamed != nullptr && (*unnamed)->defined_by < before &&
+           (*unnamed)->defined_by >= settled_;
+  }
   if (journal_.empty()) return false;
   const absl::string_view k = key(name);
   const void* now = is_statement ? static_cast<const void*>(statementEntry(name).get())
@@ -192,6 +207,7 @@ void NameTable::markCertain(uint64_t unit) {
 }
 
 void NameTable::settle(uint64_t unit) {
+  settled_ = std::max(settled_, unit);
   size_t n = 0;
   while (n < journal_.size() && journal_[n].unit < unit) ++n;
   if (n == journal_.size()) {

@@ -112,8 +112,9 @@ class NameTable {
  public:
   // Defines statement `name` (replacing any): returns its entry, reset, for the caller to fill.
   NamedStatement& defineStatement(uint64_t unit, size_t at, const std::string& name);
-  // Defines portal `name`, likewise (the unnamed one too: a Bind that fails before it replaces
-  // the portal leaves the old one, which ROLLBACK TO SAVEPOINT makes readable again).
+  // Defines portal `name`, likewise. The unnamed portal is not journaled: when the Bind that made
+  // it fails or is skipped, undo() makes it opaque (the server may still hold the one before,
+  // which ROLLBACK TO SAVEPOINT makes readable again).
   NamedPortal& definePortal(uint64_t unit, size_t at, const std::string& name);
   void releaseStatement(uint64_t unit, size_t at, const std::string& name);
   void releasePortal(uint64_t unit, size_t at, const std::string& name);
@@ -180,6 +181,7 @@ class NameTable {
   absl::flat_hash_map<std::string, std::shared_ptr<NamedStatement>> statements_;
   absl::flat_hash_map<std::string, std::shared_ptr<NamedPortal>> portals_;
   std::vector<Change> journal_;  // in unit order
+  uint64_t settled_ = 0;         // every unit before it is answered (settle())
 };
 
 }  // namespace tollgate::sidecar::postgres
