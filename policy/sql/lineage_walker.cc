@@ -115,9 +115,9 @@ class LineageWalker final : public LineageReader {
         return;
       }
       if (inner_kind != "ExecuteStmt") return;
-      out_.explains = str(*inner, "name");
-      if (explainRuns(body)) out_.uses = out_.explains;
-      if (const json* params = field(*inner, "params")) expression(*params, &out_.arguments, 0);
+      top(inner_kind, *inner);  // its name and arguments, as EXECUTE's
+      out_.explains = out_.uses;
+      if (!explainRuns(body)) out_.uses.clear();
     } else if (kind == "FetchStmt") {
       out_.uses = str(body, "portalname");
     } else if (kind == "DeallocateStmt" || kind == "ClosePortalStmt") {

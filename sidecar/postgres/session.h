@@ -289,8 +289,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // known (SELECT $1 AS note).
   bool argumentsMayCarryMaskedData(const policy::StatementFacts& st) const;
   // Whether an EXPLAIN's plan may show data under a column rule: the constants the planner
-  // folds in from the database's functions it calls (EXPLAIN EXECUTE p(card_code(1))). Not
-  // those of a prepared statement EXPLAIN EXECUTE runs.
+  // folds in from the database's functions it calls (EXPLAIN EXECUTE p(card_code(1))), and
+  // from those of the prepared statement it plans (withExecutesResolved() merges them).
   bool explainMayShowMaskedData(const policy::StatementFacts& st) const;
   // Whether values made of `sources` (names as `st`'s lineage gives them; `whole`: any column)
   // may carry data under a column rule, through `st`'s renames and composite types.
@@ -434,15 +434,22 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Whether the name statement `i` of `facts` runs (EXECUTE p, FETCH c) is defined by an
   // earlier statement of the same Query (PREPARE p, DECLARE c): it runs that definition.
   static bool definedEarlier(const policy::QueryFacts& facts, size_t i);
-  // Whether the name `st` uses or plans is a prepared statement's (EXECUTE p, EXPLAIN EXECUTE
-  // p), not a portal's (FETCH c).
   // A Parse of EXECUTE p whose p changed since: its runs_changed refusal (null otherwise).
   const Refusal* runsChanged(const NamedStatement* statement) const;
   // Refuses what runs a name an unanswered earlier statement redefined
   // (NameTable::statementMayRevert()).
   static const Refusal kMayRevert;
+  // Whether the name `st` uses or plans is a prepared statement's (EXECUTE p, EXPLAIN EXECUTE
+  // p), not a portal's (FETCH c).
   static bool namesStatement(const policy::StatementFacts& st) {
     return st.type == "execute" || st.type == "explain";
+  }
+  // The prepared statement `st` runs or plans (EXECUTE p, EXPLAIN [ANALYZE] EXECUTE p); empty
+  // for any other statement.
+  static const std::string& statementRun(const policy::StatementFacts& st) {
+    static const std::string kNone;
+    if (!namesStatement(st)) return kNone;
+    return st.type == "explain" ? st.lineage.explains : st.lineage.uses;
   }
 
   // Events (session_events.cc).

@@ -90,11 +90,8 @@ void PostgresSession::applyParse(std::string_view raw, const std::string& name,
   unit.facts = facts;
   unit.started_us = nowUs();
   unit.approval_id = approval_id;
-  std::string runs_name;
-  if (const policy::StatementFacts* st = StatementRef{facts, 0}.statement();
-      st != nullptr && namesStatement(*st)) {
-    runs_name = st->type == "explain" ? st->lineage.explains : st->lineage.uses;
-  }
+  const policy::StatementFacts* st = StatementRef{facts, 0}.statement();
+  std::string runs_name = st != nullptr ? statementRun(*st) : std::string();
   std::shared_ptr<const NamedStatement> runs =
       runs_name.empty() ? nullptr : names_.statementEntry(runs_name);
   NamedStatement& named = names_.defineStatement(unit.seq, 0, unit.name);
@@ -118,8 +115,6 @@ void PostgresSession::applyParse(std::string_view raw, const std::string& name,
   forwardOrPoison('P', raw, name, verdict, unit, blockMessage(verdict, config_.hold_reviews));
   if (!unit.poisoned) noteTableChanges(*facts);
   if (unit.poisoned) {
-    const policy::StatementFacts* st =
-        facts->statements.empty() ? nullptr : &facts->statements.front();
     emitStatement(st, unit, false, 0, kSqlStateInsufficientPrivilege, verdict.decision,
                   verdict.rule, verdict.message);
   }

@@ -157,8 +157,8 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
     const policy::StatementFacts& st = facts->statements[i];
     // EXPLAIN EXECUTE p plans p (the planner runs its immutable functions), and with ANALYZE
     // runs it as EXECUTE does.
-    const std::string& name = st.type == "explain" ? st.lineage.explains : st.lineage.uses;
-    if (name.empty() || !namesStatement(st)) continue;
+    const std::string& name = statementRun(st);
+    if (name.empty()) continue;
     // A PREPARE earlier in the same query string, else the table.
     const policy::StatementFacts* target = nullptr;
     for (size_t j = i; j-- > 0 && target == nullptr;) {
@@ -185,11 +185,18 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
       continue;
     }
     if (st.type == "explain") {
-      // What p's functions return, for explainMayShowMaskedData().
-      for (const std::string& f : target->functions) policy::addLineageName(&r.functions, f);
+      // What p's functions return, for explainMayShowMaskedData() (the functions are merged
+      // below when it runs p).
       r.lineage.renames.insert(r.lineage.renames.end(), target->lineage.renames.begin(),
                                target->lineage.renames.end());
-      if (st.lineage.uses.empty()) continue;  // plans it only
+      if (st.lineage.uses.empty()) {  // plans it only
+        for (const std::string& f : target->functions) policy::addLineageName(&r.functions, f);
+        continue;
+      }
+      // It runs p, but its result is the plan: its errors are judged by its own facts, so p's
+      // columns count there.
+      for (const std::string& c : target->columns) policy::addLineageName(&r.columns, c);
+      r.row_reference = r.row_reference || target->row_reference;
     }
     // PREPARE p(text) AS UPDATE log SET msg = $1; EXECUTE p((SELECT cvv ...)): the values it
     // passes are stored (masking.copies).
@@ -204,11 +211,6 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
     for (const std::string& t : target->writes) policy::addLineageName(&r.writes, t);
     for (const std::string& f : target->functions) policy::addLineageName(&r.functions, f);
     r.calls_table_changes = st.calls_table_changes || target->calls_table_changes;
-    if (st.type == "explain") {
-      // Its result is the plan, so its errors are judged by its own facts: p's count too.
-      for (const std::string& c : target->columns) policy::addLineageName(&r.columns, c);
-      r.row_reference = r.row_reference || target->row_reference;
-    }
     r.fires_table_changes = st.fires_table_changes || target->fires_table_changes;
     r.has_where = st.has_where && target->has_where;
     r.upserts = st.upserts || target->upserts;
