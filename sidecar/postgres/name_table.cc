@@ -46,18 +46,45 @@ auto* find(Map& map, const std::string& name) {
 
 }  // namespace
 
+void NameTable::journal(Change change) {
+  Pending& p = pendingOf(change.is_statement)[change.name];
+  ++p.changes;
+  if (mayUndoTo(change)) ++p.may_undo;
+  p.last_unit = change.unit;  // units come in order
+  journal_.push_back(std::move(change));
+}
+
+void NameTable::forget(const Change& change) {
+  PendingMap& map = pendingOf(change.is_statement);
+  auto it = map.find(change.name);
+  if (it == map.end()) return;
+  if (mayUndoTo(change)) --it->second.may_undo;
+  if (--it->second.changes == 0) map.erase(it);
+}
+
+void NameTable::recountPending() {
+  pending_statements_.clear();
+  pending_portals_.clear();
+  for (const Change& c : journal_) {
+    Pending& p = pendingOf(c.is_statement)[c.name];
+    ++p.changes;
+    if (mayUndoTo(c)) ++p.may_undo;
+    p.last_unit = c.unit;
+  }
+}
+
 void NameTable::journalStatement(uint64_t unit, size_t at, absl::string_view name) {
   Change c{unit, at, true, std::string(name), nullptr, nullptr};
   if (auto it = statements_.find(name); it != statements_.end()) {
     c.old_statement = std::move(it->second);
   }
-  journal_.push_back(std::move(c));
+  journal(std::move(c));
 }
 
 void NameTable::journalPortal(uint64_t unit, size_t at, absl::string_view name) {
   Change c{unit, at, false, std::string(name), nullptr, nullptr};
   if (auto it = portals_.find(name); it != portals_.end()) c.old_portal = std::move(it->second);
-  journal_.push_back(std::move(c));
+  journal(std::move(c));
 }
 
 NamedStatement& NameTable::defineStatement(uint64_t unit, size_t at, const std::string& name) {
@@ -148,6 +175,7 @@ void NameTable::restore(Change& change) {
 }
 
 void NameTable::undo(uint64_t unit, size_t at, uint64_t until) {
+  bool changed = false;
   // A Bind of the unnamed portal that failed (or was skipped) may have left the server's old
   // one, which ROLLBACK TO SAVEPOINT makes readable again: what it returns is not known.
   if (auto* unnamed = find(portals_, std::string()); unnamed != nullptr && *unnamed != nullptr &&
@@ -175,7 +203,10 @@ void NameTable::undo(uint64_t unit, size_t at, uint64_t until) {
       restore(c);
     }
     journal_.erase(journal_.begin() + static_cast<std::ptrdiff_t>(i));
+    changed = true;
   }
+  // Rare (a unit failed): what each name has pending is counted again.
+  if (changed) recountPending();
 }
 
 bool NameTable::mayRevert(bool is_statement, const std::string& name, uint64_t before) const {
@@ -185,10 +216,18 @@ bool NameTable::mayRevert(bool is_statement, const std::string& name, uint64_t b
     return unnamed != nullptr && *unnamed != nullptr && (*unnamed)->defined_by < before &&
            (*unnamed)->defined_by >= settled_;
   }
-  if (journal_.empty()) return false;
   const absl::string_view k = key(name);
+  // Nothing pending that could put back another entry, or the batch in progress changed it: no
+  // scan. Units are in order, so the newest change's unit is the highest.
+  const PendingMap& map = is_statement ? pending_statements_ : pending_portals_;
+  const auto pending = map.find(k);
+  if (pending == map.end() || pending->second.may_undo == 0 ||
+      pending->second.last_unit >= before) {
+    return false;
+  }
   const void* now = is_statement ? static_cast<const void*>(statementEntry(name).get())
                                  : static_cast<const void*>(portalEntry(name).get());
+  ++journal_scans_;
   bool may = false;
   for (const Change& c : journal_) {
     if (c.is_statement != is_statement || c.name != k) continue;
@@ -201,8 +240,12 @@ bool NameTable::mayRevert(bool is_statement, const std::string& name, uint64_t b
 }
 
 void NameTable::markCertain(uint64_t unit) {
-  for (Change& c : journal_) {
-    if (c.unit == unit) c.certain = true;
+  // The unit just sent: its changes are the newest.
+  for (size_t i = journal_.size(); i-- > 0 && journal_[i].unit >= unit;) {
+    Change& c = journal_[i];
+    if (c.unit != unit || c.certain) continue;
+    if (mayUndoTo(c)) --pendingOf(c.is_statement)[c.name].may_undo;
+    c.certain = true;
   }
 }
 
@@ -212,7 +255,10 @@ void NameTable::settle(uint64_t unit) {
   while (n < journal_.size() && journal_[n].unit < unit) ++n;
   if (n == journal_.size()) {
     journal_.clear();  // keeps the capacity
+    pending_statements_.clear();
+    pending_portals_.clear();
   } else if (n > 0) {
+    for (size_t i = 0; i < n; ++i) forget(journal_[i]);
     journal_.erase(journal_.begin(), journal_.begin() + static_cast<std::ptrdiff_t>(n));
   }
 }

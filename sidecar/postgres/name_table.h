@@ -158,6 +158,8 @@ class NameTable {
   void markCertain(uint64_t unit);
 
   size_t journalSize() const { return journal_.size(); }
+  // How many times mayRevert() had to read the journal (tests: the common cases need not).
+  uint64_t journalScans() const { return journal_scans_; }
   // Every entry a message can still reach: those the names stand for, those an undo would
   // put back, and (statements) those open portals were bound from. Each once, in no order.
   std::vector<std::pair<std::string, NamedStatement*>> reachableStatements() const;
@@ -173,6 +175,26 @@ class NameTable {
     std::shared_ptr<NamedPortal> old_portal;
     bool certain = false;  // markCertain()
   };
+  // What the journal holds for one name, so that mayRevert() answers without a scan unless a
+  // change that may be undone replaced an entry of that name.
+  struct Pending {
+    uint32_t changes = 0;    // journal entries
+    uint32_t may_undo = 0;   // of them, those mayUndoTo() an entry
+    uint64_t last_unit = 0;  // the newest one's unit
+  };
+  using PendingMap = absl::flat_hash_map<std::string, Pending>;
+  // Whether undoing `change` would put back an existing entry (not one the server always
+  // dropped: markCertain()).
+  static bool mayUndoTo(const Change& change) {
+    return !change.certain &&
+           (change.is_statement ? change.old_statement != nullptr : change.old_portal != nullptr);
+  }
+  PendingMap& pendingOf(bool is_statement) {
+    return is_statement ? pending_statements_ : pending_portals_;
+  }
+  void journal(Change change);
+  void forget(const Change& change);  // `change`, the oldest of its name, leaves the journal
+  void recountPending();              // from the journal, after an undo
   void journalStatement(uint64_t unit, size_t at, absl::string_view name);
   void journalPortal(uint64_t unit, size_t at, absl::string_view name);
   void restore(Change& change);
@@ -181,7 +203,10 @@ class NameTable {
   absl::flat_hash_map<std::string, std::shared_ptr<NamedStatement>> statements_;
   absl::flat_hash_map<std::string, std::shared_ptr<NamedPortal>> portals_;
   std::vector<Change> journal_;  // in unit order
-  uint64_t settled_ = 0;         // every unit before it is answered (settle())
+  PendingMap pending_statements_;
+  PendingMap pending_portals_;
+  mutable uint64_t journal_scans_ = 0;
+  uint64_t settled_ = 0;  // every unit before it is answered (settle())
 };
 
 }  // namespace tollgate::sidecar::postgres

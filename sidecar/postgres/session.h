@@ -27,6 +27,7 @@
 #include "sidecar/postgres/copy_masker.h"
 #include "sidecar/postgres/frontend_decoder.h"
 #include "sidecar/postgres/name_table.h"
+#include "sidecar/postgres/named_runs.h"
 #include "sidecar/postgres/pipeline.h"
 #include "sidecar/postgres/result_masker.h"
 #include "sidecar/postgres/scram.h"
@@ -281,7 +282,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // What a name used by EXECUTE ("execute") or FETCH / MOVE stands for now.
   StatementRef namedSource(const policy::StatementFacts& st) const;
   // `ref` followed through EXECUTE / FETCH to what their names stand for now (at most
-  // kMaxNameHops); unknown() when an EXECUTE's arguments may carry masked data
+  // NamedRuns::kMaxHops); unknown() when an EXECUTE's arguments may carry masked data
   // (argumentsMayCarryMaskedData()) or past the names followed.
   StatementRef resolve(StatementRef ref) const;
   // Whether what EXECUTE `st` passes as arguments may carry data under a column rule: what the
@@ -343,8 +344,6 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // and cursors whose stored values were resolved by it are refused (the server would analyse
   // them, or the statements of the functions a cursor calls, again).
   void tablesMayHaveChanged();
-  // What a name names, in messages.
-  enum NameKind { kStatementName, kCursorName, kPortalName };
   // The refusal of the prepared statement, cursor or Bind's portal `name`, which runs `source`,
   // once tables may have changed: when its stored values were resolved by the catalog (nullopt
   // otherwise).
@@ -408,50 +407,6 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Which columns the current masker describes as text in `raw_description` for `source`.
   std::vector<uint16_t> textColumnsOf(const std::string& raw_description,
                                       const StatementRef& source) const;
-  // The refusal an Execute of `portal` meets (bound from `statement`), or null.
-  const Refusal* executeRefusal(const std::string& name, const NamedPortal* portal,
-                                const NamedStatement* statement) const;
-  // The refusal of a prepared statement or portal that `facts` runs by name (SQL EXECUTE,
-  // FETCH, MOVE), and the index of the statement that does; null when none.
-  std::pair<const Refusal*, size_t> refusedByName(const policy::QueryFacts& facts) const;
-  // What statement `i` of `facts` runs by name (EXECUTE p, FETCH c, MOVE c), when the session
-  // holds that name and the Query did not define it first: the prepared statement, cursor or
-  // Bind's portal, and the refusal it meets (a newer policy's, tablesMayHaveChanged()'s; for a
-  // portal, also its statement's).
-  struct NamedRun {
-    NameKind kind;
-    const StatementRef* source;
-    const Refusal* refusal;
-  };
-  std::optional<NamedRun> namedRun(const policy::QueryFacts& facts, size_t i) const;
-  // The one name `st` uses (EXECUTE p, FETCH c), as the session holds it now; nullopt when
-  // it holds no such name. namedRun() and namedSource() follow it.
-  std::optional<NamedRun> namedStep(const policy::StatementFacts& st) const;
-  // Names followed from one to what it runs (EXECUTE s, s a Parse of FETCH p, p bound to
-  // EXECUTE q), at most; past them, what it runs is not known.
-  static constexpr int kMaxNameHops = 4;
-  static const StatementRef kUnknownSource;
-  // Whether the name statement `i` of `facts` runs (EXECUTE p, FETCH c) is defined by an
-  // earlier statement of the same Query (PREPARE p, DECLARE c): it runs that definition.
-  static bool definedEarlier(const policy::QueryFacts& facts, size_t i);
-  // A Parse of EXECUTE p whose p changed since: its runs_changed refusal (null otherwise).
-  const Refusal* runsChanged(const NamedStatement* statement) const;
-  // Refuses what runs a name an unanswered earlier statement redefined
-  // (NameTable::statementMayRevert()).
-  static const Refusal kMayRevert;
-  // Whether the name `st` uses or plans is a prepared statement's (EXECUTE p, EXPLAIN EXECUTE
-  // p), not a portal's (FETCH c).
-  static bool namesStatement(const policy::StatementFacts& st) {
-    return st.type == "execute" || st.type == "explain";
-  }
-  // The prepared statement `st` runs or plans (EXECUTE p, EXPLAIN [ANALYZE] EXECUTE p); empty
-  // for any other statement.
-  static const std::string& statementRun(const policy::StatementFacts& st) {
-    static const std::string kNone;
-    if (!namesStatement(st)) return kNone;
-    return st.type == "explain" ? st.lineage.explains : st.lineage.uses;
-  }
-
   // Events (session_events.cc).
   // Identity, location, policy version and grant: the part every event of this session shares
   // (built once, immutable, shared with statement events built on the sink's thread).
@@ -582,6 +537,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   Pipeline pipeline_;
   NameTable names_;
+  NamedRuns runs_{names_};  // also holds the first unit of the batch in progress
   // The masker of the result streaming now (result_owner_ set) or of the last one, kept with
   // what it was built from so the next result of the same shape reuses it.
   std::optional<ResultMasker> result_;
@@ -599,8 +555,6 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // A message of the extended-protocol batch in progress (since the last Sync) was refused:
   // the server will skip the rest of it.
   bool batch_refused_ = false;
-  // The first unit of the batch in progress (after the last Sync or Query).
-  uint64_t batch_start_ = 0;
   bool extended_since_sync_ = false;
   char txn_status_ = 'I';
   // A statement of the transaction in progress read a column under a column rule: errors until

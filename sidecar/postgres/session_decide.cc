@@ -53,7 +53,7 @@ policy::Verdict PostgresSession::decide(const policy::QueryFacts& facts) {
   // Held for review, it is sent as it is once approved: what would refuse it now refuses it.
   if (v.decision == policy::Decision::kBlock) return v;
   // EXECUTE / FETCH of a statement or cursor that a policy update refused since it was made.
-  if (auto [r, i] = refusedByName(facts); r != nullptr) {
+  if (auto [r, i] = runs_.refusedByName(facts); r != nullptr) {
     v.decision = policy::Decision::kBlock;
     v.rule = r->rule;
     v.message = r->message;

@@ -59,7 +59,7 @@ void PostgresSession::applyQuery(std::string_view raw, policy::QueryFactsPtr fac
                                  policy::Verdict verdict, uint64_t started_us,
                                  const std::string& approval_id) {
   PendingUnit& unit = pipeline_.push(Kind::kQuery);
-  if (!extended_since_sync_) batch_start_ = unit.seq + 1;
+  if (!extended_since_sync_) runs_.startBatch(unit.seq + 1);
   unit.policy_version = config_.policy_version;
   unit.facts = facts;
   unit.started_us = started_us;
@@ -91,13 +91,13 @@ void PostgresSession::applyParse(std::string_view raw, const std::string& name,
   unit.started_us = nowUs();
   unit.approval_id = approval_id;
   const policy::StatementFacts* st = StatementRef{facts, 0}.statement();
-  std::string runs_name = st != nullptr ? statementRun(*st) : std::string();
+  std::string runs_name = st != nullptr ? NamedRuns::statementRun(*st) : std::string();
   std::shared_ptr<const NamedStatement> runs =
       runs_name.empty() ? nullptr : names_.statementEntry(runs_name);
   NamedStatement& named = names_.defineStatement(unit.seq, 0, unit.name);
   // The server drops the unnamed statement before it parses the next: only a Parse it skips
   // (after an error earlier in the batch) leaves the old one.
-  if (unit.name.empty() && unit.seq == batch_start_) names_.markCertain(unit.seq);
+  if (unit.name.empty() && unit.seq == runs_.batchStart()) names_.markCertain(unit.seq);
   named.source = StatementRef{facts, 0};
   if (!runs_name.empty()) {
     named.runs = std::move(runs);
@@ -180,7 +180,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       }
       portal.statement_entry = names_.statementEntry(portal.statement);
       portal.source = sourceOf(portal.statement_entry);
-      if (names_.statementMayRevert(portal.statement, batch_start_)) portal.refusal = kMayRevert;
+      if (runs_.statementMayRevert(portal.statement)) portal.refusal = NamedRuns::kMayRevert;
       to_upstream_.append(message.raw);
       break;
     }
@@ -222,7 +222,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       } else if (refusedForAuditBacklog(decided)) {
         const policy::Verdict v = auditBacklogVerdict();
         refusal = Refusal{v.rule, v.message, std::string(kSqlStateInsufficientPrivilege), ""};
-      } else if (const Refusal* r = executeRefusal(portal_name, portal, info)) {
+      } else if (const Refusal* r = runs_.executeRefusal(portal_name, portal, info)) {
         refusal = *r;
       }
       if (refusal) {
@@ -281,7 +281,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       break;
     }
     case 'S':
-      batch_start_ = pipeline_.push(Kind::kSync).seq + 1;
+      runs_.startBatch(pipeline_.push(Kind::kSync).seq + 1);
       extended_since_sync_ = false;
       batch_refused_ = false;
       to_upstream_.append(message.raw);
@@ -295,7 +295,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
         names_.releasePortal(unit.seq, 0, std::string(c.name));
       }
       // First in its batch, nothing before it can make the server skip it.
-      if (unit.seq == batch_start_) names_.markCertain(unit.seq);
+      if (unit.seq == runs_.batchStart()) names_.markCertain(unit.seq);
       to_upstream_.append(message.raw);
       break;
     }

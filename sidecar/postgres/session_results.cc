@@ -38,8 +38,6 @@ StatementRef PostgresSession::statementOf(const PendingUnit* unit) const {
   }
 }
 
-const StatementRef PostgresSession::kUnknownSource = StatementRef::unknown();
-
 StatementRef PostgresSession::resolve(StatementRef ref) const {
   // EXECUTE p / FETCH c return what p / c stand for now (a portal may run an EXECUTE or a
   // FETCH, a protocol-prepared statement run by EXECUTE a FETCH).
@@ -50,8 +48,8 @@ StatementRef PostgresSession::resolve(StatementRef ref) const {
     if (st->lineage.uses.empty() || st->type == "explain") {
       return explainMayShowMaskedData(*st) ? StatementRef::unknown() : ref;
     }
-    // Past the names followed (as namedRun()), it may return anything.
-    if (hop == kMaxNameHops) return StatementRef::unknown();
+    // Past the names followed (as NamedRuns::namedRun()), it may return anything.
+    if (hop == NamedRuns::kMaxHops) return StatementRef::unknown();
     // What its arguments carry may be in any column (PREPARE p(text) AS SELECT $1 AS note;
     // EXECUTE p(card_code(1))).
     if (argumentsMayCarryMaskedData(*st)) return StatementRef::unknown();
@@ -96,7 +94,7 @@ bool PostgresSession::argumentsMayCarryMaskedData(const policy::StatementFacts& 
 }
 
 StatementRef PostgresSession::namedSource(const policy::StatementFacts& st) const {
-  const std::optional<NamedRun> step = namedStep(st);
+  const std::optional<NamedRun> step = runs_.namedStep(st);
   // Unknown: defined where the sidecar could not see.
   return step && step->source->facts ? *step->source : StatementRef::unknown();
 }
@@ -157,7 +155,7 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
     const policy::StatementFacts& st = facts->statements[i];
     // EXPLAIN EXECUTE p plans p (the planner runs its immutable functions), and with ANALYZE
     // runs it as EXECUTE does.
-    const std::string& name = statementRun(st);
+    const std::string& name = NamedRuns::statementRun(st);
     if (name.empty()) continue;
     // A PREPARE earlier in the same query string, else the table.
     const policy::StatementFacts* target = nullptr;
@@ -170,8 +168,8 @@ policy::QueryFactsPtr PostgresSession::withExecutesResolved(policy::QueryFactsPt
       const NamedStatement* named = names_.statement(name);
       if (named != nullptr) target = named->source.statement();
       // An unanswered statement's redefinition of it may still be undone: what runs it is
-      // refused (namedStep()), what only plans it is not known.
-      may_revert = names_.statementMayRevert(name, batch_start_);
+      // refused (NamedRuns::namedStep()), what only plans it is not known.
+      may_revert = runs_.statementMayRevert(name);
     }
     const bool known =
         target != nullptr && target->type != "execute" && !(may_revert && st.lineage.uses.empty());

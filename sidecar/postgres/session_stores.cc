@@ -174,7 +174,7 @@ std::optional<std::pair<Refusal, size_t>> PostgresSession::staleInQuery(
   for (size_t i = 0; i < count; ++i) {
     const policy::StatementFacts& st = facts.statements[i];
     if (changed) {
-      if (auto run = namedRun(facts, i)) {
+      if (auto run = runs_.namedRun(facts, i)) {
         if (auto r = staleStoresRefusal(run->kind, st.lineage.uses, *run->source)) {
           return std::make_pair(std::move(*r), i);
         }

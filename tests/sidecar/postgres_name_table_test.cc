@@ -130,6 +130,84 @@ TEST_CASE("portals end with their transaction unless WITH HOLD; the unnamed one 
   CHECK_FALSE(t.portalMayRevert("", 12));
 }
 
+TEST_CASE("a name an unanswered unit redefined may revert until that unit is answered") {
+  NameTable t;
+  define(t, 1, "p", 7);
+  CHECK_FALSE(t.statementMayRevert("p", 5));  // a first definition: nothing to put back
+  t.settle(2);
+  define(t, 2, "p", 8);  // replaces 7; the server has not answered unit 2
+  define(t, 3, "q", 9);
+  CHECK(t.statementMayRevert("p", 3));        // a later batch: unit 2 may still fail
+  CHECK_FALSE(t.statementMayRevert("p", 2));  // the batch that redefined it
+  CHECK_FALSE(t.statementMayRevert("q", 4));  // q was free
+  CHECK_FALSE(t.statementMayRevert("r", 4));
+  CHECK_FALSE(t.portalMayRevert("p", 4));  // another namespace
+  define(t, 4, "p", 10);                   // the batch in progress changes it again
+  CHECK_FALSE(t.statementMayRevert("p", 4));
+  CHECK(t.statementMayRevert("p", 5));
+  t.settle(3);  // unit 2 answered; unit 4 still replaces 8
+  CHECK(t.statementMayRevert("p", 5));
+  t.settle(5);
+  CHECK_FALSE(t.statementMayRevert("p", 6));
+  CHECK(t.journalSize() == 0);
+}
+
+TEST_CASE("a change the server always makes does not revert") {
+  NameTable t;
+  define(t, 1, "", 7);
+  define(t, 1, "p", 1);
+  t.settle(2);
+  define(t, 2, "", 8);  // an unnamed Parse first in its batch: the old one is dropped anyway
+  t.markCertain(2);
+  CHECK_FALSE(t.statementMayRevert("", 3));
+  t.releaseStatement(3, 0, "p");  // not first in its batch: the server may skip it
+  CHECK(t.statementMayRevert("p", 4));
+  const uint64_t scans = t.journalScans();
+  t.markCertain(3);
+  CHECK_FALSE(t.statementMayRevert("p", 4));
+  CHECK(t.journalScans() == scans);
+}
+
+TEST_CASE("after an undo, what may revert is counted from what is left") {
+  NameTable t;
+  define(t, 1, "p", 7);
+  t.settle(2);
+  define(t, 2, "p", 8);  // replaces 7
+  define(t, 4, "p", 9);  // a later batch replaces 8
+  CHECK(t.statementMayRevert("p", 5));
+  // Unit 2 fails: 8 never existed, and unit 4's change now replaces 7 on the server.
+  t.undo(2, 0, 3);
+  CHECK(tagOf(t, "p") == 9);
+  CHECK(t.journalSize() == 1);
+  CHECK(t.statementMayRevert("p", 5));
+  t.undo(4, 0, 5);
+  CHECK(tagOf(t, "p") == 7);
+  CHECK_FALSE(t.statementMayRevert("p", 5));
+  // A first definition undone leaves nothing pending either.
+  define(t, 5, "n", 1);
+  t.undo(5, 0, 6);
+  CHECK_FALSE(t.statementMayRevert("n", 7));
+  CHECK(t.journalSize() == 0);
+}
+
+TEST_CASE("a deep pipeline of unnamed statements leaves each batch's check its own") {
+  // executemany: Parse "", Bind, Execute, Sync, many times, none answered yet.
+  NameTable t;
+  define(t, 1, "", 1);
+  t.settle(2);
+  constexpr uint64_t kBatches = 5000;
+  for (uint64_t b = 0; b < kBatches; ++b) {
+    const uint64_t unit = 2 + 2 * b;  // the Parse; the Sync follows it
+    define(t, unit, "", b + 2);
+    t.markCertain(unit);
+    CHECK_FALSE(t.statementMayRevert("", unit));
+  }
+  CHECK(t.journalSize() == kBatches);
+  CHECK(t.journalScans() == 0);  // each check answered without reading the journal
+  t.settle(2 + 2 * kBatches);
+  CHECK(t.journalSize() == 0);
+}
+
 TEST_CASE("an unknown source is opaque: every column may carry any column") {
   auto ref = StatementRef::unknown();
   REQUIRE(ref.lineage() != nullptr);
