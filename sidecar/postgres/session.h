@@ -556,6 +556,10 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // the server will skip the rest of it.
   bool batch_refused_ = false;
   bool extended_since_sync_ = false;
+  // The Query or Execute sent last, while the client sent no CopyData, CopyDone or CopyFail
+  // after it (0 otherwise): the unit a Sync sent now would be ignored in the copy-in mode of
+  // (PendingUnit::copy_in_of).
+  uint64_t copy_in_candidate_ = 0;
   char txn_status_ = 'I';
   // A statement of the transaction in progress read a column under a column rule: errors until
   // it ends (at a later statement, COMMIT or the implicit transaction's Sync) may quote it.

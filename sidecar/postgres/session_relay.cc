@@ -60,6 +60,7 @@ void PostgresSession::applyQuery(std::string_view raw, policy::QueryFactsPtr fac
                                  const std::string& approval_id) {
   PendingUnit& unit = pipeline_.push(Kind::kQuery);
   if (!extended_since_sync_) runs_.startBatch(unit.seq + 1);
+  copy_in_candidate_ = unit.seq;
   unit.policy_version = config_.policy_version;
   unit.facts = facts;
   unit.started_us = started_us;
@@ -255,6 +256,7 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
         describe.source = source;
       }
       PendingUnit& unit = pipeline_.push(Kind::kExecute);
+      copy_in_candidate_ = unit.seq;
       unit.policy_version = config_.policy_version;
       unit.name = portal_name;
       unit.portal_entry = std::move(entry);
@@ -280,12 +282,15 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       to_upstream_.append(message.raw);
       break;
     }
-    case 'S':
-      runs_.startBatch(pipeline_.push(Kind::kSync).seq + 1);
+    case 'S': {
+      PendingUnit& unit = pipeline_.push(Kind::kSync);
+      unit.copy_in_of = copy_in_candidate_;
+      runs_.startBatch(unit.seq + 1);
       extended_since_sync_ = false;
       batch_refused_ = false;
       to_upstream_.append(message.raw);
       break;
+    }
     case 'C': {
       const auto& c = std::get<Close>(message.body);
       const PendingUnit& unit = pipeline_.push(Kind::kClose);
@@ -321,10 +326,13 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       }
       break;
     }
-    case 'H':
     case 'd':
     case 'c':
     case 'f':
+      copy_in_candidate_ = 0;
+      to_upstream_.append(message.raw);
+      break;
+    case 'H':
       to_upstream_.append(message.raw);
       break;
     case 'X':

@@ -284,6 +284,12 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       copy_masker_.reset();
       to_client_.append(message.raw);
       return CallbackAction::kContinue;
+    case 'G':
+      // Copy-in mode: the server ignores the Syncs sent between the statement and the copy data
+      // (libpq sends Parse, Bind, Describe, Execute, Sync at once): none of them is answered.
+      if (head != nullptr) pipeline_.dropCopyInSyncs(head->seq);
+      to_client_.append(message.raw);
+      return CallbackAction::kContinue;
     case 'N':
       forwardMasked(message);
       return CallbackAction::kContinue;
