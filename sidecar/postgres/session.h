@@ -269,9 +269,25 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Forwards a server error or notice with card numbers masked, and with the data it quotes
   // withheld when errorsMayQuoteMaskedData().
   void forwardMasked(const BackendMessage& message);
-  // True when the statement of `unit` reads a column under a column rule, a whole row, or
-  // something unknown (an opaque EXECUTE / FETCH).
+  // True when the statement of `unit` reads a column under a column rule (also a field of a
+  // composite column: `(card).cvv`), a whole row, or something unknown (an opaque EXECUTE /
+  // FETCH), or writes a table with such a column (writtenRowsMayCarryMaskedData()).
   bool errorsMayQuoteMaskedData(const PendingUnit* unit) const;
+  // Whether the rows `st` writes or alters may hold data under a column rule: a table it
+  // writes (or that a view it writes reads) has such a column. PostgreSQL quotes a row, or the
+  // key of one, in the errors of constraints (NOT NULL, CHECK, unique, exclusion, foreign keys)
+  // and of rewrites (ALTER TABLE ... TYPE, a unique index made), whatever columns the statement
+  // names (`UPDATE cards SET holder = NULL`: "Failing row contains (..., 123)"). A relation the
+  // catalog does not hold counts for INSERT, UPDATE, DELETE, MERGE and COPY (whose rows may be
+  // anyone's), not for other DDL.
+  bool writtenRowsMayCarryMaskedData(const policy::StatementFacts& st) const;
+  // Whether rows of the tables `relations` (names as StatementFacts::writes gives them) may
+  // hold data under a column rule; `unknown` is the answer for a relation the catalog does not
+  // hold as a table or view.
+  bool tableRowsMayCarryMaskedData(const std::vector<std::string>& relations, bool unknown) const;
+  // Whether an error or notice names (field 't') a table with a column under a column rule,
+  // as PostgreSQL does for a constraint's error, quoting the row or key in its detail.
+  bool namesTableWithMaskedData(const NoticeFields& fields) const;
   ResultMasker* resultMaskerFor(PendingUnit& unit);
   // The masker for a result of this shape: the current one when description and formats are
   // those it was built for, else a new one (`description` parsed from `raw_description` when

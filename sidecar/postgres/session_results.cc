@@ -364,8 +364,8 @@ bool PostgresSession::errorsMayQuoteMaskedData(const PendingUnit* unit) const {
   // constraints), so its errors may quote any data the transaction read or wrote.
   if (st != nullptr && (st->type == "commit" || st->type == "prepare_transaction")) return true;
   auto mayQuote = [this](const policy::StatementFacts* s) {
-    return s != nullptr &&
-           config_.masker->planColumn(s->columns, s->row_reference).column_rule != nullptr;
+    return s != nullptr && (mayCarryMaskedData(*s, s->columns, s->row_reference) ||
+                            writtenRowsMayCarryMaskedData(*s));
   };
   // What the unit's own text names counts too: EXECUTE p's arguments, besides what p runs
   // (EXECUTE p((get_cvv() || 'x')::int) quotes what get_cvv() read).
@@ -374,6 +374,50 @@ bool PostgresSession::errorsMayQuoteMaskedData(const PendingUnit* unit) const {
           ? &unit->facts->statements[unit->statement_index]
           : nullptr;
   return mayQuote(st) || (own != st && mayQuote(own));
+}
+
+bool PostgresSession::writtenRowsMayCarryMaskedData(const policy::StatementFacts& st) const {
+  if (st.writes.empty()) return false;
+  auto writesRows = [](std::string_view type) {
+    return type == "insert" || type == "update" || type == "delete" || type == "merge" ||
+           type == "copy";
+  };
+  bool rows = writesRows(st.type);
+  for (const std::string& inner : st.inner_types) rows = rows || writesRows(inner);
+  return tableRowsMayCarryMaskedData(st.writes, rows);
+}
+
+bool PostgresSession::tableRowsMayCarryMaskedData(const std::vector<std::string>& relations,
+                                                  bool unknown) const {
+  if (catalog_ == nullptr || tables_may_have_changed_) return true;
+  // A write through an updatable view writes the tables it reads.
+  std::vector<std::string> written = relations;
+  bool exhausted = false;
+  for (const TypeCatalog::ViewLineage* view : catalog_->viewsReached(relations, &exhausted)) {
+    for (const std::string& read : view->reads) policy::addLineageName(&written, read);
+  }
+  if (exhausted) return true;
+  std::vector<std::string> columns;
+  std::vector<std::string> tables;
+  for (const std::string& relation : written) {
+    tables.clear();
+    if (catalog_->addTableReadings(relation, &tables)) {
+      for (const std::string& table : tables) catalog_->tableColumns(table, &columns);
+    } else if (catalog_->views(relation).empty() && unknown) {
+      return true;
+    }
+  }
+  if (columns.empty()) return false;
+  return config_.masker->planColumn(columns, false).column_rule != nullptr ||
+         ruleCarriedBy(*catalog_, columns) != nullptr;
+}
+
+bool PostgresSession::namesTableWithMaskedData(const NoticeFields& fields) const {
+  if (!config_.masker || !config_.masker->hasColumnRules()) return false;
+  const std::optional<std::string_view> table = fields.get('t');
+  if (!table || table->empty()) return false;
+  // By its name in any schema, as the catalog holds tables.
+  return tableRowsMayCarryMaskedData({std::string(*table)}, false);
 }
 
 void PostgresSession::forwardMasked(const BackendMessage& message) {
@@ -385,8 +429,12 @@ void PostgresSession::forwardMasked(const BackendMessage& message) {
   // column's data into an error (`(cvv || 'x')::int`, `cvv::regclass`, make_date(cvv::int,
   // ...), a failing row in a constraint's detail, a function's RAISE): its values are
   // withheld, not only card numbers.
+  // Also an error that names a table with such a column (any constraint's error does): a
+  // foreign key's action or a trigger may have written rows of a table the statement does not
+  // name.
   const bool withhold =
-      fields != nullptr && (transaction_may_quote_ || errorsMayQuoteMaskedData(pipeline_.head()));
+      fields != nullptr && (transaction_may_quote_ || errorsMayQuoteMaskedData(pipeline_.head()) ||
+                            namesTableWithMaskedData(*fields));
   if (fields == nullptr || (!detect && !withhold)) {
     to_client_.append(message.raw);
     return;

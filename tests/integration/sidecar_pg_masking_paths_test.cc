@@ -275,6 +275,66 @@ ready()
   CHECK(cardNumbersInAuditAndLog(sidecar).empty());
 }
 
+// Review (session 22): PostgreSQL quotes a row, or its key, in a constraint's error whatever
+// columns the statement names, and a composite column's fields in the errors of expressions
+// over them; both went to the job in clear.
+TEST_CASE("constraint errors of writes and errors over composite fields do not quote cvvs") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "drop table if exists ec_pay, ec_child, ec_parent, ec_cards, ec_wallets cascade;"
+      "drop type if exists ec_rec;"
+      "create table ec_cards (id int primary key, holder text not null, cvv text unique,"
+      "  note text check (note <> 'bad'));"
+      "insert into ec_cards values (1, 'ann', 'S3CR3T-1', 'n1'), (2, 'bob', 'S3CR3T-3', 'n2');"
+      "create table ec_pay (id int, card_cvv text references ec_cards (cvv));"
+      "insert into ec_pay values (1, 'S3CR3T-1');"
+      "create table ec_parent (id int primary key);"
+      "insert into ec_parent values (1);"
+      "create table ec_child (id int, cvv text,"
+      "  parent int not null references ec_parent (id) on delete set null);"
+      "insert into ec_child values (1, 'S3CR3T-4', 1);"
+      "create type ec_rec as (holder text, cvv text);"
+      "create table ec_wallets (card ec_rec);"
+      "insert into ec_wallets values (row('ann', 'S3CR3T-2'));"
+      "grant all on ec_cards, ec_pay, ec_parent, ec_child, ec_wallets to app;",
+      "payments");
+  Sidecar sidecar(pg, writeGrant());
+  REQUIRE(sidecar.ready());
+  const char* kLeaky[] = {
+      // NOT NULL, CHECK: "Failing row contains (1, null, S3CR3T-1, n1)".
+      "update ec_cards set holder = null where id = 1",
+      "update ec_cards set note = 'bad' where id = 1",
+      "insert into ec_cards (id, holder) values (1, 'x') on conflict (id) do update set note = "
+      "'bad'",
+      "merge into ec_cards c using (select 1 as id) s on c.id = s.id when matched then update "
+      "set holder = null",
+      "with u as (update ec_cards set holder = null where id = 2 returning id) select 1",
+      // A foreign key: "Key (cvv)=(S3CR3T-1) is still referenced from table ec_pay".
+      "delete from ec_cards where id = 1",
+      // A foreign key's action writes a table the statement does not name.
+      "delete from ec_parent where id = 1",
+      // A composite column's field (read grant rules: the field is under the cvv rule).
+      "select ((card).cvv || 'x')::int from ec_wallets",
+      "select ((card).cvv)::regclass from ec_wallets",
+      "select card::text::int from ec_wallets",
+  };
+  for (const char* sql : kLeaky) {
+    INFO(sql);
+    auto r = sidecar.psql(std::string(sql) + ";\n");
+    INFO(r.err);
+    CHECK_THAT(r.err, ContainsSubstring("ERROR"));
+    CHECK(r.err.find("S3CR3T") == std::string::npos);
+  }
+  // Errors of writes to tables without such a column keep their values.
+  auto r = sidecar.psql("insert into ec_pay values (2, 'nosuchcard');\n");
+  CHECK_THAT(r.err, ContainsSubstring("Key (card_cvv)=(nosuchcard) is not present"));
+  r = sidecar.psql("insert into ec_parent values (1);\n");
+  CHECK_THAT(r.err, ContainsSubstring("Key (id)=(1) already exists"));
+  CHECK(sidecar.eventsText().find("S3CR3T") == std::string::npos);
+  pg.sqlOrThrow("drop table ec_pay, ec_child, ec_parent, ec_cards, ec_wallets; drop type ec_rec",
+                "payments");
+}
+
 // Red-team round 5: ways a card number or cvv reached the job or the events file in clear.
 TEST_CASE("bytea text forms, RAISE fields, reported settings and quoted names stay masked") {
   auto& pg = sharedPg();
