@@ -88,9 +88,10 @@ class StoreCollector {
         if (const json* e = field(val, "def")) storeExpression(str(val, "name"), *e);
       } else if (key == "ColumnDef") {
         generated_column_ = str(val, "colname");
-      } else if (key == "FuncCall" && isWritingFunction(lastString(field(val, "funcname")))) {
-        // lo_from_bytea(0, convert_to(cvv, 'UTF8')), lo_put, lowrite, setval(s, cvv::bigint):
-        // a large object's bytes or a sequence's value, read back under no column name.
+      } else if (key == "FuncCall" && storesArguments(lastString(field(val, "funcname")))) {
+        // lo_from_bytea(0, convert_to(cvv, 'UTF8')), lo_put, lowrite, setval(s, cvv::bigint),
+        // pg_notify('ch', cvv): a large object's bytes, a sequence's value, a notification's
+        // payload, read back under no column name.
         if (const json* args = field(val, "args")) storeExpression("", *args);
       }
       // A write whose values may be the statement's parameters (PREPARE p(text) AS UPDATE log

@@ -309,6 +309,11 @@ bool readsRowsItself(std::string_view name) {
 
 bool isWritingFunction(std::string_view name) { return listed(kWriting, asciiLower(name)); }
 
+bool storesArguments(std::string_view name) {
+  const std::string lower = asciiLower(name);
+  return listed(kWriting, lower) || lower == "pg_notify";
+}
+
 bool isAsciiEmbeddingEncoding(std::string_view name) {
   // As PostgreSQL reads an encoding name (clean_encoding_name): letters and digits only, so
   // 'S.JIS' and 'sjis_' are SJIS too.

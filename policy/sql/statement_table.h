@@ -40,6 +40,10 @@ bool readsRowsItself(std::string_view name);
 // True for functions that modify state although they are usually called from a SELECT
 // (nextval, setval, large object writers): they make a statement at least a write.
 bool isWritingFunction(std::string_view name);
+// True for functions whose arguments end up where they are read back under no column name: a
+// large object's bytes, a sequence's value (the writing functions above), a notification's
+// payload (pg_notify, delivered to every listener).
+bool storesArguments(std::string_view name);
 
 // True for run-time settings whose change is a privilege change (role, session
 // authorization, session_replication_role, which turns triggers off), silences the server's

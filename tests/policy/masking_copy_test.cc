@@ -107,6 +107,10 @@ const Case kCases[] = {
     // Large objects and sequences read back under no column name (review round 2).
     {"SELECT lo_from_bytea(0, convert_to(cvv, 'UTF8')) FROM cards", true},
     {"SELECT setval('s', cvv::bigint) FROM cards WHERE id = 1", true},
+    // A notification's payload reaches every listener as it is (review, session 22).
+    {"SELECT pg_notify('ch', (SELECT string_agg(cvv, ',') FROM cards))", true},
+    {"SELECT pg_catalog.pg_notify('ch', cvv) FROM cards", true},
+    {"SELECT pg_notify('ch', note) FROM cards", false},
     // The written table's own row, and the row ON CONFLICT proposes (review round 1).
     {"UPDATE cards SET note = cards::text", true},
     {"UPDATE cards c SET note = to_jsonb(c)->>'cvv'", true},
