@@ -55,6 +55,16 @@ std::string buildParameterStatus(std::string_view name, std::string_view value) 
   return out;
 }
 
+std::string buildNegotiateProtocolVersion(uint16_t newest_minor,
+                                          std::span<const std::string> unrecognised) {
+  std::string out;
+  MessageWriter w(&out, 'v');
+  w.i32(newest_minor).i32(static_cast<int32_t>(unrecognised.size()));
+  for (const std::string& name : unrecognised) w.cstring(name);
+  w.finish();
+  return out;
+}
+
 std::string buildBackendKeyData(int32_t process_id, std::string_view secret_key) {
   std::string out;
   MessageWriter w(&out, 'K');

@@ -22,6 +22,10 @@ std::string buildAuthenticationSasl(std::span<const std::string_view> mechanisms
 std::string buildAuthenticationSaslContinue(std::string_view data);
 std::string buildAuthenticationSaslFinal(std::string_view data);
 std::string buildParameterStatus(std::string_view name, std::string_view value);
+// NegotiateProtocolVersion: the newest minor version of protocol 3 spoken, and the protocol
+// options (_pq_.*) of the client's startup packet that were not recognised.
+std::string buildNegotiateProtocolVersion(uint16_t newest_minor,
+                                          std::span<const std::string> unrecognised);
 // `secret_key`: 4 bytes for protocol 3.0 clients.
 std::string buildBackendKeyData(int32_t process_id, std::string_view secret_key);
 // status: 'I' idle, 'T' in a transaction block, 'E' in a failed transaction block.

@@ -341,6 +341,11 @@ CallbackAction PostgresSession::onStartupPacket(const FrontendMessage& message) 
     return CallbackAction::kStop;
   }
   std::string refusal = startupParameters(*startup);
+  // As PostgreSQL answers a newer minor version or protocol options, first: the session goes
+  // on in protocol 3.0 without them.
+  if (startup->minor_version > 0 || !unrecognised_protocol_options_.empty()) {
+    to_client_ += buildNegotiateProtocolVersion(0, unrecognised_protocol_options_);
+  }
   if (!refusal.empty()) {
     fatalToClient(kSqlStateInsufficientPrivilege, "tollgate: " + refusal);
     return CallbackAction::kStop;

@@ -492,6 +492,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
 
   // Startup.
   std::vector<std::pair<std::string, std::string>> startup_params_;
+  // The protocol options (_pq_.*) the client asked for: the sidecar speaks none.
+  std::vector<std::string> unrecognised_protocol_options_;
   std::string client_user_;
   std::string database_;
   std::optional<Credential> credential_;

@@ -65,7 +65,11 @@ std::string PostgresSession::startupParameters(const StartupMessage& startup) {
       for (const auto& [n, v] : *settings) setting(n, v);
       startup_params_.emplace_back(name, value);
     } else if (name.substr(0, 5) == "_pq_.") {
-      // Protocol extensions: the sidecar speaks none, so none is asked of the server.
+      // Protocol extensions: the sidecar speaks none, so none is asked of the server, and the
+      // client is told (NegotiateProtocolVersion).
+      if (unrecognised_protocol_options_.size() < 64) {
+        unrecognised_protocol_options_.emplace_back(name.substr(0, 64));
+      }
     } else {
       setting(name, value);
       startup_params_.emplace_back(name, value);

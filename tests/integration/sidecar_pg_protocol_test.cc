@@ -65,3 +65,35 @@ for sql in ["select note from copy_in_notes order by id", "select cvv from cards
   CHECK(countOf(r.out, "where id = 1 => ['***']") == 2);
   pg.sqlOrThrow("drop table copy_in_notes", "payments");
 }
+
+// PostgreSQL answers a startup packet asking for a newer minor version of protocol 3, or for
+// protocol options (_pq_.*), with NegotiateProtocolVersion before anything else; the sidecar
+// dropped the options and went on without telling the client.
+TEST_CASE("a newer protocol version or protocol options get NegotiateProtocolVersion") {
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.python(std::string(kPyRawWire) + R"PY(
+params = z("user") + z("job") + z("database") + z("payments") + z("_pq_.foo") + z("bar") + b"\0"
+s.sendall(struct.pack("!II", len(params) + 8, (3 << 16) | 2) + params)
+t, body = read_message()
+print("first", t.decode(), struct.unpack("!ii", body[:8]), body[8:].split(b"\0")[:-1])
+ready()
+s.sendall(msg(b"Q", z("select 40 + 2")))
+while True:
+    t, body = read_message()
+    if t == b"D": print("row", body[6:].decode())
+    if t == b"Z": break
+)PY");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, ContainsSubstring("first v (0, 1) [b'_pq_.foo']"));
+  CHECK_THAT(r.out, ContainsSubstring("row 42"));
+  // A 3.0 client without options is not told anything (psql: the sidecar's own tests).
+  auto plain = sidecar.python(std::string(kPyRawWire) + R"PY(
+params = z("user") + z("job") + z("database") + z("payments") + b"\0"
+s.sendall(struct.pack("!II", len(params) + 8, 3 << 16) + params)
+print("first", read_message()[0].decode())
+)PY");
+  CHECK_THAT(plain.out, ContainsSubstring("first R"));
+}
