@@ -111,7 +111,12 @@ void PostgresSession::Side::onTransportClosed(std::string_view reason) {
 
 void PostgresSession::Side::onTransportPressure(bool above) {
   // The other side stops reading while this side cannot keep up.
-  (client_ ? session_->upstream_ : session_->client_).readDisable(above);
+  if (client_) {
+    session_->upstream_held_for_client_ = above;
+    session_->upstream_.readDisable(above);
+  } else {
+    session_->client_.readDisable(above);
+  }
 }
 
 // ---- Plumbing ----
@@ -134,7 +139,12 @@ void PostgresSession::onUpstreamData(std::string_view data) {
 
 void PostgresSession::processClient() {
   // A statement held for approval stops the decoding; later client bytes wait in client_in_.
-  while ((state_ == State::kStartup || state_ == State::kReady) && !held_) {
+  decode_waits_for_answers_ = false;
+  while (decodesClient()) {
+    if (pipeline_.size() >= kMaxUnitsInFlight) {
+      decode_waits_for_answers_ = true;
+      break;
+    }
     DecodeResult r = frontend_->decode(client_in_.view());
     if (r.status == DecodeStatus::kReadyForNext || r.status == DecodeStatus::kStopped) {
       if (r.passthrough) to_upstream_.append(client_in_.data(), r.consumed);
@@ -150,7 +160,18 @@ void PostgresSession::processClient() {
     break;  // need more data
   }
   client_in_.shrinkIfIdle(kKeepBufferBytes);
+  // Before login, while a statement is held, or with kMaxUnitsInFlight answers owed, what the
+  // client sends waits in its socket rather than in memory (a client that pipelines without
+  // reading, or sends before the upstream login ends).
+  holdClientReads((!decodesClient() || decode_waits_for_answers_) &&
+                  client_in_.size() >= kMaxStalledClientBytes);
   flush();
+}
+
+void PostgresSession::holdClientReads(bool hold) {
+  if (hold == client_reads_held_) return;
+  client_reads_held_ = hold;
+  client_.readDisable(hold);
 }
 
 void PostgresSession::processUpstream() {
@@ -171,6 +192,8 @@ void PostgresSession::processUpstream() {
     break;
   }
   upstream_in_.shrinkIfIdle(kKeepBufferBytes);
+  // Decoding stopped at kMaxUnitsInFlight goes on once half of them are answered.
+  if (decode_waits_for_answers_ && pipeline_.size() <= kMaxUnitsInFlight / 2) processClient();
   // A newer policy's masking waits for nothing to be in flight (session_policy.cc).
   if (masking_owner_ && state_ == State::kReady && pipeline_.empty()) adoptMasking();
   if (state_ == State::kDraining) {
@@ -231,6 +254,12 @@ void PostgresSession::drainThenClose(std::string_view reason) {
 }
 
 void PostgresSession::onSideClosed(bool client, std::string_view reason) {
+  // The server may be blocked writing what the client no longer reads: read it again (and
+  // drop it), so that it takes what it is sent and answers what is awaited.
+  if (client && upstream_held_for_client_) {
+    upstream_held_for_client_ = false;
+    upstream_.readDisable(false);
+  }
   if (state_ == State::kDraining) {
     // The server ended the session (it read the Terminate) or dropped it: what it has not
     // answered gets a "may have run" event.
@@ -241,10 +270,16 @@ void PostgresSession::onSideClosed(bool client, std::string_view reason) {
       to_upstream_ += buildTerminate();
       drainThenClose(reason);
     } else if (client) {
-      // The job went away: end the upstream session too.
+      // The job went away: end the upstream session too. Only reads are unanswered: what the
+      // server has not taken yet is dropped (it may not take it at all while it is blocked
+      // writing results nobody reads).
       state_ = State::kClosing;
       if (started_event_) emitSessionEnd(reason);
-      upstream_.closeAfterFlush();
+      if (upstream_.pendingWriteBytes() > 0) {
+        upstream_.abort();
+      } else {
+        upstream_.closeAfterFlush();
+      }
     } else if (state_ == State::kCancelling) {
       state_ = State::kClosing;
       client_.closeAfterFlush();

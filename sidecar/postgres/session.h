@@ -459,8 +459,21 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Plumbing (session.cc).
   void onClientData(std::string_view data);
   void onUpstreamData(std::string_view data);
+  // Decodes and relays what the client sent, while the session decodes its messages
+  // (decodesClient()) and fewer than kMaxUnitsInFlight answers are owed. What it does not
+  // decode then waits in the client's socket past kMaxStalledClientBytes: reading stops
+  // (holdClientReads()) until decoding goes on.
   void processClient();
   void processUpstream();
+  // In the startup exchange or logged in, no statement held for approval or an audit record.
+  bool decodesClient() const {
+    return (state_ == State::kStartup || state_ == State::kReady) && !held_;
+  }
+  void holdClientReads(bool hold);
+  // Answers owed past which client messages wait undecoded (a unit takes a few hundred bytes; a
+  // Sync five on the wire).
+  static constexpr size_t kMaxUnitsInFlight = 4096;
+  static constexpr size_t kMaxStalledClientBytes = 256 * 1024;
   void flush();
   void fatalToClient(std::string_view sqlstate, const std::string& message);
   void closeAll(std::string_view reason);
@@ -548,6 +561,13 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
     uint64_t policy_version = 0;  // the version that decided it
   };
   std::optional<Held> held_;
+  // Reading the client is stopped by holdClientReads() (the session does not decode now), and
+  // decoding stopped at kMaxUnitsInFlight (processUpstream() goes on once half are answered).
+  bool client_reads_held_ = false;
+  bool decode_waits_for_answers_ = false;
+  // Reading the upstream is stopped because the client does not take what it is sent (lifted
+  // when the client goes away, so that the server is not left blocked).
+  bool upstream_held_for_client_ = false;
   // Set while the masker is an older policy's than config_.policy (see adoptDecisions()).
   policy::CompiledPolicyPtr masking_owner_;
   std::chrono::steady_clock::time_point masking_pending_since_;

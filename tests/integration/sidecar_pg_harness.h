@@ -48,6 +48,7 @@ struct PolicyOptions {
   bool guardrails = true;         // the no-ddl and unbounded-delete guardrails
   bool column_rules = true;       // the cvv column-name masking rule (besides the detector)
   std::string keep_number_types;  // masking.keepNumberTypes as a YAML list, when not empty
+  int upstream_port = 0;          // the resource's port when not 0 (else the server's)
 };
 
 struct SidecarOptions {
@@ -83,7 +84,8 @@ inline std::string standardPolicy(const PgServer& pg, const std::string& cred_fi
       "  - name: payments-db\n"
       "    protocol: postgres\n"
       "    upstream: {host: 127.0.0.1, port: " +
-      std::to_string(pg.port()) + ", tls: verify-full, ca: " + ca +
+      std::to_string(o.upstream_port != 0 ? o.upstream_port : pg.port()) +
+      ", tls: verify-full, ca: " + ca +
       ", serverName: localhost}\n"
       "    credentials: {file: " +
       cred_file +

@@ -1,7 +1,14 @@
 // The PostgreSQL protocol's corners through the real sidecar and a real PostgreSQL: messages the
 // server ignores, clients that stop reading or close half their connection, floods of small
 // messages, and protocol versions the sidecar does not speak.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
@@ -96,4 +103,125 @@ s.sendall(struct.pack("!II", len(params) + 8, 3 << 16) + params)
 print("first", read_message()[0].decode())
 )PY");
   CHECK_THAT(plain.out, ContainsSubstring("first R"));
+}
+
+namespace {
+
+// Sends `count` copies of `message` from a client that sets a tiny receive buffer and never
+// reads, for up to 10 seconds, then prints how much it sent and the sidecar's VmHWM, and
+// closes. The session's startup parameters include application_name `app`.
+constexpr char kPyFlood[] = R"PY(
+import select, time
+def hwm(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmHWM:"): return int(line.split()[1])
+pid, app, kind, count = int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+params = (z("user") + z("job") + z("database") + z("payments") + z("application_name") +
+          z(app) + b"\0")
+s.sendall(struct.pack("!II", len(params) + 8, 3 << 16) + params)
+if kind != "prelogin":
+    while read_message()[0] != b"Z": pass
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.setblocking(False)
+# Queries padded to 4 kB: those in flight (kMaxUnitsInFlight) outgrow the sockets' buffers.
+query = "select repeat('x', 4000) /* " + "y" * 4000 + " */"
+one = msg(b"S", b"") if kind == "sync" else msg(b"Q", z(query))
+data = one * count
+print("hwm before", hwm(pid))
+sent, deadline = 0, time.time() + 10
+while sent < len(data) and time.time() < deadline:
+    select.select([], [s], [], 0.2)
+    try:
+        sent += s.send(data[sent:sent + (1 << 20)])
+    except BlockingIOError:
+        pass
+time.sleep(1)
+print("sent", sent, "of", len(data))
+print("hwm after", hwm(pid))
+s.close()
+)PY";
+
+long reportNumber(const std::string& out, const std::string& key) {
+  const size_t at = out.find(key + " ");
+  return at == std::string::npos ? -1 : std::stol(out.substr(at + key.size() + 1));
+}
+
+}  // namespace
+
+// A client that pipelines statements without reading their results, then hangs up: the sidecar
+// stopped reading the server (the client took nothing), the server stopped reading the sidecar,
+// and on the hang-up the sidecar waited, without end, to flush what the server would never take:
+// the upstream session and its memory stayed.
+TEST_CASE("a client that pipelines without reading and hangs up leaves no upstream session") {
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.python(std::string(kPyRawWire) + kPyFlood,
+                          {std::to_string(sidecar.pid()), "tg_flood_queries", "query", "10000"},
+                          std::chrono::seconds(60));
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  // The sidecar took more than the server did.
+  CHECK(reportNumber(r.out, "sent") > 16 << 20);
+  // The server's backend for the session goes away soon after the client does.
+  const std::string count_sql =
+      "select count(*) from pg_stat_activity where application_name = 'tg_flood_queries'";
+  long left = -1;
+  for (int i = 0; i < 100 && left != 0; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    left = std::stol(pg.sqlOrThrow(count_sql));
+  }
+  CHECK(left == 0);
+  CHECK(sidecar.running());
+}
+
+// Each Sync is a pending answer to the sidecar (a few hundred bytes); five bytes on the wire. A
+// client that sends them without reading grew the sidecar by 200 MB per million.
+TEST_CASE("a flood of Syncs from a client that does not read keeps the sidecar's memory bounded") {
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.python(std::string(kPyRawWire) + kPyFlood,
+                          {std::to_string(sidecar.pid()), "tg_flood_syncs", "sync", "2000000"},
+                          std::chrono::seconds(60));
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const long before = reportNumber(r.out, "hwm before");
+  const long after = reportNumber(r.out, "hwm after");
+  REQUIRE(before > 0);
+  CHECK(after - before < 32 * 1024);  // KiB
+  // The session is still usable by others.
+  auto ok = sidecar.psql("select 'still here';\n");
+  CHECK_THAT(ok.out, ContainsSubstring("still here"));
+}
+
+// Until the upstream login ends the sidecar decodes nothing the client sends; it read it all
+// into memory (300 MB in under a second against a server that never answered).
+TEST_CASE("what a client sends before the upstream login ends waits in its socket") {
+  auto& pg = sharedPg();
+  // A server that accepts connections (the kernel does) and never answers.
+  int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(silent >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  REQUIRE(::listen(silent, 8) == 0);
+  socklen_t len = sizeof(addr);
+  REQUIRE(::getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  SidecarOptions o;
+  o.policy.upstream_port = ntohs(addr.sin_port);
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.python(std::string(kPyRawWire) + kPyFlood,
+                          {std::to_string(sidecar.pid()), "tg_flood_prelogin", "prelogin", "25000"},
+                          std::chrono::seconds(60));
+  ::close(silent);
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const long before = reportNumber(r.out, "hwm before");
+  const long after = reportNumber(r.out, "hwm after");
+  REQUIRE(before > 0);
+  CHECK(after - before < 32 * 1024);  // KiB
+  CHECK(reportNumber(r.out, "sent") < 64 << 20);
 }
