@@ -128,16 +128,73 @@ void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std
   ++unit.statement_index;
 }
 
+namespace {
+
+// The first column rule naming a key of what reads like JSON in `text`: a quoted name followed
+// by ':' (also with its quotes escaped, `\"cvv\":`, as JSON inside a JSON string has them).
+// With `escaped_only`, only escaped ones count. Null when none.
+const policy::MaskingRuleSpec* quotedKeyRule(const policy::Masker& masker, std::string_view text,
+                                             bool escaped_only) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '"') continue;
+    const bool escaped = i > 0 && text[i - 1] == '\\';
+    if (escaped_only && !escaped) continue;
+    // The key runs to the next quote (escaped the same way).
+    size_t end = text.find('"', i + 1);
+    while (end != std::string_view::npos && escaped && text[end - 1] != '\\') {
+      end = text.find('"', end + 1);
+    }
+    if (end == std::string_view::npos) return nullptr;
+    const std::string_view key = text.substr(i + 1, end - i - 1 - (escaped ? 1 : 0));
+    size_t next = end + 1;
+    while (next < text.size() &&
+           (text[next] == ' ' || text[next] == '\t' || text[next] == '\n' || text[next] == '\r')) {
+      ++next;
+    }
+    if (next < text.size() && text[next] == ':' && !key.empty() && key.size() <= 128) {
+      if (const policy::MaskingRuleSpec* rule = masker.planColumn(key).column_rule) return rule;
+    }
+    i = end;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 // A notification comes from any session (a trigger's pg_notify('ch', row_to_json(NEW)::text)):
 // no statement of this job says what it holds. A JSON payload gets the column rules on its
 // field names (a "cvv" field is redacted) and the detectors on its values, a masked number
-// becoming a JSON string; any other payload the detectors.
+// becoming a JSON string; any other payload the detectors. A payload that reads like JSON
+// without being it (cut short at pg_notify's 8000 bytes, text around it, JSON inside a JSON
+// string) with a key a column rule names is masked whole with that rule.
 std::optional<std::string> PostgresSession::maskPayload(std::string_view text) const {
+  const policy::Masker& masker = *config_.masker;
   const size_t first = text.find_first_not_of(" \t\r\n");
   const bool object = first != std::string_view::npos && (text[first] == '{' || text[first] == '[');
-  if (!object) return config_.masker->maskText(text);
-  policy::MaskerJsonValueMasker fields(*config_.masker);
-  return policy::maskJsonOrText(*config_.masker, text, fields, nullptr);
+  bool json = false;
+  std::optional<std::string> out;
+  if (object) {
+    policy::MaskerJsonValueMasker fields(masker);
+    std::string rewritten;
+    switch (policy::maskJsonFields(text, fields, &rewritten)) {
+      case policy::JsonRewrite::kRewritten:
+        out = std::move(rewritten);
+        json = true;
+        break;
+      case policy::JsonRewrite::kUnchanged:
+        json = true;
+        break;
+      case policy::JsonRewrite::kNotJson:
+        break;
+    }
+  }
+  if (masker.hasColumnRules()) {
+    if (const policy::MaskingRuleSpec* rule = quotedKeyRule(masker, text, json)) {
+      return masker.maskValue(policy::ColumnPlan{rule, false}, text).value_or(std::string(text));
+    }
+  }
+  if (json) return out;
+  return masker.maskText(text);
 }
 
 void PostgresSession::onFunctionCallResponse(const BackendMessage& message,

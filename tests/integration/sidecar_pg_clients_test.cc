@@ -182,6 +182,26 @@ TEST_CASE("a card number in a notification payload is masked") {
   CHECK_THAT(r.out, ContainsSubstring(R"("cvv":"***")"));
   CHECK_THAT(r.out, ContainsSubstring(R"("pan_num":"411111******1111")"));
   CHECK_THAT(r.out, ContainsSubstring(R"(\\x3431313131312a2a2a2a2a2a31313131)"));
+  // Review (session 22): JSON that is not quite JSON kept its "cvv" field: cut short (a
+  // trigger's left(payload, 7999)), with text after it, after a no-break space, or inside a
+  // JSON string. Masked whole.
+  const char* kAlmostJson[] = {
+      R"({"id":1,"cvv":"S3CR3T")",
+      R"({"cvv":"S3CR3T"} sent)",
+      "\u00a0{\"cvv\":\"S3CR3T\"}",
+      R"({"data":"{\"cvv\":\"S3CR3T\"}"})",
+  };
+  for (const char* payload : kAlmostJson) {
+    INFO(payload);
+    r = sidecar.python(kListenScript, {superConninfo(pg), payload});
+    INFO("stdout: " << r.out << "stderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, ContainsSubstring("notify cardsync "));
+    CHECK(r.out.find("S3CR3T") == std::string::npos);
+  }
+  // A JSON string that merely quotes a word is not a key.
+  r = sidecar.python(kListenScript, {superConninfo(pg), R"({"note":"the \"cvv\" field"})"});
+  CHECK_THAT(r.out, ContainsSubstring(R"(the \"cvv\" field)"));
 }
 
 TEST_CASE("fast-path calls (psycopg2 large objects) are masked and recorded; admin only") {
