@@ -399,4 +399,30 @@ std::optional<std::string> maskJsonOrText(const Masker& masker, std::string_view
   return masker.maskText(text, hit);
 }
 
+const MaskingRuleSpec* quotedKeyRule(const Masker& masker, std::string_view text,
+                                     bool escaped_only) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '"') continue;
+    const bool escaped = i > 0 && text[i - 1] == '\\';
+    if (escaped_only && !escaped) continue;
+    // The key runs to the next quote (escaped the same way).
+    size_t end = text.find('"', i + 1);
+    while (end != std::string_view::npos && escaped && text[end - 1] != '\\') {
+      end = text.find('"', end + 1);
+    }
+    if (end == std::string_view::npos) return nullptr;
+    const std::string_view key = text.substr(i + 1, end - i - 1 - (escaped ? 1 : 0));
+    size_t next = end + 1;
+    while (next < text.size() &&
+           (text[next] == ' ' || text[next] == '\t' || text[next] == '\n' || text[next] == '\r')) {
+      ++next;
+    }
+    if (next < text.size() && text[next] == ':' && !key.empty() && key.size() <= 128) {
+      if (const MaskingRuleSpec* rule = masker.planColumn(key).column_rule) return rule;
+    }
+    i = end;
+  }
+  return nullptr;
+}
+
 }  // namespace tollgate::policy

@@ -94,4 +94,10 @@ class MaskerJsonValueMasker : public JsonValueMasker {
 std::optional<std::string> maskJsonOrText(const Masker& masker, std::string_view text,
                                           MaskerJsonValueMasker& fields, std::string* hit);
 
+// The first column rule naming a key of what reads like JSON in `text`: a quoted name followed
+// by ':' (also with its quotes escaped, `\"cvv\":`, as JSON inside a JSON string has them).
+// With `escaped_only`, only escaped ones count. Null when none.
+const MaskingRuleSpec* quotedKeyRule(const Masker& masker, std::string_view text,
+                                     bool escaped_only);
+
 }  // namespace tollgate::policy

@@ -128,39 +128,6 @@ void PostgresSession::finishStatement(PendingUnit& unit, bool success, const std
   ++unit.statement_index;
 }
 
-namespace {
-
-// The first column rule naming a key of what reads like JSON in `text`: a quoted name followed
-// by ':' (also with its quotes escaped, `\"cvv\":`, as JSON inside a JSON string has them).
-// With `escaped_only`, only escaped ones count. Null when none.
-const policy::MaskingRuleSpec* quotedKeyRule(const policy::Masker& masker, std::string_view text,
-                                             bool escaped_only) {
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '"') continue;
-    const bool escaped = i > 0 && text[i - 1] == '\\';
-    if (escaped_only && !escaped) continue;
-    // The key runs to the next quote (escaped the same way).
-    size_t end = text.find('"', i + 1);
-    while (end != std::string_view::npos && escaped && text[end - 1] != '\\') {
-      end = text.find('"', end + 1);
-    }
-    if (end == std::string_view::npos) return nullptr;
-    const std::string_view key = text.substr(i + 1, end - i - 1 - (escaped ? 1 : 0));
-    size_t next = end + 1;
-    while (next < text.size() &&
-           (text[next] == ' ' || text[next] == '\t' || text[next] == '\n' || text[next] == '\r')) {
-      ++next;
-    }
-    if (next < text.size() && text[next] == ':' && !key.empty() && key.size() <= 128) {
-      if (const policy::MaskingRuleSpec* rule = masker.planColumn(key).column_rule) return rule;
-    }
-    i = end;
-  }
-  return nullptr;
-}
-
-}  // namespace
-
 // A notification comes from any session (a trigger's pg_notify('ch', row_to_json(NEW)::text)):
 // no statement of this job says what it holds. A JSON payload gets the column rules on its
 // field names (a "cvv" field is redacted) and the detectors on its values, a masked number
@@ -189,7 +156,7 @@ std::optional<std::string> PostgresSession::maskPayload(std::string_view text) c
     }
   }
   if (masker.hasColumnRules()) {
-    if (const policy::MaskingRuleSpec* rule = quotedKeyRule(masker, text, json)) {
+    if (const policy::MaskingRuleSpec* rule = policy::quotedKeyRule(masker, text, json)) {
       return masker.maskValue(policy::ColumnPlan{rule, false}, text).value_or(std::string(text));
     }
   }

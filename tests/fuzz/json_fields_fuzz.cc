@@ -3,7 +3,7 @@
 // Invariants (abort() on failure): input nlohmann accepts is never reported as not JSON (short
 // of the depth limit); a rewritten document is accepted again by maskJsonFields (and by nlohmann
 // when the input was), and a second pass changes nothing: no field rule value is left unmasked,
-// no string, number or key holds a card number.
+// no string, number or key holds a card number. quotedKeyRule() reads any bytes safely.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -42,6 +42,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   tollgate::policy::MaskerJsonValueMasker hooks(masker());
   std::string out;
   const JsonRewrite r = tollgate::policy::maskJsonFields(in, hooks, &out);
+  // The lenient key scan of notification payloads reads any bytes; "cvv" quoted before a ':'
+  // at the start is always found.
+  (void)tollgate::policy::quotedKeyRule(masker(), in, true);
+  (void)tollgate::policy::quotedKeyRule(masker(), in, false);
+  check(tollgate::policy::quotedKeyRule(masker(), "\"cvv\" :" + std::string(in), false) != nullptr,
+        "a leading quoted key is found");
   const bool nlohmann_ok = nlohmann::json::accept(in);
   // nlohmann also skips a leading UTF-8 BOM and stops at a NUL byte; json/jsonb output has
   // neither.
