@@ -338,18 +338,24 @@ absl::StatusOr<v1::Grant> GrantManager::revoke(const std::string& grant_id, cons
 }
 
 absl::StatusOr<v1::Grant> GrantManager::bind(const std::string& grant_id,
-                                             const std::string& pod_uid) {
+                                             const v1::Identity& workload) {
+  const std::string& pod_uid = workload.pod_uid();
+  if (pod_uid.empty()) return absl::InvalidArgumentError("the workload names no pod");
+  const auto now = clock_->now();
   v1::Grant grant;
   {
     std::lock_guard lock(mu_);
     auto it = grants_.find(grant_id);
     if (it == grants_.end()) return absl::NotFoundError("no grant " + grant_id);
     v1::Grant& g = it->second;
+    if (!grantSubjectCovers(g.subject(), workload)) {
+      return absl::PermissionDeniedError("grant " + grant_id + " is not for this workload");
+    }
     if (g.pod_uid() == pod_uid) return g;
     if (!g.pod_uid().empty()) {
       return absl::PermissionDeniedError("grant " + grant_id + " is bound to another pod");
     }
-    if (g.state() != v1::GRANT_ACTIVE) {
+    if (g.state() != v1::GRANT_ACTIVE || fromTimestamp(g.expires_at()) <= now) {
       return absl::FailedPreconditionError("grant " + grant_id + " is not active");
     }
     g.set_pod_uid(pod_uid);

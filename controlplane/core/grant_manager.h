@@ -79,9 +79,11 @@ class GrantManager {
   absl::StatusOr<v1::Grant> revoke(const std::string& grant_id, const v1::Identity& by,
                                    const std::string& comment);
 
-  // Binds an unbound ACTIVE grant to `pod_uid` (first use). Binding to the pod it is already
-  // bound to is a no-op; to another pod is PERMISSION_DENIED. NOT_FOUND for an unknown id.
-  absl::StatusOr<v1::Grant> bind(const std::string& grant_id, const std::string& pod_uid);
+  // Binds an unbound ACTIVE grant to `workload`'s pod (first use). Binding to the pod it is
+  // already bound to is a no-op; to another pod, or for a workload the grant's subject does not
+  // cover, is PERMISSION_DENIED (a pod may not take another workload's grant by naming it).
+  // NOT_FOUND for an unknown id; FAILED_PRECONDITION when not active or expired.
+  absl::StatusOr<v1::Grant> bind(const std::string& grant_id, const v1::Identity& workload);
 
   // ACTIVE grants usable by `workload`: subject equal to (or a glob matching) its subject, and
   // bound to its pod uid. Unbound ones are bound to its pod as they are handed out (so a

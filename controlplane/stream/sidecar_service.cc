@@ -321,8 +321,20 @@ class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v
       case v1::SidecarMessage::kSession: {
         const auto& r = message.session();
         if (!r.grant_id().empty() && !identity_.pod_uid().empty()) {
-          // First use of an ahead-of-time grant binds it to this pod.
-          (void)core_.grants().bind(r.grant_id(), identity_.pod_uid());
+          // First use of an ahead-of-time grant binds it to this pod, when it is this
+          // workload's (a pod naming another's grant id is refused, and the refusal logged).
+          auto bound = core_.grants().bind(r.grant_id(), identity_);
+          if (!bound.ok()) {
+            log::warn("session report names a grant this pod may not use",
+                      {{"grant", r.grant_id()},
+                       {"subject", identity_.subject()},
+                       {"pod", identity_.pod_name()},
+                       {"error", std::string(bound.status().message())}});
+            v1::SessionReport without = r;  // the session is not recorded under that grant
+            without.clear_grant_id();
+            core_.sessions().report(identity_, instance_, without);
+            return true;
+          }
         }
         core_.sessions().report(identity_, instance_, r);
         return true;

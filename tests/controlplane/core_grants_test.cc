@@ -153,6 +153,34 @@ TEST_CASE("the requester cannot approve its own grant request") {
   CHECK(cp->grants().claimGrantsFor(workload("ops", "datafix", "pod-b")).empty());
 }
 
+// Review (session 22): a pod reporting a session under another workload's grant id bound that
+// grant to itself.
+TEST_CASE("a grant binds only to a pod of the workload it was made for") {
+  tollgate::testing::TempDir dir;
+  auto cp = makeControlPlane(dir, std::make_shared<SharedManualClock>());
+  auto admin = human("root", {"admin", "approver"}, {"dba"});
+  core::GrantRequestInput in = requestFor(admin, v1::ROLE_WRITE);
+  in.subject = "system:serviceaccount:ops:datafix";
+  auto d = cp->grants().request(in);
+  REQUIRE(d.outcome() == v1::GrantDecision::PENDING_APPROVAL);
+  const std::string id = d.grant().id();
+  CHECK(cp->grants().bind(id, workload("ops", "datafix", "pod-a")).status().code() ==
+        absl::StatusCode::kFailedPrecondition);  // not approved yet
+  cp->grants().approve(id, human("a", {"approver"}, {"dba"}), "").IgnoreError();
+  cp->grants().approve(id, human("b", {"approver"}, {"dba"}), "").IgnoreError();
+  auto intruder = cp->grants().bind(id, workload("ci", "nightly", "pod-x"));
+  CHECK(intruder.status().code() == absl::StatusCode::kPermissionDenied);
+  CHECK(cp->grants().bind(id, workload("ops", "datafix", "")).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  auto own = cp->grants().bind(id, workload("ops", "datafix", "pod-a"));
+  REQUIRE(own.ok());
+  CHECK(own->pod_uid() == "pod-a");
+  CHECK(cp->grants().bind(id, workload("ops", "datafix", "pod-b")).status().code() ==
+        absl::StatusCode::kPermissionDenied);
+  CHECK(cp->grants().bind("no-such-grant", workload("ops", "datafix", "pod-a")).status().code() ==
+        absl::StatusCode::kNotFound);
+}
+
 TEST_CASE("one deny decides, and an approval nobody decides times out as denied") {
   tollgate::testing::TempDir dir;
   auto clock = std::make_shared<SharedManualClock>();
