@@ -59,7 +59,7 @@ std::string buildNegotiateProtocolVersion(uint16_t newest_minor,
                                           std::span<const std::string> unrecognised) {
   std::string out;
   MessageWriter w(&out, 'v');
-  w.i32(newest_minor).i32(static_cast<int32_t>(unrecognised.size()));
+  w.u32((3u << 16) | newest_minor).i32(static_cast<int32_t>(unrecognised.size()));
   for (const std::string& name : unrecognised) w.cstring(name);
   w.finish();
   return out;

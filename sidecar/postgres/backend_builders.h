@@ -22,8 +22,9 @@ std::string buildAuthenticationSasl(std::span<const std::string_view> mechanisms
 std::string buildAuthenticationSaslContinue(std::string_view data);
 std::string buildAuthenticationSaslFinal(std::string_view data);
 std::string buildParameterStatus(std::string_view name, std::string_view value);
-// NegotiateProtocolVersion: the newest minor version of protocol 3 spoken, and the protocol
-// options (_pq_.*) of the client's startup packet that were not recognised.
+// NegotiateProtocolVersion: the newest version of protocol 3 spoken (as PostgreSQL sends
+// PG_PROTOCOL_LATEST: major << 16 | minor), and the protocol options (_pq_.*) of the client's
+// startup packet that were not recognised.
 std::string buildNegotiateProtocolVersion(uint16_t newest_minor,
                                           std::span<const std::string> unrecognised);
 // `secret_key`: 4 bytes for protocol 3.0 clients.

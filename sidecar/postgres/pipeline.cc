@@ -22,17 +22,6 @@ PendingUnit& Pipeline::push(PendingUnit::Kind kind) {
   return *u;
 }
 
-void Pipeline::dropCopyInSyncs(uint64_t seq) {
-  for (auto it = units_.begin(); it != units_.end();) {
-    if ((*it)->kind == PendingUnit::Kind::kSync && (*it)->copy_in_of == seq) {
-      recycle(*it);
-      it = units_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
-
 void Pipeline::recycle(PendingUnit* unit) {
   if (spare_.size() >= kKeepSpare) {
     delete unit;

@@ -62,10 +62,6 @@ struct PendingUnit {
   // `resolved[i]` for statement i of a Query (an empty ref: the statement itself).
   StatementRef source;
   std::vector<StatementRef> resolved;
-  // kSync: the Query or Execute sent just before it (no CopyData, CopyDone or CopyFail in
-  // between), 0 when none. Should that one start a COPY FROM STDIN, the server reads this Sync
-  // in copy-in mode and ignores it (as it does Flush, for libpq's sake): it gets no answer.
-  uint64_t copy_in_of = 0;
 };
 
 // FIFO of pending units. Single-threaded. A unit stays at its address from push() until it
@@ -97,9 +93,6 @@ class Pipeline {
       pop();
     }
   }
-  // Drops the Syncs the server ignores in the copy-in mode unit `seq` started
-  // (PendingUnit::copy_in_of).
-  void dropCopyInSyncs(uint64_t seq);
   // Calls fn(unit) on every pending unit, oldest first.
   template <typename Fn>
   void forEach(Fn&& fn) {

@@ -129,6 +129,7 @@ void PostgresSession::onClientData(std::string_view data) {
 }
 
 void PostgresSession::onUpstreamData(std::string_view data) {
+  if (state_ == State::kClosing) return;  // nothing decodes it any more
   bytes_out_ += data.size();
   if (config_.stats) {
     config_.stats->bytes_from_upstream.Increment(static_cast<double>(data.size()));
@@ -139,10 +140,16 @@ void PostgresSession::onUpstreamData(std::string_view data) {
 
 void PostgresSession::processClient() {
   // A statement held for approval stops the decoding; later client bytes wait in client_in_.
-  decode_waits_for_answers_ = false;
+  decode_waits_for_answers_ = decode_waits_for_copy_ = false;
   while (decodesClient()) {
     if (pipeline_.size() >= kMaxUnitsInFlight) {
       decode_waits_for_answers_ = true;
+      break;
+    }
+    // A Sync after a COPY FROM STDIN the server has not answered yet waits (copy_in_unit_).
+    if (copy_in_unit_ != 0 && !copy_in_ && state_ == State::kReady && !client_in_.empty() &&
+        client_in_.view()[0] == 'S') {
+      decode_waits_for_copy_ = true;
       break;
     }
     DecodeResult r = frontend_->decode(client_in_.view());
@@ -163,9 +170,17 @@ void PostgresSession::processClient() {
   // Before login, while a statement is held, or with kMaxUnitsInFlight answers owed, what the
   // client sends waits in its socket rather than in memory (a client that pipelines without
   // reading, or sends before the upstream login ends).
-  holdClientReads((!decodesClient() || decode_waits_for_answers_) &&
+  holdClientReads((!decodesClient() || decode_waits_for_answers_ || decode_waits_for_copy_) &&
                   client_in_.size() >= kMaxStalledClientBytes);
   flush();
+}
+
+bool PostgresSession::copiesFromClient(const policy::QueryFacts& facts, size_t from, size_t to) {
+  for (size_t i = from; i < to && i < facts.statements.size(); ++i) {
+    const policy::StatementFacts& st = facts.statements[i];
+    if (st.type == "copy" && !st.writes.empty()) return true;  // COPY ... FROM
+  }
+  return false;
 }
 
 void PostgresSession::holdClientReads(bool hold) {
@@ -192,8 +207,18 @@ void PostgresSession::processUpstream() {
     break;
   }
   upstream_in_.shrinkIfIdle(kKeepBufferBytes);
-  // Decoding stopped at kMaxUnitsInFlight goes on once half of them are answered.
-  if (decode_waits_for_answers_ && pipeline_.size() <= kMaxUnitsInFlight / 2) processClient();
+  // The COPY FROM STDIN unit answered: the server is out of copy-in mode (a Sync sent now is
+  // answered).
+  if (copy_in_unit_ != 0 && (pipeline_.empty() || pipeline_.head()->seq > copy_in_unit_)) {
+    copy_in_unit_ = 0;
+    copy_in_ = false;
+  }
+  // Decoding stopped at kMaxUnitsInFlight goes on once half of them are answered; stopped at a
+  // Sync after a COPY FROM STDIN, once the server said whether the copy started.
+  if ((decode_waits_for_answers_ && pipeline_.size() <= kMaxUnitsInFlight / 2) ||
+      (decode_waits_for_copy_ && (copy_in_unit_ == 0 || copy_in_))) {
+    processClient();
+  }
   // A newer policy's masking waits for nothing to be in flight (session_policy.cc).
   if (masking_owner_ && state_ == State::kReady && pipeline_.empty()) adoptMasking();
   if (state_ == State::kDraining) {
@@ -237,8 +262,18 @@ void PostgresSession::closeAll(std::string_view reason) {
   flush();
   if (started_event_) emitSessionEnd(reason);
   client_.closeAfterFlush();
-  upstream_.closeAfterFlush();
+  closeUpstream();
   checkDone();
+}
+
+void PostgresSession::closeUpstream() {
+  // What the server has not taken yet is dropped: it may not take it at all while it is blocked
+  // writing results nobody reads (the session ends; its statements' events are written).
+  if (upstream_.pendingWriteBytes() > 0) {
+    upstream_.abort();
+  } else {
+    upstream_.closeAfterFlush();
+  }
 }
 
 void PostgresSession::drainThenClose(std::string_view reason) {
@@ -256,7 +291,7 @@ void PostgresSession::drainThenClose(std::string_view reason) {
 void PostgresSession::onSideClosed(bool client, std::string_view reason) {
   // The server may be blocked writing what the client no longer reads: read it again (and
   // drop it), so that it takes what it is sent and answers what is awaited.
-  if (client && upstream_held_for_client_) {
+  if (client && upstream_held_for_client_ && state_ != State::kClosing) {
     upstream_held_for_client_ = false;
     upstream_.readDisable(false);
   }
@@ -270,16 +305,10 @@ void PostgresSession::onSideClosed(bool client, std::string_view reason) {
       to_upstream_ += buildTerminate();
       drainThenClose(reason);
     } else if (client) {
-      // The job went away: end the upstream session too. Only reads are unanswered: what the
-      // server has not taken yet is dropped (it may not take it at all while it is blocked
-      // writing results nobody reads).
+      // The job went away: end the upstream session too (only reads are unanswered).
       state_ = State::kClosing;
       if (started_event_) emitSessionEnd(reason);
-      if (upstream_.pendingWriteBytes() > 0) {
-        upstream_.abort();
-      } else {
-        upstream_.closeAfterFlush();
-      }
+      closeUpstream();
     } else if (state_ == State::kCancelling) {
       state_ = State::kClosing;
       client_.closeAfterFlush();

@@ -470,6 +470,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
     return (state_ == State::kStartup || state_ == State::kReady) && !held_;
   }
   void holdClientReads(bool hold);
+  // Whether statements [from, to) of `facts` include a COPY FROM (STDIN: others are admin and
+  // never enter copy-in mode, which only makes a Sync wait for their answer).
+  static bool copiesFromClient(const policy::QueryFacts& facts, size_t from, size_t to);
   // Answers owed past which client messages wait undecoded (a unit takes a few hundred bytes; a
   // Sync five on the wire).
   static constexpr size_t kMaxUnitsInFlight = 4096;
@@ -477,6 +480,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   void flush();
   void fatalToClient(std::string_view sqlstate, const std::string& message);
   void closeAll(std::string_view reason);
+  // Ends the upstream connection: orderly when the server took everything it was sent, else
+  // at once.
+  void closeUpstream();
   // The job hung up (Terminate or EOF) with statements other than reads in flight: the upstream
   // session stays until the server has answered them (it runs them anyway), so their events
   // say whether they took effect; then closeAll(reason). Reads are not waited for.
@@ -594,10 +600,14 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // the server will skip the rest of it.
   bool batch_refused_ = false;
   bool extended_since_sync_ = false;
-  // The Query or Execute sent last, while the client sent no CopyData, CopyDone or CopyFail
-  // after it (0 otherwise): the unit a Sync sent now would be ignored in the copy-in mode of
-  // (PendingUnit::copy_in_of).
-  uint64_t copy_in_candidate_ = 0;
+  // COPY FROM STDIN. PostgreSQL ignores Sync in copy-in mode (libpq sends Parse, Bind,
+  // Describe, Execute and Sync at once), so whether the server answers a Sync the client sends
+  // after such a statement depends on whether the copy starts: processClient() waits with it
+  // until the server answers the unit (copy_in_unit_) with CopyInResponse (copy_in_: the Syncs
+  // up to the client's CopyDone or CopyFail are dropped, never sent) or without one.
+  uint64_t copy_in_unit_ = 0;
+  bool copy_in_ = false;
+  bool decode_waits_for_copy_ = false;
   char txn_status_ = 'I';
   // A statement of the transaction in progress read a column under a column rule: errors until
   // it ends (at a later statement, COMMIT or the implicit transaction's Sync) may quote it.

@@ -60,7 +60,6 @@ void PostgresSession::applyQuery(std::string_view raw, policy::QueryFactsPtr fac
                                  const std::string& approval_id) {
   PendingUnit& unit = pipeline_.push(Kind::kQuery);
   if (!extended_since_sync_) runs_.startBatch(unit.seq + 1);
-  copy_in_candidate_ = unit.seq;
   unit.policy_version = config_.policy_version;
   unit.facts = facts;
   unit.started_us = started_us;
@@ -69,6 +68,9 @@ void PostgresSession::applyQuery(std::string_view raw, policy::QueryFactsPtr fac
     unit.approval_message = verdict.message;
   }
   forwardOrPoison('Q', raw, "", verdict, unit, blockMessage(verdict, config_.hold_reviews));
+  if (!unit.poisoned && copiesFromClient(*facts, 0, facts->statements.size())) {
+    copy_in_unit_ = unit.seq;
+  }
   if (!unit.poisoned) {
     recordNames(unit, facts, 0, facts->statements.size(), verdict.rule);
     noteTableChanges(*facts);
@@ -256,7 +258,6 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
         describe.source = source;
       }
       PendingUnit& unit = pipeline_.push(Kind::kExecute);
-      copy_in_candidate_ = unit.seq;
       unit.policy_version = config_.policy_version;
       unit.name = portal_name;
       unit.portal_entry = std::move(entry);
@@ -279,18 +280,21 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
         }
       }
       unit.started_us = nowUs();
+      if (unit.facts &&
+          copiesFromClient(*unit.facts, unit.statement_index, unit.statement_index + 1)) {
+        copy_in_unit_ = unit.seq;
+      }
       to_upstream_.append(message.raw);
       break;
     }
-    case 'S': {
-      PendingUnit& unit = pipeline_.push(Kind::kSync);
-      unit.copy_in_of = copy_in_candidate_;
-      runs_.startBatch(unit.seq + 1);
+    case 'S':
+      // In copy-in mode the server ignores Sync (for libpq's sake): it gets no answer.
+      if (copy_in_) break;
+      runs_.startBatch(pipeline_.push(Kind::kSync).seq + 1);
       extended_since_sync_ = false;
       batch_refused_ = false;
       to_upstream_.append(message.raw);
       break;
-    }
     case 'C': {
       const auto& c = std::get<Close>(message.body);
       const PendingUnit& unit = pipeline_.push(Kind::kClose);
@@ -326,10 +330,14 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       }
       break;
     }
-    case 'd':
     case 'c':
     case 'f':
-      copy_in_candidate_ = 0;
+      // The client ends the copy: the server reads what follows outside copy-in mode.
+      copy_in_ = false;
+      copy_in_unit_ = 0;
+      to_upstream_.append(message.raw);
+      break;
+    case 'd':
       to_upstream_.append(message.raw);
       break;
     case 'H':

@@ -309,9 +309,8 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       to_client_.append(message.raw);
       return CallbackAction::kContinue;
     case 'G':
-      // Copy-in mode: the server ignores the Syncs sent between the statement and the copy data
-      // (libpq sends Parse, Bind, Describe, Execute, Sync at once): none of them is answered.
-      if (head != nullptr) pipeline_.dropCopyInSyncs(head->seq);
+      // Copy-in mode: until the client's CopyDone or CopyFail, the server ignores its Syncs.
+      if (head != nullptr && head->seq == copy_in_unit_) copy_in_ = true;
       to_client_.append(message.raw);
       return CallbackAction::kContinue;
     case 'N':

@@ -70,7 +70,59 @@ for sql in ["select note from copy_in_notes order by id", "select cvv from cards
   CHECK_THAT(r.out, ContainsSubstring("select 'plain' => ['plain']"));
   CHECK(r.out.find(cvv) == std::string::npos);
   CHECK(countOf(r.out, "where id = 1 => ['***']") == 2);
-  pg.sqlOrThrow("drop table copy_in_notes", "payments");
+
+  // Review 3 (session 22): a COPY that fails after CopyInResponse (into a view, with FREEZE)
+  // has the server answer the Sync after all; Syncs between CopyData are ignored; thousands of
+  // them did not stall the session. Each case is followed by a marker query, read until its
+  // row: answers out of step would mask it or never bring it.
+  pg.sqlOrThrow(
+      "create or replace view copy_in_view as select id, note from copy_in_notes; "
+      "grant all on copy_in_view to app",
+      "payments");
+  r = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+def until_copy_in():
+    while True:
+        t, body = read_message()
+        if t == b"G": return
+        if t in (b"E", b"Z"): raise SystemExit("no copy-in: " + repr((t, body)))
+marks = 0
+def marker():
+    global marks
+    marks += 1
+    s.sendall(msg(b"Q", z("select 'marker-%d'" % marks)))
+    while True:
+        t, body = read_message()
+        if t == b"D" and body[6:].decode() == "marker-%d" % marks:
+            break
+    ready()
+def simple(sql):
+    s.sendall(msg(b"Q", z(sql)))
+    rows = []
+    while True:
+        t, body = read_message()
+        if t == b"D": rows.append(body[6:].decode(errors="replace"))
+        if t == b"Z": return rows
+for sql in ["copy copy_in_view from stdin", "copy copy_in_notes from stdin (freeze)"]:
+    s.sendall(msg(b"Q", z(sql)) + msg(b"S", b""))
+    marker()
+    print(sql, "then", simple("select 'plain'"), simple("select cvv from cards where id = 1"))
+s.sendall(msg(b"Q", z("copy copy_in_notes from stdin")))
+until_copy_in()
+s.sendall(msg(b"d", b"4\tfour\n") + msg(b"S", b"") * 5000 + msg(b"d", b"5\tfive\n") +
+          msg(b"c", b""))
+ready()
+marker()
+print("syncs in copy then", simple("select note from copy_in_notes where id > 3 order by id"),
+      simple("select cvv from cards where id = 1"))
+)PY");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, ContainsSubstring("copy_in_view from stdin then ['plain'] ['***']"));
+  CHECK_THAT(r.out, ContainsSubstring("(freeze) then ['plain'] ['***']"));
+  CHECK_THAT(r.out, ContainsSubstring("syncs in copy then ['four', 'five'] ['***']"));
+  CHECK(r.out.find(cvv) == std::string::npos);
+  pg.sqlOrThrow("drop view copy_in_view; drop table copy_in_notes", "payments");
 }
 
 // PostgreSQL answers a startup packet asking for a newer minor version of protocol 3, or for
@@ -94,7 +146,9 @@ while True:
 )PY");
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
-  CHECK_THAT(r.out, ContainsSubstring("first v (0, 1) [b'_pq_.foo']"));
+  // Version 3.0 in full (196608), as PostgreSQL's PG_PROTOCOL_LATEST: libpq 17 takes a bare
+  // minor number for a downgrade below 3.0.
+  CHECK_THAT(r.out, ContainsSubstring("first v (196608, 1) [b'_pq_.foo']"));
   CHECK_THAT(r.out, ContainsSubstring("row 42"));
   // A 3.0 client without options is not told anything (psql: the sidecar's own tests).
   auto plain = sidecar.python(std::string(kPyRawWire) + R"PY(
@@ -140,6 +194,14 @@ print("sent", sent, "of", len(data))
 print("hwm after", hwm(pid))
 s.close()
 )PY";
+
+// ASan keeps freed memory in quarantine (256 MiB by default), so the resident peak says
+// nothing about buffering there; the release build checks the bound.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kPeakShowsBuffering = false;
+#else
+constexpr bool kPeakShowsBuffering = true;
+#endif
 
 long reportNumber(const std::string& out, const std::string& key) {
   const size_t at = out.find(key + " ");
@@ -189,7 +251,7 @@ TEST_CASE("a flood of Syncs from a client that does not read keeps the sidecar's
   const long before = reportNumber(r.out, "hwm before");
   const long after = reportNumber(r.out, "hwm after");
   REQUIRE(before > 0);
-  CHECK(after - before < 32 * 1024);  // KiB
+  if (kPeakShowsBuffering) CHECK(after - before < 32 * 1024);  // KiB
   // The session is still usable by others.
   auto ok = sidecar.psql("select 'still here';\n");
   CHECK_THAT(ok.out, ContainsSubstring("still here"));
@@ -222,6 +284,6 @@ TEST_CASE("what a client sends before the upstream login ends waits in its socke
   const long before = reportNumber(r.out, "hwm before");
   const long after = reportNumber(r.out, "hwm after");
   REQUIRE(before > 0);
-  CHECK(after - before < 32 * 1024);  // KiB
+  if (kPeakShowsBuffering) CHECK(after - before < 32 * 1024);  // KiB
   CHECK(reportNumber(r.out, "sent") < 64 << 20);
 }
