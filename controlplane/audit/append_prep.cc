@@ -5,23 +5,26 @@
 
 namespace tollgate::controlplane::audit {
 
-absl::StatusOr<PreparedEvent> prepareEvent(const v1::AuditEvent& in, size_t index, int64_t now_us,
-                                           AppendResult& result) {
+PreparedEvent prepareEvent(const v1::AuditEvent& in, int64_t now_us, AppendResult& result) {
   PreparedEvent out{in, {}};
   v1::AuditEvent& ev = out.event;
   ev.clear_sequence();
   ev.clear_prev_hash();
   ev.clear_record_hash();
+  // Fields this version does not know are not kept (docs/audit-format.md): nothing scrubs
+  // them, and a card number could hide there.
+  ev.DiscardUnknownFields();
   const SanitizeCounts fixed = sanitizeStrings(ev);
   result.pans_scrubbed += fixed.pans;
   result.invalid_utf8 += fixed.utf8;
-  if (!ev.has_time()) {
+  // A missing time, or one no timestamp can hold (a producer's clock or bug), is the store's
+  // clock's: the event is kept either way, and says so for an invalid one (time_source).
+  const bool invalid_time = ev.has_time() && !timestampMicros(ev.time()).ok();
+  if (!ev.has_time() || invalid_time) {
     ev.mutable_time()->set_seconds(now_us / 1000000);
     ev.mutable_time()->set_nanos(static_cast<int32_t>(now_us % 1000000) * 1000);
-  } else if (!timestampMicros(ev.time()).ok()) {
-    return absl::InvalidArgumentError("audit event " + std::to_string(index) +
-                                      " has an invalid time");
   }
+  if (invalid_time) ev.set_time_source("store: the producer's time was invalid");
   out.columns = indexColumns(ev);
   return out;
 }

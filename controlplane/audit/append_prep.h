@@ -18,11 +18,10 @@ struct PreparedEvent {
   IndexColumns columns;
 };
 
-// Prepares `in` (input position `index`, for error messages): clears sequence and hashes,
-// sanitizes every string (adding to result.pans_scrubbed / invalid_utf8), sets a missing time to
-// `now_us`. InvalidArgument for an out-of-range event time.
-absl::StatusOr<PreparedEvent> prepareEvent(const v1::AuditEvent& in, size_t index, int64_t now_us,
-                                           AppendResult& result);
+// Prepares `in`: clears sequence and hashes, drops fields this version does not know,
+// sanitizes every string (adding to result.pans_scrubbed / invalid_utf8), sets a missing time,
+// or one no timestamp can hold, to `now_us` (the latter with time_source saying so).
+PreparedEvent prepareEvent(const v1::AuditEvent& in, int64_t now_us, AppendResult& result);
 
 // The canonical bytes of a prepared event at `sequence` and its hash chained after `prev`.
 struct ChainedRecord {

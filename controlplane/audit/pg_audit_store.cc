@@ -354,10 +354,8 @@ absl::Status PgAuditStore::appendLocked(const std::vector<v1::AuditEvent>& event
                                         AppendResult& result) {
   std::vector<PreparedEvent> prepared;
   prepared.reserve(events.size());
-  for (size_t i = 0; i < events.size(); ++i) {
-    auto p = prepareEvent(events[i], i, nowMicros(), result);
-    if (!p.ok()) return p.status();
-    prepared.push_back(std::move(*p));
+  for (const v1::AuditEvent& event : events) {
+    prepared.push_back(prepareEvent(event, nowMicros(), result));
   }
   auto stored = storedSources(writer_, prepared);
   if (!stored.ok()) return stored.status();

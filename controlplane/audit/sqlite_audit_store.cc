@@ -199,10 +199,9 @@ absl::StatusOr<AppendResult> SqliteAuditStore::append(const std::vector<v1::Audi
 absl::Status SqliteAuditStore::appendLocked(const std::vector<v1::AuditEvent>& events,
                                             AppendResult& result) {
   for (size_t i = 0; i < events.size(); ++i) {
-    auto prepared = prepareEvent(events[i], i, nowMicros(), result);
-    if (!prepared.ok()) return prepared.status();
-    const v1::AuditEvent& ev = prepared->event;
-    const IndexColumns& cols = prepared->columns;
+    const PreparedEvent prepared = prepareEvent(events[i], nowMicros(), result);
+    const v1::AuditEvent& ev = prepared.event;
+    const IndexColumns& cols = prepared.columns;
     if (cols.source_sequence != 0) {
       find_source_.reset();
       find_source_.bind(1, cols.source).bind(2, cols.source_sequence);

@@ -430,7 +430,13 @@ class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v
       // Not acknowledged: the sidecar keeps the batch spooled and sends it again.
       log::error("audit batch not stored",
                  {{"instance", instance_}, {"error", std::string(result.status().message())}});
-      finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "audit store unavailable"));
+      // A batch the store refuses as such says why; otherwise the store is down.
+      if (result.status().code() == absl::StatusCode::kInvalidArgument) {
+        finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "audit batch refused: " + std::string(result.status().message())));
+      } else {
+        finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "audit store unavailable"));
+      }
       return false;
     }
     if (result->pans_scrubbed > 0) {

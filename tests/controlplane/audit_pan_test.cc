@@ -60,6 +60,63 @@ TEST_CASE("card numbers in any event field are scrubbed before storing") {
   }
 }
 
+// Review (session 22): a producer's event with a field this version does not know (field 999
+// holding a card number) was stored verbatim, unscrubbed, and served back.
+TEST_CASE("fields the store does not know are dropped, card numbers with them") {
+  tollgate::testing::TempDir dir;
+  auto store = openStore(dir.path().string());
+  v1::AuditEvent e = makeEvent(1);
+  std::string wire;
+  REQUIRE(e.SerializeToString(&wire));
+  // Field 999, length-delimited: tag (999 << 3 | 2) as a varint, then the length and bytes.
+  const std::string pan = "4111111111111111";
+  wire += "\xba\x3e";
+  wire += static_cast<char>(pan.size());
+  wire += pan;
+  // ... and inside the action message too (field 998 of AuditEvent.Action).
+  v1::AuditEvent with_unknown;
+  REQUIRE(with_unknown.ParseFromString(wire));
+  std::string action_wire;
+  REQUIRE(with_unknown.action().SerializeToString(&action_wire));
+  action_wire += "\xb2\x3e";
+  action_wire += static_cast<char>(pan.size());
+  action_wire += pan;
+  REQUIRE(with_unknown.mutable_action()->ParseFromString(action_wire));
+  std::string check;
+  REQUIRE(with_unknown.SerializeToString(&check));
+  REQUIRE(policy::containsPan(check));  // the test event does carry it
+  auto r = store->append({with_unknown});
+  REQUIRE(r.ok());
+  v1::AuditEvent stored = store->get(1).value();
+  std::string text;
+  stored.SerializeToString(&text);
+  CHECK_FALSE(policy::containsPan(text));
+  CHECK(stored.GetReflection()->GetUnknownFields(stored).empty());
+  CHECK(stored.action().GetReflection()->GetUnknownFields(stored.action()).empty());
+  CHECK(verifyAll(*store).ok);
+  store.reset();
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    INFO(entry.path());
+    CHECK_FALSE(policy::containsPan(readAll(entry.path())));
+  }
+}
+
+// Review (session 22): one event with a time no timestamp can hold made the whole batch fail,
+// and the sidecar resent it for ever, every later event queued behind it.
+TEST_CASE("an event with an impossible time is kept with the store's time") {
+  tollgate::testing::TempDir dir;
+  auto store = openStore(dir.path().string());
+  v1::AuditEvent bad = makeEvent(1);
+  bad.mutable_time()->set_seconds(-99999999999999);
+  auto r = store->append({bad, makeEvent(2)});
+  REQUIRE(r.ok());
+  v1::AuditEvent stored = store->get(1).value();
+  CHECK(stored.time().seconds() > 1700000000);
+  CHECK(stored.time_source() == "store: the producer's time was invalid");
+  CHECK(store->get(2)->time_source() != stored.time_source());
+  CHECK(verifyAll(*store).ok);
+}
+
 TEST_CASE("timestamps and ids that only look like card numbers are kept") {
   tollgate::testing::TempDir dir;
   auto store = openStore(dir.path().string());
