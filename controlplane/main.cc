@@ -7,6 +7,7 @@
 #include "controlplane/config.h"
 #include "controlplane/server.h"
 #include "controlplane/stream/sidecar_service.h"
+#include "policy/mask/masker.h"
 
 int main(int argc, char** argv) {
   auto config = tollgate::controlplane::loadControlPlaneConfig(argc, argv);
@@ -24,6 +25,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   tollgate::applyLogConfig(config->log);
+  // No card number reaches a log line, whatever a message quotes (a pod name, an annotation).
+  tollgate::log::setScrubber(
+      [](std::string_view s) { return tollgate::policy::scrubPansForRecords(s); });
   // A client gone mid-write (admin, webhook, gRPC) fails that write instead of the process.
   std::signal(SIGPIPE, SIG_IGN);
   // Before any thread starts, so only waitForSignal() receives shutdown signals.

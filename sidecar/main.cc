@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
   }
   tollgate::applyLogConfig(config->log);
   // No card number reaches a log line, whatever a message happens to quote.
-  tollgate::log::setScrubber([](std::string_view s) { return tollgate::policy::scrubPans(s); });
+  tollgate::log::setScrubber(
+      [](std::string_view s) { return tollgate::policy::scrubPansForRecords(s); });
   tollgate::sidecar::Server server(*std::move(config));
   if (auto st = server.start(); !st.ok()) {
     tollgate::log::error("sidecar failed to start", {{"error", std::string(st.message())}});

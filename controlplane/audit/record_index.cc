@@ -14,12 +14,12 @@ SanitizeCounts sanitizeStrings(google::protobuf::Message& message) {
   SanitizeCounts counts;
   proto::rewriteStrings(message, [&](std::string_view value) -> std::optional<std::string> {
     const bool bad = !utf8::valid(value);
-    const bool pan = policy::containsPan(value);
+    const bool pan = policy::containsPanForRecords(value);
     if (!bad && !pan) return std::nullopt;
     std::string out = bad ? utf8::repair(value) : std::string(value);
     counts.utf8 += bad ? 1 : 0;
-    if (bad ? policy::containsPan(out) : pan) {
-      out = policy::scrubPans(out);
+    if (bad ? policy::containsPanForRecords(out) : pan) {
+      out = policy::scrubPansForRecords(out);
       ++counts.pans;
     }
     return out;

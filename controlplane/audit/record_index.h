@@ -19,8 +19,9 @@ struct SanitizeCounts {
 
 // Makes every string field of `message` (recursively, repeated fields included) storable:
 // invalid UTF-8 is repaired (proto3 parsers refuse it, so the record would not decode) and
-// any value containing a card number (policy::containsPan) is rewritten with
-// policy::scrubPans, so no detectable PAN remains.
+// any value containing a card number, also one glued to other text
+// (policy::containsPanForRecords) is rewritten with policy::scrubPansForRecords, so no
+// detectable PAN remains.
 SanitizeCounts sanitizeStrings(google::protobuf::Message& message);
 
 // The indexed columns of one record, all derived from the event so verify can recompute them.

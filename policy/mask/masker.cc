@@ -1,6 +1,8 @@
 // The compiled masker: column-glob rules, the built-in PAN detector and custom RE2 detectors.
 #include "policy/mask/masker.h"
 
+#include "policy/detect/card_brand.h"
+
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -281,6 +283,49 @@ std::optional<std::string> Masker::maskPlainText(std::string_view text,
 }
 
 bool Masker::hasDetectorRules() const { return !impl_->detector_rules.empty(); }
+
+namespace {
+
+// Calls fn(begin, length) for each maximal run of digits in `text` that is card-shaped: 12-19
+// digits, a brand's prefix at that length, Luhn-valid. Stops when fn returns true.
+template <typename Fn>
+bool forEachGluedPan(std::string_view text, Fn&& fn) {
+  for (size_t i = 0; i < text.size();) {
+    if (text[i] < '0' || text[i] > '9') {
+      ++i;
+      continue;
+    }
+    size_t e = i;
+    while (e < text.size() && text[e] >= '0' && text[e] <= '9') ++e;
+    const size_t n = e - i;
+    if (n >= 12 && n <= 19 && detect::plausibleLeadDigit(text[i])) {
+      uint32_t prefix6 = 0;
+      for (size_t k = 0; k < 6; ++k)
+        prefix6 = prefix6 * 10 + static_cast<uint32_t>(text[i + k] - '0');
+      if (detect::brandForPrefix(prefix6, n) != CardBrand::kUnknown &&
+          detect::luhnDigits(text.data() + i, n) && fn(i, n)) {
+        return true;
+      }
+    }
+    i = e;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string scrubPansForRecords(std::string_view text) {
+  std::string out = scrubPans(text);
+  forEachGluedPan(out, [&](size_t begin, size_t n) {
+    for (size_t k = 6; k + 4 < n; ++k) out[begin + k] = '*';
+    return false;
+  });
+  return out;
+}
+
+bool containsPanForRecords(std::string_view text) {
+  return containsPan(text) || forEachGluedPan(text, [](size_t, size_t) { return true; });
+}
 
 std::string scrubPans(std::string_view text) {
   static const MaskAction kPci{MaskAction::Kind::kPciDisplay, 6, 4};

@@ -99,5 +99,12 @@ using MaskerPtr = std::shared_ptr<const Masker>;
 // Masks every PAN in `text` with the PCI display mask (first 6, last 4). The fallback scrubber
 // for log lines and audit text; thread-safe.
 std::string scrubPans(std::string_view text);
+// scrubPans(), and also card numbers glued to other text ("job-4111111111111111",
+// "ref4111111111111111"), which the detector leaves alone in data (order numbers, ids): any run
+// of 12-19 digits with a card brand's prefix and length that passes Luhn. For log lines and
+// audit records, where recall wins over the odd id masked.
+std::string scrubPansForRecords(std::string_view text);
+// Whether scrubPansForRecords() would change `text`.
+bool containsPanForRecords(std::string_view text);
 
 }  // namespace tollgate::policy

@@ -56,8 +56,8 @@ void buildStatementEvent(const StatementRecord& r, v1::AuditEvent& e) {
     a->set_statement_type(st->type);
     a->set_fingerprint(st->fingerprint);
     // Relation names are identifiers the job chose: a card number in one is masked too.
-    for (const auto& t : st->reads) a->add_objects(policy::scrubPans(t));
-    for (const auto& t : st->writes) a->add_objects(policy::scrubPans(t));
+    for (const auto& t : st->reads) a->add_objects(policy::scrubPansForRecords(t));
+    for (const auto& t : st->writes) a->add_objects(policy::scrubPansForRecords(t));
   } else if (r.facts && !r.facts->parsed) {
     a->set_detail("statement did not parse: " + scrubDigits(r.facts->error));
   } else if (r.function_call) {

@@ -111,11 +111,15 @@ TEST_CASE("workloads without a valid token or an access rule get no session",
   World w;
   REQUIRE(w.cp.ready());
   SECTION("no access rule for the service account") {
-    ConnectedSidecar sc(w.cp, w.issuers, {"marketing", "report", "report-1", "uid-report-1"});
+    // A card number in a pod name (review, session 22: the control plane's log kept it).
+    ConnectedSidecar sc(w.cp, w.issuers,
+                        {"marketing", "report", "report-4111111111111111", "uid-report-1"});
     REQUIRE(sc.ready());
     auto r = sc.psql("SELECT 1;");
     CHECK(r.exit_code != 0);
     CHECK(r.err.find("no access rule") != std::string::npos);
+    CHECK(eventually([&] { return w.cp.log().find("report-411111") != std::string::npos; }));
+    CHECK(w.cp.log().find("4111111111111111") == std::string::npos);
   }
   SECTION("a token signed by an untrusted key is refused, and so is every session (fail closed)") {
     TestIssuers other;  // keys the control plane does not trust

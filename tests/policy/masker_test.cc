@@ -293,6 +293,21 @@ TEST_CASE("scrubPans: PCI display mask over free text; text without PAN unchange
   CHECK(scrubPans("") == "");
 }
 
+// Review (session 22): a card number in a pod name reached the control plane's log; the
+// detector spares digits glued to letters or '-' in data (order numbers), not in records.
+TEST_CASE("scrubPansForRecords also masks card numbers glued to other text") {
+  const std::string pan = "4111111111111111";
+  CHECK(scrubPans("pod=job-" + pan) == "pod=job-" + pan);  // data: an id, kept
+  CHECK(scrubPansForRecords("pod=job-" + pan + "/uid") == "pod=job-411111******1111/uid");
+  CHECK(scrubPansForRecords("ref" + pan) == "ref411111******1111");
+  CHECK(scrubPansForRecords("card " + pan) == "card 411111******1111");
+  CHECK(containsPanForRecords("x-" + pan));
+  // Not card-shaped: timestamps, a Luhn failure, no brand, too long.
+  CHECK_FALSE(containsPanForRecords("at 1735689600123 id-4111111111111112"));
+  CHECK_FALSE(containsPanForRecords("id-9111111111111111 n-41111111111111111111"));
+  CHECK(scrubPansForRecords("nothing here") == "nothing here");
+}
+
 // Regression: `SELECT pan::bytea` in text format is "\x3431..." (the ASCII digits in hex), where
 // the detector sees no digit run.
 TEST_CASE("maskByteaHex hands the decoded bytes of hex bytea to the masker") {
