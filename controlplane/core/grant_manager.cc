@@ -118,6 +118,7 @@ v1::GrantDecision GrantManager::request(const GrantRequestInput& in) {
   PolicySnapshotPtr snap = policies_.current();
   if (!snap) return deny("no policy has been applied yet");
   if (in.resource.empty()) return deny("no resource named in the request");
+  if (!v1::Role_IsValid(in.role)) return deny("unknown role " + std::to_string(in.role));
   const policy::CompiledPolicy& policy = *snap->compiled;
   if (policy.resource(in.resource) == nullptr) {
     return deny("the policy has no resource named '" + in.resource + "'");

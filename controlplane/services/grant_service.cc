@@ -24,13 +24,19 @@ grpc::ServerUnaryReactor* GrantService::Request(grpc::CallbackServerContext* con
     return finish(context,
                   grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "duration must be positive"));
   }
+  if (!v1::Role_IsValid(request->role())) {
+    return finish(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                        "unknown role " + std::to_string(request->role())));
+  }
   core::GrantRequestInput in;
   in.requester = who;
   in.subject = request->subject();
   in.resource = request->resource();
   in.role = request->role();
-  in.duration = std::chrono::seconds(request->duration().seconds() +
-                                     (request->duration().nanos() > 0 ? 1 : 0));
+  // Rounded up to whole seconds (the rule's maximum caps it; no overflow at INT64_MAX).
+  const int64_t seconds = request->duration().seconds();
+  in.duration = std::chrono::seconds(
+      seconds + (request->duration().nanos() > 0 && seconds < INT64_MAX ? 1 : 0));
   in.reason = request->reason();
   *response = cp_.grants().request(in);
   return finish(context, grpc::Status::OK);

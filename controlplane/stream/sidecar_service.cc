@@ -347,6 +347,15 @@ class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v
   }
 
   void grantRequest(const v1::GrantRequest& r) {
+    if (!v1::Role_IsValid(r.role())) {
+      v1::ControlMessage m;
+      v1::GrantReply* reply = m.mutable_grant_reply();
+      reply->set_request_id(r.request_id());
+      reply->mutable_decision()->set_outcome(v1::GrantDecision::DENIED);
+      reply->mutable_decision()->set_message("unknown role " + std::to_string(r.role()));
+      send(std::move(m));
+      return;
+    }
     core::GrantRequestInput in;
     in.requester = identity_;
     in.resource = r.resource();
@@ -376,8 +385,14 @@ class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v
       send(std::move(m));
     };
     if (!policy) return deny_now("no policy");
-    if (!r.grant_id().empty() && !core_.grants().isUsableBy(r.grant_id(), identity_)) {
+    // Only a session on a grant holds statements for approval (the sidecar's hold_reviews): one
+    // without a grant, or on a grant that is not this pod's, live, for this resource, gets none.
+    if (r.grant_id().empty()) return deny_now("a statement approval needs the session's grant");
+    if (!core_.grants().isUsableBy(r.grant_id(), identity_)) {
       return deny_now("grant " + r.grant_id() + " is not active for this pod");
+    }
+    if (auto g = core_.grants().get(r.grant_id()); !g.ok() || g->resource() != r.resource()) {
+      return deny_now("grant " + r.grant_id() + " is not for resource " + r.resource());
     }
     core::StatementApprovalInput in;
     in.requester = identity_;

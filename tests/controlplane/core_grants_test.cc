@@ -79,6 +79,18 @@ TEST_CASE("grant denials name the reason: no rule, role above the rule, unknown 
   CHECK(countEvents(cp->auditStore(), v1::EVENT_GRANT_DENIED) == 4);
 }
 
+TEST_CASE("a role outside the enum is denied, not granted") {
+  tollgate::testing::TempDir dir;
+  auto cp = makeControlPlane(dir, std::make_shared<SharedManualClock>());
+  for (int role : {-1, 7}) {
+    INFO(role);
+    auto d = cp->grants().request(
+        requestFor(workload("ci", "nightly", "pod-1"), static_cast<v1::Role>(role)));
+    CHECK(d.outcome() == v1::GrantDecision::DENIED);
+    CHECK(d.message().find("unknown role") != std::string::npos);
+  }
+}
+
 TEST_CASE("a pending grant needs two distinct approvers from the group, never the requester") {
   tollgate::testing::TempDir dir;
   auto clock = std::make_shared<SharedManualClock>();
