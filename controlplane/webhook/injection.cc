@@ -179,6 +179,13 @@ absl::StatusOr<InjectionPlan> planInjection(const Json& pod, const std::string& 
   if (init != nullptr && !init->is_array()) {
     return absl::InvalidArgumentError("pod spec.initContainers is not a list");
   }
+  // Init containers run after the redirect is set up, so the same holds for them (a migration
+  // step as the sidecar's uid would reach the databases directly).
+  for (const Json& c : init != nullptr ? *init : Json::array()) {
+    if (!c.is_object() || !runsAsSidecar(member(c, "securityContext"))) continue;
+    return absl::InvalidArgumentError("init container " + stringAt(c, "name") + " runs as uid " +
+                                      why);
+  }
   const Json* volumes = member(*spec, "volumes");
   if (volumes != nullptr && !volumes->is_array()) {
     return absl::InvalidArgumentError("pod spec.volumes is not a list");

@@ -307,6 +307,10 @@ TEST_CASE("pods the injection cannot handle are denied with the reason") {
   as_sidecar["spec"]["containers"][0]["securityContext"] = {{"runAsUser", 15337}};
   Json pod_as_sidecar = jobPod();
   pod_as_sidecar["spec"]["securityContext"] = {{"runAsUser", 15337}};
+  // Review (session 22): an init container as the sidecar's uid was injected and allowed.
+  Json init_as_sidecar = jobPod();
+  init_as_sidecar["spec"]["initContainers"] = Json::array(
+      {{{"name", "migrate"}, {"image", "m"}, {"securityContext", {{"runAsUser", 15337}}}}});
   std::vector<Case> cases = {
       {"no containers", no_containers, "no containers"},
       {"no spec", no_spec, "no spec"},
@@ -315,6 +319,8 @@ TEST_CASE("pods the injection cannot handle are denied with the reason") {
       {"annotations not an object", bad_annotations, "annotations"},
       {"a container running as the sidecar's uid", as_sidecar, "runs as uid 15337"},
       {"a pod running as the sidecar's uid", pod_as_sidecar, "runAsUser is 15337"},
+      {"an init container running as the sidecar's uid", init_as_sidecar,
+       "init container migrate runs as uid 15337"},
   };
   for (const Case& c : cases) {
     INFO(c.name);
