@@ -39,7 +39,8 @@ class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v
  public:
   SidecarStream(SidecarServiceImpl& service, grpc::CallbackServerContext* context)
       : service_(service), core_(service.core_), peer_(context->peer()) {
-    last_rx_ = std::chrono::steady_clock::now();
+    last_rx_ = started_ = std::chrono::steady_clock::now();
+    service_.opened(this);
     StartRead(&in_);
   }
 
@@ -75,6 +76,7 @@ class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v
     credential_sub_.reset();
     kill_sub_.reset();
     if (!instance_.empty()) service_.detach(instance_, this);
+    service_.closed(this);
     log::info("sidecar stream closed", {{"instance", instance_}, {"peer", peer_}});
     delete this;
   }
@@ -86,9 +88,15 @@ class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v
     std::lock_guard lock(mu_);
     finishLocked(status);
   }
+  const std::string& peer() const { return peer_; }
   bool silentFor(std::chrono::steady_clock::duration d) {
     std::lock_guard lock(mu_);
     return welcomed_ && std::chrono::steady_clock::now() - last_rx_ > d;
+  }
+  // Open longer than `d` without being welcomed (no Hello, or one still being checked).
+  bool helloOverdue(std::chrono::steady_clock::duration d) {
+    std::lock_guard lock(mu_);
+    return !welcomed_ && !finished_ && std::chrono::steady_clock::now() - started_ > d;
   }
 
  private:
@@ -479,6 +487,7 @@ class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v
   bool finish_pending_ = false;
   grpc::Status pending_status_;
   std::chrono::steady_clock::time_point last_rx_;
+  std::chrono::steady_clock::time_point started_;
   std::set<std::string> resources_;
   std::map<std::string, uint64_t> approval_requests_;  // approval id -> sidecar request id
 
@@ -530,6 +539,16 @@ void SidecarServiceImpl::detach(const std::string& instance, SidecarStream* stre
   if (it != streams_.end() && it->second == stream) streams_.erase(it);
 }
 
+void SidecarServiceImpl::opened(SidecarStream* stream) {
+  std::lock_guard lock(mu_);
+  open_.insert(stream);
+}
+
+void SidecarServiceImpl::closed(SidecarStream* stream) {
+  std::lock_guard lock(mu_);
+  open_.erase(stream);
+}
+
 void SidecarServiceImpl::watchdog() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
@@ -539,6 +558,13 @@ void SidecarServiceImpl::watchdog() {
       if (stream->silentFor(limit)) {
         log::warn("sidecar missed its heartbeats", {{"instance", instance}});
         stream->finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no heartbeat"));
+      }
+    }
+    // A sidecar sends Hello first: one that does not within the heartbeat limit is gone.
+    for (SidecarStream* stream : open_) {
+      if (stream->helloOverdue(limit)) {
+        log::warn("stream sent no hello", {{"peer", stream->peer()}});
+        stream->finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no hello"));
       }
     }
   }

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -58,6 +59,10 @@ class SidecarServiceImpl final : public v1::SidecarService::CallbackService {
   // Registers `stream` under its instance, returning the one it replaces (or null).
   SidecarStream* attach(const std::string& instance, SidecarStream* stream);
   void detach(const std::string& instance, SidecarStream* stream);
+  // Every open stream, welcomed or not, from its start to OnDone: the watchdog ends those that
+  // send no Hello in time (an unauthenticated stream would otherwise stay open for ever).
+  void opened(SidecarStream* stream);
+  void closed(SidecarStream* stream);
   void watchdog();
 
   core::ControlPlane& core_;
@@ -66,6 +71,7 @@ class SidecarServiceImpl final : public v1::SidecarService::CallbackService {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::map<std::string, SidecarStream*> streams_;
+  std::set<SidecarStream*> open_;
   std::thread watchdog_;
 };
 

@@ -39,7 +39,7 @@ struct Pod {
 // A control plane trusting one workload issuer, serving SidecarService on a local port.
 class StreamServer {
  public:
-  StreamServer() {
+  explicit StreamServer(StreamOptions stream_options = {}) {
     identity::IdentityConfig config;
     config.issuers.push_back(
         {kIssuer, identity::PrincipalKind::kWorkload, "tollgate",
@@ -57,7 +57,7 @@ class StreamServer {
     INFO(cp.status().ToString());
     REQUIRE(cp.ok());
     cp_ = *std::move(cp);
-    service_ = std::make_unique<SidecarServiceImpl>(*cp_);
+    service_ = std::make_unique<SidecarServiceImpl>(*cp_, stream_options);
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(service_.get());
@@ -378,6 +378,24 @@ TEST_CASE("only the sidecar running a session can report it ended", "[stream]") 
   REQUIRE(s.ok());
   CHECK(s->has_ended_at());
   CHECK(s->statements() == 4);
+}
+
+// Review (session 22): a stream that never sent Hello stayed open until it sent something (the
+// heartbeat limit only watched welcomed streams).
+TEST_CASE("a stream that sends no Hello is closed at the heartbeat limit", "[stream]") {
+  StreamOptions options;
+  options.heartbeat_seconds = 1;
+  StreamServer server(options);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto stub = v1::SidecarService::NewStub(server.channel());
+  auto stream = stub->Connect(&context);
+  v1::ControlMessage in;
+  while (stream->Read(&in)) {
+  }
+  const grpc::Status st = stream->Finish();
+  CHECK(st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+  CHECK(st.error_message() == "no hello");  // the server's, not the client's own deadline
 }
 
 }  // namespace
