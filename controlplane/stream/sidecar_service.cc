@@ -160,6 +160,12 @@ class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v
       deny("hello names pod " + h.pod_name() + " but the token is bound to pod " + id->pod_name());
       return false;
     }
+    if (!h.pod_namespace().empty() && !id->namespace_().empty() &&
+        h.pod_namespace() != id->namespace_()) {
+      deny("hello names namespace " + h.pod_namespace() + " but the token is for namespace " +
+           id->namespace_());
+      return false;
+    }
     // The instance (audit source, de-duplication key) comes from what the token proved; the
     // Hello's instance_id is at most a label under it (sidecar_instance.h).
     instance_ = sidecarInstance(*id, h.instance_id());

@@ -380,6 +380,31 @@ TEST_CASE("only the sidecar running a session can report it ended", "[stream]") 
   CHECK(s->statements() == 4);
 }
 
+// Review (session 22): a Hello naming another namespace than its token's was welcomed.
+TEST_CASE("a Hello whose namespace contradicts its token is refused", "[stream]") {
+  StreamServer server;
+  Sidecar sidecar(server, {"payments", "job-1", "uid-job-1"}, "ns");
+  REQUIRE(sidecar.connect());
+  sidecar.close();
+  grpc::ClientContext context;
+  auto stub = v1::SidecarService::NewStub(server.channel());
+  auto stream = stub->Connect(&context);
+  v1::SidecarMessage m;
+  v1::Hello* h = m.mutable_hello();
+  h->set_token(server.token({"payments", "job-1", "uid-job-1"}));
+  h->set_pod_name("job-1");
+  h->set_pod_namespace("kube-system");
+  h->set_pod_uid("uid-job-1");
+  REQUIRE(stream->Write(m));
+  v1::ControlMessage in;
+  bool welcomed = false;
+  while (stream->Read(&in)) welcomed = welcomed || in.has_welcome();
+  const grpc::Status st = stream->Finish();
+  CHECK_FALSE(welcomed);
+  CHECK(st.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(st.error_message().find("namespace kube-system") != std::string::npos);
+}
+
 // Review (session 22): a stream that never sent Hello stayed open until it sent something (the
 // heartbeat limit only watched welcomed streams).
 TEST_CASE("a stream that sends no Hello is closed at the heartbeat limit", "[stream]") {
