@@ -195,9 +195,13 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       if (d.kind == 'S') {
         unit.statement_entry = names_.statementEntry(unit.name);
         unit.source = resolve(sourceOf(unit.statement_entry));
+        if (unit.statement_entry) {
+          unit.statement_entry->described_in_batch = runs_.batchStart() + 1;
+        }
       } else {
         unit.portal_entry = names_.portalEntry(unit.name);
         unit.source = resolve(sourceOf(unit.portal_entry));
+        if (unit.portal_entry) unit.portal_entry->described_in_batch = runs_.batchStart() + 1;
       }
       to_upstream_.append(message.raw);
       break;
@@ -210,9 +214,14 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       const NamedStatement* info =
           portal != nullptr && !portal->cursor ? portal->statement_entry.get() : nullptr;
       const StatementRef source = resolve(sourceOf(entry));
+      // Known, or answered before this Execute's rows: a Describe the client sent in this batch
+      // (libpq sends Bind, Describe portal, Execute, Sync at once).
+      const uint64_t this_batch = runs_.batchStart() + 1;
       bool described =
           portal != nullptr && (!portal->description.empty() || portal->no_data ||
-                                (info != nullptr && (!info->description.empty() || info->no_data)));
+                                portal->described_in_batch == this_batch ||
+                                (info != nullptr && (!info->description.empty() || info->no_data ||
+                                                     info->described_in_batch == this_batch)));
       // A prepared statement was decided at its Parse (and again by a policy update since);
       // past the audit backlog its Execute is refused too (decided here), since its event could
       // not be recorded.
