@@ -21,6 +21,14 @@ core::GrantRequestInput requestFor(const v1::Identity& who, v1::Role role,
   return in;
 }
 
+// An admin's ahead-of-time request of a write grant for ops/datafix (its rule needs approval):
+// pending, bound to no pod.
+v1::GrantDecision aheadOfTimeRequest(core::ControlPlane& cp, const v1::Identity& admin) {
+  core::GrantRequestInput in = requestFor(admin, v1::ROLE_WRITE);
+  in.subject = "system:serviceaccount:ops:datafix";
+  return cp.grants().request(in);
+}
+
 int64_t lengthSeconds(const v1::Grant& g) {
   return g.expires_at().seconds() - g.not_before().seconds();
 }
@@ -143,9 +151,7 @@ TEST_CASE("the requester cannot approve its own grant request") {
   tollgate::testing::TempDir dir;
   auto cp = makeControlPlane(dir, std::make_shared<SharedManualClock>());
   auto admin = human("root", {"admin", "approver"}, {"dba"});
-  core::GrantRequestInput in = requestFor(admin, v1::ROLE_WRITE);
-  in.subject = "system:serviceaccount:ops:datafix";
-  auto d = cp->grants().request(in);
+  auto d = aheadOfTimeRequest(*cp, admin);
   REQUIRE(d.outcome() == v1::GrantDecision::PENDING_APPROVAL);
   CHECK(d.grant().pod_uid().empty());
   auto own = cp->grants().approve(d.grant().id(), admin, "me");
@@ -171,9 +177,7 @@ TEST_CASE("a grant binds only to a pod of the workload it was made for") {
   tollgate::testing::TempDir dir;
   auto cp = makeControlPlane(dir, std::make_shared<SharedManualClock>());
   auto admin = human("root", {"admin", "approver"}, {"dba"});
-  core::GrantRequestInput in = requestFor(admin, v1::ROLE_WRITE);
-  in.subject = "system:serviceaccount:ops:datafix";
-  auto d = cp->grants().request(in);
+  auto d = aheadOfTimeRequest(*cp, admin);
   REQUIRE(d.outcome() == v1::GrantDecision::PENDING_APPROVAL);
   const std::string id = d.grant().id();
   CHECK(cp->grants().bind(id, workload("ops", "datafix", "pod-a")).status().code() ==
