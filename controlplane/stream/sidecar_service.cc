@@ -173,6 +173,12 @@ class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v
     if (identity_.pod_name().empty()) identity_.set_pod_name(h.pod_name());
     if (identity_.job_name().empty()) identity_.set_job_name(h.job_name());
 
+    {
+      // The watchdog may have ended the stream while the token was checked (no Hello in time):
+      // it must not replace a live stream of the same pod now.
+      std::lock_guard lock(mu_);
+      if (finished_) return false;
+    }
     if (SidecarStream* old = service_.attach(instance_, this)) {
       (void)old;  // attach() already told it to finish
     }

@@ -46,11 +46,6 @@ struct NamedStatement {
   std::string rule;         // the policy rule that allowed it
   std::string description;  // RowDescription raw bytes from Describe statement ("" unknown)
   bool no_data = false;
-  // The client sent a Describe of it in the extended batch that starts at this unit, plus one
-  // (0: none): its answer (description or no_data) comes before the rows of an Execute of the
-  // same batch, so the sidecar need not ask itself. Should the Describe fail or be skipped,
-  // so is the Execute (the server skips the rest of a batch after an error).
-  uint64_t described_in_batch = 0;
   bool approved = false;  // a human approved it (a review a newer policy repeats stands)
   // Made while `audit: sync` was in force: its record was acknowledged before the server saw
   // it. One made before a policy turned sync on never was: a protocol Execute of it (Bind names
@@ -86,8 +81,12 @@ struct NamedPortal {
   std::vector<int16_t> result_formats;
   std::string description;  // from Describe portal
   bool no_data = false;
-  uint64_t described_in_batch = 0;  // as NamedStatement's
-  uint64_t defined_by = 0;          // the unit that made it
+  // The client sent a Describe of it in the extended batch that starts at this unit, plus one
+  // (0: none): its answer (a portal's is its result as bound) comes before the rows of an
+  // Execute of the same batch, so the sidecar need not ask itself. Should the Describe fail or
+  // be skipped, so is the Execute (the server skips the rest of a batch after an error).
+  uint64_t described_in_batch = 0;
+  uint64_t defined_by = 0;  // the unit that made it
   // As in NamedStatement, for the portal's own description (Describe portal); `refusal`: a
   // DECLAREd cursor whose query a newer policy refuses.
   std::optional<std::vector<uint16_t>> told_text_columns;

@@ -183,6 +183,12 @@ bool PostgresSession::copiesFromClient(const policy::QueryFacts& facts, size_t f
   return false;
 }
 
+bool PostgresSession::resultFixedAtParse(const StatementRef& ref) {
+  const policy::StatementFacts* st = ref.statement();
+  return st != nullptr && st->lineage.uses.empty() && st->lineage.explains.empty() &&
+         st->type != "call" && st->type != "execute" && st->type != "fetch";
+}
+
 void PostgresSession::holdClientReads(bool hold) {
   if (hold == client_reads_held_) return;
   client_reads_held_ = hold;

@@ -473,6 +473,10 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Whether statements [from, to) of `facts` include a COPY FROM (STDIN: others are admin and
   // never enter copy-in mode, which only makes a Sync wait for their answer).
   static bool copiesFromClient(const policy::QueryFacts& facts, size_t from, size_t to);
+  // Whether the result of the statement `ref` runs is fixed when it is parsed, so its Describe
+  // (or NoData) holds for its portals: not one that runs a name (FETCH c, EXECUTE q, EXPLAIN
+  // EXECUTE q: described as the name stood at the Parse), nor CALL.
+  static bool resultFixedAtParse(const StatementRef& ref);
   // Answers owed past which client messages wait undecoded (a unit takes a few hundred bytes; a
   // Sync five on the wire).
   static constexpr size_t kMaxUnitsInFlight = 4096;

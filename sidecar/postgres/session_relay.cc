@@ -195,9 +195,6 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       if (d.kind == 'S') {
         unit.statement_entry = names_.statementEntry(unit.name);
         unit.source = resolve(sourceOf(unit.statement_entry));
-        if (unit.statement_entry) {
-          unit.statement_entry->described_in_batch = runs_.batchStart() + 1;
-        }
       } else {
         unit.portal_entry = names_.portalEntry(unit.name);
         unit.source = resolve(sourceOf(unit.portal_entry));
@@ -210,18 +207,29 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       const auto& e = std::get<Execute>(message.body);
       std::string portal_name(e.portal);
       std::shared_ptr<NamedPortal> entry = names_.portalEntry(portal_name);
+      if (entry == nullptr) {
+        // A portal the sidecar never saw made: a cursor a function opened (OPEN c FOR ...), or
+        // none. It may return anything: read as a cursor of unknown rows (masked whole, as
+        // FETCH of it is), its description asked of the server.
+        entry = std::make_shared<NamedPortal>();
+        entry->cursor = true;
+        entry->source = StatementRef::unknown();
+      }
       const NamedPortal* portal = entry.get();
       const NamedStatement* info =
           portal != nullptr && !portal->cursor ? portal->statement_entry.get() : nullptr;
       const StatementRef source = resolve(sourceOf(entry));
-      // Known, or answered before this Execute's rows: a Describe the client sent in this batch
-      // (libpq sends Bind, Describe portal, Execute, Sync at once).
+      // Known, or answered before this Execute's rows: the portal's own description (a Describe
+      // of it the client sent in this batch too: libpq sends Bind, Describe portal, Execute,
+      // Sync at once), else its statement's, when that is fixed at Parse. A statement that runs
+      // a name (FETCH c, EXECUTE q) or a procedure is described as it stood at its Parse
+      // (NoData for a cursor declared later): its portal is asked.
       const uint64_t this_batch = runs_.batchStart() + 1;
+      const bool statement_fixed = info != nullptr && resultFixedAtParse(info->source);
       bool described =
           portal != nullptr && (!portal->description.empty() || portal->no_data ||
                                 portal->described_in_batch == this_batch ||
-                                (info != nullptr && (!info->description.empty() || info->no_data ||
-                                                     info->described_in_batch == this_batch)));
+                                (statement_fixed && (!info->description.empty() || info->no_data)));
       // A prepared statement was decided at its Parse (and again by a policy update since);
       // past the audit backlog its Execute is refused too (decided here), since its event could
       // not be recorded.

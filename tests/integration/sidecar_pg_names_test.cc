@@ -186,12 +186,40 @@ TEST_CASE("a cursor the sidecar did not see opened (a function's refcursor) is m
     [["Q", "begin"]],
     [["Q", "select open_cards()"]],
     [["Q", "fetch all from fc"]],
+    [["Q", "commit"]],
+    [["Q", "begin"]],
+    [["Q", "select open_cards()"]],
+    [["E", "fc"], ["S"]],
     [["Q", "commit"]]])J");
-  REQUIRE(out.size() == 4);
+  REQUIRE(out.size() == 8);
   // Nothing says which column came from where: every value gets the first column rule.
   REQUIRE(out[2].size() == 2);
   CHECK(out[2][1] == redactedCvv());
   CHECK(out[2][0].get<std::string>().find_first_not_of("* ") == std::string::npos);
+  // Review (session 22): a protocol Execute of it, with no Bind, returned the cvv in clear.
+  REQUIRE(out[6].size() == 2);
+  CHECK(out[6][1] == redactedCvv());
+  CHECK(out[6][0].get<std::string>().find_first_not_of("* ") == std::string::npos);
+}
+
+// Review (session 22): a statement's Describe is its result as the name stood at the Parse:
+// NoData for a FETCH of a cursor declared later, whose portal then returns rows. Trusting it,
+// the sidecar asked nothing and had no description to mask the rows by.
+TEST_CASE("a FETCH statement described before its cursor exists is masked by its portal") {
+  auto out = runBatches(R"J([
+    [["Q", "begin"]],
+    [["P", "s1", "fetch all from c"], ["D", "S", "s1"],
+     ["P", "s2", "declare c cursor for $CVV"], ["B", "p2", "s2"], ["E", "p2"],
+     ["B", "p1", "s1"], ["E", "p1"], ["S"]],
+    [["Q", "rollback"]],
+    [["Q", "begin"]],
+    [["P", "t1", "fetch all from d"], ["D", "S", "t1"], ["S"]],
+    [["Q", "declare d cursor for $CVV"]],
+    [["B", "q1", "t1"], ["E", "q1"], ["S"]],
+    [["Q", "rollback"]]])J");
+  REQUIRE(out.size() == 8);
+  CHECK(out[1] == nlohmann::json::array({redactedCvv()}));
+  CHECK(out[6] == nlohmann::json::array({redactedCvv()}));
 }
 
 TEST_CASE(
