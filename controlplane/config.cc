@@ -134,7 +134,13 @@ void readYaml(const YAML::Node& root, YamlErrors& errors, ControlPlaneConfig& cf
   readAudit(top, errors, cfg.audit, audit_nodes);
   if (YAML::Node a = top.get("approvals")) {
     YamlMap m(a, errors, "approvals");
-    if (auto u = m.str("webhookUrl")) cfg.approvals_webhook_url = *u;
+    if (auto u = m.str("webhookUrl")) {
+      // As the webhook client takes it, so --check-config refuses what a start would.
+      if (u->rfind("http://", 0) != 0 && u->rfind("https://", 0) != 0) {
+        errors.add(m.get("webhookUrl"), "approvals.webhookUrl must start with http:// or https://");
+      }
+      cfg.approvals_webhook_url = *u;
+    }
     if (auto c = m.str("webhookCa")) cfg.approvals_webhook_ca = *c;
     m.finish();
   }

@@ -420,6 +420,12 @@ CallbackAction PostgresSession::onStartupPacket(const FrontendMessage& message) 
     fatalToClient(kSqlStateInsufficientPrivilege, "tollgate: " + refusal);
     return CallbackAction::kStop;
   }
+  // As PostgreSQL answers it (the name itself is not used upstream).
+  if (client_user_.empty()) {
+    fatalToClient(kSqlStateInvalidAuthorization,
+                  "tollgate: no user name specified in the startup packet");
+    return CallbackAction::kStop;
+  }
   if (!config_.resource->database.empty()) database_ = config_.resource->database;
   auto cred = config_.credentials
                   ? config_.credentials->get(config_.resource->name)

@@ -105,6 +105,18 @@ TEST_CASE("bad audit blocks are refused with file:line:column", "[config][audit]
   }
 }
 
+// Review (session 22): --check-config accepted a URL the webhook client then refused at start.
+TEST_CASE("an approvals webhook URL that is not http(s) is refused with its position", "[config]") {
+  TempDir dir;
+  auto r = load(dir, "approvals:\n  webhookUrl: ftp://approvals.example/hook\n");
+  std::string err = errorOf(r);
+  INFO(err);
+  REQUIRE_FALSE(r.ok());
+  CHECK(err.find("cp.yaml:2:15:") != std::string::npos);
+  CHECK(err.find("http:// or https://") != std::string::npos);
+  CHECK(load(dir, "approvals:\n  webhookUrl: https://approvals.example/hook\n").ok());
+}
+
 TEST_CASE("--audit-backend and --audit-dsn override the file and are checked together",
           "[config][audit]") {
   TempDir dir;

@@ -157,6 +157,14 @@ s.sendall(struct.pack("!II", len(params) + 8, 3 << 16) + params)
 print("first", read_message()[0].decode())
 )PY");
   CHECK_THAT(plain.out, ContainsSubstring("first R"));
+  // Without a user name, PostgreSQL refuses the startup packet with 28000 (review 2).
+  auto nouser = sidecar.python(std::string(kPyRawWire) + R"PY(
+params = z("database") + z("payments") + b"\0"
+s.sendall(struct.pack("!II", len(params) + 8, 3 << 16) + params)
+t, body = read_message()
+print("first", t.decode(), [f[1:].decode() for f in body.split(b"\0") if f[:1] == b"C"])
+)PY");
+  CHECK_THAT(nouser.out, ContainsSubstring("first E ['28000']"));
 }
 
 namespace {
