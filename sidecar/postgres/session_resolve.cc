@@ -13,34 +13,6 @@
 namespace tollgate::sidecar::postgres {
 namespace {
 
-// The trigger events a statement may fire (TypeCatalog::kInsertEvent, ...), its own and those
-// of the statements that run with it (a data-modifying CTE). INSERT ... ON CONFLICT DO UPDATE
-// may update; MERGE insert, update and delete. An UPDATE moving a row to another partition is
-// the catalog's to tell (TypeCatalog::kMovedRowEvent).
-int rowEvents(const policy::StatementFacts& st) {
-  int events = 0;
-  auto add = [&events, &st](std::string_view type) {
-    if (type == "insert") {
-      events |= TypeCatalog::kInsertEvent | (st.upserts ? TypeCatalog::kUpdateEvent : 0);
-    } else if (type == "copy") {
-      events |= TypeCatalog::kInsertEvent;
-    } else if (type == "update") {
-      // Through a partitioned table it may move a row to another partition, which fires the
-      // partitions' INSERT and DELETE triggers too (TypeCatalog::kMovedRowEvent).
-      events |= TypeCatalog::kUpdateEvent;
-    } else if (type == "merge") {
-      events |= TypeCatalog::kInsertEvent | TypeCatalog::kDeleteEvent | TypeCatalog::kUpdateEvent;
-    } else if (type == "delete") {
-      events |= TypeCatalog::kDeleteEvent;
-    } else if (type == "truncate") {
-      events |= TypeCatalog::kTruncateEvent;
-    }
-  };
-  add(st.type);
-  for (const std::string& inner : st.inner_types) add(inner);
-  return events;
-}
-
 // The triggers and rules a statement's writes fire (TypeCatalog::addTriggerFunctions()).
 struct FiredTriggers {
   std::vector<std::string> tables;  // the tables whose rows NEW and OLD are
@@ -54,13 +26,10 @@ struct FiredTriggers {
 FiredTriggers firedTriggers(const TypeCatalog& catalog, const policy::StatementFacts& st,
                             std::vector<std::string>* functions) {
   FiredTriggers fired;
-  const int events = catalog.hasTriggers() ? rowEvents(st) : 0;
+  const int events = catalog.hasTriggers() ? TypeCatalog::rowEvents(st) : 0;
   if (events == 0) return fired;
-  std::vector<std::string> written = st.writes;
   bool exhausted = false;
-  for (const TypeCatalog::ViewLineage* view : catalog.viewsReached(st.writes, &exhausted)) {
-    for (const std::string& read : view->reads) policy::addLineageName(&written, read);
-  }
+  const std::vector<std::string> written = catalog.relationsWritten(st.writes, &exhausted);
   fired.rule = exhausted;
   for (const std::string& relation : written) {
     const TypeCatalog::Fired f = catalog.addTriggerFunctions(relation, events, functions);

@@ -387,24 +387,18 @@ bool PostgresSession::errorsMayQuoteMaskedData(const PendingUnit* unit) const {
 
 bool PostgresSession::writtenRowsMayCarryMaskedData(const policy::StatementFacts& st) const {
   if (st.writes.empty()) return false;
-  auto writesRows = [](std::string_view type) {
-    return type == "insert" || type == "update" || type == "delete" || type == "merge" ||
-           type == "copy";
-  };
-  bool rows = writesRows(st.type);
-  for (const std::string& inner : st.inner_types) rows = rows || writesRows(inner);
-  return tableRowsMayCarryMaskedData(st.writes, rows);
+  // INSERT, UPDATE, DELETE, MERGE, COPY FROM (a TRUNCATE writes no row).
+  constexpr int kRowWrites =
+      TypeCatalog::kInsertEvent | TypeCatalog::kUpdateEvent | TypeCatalog::kDeleteEvent;
+  return tableRowsMayCarryMaskedData(st.writes, (TypeCatalog::rowEvents(st) & kRowWrites) != 0);
 }
 
 bool PostgresSession::tableRowsMayCarryMaskedData(const std::vector<std::string>& relations,
                                                   bool unknown) const {
   if (catalog_ == nullptr || tables_may_have_changed_) return true;
   // A write through an updatable view writes the tables it reads.
-  std::vector<std::string> written = relations;
   bool exhausted = false;
-  for (const TypeCatalog::ViewLineage* view : catalog_->viewsReached(relations, &exhausted)) {
-    for (const std::string& read : view->reads) policy::addLineageName(&written, read);
-  }
+  const std::vector<std::string> written = catalog_->relationsWritten(relations, &exhausted);
   if (exhausted) return true;
   std::vector<std::string> columns;
   std::vector<std::string> tables;

@@ -142,6 +142,11 @@ class TypeCatalog {
   // The views `relations` name and the views those read, at most 64 (then `*exhausted`).
   std::vector<const ViewLineage*> viewsReached(std::vector<std::string> relations,
                                                bool* exhausted) const;
+  // `relations` (as StatementFacts::writes lists them) and the relations the views among them
+  // read, views of views too: what a write through an updatable view writes. `*exhausted` as
+  // viewsReached(): past its limit what is written is not known.
+  std::vector<std::string> relationsWritten(const std::vector<std::string>& relations,
+                                            bool* exhausted) const;
   // Adds to `names` what the columns of `views` it holds are made of (views of views too);
   // sets `*whole_row` when one of them may be any column.
   static void addViewSources(const std::vector<const ViewLineage*>& views,
@@ -181,6 +186,11 @@ class TypeCatalog {
   static constexpr int kUpdateEvent = 16;
   static constexpr int kTruncateEvent = 32;
   static constexpr int kAnyRowEvent = kInsertEvent | kDeleteEvent | kUpdateEvent | kTruncateEvent;
+  // The trigger events `st` may fire, its own and those of the statements that run with it (a
+  // data-modifying CTE). INSERT ... ON CONFLICT DO UPDATE may update; MERGE insert, update and
+  // delete. An UPDATE moving a row to another partition is the catalog's to tell
+  // (kMovedRowEvent).
+  static int rowEvents(const policy::StatementFacts& st);
   // Set on a trigger of an inheritance child (not a partition) of the relation named: its NEW
   // and OLD may have columns the relation does not.
   static constexpr int kChildRowEvent = 64;

@@ -216,6 +216,39 @@ const std::string* TypeCatalog::tableName(uint32_t oid) const {
   return nullptr;
 }
 
+std::vector<std::string> TypeCatalog::relationsWritten(const std::vector<std::string>& relations,
+                                                       bool* exhausted) const {
+  std::vector<std::string> written = relations;
+  for (const ViewLineage* view : viewsReached(relations, exhausted)) {
+    for (const std::string& read : view->reads) policy::addLineageName(&written, read);
+  }
+  return written;
+}
+
+int TypeCatalog::rowEvents(const policy::StatementFacts& st) {
+  int events = 0;
+  auto add = [&events, &st](std::string_view type) {
+    if (type == "insert") {
+      events |= kInsertEvent | (st.upserts ? kUpdateEvent : 0);
+    } else if (type == "copy") {
+      events |= kInsertEvent;
+    } else if (type == "update") {
+      // Through a partitioned table it may move a row to another partition, which fires the
+      // partitions' INSERT and DELETE triggers too (kMovedRowEvent).
+      events |= kUpdateEvent;
+    } else if (type == "merge") {
+      events |= kInsertEvent | kDeleteEvent | kUpdateEvent;
+    } else if (type == "delete") {
+      events |= kDeleteEvent;
+    } else if (type == "truncate") {
+      events |= kTruncateEvent;
+    }
+  };
+  add(st.type);
+  for (const std::string& inner : st.inner_types) add(inner);
+  return events;
+}
+
 bool TypeCatalog::tableColumns(std::string_view table, std::vector<std::string>* names) const {
   // Past the limits tables_ stays empty (addTable()).
   if (!views(table).empty()) return false;
