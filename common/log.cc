@@ -10,7 +10,7 @@
 #include <memory>
 #include <mutex>
 
-#include "common/utf8.h"
+#include "common/json_writer.h"
 
 namespace tollgate::log {
 namespace {
@@ -84,74 +84,9 @@ bool parseFormat(std::string_view name, Format* out) {
 
 bool enabled(Level level) { return level >= g_level.load(std::memory_order_relaxed); }
 
-namespace {
-
-// Whether none of the 8 bytes at `p` is below 0x20, '"', '\\' or 0x80 and above (the
-// "has a zero byte" bit trick, on the bytes xor'ed with each value looked for).
-bool plainJsonBytes(const char* p) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHigh = 0x8080808080808080ULL;
-  uint64_t w;
-  std::memcpy(&w, p, sizeof(w));
-  auto hasZero = [](uint64_t v) { return (v - kOnes) & ~v & kHigh; };
-  // Below 0x20 (no high bit): subtracting 0x20 borrows into the high bit.
-  const uint64_t control = (w - kOnes * 0x20) & ~w & kHigh;
-  return ((w & kHigh) | control | hasZero(w ^ (kOnes * '"')) | hasZero(w ^ (kOnes * '\\'))) == 0;
-}
-
-}  // namespace
-
 void appendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.reserve(out.size() + s.size() + 2);
-  out.push_back('"');
-  // Copy runs that need no escaping in one go; most values have none. Bytes that are not
-  // well-formed UTF-8 (a client's startup parameters, identifiers) become U+FFFD: a JSON line
-  // must stay readable.
-  size_t run = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    // Eight bytes at a time while none needs a look (a control character, '"', '\\', or a
-    // byte of a multi-byte sequence): audit events write every statement's text.
-    while (i + 8 <= s.size() && plainJsonBytes(s.data() + i)) i += 8;
-    if (i == s.size()) break;
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      if (const size_t len = utf8::sequenceLength(s, i); len != 0) {
-        i += len - 1;
-        continue;
-      }
-      out.append(s.data() + run, i - run);
-      run = i + 1;
-      out += "\\ufffd";
-      continue;
-    }
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        out += "\\u00";
-        out.push_back(kHex[c >> 4]);
-        out.push_back(kHex[c & 0xf]);
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
+  json::Writer writer(out);
+  writer.string(s);
 }
 
 std::string nowRfc3339() {

@@ -2,111 +2,108 @@
 // the reflection cost of the generic protobuf JSON printer on the data path's hot loop.
 #include "sidecar/events/event_json.h"
 
-#include <charconv>
-#include <ctime>
+#include <chrono>
 
-#include "common/log.h"
+#include "common/json_writer.h"
 
 namespace tollgate::sidecar {
 namespace {
 
 class Obj {
  public:
-  explicit Obj(std::string& out) : out_(out) { out_.push_back('{'); }
-  ~Obj() { out_.push_back('}'); }
+  explicit Obj(json::Writer& out) : out_(out) { out_.put('{'); }
+  ~Obj() { out_.put('}'); }
   Obj(const Obj&) = delete;
   Obj& operator=(const Obj&) = delete;
 
   void str(std::string_view key, const std::string& v) {
     if (v.empty()) return;
     keyOut(key);
-    log::appendJsonString(out_, v);
+    out_.string(v);
   }
   void num(std::string_view key, uint64_t v) {
     if (v == 0) return;
     keyOut(key);
-    appendNumber(v);
+    out_.number(v);
   }
   void snum(std::string_view key, int64_t v) {
     if (v == 0) return;
     keyOut(key);
-    appendNumber(v);
+    out_.number(v);
   }
   // An enum's name, quoted (names are identifiers: nothing to escape).
   void name(std::string_view key, const std::string& v) {
     keyOut(key);
-    out_.push_back('"');
-    out_ += v;
-    out_.push_back('"');
+    out_.put('"');
+    out_.put(v);
+    out_.put('"');
   }
   void boolean(std::string_view key, bool v) {
     keyOut(key);
-    out_ += v ? "true" : "false";
+    out_.put(v ? std::string_view("true") : std::string_view("false"));
   }
   void time(std::string_view key, const google::protobuf::Timestamp& ts);
   void strList(std::string_view key, const google::protobuf::RepeatedPtrField<std::string>& list) {
     if (list.empty()) return;
     keyOut(key);
-    out_.push_back('[');
+    out_.put('[');
     for (int i = 0; i < list.size(); ++i) {
-      if (i > 0) out_.push_back(',');
-      log::appendJsonString(out_, list[i]);
+      if (i > 0) out_.put(',');
+      out_.string(list[i]);
     }
-    out_.push_back(']');
+    out_.put(']');
   }
-  std::string& out() { return out_; }
-  template <typename T>
-  void appendNumber(T v) {
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof(buf), v);
-    out_.append(buf, static_cast<size_t>(r.ptr - buf));
-  }
+  json::Writer& out() { return out_; }
   void keyOut(std::string_view key) {
-    out_.append(",\"" + (first_ ? 1 : 0), first_ ? 1 : 2);
+    out_.key(key, first_);
     first_ = false;
-    out_.append(key);
-    out_.append("\":", 2);
   }
 
  private:
-  std::string& out_;
+  json::Writer& out_;
   bool first_ = true;
 };
 
 // "\"2026-11-25T17:40:00.123456Z\"" without printf: this runs once per event.
 void Obj::time(std::string_view key, const google::protobuf::Timestamp& ts) {
-  std::time_t secs = static_cast<std::time_t>(ts.seconds());
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
+  // The civil date from the day count (std::chrono's calendar): gmtime_r takes the time zone
+  // lock for every call.
+  using namespace std::chrono;
+  const int64_t seconds = ts.seconds();
+  const sys_days day{floor<days>(sys_seconds{std::chrono::seconds{seconds}})};
+  const year_month_day date{day};
+  const auto in_day = static_cast<int>(
+      seconds - duration_cast<std::chrono::seconds>(day.time_since_epoch()).count());
   char buf[32];
   auto put = [&](int at, int value, int width) {
     for (int i = width - 1; i >= 0; --i, value /= 10)
       buf[at + i] = static_cast<char>('0' + value % 10);
   };
   buf[0] = '"';
-  put(1, tm.tm_year + 1900, 4);
+  put(1, static_cast<int>(date.year()), 4);
   buf[5] = '-';
-  put(6, tm.tm_mon + 1, 2);
+  put(6, static_cast<int>(static_cast<unsigned>(date.month())), 2);
   buf[8] = '-';
-  put(9, tm.tm_mday, 2);
+  put(9, static_cast<int>(static_cast<unsigned>(date.day())), 2);
   buf[11] = 'T';
-  put(12, tm.tm_hour, 2);
+  put(12, in_day / 3600, 2);
   buf[14] = ':';
-  put(15, tm.tm_min, 2);
+  put(15, in_day / 60 % 60, 2);
   buf[17] = ':';
-  put(18, tm.tm_sec, 2);
+  put(18, in_day % 60, 2);
   buf[20] = '.';
   put(21, ts.nanos() / 1000, 6);
   buf[27] = 'Z';
   buf[28] = '"';
   keyOut(key);
-  out_.append(buf, 29);
+  out_.put(std::string_view(buf, 29));
 }
 
 }  // namespace
 
 void appendEventJson(const v1::AuditEvent& e, std::string& out) {
-  Obj o(out);
+  json::Writer writer(out);
+  Obj o(writer);
   o.str("id", e.id());
   o.name("type", v1::EventType_Name(e.type()));
   if (e.has_time()) o.time("time", e.time());
