@@ -144,16 +144,27 @@ absl::StatusOr<InjectionPlan> planInjection(const Json& pod, const std::string& 
   if (opt_in == OptIn::kPodAnnotation && wish != "true" && wish != "enabled") {
     return skip("not opted in (no tollgate.io/inject: \"true\" annotation)");
   }
+  // An injected pod has both our containers and the status annotation (the webhook can be
+  // called again on it). One without the other was not injected by us: a job's own container
+  // named like ours, or a copied or forged annotation. Such a pod is not injected either (two
+  // containers of one name would be refused), and the warning says its connections are not
+  // gated.
   const Json* init = member(*spec, "initContainers");
-  if (hasContainerNamed(containers, kSidecarName) || hasContainerNamed(init, kSidecarName) ||
-      hasContainerNamed(init, kRedirectName)) {
-    return skip("already injected");
-  }
-  if (member(*annotations, kStatusAnnotation) != nullptr) {
-    InjectionPlan plan = skip("already injected (status annotation)");
+  const bool has_ours = hasContainerNamed(containers, kSidecarName) ||
+                        hasContainerNamed(init, kSidecarName) ||
+                        hasContainerNamed(init, kRedirectName);
+  const bool has_status = member(*annotations, kStatusAnnotation) != nullptr;
+  if (has_ours && has_status) return skip("already injected");
+  if (has_ours || has_status) {
+    InjectionPlan plan = skip(has_ours ? "already injected (container name, no status annotation)"
+                                       : "already injected (status annotation)");
     plan.warnings.push_back(
-        "tollgate: pod carries tollgate.io/status but no tollgate-sidecar container; it was not "
-        "injected and its database connections will not go through the gate");
+        has_ours ? "tollgate: pod has a container named tollgate-sidecar or tollgate-redirect but "
+                   "no tollgate.io/status annotation; it was not injected and its database "
+                   "connections will not go through the gate: rename the container"
+                 : "tollgate: pod carries tollgate.io/status but no tollgate-sidecar container; "
+                   "it was not injected and its database connections will not go through the "
+                   "gate");
     return plan;
   }
 

@@ -179,6 +179,9 @@ bool ControlPlaneClient::runStream() {
   hello->set_instance_id(options_.source);
   hello->set_spooled_sequence(spooled_.load());
   bool welcomed = false;
+  // Whether this side ends the call. When the control plane ended it (a Read that returns
+  // false), its status says why, and cancelling first would replace it with CANCELLED.
+  bool ending = false;
   v1::ControlMessage in;
   if (stream->Write(hello_msg) && stream->Read(&in)) {
     if (in.has_welcome()) {
@@ -193,11 +196,13 @@ bool ControlPlaneClient::runStream() {
       }
       onWelcome(in.welcome(), generation);
       while (!stopping_ && stream->Read(&in)) onMessage(in);
+      ending = stopping_;
     } else {
       log::warn("control plane answered hello without a welcome");
+      ending = true;
     }
   }
-  context->TryCancel();
+  if (ending) context->TryCancel();
   grpc::Status status;
   {
     std::lock_guard lock(write_mu_);

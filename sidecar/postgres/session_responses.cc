@@ -338,6 +338,15 @@ CallbackAction PostgresSession::onServerMessage(const BackendMessage& message) {
       to_client_.append(message.raw);
       return CallbackAction::kContinue;
     }
+    case 'R':
+    case 'K':
+    case 'v':
+      // Login messages after login: PostgreSQL never sends them, and a second key would
+      // route the client's cancels elsewhere. PgBouncer drops such a server too.
+      fatalToClient(kSqlStateProtocolViolation,
+                    "tollgate: resource " + config_.resource->name + " sent a login message ('" +
+                        std::string(1, message.type) + "') after login; the session is closed");
+      return CallbackAction::kStop;
     default:
       to_client_.append(message.raw);
       return CallbackAction::kContinue;

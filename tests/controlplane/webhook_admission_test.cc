@@ -204,8 +204,6 @@ TEST_CASE("pods that must not be injected are allowed unchanged") {
       {"hostNetwork", host, "payments-ci", OptIn::kSelected, "hostNetwork"},
       {"kube-system", jobPod(), "kube-system", OptIn::kSelected, "never injected"},
       {"control plane namespace", jobPod(), "tollgate-system", OptIn::kSelected, "control plane"},
-      {"classic sidecar already there", sidecar_present, "payments-ci", OptIn::kSelected,
-       "already injected"},
       {"annotation opt-in path, no annotation", not_annotated, "other", OptIn::kPodAnnotation,
        "not opted in"},
   };
@@ -243,6 +241,24 @@ TEST_CASE("a forged status annotation is not injected and draws a warning") {
   CHECK(o.result.decision == "skipped");
   REQUIRE(o.response.contains("warnings"));
   CHECK(o.response["warnings"][0].get<std::string>().find("not injected") != std::string::npos);
+}
+
+TEST_CASE("a container named like the sidecar, without the status annotation, draws a warning") {
+  for (const char* where : {"containers", "initContainers"}) {
+    for (const char* name : {"tollgate-sidecar", "tollgate-redirect"}) {
+      if (std::string(where) == "containers" && std::string(name) == "tollgate-redirect") continue;
+      Json pod = barePod();
+      pod["spec"][where].push_back({{"name", name}, {"image", "x"}});
+      Outcome o = runReview(podReview(pod, "payments-ci"), testConfig());
+      INFO(where << " " << name);
+      CHECK(o.result.decision == "skipped");
+      CHECK(o.result.reason == "already injected (container name, no status annotation)");
+      CHECK(o.response["allowed"] == true);
+      CHECK(!o.response.contains("patch"));
+      REQUIRE(o.response.contains("warnings"));
+      CHECK(o.response["warnings"][0].get<std::string>().find("not injected") != std::string::npos);
+    }
+  }
 }
 
 TEST_CASE("classic mode adds a container that exits when the job is done") {

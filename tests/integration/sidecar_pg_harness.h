@@ -49,6 +49,7 @@ struct PolicyOptions {
   bool column_rules = true;       // the cvv column-name masking rule (besides the detector)
   std::string keep_number_types;  // masking.keepNumberTypes as a YAML list, when not empty
   int upstream_port = 0;          // the resource's port when not 0 (else the server's)
+  std::string upstream_tls = "verify-full";  // "disable" for a test's own plain server
 };
 
 struct SidecarOptions {
@@ -85,7 +86,7 @@ inline std::string standardPolicy(const PgServer& pg, const std::string& cred_fi
       "    protocol: postgres\n"
       "    upstream: {host: 127.0.0.1, port: " +
       std::to_string(o.upstream_port != 0 ? o.upstream_port : pg.port()) +
-      ", tls: verify-full, ca: " + ca +
+      ", tls: " + o.upstream_tls + ", ca: " + ca +
       ", serverName: localhost}\n"
       "    credentials: {file: " +
       cred_file +

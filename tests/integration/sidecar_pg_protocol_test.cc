@@ -9,6 +9,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
@@ -302,4 +303,124 @@ TEST_CASE("what a client sends before the upstream login ends waits in its socke
   REQUIRE(f.grew_kib >= 0);
   if (kPeakShowsBuffering) CHECK(f.grew_kib < 32 * 1024);
   CHECK(reportNumber(f.run.out, "sent") < 64 << 20);
+}
+
+namespace {
+
+// One big-endian int32.
+std::string be32(uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+          static_cast<char>(v)};
+}
+
+std::string backendMessage(char type, const std::string& body) {
+  return std::string(1, type) + be32(static_cast<uint32_t>(body.size() + 4)) + body;
+}
+
+// A plain PostgreSQL server of one connection, written here: it logs the sidecar in (trust),
+// answers each message after login with the next of `replies` (the first message is the
+// sidecar's type catalog query: an empty result), and holds the connection until the sidecar
+// closes it.
+class ScriptedServer {
+ public:
+  explicit ScriptedServer(std::vector<std::string> replies) : replies_(std::move(replies)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    ::listen(fd_, 4);
+    socklen_t len = sizeof(addr);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ScriptedServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  static bool readExactly(int fd, size_t n, std::string* out) {
+    out->resize(n);
+    for (size_t got = 0; got < n;) {
+      ssize_t r = ::read(fd, out->data() + got, n - got);
+      if (r <= 0) return false;
+      got += static_cast<size_t>(r);
+    }
+    return true;
+  }
+  static uint32_t lengthOf(const std::string& b) {
+    return (static_cast<uint32_t>(static_cast<unsigned char>(b[0])) << 24) |
+           (static_cast<uint32_t>(static_cast<unsigned char>(b[1])) << 16) |
+           (static_cast<uint32_t>(static_cast<unsigned char>(b[2])) << 8) |
+           static_cast<uint32_t>(static_cast<unsigned char>(b[3]));
+  }
+  static void closeAndStop(int c) { ::close(c); }
+  void serve() {
+    const int c = ::accept(fd_, nullptr, nullptr);
+    if (c < 0) return;
+    std::string head, body;
+    if (readExactly(c, 4, &head) && readExactly(c, lengthOf(head) - 4, &body)) {
+      std::string login = backendMessage('R', be32(0));
+      for (const auto& [k, v] :
+           std::vector<std::pair<std::string, std::string>>{{"server_version", "15.0"},
+                                                            {"server_encoding", "UTF8"},
+                                                            {"client_encoding", "UTF8"},
+                                                            {"standard_conforming_strings", "on"},
+                                                            {"integer_datetimes", "on"},
+                                                            {"DateStyle", "ISO, MDY"}}) {
+        login += backendMessage('S', k + '\0' + v + '\0');
+      }
+      login += backendMessage('K', be32(4242) + be32(77));
+      login += backendMessage('Z', "I");
+      if (::write(c, login.data(), login.size()) < 0) return closeAndStop(c);
+      std::string type_and_length;
+      for (const std::string& reply : replies_) {
+        if (!readExactly(c, 5, &type_and_length) ||
+            !readExactly(c, lengthOf(type_and_length.substr(1)) - 4, &body) ||
+            ::write(c, reply.data(), reply.size()) < 0) {
+          return closeAndStop(c);
+        }
+      }
+      char sink[4096];
+      while (::read(c, sink, sizeof(sink)) > 0) {
+      }
+    }
+    ::close(c);
+  }
+
+  std::vector<std::string> replies_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace
+
+// PostgreSQL sends Authentication, BackendKeyData and NegotiateProtocolVersion only while
+// logging in. The sidecar forwarded them later too: a second BackendKeyData would have pointed
+// the client's cancels at another backend.
+TEST_CASE("a login message from the server after login closes the session") {
+  auto& pg = sharedPg();
+  for (const std::string& reply :
+       {backendMessage('K', be32(1) + be32(2)), backendMessage('R', be32(0)),
+        backendMessage('v', be32(0) + be32(0))}) {
+    const std::string empty_result =
+        backendMessage('C', std::string("SELECT 0") + '\0') + backendMessage('Z', "I");
+    ScriptedServer server({empty_result, reply});
+    SidecarOptions o;
+    o.policy.upstream_port = server.port();
+    o.policy.upstream_tls = "disable";
+    Sidecar sidecar(pg, o);
+    REQUIRE(sidecar.ready());
+    auto r = sidecar.psql("select 1;");
+    INFO(r.out << r.err << sidecar.log());
+    CHECK(r.exit_code != 0);
+    CHECK_THAT(r.err, ContainsSubstring("08P01") &&
+                          ContainsSubstring(std::string("sent a login message ('") + reply[0] +
+                                            "') after login"));
+  }
 }

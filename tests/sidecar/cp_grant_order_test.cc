@@ -111,5 +111,51 @@ TEST_CASE("a grant denied before its pending reply arrives refuses the waiting s
   CHECK(d->refuse_reason.find("the grant was denied") != std::string::npos);
 }
 
+// A control plane that welcomes the sidecar, then ends the stream with UNAUTHENTICATED at the
+// first grant request, as a real one does when the workload's token has expired.
+class RevokingControlPlane final : public v1::SidecarService::Service {
+ public:
+  grpc::Status Connect(grpc::ServerContext*, SidecarStream* stream) override {
+    if (!welcomeSidecar(stream, "system:serviceaccount:payments-fix:repair")) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "hello first");
+    }
+    v1::SidecarMessage in;
+    while (stream->Read(&in)) {
+      if (in.has_grant_request()) break;
+    }
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "workload token expired");
+  }
+};
+
+TEST_CASE("a stream the control plane ends says why to the sessions waiting on it") {
+  RevokingControlPlane service;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  REQUIRE(server);
+  TempDir dir;
+  ClientOptions o;
+  o.address = "127.0.0.1:" + std::to_string(port);
+  o.token_file = dir.write("token", "a-workload-token");
+  o.spool_dir = (dir.path() / "spool").string();
+  o.source = "sidecar/test";
+  auto client = ControlPlaneClient::create(o, ClientHooks{});
+  REQUIRE(client.ok());
+  (*client)->start();
+  REQUIRE((*client)->waitForWelcome(std::chrono::seconds(10)));
+  auto refused = std::make_shared<std::promise<AccessDecision>>();
+  auto result = refused->get_future();
+  (*client)->acquire(nullptr, kResource, [refused](AccessDecision d) { refused->set_value(d); });
+  REQUIRE(result.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  const AccessDecision d = result.get();
+  CHECK_FALSE(d.allowed);
+  // Before the fix the client cancelled the call before reading its status: "Cancelled".
+  CHECK(d.refuse_reason.find("workload token expired") != std::string::npos);
+  (*client)->stop(std::chrono::milliseconds(200));
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+}
+
 }  // namespace
 }  // namespace tollgate::sidecar::cp
