@@ -59,13 +59,15 @@ v1::AuditEvent unreadableRecord(uint64_t sequence, size_t bytes, const std::stri
 }  // namespace
 
 void ControlPlaneClient::writeAudit() {
-  std::vector<v1::AuditEvent> fresh;
+  std::vector<DeferredEventPtr> fresh;
+  std::vector<size_t> hints;
   std::vector<std::function<void(bool)>> confirms;
   const bool spool_ready = std::chrono::steady_clock::now() >= spool_retry_at_;
   {
     std::lock_guard lock(mu_);
     if (spool_ready) {
       fresh.swap(incoming_);
+      hints.swap(incoming_hints_);
       confirms.swap(incoming_confirm_);
       confirms.resize(fresh.size());
       in_flight_bytes_ = incoming_bytes_;
@@ -78,7 +80,9 @@ void ControlPlaneClient::writeAudit() {
   // whole batch with it.
   size_t spooled = 0;
   for (; spooled < fresh.size(); ++spooled) {
-    auto& e = fresh[spooled];
+    v1::AuditEvent& e = built_;
+    clearKeepingBuffers(e);
+    fresh[spooled]->build(e);
     const uint64_t seq = spool_.nextSequence();
     e.set_source_sequence(seq);
     e.mutable_location()->set_source(options_.source);
@@ -97,6 +101,10 @@ void ControlPlaneClient::writeAudit() {
                   {"events", std::to_string(fresh.size() - spooled)}});
       spool_retry_at_ = std::chrono::steady_clock::now() + kSpoolRetry;
       spool_failing_ = true;
+      // Built once only: it waits as it is now (numbered again on the next pass).
+      e.clear_source_sequence();
+      fresh[spooled] = std::make_unique<ReadyEvent>(std::move(e));
+      built_ = v1::AuditEvent();
       break;
     }
     spool_failing_ = false;
@@ -112,9 +120,11 @@ void ControlPlaneClient::writeAudit() {
   }
   if (spooled < fresh.size()) {
     std::lock_guard lock(mu_);
-    for (size_t i = spooled; i < fresh.size(); ++i) incoming_bytes_ += fresh[i].ByteSizeLong();
+    for (size_t i = spooled; i < fresh.size(); ++i) incoming_bytes_ += hints[i];
     incoming_.insert(incoming_.begin(), std::make_move_iterator(fresh.begin() + spooled),
                      std::make_move_iterator(fresh.end()));
+    incoming_hints_.insert(incoming_hints_.begin(), hints.begin() + static_cast<long>(spooled),
+                           hints.end());
     incoming_confirm_.insert(incoming_confirm_.begin(),
                              std::make_move_iterator(confirms.begin() + spooled),
                              std::make_move_iterator(confirms.end()));
@@ -211,18 +221,25 @@ bool ControlPlaneClient::overLimitLocked() const {
   return backlog_bytes_ + in_flight_bytes_ + incoming_bytes_ > options_.max_backlog_bytes / 2 * 3;
 }
 
-void ControlPlaneClient::enqueueLocked(v1::AuditEvent event, std::function<void(bool)> confirm) {
-  incoming_bytes_ += event.ByteSizeLong();
+void ControlPlaneClient::enqueueLocked(DeferredEventPtr event, size_t bytes,
+                                       std::function<void(bool)> confirm) {
+  incoming_bytes_ += bytes;
   incoming_.push_back(std::move(event));
+  incoming_hints_.push_back(bytes);
   incoming_confirm_.push_back(std::move(confirm));
   // The writer's next pass logs it (and lifts it once the control plane has taken the backlog).
   if (!saturated_.load(std::memory_order_relaxed) && overLimitLocked()) saturated_ = true;
 }
 
 void ControlPlaneClient::publish(v1::AuditEvent event) {
+  publishDeferred(std::make_unique<ReadyEvent>(std::move(event)));
+}
+
+void ControlPlaneClient::publishDeferred(DeferredEventPtr event) {
+  const size_t bytes = event->sizeHint();
   {
     std::lock_guard lock(mu_);
-    enqueueLocked(std::move(event), {});
+    enqueueLocked(std::move(event), bytes, {});
   }
   cv_.notify_all();
 }
@@ -249,7 +266,9 @@ void ControlPlaneClient::publishConfirmed(v1::AuditEvent event, std::function<vo
     auto once = std::make_shared<ConfirmOnce>(std::move(done));
     confirm_deadlines_.emplace(std::chrono::steady_clock::now() + options_.audit_confirm_timeout,
                                once);
-    enqueueLocked(std::move(event), [once](bool stored) { once->fire(stored); });
+    auto ready = std::make_unique<ReadyEvent>(std::move(event));
+    const size_t bytes = ready->sizeHint();
+    enqueueLocked(std::move(ready), bytes, [once](bool stored) { once->fire(stored); });
   }
   cv_.notify_all();
 }

@@ -492,6 +492,7 @@ void ControlPlaneClient::writerLoop() {
         std::vector<std::function<void(bool)>> refused;
         refused.swap(incoming_confirm_);
         incoming_.clear();
+        incoming_hints_.clear();
         lock.unlock();
         if (unspooled > 0) {
           log::error("audit events not spooled at shutdown (spool write failing)",

@@ -86,6 +86,8 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
 
   // EventSink
   void publish(v1::AuditEvent event) override;
+  // Built on the writer's thread, as the JSON-lines sink does: the data path only captures.
+  void publishDeferred(DeferredEventPtr event) override;
   // Confirms once the control plane acknowledged the event; refuses at once when the stream
   // is down, and on a disconnect before the acknowledgement.
   void publishConfirmed(v1::AuditEvent event, std::function<void(bool)> done) override;
@@ -150,7 +152,8 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   std::atomic<bool> saturated_{false};
   // Queues `event` (mu_ held) and refuses statements from now on if that takes the backlog
   // past its limit.
-  void enqueueLocked(v1::AuditEvent event, std::function<void(bool)> confirm);
+  // `bytes`: the event's sizeHint(), taken before the lock.
+  void enqueueLocked(DeferredEventPtr event, size_t bytes, std::function<void(bool)> confirm);
   bool overLimitLocked() const;
   bool reported_down_ = false;  // stream thread only
   std::thread stream_thread_;
@@ -165,7 +168,7 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool welcomed_ = false;
-  std::vector<v1::AuditEvent> incoming_;
+  std::vector<DeferredEventPtr> incoming_;
   // Parallel to incoming_: confirmation callbacks (empty for plain publish()).
   std::vector<std::function<void(bool)>> incoming_confirm_;
   // By sequence, until acknowledged or the stream drops.
@@ -186,10 +189,14 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   std::chrono::steady_clock::time_point last_tx_;
   size_t backlog_bytes_ = 0;  // unacknowledged, as of the writer's last pass
   size_t backlog_events_ = 0;
-  // Serialized bytes queued in incoming_, and taken by the writer's pass under way: counted
-  // with the backlog when an event is queued, so the limit holds while a slow pass (an fsync
-  // on a busy disk) lets hundreds of statements queue up behind it.
+  // Serialized bytes (as hinted) queued in incoming_, and taken by the writer's pass under way:
+  // counted with the backlog when an event is queued, so the limit holds while a slow pass (an
+  // fsync on a busy disk) lets hundreds of statements queue up behind it.
   size_t incoming_bytes_ = 0;
+  // Parallel to incoming_: each event's hinted bytes, taken back out when it is built.
+  std::vector<size_t> incoming_hints_;
+  // The writer builds every event into this one message (its buffers are kept).
+  v1::AuditEvent built_;
   size_t in_flight_bytes_ = 0;
   bool logged_saturated_ = false;  // what the log last said; saturated_ may turn first
   bool spooling_ = false;          // the writer holds events taken from incoming_ not yet counted

@@ -2,6 +2,7 @@
 // sink's own thread.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 
 #include "tollgate/v1/audit.pb.h"
@@ -25,17 +26,29 @@ class DeferredEvent {
   // build() sets every sub-message the event has and clear_x()s the ones it must not have
   // (or replaces the whole message, as ReadyEvent does). The sink sets source_sequence.
   virtual void build(v1::AuditEvent& event) = 0;
+  // About how many bytes the built event serializes to, for a sink that bounds what it
+  // holds in memory before building (the control-plane client's backlog limit).
+  virtual size_t sizeHint() const = 0;
 };
 using DeferredEventPtr = std::unique_ptr<DeferredEvent>;
 
 // The trivial deferred event: one that was built already.
 class ReadyEvent final : public DeferredEvent {
  public:
-  explicit ReadyEvent(v1::AuditEvent event) : event_(std::move(event)) {}
+  explicit ReadyEvent(v1::AuditEvent event)
+      : event_(std::move(event)), size_(event_.ByteSizeLong()) {}
   void build(v1::AuditEvent& event) override { event.Swap(&event_); }
+  size_t sizeHint() const override { return size_; }
 
  private:
   v1::AuditEvent event_;
+  size_t size_;
 };
+
+// Empties `event` for reuse by a sink that builds events into one message. AuditEvent::Clear()
+// deletes the sub-messages (proto3 without an arena), so every string would be allocated
+// again; this clears them in place, keeping their buffers. They stay present, which
+// DeferredEvent::build() is told about.
+void clearKeepingBuffers(v1::AuditEvent& event);
 
 }  // namespace tollgate::sidecar

@@ -26,6 +26,23 @@ std::string scrubDigits(std::string_view text) {
   return out;
 }
 
+size_t StatementEvent::sizeHint() const {
+  const StatementRecord& r = record_;
+  size_t bytes = (r.session ? r.session->ByteSizeLong() : 0) + 160 + r.error_code.size() +
+                 r.rule.size() + r.approval_id.size() + r.message.size() +
+                 r.approval_message.size();
+  if (r.facts && r.statement >= 0 &&
+      static_cast<size_t>(r.statement) < r.facts->statements.size()) {
+    const policy::StatementFacts& st = r.facts->statements[static_cast<size_t>(r.statement)];
+    bytes += st.normalized.size() + st.type.size() + st.fingerprint.size();
+    for (const auto& t : st.reads) bytes += t.size() + 2;
+    for (const auto& t : st.writes) bytes += t.size() + 2;
+  } else if (r.facts) {
+    bytes += r.facts->error.size();
+  }
+  return bytes;
+}
+
 void buildStatementEvent(const StatementRecord& r, v1::AuditEvent& e) {
   // Every sub-message is set: identity, location and reason by the session template, the
   // others below (DeferredEvent::build: `e` may be a reused message with empty ones present).

@@ -50,6 +50,7 @@ class StatementEvent final : public DeferredEvent {
  public:
   explicit StatementEvent(StatementRecord record) : record_(std::move(record)) {}
   void build(v1::AuditEvent& event) override { buildStatementEvent(record_, event); }
+  size_t sizeHint() const override;
 
  private:
   StatementRecord record_;
