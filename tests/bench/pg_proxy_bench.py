@@ -17,6 +17,10 @@ import sys
 import tempfile
 import time
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+# Signs workload tokens with keys it makes (standard library + openssl), as the demo does.
+DEMO_IDENTITY = os.path.join(os.path.dirname(os.path.dirname(HERE)), "tools", "lib",
+                             "demo_identity.py")
 PG_BIN = "/usr/lib/postgresql/15/bin"
 PGBOUNCER = "/usr/sbin/pgbouncer"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -124,9 +128,11 @@ def luhn_card(rng, prefix, length=16):
 class Target:
     """One way to reach the database: libpq environment plus the pid of the proxy (if any)."""
 
-    def __init__(self, name, port, sslmode, password=None, pid=None, rootcert=None):
+    def __init__(self, name, port, sslmode, password=None, pid=None, rootcert=None,
+                 helper_pid=None):
         self.name, self.port, self.sslmode = name, port, sslmode
         self.password, self.pid, self.rootcert = password, pid, rootcert
+        self.helper_pid = helper_pid  # a process the proxy needs (the control plane), CPU apart
 
     def env(self):
         e = dict(os.environ, PGHOST="127.0.0.1", PGPORT=str(self.port), PGUSER="bench",
@@ -143,8 +149,9 @@ class Target:
 class Stack:
     """PostgreSQL + PgBouncer + sidecar in one temp dir; close() ends them and removes it."""
 
-    def __init__(self, sidecar_bin, scale, baseline_bin=None, relay_bin=None):
+    def __init__(self, sidecar_bin, scale, baseline_bin=None, relay_bin=None, with_cp=False):
         self.sidecar_bin, self.scale = sidecar_bin, scale
+        self.with_cp = with_cp  # target sidecar-cp: the sidecar of a pod, with its control plane
         self.relay_bin = relay_bin  # tests/bench/tcp_relay.cc, target relay-floor
         self.baseline_bin = baseline_bin  # a second sidecar build, target "sidecar-base"
         self.tmp = tempfile.mkdtemp(prefix="tollgate-bench-")
@@ -193,6 +200,8 @@ class Stack:
             self.start_sidecar("sidecar-base", self.baseline_bin)
         if self.relay_bin:
             self.start_relay()
+        if self.with_cp:
+            self.start_sidecar_cp()
 
     def make_certs(self):
         ssl = lambda *a: self.sh(["openssl", *a], cwd=self.tmp)  # noqa: E731
@@ -309,18 +318,14 @@ log_disconnections = 0
         self.targets["pgbouncer"] = Target("pgbouncer", port, "disable", self.password, p.pid)
         log(f"PgBouncer {port}: session pool, upstream TLS verify-full")
 
-    def start_sidecar(self, name="sidecar", binary=None):
-        """Starts a sidecar (target `name`, default binary self.sidecar_bin) with the bench policy,
-        masking and JSON-lines events on."""
-        port = free_port()
-        cred = self.write("cred", f"bench:{self.password}\n", 0o600)
-        policy = self.write("policy.yaml", f"""version: 1
+    def policy_text(self, credentials):
+        return f"""version: 1
 resources:
   - name: payments-db
     protocol: postgres
     upstream: {{host: 127.0.0.1, port: {self.pg_port}, tls: verify-full, ca: {self.ca},
                serverName: localhost}}
-    credentials: {{file: {cred}}}
+    credentials: {credentials}
     database: bench
 access:
   - name: bench
@@ -333,7 +338,14 @@ masking:
   rules:
     - {{name: pan, detector: pan, action: {{type: pci, keepFirst: 6, keepLast: 4}}}}
     - {{name: cvv, columns: ["cvv"], action: redact}}
-""")
+"""
+
+    def start_sidecar(self, name="sidecar", binary=None):
+        """Starts a sidecar (target `name`, default binary self.sidecar_bin) with the bench policy,
+        masking and JSON-lines events on."""
+        port = free_port()
+        cred = self.write("cred", f"bench:{self.password}\n", 0o600)
+        policy = self.write("policy.yaml", self.policy_text(f"{{file: {cred}}}"))
         events = self.path("events.jsonl" if name == "sidecar" else f"events-{name}.jsonl")
         log_path = self.path(f"{name}.log")
         if name == "sidecar":
@@ -348,6 +360,59 @@ masking:
         wait_port(port, p, name, log_path)
         self.targets[name] = Target(name, port, "disable", None, p.pid)
         log(f"{name} {port}: masking + events on, upstream TLS verify-full")
+
+    def start_sidecar_cp(self):
+        """The production set-up: tollgate-controlplane (embedded SQLite audit store, gRPC over
+        TLS) holding the policy and the database password, and a sidecar that proves a pod's
+        identity with a signed workload token, gets its grant, credentials and policy over the
+        stream, and spools every event to disk before the control plane stores it."""
+        cp_bin = os.path.join(os.path.dirname(self.sidecar_bin), "tollgate-controlplane")
+        ident = self.path("identity")
+        self.sh(["/usr/bin/python3", DEMO_IDENTITY, "init", ident])
+        secrets_dir = self.path("secrets")
+        os.mkdir(secrets_dir, 0o700)
+        with open(os.path.join(secrets_dir, "payments-db"), "w") as f:
+            f.write(f"bench:{self.password}\n")
+        os.chmod(os.path.join(secrets_dir, "payments-db"), 0o600)
+        policy = self.write("policy-cp.yaml", self.policy_text("{secret: payments-db}"))
+        grpc_port, admin_port = free_port(), free_port()
+        config = self.write("controlplane.yaml", f"""grpc:
+  address: 127.0.0.1
+  port: {grpc_port}
+  tls: {{cert: {self.path("server.pem")}, key: {self.path("server.key")}}}
+admin: {{address: 127.0.0.1, port: {admin_port}}}
+dataDir: {self.path("cp-data")}
+policy: {policy}
+credentialsDir: {secrets_dir}
+identity:
+  issuers:
+    - {{issuer: "https://kubernetes.default.svc.cluster.local", kind: workload, audience: tollgate,
+       jwksFile: {ident}/k8s-jwks.json}}
+""")
+        cp_log = self.path("controlplane.log")
+        cp = subprocess.Popen([cp_bin, "--config", config], stdout=open(cp_log, "w"),
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.procs.append(("controlplane", cp))
+        wait_port(grpc_port, cp, "tollgate-controlplane", cp_log)
+        uid = "6f1c2b7e-3d4a-4b5c-9e8f-0a1b2c3d4e5f"
+        token = self.write("pod.token", self.sh(["/usr/bin/python3", DEMO_IDENTITY, "workload",
+                                                 ident, "bench", "runner", "bench-pod", uid]),
+                           0o600)
+        port = free_port()
+        log_path = self.path("sidecar-cp.log")
+        env = dict(os.environ, POD_NAME="bench-pod", POD_NAMESPACE="bench", POD_UID=uid)
+        p = subprocess.Popen([self.sidecar_bin, "--control-plane", f"127.0.0.1:{grpc_port}",
+                              "--control-plane-ca", self.ca, "--token-file", token,
+                              "--spool-dir", self.path("spool"), "--listen",
+                              f"127.0.0.1:{port}=payments-db", "--admin-port", "0",
+                              "--drain-seconds", "0"],
+                             stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, env=env)
+        self.procs.append(("sidecar-cp", p))
+        wait_port(port, p, "sidecar-cp", log_path)
+        self.targets["sidecar-cp"] = Target("sidecar-cp", port, "disable", None, p.pid,
+                                            helper_pid=cp.pid)
+        log(f"sidecar-cp {port}: control plane {grpc_port} (SQLite audit), masking + events on")
 
     def start_relay(self):
         """The bare byte relay in front of PostgreSQL without TLS: a proxy's CPU floor."""
@@ -408,9 +473,11 @@ def pgbench(stack, target, workload, mode, clients, duration, rate=None, log_pre
     if log_prefix:
         cmd += ["--log", f"--log-prefix={log_prefix}"]
     cpu0 = cpu_seconds(target.pid) if target.pid else None
+    helper0 = cpu_seconds(target.helper_pid) if target.helper_pid else None
     r = subprocess.run(cmd, env=target.env(), capture_output=True, text=True,
                        timeout=(duration or 0) + 120, cwd=stack.tmp)
     cpu1 = cpu_seconds(target.pid) if target.pid else None
+    helper1 = cpu_seconds(target.helper_pid) if target.helper_pid else None
     res = {"target": target.name, "workload": workload, "mode": mode, "clients": clients,
            "rc": r.returncode, "tps": None, "txns": 0, "failed": 0, "cpu_s": None}
     m = re.search(r"tps = ([\d.]+) \((without initial connection time|including reconnection "
@@ -427,6 +494,8 @@ def pgbench(stack, target, workload, mode, clients, duration, rate=None, log_pre
         res["failed"] = int(m.group(1))
     if cpu0 is not None:
         res["cpu_s"] = cpu1 - cpu0
+    if helper0 is not None:
+        res["helper_cpu_s"] = helper1 - helper0
     if r.returncode != 0 or res["tps"] is None:
         res["error"] = (r.stderr or r.stdout).strip().splitlines()[-3:]
         log(f"pgbench on {target.name} failed: {res['error']}")
