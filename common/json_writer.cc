@@ -30,6 +30,19 @@ struct LookTable {
 };
 constexpr LookTable kLook;
 
+// RFC 8259's two-character escapes, by the byte they stand for (0: none, "\u00XX" then).
+struct ShortEscapes {
+  char letter[0x60] = {};
+  constexpr ShortEscapes() {
+    letter['"'] = '"';
+    letter['\\'] = '\\';
+    letter['\n'] = 'n';
+    letter['\r'] = 'r';
+    letter['\t'] = 't';
+  }
+};
+constexpr ShortEscapes kShortEscapes;
+
 // Whether none of the 8 bytes at `p` needs a look (the "has a zero byte" bit trick, on the
 // bytes xor'ed with each value looked for).
 bool plain8(const char* p) {
@@ -75,11 +88,6 @@ char* escape(std::string_view s, char* out) {
     std::memcpy(out, s.data() + from, to - from);
     out += to - from;
   };
-  auto two = [&](char a, char b) {
-    out[0] = a;
-    out[1] = b;
-    out += 2;
-  };
   size_t run = 0;  // start of the bytes not yet written
   // Most text needs no escaping: runs of plain bytes are found a word at a time (audit events
   // write every statement's text) and copied in one go.
@@ -98,27 +106,15 @@ char* escape(std::string_view s, char* out) {
     }
     copy(run, i);
     run = i + 1;
-    switch (c) {
-      case '"':
-        two('\\', '"');
-        break;
-      case '\\':
-        two('\\', '\\');
-        break;
-      case '\n':
-        two('\\', 'n');
-        break;
-      case '\r':
-        two('\\', 'r');
-        break;
-      case '\t':
-        two('\\', 't');
-        break;
-      default:
-        std::memcpy(out, "\\u00", 4);
-        out[4] = kHex[c >> 4];
-        out[5] = kHex[c & 0xf];
-        out += 6;
+    if (const char letter = kShortEscapes.letter[c]) {
+      out[0] = '\\';
+      out[1] = letter;
+      out += 2;
+    } else {
+      std::memcpy(out, "\\u00", 4);
+      out[4] = kHex[c >> 4];
+      out[5] = kHex[c & 0xf];
+      out += 6;
     }
   }
   copy(run, s.size());
