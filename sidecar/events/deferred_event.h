@@ -26,8 +26,9 @@ class DeferredEvent {
   // build() sets every sub-message the event has and clear_x()s the ones it must not have
   // (or replaces the whole message, as ReadyEvent does). The sink sets source_sequence.
   virtual void build(v1::AuditEvent& event) = 0;
-  // About how many bytes the built event serializes to, for a sink that bounds what it
-  // holds in memory before building (the control-plane client's backlog limit).
+  // A lower bound of the bytes the built event serializes to, for a sink that bounds what it
+  // holds before building (the control-plane client's backlog limit, which the writer then
+  // checks with the real sizes: an estimate above them would make the two disagree).
   virtual size_t sizeHint() const = 0;
 };
 using DeferredEventPtr = std::unique_ptr<DeferredEvent>;

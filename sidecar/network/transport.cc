@@ -1,6 +1,8 @@
 // Transport: TCP connection with optional TLS layered through memory BIOs.
 #include "sidecar/network/transport.h"
 
+#include <utility>
+
 #include "sidecar/tls/session.h"
 
 namespace tollgate::sidecar {
@@ -103,6 +105,9 @@ void Transport::onData(std::string_view data) {
   if (!plain_.empty()) callbacks_->onTransportData(plain_);
   plain_.clear();
   if (plain_.capacity() > kKeepBufferBytes) std::string().swap(plain_);
+  // A close_notify ends the peer's stream as a FIN does (PostgreSQL ends the session on it):
+  // answered with ours, then the connection closes and the session sees it closed.
+  if (tls_ && tls_->peerClosed() && !std::exchange(peer_close_notified_, true)) closeAfterFlush();
 }
 
 void Transport::onClosed(std::string_view reason) { callbacks_->onTransportClosed(reason); }

@@ -68,8 +68,9 @@ class Transport : private ConnectionCallbacks {
   TcpConnectionPtr conn_;
   std::unique_ptr<tls::Session> tls_;
   bool tls_ready_reported_ = false;
-  std::string scratch_;  // ciphertext on its way to the socket
-  std::string plain_;    // decrypted bytes on their way to the owner
+  bool peer_close_notified_ = false;  // the TLS peer's close_notify was answered
+  std::string scratch_;               // ciphertext on its way to the socket
+  std::string plain_;                 // decrypted bytes on their way to the owner
 };
 
 }  // namespace tollgate::sidecar

@@ -8,14 +8,22 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
+#include "sidecar/network/address.h"
+#include "sidecar/tls/client_context.h"
 
 namespace tollgate::sidecar::postgres {
 
-// Where to send a cancel: the upstream session's resource and its real BackendKeyData.
+// Where to send a cancel: the upstream session's resource and its real BackendKeyData, and the
+// server the session logged in to, with the TLS it used. A cancel goes there, not to where the
+// resource points now: a policy reload (or a name that resolves to several addresses) would
+// otherwise send the key to another server, and in clear if its TLS setting changed.
 struct CancelTarget {
   std::string resource;
   int32_t process_id = 0;
   std::string secret_key;
+  SocketAddress address;
+  tls::ClientContextPtr tls;  // null: tls: disable
+  std::string server_name;
 };
 
 // Thread-safe; shared by every worker. Keys are random (pid and secret), so a client cannot

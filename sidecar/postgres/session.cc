@@ -487,16 +487,45 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
     return CallbackAction::kContinue;
   }
   if (const auto* auth = std::get_if<Authentication>(&message.body)) {
+    auto refuse = [&](const std::string& why) {
+      if (config_.stats) config_.stats->upstream_failures.Increment();
+      fatalToClient(kSqlStateInvalidAuthorization, "tollgate: resource " + resource + " " + why);
+      return CallbackAction::kStop;
+    };
+    const bool new_request = auth->code == AuthCode::kCleartextPassword ||
+                             auth->code == AuthCode::kMd5Password || auth->code == AuthCode::kSasl;
+    if (new_request && std::exchange(password_requested_, true)) {
+      return refuse("asked for a password a second time; the sidecar answers one request");
+    }
+    // A password (cleartext, or md5 of it with a salt the server picks, which is as good as
+    // the password to whoever asked) goes only to a server its certificate proved. SCRAM
+    // never reveals it, and the server proves it knows the password too.
+    const bool server_verified =
+        config_.upstream_tls != nullptr &&
+        config_.upstream_tls->options().verify != tls::ClientOptions::Verify::kRequire;
     switch (auth->code) {
       case AuthCode::kOk:
+        if (scram_) {
+          return refuse(
+              "ended SCRAM authentication without proving it knows the password (no valid "
+              "server signature)");
+        }
         to_client_ += buildAuthenticationOk();
         return CallbackAction::kContinue;
       case AuthCode::kCleartextPassword:
-        to_upstream_ += buildPasswordMessage(credential_->password);
-        return CallbackAction::kContinue;
       case AuthCode::kMd5Password:
+        if (!server_verified) {
+          return refuse(std::string("asked for ") +
+                        (auth->code == AuthCode::kMd5Password ? "an md5" : "a cleartext") +
+                        " password, which the sidecar sends only to a server whose certificate it "
+                        "verified (upstream.tls verify-full or verify-ca; this resource's is " +
+                        (config_.upstream_tls == nullptr ? "disable" : "require") +
+                        "); use scram-sha-256 on the server or verify its certificate");
+        }
         to_upstream_ += buildPasswordMessage(
-            md5PasswordResponse(credential_->username, credential_->password, auth->salt));
+            auth->code == AuthCode::kMd5Password
+                ? md5PasswordResponse(credential_->username, credential_->password, auth->salt)
+                : credential_->password);
         return CallbackAction::kContinue;
       case AuthCode::kSasl: {
         if (!auth->mechanisms.contains(kScramSha256)) break;
@@ -560,8 +589,14 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
     return CallbackAction::kContinue;
   }
   if (const auto* key = std::get_if<BackendKeyData>(&message.body)) {
-    auto [pid, secret] =
-        config_.cancels->add(CancelTarget{resource, key->process_id, std::string(key->secret_key)});
+    if (client_pid_ != 0) {
+      fatalToClient(kSqlStateProtocolViolation,
+                    "tollgate: resource " + resource + " sent BackendKeyData twice");
+      return CallbackAction::kStop;
+    }
+    auto [pid, secret] = config_.cancels->add(
+        CancelTarget{resource, key->process_id, std::string(key->secret_key),
+                     config_.upstream_address, config_.upstream_tls, config_.upstream_server_name});
     client_pid_ = pid;
     held_key_data_ = buildBackendKeyData(pid, secret);
     return CallbackAction::kContinue;
@@ -583,6 +618,9 @@ void PostgresSession::startCancel(const CancelRequest& cancel) {
   pending_cancel_ = CancelRequest{target->process_id, {}};
   cancel_secret_ = target->secret_key;
   // A cancel goes on a new connection to the same server, encrypted like the session was.
+  config_.upstream_address = target->address;
+  config_.upstream_tls = target->tls;
+  config_.upstream_server_name = target->server_name;
   upstream_.connect(loop_, config_.upstream_address);
 }
 

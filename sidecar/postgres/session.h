@@ -521,6 +521,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   std::string database_;
   std::optional<Credential> credential_;
   std::unique_ptr<ScramSha256Client> scram_;
+  // The server asked for a password once: a second request (another method, or a new SCRAM
+  // exchange after one ended) is refused, as libpq refuses it.
+  bool password_requested_ = false;
   std::optional<CancelRequest> pending_cancel_;
   std::string cancel_secret_;
   // The server's client_encoding (ParameterStatus): how COPY rows are written.

@@ -26,17 +26,20 @@ std::string scrubDigits(std::string_view text) {
   return out;
 }
 
+// At most the built event's size (its fields with their values, without the framing): the
+// control-plane client's backlog limit then refuses statements only once the spool really
+// holds that much. An estimate above it would turn the refusals on at enqueue and off again at
+// the writer's next pass.
 size_t StatementEvent::sizeHint() const {
   const StatementRecord& r = record_;
-  size_t bytes = (r.session ? r.session->ByteSizeLong() : 0) + 160 + r.error_code.size() +
-                 r.rule.size() + r.approval_id.size() + r.message.size() +
-                 r.approval_message.size();
+  size_t bytes = (r.session ? r.session->ByteSizeLong() : 0) + r.error_code.size() + r.rule.size() +
+                 r.approval_id.size() + r.message.size() + r.approval_message.size();
   if (r.facts && r.statement >= 0 &&
       static_cast<size_t>(r.statement) < r.facts->statements.size()) {
     const policy::StatementFacts& st = r.facts->statements[static_cast<size_t>(r.statement)];
     bytes += st.normalized.size() + st.type.size() + st.fingerprint.size();
-    for (const auto& t : st.reads) bytes += t.size() + 2;
-    for (const auto& t : st.writes) bytes += t.size() + 2;
+    for (const auto& t : st.reads) bytes += t.size();
+    for (const auto& t : st.writes) bytes += t.size();
   } else if (r.facts) {
     bytes += r.facts->error.size();
   }
