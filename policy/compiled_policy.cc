@@ -137,7 +137,9 @@ absl::StatusOr<CompiledPolicyPtr> CompiledPolicy::compile(PolicyDocument doc,
   bool needs_key = false;
   for (const auto& r : d.masking.rules) needs_key |= r.spec.action.kind == MaskAction::Kind::kHash;
   std::string key;
-  if (needs_key) {
+  if (needs_key && !options.read_hash_key) {
+    key = ephemeralKey();
+  } else if (needs_key) {
     auto k = readHashKey(d.masking);
     if (k.ok()) {
       key = *k;

@@ -31,6 +31,11 @@ struct CompileOptions {
   // an ephemeral random key is used instead: right for `policy check` and `policy test` on a
   // laptop, wrong for a daemon. When true it is an error.
   bool require_hash_key = true;
+  // When false, the key is not read at all and hash masks use an ephemeral random key: for a
+  // process that checks policies others run (the control plane). Reading the file or variable
+  // a policy names there would hash with a secret of the control plane's own, and hand the
+  // result to whoever submitted the policy.
+  bool read_hash_key = true;
 };
 
 // The destinations transparent interception maps to `r`: match.hosts / match.ports, or the

@@ -83,6 +83,7 @@ policy::CompiledPolicyPtr validatePolicyYaml(const std::string& yaml,
   policy::CompileOptions options;
   // The control plane validates; the sidecars compile with their own hash key material.
   options.require_hash_key = false;
+  options.read_hash_key = false;  // the sidecars' keys, not files or variables of ours
   auto loaded = policy::loadPolicyText(yaml, kDocName, options);
   if (!loaded.ok()) {
     for (const auto& e : loaded.errors) errors->push_back(toPolicyError(e));

@@ -2,6 +2,7 @@
 #include "controlplane/webhook/injection.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "absl/status/status.h"
@@ -182,20 +183,51 @@ absl::StatusOr<InjectionPlan> planInjection(const Json& pod, const std::string& 
   if (runsAsSidecar(member(*spec, "securityContext"))) {
     return absl::InvalidArgumentError("pod securityContext.runAsUser is " + why);
   }
-  for (const Json& c : *containers) {
-    if (!c.is_object() || !runsAsSidecar(member(c, "securityContext"))) continue;
-    return absl::InvalidArgumentError("container " + stringAt(c, "name") + " runs as uid " + why);
-  }
-
   if (init != nullptr && !init->is_array()) {
     return absl::InvalidArgumentError("pod spec.initContainers is not a list");
   }
-  // Init containers run after the redirect is set up, so the same holds for them (a migration
-  // step as the sidecar's uid would reach the databases directly).
+  std::set<std::string> ours;
+  for (const Json& v : injectedVolumes(config)) ours.insert(v["name"].get<std::string>());
+  // What would let a job's container around the gate: the sidecar's uid; root powers over the
+  // pod's network (the redirect's iptables rules) or over the sidecar's process (its memory
+  // holds the database credentials); the sidecar's volumes (its workload token, which the
+  // control plane hands credentials for, and its audit spool). Init containers run after the
+  // redirect is set up, so the same holds for them.
+  auto refusal = [&](const Json& c, const std::string& kind) -> std::optional<std::string> {
+    if (!c.is_object()) return std::nullopt;
+    const std::string name = kind + " " + stringAt(c, "name");
+    const Json* security = member(c, "securityContext");
+    if (runsAsSidecar(security)) return name + " runs as uid " + why;
+    if (security != nullptr && security->is_object()) {
+      if (const Json* p = member(*security, "privileged");
+          p != nullptr && p->is_boolean() && p->get<bool>()) {
+        return name + " is privileged, which would let it remove the redirect to the gate";
+      }
+      const Json* caps = member(*security, "capabilities");
+      const Json* add = caps != nullptr && caps->is_object() ? member(*caps, "add") : nullptr;
+      for (const Json& cap : add != nullptr && add->is_array() ? *add : Json::array()) {
+        std::string v = cap.is_string() ? cap.get<std::string>() : "";
+        if (v.rfind("CAP_", 0) == 0) v = v.substr(4);
+        if (v == "NET_ADMIN" || v == "SYS_ADMIN" || v == "SYS_PTRACE" || v == "ALL") {
+          return name + " adds capability " + v +
+                 ", which would let it get around the gate (its redirect, or the sidecar's "
+                 "memory)";
+        }
+      }
+    }
+    const Json* mounts = member(c, "volumeMounts");
+    for (const Json& m : mounts != nullptr && mounts->is_array() ? *mounts : Json::array()) {
+      if (const std::string v = stringAt(m, "name"); ours.count(v) != 0) {
+        return name + " mounts " + v + ", a volume of the Tollgate sidecar's own";
+      }
+    }
+    return std::nullopt;
+  };
+  for (const Json& c : *containers) {
+    if (auto no = refusal(c, "container")) return absl::InvalidArgumentError(*no);
+  }
   for (const Json& c : init != nullptr ? *init : Json::array()) {
-    if (!c.is_object() || !runsAsSidecar(member(c, "securityContext"))) continue;
-    return absl::InvalidArgumentError("init container " + stringAt(c, "name") + " runs as uid " +
-                                      why);
+    if (auto no = refusal(c, "init container")) return absl::InvalidArgumentError(*no);
   }
   const Json* volumes = member(*spec, "volumes");
   if (volumes != nullptr && !volumes->is_array()) {
@@ -204,7 +236,24 @@ absl::StatusOr<InjectionPlan> planInjection(const Json& pod, const std::string& 
   std::vector<Json> new_volumes = injectedVolumes(config);
   if (volumes != nullptr) {
     std::set<std::string> taken;
-    for (const Json& v : *volumes) taken.insert(stringAt(v, "name"));
+    for (const Json& v : *volumes) {
+      taken.insert(stringAt(v, "name"));
+      // A token for the control plane's audience is the pod's identity there: with its own,
+      // a job could ask for the grants and credentials its sidecar gets.
+      const Json* projected = member(v, "projected");
+      const Json* sources =
+          projected != nullptr && projected->is_object() ? member(*projected, "sources") : nullptr;
+      for (const Json& src : sources != nullptr && sources->is_array() ? *sources : Json::array()) {
+        const Json* token = member(src, "serviceAccountToken");
+        if (token != nullptr && stringAt(*token, "audience") == config.token_audience) {
+          return absl::InvalidArgumentError(
+              "volume " + stringAt(v, "name") + " projects a service account token for audience " +
+              config.token_audience +
+              ", the Tollgate control plane's: only the sidecar may hold "
+              "one");
+        }
+      }
+    }
     for (const Json& v : new_volumes) {
       if (taken.count(v["name"].get<std::string>()) != 0) {
         return absl::InvalidArgumentError("pod already has a volume named " +

@@ -71,3 +71,51 @@ TEST_CASE("Test refuses bad input with clear errors") {
   req.add_columns("a");
   CHECK(service.test(req, &resp).error_code() == grpc::StatusCode::INVALID_ARGUMENT);
 }
+
+// Review (session 23): a policy sent to Test (any role may call it) named one of the control
+// plane's own files as its hash key; the masked value was an HMAC keyed with that file (the
+// database password file), which allows guessing the secret offline. The control plane does
+// not read hash keys: sidecars hash with theirs, the dry run with a throwaway one.
+TEST_CASE("Test hashes with a throwaway key, never with a file or variable the policy names") {
+  tollgate::testing::TempDir dir;
+  const std::string secret_file = dir.write("db-password", "app:Secret-Password-123456");
+  ::setenv("TOLLGATE_TEST_SECRET", "another-Secret-Password-123456", 1);
+  for (const std::string& keys :
+       {"{hashKeyFile: " + secret_file + "}", std::string("{hashKeyEnv: TOLLGATE_TEST_SECRET}")}) {
+    const std::string yaml =
+        "version: 1\n"
+        "resources:\n"
+        "  - name: payments-db\n"
+        "    protocol: postgres\n"
+        "    upstream: {host: 127.0.0.1, port: 5432, tls: disable}\n"
+        "masking:\n"
+        "  keys: " +
+        keys +
+        "\n"
+        "  rules:\n"
+        "    - {name: h, columns: [token], action: {type: hash}}\n";
+    auto masked = [&] {
+      PolicyTester tester;
+      v1::TestPolicyRequest req;
+      req.set_yaml(yaml);
+      req.set_resource("payments-db");
+      req.set_subject("system:serviceaccount:payments-ci:nightly");
+      req.set_role("read");
+      req.set_sql("SELECT 1");
+      req.add_columns("token");
+      req.add_values("guess-1");
+      v1::TestPolicyResponse resp;
+      grpc::Status st = tester.test(req, &resp);
+      INFO(st.error_message());
+      REQUIRE(st.ok());
+      REQUIRE(resp.masked_values_size() == 1);
+      return resp.masked_values(0);
+    };
+    INFO(keys);
+    const std::string first = masked();
+    CHECK(first != "guess-1");
+    // A key read from the file or variable would give the same hash every time.
+    CHECK(masked() != first);
+  }
+  ::unsetenv("TOLLGATE_TEST_SECRET");
+}

@@ -327,7 +327,46 @@ TEST_CASE("pods the injection cannot handle are denied with the reason") {
   Json init_as_sidecar = jobPod();
   init_as_sidecar["spec"]["initContainers"] = Json::array(
       {{{"name", "migrate"}, {"image", "m"}, {"securityContext", {{"runAsUser", 15337}}}}});
+  // Review (session 23): what lets a job's container around the gate.
+  Json privileged = jobPod();
+  privileged["spec"]["containers"][0]["securityContext"] = {{"privileged", true}};
+  Json net_admin = jobPod();
+  net_admin["spec"]["containers"][0]["securityContext"] = {
+      {"capabilities", {{"add", Json::array({"CHOWN", "NET_ADMIN"})}}}};
+  Json init_sys_admin = jobPod();
+  init_sys_admin["spec"]["initContainers"] = Json::array(
+      {{{"name", "migrate"},
+        {"image", "m"},
+        {"securityContext", {{"capabilities", {{"add", Json::array({"CAP_SYS_ADMIN"})}}}}}}});
+  Json ptrace = jobPod();
+  ptrace["spec"]["containers"][0]["securityContext"] = {
+      {"capabilities", {{"add", Json::array({"SYS_PTRACE"})}}}};
+  Json token_mount = jobPod();
+  token_mount["spec"]["containers"][0]["volumeMounts"] =
+      Json::array({{{"name", "tollgate-token"}, {"mountPath", "/var/run/secrets/tollgate"}}});
+  Json spool_mount = jobPod();
+  spool_mount["spec"]["initContainers"] = Json::array(
+      {{{"name", "migrate"},
+        {"image", "m"},
+        {"volumeMounts", Json::array({{{"name", "tollgate-data"}, {"mountPath", "/d"}}})}}});
+  Json own_token = jobPod();
+  own_token["spec"]["volumes"].push_back(
+      {{"name", "my-token"},
+       {"projected",
+        {{"sources",
+          Json::array({{{"serviceAccountToken", {{"audience", "tollgate"}, {"path", "t"}}}}})}}}});
   std::vector<Case> cases = {
+      {"a privileged container", privileged, "container report is privileged"},
+      {"a container adding NET_ADMIN", net_admin, "container report adds capability NET_ADMIN"},
+      {"an init container adding SYS_ADMIN", init_sys_admin,
+       "init container migrate adds capability SYS_ADMIN"},
+      {"a container adding SYS_PTRACE", ptrace, "adds capability SYS_PTRACE"},
+      {"a container mounting the sidecar's token", token_mount,
+       "container report mounts tollgate-token"},
+      {"an init container mounting the sidecar's spool", spool_mount,
+       "init container migrate mounts tollgate-data"},
+      {"a token for the control plane's audience", own_token,
+       "volume my-token projects a service account token for audience tollgate"},
       {"no containers", no_containers, "no containers"},
       {"no spec", no_spec, "no spec"},
       {"volume name taken", taken, "tollgate-token"},
