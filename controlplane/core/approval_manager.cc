@@ -40,6 +40,42 @@ std::string stateName(v1::ApprovalState s) {
   }
 }
 
+// Checks `voter` against the rules in the header and adds the vote to pending `a`, deciding it
+// when the vote settles it.
+absl::Status addVote(v1::Approval& a, const v1::Identity& voter, bool approve,
+                     const std::string& comment, std::chrono::system_clock::time_point now) {
+  if (!hasRole(voter, "approver") && !hasRole(voter, "admin")) {
+    return absl::PermissionDeniedError("voting needs the approver or admin role");
+  }
+  if (!a.approver_group().empty() && voter.kind() != v1::Identity::KIND_BOOTSTRAP &&
+      !inGroup(voter, a.approver_group())) {
+    return absl::PermissionDeniedError("approval " + a.id() + " needs a member of group " +
+                                       a.approver_group());
+  }
+  if (samePrincipal(voter, a.requester())) {
+    return absl::PermissionDeniedError("a principal cannot vote on its own request");
+  }
+  for (const auto& v : a.votes()) {
+    if (v.principal_id() == voter.principal_id()) {
+      return absl::AlreadyExistsError(voter.principal_id() + " already voted on " + a.id());
+    }
+  }
+  auto* v = a.add_votes();
+  v->set_principal_id(voter.principal_id());
+  v->set_display_name(voter.display_name());
+  v->set_approve(approve);
+  v->set_comment(comment);
+  *v->mutable_at() = toTimestamp(now);
+  if (!approve) {
+    a.set_state(v1::APPROVAL_DENIED);
+  } else {
+    uint32_t yes = 0;
+    for (const auto& x : a.votes()) yes += x.approve() ? 1 : 0;
+    if (yes >= a.required_approvals()) a.set_state(v1::APPROVAL_APPROVED);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 ApprovalManager::ApprovalManager(StateStore& store, Auditor& auditor, ClockPtr clock,
@@ -140,6 +176,7 @@ absl::StatusOr<v1::Approval> ApprovalManager::vote(const std::string& approval_i
                                                    const v1::Identity& voter, bool approve,
                                                    const std::string& comment) {
   v1::Approval a;
+  bool expired = false;
   {
     std::lock_guard lock(mu_);
     auto it = approvals_.find(approval_id);
@@ -149,36 +186,22 @@ absl::StatusOr<v1::Approval> ApprovalManager::vote(const std::string& approval_i
       return absl::FailedPreconditionError("approval " + approval_id + " is already " +
                                            stateName(cur.state()));
     }
-    if (!hasRole(voter, "approver") && !hasRole(voter, "admin")) {
-      return absl::PermissionDeniedError("voting needs the approver or admin role");
-    }
-    if (!cur.approver_group().empty() && voter.kind() != v1::Identity::KIND_BOOTSTRAP &&
-        !inGroup(voter, cur.approver_group())) {
-      return absl::PermissionDeniedError("approval " + approval_id + " needs a member of group " +
-                                         cur.approver_group());
-    }
-    if (samePrincipal(voter, cur.requester())) {
-      return absl::PermissionDeniedError("a principal cannot vote on its own request");
-    }
-    for (const auto& v : cur.votes()) {
-      if (v.principal_id() == voter.principal_id()) {
-        return absl::AlreadyExistsError(voter.principal_id() + " already voted on " + approval_id);
-      }
-    }
-    auto* v = cur.add_votes();
-    v->set_principal_id(voter.principal_id());
-    v->set_display_name(voter.display_name());
-    v->set_approve(approve);
-    v->set_comment(comment);
-    *v->mutable_at() = toTimestamp(clock_->now());
-    if (!approve) {
-      cur.set_state(v1::APPROVAL_DENIED);
-    } else {
-      uint32_t yes = 0;
-      for (const auto& x : cur.votes()) yes += x.approve() ? 1 : 0;
-      if (yes >= cur.required_approvals()) cur.set_state(v1::APPROVAL_APPROVED);
+    const auto now = clock_->now();
+    // The expiry pass runs only every 200 ms: a vote after the deadline times the approval
+    // out, as that pass would have, instead of being counted.
+    expired = fromTimestamp(cur.deadline()) <= now;
+    if (expired) {
+      cur.set_state(v1::APPROVAL_TIMED_OUT);
+    } else if (auto st = addVote(cur, voter, approve, comment, now); !st.ok()) {
+      return st;
     }
     a = cur;
+  }
+  if (expired) {
+    publishTimedOut(a);
+    return absl::FailedPreconditionError(
+        "approval " + approval_id + " expired at " + rfc3339(a.deadline()) +
+        " with no decision (treated as denied); the vote was not counted");
   }
   std::string detail = std::string(approve ? "approved" : "denied") + " by " +
                        voter.principal_id() + " (now " + stateName(a.state()) + ")";
@@ -240,10 +263,12 @@ void ApprovalManager::tick() {
       }
     }
   }
-  for (const auto& a : timed_out) {
-    publish(a, v1::EVENT_APPROVAL_TIMED_OUT, a.requester(),
-            "no decision before the deadline: treated as denied");
-  }
+  for (const auto& a : timed_out) publishTimedOut(a);
+}
+
+void ApprovalManager::publishTimedOut(const v1::Approval& a) {
+  publish(a, v1::EVENT_APPROVAL_TIMED_OUT, a.requester(),
+          "no decision before the deadline: treated as denied");
 }
 
 void ApprovalManager::publish(const v1::Approval& a, v1::EventType type, const v1::Identity& who,

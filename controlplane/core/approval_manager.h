@@ -50,7 +50,8 @@ struct GrantApprovalInput {
 //   - a voter is never the requester (same principal_id, or same subject and issuer);
 //   - one vote per principal;
 //   - one deny decides DENIED; `required_approvals` distinct approvals decide APPROVED;
-//   - no decision by the deadline: APPROVAL_TIMED_OUT (treated as denied).
+//   - no decision by the deadline: APPROVAL_TIMED_OUT (treated as denied); a vote at or after
+//     the deadline is refused and times the approval out.
 // A background thread times approvals out (checking at least every 200 ms, or call tick()).
 // Thread-safe.
 class ApprovalManager {
@@ -75,8 +76,10 @@ class ApprovalManager {
   absl::StatusOr<v1::Approval> createGrantApproval(const GrantApprovalInput& input);
 
   // Records a vote. Errors: NOT_FOUND (unknown id), FAILED_PRECONDITION (already decided: the
-  // message names the state), PERMISSION_DENIED (not an approver, not in the group, own
-  // request), ALREADY_EXISTS (this principal already voted). Returns the updated approval.
+  // message names the state; or the deadline has passed: the approval is then timed out, as
+  // tick() would have done, and the vote is not counted), PERMISSION_DENIED (not an approver, not
+  // in the group, own request), ALREADY_EXISTS (this principal already voted). Returns the updated
+  // approval.
   absl::StatusOr<v1::Approval> vote(const std::string& approval_id, const v1::Identity& voter,
                                     bool approve, const std::string& comment);
 
@@ -103,6 +106,8 @@ class ApprovalManager {
   // Stores, audits and notifies a changed approval (called without mu_ held).
   void publish(const v1::Approval& approval, v1::EventType type, const v1::Identity& who,
                const std::string& detail);
+  // publish() of an approval just set APPROVAL_TIMED_OUT.
+  void publishTimedOut(const v1::Approval& approval);
   void run();
 
   StateStore& store_;

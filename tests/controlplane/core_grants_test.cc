@@ -302,3 +302,38 @@ TEST_CASE("statement approvals: votes, own request refused, cancel") {
   CHECK(cp->approvals().list(false, "").empty());
   CHECK(cp->approvals().list(true, "db").size() == 2);
 }
+
+// Review: with the expiry pass running every 200 ms, votes 95-175 ms past the deadline were
+// counted and turned grants ACTIVE.
+TEST_CASE("a vote after the deadline is refused and the approval times out") {
+  tollgate::testing::TempDir dir;
+  auto clock = std::make_shared<SharedManualClock>();
+  auto cp = makeControlPlane(dir, clock);
+  auto d = cp->grants().request(requestFor(workload("ops", "late", "p1"), v1::ROLE_WRITE));
+  REQUIRE(d.outcome() == v1::GrantDecision::PENDING_APPROVAL);
+  const std::string id = d.grant().id();
+  REQUIRE(cp->grants().approve(id, human("alice", {"approver"}, {"dba"}), "").ok());
+  clock->advance(minutes(10) + std::chrono::milliseconds(95));  // deadline + 95 ms, no tick
+  auto late = cp->grants().approve(id, human("bob", {"approver"}, {"dba"}), "");
+  CHECK(late.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(late.status().message().find("expired") != std::string_view::npos);
+  CHECK(cp->approvals().get(d.grant().approval_id())->state() == v1::APPROVAL_TIMED_OUT);
+  CHECK(cp->approvals().get(d.grant().approval_id())->votes_size() == 1);
+  CHECK(cp->grants().get(id)->state() == v1::GRANT_DENIED);
+  CHECK(countEvents(cp->auditStore(), v1::EVENT_APPROVAL_TIMED_OUT) == 1);
+
+  core::StatementApprovalInput in;
+  in.requester = workload("ci", "loader", "pod-1");
+  in.resource = "db";
+  in.statement = "DELETE FROM t";
+  in.approvers = {"", 1, 1};
+  auto a = cp->approvals().createStatementApproval(in);
+  REQUIRE(a.ok());
+  clock->advance(seconds(1));  // exactly at the deadline
+  auto at = cp->approvals().vote(a->id(), human("alice", {"approver"}), true, "");
+  CHECK(at.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(cp->approvals().get(a->id())->state() == v1::APPROVAL_TIMED_OUT);
+  CHECK(cp->approvals().vote(a->id(), human("bob", {"approver"}), true, "").status().message() ==
+        "approval " + a->id() + " is already timed out");
+  CHECK(countEvents(cp->auditStore(), v1::EVENT_APPROVAL_TIMED_OUT) == 2);
+}
