@@ -1,6 +1,9 @@
 // Shared daemon start-up helpers.
 #include "common/daemon.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <charconv>
 #include <chrono>
 
@@ -134,6 +137,18 @@ bool splitHostPort(std::string_view text, std::string* host, int* port) {
   if (ec != std::errc() || ptr != p.data() + p.size() || v < 0 || v > 65535) return false;
   *port = v;
   return true;
+}
+
+bool isLoopbackHost(std::string_view host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host == "localhost") return true;
+  const std::string text(host);  // inet_pton needs a terminated string
+  in_addr v4{};
+  if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return ::inet_pton(AF_INET6, text.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 }  // namespace tollgate

@@ -55,4 +55,10 @@ void registerBuildInfo(prometheus::Registry& registry, std::string_view componen
 // Splits "host:port" / "[v6]:port". Returns false when malformed or the port is out of range.
 bool splitHostPort(std::string_view text, std::string* host, int* port);
 
+// Whether connecting to `host` stays on this machine, so plaintext (and a bearer token in it)
+// never leaves it: an IPv4 address in 127.0.0.0/8, the IPv6 address ::1 (brackets allowed), or
+// the name "localhost". Any other name is not loopback, whatever it looks like
+// ("127.example.com" is a DNS name).
+bool isLoopbackHost(std::string_view host);
+
 }  // namespace tollgate

@@ -192,10 +192,6 @@ std::string redactPgDsn(std::string message, const std::string& dsn) {
   return message;
 }
 
-bool isLoopbackAddress(const std::string& address) {
-  return address == "localhost" || address == "::1" || address.rfind("127.", 0) == 0;
-}
-
 absl::StatusOr<ControlPlaneConfig> loadControlPlaneConfig(int argc, const char* const* argv) {
   ControlPlaneConfig cfg;
   AuditNodes audit_nodes;
@@ -242,7 +238,7 @@ absl::StatusOr<ControlPlaneConfig> loadControlPlaneConfig(int argc, const char* 
   if (cfg.replica_name.empty()) return absl::InvalidArgumentError("replicaName must not be empty");
   if (auto st = identity::validateIdentityConfig(cfg.identity); !st.ok()) return st;
   if (auto st = webhook::validateWebhookConfig(cfg.webhook); !st.ok()) return st;
-  if (cfg.grpc.tls_cert.empty() && !isLoopbackAddress(cfg.grpc.address)) {
+  if (cfg.grpc.tls_cert.empty() && !isLoopbackHost(cfg.grpc.address)) {
     return absl::InvalidArgumentError("gRPC on non-loopback address " + cfg.grpc.address +
                                       " requires TLS (--tls-cert and --tls-key)");
   }

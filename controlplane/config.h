@@ -87,7 +87,4 @@ absl::StatusOr<std::string> describePgDsn(const std::string& dsn);
 // "***", for errors that came back from libpq.
 std::string redactPgDsn(std::string message, const std::string& dsn);
 
-// True for 127.0.0.0/8, ::1 and "localhost".
-bool isLoopbackAddress(const std::string& address);
-
 }  // namespace tollgate::controlplane

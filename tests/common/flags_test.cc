@@ -48,3 +48,24 @@ TEST_CASE("host:port splitting") {
   CHECK_FALSE(parseInt("4x", 0, 100));
   CHECK_FALSE(parseInt("", 0, 100));
 }
+
+// Review: a text prefix test took "127.example.com" for loopback, so tollgatectl would have sent
+// a bearer token to it in plaintext and the control plane would have served plaintext gRPC.
+TEST_CASE("loopback is a loopback IP address or localhost, never a name that starts with 127.") {
+  CHECK(isLoopbackHost("127.0.0.1"));
+  CHECK(isLoopbackHost("127.255.255.254"));
+  CHECK(isLoopbackHost("::1"));
+  CHECK(isLoopbackHost("[::1]"));
+  CHECK(isLoopbackHost("0:0:0:0:0:0:0:1"));
+  CHECK(isLoopbackHost("localhost"));
+  CHECK_FALSE(isLoopbackHost("127.example.com"));
+  CHECK_FALSE(isLoopbackHost("127.0.0.1.example.com"));
+  CHECK_FALSE(isLoopbackHost("127."));
+  CHECK_FALSE(isLoopbackHost("127.0.0.1 "));
+  CHECK_FALSE(isLoopbackHost("localhost.example.com"));
+  CHECK_FALSE(isLoopbackHost("::2"));
+  CHECK_FALSE(isLoopbackHost("::ffff:10.0.0.1"));
+  CHECK_FALSE(isLoopbackHost("128.0.0.1"));
+  CHECK_FALSE(isLoopbackHost("0.0.0.0"));
+  CHECK_FALSE(isLoopbackHost(""));
+}

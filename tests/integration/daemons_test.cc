@@ -163,6 +163,11 @@ TEST_CASE("missing config file and bad flags are clear errors") {
   auto insecure = run({binPath("tollgate-controlplane"), "--grpc-address", "0.0.0.0:15090"});
   CHECK(insecure.exit_code == 2);
   CHECK_THAT(insecure.err, ContainsSubstring("requires TLS"));
+  // A DNS name is not loopback, even one that starts with "127.".
+  auto named = run({binPath("tollgate-controlplane"), "--grpc-address", "127.example.com:15090",
+                    "--check-config"});
+  CHECK(named.exit_code == 2);
+  CHECK_THAT(named.err, ContainsSubstring("requires TLS"));
 }
 
 TEST_CASE("a port already in use fails start-up with exit 1 and names the address") {

@@ -137,12 +137,6 @@ absl::Status saveLogin(const std::string& path, const SavedLogin& login) {
   return absl::OkStatus();
 }
 
-bool isLoopbackHost(const std::string& host) {
-  std::string h = host;
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  return h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0;
-}
-
 std::vector<FlagSpec> onlineFlags(std::initializer_list<FlagSpec> extra) {
   std::vector<FlagSpec> specs(extra);
   const FlagSpec common[] = {

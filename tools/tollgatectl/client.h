@@ -61,9 +61,6 @@ absl::StatusOr<std::optional<SavedLogin>> loadSavedLogin(const std::string& path
 // are created with mode 0700).
 absl::Status saveLogin(const std::string& path, const SavedLogin& login);
 
-// True for "localhost", 127.0.0.0/8 and ::1 (with or without brackets).
-bool isLoopbackHost(const std::string& host);
-
 // The flags every online command accepts, appended to a command's own `extra` flags:
 // --server --ca --cert --key --token --token-file --insecure --timeout --json --help.
 std::vector<FlagSpec> onlineFlags(std::initializer_list<FlagSpec> extra);
