@@ -40,6 +40,30 @@ std::string stateName(v1::ApprovalState s) {
   }
 }
 
+// The audit record of a change to `a` made by `who`.
+v1::AuditEvent auditEvent(const v1::Approval& a, v1::EventType type, const v1::Identity& who,
+                          const std::string& detail) {
+  v1::AuditEvent e;
+  e.set_type(type);
+  *e.mutable_identity() = who;
+  e.mutable_location()->set_resource(a.resource());
+  e.mutable_location()->set_session_id(a.session_id());
+  if (a.kind() == v1::Approval::KIND_STATEMENT) {
+    e.mutable_action()->set_statement(a.statement());
+    e.mutable_action()->set_statement_class(a.statement_class());
+  }
+  e.mutable_action()->set_detail(detail);
+  e.mutable_result()->set_success(a.state() == v1::APPROVAL_PENDING ||
+                                  a.state() == v1::APPROVAL_APPROVED);
+  e.mutable_reason()->set_approval_id(a.id());
+  e.mutable_reason()->set_grant_id(a.grant_id());
+  if (!a.rule().empty()) e.mutable_reason()->add_rule_ids(a.rule());
+  e.mutable_reason()->set_decision(a.state() == v1::APPROVAL_APPROVED  ? v1::DECISION_ALLOW
+                                   : a.state() == v1::APPROVAL_PENDING ? v1::DECISION_REVIEW
+                                                                       : v1::DECISION_BLOCK);
+  return e;
+}
+
 // Checks `voter` against the rules in the header and adds the vote to pending `a`, deciding it
 // when the vote settles it.
 absl::Status addVote(v1::Approval& a, const v1::Identity& voter, bool approve,
@@ -123,15 +147,21 @@ absl::StatusOr<v1::Approval> ApprovalManager::create(v1::Approval a) {
   auto now = clock_->now();
   *a.mutable_created_at() = toTimestamp(now);
   if (a.required_approvals() == 0) a.set_required_approvals(1);
-  {
-    std::lock_guard lock(mu_);
-    approvals_[a.id()] = a;
-  }
   std::string detail = (a.kind() == v1::Approval::KIND_GRANT ? "grant " + a.grant_id()
                                                              : "statement: " + a.statement()) +
                        " needs " + std::to_string(a.required_approvals()) + " approval(s)" +
                        (a.approver_group().empty() ? "" : " from group " + a.approver_group());
-  publish(a, v1::EVENT_APPROVAL_REQUESTED, a.requester(), detail);
+  // Recorded before it exists: an approval nobody can trace is not opened.
+  if (auto st = auditor_.recordRequired(
+          auditEvent(a, v1::EVENT_APPROVAL_REQUESTED, a.requester(), detail));
+      !st.ok()) {
+    return absl::Status(st.code(), std::string(st.message()) + "; the approval was not created");
+  }
+  {
+    std::lock_guard lock(mu_);
+    approvals_[a.id()] = a;
+  }
+  commit(a);
   if (webhook_) webhook_->announce(a);
   return a;
 }
@@ -192,10 +222,23 @@ absl::StatusOr<v1::Approval> ApprovalManager::vote(const std::string& approval_i
     expired = fromTimestamp(cur.deadline()) <= now;
     if (expired) {
       cur.set_state(v1::APPROVAL_TIMED_OUT);
-    } else if (auto st = addVote(cur, voter, approve, comment, now); !st.ok()) {
-      return st;
+      a = cur;
+    } else {
+      v1::Approval next = cur;
+      if (auto st = addVote(next, voter, approve, comment, now); !st.ok()) return st;
+      std::string detail = std::string(approve ? "approved" : "denied") + " by " +
+                           voter.principal_id() + " (now " + stateName(next.state()) + ")";
+      if (!comment.empty()) detail += ": " + comment;
+      // Written under the lock, before the vote counts: a vote that cannot be recorded is not
+      // counted, and records follow the order in which votes count.
+      if (auto st =
+              auditor_.recordRequired(auditEvent(next, v1::EVENT_APPROVAL_DECIDED, voter, detail));
+          !st.ok()) {
+        return absl::Status(st.code(), std::string(st.message()) + "; the vote was not counted");
+      }
+      cur = next;
+      a = cur;
     }
-    a = cur;
   }
   if (expired) {
     publishTimedOut(a);
@@ -203,10 +246,7 @@ absl::StatusOr<v1::Approval> ApprovalManager::vote(const std::string& approval_i
         "approval " + approval_id + " expired at " + rfc3339(a.deadline()) +
         " with no decision (treated as denied); the vote was not counted");
   }
-  std::string detail = std::string(approve ? "approved" : "denied") + " by " +
-                       voter.principal_id() + " (now " + stateName(a.state()) + ")";
-  if (!comment.empty()) detail += ": " + comment;
-  publish(a, v1::EVENT_APPROVAL_DECIDED, voter, detail);
+  commit(a);
   return a;
 }
 
@@ -271,31 +311,21 @@ void ApprovalManager::publishTimedOut(const v1::Approval& a) {
           "no decision before the deadline: treated as denied");
 }
 
+void ApprovalManager::commit(const v1::Approval& a) {
+  if (auto st = store_.putApproval(a); !st.ok()) {
+    log::error("storing approval failed",
+               {{"approval", a.id()}, {"error", std::string(st.message())}});
+  }
+  subscribers_.notify(a);
+}
+
 void ApprovalManager::publish(const v1::Approval& a, v1::EventType type, const v1::Identity& who,
                               const std::string& detail) {
   if (auto st = store_.putApproval(a); !st.ok()) {
     log::error("storing approval failed",
                {{"approval", a.id()}, {"error", std::string(st.message())}});
   }
-  v1::AuditEvent e;
-  e.set_type(type);
-  *e.mutable_identity() = who;
-  e.mutable_location()->set_resource(a.resource());
-  e.mutable_location()->set_session_id(a.session_id());
-  if (a.kind() == v1::Approval::KIND_STATEMENT) {
-    e.mutable_action()->set_statement(a.statement());
-    e.mutable_action()->set_statement_class(a.statement_class());
-  }
-  e.mutable_action()->set_detail(detail);
-  e.mutable_result()->set_success(a.state() == v1::APPROVAL_PENDING ||
-                                  a.state() == v1::APPROVAL_APPROVED);
-  e.mutable_reason()->set_approval_id(a.id());
-  e.mutable_reason()->set_grant_id(a.grant_id());
-  if (!a.rule().empty()) e.mutable_reason()->add_rule_ids(a.rule());
-  e.mutable_reason()->set_decision(a.state() == v1::APPROVAL_APPROVED  ? v1::DECISION_ALLOW
-                                   : a.state() == v1::APPROVAL_PENDING ? v1::DECISION_REVIEW
-                                                                       : v1::DECISION_BLOCK);
-  auditor_.record(std::move(e)).IgnoreError();  // logged by the auditor
+  auditor_.record(auditEvent(a, type, who, detail)).IgnoreError();  // logged by the auditor
   subscribers_.notify(a);
 }
 

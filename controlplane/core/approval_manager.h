@@ -70,7 +70,8 @@ class ApprovalManager {
 
   // A new PENDING approval of KIND_STATEMENT with deadline = now + approvers.timeout_seconds.
   // Audited (EVENT_APPROVAL_REQUESTED), announced to the webhook, subscribers notified.
-  // INVALID_ARGUMENT for an empty resource or statement.
+  // INVALID_ARGUMENT for an empty resource or statement; UNAVAILABLE when the audit record
+  // cannot be written (it is written first: no approval is created then).
   absl::StatusOr<v1::Approval> createStatementApproval(const StatementApprovalInput& input);
   // The same for KIND_GRANT (used by GrantManager).
   absl::StatusOr<v1::Approval> createGrantApproval(const GrantApprovalInput& input);
@@ -78,8 +79,9 @@ class ApprovalManager {
   // Records a vote. Errors: NOT_FOUND (unknown id), FAILED_PRECONDITION (already decided: the
   // message names the state; or the deadline has passed: the approval is then timed out, as
   // tick() would have done, and the vote is not counted), PERMISSION_DENIED (not an approver, not
-  // in the group, own request), ALREADY_EXISTS (this principal already voted). Returns the updated
-  // approval.
+  // in the group, own request), ALREADY_EXISTS (this principal already voted), UNAVAILABLE when
+  // the vote's audit record cannot be written (it is written first, under the lock: the vote is
+  // not counted). Returns the updated approval.
   absl::StatusOr<v1::Approval> vote(const std::string& approval_id, const v1::Identity& voter,
                                     bool approve, const std::string& comment);
 
@@ -103,7 +105,10 @@ class ApprovalManager {
 
  private:
   absl::StatusOr<v1::Approval> create(v1::Approval approval);
-  // Stores, audits and notifies a changed approval (called without mu_ held).
+  // Stores and notifies a change whose audit record is already written (without mu_ held).
+  void commit(const v1::Approval& approval);
+  // Stores, audits and notifies a change that stands even when its record cannot be written
+  // (time-outs and cancellations only take access away; the failure is logged). Without mu_.
   void publish(const v1::Approval& approval, v1::EventType type, const v1::Identity& who,
                const std::string& detail);
   // publish() of an approval just set APPROVAL_TIMED_OUT.

@@ -32,6 +32,23 @@ absl::Status Auditor::record(v1::AuditEvent event) {
   return absl::OkStatus();
 }
 
+absl::Status Auditor::recordRequired(v1::AuditEvent event) {
+  auto st = record(std::move(event));
+  if (st.ok()) return st;
+  return absl::UnavailableError("the audit trail cannot be written (" + std::string(st.message()) +
+                                ")");
+}
+
+absl::Status Auditor::recordRequired(v1::EventType type, const v1::Identity& who,
+                                     const std::string& resource, const std::string& detail,
+                                     bool success, const std::string& grant_id,
+                                     const std::string& approval_id, const std::string& rule) {
+  auto st = record(type, who, resource, detail, success, grant_id, approval_id, rule);
+  if (st.ok()) return st;
+  return absl::UnavailableError("the audit trail cannot be written (" + std::string(st.message()) +
+                                ")");
+}
+
 absl::Status Auditor::record(v1::EventType type, const v1::Identity& who,
                              const std::string& resource, const std::string& detail, bool success,
                              const std::string& grant_id, const std::string& approval_id,

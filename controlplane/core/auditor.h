@@ -27,6 +27,15 @@ class Auditor {
                       const std::string& detail, bool success, const std::string& grant_id = "",
                       const std::string& approval_id = "", const std::string& rule = "");
 
+  // For administrative actions, whose record must be written before the change is applied
+  // (PCI DSS 10.2): as record(), but a failed append is UNAVAILABLE "the audit trail cannot be
+  // written (<cause>)" whatever the store's code, so callers refuse the change with it.
+  absl::Status recordRequired(v1::AuditEvent event);
+  absl::Status recordRequired(v1::EventType type, const v1::Identity& who,
+                              const std::string& resource, const std::string& detail, bool success,
+                              const std::string& grant_id = "", const std::string& approval_id = "",
+                              const std::string& rule = "");
+
   const std::string& source() const { return source_; }
   audit::AuditStore* store() const { return store_; }
 

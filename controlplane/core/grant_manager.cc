@@ -106,7 +106,7 @@ void GrantManager::run() {
   }
 }
 
-v1::GrantDecision GrantManager::request(const GrantRequestInput& in) {
+absl::StatusOr<v1::GrantDecision> GrantManager::request(const GrantRequestInput& in) {
   const v1::Identity& who = in.requester;
   auto deny = [&](const std::string& message) {
     auditor_
@@ -186,7 +186,7 @@ v1::GrantDecision GrantManager::request(const GrantRequestInput& in) {
     }
   }
   if (decision.outcome() == v1::GrantDecision::GRANTED) {
-    if (!bind_detail.empty()) publish(grant, v1::EVENT_TYPE_UNSPECIFIED, who, bind_detail, true);
+    if (!bind_detail.empty()) commit(grant);
     return decision;
   }
 
@@ -202,15 +202,21 @@ v1::GrantDecision GrantManager::request(const GrantRequestInput& in) {
   *grant.mutable_requested_by() = who;
   if (!needs_approval) {
     grant.set_state(v1::GRANT_ACTIVE);
+    // Recorded before it exists: a grant that cannot be audited is not issued.
+    if (auto st = auditor_.recordRequired(v1::EVENT_GRANT_ISSUED, who, grant.resource(),
+                                          "grant " + grant.id() + ": " + roleText(role) + " on " +
+                                              in.resource + " for " + subject + " for " +
+                                              std::to_string(duration.count()) + "s (rule " +
+                                              rule->name + ")",
+                                          true, grant.id(), "", grant.rule());
+        !st.ok()) {
+      return absl::Status(st.code(), std::string(st.message()) + "; the grant was not issued");
+    }
     {
       std::lock_guard lock(mu_);
       grants_[grant.id()] = grant;
     }
-    publish(grant, v1::EVENT_GRANT_ISSUED, who,
-            "grant " + grant.id() + ": " + roleText(role) + " on " + in.resource + " for " +
-                subject + " for " + std::to_string(duration.count()) + "s (rule " + rule->name +
-                ")",
-            true);
+    commit(grant);
     decision.set_outcome(v1::GrantDecision::GRANTED);
     *decision.mutable_grant() = grant;
     return decision;
@@ -229,20 +235,21 @@ v1::GrantDecision GrantManager::request(const GrantRequestInput& in) {
   ai.approvers = rule->approvers;
   auto approval = approvals_.createGrantApproval(ai);
   if (!approval.ok()) {
+    // Never stored or announced: the request leaves nothing behind (the approval's record could
+    // not be written, so no approval was opened either).
     {
       std::lock_guard lock(mu_);
-      grants_[grant.id()].set_state(v1::GRANT_DENIED);
-      grant = grants_[grant.id()];
+      grants_.erase(grant.id());
     }
-    publish(grant, v1::EVENT_GRANT_DENIED, who, "approval could not be created", false);
-    return denied("approval could not be created: " + std::string(approval.status().message()));
+    return absl::Status(approval.status().code(),
+                        std::string(approval.status().message()) + "; the grant was not requested");
   }
   {
     std::lock_guard lock(mu_);
     grants_[grant.id()].set_approval_id(approval->id());
     grant = grants_[grant.id()];
   }
-  publish(grant, v1::EVENT_TYPE_UNSPECIFIED, who, "", true);
+  commit(grant);
   decision.set_outcome(v1::GrantDecision::PENDING_APPROVAL);
   *decision.mutable_grant() = grant;
   return decision;
@@ -257,26 +264,37 @@ void GrantManager::onApproval(const v1::Approval& a) {
     if (it == grants_.end() || it->second.state() != v1::GRANT_PENDING) return;
     v1::Grant& g = it->second;
     if (a.state() == v1::APPROVAL_APPROVED) {
+      v1::Grant next = g;
       // The time box starts when the grant becomes usable.
       auto length = fromTimestamp(g.expires_at()) - fromTimestamp(g.not_before());
       auto now = clock_->now();
-      *g.mutable_not_before() = toTimestamp(now);
-      *g.mutable_expires_at() = toTimestamp(now + length);
-      g.clear_approvers();
+      *next.mutable_not_before() = toTimestamp(now);
+      *next.mutable_expires_at() = toTimestamp(now + length);
+      next.clear_approvers();
       for (const auto& v : a.votes()) {
-        if (v.approve()) g.add_approvers(v.principal_id());
+        if (v.approve()) next.add_approvers(v.principal_id());
       }
-      g.set_state(v1::GRANT_ACTIVE);
+      next.set_state(v1::GRANT_ACTIVE);
+      // Written under the lock, before the grant becomes usable. When it cannot be, the grant
+      // stays PENDING and tick() tries again.
+      if (auto st =
+              auditor_.recordRequired(v1::EVENT_GRANT_ISSUED, next.requested_by(), next.resource(),
+                                      "grant " + next.id() + " approved by " +
+                                          std::to_string(next.approvers_size()) + " approver(s)",
+                                      true, next.id(), next.approval_id(), next.rule());
+          !st.ok()) {
+        log::error("approved grant not activated",
+                   {{"grant", next.id()}, {"error", std::string(st.message())}});
+        return;
+      }
+      g = next;
     } else {
       g.set_state(v1::GRANT_DENIED);
     }
     grant = g;
   }
   if (grant.state() == v1::GRANT_ACTIVE) {
-    publish(grant, v1::EVENT_GRANT_ISSUED, grant.requested_by(),
-            "grant " + grant.id() + " approved by " + std::to_string(grant.approvers_size()) +
-                " approver(s)",
-            true);
+    commit(grant);
   } else {
     publish(grant, v1::EVENT_GRANT_DENIED, grant.requested_by(),
             "grant " + grant.id() + " not approved (approval " +
@@ -284,7 +302,8 @@ void GrantManager::onApproval(const v1::Approval& a) {
                  : a.state() == v1::APPROVAL_CANCELLED ? std::string("cancelled")
                                                        : std::string("denied")) +
                 ")",
-            false);
+            false)
+        .IgnoreError();  // logged by the auditor
   }
 }
 
@@ -298,7 +317,13 @@ absl::StatusOr<v1::Grant> GrantManager::approve(const std::string& grant_id,
   }
   auto a = approvals_.vote(g->approval_id(), voter, true, comment);
   if (!a.ok()) return a.status();
-  return get(grant_id);
+  auto after = get(grant_id);
+  if (after.ok() && after->state() == v1::GRANT_PENDING && a->state() == v1::APPROVAL_APPROVED) {
+    return absl::UnavailableError("grant " + grant_id +
+                                  " is approved but not active: the audit trail cannot be "
+                                  "written (it is activated once its record is)");
+  }
+  return after;
 }
 
 absl::StatusOr<v1::Grant> GrantManager::deny(const std::string& grant_id, const v1::Identity& voter,
@@ -331,9 +356,15 @@ absl::StatusOr<v1::Grant> GrantManager::revoke(const std::string& grant_id, cons
   }
   std::string detail = "grant " + grant_id + " revoked by " + by.principal_id();
   if (!comment.empty()) detail += ": " + comment;
-  publish(grant, v1::EVENT_GRANT_REVOKED, by, detail, true);
+  absl::Status recorded = publish(grant, v1::EVENT_GRANT_REVOKED, by, detail, true);
   if (was_pending && !grant.approval_id().empty()) {
     approvals_.cancel(grant.approval_id(), "grant revoked").IgnoreError();
+  }
+  // Taking access away is never held up by the audit store, but it does not pass silently.
+  if (!recorded.ok()) {
+    return absl::UnavailableError("grant " + grant_id +
+                                  " is revoked, but the audit trail cannot be written (" +
+                                  std::string(recorded.message()) + ")");
   }
   return grant;
 }
@@ -362,7 +393,7 @@ absl::StatusOr<v1::Grant> GrantManager::bind(const std::string& grant_id,
     g.set_pod_uid(pod_uid);
     grant = g;
   }
-  publish(grant, v1::EVENT_TYPE_UNSPECIFIED, grant.requested_by(), "", true);
+  commit(grant);
   return grant;
 }
 
@@ -387,7 +418,7 @@ std::vector<v1::Grant> GrantManager::claimGrantsFor(const v1::Identity& workload
       out.push_back(g);
     }
   }
-  for (const auto& g : bound) publish(g, v1::EVENT_TYPE_UNSPECIFIED, workload, "", true);
+  for (const auto& g : bound) commit(g);
   return out;
 }
 
@@ -432,33 +463,49 @@ std::vector<v1::Grant> GrantManager::list(const std::string& subject, const std:
 void GrantManager::tick() {
   auto now = clock_->now();
   std::vector<v1::Grant> expired;
+  std::vector<std::string> pending_approvals;
   {
     std::lock_guard lock(mu_);
     for (auto& [id, g] : grants_) {
       if (g.state() == v1::GRANT_ACTIVE && fromTimestamp(g.expires_at()) <= now) {
         g.set_state(v1::GRANT_EXPIRED);
         expired.push_back(g);
+      } else if (g.state() == v1::GRANT_PENDING && !g.approval_id().empty()) {
+        pending_approvals.push_back(g.approval_id());
       }
     }
   }
   for (const auto& g : expired) {
-    publish(g, v1::EVENT_GRANT_EXPIRED, g.requested_by(), "grant " + g.id() + " expired", true);
+    publish(g, v1::EVENT_GRANT_EXPIRED, g.requested_by(), "grant " + g.id() + " expired", true)
+        .IgnoreError();  // logged by the auditor
+  }
+  // A decided approval whose grant is still pending: its activation record could not be
+  // written when the approval was decided.
+  for (const auto& id : pending_approvals) {
+    auto a = approvals_.get(id);
+    if (a.ok() && a->state() != v1::APPROVAL_PENDING) onApproval(*a);
   }
 }
 
-void GrantManager::publish(const v1::Grant& grant, v1::EventType type, const v1::Identity& who,
-                           const std::string& detail, bool success) {
+void GrantManager::commit(const v1::Grant& grant) {
   if (auto st = store_.putGrant(grant); !st.ok()) {
     log::error("storing grant failed",
                {{"grant", grant.id()}, {"error", std::string(st.message())}});
   }
-  if (type != v1::EVENT_TYPE_UNSPECIFIED) {
-    auditor_
-        .record(type, who, grant.resource(), detail, success, grant.id(), grant.approval_id(),
-                grant.rule())
-        .IgnoreError();  // logged by the auditor
-  }
   subscribers_.notify(grant);
+}
+
+absl::Status GrantManager::publish(const v1::Grant& grant, v1::EventType type,
+                                   const v1::Identity& who, const std::string& detail,
+                                   bool success) {
+  if (auto st = store_.putGrant(grant); !st.ok()) {
+    log::error("storing grant failed",
+               {{"grant", grant.id()}, {"error", std::string(st.message())}});
+  }
+  absl::Status recorded = auditor_.record(type, who, grant.resource(), detail, success, grant.id(),
+                                          grant.approval_id(), grant.rule());
+  subscribers_.notify(grant);
+  return recorded;
 }
 
 }  // namespace tollgate::controlplane::core

@@ -50,7 +50,9 @@ struct GrantRequestInput {
 //     the one asked, usable by the pod, more than 5 s left), it is returned instead of a new one.
 // A background thread expires grants at expires_at (checks at least every 200 ms; tests can
 // call tick()). Every change is stored, audited (EVENT_GRANT_ISSUED / DENIED / REVOKED /
-// EXPIRED) and passed to subscribers. Thread-safe.
+// EXPIRED) and passed to subscribers. A grant is issued or activated only after its
+// EVENT_GRANT_ISSUED record is written (PCI DSS 10.2); changes that take access away (denial,
+// revocation, expiry) stand even when their record cannot be written, and say so. Thread-safe.
 class GrantManager {
  public:
   GrantManager(StateStore& store, Auditor& auditor, ClockPtr clock, PolicyRegistry& policies,
@@ -63,19 +65,23 @@ class GrantManager {
   absl::Status start();
   void stop();
 
-  // Decides a request (never fails: problems are DENIED with a message). An empty resource or
-  // no policy is DENIED too.
-  v1::GrantDecision request(const GrantRequestInput& input);
+  // Decides a request: problems are DENIED with a message (an empty resource or no policy
+  // too). Fails only with UNAVAILABLE when the audit record of a grant issued at once, or of the
+  // approval a grant needs, cannot be written: nothing is issued, stored or requested then.
+  absl::StatusOr<v1::GrantDecision> request(const GrantRequestInput& input);
 
   // Votes on a pending grant's approval (see ApprovalManager::vote for errors); the grant as it
-  // is after the vote (ACTIVE once approved, DENIED once denied).
+  // is after the vote (ACTIVE once approved, DENIED once denied). UNAVAILABLE when the vote
+  // decided the approval but the grant's activation record cannot be written: the grant stays
+  // PENDING and tick() activates it once the record is written.
   absl::StatusOr<v1::Grant> approve(const std::string& grant_id, const v1::Identity& voter,
                                     const std::string& comment);
   absl::StatusOr<v1::Grant> deny(const std::string& grant_id, const v1::Identity& voter,
                                  const std::string& comment);
 
   // ACTIVE or PENDING -> REVOKED (a pending grant's approval is cancelled). NOT_FOUND for an
-  // unknown id, FAILED_PRECONDITION when already expired/revoked/denied.
+  // unknown id, FAILED_PRECONDITION when already expired/revoked/denied. UNAVAILABLE when the
+  // grant was revoked but the record of it could not be written.
   absl::StatusOr<v1::Grant> revoke(const std::string& grant_id, const v1::Identity& by,
                                    const std::string& comment);
 
@@ -99,7 +105,8 @@ class GrantManager {
   std::vector<v1::Grant> list(const std::string& subject, const std::string& resource,
                               bool include_inactive) const;
 
-  // Expires every ACTIVE grant whose expires_at passed (clock time).
+  // Expires every ACTIVE grant whose expires_at passed (clock time), and settles PENDING grants
+  // whose approval is decided (an activation whose record could not be written earlier).
   void tick();
 
   // `callback(grant)` whenever a grant becomes ACTIVE, REVOKED, EXPIRED or DENIED (and when a
@@ -110,8 +117,12 @@ class GrantManager {
 
  private:
   void onApproval(const v1::Approval& approval);
-  void publish(const v1::Grant& grant, v1::EventType type, const v1::Identity& who,
-               const std::string& detail, bool success);
+  // Stores and notifies a change whose audit record is already written (or that has none).
+  void commit(const v1::Grant& grant);
+  // Stores, audits and notifies a change that stands even when its record cannot be written;
+  // returns the audit append's status (the failure is logged).
+  absl::Status publish(const v1::Grant& grant, v1::EventType type, const v1::Identity& who,
+                       const std::string& detail, bool success);
   void run();
 
   StateStore& store_;

@@ -153,20 +153,29 @@ absl::StatusOr<PolicySnapshotPtr> PolicyRegistry::storeLocked(const std::string&
   *v.mutable_applied_at() = toTimestamp(clock_->now());
   v.set_sha256(sha256Hex(yaml));
   v.set_rolled_back_from(rolled_from);
-  if (auto st = store_.putPolicyVersion(v); !st.ok()) {
-    return absl::InternalError("storing policy version failed: " + std::string(st.message()));
-  }
-  versions_.push_back(v);
-  current_ = std::make_shared<PolicySnapshot>(PolicySnapshot{v, std::move(compiled)});
   std::string detail = rolled_from == 0
                            ? "policy version " + std::to_string(v.version()) + " applied"
                            : "policy version " + std::to_string(v.version()) +
                                  " created by rollback from version " + std::to_string(rolled_from);
   if (!comment.empty()) detail += ": " + comment;
-  auditor_
-      .record(rolled_from == 0 ? v1::EVENT_POLICY_APPLIED : v1::EVENT_POLICY_ROLLED_BACK, author,
-              "", detail, true)
-      .IgnoreError();  // logged by the auditor
+  // The record first: a version that cannot be audited is not applied (PCI DSS 10.2).
+  const v1::EventType type =
+      rolled_from == 0 ? v1::EVENT_POLICY_APPLIED : v1::EVENT_POLICY_ROLLED_BACK;
+  if (auto st = auditor_.recordRequired(type, author, "", detail, true); !st.ok()) {
+    return absl::Status(st.code(), std::string(st.message()) + "; policy version " +
+                                       std::to_string(v.version()) + " was not applied");
+  }
+  if (auto st = store_.putPolicyVersion(v); !st.ok()) {
+    auditor_
+        .record(
+            type, author, "",
+            "policy version " + std::to_string(v.version()) + " was not applied: storing it failed",
+            false)
+        .IgnoreError();  // logged by the auditor
+    return absl::InternalError("storing policy version failed: " + std::string(st.message()));
+  }
+  versions_.push_back(v);
+  current_ = std::make_shared<PolicySnapshot>(PolicySnapshot{v, std::move(compiled)});
   log::info(rolled_from == 0 ? "policy applied" : "policy rolled back",
             {{"version", std::to_string(v.version())}, {"author", v.author()}});
   return current_;

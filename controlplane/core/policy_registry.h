@@ -49,7 +49,9 @@ class PolicyRegistry {
   // makes it current, audits EVENT_POLICY_APPLIED ("policy version N applied") and notifies
   // subscribers. Invalid YAML: OK status with `errors` filled and nothing stored (callers turn
   // it into INVALID_ARGUMENT). Errors: FAILED_PRECONDITION when expected_version is non-zero and
-  // differs from the current version (nothing stored), INTERNAL when the store fails.
+  // differs from the current version (nothing stored), UNAVAILABLE when the audit record cannot
+  // be written (it is written first; nothing stored or made current then), INTERNAL when the
+  // state store fails (a failure record follows the applied one in the audit trail).
   // A dry run with valid YAML returns `applied` with version 0 (not stored, not notified).
   absl::StatusOr<v1::ApplyPolicyResponse> apply(const v1::ApplyPolicyRequest& request,
                                                 const v1::Identity& author);
@@ -62,7 +64,8 @@ class PolicyRegistry {
 
   // Creates a new version whose YAML equals version `to_version`, with rolled_back_from =
   // the version that was current before, audits EVENT_POLICY_ROLLED_BACK and notifies.
-  // NOT_FOUND for an unknown version; FAILED_PRECONDITION when it no longer compiles.
+  // NOT_FOUND for an unknown version; FAILED_PRECONDITION when it no longer compiles;
+  // UNAVAILABLE and INTERNAL as for apply().
   absl::StatusOr<v1::PolicyVersion> rollback(uint64_t to_version, const std::string& comment,
                                              const v1::Identity& author);
 

@@ -38,7 +38,9 @@ grpc::ServerUnaryReactor* GrantService::Request(grpc::CallbackServerContext* con
   in.duration = std::chrono::seconds(
       seconds + (request->duration().nanos() > 0 && seconds < INT64_MAX ? 1 : 0));
   in.reason = request->reason();
-  *response = cp_.grants().request(in);
+  auto decision = cp_.grants().request(in);
+  if (!decision.ok()) return finish(context, toGrpc(decision.status()));
+  *response = *std::move(decision);
   return finish(context, grpc::Status::OK);
 }
 

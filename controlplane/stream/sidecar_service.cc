@@ -383,7 +383,12 @@ class SidecarStream final : public grpc::ServerBidiReactor<v1::SidecarMessage, v
     v1::ControlMessage m;
     v1::GrantReply* reply = m.mutable_grant_reply();
     reply->set_request_id(r.request_id());
-    *reply->mutable_decision() = core_.grants().request(in);
+    if (auto decision = core_.grants().request(in); decision.ok()) {
+      *reply->mutable_decision() = *std::move(decision);
+    } else {  // nothing was issued (the audit trail cannot be written): a denial to the sidecar
+      reply->mutable_decision()->set_outcome(v1::GrantDecision::DENIED);
+      reply->mutable_decision()->set_message(std::string(decision.status().message()));
+    }
     if (reply->decision().outcome() == v1::GrantDecision::GRANTED) {
       addCredential(core_.policies().current(), r.resource(), reply->mutable_credential());
       if (reply->credential().resource().empty()) reply->clear_credential();

@@ -26,7 +26,7 @@ core::GrantRequestInput requestFor(const v1::Identity& who, v1::Role role,
 v1::GrantDecision aheadOfTimeRequest(core::ControlPlane& cp, const v1::Identity& admin) {
   core::GrantRequestInput in = requestFor(admin, v1::ROLE_WRITE);
   in.subject = "system:serviceaccount:ops:datafix";
-  return cp.grants().request(in);
+  return cp.grants().request(in).value();
 }
 
 int64_t lengthSeconds(const v1::Grant& g) {
@@ -41,24 +41,26 @@ TEST_CASE("an auto-granted read grant is bound to the pod and capped at the rule
   auto cp = makeControlPlane(dir, clock);
   auto job = workload("ci", "loader", "pod-1");
 
-  auto d = cp->grants().request(requestFor(job, v1::ROLE_READ, std::chrono::hours(2)));
+  auto d = cp->grants().request(requestFor(job, v1::ROLE_READ, std::chrono::hours(2))).value();
   REQUIRE(d.outcome() == v1::GrantDecision::GRANTED);
   CHECK(d.grant().state() == v1::GRANT_ACTIVE);
   CHECK(d.grant().pod_uid() == "pod-1");
   CHECK(d.grant().rule() == "ci-read");
   CHECK(lengthSeconds(d.grant()) == 15 * 60);
 
-  auto shorter = cp->grants().request(
-      requestFor(workload("ci", "other", "pod-9"), v1::ROLE_UNSPECIFIED, seconds(60)));
+  auto shorter =
+      cp->grants()
+          .request(requestFor(workload("ci", "other", "pod-9"), v1::ROLE_UNSPECIFIED, seconds(60)))
+          .value();
   REQUIRE(shorter.outcome() == v1::GrantDecision::GRANTED);
   CHECK(lengthSeconds(shorter.grant()) == 60);
   CHECK(shorter.grant().role() == v1::ROLE_READ);
 
   // The same pod asking again gets the same grant; another pod of the same account does not.
-  auto again = cp->grants().request(requestFor(job, v1::ROLE_READ));
+  auto again = cp->grants().request(requestFor(job, v1::ROLE_READ)).value();
   CHECK(again.grant().id() == d.grant().id());
   auto other_pod =
-      cp->grants().request(requestFor(workload("ci", "loader", "pod-2"), v1::ROLE_READ));
+      cp->grants().request(requestFor(workload("ci", "loader", "pod-2"), v1::ROLE_READ)).value();
   CHECK(other_pod.grant().id() != d.grant().id());
   CHECK_FALSE(cp->grants().isUsableBy(d.grant().id(), workload("ci", "loader", "pod-2")));
   CHECK(cp->grants().isUsableBy(d.grant().id(), job));
@@ -69,21 +71,22 @@ TEST_CASE("grant denials name the reason: no rule, role above the rule, unknown 
   tollgate::testing::TempDir dir;
   auto cp = makeControlPlane(dir, std::make_shared<SharedManualClock>());
 
-  auto none = cp->grants().request(requestFor(workload("web", "app", "p"), v1::ROLE_READ));
+  auto none = cp->grants().request(requestFor(workload("web", "app", "p"), v1::ROLE_READ)).value();
   CHECK(none.outcome() == v1::GrantDecision::DENIED);
   CHECK(none.message().find("no access rule matches") != std::string::npos);
 
-  auto above = cp->grants().request(requestFor(workload("ci", "loader", "p"), v1::ROLE_WRITE));
+  auto above =
+      cp->grants().request(requestFor(workload("ci", "loader", "p"), v1::ROLE_WRITE)).value();
   CHECK(above.outcome() == v1::GrantDecision::DENIED);
   CHECK(above.message().find("ci-read") != std::string::npos);
 
   auto in = requestFor(workload("ci", "loader", "p"), v1::ROLE_READ);
   in.resource = "nope";
-  CHECK(cp->grants().request(in).outcome() == v1::GrantDecision::DENIED);
+  CHECK(cp->grants().request(in).value().outcome() == v1::GrantDecision::DENIED);
 
   auto foreign = requestFor(workload("ci", "loader", "p"), v1::ROLE_READ);
   foreign.subject = "system:serviceaccount:ci:someone-else";
-  CHECK(cp->grants().request(foreign).outcome() == v1::GrantDecision::DENIED);
+  CHECK(cp->grants().request(foreign).value().outcome() == v1::GrantDecision::DENIED);
   CHECK(countEvents(cp->auditStore(), v1::EVENT_GRANT_DENIED) == 4);
 }
 
@@ -92,8 +95,10 @@ TEST_CASE("a role outside the enum is denied, not granted") {
   auto cp = makeControlPlane(dir, std::make_shared<SharedManualClock>());
   for (int role : {-1, 7}) {
     INFO(role);
-    auto d = cp->grants().request(
-        requestFor(workload("ci", "nightly", "pod-1"), static_cast<v1::Role>(role)));
+    auto d =
+        cp->grants()
+            .request(requestFor(workload("ci", "nightly", "pod-1"), static_cast<v1::Role>(role)))
+            .value();
     CHECK(d.outcome() == v1::GrantDecision::DENIED);
     CHECK(d.message().find("unknown role") != std::string::npos);
   }
@@ -110,7 +115,8 @@ TEST_CASE("a pending grant needs two distinct approvers from the group, never th
     seen.push_back(g);
   });
 
-  auto d = cp->grants().request(requestFor(workload("ops", "datafix", "pod-7"), v1::ROLE_WRITE));
+  auto d =
+      cp->grants().request(requestFor(workload("ops", "datafix", "pod-7"), v1::ROLE_WRITE)).value();
   REQUIRE(d.outcome() == v1::GrantDecision::PENDING_APPROVAL);
   const std::string id = d.grant().id();
   auto approval = cp->approvals().get(d.grant().approval_id());
@@ -160,7 +166,7 @@ TEST_CASE("the requester cannot approve its own grant request") {
   // Without approver/admin, a human cannot ask ahead of time when the rule needs approval.
   core::GrantRequestInput plain = requestFor(human("eve", {}), v1::ROLE_WRITE);
   plain.subject = "system:serviceaccount:ops:datafix";
-  CHECK(cp->grants().request(plain).outcome() == v1::GrantDecision::DENIED);
+  CHECK(cp->grants().request(plain).value().outcome() == v1::GrantDecision::DENIED);
 
   // The ahead-of-time grant, once approved, binds to the first pod that claims it.
   cp->grants().approve(d.grant().id(), human("a", {"approver"}, {"dba"}), "").IgnoreError();
@@ -201,8 +207,8 @@ TEST_CASE("one deny decides, and an approval nobody decides times out as denied"
   tollgate::testing::TempDir dir;
   auto clock = std::make_shared<SharedManualClock>();
   auto cp = makeControlPlane(dir, clock);
-  auto a = cp->grants().request(requestFor(workload("ops", "x", "p1"), v1::ROLE_WRITE));
-  auto b = cp->grants().request(requestFor(workload("ops", "y", "p2"), v1::ROLE_WRITE));
+  auto a = cp->grants().request(requestFor(workload("ops", "x", "p1"), v1::ROLE_WRITE)).value();
+  auto b = cp->grants().request(requestFor(workload("ops", "y", "p2"), v1::ROLE_WRITE)).value();
   REQUIRE(a.outcome() == v1::GrantDecision::PENDING_APPROVAL);
   REQUIRE(b.outcome() == v1::GrantDecision::PENDING_APPROVAL);
 
@@ -232,8 +238,9 @@ TEST_CASE("expiry fires at expires_at and revocation notifies subscribers") {
     seen.push_back(g);
   });
   auto job = workload("ci", "loader", "pod-1");
-  auto g1 = cp->grants().request(requestFor(job, v1::ROLE_READ, seconds(60))).grant();
-  auto g2 = cp->grants().request(requestFor(workload("ci", "b", "pod-2"), v1::ROLE_READ)).grant();
+  auto g1 = cp->grants().request(requestFor(job, v1::ROLE_READ, seconds(60))).value().grant();
+  auto g2 =
+      cp->grants().request(requestFor(workload("ci", "b", "pod-2"), v1::ROLE_READ)).value().grant();
 
   clock->advance(seconds(59));
   cp->grants().tick();
@@ -264,7 +271,8 @@ TEST_CASE("the expiry thread expires a grant without anyone calling tick") {
   tollgate::testing::TempDir dir;
   auto clock = std::make_shared<SharedManualClock>();
   auto cp = makeControlPlane(dir, clock);
-  auto g = cp->grants().request(requestFor(workload("ci", "l", "p"), v1::ROLE_READ, seconds(5)));
+  auto g =
+      cp->grants().request(requestFor(workload("ci", "l", "p"), v1::ROLE_READ, seconds(5))).value();
   clock->advance(seconds(6));
   auto deadline = std::chrono::steady_clock::now() + seconds(3);
   while (cp->grants().get(g.grant().id())->state() != v1::GRANT_EXPIRED &&
@@ -309,7 +317,7 @@ TEST_CASE("a vote after the deadline is refused and the approval times out") {
   tollgate::testing::TempDir dir;
   auto clock = std::make_shared<SharedManualClock>();
   auto cp = makeControlPlane(dir, clock);
-  auto d = cp->grants().request(requestFor(workload("ops", "late", "p1"), v1::ROLE_WRITE));
+  auto d = cp->grants().request(requestFor(workload("ops", "late", "p1"), v1::ROLE_WRITE)).value();
   REQUIRE(d.outcome() == v1::GrantDecision::PENDING_APPROVAL);
   const std::string id = d.grant().id();
   REQUIRE(cp->grants().approve(id, human("alice", {"approver"}, {"dba"}), "").ok());

@@ -110,9 +110,9 @@ TEST_CASE("a restarted control plane keeps policy versions, grants and approvals
     core::GrantRequestInput in;
     in.requester = workload("ci", "loader", "pod-1");
     in.resource = "db";
-    grant_id = cp->grants().request(in).grant().id();
+    grant_id = cp->grants().request(in).value().grant().id();
     in.requester = workload("ops", "fix", "pod-2");
-    auto pending = cp->grants().request(in);
+    auto pending = cp->grants().request(in).value();
     REQUIRE(pending.outcome() == v1::GrantDecision::PENDING_APPROVAL);
     pending_id = pending.grant().id();
   }

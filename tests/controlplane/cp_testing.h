@@ -10,6 +10,7 @@
 #include <catch2/catch_test_macros.hpp>
 
 #include "common/clock.h"
+#include "controlplane/audit/sqlite_audit_store.h"
 #include "controlplane/core/control_plane.h"
 #include "tests/support/test_support.h"
 
@@ -89,10 +90,58 @@ inline v1::Identity human(const std::string& name, std::vector<std::string> role
   return id;
 }
 
+// What RefusingAuditStore refuses: nothing, every append, or (any other value) appends holding
+// an event of that v1::EventType.
+inline constexpr int kRefuseNone = 0;
+inline constexpr int kRefuseAll = -1;
+
+// A SQLite audit store that refuses appends (FAILED_PRECONDITION, as a store truncated below a
+// checkpoint does) as `*refuse` says; everything else goes to the real store.
+class RefusingAuditStore : public audit::AuditStore {
+ public:
+  RefusingAuditStore(audit::AuditStorePtr inner, std::shared_ptr<std::atomic<int>> refuse)
+      : inner_(std::move(inner)), refuse_(std::move(refuse)) {}
+  absl::StatusOr<audit::AppendResult> append(const std::vector<v1::AuditEvent>& events) override {
+    const int refuse = *refuse_;
+    for (const auto& e : events) {
+      if (refuse == kRefuseAll || (refuse != kRefuseNone && e.type() == refuse)) {
+        return absl::FailedPreconditionError("audit store refuses appends (test)");
+      }
+    }
+    return inner_->append(events);
+  }
+  absl::StatusOr<v1::AuditEvent> get(uint64_t sequence) override { return inner_->get(sequence); }
+  absl::StatusOr<v1::SearchAuditResponse> search(const audit::SearchFilter& filter) override {
+    return inner_->search(filter);
+  }
+  absl::Status exportRecords(const audit::SearchFilter& filter,
+                             const audit::ExportCallback& callback) override {
+    return inner_->exportRecords(filter, callback);
+  }
+  absl::StatusOr<audit::VerifyReport> verify(uint64_t from, uint64_t to) override {
+    return inner_->verify(from, to);
+  }
+  absl::StatusOr<uint64_t> checkpoint() override { return inner_->checkpoint(); }
+  absl::StatusOr<audit::PruneResult> pruneBefore(
+      std::chrono::system_clock::time_point cutoff) override {
+    return inner_->pruneBefore(cutoff);
+  }
+  uint64_t headSequence() override { return inner_->headSequence(); }
+  absl::StatusOr<uint64_t> storedThroughSequence(const std::string& source) override {
+    return inner_->storedThroughSequence(source);
+  }
+
+ private:
+  audit::AuditStorePtr inner_;
+  std::shared_ptr<std::atomic<int>> refuse_;
+};
+
 // A ControlPlane over `dir` with the test policy as its initial file, no issuers.
+// `audit_store` null: the SQLite audit store in the data directory.
 inline std::unique_ptr<core::ControlPlane> makeControlPlane(const tollgate::testing::TempDir& dir,
                                                             std::shared_ptr<Clock> clock,
-                                                            core::WebhookOptions webhook = {}) {
+                                                            core::WebhookOptions webhook = {},
+                                                            audit::AuditStorePtr audit_store = {}) {
   core::ControlPlaneOptions options;
   options.data_dir = (dir.path() / "data").string();
   options.policy_file = dir.write("policy.yaml", kPolicy);
@@ -102,10 +151,25 @@ inline std::unique_ptr<core::ControlPlane> makeControlPlane(const tollgate::test
   options.clock = clock;
   auto auth = identity::Authenticator::createWithSources({}, {}, clock);
   REQUIRE(auth.ok());
-  auto cp = core::ControlPlane::create(options, *std::move(auth));
+  auto cp = core::ControlPlane::create(options, *std::move(auth), std::move(audit_store));
   INFO(cp.status().ToString());
   REQUIRE(cp.ok());
   return *std::move(cp);
+}
+
+// A ControlPlane as makeControlPlane() makes it whose audit store refuses appends while
+// `*refuse` says (kRefuseNone, kRefuseAll or an event type).
+inline std::unique_ptr<core::ControlPlane> makeControlPlaneRefusingAudit(
+    const tollgate::testing::TempDir& dir, std::shared_ptr<Clock> clock,
+    std::shared_ptr<std::atomic<int>> refuse) {
+  audit::SqliteAuditStoreOptions ao;
+  ao.data_dir = (dir.path() / "data").string();
+  ao.clock = clock;
+  auto inner = audit::SqliteAuditStore::open(ao);
+  REQUIRE(inner.ok());
+  return makeControlPlane(
+      dir, std::move(clock), {},
+      std::make_unique<RefusingAuditStore>(*std::move(inner), std::move(refuse)));
 }
 
 // Count of audit records of `type` in the store.
