@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -111,9 +112,14 @@ absl::StatusOr<std::unique_ptr<CheckpointKey>> CheckpointKey::loadOrCreate(
     const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
-    if ((st.st_mode & 077) != 0) {
-      return absl::PermissionDeniedError("audit signing key " + path +
-                                         " is accessible by group or others; chmod 600 it");
+    // Group read is allowed (a Secret mounted with fsGroup is 0440); group write and any
+    // access by others are not.
+    if ((st.st_mode & (S_IWGRP | S_IRWXO)) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      return absl::PermissionDeniedError("audit signing key " + path + " has mode " + mode +
+                                         ": it must not be writable by group or accessible by "
+                                         "others; chmod 600 (or 640) it");
     }
     std::ifstream in(path, std::ios::binary);
     std::stringstream ss;

@@ -41,7 +41,9 @@ class CheckpointKey {
  public:
   // Loads a PKCS#8 PEM Ed25519 private key from `path`, or generates one and writes it there
   // (mode 0600, created exclusively) when the file does not exist. Refuses an existing file
-  // readable or writable by group/other, and a key of another type.
+  // that others can access at all or that the group can write, and a key of another type.
+  // Group read is allowed (as PostgreSQL allows a 0640 server key): Kubernetes mounts a Secret
+  // 0440 when the pod sets fsGroup.
   static absl::StatusOr<std::unique_ptr<CheckpointKey>> loadOrCreate(const std::string& path);
   // A private key from PEM text (PKCS#8) or a public key from PEM text (SubjectPublicKeyInfo).
   static absl::StatusOr<std::unique_ptr<CheckpointKey>> fromPem(std::string_view pem);

@@ -85,6 +85,29 @@ TEST_CASE("a key readable by others or of the wrong type is refused") {
   CHECK(CheckpointKey::fromPem("not a key").status().code() == absl::StatusCode::kInvalidArgument);
 }
 
+// Review: with the chart's fsGroup, Kubernetes mounts the signing-key Secret 0440 and the
+// control plane refused to start, as it refused any group access.
+TEST_CASE("a key its group can read is accepted; group write or any access by others is not") {
+  tollgate::testing::TempDir dir;
+  std::string path = (dir.path() / "k.pem").string();
+  auto first = CheckpointKey::loadOrCreate(path);
+  REQUIRE(first.ok());
+  for (mode_t allowed : {0600, 0400, 0640, 0440}) {
+    INFO("mode " << std::oct << allowed);
+    ::chmod(path.c_str(), allowed);
+    auto key = CheckpointKey::loadOrCreate(path);
+    REQUIRE(key.ok());
+    CHECK((*key)->keyId() == (*first)->keyId());
+  }
+  for (mode_t refused : {0660, 0620, 0604, 0602, 0601, 0644, 0664, 0666}) {
+    INFO("mode " << std::oct << refused);
+    ::chmod(path.c_str(), refused);
+    auto key = CheckpointKey::loadOrCreate(path);
+    CHECK(key.status().code() == absl::StatusCode::kPermissionDenied);
+    CHECK(key.status().message().find("chmod 600") != std::string_view::npos);
+  }
+}
+
 TEST_CASE("a periodic checkpoint is written every N records") {
   tollgate::testing::TempDir dir;
   auto store = openStore(dir.path().string(), 10);

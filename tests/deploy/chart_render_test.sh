@@ -89,6 +89,11 @@ pod = dep["spec"]["template"]["spec"]
 vols = {v["name"]: v for v in pod["volumes"]}
 check(vols["data"]["persistentVolumeClaim"]["claimName"] == "tollgate-data", "data on the PVC")
 check(pod["securityContext"]["runAsNonRoot"] is True, "control plane runs as non-root")
+# fsGroup re-chmods volumes (group rw) on every mount unless told to do it only on a mismatch;
+# a group-writable signing key stops the control plane.
+check("fsGroup" not in pod["securityContext"] or
+      pod["securityContext"].get("fsGroupChangePolicy") == "OnRootMismatch",
+      "fsGroup comes with fsGroupChangePolicy: OnRootMismatch")
 check(pod["automountServiceAccountToken"] is False, "no API token mounted")
 c = pod["containers"][0]
 check(c["securityContext"]["readOnlyRootFilesystem"] is True, "read-only root fs")
