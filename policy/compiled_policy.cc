@@ -221,4 +221,13 @@ MaskerPtr CompiledPolicy::masker(std::string_view resource) const {
   return it == maskers_.end() ? nullptr : it->second;
 }
 
+std::string maskingDropped(const CompiledPolicy* current, const CompiledPolicy& next) {
+  if (current == nullptr || current->document().masking.rules.empty() ||
+      next.document().masking.present) {
+    return {};
+  }
+  return "the new policy has no masking section while the current one masks card data; write "
+         "`masking: {rules: []}` to run without masking on purpose";
+}
+
 }  // namespace tollgate::policy

@@ -91,4 +91,10 @@ class CompiledPolicy {
 // True when a list of resource names (or "*") covers `resource`.
 bool coversResource(const std::vector<std::string>& names, std::string_view resource);
 
+// Why `next` may not replace `current` as it stands: it has no masking section where the
+// current one masks card data (a file cut short, a half-copied ConfigMap, a paste that lost its
+// end would turn masking off everywhere). Empty when it may; `masking: {rules: []}` says "no
+// masking" on purpose. Both the standalone sidecar's reload and the control plane's apply ask.
+std::string maskingDropped(const CompiledPolicy* current, const CompiledPolicy& next);
+
 }  // namespace tollgate::policy

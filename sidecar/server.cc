@@ -36,13 +36,9 @@ absl::Status Server::loadPolicy() {
   auto loaded = policy::loadPolicyFile(config_.policy_file);
   for (const auto& w : loaded.warnings) log::warn("policy warning", {{"detail", w}});
   if (!loaded.ok()) return loaded.status();
-  const policy::Masking& masking = loaded.policy->document().masking;
-  if (current_policy_ && !current_policy_->document().masking.rules.empty() && !masking.present) {
-    // A file cut short (an editor writing in place, a half-copied ConfigMap) would otherwise
-    // turn masking off for every new session.
-    return absl::FailedPreconditionError(
-        "the new policy has no masking section while the current one masks card data; write "
-        "`masking: {rules: []}` to run without masking on purpose");
+  if (std::string why = policy::maskingDropped(current_policy_.get(), *loaded.policy);
+      !why.empty()) {
+    return absl::FailedPreconditionError(why);
   }
   if (credential_files_) {
     absl::flat_hash_map<std::string, std::string> files;

@@ -193,6 +193,12 @@ absl::StatusOr<v1::ApplyPolicyResponse> PolicyRegistry::apply(const v1::ApplyPol
   PolicySnapshotPtr snap;
   {
     std::lock_guard lock(mu_);
+    if (std::string why =
+            policy::maskingDropped(current_ ? current_->compiled.get() : nullptr, *compiled);
+        !why.empty()) {
+      *response.add_errors() = toPolicyError(why);
+      return response;
+    }
     uint64_t current = versions_.size();
     if (request.expected_version() != 0 && request.expected_version() != current) {
       return absl::FailedPreconditionError(

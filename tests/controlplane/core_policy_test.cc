@@ -78,6 +78,28 @@ TEST_CASE("invalid policy YAML reports line and column and stores nothing") {
   CHECK(syntax->errors(0).line() >= 2);
 }
 
+// Review (session 23): the standalone sidecar refused a reload that lost the masking section,
+// but the control plane applied it, and every sidecar stopped masking.
+TEST_CASE("a policy without the masking section the current one has is refused") {
+  tollgate::testing::TempDir dir;
+  auto cp = makeControlPlane(dir, std::make_shared<SharedManualClock>());
+  const std::string full = kPolicy;
+  REQUIRE(full.find("masking:") != std::string::npos);
+  const std::string cut = full.substr(0, full.find("masking:"));
+  auto r = cp->policies().apply(applyReq(cut), human("ed", {"policy-editor"}));
+  REQUIRE(r.ok());
+  REQUIRE(r->errors_size() == 1);
+  CHECK(r->errors(0).message().find("no masking section while the current one masks") !=
+        std::string::npos);
+  CHECK(cp->policies().current()->version.version() == 1);
+  // Saying so on purpose is applied.
+  auto off = cp->policies().apply(applyReq(cut + "masking: {rules: []}\n"),
+                                  human("ed", {"policy-editor"}));
+  REQUIRE(off.ok());
+  CHECK(off->errors_size() == 0);
+  CHECK(cp->policies().current()->version.version() == 2);
+}
+
 TEST_CASE("rollback creates a new version with the old YAML; history is newest first") {
   tollgate::testing::TempDir dir;
   auto cp = makeControlPlane(dir, std::make_shared<SharedManualClock>());
