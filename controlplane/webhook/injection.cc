@@ -2,6 +2,7 @@
 #include "controlplane/webhook/injection.h"
 
 #include <algorithm>
+#include <cctype>
 #include <optional>
 #include <set>
 
@@ -206,7 +207,10 @@ absl::StatusOr<InjectionPlan> planInjection(const Json& pod, const std::string& 
       const Json* caps = member(*security, "capabilities");
       const Json* add = caps != nullptr && caps->is_object() ? member(*caps, "add") : nullptr;
       for (const Json& cap : add != nullptr && add->is_array() ? *add : Json::array()) {
+        // Runtimes read capability names without regard to case, with or without "CAP_".
         std::string v = cap.is_string() ? cap.get<std::string>() : "";
+        std::transform(v.begin(), v.end(), v.begin(),
+                       [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
         if (v.rfind("CAP_", 0) == 0) v = v.substr(4);
         if (v == "NET_ADMIN" || v == "SYS_ADMIN" || v == "SYS_PTRACE" || v == "ALL") {
           return name + " adds capability " + v +

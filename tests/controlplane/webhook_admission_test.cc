@@ -340,7 +340,7 @@ TEST_CASE("pods the injection cannot handle are denied with the reason") {
         {"securityContext", {{"capabilities", {{"add", Json::array({"CAP_SYS_ADMIN"})}}}}}}});
   Json ptrace = jobPod();
   ptrace["spec"]["containers"][0]["securityContext"] = {
-      {"capabilities", {{"add", Json::array({"SYS_PTRACE"})}}}};
+      {"capabilities", {{"add", Json::array({"cap_sys_ptrace"})}}}};
   Json token_mount = jobPod();
   token_mount["spec"]["containers"][0]["volumeMounts"] =
       Json::array({{{"name", "tollgate-token"}, {"mountPath", "/var/run/secrets/tollgate"}}});
@@ -360,7 +360,7 @@ TEST_CASE("pods the injection cannot handle are denied with the reason") {
       {"a container adding NET_ADMIN", net_admin, "container report adds capability NET_ADMIN"},
       {"an init container adding SYS_ADMIN", init_sys_admin,
        "init container migrate adds capability SYS_ADMIN"},
-      {"a container adding SYS_PTRACE", ptrace, "adds capability SYS_PTRACE"},
+      {"a container adding cap_sys_ptrace", ptrace, "adds capability SYS_PTRACE"},
       {"a container mounting the sidecar's token", token_mount,
        "container report mounts tollgate-token"},
       {"an init container mounting the sidecar's spool", spool_mount,
