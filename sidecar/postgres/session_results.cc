@@ -363,18 +363,11 @@ bool PostgresSession::errorsMayQuoteMaskedData(const PendingUnit* unit) const {
   // COMMIT runs what the transaction deferred (a WITH HOLD cursor's query, deferred
   // constraints), so its errors may quote any data the transaction read or wrote.
   if (st != nullptr && (st->type == "commit" || st->type == "prepare_transaction")) return true;
-  // This runs after every statement (transaction_may_quote_): the columns named, then the
-  // fields of composite columns among them ((card).cvv), then the tables written.
+  // The columns named (through the statement's renames), the fields of composite columns
+  // among them ((card).cvv), then the tables written.
   auto mayQuote = [this](const policy::StatementFacts* s) {
-    if (s == nullptr) return false;
-    if (config_.masker->planColumn(s->columns, s->row_reference).column_rule != nullptr) {
-      return true;
-    }
-    if (catalog_ != nullptr && catalog_->hasTypedColumns() &&
-        ruleCarriedBy(*catalog_, s->columns) != nullptr) {
-      return true;
-    }
-    return writtenRowsMayCarryMaskedData(*s);
+    return s != nullptr && (mayCarryMaskedData(*s, s->columns, s->row_reference) ||
+                            writtenRowsMayCarryMaskedData(*s));
   };
   // What the unit's own text names counts too: EXECUTE p's arguments, besides what p runs
   // (EXECUTE p((get_cvv() || 'x')::int) quotes what get_cvv() read).
