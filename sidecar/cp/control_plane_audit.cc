@@ -59,17 +59,12 @@ v1::AuditEvent unreadableRecord(uint64_t sequence, size_t bytes, const std::stri
 }  // namespace
 
 void ControlPlaneClient::writeAudit() {
-  std::vector<DeferredEventPtr> fresh;
-  std::vector<size_t> hints;
-  std::vector<std::function<void(bool)>> confirms;
+  std::vector<Incoming> fresh;
   const bool spool_ready = std::chrono::steady_clock::now() >= spool_retry_at_;
   {
     std::lock_guard lock(mu_);
     if (spool_ready) {
       fresh.swap(incoming_);
-      hints.swap(incoming_hints_);
-      confirms.swap(incoming_confirm_);
-      confirms.resize(fresh.size());
       in_flight_bytes_ = incoming_bytes_;
       incoming_bytes_ = 0;
     }
@@ -82,7 +77,7 @@ void ControlPlaneClient::writeAudit() {
   for (; spooled < fresh.size(); ++spooled) {
     v1::AuditEvent& e = built_;
     clearKeepingBuffers(e);
-    fresh[spooled]->build(e);
+    fresh[spooled].event->build(e);
     const uint64_t seq = spool_.nextSequence();
     e.set_source_sequence(seq);
     e.mutable_location()->set_source(options_.source);
@@ -103,31 +98,27 @@ void ControlPlaneClient::writeAudit() {
       spool_failing_ = true;
       // Built once only: it waits as it is now (numbered again on the next pass).
       e.clear_source_sequence();
-      fresh[spooled] = std::make_unique<ReadyEvent>(std::move(e));
+      fresh[spooled].event = std::make_unique<ReadyEvent>(std::move(e));
       built_ = v1::AuditEvent();
       break;
     }
     spool_failing_ = false;
-    if (confirms[spooled]) {
+    if (auto& confirm = fresh[spooled].confirm) {
       std::unique_lock lock(mu_);
       if (connected_) {
-        confirm_waiters_[seq] = std::move(confirms[spooled]);
+        confirm_waiters_[seq] = std::move(confirm);
       } else {
         lock.unlock();
-        confirms[spooled](false);  // the stream dropped meanwhile: fail closed
+        confirm(false);  // the stream dropped meanwhile: fail closed
       }
     }
   }
   if (spooled < fresh.size()) {
     std::lock_guard lock(mu_);
-    for (size_t i = spooled; i < fresh.size(); ++i) incoming_bytes_ += hints[i];
-    incoming_.insert(incoming_.begin(), std::make_move_iterator(fresh.begin() + spooled),
+    for (size_t i = spooled; i < fresh.size(); ++i) incoming_bytes_ += fresh[i].bytes;
+    incoming_.insert(incoming_.begin(),
+                     std::make_move_iterator(fresh.begin() + static_cast<long>(spooled)),
                      std::make_move_iterator(fresh.end()));
-    incoming_hints_.insert(incoming_hints_.begin(), hints.begin() + static_cast<long>(spooled),
-                           hints.end());
-    incoming_confirm_.insert(incoming_confirm_.begin(),
-                             std::make_move_iterator(confirms.begin() + spooled),
-                             std::make_move_iterator(confirms.end()));
   }
   if (spooled > 0) {
     if (auto st = spool_.sync(); !st.ok()) {
@@ -224,9 +215,7 @@ bool ControlPlaneClient::overLimitLocked() const {
 void ControlPlaneClient::enqueueLocked(DeferredEventPtr event, size_t bytes,
                                        std::function<void(bool)> confirm) {
   incoming_bytes_ += bytes;
-  incoming_.push_back(std::move(event));
-  incoming_hints_.push_back(bytes);
-  incoming_confirm_.push_back(std::move(confirm));
+  incoming_.push_back(Incoming{std::move(event), bytes, std::move(confirm)});
   // The writer's next pass logs it (and lifts it once the control plane has taken the backlog).
   if (!saturated_.load(std::memory_order_relaxed) && overLimitLocked()) saturated_ = true;
 }

@@ -488,18 +488,15 @@ void ControlPlaneClient::writerLoop() {
       if (stopping_ && (incoming_.empty() || !spool_ready)) {
         // With the spool failing, what is still queued was never written anywhere: said
         // loudly, and the statements waiting on it are refused.
-        const size_t unspooled = incoming_.size();
-        std::vector<std::function<void(bool)>> refused;
-        refused.swap(incoming_confirm_);
-        incoming_.clear();
-        incoming_hints_.clear();
+        std::vector<Incoming> unspooled;
+        unspooled.swap(incoming_);
         lock.unlock();
-        if (unspooled > 0) {
+        if (!unspooled.empty()) {
           log::error("audit events not spooled at shutdown (spool write failing)",
-                     {{"events", std::to_string(unspooled)}});
+                     {{"events", std::to_string(unspooled.size())}});
         }
-        for (auto& cb : refused) {
-          if (cb) cb(false);
+        for (auto& q : unspooled) {
+          if (q.confirm) q.confirm(false);
         }
         break;
       }

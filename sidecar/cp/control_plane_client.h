@@ -168,9 +168,13 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool welcomed_ = false;
-  std::vector<DeferredEventPtr> incoming_;
-  // Parallel to incoming_: confirmation callbacks (empty for plain publish()).
-  std::vector<std::function<void(bool)>> incoming_confirm_;
+  // An event waiting for the writer's next pass.
+  struct Incoming {
+    DeferredEventPtr event;
+    size_t bytes = 0;                   // its sizeHint(), counted in incoming_bytes_
+    std::function<void(bool)> confirm;  // empty for plain publish()
+  };
+  std::vector<Incoming> incoming_;
   // By sequence, until acknowledged or the stream drops.
   std::map<uint64_t, std::function<void(bool)>> confirm_waiters_;
   // Every pending confirmation by deadline; whichever of the answer and the deadline comes
@@ -193,8 +197,6 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   // counted with the backlog when an event is queued, so the limit holds while a slow pass (an
   // fsync on a busy disk) lets hundreds of statements queue up behind it.
   size_t incoming_bytes_ = 0;
-  // Parallel to incoming_: each event's hinted bytes, taken back out when it is built.
-  std::vector<size_t> incoming_hints_;
   // The writer builds every event into this one message (its buffers are kept).
   v1::AuditEvent built_;
   size_t in_flight_bytes_ = 0;
