@@ -32,21 +32,26 @@ absl::Status Auditor::record(v1::AuditEvent event) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// A failed append, as the administrative action it refuses reports it.
+absl::Status required(absl::Status appended) {
+  if (appended.ok()) return appended;
+  return absl::UnavailableError("the audit trail cannot be written (" +
+                                std::string(appended.message()) + ")");
+}
+
+}  // namespace
+
 absl::Status Auditor::recordRequired(v1::AuditEvent event) {
-  auto st = record(std::move(event));
-  if (st.ok()) return st;
-  return absl::UnavailableError("the audit trail cannot be written (" + std::string(st.message()) +
-                                ")");
+  return required(record(std::move(event)));
 }
 
 absl::Status Auditor::recordRequired(v1::EventType type, const v1::Identity& who,
                                      const std::string& resource, const std::string& detail,
                                      bool success, const std::string& grant_id,
                                      const std::string& approval_id, const std::string& rule) {
-  auto st = record(type, who, resource, detail, success, grant_id, approval_id, rule);
-  if (st.ok()) return st;
-  return absl::UnavailableError("the audit trail cannot be written (" + std::string(st.message()) +
-                                ")");
+  return required(record(type, who, resource, detail, success, grant_id, approval_id, rule));
 }
 
 absl::Status Auditor::record(v1::EventType type, const v1::Identity& who,
