@@ -3,7 +3,11 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -13,8 +17,12 @@ namespace tollgate::sidecar::cp {
 // One append-only file `<dir>/events.spool` of records [u32 length][u64 sequence][serialized
 // v1::AuditEvent] (little-endian), plus `<dir>/sequence` holding the last sequence ever spooled
 // and the last acknowledged one (so numbering continues across restarts even when the spool is
-// empty, and acknowledged records still in the file are not replayed). Every unacknowledged
-// event is also kept in memory, in order, for replay; the file is what survives a crash.
+// empty, and acknowledged records still in the file are not replayed).
+//
+// Unacknowledged records are read back from the file when they are sent (read()): memory holds
+// only where each one is (24 bytes per record), so a backlog of tens of megabytes, while the
+// control plane is away or slow, costs disk, not the pod's memory. They are a contiguous tail
+// of the file, read in one pread per batch, mostly from the page cache.
 //
 // A torn last record (crash mid-write) is dropped on open. The file is truncated when
 // everything is acknowledged and rewritten with only the unacknowledged tail when it grows past
@@ -22,9 +30,14 @@ namespace tollgate::sidecar::cp {
 // thread owns it.
 class AuditSpool {
  public:
-  struct Entry {
+  // One record read back. `bytes` points into the spool's read buffer: valid until the next
+  // read() or change to the spool.
+  struct Record {
     uint64_t sequence = 0;
-    std::string bytes;  // serialized v1::AuditEvent
+    std::string_view bytes;  // serialized v1::AuditEvent
+    // False when the file no longer holds the record as it was written (cut, or overwritten
+    // by something else): `bytes` is empty and its content is lost.
+    bool intact = true;
   };
 
   // Creates `dir` if needed and loads what a previous run left. Errors name the path.
@@ -43,21 +56,39 @@ class AuditSpool {
   // Appends an event already numbered with nextSequence(). Call sync() before relying on it.
   // On an error nothing is appended (a partial record is cut before the next append) and the
   // same sequence may be appended again.
-  absl::Status append(uint64_t sequence, std::string bytes);
+  absl::Status append(uint64_t sequence, std::string_view bytes);
   // fdatasync of everything appended so far.
   absl::Status sync();
   // Drops everything up to and including `sequence`.
   absl::Status acknowledge(uint64_t sequence);
 
-  const std::deque<Entry>& pending() const { return pending_; }
+  // Reads the unacknowledged records after sequence `after`, in order: as many as fit in
+  // `max_bytes` of payload (at least one) and `max_records`. Empty when none is left. An I/O
+  // error leaves everything pending, to be read again.
+  absl::StatusOr<std::span<const Record>> read(uint64_t after, size_t max_bytes,
+                                               size_t max_records);
+
+  size_t pendingEvents() const { return pending_.size(); }
   size_t pendingBytes() const { return pending_bytes_; }
+  // The oldest unacknowledged sequence, 0 when none.
+  uint64_t firstPending() const { return pending_.empty() ? 0 : pending_.front().sequence; }
 
  private:
+  // Where one unacknowledged record is in the file.
+  struct Slot {
+    uint64_t sequence = 0;
+    uint64_t offset = 0;  // of its 12-byte header
+    uint32_t length = 0;  // of its payload
+  };
+
   AuditSpool() = default;
   absl::Status load();
   absl::Status rewrite();
   // Writes `<dir>/sequence`: the last sequence spooled and the last acknowledged.
   absl::Status saveSequence(bool durable);
+  // Reads exactly `size` bytes at `offset` into read_buf_ (grown as needed); returns how many
+  // the file had (fewer at its end).
+  absl::StatusOr<size_t> readAt(uint64_t offset, size_t size);
 
   std::string dir_;
   std::string file_;
@@ -66,8 +97,12 @@ class AuditSpool {
   uint64_t file_bytes_ = 0;
   bool torn_ = false;  // the last append failed part-way
   uint64_t last_sequence_ = 0;
-  std::deque<Entry> pending_;
+  std::deque<Slot> pending_;  // a contiguous tail of the file, in sequence order
   size_t pending_bytes_ = 0;
+  // read()'s buffer: allocated, not filled, so only the pages a read touches are resident.
+  std::unique_ptr<char[]> read_buf_;
+  size_t read_capacity_ = 0;
+  std::vector<Record> records_;
 };
 
 }  // namespace tollgate::sidecar::cp

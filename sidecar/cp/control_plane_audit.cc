@@ -88,7 +88,8 @@ void ControlPlaneClient::writeAudit() {
                  {"truncated", std::to_string(fixed.truncated)}});
     }
     fitEvent(e);  // after the values are cut: only then does its size say what `objects` adds
-    if (auto st = spool_.append(seq, e.SerializeAsString()); !st.ok()) {
+    e.SerializeToString(&serialized_);  // reuses the buffer
+    if (auto st = spool_.append(seq, serialized_); !st.ok()) {
       // Nothing is numbered or confirmed until it is on disk: this event and the rest go back
       // to the front of the queue, and strict statements keep waiting.
       log::error("audit spool write failed; events wait in memory and are retried",
@@ -139,7 +140,7 @@ void ControlPlaneClient::writeAudit() {
       confirm_waiters_.erase(confirm_waiters_.begin());
     }
     backlog_bytes_ = spool_.pendingBytes();
-    backlog_events_ = spool_.pending().size();
+    backlog_events_ = spool_.pendingEvents();
     in_flight_bytes_ = 0;
     // While the spool cannot be written, events only pile up in memory: refuse as if full.
     const bool saturated = spool_failing_ || overLimitLocked();
@@ -175,29 +176,34 @@ void ControlPlaneClient::writeAudit() {
     }
     from = sent_through_;
   }
-  v1::SidecarMessage batch;
-  uint64_t last = 0;
-  size_t batch_bytes = 0;
-  for (const auto& entry : spool_.pending()) {
-    if (entry.sequence <= from) continue;
-    if (batch.audit().events_size() > 0 &&
-        (batch_bytes + entry.bytes.size() > kBatchBytes ||
-         static_cast<size_t>(batch.audit().events_size()) >= kBatchEvents)) {
-      if (!sendAudit(batch, generation, last)) return;
-      batch.Clear();
-      batch_bytes = 0;
+  // Read back from the spool a batch at a time: memory holds one batch, not the backlog.
+  v1::SidecarMessage& batch = batch_;
+  while (true) {
+    auto records = spool_.read(from, kBatchBytes, kBatchEvents);
+    if (!records.ok()) {
+      // Nothing is skipped: the next pass (within the writer's 200 ms wake-up) reads again.
+      if (!std::exchange(spool_read_failing_, true)) {
+        log::error("audit spool read failed; sending resumes when it can be read",
+                   {{"error", std::string(records.status().message())}});
+      }
+      return;
     }
-    v1::AuditEvent* e = batch.mutable_audit()->add_events();
-    if (!e->ParseFromString(entry.bytes)) {
-      log::error("spooled audit record unreadable; sending a record of the loss in its place",
-                 {{"sequence", std::to_string(entry.sequence)},
-                  {"bytes", std::to_string(entry.bytes.size())}});
-      *e = unreadableRecord(entry.sequence, entry.bytes.size(), options_.source);
+    if (std::exchange(spool_read_failing_, false)) log::info("audit spool readable again");
+    if (records->empty()) return;
+    batch.mutable_audit()->clear_events();  // keeps the events' buffers for the next batch
+    for (const auto& record : *records) {
+      v1::AuditEvent* e = batch.mutable_audit()->add_events();
+      if (!record.intact ||
+          !e->ParseFromArray(record.bytes.data(), static_cast<int>(record.bytes.size()))) {
+        log::error("spooled audit record unreadable; sending a record of the loss in its place",
+                   {{"sequence", std::to_string(record.sequence)},
+                    {"bytes", std::to_string(record.bytes.size())}});
+        *e = unreadableRecord(record.sequence, record.bytes.size(), options_.source);
+      }
     }
-    last = entry.sequence;
-    batch_bytes += entry.bytes.size();
+    from = records->back().sequence;
+    if (!sendAudit(batch, generation, from)) return;
   }
-  if (batch.audit().events_size() > 0) sendAudit(batch, generation, last);
 }
 
 bool ControlPlaneClient::sendAudit(const v1::SidecarMessage& batch, uint64_t generation,

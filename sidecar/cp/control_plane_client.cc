@@ -83,11 +83,11 @@ ControlPlaneClient::ControlPlaneClient(ClientOptions options, ClientHooks hooks,
       stub_(v1::SidecarService::NewStub(channel_)),
       spool_(std::move(spool)) {
   backlog_bytes_ = spool_.pendingBytes();
-  backlog_events_ = spool_.pending().size();
+  backlog_events_ = spool_.pendingEvents();
   spooled_ = spool_.nextSequence() - 1;
-  if (!spool_.pending().empty()) {
+  if (spool_.pendingEvents() > 0) {
     log::info("audit spool holds events from a previous run",
-              {{"events", std::to_string(spool_.pending().size())}});
+              {{"events", std::to_string(spool_.pendingEvents())}});
   }
 }
 

@@ -219,7 +219,10 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   AuditSpool spool_;  // writer thread only
   // Writer thread only: no spool write before this (after a failed one).
   std::chrono::steady_clock::time_point spool_retry_at_;
-  bool spool_failing_ = false;  // writer thread only: the last spool write failed
+  bool spool_failing_ = false;       // writer thread only: the last spool write failed
+  bool spool_read_failing_ = false;  // writer thread only: the last spool read failed
+  v1::SidecarMessage batch_;         // writer thread only: reused for every audit batch
+  std::string serialized_;           // writer thread only: an event's bytes for the spool
 };
 
 }  // namespace tollgate::sidecar::cp
