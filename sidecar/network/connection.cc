@@ -91,7 +91,7 @@ void TcpConnection::onConnect(uv_connect_t* req, int status) {
 }
 
 void TcpConnection::startReading() {
-  if (reading_ || read_disable_count_ > 0 || closing_) return;
+  if (reading_ || read_disable_count_ > 0 || closing_ || peer_finished_) return;
   reading_ = true;
   uv_read_start(reinterpret_cast<uv_stream_t*>(handle_), &TcpConnection::onAlloc,
                 &TcpConnection::onRead);
@@ -120,6 +120,13 @@ void TcpConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
   if (self == nullptr) return;
   if (nread > 0) {
     self->callbacks_->onData(std::string_view(buf->base, static_cast<size_t>(nread)));
+    return;
+  }
+  if (nread == UV_EOF && self->half_close_) {
+    self->peer_finished_ = true;
+    uv_read_stop(stream);
+    self->reading_ = false;
+    self->callbacks_->onPeerFinished();
     return;
   }
   if (nread < 0) self->fail(errorText(static_cast<int>(nread)));

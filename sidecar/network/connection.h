@@ -25,6 +25,9 @@ class ConnectionCallbacks {
   // The peer closed or the connection failed. No more calls follow. `reason` is a short text
   // ("peer closed", "connection reset by peer", ...).
   virtual void onClosed(std::string_view reason) = 0;
+  // With allowHalfClose(true): the peer shut down its sending side (FIN) and may still read.
+  // Reading has stopped; writes go on until closeAfterFlush() or abort().
+  virtual void onPeerFinished() {}
   // Pending write bytes crossed the high watermark (true) or drained below the low one (false).
   // Owners use this to pause reading on the other side of a proxy (back-pressure).
   virtual void onWriteBufferPressure(bool above_high) { (void)above_high; }
@@ -67,6 +70,9 @@ class TcpConnection {
     low_watermark_ = low;
   }
   void setCallbacks(ConnectionCallbacks* callbacks) { callbacks_ = callbacks; }
+  // Whether the peer's FIN is reported as onPeerFinished() (the socket stays open for writing)
+  // instead of closing the connection (onClosed("peer closed")), the default.
+  void allowHalfClose(bool allow) { half_close_ = allow; }
   int fd() const;
 
  private:
@@ -95,6 +101,8 @@ class TcpConnection {
   bool reading_ = false;
   bool closing_ = false;
   bool close_after_flush_ = false;
+  bool half_close_ = false;
+  bool peer_finished_ = false;  // FIN read with half_close_: never read again
 };
 using TcpConnectionPtr = std::unique_ptr<TcpConnection>;
 

@@ -27,9 +27,14 @@ void Transport::connect(uv_loop_t* loop, const SocketAddress& address) {
 }
 
 void Transport::startTls(std::unique_ptr<tls::Session> session) {
+  if (conn_) conn_->allowHalfClose(false);
   tls_ = std::move(session);
   tls_ready_reported_ = false;
   flushTls();
+}
+
+void Transport::allowHalfClose() {
+  if (conn_ && !tls_) conn_->allowHalfClose(true);
 }
 
 std::string Transport::tlsVersion() const { return tls_ ? tls_->protocolVersion() : ""; }
@@ -111,6 +116,8 @@ void Transport::onData(std::string_view data) {
 }
 
 void Transport::onClosed(std::string_view reason) { callbacks_->onTransportClosed(reason); }
+
+void Transport::onPeerFinished() { callbacks_->onTransportPeerFinished(); }
 
 void Transport::onWriteBufferPressure(bool above_high) {
   callbacks_->onTransportPressure(above_high);

@@ -22,6 +22,8 @@ class TransportCallbacks {
   // closed and onTransportClosed follows).
   virtual void onTransportTlsReady(const absl::Status& status) { (void)status; }
   virtual void onTransportClosed(std::string_view reason) = 0;
+  // After allowHalfClose(): the peer sent FIN and may still read what is written.
+  virtual void onTransportPeerFinished() {}
   virtual void onTransportPressure(bool above_high) { (void)above_high; }
 };
 
@@ -40,6 +42,10 @@ class Transport : private ConnectionCallbacks {
   // Layers TLS over the connection from now on. For a client session the handshake starts at
   // once; for a server session it starts with the peer's ClientHello.
   void startTls(std::unique_ptr<tls::Session> session);
+  // The peer's FIN is reported by onTransportPeerFinished() and the transport stays open for
+  // writing. Plaintext only: under TLS (from startTls() on) a FIN closes the transport, since a
+  // TLS stream ends with close_notify, which closes it too.
+  void allowHalfClose();
   bool tlsActive() const { return tls_ != nullptr; }
   std::string tlsVersion() const;
 
@@ -60,6 +66,7 @@ class Transport : private ConnectionCallbacks {
   void onConnected(const absl::Status& status) override;
   void onData(std::string_view data) override;
   void onClosed(std::string_view reason) override;
+  void onPeerFinished() override;
   void onWriteBufferPressure(bool above_high) override;
 
   void flushTls();

@@ -43,7 +43,9 @@ absl::Status PostgresSession::start(int client_fd) {
     config_.stats->connections.Increment();
     config_.stats->active_connections.Increment();
   }
-  return client_.adopt(loop_, client_fd);
+  if (auto st = client_.adopt(loop_, client_fd); !st.ok()) return st;
+  client_.allowHalfClose();
+  return absl::OkStatus();
 }
 
 uint64_t PostgresSession::nowUs() const {
@@ -109,6 +111,10 @@ void PostgresSession::Side::onTransportClosed(std::string_view reason) {
   session_->onSideClosed(client_, reason);
 }
 
+void PostgresSession::Side::onTransportPeerFinished() {
+  if (client_) session_->onClientFinished();
+}
+
 void PostgresSession::Side::onTransportPressure(bool above) {
   // The other side stops reading while this side cannot keep up.
   if (client_) {
@@ -172,6 +178,10 @@ void PostgresSession::processClient() {
   // reading, or sends before the upstream login ends).
   holdClientReads((!decodesClient() || decode_waits_for_answers_ || decode_waits_for_copy_) &&
                   client_in_.size() >= kMaxStalledClientBytes);
+  if (client_finished_) {
+    answerThenClose();
+    return;
+  }
   flush();
 }
 
@@ -228,8 +238,8 @@ void PostgresSession::processUpstream() {
   // A newer policy's masking waits for nothing to be in flight (session_policy.cc).
   if (masking_owner_ && state_ == State::kReady && pipeline_.empty()) adoptMasking();
   if (state_ == State::kDraining) {
-    to_client_.clear();  // nobody to send it to
-    if (!anyAwaitingOutcome()) {
+    if (!drain_delivers_) to_client_.clear();  // nobody to send it to
+    if (drain_delivers_ ? pipeline_.empty() : !anyAwaitingOutcome()) {
       closeAll(drain_reason_);
       return;
     }
@@ -294,6 +304,40 @@ void PostgresSession::drainThenClose(std::string_view reason) {
   flush();
 }
 
+void PostgresSession::onClientFinished() {
+  client_finished_ = true;
+  // Mid-COPY FROM STDIN, PostgreSQL fails the copy on EOF: nothing more is owed.
+  if (state_ != State::kReady || copy_in_ || copy_in_unit_ != 0) {
+    client_.abort();
+    onSideClosed(true, "peer closed");
+    return;
+  }
+  answerThenClose();
+}
+
+void PostgresSession::answerThenClose() {
+  if (state_ != State::kReady) return;
+  // What the job sent but is not decoded yet (a statement held, answers owed past the limit)
+  // goes first: this runs again when decoding goes on. An incomplete message left at the end
+  // is dropped, as PostgreSQL drops it at EOF.
+  if (!decodesClient() || decode_waits_for_answers_ || decode_waits_for_copy_) {
+    flush();
+    return;
+  }
+  if (pipeline_.empty()) {
+    client_.abort();
+    onSideClosed(true, "peer closed");
+    return;
+  }
+  // The server answers what it was sent, then reads the Terminate and closes; the answers
+  // reach the job, masked as ever, and the session ends after them.
+  to_upstream_ += buildTerminate();
+  state_ = State::kDraining;
+  drain_reason_ = "peer closed";
+  drain_delivers_ = true;
+  flush();
+}
+
 void PostgresSession::onSideClosed(bool client, std::string_view reason) {
   // The server may be blocked writing what the client no longer reads: read it again (and
   // drop it), so that it takes what it is sent and answers what is awaited.
@@ -304,7 +348,12 @@ void PostgresSession::onSideClosed(bool client, std::string_view reason) {
   if (state_ == State::kDraining) {
     // The server ended the session (it read the Terminate) or dropped it: what it has not
     // answered gets a "may have run" event.
-    if (!client) closeAll(drain_reason_);
+    if (!client) {
+      closeAll(drain_reason_);
+    } else if (std::exchange(drain_delivers_, false) && !anyAwaitingOutcome()) {
+      // The half-closed job went away entirely: only writes are still waited for.
+      closeAll(drain_reason_);
+    }
   } else if (state_ != State::kClosing) {
     if (client && state_ == State::kReady && anyAwaitingOutcome()) {
       // The job went away without a Terminate: the server gets one after what it was sent.

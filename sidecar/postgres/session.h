@@ -169,6 +169,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
     void onTransportData(std::string_view data) override;
     void onTransportTlsReady(const absl::Status& st) override;
     void onTransportClosed(std::string_view reason) override;
+    void onTransportPeerFinished() override;
     void onTransportPressure(bool above) override;
 
    private:
@@ -492,6 +493,12 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // say whether they took effect; then closeAll(reason). Reads are not waited for.
   void drainThenClose(std::string_view reason);
   void onSideClosed(bool client, std::string_view reason);
+  // The job half-closed (FIN, plaintext): as PostgreSQL does at EOF, what it sent is still
+  // answered (answerThenClose()), unless it is mid-COPY FROM STDIN or not logged in.
+  void onClientFinished();
+  // Once everything the half-closed job sent is decoded: a Terminate follows it upstream and
+  // the session drains, delivering the answers (drain_delivers_); with nothing owed it ends.
+  void answerThenClose();
   void checkDone();
   uint64_t nowUs() const;
 
@@ -631,7 +638,11 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   uint64_t batch_before_procedure_ = 0;
   bool batch_procedure_ = false;
   std::string batch_error_code_;
-  std::string drain_reason_;  // kDraining: why the session ends once drained
+  std::string drain_reason_;      // kDraining: why the session ends once drained
+  bool client_finished_ = false;  // the job half-closed (onClientFinished)
+  // kDraining after a half-close: answers still go to the job, and the session waits for all
+  // of them (not only for writes' outcomes).
+  bool drain_delivers_ = false;
   std::string scratch_;
   std::string poison_token_;
   uint64_t statement_count_ = 0;

@@ -307,3 +307,93 @@ TEST_CASE("what a client sends before the upstream login ends waits in its socke
   if (kPeakShowsBuffering) CHECK(f.grew_kib < 32 * 1024);
   CHECK(reportNumber(f.run.out, "sent") < 64 << 20);
 }
+
+// A client that shuts down its sending side (FIN) after its statements still reads their
+// answers: PostgreSQL answers everything sent before the EOF. The sidecar closed both ways on
+// the FIN, so the answers were lost (as in PgBouncer).
+TEST_CASE("a client that half-closes gets every answer it is owed, masked, then the end") {
+  auto& pg = sharedPg();
+  pg.sqlOrThrow(
+      "create table if not exists half_close_notes (id int, note text); "
+      "grant all on half_close_notes to app",
+      "payments");
+  Sidecar sidecar(pg, writeGrant());
+  REQUIRE(sidecar.ready());
+  const std::string cvv = sampleCards()[0].cvv;
+  auto r = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+# Simple queries, an extended batch and a write, then FIN: nothing is answered yet (pg_sleep).
+s.sendall(msg(b"Q", z("select pg_sleep(0.3); select cvv from cards where id = 1")) +
+          msg(b"P", z("") + z("select 'ext-' || $1::text") + struct.pack("!h", 0)) +
+          msg(b"B", z("") + z("") + struct.pack("!hhi", 0, 1, 2) + b"42" + struct.pack("!h", 0)) +
+          msg(b"E", z("") + struct.pack("!i", 0)) + msg(b"S", b"") +
+          msg(b"Q", z("insert into half_close_notes values (1, 'after fin')")))
+s.shutdown(socket.SHUT_WR)
+kinds, rows = [], []
+while True:
+    try:
+        t, body = read_message()
+    except SystemExit:
+        break
+    kinds.append(t.decode())
+    if t == b"D": rows.append(body[6:].decode(errors="replace"))
+    if t == b"E": rows.append("error " + body.decode(errors="replace"))
+print("rows", rows)
+print("ready", kinds.count("Z"))
+print("leftover", len(buf))
+)PY");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, ContainsSubstring("rows ['', '***', 'ext-42']"));
+  CHECK_THAT(r.out, ContainsSubstring("ready 3"));
+  CHECK_THAT(r.out, ContainsSubstring("leftover 0"));
+  CHECK(r.out.find(cvv) == std::string::npos);
+  CHECK(pg.sqlOrThrow("select note from half_close_notes where id = 1", "payments") ==
+        "after fin\n");
+  CHECK(sidecar.waitForEvent([](const nlohmann::json& e) {
+    return jstr(e, "/type") == "EVENT_STATEMENT" && jstr(e, "/action/statementType") == "insert" &&
+           jbool(e, "/result/success");
+  }));
+  CHECK(sidecar.waitForEvent([](const nlohmann::json& e) {
+    return jstr(e, "/type") == "EVENT_SESSION_END" &&
+           jstr(e, "/action/detail").find("peer closed") != std::string::npos;
+  }));
+
+  // An extended batch with no Sync: PostgreSQL never flushes its answers and ends at the EOF,
+  // so nothing is owed that will come; the session still ends (it does not wait forever), and
+  // mid-COPY FROM STDIN a FIN ends it at once, as PostgreSQL fails the copy.
+  r = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+address = s.getpeername()
+s.sendall(msg(b"P", z("") + z("select 1") + struct.pack("!h", 0)) +
+          msg(b"B", z("") + z("") + struct.pack("!hhh", 0, 0, 0)) +
+          msg(b"E", z("") + struct.pack("!i", 0)))
+s.shutdown(socket.SHUT_WR)
+while True:
+    try:
+        read_message()
+    except SystemExit:
+        break
+print("unsynced batch ended")
+s = socket.create_connection(address, timeout=20)
+buf = b""
+startup("job", "payments")
+s.sendall(msg(b"Q", z("copy half_close_notes from stdin")))
+while read_message()[0] != b"G": pass
+s.sendall(msg(b"d", b"2\tpartial\n"))
+s.shutdown(socket.SHUT_WR)
+while True:
+    try:
+        read_message()
+    except SystemExit:
+        break
+print("copy ended")
+)PY");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, ContainsSubstring("unsynced batch ended"));
+  CHECK_THAT(r.out, ContainsSubstring("copy ended"));
+  CHECK(pg.sqlOrThrow("select count(*) from half_close_notes where id = 2", "payments") == "0\n");
+  CHECK(sidecar.running());
+  pg.sqlOrThrow("drop table half_close_notes", "payments");
+}
