@@ -434,6 +434,12 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
     sc.credentials = credentials_;
     sc.events = events_;
     sc.cancels = &cancels_;
+    sc.cancel_upstream = [this, &w, policy, resource](const postgres::CancelTarget& target) {
+      // Posted: the session asking is in the middle of ending, maybe inside a walk of the
+      // worker's sessions.
+      w.worker.post(
+          [this, &w, policy, resource, target] { cancelUpstream(w, policy, resource, target); });
+    };
     sc.type_catalogs = &type_catalogs_;
     sc.scram_keys = &scram_keys_;
     sc.stats = &stats_.resource(resource->name);
@@ -514,6 +520,23 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
     if (access.allowed) access_->sessionStarted(w.terminators[key].summary());
     if (auto it = w.terminators.find(key); it != w.terminators.end()) catchUp(it->second, version);
   }
+}
+
+void ConnectionManager::cancelUpstream(WorkerState& w, const policy::CompiledPolicyPtr& policy,
+                                       const policy::Resource* resource,
+                                       const postgres::CancelTarget& target) {
+  postgres::SessionConfig sc;
+  sc.policy = policy;  // keeps `resource` alive
+  sc.resource = resource;
+  sc.source = source_;
+  sc.record_refusal = false;  // an unreachable server is logged, not a refused job
+  auto session =
+      std::make_shared<postgres::PostgresSession>(w.worker.loop(), std::move(sc), nullptr);
+  void* key = session.get();
+  session->setOnDone([this, &w, key] { w.worker.post([this, &w, key] { forget(w, key); }); });
+  ++active_;
+  w.sessions[key] = session;
+  session->startCancelOf(target);
 }
 
 void ConnectionManager::catchUp(const Tracked& tracked, uint64_t version) {

@@ -80,6 +80,10 @@ class ConnectionManager {
   // On the worker, once the access decision is known.
   void runPostgres(WorkerState& w, const AcceptedSocket& socket, policy::CompiledPolicyPtr policy,
                    uint64_t version, const policy::Resource* resource, AccessDecision access);
+  // Cancels the statement of an ended session's backend, on a connection of its own: a
+  // session with no client, tracked like the others until the server closes.
+  void cancelUpstream(WorkerState& w, const policy::CompiledPolicyPtr& policy,
+                      const policy::Resource* resource, const postgres::CancelTarget& target);
   // Runs `fn(tracked session)` on every worker for the sessions `match` selects.
   struct Tracked;
   void endSessions(std::function<bool(const Tracked&)> match, const std::string& reason);

@@ -269,6 +269,14 @@ void PostgresSession::fatalToClient(std::string_view sqlstate, const std::string
 }
 
 void PostgresSession::terminate(const std::string& reason, std::string_view sqlstate) {
+  // A statement the server was sent and has not answered keeps running after the sockets
+  // close (PostgreSQL notices a closed client only when it writes): a write would commit
+  // after its session was revoked or the sidecar stopped. It is cancelled instead.
+  if ((state_ == State::kReady || state_ == State::kDraining) && !pipeline_.empty() &&
+      own_backend_ && config_.cancel_upstream) {
+    log::info("cancelling the statement in flight of an ended session", {{"session", id_}});
+    config_.cancel_upstream(*own_backend_);
+  }
   fatalToClient(sqlstate, "tollgate: " + reason);
 }
 
@@ -643,9 +651,13 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
                     "tollgate: resource " + resource + " sent BackendKeyData twice");
       return CallbackAction::kStop;
     }
-    auto [pid, secret] = config_.cancels->add(
-        CancelTarget{resource, key->process_id, std::string(key->secret_key),
-                     config_.upstream_address, config_.upstream_tls, config_.upstream_server_name});
+    own_backend_ = CancelTarget{resource,
+                                key->process_id,
+                                std::string(key->secret_key),
+                                config_.upstream_address,
+                                config_.upstream_tls,
+                                config_.upstream_server_name};
+    auto [pid, secret] = config_.cancels->add(*own_backend_);
     client_pid_ = pid;
     held_key_data_ = buildBackendKeyData(pid, secret);
     return CallbackAction::kContinue;
@@ -664,12 +676,17 @@ void PostgresSession::startCancel(const CancelRequest& cancel) {
     closeAll("unknown cancel key");
     return;
   }
-  pending_cancel_ = CancelRequest{target->process_id, {}};
-  cancel_secret_ = target->secret_key;
+  startCancelOf(*target);
+}
+
+void PostgresSession::startCancelOf(const CancelTarget& target) {
+  state_ = State::kCancelling;
+  pending_cancel_ = CancelRequest{target.process_id, {}};
+  cancel_secret_ = target.secret_key;
   // A cancel goes on a new connection to the same server, encrypted like the session was.
-  config_.upstream_address = target->address;
-  config_.upstream_tls = target->tls;
-  config_.upstream_server_name = target->server_name;
+  config_.upstream_address = target.address;
+  config_.upstream_tls = target.tls;
+  config_.upstream_server_name = target.server_name;
   upstream_.connect(loop_, config_.upstream_address);
 }
 

@@ -62,6 +62,10 @@ struct SessionConfig {
   CredentialStorePtr credentials;
   EventSinkPtr events;
   CancelRegistry* cancels = nullptr;
+  // Sends a CancelRequest for this session's backend on a connection of its own (nullable).
+  // Used when the sidecar ends a session with a statement running: closing the socket does
+  // not stop a statement, which would run, and commit, to its end.
+  std::function<void(const CancelTarget&)> cancel_upstream;
   ResourceStats* stats = nullptr;
   // TLS towards the upstream; null when the resource says tls: disable.
   tls::ClientContextPtr upstream_tls;
@@ -136,7 +140,12 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   void updatePolicy(SessionPolicyUpdate update);
   // Ends the session (grant revoked, sidecar shutting down): the client gets a FATAL error
   // with `reason` and both connections close.
+  // A statement the server is running is cancelled first (config.cancel_upstream).
   void terminate(const std::string& reason, std::string_view sqlstate = "57P01");
+  // Makes this a session with no client that cancels `target`'s statement: it connects to the
+  // server (TLS as the target's session did), sends the CancelRequest and ends when the server
+  // closes. Instead of start().
+  void startCancelOf(const CancelTarget& target);
   const std::string& id() const { return id_; }
   uint64_t statementCount() const { return statement_count_; }
   uint64_t blockedCount() const { return blocked_; }
@@ -533,6 +542,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   bool password_requested_ = false;
   std::optional<CancelRequest> pending_cancel_;
   std::string cancel_secret_;
+  // This session's own backend, for cancelling its statement when the sidecar ends it.
+  std::optional<CancelTarget> own_backend_;
   // The server's client_encoding (ParameterStatus): how COPY rows are written.
   std::string client_encoding_ = "UTF8";
   // Names of the run-time settings the client's startup parameters make, comma-separated.

@@ -1,8 +1,11 @@
 // Audit events of real sessions through the sidecar: session start/end, one statement event per
 // statement with normalised text and decisions, and no card number anywhere in events or logs.
+#include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch_test_macros.hpp>
@@ -414,4 +417,63 @@ s.sendall(msg(b"Q", z("commit")) + msg(b"X", b""))
            jstr(e, "/action/statement").find("audit_cur") != std::string::npos &&
            jnum(e, "/result/rows") == 2;
   }));
+}
+
+// Review (session 24): a session the sidecar ended (access taken away by a reload, the sidecar
+// shutting down) had its sockets closed, but PostgreSQL notices a closed client only when it
+// writes: the statement ran on, and a write committed seconds after the job was told its session
+// was over. The statement in flight is now cancelled first.
+TEST_CASE("a statement in flight when the sidecar ends its session is cancelled, not committed") {
+  auto& pg = sharedPg();
+  createCounter(pg, "ended_counter");
+  pg.sqlOrThrow("update ended_counter set n = 0 where id = 1", "payments");
+  const std::string slow_update =
+      "update ended_counter set n = n + 1 where id = 1 and pg_sleep(4) is not null";
+  const std::string running_sql =
+      "select count(*) from pg_stat_activity where query like 'update ended_counter%' and "
+      "pid <> pg_backend_pid()";
+  // Polls for up to 2 s: less than the statement's sleep.
+  auto waitRunning = [&](long want) {
+    long n = -1;
+    for (int i = 0; i < 40 && n != want; ++i) {
+      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      n = std::stol(pg.sqlOrThrow(running_sql, "payments"));
+    }
+    return n == want;
+  };
+  SECTION("access taken away by a policy reload") {
+    Sidecar sidecar(pg, writeGrant());
+    REQUIRE(sidecar.ready());
+    RunResult job;
+    std::thread t([&] { job = sidecar.psql(slow_update + ";\n"); });
+    REQUIRE(waitRunning(1));
+    const auto policy = sidecar.dir().path() / "policy.yaml";
+    std::string text = readWholeFile(policy.string());
+    const std::string from = "resources: [payments-db], role: write}";
+    REQUIRE(text.find(from) != std::string::npos);
+    text.replace(text.find(from), from.size(), "resources: [payments-db], role: read}");
+    sidecar.dir().write("policy.yaml", text);
+    ::kill(sidecar.pid(), SIGHUP);
+    t.join();
+    INFO(job.out << job.err << sidecar.log());
+    CHECK_THAT(job.err, ContainsSubstring("now gives role read"));
+    CHECK(waitRunning(0));  // cancelled well before its 4 s sleep ends
+    CHECK_THAT(sidecar.log(), ContainsSubstring("cancelling the statement in flight"));
+  }
+  SECTION("the sidecar shutting down") {
+    SidecarOptions o = writeGrant();
+    o.extra_args = {"--drain-seconds", "0"};
+    Sidecar sidecar(pg, o);
+    REQUIRE(sidecar.ready());
+    RunResult job;
+    std::thread t([&] { job = sidecar.psql(slow_update + ";\n"); });
+    REQUIRE(waitRunning(1));
+    ::kill(sidecar.pid(), SIGTERM);
+    t.join();
+    INFO(job.out << job.err << sidecar.log());
+    CHECK_THAT(job.err, ContainsSubstring("shutting down"));
+    CHECK(waitRunning(0));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  CHECK(pg.sqlOrThrow("select n from ended_counter where id = 1", "payments") == "0\n");
 }
