@@ -133,13 +133,13 @@ void TcpConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
 }
 
 void TcpConnection::write(std::string_view data) {
-  if (handle_ == nullptr || closing_ || data.empty()) return;
+  if (handle_ == nullptr || closing_ || finish_writes_ || data.empty()) return;
   size_t sent = tryWrite(data);
   if (sent < data.size()) queueWrite(std::string(data.substr(sent)));
 }
 
 void TcpConnection::write(std::string&& data) {
-  if (handle_ == nullptr || closing_ || data.empty()) return;
+  if (handle_ == nullptr || closing_ || finish_writes_ || data.empty()) return;
   size_t sent = tryWrite(data);
   if (sent == data.size()) return;
   data.erase(0, sent);
@@ -197,6 +197,10 @@ void TcpConnection::writeDone(size_t bytes) {
     above_high_ = false;
     callbacks_->onWriteBufferPressure(false);
   }
+  if (finish_writes_ && !writes_shut_ && !close_after_flush_ && pending_bytes_ == 0) {
+    shutdownWrites();
+    return;
+  }
   if (close_after_flush_ && pending_bytes_ == 0 && !closing_) {
     closing_ = true;
     auto* req = new uv_shutdown_t;
@@ -217,6 +221,30 @@ void TcpConnection::onShutdown(uv_shutdown_t* req, int) {
   if (self == nullptr) return;
   self->release();
   self->callbacks_->onClosed("closed");
+}
+
+void TcpConnection::finishWrites() {
+  if (handle_ == nullptr || closing_ || close_after_flush_ || finish_writes_) return;
+  finish_writes_ = true;
+  if (pending_bytes_ == 0) shutdownWrites();
+}
+
+void TcpConnection::shutdownWrites() {
+  writes_shut_ = true;
+  auto* req = new uv_shutdown_t;
+  if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(handle_), &TcpConnection::onWritesFinished) !=
+      0) {
+    delete req;
+    fail("cannot shut down writes");
+  }
+}
+
+void TcpConnection::onWritesFinished(uv_shutdown_t* req, int status) {
+  auto* handle = req->handle;
+  delete req;
+  auto* self = static_cast<TcpConnection*>(handle->data);
+  if (self == nullptr || status == 0) return;
+  self->fail(errorText(status));
 }
 
 void TcpConnection::closeAfterFlush() {

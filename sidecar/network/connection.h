@@ -60,6 +60,9 @@ class TcpConnection {
   void readDisable(bool disable);
   // Closes once every queued write is on the wire, then reports onClosed("closed").
   void closeAfterFlush();
+  // Sends FIN once every queued write is on the wire; reading goes on (the peer may still
+  // send). Later writes are dropped. End with closeAfterFlush() or abort().
+  void finishWrites();
   // Closes now, dropping queued writes; reports nothing.
   void abort();
   bool open() const { return handle_ != nullptr && !closing_; }
@@ -83,6 +86,8 @@ class TcpConnection {
   static void onWrite(uv_write_t* req, int status);
   static void onConnect(uv_connect_t* req, int status);
   static void onShutdown(uv_shutdown_t* req, int status);
+  static void onWritesFinished(uv_shutdown_t* req, int status);
+  void shutdownWrites();
   void startReading();
   void fail(std::string_view reason);
   void release();
@@ -103,6 +108,8 @@ class TcpConnection {
   bool close_after_flush_ = false;
   bool half_close_ = false;
   bool peer_finished_ = false;  // FIN read with half_close_: never read again
+  bool finish_writes_ = false;  // finishWrites(): FIN once the queue is out
+  bool writes_shut_ = false;    // that FIN's shutdown was requested
 };
 using TcpConnectionPtr = std::unique_ptr<TcpConnection>;
 

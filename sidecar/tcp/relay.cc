@@ -20,8 +20,10 @@ absl::Status TcpRelay::start(int client_fd, const SocketAddress& upstream) {
   if (!client.ok()) return client.status();
   client_ = *std::move(client);
   client_->readDisable(true);  // until the upstream is there
+  client_->allowHalfClose(true);
   upstream_address_ = upstream.toString();
   upstream_ = TcpConnection::connect(loop_, upstream, &upstream_side_);
+  upstream_->allowHalfClose(true);
   publish("raw TCP relay started; relayed without inspection", true);
   return absl::OkStatus();
 }
@@ -84,6 +86,8 @@ void TcpRelay::UpstreamSide::onClosed(std::string_view reason) {
   relay_->sideClosed(false, reason);
 }
 
+void TcpRelay::UpstreamSide::onPeerFinished() { relay_->peerFinished(false); }
+
 void TcpRelay::UpstreamSide::onWriteBufferPressure(bool above) {
   relay_->client_->readDisable(above);
 }
@@ -94,6 +98,17 @@ void TcpRelay::onData(std::string_view data) {
 }
 
 void TcpRelay::onClosed(std::string_view reason) { sideClosed(true, reason); }
+
+void TcpRelay::onPeerFinished() { peerFinished(true); }
+
+void TcpRelay::peerFinished(bool client) {
+  (client ? client_finished_ : upstream_finished_) = true;
+  if (client_finished_ && upstream_finished_) {
+    finish("closed");
+    return;
+  }
+  (client ? upstream_ : client_)->finishWrites();
+}
 
 void TcpRelay::sideClosed(bool client, std::string_view reason) {
   (client ? client_closed_ : upstream_closed_) = true;

@@ -13,7 +13,9 @@
 namespace tollgate::sidecar {
 
 // Copies bytes both ways with back-pressure and records an EVENT_PASSTHROUGH when it starts
-// and one when it ends (bytes each way, duration), with the identity and a session id.
+// and one when it ends (bytes each way, duration), with the identity and a session id. A FIN
+// from one side is passed on to the other, which may still send (half-close, as a direct
+// connection allows); the relay ends once both sides have finished, or either closes.
 // Single-threaded, on one loop.
 class TcpRelay : private ConnectionCallbacks {
  public:
@@ -40,6 +42,7 @@ class TcpRelay : private ConnectionCallbacks {
     void onConnected(const absl::Status& st) override;
     void onData(std::string_view data) override;
     void onClosed(std::string_view reason) override;
+    void onPeerFinished() override;
     void onWriteBufferPressure(bool above) override;
 
    private:
@@ -49,8 +52,11 @@ class TcpRelay : private ConnectionCallbacks {
   // ConnectionCallbacks (client side)
   void onData(std::string_view data) override;
   void onClosed(std::string_view reason) override;
+  void onPeerFinished() override;
   void onWriteBufferPressure(bool above) override;
 
+  // One side sent FIN: the other gets it once what it is owed is written.
+  void peerFinished(bool client);
   void finish(std::string_view reason);
   void publish(const std::string& detail, bool success);
   void sideClosed(bool client, std::string_view reason);
@@ -70,6 +76,8 @@ class TcpRelay : private ConnectionCallbacks {
   bool finished_ = false;
   bool client_closed_ = false;
   bool upstream_closed_ = false;
+  bool client_finished_ = false;    // the client sent FIN
+  bool upstream_finished_ = false;  // the upstream sent FIN
   bool done_ = false;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
