@@ -24,6 +24,8 @@ const std::vector<FlagSpec>& flagSpecs() {
        "seconds a client has to complete its startup and login (default 60)"},
       {"max-statement-bytes", true, false,
        "longest SQL text a Query or Parse may carry (default 8388608)"},
+      {"max-message-bytes", true, false,
+       "largest protocol message (a row, a Bind) the sidecar holds to inspect (default 67108864)"},
       {"control-plane", true, false, "HOST:PORT of the control plane (connected mode)"},
       {"control-plane-ca", true, false, "CA certificate of the control plane (PEM)"},
       {"control-plane-cert", true, false, "client certificate for mTLS (PEM)"},
@@ -80,6 +82,9 @@ void readYaml(const YAML::Node& root, YamlErrors& errors, SidecarConfig& cfg) {
   }
   if (auto d = top.integer("maxStatementBytes", 1024, 1 << 30)) {
     cfg.max_statement_bytes = static_cast<size_t>(*d);
+  }
+  if (auto d = top.integer("maxMessageBytes", 1 << 20, 1 << 30)) {
+    cfg.max_message_bytes = static_cast<size_t>(*d);
   }
   if (auto n = top.str("instanceName")) cfg.instance_name = *n;
   if (YAML::Node c = top.get("controlPlane")) {
@@ -165,7 +170,8 @@ absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* arg
         readBoundedFlag(*flags, "max-audit-backlog-bytes", 4096, int64_t{1} << 40,
                         &cfg.control_plane.max_audit_backlog_bytes),
         readBoundedFlag(*flags, "startup-timeout", 1, 3600, &cfg.startup_timeout_seconds),
-        readBoundedFlag(*flags, "max-statement-bytes", 1024, 1 << 30, &cfg.max_statement_bytes)}) {
+        readBoundedFlag(*flags, "max-statement-bytes", 1024, 1 << 30, &cfg.max_statement_bytes),
+        readBoundedFlag(*flags, "max-message-bytes", 1 << 20, 1 << 30, &cfg.max_message_bytes)}) {
     if (!st.ok()) return st;
   }
   if (auto sub = flags->get("subject")) cfg.identity.subject = *sub;

@@ -87,6 +87,10 @@ struct SidecarConfig {
   int startup_timeout_seconds = 60;
   // SQL longer than this is refused unanalysed (libpg_query needs several times its size).
   size_t max_statement_bytes = 8u << 20;
+  // Largest protocol message held whole to be inspected (a row to mask, a Bind); a session
+  // may hold about twice this. Larger ones end the session with 54000 (CopyData streams, and
+  // statements over max_statement_bytes are dropped unread, so neither counts).
+  size_t max_message_bytes = 64u << 20;
   // Classic (non-native) sidecar: drain and exit once every other process of the pod is gone
   // (the pod shares its process namespace), so a Job completes.
   bool exit_when_done = false;

@@ -469,6 +469,7 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
     sc.destination_name = socket.destination.host();
     sc.source = source_;
     sc.max_statement_bytes = config_.max_statement_bytes;
+    sc.max_message_bytes = config_.max_message_bytes;
     auto session =
         std::make_shared<postgres::PostgresSession>(w.worker.loop(), std::move(sc), nullptr);
     void* key = session.get();

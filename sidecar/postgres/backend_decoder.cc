@@ -53,7 +53,7 @@ DecodeResult BackendDecoderImpl::decodeTyped(std::string_view input) {
           return {DecodeStatus::kReadyForNext, passthrough_.take(input.size()), true};
         }
       }
-      return {DecodeStatus::kNeedMoreData, 0, false};
+      return {DecodeStatus::kNeedMoreData, 0, false, frame.size()};
     case Frame::Kind::kComplete:
       break;
   }

@@ -22,6 +22,24 @@ char* Buffer::writable(size_t n) {
   return storage_.get() + end_;
 }
 
+void Buffer::reserve(size_t total) {
+  if (total <= size()) return;
+  if (capacity_ - begin_ >= total) return;
+  const size_t live = size();
+  if (capacity_ >= total && begin_ >= live) {  // as in ensureTail: the move costs little
+    std::memmove(storage_.get(), storage_.get() + begin_, live);
+    begin_ = 0;
+    end_ = live;
+    return;
+  }
+  std::unique_ptr<char[]> exact(new char[std::max(kMinCapacity, total)]);
+  if (live > 0) std::memcpy(exact.get(), storage_.get() + begin_, live);
+  storage_ = std::move(exact);
+  capacity_ = std::max(kMinCapacity, total);
+  begin_ = 0;
+  end_ = live;
+}
+
 void Buffer::consume(size_t n) {
   n = std::min(n, size());
   begin_ += n;

@@ -38,6 +38,11 @@ class Buffer {
   char* writable(size_t n);
   void commit(size_t n) { end_ += n; }
 
+  // Makes room for `total` readable bytes in all (those there now included), allocated at that
+  // size: a large message whose length is known is received without the copies (and the
+  // doubled footprint) of growing step by step. Untouched capacity costs no resident memory.
+  void reserve(size_t total);
+
   // Drops n bytes (n <= size()) from the front.
   void consume(size_t n);
   void clear() { begin_ = end_ = 0; }

@@ -22,8 +22,12 @@ struct DecodeResult {
   // Bytes at the front of the input this call used (0 unless kReadyForNext or kStopped).
   size_t consumed = 0;
   // True when `consumed` bytes are a chunk of a streamed large message (see
-  // onLargeMessage): no callback saw them and the caller should forward them unchanged.
+  // onLargeClientMessage): no callback saw them and the caller should forward them unchanged.
+  // (Chunks of a dropped message are consumed with this false: they go nowhere.)
   bool passthrough = false;
+  // kNeedMoreData with a message's header read: the bytes the whole message takes, so that
+  // the caller can make room for it at once instead of growing its buffer step by step.
+  size_t wanted = 0;
 };
 
 // What a message callback wants next.
@@ -40,7 +44,8 @@ struct DecoderConfig {
   // Largest accepted startup-phase packet, as PostgreSQL (MAX_STARTUP_PACKET_LENGTH).
   uint32_t max_startup_length = kMaxStartupPacket;
   // When non-zero, a typed message whose length exceeds this and is not yet whole in the
-  // input is offered to the callbacks' onLargeMessage(), which may choose to stream it.
+  // input is offered to the callbacks (onLargeClientMessage,
+  // BackendDecoderCallbacks::onLargeMessage), which may stream it.
   uint32_t stream_threshold = 0;
 };
 

@@ -20,6 +20,7 @@ inline constexpr std::string_view kSqlStateQueryCanceled = "57014";
 inline constexpr std::string_view kSqlStateLockNotAvailable = "55P03";
 inline constexpr std::string_view kSqlStateAdminShutdown = "57P01";
 inline constexpr std::string_view kSqlStateFeatureNotSupported = "0A000";
+inline constexpr std::string_view kSqlStateProgramLimitExceeded = "54000";
 
 // The fields Tollgate writes and reads. Empty optional fields are omitted on the wire.
 struct ErrorFields {

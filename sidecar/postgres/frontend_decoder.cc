@@ -1,6 +1,7 @@
 // Frontend decoder: frames startup packets and typed client messages, validates, reports.
 #include "sidecar/postgres/frontend_decoder_impl.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -13,6 +14,7 @@ DecodeResult FrontendDecoderImpl::decode(std::string_view input) {
     if (n == 0) return {DecodeStatus::kNeedMoreData, 0, false};
     return {DecodeStatus::kReadyForNext, n, true};
   }
+  if (drop_remaining_ > 0) return dropSome(input);
   if (phase_ == Phase::kDone) {
     if (input.empty()) return {DecodeStatus::kNeedMoreData, 0, false};
     return fail(absl::InvalidArgumentError("client sent data after ending the session"));
@@ -56,21 +58,14 @@ DecodeResult FrontendDecoderImpl::decodeTyped(std::string_view input) {
       return fail(
           absl::InvalidArgumentError("invalid message length " + std::to_string(frame.length)));
     case Frame::Kind::kTooLarge:
+      if (auto r = offerLarge(frame, input)) return *r;
       return fail(absl::ResourceExhaustedError(std::string(frontendTypeName(frame.type)) +
                                                " message of " + std::to_string(frame.length) +
                                                " bytes exceeds the limit of " +
                                                std::to_string(config_.max_message_length)));
     case Frame::Kind::kIncomplete:
-      if (config_.stream_threshold != 0 && frame.length > config_.stream_threshold &&
-          !asked_large_) {
-        asked_large_ = true;
-        if (callbacks_.onLargeMessage(frame.type, frame.length)) {
-          asked_large_ = false;
-          passthrough_.start(frame.size());
-          return {DecodeStatus::kReadyForNext, passthrough_.take(input.size()), true};
-        }
-      }
-      return {DecodeStatus::kNeedMoreData, 0, false};
+      if (auto r = offerLarge(frame, input)) return *r;
+      return {DecodeStatus::kNeedMoreData, 0, false, frame.size()};
     case Frame::Kind::kComplete:
       break;
   }
@@ -86,6 +81,52 @@ DecodeResult FrontendDecoderImpl::decodeTyped(std::string_view input) {
     phase_ = Phase::kDone;
   }
   return deliver(message);
+}
+
+std::optional<DecodeResult> FrontendDecoderImpl::offerLarge(const Frame& frame,
+                                                            std::string_view input) {
+  if (config_.stream_threshold == 0 || frame.length <= config_.stream_threshold) {
+    return std::nullopt;
+  }
+  LargeMessage answer = LargeMessage::kWhole;
+  if (!asked_large_) {  // asked once: a kWhole answer stands until the message is whole
+    asked_large_ = true;
+    answer = callbacks_.onLargeClientMessage(frame.type, frame.length);
+  }
+  switch (answer) {
+    case LargeMessage::kWhole:
+      return std::nullopt;
+    case LargeMessage::kStream:
+      asked_large_ = false;
+      passthrough_.start(frame.size());
+      return DecodeResult{DecodeStatus::kReadyForNext, passthrough_.take(input.size()), true};
+    case LargeMessage::kDrop:
+      asked_large_ = false;
+      dropping_ = frame;
+      drop_remaining_ = frame.size();
+      drop_head_.clear();
+      return dropSome(input);
+  }
+  return std::nullopt;
+}
+
+DecodeResult FrontendDecoderImpl::dropSome(std::string_view input) {
+  const size_t n = std::min(input.size(), drop_remaining_);
+  if (n == 0) return {DecodeStatus::kNeedMoreData, 0, false};
+  // Body bytes start after the 5-byte header; the first kDroppedHeadBytes of them are kept.
+  const size_t taken = dropping_.size() - drop_remaining_;
+  const size_t body_limit = kHeaderSize + kDroppedHeadBytes;
+  if (taken + n > kHeaderSize && taken < body_limit) {
+    const size_t from = taken < kHeaderSize ? kHeaderSize - taken : 0;
+    const size_t to = std::min(n, body_limit - taken);
+    drop_head_.append(input.substr(from, to - from));
+  }
+  drop_remaining_ -= n;
+  if (drop_remaining_ > 0) return {DecodeStatus::kReadyForNext, n, false};
+  FrontendMessage message{dropping_.type, {}, DroppedMessage{dropping_.length, drop_head_}};
+  DecodeResult r = deliver(message);
+  r.consumed = n;
+  return r;
 }
 
 DecodeResult FrontendDecoderImpl::deliver(const FrontendMessage& message) {

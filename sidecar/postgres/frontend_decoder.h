@@ -11,6 +11,13 @@
 
 namespace tollgate::sidecar::postgres {
 
+// What to do with a large message (FrontendDecoderCallbacks::onLargeClientMessage).
+enum class LargeMessage {
+  kWhole,   // wait for the whole message and report it as usual
+  kStream,  // pass it through in chunks, unparsed and unseen by onMessage
+  kDrop,    // drop its bytes as they arrive; onMessage then gets a DroppedMessage
+};
+
 // How the decoder reaches its owner (the filter). Called synchronously from decode(), on the
 // connection's loop.
 class FrontendDecoderCallbacks {
@@ -23,13 +30,14 @@ class FrontendDecoderCallbacks {
   virtual CallbackAction onMessage(const FrontendMessage& message) = 0;
 
   // A message above DecoderConfig::stream_threshold whose header has arrived but whose body
-  // has not. Return true to have it passed through in chunks, unparsed and unseen by
-  // onMessage (only safe for types the policy does not need, e.g. CopyData); false to wait
-  // for the whole message as usual. Asked at most once per message.
-  virtual bool onLargeMessage(char type, uint32_t length) {
+  // has not, or one above max_message_length. kStream passes it through (only safe for types
+  // the policy does not need, e.g. CopyData); kDrop drops it unread, so that a message the
+  // owner refuses anyway is never held (a statement too long to analyse); kWhole waits for it
+  // as usual (over max_message_length: an error). Asked at most once per message.
+  virtual LargeMessage onLargeClientMessage(char type, uint32_t length) {
     (void)type;
     (void)length;
-    return false;
+    return LargeMessage::kWhole;
   }
 };
 

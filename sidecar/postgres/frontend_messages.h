@@ -119,10 +119,19 @@ struct AuthResponse {
   std::string_view payload;
 };
 
-using FrontendBody =
-    std::variant<StartupMessage, SslRequest, GssEncRequest, CancelRequest, Query, Parse, Bind,
-                 Describe, Execute, Sync, Flush, Terminate, Close, CopyData, CopyDone, CopyFail,
-                 FunctionCall, PasswordMessage, SaslInitialResponse, SaslResponse, AuthResponse>;
+// A message its owner chose not to hold (FrontendDecoderCallbacks::onLargeClientMessage answered
+// kDrop): its bytes were dropped unread as they arrived, and only its length and first bytes
+// are reported (a Parse's statement name is there). FrontendMessage::raw is empty.
+inline constexpr size_t kDroppedHeadBytes = 1024;
+struct DroppedMessage {
+  uint32_t length = 0;    // the length field (counts itself)
+  std::string_view head;  // the first min(kDroppedHeadBytes, length - 4) bytes of the body
+};
+
+using FrontendBody = std::variant<StartupMessage, SslRequest, GssEncRequest, CancelRequest, Query,
+                                  Parse, Bind, Describe, Execute, Sync, Flush, Terminate, Close,
+                                  CopyData, CopyDone, CopyFail, FunctionCall, PasswordMessage,
+                                  SaslInitialResponse, SaslResponse, AuthResponse, DroppedMessage>;
 
 // What a 'p' message answers.
 enum class AuthResponseKind { kUnknown, kPassword, kSaslInitial, kSasl };

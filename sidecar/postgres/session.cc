@@ -16,6 +16,8 @@ namespace {
 
 // Buffers above this are released once empty, so idle sessions stay small.
 constexpr size_t kKeepBufferBytes = 16 * 1024;
+constexpr char kMessageLimitHint[] =
+    " (the largest message the sidecar holds whole to inspect; see --max-message-bytes)";
 
 }  // namespace
 
@@ -27,9 +29,12 @@ PostgresSession::PostgresSession(uv_loop_t* loop, SessionConfig config,
       id_(newSessionId()),
       started_(std::chrono::steady_clock::now()) {
   DecoderConfig dc;
+  dc.max_message_length =
+      static_cast<uint32_t>(std::min<size_t>(config_.max_message_bytes, 1u << 30));
+  DecoderConfig backend = dc;
   dc.stream_threshold = 1 << 20;  // large CopyData from the client streams through
   frontend_ = createFrontendDecoder(*this, dc);
-  backend_ = createBackendDecoder(*this, DecoderConfig{});
+  backend_ = createBackendDecoder(*this, backend);
   poison_token_ = "tollgate_blocked_" + newSessionId();
 }
 
@@ -166,10 +171,16 @@ void PostgresSession::processClient() {
       continue;
     }
     if (r.status == DecodeStatus::kError) {
+      if (frontend_->error().code() == absl::StatusCode::kResourceExhausted) {
+        fatalToClient(kSqlStateProgramLimitExceeded,
+                      "tollgate: " + std::string(frontend_->error().message()) + kMessageLimitHint);
+        return;
+      }
       fatalToClient(kSqlStateProtocolViolation, "tollgate: invalid client message: " +
                                                     std::string(frontend_->error().message()));
       return;
     }
+    if (r.wanted > kKeepBufferBytes) client_in_.reserve(r.wanted);
     break;  // need more data
   }
   client_in_.shrinkIfIdle(kKeepBufferBytes);
@@ -215,11 +226,18 @@ void PostgresSession::processUpstream() {
       continue;
     }
     if (r.status == DecodeStatus::kError) {
+      if (backend_->error().code() == absl::StatusCode::kResourceExhausted) {
+        fatalToClient(kSqlStateProgramLimitExceeded,
+                      "tollgate: resource " + config_.resource->name + ": " +
+                          std::string(backend_->error().message()) + kMessageLimitHint);
+        return;
+      }
       fatalToClient(kSqlStateProtocolViolation, "tollgate: invalid message from resource " +
                                                     config_.resource->name + ": " +
                                                     std::string(backend_->error().message()));
       return;
     }
+    if (r.wanted > kKeepBufferBytes) upstream_in_.reserve(r.wanted);
     break;
   }
   upstream_in_.shrinkIfIdle(kKeepBufferBytes);
@@ -398,9 +416,19 @@ CallbackAction PostgresSession::onMessage(const FrontendMessage& message) {
   return onClientMessage(message);
 }
 
-bool PostgresSession::onLargeMessage(char type, uint32_t) {
+LargeMessage PostgresSession::onLargeClientMessage(char type, uint32_t length) {
   // Large COPY FROM STDIN data needs no inspection: stream it instead of buffering it whole.
-  return type == 'd';
+  if (type == 'd') return LargeMessage::kStream;
+  // A statement too long to analyse is refused unread: it is not held either. A Parse's text
+  // is its length less the name (the head holds up to kDroppedHeadBytes of it), the NULs and
+  // the parameter types.
+  constexpr size_t kParseFraming = 4 + kDroppedHeadBytes + 1 + 2 + 4 * 65535;
+  const size_t max = config_.max_statement_bytes;
+  if (state_ == State::kReady &&
+      ((type == 'Q' && length > 4 + 1 + max) || (type == 'P' && length > kParseFraming + max))) {
+    return LargeMessage::kDrop;
+  }
+  return LargeMessage::kWhole;
 }
 
 CallbackAction PostgresSession::onMessage(const BackendMessage& message) {

@@ -51,6 +51,8 @@ struct SessionConfig {
   // A Query or Parse whose SQL is longer is refused unanalysed (parsing costs several times the
   // text's size in memory).
   size_t max_statement_bytes = 8u << 20;
+  // The largest message held whole, either way (SidecarConfig::max_message_bytes).
+  size_t max_message_bytes = 64u << 20;
   policy::CompiledPolicyPtr policy;
   const policy::Resource* resource = nullptr;  // points into `policy`
   policy::MaskerPtr masker;
@@ -188,7 +190,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
 
   // FrontendDecoderCallbacks
   CallbackAction onMessage(const FrontendMessage& message) override;
-  bool onLargeMessage(char type, uint32_t length) override;
+  LargeMessage onLargeClientMessage(char type, uint32_t length) override;
   // BackendDecoderCallbacks
   CallbackAction onMessage(const BackendMessage& message) override;
 
@@ -245,6 +247,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   static policy::Verdict auditBacklogVerdict();
   // The analyzer's facts, or for SQL over max_statement_bytes facts that decide() refuses.
   policy::QueryFactsPtr analyze(std::string_view sql);
+  // Facts that decide() refuses: `bytes` of SQL were not analysed (over max_statement_bytes).
+  policy::QueryFactsPtr oversizedFacts(size_t bytes) const;
   void forwardOrPoison(char type, std::string_view raw, std::string_view statement,
                        const policy::Verdict& verdict, PendingUnit& unit,
                        const std::string& poison_message);

@@ -11,10 +11,14 @@ namespace tollgate::sidecar::postgres {
 
 policy::QueryFactsPtr PostgresSession::analyze(std::string_view sql) {
   if (sql.size() <= config_.max_statement_bytes) return config_.analyzer->analyze(sql);
+  return oversizedFacts(sql.size());
+}
+
+policy::QueryFactsPtr PostgresSession::oversizedFacts(size_t bytes) const {
   auto facts = std::make_shared<policy::QueryFacts>();
   facts->parsed = false;
   facts->oversized = true;
-  facts->error = "a statement of " + std::to_string(sql.size()) + " bytes is longer than the " +
+  facts->error = "a statement of " + std::to_string(bytes) + " bytes is longer than the " +
                  std::to_string(config_.max_statement_bytes) + " bytes the gate analyses";
   return facts;
 }

@@ -141,6 +141,13 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
   }
   switch (message.type) {
     case 'Q': {
+      if (const auto* dropped = std::get_if<DroppedMessage>(&message.body)) {
+        // Over max_statement_bytes: dropped unread as it arrived, and refused (its text less
+        // the length field and the NUL).
+        auto facts = oversizedFacts(dropped->length - 5);
+        applyQuery({}, facts, decide(*facts), nowUs(), "");
+        break;
+      }
       const auto& q = std::get<Query>(message.body);
       auto facts = resolvedFacts(analyze(q.sql), q.sql.size());
       policy::Verdict verdict = decide(*facts);
@@ -156,6 +163,20 @@ CallbackAction PostgresSession::onClientMessage(const FrontendMessage& message) 
       break;
     }
     case 'P': {
+      if (const auto* dropped = std::get_if<DroppedMessage>(&message.body)) {
+        const size_t nul = dropped->head.find('\0');
+        if (nul == std::string_view::npos) {
+          fatalToClient(kSqlStateProtocolViolation,
+                        "tollgate: invalid client message: a Parse of " +
+                            std::to_string(dropped->length) +
+                            " bytes names its statement with more than " +
+                            std::to_string(kDroppedHeadBytes - 1) + " bytes");
+          return CallbackAction::kStop;
+        }
+        auto facts = oversizedFacts(dropped->length - 4 - nul - 1);
+        applyParse({}, std::string(dropped->head.substr(0, nul)), facts, decide(*facts), "");
+        break;
+      }
       const auto& parse = std::get<Parse>(message.body);
       auto facts = resolvedFacts(analyze(parse.query), parse.query.size());
       policy::Verdict verdict = decide(*facts);

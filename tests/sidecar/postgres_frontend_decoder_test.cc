@@ -24,9 +24,9 @@ class Recorder : public FrontendDecoderCallbacks {
     if (hook) hook(m);
     return stop_next ? (stop_next = false, CallbackAction::kStop) : CallbackAction::kContinue;
   }
-  bool onLargeMessage(char type, uint32_t length) override {
+  LargeMessage onLargeClientMessage(char type, uint32_t length) override {
     large_asked.push_back(std::string(1, type) + std::to_string(length));
-    return stream_large;
+    return stream_large ? large_answer : LargeMessage::kWhole;
   }
 
   static std::string summarize(const FrontendMessage& m) {
@@ -45,6 +45,10 @@ class Recorder : public FrontendDecoderCallbacks {
     if (std::holds_alternative<Sync>(b)) return "S";
     if (std::holds_alternative<Terminate>(b)) return "X";
     if (auto* d = std::get_if<CopyData>(&b)) return "d:" + std::string(d->data);
+    if (auto* x = std::get_if<DroppedMessage>(&b)) {
+      return "dropped:" + std::string(1, m.type) + std::to_string(x->length) + ":" +
+             std::to_string(x->head.size()) + ":" + std::string(x->head.substr(0, 8));
+    }
     return std::string(1, m.type);
   }
 
@@ -54,6 +58,7 @@ class Recorder : public FrontendDecoderCallbacks {
   std::function<void(const FrontendMessage&)> hook;
   bool stop_next = false;
   bool stream_large = false;
+  LargeMessage large_answer = LargeMessage::kStream;  // when stream_large
 };
 
 // Appends `bytes` to `in` and decodes until the decoder wants more data (or stops/fails).
@@ -448,6 +453,48 @@ TEST_CASE("large messages are buffered whole when the callbacks decline, asked o
   // A whole large message that arrives at once is not offered for streaming.
   feed(*d, in, big);
   CHECK(rec.large_asked.size() == 1);
+}
+
+TEST_CASE("a large message the callbacks drop is consumed unread and reported by its head") {
+  DecoderConfig config;
+  config.stream_threshold = 16;
+  config.max_message_length = 2048;  // the Query below is over it: dropping still applies
+  Recorder rec;
+  rec.stream_large = true;
+  rec.large_answer = LargeMessage::kDrop;
+  auto d = createFrontendDecoder(rec, config);
+  Buffer in;
+  feed(*d, in, startup("u"));
+  const std::string parse =
+      msg('P', cstr("big") + cstr(std::string(3000, 'q')) + be16(1) + be32(25));
+  const std::string query = msg('Q', cstr(std::string(5000, 'x')));
+  std::string passed;
+  const std::string all = parse + query + msg('S', "");
+  for (size_t at = 0; at < all.size(); at += 7) {
+    REQUIRE(feed(*d, in, all.substr(at, 7), &passed) == DecodeStatus::kNeedMoreData);
+    // Nothing of a dropped message waits in the buffer beyond what one feed brought.
+    CHECK(in.size() < 7);
+  }
+  CHECK(passed.empty());
+  CHECK(in.empty());
+  CHECK(rec.large_asked == std::vector<std::string>{"P3015", "Q5005"});
+  REQUIRE(rec.summaries.size() == 4);
+  CHECK(rec.summaries[1] == "dropped:P3015:1024:" + std::string("big\0qqqq", 8));
+  CHECK(rec.summaries[2] == "dropped:Q5005:1024:xxxxxxxx");
+  CHECK(rec.summaries[3] == "S");
+  CHECK(rec.raws[1].empty());
+}
+
+TEST_CASE("an incomplete message says how many bytes it needs in all") {
+  Recorder rec;
+  auto d = createFrontendDecoder(rec);
+  Buffer in;
+  feed(*d, in, startup("u"));
+  const std::string q = msg('Q', cstr(std::string(100, 'z')));
+  in.append(q.substr(0, 10));
+  DecodeResult r = d->decode(in.view());
+  CHECK(r.status == DecodeStatus::kNeedMoreData);
+  CHECK(r.wanted == q.size());
 }
 
 }  // namespace
