@@ -1,6 +1,7 @@
 // SCRAM-SHA-256 proof computation and server-signature check with OpenSSL; md5 passwords.
 #include "sidecar/postgres/scram.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -8,6 +9,7 @@
 #include <openssl/sha.h>
 
 #include <charconv>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -77,6 +79,56 @@ absl::Status protocolError(std::string_view what) {
   return absl::PermissionDeniedError("SCRAM: " + std::string(what));
 }
 
+// How many PBKDF2 iterations run between two looks at the cancelled flag (well under 1 ms).
+constexpr int kIterationsPerCheck = 1024;
+
+struct MacDeleter {
+  void operator()(EVP_MAC* mac) const { EVP_MAC_free(mac); }
+  void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
+};
+
+// SaltedPassword = Hi(password, salt, i) of RFC 5802: PBKDF2-HMAC-SHA-256 (RFC 8018) for the one
+// 32-byte block SCRAM needs, U1 = HMAC(password, salt || INT(1)), Uj = HMAC(password, Uj-1),
+// U1 ^ ... ^ Ui, as PostgreSQL computes it (scram_SaltedPassword). Written out rather than
+// PKCS5_PBKDF2_HMAC so that a long count can stop part way; OpenSSL's loop is the same.
+absl::Status saltedPassword(std::string_view password, std::string_view salt, int iterations,
+                            const std::atomic<bool>* cancelled, std::string* out) {
+  std::unique_ptr<EVP_MAC, MacDeleter> mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
+  std::unique_ptr<EVP_MAC_CTX, MacDeleter> ctx(mac ? EVP_MAC_CTX_new(mac.get()) : nullptr);
+  if (!ctx) return absl::InternalError("PBKDF2: no HMAC");
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_construct_end()};
+  // An empty password is an empty key, not a missing one.
+  const auto* key = reinterpret_cast<const unsigned char*>(password.empty() ? "" : password.data());
+  unsigned char u[kKeyLength];
+  size_t len = 0;
+  out->assign(kKeyLength, '\0');
+  absl::Status status;
+  const std::string block = std::string(salt) + std::string("\0\0\0\1", 4);  // salt || INT(1)
+  if (EVP_MAC_init(ctx.get(), key, password.size(), params) != 1 ||
+      EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(block.data()),
+                     block.size()) != 1 ||
+      EVP_MAC_final(ctx.get(), u, &len, sizeof(u)) != 1 || len != sizeof(u)) {
+    status = absl::InternalError("PBKDF2 failed");
+  }
+  for (int i = 1; status.ok(); ++i) {
+    for (int j = 0; j < kKeyLength; ++j) (*out)[j] = static_cast<char>((*out)[j] ^ u[j]);
+    if (i == iterations) break;
+    if (cancelled != nullptr && i % kIterationsPerCheck == 0 &&
+        cancelled->load(std::memory_order_relaxed)) {
+      status = absl::CancelledError("PBKDF2 cancelled");
+    } else if (EVP_MAC_init(ctx.get(), nullptr, 0, nullptr) != 1 ||  // the same key again
+               EVP_MAC_update(ctx.get(), u, sizeof(u)) != 1 ||
+               EVP_MAC_final(ctx.get(), u, &len, sizeof(u)) != 1) {
+      status = absl::InternalError("PBKDF2 failed");
+    }
+  }
+  OPENSSL_cleanse(u, sizeof(u));
+  if (!status.ok()) wipe(*out);
+  return status;
+}
+
 }  // namespace
 
 ScramKeys::~ScramKeys() {
@@ -84,14 +136,19 @@ ScramKeys::~ScramKeys() {
   wipe(server_key);
 }
 
+ScramKeyInput::~ScramKeyInput() { wipe(password); }
+
+absl::StatusOr<ScramKeys> deriveScramKeys(const ScramKeyInput& input,
+                                          const std::atomic<bool>* cancelled) {
+  return deriveScramKeys(input.password, input.salt, input.iterations, cancelled);
+}
+
 absl::StatusOr<ScramKeys> deriveScramKeys(std::string_view password, std::string_view salt,
-                                          int iterations) {
-  std::string salted(kKeyLength, '\0');
-  if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
-                        reinterpret_cast<const unsigned char*>(salt.data()),
-                        static_cast<int>(salt.size()), iterations, EVP_sha256(), kKeyLength,
-                        reinterpret_cast<unsigned char*>(salted.data())) != 1) {
-    return absl::InternalError("PBKDF2 failed");
+                                          int iterations, const std::atomic<bool>* cancelled) {
+  if (iterations < 1) return absl::InvalidArgumentError("PBKDF2 needs at least one iteration");
+  std::string salted;
+  if (absl::Status st = saltedPassword(password, salt, iterations, cancelled, &salted); !st.ok()) {
+    return st;
   }
   ScramKeys keys;
   keys.client_key = hmacSha256(salted, "Client Key");
@@ -115,35 +172,62 @@ void ScramKeyCache::expireLocked(Clock::time_point now) {
   }
 }
 
-absl::StatusOr<ScramKeys> ScramKeyCache::keys(std::string_view password, std::string_view salt,
-                                              int iterations, Clock::time_point now) {
-  // Both digests are of fixed length.
+namespace {
+
+// The cache's name for (password, salt, iterations); both digests are of fixed length.
+std::string entryId(std::string_view password, std::string_view salt, int iterations) {
   std::string id = sha256(password);
   id += sha256(salt);
   id += std::to_string(iterations);
+  return id;
+}
+
+}  // namespace
+
+std::optional<ScramKeys> ScramKeyCache::find(std::string_view password, std::string_view salt,
+                                             int iterations, Clock::time_point now) {
+  std::string id = entryId(password, salt, iterations);
+  std::optional<ScramKeys> found;
   {
     std::lock_guard<std::mutex> lock(mu_);
     expireLocked(now);
     for (Entry& e : entries_) {
       if (e.id == id) {
-        wipe(id);
         e.used = now;
-        return e.keys;
+        found = e.keys;
+        break;
       }
     }
   }
-  // Derived without the lock: two sessions may both derive the same keys once.
-  absl::StatusOr<ScramKeys> keys = deriveScramKeys(password, salt, iterations);
-  if (!keys.ok()) {
-    wipe(id);
-    return keys;
-  }
+  wipe(id);
+  return found;
+}
+
+void ScramKeyCache::insert(std::string_view password, std::string_view salt, int iterations,
+                           const ScramKeys& keys, Clock::time_point now) {
+  std::string id = entryId(password, salt, iterations);
   std::lock_guard<std::mutex> lock(mu_);
+  expireLocked(now);
+  for (Entry& e : entries_) {
+    if (e.id == id) {  // two sessions derived the same keys, or a cache hit used again
+      wipe(id);
+      e.used = now;
+      return;
+    }
+  }
   if (entries_.size() >= kMaxEntries) {
     wipe(entries_.front().id);
     entries_.pop_front();
   }
-  entries_.push_back(Entry{std::move(id), *keys, now});
+  entries_.push_back(Entry{std::move(id), keys, now});
+}
+
+absl::StatusOr<ScramKeys> ScramKeyCache::keys(std::string_view password, std::string_view salt,
+                                              int iterations, Clock::time_point now) {
+  if (std::optional<ScramKeys> found = find(password, salt, iterations, now)) return *found;
+  // Derived without the lock: two sessions may both derive the same keys once.
+  absl::StatusOr<ScramKeys> keys = deriveScramKeys(password, salt, iterations);
+  if (keys.ok()) insert(password, salt, iterations, *keys, now);
   return keys;
 }
 
@@ -178,7 +262,7 @@ std::string ScramSha256Client::clientFirstBare() const {
 
 std::string ScramSha256Client::clientFirstMessage() const { return "n,," + clientFirstBare(); }
 
-absl::StatusOr<std::string> ScramSha256Client::handleServerFirst(std::string_view server_first) {
+absl::Status ScramSha256Client::readServerFirst(std::string_view server_first) {
   if (state_ != State::kStart) return protocolError("unexpected server-first-message");
   state_ = State::kFailed;
   if (!printableNonce(client_nonce_)) return protocolError("invalid client nonce");
@@ -200,25 +284,62 @@ absl::StatusOr<std::string> ScramSha256Client::handleServerFirst(std::string_vie
       iterations > kMaxIterations) {
     return protocolError("invalid iteration count");
   }
+  server_first_ = std::string(server_first);
+  server_nonce_ = std::string(*nonce);
+  salt_ = std::move(salt);
+  iterations_ = static_cast<int>(iterations);
+  state_ = State::kKeys;
+  return absl::OkStatus();
+}
 
-  absl::StatusOr<ScramKeys> keys =
-      keys_ != nullptr ? keys_->keys(password_, salt, static_cast<int>(iterations))
-                       : deriveScramKeys(password_, salt, static_cast<int>(iterations));
-  if (!keys.ok()) return keys.status();
-  const std::string& client_key = keys->client_key;
+std::optional<ScramKeys> ScramSha256Client::cachedKeys() const {
+  if (state_ != State::kKeys || keys_ == nullptr) return std::nullopt;
+  return keys_->find(password_, salt_, iterations_);
+}
+
+ScramKeyInput ScramSha256Client::keyInput() const {
+  ScramKeyInput input;
+  if (state_ != State::kKeys) return input;
+  input.password = password_;
+  input.salt = salt_;
+  input.iterations = iterations_;
+  return input;
+}
+
+absl::StatusOr<std::string> ScramSha256Client::clientFinal(const ScramKeys& keys) {
+  if (state_ != State::kKeys) return protocolError("no server-first-message to answer");
+  state_ = State::kFailed;
+  if (keys.client_key.size() != kKeyLength || keys.server_key.size() != kKeyLength) {
+    return absl::InvalidArgumentError("SCRAM: keys of the wrong length");
+  }
+  if (keys_ != nullptr) keys_->insert(password_, salt_, iterations_, keys);
+  const std::string& client_key = keys.client_key;
   std::string stored_key = sha256(client_key);
-  std::string final_without_proof = "c=" + base64Encode("n,,") + ",r=" + std::string(*nonce);
-  std::string auth_message =
-      clientFirstBare() + "," + std::string(server_first) + "," + final_without_proof;
+  std::string final_without_proof = "c=" + base64Encode("n,,") + ",r=" + server_nonce_;
+  std::string auth_message = clientFirstBare() + "," + server_first_ + "," + final_without_proof;
   std::string signature = hmacSha256(stored_key, auth_message);
   std::string proof(kKeyLength, '\0');
   for (int i = 0; i < kKeyLength; ++i) proof[i] = static_cast<char>(client_key[i] ^ signature[i]);
-  server_signature_ = hmacSha256(keys->server_key, auth_message);
+  server_signature_ = hmacSha256(keys.server_key, auth_message);
 
   std::string result = final_without_proof + ",p=" + base64Encode(proof);
   for (std::string* s : {&stored_key, &signature, &proof}) wipe(*s);
   state_ = State::kFinalSent;
   return result;
+}
+
+absl::StatusOr<std::string> ScramSha256Client::handleServerFirst(std::string_view server_first) {
+  if (absl::Status st = readServerFirst(server_first); !st.ok()) return st;
+  std::optional<ScramKeys> keys = cachedKeys();
+  if (!keys) {
+    absl::StatusOr<ScramKeys> derived = deriveScramKeys(keyInput());
+    if (!derived.ok()) {
+      state_ = State::kFailed;
+      return derived.status();
+    }
+    keys = *std::move(derived);
+  }
+  return clientFinal(*keys);
 }
 
 absl::Status ScramSha256Client::verifyServerFinal(std::string_view server_final) {

@@ -1,10 +1,12 @@
 // SCRAM-SHA-256 client (RFC 5802 / RFC 7677) as PostgreSQL uses it, without channel binding.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,12 +28,24 @@ struct ScramKeys {
   ~ScramKeys();
 };
 
+// What deriving one password's keys takes: the password (wiped when destroyed), the salt (raw
+// bytes) and the iteration count server-first named.
+struct ScramKeyInput {
+  std::string password;
+  std::string salt;
+  int iterations = 0;
+  ScramKeyInput() = default;
+  ScramKeyInput(const ScramKeyInput&) = default;
+  ScramKeyInput& operator=(const ScramKeyInput&) = default;
+  ~ScramKeyInput();
+};
+
 // Deriving the keys is PBKDF2 with the server's iteration count: PostgreSQL's default 4096
-// costs about 10 ms of CPU, on the worker loop, for every connection. The server keeps a role's
-// salt and count until its password changes, so the sessions of one sidecar derive them once
-// (PgBouncer keeps the same keys). Entries are named by SHA-256 digests of the password and of
-// the salt, and the count: a rotated password or a new salt is a miss, and an entry's size does
-// not depend on what the server sent. Thread-safe; at most kMaxEntries, the oldest dropped
+// costs a few ms of CPU, and a server may ask for up to 10,000,000 (seconds). The server keeps a
+// role's salt and count until its password changes, so the sessions of one sidecar derive them
+// once (PgBouncer keeps the same keys). Entries are named by SHA-256 digests of the password and
+// of the salt, and the count: a rotated password or a new salt is a miss, and an entry's size
+// does not depend on what the server sent. Thread-safe; at most kMaxEntries, the oldest dropped
 // first, and none unused for kIdle (the keys of a password rotated away do not stay); dropped
 // entries are wiped.
 class ScramKeyCache {
@@ -45,7 +59,15 @@ class ScramKeyCache {
   ScramKeyCache(const ScramKeyCache&) = delete;
   ScramKeyCache& operator=(const ScramKeyCache&) = delete;
 
-  // The keys for (password, salt, iterations): derived on the first call, then copied.
+  // The keys for (password, salt, iterations), a copy, when held (marked used); nullopt on a
+  // miss. Never derives.
+  std::optional<ScramKeys> find(std::string_view password, std::string_view salt, int iterations,
+                                Clock::time_point now = Clock::now());
+  // Keeps `keys`, which must be those of (password, salt, iterations); when already held, marks
+  // them used.
+  void insert(std::string_view password, std::string_view salt, int iterations,
+              const ScramKeys& keys, Clock::time_point now = Clock::now());
+  // find(), else derived on the calling thread and inserted.
   absl::StatusOr<ScramKeys> keys(std::string_view password, std::string_view salt, int iterations,
                                  Clock::time_point now = Clock::now());
   size_t size() const;
@@ -62,9 +84,13 @@ class ScramKeyCache {
   std::deque<Entry> entries_;  // oldest first
 };
 
-// The keys derived afresh (PBKDF2-HMAC-SHA-256).
+// The keys derived afresh (PBKDF2-HMAC-SHA-256), on the calling thread. When `cancelled` (may be
+// null) turns true, stops within about a thousand iterations and returns a CANCELLED error.
 absl::StatusOr<ScramKeys> deriveScramKeys(std::string_view password, std::string_view salt,
-                                          int iterations);
+                                          int iterations,
+                                          const std::atomic<bool>* cancelled = nullptr);
+absl::StatusOr<ScramKeys> deriveScramKeys(const ScramKeyInput& input,
+                                          const std::atomic<bool>* cancelled = nullptr);
 
 // One authentication exchange; use a new object per connection.
 //
@@ -93,8 +119,24 @@ class ScramSha256Client {
 
   std::string clientFirstMessage() const;
 
-  // Checks server-first (nonce extends ours, salt is base64, 1 <= iterations <= 10,000,000)
-  // and returns client-final. Call once.
+  // Answering server-first takes three steps, so that the keys, on a cache miss, can be derived
+  // away from the caller's thread:
+  //   1. readServerFirst(): checks server-first (nonce extends ours, salt is base64,
+  //      1 <= iterations <= 10,000,000);
+  //   2. the keys: cachedKeys(), else deriveScramKeys(keyInput()) on any thread;
+  //   3. clientFinal(keys): client-final.
+  // readServerFirst() and clientFinal() run once each, in that order (else an error);
+  // cachedKeys() and keyInput() are for between them (nullopt, an empty input otherwise).
+  absl::Status readServerFirst(std::string_view server_first);
+  // The keys for server-first's salt and count from the cache given to the constructor; nullopt
+  // on a miss or without a cache.
+  std::optional<ScramKeys> cachedKeys() const;
+  // A copy of what deriving the keys takes (the password among it), for another thread.
+  ScramKeyInput keyInput() const;
+  // client-final (SASLResponse data) with the proof made from `keys`, which must be the
+  // password's for server-first's salt and count; they join the cache for later sessions.
+  absl::StatusOr<std::string> clientFinal(const ScramKeys& keys);
+  // The three steps on the calling thread: client-final, or why server-first is refused.
   absl::StatusOr<std::string> handleServerFirst(std::string_view server_first);
 
   // Checks server-final's signature (constant-time). A server "e=..." error, a wrong
@@ -102,7 +144,7 @@ class ScramSha256Client {
   absl::Status verifyServerFinal(std::string_view server_final);
 
  private:
-  enum class State { kStart, kFinalSent, kDone, kFailed };
+  enum class State { kStart, kKeys, kFinalSent, kDone, kFailed };
 
   std::string clientFirstBare() const;
 
@@ -110,6 +152,11 @@ class ScramSha256Client {
   std::string user_;
   std::string password_;
   std::string client_nonce_;
+  // From server-first (kKeys): the whole message, its nonce, the salt (raw) and the count.
+  std::string server_first_;
+  std::string server_nonce_;
+  std::string salt_;
+  int iterations_ = 0;
   std::string server_signature_;  // expected, raw bytes
   ScramKeyCache* keys_;
 };

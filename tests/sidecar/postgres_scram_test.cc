@@ -1,6 +1,10 @@
 // SCRAM-SHA-256 client against RFC 7677's test vector; md5 passwords; base64.
 #include <catch2/catch_test_macros.hpp>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -61,6 +65,119 @@ TEST_CASE("SCRAM keys from the cache give the same exchange; another password or
   // And keys unused for a while go: only the one used now stays.
   const auto later = ScramKeyCache::Clock::now() + ScramKeyCache::kIdle;
   REQUIRE(cache.keys("p", "s39", 1, later).ok());
+  CHECK(cache.size() == 1);
+}
+
+// The steps a session takes to derive the keys off its loop give the exchange of one call.
+TEST_CASE("SCRAM in steps reproduces the RFC 7677 exchange, the keys derived elsewhere") {
+  ScramKeyCache cache;
+  ScramSha256Client client("user", "pencil", std::string(kClientNonce), &cache);
+  REQUIRE(client.readServerFirst(kServerFirst).ok());
+  CHECK_FALSE(client.cachedKeys().has_value());
+  ScramKeyInput input = client.keyInput();
+  CHECK(input.password == "pencil");
+  CHECK(input.iterations == 4096);
+  std::string salt;
+  REQUIRE(base64Decode("W22ZaJ0SNY7soEsUEjb6gQ==", &salt));
+  CHECK(input.salt == salt);
+  absl::StatusOr<ScramKeys> keys = deriveScramKeys(input);
+  REQUIRE(keys.ok());
+  absl::StatusOr<std::string> final_message = client.clientFinal(*keys);
+  REQUIRE(final_message.ok());
+  CHECK(*final_message == kClientFinal);
+  CHECK(client.verifyServerFinal(kServerFinal).ok());
+  // The keys joined the cache: the next exchange finds them.
+  CHECK(cache.size() == 1);
+  ScramSha256Client next("user", "pencil", std::string(kClientNonce), &cache);
+  REQUIRE(next.readServerFirst(kServerFirst).ok());
+  std::optional<ScramKeys> cached = next.cachedKeys();
+  REQUIRE(cached.has_value());
+  final_message = next.clientFinal(*cached);
+  REQUIRE(final_message.ok());
+  CHECK(*final_message == kClientFinal);
+  CHECK(cache.size() == 1);
+  // Without a cache there is nothing to find.
+  ScramSha256Client alone("user", "pencil", std::string(kClientNonce));
+  REQUIRE(alone.readServerFirst(kServerFirst).ok());
+  CHECK_FALSE(alone.cachedKeys().has_value());
+}
+
+TEST_CASE("SCRAM steps out of order or repeated are errors") {
+  ScramSha256Client client("user", "pencil", std::string(kClientNonce));
+  absl::StatusOr<ScramKeys> keys = deriveScramKeys("pencil", "salt", 1);
+  REQUIRE(keys.ok());
+  CHECK_FALSE(client.clientFinal(*keys).ok());  // before server-first
+  CHECK(client.keyInput().password.empty());
+  ScramSha256Client twice("user", "pencil", std::string(kClientNonce));
+  REQUIRE(twice.readServerFirst(kServerFirst).ok());
+  CHECK_FALSE(twice.readServerFirst(kServerFirst).ok());
+  ScramSha256Client final_twice("user", "pencil", std::string(kClientNonce));
+  REQUIRE(final_twice.readServerFirst(kServerFirst).ok());
+  REQUIRE(final_twice.clientFinal(*keys).ok());
+  CHECK_FALSE(final_twice.clientFinal(*keys).ok());
+  CHECK_FALSE(final_twice.cachedKeys().has_value());
+  // Keys that are not SCRAM keys at all.
+  ScramSha256Client bad_keys("user", "pencil", std::string(kClientNonce));
+  REQUIRE(bad_keys.readServerFirst(kServerFirst).ok());
+  CHECK_FALSE(bad_keys.clientFinal(ScramKeys{}).ok());
+}
+
+// The derivation is written out (so that it can stop part way); OpenSSL's PKCS5_PBKDF2_HMAC is
+// the reference, across the counts where it looks at the flag and keys longer than a block.
+TEST_CASE("SCRAM key derivation agrees with OpenSSL's PBKDF2") {
+  auto reference = [](const std::string& password, const std::string& salt, int iterations) {
+    unsigned char salted[32];
+    REQUIRE(PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
+                              reinterpret_cast<const unsigned char*>(salt.data()),
+                              static_cast<int>(salt.size()), iterations, EVP_sha256(),
+                              sizeof(salted), salted) == 1);
+    unsigned char key[32];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), salted, sizeof(salted), reinterpret_cast<const unsigned char*>("Client Key"),
+         10, key, &len);
+    return std::string(reinterpret_cast<const char*>(key), len);
+  };
+  const std::string long_password(100, 'x');  // longer than SHA-256's block: hashed as a key
+  for (const std::string& password : {std::string("pencil"), std::string(), long_password}) {
+    for (int iterations : {1, 2, 1023, 1024, 1025, 4096}) {
+      INFO(password.size() << " " << iterations);
+      absl::StatusOr<ScramKeys> keys = deriveScramKeys(password, "NaCl-salt", iterations);
+      REQUIRE(keys.ok());
+      CHECK(keys->client_key == reference(password, "NaCl-salt", iterations));
+      CHECK(keys->server_key.size() == 32);
+    }
+  }
+  CHECK_FALSE(deriveScramKeys("pencil", "salt", 0).ok());
+}
+
+TEST_CASE("SCRAM key derivation stops when cancelled") {
+  std::atomic<bool> cancelled{true};
+  // 10,000,000 iterations take seconds; cancelled, it stops after the first thousand.
+  absl::StatusOr<ScramKeys> keys = deriveScramKeys("pencil", "salt", 10'000'000, &cancelled);
+  CHECK(absl::IsCancelled(keys.status()));
+  std::atomic<bool> not_cancelled{false};
+  CHECK(deriveScramKeys("pencil", "salt", 4096, &not_cancelled).ok());
+}
+
+TEST_CASE("SCRAM key cache finds only what was inserted") {
+  ScramKeyCache cache;
+  CHECK_FALSE(cache.find("pencil", "salt", 4096).has_value());
+  absl::StatusOr<ScramKeys> keys = deriveScramKeys("pencil", "salt", 4096);
+  REQUIRE(keys.ok());
+  cache.insert("pencil", "salt", 4096, *keys);
+  cache.insert("pencil", "salt", 4096, *keys);  // again: one entry
+  CHECK(cache.size() == 1);
+  std::optional<ScramKeys> found = cache.find("pencil", "salt", 4096);
+  REQUIRE(found.has_value());
+  CHECK(found->client_key == keys->client_key);
+  CHECK(found->server_key == keys->server_key);
+  CHECK_FALSE(cache.find("pencil", "salt", 4097).has_value());
+  CHECK_FALSE(cache.find("pencil", "salt2", 4096).has_value());
+  CHECK_FALSE(cache.find("pencil2", "salt", 4096).has_value());
+  // keys() takes what insert() put.
+  absl::StatusOr<ScramKeys> via_keys = cache.keys("pencil", "salt", 4096);
+  REQUIRE(via_keys.ok());
+  CHECK(via_keys->client_key == keys->client_key);
   CHECK(cache.size() == 1);
 }
 
