@@ -217,7 +217,7 @@ void PostgresSession::holdClientReads(bool hold) {
 }
 
 void PostgresSession::processUpstream() {
-  while (state_ != State::kClosing) {
+  while (state_ != State::kClosing && !scram_work_) {
     DecodeResult r = backend_->decode(upstream_in_.view());
     if (r.status == DecodeStatus::kReadyForNext || r.status == DecodeStatus::kStopped) {
       if (r.passthrough) to_client_.append(upstream_in_.data(), r.consumed);
@@ -621,18 +621,8 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
         to_upstream_ += buildSaslInitialResponse(kScramSha256, scram_->clientFirstMessage());
         return CallbackAction::kContinue;
       }
-      case AuthCode::kSaslContinue: {
-        auto final_msg = scram_ ? scram_->handleServerFirst(auth->data)
-                                : absl::StatusOr<std::string>(absl::InternalError("no SCRAM"));
-        if (!final_msg.ok()) {
-          fatalToClient(kSqlStateInvalidAuthorization,
-                        "tollgate: SCRAM with resource " + resource +
-                            " failed: " + std::string(final_msg.status().message()));
-          return CallbackAction::kStop;
-        }
-        to_upstream_ += buildSaslResponse(*final_msg);
-        return CallbackAction::kContinue;
-      }
+      case AuthCode::kSaslContinue:
+        return onServerFirst(auth->data);
       case AuthCode::kSaslFinal: {
         absl::Status st = scram_ ? scram_->verifyServerFinal(auth->data)
                                  : absl::InternalError("no SCRAM exchange");

@@ -20,6 +20,7 @@
 #include "sidecar/access.h"
 #include "sidecar/credentials.h"
 #include "sidecar/events/event_sink.h"
+#include "sidecar/network/pool_work.h"
 #include "sidecar/network/transport.h"
 #include "sidecar/postgres/backend_decoder.h"
 #include "sidecar/postgres/buffer.h"
@@ -209,6 +210,16 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   void connectUpstream();
   void sendUpstreamStartup();
   CallbackAction onAuthMessage(const BackendMessage& message);
+  // SCRAM (session_scram.cc). AuthenticationSASLContinue: client-final goes at once with keys
+  // from the cache; on a miss they are derived on the thread pool (scram_work_), and decoding
+  // and reading the server wait until onScramKeys() sends client-final.
+  CallbackAction onServerFirst(std::string_view server_first);
+  void deriveKeysOffLoop();
+  void onScramKeys(const absl::StatusOr<ScramKeys>& keys);
+  // Sends client-final made from `keys`; false when it ended the session instead.
+  bool sendClientFinal(const ScramKeys& keys);
+  // Ends the session: the SCRAM exchange failed (`why`).
+  void scramFailed(const absl::Status& why);
   // The database's own types (session_catalog.cc). Logged in (`ready` is the server's first
   // ReadyForQuery): with masking rules, the catalog is taken from config_.type_catalogs or
   // read, else relaying starts.
@@ -478,6 +489,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // decode then waits in the client's socket past kMaxStalledClientBytes: reading stops
   // (holdClientReads()) until decoding goes on.
   void processClient();
+  // Decodes and relays what the server sent, unless SCRAM keys are being derived (scram_work_).
   void processUpstream();
   // In the startup exchange or logged in, no statement held for approval or an audit record.
   bool decodesClient() const {
@@ -541,6 +553,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   std::string database_;
   std::optional<Credential> credential_;
   std::unique_ptr<ScramSha256Client> scram_;
+  // The SCRAM keys being derived off the loop; destroyed (cancelled) with the session.
+  PoolWorkPtr scram_work_;
   // The server asked for a password once: a second request (another method, or a new SCRAM
   // exchange after one ended) is refused, as libpq refuses it.
   bool password_requested_ = false;

@@ -10,9 +10,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -53,9 +55,20 @@ inline std::string emptyResult() {
 
 class ScriptedServer {
  public:
+  // What the server sends after one message: fixed bytes, or bytes made from the message
+  // (type byte, length and body), e.g. a SCRAM server-first that extends the client's nonce.
+  struct Reply {
+    // Implicit, so that a list of byte strings is a list of replies.
+    Reply(std::string bytes) : make([b = std::move(bytes)](const std::string&) { return b; }) {}
+    template <typename F>
+    requires std::is_invocable_r_v<std::string, F, const std::string&> Reply(F fn)
+        : make(std::move(fn)) {}
+    std::function<std::string(const std::string& message)> make;
+  };
+
   // Sends `on_startup` after the startup packet, then the next of `replies` after each message
   // the client sends, then reads until the client closes.
-  ScriptedServer(std::string on_startup, std::vector<std::string> replies)
+  ScriptedServer(std::string on_startup, std::vector<Reply> replies)
       : on_startup_(std::move(on_startup)), replies_(std::move(replies)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
@@ -89,6 +102,10 @@ class ScriptedServer {
     std::lock_guard lock(mu_);
     return received_bytes_;
   }
+  // How many of `replies` were sent.
+  size_t repliesSent() const { return replies_sent_.load(); }
+  // Whether the connection ended (either side closed it).
+  bool ended() const { return ended_.load(); }
 
  private:
   static bool readExactly(int fd, size_t n, std::string* out) {
@@ -122,17 +139,23 @@ class ScriptedServer {
           received_.push_back(head[0]);
           received_bytes_ += head + body;
         }
-        if (next < replies_.size() && !send(c, replies_[next++])) break;
+        if (next < replies_.size()) {
+          if (!send(c, replies_[next++].make(head + body))) break;
+          ++replies_sent_;
+        }
       }
     }
     ::close(c);
+    ended_ = true;
   }
 
   std::string on_startup_;
-  std::vector<std::string> replies_;
+  std::vector<Reply> replies_;
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> accepted_{false};
+  std::atomic<size_t> replies_sent_{0};
+  std::atomic<bool> ended_{false};
   mutable std::mutex mu_;
   std::string received_;
   std::string received_bytes_;

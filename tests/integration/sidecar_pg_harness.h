@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -50,6 +51,9 @@ struct PolicyOptions {
   std::string keep_number_types;  // masking.keepNumberTypes as a YAML list, when not empty
   int upstream_port = 0;          // the resource's port when not 0 (else the server's)
   std::string upstream_tls = "verify-full";  // "disable" for a test's own plain server
+  // When not 0: a second resource, scripted-db, in clear at this port of 127.0.0.1 (a test's own
+  // server), granted like payments-db. Serve it with --listen ...=scripted-db.
+  int scripted_port = 0;
 };
 
 struct SidecarOptions {
@@ -91,16 +95,36 @@ inline std::string standardPolicy(const PgServer& pg, const std::string& cred_fi
       "    credentials: {file: " +
       cred_file +
       "}\n"
-      "    database: payments\n"
-      "access:\n"
-      "  - {name: ci-read, subjects: [{serviceAccount: \"payments-ci/*\"}], "
-      "resources: [payments-db], role: read}\n"
-      "  - {name: ops-write, subjects: [{serviceAccount: \"payments-ops/*\"}], "
-      "resources: [payments-db], role: write}\n"
-      "  - {name: dba-admin, subjects: [{serviceAccount: \"payments-dba/*\"}], "
-      "resources: [payments-db], role: admin}\n"
-      "  - {name: fix-write, subjects: [{serviceAccount: \"payments-fix/*\"}], "
-      "resources: [payments-db], role: write, approval: required}\n";
+      "    database: payments\n";
+  std::string granted = "payments-db";
+  if (o.scripted_port != 0) {
+    y += "  - name: scripted-db\n"
+         "    protocol: postgres\n"
+         "    upstream: {host: 127.0.0.1, port: " +
+         std::to_string(o.scripted_port) +
+         ", tls: disable}\n"
+         "    credentials: {file: " +
+         cred_file +
+         "}\n"
+         "    database: payments\n";
+    granted += ", scripted-db";
+  }
+  y += "access:\n"
+       "  - {name: ci-read, subjects: [{serviceAccount: \"payments-ci/*\"}], "
+       "resources: [" +
+       granted +
+       "], role: read}\n"
+       "  - {name: ops-write, subjects: [{serviceAccount: \"payments-ops/*\"}], "
+       "resources: [" +
+       granted +
+       "], role: write}\n"
+       "  - {name: dba-admin, subjects: [{serviceAccount: \"payments-dba/*\"}], "
+       "resources: [" +
+       granted +
+       "], role: admin}\n"
+       "  - {name: fix-write, subjects: [{serviceAccount: \"payments-fix/*\"}], "
+       "resources: [" +
+       granted + "], role: write, approval: required}\n";
   if (o.guardrails) {
     y += "guardrails:\n"
          "  - {name: no-ddl, match: {class: [ddl]}, action: block, "
@@ -189,6 +213,10 @@ class Sidecar {
   int port() const { return port_; }
   pid_t pid() const { return proc_->pid(); }
   bool running() { return proc_->running(); }
+  // Sends `sig` and waits up to `timeout` for the exit; its code (-signal), nullopt on timeout.
+  std::optional<int> stop(int sig, std::chrono::milliseconds timeout) {
+    return proc_->stop(sig, timeout);
+  }
   const TempDir& dir() const { return dir_; }
   const std::string& caCert() const { return ca_; }
   std::string log() const { return proc_->log(); }

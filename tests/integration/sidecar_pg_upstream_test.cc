@@ -1,8 +1,13 @@
 // The sidecar against upstream servers that do what PostgreSQL never does: ask for a password
 // in clear over TLS that proves nothing, skip the end of a SCRAM exchange, ask twice, send login
-// messages after login; and the upstream connections it makes for a session besides the
-// session's own: a cancel after a policy reload, a client's TLS close_notify.
+// messages after login, ask for SCRAM's largest iteration count; and the upstream connections it
+// makes for a session besides the session's own: a cancel after a policy reload, a client's TLS
+// close_notify.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <string>
@@ -33,6 +38,55 @@ std::string authRequest(uint32_t code, const std::string& data = {}) {
 }
 
 const std::string kScramOffer = authRequest(10, std::string("SCRAM-SHA-256") + '\0' + '\0');
+
+// AuthenticationSASLContinue answering the SASLInitialResponse `message` ("n,,n=,r=" + the
+// client's nonce ends it): server-first with a new salt and `iterations`, the most the sidecar
+// accepts by default. Deriving its keys takes seconds.
+ScriptedServer::Reply serverFirst(int iterations = 10'000'000) {
+  return [iterations](const std::string& message) {
+    const std::string nonce = message.substr(message.rfind(",r=") + 3);
+    return authRequest(
+        11, "r=" + nonce + "scripted,s=c2NyaXB0ZWQtc2FsdA==,i=" + std::to_string(iterations));
+  };
+}
+
+// A sidecar (one worker) for payments-db, the real server, and scripted-db, `server`, on
+// `scripted_port`.
+SidecarOptions beside(const ScriptedServer& server, int scripted_port) {
+  SidecarOptions o;
+  o.policy.scripted_port = server.port();
+  o.extra_args = {"--workers", "1", "--listen",
+                  "127.0.0.1:" + std::to_string(scripted_port) + "=scripted-db"};
+  return o;
+}
+
+// A client that sends its startup packet to 127.0.0.1:`port` and then waits without reading;
+// hangs up when destroyed.
+class WaitingClient {
+ public:
+  explicit WaitingClient(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    std::string params;
+    for (const char* text : {"user", "job", "database", "payments", ""}) {
+      params += text;
+      params += '\0';
+    }
+    std::string startup = be32(static_cast<uint32_t>(params.size() + 8)) + be32(196608) + params;
+    sent_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+            ::write(fd_, startup.data(), startup.size()) == static_cast<ssize_t>(startup.size());
+  }
+  ~WaitingClient() { ::close(fd_); }
+  WaitingClient(const WaitingClient&) = delete;
+  WaitingClient& operator=(const WaitingClient&) = delete;
+  bool sent() const { return sent_; }
+
+ private:
+  int fd_;
+  bool sent_ = false;
+};
 
 }  // namespace
 
@@ -82,6 +136,75 @@ TEST_CASE("a second password request is refused") {
   INFO(r.out << r.err << sidecar.log());
   CHECK(r.exit_code != 0);
   CHECK_THAT(r.err, ContainsSubstring("asked for a password a second time"));
+  CHECK(server.receivedTypes() == "p");
+}
+
+// The keys of a SCRAM login are PBKDF2 with the server's iteration count, and the sidecar
+// derived them on its worker's loop: a server asking for 10,000,000 (or a new salt at every
+// login) stalled every other session of that worker for seconds. They are derived on the thread
+// pool now: the other session's statements are answered while the derivation is in flight (the
+// scripted server has not been sent client-final yet).
+TEST_CASE("a SCRAM login with a huge iteration count does not stall the worker's other sessions") {
+  auto& pg = sharedPg();
+  ScriptedServer server(kScramOffer, {serverFirst()});
+  const int scripted_port = freePort();
+  Sidecar sidecar(pg, beside(server, scripted_port));
+  REQUIRE(sidecar.ready());
+  REQUIRE(waitPort(scripted_port));
+  WaitingClient waiting(scripted_port);
+  REQUIRE(waiting.sent());
+  REQUIRE(eventually([&] { return server.repliesSent() == 1; }));  // server-first is out
+  auto r = sidecar.psql("select 'answered ' || count(*) from cards;\nselect 'and again';\n");
+  const std::string seen_by_server = server.receivedTypes();
+  INFO(r.out << r.err << sidecar.log());
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, ContainsSubstring("answered ") && ContainsSubstring("and again"));
+  CHECK(seen_by_server == "p");  // the SASLInitialResponse only: still deriving
+}
+
+// The session that waits for its keys can end under the derivation (here its client hangs up):
+// the derivation stops, its result is dropped with the session, the exchange goes no further,
+// and the sidecar goes on serving and shuts down cleanly (the ASan build checks the memory).
+TEST_CASE("a client that hangs up while its SCRAM keys are derived leaves the sidecar healthy") {
+  auto& pg = sharedPg();
+  ScriptedServer server(kScramOffer, {serverFirst()});
+  const int scripted_port = freePort();
+  Sidecar sidecar(pg, beside(server, scripted_port));
+  REQUIRE(sidecar.ready());
+  REQUIRE(waitPort(scripted_port));
+  {
+    WaitingClient waiting(scripted_port);
+    REQUIRE(waiting.sent());
+    REQUIRE(eventually([&] { return server.repliesSent() == 1; }));
+  }
+  CHECK(eventually([&] { return server.ended(); }));  // the sidecar closed its upstream
+  auto r = sidecar.psql("select 'still serving';\n");
+  INFO(r.out << r.err << sidecar.log());
+  CHECK(r.out == "still serving\n");
+  CHECK(server.receivedTypes() == "p");  // never client-final
+  CHECK(sidecar.running());
+  const int exit_code = sidecar.stop(SIGTERM, std::chrono::seconds(30)).value_or(-1000);
+  INFO(sidecar.log());
+  CHECK(exit_code == 0);
+}
+
+// A shutdown while a session's keys are derived ends the session and does not wait for the
+// derivation to finish the exchange.
+TEST_CASE("the sidecar shuts down cleanly while SCRAM keys are derived") {
+  auto& pg = sharedPg();
+  ScriptedServer server(kScramOffer, {serverFirst()});
+  const int scripted_port = freePort();
+  SidecarOptions o = beside(server, scripted_port);
+  o.extra_args.insert(o.extra_args.end(), {"--drain-seconds", "0"});
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  REQUIRE(waitPort(scripted_port));
+  WaitingClient waiting(scripted_port);
+  REQUIRE(waiting.sent());
+  REQUIRE(eventually([&] { return server.repliesSent() == 1; }));
+  const int exit_code = sidecar.stop(SIGTERM, std::chrono::seconds(30)).value_or(-1000);
+  INFO(sidecar.log());
+  CHECK(exit_code == 0);
   CHECK(server.receivedTypes() == "p");
 }
 
