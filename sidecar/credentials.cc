@@ -20,8 +20,11 @@ absl::StatusOr<Credential> FileCredentialStore::parse(const std::string& content
   Credential c;
   std::string text = content;
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  // One line is `username:password` unless it is a YAML flow map ({username: ..., ...}): the
+  // word "username" in a password (app:my_username_pw) does not make it YAML.
+  const size_t first = text.find_first_not_of(" \t");
   if (text.find('\n') == std::string::npos && text.find(':') != std::string::npos &&
-      text.find("username") == std::string::npos) {
+      (first == std::string::npos || text[first] != '{')) {
     auto colon = text.find(':');
     c.username = text.substr(0, colon);
     c.password = text.substr(colon + 1);

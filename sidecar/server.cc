@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include "common/daemon.h"
 #include "common/log.h"
 #include "policy/loader.h"
 #include "sidecar/events/json_lines_sink.h"
@@ -143,6 +144,14 @@ absl::Status Server::startListeners() {
     if (!listener.ok()) return listener.status();
     log::info("listening",
               {{"address", (*listener)->address().toString()}, {"resource", l.resource}});
+    if (!isLoopbackHost(l.address)) {
+      // Whoever reaches it uses the resource as this sidecar's identity, with the credentials
+      // the sidecar injects: the job's loopback is the boundary a sidecar is made for.
+      log::warn(
+          "explicit listener on an address other hosts can reach: anyone who connects "
+          "gets this sidecar's access to the resource and its injected credentials",
+          {{"address", (*listener)->address().toString()}, {"resource", l.resource}});
+    }
     listeners_.push_back(*std::move(listener));
   }
   if (config_.transparent.enabled) {

@@ -180,3 +180,31 @@ TEST_CASE("a port already in use fails start-up with exit 1 and names the addres
   CHECK(second.exit_code == 1);
   CHECK_THAT(second.err, ContainsSubstring("127.0.0.1:" + std::to_string(admin)));
 }
+
+// Review (session 24): an explicit listener on 0.0.0.0 gave every host that reached it the
+// sidecar's access and injected credentials, without a word.
+TEST_CASE("an explicit listener other hosts can reach is warned about, a loopback one is not") {
+  TempDir dir;
+  int admin = freePort();
+  auto cred = dir.write("cred", "app:pw\n");
+  auto policy = dir.write("policy.yaml",
+                          "version: 1\nresources:\n  - name: db\n    protocol: postgres\n"
+                          "    upstream: {host: 127.0.0.1, port: 1, tls: disable}\n"
+                          "    credentials: {file: " +
+                              cred + "}\n");
+  const std::string wide = "0.0.0.0:" + std::to_string(freePort());
+  const std::string local = "127.0.0.1:" + std::to_string(freePort());
+  Process sidecar({binPath("tollgate-sidecar"), "--admin-port", std::to_string(admin), "--policy",
+                   policy, "--events", (dir.path() / "events.jsonl").string(), "--listen",
+                   wide + "=db", "--listen", local + "=db"},
+                  (dir.path() / "sidecar.log").string());
+  checkAdminEndpoints(admin, "sidecar");
+  INFO(sidecar.log());
+  CHECK_THAT(sidecar.log(), ContainsSubstring("other hosts can reach"));
+  CHECK_THAT(sidecar.log(), ContainsSubstring("address=" + wide));
+  // Once: for the wide listener only.
+  const std::string log = sidecar.log();
+  const size_t first = log.find("other hosts can reach");
+  CHECK(log.find("other hosts can reach", first + 1) == std::string::npos);
+  CHECK(sidecar.stop(SIGTERM).value_or(-1) == 0);
+}

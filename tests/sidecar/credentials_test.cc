@@ -23,6 +23,15 @@ TEST_CASE("both file formats parse; secrets are not echoed in errors") {
   CHECK(std::string(bad.status().message()).find("hunter2") == std::string::npos);
   CHECK(std::string(bad.status().message()).find("/secrets/db") != std::string::npos);
   CHECK_FALSE(FileCredentialStore::parse(":pw", "f").ok());
+  // Review (session 24): a password containing "username" was read as YAML and refused.
+  auto word = FileCredentialStore::parse("app:my_username_pw\n", "f");
+  REQUIRE(word.ok());
+  CHECK(word->username == "app");
+  CHECK(word->password == "my_username_pw");
+  auto flow = FileCredentialStore::parse("{username: app, password: 'x:y'}", "f");
+  REQUIRE(flow.ok());
+  CHECK(flow->username == "app");
+  CHECK(flow->password == "x:y");
 }
 
 TEST_CASE("a changed file rotates the credential for the next session") {
