@@ -20,6 +20,7 @@ constexpr size_t kReadBufferSize = 64 * 1024;
 thread_local std::unique_ptr<char[]> t_read_buffer;
 
 void freeHandle(uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>(handle); }
+void freeTimer(uv_handle_t* handle) { delete reinterpret_cast<uv_timer_t*>(handle); }
 
 std::string errorText(int status) {
   if (status == UV_EOF) return "peer closed";
@@ -257,7 +258,19 @@ void TcpConnection::closeAfterFlush() {
   if (pending_bytes_ == 0) {
     // Pretend a zero-byte write completed to reuse the shutdown path.
     writeDone(0);
+    return;
   }
+  close_timer_ = new uv_timer_t;
+  uv_timer_init(handle_->loop, close_timer_);
+  close_timer_->data = this;
+  uv_timer_start(close_timer_, &TcpConnection::onCloseTimeout, close_timeout_ms_, 0);
+}
+
+void TcpConnection::onCloseTimeout(uv_timer_t* timer) {
+  auto* self = static_cast<TcpConnection*>(timer->data);
+  if (self == nullptr) return;
+  self->fail("closed with " + std::to_string(self->pending_bytes_) +
+             " bytes the peer did not read in " + std::to_string(self->close_timeout_ms_) + " ms");
 }
 
 void TcpConnection::abort() { release(); }
@@ -269,6 +282,11 @@ void TcpConnection::fail(std::string_view reason) {
 }
 
 void TcpConnection::release() {
+  if (close_timer_ != nullptr) {
+    close_timer_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(close_timer_), freeTimer);
+    close_timer_ = nullptr;
+  }
   if (handle_ == nullptr) return;
   handle_->data = nullptr;
   auto* h = reinterpret_cast<uv_handle_t*>(handle_);

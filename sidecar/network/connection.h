@@ -58,8 +58,12 @@ class TcpConnection {
   size_t pendingWriteBytes() const { return pending_bytes_; }
   // Stops or resumes delivering onData (nested calls are counted).
   void readDisable(bool disable);
-  // Closes once every queued write is on the wire, then reports onClosed("closed").
+  // Closes once every queued write is on the wire, then reports onClosed("closed"). A peer
+  // that does not take them within closeTimeoutMs() (default 10 s) is dropped (onClosed with
+  // the reason): nothing waits forever on a reader that went away without closing.
   void closeAfterFlush();
+  static constexpr uint64_t kCloseFlushTimeoutMs = 10'000;
+  void setCloseTimeoutMs(uint64_t ms) { close_timeout_ms_ = ms; }
   // Sends FIN once every queued write is on the wire; reading goes on (the peer may still
   // send). Later writes are dropped. End with closeAfterFlush() or abort().
   void finishWrites();
@@ -87,6 +91,7 @@ class TcpConnection {
   static void onConnect(uv_connect_t* req, int status);
   static void onShutdown(uv_shutdown_t* req, int status);
   static void onWritesFinished(uv_shutdown_t* req, int status);
+  static void onCloseTimeout(uv_timer_t* timer);
   void shutdownWrites();
   void startReading();
   void fail(std::string_view reason);
@@ -97,6 +102,8 @@ class TcpConnection {
   void queueWrite(std::string&& data);
 
   uv_tcp_t* handle_ = nullptr;
+  uv_timer_t* close_timer_ = nullptr;  // closeAfterFlush() with writes queued
+  uint64_t close_timeout_ms_ = kCloseFlushTimeoutMs;
   ConnectionCallbacks* callbacks_;
   size_t pending_bytes_ = 0;
   size_t high_watermark_ = kDefaultHighWatermark;

@@ -1,6 +1,7 @@
 // TcpConnection writes over real loopback TCP: the direct path, partial writes queued in order,
 // back-pressure reported and released.
 #include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -180,4 +181,50 @@ TEST_CASE("a peer that resets its connection does not kill the sidecar with SIGP
   });
   released.get_future().wait();
   worker.stop();
+}
+
+// Review (session 24): closing after a flush waited for ever on a peer that never read (a relay
+// whose job stopped reading, a FATAL error to a client that does not read): the connection,
+// its session and the pod's --exit-when-done all waited with it.
+TEST_CASE("closing after a flush gives up on a peer that does not read") {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  SocketPair pair;
+  Recorder rec;
+  auto conn = TcpConnection::adopt(&loop, pair.ours, &rec);
+  REQUIRE(conn.ok());
+  (*conn)->setCloseTimeoutMs(200);
+  (*conn)->write(pattern(4 << 20, 1));  // far more than the kernel buffers take
+  REQUIRE((*conn)->pendingWriteBytes() > 0);
+  (*conn)->closeAfterFlush();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (rec.closed.empty() && std::chrono::steady_clock::now() < deadline) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK_THAT(rec.closed, Catch::Matchers::ContainsSubstring("the peer did not read in 200 ms"));
+  CHECK((*conn)->closed());
+  conn->reset();
+  closeLoop(&loop);
+}
+
+TEST_CASE("closing after a flush that completes in time is an orderly close") {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  SocketPair pair;
+  Recorder rec;
+  auto conn = TcpConnection::adopt(&loop, pair.ours, &rec);
+  REQUIRE(conn.ok());
+  (*conn)->setCloseTimeoutMs(5000);
+  const std::string data = pattern(1 << 20, 2);
+  (*conn)->write(data);
+  (*conn)->closeAfterFlush();
+  CHECK(drain(&loop, pair.peer, data.size()) == data);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (rec.closed.empty() && std::chrono::steady_clock::now() < deadline) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+  }
+  CHECK(rec.closed == "closed");
+  conn->reset();
+  closeLoop(&loop);
 }
