@@ -17,6 +17,8 @@ constexpr size_t kBatchBytes = 1u << 20;
 // After a failed spool write (disk full, I/O error), events wait in memory this long before the
 // writer tries again.
 constexpr auto kSpoolRetry = std::chrono::milliseconds(500);
+// Batches sent per writer pass before the events queued meanwhile are spooled.
+constexpr int kBatchesPerPass = 4;
 // A single event's ceiling once its values are cut (see fitEvent).
 constexpr size_t kMaxEventBytes = 512u << 10;
 
@@ -176,9 +178,16 @@ void ControlPlaneClient::writeAudit() {
     }
     from = sent_through_;
   }
-  // Read back from the spool a batch at a time: memory holds one batch, not the backlog.
+  // Read back from the spool a batch at a time: memory holds one batch, not the backlog. A
+  // pass sends a few batches only: a slow control plane blocks each write, and events that
+  // arrive meanwhile wait in memory until the next pass spools them.
   v1::SidecarMessage& batch = batch_;
-  while (true) {
+  more_to_send_ = false;
+  for (int sent = 0;; ++sent) {
+    if (sent == kBatchesPerPass) {
+      more_to_send_ = true;  // the writer comes back at once (writerLoop)
+      return;
+    }
     auto records = spool_.read(from, kBatchBytes, kBatchEvents);
     if (!records.ok()) {
       // Nothing is skipped: the next pass (within the writer's 200 ms wake-up) reads again.

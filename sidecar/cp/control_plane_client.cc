@@ -482,7 +482,8 @@ void ControlPlaneClient::writerLoop() {
       const bool spool_ready = std::chrono::steady_clock::now() >= spool_retry_at_;
       cv_.wait_for(lock, std::chrono::milliseconds(200), [&] {
         return stopping_ || (spool_ready && !incoming_.empty()) || !outgoing_.empty() ||
-               ack_pending_ || (connected_ && sent_generation_ != welcomed_generation_);
+               ack_pending_ || (connected_ && sent_generation_ != welcomed_generation_) ||
+               (connected_ && more_to_send_);
       });
       ack_pending_ = false;
       if (stopping_ && (incoming_.empty() || !spool_ready)) {

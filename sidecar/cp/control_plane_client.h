@@ -221,6 +221,7 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   std::chrono::steady_clock::time_point spool_retry_at_;
   bool spool_failing_ = false;       // writer thread only: the last spool write failed
   bool spool_read_failing_ = false;  // writer thread only: the last spool read failed
+  bool more_to_send_ = false;        // writer thread only: the last pass left batches unsent
   v1::SidecarMessage batch_;         // writer thread only: reused for every audit batch
   std::string serialized_;           // writer thread only: an event's bytes for the spool
 };

@@ -129,10 +129,30 @@ class Target:
     """One way to reach the database: libpq environment plus the pid of the proxy (if any)."""
 
     def __init__(self, name, port, sslmode, password=None, pid=None, rootcert=None,
-                 helper_pid=None):
+                 helper_pid=None, spool_file=None):
         self.name, self.port, self.sslmode = name, port, sslmode
         self.password, self.pid, self.rootcert = password, pid, rootcert
         self.helper_pid = helper_pid  # a process the proxy needs (the control plane), CPU apart
+        # The sidecar's audit spool: empty once the control plane has stored every event.
+        self.spool_file = spool_file
+
+    def wait_audit_drained(self, timeout=180.0):
+        """A run starts once the control plane has stored the previous runs' events: their
+        backlog would otherwise count against this run (and its CPU against the next)."""
+        if not self.spool_file:
+            return
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            try:
+                if os.path.getsize(self.spool_file) == 0:
+                    break
+            except OSError:
+                break
+            time.sleep(0.1)
+        waited = time.monotonic() - start
+        if waited >= 1.0:
+            log(f"{self.name}: waited {waited:.0f} s for the control plane to store the previous "
+                f"runs' audit events")
 
     def env(self):
         e = dict(os.environ, PGHOST="127.0.0.1", PGPORT=str(self.port), PGUSER="bench",
@@ -411,7 +431,8 @@ identity:
         self.procs.append(("sidecar-cp", p))
         wait_port(port, p, "sidecar-cp", log_path)
         self.targets["sidecar-cp"] = Target("sidecar-cp", port, "disable", None, p.pid,
-                                            helper_pid=cp.pid)
+                                            helper_pid=cp.pid,
+                                            spool_file=self.path("spool/events.spool"))
         log(f"sidecar-cp {port}: control plane {grpc_port} (SQLite audit), masking + events on")
 
     def start_relay(self):
@@ -472,6 +493,7 @@ def pgbench(stack, target, workload, mode, clients, duration, rate=None, log_pre
         cmd += ["-R", str(rate)]
     if log_prefix:
         cmd += ["--log", f"--log-prefix={log_prefix}"]
+    target.wait_audit_drained()
     cpu0 = cpu_seconds(target.pid) if target.pid else None
     helper0 = cpu_seconds(target.helper_pid) if target.helper_pid else None
     r = subprocess.run(cmd, env=target.env(), capture_output=True, text=True,
