@@ -63,6 +63,8 @@ class FrontendDecoder {
   virtual void expectAuthResponse(AuthResponseKind kind) = 0;
 
   virtual Phase phase() const = 0;
+  // Part of a streamed or dropped message has been consumed and the rest has not come.
+  virtual bool midMessage() const = 0;
   // Why the decoder entered kError (OK otherwise).
   virtual const absl::Status& error() const = 0;
 };

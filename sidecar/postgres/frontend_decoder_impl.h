@@ -18,6 +18,7 @@ class FrontendDecoderImpl final : public FrontendDecoder {
   DecodeResult decode(std::string_view input) override;
   void expectAuthResponse(AuthResponseKind kind) override { auth_kind_ = kind; }
   Phase phase() const override { return phase_; }
+  bool midMessage() const override { return passthrough_.active() || drop_remaining_ > 0; }
   const absl::Status& error() const override { return error_; }
 
  private:

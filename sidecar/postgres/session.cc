@@ -16,6 +16,9 @@ namespace {
 
 // Buffers above this are released once empty, so idle sessions stay small.
 constexpr size_t kKeepBufferBytes = 16 * 1024;
+// Room past a large message for the rest of the read that completes it (reads are at most
+// 64 KiB): the next message arriving in the same read then does not grow the buffer again.
+constexpr size_t kReadSlack = 64 * 1024;
 constexpr char kMessageLimitHint[] =
     " (the largest message the sidecar holds whole to inspect; see --max-message-bytes)";
 
@@ -180,7 +183,7 @@ void PostgresSession::processClient() {
                                                     std::string(frontend_->error().message()));
       return;
     }
-    if (r.wanted > kKeepBufferBytes) client_in_.reserve(r.wanted);
+    if (r.wanted > kKeepBufferBytes) client_in_.reserve(r.wanted + kReadSlack);
     break;  // need more data
   }
   client_in_.shrinkIfIdle(kKeepBufferBytes);
@@ -237,7 +240,7 @@ void PostgresSession::processUpstream() {
                                                     std::string(backend_->error().message()));
       return;
     }
-    if (r.wanted > kKeepBufferBytes) upstream_in_.reserve(r.wanted);
+    if (r.wanted > kKeepBufferBytes) upstream_in_.reserve(r.wanted + kReadSlack);
     break;
   }
   upstream_in_.shrinkIfIdle(kKeepBufferBytes);
@@ -319,21 +322,32 @@ void PostgresSession::closeUpstream() {
 }
 
 void PostgresSession::drainThenClose(std::string_view reason) {
-  if (state_ != State::kReady || !anyAwaitingOutcome()) {
+  // A job that can still read gets every answer, as PostgreSQL answers what came before a
+  // Terminate or EOF; one that is gone is waited for only as far as the audit needs.
+  const bool deliver = client_.open();
+  if (state_ != State::kReady || (deliver ? pipeline_.empty() : !anyAwaitingOutcome())) {
     closeAll(reason);
     return;
   }
   state_ = State::kDraining;
   drain_reason_ = std::string(reason);
-  to_client_.clear();
-  client_.closeAfterFlush();
+  drain_delivers_ = deliver;
+  if (!deliver) {
+    to_client_.clear();
+    client_.closeAfterFlush();
+  }
   flush();
 }
 
 void PostgresSession::onClientFinished() {
   client_finished_ = true;
-  // Mid-COPY FROM STDIN, PostgreSQL fails the copy on EOF: nothing more is owed.
-  if (state_ != State::kReady || copy_in_ || copy_in_unit_ != 0) {
+  // After a Terminate the FIN is expected: the answers still go out.
+  if (state_ == State::kDraining && drain_delivers_) return;
+  // Mid-COPY FROM STDIN, PostgreSQL fails the copy on EOF: nothing more is owed. Part of a
+  // streamed message is on its way upstream: nothing can follow it. A held statement is
+  // withdrawn with the job that asked for it, not run for nobody once approved.
+  if (state_ != State::kReady || copy_in_ || copy_in_unit_ != 0 || held_ ||
+      frontend_->midMessage()) {
     client_.abort();
     onSideClosed(true, "peer closed");
     return;
@@ -343,25 +357,22 @@ void PostgresSession::onClientFinished() {
 
 void PostgresSession::answerThenClose() {
   if (state_ != State::kReady) return;
-  // What the job sent but is not decoded yet (a statement held, answers owed past the limit)
-  // goes first: this runs again when decoding goes on. An incomplete message left at the end
-  // is dropped, as PostgreSQL drops it at EOF.
-  if (!decodesClient() || decode_waits_for_answers_ || decode_waits_for_copy_) {
-    flush();
-    return;
-  }
-  if (pipeline_.empty()) {
+  if (held_) {  // decoded after the FIN: withdrawn as above
     client_.abort();
     onSideClosed(true, "peer closed");
+    return;
+  }
+  // What the job sent but is not decoded yet (answers owed past the limit) goes first: this
+  // runs again when decoding goes on. An incomplete message left at the end is dropped, as
+  // PostgreSQL drops it at EOF.
+  if (!decodesClient() || decode_waits_for_answers_ || decode_waits_for_copy_) {
+    flush();
     return;
   }
   // The server answers what it was sent, then reads the Terminate and closes; the answers
   // reach the job, masked as ever, and the session ends after them.
   to_upstream_ += buildTerminate();
-  state_ = State::kDraining;
-  drain_reason_ = "peer closed";
-  drain_delivers_ = true;
-  flush();
+  drainThenClose("peer closed");
 }
 
 void PostgresSession::onSideClosed(bool client, std::string_view reason) {

@@ -170,7 +170,7 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
     kCatalog,         // logged in; reading the database's types (TypeCatalog::kQuery)
     kReady,           // relaying
     kCancelling,      // forwarding a CancelRequest
-    kDraining,        // the job hung up: reading the answers to what it sent, for the audit
+    kDraining,        // the job ended its side: reading the answers to what it sent
     kClosing,
   };
 
@@ -513,13 +513,15 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   // Ends the upstream connection: orderly when the server took everything it was sent, else
   // at once.
   void closeUpstream();
-  // The job hung up (Terminate or EOF) with statements other than reads in flight: the upstream
-  // session stays until the server has answered them (it runs them anyway), so their events
-  // say whether they took effect; then closeAll(reason). Reads are not waited for.
+  // The job ended its side (Terminate, FIN) with answers owed: the upstream session stays
+  // until the server has answered (it runs the statements anyway). A job that can still read
+  // gets every answer (drain_delivers_); for one that is gone only statements other than reads
+  // are waited for, so their events say whether they took effect. Then closeAll(reason).
   void drainThenClose(std::string_view reason);
   void onSideClosed(bool client, std::string_view reason);
   // The job half-closed (FIN, plaintext): as PostgreSQL does at EOF, what it sent is still
-  // answered (answerThenClose()), unless it is mid-COPY FROM STDIN or not logged in.
+  // answered (answerThenClose()), unless it is mid-COPY FROM STDIN or mid-message, a statement
+  // is held (withdrawn with the job), or it is not logged in.
   void onClientFinished();
   // Once everything the half-closed job sent is decoded: a Terminate follows it upstream and
   // the session drains, delivering the answers (drain_delivers_); with nothing owed it ends.
@@ -669,8 +671,8 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   std::string batch_error_code_;
   std::string drain_reason_;      // kDraining: why the session ends once drained
   bool client_finished_ = false;  // the job half-closed (onClientFinished)
-  // kDraining after a half-close: answers still go to the job, and the session waits for all
-  // of them (not only for writes' outcomes).
+  // kDraining with a job that can still read: answers still go to it (masked, and policy
+  // updates still apply), and the session waits for all of them (not only for writes').
   bool drain_delivers_ = false;
   std::string scratch_;
   std::string poison_token_;

@@ -21,8 +21,10 @@ constexpr std::chrono::seconds kMaskingSwapLimit(30);
 }  // namespace
 
 void PostgresSession::updatePolicy(SessionPolicyUpdate update) {
-  if (state_ == State::kCancelling || state_ == State::kDraining || state_ == State::kClosing ||
-      !update.policy) {
+  // A session delivering its last answers (the job half-closed or sent Terminate) still
+  // follows: losing access ends it, and results in flight are masked as in kReady.
+  if (state_ == State::kCancelling || (state_ == State::kDraining && !drain_delivers_) ||
+      state_ == State::kClosing || !update.policy) {
     return;
   }
   // The same version again (the control plane's snapshot after a reconnect) changes nothing.

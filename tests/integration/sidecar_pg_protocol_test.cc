@@ -3,6 +3,7 @@
 // messages, and protocol versions the sidecar does not speak.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -396,4 +397,99 @@ print("copy ended")
   CHECK(pg.sqlOrThrow("select count(*) from half_close_notes where id = 2", "payments") == "0\n");
   CHECK(sidecar.running());
   pg.sqlOrThrow("drop table half_close_notes", "payments");
+}
+
+// Review (session 24) of the half-close: a Query sent together with a Terminate got no answer
+// (PostgreSQL answers it first); a half-closed session ignored a policy update while it still
+// delivered rows; and a FIN in the middle of a streamed CopyData left the session and its
+// backend waiting for ever.
+TEST_CASE("after a Terminate or FIN the answers still follow the policy, and a cut message ends") {
+  auto& pg = sharedPg();
+  Sidecar sidecar(pg, writeGrant());
+  REQUIRE(sidecar.ready());
+  const std::string cvv = sampleCards()[0].cvv;
+  // Query + Terminate in one write, then read: the answer comes, masked, then the end.
+  auto r = sidecar.python(std::string(kPyRawWire) + R"PY(
+startup("job", "payments")
+s.sendall(msg(b"Q", z("select cvv from cards where id = 1")) + msg(b"X", b""))
+rows, kinds = [], []
+while True:
+    try:
+        t, body = read_message()
+    except SystemExit:
+        break
+    kinds.append(t.decode())
+    if t == b"D": rows.append(body[6:].decode(errors="replace"))
+print("terminate rows", rows, "ready", kinds.count("Z"))
+)PY");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, ContainsSubstring("terminate rows ['***'] ready 1"));
+  CHECK(r.out.find(cvv) == std::string::npos);
+
+  // A FIN, then the policy takes the write role away while the rows are still to come: the
+  // session ends as it would without the FIN, instead of delivering them.
+  const auto policy = sidecar.dir().path() / "policy.yaml";
+  const std::string original = readWholeFile(policy.string());
+  std::string demoted = original;
+  const std::string from = "resources: [payments-db], role: write}";
+  REQUIRE(demoted.find(from) != std::string::npos);
+  demoted.replace(demoted.find(from), from.size(), "resources: [payments-db], role: read}");
+  r = sidecar.python(std::string(kPyRawWire) + R"PY(
+import os, signal, time
+startup("job", "payments")
+s.sendall(msg(b"Q", z("select pg_sleep(1.5); select holder from cards where id = 1")))
+s.shutdown(socket.SHUT_WR)
+time.sleep(0.3)
+open(sys.argv[2], "w").write(open(sys.argv[3]).read())
+os.kill(int(sys.argv[4]), signal.SIGHUP)
+got = []
+while True:
+    try:
+        t, body = read_message()
+    except SystemExit:
+        break
+    if t == b"D": got.append("row")
+    if t == b"E": got.append(body.decode(errors="replace"))
+print("after reload", got)
+)PY",
+                     {policy.string(), sidecar.dir().write("demoted.yaml", demoted),
+                      std::to_string(sidecar.pid())});
+  INFO(r.out << r.err << sidecar.log());
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, ContainsSubstring("now gives role read"));
+  CHECK(r.out.find("'row'") == std::string::npos);
+  sidecar.dir().write("policy.yaml", original);
+  ::kill(sidecar.pid(), SIGHUP);
+
+  // Part of a streamed 2 MiB CopyData is on its way to the server when the FIN comes: nothing
+  // can follow it, so the session ends (and its backend with it) instead of waiting.
+  r = sidecar.python(std::string(kPyRawWire) + R"PY(
+import time
+startup("job", "payments")
+s.sendall(msg(b"P", z("") + z("select 1") + struct.pack("!h", 0)) +
+          msg(b"B", z("") + z("") + struct.pack("!hhh", 0, 0, 0)) +
+          msg(b"E", z("") + struct.pack("!i", 0)) +
+          b"d" + struct.pack("!I", 4 + (2 << 20)) + b"x" * 65536)
+time.sleep(0.3)
+s.shutdown(socket.SHUT_WR)
+start = time.time()
+while True:
+    try:
+        read_message()
+    except SystemExit:
+        break
+print("cut message ended", time.time() - start < 10)
+)PY");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, ContainsSubstring("cut message ended True"));
+  long left = -1;
+  for (int i = 0; i < 100 && left != 0; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    left = std::stol(pg.sqlOrThrow(
+        "select count(*) from pg_stat_activity where usename = 'app' and query = 'select 1'"));
+  }
+  CHECK(left == 0);
+  CHECK(sidecar.running());
 }
