@@ -2,6 +2,7 @@
 // reconnect, and confirmed to the sessions that wait for them (audit: sync).
 #include "sidecar/cp/control_plane_client.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "common/log.h"
@@ -17,6 +18,8 @@ constexpr size_t kBatchBytes = 1u << 20;
 // After a failed spool write (disk full, I/O error), events wait in memory this long before the
 // writer tries again.
 constexpr auto kSpoolRetry = std::chrono::milliseconds(500);
+// An event larger than this is not kept for reuse in the writer's batch message.
+constexpr size_t kKeepEventBytes = 16u << 10;
 // Batches sent per writer pass before the events queued meanwhile are spooled.
 constexpr int kBatchesPerPass = 4;
 // A single event's ceiling once its values are cut (see fitEvent).
@@ -200,7 +203,9 @@ void ControlPlaneClient::writeAudit() {
     if (std::exchange(spool_read_failing_, false)) log::info("audit spool readable again");
     if (records->empty()) return;
     batch.mutable_audit()->clear_events();  // keeps the events' buffers for the next batch
+    size_t largest = 0;
     for (const auto& record : *records) {
+      largest = std::max(largest, record.bytes.size());
       v1::AuditEvent* e = batch.mutable_audit()->add_events();
       if (!record.intact ||
           !e->ParseFromArray(record.bytes.data(), static_cast<int>(record.bytes.size()))) {
@@ -211,7 +216,11 @@ void ControlPlaneClient::writeAudit() {
       }
     }
     from = records->back().sequence;
-    if (!sendAudit(batch, generation, from)) return;
+    const bool sent_ok = sendAudit(batch, generation, from);
+    // A kept event holds the capacity of the largest value it ever carried: after a large
+    // one the batch starts afresh, so memory does not keep every slot's largest event.
+    if (largest > kKeepEventBytes) batch = v1::SidecarMessage();
+    if (!sent_ok) return;
   }
 }
 

@@ -59,8 +59,9 @@ class TcpConnection {
   // Stops or resumes delivering onData (nested calls are counted).
   void readDisable(bool disable);
   // Closes once every queued write is on the wire, then reports onClosed("closed"). A peer
-  // that does not take them within closeTimeoutMs() (default 10 s) is dropped (onClosed with
-  // the reason): nothing waits forever on a reader that went away without closing.
+  // that takes nothing of them for closeTimeoutMs() (default 10 s; each write it takes starts
+  // the wait again) is dropped (onClosed with the reason): nothing waits forever on a reader
+  // that went away without closing, and a slow reader still gets everything.
   void closeAfterFlush();
   static constexpr uint64_t kCloseFlushTimeoutMs = 10'000;
   void setCloseTimeoutMs(uint64_t ms) { close_timeout_ms_ = ms; }
@@ -104,6 +105,7 @@ class TcpConnection {
   uv_tcp_t* handle_ = nullptr;
   uv_timer_t* close_timer_ = nullptr;  // closeAfterFlush() with writes queued
   uint64_t close_timeout_ms_ = kCloseFlushTimeoutMs;
+  size_t close_queue_seen_ = 0;  // libuv's write queue when the close timer last looked
   ConnectionCallbacks* callbacks_;
   size_t pending_bytes_ = 0;
   size_t high_watermark_ = kDefaultHighWatermark;
