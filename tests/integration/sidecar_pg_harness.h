@@ -369,8 +369,9 @@ inline std::vector<std::string> sampleSecretsIn(const std::string& text) {
 
 // Python prelude for raw protocol v3 clients (prepend it to a script run by Sidecar::python):
 // `s` is a socket to the sidecar of argv[1] (its conninfo); msg(type, body) frames a message,
-// z(text) makes a C string, read_message() returns the next (type, body), and
-// startup(user, database) logs in and reads up to the first ReadyForQuery.
+// z(text) makes a C string, read_message() returns the next (type, body), read_to_end() all
+// of them until the connection closes, and startup(user, database) logs in and reads up to the
+// first ReadyForQuery.
 inline constexpr char kPyRawWire[] = R"PY(
 import json, re, socket, struct, sys
 s = socket.create_connection(
@@ -396,6 +397,13 @@ def ready():  # reads up to ReadyForQuery, printing each ErrorResponse
         t, body = read_message()
         if t == b"E": print(body.decode(errors="replace"))
         if t == b"Z": return
+def read_to_end():  # every (type, body) until the sidecar closes the connection
+    got = []
+    while True:
+        try:
+            got.append(read_message())
+        except SystemExit:
+            return got
 )PY";
 
 // `text` with every hex identifier (a token of 12+ hex digits with at least one letter a-f,

@@ -331,11 +331,7 @@ s.sendall(msg(b"Q", z("select pg_sleep(0.3); select cvv from cards where id = 1"
           msg(b"Q", z("insert into half_close_notes values (1, 'after fin')")))
 s.shutdown(socket.SHUT_WR)
 kinds, rows = [], []
-while True:
-    try:
-        t, body = read_message()
-    except SystemExit:
-        break
+for t, body in read_to_end():
     kinds.append(t.decode())
     if t == b"D": rows.append(body[6:].decode(errors="replace"))
     if t == b"E": rows.append("error " + body.decode(errors="replace"))
@@ -370,11 +366,7 @@ s.sendall(msg(b"P", z("") + z("select 1") + struct.pack("!h", 0)) +
           msg(b"B", z("") + z("") + struct.pack("!hhh", 0, 0, 0)) +
           msg(b"E", z("") + struct.pack("!i", 0)))
 s.shutdown(socket.SHUT_WR)
-while True:
-    try:
-        read_message()
-    except SystemExit:
-        break
+read_to_end()
 print("unsynced batch ended")
 s = socket.create_connection(address, timeout=20)
 buf = b""
@@ -383,11 +375,7 @@ s.sendall(msg(b"Q", z("copy half_close_notes from stdin")))
 while read_message()[0] != b"G": pass
 s.sendall(msg(b"d", b"2\tpartial\n"))
 s.shutdown(socket.SHUT_WR)
-while True:
-    try:
-        read_message()
-    except SystemExit:
-        break
+read_to_end()
 print("copy ended")
 )PY");
   INFO(r.out << r.err);
@@ -412,15 +400,9 @@ TEST_CASE("after a Terminate or FIN the answers still follow the policy, and a c
   auto r = sidecar.python(std::string(kPyRawWire) + R"PY(
 startup("job", "payments")
 s.sendall(msg(b"Q", z("select cvv from cards where id = 1")) + msg(b"X", b""))
-rows, kinds = [], []
-while True:
-    try:
-        t, body = read_message()
-    except SystemExit:
-        break
-    kinds.append(t.decode())
-    if t == b"D": rows.append(body[6:].decode(errors="replace"))
-print("terminate rows", rows, "ready", kinds.count("Z"))
+got = read_to_end()
+rows = [body[6:].decode(errors="replace") for t, body in got if t == b"D"]
+print("terminate rows", rows, "ready", [t for t, _ in got].count(b"Z"))
 )PY");
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
@@ -443,14 +425,8 @@ s.shutdown(socket.SHUT_WR)
 time.sleep(0.3)
 open(sys.argv[2], "w").write(open(sys.argv[3]).read())
 os.kill(int(sys.argv[4]), signal.SIGHUP)
-got = []
-while True:
-    try:
-        t, body = read_message()
-    except SystemExit:
-        break
-    if t == b"D": got.append("row")
-    if t == b"E": got.append(body.decode(errors="replace"))
+got = ["row" if t == b"D" else body.decode(errors="replace")
+       for t, body in read_to_end() if t in (b"D", b"E")]
 print("after reload", got)
 )PY",
                      {policy.string(), sidecar.dir().write("demoted.yaml", demoted),
@@ -474,11 +450,7 @@ s.sendall(msg(b"P", z("") + z("select 1") + struct.pack("!h", 0)) +
 time.sleep(0.3)
 s.shutdown(socket.SHUT_WR)
 start = time.time()
-while True:
-    try:
-        read_message()
-    except SystemExit:
-        break
+read_to_end()
 print("cut message ended", time.time() - start < 10)
 )PY");
   INFO(r.out << r.err);

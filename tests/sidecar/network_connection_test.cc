@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <string>
 #include <thread>
@@ -183,81 +184,73 @@ TEST_CASE("a peer that resets its connection does not kill the sidecar with SIGP
   worker.stop();
 }
 
+// A connection that has written `data` and asked to close after the flush, with a close limit
+// of `timeout_ms`; run() turns the loop (calling `each` between turns) until it closed.
+struct Closing {
+  Closing(const std::string& data, uint64_t timeout_ms) {
+    uv_loop_init(&loop);
+    auto c = TcpConnection::adopt(&loop, pair.ours, &rec);
+    REQUIRE(c.ok());
+    conn = *std::move(c);
+    conn->setCloseTimeoutMs(timeout_ms);
+    conn->write(data);
+    conn->closeAfterFlush();
+  }
+  ~Closing() {
+    conn.reset();
+    closeLoop(&loop);
+  }
+  void run(const std::function<void()>& each = [] {}) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (rec.closed.empty() && std::chrono::steady_clock::now() < deadline) {
+      uv_run(&loop, UV_RUN_NOWAIT);
+      each();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  uv_loop_t loop;
+  SocketPair pair;
+  Recorder rec;
+  std::unique_ptr<TcpConnection> conn;
+};
+
 // Review (session 24): closing after a flush waited for ever on a peer that never read (a relay
 // whose job stopped reading, a FATAL error to a client that does not read): the connection,
 // its session and the pod's --exit-when-done all waited with it.
 TEST_CASE("closing after a flush gives up on a peer that does not read") {
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  SocketPair pair;
-  Recorder rec;
-  auto conn = TcpConnection::adopt(&loop, pair.ours, &rec);
-  REQUIRE(conn.ok());
-  (*conn)->setCloseTimeoutMs(200);
-  (*conn)->write(pattern(4 << 20, 1));  // far more than the kernel buffers take
-  REQUIRE((*conn)->pendingWriteBytes() > 0);
-  (*conn)->closeAfterFlush();
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (rec.closed.empty() && std::chrono::steady_clock::now() < deadline) {
-    uv_run(&loop, UV_RUN_NOWAIT);
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  CHECK_THAT(rec.closed, Catch::Matchers::ContainsSubstring("the peer took nothing of in 200 ms"));
-  CHECK((*conn)->closed());
-  conn->reset();
-  closeLoop(&loop);
+  Closing c(pattern(4 << 20, 1), 200);  // far more than the kernel buffers take
+  REQUIRE(c.conn->pendingWriteBytes() > 0);
+  c.run();
+  CHECK_THAT(c.rec.closed,
+             Catch::Matchers::ContainsSubstring("the peer took nothing of in 200 ms"));
+  CHECK(c.conn->closed());
 }
 
 TEST_CASE("closing after a flush that completes in time is an orderly close") {
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  SocketPair pair;
-  Recorder rec;
-  auto conn = TcpConnection::adopt(&loop, pair.ours, &rec);
-  REQUIRE(conn.ok());
-  (*conn)->setCloseTimeoutMs(5000);
   const std::string data = pattern(1 << 20, 2);
-  (*conn)->write(data);
-  (*conn)->closeAfterFlush();
-  CHECK(drain(&loop, pair.peer, data.size()) == data);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (rec.closed.empty() && std::chrono::steady_clock::now() < deadline) {
-    uv_run(&loop, UV_RUN_NOWAIT);
-  }
-  CHECK(rec.closed == "closed");
-  conn->reset();
-  closeLoop(&loop);
+  Closing c(data, 5000);
+  CHECK(drain(&c.loop, c.pair.peer, data.size()) == data);
+  c.run();
+  CHECK(c.rec.closed == "closed");
 }
 
 // Review (session 24): a slow reader that kept taking bytes was cut off after 10 s of a close
 // (a relay's client reading a large reply at 64 KB/s got 4,017,664 of 4,194,304 bytes). The
 // limit is on a stall, not on the whole flush.
 TEST_CASE("closing after a flush waits for a slow reader that keeps reading") {
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  SocketPair pair;
-  Recorder rec;
-  auto conn = TcpConnection::adopt(&loop, pair.ours, &rec);
-  REQUIRE(conn.ok());
-  (*conn)->setCloseTimeoutMs(200);
   const std::string data = pattern(1 << 20, 3);
-  (*conn)->write(data);
-  (*conn)->closeAfterFlush();
+  Closing c(data, 200);
   std::string got;
   char buf[16384];
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (rec.closed.empty() && std::chrono::steady_clock::now() < deadline) {
-    uv_run(&loop, UV_RUN_NOWAIT);
-    ssize_t n = ::read(pair.peer, buf, sizeof(buf));  // 16 KiB every 10 ms: ~0.7 s in all
+  auto take = [&] {  // 16 KiB about every 5 ms: ~0.4 s in all
+    ssize_t n = ::read(c.pair.peer, buf, sizeof(buf));
     if (n > 0) got.append(buf, static_cast<size_t>(n));
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  for (ssize_t n; (n = ::read(pair.peer, buf, sizeof(buf))) > 0;) {
+  };
+  c.run(take);
+  for (ssize_t n; (n = ::read(c.pair.peer, buf, sizeof(buf))) > 0;) {
     got.append(buf, static_cast<size_t>(n));
   }
-  CHECK(rec.closed == "closed");
+  CHECK(c.rec.closed == "closed");
   CHECK(got.size() == data.size());
   CHECK(got == data);
-  conn->reset();
-  closeLoop(&loop);
 }

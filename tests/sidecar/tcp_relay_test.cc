@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -82,77 +83,71 @@ void runUntil(uv_loop_t* loop, const bool& flag) {
   }
 }
 
-}  // namespace
-
-TEST_CASE("a client that half-closes still gets the server's reply through the relay") {
+// Runs `server` (given the accepted socket, blocking) behind a relay, and `client` (given the
+// loop and the client's non-blocking socket) in front of it; checks the relay ends.
+void throughRelay(const std::function<void(int fd)>& server,
+                  const std::function<void(uv_loop_t*, int client)>& client) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   int port = 0;
   int listener = listenLoopback(&port);
-  // The server answers only once the request ended (EOF), like a request/response protocol
-  // that frames its request with the FIN.
-  std::thread server([listener] {
+  std::thread server_thread([&] {
     int fd = ::accept(listener, nullptr, nullptr);
-    std::string request = readToEof(fd);
-    std::string reply = "reply:" + request;
-    (void)::write(fd, reply.data(), reply.size());
+    server(fd);
     ::close(fd);
   });
   int relay_end = -1;
-  int client = -1;
-  clientPair(&relay_end, &client);
+  int client_fd = -1;
+  clientPair(&relay_end, &client_fd);
   bool done = false;
   {
     TcpRelay relay(&loop, {}, nullptr, [&] { done = true; });
     REQUIRE(relay.start(relay_end, *parseSocketAddress("127.0.0.1", port)).ok());
-    REQUIRE(::write(client, "hello", 5) == 5);
-    REQUIRE(::shutdown(client, SHUT_WR) == 0);
-    bool eof = false;
-    CHECK(pumpUntilEof(&loop, client, &eof) == "reply:hello");
-    CHECK(eof);
+    client(&loop, client_fd);
     runUntil(&loop, done);
     CHECK(done);
   }
-  server.join();
-  ::close(client);
+  server_thread.join();
+  ::close(client_fd);
   ::close(listener);
   uv_run(&loop, UV_RUN_NOWAIT);
   CHECK(uv_loop_close(&loop) == 0);
 }
 
+}  // namespace
+
+TEST_CASE("a client that half-closes still gets the server's reply through the relay") {
+  // The server answers only once the request ended (EOF), like a request/response protocol
+  // that frames its request with the FIN.
+  throughRelay(
+      [](int fd) {
+        std::string reply = "reply:" + readToEof(fd);
+        (void)::write(fd, reply.data(), reply.size());
+      },
+      [](uv_loop_t* loop, int client) {
+        REQUIRE(::write(client, "hello", 5) == 5);
+        REQUIRE(::shutdown(client, SHUT_WR) == 0);
+        bool eof = false;
+        CHECK(pumpUntilEof(loop, client, &eof) == "reply:hello");
+        CHECK(eof);
+      });
+}
+
 TEST_CASE("a server that half-closes first still receives what the client sends after") {
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  int port = 0;
-  int listener = listenLoopback(&port);
   std::string server_got;
-  std::thread server([listener, &server_got] {
-    int fd = ::accept(listener, nullptr, nullptr);
-    (void)::write(fd, "banner", 6);
-    ::shutdown(fd, SHUT_WR);
-    server_got = readToEof(fd);
-    ::close(fd);
-  });
-  int relay_end = -1;
-  int client = -1;
-  clientPair(&relay_end, &client);
-  bool done = false;
-  {
-    TcpRelay relay(&loop, {}, nullptr, [&] { done = true; });
-    REQUIRE(relay.start(relay_end, *parseSocketAddress("127.0.0.1", port)).ok());
-    bool eof = false;
-    CHECK(pumpUntilEof(&loop, client, &eof) == "banner");
-    CHECK(eof);
-    // The client's side is still open: what it sends now reaches the server.
-    REQUIRE(::write(client, "late words", 10) == 10);
-    REQUIRE(::shutdown(client, SHUT_WR) == 0);
-    runUntil(&loop, done);
-    CHECK(done);
-  }
-  server.join();
+  throughRelay(
+      [&](int fd) {
+        (void)::write(fd, "banner", 6);
+        ::shutdown(fd, SHUT_WR);
+        server_got = readToEof(fd);
+      },
+      [](uv_loop_t* loop, int client) {
+        bool eof = false;
+        CHECK(pumpUntilEof(loop, client, &eof) == "banner");
+        CHECK(eof);
+        // The client's side is still open: what it sends now reaches the server.
+        REQUIRE(::write(client, "late words", 10) == 10);
+        REQUIRE(::shutdown(client, SHUT_WR) == 0);
+      });
   CHECK(server_got == "late words");
-  ::close(client);
-  ::close(listener);
-  uv_run(&loop, UV_RUN_NOWAIT);
-  CHECK(uv_loop_close(&loop) == 0);
 }
