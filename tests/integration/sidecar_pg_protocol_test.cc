@@ -19,16 +19,24 @@
 using Catch::Matchers::ContainsSubstring;
 using namespace tollgate::testing;
 
+namespace {
+
+// A table `name (id int, note text)` the job's role may write.
+void createNotes(PgServer& pg, const std::string& name) {
+  pg.sqlOrThrow("create table if not exists " + name + " (id int, note text); grant all on " +
+                    name + " to app",
+                "payments");
+}
+
+}  // namespace
+
 // PostgreSQL ignores Sync and Flush in copy-in mode (libpq's PQexecParams sends Parse, Bind,
 // Describe, Execute and Sync at once, then the data, CopyDone and Sync). The sidecar counted the
 // first Sync as one the server answers: every later result was paired with the statement before
 // it, and "select cvv" came back unmasked under the plan of a statement that read no card.
 TEST_CASE("a Sync sent before COPY FROM STDIN's data gets no answer, and results stay paired") {
   auto& pg = sharedPg();
-  pg.sqlOrThrow(
-      "create table if not exists copy_in_notes (id int, note text); "
-      "grant all on copy_in_notes to app",
-      "payments");
+  createNotes(pg, "copy_in_notes");
   Sidecar sidecar(pg, writeGrant());
   REQUIRE(sidecar.ready());
   const std::string cvv = sampleCards()[0].cvv;
@@ -314,10 +322,7 @@ TEST_CASE("what a client sends before the upstream login ends waits in its socke
 // the FIN, so the answers were lost (as in PgBouncer).
 TEST_CASE("a client that half-closes gets every answer it is owed, masked, then the end") {
   auto& pg = sharedPg();
-  pg.sqlOrThrow(
-      "create table if not exists half_close_notes (id int, note text); "
-      "grant all on half_close_notes to app",
-      "payments");
+  createNotes(pg, "half_close_notes");
   Sidecar sidecar(pg, writeGrant());
   REQUIRE(sidecar.ready());
   const std::string cvv = sampleCards()[0].cvv;
