@@ -91,25 +91,25 @@ absl::StatusOr<CompiledPolicyPtr> CompiledPolicy::compile(PolicyDocument doc,
   const PolicyDocument& d = p->doc_;
   std::vector<std::string> errors;
 
-  // Resources by name, and destinations claimed twice.
-  absl::flat_hash_map<std::string, std::string> claimed;  // "host:port" -> resource
+  // Resources by name, and destinations claimed twice (as far as the text tells: IP literals
+  // compared in canonical form, names by name; the sidecar checks again with names resolved).
   for (size_t i = 0; i < d.resources.size(); ++i) {
     const Resource& r = d.resources[i];
     if (!p->resource_index_.emplace(r.name, i).second) {
       errors.push_back(posError(d, r.pos, absl::StrCat("duplicate resource name '", r.name, "'")));
     }
-    for (const auto& h : effectiveHosts(r)) {
-      if (h.find('*') != std::string::npos) continue;
-      for (int port : effectivePorts(r)) {
-        std::string key = absl::StrCat(absl::AsciiStrToLower(h), ":", port);
-        auto [it, fresh] = claimed.emplace(key, r.name);
-        if (!fresh && it->second != r.name) {
-          errors.push_back(
-              posError(d, r.pos,
-                       absl::StrCat("destination ", key, " is already claimed by resource '",
-                                    it->second, "'")));
-        }
-      }
+  }
+  p->claims_ = DestinationClaims::build(d, &DestinationClaims::literalAddresses);
+  for (const auto& c : p->claims_.conflicts()) {
+    const Resource* second = p->resource(c.second.resource);
+    SourcePos pos = second != nullptr ? second->pos : SourcePos{};
+    if (c.fatal) {
+      errors.push_back(posError(d, pos, c.message()));
+    } else if (warnings != nullptr) {
+      warnings->push_back(posError(d, pos,
+                                   absl::StrCat(c.message(),
+                                                ": a connection to it is refused (list it in one "
+                                                "resource's match.hosts to give it to that one)")));
     }
   }
 
@@ -196,12 +196,16 @@ const Resource* CompiledPolicy::resource(std::string_view name) const {
 }
 
 const Resource* CompiledPolicy::resourceFor(std::string_view host, int port) const {
+  DestinationClaims::Lookup found = claims_.find(host, port);
+  if (found.claim != nullptr) return resource(found.claim->resource);
+  if (found.conflict != nullptr) return nullptr;
   for (const auto& r : doc_.resources) {
+    if (r.match.hosts.empty()) continue;
     bool port_ok = false;
     for (int p : effectivePorts(r)) port_ok |= p == port;
     if (!port_ok) continue;
-    for (const auto& h : effectiveHosts(r)) {
-      if (hostMatches(h, host)) return &r;
+    for (const auto& h : r.match.hosts) {
+      if (h.find('*') != std::string::npos && hostMatches(h, host)) return &r;
     }
   }
   return nullptr;

@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "policy/destination_claims.h"
 #include "policy/mask/masker.h"
 #include "policy/model.h"
 #include "policy/subject.h"
@@ -38,8 +39,8 @@ struct CompileOptions {
   bool read_hash_key = true;
 };
 
-// The destinations transparent interception maps to `r`: match.hosts / match.ports, or the
-// upstream's own host / port when the resource names none.
+// The destinations a resource's `match` names: match.hosts / match.ports, or the upstream's own
+// host / port when the resource names none. (Its upstream is claimed too: DestinationClaims.)
 std::vector<std::string> effectiveHosts(const Resource& r);
 std::vector<int> effectivePorts(const Resource& r);
 
@@ -49,8 +50,10 @@ using CompiledPolicyPtr = std::shared_ptr<const CompiledPolicy>;
 class CompiledPolicy {
  public:
   // Compiles a validated document. Errors (a bad pattern the loader did not catch, an
-  // unreadable hash key, a destination claimed twice) come back as INVALID_ARGUMENT, one
-  // "file:line:col: message" per line. `warnings` (optional) receives non-fatal findings.
+  // unreadable hash key, a destination two resources claim as far as the text tells: see
+  // DestinationClaims::literalAddresses) come back as INVALID_ARGUMENT, one
+  // "file:line:col: message" per line. `warnings` (optional) receives non-fatal findings (an
+  // upstream two resources share).
   static absl::StatusOr<CompiledPolicyPtr> compile(PolicyDocument doc,
                                                    const CompileOptions& options = {},
                                                    std::vector<std::string>* warnings = nullptr);
@@ -60,8 +63,11 @@ class CompiledPolicy {
 
   // The resource with this name, or nullptr. Pointers live as long as this object.
   const Resource* resource(std::string_view name) const;
-  // The first resource whose match (hosts, ports) covers a destination, or nullptr (then
-  // defaults().unknown_destination applies). Host comparison ignores case.
+  // The resource that claims a destination written as in the policy (an IP literal in any
+  // form, or a name, case-insensitive), else the first whose `*.suffix` match pattern covers
+  // the name; nullptr when none does or two resources share it as their upstream (then
+  // defaults().unknown_destination applies). Names are not resolved: the sidecar maps
+  // redirected connections with the claims of its own lookups.
   const Resource* resourceFor(std::string_view host, int port) const;
   // The first access rule that names `resource` (or "*") and has a subject matching `id`, or
   // nullptr when none does (no access).
@@ -83,6 +89,7 @@ class CompiledPolicy {
 
   PolicyDocument doc_;
   absl::flat_hash_map<std::string, size_t> resource_index_;
+  DestinationClaims claims_;  // by the policy's text (DestinationClaims::literalAddresses)
   std::vector<CompiledGuardrail> guardrails_;
   absl::flat_hash_map<std::string, MaskerPtr> maskers_;
   MaskerPtr all_masker_;

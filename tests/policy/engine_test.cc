@@ -350,7 +350,12 @@ TEST_CASE("resourceFor maps intercepted destinations") {
   // Without a match section the upstream itself is the destination.
   REQUIRE(p->resourceFor("127.0.0.2", 5433) != nullptr);
   CHECK(p->resourceFor("127.0.0.2", 5433)->name == "other");
-  CHECK(p->resourceFor("127.0.0.1", 5432) == nullptr);  // db's match replaces its upstream
+  // A resource's own upstream is its destination too, besides what its match names.
+  REQUIRE(p->resourceFor("127.0.0.1", 5432) != nullptr);
+  CHECK(p->resourceFor("127.0.0.1", 5432)->name == "db");
+  REQUIRE(p->resourceFor("::ffff:127.0.0.1", 5432) != nullptr);
+  CHECK(p->resourceFor("::ffff:127.0.0.1", 5432)->name == "db");
+  CHECK(p->resourceFor("127.0.0.1", 5433) == nullptr);
 }
 
 TEST_CASE("matchAccess returns the first matching rule") {
