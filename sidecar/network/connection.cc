@@ -35,7 +35,7 @@ struct TcpConnection::WriteReq {
 };
 
 TcpConnection::TcpConnection(uv_loop_t* loop, ConnectionCallbacks* callbacks)
-    : handle_(new uv_tcp_t), callbacks_(callbacks) {
+    : loop_(loop), handle_(new uv_tcp_t), callbacks_(callbacks) {
   uv_tcp_init(loop, handle_);
   handle_->data = this;
 }
@@ -55,18 +55,47 @@ absl::StatusOr<std::unique_ptr<TcpConnection>> TcpConnection::adopt(
 
 std::unique_ptr<TcpConnection> TcpConnection::connect(uv_loop_t* loop, const SocketAddress& address,
                                                       ConnectionCallbacks* callbacks) {
+  return connect(loop, std::vector<SocketAddress>{address}, callbacks);
+}
+
+std::unique_ptr<TcpConnection> TcpConnection::connect(uv_loop_t* loop,
+                                                      std::vector<SocketAddress> addresses,
+                                                      ConnectionCallbacks* callbacks) {
   std::unique_ptr<TcpConnection> c(new TcpConnection(loop, callbacks));
-  auto* req = new uv_connect_t;
-  req->data = c->handle_;
-  int rc = uv_tcp_connect(req, c->handle_, address.sa(), &TcpConnection::onConnect);
-  if (rc != 0) {
-    delete req;
-    // May run before connect() returns: the caller gets a closed connection either way.
-    c->release();
-    callbacks->onConnected(absl::UnavailableError(std::string("connect to ") + address.toString() +
-                                                  ": " + uv_strerror(rc)));
-  }
+  c->addresses_ = std::move(addresses);
+  c->connectNext();
   return c;
+}
+
+void TcpConnection::connectNext() {
+  while (tried_ < addresses_.size()) {
+    const SocketAddress& address = addresses_[tried_++];
+    if (handle_ == nullptr) {  // the previous attempt's socket is closed: a fresh one
+      handle_ = new uv_tcp_t;
+      uv_tcp_init(loop_, handle_);
+      handle_->data = this;
+      closing_ = false;
+    }
+    auto* req = new uv_connect_t;
+    req->data = handle_;
+    int rc = uv_tcp_connect(req, handle_, address.sa(), &TcpConnection::onConnect);
+    if (rc == 0) return;
+    delete req;
+    release();
+    connect_errors_ += (connect_errors_.empty() ? "connect to " : "; to ") + address.toString() +
+                       ": " + uv_strerror(rc);
+  }
+  release();
+  // May run before connect() returns: the caller gets a closed connection either way.
+  callbacks_->onConnected(absl::UnavailableError(
+      connect_errors_.empty() ? std::string("connect: no address to connect to")
+                              : connect_errors_));
+}
+
+const SocketAddress& TcpConnection::remote() const {
+  static const SocketAddress kNone;
+  if (tried_ == 0 || tried_ > addresses_.size()) return kNone;
+  return addresses_[tried_ - 1];
 }
 
 int TcpConnection::fd() const {
@@ -82,8 +111,11 @@ void TcpConnection::onConnect(uv_connect_t* req, int status) {
   if (self == nullptr) return;  // owner went away while connecting
   if (status != 0) {
     self->release();
-    self->callbacks_->onConnected(
-        absl::UnavailableError(std::string("connect failed: ") + uv_strerror(status)));
+    // Writes queued while connecting went with this attempt's socket: no other is tried.
+    if (self->pending_bytes_ > 0) self->tried_ = self->addresses_.size();
+    self->connect_errors_ += (self->connect_errors_.empty() ? "connect to " : "; to ") +
+                             self->remote().toString() + " failed: " + uv_strerror(status);
+    self->connectNext();
     return;
   }
   uv_tcp_nodelay(handle, 1);

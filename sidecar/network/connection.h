@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -46,6 +47,15 @@ class TcpConnection {
   // Starts connecting to `address`; onConnected reports the result. Reading starts on success.
   static std::unique_ptr<TcpConnection> connect(uv_loop_t* loop, const SocketAddress& address,
                                                 ConnectionCallbacks* callbacks);
+  // Connects to the first of `addresses` that accepts, trying them one after the other (a name's
+  // IPv6 and IPv4 addresses, a server with several); onConnected reports once: success, or
+  // when none accepts an error naming each failure. remote() says which one connected. The
+  // callback may run before connect() returns when none could even be tried.
+  static std::unique_ptr<TcpConnection> connect(uv_loop_t* loop,
+                                                std::vector<SocketAddress> addresses,
+                                                ConnectionCallbacks* callbacks);
+  // The address connected to (or being tried) for an outgoing connection.
+  const SocketAddress& remote() const;
   ~TcpConnection();
   TcpConnection(const TcpConnection&) = delete;
   TcpConnection& operator=(const TcpConnection&) = delete;
@@ -95,6 +105,8 @@ class TcpConnection {
   static void onCloseTimeout(uv_timer_t* timer);
   void shutdownWrites();
   void startReading();
+  // Starts connecting to the next untried address; when none is left, reports the failures.
+  void connectNext();
   void fail(std::string_view reason);
   void release();
   void writeDone(size_t bytes);
@@ -102,11 +114,15 @@ class TcpConnection {
   size_t tryWrite(std::string_view data);
   void queueWrite(std::string&& data);
 
+  uv_loop_t* loop_;
   uv_tcp_t* handle_ = nullptr;
   uv_timer_t* close_timer_ = nullptr;  // closeAfterFlush() with writes queued
   uint64_t close_timeout_ms_ = kCloseFlushTimeoutMs;
   size_t close_queue_seen_ = 0;  // libuv's write queue when the close timer last looked
   ConnectionCallbacks* callbacks_;
+  std::vector<SocketAddress> addresses_;  // outgoing: what to try, in order
+  size_t tried_ = 0;                      // of addresses_, started so far
+  std::string connect_errors_;
   size_t pending_bytes_ = 0;
   size_t high_watermark_ = kDefaultHighWatermark;
   size_t low_watermark_ = kDefaultLowWatermark;

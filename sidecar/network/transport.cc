@@ -26,6 +26,10 @@ void Transport::connect(uv_loop_t* loop, const SocketAddress& address) {
   conn_ = TcpConnection::connect(loop, address, this);
 }
 
+void Transport::connect(uv_loop_t* loop, std::vector<SocketAddress> addresses) {
+  conn_ = TcpConnection::connect(loop, std::move(addresses), this);
+}
+
 void Transport::startTls(std::unique_ptr<tls::Session> session) {
   if (conn_) conn_->allowHalfClose(false);
   tls_ = std::move(session);

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "sidecar/network/connection.h"
@@ -38,6 +39,10 @@ class Transport : private ConnectionCallbacks {
 
   absl::Status adopt(uv_loop_t* loop, int fd);
   void connect(uv_loop_t* loop, const SocketAddress& address);
+  // Tries `addresses` in order (TcpConnection::connect); onTransportConnected reports once.
+  void connect(uv_loop_t* loop, std::vector<SocketAddress> addresses);
+  // The address connected to (or being tried); empty before connect().
+  SocketAddress remote() const { return conn_ ? conn_->remote() : SocketAddress{}; }
 
   // Layers TLS over the connection from now on. For a client session the handshake starts at
   // once; for a server session it starts with the peer's ClientHello.

@@ -253,4 +253,87 @@ TEST_CASE("closing after a flush waits for a slow reader that keeps reading") {
   CHECK(c.rec.closed == "closed");
   CHECK(got.size() == data.size());
   CHECK(got == data);
+
+namespace {
+
+struct ConnectRecorder : Recorder {
+  void onConnected(const absl::Status& st) override {
+    connected = true;
+    status = st;
+  }
+  bool connected = false;
+  absl::Status status;
+};
+
+// A loopback port nothing listens on (bound, never listened on, then closed).
+int refusedPort() {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  REQUIRE(::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(s);
+  return ntohs(addr.sin_port);
+}
+
+}  // namespace
+
+// Only the first address a name resolved to was ever tried: a server reachable on its second
+// address (IPv4, when the name's IPv6 address comes first) was unreachable.
+TEST_CASE("a connect falls back to the next address when one refuses") {
+  using tollgate::sidecar::parseSocketAddress;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  REQUIRE(::listen(listener, 1) == 0);
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const int dead = refusedPort();
+  ConnectRecorder rec;
+  auto conn = TcpConnection::connect(
+      &loop,
+      {*parseSocketAddress("127.0.0.1", dead), *parseSocketAddress("127.0.0.1", dead),
+       *parseSocketAddress("127.0.0.1", ntohs(addr.sin_port))},
+      &rec);
+  for (int i = 0; i < 1000 && !rec.connected; ++i) uv_run(&loop, UV_RUN_ONCE);
+  REQUIRE(rec.connected);
+  INFO(rec.status.message());
+  REQUIRE(rec.status.ok());
+  CHECK(conn->remote().port() == ntohs(addr.sin_port));
+  int accepted = ::accept(listener, nullptr, nullptr);
+  CHECK(accepted >= 0);
+  conn->write(std::string_view("hi"));
+  char buf[2];
+  CHECK(::read(accepted, buf, 2) == 2);
+  ::close(accepted);
+  ::close(listener);
+  conn.reset();
+  closeLoop(&loop);
+}
+
+TEST_CASE("a connect that no address accepts reports each failure once") {
+  using tollgate::sidecar::parseSocketAddress;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  const int dead = refusedPort();
+  ConnectRecorder rec;
+  auto conn = TcpConnection::connect(
+      &loop, {*parseSocketAddress("127.0.0.1", dead), *parseSocketAddress("127.0.0.2", dead)},
+      &rec);
+  for (int i = 0; i < 1000 && !rec.connected; ++i) uv_run(&loop, UV_RUN_ONCE);
+  REQUIRE(rec.connected);
+  CHECK_FALSE(rec.status.ok());
+  const std::string msg(rec.status.message());
+  INFO(msg);
+  CHECK(msg.find("127.0.0.1:" + std::to_string(dead)) != std::string::npos);
+  CHECK(msg.find("127.0.0.2:" + std::to_string(dead)) != std::string::npos);
+  CHECK(conn->closed());
+  conn.reset();
+  closeLoop(&loop);
 }

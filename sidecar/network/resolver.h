@@ -1,0 +1,70 @@
+// Host names resolved off the event loops, each answer kept for a fixed interval.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "sidecar/network/address.h"
+
+namespace tollgate::sidecar {
+
+// The addresses of a host, in the order the system resolver gives them, without duplicates.
+using AddressList = std::vector<SocketAddress>;
+using AddressCallback = std::function<void(absl::StatusOr<AddressList>)>;
+// One blocking lookup of a name (getaddrinfo; a fake in tests). Ports are 0.
+using LookupFn = std::function<absl::StatusOr<AddressList>(const std::string& host)>;
+
+// getaddrinfo(host) with every address it returns (IPv4 and IPv6).
+absl::StatusOr<AddressList> systemLookup(const std::string& host);
+// `addresses` with `port` set in each.
+AddressList withPort(AddressList addresses, int port);
+
+// Resolves names on threads of its own (at most kMaxThreads, started when there is a lookup to
+// make and ended when there is none), never on an event loop: a resolver that does not answer
+// costs the callers that wait for that name, not every session of a loop. getaddrinfo gives
+// no TTL, so an answer is kept for `refresh` and then looked up again: a DNS change is seen at
+// most `refresh` late. One lookup per name is in flight at a time; whoever asks meanwhile
+// waits for it. A lookup that fails keeps the addresses the name had (a DNS outage must not
+// make a database's address unknown, which under `unknownDestination: passthrough` would relay
+// it raw) and is tried again after `refresh`; a name that never resolved answers its error for
+// kNegativeSeconds before it is tried again.
+//
+// Thread-safe. `done` runs once: at once, on the caller's thread, for an IP literal or a fresh
+// answer, else on a resolver thread; callers post it to their own loop. After stop() nothing
+// is answered any more.
+class Resolver {
+ public:
+  static constexpr int kMaxThreads = 2;
+  static constexpr int kNegativeSeconds = 5;
+
+  explicit Resolver(std::chrono::seconds refresh, ClockPtr clock = systemClock(),
+                    LookupFn lookup = systemLookup);
+  ~Resolver();
+  Resolver(const Resolver&) = delete;
+  Resolver& operator=(const Resolver&) = delete;
+
+  // The addresses of `host` (an IP literal or a name), port 0.
+  void resolve(const std::string& host, AddressCallback done);
+  // Drops the callbacks still waiting and returns once none is running. A lookup in flight
+  // finishes on its own thread (getaddrinfo cannot be interrupted), which then ends without
+  // calling anyone: a stuck resolver never holds up a shutdown. Idempotent.
+  void stop();
+
+  std::chrono::seconds refreshInterval() const { return refresh_; }
+
+ private:
+  struct State;
+  // Runs on a detached thread, which owns its copy of `state`.
+  static void lookupThread(const std::shared_ptr<State>& state);
+
+  std::chrono::seconds refresh_;
+  std::shared_ptr<State> state_;
+};
+using ResolverPtr = std::shared_ptr<Resolver>;
+
+}  // namespace tollgate::sidecar
