@@ -22,6 +22,9 @@ const std::vector<FlagSpec>& flagSpecs() {
       {"drain-seconds", true, false, "grace period for sessions on shutdown (default 5)"},
       {"startup-timeout", true, false,
        "seconds a client has to complete its startup and login (default 60)"},
+      {"dns-refresh-seconds", true, false,
+       "seconds a resolved host name of the policy is used before it is looked up again "
+       "(default 30)"},
       {"max-statement-bytes", true, false,
        "longest SQL text a Query or Parse may carry (default 8388608)"},
       {"max-message-bytes", true, false,
@@ -79,6 +82,9 @@ void readYaml(const YAML::Node& root, YamlErrors& errors, SidecarConfig& cfg) {
   if (auto d = top.integer("drainSeconds", 0, 3600)) cfg.drain_seconds = static_cast<int>(*d);
   if (auto d = top.integer("startupTimeoutSeconds", 1, 3600)) {
     cfg.startup_timeout_seconds = static_cast<int>(*d);
+  }
+  if (auto d = top.integer("dnsRefreshSeconds", 1, 86400)) {
+    cfg.dns_refresh_seconds = static_cast<int>(*d);
   }
   if (auto d = top.integer("maxStatementBytes", 1024, 1 << 30)) {
     cfg.max_statement_bytes = static_cast<size_t>(*d);
@@ -170,6 +176,7 @@ absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* arg
         readBoundedFlag(*flags, "max-audit-backlog-bytes", 4096, int64_t{1} << 40,
                         &cfg.control_plane.max_audit_backlog_bytes),
         readBoundedFlag(*flags, "startup-timeout", 1, 3600, &cfg.startup_timeout_seconds),
+        readBoundedFlag(*flags, "dns-refresh-seconds", 1, 86400, &cfg.dns_refresh_seconds),
         readBoundedFlag(*flags, "max-statement-bytes", 1024, 1 << 30, &cfg.max_statement_bytes),
         readBoundedFlag(*flags, "max-message-bytes", 1 << 20, 1 << 30, &cfg.max_message_bytes)}) {
     if (!st.ok()) return st;

@@ -85,6 +85,10 @@ struct SidecarConfig {
   int drain_seconds = 5;
   // A client that has not completed its startup and login by then is disconnected.
   int startup_timeout_seconds = 60;
+  // Host names of the policy (match.hosts, upstream hosts) are looked up again after this long:
+  // getaddrinfo gives no TTL, so this is how late a DNS change is seen, by upstream
+  // connections and by the mapping of redirected connections to resources alike.
+  int dns_refresh_seconds = 30;
   // SQL longer than this is refused unanalysed (libpg_query needs several times its size).
   size_t max_statement_bytes = 8u << 20;
   // Largest protocol message held whole to be inspected (a row to mask, a Bind); a session

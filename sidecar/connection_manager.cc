@@ -1,7 +1,6 @@
 // Connection routing, per-worker session ownership and draining.
 #include "sidecar/connection_manager.h"
 
-#include <netdb.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -9,6 +8,8 @@
 #include <cstdlib>
 #include <thread>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "policy/engine.h"
 #include "sidecar/postgres/session.h"
@@ -47,47 +48,49 @@ std::string defaultInstanceName() {
   return host;
 }
 
-// Resolves host:port (numeric addresses without a lookup). Blocking; called on a worker for
-// names, which keeps the main loop free. Policies normally name Kubernetes Services, which
-// the pod's resolver answers from cluster DNS quickly.
-absl::StatusOr<SocketAddress> resolve(const std::string& host, int port) {
-  if (auto numeric = parseSocketAddress(host, port)) return *numeric;
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  std::string service = std::to_string(port);
-  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res); rc != 0) {
-    return absl::UnavailableError("cannot resolve " + host + ": " + gai_strerror(rc));
+// The names a policy's destination claims depend on (match.hosts and upstream hosts that are
+// neither IP literals nor patterns), in lower case.
+std::vector<std::string> claimNames(const policy::PolicyDocument& doc) {
+  std::vector<std::string> out;
+  auto add = [&out](const std::string& host) {
+    if (host.empty() || host.find('*') != std::string::npos || policy::canonicalAddress(host)) {
+      return;
+    }
+    std::string name = absl::AsciiStrToLower(host);
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+  };
+  for (const auto& r : doc.resources) {
+    for (const auto& host : policy::effectiveHosts(r)) add(host);
+    add(r.upstream.host);
   }
-  SocketAddress a;
-  std::memcpy(&a.storage, res->ai_addr, res->ai_addrlen);
-  a.len = res->ai_addrlen;
-  freeaddrinfo(res);
-  return a;
+  return out;
 }
 
-// Every address `host` stands for, as SocketAddress::host() writes them: an IP literal in its
-// canonical form ("FD77:0:0::1" is "fd77::1"), or the addresses a name resolves to now.
-// Wildcard patterns ("*.svc") stand for none: a redirected connection shows only its IP.
-std::vector<std::string> addressesOf(const std::string& host) {
-  if (auto numeric = parseSocketAddress(host, 0)) return {numeric->host()};
-  if (host.empty() || host[0] == '*') return {};
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  std::vector<std::string> out;
-  if (int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res); rc != 0) {
-    log::warn("a match.hosts name does not resolve; redirected connections to it will not match",
-              {{"host", host}, {"error", gai_strerror(rc)}});
+// The claims of `doc` with its names standing for the addresses `answers` gave them.
+policy::DestinationClaims claimsFor(
+    const policy::PolicyDocument& doc,
+    const absl::flat_hash_map<std::string, absl::StatusOr<AddressList>>& answers) {
+  return policy::DestinationClaims::build(doc, [&answers](const std::string& host) {
+    std::vector<std::string> out;
+    if (auto ip = policy::canonicalAddress(host)) {
+      out.push_back(*ip);
+      return out;
+    }
+    auto it = answers.find(absl::AsciiStrToLower(host));
+    if (it == answers.end() || !it->second.ok()) return out;
+    for (const auto& a : *it->second) {
+      std::string ip = a.host();
+      out.push_back(policy::canonicalAddress(ip).value_or(ip));
+    }
     return out;
-  }
-  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
-    SocketAddress s;
-    std::memcpy(&s.storage, a->ai_addr, a->ai_addrlen);
-    s.len = a->ai_addrlen;
-    if (std::find(out.begin(), out.end(), s.host()) == out.end()) out.push_back(s.host());
-  }
-  freeaddrinfo(res);
+  });
+}
+
+// Every conflict of `claims`, one per line.
+std::string conflictText(const policy::DestinationClaims& claims) {
+  std::string out;
+  for (const auto& c : claims.conflicts())
+    absl::StrAppend(&out, out.empty() ? "" : "\n", c.message());
   return out;
 }
 
@@ -104,11 +107,15 @@ ConnectionManager::ConnectionManager(const SidecarConfig& config, SidecarStats& 
       stats_(stats),
       events_(std::move(events)),
       credentials_(std::move(credentials)),
-      access_(std::move(access)) {
+      access_(std::move(access)),
+      resolver_(std::make_shared<Resolver>(std::chrono::seconds(config.dns_refresh_seconds))) {
   source_ = eventSource(config);
 }
 
-ConnectionManager::~ConnectionManager() { drainAndStop(std::chrono::seconds(0)); }
+ConnectionManager::~ConnectionManager() {
+  drainAndStop(std::chrono::seconds(0));
+  resolver_->stop();  // no answer comes back to a manager that is going (never started)
+}
 
 absl::Status ConnectionManager::start() {
   if (!config_.client_tls.ca_cert.empty()) {
@@ -125,30 +132,121 @@ absl::Status ConnectionManager::start() {
   return absl::OkStatus();
 }
 
-void ConnectionManager::setPolicy(policy::CompiledPolicyPtr policy, uint64_t version) {
-  // Transparent mode sees a redirected connection's IP only: names in match.hosts are resolved
-  // now (at load and reload), IP literals written canonically.
-  auto addresses = std::make_shared<ResourceAddresses>();
-  if (policy) {
-    for (const auto& r : policy->document().resources) {
-      std::vector<std::string>& ips = (*addresses)[r.name];
-      for (const auto& host : policy::effectiveHosts(r)) {
-        for (auto& ip : addressesOf(host)) ips.push_back(std::move(ip));
-      }
-    }
+void ConnectionManager::setPolicy(policy::CompiledPolicyPtr policy, uint64_t version,
+                                  std::function<void(absl::Status)> done) {
+  const uint64_t request = ++policy_requests_;
+  std::vector<std::string> names;
+  if (policy) names = claimNames(policy->document());
+  resolveNames(names, [this, policy = std::move(policy), version, request, names,
+                       done = std::move(done)](const ResolvedNames& answers) {
+    absl::Status st = install(policy, version, request, names, answers);
+    if (done) done(st);
+  });
+}
+
+void ConnectionManager::resolveNames(const std::vector<std::string>& names,
+                                     std::function<void(ResolvedNames)> done) {
+  if (names.empty()) {
+    done({});
+    return;
+  }
+  struct Gather {
+    std::mutex mu;
+    size_t left = 0;
+    ResolvedNames answers;
+    std::function<void(ResolvedNames)> done;
+  };
+  auto gather = std::make_shared<Gather>();
+  gather->left = names.size();
+  gather->done = std::move(done);
+  for (const auto& name : names) {
+    resolver_->resolve(name, [gather, name](absl::StatusOr<AddressList> addresses) {
+      std::unique_lock lock(gather->mu);
+      gather->answers[name] = std::move(addresses);
+      if (--gather->left > 0) return;
+      lock.unlock();
+      gather->done(std::move(gather->answers));
+    });
+  }
+}
+
+absl::Status ConnectionManager::install(const policy::CompiledPolicyPtr& policy, uint64_t version,
+                                        uint64_t request, std::vector<std::string> names,
+                                        const ResolvedNames& answers) {
+  auto claims = std::make_shared<policy::DestinationClaims>();
+  if (policy) *claims = claimsFor(policy->document(), answers);
+  if (claims->hasFatalConflict()) {
+    return absl::FailedPreconditionError("two resources claim one destination: " +
+                                         claims->fatalMessage());
+  }
+  for (const auto& [name, answer] : answers) {
+    if (answer.ok()) continue;
+    log::warn(
+        "a host name of the policy does not resolve; redirected connections to it are not "
+        "mapped to its resource until it does",
+        {{"host", name}, {"error", std::string(answer.status().message())}});
   }
   {
     std::lock_guard lock(mu_);
+    if (request <= policy_request_) {
+      return absl::CancelledError("a policy given later was installed first");
+    }
+    policy_request_ = request;
     policy_ = policy;
     policy_version_ = version;
-    resource_addresses_ = std::move(addresses);
+    claims_ = claims;
+    claim_names_ = std::move(names);
+    claims_resolved_at_ = std::chrono::steady_clock::now();
+    refresh_conflicts_ = conflictText(*claims);
     tls_contexts_.clear();
   }
+  for (const auto& c : claims->conflicts()) {
+    log::warn("two resources share an upstream no match names; connections to it are refused",
+              {{"conflict", c.message()}});
+  }
   // Live sessions adopt it too, each before its next statement.
-  if (!policy) return;
+  if (!policy) return absl::OkStatus();
   postToWorkers([policy, version](WorkerState& ws) {
     for (auto& [key, t] : ws.terminators) {
       if (t.update_policy) t.update_policy(policy, version);
+    }
+  });
+  return absl::OkStatus();
+}
+
+void ConnectionManager::refreshDestinations() {
+  policy::CompiledPolicyPtr policy;
+  std::vector<std::string> names;
+  uint64_t request = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (!policy_ || claim_names_.empty() || refreshing_ ||
+        std::chrono::steady_clock::now() - claims_resolved_at_ < resolver_->refreshInterval()) {
+      return;
+    }
+    refreshing_ = true;
+    policy = policy_;
+    names = claim_names_;
+    request = policy_request_;
+  }
+  resolveNames(names, [this, policy, request](const ResolvedNames& answers) {
+    auto claims =
+        std::make_shared<const policy::DestinationClaims>(claimsFor(policy->document(), answers));
+    std::string conflicts = conflictText(*claims);
+    {
+      std::lock_guard lock(mu_);
+      refreshing_ = false;
+      if (request != policy_request_) return;  // a newer policy has its own claims
+      claims_ = claims;
+      claims_resolved_at_ = std::chrono::steady_clock::now();
+      if (conflicts == refresh_conflicts_) return;
+      refresh_conflicts_ = conflicts;
+    }
+    if (!conflicts.empty()) {
+      log::error(
+          "after a DNS change more than one resource claims a destination; connections "
+          "to it are refused until DNS or the policy changes",
+          {{"conflicts", conflicts}});
     }
   });
 }
@@ -161,21 +259,13 @@ void ConnectionManager::postToWorkers(std::function<void(WorkerState&)> task) {
   }
 }
 
-const policy::Resource* ConnectionManager::redirectedResource(const policy::CompiledPolicy& policy,
-                                                              const ResourceAddresses& addresses,
-                                                              const SocketAddress& destination) {
-  if (const auto* r = policy.resourceFor(destination.host(), destination.port())) return r;
-  const std::string ip = destination.host();
-  for (const auto& r : policy.document().resources) {
-    const std::vector<int> ports = policy::effectivePorts(r);
-    if (std::find(ports.begin(), ports.end(), destination.port()) == ports.end()) continue;
-    auto it = addresses.find(r.name);
-    if (it != addresses.end() &&
-        std::find(it->second.begin(), it->second.end(), ip) != it->second.end()) {
-      return &r;
-    }
-  }
-  return nullptr;
+ConnectionManager::Destination ConnectionManager::redirectedResource(
+    const policy::CompiledPolicy& policy, const policy::DestinationClaims& claims,
+    const SocketAddress& destination) {
+  policy::DestinationClaims::Lookup found = claims.find(destination.host(), destination.port());
+  if (found.conflict != nullptr) return {nullptr, found.conflict->message()};
+  if (found.claim != nullptr) return {policy.resource(found.claim->resource), ""};
+  return {};
 }
 
 policy::CompiledPolicyPtr ConnectionManager::policy() const {
@@ -254,22 +344,31 @@ void ConnectionManager::accept(AcceptedSocket socket, const std::string& resourc
   ++accepted_;
   policy::CompiledPolicyPtr policy;
   uint64_t version;
-  std::shared_ptr<const ResourceAddresses> addresses;
+  std::shared_ptr<const policy::DestinationClaims> claims;
   {
     std::lock_guard lock(mu_);
     policy = policy_;
     version = policy_version_;
-    addresses = resource_addresses_;
+    claims = claims_;
   }
   if (!policy) {
     refuse(socket.fd, socket, "no policy loaded", "no_policy");
     return;
   }
-  const policy::Resource* resource =
-      resource_name.empty()
-          ? (socket.redirected ? redirectedResource(*policy, *addresses, socket.destination)
-                               : nullptr)
-          : policy->resource(resource_name);
+  const policy::Resource* resource = nullptr;
+  if (!resource_name.empty()) {
+    resource = policy->resource(resource_name);
+  } else if (socket.redirected) {
+    Destination d = redirectedResource(*policy, *claims, socket.destination);
+    if (!d.conflict.empty()) {
+      refuse(socket.fd, socket,
+             "destination " + socket.destination.toString() +
+                 " belongs to more than one resource: " + d.conflict,
+             "conflicting_destination");
+      return;
+    }
+    resource = d.resource;
+  }
   WorkerState& w = *workers_[next_worker_++ % workers_.size()];
   if (resource == nullptr) {
     if (!resource_name.empty()) {
@@ -321,50 +420,62 @@ void ConnectionManager::startRelay(WorkerState& w, const AcceptedSocket& socket,
                                    const std::string& resource, const std::string& host, int port,
                                    uint64_t version) {
   ++active_;
-  // Name resolution may block, so it runs on the worker, never on the accepting main loop.
-  w.worker.post([this, &w, socket, resource, host, port, version] {
-    auto upstream = resolve(host, port);
-    if (!upstream.ok()) {
-      refuse(socket.fd, socket, std::string(upstream.status().message()), "upstream_unresolved");
-      --active_;
-      return;
-    }
-    TcpRelay::Info info{resource, socket.peer.toString(), source_, config_.identity.subject};
-    auto relay = std::make_shared<TcpRelay>(w.worker.loop(), info, events_, nullptr);
-    void* key = relay.get();
-    relay->setOnDone([this, &w, key] { w.worker.post([this, &w, key] { forget(w, key); }); });
-    w.sessions[key] = relay;
-    // Registered like a session, so a shutdown ends it and records its end.
-    std::weak_ptr<TcpRelay> weak = relay;
-    w.terminators[key] =
-        Tracked{[weak](const std::string& reason) {
-                  if (auto r = weak.lock()) r->terminate(reason);
-                },
-                relay->id(),
-                resource,
-                "",
-                [id = relay->id(), resource] {
-                  return SessionSummary{id, resource, "tcp", ""};
-                },
-                nullptr,
-                [this, weak, resource, destination = socket.destination](
-                    const policy::CompiledPolicyPtr& p, uint64_t v) {
-                  auto r = weak.lock();
-                  if (r == nullptr) return;
-                  std::string why = relayEndedBy(*p, resource, destination);
-                  if (why.empty()) return;
-                  log::info("relay ended by a policy update",
-                            {{"session", r->id()}, {"policy_version", std::to_string(v)}});
-                  r->terminate(why + " (policy version " + std::to_string(v) + ")");
-                }};
-    if (auto st = relay->start(socket.fd, *upstream); !st.ok()) {
-      log::warn("relay failed to start", {{"error", std::string(st.message())}});
-      ::close(socket.fd);
-      forget(w, key);
-      return;
-    }
-    catchUp(w.terminators[key], version);
-  });
+  // Answered at once for an IP literal or a fresh answer, else on a resolver thread: either
+  // way the relay starts on the worker, and no loop waits for DNS. The client socket is held
+  // (not read) meanwhile; nothing of the connection is touched but its descriptor.
+  WorkerState* ws = &w;
+  resolver_->resolve(
+      host, [this, ws, socket, resource, port, version](absl::StatusOr<AddressList> upstream) {
+        if (upstream.ok()) upstream = withPort(*std::move(upstream), port);
+        ws->worker.post([this, ws, socket, resource, version, upstream = std::move(upstream)] {
+          runRelay(*ws, socket, resource, upstream, version);
+        });
+      });
+}
+
+void ConnectionManager::runRelay(WorkerState& w, const AcceptedSocket& socket,
+                                 const std::string& resource, absl::StatusOr<AddressList> upstream,
+                                 uint64_t version) {
+  if (!upstream.ok()) {
+    refuse(socket.fd, socket, std::string(upstream.status().message()), "upstream_unresolved");
+    --active_;
+    return;
+  }
+  TcpRelay::Info info{resource, socket.peer.toString(), source_, config_.identity.subject};
+  auto relay = std::make_shared<TcpRelay>(w.worker.loop(), info, events_, nullptr);
+  void* key = relay.get();
+  relay->setOnDone([this, &w, key] { w.worker.post([this, &w, key] { forget(w, key); }); });
+  w.sessions[key] = relay;
+  // Registered like a session, so a shutdown ends it and records its end.
+  std::weak_ptr<TcpRelay> weak = relay;
+  w.terminators[key] =
+      Tracked{[weak](const std::string& reason) {
+                if (auto r = weak.lock()) r->terminate(reason);
+              },
+              relay->id(),
+              resource,
+              "",
+              [id = relay->id(), resource] {
+                return SessionSummary{id, resource, "tcp", ""};
+              },
+              nullptr,
+              [this, weak, resource, destination = socket.destination](
+                  const policy::CompiledPolicyPtr& p, uint64_t v) {
+                auto r = weak.lock();
+                if (r == nullptr) return;
+                std::string why = relayEndedBy(*p, resource, destination);
+                if (why.empty()) return;
+                log::info("relay ended by a policy update",
+                          {{"session", r->id()}, {"policy_version", std::to_string(v)}});
+                r->terminate(why + " (policy version " + std::to_string(v) + ")");
+              }};
+  if (auto st = relay->start(socket.fd, *std::move(upstream)); !st.ok()) {
+    log::warn("relay failed to start", {{"error", std::string(st.message())}});
+    ::close(socket.fd);
+    forget(w, key);
+    return;
+  }
+  catchUp(w.terminators[key], version);
 }
 
 std::string ConnectionManager::relayEndedBy(const policy::CompiledPolicy& policy,
@@ -375,13 +486,17 @@ std::string ConnectionManager::relayEndedBy(const policy::CompiledPolicy& policy
     if (r != nullptr && r->protocol == policy::Protocol::kTcp) return "";
     return "resource " + resource + " is no longer a tcp resource of the policy";
   }
-  std::shared_ptr<const ResourceAddresses> addresses;
+  std::shared_ptr<const policy::DestinationClaims> claims;
   {
     std::lock_guard lock(mu_);
-    addresses = resource_addresses_;
+    claims = claims_;
   }
-  if (const policy::Resource* r = redirectedResource(policy, *addresses, destination)) {
-    return "destination " + destination.toString() + " now belongs to resource " + r->name;
+  Destination d = redirectedResource(policy, *claims, destination);
+  if (d.resource != nullptr) {
+    return "destination " + destination.toString() + " now belongs to resource " + d.resource->name;
+  }
+  if (!d.conflict.empty()) {
+    return "destination " + destination.toString() + " now belongs to more than one resource";
   }
   if (policy.defaults().unknown_destination != policy::UnknownDestination::kPassthrough) {
     return "the policy no longer passes unknown destinations through";
@@ -453,12 +568,19 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
       auto ca = client_ca_;
       sc.client_tls = [ca](const std::string& name) { return ca->serverContextFor(name); };
     }
-    if (auto addr = resolve(resource->upstream.host, resource->upstream.port); addr.ok()) {
-      sc.upstream_address = *addr;
-    } else if (sc.refuse_reason.empty()) {
-      sc.refuse_reason =
-          "tollgate: resource " + resource->name + ": " + std::string(addr.status().message());
-    }
+    // Looked up when the session connects: after the access decision and the client's
+    // startup, and never on this loop.
+    sc.resolve_upstream = [resolver = resolver_, ws = &w, host = resource->upstream.host,
+                           port = resource->upstream.port](const AddressCallback& done) {
+      if (auto numeric = parseSocketAddress(host, port)) {
+        done(AddressList{*numeric});
+        return;
+      }
+      resolver->resolve(host, [ws, port, done](absl::StatusOr<AddressList> addresses) {
+        if (addresses.ok()) addresses = withPort(*std::move(addresses), port);
+        ws->worker.post([done, addresses = std::move(addresses)] { done(addresses); });
+      });
+    };
     sc.upstream_server_name = resource->upstream.server_name.empty()
                                   ? resource->upstream.host
                                   : resource->upstream.server_name;
@@ -598,21 +720,25 @@ void ConnectionManager::drainAndStop(std::chrono::seconds grace) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
-  // Other threads (the control plane's) post to the workers under workers_mu_.
-  std::lock_guard workers_lock(workers_mu_);
-  for (auto& w : workers_) {
-    WorkerState* ws = w.get();
-    // Whatever is left is closed with the loop.
-    ws->worker.setOnStop([ws] {
-      ws->terminators.clear();
-      ws->sessions.clear();
-    });
-    ws->worker.stop();
+  {
+    // Other threads (the control plane's) post to the workers under workers_mu_.
+    std::lock_guard workers_lock(workers_mu_);
+    for (auto& w : workers_) {
+      WorkerState* ws = w.get();
+      // Whatever is left is closed with the loop.
+      ws->worker.setOnStop([ws] {
+        ws->terminators.clear();
+        ws->sessions.clear();
+      });
+      ws->worker.stop();
+    }
+    // Kept (stopped: posts are dropped) until the manager goes: callbacks that outlive the
+    // sessions (a control plane answering late as it stops) still post to them.
+    for (auto& w : workers_) retired_workers_.push_back(std::move(w));
+    workers_.clear();
   }
-  // Kept (stopped: posts are dropped) until the manager goes: callbacks that outlive the
-  // sessions (a control plane answering late as it stops) still post to them.
-  for (auto& w : workers_) retired_workers_.push_back(std::move(w));
-  workers_.clear();
+  // Lookups still in flight answer nobody from now on (a policy update's included).
+  resolver_->stop();
 }
 
 }  // namespace tollgate::sidecar

@@ -4,20 +4,24 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "policy/compiled_policy.h"
+#include "policy/destination_claims.h"
 #include "policy/sql/analyzer.h"
 #include "sidecar/access.h"
 #include "sidecar/config.h"
 #include "sidecar/credentials.h"
 #include "sidecar/events/event_sink.h"
 #include "sidecar/network/listener.h"
+#include "sidecar/network/resolver.h"
 #include "sidecar/network/worker.h"
 #include "sidecar/postgres/cancel_registry.h"
 #include "sidecar/postgres/scram.h"
@@ -44,17 +48,31 @@ class ConnectionManager {
 
   // Loads what the config names (client TLS CA). Starts the workers.
   absl::Status start();
-  // Thread-safe: new connections use `policy` from now on, and live sessions and relays are
-  // handed it (PostgresSession::updatePolicy, relayEndedBy()).
-  void setPolicy(policy::CompiledPolicyPtr policy, uint64_t version);
+  // Installs `policy` once the host names of its resources (match.hosts, upstream hosts) are
+  // resolved, off the calling thread: then every address:port belongs to at most one resource
+  // (policy/destination_claims.h), new connections use it, and live sessions and relays are
+  // handed it (PostgresSession::updatePolicy, relayEndedBy()). When two resources claim one
+  // address:port (say `localhost` and `127.0.0.1`), or one claims another's upstream, the
+  // policy is refused: the current one stays and `done` gets FAILED_PRECONDITION naming both
+  // resources and the destination. A call whose lookups end after those of a later call that
+  // was installed gets CANCELLED. `done` (nullable) runs once, in this call when no name needs
+  // a lookup (IP literals, fresh answers), else on a resolver thread; not at all once
+  // drainAndStop() has stopped the resolver. Thread-safe.
+  void setPolicy(policy::CompiledPolicyPtr policy, uint64_t version,
+                 std::function<void(absl::Status)> done = nullptr);
   policy::CompiledPolicyPtr policy() const;
+  // Thread-safe; the main loop calls it every few seconds. Once the claims are older than the
+  // DNS refresh interval, resolves the policy's names again and maps destinations by the new
+  // answers (an address a name no longer has stops being its resource's). A destination two
+  // resources claim after a DNS change is refused (logged) until DNS or the policy changes.
+  void refreshDestinations();
 
   // Handles one accepted socket. `resource` is the explicit listener's resource, or "" for
   // the transparent listener (the destination decides).
   void accept(AcceptedSocket socket, const std::string& resource);
 
   // Ends every session with a FATAL "shutting down" after `grace`; returns when all are gone
-  // or after grace + 2 s. Then stops the workers.
+  // or after grace + 2 s. Then stops the workers and the resolver.
   void drainAndStop(std::chrono::seconds grace);
   size_t activeSessions() const { return active_.load(); }
   // Connections accepted since start (any outcome).
@@ -89,8 +107,19 @@ class ConnectionManager {
   void endSessions(std::function<bool(const Tracked&)> match, const std::string& reason);
   // Runs `task` on every worker's loop, with its state. Thread-safe (under workers_mu_).
   void postToWorkers(std::function<void(WorkerState&)> task);
+  // Resolves the upstream (host:port; never on the calling loop), then relays on `w`.
   void startRelay(WorkerState& w, const AcceptedSocket& socket, const std::string& resource,
                   const std::string& host, int port, uint64_t version);
+  void runRelay(WorkerState& w, const AcceptedSocket& socket, const std::string& resource,
+                absl::StatusOr<AddressList> upstream, uint64_t version);
+  // Every answer for the names of a policy, by name in lower case.
+  using ResolvedNames = absl::flat_hash_map<std::string, absl::StatusOr<AddressList>>;
+  // Resolves all of `names` at once and calls `done` with every answer, in this call when none
+  // needs a lookup, else on a resolver thread.
+  void resolveNames(const std::vector<std::string>& names, std::function<void(ResolvedNames)> done);
+  // The second half of setPolicy(), once `answers` are in.
+  absl::Status install(const policy::CompiledPolicyPtr& policy, uint64_t version, uint64_t request,
+                       std::vector<std::string> names, const ResolvedNames& answers);
   // A policy update that came between accept() (which read policy `version`) and the
   // registration of `tracked` found nothing to hand itself to: hands it the current one.
   void catchUp(const Tracked& tracked, uint64_t version);
@@ -129,17 +158,31 @@ class ConnectionManager {
   size_t next_worker_ = 0;
   std::atomic<size_t> active_{0};
   std::atomic<uint64_t> accepted_{0};
+  // Resolves upstream hosts and the policy's names off the loops (shared with the sessions'
+  // upstream lookups, so both see one answer per name and interval).
+  ResolverPtr resolver_;
+  std::atomic<uint64_t> policy_requests_{0};  // setPolicy() calls so far
   mutable std::mutex mu_;
   policy::CompiledPolicyPtr policy_;
   uint64_t policy_version_ = 0;
-  // Resource name -> the IPs its match.hosts stand for (names resolved at setPolicy()).
-  using ResourceAddresses = absl::flat_hash_map<std::string, std::vector<std::string>>;
-  std::shared_ptr<const ResourceAddresses> resource_addresses_ =
-      std::make_shared<ResourceAddresses>();
-  // The resource a redirected connection to `destination` belongs to, or nullptr.
-  static const policy::Resource* redirectedResource(const policy::CompiledPolicy& policy,
-                                                    const ResourceAddresses& addresses,
-                                                    const SocketAddress& destination);
+  uint64_t policy_request_ = 0;  // the setPolicy() call that installed policy_
+  // Which resource each address:port belongs to under policy_, by the answers of
+  // claims_resolved_at_ for claim_names_ (the names policy_'s claims depend on).
+  std::shared_ptr<const policy::DestinationClaims> claims_ =
+      std::make_shared<policy::DestinationClaims>();
+  std::vector<std::string> claim_names_;
+  std::chrono::steady_clock::time_point claims_resolved_at_{};
+  bool refreshing_ = false;        // a refreshDestinations() lookup is in flight
+  std::string refresh_conflicts_;  // what the last refresh logged
+  // What a redirected connection to `destination` is: `resource`'s, or refused because more
+  // than one resource claims it (`conflict` says which), or nobody's (both empty).
+  struct Destination {
+    const policy::Resource* resource = nullptr;
+    std::string conflict;
+  };
+  static Destination redirectedResource(const policy::CompiledPolicy& policy,
+                                        const policy::DestinationClaims& claims,
+                                        const SocketAddress& destination);
   std::unordered_map<std::string, tls::ClientContextPtr> tls_contexts_;  // by resource
 };
 

@@ -3,7 +3,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <future>
 
 #include "common/daemon.h"
 #include "common/log.h"
@@ -33,30 +35,39 @@ Server::~Server() {
   uv_loop_close(&loop_);
 }
 
-absl::Status Server::loadPolicy() {
+void Server::loadPolicy(std::function<void(absl::Status)> done) {
   auto loaded = policy::loadPolicyFile(config_.policy_file);
   for (const auto& w : loaded.warnings) log::warn("policy warning", {{"detail", w}});
-  if (!loaded.ok()) return loaded.status();
-  if (std::string why = policy::maskingDropped(current_policy_.get(), *loaded.policy);
-      !why.empty()) {
-    return absl::FailedPreconditionError(why);
+  if (!loaded.ok()) {
+    done(loaded.status());
+    return;
   }
-  if (credential_files_) {
-    absl::flat_hash_map<std::string, std::string> files;
-    for (const auto& r : loaded.policy->document().resources) {
-      if (!r.credentials.file.empty()) files[r.name] = r.credentials.file;
-    }
-    credential_files_->setFiles(std::move(files));
+  policy::CompiledPolicyPtr current = connections_->policy();
+  if (std::string why = policy::maskingDropped(current.get(), *loaded.policy); !why.empty()) {
+    done(absl::FailedPreconditionError(why));
+    return;
   }
-  current_policy_ = loaded.policy;
-  ++policy_version_;
-  connections_->setPolicy(loaded.policy, policy_version_);
-  policy_loaded_ = true;
-  log::info("policy loaded",
-            {{"file", config_.policy_file},
-             {"version", std::to_string(policy_version_)},
-             {"resources", std::to_string(loaded.policy->document().resources.size())}});
-  return absl::OkStatus();
+  const uint64_t version = ++policy_version_;
+  policy::CompiledPolicyPtr next = loaded.policy;
+  // Installed once its names are resolved (off this loop); the rest follows only if it is.
+  connections_->setPolicy(
+      next, version, [this, next, version, done = std::move(done)](const absl::Status& st) {
+        if (st.ok()) {
+          if (credential_files_) {
+            absl::flat_hash_map<std::string, std::string> files;
+            for (const auto& r : next->document().resources) {
+              if (!r.credentials.file.empty()) files[r.name] = r.credentials.file;
+            }
+            credential_files_->setFiles(std::move(files));
+          }
+          policy_loaded_ = true;
+          log::info("policy loaded",
+                    {{"file", config_.policy_file},
+                     {"version", std::to_string(version)},
+                     {"resources", std::to_string(next->document().resources.size())}});
+        }
+        done(st);
+      });
 }
 
 absl::Status Server::startControlPlaneClient() {
@@ -83,9 +94,15 @@ absl::Status Server::startControlPlaneClient() {
   cp::ClientHooks hooks;
   // The hooks run on the client's threads; the connection manager is thread-safe.
   hooks.on_policy = [this](policy::CompiledPolicyPtr p, uint64_t version) {
-    connections_->setPolicy(std::move(p), version);
-    policy_loaded_ = true;
-    log::info("policy from the control plane", {{"version", std::to_string(version)}});
+    connections_->setPolicy(std::move(p), version, [this, version](const absl::Status& st) {
+      if (st.ok()) {
+        policy_loaded_ = true;
+        log::info("policy from the control plane", {{"version", std::to_string(version)}});
+      } else if (!absl::IsCancelled(st)) {
+        log::error("policy from the control plane refused; keeping the current policy",
+                   {{"version", std::to_string(version)}, {"error", std::string(st.message())}});
+      }
+    });
   };
   hooks.on_grant_ended = [this](const std::string& grant, const std::string& reason) {
     connections_->endSessionsOnGrant(grant, reason);
@@ -130,7 +147,11 @@ absl::Status Server::start() {
       std::make_shared<LocalAccessBroker>(config_.identity.subject, config_.identity.groups));
   if (auto st = connections_->start(); !st.ok()) return st;
   if (!config_.policy_file.empty()) {
-    if (auto st = loadPolicy(); !st.ok()) return st;
+    // Nothing is served before the first policy is in (its names resolved): wait for it.
+    std::promise<absl::Status> loaded;
+    std::future<absl::Status> result = loaded.get_future();
+    loadPolicy([&loaded](absl::Status st) { loaded.set_value(std::move(st)); });
+    if (auto st = result.get(); !st.ok()) return st;
   }
   return startListeners();
 }
@@ -187,10 +208,18 @@ absl::Status Server::startListeners() {
   stop_async_.data = this;
   uv_timer_init(&loop_, &housekeeping_);
   housekeeping_.data = this;
+  // Stalled startups, and the policy's host names looked up again when their answers are
+  // older than the DNS refresh interval.
+  const uint64_t every_ms =
+      std::min<uint64_t>(5000, static_cast<uint64_t>(config_.dns_refresh_seconds) * 1000);
   uv_timer_start(
       &housekeeping_,
-      [](uv_timer_t* t) { static_cast<Server*>(t->data)->connections_->endStalledStartups(); },
-      5000, 5000);
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Server*>(t->data);
+        self->connections_->endStalledStartups();
+        self->connections_->refreshDestinations();
+      },
+      every_ms, every_ms);
   if (config_.exit_when_done) {
     pod_watch_ = std::make_unique<PodWatch>(::getpid());
     uv_timer_init(&loop_, &pod_timer_);
@@ -232,11 +261,14 @@ void Server::onSignal(uv_signal_t* handle, int signum) {
 void Server::onHangup(uv_signal_t* handle, int) {
   auto* self = static_cast<Server*>(handle->data);
   if (self->config_.policy_file.empty()) return;
-  // A bad new policy leaves the current one in force.
-  if (auto st = self->loadPolicy(); !st.ok()) {
-    log::error("policy reload failed; keeping the current policy",
-               {{"error", std::string(st.message())}});
-  }
+  // A bad new policy (or one whose resources claim one destination twice) leaves the current
+  // one in force.
+  self->loadPolicy([](const absl::Status& st) {
+    if (!st.ok() && !absl::IsCancelled(st)) {
+      log::error("policy reload failed; keeping the current policy",
+                 {{"error", std::string(st.message())}});
+    }
+  });
 }
 
 void Server::onStopAsync(uv_async_t* handle) {

@@ -4,6 +4,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -40,8 +41,10 @@ class Server {
  private:
   static void onSignal(uv_signal_t* handle, int signum);
   static void onHangup(uv_signal_t* handle, int signum);
-  // Loads (or reloads) the standalone policy file into the connection manager.
-  absl::Status loadPolicy();
+  // Loads (or reloads) the standalone policy file into the connection manager. `done` gets the
+  // outcome once: in this call when the file is refused, else when the connection manager has
+  // installed or refused it (ConnectionManager::setPolicy), possibly on a resolver thread.
+  void loadPolicy(std::function<void(absl::Status)> done);
   // Connected mode: the stream client that feeds policy, grants and credentials.
   absl::Status startControlPlaneClient();
   // Binds the listeners, admin endpoint and signal handlers (both modes).
@@ -65,8 +68,7 @@ class Server {
   std::shared_ptr<cp::ControlPlaneClient> control_plane_;
   std::unique_ptr<ConnectionManager> connections_;
   std::vector<ListenerPtr> listeners_;
-  uint64_t policy_version_ = 0;
-  policy::CompiledPolicyPtr current_policy_;               // standalone mode
+  uint64_t policy_version_ = 0;                            // standalone mode, main loop
   std::shared_ptr<FileCredentialStore> credential_files_;  // standalone mode
   std::atomic<bool> ready_{false};
   std::atomic<bool> policy_loaded_{false};

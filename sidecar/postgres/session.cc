@@ -68,12 +68,12 @@ void PostgresSession::Side::onTransportConnected(const absl::Status& st) {
   if (client_) return;
   if (!st.ok()) {
     if (session_->config_.stats) session_->config_.stats->upstream_failures.Increment();
-    session_->fatalToClient(kSqlStateConnectionFailure,
-                            "tollgate: cannot reach resource " + session_->config_.resource->name +
-                                " at " + session_->config_.upstream_address.toString() + ": " +
-                                std::string(st.message()));
+    session_->fatalToClient(kSqlStateConnectionFailure, "tollgate: cannot reach resource " +
+                                                            session_->config_.resource->name +
+                                                            ": " + std::string(st.message()));
     return;
   }
+  session_->config_.upstream_address = session_->upstream_.remote();
   if (session_->config_.upstream_tls) {
     session_->to_upstream_ += buildSslRequest();
     session_->backend_->expectEncryptionResponse();
@@ -541,7 +541,26 @@ CallbackAction PostgresSession::onStartupPacket(const FrontendMessage& message) 
 
 void PostgresSession::connectUpstream() {
   state_ = State::kConnecting;
-  upstream_.connect(loop_, config_.upstream_address);
+  if (!config_.resolve_upstream) {
+    upstream_.connect(loop_, config_.upstream_address);
+    return;
+  }
+  // The answer may come after the session has ended (the client hung up, a shutdown, the
+  // startup deadline): it then finds nothing alive and touches nothing.
+  std::weak_ptr<bool> alive = alive_;
+  config_.resolve_upstream([this, alive](absl::StatusOr<AddressList> addresses) {
+    if (!alive.lock() || state_ != State::kConnecting) return;
+    if (!addresses.ok() || addresses->empty()) {
+      if (config_.stats) config_.stats->upstream_failures.Increment();
+      fatalToClient(kSqlStateConnectionFailure,
+                    "tollgate: cannot reach resource " + config_.resource->name + ": " +
+                        (addresses.ok() ? std::string("no address")
+                                        : std::string(addresses.status().message())));
+      return;
+    }
+    config_.upstream_address = addresses->front();
+    upstream_.connect(loop_, *std::move(addresses));
+  });
 }
 
 void PostgresSession::sendUpstreamStartup() {

@@ -21,6 +21,7 @@
 #include "sidecar/credentials.h"
 #include "sidecar/events/event_sink.h"
 #include "sidecar/network/pool_work.h"
+#include "sidecar/network/resolver.h"
 #include "sidecar/network/transport.h"
 #include "sidecar/postgres/backend_decoder.h"
 #include "sidecar/postgres/buffer.h"
@@ -74,8 +75,13 @@ struct SessionConfig {
   tls::ClientContextPtr upstream_tls;
   // TLS offered to clients; empty function: SSLRequest is declined ('N').
   ClientTlsProvider client_tls;
-  // Upstream address (resolved by the caller) and the name its certificate must carry.
+  // Where the upstream is: `resolve_upstream` is asked once the client's startup is read and
+  // credentials are found (the access decision came before the session), and answers on the
+  // session's loop, possibly inside the call, with the addresses to try in order; without it
+  // `upstream_address` is used. `upstream_address` then holds the address connected to.
+  std::function<void(AddressCallback)> resolve_upstream;
   SocketAddress upstream_address;
+  // The name the upstream's certificate must carry.
   std::string upstream_server_name;
   // Where the client connected from and to (the original destination), for events and the
   // certificate minted for the client.

@@ -40,7 +40,11 @@ std::shared_ptr<const v1::AuditEvent> PostgresSession::eventTemplate() const {
   auto* loc = e->mutable_location();
   loc->set_resource(config_.resource->name);
   loc->set_protocol("postgres");
-  loc->set_upstream(config_.upstream_address.toString());
+  // Before the upstream's name is resolved (a refusal), the name.
+  loc->set_upstream(config_.upstream_address.family() != AF_UNSPEC
+                        ? config_.upstream_address.toString()
+                        : config_.resource->upstream.host + ":" +
+                              std::to_string(config_.resource->upstream.port));
   loc->set_client_addr(config_.client_address);
   loc->set_source(config_.source);
   loc->set_session_id(id_);

@@ -15,14 +15,15 @@ TcpRelay::TcpRelay(uv_loop_t* loop, Info info, EventSinkPtr events, std::functio
 
 TcpRelay::~TcpRelay() = default;
 
-absl::Status TcpRelay::start(int client_fd, const SocketAddress& upstream) {
+absl::Status TcpRelay::start(int client_fd, std::vector<SocketAddress> upstream) {
+  if (upstream.empty()) return absl::InvalidArgumentError("no upstream address");
   auto client = TcpConnection::adopt(loop_, client_fd, this);
   if (!client.ok()) return client.status();
   client_ = *std::move(client);
   client_->readDisable(true);  // until the upstream is there
   client_->allowHalfClose(true);
-  upstream_address_ = upstream.toString();
-  upstream_ = TcpConnection::connect(loop_, upstream, &upstream_side_);
+  upstream_address_ = upstream.front().toString();
+  upstream_ = TcpConnection::connect(loop_, std::move(upstream), &upstream_side_);
   upstream_->allowHalfClose(true);
   publish("raw TCP relay started; relayed without inspection", true);
   return absl::OkStatus();
@@ -74,6 +75,7 @@ void TcpRelay::UpstreamSide::onConnected(const absl::Status& st) {
     return;
   }
   relay_->connected_ = true;
+  relay_->upstream_address_ = relay_->upstream_->remote().toString();
   relay_->client_->readDisable(false);
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "sidecar/events/event_sink.h"
 #include "sidecar/network/connection.h"
@@ -28,7 +29,8 @@ class TcpRelay : private ConnectionCallbacks {
   TcpRelay(uv_loop_t* loop, Info info, EventSinkPtr events, std::function<void()> on_done);
   ~TcpRelay() override;
 
-  absl::Status start(int client_fd, const SocketAddress& upstream);
+  // Adopts the client socket and connects to the first of `upstream` that accepts (in order).
+  absl::Status start(int client_fd, std::vector<SocketAddress> upstream);
   void setOnDone(std::function<void()> on_done) { on_done_ = std::move(on_done); }
   // Ends the relay now (the sidecar is shutting down): recorded like any other end; on_done
   // follows once both sides have closed.

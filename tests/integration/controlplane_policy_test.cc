@@ -105,3 +105,37 @@ TEST_CASE("a policy version applied on the control plane reaches sessions alread
     return false;
   }));
 }
+
+// The control plane checks a policy's text; only the sidecar resolves names. A version whose
+// resources claim one destination through a name and a literal (localhost:5433, 127.0.0.1:5433)
+// passed the control plane and the sidecar mapped 127.0.0.1:5433 to the raw relay.
+TEST_CASE("a policy version that claims one destination twice is refused by the sidecar",
+          "[controlplane][flow]") {
+  World w;
+  REQUIRE(w.cp.ready());
+  ConnectedSidecar sc(w.cp, w.issuers);
+  REQUIRE(sc.ready());
+  REQUIRE(sc.psql("SELECT 1;").exit_code == 0);
+  std::string v2 = withGuardrail(connectedPolicy(sharedPg()),
+                                 "{name: no-reads, match: {class: [read]}, action: block}");
+  const std::string db = "    database: payments\n";
+  v2.insert(v2.find(db) + db.size(), "    match: {hosts: [localhost], ports: [5433]}\n");
+  v2.insert(v2.find("access:\n"),
+            "  - name: legacy-raw\n"
+            "    protocol: tcp\n"
+            "    upstream: {host: 127.0.0.9, port: 5432}\n"
+            "    match: {hosts: [\"127.0.0.1\"], ports: [5433]}\n");
+  CHECK(applyPolicy(w, v2, "a raw relay for the legacy port") == 2);
+  REQUIRE(eventually(
+      [&] { return sc.log().find("policy from the control plane refused") != std::string::npos; },
+      std::chrono::seconds(5)));
+  INFO(sc.log());
+  CHECK(sc.log().find("destination 127.0.0.1:5433 is already claimed by resource 'payments-db' "
+                      "(match.hosts localhost); resource 'legacy-raw' (match.hosts 127.0.0.1) "
+                      "claims it too") != std::string::npos);
+  // Version 1 stays: its reads run (version 2 would block them).
+  auto r = sc.psql("SELECT 41 + 1;");
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("42") != std::string::npos);
+}

@@ -253,6 +253,7 @@ TEST_CASE("closing after a flush waits for a slow reader that keeps reading") {
   CHECK(c.rec.closed == "closed");
   CHECK(got.size() == data.size());
   CHECK(got == data);
+}
 
 namespace {
 

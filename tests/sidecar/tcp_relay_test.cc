@@ -102,7 +102,7 @@ void throughRelay(const std::function<void(int fd)>& server,
   bool done = false;
   {
     TcpRelay relay(&loop, {}, nullptr, [&] { done = true; });
-    REQUIRE(relay.start(relay_end, *parseSocketAddress("127.0.0.1", port)).ok());
+    REQUIRE(relay.start(relay_end, {*parseSocketAddress("127.0.0.1", port)}).ok());
     client(&loop, client_fd);
     runUntil(&loop, done);
     CHECK(done);
