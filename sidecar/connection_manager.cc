@@ -332,7 +332,11 @@ void ConnectionManager::refuse(int fd, const AcceptedSocket& socket, const std::
                                    {"reason", reason}});
   stats_.connectionRefused(stat);
   if (events_) {
-    v1::AuditEvent e = refusalEvent(reason, "defaults.unknownDestination:deny");
+    // The rule that refused it: the policy's default for a destination no resource claims, or
+    // the sidecar's own reason (no policy, a contested destination, an unresolvable upstream).
+    v1::AuditEvent e =
+        refusalEvent(reason, stat == "unknown_destination" ? "defaults.unknownDestination:deny"
+                                                           : "sidecar:" + stat);
     e.mutable_location()->set_upstream(socket.destination.toString());
     e.mutable_location()->set_client_addr(socket.peer.toString());
     events_->publish(std::move(e));
