@@ -69,14 +69,14 @@ DestinationClaims DestinationClaims::build(const PolicyDocument& doc,
         r.match.ports.empty() ? std::vector<int>{r.upstream.port} : r.match.ports;
     for (const auto& host : hosts) {
       if (host.find('*') != std::string::npos) continue;
-      DestinationClaim claim{r.name, DestinationClaim::Kind::kMatch, host};
+      DestinationClaim claim{r.name, DestinationClaim::Kind::kMatch, host, r.protocol};
       for (const auto& address : addresses_of(host)) {
         for (int port : ports) claims.add(address, port, claim);
       }
     }
   }
   for (const auto& r : doc.resources) {
-    DestinationClaim claim{r.name, DestinationClaim::Kind::kUpstream, r.upstream.host};
+    DestinationClaim claim{r.name, DestinationClaim::Kind::kUpstream, r.upstream.host, r.protocol};
     for (const auto& address : addresses_of(r.upstream.host)) {
       claims.add(address, r.upstream.port, claim);
     }
@@ -89,7 +89,8 @@ void DestinationClaims::add(const std::string& address, int port, const Destinat
   if (fresh || it->second.claim.resource == claim.resource) return;
   ClaimConflict conflict{address, port, it->second.claim, claim,
                          it->second.claim.kind == DestinationClaim::Kind::kMatch ||
-                             claim.kind == DestinationClaim::Kind::kMatch};
+                             claim.kind == DestinationClaim::Kind::kMatch ||
+                             it->second.claim.protocol != claim.protocol};
   // A third claimant adds its own conflict; the entry keeps pointing at the first.
   for (const auto& c : conflicts_) {
     if (c.address == address && c.port == port && c.second.resource == claim.resource) return;

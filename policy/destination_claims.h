@@ -27,12 +27,15 @@ struct DestinationClaim {
   };
   std::string resource;
   Kind kind = Kind::kMatch;
-  std::string host;  // as the policy writes it ("localhost", "10.0.0.5")
+  std::string host;                         // as the policy writes it ("localhost", "10.0.0.5")
+  Protocol protocol = Protocol::kPostgres;  // the resource's
 };
 
-// A destination that two resources claim. `fatal` unless both claims are upstream claims: two
-// resources on one server (say, two databases of it) can share an upstream, and a connection to
-// it is then refused as ambiguous rather than the policy.
+// A destination that two resources claim. `fatal` unless both claims are upstream claims of
+// resources of one protocol: two resources on one server (say, two databases of it) can share
+// an upstream, and a connection to it is then refused as ambiguous rather than the policy. A
+// raw (tcp) resource sharing a gated one's upstream is fatal: the job would reach the gated
+// server unmasked through the raw resource's own match address.
 struct ClaimConflict {
   std::string address;
   int port = 0;

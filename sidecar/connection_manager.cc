@@ -233,15 +233,28 @@ void ConnectionManager::refreshDestinations() {
     auto claims =
         std::make_shared<const policy::DestinationClaims>(claimsFor(policy->document(), answers));
     std::string conflicts = conflictText(*claims);
+    uint64_t version = 0;
+    bool conflicts_changed = false;
     {
       std::lock_guard lock(mu_);
       refreshing_ = false;
       if (request != policy_request_) return;  // a newer policy has its own claims
       claims_ = claims;
       claims_resolved_at_ = std::chrono::steady_clock::now();
-      if (conflicts == refresh_conflicts_) return;
+      version = policy_version_;
+      conflicts_changed = conflicts != refresh_conflicts_;
       refresh_conflicts_ = conflicts;
     }
+    // Raw relays check their destination against the new claims: one a resource now claims
+    // (its name moved to this address) ends instead of relaying its data unmasked. Sessions
+    // see the same policy version and change nothing.
+    postToWorkers([policy, version](WorkerState& ws) {
+      auto terminators = ws.terminators;
+      for (auto& [key, t] : terminators) {
+        if (t.update_policy) t.update_policy(policy, version);
+      }
+    });
+    if (!conflicts_changed) return;
     if (!conflicts.empty()) {
       log::error(
           "after a DNS change more than one resource claims a destination; connections "

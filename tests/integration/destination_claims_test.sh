@@ -373,6 +373,72 @@ done
 ok "a DNS change is seen by the upstream connection and by the mapping of redirected connections"
 stop_sidecar
 kill "$SERVERS" 2>/dev/null || true
+
+# --- 5. A passthrough relay to an address a name moves to ends (review, session 24) -----------
+# Under passthrough, a connection to an address no resource claims is relayed raw. Once a
+# resource's name resolves to that address, a relay opened before must end at the refresh, not
+# go on carrying the resource's data unmasked.
+/usr/bin/python3 - <<'PY' &
+import socket, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.23", 9001)); s.listen(16)
+def hold(c):  # echoes until the other side closes
+    while True:
+        data = c.recv(4096)
+        if not data: break
+        c.sendall(data)
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=hold, args=(c,), daemon=True).start()
+PY
+HOLDER=$!
+printf '127.0.0.1 localhost\n::1 localhost\n127.0.0.24 late.test\n' > "$WORK/hosts"
+{
+  echo "version: 1"
+  echo "defaults: {unknownDestination: passthrough}"
+  echo "resources:"
+  resource late tcp late.test 9001 "late.test" 9001
+  tail_policy
+} > "$WORK/policy.yaml"
+sed 's/^listeners:.*//; /resource: fallback-db\|resource: moving/d' "$WORK/sidecar-dns.yaml" > "$WORK/sidecar-late.yaml"
+iptables -t nat -A OUTPUT -p tcp -d 127.0.0.23 --dport 9001 -m owner ! --uid-owner 0 \
+  -j REDIRECT --to-ports 15001
+for _ in $(seq 50); do
+  /usr/bin/python3 -c 'import socket; socket.create_connection(("127.0.0.23", 9001)).close()' 2>/dev/null && break
+  sleep 0.1
+done
+start_sidecar "$WORK/sidecar-late.yaml" || fail "the sidecar did not start with the passthrough policy"
+runuser -u nobody -- /usr/bin/python3 - <<'PY' > "$WORK/late.out" 2>&1 &
+import socket, time
+s = socket.create_connection(("127.0.0.23", 9001), timeout=15)
+s.sendall(b"ping\n")
+print("before:", s.recv(16).decode().strip(), flush=True)
+start = time.time()
+try:
+    while time.time() - start < 12:
+        s.sendall(b"x")
+        if not s.recv(16):
+            print("ended", flush=True)
+            break
+        time.sleep(0.1)
+    else:
+        print("still relaying", flush=True)
+except OSError as e:
+    print("ended:", e, flush=True)
+PY
+JOB=$!
+for _ in $(seq 100); do grep -q "before:" "$WORK/late.out" && break; sleep 0.1; done
+grep -q "before: ping" "$WORK/late.out" || fail "no passthrough relay to 127.0.0.23:9001: $(cat "$WORK/late.out")"
+# late.test moves to the address this relay goes to.
+printf '127.0.0.1 localhost\n::1 localhost\n127.0.0.23 late.test\n' > "$WORK/hosts"
+wait "$JOB" || true
+grep -q "^ended" "$WORK/late.out" ||
+  fail "a raw relay to an address late.test moved to kept relaying: $(cat "$WORK/late.out")"
+ok "a passthrough relay ends once a resource's name resolves to its destination"
+stop_sidecar
+kill "$HOLDER" 2>/dev/null || true
+
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]
 INNER

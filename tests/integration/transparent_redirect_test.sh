@@ -38,6 +38,33 @@ PGT_DB=payments pgtemp_psql -c "SET ROLE app" \
   -c "CREATE TABLE cards (id int, pan text)" \
   -c "INSERT INTO cards VALUES (1, '4111111111111111')"
 echo "app:app-pw" > "$WORK/cred"
+# raw-db reaches the same PostgreSQL through a forwarder of its own on 127.0.0.3: a raw (tcp)
+# resource may not share a gated resource's upstream, or the job would reach the database
+# unmasked through it.
+RAW_PORT=$(/usr/bin/python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.3",0));print(s.getsockname()[1])')
+/usr/bin/python3 - "$RAW_PORT" "$PGT_PORT" <<'FORWARD' &
+import socket, sys, threading
+def pump(a, b):
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            b.sendall(data)
+    except OSError:
+        pass
+    finally:
+        try:
+            b.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+server = socket.create_server(("127.0.0.3", int(sys.argv[1])))
+while True:
+    client, _ = server.accept()
+    upstream = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    threading.Thread(target=pump, args=(client, upstream), daemon=True).start()
+    threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+FORWARD
 cat > "$WORK/policy.yaml" <<POLICY
 version: 1
 defaults: {unknownDestination: deny}
@@ -57,7 +84,7 @@ resources:
     match: {hosts: [localhost], ports: [5433]}
   - name: raw-db
     protocol: tcp
-    upstream: {host: localhost, port: $PGT_PORT}
+    upstream: {host: 127.0.0.3, port: $RAW_PORT}
     match: {hosts: [127.0.0.7], ports: [5432]}
 access:
   - {name: ci, subjects: [{serviceAccount: "ci/*"}], resources: [payments-db, payments-by-name],
@@ -98,7 +125,7 @@ out=$(psql -X -At "host=127.0.0.1 port=5433 user=job dbname=payments sslmode=dis
   -c "SELECT pan FROM cards" 2>&1) || fail "query to a resource matched by name: $out"
 [ "$out" = "411111******1111" ] || fail "expected the masked PAN by name, got: $out"
 echo "ok: 127.0.0.1:5433 matched the resource whose match.hosts names localhost"
-# A protocol: tcp resource is relayed as raw bytes (its upstream name resolved on the worker):
+# A protocol: tcp resource is relayed as raw bytes (to its own forwarder, see above):
 # the job speaks to PostgreSQL itself, end to end, with its own password.
 out=$(PGPASSWORD=app-pw psql -X -At "host=127.0.0.7 port=5432 user=app dbname=payments sslmode=require" \
   -c "SELECT pan FROM cards" 2>&1) || fail "raw TCP relay: $out"

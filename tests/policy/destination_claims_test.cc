@@ -168,6 +168,24 @@ TEST_CASE("another resource's match on an upstream refuses the policy") {
                                                    "already claimed by resource 'raw'"));
 }
 
+// Review (session 24): a tcp resource sharing a gated resource's upstream was only a warning,
+// but the job could dial the tcp resource's own match address and reach the database raw.
+TEST_CASE("a raw resource on a gated resource's upstream refuses the policy") {
+  auto r = load(R"(  - name: payments
+    protocol: postgres
+    upstream: {host: 10.9.9.9, port: 5432}
+    database: payments
+    match: {hosts: [10.0.0.5], ports: [5432]}
+  - name: legacy-raw
+    protocol: tcp
+    upstream: {host: 10.9.9.9, port: 5432}
+    match: {hosts: [10.0.0.7], ports: [5432]}
+)");
+  INFO(allErrors(r));
+  CHECK_FALSE(r.ok());
+  CHECK(allErrors(r).find("destination 10.9.9.9:5432") != std::string::npos);
+}
+
 TEST_CASE("two resources on one upstream share it: a warning, and connections to it are refused") {
   auto r = load(R"(  - name: payments
     protocol: postgres
