@@ -205,12 +205,7 @@ absl::Status ConnectionManager::install(const policy::CompiledPolicyPtr& policy,
               {{"conflict", c.message()}});
   }
   // Live sessions adopt it too, each before its next statement.
-  if (!policy) return absl::OkStatus();
-  postToWorkers([policy, version](WorkerState& ws) {
-    for (auto& [key, t] : ws.terminators) {
-      if (t.update_policy) t.update_policy(policy, version);
-    }
-  });
+  if (policy) updateLive(policy, version);
   return absl::OkStatus();
 }
 
@@ -248,18 +243,21 @@ void ConnectionManager::refreshDestinations() {
     // Raw relays check their destination against the new claims: one a resource now claims
     // (its name moved to this address) ends instead of relaying its data unmasked. Sessions
     // see the same policy version and change nothing.
-    postToWorkers([policy, version](WorkerState& ws) {
-      auto terminators = ws.terminators;
-      for (auto& [key, t] : terminators) {
-        if (t.update_policy) t.update_policy(policy, version);
-      }
-    });
+    updateLive(policy, version);
     if (!conflicts_changed) return;
     if (!conflicts.empty()) {
       log::error(
           "after a DNS change more than one resource claims a destination; connections "
           "to it are refused until DNS or the policy changes",
           {{"conflicts", conflicts}});
+    }
+  });
+}
+
+void ConnectionManager::updateLive(const policy::CompiledPolicyPtr& policy, uint64_t version) {
+  postToWorkers([policy, version](WorkerState& ws) {
+    for (auto& [key, t] : ws.terminators) {
+      if (t.update_policy) t.update_policy(policy, version);
     }
   });
 }

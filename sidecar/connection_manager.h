@@ -105,6 +105,9 @@ class ConnectionManager {
   // Runs `fn(tracked session)` on every worker for the sessions `match` selects.
   struct Tracked;
   void endSessions(std::function<bool(const Tracked&)> match, const std::string& reason);
+  // Hands (policy, version) to every live session and relay, on its worker: sessions adopt a
+  // newer version; relays check their destination against the current claims.
+  void updateLive(const policy::CompiledPolicyPtr& policy, uint64_t version);
   // Runs `task` on every worker's loop, with its state. Thread-safe (under workers_mu_).
   void postToWorkers(std::function<void(WorkerState&)> task);
   // Resolves the upstream (host:port; never on the calling loop), then relays on `w`.
