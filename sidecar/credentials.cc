@@ -12,9 +12,6 @@
 
 namespace tollgate::sidecar {
 
-FileCredentialStore::FileCredentialStore(absl::flat_hash_map<std::string, std::string> files)
-    : files_(std::move(files)) {}
-
 absl::StatusOr<Credential> FileCredentialStore::parse(const std::string& content,
                                                       const std::string& path) {
   Credential c;
@@ -47,24 +44,10 @@ absl::StatusOr<Credential> FileCredentialStore::parse(const std::string& content
   return c;
 }
 
-void FileCredentialStore::setFiles(absl::flat_hash_map<std::string, std::string> files) {
-  std::lock_guard lock(mu_);
-  for (const auto& [resource, path] : files_) {
-    auto it = files.find(resource);
-    if (it == files.end() || it->second != path) cache_.erase(resource);
-  }
-  files_ = std::move(files);
-}
-
-absl::StatusOr<Credential> FileCredentialStore::get(const std::string& resource) {
-  std::string path;
-  {
-    std::lock_guard lock(mu_);
-    auto it = files_.find(resource);
-    if (it == files_.end()) {
-      return absl::NotFoundError("no credential source for resource " + resource);
-    }
-    path = it->second;
+absl::StatusOr<Credential> FileCredentialStore::get(const policy::Resource& resource) {
+  const std::string& path = resource.credentials.file;
+  if (path.empty()) {
+    return absl::NotFoundError("resource " + resource.name + " names no credential file");
   }
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
@@ -72,7 +55,8 @@ absl::StatusOr<Credential> FileCredentialStore::get(const std::string& resource)
   }
   int64_t mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
   std::lock_guard lock(mu_);
-  Cached& cached = cache_[resource];
+  if (cache_.size() >= kMaxCachedFiles && !cache_.contains(path)) cache_.clear();
+  Cached& cached = cache_[path];
   if (cached.mtime_ns == mtime && cached.size == st.st_size) return cached.credential;
   std::ifstream in(path);
   if (!in) return absl::UnavailableError("credential file " + path + ": cannot read");

@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "policy/model.h"
 
 namespace tollgate::sidecar {
 
@@ -22,27 +23,26 @@ struct Credential {
 class CredentialStore {
  public:
   virtual ~CredentialStore() = default;
-  // The current credential for `resource`, or NOT_FOUND / UNAVAILABLE with a reason that never
-  // contains the secret.
-  virtual absl::StatusOr<Credential> get(const std::string& resource) = 0;
+  // The current credential for `resource` (of the policy snapshot the asking session runs
+  // under), or NOT_FOUND / UNAVAILABLE with a reason that never contains the secret.
+  virtual absl::StatusOr<Credential> get(const policy::Resource& resource) = 0;
 };
 using CredentialStorePtr = std::shared_ptr<CredentialStore>;
 
-// Standalone mode: each resource names a file (as Kubernetes mounts Secrets). The file holds
-// "username:password" on its first line, or YAML `{username: ..., password: ...}`. The file is
-// re-read when its modification time or size changes, so rotating the secret needs no restart:
-// new sessions use the new credential, live sessions keep theirs.
+// Standalone mode: each resource names a file (credentials.file; as Kubernetes mounts Secrets),
+// taken from the policy the asking session runs under, so a reload that names another file
+// applies with the policy itself. The file holds "username:password" on its first line, or
+// YAML `{username: ..., password: ...}`. The file is re-read when its modification time or size
+// changes, so rotating the secret needs no restart: new sessions use the new credential, live
+// sessions keep theirs.
 class FileCredentialStore : public CredentialStore {
  public:
-  // resource name -> file path
-  explicit FileCredentialStore(absl::flat_hash_map<std::string, std::string> files = {});
+  // At most this many files are remembered; past it the cache starts again (each file is then
+  // read once more).
+  static constexpr size_t kMaxCachedFiles = 256;
 
-  // Replaces the map (a policy reload may name other files); thread-safe. A resource whose file
-  // changed is read from the new file on its next get().
-  void setFiles(absl::flat_hash_map<std::string, std::string> files);
-
-  // CredentialStore
-  absl::StatusOr<Credential> get(const std::string& resource) override;
+  // CredentialStore. NOT_FOUND when the resource names no file.
+  absl::StatusOr<Credential> get(const policy::Resource& resource) override;
 
   // Parses file content (exposed for tests).
   static absl::StatusOr<Credential> parse(const std::string& content, const std::string& path);
@@ -53,9 +53,8 @@ class FileCredentialStore : public CredentialStore {
     int64_t size = -1;
     Credential credential;
   };
-  absl::flat_hash_map<std::string, std::string> files_;
   std::mutex mu_;
-  absl::flat_hash_map<std::string, Cached> cache_;
+  absl::flat_hash_map<std::string, Cached> cache_;  // by file path
 };
 
 }  // namespace tollgate::sidecar

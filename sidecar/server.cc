@@ -53,13 +53,6 @@ void Server::loadPolicy(std::function<void(absl::Status)> done) {
   connections_->setPolicy(
       next, version, [this, next, version, done = std::move(done)](const absl::Status& st) {
         if (st.ok()) {
-          if (credential_files_) {
-            absl::flat_hash_map<std::string, std::string> files;
-            for (const auto& r : next->document().resources) {
-              if (!r.credentials.file.empty()) files[r.name] = r.credentials.file;
-            }
-            credential_files_->setFiles(std::move(files));
-          }
           policy_loaded_ = true;
           log::info("policy loaded",
                     {{"file", config_.policy_file},
@@ -139,11 +132,10 @@ absl::Status Server::start() {
     if (!sink.ok()) return sink.status();
     events = *sink;
   }
-  // Credentials come from the files the policy names (standalone mode): loadPolicy() sets the
-  // map on every load, and the store re-reads a changed file on its own.
-  credential_files_ = std::make_shared<FileCredentialStore>();
+  // Credentials come from the files the policy names (standalone mode), as each session's
+  // policy snapshot names them; the store re-reads a changed file on its own.
   connections_ = std::make_unique<ConnectionManager>(
-      config_, *stats_, events, credential_files_,
+      config_, *stats_, events, std::make_shared<FileCredentialStore>(),
       std::make_shared<LocalAccessBroker>(config_.identity.subject, config_.identity.groups));
   if (auto st = connections_->start(); !st.ok()) return st;
   if (!config_.policy_file.empty()) {

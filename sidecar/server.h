@@ -68,8 +68,7 @@ class Server {
   std::shared_ptr<cp::ControlPlaneClient> control_plane_;
   std::unique_ptr<ConnectionManager> connections_;
   std::vector<ListenerPtr> listeners_;
-  uint64_t policy_version_ = 0;                            // standalone mode, main loop
-  std::shared_ptr<FileCredentialStore> credential_files_;  // standalone mode
+  uint64_t policy_version_ = 0;  // standalone mode, main loop
   std::atomic<bool> ready_{false};
   std::atomic<bool> policy_loaded_{false};
   std::atomic<bool> stopping_{false};

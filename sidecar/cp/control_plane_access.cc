@@ -30,11 +30,12 @@ policy::Identity ControlPlaneClient::identity() const {
   return policy_identity_;
 }
 
-absl::StatusOr<Credential> ControlPlaneClient::get(const std::string& resource) {
+absl::StatusOr<Credential> ControlPlaneClient::get(const policy::Resource& resource) {
   std::lock_guard lock(mu_);
-  auto it = credentials_.find(resource);
+  auto it = credentials_.find(resource.name);
   if (it == credentials_.end()) {
-    return absl::NotFoundError("the control plane sent no credential for resource " + resource);
+    return absl::NotFoundError("the control plane sent no credential for resource " +
+                               resource.name);
   }
   return it->second;
 }

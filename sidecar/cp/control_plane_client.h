@@ -94,7 +94,7 @@ class ControlPlaneClient final : public EventSink, public CredentialStore, publi
   void flush() override;
   bool accepting() const override { return !saturated_.load(); }
   // CredentialStore: what the control plane sent for the resource (memory only).
-  absl::StatusOr<Credential> get(const std::string& resource) override;
+  absl::StatusOr<Credential> get(const policy::Resource& resource) override;
   // AccessBroker
   policy::Identity identity() const override;
   void acquire(const policy::CompiledPolicyPtr& policy, const std::string& resource,

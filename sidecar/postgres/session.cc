@@ -524,7 +524,7 @@ CallbackAction PostgresSession::onStartupPacket(const FrontendMessage& message) 
   }
   if (!config_.resource->database.empty()) database_ = config_.resource->database;
   auto cred = config_.credentials
-                  ? config_.credentials->get(config_.resource->name)
+                  ? config_.credentials->get(*config_.resource)
                   : absl::StatusOr<Credential>(absl::NotFoundError("no credential source"));
   if (!cred.ok()) {
     log::warn("no upstream credential", {{"resource", config_.resource->name},

@@ -34,22 +34,51 @@ TEST_CASE("both file formats parse; secrets are not echoed in errors") {
   CHECK(flow->password == "x:y");
 }
 
+namespace {
+
+tollgate::policy::Resource resourceWithFile(const std::string& path) {
+  tollgate::policy::Resource r;
+  r.name = "db";
+  r.credentials.file = path;
+  return r;
+}
+
+}  // namespace
+
 TEST_CASE("a changed file rotates the credential for the next session") {
   tollgate::testing::TempDir dir;
   auto path = dir.write("cred", "app:one\n");
-  FileCredentialStore store({{"db", path}});
-  auto first = store.get("db");
+  FileCredentialStore store;
+  const auto db = resourceWithFile(path);
+  auto first = store.get(db);
   REQUIRE(first.ok());
   CHECK(first->password == "one");
   // Same size, new content: the modification time tells the store to re-read.
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   dir.write("cred", "app:two\n");
-  auto second = store.get("db");
+  auto second = store.get(db);
   REQUIRE(second.ok());
   CHECK(second->password == "two");
   CHECK(second->generation == first->generation + 1);
-  CHECK(store.get("db")->generation == second->generation);
-  CHECK_FALSE(store.get("other").ok());
+  CHECK(store.get(db)->generation == second->generation);
   std::filesystem::remove(path);
-  CHECK(absl::IsUnavailable(store.get("db").status()));
+  CHECK(absl::IsUnavailable(store.get(db).status()));
+}
+
+TEST_CASE("the credential file is the one the session's own policy names") {
+  // Two policies loaded in quick succession name different files for one resource: a session
+  // of each reads its own policy's file, whatever order the reloads finished in.
+  tollgate::testing::TempDir dir;
+  FileCredentialStore store;
+  const auto before = resourceWithFile(dir.write("old", "app:old-secret\n"));
+  const auto after = resourceWithFile(dir.write("new", "rotated:new-secret\n"));
+  CHECK(store.get(after)->username == "rotated");
+  CHECK(store.get(before)->username == "app");
+  CHECK(store.get(after)->password == "new-secret");
+
+  tollgate::policy::Resource none;
+  none.name = "other";
+  auto missing = store.get(none);
+  REQUIRE(absl::IsNotFound(missing.status()));
+  CHECK(missing.status().message() == "resource other names no credential file");
 }
