@@ -14,28 +14,13 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${TOLLGATE_BIN_DIR:-$ROOT/build/bin}
-if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v iptables >/dev/null ||
-   ! command -v unshare >/dev/null; then
-  echo "skipped: needs root, ip, iptables and unshare"
-  exit 77
-fi
-NS="tg-claims-$$"
-WORK=$(mktemp -d /tmp/tollgate-claims-XXXXXX)
-chmod 755 "$WORK"
-cleanup() {
-  ip netns pids "$NS" 2>/dev/null | xargs -r kill -TERM 2>/dev/null || true
-  sleep 0.5
-  ip netns pids "$NS" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-ip netns add "$NS"
-ip -n "$NS" link set lo up
+. "$ROOT/tests/support/netns.sh"
+netns_require iptables unshare
+netns_setup claims
 
 # Everything below runs inside the namespace, in a mount namespace of its own: /etc/resolv.conf
 # points at a DNS server that never answers, /etc/hosts is the test's.
-ip netns exec "$NS" unshare -m bash -s "$ROOT" "$BIN" "$WORK" <<'INNER'
+inns unshare -m bash -s "$ROOT" "$BIN" "$WORK" <<'INNER'
 set -euo pipefail
 ROOT=$1 BIN=$2 WORK=$3
 printf 'nameserver 127.0.0.53\noptions timeout:3 attempts:1\n' > "$WORK/resolv.conf"

@@ -7,29 +7,17 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${TOLLGATE_BIN_DIR:-$ROOT/build/bin}
-if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v iptables >/dev/null ||
-   ! command -v python3 >/dev/null; then
-  echo "skipped: needs root, ip, iptables and python3"
-  exit 77
-fi
+. "$ROOT/tests/support/netns.sh"
+netns_require iptables python3
 [ -x "$BIN/tollgate-sidecar" ] || { echo "FAIL: $BIN/tollgate-sidecar not built"; exit 1; }
-NS="tg-redir-$$"
-WORK=$(mktemp -d /tmp/tollgate-redir-XXXXXX)
-cleanup() {
-  ip netns pids "$NS" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-ip netns add "$NS"
-ip -n "$NS" link set lo up
+netns_setup redir
 ip -n "$NS" link add tg0 type bridge  # an interface to hold non-loopback addresses
 ip -n "$NS" link set tg0 up
 ip -n "$NS" addr add 10.99.0.1/24 dev tg0
 ip -n "$NS" addr add 10.99.1.1/24 dev tg0
 HAVE6=0
 if ip -n "$NS" addr add fd99::1/64 dev tg0 nodad 2>/dev/null &&
-   ip netns exec "$NS" ip6tables -w -t nat -S OUTPUT >/dev/null 2>&1; then
+   inns ip6tables -w -t nat -S OUTPUT >/dev/null 2>&1; then
   HAVE6=1
 fi
 
@@ -67,7 +55,6 @@ except OSError as e:
     print("error: %s" % e)
 PY
 
-inns() { ip netns exec "$NS" "$@"; }
 PROXY_UID=15337
 JOB_UID=15400
 SERVERS=("127.0.0.1:15001=proxy" "10.99.0.1:7000=direct" "10.99.0.1:7001=direct-7001"

@@ -7,24 +7,9 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${TOLLGATE_BIN_DIR:-$ROOT/build/bin}
-if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v iptables >/dev/null; then
-  echo "skipped: needs root, ip and iptables"
-  exit 77
-fi
-NS="tg-redirect-$$"
-WORK=$(mktemp -d /tmp/tollgate-redirect-XXXXXX)
-chmod 755 "$WORK"
-cleanup() {
-  ip netns pids "$NS" 2>/dev/null | xargs -r kill -TERM 2>/dev/null || true
-  sleep 0.5
-  ip netns pids "$NS" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-ip netns add "$NS"
-ip -n "$NS" link set lo up
-inns() { ip netns exec "$NS" "$@"; }
+. "$ROOT/tests/support/netns.sh"
+netns_require iptables
+netns_setup redirect
 
 # Everything below runs inside the namespace: PostgreSQL, the sidecar, the rules, the job.
 inns bash -s "$ROOT" "$BIN" "$WORK" <<'INNER'
