@@ -355,6 +355,33 @@ print("done")
     CHECK(r.out.find("done") != std::string::npos);
     CHECK(sharedPg().sqlOrThrow("select note from hq_log", kPgAppDatabase) == "n\n");
   }
+  SECTION("a job that hangs up while its statement is held: approving it runs nothing") {
+    // psql is killed while it waits for the answer: its connection ends with a FIN and no
+    // Terminate. The held DELETE goes with the job instead of running for nobody.
+    auto job = std::async(std::launch::async, [&] {
+      return sc.psql("DELETE FROM hq_log;\n", std::chrono::seconds(8));
+    });
+    REQUIRE(eventually([&] { return !pendingApprovals(w.cp, w.approver).empty(); },
+                       std::chrono::seconds(30)));
+    auto killed = job.get();
+    REQUIRE(killed.exit_code != 0);
+    // The approval may be gone with the session already; where it is not, approve it.
+    auto pending = pendingApprovals(w.cp, w.approver);
+    if (!pending.empty()) {
+      auto stub = v1::ApprovalService::NewStub(w.cp.channel());
+      v1::ApprovalVoteRequest vote;
+      vote.set_approval_id(pending.front().id());
+      vote.set_comment("approved after the job left");
+      v1::Approval out;
+      auto ctx = authed(w.approver);
+      (void)stub->Approve(ctx.get(), vote, &out);
+    }
+    // Another session's statement on the same worker comes after anything the old one sent.
+    auto after = sc.psql("SELECT count(*) FROM hq_log;\n");
+    INFO(after.err << "\nsidecar log:\n" << sc.log());
+    CHECK(after.out == "1\n");
+    CHECK(sharedPg().sqlOrThrow("select count(*) from hq_log", kPgAppDatabase) == "1\n");
+  }
   SECTION("nobody decides: the deadline denies") {
     // The guardrail's approvers have 10 s (connectedPolicy); long enough that a loaded
     // machine still lists the pending approval in the other sections.
