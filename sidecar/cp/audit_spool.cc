@@ -215,7 +215,7 @@ absl::StatusOr<std::span<const AuditSpool::Record>> AuditSpool::read(uint64_t af
   while (end != pending_.end() && records_.size() < max_records &&
          (records_.empty() || payload + end->length <= max_bytes)) {
     payload += end->length;
-    records_.push_back({end->sequence, {}, true});
+    records_.push_back({end->sequence, {}, true, end->length});
     ++end;
   }
   const auto& last = *std::prev(end);

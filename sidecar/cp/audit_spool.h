@@ -38,6 +38,7 @@ class AuditSpool {
     // False when the file no longer holds the record as it was written (cut, or overwritten
     // by something else): `bytes` is empty and its content is lost.
     bool intact = true;
+    size_t length = 0;  // the serialized event's size as written (what is lost when not intact)
   };
 
   // Creates `dir` if needed and loads what a previous run left. Errors name the path.

@@ -211,8 +211,8 @@ void ControlPlaneClient::writeAudit() {
           !e->ParseFromArray(record.bytes.data(), static_cast<int>(record.bytes.size()))) {
         log::error("spooled audit record unreadable; sending a record of the loss in its place",
                    {{"sequence", std::to_string(record.sequence)},
-                    {"bytes", std::to_string(record.bytes.size())}});
-        *e = unreadableRecord(record.sequence, record.bytes.size(), options_.source);
+                    {"bytes", std::to_string(record.length)}});
+        *e = unreadableRecord(record.sequence, record.length, options_.source);
       }
     }
     from = records->back().sequence;

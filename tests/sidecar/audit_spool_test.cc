@@ -175,6 +175,7 @@ TEST_CASE("a record changed under the spool is reported, not sent as something e
   CHECK((*r)[0].intact);
   CHECK_FALSE((*r)[1].intact);
   CHECK((*r)[1].bytes.empty());
+  CHECK((*r)[1].length == 7);  // what is lost, for the record of the loss
   CHECK((*r)[2].bytes == "event-3");
   // Cut short: the records past the end are reported lost, the ones before still read.
   std::filesystem::resize_file(dir.path() / "events.spool", 19 + 10);
