@@ -1,10 +1,15 @@
 // Policy loader: approvers, subjects, access rules and guardrails.
+#include <algorithm>
 #include <set>
+#include <string_view>
+#include <vector>
 
 #include <re2/re2.h>
 
 #include "absl/strings/str_cat.h"
 #include "policy/loader_internal.h"
+#include "policy/sql/statement_table.h"
+#include "policy/subject.h"
 
 namespace tollgate::policy::loader {
 namespace {
@@ -17,6 +22,49 @@ bool validTypeGlob(const std::string& s) {
     if (!((c >= 'a' && c <= 'z') || c == '_' || c == '*' || c == '?')) return false;
   }
   return true;
+}
+
+size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// Why `type` (a guardrail's match.statement entry) can never match a statement, or "": a
+// misspelt type would silently switch the guardrail off.
+std::string unknownStatementType(const std::string& type) {
+  const auto& types = sql::statementTypes();
+  if (type.find_first_of("*?") != std::string::npos) {
+    for (std::string_view known : types) {
+      if (globMatch(type, known, true)) return "";
+    }
+    return absl::StrCat("statement type pattern '", type, "' matches no statement type");
+  }
+  if (sql::isStatementType(type)) return "";
+  std::string_view nearest;
+  size_t best = 3;  // suggested within two edits
+  for (std::string_view known : types) {
+    const size_t d = editDistance(type, known);
+    if (d < best) {
+      best = d;
+      nearest = known;
+    }
+  }
+  // DROP of every kind of object is one type; `objects` names what it drops.
+  if (type.rfind("drop_", 0) == 0 && nearest.empty()) nearest = "drop";
+  std::string why = absl::StrCat("unknown statement type '", type, "'");
+  if (!nearest.empty()) why += absl::StrCat(" (did you mean '", std::string(nearest), "'?)");
+  absl::StrAppend(&why, "; `tollgatectl policy test` shows a statement's type");
+  return why;
 }
 
 void parseMatch(Context& ctx, const YAML::Node& node, Guardrail& g, const std::string& what) {
@@ -39,6 +87,10 @@ void parseMatch(Context& ctx, const YAML::Node& node, Guardrail& g, const std::s
     if (!validTypeGlob(t)) {
       ctx.errors.add(st, absl::StrCat(what, ": statement type '", t,
                                       "' must be lower-case letters and '_' (globs * ? allowed)"));
+      continue;
+    }
+    if (std::string why = unknownStatementType(t); !why.empty()) {
+      ctx.errors.add(st, absl::StrCat(what, ": ", why));
       continue;
     }
     mt.statements.push_back(t);

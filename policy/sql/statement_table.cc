@@ -23,6 +23,8 @@ constexpr std::array kRows = {
     Row{"AlterDatabaseSetStmt", "alter_database", C::kAdmin},
     Row{"AlterDatabaseStmt", "alter_database", C::kAdmin},
     Row{"AlterDefaultPrivilegesStmt", "alter_default_privileges", C::kDdl},
+    Row{"AlterDomainStmt", "alter_domain", C::kDdl},
+    Row{"AlterEnumStmt", "alter_type", C::kDdl},
     Row{"AlterEventTrigStmt", "alter_event_trigger", C::kAdmin},
     Row{"AlterExtensionContentsStmt", "alter_extension", C::kAdmin},
     Row{"AlterExtensionStmt", "alter_extension", C::kAdmin},
@@ -31,17 +33,23 @@ constexpr std::array kRows = {
     Row{"AlterFunctionStmt", "alter_function", C::kDdl},
     Row{"AlterObjectDependsStmt", "alter_object_depends", C::kDdl},
     Row{"AlterObjectSchemaStmt", "alter_object_schema", C::kDdl},
+    Row{"AlterOpFamilyStmt", "alter_operator_family", C::kDdl},
+    Row{"AlterOperatorStmt", "alter_operator", C::kDdl},
     Row{"AlterOwnerStmt", "alter_owner", C::kDdl},
     Row{"AlterPolicyStmt", "alter_policy", C::kDdl},
     Row{"AlterPublicationStmt", "alter_publication", C::kAdmin},
     Row{"AlterRoleSetStmt", "alter_role", C::kAdmin},
     Row{"AlterRoleStmt", "alter_role", C::kAdmin},
     Row{"AlterSeqStmt", "alter_sequence", C::kDdl},
+    Row{"AlterStatsStmt", "alter_statistics", C::kDdl},
     Row{"AlterSubscriptionStmt", "alter_subscription", C::kAdmin},
     Row{"AlterSystemStmt", "alter_system", C::kAdmin},
+    Row{"AlterTSConfigurationStmt", "alter_text_search_configuration", C::kDdl},
+    Row{"AlterTSDictionaryStmt", "alter_text_search_dictionary", C::kDdl},
     Row{"AlterTableMoveAllStmt", "alter_table", C::kAdmin},
     Row{"AlterTableSpaceOptionsStmt", "alter_tablespace", C::kAdmin},
     Row{"AlterTableStmt", "alter_table", C::kDdl},
+    Row{"AlterTypeStmt", "alter_type", C::kDdl},
     Row{"AlterUserMappingStmt", "alter_user_mapping", C::kAdmin},
     Row{"CallStmt", "call", C::kWrite},
     Row{"CheckPointStmt", "checkpoint", C::kAdmin},
@@ -128,6 +136,15 @@ constexpr std::array kRows = {
 static_assert(std::is_sorted(kRows.begin(), kRows.end(),
                              [](const Row& a, const Row& b) { return a.node < b.node; }),
               "kRows must be sorted by node name");
+
+// Types the tree walker gives instead of the table's (tree_walker.cc), and the types of
+// transaction statements (transactionKind()).
+constexpr std::string_view kRefinedTypes[] = {
+    "analyze", "create_materialized_view", "move", "reset", "revoke", "revoke_role", "select_into",
+    "set_transaction", "unknown",
+    // transactionKind()
+    "begin", "commit", "rollback", "savepoint", "release", "rollback_to", "prepare_transaction",
+    "commit_prepared", "rollback_prepared", "transaction"};
 
 bool startsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -266,6 +283,22 @@ StatementKind statementKind(std::string_view node, std::string* derived_type) {
   const bool ddl = startsWith(node, "Create") || startsWith(node, "Alter") ||
                    startsWith(node, "Drop") || startsWith(node, "Define");
   return {*derived_type, ddl ? C::kDdl : C::kAdmin};
+}
+
+const std::vector<std::string_view>& statementTypes() {
+  static const std::vector<std::string_view> types = [] {
+    std::vector<std::string_view> all(std::begin(kRefinedTypes), std::end(kRefinedTypes));
+    for (const Row& r : kRows) all.push_back(r.type);
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    return all;
+  }();
+  return types;
+}
+
+bool isStatementType(std::string_view type) {
+  const auto& types = statementTypes();
+  return std::binary_search(types.begin(), types.end(), type);
 }
 
 StatementClass transactionKind(std::string_view kind, std::string* type) {

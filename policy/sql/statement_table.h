@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "policy/sql/facts.h"
 
@@ -20,6 +21,13 @@ struct StatementKind {
 // harmless). Statements whose class depends on their fields (SELECT, EXPLAIN, COPY, SET,
 // TransactionStmt, ...) are refined by the tree walker.
 StatementKind statementKind(std::string_view node, std::string* derived_type);
+
+// Every statement type the analyser gives (StatementFacts::type and inner_types), sorted, each
+// once: the types of the statement table, the tree walker's refinements (select_into, revoke,
+// ...), those of transaction statements, and "unknown". A guardrail naming another type could
+// never match.
+const std::vector<std::string_view>& statementTypes();
+bool isStatementType(std::string_view type);
 
 // Type and class of a TransactionStmt by its libpg_query kind ("TRANS_STMT_BEGIN", ...).
 // Two-phase commit (PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED) is admin; unknown kinds

@@ -142,6 +142,24 @@ guardrails:
     action: block
 )",
        "p.yaml:8:20: guardrail 'g': unknown statement class 'dml'"},
+      {"misspelt statement type", res + R"(guardrails:
+  - name: g
+    match: {statement: [delte]}
+    action: block
+)",
+       "p.yaml:8:24: guardrail 'g': unknown statement type 'delte' (did you mean 'delete'?)"},
+      {"statement type of an object", res + R"(guardrails:
+  - name: g
+    match: {statement: [drop_table]}
+    action: block
+)",
+       "unknown statement type 'drop_table' (did you mean 'drop'?)"},
+      {"statement glob matching no type", res + R"(guardrails:
+  - name: g
+    match: {statement: [trunk*]}
+    action: block
+)",
+       "statement type pattern 'trunk*' matches no statement type"},
       {"approvers on a block guardrail", res + R"(guardrails:
   - name: g
     match: {class: [ddl]}
