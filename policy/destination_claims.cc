@@ -61,8 +61,11 @@ std::vector<std::string> DestinationClaims::literalAddresses(const std::string& 
 DestinationClaims DestinationClaims::build(const PolicyDocument& doc,
                                            const AddressesOf& addresses_of) {
   DestinationClaims claims;
-  // Match claims first, so that a conflict names the match claim as the one already there.
+  // Match claims first, so that a conflict names the match claim as the one already there. A
+  // resource without `match` claims its upstream only (below): two of them on one server
+  // share it rather than conflict.
   for (const auto& r : doc.resources) {
+    if (r.match.hosts.empty() && r.match.ports.empty()) continue;
     std::vector<std::string> hosts =
         r.match.hosts.empty() ? std::vector<std::string>{r.upstream.host} : r.match.hosts;
     std::vector<int> ports =
@@ -87,10 +90,18 @@ DestinationClaims DestinationClaims::build(const PolicyDocument& doc,
 void DestinationClaims::add(const std::string& address, int port, const DestinationClaim& claim) {
   auto [it, fresh] = entries_.try_emplace(std::make_pair(address, port), Entry{claim, -1});
   if (fresh || it->second.claim.resource == claim.resource) return;
-  ClaimConflict conflict{address, port, it->second.claim, claim,
-                         it->second.claim.kind == DestinationClaim::Kind::kMatch ||
-                             claim.kind == DestinationClaim::Kind::kMatch ||
-                             it->second.claim.protocol != claim.protocol};
+  const DestinationClaim& held = it->second.claim;
+  const bool same_protocol = held.protocol == claim.protocol;
+  // A resource's match naming another's upstream of its protocol gives the destination to the
+  // one that names it (match claims come first). Across protocols it would let a raw relay
+  // reach a gated server, or gate a raw one: a conflict.
+  if (same_protocol && held.kind == DestinationClaim::Kind::kMatch &&
+      claim.kind == DestinationClaim::Kind::kUpstream) {
+    return;
+  }
+  ClaimConflict conflict{address, port, held, claim,
+                         held.kind == DestinationClaim::Kind::kMatch ||
+                             claim.kind == DestinationClaim::Kind::kMatch || !same_protocol};
   // A third claimant adds its own conflict; the entry keeps pointing at the first.
   for (const auto& c : conflicts_) {
     if (c.address == address && c.port == port && c.second.resource == claim.resource) return;

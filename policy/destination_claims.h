@@ -22,7 +22,7 @@ std::optional<std::string> canonicalAddress(std::string_view host);
 // One resource's claim on a destination.
 struct DestinationClaim {
   enum class Kind {
-    kMatch,     // match.hosts x match.ports (or the upstream's, for a resource with no match)
+    kMatch,     // match.hosts x match.ports (the upstream's host or port for one not given)
     kUpstream,  // the resource's own upstream.host x upstream.port
   };
   std::string resource;
@@ -35,7 +35,8 @@ struct DestinationClaim {
 // resources of one protocol: two resources on one server (say, two databases of it) can share
 // an upstream, and a connection to it is then refused as ambiguous rather than the policy. A
 // raw (tcp) resource sharing a gated one's upstream is fatal: the job would reach the gated
-// server unmasked through the raw resource's own match address.
+// server unmasked through the raw resource's own match address. A match claim on the upstream
+// of a resource of the same protocol is no conflict: the match gives it to its resource.
 struct ClaimConflict {
   std::string address;
   int port = 0;
@@ -48,8 +49,8 @@ struct ClaimConflict {
 };
 
 // The destinations of a policy's resources, each address:port to exactly one resource:
-// - every address a match.hosts entry stands for, on each of match.ports (a resource without
-//   `match` claims its upstream's host and port);
+// - every address a match.hosts entry stands for, on each of match.ports (without hosts: the
+//   upstream's host; without ports: the upstream's port);
 // - the addresses of the resource's own upstream.host, on upstream.port: a job that dials the
 //   database's real address reaches the same resource (its masking and rules), never a raw
 //   relay under `unknownDestination: passthrough`.

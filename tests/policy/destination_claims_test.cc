@@ -43,6 +43,13 @@ std::string resourceFor(const PolicyLoadResult& r, const std::string& host, int 
   return found == nullptr ? "nobody" : found->name;
 }
 
+// The warnings about destinations two resources claim.
+size_t claimWarnings(const PolicyLoadResult& r) {
+  size_t n = 0;
+  for (const auto& w : r.warnings) n += w.find("is already claimed by") != std::string::npos;
+  return n;
+}
+
 std::string owner(const DestinationClaims& c, const std::string& address, int port) {
   auto found = c.find(address, port);
   if (found.conflict != nullptr) return "conflict";
@@ -214,6 +221,45 @@ TEST_CASE("two resources on one upstream share it: a warning, and connections to
   CHECK_FALSE(claims.hasFatalConflict());
   REQUIRE(claims.find("10.9.9.9", 5432).conflict != nullptr);
   CHECK_FALSE(claims.find("10.9.9.9", 5432).conflict->fatal);
+}
+
+// Docs review (session 25): two databases of one server, neither with `match`, refused the
+// policy (each claimed the upstream as a match); and the warning's advice, to list the address
+// in one resource's match.hosts, refused it too.
+TEST_CASE("two databases of one server without match load, and a match gives the server to one") {
+  auto plain = load(R"(  - name: payments
+    protocol: postgres
+    upstream: {host: 127.0.0.1, port: 5432}
+    database: payments
+  - name: ledger
+    protocol: postgres
+    upstream: {host: 127.0.0.1, port: 5432}
+    database: ledger
+)");
+  INFO(allErrors(plain));
+  REQUIRE(plain.ok());
+  CHECK(resourceFor(plain, "127.0.0.1", 5432) == "nobody");  // ambiguous: refused, warned
+  CHECK(claimWarnings(plain) == 1);
+
+  auto given = load(R"(  - name: payments
+    protocol: postgres
+    upstream: {host: 127.0.0.1, port: 5432}
+    database: payments
+    match: {hosts: [127.0.0.1]}
+  - name: ledger
+    protocol: postgres
+    upstream: {host: 127.0.0.1, port: 5432}
+    database: ledger
+    match: {hosts: [10.0.0.6]}
+)");
+  INFO(allErrors(given));
+  REQUIRE(given.ok());
+  CHECK(claimWarnings(given) == 0);
+  CHECK(resourceFor(given, "127.0.0.1", 5432) == "payments");
+  CHECK(resourceFor(given, "10.0.0.6", 5432) == "ledger");
+  auto claims = DestinationClaims::build(given.policy->document(), resolver({}));
+  CHECK(claims.conflicts().empty());
+  CHECK(owner(claims, "127.0.0.1", 5432) == "payments");
 }
 
 TEST_CASE(

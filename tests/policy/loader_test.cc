@@ -226,7 +226,7 @@ resources:
        "p.yaml:3:11: resource name 'bad name' is invalid"},
       {"yaml syntax", "version: 1\nresources: [\n", "p.yaml:3:1: YAML syntax:"},
       {"destination claimed twice", res + R"(  - name: db2
-    protocol: postgres
+    protocol: tcp
     upstream: {host: 127.0.0.1, port: 5432}
 )",
        "p.yaml:6:5: destination 127.0.0.1:5432 is already claimed by resource 'db'"},
