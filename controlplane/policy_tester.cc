@@ -4,6 +4,7 @@
 #include "policy/decision_proto.h"
 #include "policy/engine.h"
 #include "policy/loader.h"
+#include "policy/subject.h"
 
 namespace tollgate::controlplane {
 
@@ -31,7 +32,7 @@ grpc::Status PolicyTester::test(const v1::TestPolicyRequest& req,
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "columns and values must have the same length");
   }
-  policy::Identity id = policy::Identity::fromSubject(req.subject());
+  policy::Identity id = policy::Identity::fromSubject(policy::expandSubject(req.subject()));
   policy::Role role = policy::Role::kRead;
   if (!req.role().empty()) {
     if (!policy::parseRole(req.role(), &role)) {

@@ -25,6 +25,17 @@ Identity Identity::fromSubject(std::string_view subject, std::vector<std::string
   return id;
 }
 
+std::string expandSubject(std::string_view subject) {
+  const size_t slash = subject.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == subject.size() ||
+      subject.find('/', slash + 1) != std::string_view::npos ||
+      subject.find(':') != std::string_view::npos) {
+    return std::string(subject);
+  }
+  return std::string(kSaPrefix) + std::string(subject.substr(0, slash)) + ":" +
+         std::string(subject.substr(slash + 1));
+}
+
 bool globMatch(std::string_view pattern, std::string_view text, bool fold_case) {
   size_t p = 0, t = 0;
   size_t star = std::string_view::npos, star_t = 0;

@@ -22,6 +22,12 @@ struct Identity {
   static Identity fromSubject(std::string_view subject, std::vector<std::string> groups = {});
 };
 
+// A subject as people type it (a flag, a config file): "NAMESPACE/NAME" (one slash, no colon)
+// is short for the Kubernetes service account "system:serviceaccount:NAMESPACE:NAME"; anything
+// else is taken as written. Where tollgatectl, the sidecar and the control plane's policy
+// tester read a subject from a person, they read it alike.
+std::string expandSubject(std::string_view subject);
+
 // Glob match of the whole `text`: `*` matches any run (also empty), `?` one character. With
 // `fold_case`, ASCII letters compare case-insensitively. Linear-time backtracking (one star
 // remembered), so hostile patterns cannot blow up.

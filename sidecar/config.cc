@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/flags.h"
+#include "policy/subject.h"
 
 namespace tollgate::sidecar {
 namespace {
@@ -15,7 +16,9 @@ const std::vector<FlagSpec>& flagSpecs() {
       {"listen", true, true, "ADDR:PORT=RESOURCE explicit listener (repeatable)"},
       {"events", true, false, "JSON-lines event file for standalone mode ('-' = stdout)"},
       {"workers", true, false, "number of worker event loops (default 1)"},
-      {"subject", true, false, "standalone mode: identity whose access rules apply"},
+      {"subject", true, false,
+       "standalone mode: identity whose access rules apply (NAMESPACE/SERVICEACCOUNT or a "
+       "subject string)"},
       {"group", true, true, "standalone mode: a group of that identity (repeatable)"},
       {"client-tls-ca", true, false, "CA certificate for TLS offered to clients (PEM)"},
       {"client-tls-ca-key", true, false, "key of that CA (PEM)"},
@@ -69,7 +72,7 @@ void readYaml(const YAML::Node& root, YamlErrors& errors, SidecarConfig& cfg) {
   }
   if (YAML::Node id = top.get("identity")) {
     YamlMap m(id, errors, "identity");
-    if (auto sub = m.str("subject", true)) cfg.identity.subject = *sub;
+    if (auto sub = m.str("subject", true)) cfg.identity.subject = policy::expandSubject(*sub);
     cfg.identity.groups = m.strList("groups");
     m.finish();
   }
@@ -181,7 +184,7 @@ absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* arg
         readBoundedFlag(*flags, "max-message-bytes", 1 << 20, 1 << 30, &cfg.max_message_bytes)}) {
     if (!st.ok()) return st;
   }
-  if (auto sub = flags->get("subject")) cfg.identity.subject = *sub;
+  if (auto sub = flags->get("subject")) cfg.identity.subject = policy::expandSubject(*sub);
   for (const auto& g : flags->all("group")) cfg.identity.groups.push_back(g);
   if (auto c = flags->get("client-tls-ca")) cfg.client_tls.ca_cert = *c;
   if (auto k = flags->get("client-tls-ca-key")) cfg.client_tls.ca_key = *k;

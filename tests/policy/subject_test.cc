@@ -20,6 +20,20 @@ TEST_CASE("fromSubject splits Kubernetes service-account subjects") {
   CHECK(Identity::fromSubject("system:serviceaccount::x").namespace_name.empty());
 }
 
+// Docs review (session 25): `tollgatectl policy test --subject payments-ci/loader` matched the
+// access rule while the sidecar given the same --subject refused it. Both read it through this.
+TEST_CASE("a subject typed as NAMESPACE/NAME is the Kubernetes service account") {
+  CHECK(expandSubject("payments-ci/loader") == "system:serviceaccount:payments-ci:loader");
+  Identity id = Identity::fromSubject(expandSubject("payments-ci/loader"));
+  CHECK(id.namespace_name == "payments-ci");
+  CHECK(id.service_account == "loader");
+  // Anything else as written.
+  for (const char* as_written : {"system:serviceaccount:ns:sa", "alice@example.com", "a/b/c", "/sa",
+                                 "ns/", "https://issuer.example/ns/sa", ""}) {
+    CHECK(expandSubject(as_written) == as_written);
+  }
+}
+
 TEST_CASE("globMatch") {
   struct Row {
     const char* pattern;

@@ -8,6 +8,7 @@
 #include "policy/engine.h"
 #include "policy/loader.h"
 #include "policy/sql/analyzer.h"
+#include "policy/subject.h"
 #include "tools/tollgatectl/commands.h"
 
 namespace tollgate::ctl {
@@ -70,13 +71,7 @@ int runCheck(const std::vector<std::string>& files) {
 
 // "ns/name" is short for a Kubernetes service account; anything else is a subject string.
 Identity identityFrom(const std::string& subject, std::vector<std::string> groups) {
-  if (subject.find('/') != std::string::npos && subject.find(':') == std::string::npos) {
-    size_t slash = subject.find('/');
-    return Identity::fromSubject(
-        "system:serviceaccount:" + subject.substr(0, slash) + ":" + subject.substr(slash + 1),
-        std::move(groups));
-  }
-  return Identity::fromSubject(subject, std::move(groups));
+  return Identity::fromSubject(policy::expandSubject(subject), std::move(groups));
 }
 
 nlohmann::json approversJson(const policy::Approvers& a) {
