@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -29,6 +30,19 @@ struct ConnectionManager::Tracked {
   std::function<bool(std::chrono::steady_clock::time_point)> startup_overdue;
   // Hands the session a newer policy (nullable: relays follow none).
   std::function<void(const policy::CompiledPolicyPtr&, uint64_t)> update_policy;
+};
+
+// A raw relay's client held while its upstream's address is looked up (startRelay()). Touched
+// only on its worker's thread.
+struct ConnectionManager::PendingRelay {
+  AcceptedSocket socket;
+  std::string resource;
+  std::string host;
+  int port = 0;
+  uint64_t version = 0;
+  std::chrono::steady_clock::time_point accepted;
+  bool overdue = false;  // found past the startup timeout by endStalledStartups()
+  bool settled = false;  // relayed or refused: the descriptor is no longer this one's
 };
 
 // A worker and the sessions living on it (touched only on that worker's thread).
@@ -102,13 +116,16 @@ std::string eventSource(const SidecarConfig& config) {
 
 ConnectionManager::ConnectionManager(const SidecarConfig& config, SidecarStats& stats,
                                      EventSinkPtr events, CredentialStorePtr credentials,
-                                     AccessBrokerPtr access)
+                                     AccessBrokerPtr access, ResolverPtr resolver, ClockPtr clock)
     : config_(config),
       stats_(stats),
       events_(std::move(events)),
       credentials_(std::move(credentials)),
       access_(std::move(access)),
-      resolver_(std::make_shared<Resolver>(std::chrono::seconds(config.dns_refresh_seconds))) {
+      resolver_(resolver
+                    ? std::move(resolver)
+                    : std::make_shared<Resolver>(std::chrono::seconds(config.dns_refresh_seconds))),
+      clock_(std::move(clock)) {
   source_ = eventSource(config);
 }
 
@@ -137,15 +154,21 @@ void ConnectionManager::setPolicy(policy::CompiledPolicyPtr policy, uint64_t ver
   const uint64_t request = ++policy_requests_;
   std::vector<std::string> names;
   if (policy) names = claimNames(policy->document());
-  resolveNames(names, [this, policy = std::move(policy), version, request, names,
+  // Known names answer at once, even when stale (IfStale::kAnswer): a reload, a tighter policy
+  // often, must not wait for lookups of names the sidecar knows. Claims built from stale
+  // answers are built again at the next refreshDestinations().
+  const bool stale = std::any_of(names.begin(), names.end(),
+                                 [this](const std::string& n) { return resolver_->stale(n); });
+  resolveNames(names, [this, policy = std::move(policy), version, request, names, stale,
                        done = std::move(done)](const ResolvedNames& answers) {
-    absl::Status st = install(policy, version, request, names, answers);
+    absl::Status st = install(policy, version, request, names, answers, stale);
     if (done) done(st);
   });
 }
 
 void ConnectionManager::resolveNames(const std::vector<std::string>& names,
-                                     std::function<void(ResolvedNames)> done) {
+                                     std::function<void(ResolvedNames)> done,
+                                     Resolver::IfStale if_stale) {
   if (names.empty()) {
     done({});
     return;
@@ -160,19 +183,22 @@ void ConnectionManager::resolveNames(const std::vector<std::string>& names,
   gather->left = names.size();
   gather->done = std::move(done);
   for (const auto& name : names) {
-    resolver_->resolve(name, [gather, name](absl::StatusOr<AddressList> addresses) {
-      std::unique_lock lock(gather->mu);
-      gather->answers[name] = std::move(addresses);
-      if (--gather->left > 0) return;
-      lock.unlock();
-      gather->done(std::move(gather->answers));
-    });
+    resolver_->resolve(
+        name,
+        [gather, name](absl::StatusOr<AddressList> addresses) {
+          std::unique_lock lock(gather->mu);
+          gather->answers[name] = std::move(addresses);
+          if (--gather->left > 0) return;
+          lock.unlock();
+          gather->done(std::move(gather->answers));
+        },
+        if_stale);
   }
 }
 
 absl::Status ConnectionManager::install(const policy::CompiledPolicyPtr& policy, uint64_t version,
                                         uint64_t request, std::vector<std::string> names,
-                                        const ResolvedNames& answers) {
+                                        const ResolvedNames& answers, bool stale) {
   auto claims = std::make_shared<policy::DestinationClaims>();
   if (policy) *claims = claimsFor(policy->document(), answers);
   if (claims->hasFatalConflict()) {
@@ -197,6 +223,8 @@ absl::Status ConnectionManager::install(const policy::CompiledPolicyPtr& policy,
     claims_ = claims;
     claim_names_ = std::move(names);
     claims_resolved_at_ = std::chrono::steady_clock::now();
+    // Due at once: the next refresh, at the next tick, waits for those lookups.
+    if (stale) claims_resolved_at_ -= resolver_->refreshInterval();
     refresh_conflicts_ = conflictText(*claims);
     tls_contexts_.clear();
   }
@@ -224,34 +252,39 @@ void ConnectionManager::refreshDestinations() {
     names = claim_names_;
     request = policy_request_;
   }
-  resolveNames(names, [this, policy, request](const ResolvedNames& answers) {
-    auto claims =
-        std::make_shared<const policy::DestinationClaims>(claimsFor(policy->document(), answers));
-    std::string conflicts = conflictText(*claims);
-    uint64_t version = 0;
-    bool conflicts_changed = false;
-    {
-      std::lock_guard lock(mu_);
-      refreshing_ = false;
-      if (request != policy_request_) return;  // a newer policy has its own claims
-      claims_ = claims;
-      claims_resolved_at_ = std::chrono::steady_clock::now();
-      version = policy_version_;
-      conflicts_changed = conflicts != refresh_conflicts_;
-      refresh_conflicts_ = conflicts;
-    }
-    // Raw relays check their destination against the new claims: one a resource now claims
-    // (its name moved to this address) ends instead of relaying its data unmasked. Sessions
-    // see the same policy version and change nothing.
-    updateLive(policy, version);
-    if (!conflicts_changed) return;
-    if (!conflicts.empty()) {
-      log::error(
-          "after a DNS change more than one resource claims a destination; connections "
-          "to it are refused until DNS or the policy changes",
-          {{"conflicts", conflicts}});
-    }
-  });
+  // Waits for the lookups of stale answers: this is what keeps the claims at most a refresh
+  // interval behind DNS, and nobody waits for it.
+  resolveNames(
+      names,
+      [this, policy, request](const ResolvedNames& answers) {
+        auto claims = std::make_shared<const policy::DestinationClaims>(
+            claimsFor(policy->document(), answers));
+        std::string conflicts = conflictText(*claims);
+        uint64_t version = 0;
+        bool conflicts_changed = false;
+        {
+          std::lock_guard lock(mu_);
+          refreshing_ = false;
+          if (request != policy_request_) return;  // a newer policy has its own claims
+          claims_ = claims;
+          claims_resolved_at_ = std::chrono::steady_clock::now();
+          version = policy_version_;
+          conflicts_changed = conflicts != refresh_conflicts_;
+          refresh_conflicts_ = conflicts;
+        }
+        // Raw relays check their destination against the new claims: one a resource now claims
+        // (its name moved to this address) ends instead of relaying its data unmasked. Sessions
+        // see the same policy version and change nothing.
+        updateLive(policy, version);
+        if (!conflicts_changed) return;
+        if (!conflicts.empty()) {
+          log::error(
+              "after a DNS change more than one resource claims a destination; connections "
+              "to it are refused until DNS or the policy changes",
+              {{"conflicts", conflicts}});
+        }
+      },
+      Resolver::IfStale::kWait);
 }
 
 void ConnectionManager::updateLive(const policy::CompiledPolicyPtr& policy, uint64_t version) {
@@ -435,17 +468,61 @@ void ConnectionManager::startRelay(WorkerState& w, const AcceptedSocket& socket,
                                    const std::string& resource, const std::string& host, int port,
                                    uint64_t version) {
   ++active_;
-  // Answered at once for an IP literal or a fresh answer, else on a resolver thread: either
-  // way the relay starts on the worker, and no loop waits for DNS. The client socket is held
-  // (not read) meanwhile; nothing of the connection is touched but its descriptor.
   WorkerState* ws = &w;
-  resolver_->resolve(
-      host, [this, ws, socket, resource, port, version](absl::StatusOr<AddressList> upstream) {
-        if (upstream.ok()) upstream = withPort(*std::move(upstream), port);
-        ws->worker.post([this, ws, socket, resource, version, upstream = std::move(upstream)] {
-          runRelay(*ws, socket, resource, upstream, version);
-        });
-      });
+  if (auto numeric = parseSocketAddress(host, port)) {
+    ws->worker.post([this, ws, socket, resource, version, upstream = AddressList{*numeric}] {
+      runRelay(*ws, socket, resource, upstream, version);
+    });
+    return;
+  }
+  // The client socket is held (not read) until the address is known, tracked like a session
+  // so that the startup timeout and a shutdown end it; nothing of the connection is touched
+  // but its descriptor. The answer comes at once for a known name, else on a resolver thread:
+  // either way the relay starts on the worker (after this registration, which is posted
+  // first), and no loop waits for DNS.
+  auto pending = std::make_shared<PendingRelay>(
+      PendingRelay{socket, resource, host, port, version, clock_->monotonic()});
+  ws->worker.post([this, ws, pending,
+                   limit = std::chrono::seconds(config_.startup_timeout_seconds)] {
+    Tracked t;
+    t.resource = pending->resource;
+    t.terminate = [this, ws, pending, limit](const std::string& reason) {
+      if (pending->settled) return;
+      pending->settled = true;
+      ws->terminators.erase(pending.get());
+      std::string why = "upstream " + pending->host;
+      if (pending->overdue) {
+        why +=
+            " did not resolve within the startup timeout (" + std::to_string(limit.count()) + " s)";
+      } else {
+        why += " was not resolved yet: " + reason;
+      }
+      refuse(pending->socket.fd, pending->socket, why, "upstream_unresolved");
+      --active_;
+    };
+    // Marks it too, so that terminate() (which endStalledStartups() calls next) says why.
+    t.startup_overdue = [pending, limit](std::chrono::steady_clock::time_point now) {
+      pending->overdue = !pending->settled && now - pending->accepted >= limit;
+      return pending->overdue;
+    };
+    ws->terminators[pending.get()] = std::move(t);
+  });
+  resolver_->resolve(host, [this, ws, pending](absl::StatusOr<AddressList> upstream) {
+    ws->worker.post([this, ws, pending, upstream = std::move(upstream)]() mutable {
+      endPending(*ws, pending, std::move(upstream));
+    });
+  });
+}
+
+void ConnectionManager::endPending(WorkerState& w, const std::shared_ptr<PendingRelay>& pending,
+                                   absl::StatusOr<AddressList> upstream) {
+  // Refused meanwhile (the startup timeout, a shutdown): the descriptor was closed, and its
+  // number may be another connection's by now.
+  if (pending->settled) return;
+  pending->settled = true;
+  w.terminators.erase(pending.get());
+  if (upstream.ok()) upstream = withPort(*std::move(upstream), pending->port);
+  runRelay(w, pending->socket, pending->resource, std::move(upstream), pending->version);
 }
 
 void ConnectionManager::runRelay(WorkerState& w, const AcceptedSocket& socket,
@@ -701,7 +778,7 @@ void ConnectionManager::endSessions(std::function<bool(const Tracked&)> match,
 }
 
 void ConnectionManager::endStalledStartups() {
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock_->monotonic();
   endSessions([now](const Tracked& t) { return t.startup_overdue && t.startup_overdue(now); },
               "the client did not complete its startup within " +
                   std::to_string(config_.startup_timeout_seconds) + " s");
@@ -713,6 +790,7 @@ void ConnectionManager::endSessionsOnGrant(const std::string& grant_id, const st
 }
 
 void ConnectionManager::killSession(const std::string& session_id, const std::string& reason) {
+  if (session_id.empty()) return;  // relays waiting for DNS have no id yet
   endSessions([session_id](const Tracked& t) { return t.session_id == session_id; },
               "session killed by an operator: " + reason);
 }

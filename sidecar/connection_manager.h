@@ -13,6 +13,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "common/clock.h"
 #include "policy/compiled_policy.h"
 #include "policy/destination_claims.h"
 #include "policy/sql/analyzer.h"
@@ -41,9 +42,13 @@ std::string eventSource(const SidecarConfig& config);
 // live on worker loops. Policy updates (setPolicy) apply to new connections only.
 class ConnectionManager {
  public:
-  // `access` decides who may open sessions (local policy or control-plane grants).
+  // `access` decides who may open sessions (local policy or control-plane grants). `resolver`
+  // (null: getaddrinfo, refreshed every config.dns_refresh_seconds) looks up upstreams and the
+  // policy's names; `clock` times the startups of raw relays (sessions time theirs on the
+  // steady clock, which systemClock() is). Both are for tests to replace.
   ConnectionManager(const SidecarConfig& config, SidecarStats& stats, EventSinkPtr events,
-                    CredentialStorePtr credentials, AccessBrokerPtr access);
+                    CredentialStorePtr credentials, AccessBrokerPtr access,
+                    ResolverPtr resolver = nullptr, ClockPtr clock = systemClock());
   ~ConnectionManager();
 
   // Loads what the config names (client TLS CA). Starts the workers.
@@ -51,18 +56,23 @@ class ConnectionManager {
   // Installs `policy` once the host names of its resources (match.hosts, upstream hosts) are
   // resolved, off the calling thread: then every address:port belongs to at most one resource
   // (policy/destination_claims.h), new connections use it, and live sessions and relays are
-  // handed it (PostgresSession::updatePolicy, relayEndedBy()). When two resources claim one
-  // address:port (say `localhost` and `127.0.0.1`), or one claims another's upstream, the
-  // policy is refused: the current one stays and `done` gets FAILED_PRECONDITION naming both
-  // resources and the destination. A call whose lookups end after those of a later call that
-  // was installed gets CANCELLED. `done` (nullable) runs once, in this call when no name needs
-  // a lookup (IP literals, fresh answers), else on a resolver thread; not at all once
-  // drainAndStop() has stopped the resolver. Thread-safe.
+  // handed it (PostgresSession::updatePolicy, relayEndedBy()). A name the resolver has
+  // addresses for answers with them at once, even when they are older than the refresh
+  // interval (the next refreshDestinations() looks them up again): only names that never
+  // resolved wait for DNS. When two resources claim one address:port (say `localhost` and
+  // `127.0.0.1`), or one claims another's upstream, the policy is refused: the current one
+  // stays and `done` gets FAILED_PRECONDITION naming both resources and the destination. A
+  // call whose lookups end after those of a later call that was installed gets CANCELLED.
+  // `done` (nullable) runs once, in this call when no name waits for a lookup (IP literals,
+  // names with addresses), else on a resolver thread; not at all once drainAndStop() has
+  // stopped the resolver. Thread-safe.
   void setPolicy(policy::CompiledPolicyPtr policy, uint64_t version,
                  std::function<void(absl::Status)> done = nullptr);
   policy::CompiledPolicyPtr policy() const;
   // Thread-safe; the main loop calls it every few seconds. Once the claims are older than the
-  // DNS refresh interval, resolves the policy's names again and maps destinations by the new
+  // DNS refresh interval, or at the first call after setPolicy() installed claims built from
+  // answers older than that, resolves the policy's names again, waiting for a lookup of each
+  // answer older than the interval (Resolver::IfStale::kWait), and maps destinations by the new
   // answers (an address a name no longer has stops being its resource's). A destination two
   // resources claim after a DNS change is refused (logged) until DNS or the policy changes.
   void refreshDestinations();
@@ -85,7 +95,8 @@ class ConnectionManager {
   // Thread-safe. Ends sessions whose client has not completed its startup (startup packet, TLS
   // handshake, upstream login) within SidecarConfig::startup_timeout_seconds, as PostgreSQL's
   // authentication_timeout does: a connection that sends nothing must not hold a descriptor and
-  // a slot forever.
+  // a slot forever. Raw relays still waiting for their upstream's address after as long since
+  // they were accepted are refused the same way (upstream_unresolved).
   void endStalledStartups();
 
  private:
@@ -110,19 +121,28 @@ class ConnectionManager {
   void updateLive(const policy::CompiledPolicyPtr& policy, uint64_t version);
   // Runs `task` on every worker's loop, with its state. Thread-safe (under workers_mu_).
   void postToWorkers(std::function<void(WorkerState&)> task);
-  // Resolves the upstream (host:port; never on the calling loop), then relays on `w`.
+  // Resolves the upstream (host:port; never on the calling loop), then relays on `w`. Until
+  // the address is known the client is held (tracked as a PendingRelay, subject to the startup
+  // timeout); an answer that comes after the relay was refused does nothing.
+  struct PendingRelay;
   void startRelay(WorkerState& w, const AcceptedSocket& socket, const std::string& resource,
                   const std::string& host, int port, uint64_t version);
   void runRelay(WorkerState& w, const AcceptedSocket& socket, const std::string& resource,
                 absl::StatusOr<AddressList> upstream, uint64_t version);
+  // On `w`, once startRelay()'s lookup answered: relays, unless the connection was refused
+  // meanwhile.
+  void endPending(WorkerState& w, const std::shared_ptr<PendingRelay>& pending,
+                  absl::StatusOr<AddressList> upstream);
   // Every answer for the names of a policy, by name in lower case.
   using ResolvedNames = absl::flat_hash_map<std::string, absl::StatusOr<AddressList>>;
   // Resolves all of `names` at once and calls `done` with every answer, in this call when none
-  // needs a lookup, else on a resolver thread.
-  void resolveNames(const std::vector<std::string>& names, std::function<void(ResolvedNames)> done);
-  // The second half of setPolicy(), once `answers` are in.
+  // needs a lookup, else on a resolver thread. `if_stale` as Resolver::resolve().
+  void resolveNames(const std::vector<std::string>& names, std::function<void(ResolvedNames)> done,
+                    Resolver::IfStale if_stale = Resolver::IfStale::kAnswer);
+  // The second half of setPolicy(), once `answers` are in; `stale` when some of them were
+  // older than the refresh interval.
   absl::Status install(const policy::CompiledPolicyPtr& policy, uint64_t version, uint64_t request,
-                       std::vector<std::string> names, const ResolvedNames& answers);
+                       std::vector<std::string> names, const ResolvedNames& answers, bool stale);
   // A policy update that came between accept() (which read policy `version`) and the
   // registration of `tracked` found nothing to hand itself to: hands it the current one.
   void catchUp(const Tracked& tracked, uint64_t version);
@@ -164,6 +184,7 @@ class ConnectionManager {
   // Resolves upstream hosts and the policy's names off the loops (shared with the sessions'
   // upstream lookups, so both see one answer per name and interval).
   ResolverPtr resolver_;
+  ClockPtr clock_;
   std::atomic<uint64_t> policy_requests_{0};  // setPolicy() calls so far
   mutable std::mutex mu_;
   policy::CompiledPolicyPtr policy_;

@@ -28,19 +28,41 @@ AddressList withPort(AddressList addresses, int port);
 // make and ended when there is none), never on an event loop: a resolver that does not answer
 // costs the callers that wait for that name, not every session of a loop. getaddrinfo gives
 // no TTL, so an answer is kept for `refresh` and then looked up again: a DNS change is seen at
-// most `refresh` late. One lookup per name is in flight at a time; whoever asks meanwhile
-// waits for it. A lookup that fails keeps the addresses the name had (a DNS outage must not
-// make a database's address unknown, which under `unknownDestination: passthrough` would relay
-// it raw) and is tried again after `refresh`; a name that never resolved answers its error for
-// kNegativeSeconds before it is tried again.
+// most `refresh` late.
 //
-// Thread-safe. `done` runs once: at once, on the caller's thread, for an IP literal or a fresh
-// answer, else on a resolver thread; callers post it to their own loop. After stop() nothing
-// is answered any more.
+// Stale while refreshing: a name with addresses whose answer is older than `refresh` still
+// answers at once with them (IfStale::kAnswer, the default), and one lookup starts behind
+// them; its result replaces the entry when it comes. Only callers that ask for kWait, and
+// callers of a name that never had addresses, wait for a lookup. One lookup per name is in
+// flight at a time; whoever waits meanwhile waits for that one. A lookup that fails keeps the
+// addresses the name had (a DNS outage must not make a database's address unknown, which under
+// `unknownDestination: passthrough` would relay it raw) and is tried again after `refresh`; a
+// name that never resolved answers its error for kNegativeSeconds before it is tried again.
+//
+// Lookup budget: a name DNS does not answer holds its thread for the resolver's whole timeout
+// (seconds), so such names must not be able to take every thread. Each lookup is one of three
+// kinds, by the name's last lookup: *healthy* (it gave addresses), *new* (none has ended yet)
+// or *failing* (it failed). At most kMaxThreads lookups run at once, of which at most
+// kMaxUnprovenLookups new or failing ones, of which at most kMaxFailingLookups failing ones.
+// So a refresh of a healthy name always finds a thread that no other kind can take, and a new
+// name (a policy's new upstream) one that failing names cannot take; names waiting for a kind
+// that is at its limit wait in the order asked, without holding up the other kinds.
+//
+// Thread-safe. `done` runs once: at once, on the caller's thread, for an IP literal or an
+// answer it does not wait for, else on a resolver thread; callers post it to their own loop.
+// After stop() nothing is answered any more.
 class Resolver {
  public:
-  static constexpr int kMaxThreads = 2;
+  static constexpr int kMaxThreads = 3;
+  static constexpr int kMaxUnprovenLookups = 2;  // new and failing names together
+  static constexpr int kMaxFailingLookups = 1;
   static constexpr int kNegativeSeconds = 5;
+
+  // What resolve() answers for a name with addresses older than the refresh interval.
+  enum class IfStale {
+    kAnswer,  // those addresses, at once; a lookup starts behind them
+    kWait,    // what the lookup it starts gives (the old addresses when that lookup fails)
+  };
 
   explicit Resolver(std::chrono::seconds refresh, ClockPtr clock = systemClock(),
                     LookupFn lookup = systemLookup);
@@ -49,7 +71,9 @@ class Resolver {
   Resolver& operator=(const Resolver&) = delete;
 
   // The addresses of `host` (an IP literal or a name), port 0.
-  void resolve(const std::string& host, AddressCallback done);
+  void resolve(const std::string& host, AddressCallback done, IfStale if_stale = IfStale::kAnswer);
+  // Whether resolve(host) would now answer with addresses older than the refresh interval.
+  bool stale(const std::string& host) const;
   // Drops the callbacks still waiting and returns once none is running. A lookup in flight
   // finishes on its own thread (getaddrinfo cannot be interrupted), which then ends without
   // calling anyone: a stuck resolver never holds up a shutdown. Idempotent.

@@ -1,6 +1,7 @@
 // The resolver: answers kept for the refresh interval and then looked up again (a DNS change is
-// seen), one lookup per name at a time, the last addresses kept through a failure, and no
-// caller held by a lookup that does not return (a blackholed DNS).
+// seen) while the old ones are still served, one lookup per name at a time, the last addresses
+// kept through a failure, and no caller held by a lookup that does not return (a blackholed
+// DNS), nor by names whose lookups do not return taking every thread.
 #include "sidecar/network/resolver.h"
 
 #include <catch2/catch_test_macros.hpp>
@@ -16,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/sidecar/fake_dns.h"
+
 using Catch::Matchers::ContainsSubstring;
 using namespace std::chrono_literals;
 using tollgate::ManualClock;
@@ -23,61 +26,41 @@ using tollgate::sidecar::AddressList;
 using tollgate::sidecar::parseSocketAddress;
 using tollgate::sidecar::Resolver;
 using tollgate::sidecar::withPort;
+using tollgate::sidecar::testing::FakeDns;
+using tollgate::sidecar::testing::lookupOn;
 
 namespace {
-
-// A DNS the test controls: what each name resolves to, how many lookups it served, and names
-// whose lookups block until released.
-struct FakeDns {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::map<std::string, std::vector<std::string>> records;
-  std::map<std::string, int> lookups;
-  std::map<std::string, bool> blocked;
-
-  absl::StatusOr<AddressList> lookup(const std::string& host) {
-    std::unique_lock lock(mu);
-    ++lookups[host];
-    cv.notify_all();
-    cv.wait(lock, [&] { return !blocked[host]; });
-    auto it = records.find(host);
-    if (it == records.end()) return absl::UnavailableError("cannot resolve " + host);
-    AddressList out;
-    for (const auto& ip : it->second) out.push_back(*parseSocketAddress(ip, 0));
-    return out;
-  }
-  void set(const std::string& host, std::vector<std::string> ips) {
-    std::lock_guard lock(mu);
-    records[host] = std::move(ips);
-  }
-  void block(const std::string& host, bool on) {
-    std::lock_guard lock(mu);
-    blocked[host] = on;
-    cv.notify_all();
-  }
-  int count(const std::string& host) {
-    std::lock_guard lock(mu);
-    return lookups[host];
-  }
-  // Waits until `host` has been looked up `n` times (a lookup started).
-  bool waitLookups(const std::string& host, int n) {
-    std::unique_lock lock(mu);
-    return cv.wait_for(lock, 5s, [&] { return lookups[host] >= n; });
-  }
-};
 
 struct Fixture {
   std::shared_ptr<FakeDns> dns = std::make_shared<FakeDns>();
   std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>();
-  Resolver resolver{30s, clock, [dns = dns](const std::string& h) { return dns->lookup(h); }};
+  Resolver resolver{30s, clock, lookupOn(dns)};
 
-  // Resolves and waits for the answer: the addresses as text, or "error: ..." .
-  std::string get(const std::string& host) {
-    std::promise<absl::StatusOr<AddressList>> p;
-    auto f = p.get_future();
-    resolver.resolve(host, [&p](absl::StatusOr<AddressList> a) { p.set_value(std::move(a)); });
+  // Resolves and waits for the answer (5 s at most): the addresses as text, or "error: ...".
+  std::string get(const std::string& host,
+                  Resolver::IfStale if_stale = Resolver::IfStale::kAnswer) {
+    auto p = std::make_shared<std::promise<absl::StatusOr<AddressList>>>();
+    auto f = p->get_future();
+    resolver.resolve(
+        host, [p](absl::StatusOr<AddressList> a) { p->set_value(std::move(a)); }, if_stale);
     if (f.wait_for(5s) != std::future_status::ready) return "no answer";
-    auto a = f.get();
+    return text(f.get());
+  }
+  // The answer if resolve() gives it within the call, else "later".
+  std::string atOnce(const std::string& host) {
+    auto answer = std::make_shared<std::string>("later");
+    resolver.resolve(host, [answer](const absl::StatusOr<AddressList>& a) { *answer = text(a); });
+    return *answer;  // a later answer writes to the shared copy, not to this one
+  }
+  // Asks until the answer is `want` (5 s at most): a lookup behind a stale answer has ended.
+  bool becomes(const std::string& host, const std::string& want) {
+    for (int i = 0; i < 500; ++i) {
+      if (get(host) == want) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+  static std::string text(const absl::StatusOr<AddressList>& a) {
     if (!a.ok()) return "error: " + std::string(a.status().message());
     std::string out;
     for (const auto& x : *a) out += (out.empty() ? "" : ",") + x.host();
@@ -111,8 +94,46 @@ TEST_CASE("an answer is kept for the refresh interval, then a DNS change is seen
   CHECK(f.get("db.svc") == "10.0.0.5,fd00::5");
   CHECK(f.dns->count("db.svc") == 1);
   f.clock->advance(1s);
-  CHECK(f.get("db.svc") == "10.0.0.6");
+  CHECK(f.get("db.svc", Resolver::IfStale::kWait) == "10.0.0.6");
   CHECK(f.dns->count("db.svc") == 2);
+}
+
+TEST_CASE("a name with addresses answers at once while its refresh is in flight") {
+  Fixture f;
+  f.dns->set("db.svc", {"10.0.0.5"});
+  CHECK(f.get("db.svc") == "10.0.0.5");
+  f.dns->set("db.svc", {"10.0.0.6"});
+  f.dns->block("db.svc", true);  // the refresh takes as long as the test wants
+  CHECK_FALSE(f.resolver.stale("db.svc"));
+  f.clock->advance(30s);
+  CHECK(f.resolver.stale("db.svc"));
+  CHECK_FALSE(f.resolver.stale("never.svc"));  // no addresses: nothing stale to answer with
+  CHECK_FALSE(f.resolver.stale("10.0.0.5"));
+  CHECK(f.atOnce("db.svc") == "10.0.0.5");
+  REQUIRE(f.dns->waitLookups("db.svc", 2));  // one lookup started behind the answer...
+  CHECK(f.atOnce("db.svc") == "10.0.0.5");
+  CHECK(f.atOnce("DB.SVC") == "10.0.0.5");
+  CHECK(f.dns->count("db.svc") == 2);  // ... and only one
+  f.dns->block("db.svc", false);
+  CHECK(f.becomes("db.svc", "10.0.0.6"));  // its result replaces the entry
+  CHECK(f.dns->count("db.svc") == 2);
+  CHECK_FALSE(f.resolver.stale("db.svc"));
+
+  // A caller that asks for a fresh answer waits for the lookup.
+  f.dns->set("db.svc", {"10.0.0.7"});
+  f.dns->block("db.svc", true);
+  f.clock->advance(30s);
+  auto answer = std::make_shared<std::promise<std::string>>();
+  f.resolver.resolve(
+      "db.svc",
+      [answer](const absl::StatusOr<AddressList>& a) { answer->set_value(Fixture::text(a)); },
+      Resolver::IfStale::kWait);
+  REQUIRE(f.dns->waitLookups("db.svc", 3));
+  auto got = answer->get_future();
+  CHECK(got.wait_for(0s) == std::future_status::timeout);
+  f.dns->block("db.svc", false);
+  REQUIRE(got.wait_for(5s) == std::future_status::ready);
+  CHECK(got.get() == "10.0.0.7");
 }
 
 TEST_CASE("callers asking while a lookup is in flight wait for that one lookup") {
@@ -138,13 +159,14 @@ TEST_CASE("a failed lookup keeps the name's last addresses; a name never resolve
   Fixture f;
   f.dns->set("db.svc", {"10.0.0.5"});
   CHECK(f.get("db.svc") == "10.0.0.5");
-  {
-    std::lock_guard lock(f.dns->mu);
-    f.dns->records.erase("db.svc");  // a DNS outage
-  }
+  f.dns->erase("db.svc");  // a DNS outage
   f.clock->advance(31s);
-  CHECK(f.get("db.svc") == "10.0.0.5");
+  CHECK(f.get("db.svc", Resolver::IfStale::kWait) == "10.0.0.5");
   CHECK(f.dns->count("db.svc") == 2);
+  f.clock->advance(31s);
+  CHECK(f.atOnce("db.svc") == "10.0.0.5");
+  REQUIRE(f.dns->waitLookups("db.svc", 3));
+  CHECK(f.get("db.svc") == "10.0.0.5");
 
   CHECK_THAT(f.get("nowhere.svc"), ContainsSubstring("error: cannot resolve nowhere.svc"));
   CHECK_THAT(f.get("nowhere.svc"), ContainsSubstring("error:"));
@@ -173,6 +195,51 @@ TEST_CASE("a name whose lookup hangs does not hold up another name") {
   bool after_stop = false;
   f.resolver.resolve("ok.svc", [&](const absl::StatusOr<AddressList>&) { after_stop = true; });
   CHECK_FALSE(after_stop);
+}
+
+TEST_CASE("names DNS does not answer cannot take the threads of healthy names or of new ones") {
+  Fixture f;
+  f.dns->set("ok.svc", {"10.0.0.8"});
+  CHECK(f.get("ok.svc") == "10.0.0.8");
+  auto answered = std::make_shared<std::atomic<int>>(0);
+  auto ask = [&f, answered](const std::string& name) {
+    f.resolver.resolve(name, [answered](const absl::StatusOr<AddressList>&) { ++*answered; });
+  };
+  auto waitAnswered = [answered](int n) {
+    for (int i = 0; i < 500 && *answered < n; ++i) std::this_thread::sleep_for(10ms);
+    return *answered >= n;
+  };
+  // Two new names whose lookups hang (a DNS that drops their queries)...
+  f.dns->block("stuck1.svc", true);
+  f.dns->block("stuck2.svc", true);
+  ask("stuck1.svc");
+  ask("stuck2.svc");
+  REQUIRE(f.dns->waitLookups("stuck1.svc", 1));
+  REQUIRE(f.dns->waitLookups("stuck2.svc", 1));
+  // ... leave a thread to a healthy name's refresh.
+  f.dns->set("ok.svc", {"10.0.0.9"});
+  f.clock->advance(30s);
+  CHECK(f.get("ok.svc", Resolver::IfStale::kWait) == "10.0.0.9");
+
+  // Once they failed, asked again, they share one thread: a new name still finds one.
+  f.dns->block("stuck1.svc", false);
+  f.dns->block("stuck2.svc", false);
+  REQUIRE(waitAnswered(2));
+  f.clock->advance(std::chrono::seconds(Resolver::kNegativeSeconds));
+  f.dns->block("stuck1.svc", true);
+  f.dns->block("stuck2.svc", true);
+  ask("stuck1.svc");
+  ask("stuck2.svc");
+  REQUIRE(f.dns->waitLookups("stuck1.svc", 2));
+  f.dns->set("new.svc", {"10.0.0.10"});
+  CHECK(f.get("new.svc") == "10.0.0.10");
+  CHECK(f.dns->count("stuck2.svc") == 1);  // queued behind stuck1.svc
+  f.dns->block("stuck1.svc", false);
+  REQUIRE(f.dns->waitLookups("stuck2.svc", 2));
+  f.dns->block("stuck2.svc", false);
+  CHECK(waitAnswered(4));
+  std::lock_guard lock(f.dns->mu);
+  CHECK(f.dns->max_running <= Resolver::kMaxThreads);
 }
 
 TEST_CASE("withPort sets the port of IPv4 and IPv6 addresses") {
