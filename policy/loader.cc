@@ -133,6 +133,12 @@ void parseResources(Context& ctx, const YAML::Node& node, PolicyDocument& doc) {
     std::string what = absl::StrCat("resource '", r.name, "'");
     if (auto p = m.oneOf("protocol", {"postgres", "mysql", "http", "tcp"}, true)) {
       parseProtocol(*p, &r.protocol);
+      if (r.protocol == Protocol::kMysql || r.protocol == Protocol::kHttp) {
+        ctx.warn(m.get("protocol"), absl::StrCat(what, ": protocol ", *p,
+                                                 " is not served by the sidecar yet (only "
+                                                 "postgres and tcp are): its connections are "
+                                                 "refused"));
+      }
     }
     YAML::Node up = m.get("upstream");
     if (!up) {
@@ -169,7 +175,10 @@ void parseResources(Context& ctx, const YAML::Node& node, PolicyDocument& doc) {
       }
       cm.finish();
     } else if (r.protocol == Protocol::kPostgres || r.protocol == Protocol::kMysql) {
-      ctx.warn(item, absl::StrCat(what, ": no credentials; the client's own login is used"));
+      ctx.warn(item, absl::StrCat(what,
+                                  ": no credentials: a standalone sidecar refuses its sessions "
+                                  "(the client's own login is never used upstream); a control "
+                                  "plane brokers the secret named like the resource"));
     }
     if (auto db = m.str("database")) r.database = *db;
     if (YAML::Node mt = m.get("match")) {

@@ -524,6 +524,31 @@ resources:
   CHECK(all.find("no masking section") != std::string::npos);
 }
 
+// Review: `protocol: mysql` passed `policy check` silently, then every connection closed; and
+// the warning for a resource without credentials promised "the client's own login", which is
+// never used upstream (such sessions are refused).
+TEST_CASE("warnings say what a protocol the sidecar does not serve and missing credentials do") {
+  auto r = load(R"(version: 1
+resources:
+  - {name: my, protocol: mysql, upstream: {host: h, port: 3306}, credentials: {file: f}}
+  - {name: api, protocol: http, upstream: {host: h, port: 443}}
+  - {name: db, protocol: postgres, upstream: {host: h, port: 5432}}
+  - {name: raw, protocol: tcp, upstream: {host: h, port: 9000}}
+)");
+  REQUIRE(r.ok());
+  std::string all;
+  for (const auto& w : r.warnings) all += w + "\n";
+  INFO(all);
+  CHECK(all.find("p.yaml:3:26: warning: resource 'my': protocol mysql is not served by the "
+                 "sidecar yet (only postgres and tcp are): its connections are refused") !=
+        std::string::npos);
+  CHECK(all.find("resource 'api': protocol http is not served") != std::string::npos);
+  CHECK(all.find("resource 'db': no credentials: a standalone sidecar refuses its sessions") !=
+        std::string::npos);
+  CHECK(all.find("own login is used") == std::string::npos);
+  CHECK(all.find("'raw'") == std::string::npos);
+}
+
 TEST_CASE("missing file and empty document are errors") {
   CHECK_FALSE(loadPolicyFile("/nonexistent/policy.yaml").ok());
   auto r = load("");
