@@ -1,19 +1,39 @@
 // JSON-lines event sink with a background writer thread.
 #include "sidecar/events/json_lines_sink.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "sidecar/events/event_json.h"
 
 namespace tollgate::sidecar {
 
+namespace {
+
+// Creates the directories of `path` that are missing, mode 0750 (less the umask).
+absl::Status makeParents(const std::string& path) {
+  for (size_t slash = path.find('/', 1); slash != std::string::npos;
+       slash = path.find('/', slash + 1)) {
+    const std::string dir = path.substr(0, slash);
+    if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
+      return absl::UnavailableError(absl::StrCat("events file ", path, ": cannot create directory ",
+                                                 dir, ": ", std::strerror(errno)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<JsonLinesSink>> JsonLinesSink::open(const std::string& path) {
   if (path == "-") return std::shared_ptr<JsonLinesSink>(new JsonLinesSink(stdout, false));
+  if (auto st = makeParents(path); !st.ok()) return st;
   FILE* f = std::fopen(path.c_str(), "ae");
   if (f == nullptr) {
     return absl::UnavailableError("events file " + path + ": " + std::strerror(errno));

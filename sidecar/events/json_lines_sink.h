@@ -22,7 +22,8 @@ namespace tollgate::sidecar {
 // for append; each line is written whole.
 class JsonLinesSink : public EventSink {
  public:
-  // `path` "-" means stdout.
+  // `path` "-" means stdout. Directories of `path` that are missing are created (mode 0750),
+  // so a fresh machine needs no set-up for /var/log/tollgate/events.jsonl.
   static absl::StatusOr<std::shared_ptr<JsonLinesSink>> open(const std::string& path);
   ~JsonLinesSink() override;
 

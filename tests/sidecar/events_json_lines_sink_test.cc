@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <condition_variable>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -206,4 +207,35 @@ TEST_CASE("audit: sync is confirmed only once the line is written; a full disk r
   auto lines = readLines(path);
   REQUIRE(lines.size() == 1);
   CHECK(lines[0].find("\"id\":\"sync-1\"") != std::string::npos);
+}
+
+// Review: the README's `--events /var/log/tollgate/events.jsonl` failed on a fresh machine with
+// "No such file or directory".
+TEST_CASE("an events file in directories that do not exist yet gets them, mode 0750") {
+  tollgate::testing::TempDir dir;
+  const auto logs = dir.path() / "var" / "log" / "tollgate";
+  const std::string path = (logs / "events.jsonl").string();
+  {
+    auto sink = JsonLinesSink::open(path);
+    REQUIRE(sink.ok());
+    v1::AuditEvent e;
+    e.set_id("first");
+    (*sink)->publish(std::move(e));
+    (*sink)->flush();
+  }
+  auto lines = readLines(path);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].find("\"id\":\"first\"") != std::string::npos);
+  for (const auto& d : {dir.path() / "var", logs}) {
+    INFO(d);
+    // 0750, less the umask (which takes no bits of 0750 here: the test runs with 022 or 002).
+    CHECK((std::filesystem::status(d).permissions() & std::filesystem::perms::all) ==
+          (std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+           std::filesystem::perms::group_exec));
+  }
+  // A path under a file is still an error naming the path.
+  const std::string under_file = path + "/nested.jsonl";
+  auto bad = JsonLinesSink::open(under_file);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(std::string(bad.status().message()).find(under_file) != std::string::npos);
 }
