@@ -131,6 +131,10 @@ absl::Status Server::start() {
     auto sink = JsonLinesSink::open(config_.events_file);
     if (!sink.ok()) return sink.status();
     events = *sink;
+  } else if (!config_.policy_file.empty()) {
+    log::warn(
+        "no --events file: audit events are not recorded, and with audit: sync every "
+        "statement is refused");
   }
   // Credentials come from the files the policy names (standalone mode), as each session's
   // policy snapshot names them; the store re-reads a changed file on its own.

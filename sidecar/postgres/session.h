@@ -286,7 +286,9 @@ class PostgresSession : private FrontendDecoderCallbacks, private BackendDecoder
   bool holdForAudit(char type, std::string_view raw, std::string name, policy::QueryFactsPtr facts,
                     const policy::Verdict& verdict);
   void onAuditConfirmed(bool stored);
-  static policy::Verdict auditSyncRefusal(policy::Verdict verdict);
+  // `verdict` turned into the refusal of audit: sync, naming why: no sink at all (standalone
+  // without --events), or a record not stored in time.
+  policy::Verdict auditSyncRefusal(policy::Verdict verdict) const;
   void resumeHeld(const policy::Verdict& verdict, const std::string& approval_id);
   void onRowDescription(const BackendMessage& message, const RowDescription& desc);
   void onDataRow(const BackendMessage& message, const DataRow& row);

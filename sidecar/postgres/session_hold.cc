@@ -87,10 +87,16 @@ void PostgresSession::onAuditConfirmed(bool stored) {
   resumeHeld(stored ? held_->verdict : auditSyncRefusal(held_->verdict), "");
 }
 
-policy::Verdict PostgresSession::auditSyncRefusal(policy::Verdict verdict) {
+policy::Verdict PostgresSession::auditSyncRefusal(policy::Verdict verdict) const {
   // Strict mode: no record, no statement.
   verdict.decision = policy::Decision::kBlock;
   verdict.rule = "audit:sync";
+  if (!config_.events) {
+    verdict.message =
+        "tollgate: audit: sync is in force and this sidecar records no audit events (standalone "
+        "mode without --events); the statement was not run";
+    return verdict;
+  }
   verdict.message =
       "tollgate: audit: sync is in force and the statement's audit record could not be "
       "stored in time (control plane unreachable, audit spool not writable, or events file not "

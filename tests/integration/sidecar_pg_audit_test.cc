@@ -134,6 +134,25 @@ TEST_CASE("refused connections and blocked statements are audited without card n
   CHECK(sampleSecretsIn(all).empty());
 }
 
+// Review: without --events, audit: sync refused every statement blaming "control plane
+// unreachable, audit spool not writable, or events file not writable", none of which was so.
+TEST_CASE("audit: sync without an events file refuses statements saying there is no sink") {
+  auto& pg = sharedPg();
+  SidecarOptions o;
+  o.events = false;
+  o.policy.defaults = "{audit: sync}";
+  Sidecar sidecar(pg, o);
+  REQUIRE(sidecar.ready());
+  auto r = sidecar.psql("select 1;\n");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err << "\nlog: " << sidecar.log());
+  CHECK(r.out.empty());
+  CHECK_THAT(r.err, ContainsSubstring("42501: tollgate: audit: sync is in force and this sidecar "
+                                      "records no audit events (standalone mode without "
+                                      "--events); the statement was not run"));
+  CHECK(r.err.find("control plane unreachable") == std::string::npos);
+  CHECK_THAT(sidecar.log(), ContainsSubstring("no --events file: audit events are not recorded"));
+}
+
 TEST_CASE("the session end counts statements run, not protocol messages") {
   // Regression: Bind, Describe and Sync of the extended protocol were counted as statements.
   auto& pg = sharedPg();

@@ -54,12 +54,14 @@ struct PolicyOptions {
   // When not 0: a second resource, scripted-db, in clear at this port of 127.0.0.1 (a test's own
   // server), granted like payments-db. Serve it with --listen ...=scripted-db.
   int scripted_port = 0;
+  std::string defaults;  // the policy's `defaults` mapping as YAML flow, when not empty
 };
 
 struct SidecarOptions {
   std::string subject = kCiSubject;
   bool client_tls = false;  // --client-tls-ca/--client-tls-ca-key with the server's test CA
   PolicyOptions policy;
+  bool events = true;                   // --events FILE in the sidecar's temp dir
   std::vector<std::string> extra_args;  // more command-line flags
 };
 
@@ -83,19 +85,19 @@ inline SidecarOptions adminGrant() {
 inline std::string standardPolicy(const PgServer& pg, const std::string& cred_file,
                                   const PolicyOptions& o) {
   std::string ca = o.upstream_ca.empty() ? pg.pki().ca_cert : o.upstream_ca;
-  std::string y =
-      "version: 1\n"
-      "resources:\n"
-      "  - name: payments-db\n"
-      "    protocol: postgres\n"
-      "    upstream: {host: 127.0.0.1, port: " +
-      std::to_string(o.upstream_port != 0 ? o.upstream_port : pg.port()) +
-      ", tls: " + o.upstream_tls + ", ca: " + ca +
-      ", serverName: localhost}\n"
-      "    credentials: {file: " +
-      cred_file +
-      "}\n"
-      "    database: payments\n";
+  std::string y = "version: 1\n" +
+                  (o.defaults.empty() ? std::string() : "defaults: " + o.defaults + "\n") +
+                  "resources:\n"
+                  "  - name: payments-db\n"
+                  "    protocol: postgres\n"
+                  "    upstream: {host: 127.0.0.1, port: " +
+                  std::to_string(o.upstream_port != 0 ? o.upstream_port : pg.port()) +
+                  ", tls: " + o.upstream_tls + ", ca: " + ca +
+                  ", serverName: localhost}\n"
+                  "    credentials: {file: " +
+                  cred_file +
+                  "}\n"
+                  "    database: payments\n";
   std::string granted = "payments-db";
   if (o.scripted_port != 0) {
     y += "  - name: scripted-db\n"
@@ -193,12 +195,11 @@ class Sidecar {
                                      policy,
                                      "--listen",
                                      "127.0.0.1:" + std::to_string(port_) + "=payments-db",
-                                     "--events",
-                                     events_,
                                      "--subject",
                                      o.subject,
                                      "--admin-port",
                                      "0"};
+    if (o.events) argv.insert(argv.end(), {"--events", events_});
     if (o.client_tls) {
       argv.insert(argv.end(),
                   {"--client-tls-ca", pg.pki().ca_cert, "--client-tls-ca-key", pg.pki().ca_key});
