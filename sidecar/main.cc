@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   tollgate::sidecar::Server server(*std::move(config));
   if (auto st = server.start(); !st.ok()) {
     tollgate::log::error("sidecar failed to start", {{"error", std::string(st.message())}});
-    return 1;
+    return absl::IsInvalidArgument(st) ? 2 : 1;  // 2: a configuration error (server.h)
   }
   return server.run();
 }

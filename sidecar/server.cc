@@ -7,9 +7,11 @@
 #include <cstdlib>
 #include <future>
 
+#include "absl/strings/str_join.h"
 #include "common/daemon.h"
 #include "common/log.h"
 #include "policy/loader.h"
+#include "sidecar/config_checks.h"
 #include "sidecar/events/json_lines_sink.h"
 
 namespace tollgate::sidecar {
@@ -47,20 +49,38 @@ void Server::loadPolicy(std::function<void(absl::Status)> done) {
     done(absl::FailedPreconditionError(why));
     return;
   }
+  PolicyFit fit = checkPolicyFit(*loaded.policy, config_.listeners, /*standalone=*/true);
+  if (current == nullptr && !fit.errors.empty()) {
+    // A mistake of the command line, not of the moment: nothing would ever be served there.
+    done(absl::InvalidArgumentError(absl::StrJoin(fit.errors, "; ")));
+    return;
+  }
   const uint64_t version = ++policy_version_;
   policy::CompiledPolicyPtr next = loaded.policy;
   // Installed once its names are resolved (off this loop); the rest follows only if it is.
   connections_->setPolicy(
-      next, version, [this, next, version, done = std::move(done)](const absl::Status& st) {
+      next, version,
+      [this, next, version, fit = std::move(fit), done = std::move(done)](const absl::Status& st) {
         if (st.ok()) {
           policy_loaded_ = true;
           log::info("policy loaded",
                     {{"file", config_.policy_file},
                      {"version", std::to_string(version)},
                      {"resources", std::to_string(next->document().resources.size())}});
+          logPolicyFit(fit, version);
         }
         done(st);
       });
+}
+
+void Server::logPolicyFit(const PolicyFit& fit, uint64_t version) {
+  for (const auto& e : fit.errors) {
+    log::error("listener cannot be served: its connections are refused",
+               {{"detail", e}, {"version", std::to_string(version)}});
+  }
+  for (const auto& w : fit.warnings) {
+    log::warn("policy warning", {{"detail", w}, {"version", std::to_string(version)}});
+  }
 }
 
 absl::Status Server::startControlPlaneClient() {
@@ -86,11 +106,12 @@ absl::Status Server::startControlPlaneClient() {
   o.node_name = env("NODE_NAME");
   cp::ClientHooks hooks;
   // The hooks run on the client's threads; the connection manager is thread-safe.
-  hooks.on_policy = [this](policy::CompiledPolicyPtr p, uint64_t version) {
-    connections_->setPolicy(std::move(p), version, [this, version](const absl::Status& st) {
+  hooks.on_policy = [this](const policy::CompiledPolicyPtr& p, uint64_t version) {
+    connections_->setPolicy(p, version, [this, p, version](const absl::Status& st) {
       if (st.ok()) {
         policy_loaded_ = true;
         log::info("policy from the control plane", {{"version", std::to_string(version)}});
+        logPolicyFit(checkPolicyFit(*p, config_.listeners, /*standalone=*/false), version);
       } else if (!absl::IsCancelled(st)) {
         log::error("policy from the control plane refused; keeping the current policy",
                    {{"version", std::to_string(version)}, {"error", std::string(st.message())}});
@@ -147,7 +168,13 @@ absl::Status Server::start() {
     std::promise<absl::Status> loaded;
     std::future<absl::Status> result = loaded.get_future();
     loadPolicy([&loaded](absl::Status st) { loaded.set_value(std::move(st)); });
-    if (auto st = result.get(); !st.ok()) return st;
+    if (auto st = result.get(); !st.ok()) {
+      // Whatever refused it (its text, two resources claiming one destination, a listener it
+      // cannot serve), the first policy not loading is a configuration error.
+      std::string why(st.message());
+      if (why.rfind(config_.policy_file, 0) != 0) why = config_.policy_file + ": " + why;
+      return absl::InvalidArgumentError(why);
+    }
   }
   return startListeners();
 }
@@ -188,6 +215,11 @@ absl::Status Server::startListeners() {
         log::info("no IPv6 transparent listener", {{"reason", std::string(v6.status().message())}});
       }
     }
+  }
+  if (listeners_.empty() && (!config_.policy_file.empty() || control_plane_)) {
+    log::warn(
+        "nothing listens: no explicit listener (--listen) and no transparent listener "
+        "(transparent: in the config, --transparent-port); no connection is served");
   }
   admin_ = std::make_unique<AdminServer>(registry_, [this] { return readiness(); });
   if (auto st = admin_->start(config_.admin.address, config_.admin.port); !st.ok()) return st;

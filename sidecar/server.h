@@ -12,6 +12,7 @@
 #include "common/admin_server.h"
 #include "prometheus/registry.h"
 #include "sidecar/config.h"
+#include "sidecar/config_checks.h"
 #include "sidecar/connection_manager.h"
 #include "sidecar/cp/control_plane_client.h"
 #include "sidecar/network/listener.h"
@@ -30,7 +31,9 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Binds the admin endpoint and everything the config names. Fails on the first bind or
-  // load error, with a message naming what failed.
+  // load error, with a message naming what failed: INVALID_ARGUMENT for a configuration
+  // error (the first policy does not load or cannot serve a listener's resource, a listen
+  // address is not an IP), for which main() exits 2; anything else exits 1.
   absl::Status start();
   // Runs the main loop until a shutdown signal; returns the exit status.
   int run();
@@ -44,7 +47,11 @@ class Server {
   // Loads (or reloads) the standalone policy file into the connection manager. `done` gets the
   // outcome once: in this call when the file is refused, else when the connection manager has
   // installed or refused it (ConnectionManager::setPolicy), possibly on a resolver thread.
+  // The first policy of a standalone sidecar is refused (INVALID_ARGUMENT) when a listener
+  // names a resource it lacks; a reload with such a listener is installed and logged.
   void loadPolicy(std::function<void(absl::Status)> done);
+  // Logs what checkPolicyFit() found for policy `version`: errors and warnings.
+  static void logPolicyFit(const PolicyFit& fit, uint64_t version);
   // Connected mode: the stream client that feeds policy, grants and credentials.
   absl::Status startControlPlaneClient();
   // Binds the listeners, admin endpoint and signal handlers (both modes).

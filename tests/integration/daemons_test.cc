@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <csignal>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -217,33 +216,4 @@ TEST_CASE("an explicit listener other hosts can reach is warned about, a loopbac
   const size_t first = log.find("other hosts can reach");
   CHECK(log.find("other hosts can reach", first + 1) == std::string::npos);
   CHECK(sidecar.stop(SIGTERM).value_or(-1) == 0);
-}
-
-// Review (session 24): every refused connection was recorded under the rule
-// defaults.unknownDestination:deny, whatever refused it.
-TEST_CASE("a refused connection is recorded with the reason that refused it") {
-  TempDir dir;
-  int admin = freePort();
-  const int port = freePort();
-  const std::string events = (dir.path() / "events.jsonl").string();
-  Process sidecar({binPath("tollgate-sidecar"), "--admin-port", std::to_string(admin), "--policy",
-                   oneResourcePolicy(dir), "--events", events, "--listen",
-                   "127.0.0.1:" + std::to_string(port) + "=nosuch"},
-                  (dir.path() / "sidecar.log").string());
-  checkAdminEndpoints(admin, "sidecar");
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  char byte;
-  CHECK(::read(fd, &byte, 1) == 0);  // closed: the listener's resource is not in the policy
-  ::close(fd);
-  CHECK(sidecar.stop(SIGTERM).value_or(-1) == 0);  // events are flushed on the way out
-  std::ifstream in(events);
-  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  INFO(all);
-  CHECK_THAT(all, ContainsSubstring("\"ruleIds\":[\"sidecar:unknown_resource\"]"));
-  CHECK(all.find("unknownDestination") == std::string::npos);
 }
