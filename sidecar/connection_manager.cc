@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "policy/engine.h"
+#include "sidecar/postgres/error.h"
 #include "sidecar/postgres/session.h"
 #include "sidecar/tcp/relay.h"
 
@@ -369,8 +370,8 @@ void ConnectionManager::recordBacklogRefusals() {
                                 "audit:backlog"));
 }
 
-void ConnectionManager::refuse(int fd, const AcceptedSocket& socket, const std::string& reason,
-                               const std::string& stat) {
+void ConnectionManager::recordRefusal(const AcceptedSocket& socket, const std::string& reason,
+                                      const std::string& stat) {
   log::warn("connection refused", {{"client", socket.peer.toString()},
                                    {"destination", socket.destination.toString()},
                                    {"reason", reason}});
@@ -385,7 +386,59 @@ void ConnectionManager::refuse(int fd, const AcceptedSocket& socket, const std::
     e.mutable_location()->set_client_addr(socket.peer.toString());
     events_->publish(std::move(e));
   }
+}
+
+void ConnectionManager::refuse(int fd, const AcceptedSocket& socket, const std::string& reason,
+                               const std::string& stat) {
+  recordRefusal(socket, reason, stat);
   ::close(fd);
+}
+
+void ConnectionManager::refuseInProtocol(WorkerState& w, const AcceptedSocket& socket,
+                                         const std::string& reason, const std::string& stat) {
+  recordRefusal(socket, reason, stat);
+  ++active_;
+  w.worker.post([this, &w, socket, reason] {
+    postgres::SessionConfig sc;
+    sc.refuse_reason = "tollgate: " + reason;
+    sc.refuse_sqlstate = std::string(postgres::kSqlStateConnectionRejected);
+    sc.record_refusal = false;  // recorded above, under its rule
+    sc.client_address = socket.peer.toString();
+    sc.destination_name = socket.destination.host();
+    sc.source = source_;
+    if (client_ca_) {
+      auto ca = client_ca_;
+      sc.client_tls = [ca](const std::string& name) { return ca->serverContextFor(name); };
+    }
+    auto session =
+        std::make_shared<postgres::PostgresSession>(w.worker.loop(), std::move(sc), nullptr);
+    void* key = session.get();
+    std::weak_ptr<postgres::PostgresSession> weak = session;
+    session->setOnDone([this, &w, key] { w.worker.post([this, &w, key] { forget(w, key); }); });
+    const auto limit = std::min<std::chrono::seconds>(
+        kRefusalWait, std::chrono::seconds(config_.startup_timeout_seconds));
+    // Ended early (shutdown, a silent client), it still says why it was refused.
+    w.terminators[key] = Tracked{[weak, reason](const std::string&) {
+                                   if (auto s = weak.lock()) {
+                                     s->terminate(reason, postgres::kSqlStateConnectionRejected);
+                                   }
+                                 },
+                                 session->id(),
+                                 "",
+                                 "",
+                                 nullptr,
+                                 [weak, limit](std::chrono::steady_clock::time_point now) {
+                                   auto s = weak.lock();
+                                   return s != nullptr && s->startupOverdue(now, limit);
+                                 },
+                                 nullptr};
+    w.sessions[key] = session;
+    if (auto st = session->start(socket.fd); !st.ok()) {
+      log::warn("session failed to start", {{"error", std::string(st.message())}});
+      ::close(socket.fd);
+      forget(w, key);
+    }
+  });
 }
 
 void ConnectionManager::accept(AcceptedSocket socket, const std::string& resource_name) {
@@ -420,8 +473,10 @@ void ConnectionManager::accept(AcceptedSocket socket, const std::string& resourc
   WorkerState& w = *workers_[next_worker_++ % workers_.size()];
   if (resource == nullptr) {
     if (!resource_name.empty()) {
-      refuse(socket.fd, socket, "listener names unknown resource " + resource_name,
-             "unknown_resource");
+      refuseInProtocol(w, socket,
+                       "this listener's resource " + resource_name +
+                           " is not in the policy (version " + std::to_string(version) + ")",
+                       "unknown_resource");
       return;
     }
     if (policy->defaults().unknown_destination == policy::UnknownDestination::kPassthrough &&
@@ -442,12 +497,19 @@ void ConnectionManager::accept(AcceptedSocket socket, const std::string& resourc
       startRelay(w, socket, resource->name, resource->upstream.host, resource->upstream.port,
                  version);
       return;
-    default:
-      refuse(socket.fd, socket,
-             "resource " + resource->name + " uses protocol " +
-                 std::string(policy::protocolName(resource->protocol)) +
-                 ", which this sidecar does not speak yet",
-             "unsupported_protocol");
+    default: {
+      const std::string why = "resource " + resource->name + " uses protocol " +
+                              std::string(policy::protocolName(resource->protocol)) +
+                              ", which this sidecar does not speak yet (it serves postgres "
+                              "and tcp)";
+      // A job dialling an explicit listener may be a PostgreSQL client sent to the wrong
+      // resource; a redirected one speaks the resource's protocol, which gets nothing.
+      if (!resource_name.empty()) {
+        refuseInProtocol(w, socket, why, "unsupported_protocol");
+      } else {
+        refuse(socket.fd, socket, why, "unsupported_protocol");
+      }
+    }
   }
 }
 

@@ -101,9 +101,21 @@ class ConnectionManager {
 
  private:
   struct WorkerState;
-  // Closes `fd`, logs, counts and audits the refusal. Thread-safe (main loop or a worker).
+  // Logs, counts and audits a refusal (rule "sidecar:<stat>", or the policy's default for an
+  // unknown destination). Thread-safe.
+  void recordRefusal(const AcceptedSocket& socket, const std::string& reason,
+                     const std::string& stat);
+  // recordRefusal(), then closes `fd`. Thread-safe (main loop or a worker).
   void refuse(int fd, const AcceptedSocket& socket, const std::string& reason,
               const std::string& stat);
+  // A refusal of an explicit listener's connection, whose client is told why when it speaks
+  // PostgreSQL: recorded as refuse() records it, then a session on `w` reads the client's
+  // startup (an SSLRequest gets 'N', or TLS with the client CA) and answers FATAL 08004
+  // "tollgate: <reason>". A client that sends nothing (a protocol whose server speaks first)
+  // is closed after kRefusalWait, or the startup timeout when shorter.
+  void refuseInProtocol(WorkerState& w, const AcceptedSocket& socket, const std::string& reason,
+                        const std::string& stat);
+  static constexpr std::chrono::seconds kRefusalWait{5};
   void startPostgres(WorkerState& w, AcceptedSocket socket, policy::CompiledPolicyPtr policy,
                      uint64_t version, const policy::Resource* resource);
   // On the worker, once the access decision is known.

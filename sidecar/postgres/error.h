@@ -16,6 +16,10 @@ inline constexpr std::string_view kSqlStateInsufficientPrivilege = "42501";
 inline constexpr std::string_view kSqlStateProtocolViolation = "08P01";
 inline constexpr std::string_view kSqlStateInvalidAuthorization = "28000";
 inline constexpr std::string_view kSqlStateConnectionFailure = "08006";
+// sqlserver_rejected_establishment_of_sqlconnection: the sidecar cannot serve the connection
+// at all (its listener's resource is missing or of a protocol it does not speak). Not 28000:
+// nothing is wrong with who the client is, and a retry will not help until the config changes.
+inline constexpr std::string_view kSqlStateConnectionRejected = "08004";
 inline constexpr std::string_view kSqlStateQueryCanceled = "57014";
 inline constexpr std::string_view kSqlStateLockNotAvailable = "55P03";
 inline constexpr std::string_view kSqlStateAdminShutdown = "57P01";

@@ -147,7 +147,7 @@ CallbackAction PostgresSession::onStartupPacket(const FrontendMessage& message) 
     return CallbackAction::kStop;
   }
   if (!config_.refuse_reason.empty()) {
-    fatalToClient(kSqlStateInvalidAuthorization, config_.refuse_reason);
+    fatalToClient(config_.refuse_sqlstate, config_.refuse_reason);
     return CallbackAction::kStop;
   }
   std::string refusal = startupParameters(*startup);
@@ -362,7 +362,11 @@ CallbackAction PostgresSession::onAuthMessage(const BackendMessage& message) {
 
 void PostgresSession::startCancel(const CancelRequest& cancel) {
   state_ = State::kCancelling;
-  auto target = config_.cancels->find(cancel.process_id, std::string(cancel.secret_key));
+  // A listener that refuses every session has no backend to cancel.
+  std::optional<CancelTarget> target;
+  if (config_.resource != nullptr && config_.cancels != nullptr) {
+    target = config_.cancels->find(cancel.process_id, std::string(cancel.secret_key));
+  }
   if (!target || target->resource != config_.resource->name) {
     log::info("cancel request with unknown key ignored", {{"session", id_}});
     closeAll("unknown cancel key");

@@ -56,7 +56,9 @@ struct SessionConfig {
   // The largest message held whole, either way (SidecarConfig::max_message_bytes).
   size_t max_message_bytes = 64u << 20;
   policy::CompiledPolicyPtr policy;
-  const policy::Resource* resource = nullptr;  // points into `policy`
+  // Points into `policy`. Null only for a session that just answers the client's startup with
+  // `refuse_reason` (a listener whose resource the policy lacks): with no record_refusal.
+  const policy::Resource* resource = nullptr;
   policy::MaskerPtr masker;
   policy::Identity identity;
   policy::Role role = policy::Role::kRead;
@@ -104,8 +106,10 @@ struct SessionConfig {
   // SCRAM keys shared by the sidecar's sessions (nullable: each session derives its own).
   ScramKeyCache* scram_keys = nullptr;
   // When set, the session answers the client's startup with this FATAL error (SQLSTATE
-  // 28000) and never connects upstream: no access rule, unusable TLS settings, ...
+  // `refuse_sqlstate`) and never connects upstream: no access rule, unusable TLS settings, a
+  // listener the sidecar cannot serve, ...
   std::string refuse_reason;
+  std::string refuse_sqlstate = "28000";
   // False: the refusal is one of many alike, counted by the caller instead of recorded.
   bool record_refusal = true;
 };
