@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "common/flags.h"
 #include "policy/subject.h"
 
@@ -162,7 +163,16 @@ absl::StatusOr<SidecarConfig> loadSidecarConfig(int argc, const char* const* arg
   auto flags = parseDaemonCommandLine(
       "tollgate-sidecar", argc, argv, flagSpecs(),
       [&](const YAML::Node& root, YamlErrors& errors) { readYaml(root, errors, cfg); });
-  if (!flags.ok()) return flags.status();
+  if (!flags.ok()) {
+    if (absl::IsCancelled(flags.status()) && absl::StartsWith(flags.status().message(), "usage:")) {
+      // The flags name only part of it: the config file's keys are documented there.
+      return absl::CancelledError(
+          std::string(flags.status().message()) +
+          "\nEvery config-file key (--config), the exit codes and what standalone mode ignores\n"
+          "or refuses: docs/sidecar.md in the Tollgate sources.\n");
+    }
+    return flags.status();
+  }
   cfg.config_file = flags->getOr("config", "");
   if (auto p = flags->get("policy")) cfg.policy_file = *p;
   if (auto e = flags->get("events")) cfg.events_file = *e;

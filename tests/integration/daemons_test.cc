@@ -170,6 +170,15 @@ TEST_CASE("missing config file and bad flags are clear errors") {
   CHECK_THAT(named.err, ContainsSubstring("requires TLS"));
 }
 
+// Review: the README sent readers to --help for the config file, which lists only flags.
+TEST_CASE("the sidecar's --help points to the reference of its config file") {
+  auto help = run({binPath("tollgate-sidecar"), "--help"});
+  CHECK(help.exit_code == 0);
+  CHECK_THAT(help.out, ContainsSubstring("--listen"));
+  CHECK_THAT(help.out, ContainsSubstring("Every config-file key (--config)"));
+  CHECK_THAT(help.out, ContainsSubstring("docs/sidecar.md"));
+}
+
 TEST_CASE("a port already in use fails start-up with exit 1 and names the address") {
   TempDir dir;
   int admin = freePort();
