@@ -16,7 +16,10 @@ struct Row {
   StatementClass cls;
 };
 
-// Sorted by node name (binary search; checked at compile time below).
+// Sorted by node name (binary search; checked at compile time below). Types are part of the
+// policy language (guardrails name them): a kind's type never changes once given. The kinds
+// added after their types were derived from node names keep those names (alter_enum,
+// alter_stats, alter_op_family, alter_t_s_configuration, alter_t_s_dictionary).
 constexpr std::array kRows = {
     Row{"AlterCollationStmt", "alter_collation", C::kDdl},
     Row{"AlterDatabaseRefreshCollStmt", "alter_database", C::kAdmin},
@@ -24,7 +27,7 @@ constexpr std::array kRows = {
     Row{"AlterDatabaseStmt", "alter_database", C::kAdmin},
     Row{"AlterDefaultPrivilegesStmt", "alter_default_privileges", C::kDdl},
     Row{"AlterDomainStmt", "alter_domain", C::kDdl},
-    Row{"AlterEnumStmt", "alter_type", C::kDdl},
+    Row{"AlterEnumStmt", "alter_enum", C::kDdl},
     Row{"AlterEventTrigStmt", "alter_event_trigger", C::kAdmin},
     Row{"AlterExtensionContentsStmt", "alter_extension", C::kAdmin},
     Row{"AlterExtensionStmt", "alter_extension", C::kAdmin},
@@ -33,7 +36,7 @@ constexpr std::array kRows = {
     Row{"AlterFunctionStmt", "alter_function", C::kDdl},
     Row{"AlterObjectDependsStmt", "alter_object_depends", C::kDdl},
     Row{"AlterObjectSchemaStmt", "alter_object_schema", C::kDdl},
-    Row{"AlterOpFamilyStmt", "alter_operator_family", C::kDdl},
+    Row{"AlterOpFamilyStmt", "alter_op_family", C::kDdl},
     Row{"AlterOperatorStmt", "alter_operator", C::kDdl},
     Row{"AlterOwnerStmt", "alter_owner", C::kDdl},
     Row{"AlterPolicyStmt", "alter_policy", C::kDdl},
@@ -41,11 +44,11 @@ constexpr std::array kRows = {
     Row{"AlterRoleSetStmt", "alter_role", C::kAdmin},
     Row{"AlterRoleStmt", "alter_role", C::kAdmin},
     Row{"AlterSeqStmt", "alter_sequence", C::kDdl},
-    Row{"AlterStatsStmt", "alter_statistics", C::kDdl},
+    Row{"AlterStatsStmt", "alter_stats", C::kDdl},
     Row{"AlterSubscriptionStmt", "alter_subscription", C::kAdmin},
     Row{"AlterSystemStmt", "alter_system", C::kAdmin},
-    Row{"AlterTSConfigurationStmt", "alter_text_search_configuration", C::kDdl},
-    Row{"AlterTSDictionaryStmt", "alter_text_search_dictionary", C::kDdl},
+    Row{"AlterTSConfigurationStmt", "alter_t_s_configuration", C::kDdl},
+    Row{"AlterTSDictionaryStmt", "alter_t_s_dictionary", C::kDdl},
     Row{"AlterTableMoveAllStmt", "alter_table", C::kAdmin},
     Row{"AlterTableSpaceOptionsStmt", "alter_tablespace", C::kAdmin},
     Row{"AlterTableStmt", "alter_table", C::kDdl},
@@ -120,6 +123,8 @@ constexpr std::array kRows = {
     Row{"ReindexStmt", "reindex", C::kAdmin},
     Row{"RenameStmt", "rename", C::kDdl},
     Row{"ReplicaIdentityStmt", "alter_table", C::kDdl},
+    // RETURN of a SQL-standard function body (CREATE FUNCTION ... RETURN expr): an expression.
+    Row{"ReturnStmt", "return", C::kRead},
     Row{"RuleStmt", "create_rule", C::kDdl},
     Row{"SecLabelStmt", "security_label", C::kAdmin},
     Row{"SelectStmt", "select", C::kRead},
