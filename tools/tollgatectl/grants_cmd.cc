@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "common/yaml_reader.h"
+#include "policy/subject.h"
 #include "tools/tollgatectl/commands.h"
 #include "tools/tollgatectl/invocation.h"
 #include "tools/tollgatectl/table.h"
@@ -47,7 +48,8 @@ int runRequest(const std::vector<std::string>& args) {
   int rc = 0;
   auto inv = Invocation::start(
       "grants request", args,
-      onlineFlags({{"subject", true, false, "workload subject, e.g. system:serviceaccount:ns:sa"},
+      onlineFlags({{"subject", true, false,
+                    "workload subject: NAMESPACE/SERVICEACCOUNT or a subject string"},
                    {"resource", true, false, "resource name"},
                    {"role", true, false, "read|write|admin (default: the access rule's role)"},
                    {"duration", true, false, "how long, e.g. 15m (default and cap: the rule's)"},
@@ -59,7 +61,7 @@ int runRequest(const std::vector<std::string>& args) {
     return inv->usageError("--subject, --resource and --reason are required");
   }
   v1::RequestGrantRequest req;
-  req.set_subject(*f.get("subject"));
+  req.set_subject(policy::expandSubject(*f.get("subject")));
   req.set_resource(*f.get("resource"));
   req.set_reason(*f.get("reason"));
   if (auto r = f.get("role")) {
@@ -109,7 +111,7 @@ int runList(const std::vector<std::string>& args) {
                                kUsage, 0, 0, &rc);
   if (!inv) return rc;
   v1::ListGrantsRequest req;
-  req.set_subject(inv->flags().getOr("subject", ""));
+  req.set_subject(policy::expandSubject(inv->flags().getOr("subject", "")));
   req.set_resource(inv->flags().getOr("resource", ""));
   req.set_include_inactive(inv->flags().has("all"));
   v1::GrantService::Stub stub(inv->client().channel());
