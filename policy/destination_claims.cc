@@ -61,6 +61,11 @@ std::vector<std::string> DestinationClaims::literalAddresses(const std::string& 
 DestinationClaims DestinationClaims::build(const PolicyDocument& doc,
                                            const AddressesOf& addresses_of) {
   DestinationClaims claims;
+  for (const auto& r : doc.resources) {
+    for (const auto& address : addresses_of(r.upstream.host)) {
+      claims.upstreams_.insert({address, r.upstream.port, r.name});
+    }
+  }
   // Match claims first, so that a conflict names the match claim as the one already there. A
   // resource without `match` claims its upstream only (below): two of them on one server
   // share it rather than conflict.
@@ -92,11 +97,14 @@ void DestinationClaims::add(const std::string& address, int port, const Destinat
   if (fresh || it->second.claim.resource == claim.resource) return;
   const DestinationClaim& held = it->second.claim;
   const bool same_protocol = held.protocol == claim.protocol;
-  // A resource's match naming another's upstream of its protocol gives the destination to the
-  // one that names it (match claims come first). Across protocols it would let a raw relay
-  // reach a gated server, or gate a raw one: a conflict.
+  // A resource's match naming the upstream it shares with another resource of its protocol
+  // (two databases of one server) gives the destination to the one that names it (match claims
+  // come first). On another server, a job dialling the database's real address would reach
+  // that other server under other rules; across protocols a raw relay would reach a gated
+  // server, or a raw one be gated: conflicts.
   if (same_protocol && held.kind == DestinationClaim::Kind::kMatch &&
-      claim.kind == DestinationClaim::Kind::kUpstream) {
+      claim.kind == DestinationClaim::Kind::kUpstream &&
+      upstreams_.contains({address, port, held.resource})) {
     return;
   }
   ClaimConflict conflict{address, port, held, claim,

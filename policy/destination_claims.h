@@ -6,10 +6,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "policy/model.h"
 
 namespace tollgate::policy {
@@ -35,8 +37,9 @@ struct DestinationClaim {
 // resources of one protocol: two resources on one server (say, two databases of it) can share
 // an upstream, and a connection to it is then refused as ambiguous rather than the policy. A
 // raw (tcp) resource sharing a gated one's upstream is fatal: the job would reach the gated
-// server unmasked through the raw resource's own match address. A match claim on the upstream
-// of a resource of the same protocol is no conflict: the match gives it to its resource.
+// server unmasked through the raw resource's own match address. A match claim on an upstream
+// its own resource shares with another resource of the same protocol is no conflict: the match
+// gives it to its resource.
 struct ClaimConflict {
   std::string address;
   int port = 0;
@@ -89,6 +92,8 @@ class DestinationClaims {
   void add(const std::string& address, int port, const DestinationClaim& claim);
 
   absl::flat_hash_map<std::pair<std::string, int>, Entry> entries_;
+  // Every resource's upstream address:port (canonical address, port, resource).
+  absl::flat_hash_set<std::tuple<std::string, int, std::string>> upstreams_;
   std::vector<ClaimConflict> conflicts_;
 };
 

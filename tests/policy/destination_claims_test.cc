@@ -262,6 +262,23 @@ TEST_CASE("two databases of one server without match load, and a match gives the
   CHECK(owner(claims, "127.0.0.1", 5432) == "payments");
 }
 
+// Review (session 25): a match took another server's upstream silently; a job dialling that
+// database's real address then reached the other server, its rules and credentials.
+TEST_CASE("a match on the upstream of a resource on another server refuses the policy") {
+  auto r = load(R"(  - name: payments
+    protocol: postgres
+    upstream: {host: 10.9.9.9, port: 5432}
+  - name: sandbox
+    protocol: postgres
+    upstream: {host: 10.9.9.50, port: 5432}
+    match: {hosts: [10.9.9.9]}
+)");
+  INFO(allErrors(r));
+  CHECK_FALSE(r.ok());
+  CHECK_THAT(allErrors(r), ContainsSubstring("destination 10.9.9.9:5432 is already claimed by "
+                                             "resource 'sandbox' (match.hosts 10.9.9.9)"));
+}
+
 TEST_CASE(
     "one resource naming an address twice, patterns, and unresolved names claim no conflict") {
   auto r = load(R"(  - name: db
