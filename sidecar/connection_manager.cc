@@ -155,16 +155,17 @@ void ConnectionManager::setPolicy(policy::CompiledPolicyPtr policy, uint64_t ver
   const uint64_t request = ++policy_requests_;
   std::vector<std::string> names;
   if (policy) names = claimNames(policy->document());
-  // Known names answer at once, even when stale (IfStale::kAnswer): a reload, a tighter policy
-  // often, must not wait for lookups of names the sidecar knows. Claims built from stale
-  // answers are built again at the next refreshDestinations().
-  const bool stale = std::any_of(names.begin(), names.end(),
-                                 [this](const std::string& n) { return resolver_->stale(n); });
-  resolveNames(names, [this, policy = std::move(policy), version, request, names, stale,
-                       done = std::move(done)](const ResolvedNames& answers) {
-    absl::Status st = install(policy, version, request, names, answers, stale);
-    if (done) done(st);
-  });
+  // Names with a fresh answer answer at once; a stale one is looked up first (kWait): the
+  // policy's claims are checked against what DNS says now, or a tcp resource whose name moved
+  // onto a gated server would pass on an old answer.
+  resolveNames(
+      names,
+      [this, policy = std::move(policy), version, request, names,
+       done = std::move(done)](const ResolvedNames& answers) {
+        absl::Status st = install(policy, version, request, names, answers);
+        if (done) done(st);
+      },
+      Resolver::IfStale::kWait);
 }
 
 void ConnectionManager::resolveNames(const std::vector<std::string>& names,
@@ -199,7 +200,7 @@ void ConnectionManager::resolveNames(const std::vector<std::string>& names,
 
 absl::Status ConnectionManager::install(const policy::CompiledPolicyPtr& policy, uint64_t version,
                                         uint64_t request, std::vector<std::string> names,
-                                        const ResolvedNames& answers, bool stale) {
+                                        const ResolvedNames& answers) {
   auto claims = std::make_shared<policy::DestinationClaims>();
   if (policy) *claims = claimsFor(policy->document(), answers);
   if (claims->hasFatalConflict()) {
@@ -223,9 +224,7 @@ absl::Status ConnectionManager::install(const policy::CompiledPolicyPtr& policy,
     policy_version_ = version;
     claims_ = claims;
     claim_names_ = std::move(names);
-    claims_resolved_at_ = std::chrono::steady_clock::now();
-    // Due at once: the next refresh, at the next tick, waits for those lookups.
-    if (stale) claims_resolved_at_ -= resolver_->refreshInterval();
+    claims_resolved_at_ = clock_->monotonic();
     refresh_conflicts_ = conflictText(*claims);
     tls_contexts_.clear();
   }
@@ -238,14 +237,15 @@ absl::Status ConnectionManager::install(const policy::CompiledPolicyPtr& policy,
   return absl::OkStatus();
 }
 
-void ConnectionManager::refreshDestinations() {
+void ConnectionManager::refreshDestinations(std::function<void()> done) {
   policy::CompiledPolicyPtr policy;
   std::vector<std::string> names;
   uint64_t request = 0;
   {
     std::lock_guard lock(mu_);
     if (!policy_ || claim_names_.empty() || refreshing_ ||
-        std::chrono::steady_clock::now() - claims_resolved_at_ < resolver_->refreshInterval()) {
+        clock_->monotonic() - claims_resolved_at_ < resolver_->refreshInterval()) {
+      if (done) done();
       return;
     }
     refreshing_ = true;
@@ -257,7 +257,13 @@ void ConnectionManager::refreshDestinations() {
   // interval behind DNS, and nobody waits for it.
   resolveNames(
       names,
-      [this, policy, request](const ResolvedNames& answers) {
+      [this, policy, request, done = std::move(done)](const ResolvedNames& answers) {
+        struct Done {
+          const std::function<void()>& fn;
+          ~Done() {
+            if (fn) fn();
+          }
+        } done_at_end{done};
         auto claims = std::make_shared<const policy::DestinationClaims>(
             claimsFor(policy->document(), answers));
         std::string conflicts = conflictText(*claims);
@@ -268,7 +274,7 @@ void ConnectionManager::refreshDestinations() {
           refreshing_ = false;
           if (request != policy_request_) return;  // a newer policy has its own claims
           claims_ = claims;
-          claims_resolved_at_ = std::chrono::steady_clock::now();
+          claims_resolved_at_ = clock_->monotonic();
           version = policy_version_;
           conflicts_changed = conflicts != refresh_conflicts_;
           refresh_conflicts_ = conflicts;
@@ -595,6 +601,11 @@ void ConnectionManager::runRelay(WorkerState& w, const AcceptedSocket& socket,
     --active_;
     return;
   }
+  if (std::string why = resource.empty() ? "" : gatedUpstream(resource, *upstream); !why.empty()) {
+    refuse(socket.fd, socket, why, "conflicting_destination");
+    --active_;
+    return;
+  }
   TcpRelay::Info info{resource, socket.peer.toString(), source_, config_.identity.subject};
   auto relay = std::make_shared<TcpRelay>(w.worker.loop(), info, events_, nullptr);
   void* key = relay.get();
@@ -630,6 +641,30 @@ void ConnectionManager::runRelay(WorkerState& w, const AcceptedSocket& socket,
     return;
   }
   catchUp(w.terminators[key], version);
+}
+
+std::string ConnectionManager::gatedUpstream(const std::string& resource,
+                                             const AddressList& upstream) const {
+  std::shared_ptr<const policy::DestinationClaims> claims;
+  {
+    std::lock_guard lock(mu_);
+    claims = claims_;
+  }
+  if (claims == nullptr) return "";
+  auto raw = [](const policy::DestinationClaim& c) { return c.protocol == policy::Protocol::kTcp; };
+  for (const auto& address : upstream) {
+    auto found = claims->find(address.host(), address.port());
+    if (found.claim != nullptr && found.claim->resource != resource && !raw(*found.claim)) {
+      return "resource " + resource + "'s upstream resolves to " + address.toString() +
+             ", which belongs to resource " + found.claim->resource;
+    }
+    if (found.conflict != nullptr &&
+        (!raw(found.conflict->first) || !raw(found.conflict->second))) {
+      return "resource " + resource + "'s upstream resolves to " + address.toString() +
+             ", which more than one resource claims";
+    }
+  }
+  return "";
 }
 
 std::string ConnectionManager::relayEndedBy(const policy::CompiledPolicy& policy,

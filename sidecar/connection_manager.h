@@ -56,26 +56,25 @@ class ConnectionManager {
   // Installs `policy` once the host names of its resources (match.hosts, upstream hosts) are
   // resolved, off the calling thread: then every address:port belongs to at most one resource
   // (policy/destination_claims.h), new connections use it, and live sessions and relays are
-  // handed it (PostgresSession::updatePolicy, relayEndedBy()). A name the resolver has
-  // addresses for answers with them at once, even when they are older than the refresh
-  // interval (the next refreshDestinations() looks them up again): only names that never
-  // resolved wait for DNS. When two resources claim one address:port (say `localhost` and
-  // `127.0.0.1`), or one claims another's upstream, the policy is refused: the current one
-  // stays and `done` gets FAILED_PRECONDITION naming both resources and the destination. A
-  // call whose lookups end after those of a later call that was installed gets CANCELLED.
-  // `done` (nullable) runs once, in this call when no name waits for a lookup (IP literals,
-  // names with addresses), else on a resolver thread; not at all once drainAndStop() has
-  // stopped the resolver. Thread-safe.
+  // handed it (PostgresSession::updatePolicy, relayEndedBy()). A name with a fresh
+  // answer (younger than the refresh interval) answers at once; a stale or new one is looked
+  // up first, so that the claims are checked against what DNS says now. When two resources claim
+  // one address:port (say `localhost` and `127.0.0.1`), or one claims another's upstream, the
+  // policy is refused: the current one stays and `done` gets FAILED_PRECONDITION naming both
+  // resources and the destination. A call whose lookups end after those of a later call that was
+  // installed gets CANCELLED. `done` (nullable) runs once, in this call when no name waits for a
+  // lookup (IP literals, names with addresses), else on a resolver thread; not at all once
+  // drainAndStop() has stopped the resolver. Thread-safe.
   void setPolicy(policy::CompiledPolicyPtr policy, uint64_t version,
                  std::function<void(absl::Status)> done = nullptr);
   policy::CompiledPolicyPtr policy() const;
   // Thread-safe; the main loop calls it every few seconds. Once the claims are older than the
-  // DNS refresh interval, or at the first call after setPolicy() installed claims built from
-  // answers older than that, resolves the policy's names again, waiting for a lookup of each
+  // DNS refresh interval, resolves the policy's names again, waiting for a lookup of each
   // answer older than the interval (Resolver::IfStale::kWait), and maps destinations by the new
   // answers (an address a name no longer has stops being its resource's). A destination two
   // resources claim after a DNS change is refused (logged) until DNS or the policy changes.
-  void refreshDestinations();
+  // `done` (nullable; for tests) runs once the refresh is over, or at once when none was due.
+  void refreshDestinations(std::function<void()> done = nullptr);
 
   // Handles one accepted socket. `resource` is the explicit listener's resource, or "" for
   // the transparent listener (the destination decides).
@@ -151,10 +150,9 @@ class ConnectionManager {
   // needs a lookup, else on a resolver thread. `if_stale` as Resolver::resolve().
   void resolveNames(const std::vector<std::string>& names, std::function<void(ResolvedNames)> done,
                     Resolver::IfStale if_stale = Resolver::IfStale::kAnswer);
-  // The second half of setPolicy(), once `answers` are in; `stale` when some of them were
-  // older than the refresh interval.
+  // The second half of setPolicy(), once `answers` are in.
   absl::Status install(const policy::CompiledPolicyPtr& policy, uint64_t version, uint64_t request,
-                       std::vector<std::string> names, const ResolvedNames& answers, bool stale);
+                       std::vector<std::string> names, const ResolvedNames& answers);
   // A policy update that came between accept() (which read policy `version`) and the
   // registration of `tracked` found nothing to hand itself to: hands it the current one.
   void catchUp(const Tracked& tracked, uint64_t version);
@@ -163,6 +161,11 @@ class ConnectionManager {
   // relay once a resource claims its destination or unknown destinations are denied.
   std::string relayEndedBy(const policy::CompiledPolicy& policy, const std::string& resource,
                            const SocketAddress& destination) const;
+  // Why a tcp resource's relay may not go to `upstream` ("" when it may): one of the addresses
+  // its name resolves to now is claimed by a gated (non-tcp) resource, or claimed twice. Its
+  // name moved onto a gated server after the policy was checked (the claims follow DNS), and a
+  // raw relay there would pass that server's data unmasked.
+  std::string gatedUpstream(const std::string& resource, const AddressList& upstream) const;
   // An EVENT_CONNECTION_REFUSED of this sidecar's identity, now, decided by `rule`.
   v1::AuditEvent refusalEvent(const std::string& detail, const std::string& rule) const;
   // The connections refused for the audit backlog after the first one recorded

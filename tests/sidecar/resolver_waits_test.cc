@@ -1,7 +1,7 @@
 // Who waits for DNS in the ConnectionManager, with a DNS the test controls: a policy reload
-// whose names are known installs at once (only a new name waits), and a raw relay whose
+// whose names are fresh installs at once (a stale or new one waits), and a raw relay whose
 // upstream name DNS does not answer is refused at the startup timeout, its late answer
-// touching nothing.
+// touching nothing; a tcp resource whose name moved onto a gated server is refused.
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
@@ -186,7 +186,9 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("a policy reload whose names are all known installs at once; only a new name waits") {
+TEST_CASE(
+    "a policy reload whose names are fresh installs at once; a stale or new name is looked up "
+    "first") {
   Fixture f;
   f.dns->set("a.svc", {"10.0.0.1"});
   f.dns->set("b.svc", {"10.0.0.2"});
@@ -198,30 +200,42 @@ TEST_CASE("a policy reload whose names are all known installs at once; only a ne
   REQUIRE(first_done.wait_for(5s) == std::future_status::ready);
   REQUIRE(first_done.get().ok());
 
-  // a.svc's answer is stale, and DNS would take as long as the test wants to refresh it.
-  f.dns_clock->advance(31s);
-  f.dns->block("a.svc", true);
-  CompiledPolicyPtr p2 = policyOf(tcpResource("r1", "a.svc", 5432));  // tighter: r2 is gone
+  // a.svc's answer is fresh: a tighter policy (r2 is gone) installs within the call.
+  CompiledPolicyPtr p2 = policyOf(tcpResource("r1", "a.svc", 5432));
   std::optional<absl::Status> st = f.setPolicy(p2, 2);
-  REQUIRE(st.has_value());  // installed within the call, without waiting for DNS
+  REQUIRE(st.has_value());
   CHECK(st->ok());
   CHECK(f.manager->policy() == p2);
-  CHECK(f.dns->waitLookups("a.svc", 2));  // refreshed behind the answer
+
+  // Stale, it is looked up before the policy's claims are checked (review, session 25: a
+  // policy checked on an old answer let a tcp resource onto a gated server's new address).
+  f.dns_clock->advance(31s);
+  f.dns->block("a.svc", true);
+  auto second = std::make_shared<std::promise<absl::Status>>();
+  CompiledPolicyPtr p2b =
+      policyOf(tcpResource("r1", "a.svc", 5432) + tcpResource("r4", "a.svc", 6001));
+  CHECK_FALSE(f.setPolicy(p2b, 3, second).has_value());
+  REQUIRE(f.dns->waitLookups("a.svc", 2));
+  CHECK(f.manager->policy() == p2);
+  f.dns->block("a.svc", false);
+  auto second_done = second->get_future();
+  REQUIRE(second_done.wait_for(5s) == std::future_status::ready);
+  CHECK(second_done.get().ok());
+  CHECK(f.manager->policy() == p2b);
 
   // A new name waits for its lookup; the policy in force stays until then.
   f.dns->block("b.svc", true);
   auto third = std::make_shared<std::promise<absl::Status>>();
   CompiledPolicyPtr p3 =
       policyOf(tcpResource("r1", "a.svc", 5432) + tcpResource("r3", "b.svc", 7000));
-  CHECK_FALSE(f.setPolicy(p3, 3, third).has_value());
+  CHECK_FALSE(f.setPolicy(p3, 4, third).has_value());
   REQUIRE(f.dns->waitLookups("b.svc", 1));
-  CHECK(f.manager->policy() == p2);
+  CHECK(f.manager->policy() == p2b);
   f.dns->block("b.svc", false);
   auto third_done = third->get_future();
   REQUIRE(third_done.wait_for(5s) == std::future_status::ready);
   CHECK(third_done.get().ok());
   CHECK(f.manager->policy() == p3);
-  f.dns->block("a.svc", false);
 }
 
 TEST_CASE("a raw relay whose upstream name DNS does not answer is refused at the startup timeout") {
@@ -284,4 +298,40 @@ TEST_CASE("a raw relay whose upstream name DNS does not answer is refused at the
 
   f.manager.reset();  // ends b's and c's relays
   for (int fd : {a.fd, b.fd, c.fd, up_b, up_c, upstream}) ::close(fd);
+}
+
+// Review (session 25): a tcp resource's name that DNS moved onto a gated database's address
+// (after the policy was checked) relayed connections to it raw, the data unmasked.
+TEST_CASE("a tcp resource whose name moved onto a gated server is refused, not relayed raw") {
+  Fixture f;
+  int db_port = 0;
+  int db = listenLoopback(&db_port);  // the gated database, on 127.0.0.1
+  f.dns->set("legacy.svc", {"127.0.0.2"});
+  auto loaded = std::make_shared<std::promise<absl::Status>>();
+  f.setPolicy(policyOf("  - {name: pay, protocol: postgres, upstream: {host: 127.0.0.1, port: " +
+                       std::to_string(db_port) + ", tls: disable}}\n" +
+                       tcpResource("legacy", "legacy.svc", db_port)),
+              1, loaded);
+  auto loaded_done = loaded->get_future();
+  REQUIRE(loaded_done.wait_for(5s) == std::future_status::ready);
+  REQUIRE(loaded_done.get().ok());
+
+  // DNS moves the name onto the database; the next refresh's claims see it.
+  f.dns->set("legacy.svc", {"127.0.0.1"});
+  f.dns_clock->advance(31s);
+  f.clock->advance(31s);
+  std::promise<void> refreshed;
+  f.manager->refreshDestinations([&] { refreshed.set_value(); });
+  REQUIRE(refreshed.get_future().wait_for(5s) == std::future_status::ready);
+
+  Client c = connectClient();
+  f.manager->accept(c.accepted, "legacy");
+  auto refused = f.events->refusals("sidecar:conflicting_destination", 1);
+  REQUIRE(refused.size() == 1);
+  CHECK_THAT(refused[0], ContainsSubstring("resource legacy's upstream resolves to 127.0.0.1:" +
+                                           std::to_string(db_port)));
+  CHECK(readWithin(c.fd, 5000ms) == "closed");
+  CHECK(acceptWithin(db, 0ms) < 0);  // nothing reached the database raw
+  ::close(c.fd);
+  ::close(db);
 }
