@@ -107,6 +107,11 @@ void DestinationClaims::add(const std::string& address, int port, const Destinat
       upstreams_.contains({address, port, held.resource})) {
     return;
   }
+  auto& others = it->second.others;
+  if (std::none_of(others.begin(), others.end(),
+                   [&](const DestinationClaim& c) { return c.resource == claim.resource; })) {
+    others.push_back(claim);
+  }
   ClaimConflict conflict{address, port, held, claim,
                          held.kind == DestinationClaim::Kind::kMatch ||
                              claim.kind == DestinationClaim::Kind::kMatch || !same_protocol};
@@ -124,6 +129,21 @@ DestinationClaims::Lookup DestinationClaims::find(std::string_view address, int 
   if (it == entries_.end()) return {};
   if (it->second.conflict >= 0) return {nullptr, &conflicts_[it->second.conflict]};
   return {&it->second.claim, nullptr};
+}
+
+const DestinationClaim* DestinationClaims::gatedClaimBesides(std::string_view address, int port,
+                                                             std::string_view resource) const {
+  std::string key = canonicalAddress(address).value_or(absl::AsciiStrToLower(std::string(address)));
+  auto it = entries_.find(std::make_pair(key, port));
+  if (it == entries_.end()) return nullptr;
+  auto gated = [&](const DestinationClaim& c) {
+    return c.resource != resource && c.protocol != Protocol::kTcp;
+  };
+  if (gated(it->second.claim)) return &it->second.claim;
+  for (const auto& c : it->second.others) {
+    if (gated(c)) return &c;
+  }
+  return nullptr;
 }
 
 bool DestinationClaims::hasFatalConflict() const {

@@ -78,6 +78,10 @@ class DestinationClaims {
   };
   // `address` in any form canonicalAddress() reads, or a name (compared in lower case).
   Lookup find(std::string_view address, int port) const;
+  // A claim on `address`:`port` by a resource other than `resource` whose protocol is not tcp
+  // (a gated resource), among all its claimants, not only the first; null when none.
+  const DestinationClaim* gatedClaimBesides(std::string_view address, int port,
+                                            std::string_view resource) const;
 
   const std::vector<ClaimConflict>& conflicts() const { return conflicts_; }
   bool hasFatalConflict() const;
@@ -87,7 +91,8 @@ class DestinationClaims {
  private:
   struct Entry {
     DestinationClaim claim;
-    int conflict = -1;  // index into conflicts_, or -1
+    int conflict = -1;                     // index into conflicts_, or -1
+    std::vector<DestinationClaim> others;  // the other resources' claims, one per resource
   };
   void add(const std::string& address, int port, const DestinationClaim& claim);
 

@@ -2,6 +2,7 @@
 #include "sidecar/config_checks.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,12 +13,15 @@
 namespace tollgate::sidecar {
 namespace {
 
-// Why `path` cannot be opened for reading now, or "".
+// Why `path` cannot be opened for reading now, or "". Never blocks: a FIFO is opened
+// non-blocking and refused, like anything else that is not a regular file.
 std::string unreadable(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return std::strerror(errno);
+  struct stat st {};
+  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
   ::close(fd);
-  return "";
+  return regular ? "" : "not a regular file";
 }
 
 }  // namespace

@@ -31,6 +31,8 @@ struct ConnectionManager::Tracked {
   std::function<bool(std::chrono::steady_clock::time_point)> startup_overdue;
   // Hands the session a newer policy (nullable: relays follow none).
   std::function<void(const policy::CompiledPolicyPtr&, uint64_t)> update_policy;
+  // Only tells its client why it is refused (refuseInProtocol()): a drain ends it at once.
+  bool refusal_only = false;
 };
 
 // A raw relay's client held while its upstream's address is looked up (startRelay()). Touched
@@ -279,9 +281,10 @@ void ConnectionManager::refreshDestinations(std::function<void()> done) {
           conflicts_changed = conflicts != refresh_conflicts_;
           refresh_conflicts_ = conflicts;
         }
-        // Raw relays check their destination against the new claims: one a resource now claims
-        // (its name moved to this address) ends instead of relaying its data unmasked. Sessions
-        // see the same policy version and change nothing.
+        // Passthrough relays check their destination against the new claims: one a resource now
+        // claims (its name moved to this address) ends instead of relaying its data unmasked. A
+        // tcp resource's relays already open keep their connection (new ones are checked by
+        // gatedUpstream()). Sessions see the same policy version and change nothing.
         updateLive(policy, version);
         if (!conflicts_changed) return;
         if (!conflicts.empty()) {
@@ -437,7 +440,8 @@ void ConnectionManager::refuseInProtocol(WorkerState& w, const AcceptedSocket& s
                                    auto s = weak.lock();
                                    return s != nullptr && s->startupOverdue(now, limit);
                                  },
-                                 nullptr};
+                                 nullptr,
+                                 true};
     w.sessions[key] = session;
     if (auto st = session->start(socket.fd); !st.ok()) {
       log::warn("session failed to start", {{"error", std::string(st.message())}});
@@ -650,18 +654,17 @@ std::string ConnectionManager::gatedUpstream(const std::string& resource,
     std::lock_guard lock(mu_);
     claims = claims_;
   }
-  if (claims == nullptr) return "";
-  auto raw = [](const policy::DestinationClaim& c) { return c.protocol == policy::Protocol::kTcp; };
   for (const auto& address : upstream) {
-    auto found = claims->find(address.host(), address.port());
-    if (found.claim != nullptr && found.claim->resource != resource && !raw(*found.claim)) {
-      return "resource " + resource + "'s upstream resolves to " + address.toString() +
-             ", which belongs to resource " + found.claim->resource;
+    const std::string host = policy::canonicalAddress(address.host()).value_or(address.host());
+    // Connecting to 0.0.0.0 or :: reaches this host's own servers, whatever address they are
+    // claimed under.
+    if (host == "0.0.0.0" || host == "::") {
+      return "resource " + resource + "'s upstream resolves to the unspecified address " + host;
     }
-    if (found.conflict != nullptr &&
-        (!raw(found.conflict->first) || !raw(found.conflict->second))) {
+    if (claims == nullptr) continue;
+    if (const auto* gated = claims->gatedClaimBesides(host, address.port(), resource)) {
       return "resource " + resource + "'s upstream resolves to " + address.toString() +
-             ", which more than one resource claims";
+             ", which resource " + gated->resource + " claims";
     }
   }
   return "";
@@ -895,6 +898,8 @@ void ConnectionManager::killSession(const std::string& session_id, const std::st
 void ConnectionManager::drainAndStop(std::chrono::seconds grace) {
   if (workers_.empty()) return;
   recordBacklogRefusals();
+  // Refusals owe their clients nothing more than the FATAL: the drain does not wait for them.
+  endSessions([](const Tracked& t) { return t.refusal_only; }, "the sidecar is shutting down");
   auto deadline = std::chrono::steady_clock::now() + grace;
   while (active_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -162,7 +162,8 @@ class ConnectionManager {
   std::string relayEndedBy(const policy::CompiledPolicy& policy, const std::string& resource,
                            const SocketAddress& destination) const;
   // Why a tcp resource's relay may not go to `upstream` ("" when it may): one of the addresses
-  // its name resolves to now is claimed by a gated (non-tcp) resource, or claimed twice. Its
+  // its name resolves to now is claimed by a gated (non-tcp) resource, alone or with others, or
+  // is the unspecified address (which reaches this host's own servers). Its
   // name moved onto a gated server after the policy was checked (the claims follow DNS), and a
   // raw relay there would pass that server's data unmasked.
   std::string gatedUpstream(const std::string& resource, const AddressList& upstream) const;

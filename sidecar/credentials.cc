@@ -53,6 +53,10 @@ absl::StatusOr<Credential> FileCredentialStore::get(const policy::Resource& reso
   if (::stat(path.c_str(), &st) != 0) {
     return absl::UnavailableError("credential file " + path + ": " + std::strerror(errno));
   }
+  // Read on a worker loop: a FIFO or a device would block it (and every session on it).
+  if (!S_ISREG(st.st_mode)) {
+    return absl::UnavailableError("credential file " + path + ": not a regular file");
+  }
   int64_t mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
   std::lock_guard lock(mu_);
   if (cache_.size() >= kMaxCachedFiles && !cache_.contains(path)) cache_.clear();

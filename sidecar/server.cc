@@ -15,6 +15,15 @@
 #include "sidecar/events/json_lines_sink.h"
 
 namespace tollgate::sidecar {
+namespace {
+
+// What the files the config names gave (a CA that is missing or not PEM, ...): a configuration
+// error whichever layer found it, so the exit code (2) does not depend on that.
+absl::Status configError(const absl::Status& st) {
+  return absl::InvalidArgumentError(st.message());
+}
+
+}  // namespace
 
 Server::Server(SidecarConfig config)
     : config_(std::move(config)), registry_(std::make_shared<prometheus::Registry>()) {
@@ -45,9 +54,18 @@ void Server::loadPolicy(std::function<void(absl::Status)> done) {
     return;
   }
   policy::CompiledPolicyPtr current = connections_->policy();
-  if (std::string why = policy::maskingDropped(current.get(), *loaded.policy); !why.empty()) {
-    done(absl::FailedPreconditionError(why));
-    return;
+  policy::CompiledPolicyPtr pending;
+  {
+    std::lock_guard lock(pending_mu_);
+    pending = pending_policy_;
+  }
+  // Against the policy in force, and against one still waiting for DNS: installed after it,
+  // this one must not drop what that one masks either.
+  for (const auto& before : {current, pending}) {
+    if (std::string why = policy::maskingDropped(before.get(), *loaded.policy); !why.empty()) {
+      done(absl::FailedPreconditionError(why));
+      return;
+    }
   }
   PolicyFit fit = checkPolicyFit(*loaded.policy, config_.listeners, /*standalone=*/true);
   if (current == nullptr && !fit.errors.empty()) {
@@ -57,10 +75,18 @@ void Server::loadPolicy(std::function<void(absl::Status)> done) {
   }
   const uint64_t version = ++policy_version_;
   policy::CompiledPolicyPtr next = loaded.policy;
+  {
+    std::lock_guard lock(pending_mu_);
+    pending_policy_ = next;
+  }
   // Installed once its names are resolved (off this loop); the rest follows only if it is.
   connections_->setPolicy(
       next, version,
       [this, next, version, fit = std::move(fit), done = std::move(done)](const absl::Status& st) {
+        {
+          std::lock_guard lock(pending_mu_);
+          if (pending_policy_ == next) pending_policy_ = nullptr;
+        }
         if (st.ok()) {
           policy_loaded_ = true;
           log::info("policy loaded",
@@ -125,7 +151,7 @@ absl::Status Server::startControlPlaneClient() {
     connections_->killSession(session, reason);
   };
   auto client = cp::ControlPlaneClient::create(std::move(o), std::move(hooks));
-  if (!client.ok()) return client.status();
+  if (!client.ok()) return configError(client.status());
   control_plane_ = *client;
   return absl::OkStatus();
 }
@@ -137,7 +163,7 @@ absl::Status Server::start() {
     if (auto st = startControlPlaneClient(); !st.ok()) return st;
     connections_ = std::make_unique<ConnectionManager>(config_, *stats_, control_plane_,
                                                        control_plane_, control_plane_);
-    if (auto st = connections_->start(); !st.ok()) return st;
+    if (auto st = connections_->start(); !st.ok()) return configError(st);
     control_plane_->start();
     if (!control_plane_->waitForWelcome(
             std::chrono::seconds(config_.control_plane.connect_timeout_seconds))) {
@@ -162,7 +188,7 @@ absl::Status Server::start() {
   connections_ = std::make_unique<ConnectionManager>(
       config_, *stats_, events, std::make_shared<FileCredentialStore>(),
       std::make_shared<LocalAccessBroker>(config_.identity.subject, config_.identity.groups));
-  if (auto st = connections_->start(); !st.ok()) return st;
+  if (auto st = connections_->start(); !st.ok()) return configError(st);
   if (!config_.policy_file.empty()) {
     // Nothing is served before the first policy is in (its names resolved): wait for it.
     std::promise<absl::Status> loaded;

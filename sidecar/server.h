@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
@@ -76,6 +77,10 @@ class Server {
   std::unique_ptr<ConnectionManager> connections_;
   std::vector<ListenerPtr> listeners_;
   uint64_t policy_version_ = 0;  // standalone mode, main loop
+  // Standalone mode: the last policy handed to the connection manager that has not answered
+  // yet (its names still resolving); a reload meanwhile is checked against it too.
+  std::mutex pending_mu_;
+  policy::CompiledPolicyPtr pending_policy_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> policy_loaded_{false};
   std::atomic<bool> stopping_{false};

@@ -1,6 +1,7 @@
 // JSON-lines event sink with a background writer thread.
 #include "sidecar/events/json_lines_sink.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,9 +35,13 @@ absl::Status makeParents(const std::string& path) {
 absl::StatusOr<std::shared_ptr<JsonLinesSink>> JsonLinesSink::open(const std::string& path) {
   if (path == "-") return std::shared_ptr<JsonLinesSink>(new JsonLinesSink(stdout, false));
   if (auto st = makeParents(path); !st.ok()) return st;
-  FILE* f = std::fopen(path.c_str(), "ae");
+  // Created 0640 (less the umask), as its directories are 0750: the trail is not everyone's.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  FILE* f = fd < 0 ? nullptr : ::fdopen(fd, "a");
   if (f == nullptr) {
-    return absl::UnavailableError("events file " + path + ": " + std::strerror(errno));
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    return absl::UnavailableError("events file " + path + ": " + std::strerror(err));
   }
   return std::shared_ptr<JsonLinesSink>(new JsonLinesSink(f, true));
 }

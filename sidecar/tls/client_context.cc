@@ -23,6 +23,8 @@ absl::StatusOr<std::shared_ptr<ClientContext>> ClientContext::create(const Clien
       if (SSL_CTX_set_default_verify_paths(ctx.get()) != 1) {
         return absl::InternalError("cannot load the system trust store: " + takeOpenSslErrors());
       }
+    } else if (auto regular = regularFile(options.ca_file); !regular.ok()) {
+      return absl::InvalidArgumentError("cannot load CA file: " + std::string(regular.message()));
     } else if (SSL_CTX_load_verify_locations(ctx.get(), options.ca_file.c_str(), nullptr) != 1) {
       return absl::InvalidArgumentError("cannot load CA file " + options.ca_file + ": " +
                                         takeOpenSslErrors());

@@ -3,6 +3,10 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace tollgate::sidecar::tls {
 
@@ -26,9 +30,19 @@ std::string takeOpenSslErrors(const std::string& fallback) {
   return out.empty() ? fallback : out;
 }
 
+absl::Status regularFile(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::NotFoundError("cannot open " + path + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) return absl::InvalidArgumentError(path + " is not a regular file");
+  return absl::OkStatus();
+}
+
 namespace {
 
 absl::StatusOr<BioPtr> openFile(const std::string& path) {
+  if (auto st = regularFile(path); !st.ok()) return st;
   BioPtr bio(BIO_new_file(path.c_str(), "r"));
   if (!bio) {
     ERR_clear_error();

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace tollgate::sidecar::tls {
@@ -38,6 +39,10 @@ using BioPtr = std::unique_ptr<BIO, BioFree>;
 // Empties this thread's OpenSSL error queue and returns the reasons, oldest first, joined by
 // "; " (e.g. "unsupported protocol"). Returns `fallback` when the queue was empty.
 std::string takeOpenSslErrors(const std::string& fallback = "unknown OpenSSL error");
+
+// OK when `path` is a regular file (stat follows symlinks); a FIFO or a device would block
+// whoever reads it. Errors name the file.
+absl::Status regularFile(const std::string& path);
 
 // Reads a PEM file holding one certificate / one private key. Errors name the file.
 absl::StatusOr<X509Ptr> readCertificateFile(const std::string& path);

@@ -2,6 +2,8 @@
 // showed only at the first connection (review of the docs against behaviour).
 #include "sidecar/config_checks.h"
 
+#include <sys/stat.h>
+
 #include <catch2/catch_test_macros.hpp>
 #include <string>
 #include <vector>
@@ -93,6 +95,19 @@ TEST_CASE(
   dir.write("not-mounted-yet", "app:pw\n");
   dir.write("ca.pem", "x");
   CHECK(checkPolicyFit(*p, {}, true).warnings.empty());
+}
+
+// Review (session 25): a FIFO as credentials.file hung the sidecar's start (a blocking open).
+TEST_CASE("a FIFO or a directory as a resource's file is a warning, not a hang") {
+  testing::TempDir dir;
+  const std::string fifo = (dir.path() / "cred-fifo").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  auto p = policyWith(fifo, dir.path().string());
+  const std::string all = joined(checkPolicyFit(*p, {}, /*standalone=*/true).warnings);
+  INFO(all);
+  CHECK(all.find("credentials.file " + fifo + " cannot be read (not a regular file)") !=
+        std::string::npos);
+  CHECK(all.find("upstream.ca " + dir.path().string() + " cannot be read") != std::string::npos);
 }
 
 TEST_CASE("standalone, a resource whose credentials only a control plane brokers is a warning") {

@@ -1,6 +1,8 @@
 // Credential files: both formats, rotation by content change, errors that never echo secrets.
 #include "sidecar/credentials.h"
 
+#include <sys/stat.h>
+
 #include <catch2/catch_test_macros.hpp>
 #include <filesystem>
 #include <fstream>
@@ -63,6 +65,17 @@ TEST_CASE("a changed file rotates the credential for the next session") {
   CHECK(store.get(db)->generation == second->generation);
   std::filesystem::remove(path);
   CHECK(absl::IsUnavailable(store.get(db).status()));
+}
+
+// Review (session 25): the store reads on a worker loop; a FIFO would block it.
+TEST_CASE("a credential file that is not a regular file is unavailable, not read") {
+  tollgate::testing::TempDir dir;
+  const std::string fifo = (dir.path() / "cred").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  FileCredentialStore store;
+  auto got = store.get(resourceWithFile(fifo));
+  REQUIRE(absl::IsUnavailable(got.status()));
+  CHECK(got.status().message() == "credential file " + fifo + ": not a regular file");
 }
 
 TEST_CASE("the credential file is the one the session's own policy names") {

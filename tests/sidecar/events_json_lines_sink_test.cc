@@ -211,7 +211,7 @@ TEST_CASE("audit: sync is confirmed only once the line is written; a full disk r
 
 // Review: the README's `--events /var/log/tollgate/events.jsonl` failed on a fresh machine with
 // "No such file or directory".
-TEST_CASE("an events file in directories that do not exist yet gets them, mode 0750") {
+TEST_CASE("an events file in directories that do not exist yet gets them, mode 0750; it is 0640") {
   tollgate::testing::TempDir dir;
   const auto logs = dir.path() / "var" / "log" / "tollgate";
   const std::string path = (logs / "events.jsonl").string();
@@ -233,6 +233,10 @@ TEST_CASE("an events file in directories that do not exist yet gets them, mode 0
           (std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
            std::filesystem::perms::group_exec));
   }
+  // Review (session 25): the file itself was created 0644, readable by everyone.
+  CHECK((std::filesystem::status(path).permissions() & std::filesystem::perms::all) ==
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+         std::filesystem::perms::group_read));
   // A path under a file is still an error naming the path.
   const std::string under_file = path + "/nested.jsonl";
   auto bad = JsonLinesSink::open(under_file);

@@ -301,16 +301,19 @@ TEST_CASE("a raw relay whose upstream name DNS does not answer is refused at the
 }
 
 // Review (session 25): a tcp resource's name that DNS moved onto a gated database's address
-// (after the policy was checked) relayed connections to it raw, the data unmasked.
+// (after the policy was checked) relayed connections to it raw, the data unmasked; also when a
+// second tcp resource shared the name (the first conflict over the address was theirs), and
+// when the name moved to 0.0.0.0 (which reaches the database on loopback).
 TEST_CASE("a tcp resource whose name moved onto a gated server is refused, not relayed raw") {
   Fixture f;
   int db_port = 0;
   int db = listenLoopback(&db_port);  // the gated database, on 127.0.0.1
   f.dns->set("legacy.svc", {"127.0.0.2"});
   auto loaded = std::make_shared<std::promise<absl::Status>>();
-  f.setPolicy(policyOf("  - {name: pay, protocol: postgres, upstream: {host: 127.0.0.1, port: " +
-                       std::to_string(db_port) + ", tls: disable}}\n" +
-                       tcpResource("legacy", "legacy.svc", db_port)),
+  f.setPolicy(policyOf(tcpResource("legacy", "legacy.svc", db_port) +
+                       tcpResource("legacy-copy", "legacy.svc", db_port) +
+                       "  - {name: pay, protocol: postgres, upstream: {host: 127.0.0.1, port: " +
+                       std::to_string(db_port) + ", tls: disable}}\n"),
               1, loaded);
   auto loaded_done = loaded->get_future();
   REQUIRE(loaded_done.wait_for(5s) == std::future_status::ready);
@@ -329,9 +332,24 @@ TEST_CASE("a tcp resource whose name moved onto a gated server is refused, not r
   auto refused = f.events->refusals("sidecar:conflicting_destination", 1);
   REQUIRE(refused.size() == 1);
   CHECK_THAT(refused[0], ContainsSubstring("resource legacy's upstream resolves to 127.0.0.1:" +
-                                           std::to_string(db_port)));
+                                           std::to_string(db_port) + ", which resource pay"));
   CHECK(readWithin(c.fd, 5000ms) == "closed");
   CHECK(acceptWithin(db, 0ms) < 0);  // nothing reached the database raw
   ::close(c.fd);
+
+  f.dns->set("legacy.svc", {"0.0.0.0"});
+  f.dns_clock->advance(31s);
+  f.clock->advance(31s);
+  std::promise<void> again;
+  f.manager->refreshDestinations([&] { again.set_value(); });
+  REQUIRE(again.get_future().wait_for(5s) == std::future_status::ready);
+  Client d = connectClient();
+  f.manager->accept(d.accepted, "legacy");
+  refused = f.events->refusals("sidecar:conflicting_destination", 2);
+  REQUIRE(refused.size() == 2);
+  CHECK_THAT(refused[1], ContainsSubstring("resolves to the unspecified address 0.0.0.0"));
+  CHECK(readWithin(d.fd, 5000ms) == "closed");
+  CHECK(acceptWithin(db, 0ms) < 0);
+  ::close(d.fd);
   ::close(db);
 }
