@@ -46,17 +46,10 @@ struct PgAnswer {
 
 PgAnswer startupAgainst(int port) {
   PgAnswer out;
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int fd = tollgate::testing::connectLoopback(port);
+  if (fd < 0) return out;
   timeval tv{15, 0};  // a sidecar that never answers fails the test instead of hanging it
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return out;
-  }
   const std::string ssl = be32(8) + be32(80877103);
   char buf[4096];
   if (::write(fd, ssl.data(), ssl.size()) == static_cast<ssize_t>(ssl.size()) &&

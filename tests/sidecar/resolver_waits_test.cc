@@ -24,6 +24,7 @@
 #include "prometheus/registry.h"
 #include "sidecar/connection_manager.h"
 #include "tests/sidecar/fake_dns.h"
+#include "tests/support/test_support.h"
 
 using Catch::Matchers::ContainsSubstring;
 using namespace std::chrono_literals;
@@ -77,15 +78,8 @@ class RecordingSink : public EventSink {
 };
 
 int listenLoopback(int* port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  REQUIRE(::listen(fd, 16) == 0);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  *port = ntohs(addr.sin_port);
+  int fd = tollgate::testing::listenLoopback(port);
+  REQUIRE(fd >= 0);
   return fd;
 }
 

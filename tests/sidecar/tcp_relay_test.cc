@@ -16,6 +16,7 @@
 
 #include "sidecar/network/address.h"
 #include "sidecar/tcp/relay.h"
+#include "tests/support/test_support.h"
 
 using tollgate::sidecar::parseSocketAddress;
 using tollgate::sidecar::TcpRelay;
@@ -23,15 +24,8 @@ using tollgate::sidecar::TcpRelay;
 namespace {
 
 int listenLoopback(int* port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  REQUIRE(::listen(fd, 4) == 0);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  *port = ntohs(addr.sin_port);
+  int fd = tollgate::testing::listenLoopback(port);
+  REQUIRE(fd >= 0);
   return fd;
 }
 

@@ -34,6 +34,10 @@ class TempDir {
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int freePort();
+// A socket listening on 127.0.0.1 at a port of the kernel's choice (set in *port), or -1.
+int listenLoopback(int* port, int backlog = 16);
+// A socket connected to 127.0.0.1:port, or -1 (nothing listening).
+int connectLoopback(int port);
 
 // Result of running a command to completion.
 struct RunResult {
