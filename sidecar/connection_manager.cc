@@ -81,6 +81,17 @@ void ConnectionManager::postToWorkers(std::function<void(WorkerState&)> task) {
   }
 }
 
+std::shared_ptr<const policy::DestinationClaims> ConnectionManager::currentClaims() const {
+  std::lock_guard lock(mu_);
+  return claims_;
+}
+
+std::function<absl::StatusOr<tls::ServerContextPtr>(const std::string&)>
+ConnectionManager::clientTls() const {
+  if (!client_ca_) return nullptr;  // SSLRequest is declined
+  return [ca = client_ca_](const std::string& name) { return ca->serverContextFor(name); };
+}
+
 policy::CompiledPolicyPtr ConnectionManager::policy() const {
   std::lock_guard lock(mu_);
   return policy_;
@@ -257,10 +268,7 @@ void ConnectionManager::runPostgres(WorkerState& w, const AcceptedSocket& socket
       sc.refuse_reason = "tollgate: TLS settings of resource " + resource->name +
                          " are unusable: " + std::string(tls_ctx.status().message());
     }
-    if (client_ca_) {
-      auto ca = client_ca_;
-      sc.client_tls = [ca](const std::string& name) { return ca->serverContextFor(name); };
-    }
+    sc.client_tls = clientTls();
     // Looked up when the session connects: after the access decision and the client's
     // startup, and never on this loop.
     sc.resolve_upstream = [resolver = resolver_, ws = &w, host = resource->upstream.host,

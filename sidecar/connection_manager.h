@@ -175,6 +175,11 @@ class ConnectionManager {
   // Drops a finished session or relay from its worker (on that worker's thread).
   void forget(WorkerState& w, void* key);
   absl::StatusOr<tls::ClientContextPtr> upstreamTls(const policy::Resource& resource);
+  // The destination claims in force now. Thread-safe.
+  std::shared_ptr<const policy::DestinationClaims> currentClaims() const;
+  // What sessions offer a client asking for TLS: certificates minted by the client CA, or
+  // nothing (SSLRequest declined) without one.
+  std::function<absl::StatusOr<tls::ServerContextPtr>(const std::string& name)> clientTls() const;
 
   const SidecarConfig& config_;
   SidecarStats& stats_;

@@ -78,10 +78,7 @@ void ConnectionManager::refuseInProtocol(WorkerState& w, const AcceptedSocket& s
     sc.client_address = socket.peer.toString();
     sc.destination_name = socket.destination.host();
     sc.source = source_;
-    if (client_ca_) {
-      auto ca = client_ca_;
-      sc.client_tls = [ca](const std::string& name) { return ca->serverContextFor(name); };
-    }
+    sc.client_tls = clientTls();
     auto session =
         std::make_shared<postgres::PostgresSession>(w.worker.loop(), std::move(sc), nullptr);
     void* key = session.get();
@@ -227,11 +224,7 @@ void ConnectionManager::runRelay(WorkerState& w, const AcceptedSocket& socket,
 
 std::string ConnectionManager::gatedUpstream(const std::string& resource,
                                              const AddressList& upstream) const {
-  std::shared_ptr<const policy::DestinationClaims> claims;
-  {
-    std::lock_guard lock(mu_);
-    claims = claims_;
-  }
+  std::shared_ptr<const policy::DestinationClaims> claims = currentClaims();
   for (const auto& address : upstream) {
     const std::string host = policy::canonicalAddress(address.host()).value_or(address.host());
     // Connecting to 0.0.0.0 or :: reaches this host's own servers, whatever address they are
@@ -256,11 +249,7 @@ std::string ConnectionManager::relayEndedBy(const policy::CompiledPolicy& policy
     if (r != nullptr && r->protocol == policy::Protocol::kTcp) return "";
     return "resource " + resource + " is no longer a tcp resource of the policy";
   }
-  std::shared_ptr<const policy::DestinationClaims> claims;
-  {
-    std::lock_guard lock(mu_);
-    claims = claims_;
-  }
+  std::shared_ptr<const policy::DestinationClaims> claims = currentClaims();
   Destination d = redirectedResource(policy, *claims, destination);
   if (d.resource != nullptr) {
     return "destination " + destination.toString() + " now belongs to resource " + d.resource->name;
